@@ -1,0 +1,37 @@
+# Two commands matter: `make demo` (the main job) and `make test`. Both create .venv first.
+PY      ?= python3
+VENV    := .venv
+BIN     := $(VENV)/bin
+STAMP   := $(VENV)/.installed
+FMNIST  := /usr/share/datasets/fashion-mnist
+export OMP_NUM_THREADS ?= 1
+
+.PHONY: setup demo test test-slow bench clean
+
+setup: $(STAMP)
+
+# Re-installs only when pyproject.toml changes. Fashion-MNIST comes from Debian (installed when running as root).
+$(STAMP): pyproject.toml
+	@if [ ! -d $(FMNIST) ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist) >/dev/null \
+		|| echo "warning: could not install dataset-fashion-mnist; Fashion-MNIST tests will be skipped"; fi
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[all,dev]'
+	touch $(STAMP)
+
+demo: setup
+	$(BIN)/reprolab run all --scale quick --out runs
+	$(BIN)/reprolab report runs
+
+test: setup
+	$(BIN)/python -m pytest -q
+
+test-slow: setup
+	$(BIN)/python -m pytest -q -m slow
+
+bench: setup
+	$(BIN)/python -m benchmarks
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache

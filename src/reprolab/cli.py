@@ -1,0 +1,77 @@
+"""`reprolab list | run | report | data verify`. Thin: parses arguments and calls the library."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Reproductions of ten published ML methods.")
+data_app = typer.Typer(no_args_is_help=True, help="Dataset checks.")
+app.add_typer(data_app, name="data")
+
+
+@app.command("list")
+def list_methods() -> None:
+    """Every method with its paper and status."""
+    from reprolab.registry import METHODS
+
+    for entry in METHODS.values():
+        status = "implemented" if entry.implemented else "planned"
+        typer.echo(f"{entry.name:<18} {status:<12} {entry.paper}")
+
+
+@app.command()
+def run(
+    method: str = typer.Argument(..., help="a method name from `reprolab list`, or `all`"),
+    scale: str = typer.Option("quick", help="quick (CPU, minutes) | paper (the paper's settings, GPU)"),
+    seed: int = typer.Option(0, help="base seed"),
+    out: Optional[Path] = typer.Option(None, help="output folder (default runs/<method>/<UTC time>; with `all`, "
+                                                  "one sub-folder per method)"),
+    device: str = typer.Option("auto", help="auto | cpu | cuda"),
+    resume: bool = typer.Option(False, help="continue an interrupted run in --out from its checkpoints"),
+    set_: List[str] = typer.Option([], "--set", help="config override key=value (repeatable)"),
+    quiet: bool = typer.Option(False, help="no progress output"),
+) -> None:
+    """Run a method's reproduction; prints its claims table. Failed claims are findings: exit code 0."""
+    from reprolab import launch, registry
+
+    try:
+        names = launch.runnable_quick_methods() if method == "all" else [registry.get(method).name]
+        for name in names:
+            target = (out / name if method == "all" else out) if out is not None else None
+            result = launch.run_method(name, scale, seed=seed, out=target, device=device, resume=resume,
+                                       overrides=tuple(set_), progress=not quiet)
+            typer.echo(launch.summary(result))
+    except (ValueError, FileNotFoundError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
+@app.command()
+def report(runs_dir: Path = typer.Argument(Path("runs"), help="folder holding result.json files")) -> None:
+    """Render runs_dir/report.md and a self-contained runs_dir/report.html from the newest result per method."""
+    from reprolab.report import write_report
+
+    try:
+        md, html = write_report(runs_dir)
+    except (ValueError, FileNotFoundError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(f"wrote {md} and {html}")
+
+
+@data_app.command("verify")
+def data_verify(dataset: List[str] = typer.Argument(None, help="datasets to check (default: all)")) -> None:
+    """Load every split, check checksums, sizes and class histograms; exit 1 if any check fails."""
+    from reprolab.data.verify import format_rows, verify_all
+
+    rows = verify_all(dataset or None)
+    typer.echo(format_rows(rows))
+    if not all(r.ok for r in rows):
+        raise typer.Exit(1)
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,62 @@
+"""Running a method's experiment: config + overrides, output folder, seeding, device, timing, result.json."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import time
+from pathlib import Path
+
+import torch
+
+from reprolab import registry
+from reprolab.runtime.claims import claims_table
+from reprolab.runtime.config import SCALES, apply_overrides, cpu_threads, resolve_device, seed_everything
+from reprolab.runtime.results import RunContext, RunResult, utc_now
+
+
+def default_out_dir(method: str, resume: bool, runs: Path = Path("runs")) -> Path:
+    """runs/<method>/<UTC timestamp>; with resume, the newest existing one."""
+    if resume:
+        previous = sorted(p for p in (runs / method).glob("*") if p.is_dir())
+        if previous:
+            return previous[-1]
+    return runs / method / dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+
+
+def run_method(name: str, scale: str = "quick", *, seed: int = 0, out: Path | None = None, device: str = "auto",
+               resume: bool = False, overrides: tuple[str, ...] = (), progress: bool = True) -> RunResult:
+    if scale not in SCALES:
+        raise ValueError(f"scale must be one of {SCALES}, got {scale!r}")
+    module = registry.get(name).load()
+    config = apply_overrides(module.CONFIGS[scale], list(overrides))
+    out_dir = Path(out) if out is not None else default_out_dir(name, resume)
+    torch_device = resolve_device(device)
+    if torch_device.type == "cpu":
+        torch.set_num_threads(cpu_threads())
+    seed_everything(seed)
+    ctx = RunContext(out_dir=out_dir, device=str(torch_device), seed=seed, resume=resume, progress=progress)
+    ctx.log(f"{name} --scale {scale} on {torch_device}, seed {seed}, writing {out_dir}")
+    start = time.perf_counter()
+    result = module.run(config, ctx)
+    result.scale = scale
+    result.timings = {**ctx.timings, **result.timings, "total_s": time.perf_counter() - start}
+    result.finished_at = utc_now()
+    if int(os.environ.get("RANK", "0")) == 0:
+        result.save(out_dir)
+        ctx.log(f"wrote {out_dir / 'result.json'}")
+    return result
+
+
+def summary(result: RunResult) -> str:
+    held = sum(c.holds for c in result.claims)
+    return (f"{result.method} ({result.scale}, {result.timings.get('total_s', 0):.0f} s): "
+            f"{held}/{len(result.claims)} claims hold\n{claims_table(result.claims)}")
+
+
+def runnable_quick_methods() -> list[str]:
+    """Implemented methods whose quick run needs no data beyond ../shared/data and installed packages."""
+    return [n for n in registry.implemented_names() if not getattr(registry.get(n).load(), "NEEDS_EXTRA_DATA", False)]
+
+
+__all__ = ["run_method", "summary", "runnable_quick_methods", "default_out_dir"]

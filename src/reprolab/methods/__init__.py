@@ -1,0 +1,1 @@
+"""One package per paper. A method never imports another method."""

@@ -1,0 +1,155 @@
+"""Typed experiment configs, `--set key=value` overrides, seeding and device choice.
+
+Each experiment has one dataclass config; `--scale quick` and `--scale paper` are two instances of it.
+`apply_overrides` changes fields by name (dotted names reach nested dataclasses), converts the text to the
+field's declared type and rejects unknown keys with the list of valid ones.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import random
+import types
+import typing
+from typing import Any, Literal
+
+import numpy as np
+import torch
+
+Scale = Literal["quick", "paper"]
+SCALES: tuple[str, ...] = typing.get_args(Scale)
+
+
+class ConfigError(ValueError):
+    """A config override names an unknown field or gives a value of the wrong type."""
+
+
+def config_to_dict(config: Any) -> dict[str, Any]:
+    """Every field of a (possibly nested) dataclass config as JSON-ready values."""
+    return _jsonable(dataclasses.asdict(config))
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+def field_names(config: Any, prefix: str = "") -> list[str]:
+    """All overridable keys of a config, nested dataclass fields as `outer.inner`."""
+    names = []
+    for f in dataclasses.fields(config):
+        value = getattr(config, f.name)
+        if dataclasses.is_dataclass(value):
+            names.extend(field_names(value, f"{prefix}{f.name}."))
+        else:
+            names.append(prefix + f.name)
+    return names
+
+
+def apply_overrides(config: Any, overrides: list[str] | tuple[str, ...]) -> Any:
+    """Return a copy of `config` with each `key=value` override applied (type-checked)."""
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"override {item!r} is not of the form key=value")
+        key, text = item.split("=", 1)
+        config = _set_path(config, key.strip().split("."), text.strip(), full_key=key.strip())
+    return config
+
+
+def _set_path(config: Any, path: list[str], text: str, full_key: str) -> Any:
+    by_name = {f.name: f for f in dataclasses.fields(config)}
+    name = path[0]
+    if name not in by_name:
+        valid = ", ".join(field_names(config))
+        raise ConfigError(f"unknown config key {full_key!r}; valid keys: {valid}")
+    current = getattr(config, name)
+    if len(path) > 1:
+        if not dataclasses.is_dataclass(current):
+            raise ConfigError(f"config key {full_key!r}: {name!r} has no sub-fields")
+        return dataclasses.replace(config, **{name: _set_path(current, path[1:], text, full_key)})
+    if dataclasses.is_dataclass(current):
+        raise ConfigError(f"config key {full_key!r} is a group; set one of its fields: "
+                          + ", ".join(field_names(current, name + ".")))
+    hint = typing.get_type_hints(type(config))[name]
+    try:
+        value = parse_value(text, hint)
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(f"config key {full_key!r} expects {_type_name(hint)}, got {text!r}: {exc}") from None
+    return dataclasses.replace(config, **{name: value})
+
+
+def _type_name(hint: Any) -> str:
+    return getattr(hint, "__name__", None) or str(hint).replace("typing.", "")
+
+
+def parse_value(text: str, hint: Any) -> Any:
+    """Convert override text to `hint`: bool, int, float, str, Literal, Optional, tuple/list of those."""
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        if text.lower() in ("none", "null") and type(None) in args:
+            return None
+        errors = []
+        for arg in (a for a in args if a is not type(None)):
+            try:
+                return parse_value(text, arg)
+            except (ValueError, TypeError) as exc:
+                errors.append(str(exc))
+        raise ValueError("; ".join(errors))
+    if origin is Literal:
+        for option in args:
+            if str(option) == text:
+                return option
+        raise ValueError(f"must be one of {list(args)}")
+    if origin in (tuple, list):
+        items = [t for t in text.strip("()[] ").split(",") if t.strip()]
+        if origin is tuple and len(args) == 2 and args[1] is Ellipsis:
+            parsed = [parse_value(t.strip(), args[0]) for t in items]
+        elif origin is tuple:
+            if len(items) != len(args):
+                raise ValueError(f"needs {len(args)} comma-separated values")
+            parsed = [parse_value(t.strip(), a) for t, a in zip(items, args)]
+        else:
+            parsed = [parse_value(t.strip(), args[0] if args else str) for t in items]
+        return tuple(parsed) if origin is tuple else parsed
+    if hint is bool:
+        lowered = text.lower()
+        if lowered in ("1", "true", "yes", "on"):
+            return True
+        if lowered in ("0", "false", "no", "off"):
+            return False
+        raise ValueError("not a boolean (true/false)")
+    if hint is int:
+        return int(text)
+    if hint is float:
+        return float(text)
+    if hint is str:
+        return text
+    raise TypeError(f"unsupported field type {hint!r}")
+
+
+def seed_everything(seed: int) -> None:
+    """Seed python, numpy and torch (CPU and CUDA) so that a run is repeatable on one machine."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def resolve_device(device: str = "auto") -> torch.device:
+    """`auto` picks CUDA when available; `cuda` without a GPU is an error, not a silent fallback."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r} requested but torch sees no CUDA device (torch {torch.__version__})")
+    if device != "cpu" and not device.startswith("cuda"):
+        raise ValueError(f"device must be 'auto', 'cpu' or 'cuda[:N]', got {device!r}")
+    return torch.device(device)
+
+
+def cpu_threads() -> int:
+    """Threads for torch on CPU: OMP_NUM_THREADS when set, else 1 (small ops on shared cores run fastest)."""
+    return max(1, int(os.environ.get("OMP_NUM_THREADS", "1")))

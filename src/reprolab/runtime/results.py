@@ -1,0 +1,114 @@
+"""The result record `result.json` (schema in DESIGN.md) and the run context every experiment receives."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import platform
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+from reprolab import __version__
+from reprolab.runtime.claims import Claim
+from reprolab.runtime.io import read_json, write_json
+
+REQUIRED_KEYS = ("method", "scale", "seeds", "device", "config", "metrics", "claims", "timings", "versions",
+                 "started_at", "finished_at", "artifacts")
+
+
+def utc_now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def versions() -> dict[str, str]:
+    import numpy
+    import torch
+
+    return {"python": platform.python_version(), "torch": torch.__version__, "numpy": numpy.__version__,
+            "reprolab": __version__, "platform": platform.platform()}
+
+
+@dataclasses.dataclass
+class RunResult:
+    method: str
+    scale: str
+    seeds: list[int]
+    device: str
+    config: dict[str, Any]
+    metrics: dict[str, Any] = dataclasses.field(default_factory=dict)
+    claims: list[Claim] = dataclasses.field(default_factory=list)
+    timings: dict[str, float] = dataclasses.field(default_factory=dict)
+    versions: dict[str, str] = dataclasses.field(default_factory=versions)
+    started_at: str = dataclasses.field(default_factory=utc_now)
+    finished_at: str = ""
+    artifacts: list[str] = dataclasses.field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["claims"] = [c.to_dict() for c in self.claims]
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "RunResult":
+        missing = [k for k in REQUIRED_KEYS if k not in data]
+        if missing:
+            raise ValueError(f"result record lacks keys {missing}")
+        fields = {k: data[k] for k in REQUIRED_KEYS}
+        fields["claims"] = [Claim.from_dict(c) for c in data["claims"]]
+        return cls(**fields)
+
+    def save(self, out_dir: str | Path) -> Path:
+        return write_json(Path(out_dir) / "result.json", self.to_dict())
+
+    @classmethod
+    def load(cls, path: str | Path) -> "RunResult":
+        path = Path(path)
+        if path.is_dir():
+            path = path / "result.json"
+        return cls.from_dict(read_json(path))
+
+
+@dataclasses.dataclass
+class RunContext:
+    """Where a run writes, on which device, with which seed, and whether it resumes finished work.
+
+    `stage(name, fn)` runs `fn()` once and keeps its JSON-ready result in `out_dir/stages/name.json`; with
+    `resume=True` a finished stage is read back instead of recomputed, so an interrupted run loses nothing
+    it had finished. Long stages also checkpoint inside (see `runtime.train.run_loop`).
+    """
+
+    out_dir: Path
+    device: str = "cpu"
+    seed: int = 0
+    resume: bool = False
+    progress: bool = True
+    timings: dict[str, float] = dataclasses.field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.out_dir = Path(self.out_dir)
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+
+    def stage(self, name: str, fn: Callable[[], Any]) -> Any:
+        path = self.out_dir / "stages" / f"{name}.json"
+        if self.resume and path.exists():
+            record = read_json(path)
+            self.timings[name] = record["seconds"]
+            self.log(f"{name}: finished earlier, read from {path}")
+            return record["value"]
+        self.log(f"{name}: started")
+        start = time.perf_counter()
+        value = fn()
+        seconds = time.perf_counter() - start
+        write_json(path, {"value": value, "seconds": seconds})
+        self.timings[name] = seconds
+        self.log(f"{name}: done in {seconds:.1f} s")
+        return value
+
+    def checkpoint_path(self, name: str) -> Path:
+        return self.out_dir / "checkpoints" / f"{name}.pt"
+
+    def log(self, message: str) -> None:
+        if self.progress:
+            print(f"[{dt.datetime.now().strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)

@@ -1,0 +1,114 @@
+"""A plain training-loop helper: steps, progress bar, periodic evaluation, checkpoints and resume.
+
+`run_loop` owns the loop counter and nothing else: the caller's `step_fn(step)` does one update and the
+caller's `eval_fn(step)` returns a dict of metrics. Every `checkpoint_every` steps the state of `objects`
+(anything with `state_dict`/`load_state_dict`: models, optimizers, schedulers), the RNG states and the
+evaluation history are written atomically; with `resume=True` the loop continues from the last checkpoint and,
+because the RNG states are restored, ends with the same numbers as an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import random
+import sys
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from reprolab.runtime.io import atomic_write
+
+
+def rng_state() -> dict[str, Any]:
+    np_state = np.random.get_state()
+    state = {"python": random.getstate(), "torch": torch.get_rng_state(),
+             "numpy": [np_state[0], torch.from_numpy(np_state[1].astype(np.int64)), *np_state[2:]]}
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: Mapping[str, Any]) -> None:
+    random.setstate(_as_tuple(state["python"]))
+    torch.set_rng_state(state["torch"])
+    name, keys, *rest = state["numpy"]
+    np.random.set_state((name, keys.numpy().astype(np.uint32), *rest))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _as_tuple(value: Any) -> Any:
+    return tuple(_as_tuple(v) for v in value) if isinstance(value, (list, tuple)) else value
+
+
+class Checkpointer:
+    """Saves and restores {objects' state dicts, step, history, RNG states} at one path."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+
+    def save(self, step: int, objects: Mapping[str, Any], history: list[dict[str, Any]]) -> None:
+        payload = {"step": step, "history": history, "rng": rng_state(),
+                   "objects": {name: obj.state_dict() for name, obj in objects.items()}}
+        atomic_write(self.path, lambda tmp: torch.save(payload, tmp))
+
+    def load(self, objects: Mapping[str, Any]) -> tuple[int, list[dict[str, Any]]] | None:
+        if not self.path.exists():
+            return None
+        payload = torch.load(self.path, map_location="cpu", weights_only=True)
+        missing = set(objects) - set(payload["objects"])
+        if missing:
+            raise ValueError(f"checkpoint {self.path} has no state for {sorted(missing)}")
+        for name, obj in objects.items():
+            obj.load_state_dict(payload["objects"][name])
+        set_rng_state(payload["rng"])
+        return payload["step"], payload["history"]
+
+
+def run_loop(
+    total_steps: int,
+    step_fn: Callable[[int], float | None],
+    *,
+    objects: Mapping[str, Any] | None = None,
+    eval_fn: Callable[[int], dict[str, Any]] | None = None,
+    eval_every: int = 0,
+    eval_at_start: bool = False,
+    checkpoint: str | Path | None = None,
+    checkpoint_every: int = 0,
+    resume: bool = False,
+    desc: str = "train",
+    progress: bool = True,
+) -> list[dict[str, Any]]:
+    """Run `step_fn(step)` for steps [start, total_steps); return the history of `eval_fn` records.
+
+    A record is `{"step": s, **eval_fn(s)}` where s counts finished steps (0 = before training).
+    """
+    if total_steps < 0:
+        raise ValueError(f"total_steps must be >= 0, got {total_steps}")
+    objects = objects or {}
+    saver = Checkpointer(checkpoint) if checkpoint is not None else None
+    start, history = 0, []
+    if resume and saver is not None:
+        restored = saver.load(objects)
+        if restored is not None:
+            start, history = restored
+    if start == 0 and eval_at_start and eval_fn is not None:
+        history.append({"step": 0, **eval_fn(0)})
+    bar = tqdm(total=total_steps, initial=start, desc=desc, disable=not progress, mininterval=2.0,
+               file=sys.stderr, leave=False)
+    try:
+        for step in range(start, total_steps):
+            loss = step_fn(step)
+            done = step + 1
+            if loss is not None and done % 50 == 0:
+                bar.set_postfix(loss=f"{float(loss):.4g}", refresh=False)
+            bar.update(1)
+            if eval_fn is not None and eval_every and (done % eval_every == 0 or done == total_steps):
+                history.append({"step": done, **eval_fn(done)})
+            if saver is not None and checkpoint_every and (done % checkpoint_every == 0 or done == total_steps):
+                saver.save(done, objects, history)
+    finally:
+        bar.close()
+    return history
