@@ -1,0 +1,30 @@
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+torch.set_num_threads(1)
+
+
+@pytest.fixture
+def isolated_data(tmp_path, monkeypatch):
+    """An empty data root and cache: loaders must find nothing there."""
+    root, cache = tmp_path / "data", tmp_path / "cache"
+    root.mkdir()
+    monkeypatch.setenv("REPROLAB_DATA", str(root))
+    monkeypatch.setenv("REPROLAB_CACHE", str(cache))
+    return root
+
+
+def _shared_data_root() -> Path:
+    from reprolab.data.root import data_root
+
+    return data_root()
+
+
+SHARED_ROOT = _shared_data_root()  # resolved before any test changes REPROLAB_DATA
+
+
+FASHION_INSTALLED = Path("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz").exists() or \
+    (Path(os.environ.get("REPROLAB_DATA", "/nonexistent")) / "fashion-mnist").exists()

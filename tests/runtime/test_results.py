@@ -1,0 +1,54 @@
+import json
+import math
+
+import pytest
+
+from reprolab.runtime.claims import Claim, claims_table
+from reprolab.runtime.io import write_json
+from reprolab.runtime.results import RunContext, RunResult
+
+
+def _result():
+    return RunResult(method="m", scale="quick", seeds=[0, 1], device="cpu", config={"a": 1, "b": [1, 2]},
+                     metrics={"loss": 0.5, "curve": [1.0, 0.5]},
+                     claims=[Claim("c1", "x < y", {"x": 1.0, "y": 2.0}, "x < y", True),
+                             Claim("c2", "z finite", math.nan, "finite", False)],
+                     timings={"total_s": 1.5}, artifacts=["plot.png"])
+
+
+def test_result_round_trips(tmp_path):
+    result = _result()
+    path = result.save(tmp_path)
+    data = json.loads(path.read_text())
+    assert data["claims"][1]["observed"] == "nan"  # NaN is written as a string, JSON stays valid
+    back = RunResult.load(tmp_path)
+    assert back.metrics == result.metrics and back.config == result.config
+    assert [c.name for c in back.claims] == ["c1", "c2"] and back.claims[0].holds and not back.claims[1].holds
+
+
+def test_incomplete_record_is_rejected(tmp_path):
+    (tmp_path / "result.json").write_text('{"method": "m"}')
+    with pytest.raises(ValueError, match="lacks keys"):
+        RunResult.load(tmp_path)
+
+
+def test_failed_write_keeps_the_previous_file(tmp_path):
+    path = write_json(tmp_path / "r.json", {"ok": 1})
+    with pytest.raises(ValueError):
+        write_json(path, {"bad": math.inf})
+    assert json.loads(path.read_text()) == {"ok": 1}
+    assert list(tmp_path.iterdir()) == [path]  # no temp file left behind
+
+
+def test_claims_table_shows_failures():
+    text = claims_table(_result().claims)
+    assert "[holds] c1" in text and "[FAILS] c2" in text
+
+
+def test_stage_results_survive_and_are_reused_on_resume(tmp_path):
+    calls = []
+    ctx = RunContext(tmp_path, progress=False)
+    assert ctx.stage("s", lambda: calls.append(1) or {"v": 2}) == {"v": 2}
+    resumed = RunContext(tmp_path, resume=True, progress=False)
+    assert resumed.stage("s", lambda: calls.append(1) or {"v": 3}) == {"v": 2}
+    assert calls == [1] and "s" in resumed.timings
