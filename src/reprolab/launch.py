@@ -11,7 +11,9 @@ import torch
 
 from reprolab import registry
 from reprolab.runtime.claims import claims_table
-from reprolab.runtime.config import SCALES, apply_overrides, cpu_threads, resolve_device, seed_everything
+from reprolab.runtime.config import (SCALES, apply_overrides, config_to_dict, cpu_threads, resolve_device,
+                                     seed_everything)
+from reprolab.runtime.io import json_safe, read_json, write_json
 from reprolab.runtime.results import RunContext, RunResult, utc_now
 
 
@@ -22,6 +24,21 @@ def default_out_dir(method: str, resume: bool, runs: Path = Path("runs")) -> Pat
         if previous:
             return previous[-1]
     return runs / method / dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+
+
+def check_resumable(out_dir: Path, identity: dict, resume: bool) -> None:
+    """Record what a run is (method, scale, seed, config) in out_dir/run.json; resuming under anything else is an
+    error, since its checkpoints and finished stages belong to another run."""
+    path = Path(out_dir) / "run.json"
+    if resume and path.exists():
+        previous = read_json(path)
+        if previous != json_safe(identity):
+            old, new = previous.get("config", {}), json_safe(identity["config"])
+            changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+            others = [k for k in ("method", "scale", "seed") if previous.get(k) != identity[k]]
+            raise ValueError(f"cannot resume {out_dir}: it holds a run with different {others + changed}; "
+                             "use another --out or drop --resume")
+    write_json(path, identity)
 
 
 def run_method(name: str, scale: str = "quick", *, seed: int = 0, out: Path | None = None, device: str = "auto",
@@ -35,6 +52,7 @@ def run_method(name: str, scale: str = "quick", *, seed: int = 0, out: Path | No
     if torch_device.type == "cpu":
         torch.set_num_threads(cpu_threads())
     seed_everything(seed)
+    check_resumable(out_dir, {"method": name, "scale": scale, "seed": seed, "config": config_to_dict(config)}, resume)
     ctx = RunContext(out_dir=out_dir, device=str(torch_device), seed=seed, resume=resume, progress=progress)
     ctx.log(f"{name} --scale {scale} on {torch_device}, seed {seed}, writing {out_dir}")
     start = time.perf_counter()

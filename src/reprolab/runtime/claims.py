@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
-import math
 from typing import Any
+
+from reprolab.runtime.io import json_safe
 
 
 @dataclasses.dataclass(frozen=True)
@@ -18,24 +19,13 @@ class Claim:
     holds: bool
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "statement": self.statement, "observed": _finite(self.observed),
+        return {"name": self.name, "statement": self.statement, "observed": json_safe(self.observed),
                 "expected": self.expected, "holds": bool(self.holds)}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Claim":
         return cls(name=data["name"], statement=data["statement"], observed=data["observed"],
                    expected=data["expected"], holds=bool(data["holds"]))
-
-
-def _finite(value: Any) -> Any:
-    """JSON has no NaN/inf: write them as strings so that the record stays valid JSON."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite(v) for v in value]
-    return value
 
 
 def format_observed(value: Any, digits: int = 4) -> str:

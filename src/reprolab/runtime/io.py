@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 from pathlib import Path
@@ -24,9 +25,21 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Path], None]) -> Path
     return path
 
 
+def json_safe(value: Any) -> Any:
+    """JSON has no NaN/inf: write them as the strings "nan", "inf", "-inf" (tuples become lists)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    return value
+
+
 def write_json(path: str | os.PathLike, data: Any) -> Path:
+    """Atomic JSON write; non-finite floats are stored as strings (see `json_safe`)."""
     def write(tmp: Path) -> None:
-        tmp.write_text(json.dumps(data, indent=2, allow_nan=False) + "\n")
+        tmp.write_text(json.dumps(json_safe(data), indent=2, allow_nan=False) + "\n")
 
     return atomic_write(path, write)
 

@@ -7,6 +7,7 @@ import datetime as dt
 import platform
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any, Callable
 
@@ -16,6 +17,12 @@ from reprolab.runtime.io import read_json, write_json
 
 REQUIRED_KEYS = ("method", "scale", "seeds", "device", "config", "metrics", "claims", "timings", "versions",
                  "started_at", "finished_at", "artifacts")
+
+
+def _timed(fn: Callable[..., Any], *args: Any) -> tuple[Any, float]:
+    start = time.perf_counter()
+    value = fn(*args)
+    return value, time.perf_counter() - start
 
 
 def utc_now() -> str:
@@ -90,21 +97,51 @@ class RunContext:
         self.out_dir = Path(self.out_dir)
         self.out_dir.mkdir(parents=True, exist_ok=True)
 
-    def stage(self, name: str, fn: Callable[[], Any]) -> Any:
-        path = self.out_dir / "stages" / f"{name}.json"
-        if self.resume and path.exists():
-            record = read_json(path)
-            self.timings[name] = record["seconds"]
-            self.log(f"{name}: finished earlier, read from {path}")
-            return record["value"]
-        self.log(f"{name}: started")
-        start = time.perf_counter()
-        value = fn()
-        seconds = time.perf_counter() - start
-        write_json(path, {"value": value, "seconds": seconds})
+    def _stage_path(self, name: str) -> Path:
+        return self.out_dir / "stages" / f"{name}.json"
+
+    def _finished_stage(self, name: str) -> tuple[bool, Any]:
+        path = self._stage_path(name)
+        if not (self.resume and path.exists()):
+            return False, None
+        record = read_json(path)
+        self.timings[name] = record["seconds"]
+        self.log(f"{name}: finished earlier, read from {path}")
+        return True, record["value"]
+
+    def _save_stage(self, name: str, value: Any, seconds: float) -> Any:
+        write_json(self._stage_path(name), {"value": value, "seconds": seconds})
         self.timings[name] = seconds
         self.log(f"{name}: done in {seconds:.1f} s")
         return value
+
+    def stage(self, name: str, fn: Callable[[], Any]) -> Any:
+        done, value = self._finished_stage(name)
+        if done:
+            return value
+        self.log(f"{name}: started")
+        return self._save_stage(name, *_timed(fn))
+
+    def stages(self, jobs: dict[str, tuple[Callable[..., Any], tuple]], workers: int = 1) -> dict[str, Any]:
+        """Independent stages `name -> (fn, args)`, each run once and kept like `stage`; with workers > 1 the
+        pending ones run in that many processes (fn and args must be picklable)."""
+        results, pending = {}, {}
+        for name, (fn, args) in jobs.items():
+            done, value = self._finished_stage(name)
+            if done:
+                results[name] = value
+            else:
+                pending[name] = (fn, args)
+        if workers <= 1 or len(pending) <= 1:
+            for name, (fn, args) in pending.items():
+                results[name] = self.stage(name, lambda fn=fn, args=args: fn(*args))
+            return results
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            futures = {pool.submit(_timed, fn, *args): name for name, (fn, args) in pending.items()}
+            self.log(f"{len(futures)} stages on {workers} processes: {', '.join(futures.values())}")
+            for future in as_completed(futures):
+                results[futures[future]] = self._save_stage(futures[future], *future.result())
+        return {name: results[name] for name in jobs}
 
     def checkpoint_path(self, name: str) -> Path:
         return self.out_dir / "checkpoints" / f"{name}.pt"

@@ -74,6 +74,7 @@ def run_loop(
     objects: Mapping[str, Any] | None = None,
     eval_fn: Callable[[int], dict[str, Any]] | None = None,
     eval_every: int = 0,
+    eval_steps: tuple[int, ...] = (),
     eval_at_start: bool = False,
     checkpoint: str | Path | None = None,
     checkpoint_every: int = 0,
@@ -83,7 +84,8 @@ def run_loop(
 ) -> list[dict[str, Any]]:
     """Run `step_fn(step)` for steps [start, total_steps); return the history of `eval_fn` records.
 
-    A record is `{"step": s, **eval_fn(s)}` where s counts finished steps (0 = before training).
+    A record is `{"step": s, **eval_fn(s)}` where s counts finished steps (0 = before training); evaluation
+    happens every `eval_every` steps, at each step listed in `eval_steps`, and after the last step.
     """
     if total_steps < 0:
         raise ValueError(f"total_steps must be >= 0, got {total_steps}")
@@ -105,7 +107,8 @@ def run_loop(
             if loss is not None and done % 50 == 0:
                 bar.set_postfix(loss=f"{float(loss):.4g}", refresh=False)
             bar.update(1)
-            if eval_fn is not None and eval_every and (done % eval_every == 0 or done == total_steps):
+            due = (eval_every and done % eval_every == 0) or done in eval_steps
+            if eval_fn is not None and (eval_every or eval_steps) and (due or done == total_steps):
                 history.append({"step": done, **eval_fn(done)})
             if saver is not None and checkpoint_every and (done % checkpoint_every == 0 or done == total_steps):
                 saver.save(done, objects, history)

@@ -1,0 +1,164 @@
+r"""The deep linear unconstrained-feature model (UFM), its objectives, and the full-batch GD trainer.
+
+UFM: free features H (one row per sample here; the paper's H in R^{d x N} is its transpose), bias-free layers
+W_1..W_{M-1} in R^{d x d}, W_M in R^{K x d}, optional unregularised last-layer bias b. All entries ~ N(0, 0.1^2)
+(official code). Objectives (spec 2.1):
+
+    MSE, "theory":   1/(2N) ||W_M..W_1 H + b 1^T - Y||_F^2 + sum_j lambda_Wj/2 ||W_j||^2 + lambda_H/2 ||H||^2
+    MSE, "official": nn.MSELoss (mean over N K) in place of the first term
+    CE:              mean_i CE(W h_i + b, y_i) + the same decay terms
+
+Trainer: full-batch gradient descent with momentum (official: SGD lr 0.1, momentum 0.9, 30 000 iterations).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Literal, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from reprolab.runtime.train import run_loop
+
+LossKind = Literal["mse", "ce"]
+LossConvention = Literal["theory", "official"]
+
+
+class DeepLinearHead(nn.Module):
+    """M linear layers W_1..W_M (bias-free; optional bias on the last one only)."""
+
+    def __init__(self, in_dim: int, num_classes: int, depth: int, *, width: int | None = None,
+                 bias: bool = False, init_std: float | None = None):
+        super().__init__()
+        if depth < 1:
+            raise ValueError(f"depth M must be >= 1, got {depth}")
+        width = width or in_dim
+        dims = [in_dim] + [width] * (depth - 1) + [num_classes]
+        self.layers = nn.ModuleList(nn.Linear(dims[j], dims[j + 1], bias=bias and j == depth - 1)
+                                    for j in range(depth))
+        if init_std is not None:
+            for layer in self.layers:
+                nn.init.normal_(layer.weight, 0.0, init_std)
+                if layer.bias is not None:
+                    nn.init.zeros_(layer.bias)
+
+    @property
+    def depth(self) -> int:
+        return len(self.layers)
+
+    @property
+    def bias(self) -> torch.Tensor | None:
+        return self.layers[-1].bias
+
+    def weights(self) -> list[torch.Tensor]:
+        return [layer.weight for layer in self.layers]
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        for layer in self.layers:
+            h = layer(h)
+        return h
+
+    def weight_decay(self, lambdas: Sequence[float]) -> torch.Tensor:
+        """sum_j lambda_Wj / 2 ||W_j||_F^2 (the bias is not regularised)."""
+        return sum(lam / 2.0 * (W ** 2).sum() for lam, W in zip(lambdas, self.weights()))
+
+
+class UnconstrainedFeatures(nn.Module):
+    """Free features H (N, d) followed by a deep linear head."""
+
+    def __init__(self, num_samples: int, dim: int, num_classes: int, depth: int, *, bias: bool = False,
+                 init_std: float = 0.1):
+        super().__init__()
+        self.H = nn.Parameter(torch.randn(num_samples, dim) * init_std)
+        self.head = DeepLinearHead(dim, num_classes, depth, bias=bias, init_std=init_std)
+
+    def forward(self) -> torch.Tensor:
+        return self.head(self.H)
+
+
+def fit_term(logits: torch.Tensor, labels: torch.Tensor, loss: LossKind, convention: LossConvention) -> torch.Tensor:
+    """The data term: MSE against one-hot targets (theory: 1/(2N) sum over the batch, an unbiased estimate of the
+    full-batch term; official: mean over B K) or mean CE."""
+    if loss == "ce":
+        return F.cross_entropy(logits, labels)
+    targets = F.one_hot(labels, logits.shape[1]).to(logits.dtype)
+    if convention == "official":
+        return F.mse_loss(logits, targets)
+    if convention != "theory":
+        raise ValueError(f"loss_convention must be 'theory' or 'official', got {convention!r}")
+    return ((logits - targets) ** 2).sum() / (2.0 * len(labels))
+
+
+def feature_decay(features: torch.Tensor, lambda_H: float, convention: LossConvention, num_total: int) -> torch.Tensor:
+    """lambda_H / 2 ||H||^2: in the theory convention a batch of B rows counts N/B times (unbiased estimate);
+    the official code sums over the batch as it is."""
+    scale = num_total / len(features) if convention == "theory" else 1.0
+    return lambda_H / 2.0 * scale * (features ** 2).sum()
+
+
+def ufm_objective(model: UnconstrainedFeatures, labels: torch.Tensor, lambdas_W: Sequence[float], lambda_H: float,
+                  loss: LossKind = "mse", convention: LossConvention = "theory") -> torch.Tensor:
+    """The exact full-batch objective of spec 2.1."""
+    return (fit_term(model(), labels, loss, convention) + model.head.weight_decay(lambdas_W)
+            + feature_decay(model.H, lambda_H, convention, len(labels)))
+
+
+def balanced_labels(counts: Sequence[int], generator: torch.Generator) -> torch.Tensor:
+    """n_k labels of class k, shuffled (official synthetic scripts)."""
+    labels = torch.cat([torch.full((n,), k, dtype=torch.long) for k, n in enumerate(counts)])
+    return labels[torch.randperm(len(labels), generator=generator)]
+
+
+@dataclasses.dataclass
+class UFMRun:
+    model: UnconstrainedFeatures
+    labels: torch.Tensor
+    history: list[dict]
+    final_loss: float
+
+
+def train_ufm(counts: Sequence[int], *, dim: int, depth: int, lambda_W: float | Sequence[float], lambda_H: float,
+              steps: int, lr: float = 0.1, momentum: float = 0.9, bias: bool = False, loss: LossKind = "mse",
+              convention: LossConvention = "theory", dtype: torch.dtype = torch.float64, seed: int = 2,
+              init_std: float = 0.1, eval_every: int = 0, checkpoint: str | Path | None = None,
+              checkpoint_every: int = 0, resume: bool = False, progress: bool = False,
+              device: str | torch.device = "cpu") -> UFMRun:
+    """Full-batch GD with momentum on the UFM (official: seed 2, lr 0.1, momentum 0.9, std 0.1)."""
+    lambdas = list(lambda_W) if isinstance(lambda_W, (list, tuple)) else [float(lambda_W)] * depth
+    if len(lambdas) != depth:
+        raise ValueError(f"lambda_W has {len(lambdas)} values for depth {depth}")
+    generator = torch.Generator().manual_seed(seed)
+    labels = balanced_labels(counts, generator).to(device)
+    torch.manual_seed(seed)
+    model = UnconstrainedFeatures(len(labels), dim, len(counts), depth, bias=bias, init_std=init_std)
+    model = model.to(device=device, dtype=dtype)
+    optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum)
+
+    def step(_: int) -> float:
+        optimizer.zero_grad(set_to_none=True)
+        value = ufm_objective(model, labels, lambdas, lambda_H, loss, convention)
+        if not torch.isfinite(value):
+            raise FloatingPointError(f"UFM objective became {value.item()} (lr {lr} too large?)")
+        value.backward()
+        optimizer.step()
+        return value.item()
+
+    def evaluate(_: int) -> dict:
+        with torch.no_grad():
+            return {"loss": ufm_objective(model, labels, lambdas, lambda_H, loss, convention).item()}
+
+    history = run_loop(steps, step, objects={"model": model, "optimizer": optimizer}, eval_fn=evaluate,
+                       eval_every=eval_every, eval_at_start=bool(eval_every), checkpoint=checkpoint,
+                       checkpoint_every=checkpoint_every, resume=resume, desc=f"UFM M={depth}", progress=progress)
+    with torch.no_grad():
+        final = ufm_objective(model, labels, lambdas, lambda_H, loss, convention).item()
+    return UFMRun(model, labels, history, final)
+
+
+def top_singular_values(model: UnconstrainedFeatures, k: int) -> np.ndarray:
+    """Top-k singular values of every W_j, shape (M, k)."""
+    return np.stack([torch.linalg.svdvals(W.detach().double()).cpu().numpy()[:k] for W in model.head.weights()])

@@ -1,0 +1,167 @@
+"""Neural Collapse on real data: a backbone followed by an M-layer linear head, with NC tracked during training.
+
+Official settings (spec 2.5 B): the CIFAR-10 MLP is 6 x [Linear -> ReLU -> BatchNorm1d] + a final BatchNorm1d,
+orthogonal init, width 2048; the ResNet18 has BatchNorm1d on its 512-d features; the head has M linear layers
+(width = feature width), a bias on the last only; MSE (nn.MSELoss) plus lambda_W/2 sum ||W_j||^2 and
+lambda_H/2 ||H_batch||^2 (`--sep_decay`, both 1e-4), Adam lr 1e-4 (MLP) or SGD lr 1e-3 momentum 0.9 with weight
+decay 1e-4 on all parameters (ResNet18), batch 128, 200 epochs, StepLR(50, 0.1). The quick CPU version (spec 4,
+prototype) uses a small MLP (3 x [Linear -> ReLU] + Linear feature layer), the exact theory loss and full batches.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Literal, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from reprolab.methods.neural_collapse.metrics import collapse_metrics, collect_features, per_depth_metrics
+from reprolab.methods.neural_collapse.model import DeepLinearHead, LossConvention, feature_decay, fit_term
+from reprolab.methods.neural_collapse.theory import GOFTarget
+from reprolab.nets import MLPBackbone, cifar_resnet18
+from reprolab.runtime.distributed import DistInfo, shard, wrap_model
+from reprolab.runtime.train import run_loop
+
+Backbone = Literal["mlp_small", "mlp_bn", "resnet18"]
+
+
+class NCNetwork(nn.Module):
+    """backbone -> (BatchNorm1d for ResNet features) -> DeepLinearHead; `features(x)` is the head's input."""
+
+    def __init__(self, backbone: Backbone, in_shape: Sequence[int], num_classes: int, depth: int, width: int,
+                 head_bias: bool):
+        super().__init__()
+        if backbone == "resnet18":
+            trunk = cifar_resnet18(in_channels=in_shape[0])
+            self.backbone = nn.Sequential(trunk, nn.BatchNorm1d(trunk.out_dim))
+            dim = trunk.out_dim
+        elif backbone in ("mlp_small", "mlp_bn"):
+            in_dim = int(np.prod(in_shape))
+            official = backbone == "mlp_bn"
+            self.backbone = MLPBackbone(in_dim, width, 6 if official else 3, batchnorm=official, final_bn=official,
+                                        final_linear=not official, orthogonal_init=official)
+            dim = width
+        else:
+            raise ValueError(f"backbone must be 'mlp_small', 'mlp_bn' or 'resnet18', got {backbone!r}")
+        self.head = DeepLinearHead(dim, num_classes, depth, bias=head_bias)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        h = self.backbone(x)
+        return self.head(h), h
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainSettings:
+    depth: int
+    lambda_W: float
+    lambda_H: float
+    loss_convention: LossConvention
+    optimizer: Literal["adam", "sgd"]
+    lr: float
+    momentum: float
+    weight_decay: float        # on every parameter (official ResNet18 recipe); 0 for the MLPs
+    batch_size: int            # 0 = full batch
+    epochs: int
+    lr_step_epochs: int
+    lr_gamma: float
+    eval_every_epochs: int
+
+
+def full_batch_lambda_H(s: TrainSettings, num_samples: int) -> float:
+    """The feature decay of the full-batch objective that minibatch training minimises.
+
+    The official code adds lambda_H/2 ||H_batch||^2 to a per-batch mean loss, so over an epoch the features pay
+    lambda_H B/N (spec 7, traps); the theory convention already scales each batch by N/B.
+    """
+    if s.loss_convention == "official" and 0 < s.batch_size < num_samples:
+        return s.lambda_H * s.batch_size / num_samples
+    return s.lambda_H
+
+
+def make_optimizer(model: nn.Module, s: TrainSettings) -> torch.optim.Optimizer:
+    if s.optimizer == "adam":
+        return torch.optim.Adam(model.parameters(), lr=s.lr, weight_decay=s.weight_decay)
+    return torch.optim.SGD(model.parameters(), lr=s.lr, momentum=s.momentum, weight_decay=s.weight_decay)
+
+
+def track_collapse(model: NCNetwork, x: torch.Tensor, y: torch.Tensor, s: TrainSettings, *, gof: GOFTarget | None,
+                   dist: DistInfo, checkpoint=None, resume: bool = False, progress: bool = True,
+                   desc: str = "train", seed: int = 0) -> dict:
+    """Train `model` on (x, y) and record loss, accuracy and NC metrics every `eval_every_epochs` epochs.
+
+    Returns {"history": [...], "per_depth": [...] (final), "final": {...}}. Under torchrun each rank trains on
+    its shard of every batch through DistributedDataParallel.
+    """
+    if x.shape[0] != y.shape[0]:
+        raise ValueError(f"x has {x.shape[0]} samples but y has {y.shape[0]}")
+    N, K = len(y), model.head.layers[-1].out_features
+    batch = N if s.batch_size <= 0 else min(s.batch_size, N)
+    steps_per_epoch = math.ceil(N / batch) if s.batch_size > 0 else 1
+    net = wrap_model(model, dist)
+    optimizer = make_optimizer(model, s)
+    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=s.lr_step_epochs * steps_per_epoch,
+                                                gamma=s.lr_gamma)
+    lambdas = [s.lambda_W] * s.depth
+    lambda_H_full = full_batch_lambda_H(s, N)
+    generator = torch.Generator().manual_seed(seed)
+    order: list[torch.Tensor] = []
+
+    def objective(logits, features, labels):
+        return (fit_term(logits, labels, "mse", s.loss_convention) + model.head.weight_decay(lambdas)
+                + feature_decay(features, s.lambda_H, s.loss_convention, N))
+
+    def step(i: int) -> float:
+        if i % steps_per_epoch == 0:
+            order[:] = [torch.randperm(N, generator=generator)]
+        start = (i % steps_per_epoch) * batch
+        idx = shard(order[0][start:start + batch], dist).to(x.device)
+        logits, features = net(x[idx])
+        loss = objective(logits, features, y[idx])
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"training loss became {loss.item()} at step {i}")
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        scheduler.step()
+        return loss.item()
+
+    def evaluate(done: int) -> dict:
+        H = collect_features(model, model.head.layers[0], x, batch_size=4096,
+                             forward=lambda xb: model(xb))
+        labels = y.cpu().numpy()
+        W = _product(model.head)
+        b = None if model.head.bias is None else model.head.bias.detach().double().cpu().numpy()
+        logits = H @ W.T + (b if b is not None else 0.0)
+        with torch.no_grad():
+            Ht = torch.from_numpy(H)
+            full_loss = (fit_term(torch.from_numpy(logits), y.cpu(), "mse", s.loss_convention).item()
+                         + sum(lam / 2 * float((Wj.detach().double() ** 2).sum()) for lam, Wj in
+                               zip(lambdas, model.head.weights()))
+                         + feature_decay(Ht, lambda_H_full, s.loss_convention, N).item())
+        metrics = collapse_metrics(H, labels, W, b, gof=gof)
+        return {"epoch": done / steps_per_epoch, "loss": full_loss,  # the full-batch objective being minimised
+                "train_acc": float((logits.argmax(1) == labels).mean()), **metrics}
+
+    total = s.epochs * steps_per_epoch
+    history = run_loop(total, step, objects={"model": model, "optimizer": optimizer, "scheduler": scheduler},
+                       eval_fn=evaluate, eval_every=s.eval_every_epochs * steps_per_epoch,
+                       eval_steps=(steps_per_epoch,), eval_at_start=True, checkpoint=checkpoint,
+                       checkpoint_every=max(1, s.eval_every_epochs) * steps_per_epoch, resume=resume,
+                       desc=desc, progress=progress and dist.is_main)
+    H = collect_features(model, model.head.layers[0], x, batch_size=4096, forward=lambda xb: model(xb))
+    layers = [W.detach().double().cpu().numpy() for W in model.head.weights()]
+    b = None if model.head.bias is None else model.head.bias.detach().double().cpu().numpy()
+    per_depth = per_depth_metrics(H, y.cpu().numpy(), layers, b, gof=gof)
+    row_norms = np.linalg.norm(_product(model.head), axis=1).tolist()
+    return {"history": history, "per_depth": per_depth, "final": history[-1], "row_norms": row_norms}
+
+
+def _product(head: DeepLinearHead) -> np.ndarray:
+    """W = W_M ... W_1 as a float64 array (K, d)."""
+    W = head.weights()[0].detach().double()
+    for layer in head.weights()[1:]:
+        W = layer.detach().double() @ W
+    return W.cpu().numpy()

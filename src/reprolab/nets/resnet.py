@@ -1,0 +1,45 @@
+"""CIFAR-style ResNet18 (3x3 stem, no max-pool; He et al. 2016, the common CIFAR variant) as a feature extractor."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+
+class BasicBlock(nn.Module):
+    def __init__(self, in_planes: int, planes: int, stride: int):
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_planes, planes, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(planes)
+        self.conv2 = nn.Conv2d(planes, planes, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.shortcut = nn.Sequential()
+        if stride != 1 or in_planes != planes:
+            self.shortcut = nn.Sequential(nn.Conv2d(in_planes, planes, 1, stride, bias=False), nn.BatchNorm2d(planes))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = F.relu(self.bn1(self.conv1(x)))
+        return F.relu(self.bn2(self.conv2(out)) + self.shortcut(x))
+
+
+class ResNetFeatures(nn.Module):
+    """Outputs the pooled 512-d features (no classifier): heads are added by the method."""
+
+    def __init__(self, blocks: tuple[int, ...] = (2, 2, 2, 2), in_channels: int = 3):
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(in_channels, 64, 3, 1, 1, bias=False), nn.BatchNorm2d(64), nn.ReLU())
+        stages, in_planes = [], 64
+        for i, (planes, n) in enumerate(zip((64, 128, 256, 512), blocks)):
+            for j in range(n):
+                stages.append(BasicBlock(in_planes, planes, 2 if (i > 0 and j == 0) else 1))
+                in_planes = planes
+        self.stages = nn.Sequential(*stages)
+        self.out_dim = 512
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.adaptive_avg_pool2d(self.stages(self.stem(x)), 1).flatten(1)
+
+
+def cifar_resnet18(in_channels: int = 3) -> ResNetFeatures:
+    return ResNetFeatures((2, 2, 2, 2), in_channels)

@@ -1,0 +1,72 @@
+import copy
+import json
+
+import pytest
+
+from reprolab.launch import run_method
+from reprolab.methods.neural_collapse.experiment import real_claims, synthetic_claims
+
+TINY = ("ufm_steps=300", "ufm_dim=8", "balanced_depths=1", "imbalanced_depths=1", "bias_depths=2",
+        "ce_small_depth=1", "ce_deep_depth=2", "ce_deep_dim=8", "minority_counts=60,60,2,2", "real_depths=1",
+        "real_balanced_per_class=12", "real_imbalanced_counts=20,20,10,10,8,8,6,6,4,4", "real_width=16",
+        "real_epochs=30", "real_lr_step_epochs=20", "real_eval_every_epochs=10", "workers=1")
+
+NAMES = ["gd_matches_closed_form", "layer_singular_values_match", "balanced_frame", "imbalanced_gof_not_of",
+         "minority_collapse_matches_theory", "ce_etf_small_lambda", "ce_etf_not_global_deep", "real_nc1_falls",
+         "real_imbalanced_gof_below_of"]
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("nc")
+    return out, run_method("neural_collapse", "quick", out=out, device="cpu", overrides=TINY, progress=False)
+
+
+def test_smoke_run_writes_a_complete_record(tiny_run):
+    out, result = tiny_run
+    record = json.loads((out / "result.json").read_text())
+    assert [c["name"] for c in record["claims"]] == NAMES
+    assert record["config"]["ufm_steps"] == 300 and record["scale"] == "quick"
+    assert {"total_s", "ufm_balanced_M1", "real_mnist_imbalanced_M1"} <= set(record["timings"])
+    for artifact in record["artifacts"]:
+        assert (out / artifact).stat().st_size > 1000
+    synthetic = record["metrics"]["synthetic"]
+    assert set(synthetic) == {"balanced_M1", "imbalanced_M1", "bias_M2", "ce_M1_lam0.0005", "ce_M2_lam0.005",
+                              "minority_M1"}
+    assert len(record["metrics"]["real"]["mnist_balanced_M1"]["history"]) >= 4
+
+
+def test_resume_reuses_finished_stages(tiny_run, tmp_path):
+    out, first = tiny_run
+    again = run_method("neural_collapse", "quick", out=out, device="cpu", resume=True, overrides=TINY,
+                       progress=False)
+    assert again.metrics["synthetic"] == json.loads(json.dumps(first.metrics["synthetic"]))
+    with pytest.raises(ValueError, match="cannot resume .* different \\['ufm_steps'\\]"):
+        run_method("neural_collapse", "quick", out=out, device="cpu", resume=True,
+                   overrides=TINY + ("ufm_steps=301",), progress=False)
+
+
+def test_claims_fail_when_the_numbers_say_so(tiny_run):
+    _, result = tiny_run
+    synthetic = json.loads(json.dumps(result.metrics["synthetic"]))
+    broken = copy.deepcopy(synthetic)
+    broken["balanced_M1"]["loss_gd"] = broken["balanced_M1"]["loss_theory"] * 1.01
+    broken["imbalanced_M1"]["per_depth"][0]["gof_nc2_w"] = 0.5
+    verdicts = {c.name: c.holds for c in synthetic_claims(broken)}
+    assert not verdicts["gd_matches_closed_form"] and not verdicts["imbalanced_gof_not_of"]
+    real = json.loads(json.dumps(result.metrics["real"]))
+    for run in real.values():
+        run["final"]["nc1"] = run["history"][1]["nc1"]  # no fall at all
+        run["final"]["gof_nc2_w"] = run["final"]["of_nc2_w"] + 1
+    assert not any(c.holds for c in real_claims(real))
+
+
+@pytest.mark.slow
+def test_quick_reproduction_holds_its_theory_claims(tmp_path):
+    """The full `--scale quick` run (about 3-4 minutes on 2 cores)."""
+    result = run_method("neural_collapse", "quick", out=tmp_path, device="cpu", progress=False)
+    verdicts = {c.name: c.holds for c in result.claims}
+    assert set(verdicts) == set(NAMES)
+    for name in ("gd_matches_closed_form", "layer_singular_values_match", "balanced_frame", "imbalanced_gof_not_of",
+                 "minority_collapse_matches_theory", "ce_etf_small_lambda", "real_nc1_falls"):
+        assert verdicts[name], name

@@ -1,0 +1,88 @@
+import numpy as np
+import pytest
+import torch
+
+from reprolab.methods.neural_collapse import theory as T
+from reprolab.methods.neural_collapse.metrics import collapse_metrics, collect_features, nc1, class_means
+
+K, D, PER = 4, 8, 5
+
+
+def _orthonormal(d, k, seed=0):
+    q, _ = np.linalg.qr(np.random.default_rng(seed).normal(size=(d, d)))
+    return q[:, :k].T  # (k, d) orthonormal rows
+
+
+def _collapsed(means):
+    labels = np.repeat(np.arange(len(means)), PER)
+    return means[labels], labels
+
+
+def test_orthogonal_frame_scores_zero_on_of_metrics():
+    means = 2.0 * _orthonormal(D, K)
+    features, labels = _collapsed(means)
+    m = collapse_metrics(features, labels, W=3.0 * means)
+    for key in ("nc1", "of_nc2_w", "of_nc2_h", "of_nc3_wh", "of_nc3_w"):
+        assert abs(m[key]) < 1e-12, key
+    assert m["etf_nc2_w"] > 0.1  # an OF is not a simplex ETF
+
+
+def test_simplex_etf_scores_zero_on_etf_metrics():
+    basis = _orthonormal(D, K)
+    etf = (np.eye(K) - 1.0 / K) @ basis             # K centred, equal-norm, equiangular vectors
+    offset = 0.7 * _orthonormal(D, K + 1, seed=1)[K]  # a global mean outside their span
+    features, labels = _collapsed(etf + offset)
+    m = collapse_metrics(features, labels, W=etf, b=np.full(K, 0.25))
+    for key in ("nc1", "etf_nc2_w", "etf_nc2_h", "etf_nc3", "equinorm_h", "equiangular_h", "max_angle_h"):
+        assert abs(m[key]) < 1e-12, key
+    assert m["nc4_disagreement"] == 0.0
+
+
+def test_general_orthogonal_frame_scores_zero_on_gof_only():
+    target = T.GOFTarget(s=np.array([1.9, 1.7, 1.6, 1.5]), depth=3, c=400 * 5e-4)
+    diag = target.diagonals()
+    means = np.sqrt(diag["HtH"])[:, None] * _orthonormal(D, K)
+    W = diag["row_scale"][:, None] * means
+    features, labels = _collapsed(means)
+    m = collapse_metrics(features, labels, W, gof=target)
+    for key in ("gof_nc2_w", "gof_nc2_h", "gof_nc3_wh", "gof_nc3_w"):
+        assert m[key] < 1e-12, key
+    assert m["of_nc2_w"] > 0.05
+
+
+def test_metrics_are_invariant_to_rotations_of_feature_space():
+    rng = np.random.default_rng(3)
+    features, labels = rng.normal(size=(40, D)), np.repeat(np.arange(K), 10)
+    W, b = rng.normal(size=(K, D)), rng.normal(size=K)
+    Q = _orthonormal(D, D, seed=7)
+    a = collapse_metrics(features, labels, W, b)
+    r = collapse_metrics(features @ Q.T, labels, W @ Q.T, b)
+    for key in a:
+        assert a[key] == pytest.approx(r[key], rel=1e-9, abs=1e-12), key
+
+
+def test_nc1_hand_computed():
+    # 1-D, two classes: {0, 2} and {10, 12}: Sigma_W = 1, Sigma_B = 25, NC1 = (1/25)/2
+    features, labels = np.array([[0.0], [2.0], [10.0], [12.0]]), np.array([0, 0, 1, 1])
+    assert nc1(features, labels, class_means(features, labels, 2)) == pytest.approx(0.02)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(features=np.zeros((4, 3)), labels=np.zeros(5, int), W=np.zeros((2, 3))), "labels must be"),
+    (dict(features=np.zeros((4, 3)), labels=np.array([0, 1, 0, 1]), W=np.zeros((2, 5))), "W must be"),
+    (dict(features=np.full((4, 3), np.nan), labels=np.array([0, 1, 0, 1]), W=np.ones((2, 3))), "NaN"),
+    (dict(features=np.ones((4, 3)), labels=np.array([0, 1, 0, 7]), W=np.ones((2, 3))), "labels must lie"),
+    (dict(features=np.ones((4, 3)), labels=np.array([0, 0, 0, 0]), W=np.ones((2, 3))), "classes \\[1\\] have no"),
+])
+def test_bad_input_is_named(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        collapse_metrics(**kwargs)
+
+
+def test_collect_features_returns_the_input_of_the_hooked_layer():
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(5, 6), torch.nn.ReLU(), torch.nn.Linear(6, 3))
+    x = torch.randn(10, 5)
+    feats = collect_features(model, model[2], x, batch_size=3)
+    np.testing.assert_allclose(feats, torch.relu(model[0](x)).detach().double().numpy(), rtol=1e-6)
+    assert model.training  # mode restored
