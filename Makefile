@@ -25,6 +25,7 @@ demo: setup
 	$(BIN)/reprolab report runs
 
 test: setup
+	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/python -m pytest -q
 
 test-slow: setup

@@ -51,6 +51,8 @@ def run_method(name: str, scale: str = "quick", *, seed: int = 0, out: Path | No
     torch_device = resolve_device(device)
     if torch_device.type == "cpu":
         torch.set_num_threads(cpu_threads())
+    else:
+        torch.set_float32_matmul_precision("high")  # TF32 matrix products on CUDA; recorded in result.versions
     seed_everything(seed)
     check_resumable(out_dir, {"method": name, "scale": scale, "seed": seed, "config": config_to_dict(config)}, resume)
     ctx = RunContext(out_dir=out_dir, device=str(torch_device), seed=seed, resume=resume, progress=progress)
@@ -58,6 +60,9 @@ def run_method(name: str, scale: str = "quick", *, seed: int = 0, out: Path | No
     start = time.perf_counter()
     result = module.run(config, ctx)
     result.scale = scale
+    if torch_device.type == "cuda":
+        result.device = f"cuda ({torch.cuda.get_device_name(torch_device)})"
+        result.versions["float32_matmul_precision"] = torch.get_float32_matmul_precision()
     result.timings = {**ctx.timings, **result.timings, "total_s": time.perf_counter() - start}
     result.finished_at = utc_now()
     if int(os.environ.get("RANK", "0")) == 0:

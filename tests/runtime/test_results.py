@@ -26,6 +26,11 @@ def test_result_round_trips(tmp_path):
     assert [c.name for c in back.claims] == ["c1", "c2"] and back.claims[0].holds and not back.claims[1].holds
 
 
+def test_non_finite_numbers_are_written_as_strings(tmp_path):
+    path = write_json(tmp_path / "r.json", {"a": [math.inf, -math.inf, 1.5], "b": (math.nan,)})
+    assert json.loads(path.read_text()) == {"a": ["inf", "-inf", 1.5], "b": ["nan"]}
+
+
 def test_incomplete_record_is_rejected(tmp_path):
     (tmp_path / "result.json").write_text('{"method": "m"}')
     with pytest.raises(ValueError, match="lacks keys"):
@@ -34,8 +39,8 @@ def test_incomplete_record_is_rejected(tmp_path):
 
 def test_failed_write_keeps_the_previous_file(tmp_path):
     path = write_json(tmp_path / "r.json", {"ok": 1})
-    with pytest.raises(ValueError):
-        write_json(path, {"bad": math.inf})
+    with pytest.raises(TypeError):
+        write_json(path, {"bad": object()})
     assert json.loads(path.read_text()) == {"ok": 1}
     assert list(tmp_path.iterdir()) == [path]  # no temp file left behind
 

@@ -44,7 +44,8 @@ def render_markdown(results: list[tuple[Path, RunResult]], base: Path) -> str:
         lines.append("")
         for artifact in result.artifacts:
             if artifact.endswith(".png"):
-                rel = (folder / artifact).relative_to(base) if (folder / artifact).is_relative_to(base) else folder / artifact
+                path = folder / artifact
+                rel = path.relative_to(base) if path.is_relative_to(base) else path
                 lines.append(f"![{artifact}]({rel.as_posix()})")
         lines.append("")
     return "\n".join(lines)

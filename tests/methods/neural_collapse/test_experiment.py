@@ -7,9 +7,10 @@ from reprolab.launch import run_method
 from reprolab.methods.neural_collapse.experiment import real_claims, synthetic_claims
 
 TINY = ("ufm_steps=300", "ufm_dim=8", "balanced_depths=1", "imbalanced_depths=1", "bias_depths=2",
-        "ce_small_depth=1", "ce_deep_depth=2", "ce_deep_dim=8", "minority_counts=60,60,2,2", "real_depths=1",
-        "real_balanced_per_class=12", "real_imbalanced_counts=20,20,10,10,8,8,6,6,4,4", "real_width=16",
-        "real_epochs=30", "real_lr_step_epochs=20", "real_eval_every_epochs=10", "workers=1")
+        "ce_small_depth=1", "ce_deep_depth=2", "ce_deep_dim=8", "minority_counts=60,60,2,2", "balanced.depths=1",
+        "imbalanced.depths=1", "balanced.counts=12,12,12,12,12,12,12,12,12,12", "balanced.width=16",
+        "imbalanced.counts=20,20,10,10,8,8,6,6,4,4", "imbalanced.width=16", "balanced.epochs=30",
+        "imbalanced.epochs=30",        "balanced.eval_every_epochs=10", "imbalanced.eval_every_epochs=10", "workers=1")
 
 NAMES = ["gd_matches_closed_form", "layer_singular_values_match", "balanced_frame", "imbalanced_gof_not_of",
          "minority_collapse_matches_theory", "ce_etf_small_lambda", "ce_etf_not_global_deep", "real_nc1_falls",

@@ -11,9 +11,9 @@ Public API:
 from reprolab.methods.neural_collapse import theory
 from reprolab.methods.neural_collapse.metrics import collapse_metrics, collect_features, per_depth_metrics
 from reprolab.methods.neural_collapse.model import DeepLinearHead, UnconstrainedFeatures, train_ufm
-from reprolab.methods.neural_collapse.real import NCNetwork, TrainSettings, track_collapse
+from reprolab.methods.neural_collapse.real import NCNetwork, RealRecipe, track_collapse
 from reprolab.methods.neural_collapse.theory import GOFTarget, UFMProblem
 
 __all__ = ["theory", "collapse_metrics", "collect_features", "per_depth_metrics", "DeepLinearHead",
-           "UnconstrainedFeatures", "train_ufm", "NCNetwork", "TrainSettings", "track_collapse", "GOFTarget",
+           "UnconstrainedFeatures", "train_ufm", "NCNetwork", "RealRecipe", "track_collapse", "GOFTarget",
            "UFMProblem"]

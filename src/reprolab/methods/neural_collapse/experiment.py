@@ -5,8 +5,9 @@ balanced M in {1, 3, 6}; imbalanced [200, 100, 50, 50] M in {1, 3}; balanced + b
 small lambda (M = 1, lambda = 5e-4) and the deep CE case (M = 6, lambda = 5e-3) where the ETF is not global;
 minority collapse [1000, 1000, 10, 10], M = 1, lambda = 1e-2, lr 0.05. Real data: MNIST, small MLP + M-layer head,
 balanced and imbalanced (first n_k per class), exact theory loss, full-batch Adam.
-Paper (GPU): d = 64, M in {1, 3, 6, 9}; CIFAR-10 (JPEG copy) MLP width 2048 with the official
-recipe (Adam 1e-4, batch 128, 200 epochs, StepLR(50), MSE + sep_decay 1e-4), metrics every 10 epochs.
+Paper (GPU): d = 64, M in {1, 3, 6, 9}; CIFAR-10 (JPEG copy) with the official recipes of spec 2.5 B:
+balanced MLP width 2048 (Adam 1e-4, batch 128, 200 epochs, StepLR(50), MSE + sep_decay 1e-4, metrics every 10
+epochs) and imbalanced MLP (counts 100..500, full batch, MSE/2, lambda 1e-5, 12 000 epochs).
 """
 
 from __future__ import annotations
@@ -20,9 +21,9 @@ import torch
 
 from reprolab.data import first_n_per_class, load_cifar10, load_mnist
 from reprolab.methods.neural_collapse import theory
-from reprolab.methods.neural_collapse.metrics import collapse_metrics, per_depth_metrics
+from reprolab.methods.neural_collapse.metrics import per_depth_metrics
 from reprolab.methods.neural_collapse.model import top_singular_values, train_ufm
-from reprolab.methods.neural_collapse.real import NCNetwork, TrainSettings, full_batch_lambda_H, track_collapse
+from reprolab.methods.neural_collapse.real import NCNetwork, RealRecipe, full_batch_lambda_H, track_collapse
 from reprolab.methods.neural_collapse.plots import plot_real_runs, plot_singular_values
 from reprolab.runtime.claims import Claim
 from reprolab.runtime.config import config_to_dict
@@ -56,41 +57,37 @@ class NCConfig:
     minority_depth: int = 1
     minority_lambda: float = 1e-2
     minority_lr: float = 0.05
-    # --- real data (spec 2.5 B) ---
+    # --- real data (spec 2.5 B): one recipe for the balanced runs, one for the imbalanced runs ---
     run_real: bool = True
     real_dataset: Literal["mnist", "cifar10"] = "mnist"
-    real_backbone: Literal["mlp_small", "mlp_bn", "resnet18"] = "mlp_small"
-    real_width: int = 128
-    real_depths: tuple[int, ...] = (1, 3)
-    real_balanced_per_class: int = 150     # first n per class; 0 = the whole training set
-    real_imbalanced_counts: tuple[int, ...] = (300, 300, 150, 150, 100, 100, 60, 60, 30, 30)  # empty: skip
-    # quick real-data settings: the spec's CPU prototype (spec 4): exact loss, lambda 1e-3, full-batch Adam 1e-3,
-    # 2000 steps, StepLR(1000, 0.1); backbone unregularised
-    real_lambda_W: float = 1e-3
-    real_lambda_H: float = 1e-3
-    real_loss_convention: Literal["theory", "official"] = "theory"
-    real_optimizer: Literal["adam", "sgd"] = "adam"
-    real_lr: float = 1e-3
-    real_momentum: float = 0.9
-    real_weight_decay: float = 0.0
-    real_batch_size: int = 0               # 0 = full batch
-    real_epochs: int = 2000
-    real_lr_step_epochs: int = 1000
-    real_lr_gamma: float = 0.1
-    real_eval_every_epochs: int = 50
+    balanced: RealRecipe = dataclasses.field(default_factory=lambda: QUICK_RECIPE)
+    imbalanced: RealRecipe = dataclasses.field(default_factory=lambda: dataclasses.replace(
+        QUICK_RECIPE, counts=(300, 300, 150, 150, 100, 100, 60, 60, 30, 30)))
     # --- execution ---
     workers: int = 2                       # parallel processes for independent runs (CPU)
 
 
+# The spec's CPU prototype (spec 4): small MLP, exact theory loss, lambda 1e-3, full-batch Adam 1e-3, 2000 steps,
+# StepLR(1000, 0.1), backbone unregularised; first 150 samples of each MNIST class.
+QUICK_RECIPE = RealRecipe(counts=(150,) * 10, depths=(1, 3), backbone="mlp", width=128, mlp_depth=3, lambda_W=1e-3,
+                          lambda_H=1e-3, loss_convention="theory", optimizer="adam", lr=1e-3, momentum=0.9,
+                          weight_decay=0.0, batch_size=0, epochs=2000, lr_step_epochs=1000, lr_gamma=0.1,
+                          eval_every_epochs=50)
+# Official CIFAR-10 recipes (spec 2.5 B; code defaults, not confirmed from the paper).
+PAPER_BALANCED = RealRecipe(counts=(5000,) * 10, depths=(1, 3, 6, 9), backbone="mlp_bn", width=2048, mlp_depth=6,
+                            lambda_W=1e-4, lambda_H=1e-4, loss_convention="official", optimizer="adam", lr=1e-4,
+                            momentum=0.9, weight_decay=0.0, batch_size=128, epochs=200, lr_step_epochs=50,
+                            lr_gamma=0.1, eval_every_epochs=10)
+PAPER_IMBALANCED = RealRecipe(counts=(100, 100, 200, 200, 300, 300, 400, 400, 500, 500), depths=(1, 3, 6),
+                              backbone="mlp", width=2048, mlp_depth=6, lambda_W=1e-5, lambda_H=1e-5,
+                              loss_convention="official_half", optimizer="adam", lr=1e-4, momentum=0.9,
+                              weight_decay=0.0, batch_size=0, epochs=12000, lr_step_epochs=6000, lr_gamma=0.1,
+                              eval_every_epochs=500)
+
 CONFIGS = {
     "quick": NCConfig(),
-    "paper": NCConfig(
-        ufm_dim=64, balanced_depths=(1, 3, 6, 9), imbalanced_depths=(1, 3, 6), bias_depths=(3,),
-        real_dataset="cifar10", real_backbone="mlp_bn", real_width=2048, real_depths=(1, 3, 6, 9),
-        real_balanced_per_class=0, real_imbalanced_counts=(100, 100, 200, 200, 300, 300, 400, 400, 500, 500),
-        real_lambda_W=1e-4, real_lambda_H=1e-4, real_loss_convention="official", real_optimizer="adam",
-        real_lr=1e-4, real_batch_size=128, real_epochs=200, real_lr_step_epochs=50, real_eval_every_epochs=10,
-        workers=1),
+    "paper": NCConfig(ufm_dim=64, balanced_depths=(1, 3, 6, 9), imbalanced_depths=(1, 3, 6), bias_depths=(3,),
+                      real_dataset="cifar10", balanced=PAPER_BALANCED, imbalanced=PAPER_IMBALANCED, workers=1),
 }
 
 
@@ -163,36 +160,37 @@ def run_synthetic_case(case: SyntheticCase, cfg: NCConfig, device: str, checkpoi
     return record
 
 
-def load_real_data(cfg: NCConfig) -> tuple[torch.Tensor, torch.Tensor, tuple[int, ...]]:
-    """Images as float32 (N, C, H, W) normalised per channel, labels int64, and the input shape."""
-    data = load_mnist("train") if cfg.real_dataset == "mnist" else load_cifar10("train")
+def load_real_data(dataset: str) -> tuple[torch.Tensor, torch.Tensor, tuple[int, ...]]:
+    """Training images as float32 (N, C, H, W) normalised per channel, labels int64, and the input shape."""
+    loaders = {"mnist": load_mnist, "cifar10": load_cifar10}
+    if dataset not in loaders:
+        raise ValueError(f"real_dataset must be one of {list(loaders)}, got {dataset!r}")
+    data = loaders[dataset]("train")
     x = data.x.astype(np.float32) / 255.0
     x = x[:, None] if x.ndim == 3 else x.transpose(0, 3, 1, 2)
     mean, std = x.mean(axis=(0, 2, 3), keepdims=True), x.std(axis=(0, 2, 3), keepdims=True)
     return torch.from_numpy((x - mean) / std), torch.from_numpy(data.y), tuple(x.shape[1:])
 
 
-def run_real_case(name: str, counts: tuple[int, ...], depth: int, cfg: NCConfig, device: str, checkpoint: Path,
+def run_real_case(name: str, recipe: RealRecipe, depth: int, dataset: str, device: str, checkpoint: Path,
                   resume: bool, seed: int, progress: bool) -> dict:
     """Train backbone + M-layer head on the first n_k samples of each class; NC metrics along training."""
-    torch.set_num_threads(1) if device == "cpu" else None
+    if device == "cpu":
+        torch.set_num_threads(1)
     dist = init_distributed(device)
-    x_all, y_all, in_shape = load_real_data(cfg)
-    idx = first_n_per_class(y_all.numpy(), counts)
+    x_all, y_all, in_shape = load_real_data(dataset)
+    idx = first_n_per_class(y_all.numpy(), recipe.counts)
     x, y = x_all[idx].to(dist.device), y_all[idx].to(dist.device)
     torch.manual_seed(seed)
-    model = NCNetwork(cfg.real_backbone, in_shape, len(counts), depth, cfg.real_width, head_bias=False)
+    model = NCNetwork(recipe.backbone, in_shape, len(recipe.counts), depth, recipe.width, recipe.mlp_depth)
     model = model.to(dist.device)
-    settings = TrainSettings(depth, cfg.real_lambda_W, cfg.real_lambda_H, cfg.real_loss_convention,
-                             cfg.real_optimizer, cfg.real_lr, cfg.real_momentum, cfg.real_weight_decay,
-                             cfg.real_batch_size, cfg.real_epochs, cfg.real_lr_step_epochs, cfg.real_lr_gamma,
-                             cfg.real_eval_every_epochs)
-    scale, lam_W, lam_H = theory.theory_lambdas(cfg.real_loss_convention, len(counts), cfg.real_lambda_W,
-                                                full_batch_lambda_H(settings, len(y)))
-    problem = theory.UFMProblem(counts, depth, lam_W, lam_H)
-    result = track_collapse(model, x, y, settings, gof=theory.GOFTarget.from_problem(problem), dist=dist,
+    scale, lam_W, lam_H = theory.theory_lambdas(recipe.loss_convention, len(recipe.counts), recipe.lambda_W,
+                                                full_batch_lambda_H(recipe, len(y)))
+    problem = theory.UFMProblem(recipe.counts, depth, lam_W, lam_H)
+    result = track_collapse(model, x, y, recipe, gof=theory.GOFTarget.from_problem(problem), dist=dist,
                             checkpoint=checkpoint, resume=resume, progress=progress, desc=name, seed=seed)
-    result.update(name=name, counts=list(counts), depth=depth, loss_ufm_prediction=scale * theory.optimal_loss(problem),
+    result.update(name=name, counts=list(recipe.counts), depth=depth,
+                  loss_ufm_prediction=scale * theory.optimal_loss(problem),
                   s_theory=theory.optimal_singular_values(problem).tolist())
     cleanup(dist)
     return result
@@ -205,24 +203,13 @@ def _jobs(cfg: NCConfig, ctx: RunContext) -> dict[str, tuple]:
             jobs[f"ufm_{case.name}"] = (run_synthetic_case, (case, cfg, ctx.device,
                                                              ctx.checkpoint_path(f"ufm_{case.name}"), ctx.resume))
     if cfg.run_real:
-        n = cfg.real_balanced_per_class
-        balanced = tuple([n] * 10) if n > 0 else None
-        for depth in cfg.real_depths:
-            for label, counts in (("balanced", balanced), ("imbalanced", cfg.real_imbalanced_counts)):
-                if counts is None:
-                    counts = _full_counts(cfg)
-                if len(counts) == 0:
-                    continue
+        for label, recipe in (("balanced", cfg.balanced), ("imbalanced", cfg.imbalanced)):
+            for depth in recipe.depths if recipe.counts else ():
                 name = f"{cfg.real_dataset}_{label}_M{depth}"
-                jobs[f"real_{name}"] = (run_real_case, (name, tuple(counts), depth, cfg, ctx.device,
+                jobs[f"real_{name}"] = (run_real_case, (name, recipe, depth, cfg.real_dataset, ctx.device,
                                                         ctx.checkpoint_path(f"real_{name}"), ctx.resume, ctx.seed,
                                                         ctx.progress and cfg.workers <= 1))
     return jobs
-
-
-def _full_counts(cfg: NCConfig) -> tuple[int, ...]:
-    data = load_mnist("train") if cfg.real_dataset == "mnist" else load_cifar10("train")
-    return tuple(int(c) for c in data.class_counts())
 
 
 def run(cfg: NCConfig, ctx: RunContext) -> RunResult:

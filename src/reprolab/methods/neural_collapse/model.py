@@ -5,7 +5,7 @@ W_1..W_{M-1} in R^{d x d}, W_M in R^{K x d}, optional unregularised last-layer b
 (official code). Objectives (spec 2.1):
 
     MSE, "theory":   1/(2N) ||W_M..W_1 H + b 1^T - Y||_F^2 + sum_j lambda_Wj/2 ||W_j||^2 + lambda_H/2 ||H||^2
-    MSE, "official": nn.MSELoss (mean over N K) in place of the first term
+    MSE, "official": nn.MSELoss (mean over N K) in place of the first term; "official_half": nn.MSELoss / 2
     CE:              mean_i CE(W h_i + b, y_i) + the same decay terms
 
 Trainer: full-batch gradient descent with momentum (official: SGD lr 0.1, momentum 0.9, 30 000 iterations).
@@ -25,7 +25,7 @@ from torch.nn import functional as F
 from reprolab.runtime.train import run_loop
 
 LossKind = Literal["mse", "ce"]
-LossConvention = Literal["theory", "official"]
+LossConvention = Literal["theory", "official", "official_half"]
 
 
 class DeepLinearHead(nn.Module):
@@ -82,20 +82,22 @@ class UnconstrainedFeatures(nn.Module):
 
 def fit_term(logits: torch.Tensor, labels: torch.Tensor, loss: LossKind, convention: LossConvention) -> torch.Tensor:
     """The data term: MSE against one-hot targets (theory: 1/(2N) sum over the batch, an unbiased estimate of the
-    full-batch term; official: mean over B K) or mean CE."""
+    full-batch term; official: mean over B K; official_half: half of that) or mean CE."""
     if loss == "ce":
         return F.cross_entropy(logits, labels)
     targets = F.one_hot(labels, logits.shape[1]).to(logits.dtype)
     if convention == "official":
         return F.mse_loss(logits, targets)
+    if convention == "official_half":
+        return F.mse_loss(logits, targets) / 2.0
     if convention != "theory":
-        raise ValueError(f"loss_convention must be 'theory' or 'official', got {convention!r}")
+        raise ValueError(f"loss_convention must be 'theory', 'official' or 'official_half', got {convention!r}")
     return ((logits - targets) ** 2).sum() / (2.0 * len(labels))
 
 
 def feature_decay(features: torch.Tensor, lambda_H: float, convention: LossConvention, num_total: int) -> torch.Tensor:
     """lambda_H / 2 ||H||^2: in the theory convention a batch of B rows counts N/B times (unbiased estimate);
-    the official code sums over the batch as it is."""
+    the official code sums over the batch as it is (see `real.full_batch_lambda_H`)."""
     scale = num_total / len(features) if convention == "theory" else 1.0
     return lambda_H / 2.0 * scale * (features ** 2).sum()
 

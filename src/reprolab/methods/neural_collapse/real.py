@@ -1,11 +1,15 @@
 """Neural Collapse on real data: a backbone followed by an M-layer linear head, with NC tracked during training.
 
-Official settings (spec 2.5 B): the CIFAR-10 MLP is 6 x [Linear -> ReLU -> BatchNorm1d] + a final BatchNorm1d,
-orthogonal init, width 2048; the ResNet18 has BatchNorm1d on its 512-d features; the head has M linear layers
-(width = feature width), a bias on the last only; MSE (nn.MSELoss) plus lambda_W/2 sum ||W_j||^2 and
-lambda_H/2 ||H_batch||^2 (`--sep_decay`, both 1e-4), Adam lr 1e-4 (MLP) or SGD lr 1e-3 momentum 0.9 with weight
-decay 1e-4 on all parameters (ResNet18), batch 128, 200 epochs, StepLR(50, 0.1). The quick CPU version (spec 4,
-prototype) uses a small MLP (3 x [Linear -> ReLU] + Linear feature layer), the exact theory loss and full batches.
+Official settings (spec 2.5 B), one `RealRecipe` each:
+- balanced CIFAR-10 MLP: 6 x [Linear -> ReLU -> BatchNorm1d] + a final BatchNorm1d, orthogonal init, width 2048;
+  M linear head layers, bias on the last only; nn.MSELoss plus lambda_W/2 sum ||W_j||^2 and lambda_H/2 ||H_batch||^2
+  (`--sep_decay`, both 1e-4); Adam lr 1e-4, batch 128, 200 epochs, StepLR(50, 0.1).
+- ResNet18: BatchNorm1d on the 512-d features; SGD lr 1e-3, momentum 0.9, weight decay 1e-4 on all parameters.
+- imbalanced CIFAR-10 MLP: counts (100, 100, 200, ..., 500, 500), no BatchNorm, 6 ReLU layers + a final
+  Linear(width, width) feature layer, width 2048, bias-free head, nn.MSELoss / 2 with lambda_W = lambda_H = 1e-5,
+  Adam lr 1e-4, full batch, 12 000 epochs, StepLR(6000).
+The quick CPU version (spec 4, prototype) uses 3 ReLU layers + a Linear feature layer of width 128, the exact theory
+loss, lambda = 1e-3 and full-batch Adam 1e-3 for 2000 steps, StepLR(1000).
 """
 
 from __future__ import annotations
@@ -25,27 +29,26 @@ from reprolab.nets import MLPBackbone, cifar_resnet18
 from reprolab.runtime.distributed import DistInfo, shard, wrap_model
 from reprolab.runtime.train import run_loop
 
-Backbone = Literal["mlp_small", "mlp_bn", "resnet18"]
+Backbone = Literal["mlp", "mlp_bn", "resnet18"]
 
 
 class NCNetwork(nn.Module):
     """backbone -> (BatchNorm1d for ResNet features) -> DeepLinearHead; `features(x)` is the head's input."""
 
     def __init__(self, backbone: Backbone, in_shape: Sequence[int], num_classes: int, depth: int, width: int,
-                 head_bias: bool):
+                 mlp_depth: int = 6, head_bias: bool = False):
         super().__init__()
         if backbone == "resnet18":
             trunk = cifar_resnet18(in_channels=in_shape[0])
             self.backbone = nn.Sequential(trunk, nn.BatchNorm1d(trunk.out_dim))
             dim = trunk.out_dim
-        elif backbone in ("mlp_small", "mlp_bn"):
-            in_dim = int(np.prod(in_shape))
-            official = backbone == "mlp_bn"
-            self.backbone = MLPBackbone(in_dim, width, 6 if official else 3, batchnorm=official, final_bn=official,
-                                        final_linear=not official, orthogonal_init=official)
+        elif backbone in ("mlp", "mlp_bn"):
+            bn = backbone == "mlp_bn"
+            self.backbone = MLPBackbone(int(np.prod(in_shape)), width, mlp_depth, batchnorm=bn, final_bn=bn,
+                                        final_linear=not bn, orthogonal_init=bn)
             dim = width
         else:
-            raise ValueError(f"backbone must be 'mlp_small', 'mlp_bn' or 'resnet18', got {backbone!r}")
+            raise ValueError(f"backbone must be 'mlp', 'mlp_bn' or 'resnet18', got {backbone!r}")
         self.head = DeepLinearHead(dim, num_classes, depth, bias=head_bias)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -54,40 +57,46 @@ class NCNetwork(nn.Module):
 
 
 @dataclasses.dataclass(frozen=True)
-class TrainSettings:
-    depth: int
+class RealRecipe:
+    """Everything that defines one real-data NC experiment: data subset, network, loss, optimiser, schedule."""
+
+    counts: tuple[int, ...]            # first n_k training samples of class k; empty = skip this recipe
+    depths: tuple[int, ...]            # head depths M to train, one run each
+    backbone: Backbone
+    width: int
+    mlp_depth: int                     # hidden ReLU layers of the MLP backbones
     lambda_W: float
     lambda_H: float
     loss_convention: LossConvention
     optimizer: Literal["adam", "sgd"]
     lr: float
     momentum: float
-    weight_decay: float        # on every parameter (official ResNet18 recipe); 0 for the MLPs
-    batch_size: int            # 0 = full batch
+    weight_decay: float                # on every parameter (official ResNet18 recipe); 0 for the MLPs
+    batch_size: int                    # 0 = full batch
     epochs: int
     lr_step_epochs: int
     lr_gamma: float
     eval_every_epochs: int
 
 
-def full_batch_lambda_H(s: TrainSettings, num_samples: int) -> float:
+def full_batch_lambda_H(s: RealRecipe, num_samples: int) -> float:
     """The feature decay of the full-batch objective that minibatch training minimises.
 
     The official code adds lambda_H/2 ||H_batch||^2 to a per-batch mean loss, so over an epoch the features pay
     lambda_H B/N (spec 7, traps); the theory convention already scales each batch by N/B.
     """
-    if s.loss_convention == "official" and 0 < s.batch_size < num_samples:
+    if s.loss_convention != "theory" and 0 < s.batch_size < num_samples:
         return s.lambda_H * s.batch_size / num_samples
     return s.lambda_H
 
 
-def make_optimizer(model: nn.Module, s: TrainSettings) -> torch.optim.Optimizer:
+def make_optimizer(model: nn.Module, s: RealRecipe) -> torch.optim.Optimizer:
     if s.optimizer == "adam":
         return torch.optim.Adam(model.parameters(), lr=s.lr, weight_decay=s.weight_decay)
     return torch.optim.SGD(model.parameters(), lr=s.lr, momentum=s.momentum, weight_decay=s.weight_decay)
 
 
-def track_collapse(model: NCNetwork, x: torch.Tensor, y: torch.Tensor, s: TrainSettings, *, gof: GOFTarget | None,
+def track_collapse(model: NCNetwork, x: torch.Tensor, y: torch.Tensor, s: RealRecipe, *, gof: GOFTarget | None,
                    dist: DistInfo, checkpoint=None, resume: bool = False, progress: bool = True,
                    desc: str = "train", seed: int = 0) -> dict:
     """Train `model` on (x, y) and record loss, accuracy and NC metrics every `eval_every_epochs` epochs.
@@ -97,14 +106,14 @@ def track_collapse(model: NCNetwork, x: torch.Tensor, y: torch.Tensor, s: TrainS
     """
     if x.shape[0] != y.shape[0]:
         raise ValueError(f"x has {x.shape[0]} samples but y has {y.shape[0]}")
-    N, K = len(y), model.head.layers[-1].out_features
+    N = len(y)
     batch = N if s.batch_size <= 0 else min(s.batch_size, N)
     steps_per_epoch = math.ceil(N / batch) if s.batch_size > 0 else 1
     net = wrap_model(model, dist)
     optimizer = make_optimizer(model, s)
     scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=s.lr_step_epochs * steps_per_epoch,
                                                 gamma=s.lr_gamma)
-    lambdas = [s.lambda_W] * s.depth
+    lambdas = [s.lambda_W] * model.head.depth
     lambda_H_full = full_batch_lambda_H(s, N)
     generator = torch.Generator().manual_seed(seed)
     order: list[torch.Tensor] = []

@@ -31,8 +31,6 @@ from __future__ import annotations
 import dataclasses
 import math
 import warnings
-from typing import Sequence
-
 import numpy as np
 from scipy.optimize import brentq, minimize_scalar
 
@@ -225,15 +223,14 @@ def balanced_ce_etf(K: int, n: int, M: int, lambda_W: float, lambda_H: float) ->
 def theory_lambdas(convention: str, K: int, lambda_W: float, lambda_H: float) -> tuple[float, float, float]:
     """Map decays of a loss convention to the theory convention: returns (scale, lambda_W', lambda_H').
 
-    "official" = nn.MSELoss (mean over N K) + the same decays: L_official = (2/K) L_theory(K lambda / 2), so the
-    closed form with lambda' = K lambda / 2, times scale = 2/K, gives the official optimum.
+    A fit term a/(N K) ||.||^2 plus the decays R(lambda) equals (2a/K) [1/(2N) ||.||^2 + R(K lambda / (2a))]: so
+    "official" (nn.MSELoss, a = 1) has scale 2/K and lambda' = K lambda / 2, "official_half" (nn.MSELoss / 2,
+    a = 1/2) scale 1/K and lambda' = K lambda.
     """
-    if convention == "theory":
+    factors = {"theory": None, "official": 1.0, "official_half": 0.5}
+    if convention not in factors:
+        raise ValueError(f"loss_convention must be one of {list(factors)}, got {convention!r}")
+    a = factors[convention]
+    if a is None:
         return 1.0, lambda_W, lambda_H
-    if convention == "official":
-        return 2.0 / K, K * lambda_W / 2.0, K * lambda_H / 2.0
-    raise ValueError(f"loss_convention must be 'theory' or 'official', got {convention!r}")
-
-
-def counts_tuple(counts: Sequence[int]) -> tuple[int, ...]:
-    return tuple(int(n) for n in counts)
+    return 2.0 * a / K, K * lambda_W / (2.0 * a), K * lambda_H / (2.0 * a)
