@@ -145,6 +145,8 @@ def run_synthetic_case(case: SyntheticCase, cfg: NCConfig, device: str, checkpoi
         problem = theory.UFMProblem(case.counts, case.depth, case.lam, case.lam, bias=case.bias)
         gof = None if case.bias else theory.GOFTarget.from_problem(problem)
         s_star = theory.optimal_singular_values(problem)
+        if case.bias:
+            s_star[-1] = 0.0  # with a bias, one of the K directions carries no signal (simplex ETF)
         record.update(loss_theory=theory.optimal_loss(problem), s_theory=s_star.tolist(),
                       layer_s_theory=theory.layer_singular_values(problem).tolist(),
                       per_depth=per_depth_metrics(H, labels, layers, b, gof=gof))

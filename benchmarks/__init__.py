@@ -1,0 +1,1 @@
+"""Speed and quality benchmarks; each prints a ratio against a baseline measured in the same process."""

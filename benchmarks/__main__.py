@@ -1,0 +1,16 @@
+"""`make bench`: run every benchmark (python -m benchmarks [name ...])."""
+
+import sys
+
+from benchmarks import data_loading, nc_solver
+
+BENCHMARKS = {"data_loading": data_loading.main, "nc_solver": nc_solver.main}
+
+if __name__ == "__main__":
+    names = sys.argv[1:] or list(BENCHMARKS)
+    unknown = [n for n in names if n not in BENCHMARKS]
+    if unknown:
+        sys.exit(f"unknown benchmark(s) {unknown}; available: {list(BENCHMARKS)}")
+    for name in names:
+        print(f"== {name}")
+        BENCHMARKS[name]()
