@@ -1,0 +1,50 @@
+"""Plots of the balanced_q experiment: learning curves per scenario and beta over time."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+
+def _smooth(y, width: int) -> np.ndarray:
+    y = np.asarray(y, dtype=float)
+    width = max(1, min(width, len(y)))
+    return np.convolve(y, np.ones(width) / width, mode="valid")
+
+
+def plot_curves(metrics: dict, path: Path) -> Path:
+    keys = [k for k in metrics if isinstance(metrics[k], dict) and "q_learning" in metrics[k]]
+    fig, axes = plt.subplots(1, len(keys), figsize=(3.6 * len(keys), 3.4))
+    for ax, key in zip(np.atleast_1d(axes), keys):
+        for name, block in metrics[key].items():
+            curve = block["curve"]
+            ax.plot(_smooth(curve, max(1, len(curve) // 60)), label=name, lw=1.2)
+        ax.set_title(key, fontsize=9)
+        ax.set_xlabel("episode")
+        ax.set_ylabel("P(left from A)" if "mu" in key else "return")
+    np.atleast_1d(axes)[0].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def plot_beta(metrics: dict, path: Path) -> Path:
+    fig, ax = plt.subplots(figsize=(6, 3.4))
+    for key, block in metrics.items():
+        if isinstance(block, dict) and "balanced" in block and block["balanced"].get("beta_trace"):
+            trace = block["balanced"]["beta_trace"]
+            ax.plot(_smooth(trace, max(1, len(trace) // 100)), label=key, lw=1)
+    ax.set_xlabel("update (non-terminal transitions, smoothed)")
+    ax.set_ylabel("mean beta")
+    ax.set_ylim(-0.05, 1.05)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path

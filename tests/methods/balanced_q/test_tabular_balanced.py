@@ -1,0 +1,77 @@
+import json
+
+import numpy as np
+import pytest
+
+from reprolab.launch import run_method
+from reprolab.methods.balanced_q.tabular import BalancedQ
+from reprolab.rl.tabular import MaximizationBiasMDP, PessimisticQ, QLearning, TransitionTableEnv, run_episodes
+
+
+@pytest.mark.parametrize("beta, baseline", [(1.0, QLearning), (0.0, PessimisticQ)])
+def test_fixed_beta_reproduces_the_extreme_learners(beta, baseline):
+    env = TransitionTableEnv.from_gymnasium("CliffWalking-v1", slip=0.1)
+    kw = dict(alpha=0.1, gamma=0.95, epsilon=0.1)
+    a, b = BalancedQ(4, env, fixed_beta=beta, **kw), baseline(4, env, **kw)
+    log_a = run_episodes(a, env, 30, np.random.default_rng(0), max_steps=200)
+    log_b = run_episodes(b, env, 30, np.random.default_rng(0), max_steps=200)
+    assert np.array_equal(a.Q, b.Q) and np.array_equal(log_a.returns, log_b.returns)
+
+
+def test_previous_table_is_the_one_before_the_update():
+    env = MaximizationBiasMDP(n_b_actions=3)
+    agent = BalancedQ(1, env, alpha=0.5, gamma=1.0, epsilon=0.1)
+    agent.Q[0, 0, 1] = [1.0, 2.0, 3.0]
+    before = agent.Q[0].copy()
+    agent.update(np.array([0]), np.array([0]), np.array([0.0]), np.array([1]), np.array([False]),
+                 np.random.default_rng(0), np.array([True]))
+    assert np.array_equal(agent.Q_old, before) and agent.Q[0, 0, 0, 0] != 0.0
+
+
+def test_beta_bar_modes():
+    env = MaximizationBiasMDP(n_b_actions=3)
+    for mode, weight in (("running_mean", 1.0), ("running_mean", 5000.0), ("episode_reset", 1.0)):
+        agent = BalancedQ(2, env, alpha=0.5, gamma=1.0, epsilon=0.1, beta_bar=mode, prior_weight=weight)
+        agent.Q[0, :, 1] = [1.0, 2.0, 3.0]
+        agent.Q_old[:, 1] = [9.0, 9.0, 9.0]
+        agent.Q_old[:, 0, 0] = 12.0   # delta_n = 0 + 9 - 12 = -3: beta = 1 + 0.2 (-3) / (3 - 1) = 0.7
+        agent.update(np.array([0, 0]), np.array([0, 0]), np.array([0.0, 0.0]), np.array([1, 1]),
+                     np.array([False, True]), np.random.default_rng(0), np.array([True, True]))
+        beta = agent.beta_trace[-1]   # run 0 only: run 1 ended (terminal transitions are not traced)
+        assert beta == pytest.approx(0.7)
+        if mode == "running_mean":
+            assert agent.beta_bar[0] == pytest.approx((weight * 1.0 + beta) / (weight + 1))
+        else:
+            assert agent.beta_bar[0] == pytest.approx(beta) and agent.beta_bar[1] == 1.0  # reset when done
+    with pytest.raises(ValueError, match="beta_bar must be"):
+        BalancedQ(1, env, alpha=0.1, gamma=1.0, epsilon=0.1, beta_bar="mean")
+
+
+TINY = ("rule_check_cases=1000", "sb_runs=50", "sb_episodes=40", "official_runs=20", "official_episodes=60",
+        "cliff_runs=2", "cliff_episodes=20", "lake_runs=3", "lake_episodes=30", "eval_episodes=5")
+
+
+def test_smoke_run_writes_claims_and_plots(tmp_path):
+    result = run_method("balanced_q", "quick", out=tmp_path, device="cpu", overrides=TINY, progress=False)
+    record = json.loads((tmp_path / "result.json").read_text())
+    assert [c["name"] for c in record["claims"]] == ["beta_one_is_q_learning", "official_rule_equals_closed_form",
+                                                    "preferred_bias_depends_on_problem", "balanced_best_of_both",
+                                                    "balanced_beta_in_range"]
+    assert result.claims[0].holds and result.claims[1].holds  # exact identities hold at any size
+    for artifact in record["artifacts"]:
+        assert (tmp_path / artifact).stat().st_size > 1000
+    assert set(record["metrics"]["cliff"]) == {"q_learning", "double_q", "maxmin_2", "maxmin_8", "pessimistic",
+                                               "balanced"}
+
+
+@pytest.mark.slow
+def test_quick_reproduction_matches_the_reference_numbers(tmp_path):
+    """Spec section 4 reference numbers, tolerance 0.02 (spec section 6)."""
+    result = run_method("balanced_q", "quick", out=tmp_path, device="cpu", progress=False)
+    sb = result.metrics["sb_mu-0.1"]
+    for name, ref in (("q_learning", 0.374), ("double_q", 0.117), ("maxmin_2", 0.196), ("maxmin_8", 0.115),
+                      ("pessimistic", 0.063)):
+        assert abs(sb[name]["left_all"]["mean"] - ref) < 0.02, name
+    verdicts = {c.name: c.holds for c in result.claims}
+    assert verdicts["beta_one_is_q_learning"] and verdicts["official_rule_equals_closed_form"]
+    assert verdicts["preferred_bias_depends_on_problem"] and verdicts["balanced_beta_in_range"]
