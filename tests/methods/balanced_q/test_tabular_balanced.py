@@ -48,7 +48,9 @@ def test_beta_bar_modes():
 
 
 TINY = ("rule_check_cases=1000", "sb_runs=50", "sb_episodes=40", "official_runs=20", "official_episodes=60",
-        "cliff_runs=2", "cliff_episodes=20", "lake_runs=3", "lake_episodes=30", "eval_episodes=5")
+        "cliff_runs=2", "cliff_episodes=20", "lake_runs=3", "lake_episodes=30", "eval_episodes=5",
+        "deep_frames=300", "deep_replay_start=100", "deep_eps_frames=100", "deep_target_sync=50",
+        "deep_learners=dqn,balanced_dqn", "deep_seeds=1", "deep_bins=4", "workers=1")
 
 
 def test_smoke_run_writes_claims_and_plots(tmp_path):
@@ -62,6 +64,9 @@ def test_smoke_run_writes_claims_and_plots(tmp_path):
         assert (tmp_path / artifact).stat().st_size > 1000
     assert set(record["metrics"]["cliff"]) == {"q_learning", "double_q", "maxmin_2", "maxmin_8", "pessimistic",
                                                "balanced"}
+    deep = record["metrics"]["deep"]["minatar_breakout"]
+    assert set(deep) == {"dqn", "balanced_dqn"} and deep["balanced_dqn"]["losses_finite"]
+    assert len(deep["dqn"]["mean"]) == 4
 
 
 @pytest.mark.slow

@@ -1,5 +1,6 @@
-"""`reprolab run balanced_q`: tabular Balanced Q-learning against Q-learning, Double Q, Maxmin Q and the beta = 0
-ablation, on problems where optimism pays and problems where pessimism pays (spec 2.5 and 6).
+"""`reprolab run balanced_q`: Balanced Q-learning against Q-learning, Double Q, Maxmin Q and the beta = 0 ablation
+(tabular), and Balanced DQN against DQN, Double DQN, Maxmin DQN and Averaged DQN (deep), on problems where optimism
+pays and problems where pessimism pays (spec 2.5 and 6).
 
 - Sutton & Barto maximization-bias MDP (Ex. 6.7): B has 10 actions, r ~ N(mu, 1), mu in {-0.1, +0.1}, alpha 0.1,
   epsilon 0.1, gamma 1, 300 episodes, 2000 runs. Metric: fraction of episodes that go left from A (lower is
@@ -11,6 +12,8 @@ ablation, on problems where optimism pays and problems where pessimism pays (spe
   steps under the same slip. A risky cliff: pessimism should pay.
 - Slippery FrozenLake 4x4 (gymnasium): alpha 0.1, gamma 0.99, epsilon 0.1, 2000 episodes of <= 100 steps, 50 runs;
   greedy success rate over 200 episodes (project-defined settings).
+- Deep: MinAtar (official settings of spec 2.4 at `--scale paper`: 5 games + CartPole, 5M frames, 10 seeds);
+  quick is a smoke run (Breakout, 5000 frames, 2 seeds, every learner) that checks beta and the losses only.
 """
 
 from __future__ import annotations
@@ -19,11 +22,16 @@ import dataclasses
 import time
 
 import numpy as np
+import torch
 
-from reprolab.methods.balanced_q.plots import plot_beta, plot_curves
+from reprolab.methods.balanced_q.deep import make_rule
+from reprolab.methods.balanced_q.plots import plot_beta, plot_curves, plot_deep
 from reprolab.methods.balanced_q.rule import (balanced_target, closed_form_beta, closed_form_td_error,
                                               official_beta)
 from reprolab.methods.balanced_q.tabular import BalancedQ
+from reprolab.rl.dqn import DQNAgent, DQNConfig, network_for, train_dqn
+from reprolab.rl.envs import make_env
+from reprolab.rl.runner import binned_curve, summarize
 from reprolab.rl.tabular import (DoubleQ, MaxminQ, MaximizationBiasMDP, PessimisticQ, QLearning,
                                  TransitionTableEnv, run_episodes)
 from reprolab.runtime.claims import Claim
@@ -55,10 +63,30 @@ class BalancedQConfig:
     lake_episodes: int = 2000
     eval_episodes: int = 200
     tolerance_se: float = 2.0                        # "as well as" = within this many standard errors
+    # --- deep (spec 2.4; official MinAtar settings unless noted) ---
+    deep_envs: tuple[str, ...] = ("minatar:breakout",)
+    deep_learners: tuple[str, ...] = ("dqn", "double_dqn", "maxmin_dqn", "averaged_dqn", "balanced_dqn")
+    deep_frames: int = 5000                          # quick smoke run; official 5M
+    deep_seeds: int = 2
+    deep_replay_start: int = 1000                    # official 5000
+    deep_eps_frames: int = 4000                      # official 100k
+    deep_target_sync: int = 1000
+    deep_n_ensemble: int = 8                         # Maxmin / Averaged N (official MinAtar code)
+    deep_beta_bar: str = "official_minatar"
+    deep_prev_nets: str = "consistent"
+    deep_bins: int = 20
+    deep_claim_min_frames: int = 1_000_000           # deep runs enter claim (d) only from this length on
+    workers: int = 2
 
 
-CONFIGS = {"quick": BalancedQConfig(), "paper": BalancedQConfig(sb_runs=10_000, official_runs=1000, cliff_runs=100,
-                                                                 lake_runs=500)}
+CONFIGS = {
+    "quick": BalancedQConfig(),
+    "paper": BalancedQConfig(sb_runs=10_000, official_runs=1000, cliff_runs=100, lake_runs=500,
+                             deep_envs=("minatar:breakout", "minatar:space_invaders", "minatar:asterix",
+                                        "minatar:seaquest", "minatar:freeway", "CartPole-v1"),
+                             deep_frames=5_000_000, deep_seeds=10, deep_replay_start=5000, deep_eps_frames=100_000,
+                             deep_bins=100, workers=16),
+}
 
 
 def make_agent(name: str, n_runs: int, env, cfg: BalancedQConfig, *, alpha: float, gamma: float, epsilon: float):
@@ -142,6 +170,24 @@ def beta_one_equals_q_learning(runs: int, episodes: int, seed: int) -> dict:
     return {"max_abs_q_diff": float(np.abs(qa - qb).max()), "identical_actions": bool((fa == fb).all())}
 
 
+def run_deep(seed: int, env_id: str, learner: str, cfg: BalancedQConfig) -> dict:
+    """One learner on one environment for `deep_frames` frames; the binned learning curve and the logs."""
+    torch.set_num_threads(1)
+    torch.manual_seed(seed)
+    env = make_env(env_id)
+    dqn_cfg = DQNConfig(replay_start=cfg.deep_replay_start, eps_frames=cfg.deep_eps_frames,
+                        target_sync=cfg.deep_target_sync)
+    rule = make_rule(learner, beta_bar=cfg.deep_beta_bar, prev_nets=cfg.deep_prev_nets,
+                     n_ensemble=cfg.deep_n_ensemble)
+    agent = DQNAgent(network_for(env.observation_space, env.action_space.n, dqn_cfg.hidden), env.action_space.n,
+                     dqn_cfg, rule)
+    log = train_dqn(env, agent, cfg.deep_frames, seed, log_every=max(cfg.deep_frames // 100, 100))
+    return {"curve": binned_curve(log.episode_end_frames, log.episode_returns, cfg.deep_frames,
+                                  cfg.deep_bins).tolist(),
+            "episodes": len(log.episode_returns), "losses": log.losses, "infos": log.infos,
+            "env_settings": getattr(env.unwrapped, "settings", {"id": env_id})}
+
+
 def run(cfg: BalancedQConfig, ctx: RunContext) -> RunResult:
     seed = ctx.seed
     metrics: dict = {}
@@ -163,12 +209,38 @@ def run(cfg: BalancedQConfig, ctx: RunContext) -> RunResult:
     metrics["frozenlake"] = ctx.stage("frozenlake", lambda: run_gridworld(
         cfg, lake, runs=cfg.lake_runs, episodes=cfg.lake_episodes, max_steps=100, gamma=0.99, eval_max_steps=100,
         seed=seed))
+    jobs = {f"deep_{env_id.replace(':', '_')}_{learner}_s{seed + i}": (run_deep, (seed + i, env_id, learner, cfg))
+            for env_id in cfg.deep_envs for learner in cfg.deep_learners for i in range(cfg.deep_seeds)}
+    deep_runs = ctx.stages(jobs, workers=cfg.workers)
+    metrics["deep"] = summarize_deep(deep_runs, cfg)
     start = time.perf_counter()
     artifacts = [plot_curves(metrics, ctx.out_dir / "plot_learning_curves.png").name,
-                 plot_beta(metrics, ctx.out_dir / "plot_beta.png").name]
+                 plot_beta(metrics, ctx.out_dir / "plot_beta.png").name,
+                 plot_deep(metrics, ctx.out_dir / "plot_deep.png").name]
     ctx.timings["plots"] = time.perf_counter() - start
     return RunResult(method="balanced_q", scale="", seeds=[seed], device="cpu", config=config_to_dict(cfg),
                      metrics=metrics, claims=claims(metrics, cfg), artifacts=artifacts)
+
+
+def summarize_deep(runs: dict[str, dict], cfg: BalancedQConfig) -> dict:
+    """Per environment and learner: curves across seeds (mean, se, AUC), and the finiteness / beta checks."""
+    out: dict = {}
+    for env_id in cfg.deep_envs:
+        key = env_id.replace(":", "_")
+        out[key] = {}
+        for learner in cfg.deep_learners:
+            seeds = [runs[name] for name in runs if name.startswith(f"deep_{key}_{learner}_s")]
+            losses = [v for r in seeds for v in r["losses"]]
+            betas = [(min(r["infos"]["beta_min"]), max(r["infos"]["beta_max"])) for r in seeds
+                     if r["infos"].get("beta_min")]
+            out[key][learner] = {**summarize([np.asarray(r["curve"], float) for r in seeds]),
+                                 "episodes": [r["episodes"] for r in seeds],
+                                 "losses_finite": bool(np.isfinite(losses).all()), "n_loss_logs": len(losses),
+                                 "beta_range": [min(b[0] for b in betas), max(b[1] for b in betas)] if betas else None,
+                                 "beta_bar_final": [r["infos"]["beta_bar"][-1] for r in seeds
+                                                    if r["infos"].get("beta_bar")],
+                                 "env_settings": seeds[0]["env_settings"] if seeds else {}}
+    return out
 
 
 def _scenarios(metrics: dict) -> dict[str, tuple[str, str, bool]]:
@@ -181,6 +253,22 @@ def _scenarios(metrics: dict) -> dict[str, tuple[str, str, bool]]:
     out["cliff"] = ("cliff", "greedy", True)
     out["frozenlake"] = ("frozenlake", "greedy", True)
     return out
+
+
+def _deep_as_good(metrics: dict, cfg: BalancedQConfig) -> dict:
+    """Claim (d) on the deep runs: Balanced DQN's AUC against the best of the other learners."""
+    best = {}
+    for env_key, block in metrics.get("deep", {}).items():
+        if "balanced_dqn" not in block or len(block) < 2:
+            continue
+        others = {n: v for n, v in block.items() if n != "balanced_dqn"}
+        top = max(others, key=lambda n: others[n]["auc_mean"])
+        bal = block["balanced_dqn"]
+        margin = cfg.tolerance_se * float(np.hypot(bal["auc_se"], others[top]["auc_se"]))
+        top_value = others[top]["auc_mean"]
+        best[f"deep:{env_key}"] = {"balanced": bal["auc_mean"], "best": top, "best_value": top_value,
+                                   "margin": margin, "as_good": bool(bal["auc_mean"] >= top_value - margin)}
+    return best
 
 
 def claims(metrics: dict, cfg: BalancedQConfig) -> list[Claim]:
@@ -216,12 +304,23 @@ def claims(metrics: dict, cfg: BalancedQConfig) -> list[Claim]:
         ok = bal["mean"] >= top["mean"] - margin if higher else bal["mean"] <= top["mean"] + margin
         best[scenario] = {"balanced": bal["mean"], "best": best_name, "best_value": top["mean"],
                           "margin": float(margin), "as_good": bool(ok)}
+    if cfg.deep_frames >= cfg.deep_claim_min_frames:
+        best.update(_deep_as_good(metrics, cfg))
+    scope = "tabular and deep" if cfg.deep_frames >= cfg.deep_claim_min_frames else "tabular"
     result.append(Claim("balanced_best_of_both", "(d) Balanced Q does as well as the better of the optimistic and "
-                        f"pessimistic learners in every scenario (within {cfg.tolerance_se:g} standard errors)", best,
+                        f"pessimistic learners in every {scope} scenario (within {cfg.tolerance_se:g} standard "
+                        "errors; deep: area under the learning curve)", best,
                         "as_good in every scenario", all(v["as_good"] for v in best.values())))
     betas = [b for key in metrics if isinstance(metrics[key], dict) and "balanced" in metrics[key]
              for b in metrics[key]["balanced"].get("beta_trace", [])]
-    result.append(Claim("balanced_beta_in_range", "beta stays in [0, 1] and finite",
-                        {"min": float(np.min(betas)), "max": float(np.max(betas)), "n": len(betas)},
-                        "0 <= beta <= 1", bool(np.isfinite(betas).all() and min(betas) >= 0 and max(betas) <= 1)))
+    deep = metrics.get("deep", {})
+    deep_ranges = [v["beta_range"] for block in deep.values() for v in block.values() if v.get("beta_range")]
+    deep_finite = all(v["losses_finite"] and v["n_loss_logs"] > 0 for block in deep.values() for v in block.values())
+    lo = min([float(np.min(betas))] + [r[0] for r in deep_ranges])
+    hi = max([float(np.max(betas))] + [r[1] for r in deep_ranges])
+    result.append(Claim("balanced_beta_in_range", "beta stays in [0, 1] (tabular and deep) and every deep learner's "
+                        "loss stays finite", {"beta_min": lo, "beta_max": hi, "tabular_updates": len(betas),
+                                              "deep_losses_finite": deep_finite},
+                        "0 <= beta <= 1, finite losses",
+                        bool(np.isfinite(betas).all() and lo >= 0 and hi <= 1 and deep_finite)))
     return result

@@ -18,7 +18,8 @@ def _smooth(y, width: int) -> np.ndarray:
 
 
 def plot_curves(metrics: dict, path: Path) -> Path:
-    keys = [k for k in metrics if isinstance(metrics[k], dict) and "q_learning" in metrics[k]]
+    keys = [k for k in metrics if isinstance(metrics[k], dict) and "q_learning" in metrics[k]
+            and "curve" in metrics[k]["q_learning"]]
     fig, axes = plt.subplots(1, len(keys), figsize=(3.6 * len(keys), 3.4))
     for ax, key in zip(np.atleast_1d(axes), keys):
         for name, block in metrics[key].items():
@@ -28,6 +29,25 @@ def plot_curves(metrics: dict, path: Path) -> Path:
         ax.set_xlabel("episode")
         ax.set_ylabel("P(left from A)" if "mu" in key else "return")
     np.atleast_1d(axes)[0].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def plot_deep(metrics: dict, path: Path) -> Path:
+    deep = metrics.get("deep", {})
+    fig, axes = plt.subplots(1, max(1, len(deep)), figsize=(4.2 * max(1, len(deep)), 3.4), squeeze=False)
+    for ax, (env_key, block) in zip(axes[0], deep.items()):
+        for learner, summary in block.items():
+            mean, se = np.asarray(summary["mean"], float), np.asarray(summary["se"], float)
+            x = np.arange(1, len(mean) + 1) / len(mean)
+            ax.plot(x, mean, label=learner, lw=1.2)
+            ax.fill_between(x, mean - se, mean + se, alpha=0.2)
+        ax.set_title(env_key, fontsize=9)
+        ax.set_xlabel("fraction of training frames")
+        ax.set_ylabel("episode return")
+    axes[0][0].legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)

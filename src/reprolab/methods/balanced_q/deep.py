@@ -1,0 +1,79 @@
+"""Balanced DQN (spec 2.4): the Balanced target as a `reprolab.rl.dqn` target rule.
+
+Per batch: Q_theta(s, a) from the online network; M, m = max / min over a' of the target network at s' (0 if
+terminal); Q_o(s, a), M_o, m_o from the previous-step networks; beta per sample from `rule.official_beta`
+(guarded where M = m); y = r + gamma (beta M + (1 - beta) m); Huber loss as in DQN.
+
+Previous-step networks (`prev_nets`):
+- "consistent" (default; not confirmed from the paper): Q_o from the online network as it was before the last
+  gradient step, M_o, m_o from the target network as it was before the last update;
+- "official": the official code, where "old target" and "old policy" are BOTH copies of the online network
+  from the previous step.
+beta-bar (`beta_bar`): "fixed" (1.0) or "official_minatar", the running mean of the batch-mean beta weighted by
+the frame index t and started at 1: betabar <- (t betabar + mean beta) / (t + 1).
+"""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+
+from reprolab.methods.balanced_q.rule import ETA, balanced_target, official_beta
+from reprolab.rl.dqn import DQNAgent, TargetRule
+
+
+class BalancedRule(TargetRule):
+    name = "balanced"
+
+    def __init__(self, eta: float = ETA, beta_bar: str = "official_minatar", prev_nets: str = "consistent"):
+        if beta_bar not in ("fixed", "official_minatar"):
+            raise ValueError(f"beta_bar must be 'fixed' or 'official_minatar', got {beta_bar!r}")
+        if prev_nets not in ("consistent", "official"):
+            raise ValueError(f"prev_nets must be 'consistent' or 'official', got {prev_nets!r}")
+        self.eta, self.beta_bar_mode, self.prev_nets = eta, beta_bar, prev_nets
+        self.beta_bar = 1.0
+
+    def attach(self, agent: DQNAgent) -> None:
+        self.prev_policy = copy.deepcopy(agent.online[0])
+        self.prev_target = copy.deepcopy(agent.target[0] if self.prev_nets == "consistent" else agent.online[0])
+
+    @torch.no_grad()
+    def targets(self, agent: DQNAgent, batch: dict, k: int):
+        obs, next_obs, action = batch["obs"], batch["next_obs"], batch["action"].unsqueeze(1)
+        notdone = 1.0 - batch["done"]
+        q = agent.online[0](obs).gather(1, action).squeeze(1)
+        next_q = agent.target[0](next_obs)
+        M, m = next_q.max(dim=1).values * notdone, next_q.min(dim=1).values * notdone
+        q_old = self.prev_policy(obs).gather(1, action).squeeze(1)
+        next_q_old = self.prev_target(next_obs)
+        M_old, m_old = next_q_old.max(dim=1).values * notdone, next_q_old.min(dim=1).values * notdone
+        beta = official_beta(batch["reward"], q, M, m, q_old, M_old, m_old, gamma=agent.cfg.gamma, eta=self.eta,
+                             beta_bar=self.beta_bar)
+        y = balanced_target(batch["reward"], M, m, beta, gamma=agent.cfg.gamma)
+        # snapshots for the next update: the networks as they are before this update's gradient step
+        self.prev_policy.load_state_dict(agent.online[0].state_dict())
+        source = agent.target[0] if self.prev_nets == "consistent" else agent.online[0]
+        self.prev_target.load_state_dict(source.state_dict())
+        mean_beta = float(beta.mean())
+        if self.beta_bar_mode == "official_minatar":
+            t = agent.frame
+            self.beta_bar = (t * self.beta_bar + mean_beta) / (t + 1)
+        return y, {"beta": mean_beta, "beta_min": float(beta.min()), "beta_max": float(beta.max()),
+                   "beta_bar": float(self.beta_bar)}
+
+
+def make_rule(name: str, *, eta: float = ETA, beta_bar: str = "official_minatar",
+              prev_nets: str = "consistent", n_ensemble: int = 8) -> TargetRule:
+    """The learners of the deep experiment by name."""
+    from reprolab.rl.dqn import AveragedRule, DoubleRule, MaxminRule
+
+    rules = {"dqn": TargetRule, "double_dqn": DoubleRule, "maxmin_dqn": lambda: MaxminRule(n_ensemble),
+             "averaged_dqn": lambda: AveragedRule(n_ensemble),
+             "balanced_dqn": lambda: BalancedRule(eta, beta_bar, prev_nets)}
+    if name not in rules:
+        raise ValueError(f"unknown learner {name!r}; choose from {sorted(rules)}")
+    return rules[name]()
+
+
+__all__ = ["BalancedRule", "make_rule"]

@@ -1,0 +1,231 @@
+"""A DQN core with pluggable target rules (max, double, maxmin-N, averaged-N; methods add their own).
+
+Official MinAtar settings (Young & Tian 2019; the Balanced Q code; spec 2.4): network Conv2d(C, 16, 3x3) -> ReLU ->
+Linear(-> 128) -> ReLU -> Linear(128, |A|); centred RMSProp (lr 2.5e-4, smoothing 0.95, eps 0.01); batch 32; buffer
+100k; target sync every 1000 updates; one update per frame after a replay start of 5000 frames; epsilon 1 -> 0.1
+linearly over 100k frames; gamma 0.99; Huber loss.
+
+A target rule owns how the regression target y is formed and may keep state (extra networks, snapshots):
+`n_online` online networks are trained (Maxmin: N, updating one random network per step and acting on their
+element-wise min); each has a target copy synced every `target_sync` updates.
+"""
+
+from __future__ import annotations
+
+import collections
+import copy
+import dataclasses
+import sys
+from typing import Callable
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+from tqdm.auto import tqdm
+
+from reprolab.rl.replay import ReplayBuffer
+from reprolab.rl.schedules import LinearSchedule
+
+
+@dataclasses.dataclass(frozen=True)
+class DQNConfig:
+    gamma: float = 0.99
+    lr: float = 2.5e-4
+    rms_alpha: float = 0.95
+    rms_eps: float = 0.01
+    batch_size: int = 32
+    buffer_size: int = 100_000
+    target_sync: int = 1000          # in updates
+    replay_start: int = 5000         # frames before the first update
+    train_every: int = 1             # frames per update
+    eps_start: float = 1.0
+    eps_end: float = 0.1
+    eps_frames: int = 100_000
+    hidden: int = 128
+
+
+def minatar_network(in_channels: int, n_actions: int, hidden: int = 128) -> nn.Module:
+    """The MinAtar DQN: Conv2d(C, 16, 3, stride 1) -> ReLU -> Linear(16*8*8, hidden) -> ReLU -> Linear(hidden, |A|)."""
+    return nn.Sequential(nn.Conv2d(in_channels, 16, 3, 1), nn.ReLU(), nn.Flatten(),
+                         nn.Linear(16 * 8 * 8, hidden), nn.ReLU(), nn.Linear(hidden, n_actions))
+
+
+def mlp_network(obs_dim: int, n_actions: int, hidden: int = 128) -> nn.Module:
+    return nn.Sequential(nn.Linear(obs_dim, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(),
+                         nn.Linear(hidden, n_actions))
+
+
+def network_for(observation_space, n_actions: int, hidden: int) -> Callable[[], nn.Module]:
+    shape = observation_space.shape
+    if len(shape) == 3 and shape[1:] == (10, 10):
+        return lambda: minatar_network(shape[0], n_actions, hidden)
+    if len(shape) == 1:
+        return lambda: mlp_network(shape[0], n_actions, hidden)
+    raise ValueError(f"no default network for observations of shape {shape}; pass make_net")
+
+
+class TargetRule:
+    """y = r + gamma (1 - done) max_a' Q_target(s', a') (DQN)."""
+
+    name = "max"
+    n_online = 1
+
+    def attach(self, agent: "DQNAgent") -> None:
+        """Called once the networks exist."""
+
+    def acting_values(self, agent: "DQNAgent", obs: torch.Tensor) -> torch.Tensor:
+        return agent.online[0](obs)
+
+    def choose_online(self, agent: "DQNAgent", rng: np.random.Generator) -> int:
+        return 0
+
+    def next_value(self, agent: "DQNAgent", batch: dict, k: int) -> torch.Tensor:
+        return agent.target[k](batch["next_obs"]).max(dim=1).values
+
+    @torch.no_grad()
+    def targets(self, agent: "DQNAgent", batch: dict, k: int) -> tuple[torch.Tensor, dict]:
+        """Regression targets (no gradient) and anything worth logging."""
+        notdone = 1.0 - batch["done"]
+        return batch["reward"] + agent.cfg.gamma * notdone * self.next_value(agent, batch, k), {}
+
+    def after_sync(self, agent: "DQNAgent") -> None:
+        """Called after the target networks are synced."""
+
+
+class DoubleRule(TargetRule):
+    """Double DQN: a* = argmax_a Q_online(s', a), y = r + gamma Q_target(s', a*)."""
+
+    name = "double"
+
+    def next_value(self, agent, batch, k):
+        best = agent.online[k](batch["next_obs"]).argmax(dim=1, keepdim=True)
+        return agent.target[k](batch["next_obs"]).gather(1, best).squeeze(1)
+
+
+class MaxminRule(TargetRule):
+    """Maxmin DQN (Lan et al. 2020): N networks; act on min_i Q_i; update one random network towards
+    r + gamma max_a' min_i Q_target_i(s', a')."""
+
+    name = "maxmin"
+
+    def __init__(self, n: int = 8):
+        if n < 1:
+            raise ValueError(f"n must be >= 1, got {n}")
+        self.n_online = n
+
+    def acting_values(self, agent, obs):
+        return torch.stack([net(obs) for net in agent.online]).min(dim=0).values
+
+    def choose_online(self, agent, rng):
+        return int(rng.integers(self.n_online))
+
+    def next_value(self, agent, batch, k):
+        return torch.stack([net(batch["next_obs"]) for net in agent.target]).min(dim=0).values.max(dim=1).values
+
+
+class AveragedRule(TargetRule):
+    """Averaged-DQN (Anschel et al. 2017): y = r + gamma max_a' mean_{k<K} Q_{target,k}(s', a') over the last K
+    target networks."""
+
+    name = "averaged"
+
+    def __init__(self, k: int = 8):
+        if k < 1:
+            raise ValueError(f"k must be >= 1, got {k}")
+        self.k = k
+
+    def attach(self, agent):
+        self.snapshots = collections.deque([copy.deepcopy(agent.target[0])], maxlen=self.k)
+
+    def next_value(self, agent, batch, k):
+        return torch.stack([net(batch["next_obs"]) for net in self.snapshots]).mean(dim=0).max(dim=1).values
+
+    def after_sync(self, agent):
+        self.snapshots.append(copy.deepcopy(agent.target[0]))
+
+
+class DQNAgent:
+    def __init__(self, make_net: Callable[[], nn.Module], n_actions: int, cfg: DQNConfig, rule: TargetRule,
+                 device: str | torch.device = "cpu"):
+        self.cfg, self.rule, self.n_actions, self.device = cfg, rule, n_actions, torch.device(device)
+        self.online = [make_net().to(self.device) for _ in range(rule.n_online)]
+        self.target = [copy.deepcopy(net) for net in self.online]
+        for net in self.target:
+            net.requires_grad_(False)
+        self.optimizers = [torch.optim.RMSprop(net.parameters(), lr=cfg.lr, alpha=cfg.rms_alpha, eps=cfg.rms_eps,
+                                               centered=True) for net in self.online]
+        self.updates = 0
+        self.frame = 0
+        rule.attach(self)
+
+    def act(self, obs: np.ndarray, epsilon: float, rng: np.random.Generator) -> int:
+        if rng.random() < epsilon:
+            return int(rng.integers(self.n_actions))
+        with torch.no_grad():
+            values = self.rule.acting_values(self, torch.as_tensor(obs, device=self.device).unsqueeze(0))
+        return int(values.argmax(dim=1).item())
+
+    def update(self, batch: dict, rng: np.random.Generator) -> dict:
+        k = self.rule.choose_online(self, rng)
+        y, info = self.rule.targets(self, batch, k)
+        q = self.online[k](batch["obs"]).gather(1, batch["action"].unsqueeze(1)).squeeze(1)
+        loss = F.smooth_l1_loss(q, y)
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"{self.rule.name} DQN loss became {loss.item()} at update {self.updates}")
+        self.optimizers[k].zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizers[k].step()
+        self.updates += 1
+        if self.updates % self.cfg.target_sync == 0:
+            for online, target in zip(self.online, self.target):
+                target.load_state_dict(online.state_dict())
+            self.rule.after_sync(self)
+        return {"loss": loss.item(), **info}
+
+
+@dataclasses.dataclass
+class TrainLog:
+    episode_returns: list[float]
+    episode_end_frames: list[int]
+    losses: list[float]
+    infos: dict[str, list[float]]
+
+
+def train_dqn(env, agent: DQNAgent, frames: int, seed: int, *, progress: bool = False, desc: str = "dqn",
+              log_every: int = 1000) -> TrainLog:
+    """Interact for `frames` environment steps, one update every `train_every` frames after the replay start.
+    Time-limit truncation starts a new episode without marking the transition terminal."""
+    cfg = agent.cfg
+    rng = np.random.default_rng(seed)
+    buffer = ReplayBuffer(cfg.buffer_size, env.observation_space.shape)
+    epsilon = LinearSchedule(cfg.eps_start, cfg.eps_end, cfg.eps_frames, delay=cfg.replay_start)
+    obs, _ = env.reset(seed=seed)
+    env.action_space.seed(seed)
+    log, episode_return = TrainLog([], [], [], collections.defaultdict(list)), 0.0
+    running: dict[str, list[float]] = collections.defaultdict(list)
+    bar = tqdm(total=frames, desc=desc, disable=not progress, mininterval=2.0, file=sys.stderr, leave=False)
+    for frame in range(1, frames + 1):
+        agent.frame = frame
+        action = agent.act(obs, epsilon(frame), rng)
+        next_obs, reward, terminated, truncated, _ = env.step(action)
+        buffer.add(obs, action, reward, next_obs, terminated)
+        episode_return += reward
+        obs = next_obs
+        if terminated or truncated:
+            log.episode_returns.append(episode_return)
+            log.episode_end_frames.append(frame)
+            episode_return = 0.0
+            obs, _ = env.reset()
+        if frame > cfg.replay_start and frame % cfg.train_every == 0:
+            info = agent.update(buffer.sample(cfg.batch_size, rng, agent.device), rng)
+            for key, value in info.items():
+                running[key].append(value)
+        if frame % log_every == 0 and running:
+            for key, values in running.items():
+                (log.losses if key == "loss" else log.infos[key]).append(float(np.mean(values)))
+            running.clear()
+        bar.update(1)
+    bar.close()
+    log.infos = dict(log.infos)
+    return log

@@ -1,0 +1,118 @@
+"""Gymnasium environment factory, wrappers for noisy / slippery / non-Markovian variants, and a MinAtar adapter.
+
+Wrappers (all seeded through the environment's own `np_random`):
+- `ObservationNoise(sigma)`: o + N(0, sigma^2) per component;
+- `RewardNoise(sigma)`: r + N(0, sigma^2);
+- `StickyActions(p)`: with probability p the previous action is repeated (Machado et al. 2018);
+- `VelocityMask(indices)`: keeps only the listed observation components (CartPole [x, theta] drops velocities,
+  making the task non-Markovian).
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import gymnasium as gym
+import numpy as np
+
+
+class ObservationNoise(gym.ObservationWrapper):
+    def __init__(self, env: gym.Env, sigma: float):
+        super().__init__(env)
+        if sigma < 0:
+            raise ValueError(f"sigma must be >= 0, got {sigma}")
+        self.sigma = sigma
+
+    def observation(self, observation):
+        noise = self.np_random.normal(0.0, self.sigma, np.shape(observation))
+        return (observation + noise).astype(np.asarray(observation).dtype)
+
+
+class RewardNoise(gym.RewardWrapper):
+    def __init__(self, env: gym.Env, sigma: float):
+        super().__init__(env)
+        if sigma < 0:
+            raise ValueError(f"sigma must be >= 0, got {sigma}")
+        self.sigma = sigma
+
+    def reward(self, reward):
+        return float(reward) + float(self.np_random.normal(0.0, self.sigma))
+
+
+class StickyActions(gym.Wrapper):
+    def __init__(self, env: gym.Env, p: float):
+        super().__init__(env)
+        if not 0.0 <= p <= 1.0:
+            raise ValueError(f"p must be a probability, got {p}")
+        self.p, self._last = p, None
+
+    def reset(self, **kwargs):
+        self._last = None
+        return self.env.reset(**kwargs)
+
+    def step(self, action):
+        if self._last is not None and self.np_random.random() < self.p:
+            action = self._last
+        self._last = action
+        return self.env.step(action)
+
+
+class VelocityMask(gym.ObservationWrapper):
+    def __init__(self, env: gym.Env, keep: Sequence[int] = (0, 2)):
+        super().__init__(env)
+        box = env.observation_space
+        if not isinstance(box, gym.spaces.Box) or len(box.shape) != 1:
+            raise ValueError("VelocityMask needs a 1-D Box observation space")
+        if max(keep) >= box.shape[0]:
+            raise ValueError(f"keep={tuple(keep)} indexes outside an observation of size {box.shape[0]}")
+        self.keep = np.asarray(keep)
+        self.observation_space = gym.spaces.Box(box.low[self.keep], box.high[self.keep], dtype=box.dtype)
+
+    def observation(self, observation):
+        return observation[self.keep]
+
+
+class MinAtarEnv(gym.Env):
+    """A MinAtar game as a gymnasium environment: observations (C, 10, 10) float32 in {0, 1}.
+
+    MinAtar's own defaults (sticky actions 0.1, difficulty ramping) are kept unless given; `info` reports them.
+    """
+
+    def __init__(self, game: str, sticky_action_prob: float = 0.1, difficulty_ramping: bool = True):
+        from minatar import Environment
+
+        self.game = Environment(game, sticky_action_prob=sticky_action_prob, difficulty_ramping=difficulty_ramping)
+        h, w, c = self.game.state_shape()
+        self.observation_space = gym.spaces.Box(0.0, 1.0, (c, h, w), np.float32)
+        self.action_space = gym.spaces.Discrete(self.game.num_actions())
+        self.settings = {"game": game, "sticky_action_prob": sticky_action_prob,
+                         "difficulty_ramping": difficulty_ramping}
+
+    def _obs(self) -> np.ndarray:
+        return np.ascontiguousarray(self.game.state().transpose(2, 0, 1), dtype=np.float32)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        if seed is not None:
+            self.game.seed(seed)
+        self.game.reset()
+        return self._obs(), dict(self.settings)
+
+    def step(self, action):
+        reward, terminal = self.game.act(int(action))
+        return self._obs(), float(reward), bool(terminal), False, {}
+
+
+def make_env(env_id: str, *, obs_noise: float = 0.0, reward_noise: float = 0.0, sticky: float = 0.0,
+             mask_velocity: bool = False, **kwargs) -> gym.Env:
+    """`minatar:<game>` or any gymnasium id, with the wrappers above applied when their setting is non-zero."""
+    env = MinAtarEnv(env_id.split(":", 1)[1], **kwargs) if env_id.startswith("minatar:") else gym.make(env_id, **kwargs)
+    if mask_velocity:
+        env = VelocityMask(env)
+    if obs_noise:
+        env = ObservationNoise(env, obs_noise)
+    if reward_noise:
+        env = RewardNoise(env, reward_noise)
+    if sticky:
+        env = StickyActions(env, sticky)
+    return env
