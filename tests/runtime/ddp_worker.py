@@ -1,5 +1,6 @@
 """Launched by test_distributed.py under torchrun: a few DDP steps on rank-specific data."""
 
+import gc
 import json
 import sys
 
@@ -29,4 +30,6 @@ mean_rank = all_reduce_mean(torch.tensor([float(info.rank)]), info).item()
 if info.is_main:
     json.dump({"world_size": info.world_size, "max_diff": max((g - params).abs().max().item() for g in gathered),
                "moved": (params - initial).abs().max().item(), "mean_rank": mean_rank}, open(sys.argv[1], "w"))
+del ddp, opt  # free the DDP reducer's pending gloo work before teardown (pytorch#179291: else SIGABRT at exit)
+gc.collect()
 cleanup(info)

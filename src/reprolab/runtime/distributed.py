@@ -69,5 +69,8 @@ def all_reduce_mean(value: torch.Tensor, info: DistInfo) -> torch.Tensor:
 
 
 def cleanup(info: DistInfo) -> None:
+    """Wait for every rank, then tear the group down. Drop DDP-wrapped models first: a DDP reducer still alive
+    at interpreter exit can hold gloo work whose destruction aborts the process (pytorch#179291)."""
     if info.enabled and dist.is_initialized():
+        dist.barrier()
         dist.destroy_process_group()
