@@ -16,12 +16,16 @@ import gymnasium as gym
 import numpy as np
 
 
+def _noise_scale(sigma: float) -> float:
+    if not sigma >= 0:
+        raise ValueError(f"sigma must be >= 0, got {sigma}")
+    return float(sigma)
+
+
 class ObservationNoise(gym.ObservationWrapper):
     def __init__(self, env: gym.Env, sigma: float):
         super().__init__(env)
-        if sigma < 0:
-            raise ValueError(f"sigma must be >= 0, got {sigma}")
-        self.sigma = sigma
+        self.sigma = _noise_scale(sigma)
 
     def observation(self, observation):
         noise = self.np_random.normal(0.0, self.sigma, np.shape(observation))
@@ -31,9 +35,7 @@ class ObservationNoise(gym.ObservationWrapper):
 class RewardNoise(gym.RewardWrapper):
     def __init__(self, env: gym.Env, sigma: float):
         super().__init__(env)
-        if sigma < 0:
-            raise ValueError(f"sigma must be >= 0, got {sigma}")
-        self.sigma = sigma
+        self.sigma = _noise_scale(sigma)
 
     def reward(self, reward):
         return float(reward) + float(self.np_random.normal(0.0, self.sigma))
