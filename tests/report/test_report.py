@@ -16,7 +16,7 @@ def _sample_run(folder, method, finished, holds):
     fig.savefig(folder / "plot.png")
     plt.close(fig)
     RunResult(method=method, scale="quick", seeds=[0], device="cpu", config={},
-              claims=[Claim("c", "a < b", {"a": 1.0}, "a < b", holds)], timings={"total_s": 3.0},
+              claims=[Claim("c", "a < b", {"a": 1.0}, "|a| < b", holds)], timings={"total_s": 3.0},
               finished_at=finished, artifacts=["plot.png"]).save(folder)
 
 
@@ -29,6 +29,9 @@ def test_report_renders_newest_run_per_method(tmp_path):
     assert page.count("<h2") == 2 and "data:image/png;base64," in page
     assert "class='holds'>holds" in page and "class='fails'>fails" in page  # nc new holds, mad fails
     assert "nc/new/plot.png" in md.read_text() and "nc/old" not in md.read_text()
+    rows = [line for line in md.read_text().splitlines() if line.startswith("| c |")]
+    assert rows and all(row.replace("\\|", "").count("|") == 5 for row in rows)  # a "|" in a cell is escaped
+    assert oct(html.stat().st_mode & 0o777) == "0o644"
 
 
 def test_report_without_results_says_so(tmp_path):

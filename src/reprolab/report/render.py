@@ -40,7 +40,8 @@ def render_markdown(results: list[tuple[Path, RunResult]], base: Path) -> str:
                   "| claim | verdict | observed | expected |", "|---|---|---|---|"]
         for c in result.claims:
             verdict = "holds" if c.holds else "**fails**"
-            lines.append(f"| {c.name} | {verdict} | {format_observed(c.observed)} | {c.expected} |")
+            cells = (c.name, verdict, format_observed(c.observed), c.expected)
+            lines.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
         lines.append("")
         for artifact in result.artifacts:
             if artifact.endswith(".png"):
