@@ -55,11 +55,12 @@ def run_method(name: str, scale: str = "quick", *, seed: int = 0, out: Path | No
         torch.set_float32_matmul_precision("high")  # TF32 matrix products on CUDA; recorded in result.versions
     seed_everything(seed)
     check_resumable(out_dir, {"method": name, "scale": scale, "seed": seed, "config": config_to_dict(config)}, resume)
-    ctx = RunContext(out_dir=out_dir, device=str(torch_device), seed=seed, resume=resume, progress=progress)
+    ctx = RunContext(out_dir=out_dir, scale=scale, device=str(torch_device), seed=seed, resume=resume,
+                     progress=progress)
     ctx.log(f"{name} --scale {scale} on {torch_device}, seed {seed}, writing {out_dir}")
-    start = time.perf_counter()
+    started_at, start = utc_now(), time.perf_counter()
     result = module.run(config, ctx)
-    result.scale = scale
+    result.started_at = started_at
     if torch_device.type == "cuda":
         result.device = f"cuda ({torch.cuda.get_device_name(torch_device)})"
         result.versions["float32_matmul_precision"] = torch.get_float32_matmul_precision()

@@ -87,6 +87,7 @@ class RunContext:
     """
 
     out_dir: Path
+    scale: str = "quick"
     device: str = "cpu"
     seed: int = 0
     resume: bool = False

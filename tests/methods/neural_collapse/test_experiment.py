@@ -28,6 +28,7 @@ def test_smoke_run_writes_a_complete_record(tiny_run):
     record = json.loads((out / "result.json").read_text())
     assert [c["name"] for c in record["claims"]] == NAMES
     assert record["config"]["ufm_steps"] == 300 and record["scale"] == "quick"
+    assert record["started_at"] < record["finished_at"]  # stamped when the run began, not when it was recorded
     assert {"total_s", "ufm_balanced_M1", "real_mnist_imbalanced_M1"} <= set(record["timings"])
     for artifact in record["artifacts"]:
         assert (out / artifact).stat().st_size > 1000

@@ -218,7 +218,7 @@ def run(cfg: BalancedQConfig, ctx: RunContext) -> RunResult:
                  plot_beta(metrics, ctx.out_dir / "plot_beta.png").name,
                  plot_deep(metrics, ctx.out_dir / "plot_deep.png").name]
     ctx.timings["plots"] = time.perf_counter() - start
-    return RunResult(method="balanced_q", scale="", seeds=[seed], device="cpu", config=config_to_dict(cfg),
+    return RunResult(method="balanced_q", scale=ctx.scale, seeds=[seed], device="cpu", config=config_to_dict(cfg),
                      metrics=metrics, claims=claims(metrics, cfg), artifacts=artifacts)
 
 

@@ -225,7 +225,7 @@ def run(cfg: NCConfig, ctx: RunContext) -> RunResult:
     if real:
         artifacts.append(plot_real_runs(real, ctx.out_dir / "plot_nc_vs_epoch.png").name)
     metrics = {"synthetic": synthetic, "real": {k: {kk: vv for kk, vv in v.items()} for k, v in real.items()}}
-    return RunResult(method="neural_collapse", scale="", seeds=[cfg.ufm_seed, ctx.seed], device=ctx.device,
+    return RunResult(method="neural_collapse", scale=ctx.scale, seeds=[cfg.ufm_seed, ctx.seed], device=ctx.device,
                      config=config_to_dict(cfg), metrics=metrics, claims=claims, artifacts=artifacts)
 
 
