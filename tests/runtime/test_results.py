@@ -57,3 +57,11 @@ def test_stage_results_survive_and_are_reused_on_resume(tmp_path):
     resumed = RunContext(tmp_path, resume=True, progress=False)
     assert resumed.stage("s", lambda: calls.append(1) or {"v": 3}) == {"v": 2}
     assert calls == [1] and "s" in resumed.timings
+
+
+def test_fresh_and_resumed_stages_return_the_same_json_values(tmp_path):
+    ctx = RunContext(tmp_path, progress=False)
+    fresh = ctx.stages({"a": (dict, ()), "b": (lambda: {"t": (1, 2), "x": math.nan}, ())})
+    resumed = RunContext(tmp_path, resume=True, progress=False).stages({"a": (dict, ()), "b": (None, ())})
+    assert fresh == resumed == {"a": {}, "b": {"t": [1, 2], "x": "nan"}}
+    assert list(fresh) == ["a", "b"]

@@ -111,10 +111,12 @@ class RunContext:
         return True, record["value"]
 
     def _save_stage(self, name: str, value: Any, seconds: float) -> Any:
-        write_json(self._stage_path(name), {"value": value, "seconds": seconds})
+        """Keep the value and return it as a resumed run would read it back (JSON types, NaN as "nan"), so a
+        fresh and a resumed run compute their claims from the same data."""
+        path = write_json(self._stage_path(name), {"value": value, "seconds": seconds})
         self.timings[name] = seconds
         self.log(f"{name}: done in {seconds:.1f} s")
-        return value
+        return read_json(path)["value"]
 
     def stage(self, name: str, fn: Callable[[], Any]) -> Any:
         done, value = self._finished_stage(name)
@@ -135,8 +137,9 @@ class RunContext:
                 pending[name] = (fn, args)
         if workers <= 1 or len(pending) <= 1:
             for name, (fn, args) in pending.items():
-                results[name] = self.stage(name, lambda fn=fn, args=args: fn(*args))
-            return results
+                self.log(f"{name}: started")
+                results[name] = self._save_stage(name, *_timed(fn, *args))
+            return {name: results[name] for name in jobs}
         with ProcessPoolExecutor(max_workers=workers) as pool:
             futures = {pool.submit(_timed, fn, *args): name for name, (fn, args) in pending.items()}
             self.log(f"{len(futures)} stages on {workers} processes: {', '.join(futures.values())}")
