@@ -1,0 +1,26 @@
+import pytest
+import torch
+
+from reprolab.nets import MLPBackbone, cifar_resnet18
+
+
+def test_cifar_resnet18_features():
+    net = cifar_resnet18()
+    out = net(torch.randn(2, 3, 32, 32))
+    assert out.shape == (2, 512) and net.out_dim == 512
+    assert sum(p.numel() for p in net.parameters()) == pytest.approx(11.17e6, rel=0.01)  # ResNet18 without its fc
+    assert cifar_resnet18(in_channels=1)(torch.randn(2, 1, 28, 28)).shape == (2, 512)
+
+
+def test_mlp_backbone_variants():
+    official = MLPBackbone(3072, 64, 6, batchnorm=True, final_bn=True, orthogonal_init=True)
+    assert official(torch.randn(4, 3, 32, 32)).shape == (4, 64)
+    kinds = [type(m).__name__ for m in official.net]
+    assert kinds.count("Linear") == 6 and kinds.count("BatchNorm1d") == 7 and kinds[-1] == "BatchNorm1d"
+    w = official.net[1].weight
+    assert torch.allclose(w @ w.T, torch.eye(64), atol=1e-5)  # orthogonal rows
+    small = MLPBackbone(784, 32, 3, final_linear=True)
+    kinds = [type(m).__name__ for m in small.net]
+    assert kinds.count("Linear") == 4 and "BatchNorm1d" not in kinds and kinds[-1] == "Linear"
+    with pytest.raises(ValueError, match=">= 1"):
+        MLPBackbone(10, 0, 3)
