@@ -89,3 +89,36 @@ def test_bad_rule_arguments():
         MaxminRule(0)
     with pytest.raises(ValueError):
         AveragedRule(0)
+
+
+def test_checkpointed_run_resumes_without_losing_finished_episodes(tmp_path):
+    from reprolab.methods.balanced_q.deep import make_rule  # the rule with the most state to restore
+
+    def agent():
+        torch.manual_seed(0)
+        return DQNAgent(lambda: nn.Sequential(nn.Linear(4, 16), nn.ReLU(), nn.Linear(16, 2)), 2,
+                        DQNConfig(replay_start=50, eps_frames=100, target_sync=20, buffer_size=500),
+                        make_rule("balanced_dqn"))
+
+    path = tmp_path / "dqn.pt"
+    first = agent()
+    partial = train_dqn(make_env("CartPole-v1"), first, 400, seed=1, log_every=50, checkpoint=path,
+                        checkpoint_every=150)
+    saved = torch.load(path, weights_only=True)
+    frame = saved["frame"]
+    assert 150 <= frame <= 400 and frame in partial.episode_end_frames
+    resumed_agent = agent()
+    resumed = train_dqn(make_env("CartPole-v1"), resumed_agent, 700, seed=1, log_every=50, checkpoint=path,
+                        checkpoint_every=150, resume=True)
+    kept = partial.episode_end_frames.index(frame) + 1
+    assert resumed.episode_returns[:kept] == partial.episode_returns[:kept]       # finished episodes kept
+    assert resumed.episode_end_frames[kept:] and min(resumed.episode_end_frames[kept:]) > frame
+    assert resumed_agent.updates == 700 - 50                                        # no update lost or repeated
+    assert np.isfinite(resumed.losses).all()
+    restored = agent()
+    restored.load_state_dict(saved["agent"])   # every part of the agent round-trips, the rule's snapshots included
+    for name, weights in saved["agent"]["rule"]["prev_policy"].items():
+        assert torch.equal(restored.rule.prev_policy.state_dict()[name], weights)
+    for name, weights in saved["agent"]["online"][0].items():
+        assert torch.equal(restored.online[0].state_dict()[name], weights)
+    assert restored.updates == frame - 50 and restored.rule.beta_bar == saved["agent"]["rule"]["beta_bar"]

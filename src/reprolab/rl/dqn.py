@@ -16,6 +16,7 @@ import collections
 import copy
 import dataclasses
 import sys
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -25,6 +26,7 @@ from torch.nn import functional as F
 from tqdm.auto import tqdm
 
 from reprolab.rl.replay import ReplayBuffer
+from reprolab.runtime.io import atomic_write
 from reprolab.rl.schedules import LinearSchedule
 
 
@@ -92,6 +94,13 @@ class TargetRule:
     def after_sync(self, agent: "DQNAgent") -> None:
         """Called after the target networks are synced."""
 
+    def state_dict(self) -> dict:
+        """Whatever the rule keeps between updates (for checkpoints)."""
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore `state_dict()`."""
+
 
 class DoubleRule(TargetRule):
     """Double DQN: a* = argmax_a Q_online(s', a), y = r + gamma Q_target(s', a*)."""
@@ -144,6 +153,17 @@ class AveragedRule(TargetRule):
     def after_sync(self, agent):
         self.snapshots.append(copy.deepcopy(agent.target[0]))
 
+    def state_dict(self):
+        return {"snapshots": [net.state_dict() for net in self.snapshots]}
+
+    def load_state_dict(self, state):
+        template = self.snapshots[0]
+        self.snapshots.clear()
+        for weights in state["snapshots"]:
+            net = copy.deepcopy(template)
+            net.load_state_dict(weights)
+            self.snapshots.append(net)
+
 
 class DQNAgent:
     def __init__(self, make_net: Callable[[], nn.Module], n_actions: int, cfg: DQNConfig, rule: TargetRule,
@@ -158,6 +178,20 @@ class DQNAgent:
         self.updates = 0
         self.frame = 0
         rule.attach(self)
+
+    def state_dict(self) -> dict:
+        return {"online": [n.state_dict() for n in self.online], "target": [n.state_dict() for n in self.target],
+                "optimizers": [o.state_dict() for o in self.optimizers], "updates": self.updates,
+                "rule": self.rule.state_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        for group in ("online", "target"):
+            for net, weights in zip(getattr(self, group), state[group]):
+                net.load_state_dict(weights)
+        for optimizer, opt_state in zip(self.optimizers, state["optimizers"]):
+            optimizer.load_state_dict(opt_state)
+        self.updates = int(state["updates"])
+        self.rule.load_state_dict(state["rule"])
 
     def act(self, obs: np.ndarray, epsilon: float, rng: np.random.Generator) -> int:
         if rng.random() < epsilon:
@@ -192,31 +226,61 @@ class TrainLog:
     infos: dict[str, list[float]]
 
 
+def _save_checkpoint(path: Path, frame: int, agent: DQNAgent, buffer: ReplayBuffer, log: TrainLog,
+                     rng: np.random.Generator) -> None:
+    payload = {"frame": frame, "agent": agent.state_dict(), "buffer": buffer.state_dict(),
+               "log": {"episode_returns": log.episode_returns, "episode_end_frames": log.episode_end_frames,
+                       "losses": log.losses, "infos": dict(log.infos)},
+               "rng": rng.bit_generator.state, "torch_rng": torch.get_rng_state()}
+    atomic_write(path, lambda tmp: torch.save(payload, tmp))
+
+
+def _load_checkpoint(path: Path, agent: DQNAgent, buffer: ReplayBuffer, log: TrainLog,
+                     rng: np.random.Generator) -> int:
+    payload = torch.load(path, map_location=agent.device, weights_only=True)
+    agent.load_state_dict(payload["agent"])
+    buffer.load_state_dict(payload["buffer"])
+    log.episode_returns[:], log.episode_end_frames[:] = payload["log"]["episode_returns"], \
+        payload["log"]["episode_end_frames"]
+    log.losses[:] = payload["log"]["losses"]
+    log.infos.update(payload["log"]["infos"])
+    rng.bit_generator.state = payload["rng"]
+    torch.set_rng_state(payload["torch_rng"])
+    return int(payload["frame"])
+
+
 def train_dqn(env, agent: DQNAgent, frames: int, seed: int, *, progress: bool = False, desc: str = "dqn",
-              log_every: int = 1000) -> TrainLog:
+              log_every: int = 1000, checkpoint: str | Path | None = None, checkpoint_every: int = 0,
+              resume: bool = False) -> TrainLog:
     """Interact for `frames` environment steps, one update every `train_every` frames after the replay start.
-    Time-limit truncation starts a new episode without marking the transition terminal."""
+    Time-limit truncation starts a new episode without marking the transition terminal.
+
+    With `checkpoint` and `checkpoint_every`, the agent, replay buffer, log and RNG states are saved at the first
+    episode end after every `checkpoint_every` frames. `resume=True` continues from that checkpoint: every
+    finished episode is kept, and the environment starts a new episode seeded by (seed, frame). The continuation
+    is therefore not bit-identical to an uninterrupted run; the environment's internal state is not saved.
+    """
     cfg = agent.cfg
     rng = np.random.default_rng(seed)
     buffer = ReplayBuffer(cfg.buffer_size, env.observation_space.shape)
     epsilon = LinearSchedule(cfg.eps_start, cfg.eps_end, cfg.eps_frames, delay=cfg.replay_start)
-    obs, _ = env.reset(seed=seed)
-    env.action_space.seed(seed)
     log, episode_return = TrainLog([], [], [], collections.defaultdict(list)), 0.0
+    start = 0
+    if resume and checkpoint is not None and Path(checkpoint).exists():
+        start = _load_checkpoint(Path(checkpoint), agent, buffer, log, rng)
+    obs, _ = env.reset(seed=seed if start == 0 else seed + start)
+    env.action_space.seed(seed + start)
+    last_saved = start
     running: dict[str, list[float]] = collections.defaultdict(list)
-    bar = tqdm(total=frames, desc=desc, disable=not progress, mininterval=2.0, file=sys.stderr, leave=False)
-    for frame in range(1, frames + 1):
+    bar = tqdm(total=frames, initial=start, desc=desc, disable=not progress, mininterval=2.0, file=sys.stderr,
+               leave=False)
+    for frame in range(start + 1, frames + 1):
         agent.frame = frame
         action = agent.act(obs, epsilon(frame), rng)
         next_obs, reward, terminated, truncated, _ = env.step(action)
         buffer.add(obs, action, reward, next_obs, terminated)
         episode_return += reward
         obs = next_obs
-        if terminated or truncated:
-            log.episode_returns.append(episode_return)
-            log.episode_end_frames.append(frame)
-            episode_return = 0.0
-            obs, _ = env.reset()
         if frame > cfg.replay_start and frame % cfg.train_every == 0:
             info = agent.update(buffer.sample(cfg.batch_size, rng, agent.device), rng)
             for key, value in info.items():
@@ -225,6 +289,14 @@ def train_dqn(env, agent: DQNAgent, frames: int, seed: int, *, progress: bool = 
             for key, values in running.items():
                 (log.losses if key == "loss" else log.infos[key]).append(float(np.mean(values)))
             running.clear()
+        if terminated or truncated:
+            log.episode_returns.append(episode_return)
+            log.episode_end_frames.append(frame)
+            episode_return = 0.0
+            obs, _ = env.reset()
+            if checkpoint is not None and checkpoint_every and frame - last_saved >= checkpoint_every:
+                _save_checkpoint(Path(checkpoint), frame, agent, buffer, log, rng)
+                last_saved = frame
         bar.update(1)
     bar.close()
     log.infos = dict(log.infos)

@@ -47,3 +47,15 @@ class ReplayBuffer:
             raise ValueError("cannot sample from an empty replay buffer")
         idx = rng.integers(self.size, size=batch_size)
         return {name: torch.as_tensor(array[idx], device=device) for name, array in self.fields.items()}
+
+    def state_dict(self) -> dict:
+        """The filled part of every field, as tensors (for checkpoints loaded with weights_only=True)."""
+        return {"size": self.size, "next": self._next,
+                "fields": {name: torch.from_numpy(array[: self.size].copy()) for name, array in self.fields.items()}}
+
+    def load_state_dict(self, state: dict) -> None:
+        if set(state["fields"]) != set(self.fields):
+            raise ValueError(f"checkpoint holds fields {sorted(state['fields'])}, buffer has {sorted(self.fields)}")
+        self.size, self._next = int(state["size"]), int(state["next"])
+        for name, values in state["fields"].items():
+            self.fields[name][: self.size] = values.numpy()

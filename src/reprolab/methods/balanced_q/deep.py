@@ -34,6 +34,15 @@ class BalancedRule(TargetRule):
         self.eta, self.beta_bar_mode, self.prev_nets = eta, beta_bar, prev_nets
         self.beta_bar = 1.0
 
+    def state_dict(self) -> dict:
+        return {"prev_policy": self.prev_policy.state_dict(), "prev_target": self.prev_target.state_dict(),
+                "beta_bar": self.beta_bar}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.prev_policy.load_state_dict(state["prev_policy"])
+        self.prev_target.load_state_dict(state["prev_target"])
+        self.beta_bar = float(state["beta_bar"])
+
     def attach(self, agent: DQNAgent) -> None:
         self.prev_policy = copy.deepcopy(agent.online[0])
         self.prev_target = copy.deepcopy(agent.target[0] if self.prev_nets == "consistent" else agent.online[0])

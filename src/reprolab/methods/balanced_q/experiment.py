@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -76,6 +77,7 @@ class BalancedQConfig:
     deep_prev_nets: str = "consistent"
     deep_bins: int = 20
     deep_claim_min_frames: int = 1_000_000           # deep runs enter claim (d) only from this length on
+    deep_checkpoint_every: int = 0                   # frames between in-run checkpoints (0: none; paper 250k)
     workers: int = 2
 
 
@@ -85,7 +87,7 @@ CONFIGS = {
                              deep_envs=("minatar:breakout", "minatar:space_invaders", "minatar:asterix",
                                         "minatar:seaquest", "minatar:freeway", "CartPole-v1"),
                              deep_frames=5_000_000, deep_seeds=10, deep_replay_start=5000, deep_eps_frames=100_000,
-                             deep_bins=100, workers=16),
+                             deep_bins=100, deep_checkpoint_every=250_000, workers=16),
 }
 
 
@@ -170,7 +172,8 @@ def beta_one_equals_q_learning(runs: int, episodes: int, seed: int) -> dict:
     return {"max_abs_q_diff": float(np.abs(qa - qb).max()), "identical_actions": bool((fa == fb).all())}
 
 
-def run_deep(seed: int, env_id: str, learner: str, cfg: BalancedQConfig) -> dict:
+def run_deep(seed: int, env_id: str, learner: str, cfg: BalancedQConfig, checkpoint: Path | None = None,
+             resume: bool = False) -> dict:
     """One learner on one environment for `deep_frames` frames; the binned learning curve and the logs."""
     torch.set_num_threads(1)
     torch.manual_seed(seed)
@@ -181,7 +184,8 @@ def run_deep(seed: int, env_id: str, learner: str, cfg: BalancedQConfig) -> dict
                      n_ensemble=cfg.deep_n_ensemble)
     agent = DQNAgent(network_for(env.observation_space, env.action_space.n, dqn_cfg.hidden), env.action_space.n,
                      dqn_cfg, rule)
-    log = train_dqn(env, agent, cfg.deep_frames, seed, log_every=max(cfg.deep_frames // 100, 100))
+    log = train_dqn(env, agent, cfg.deep_frames, seed, log_every=max(cfg.deep_frames // 100, 100),
+                    checkpoint=checkpoint, checkpoint_every=cfg.deep_checkpoint_every, resume=resume)
     return {"curve": binned_curve(log.episode_end_frames, log.episode_returns, cfg.deep_frames,
                                   cfg.deep_bins).tolist(),
             "episodes": len(log.episode_returns), "losses": log.losses, "infos": log.infos,
@@ -209,8 +213,12 @@ def run(cfg: BalancedQConfig, ctx: RunContext) -> RunResult:
     metrics["frozenlake"] = ctx.stage("frozenlake", lambda: run_gridworld(
         cfg, lake, runs=cfg.lake_runs, episodes=cfg.lake_episodes, max_steps=100, gamma=0.99, eval_max_steps=100,
         seed=seed))
-    jobs = {f"deep_{env_id.replace(':', '_')}_{learner}_s{seed + i}": (run_deep, (seed + i, env_id, learner, cfg))
-            for env_id in cfg.deep_envs for learner in cfg.deep_learners for i in range(cfg.deep_seeds)}
+    jobs = {}
+    for env_id in cfg.deep_envs:
+        for learner in cfg.deep_learners:
+            for s in range(seed, seed + cfg.deep_seeds):
+                name = f"deep_{env_id.replace(':', '_')}_{learner}_s{s}"
+                jobs[name] = (run_deep, (s, env_id, learner, cfg, ctx.checkpoint_path(name), ctx.resume))
     deep_runs = ctx.stages(jobs, workers=cfg.workers)
     metrics["deep"] = summarize_deep(deep_runs, cfg)
     start = time.perf_counter()
