@@ -35,3 +35,4 @@ def test_data_verify_passes_on_shared_data():
     result = runner.invoke(app, ["data", "verify", "mnist", "usps", "digits"])
     assert result.exit_code == 0, result.output
     assert result.output.count(" ok") == 5
+    assert "0b367032e93c+1787548bbe0b" in result.output  # the verified sha256 of MNIST's train files

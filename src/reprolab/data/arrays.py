@@ -23,6 +23,8 @@ class ArrayDataset:
     y: np.ndarray
     classes: tuple[str, ...]
     source: str  # the file(s) it was decoded from
+    checksum: str = ""  # sha256 of the verified source file(s), "+" between files; "" when nothing is verified
+                        # (scikit-learn's bundled digits)
 
     def __len__(self) -> int:
         return len(self.y)

@@ -88,7 +88,8 @@ def _load_idx_dataset(name: str, split: str) -> ArrayDataset:
         return {"x": x, "y": y}
 
     arrays = cached_arrays(f"{name}-{split}-{images_sha[:12]}-{labels_sha[:12]}", decode)
-    return ArrayDataset(name, split, arrays["x"], arrays["y"], CLASSES[name], f"{images_path}, {labels_path}")
+    return ArrayDataset(name, split, arrays["x"], arrays["y"], CLASSES[name], f"{images_path}, {labels_path}",
+                        f"{images_sha}+{labels_sha}")
 
 
 def load_mnist(split: str = "train") -> ArrayDataset:

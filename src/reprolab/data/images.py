@@ -47,7 +47,7 @@ def load_cifar10(split: str = "train") -> ArrayDataset:
         path, digest = CIFAR10_JPEG.verified_path()
         decode = lambda: _decode_cifar_jpeg(path, split)  # noqa: E731
     arrays = cached_arrays(f"cifar10-{split}-{digest[:12]}", decode)
-    return ArrayDataset("cifar10", split, arrays["x"], arrays["y"], CIFAR10_CLASSES, str(path))
+    return ArrayDataset("cifar10", split, arrays["x"], arrays["y"], CIFAR10_CLASSES, str(path), digest)
 
 
 def _decode_cifar_jpeg(path: Path, split: str) -> dict[str, np.ndarray]:
@@ -97,7 +97,7 @@ def load_usps(split: str = "train") -> ArrayDataset:
         return {"x": x, "y": y}
 
     arrays = cached_arrays(f"usps-{split}-{digest[:12]}", decode)
-    return ArrayDataset("usps", split, arrays["x"], arrays["y"], tuple(str(d) for d in range(10)), str(path))
+    return ArrayDataset("usps", split, arrays["x"], arrays["y"], tuple(str(d) for d in range(10)), str(path), digest)
 
 
 def load_digits(split: str = "all") -> ArrayDataset:

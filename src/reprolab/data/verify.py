@@ -25,6 +25,7 @@ class VerifyRow:
     samples: int | None
     classes: int | None
     histogram: list[int] | None
+    checksum: str  # sha256 prefix(es) of the verified files
     status: str  # "ok" or the error
 
     @property
@@ -46,7 +47,7 @@ def _verify_one(name: str, split: str, loader) -> VerifyRow:
     try:
         data = loader(split)
     except Exception as exc:  # any failure is reported as this row's status
-        return VerifyRow(name, split, None, None, None, f"{type(exc).__name__}: {exc}")
+        return VerifyRow(name, split, None, None, None, "-", f"{type(exc).__name__}: {exc}")
     hist = data.class_counts().tolist()
     n, k, per_class = EXPECTED[(name, split)]
     problems = []
@@ -57,14 +58,16 @@ def _verify_one(name: str, split: str, loader) -> VerifyRow:
     if per_class is not None and not np.all(np.asarray(hist) == per_class):
         problems.append(f"class counts {hist}, expected {per_class} each")
     status = "ok" if not problems else "; ".join(problems)
-    return VerifyRow(name, split, len(data), data.num_classes, hist, status)
+    checksum = "+".join(part[:12] for part in data.checksum.split("+")) if data.checksum else "-"
+    return VerifyRow(name, split, len(data), data.num_classes, hist, checksum, status)
 
 
 def format_rows(rows: list[VerifyRow]) -> str:
-    header = f"{'dataset':<14} {'split':<6} {'samples':>7} {'K':>3}  {'class histogram':<58} checksum/sizes"
+    header = (f"{'dataset':<14} {'split':<6} {'samples':>7} {'K':>3}  {'class histogram':<58} "
+              f"{'sha256 (verified)':<26} status")
     lines = [header, "-" * len(header)]
     for r in rows:
         hist = " ".join(str(h) for h in r.histogram) if r.histogram else "-"
         lines.append(f"{r.dataset:<14} {r.split:<6} {r.samples if r.samples is not None else '-':>7} "
-                     f"{r.classes if r.classes is not None else '-':>3}  {hist:<58} {r.status}")
+                     f"{r.classes if r.classes is not None else '-':>3}  {hist:<58} {r.checksum:<26} {r.status}")
     return "\n".join(lines)
