@@ -3,7 +3,8 @@ import pytest
 import torch
 
 from reprolab.methods.neural_collapse import theory as T
-from reprolab.methods.neural_collapse.metrics import collapse_metrics, collect_features, nc1, class_means
+from reprolab.methods.neural_collapse.metrics import (class_means, collapse_metrics, collect_features, layer_product,
+                                                     nc1, per_depth_metrics)
 
 K, D, PER = 4, 8, 5
 
@@ -86,3 +87,13 @@ def test_collect_features_returns_the_input_of_the_hooked_layer():
     feats = collect_features(model, model[2], x, batch_size=3)
     np.testing.assert_allclose(feats, torch.relu(model[0](x)).detach().double().numpy(), rtol=1e-6)
     assert model.training  # mode restored
+
+
+def test_layer_product_and_per_depth_pairing():
+    rng = np.random.default_rng(4)
+    W1, W2, W3 = rng.normal(size=(6, 5)), rng.normal(size=(6, 6)), rng.normal(size=(K, 6))
+    np.testing.assert_allclose(layer_product([W1, W2, W3]), W3 @ W2 @ W1, rtol=1e-12)
+    H, labels = rng.normal(size=(20, 5)), np.repeat(np.arange(K), 5)
+    depth = per_depth_metrics(H, labels, [W1, W2, W3])
+    # entry 1 pairs W3 W2 with the features after W1
+    assert depth[1] == {"layers_below": 1, **collapse_metrics(H @ W1.T, labels, W3 @ W2)}

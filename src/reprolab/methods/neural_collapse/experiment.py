@@ -21,7 +21,7 @@ import torch
 
 from reprolab.data import first_n_per_class, load_cifar10, load_mnist
 from reprolab.methods.neural_collapse import theory
-from reprolab.methods.neural_collapse.metrics import per_depth_metrics
+from reprolab.methods.neural_collapse.metrics import layer_product, per_depth_metrics
 from reprolab.methods.neural_collapse.model import top_singular_values, train_ufm
 from reprolab.methods.neural_collapse.real import NCNetwork, RealRecipe, full_batch_lambda_H, track_collapse
 from reprolab.methods.neural_collapse.plots import plot_real_runs, plot_singular_values
@@ -131,15 +131,12 @@ def run_synthetic_case(case: SyntheticCase, cfg: NCConfig, device: str, checkpoi
     K = len(case.counts)
     H = run.model.H.detach().double().cpu().numpy()
     labels = run.labels.cpu().numpy()
-    layers = [W.detach().double().cpu().numpy() for W in run.model.head.weights()]
-    b = None if run.model.head.bias is None else run.model.head.bias.detach().double().cpu().numpy()
+    layers, b = run.model.head.numpy_layers(), run.model.head.numpy_bias()
     svals = top_singular_values(run.model, K)
     record = {"case": dataclasses.asdict(case), "loss_gd": run.final_loss,
               "loss_curve": [(h["step"], h["loss"]) for h in run.history],
               "singular_values_gd": svals.tolist(), "bias": None if b is None else b.tolist()}
-    product = layers[-1]
-    for W in reversed(layers[:-1]):
-        product = product @ W
+    product = layer_product(layers)
     record["row_norms"] = np.linalg.norm(product, axis=1).tolist()
     if case.loss == "mse":
         problem = theory.UFMProblem(case.counts, case.depth, case.lam, case.lam, bias=case.bias)
@@ -224,9 +221,9 @@ def run(cfg: NCConfig, ctx: RunContext) -> RunResult:
         artifacts.append(plot_singular_values(synthetic, ctx.out_dir / "plot_singular_values.png").name)
     if real:
         artifacts.append(plot_real_runs(real, ctx.out_dir / "plot_nc_vs_epoch.png").name)
-    metrics = {"synthetic": synthetic, "real": {k: {kk: vv for kk, vv in v.items()} for k, v in real.items()}}
     return RunResult(method="neural_collapse", scale=ctx.scale, seeds=[cfg.ufm_seed, ctx.seed], device=ctx.device,
-                     config=config_to_dict(cfg), metrics=metrics, claims=claims, artifacts=artifacts)
+                     config=config_to_dict(cfg), metrics={"synthetic": synthetic, "real": real}, claims=claims,
+                     artifacts=artifacts)
 
 
 OF_KEYS = ("of_nc2_w", "of_nc2_h", "of_nc3_wh", "of_nc3_w")

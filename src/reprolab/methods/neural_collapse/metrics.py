@@ -135,6 +135,14 @@ def _papyan_extras(features, labels, W, b, means, centred) -> dict[str, float]:
     }
 
 
+def layer_product(layers: Sequence[np.ndarray]) -> np.ndarray:
+    """W = W_M ... W_1 for layers W_1..W_M, each (out, in)."""
+    product = np.asarray(layers[0], np.float64)
+    for W in layers[1:]:
+        product = np.asarray(W, np.float64) @ product
+    return product
+
+
 def per_depth_metrics(H: np.ndarray, labels: np.ndarray, layers: Sequence[np.ndarray], b=None, *,
                       gof: GOFTarget | None = None) -> list[dict[str, float]]:
     """Metrics for every partial product: entry j pairs W_M..W_{j+1} with features W_j..W_1 h (j = 0..M-1).
@@ -143,9 +151,7 @@ def per_depth_metrics(H: np.ndarray, labels: np.ndarray, layers: Sequence[np.nda
     """
     results, feats = [], np.asarray(H, np.float64)
     for j in range(len(layers)):
-        product = layers[-1]
-        for Wl in reversed(layers[j:-1]):
-            product = product @ Wl
+        product = layer_product(layers[j:])
         results.append({"layers_below": j, **collapse_metrics(feats, labels, product, b, gof=gof, layers_below=j)})
         feats = feats @ np.asarray(layers[j], np.float64).T
     return results

@@ -57,6 +57,13 @@ class DeepLinearHead(nn.Module):
     def weights(self) -> list[torch.Tensor]:
         return [layer.weight for layer in self.layers]
 
+    def numpy_layers(self) -> list[np.ndarray]:
+        """W_1..W_M as float64 arrays (for the metrics)."""
+        return [W.detach().double().cpu().numpy() for W in self.weights()]
+
+    def numpy_bias(self) -> np.ndarray | None:
+        return None if self.bias is None else self.bias.detach().double().cpu().numpy()
+
     def forward(self, h: torch.Tensor) -> torch.Tensor:
         for layer in self.layers:
             h = layer(h)

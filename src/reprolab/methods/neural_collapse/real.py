@@ -22,7 +22,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from reprolab.methods.neural_collapse.metrics import collapse_metrics, collect_features, per_depth_metrics
+from reprolab.methods.neural_collapse.metrics import (collapse_metrics, collect_features, layer_product,
+                                                     per_depth_metrics)
 from reprolab.methods.neural_collapse.model import DeepLinearHead, LossConvention, feature_decay, fit_term
 from reprolab.methods.neural_collapse.theory import GOFTarget
 from reprolab.nets import MLPBackbone, cifar_resnet18
@@ -33,7 +34,7 @@ Backbone = Literal["mlp", "mlp_bn", "resnet18"]
 
 
 class NCNetwork(nn.Module):
-    """backbone -> (BatchNorm1d for ResNet features) -> DeepLinearHead; `features(x)` is the head's input."""
+    """backbone -> (BatchNorm1d for ResNet features) -> DeepLinearHead; forward returns (logits, head input)."""
 
     def __init__(self, backbone: Backbone, in_shape: Sequence[int], num_classes: int, depth: int, width: int,
                  mlp_depth: int = 6, head_bias: bool = False):
@@ -138,11 +139,9 @@ def track_collapse(model: NCNetwork, x: torch.Tensor, y: torch.Tensor, s: RealRe
         return loss.item()
 
     def evaluate(done: int) -> dict:
-        H = collect_features(model, model.head.layers[0], x, batch_size=4096,
-                             forward=lambda xb: model(xb))
+        H = collect_features(model, model.head.layers[0], x, batch_size=4096)
         labels = y.cpu().numpy()
-        W = _product(model.head)
-        b = None if model.head.bias is None else model.head.bias.detach().double().cpu().numpy()
+        W, b = layer_product(model.head.numpy_layers()), model.head.numpy_bias()
         logits = H @ W.T + (b if b is not None else 0.0)
         with torch.no_grad():
             Ht = torch.from_numpy(H)
@@ -160,17 +159,8 @@ def track_collapse(model: NCNetwork, x: torch.Tensor, y: torch.Tensor, s: RealRe
                        eval_steps=(steps_per_epoch,), eval_at_start=True, checkpoint=checkpoint,
                        checkpoint_every=max(1, s.eval_every_epochs) * steps_per_epoch, resume=resume,
                        desc=desc, progress=progress and dist.is_main)
-    H = collect_features(model, model.head.layers[0], x, batch_size=4096, forward=lambda xb: model(xb))
-    layers = [W.detach().double().cpu().numpy() for W in model.head.weights()]
-    b = None if model.head.bias is None else model.head.bias.detach().double().cpu().numpy()
-    per_depth = per_depth_metrics(H, y.cpu().numpy(), layers, b, gof=gof)
-    row_norms = np.linalg.norm(_product(model.head), axis=1).tolist()
+    H = collect_features(model, model.head.layers[0], x, batch_size=4096)
+    layers = model.head.numpy_layers()
+    per_depth = per_depth_metrics(H, y.cpu().numpy(), layers, model.head.numpy_bias(), gof=gof)
+    row_norms = np.linalg.norm(layer_product(layers), axis=1).tolist()
     return {"history": history, "per_depth": per_depth, "final": history[-1], "row_norms": row_norms}
-
-
-def _product(head: DeepLinearHead) -> np.ndarray:
-    """W = W_M ... W_1 as a float64 array (K, d)."""
-    W = head.weights()[0].detach().double()
-    for layer in head.weights()[1:]:
-        W = layer.detach().double() @ W
-    return W.cpu().numpy()
