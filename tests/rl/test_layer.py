@@ -5,7 +5,7 @@ import torch
 
 from reprolab.rl.envs import MinAtarEnv, ObservationNoise, RewardNoise, StickyActions, VelocityMask, make_env
 from reprolab.rl.replay import ReplayBuffer
-from reprolab.rl.runner import binned_curve, run_seeds, summarize
+from reprolab.rl.runner import binned_curve, mean_se, run_seeds, summarize
 from reprolab.rl.schedules import LinearSchedule, constant
 
 
@@ -98,6 +98,8 @@ def test_binned_curve_and_summary_by_hand():
     s = summarize([np.array([1.0, 3.0]), np.array([3.0, 5.0])])
     assert s["mean"] == [2.0, 4.0] and s["auc_per_seed"] == [2.0, 4.0] and s["auc_mean"] == 3.0
     assert s["auc_se"] == pytest.approx(np.std([2.0, 4.0], ddof=1) / np.sqrt(2)) and s["final_mean"] == 4.0
+    assert mean_se([1.0, 2.0, 6.0, np.nan]) == {"mean": 3.0, "se": pytest.approx(np.sqrt(7.0 / 3.0))}
+    assert mean_se([5.0]) == {"mean": 5.0, "se": 0.0}
 
 
 def _square(seed, offset):

@@ -30,14 +30,23 @@ def binned_curve(end_frames: Sequence[int], returns: Sequence[float], total_fram
     return curve
 
 
+def mean_se(values: Sequence[float]) -> dict:
+    """Mean and standard error (std with ddof 1 over sqrt n) of per-run or per-seed values, NaNs skipped;
+    the standard error of a single value is 0."""
+    values = np.asarray(values, dtype=float)
+    n = int(np.sum(~np.isnan(values)))
+    se = float(np.nanstd(values, ddof=1) / np.sqrt(n)) if n > 1 else 0.0
+    return {"mean": float(np.nanmean(values)), "se": se}
+
+
 def summarize(curves: Sequence[np.ndarray]) -> dict:
     """Across seeds: mean and standard error per bin, area under the curve (mean over bins, NaN bins skipped)
     per seed and its mean +- standard error, and the final bin."""
     stack = np.vstack(curves)
     n = stack.shape[0]
     auc = np.nanmean(stack, axis=1)
-    se = lambda x: float(np.nanstd(x, ddof=1) / np.sqrt(n)) if n > 1 else 0.0  # noqa: E731
+    auc_stats, final_stats = mean_se(auc), mean_se(stack[:, -1])
     return {"mean": np.nanmean(stack, axis=0).tolist(),
             "se": (np.nanstd(stack, axis=0, ddof=1) / np.sqrt(n)).tolist() if n > 1 else [0.0] * stack.shape[1],
-            "auc_per_seed": auc.tolist(), "auc_mean": float(np.mean(auc)), "auc_se": se(auc),
-            "final_mean": float(np.nanmean(stack[:, -1])), "final_se": se(stack[:, -1])}
+            "auc_per_seed": auc.tolist(), "auc_mean": auc_stats["mean"], "auc_se": auc_stats["se"],
+            "final_mean": final_stats["mean"], "final_se": final_stats["se"]}

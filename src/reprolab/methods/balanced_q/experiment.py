@@ -32,7 +32,7 @@ from reprolab.methods.balanced_q.rule import (balanced_target, closed_form_beta,
 from reprolab.methods.balanced_q.tabular import BalancedQ
 from reprolab.rl.dqn import DQNAgent, DQNConfig, network_for, train_dqn
 from reprolab.rl.envs import make_env
-from reprolab.rl.runner import binned_curve, summarize
+from reprolab.rl.runner import binned_curve, mean_se, summarize
 from reprolab.rl.tabular import (DoubleQ, MaxminQ, MaximizationBiasMDP, PessimisticQ, QLearning,
                                  TransitionTableEnv, run_episodes)
 from reprolab.runtime.claims import Claim
@@ -111,10 +111,6 @@ def make_agent(name: str, n_runs: int, env, cfg: BalancedQConfig, *, alpha: floa
 AGENTS = ("q_learning", "double_q", "maxmin_2", "maxmin_8", "pessimistic", "balanced")
 
 
-def _mean_se(per_run: np.ndarray) -> dict:
-    return {"mean": float(per_run.mean()), "se": float(per_run.std(ddof=1) / np.sqrt(len(per_run)))}
-
-
 def run_mdp(cfg, mu, *, runs, episodes, n_b, reward, alpha, window, seed) -> dict:
     env = MaximizationBiasMDP(mu=mu, n_b_actions=n_b, reward=reward)
     out = {}
@@ -122,7 +118,7 @@ def run_mdp(cfg, mu, *, runs, episodes, n_b, reward, alpha, window, seed) -> dic
         agent = make_agent(name, runs, env, cfg, alpha=alpha, gamma=1.0, epsilon=0.1)
         log = run_episodes(agent, env, episodes, np.random.default_rng(seed))
         left = (log.first_actions == MaximizationBiasMDP.LEFT).astype(float)
-        out[name] = {"left_all": _mean_se(left.mean(1)), "left_window": _mean_se(left[:, :window].mean(1)),
+        out[name] = {"left_all": mean_se(left.mean(1)), "left_window": mean_se(left[:, :window].mean(1)),
                      "curve": left.mean(0).tolist()}
         if name == "balanced":
             out[name]["beta_trace"] = agent.beta_trace
@@ -137,8 +133,8 @@ def run_gridworld(cfg, env, *, runs, episodes, max_steps, gamma, eval_max_steps,
         log = run_episodes(agent, env, episodes, rng, max_steps=max_steps)
         greedy = run_episodes(agent, env, cfg.eval_episodes, rng, max_steps=eval_max_steps, learn=False,
                               epsilon=0.0)
-        out[name] = {"online_second_half": _mean_se(log.returns[:, episodes // 2:].mean(1)),
-                     "greedy": _mean_se(greedy.returns.mean(1)),
+        out[name] = {"online_second_half": mean_se(log.returns[:, episodes // 2:].mean(1)),
+                     "greedy": mean_se(greedy.returns.mean(1)),
                      "curve": log.returns.mean(0).tolist()}
         if name == "balanced":
             out[name]["beta_trace"] = agent.beta_trace[:: max(1, len(agent.beta_trace) // 2000)]
