@@ -105,7 +105,7 @@ def test_checkpointed_run_resumes_without_losing_finished_episodes(tmp_path):
     partial = train_dqn(make_env("CartPole-v1"), first, 400, seed=1, log_every=50, checkpoint=path,
                         checkpoint_every=150)
     saved = torch.load(path, weights_only=True)
-    frame = saved["frame"]
+    frame = saved["step"]
     assert 150 <= frame <= 400 and frame in partial.episode_end_frames
     resumed_agent = agent()
     resumed = train_dqn(make_env("CartPole-v1"), resumed_agent, 700, seed=1, log_every=50, checkpoint=path,
@@ -115,10 +115,11 @@ def test_checkpointed_run_resumes_without_losing_finished_episodes(tmp_path):
     assert resumed.episode_end_frames[kept:] and min(resumed.episode_end_frames[kept:]) > frame
     assert resumed_agent.updates == 700 - 50                                        # no update lost or repeated
     assert np.isfinite(resumed.losses).all()
+    saved_agent = saved["objects"]["agent"]
     restored = agent()
-    restored.load_state_dict(saved["agent"])   # every part of the agent round-trips, the rule's snapshots included
-    for name, weights in saved["agent"]["rule"]["prev_policy"].items():
+    restored.load_state_dict(saved_agent)   # every part of the agent round-trips, the rule's snapshots included
+    for name, weights in saved_agent["rule"]["prev_policy"].items():
         assert torch.equal(restored.rule.prev_policy.state_dict()[name], weights)
-    for name, weights in saved["agent"]["online"][0].items():
+    for name, weights in saved_agent["online"][0].items():
         assert torch.equal(restored.online[0].state_dict()[name], weights)
-    assert restored.updates == frame - 50 and restored.rule.beta_bar == saved["agent"]["rule"]["beta_bar"]
+    assert restored.updates == frame - 50 and restored.rule.beta_bar == saved_agent["rule"]["beta_bar"]

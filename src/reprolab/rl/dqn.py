@@ -26,7 +26,7 @@ from torch.nn import functional as F
 from tqdm.auto import tqdm
 
 from reprolab.rl.replay import ReplayBuffer
-from reprolab.runtime.io import atomic_write
+from reprolab.runtime.train import Checkpointer
 from reprolab.rl.schedules import LinearSchedule
 
 
@@ -225,28 +225,28 @@ class TrainLog:
     losses: list[float]
     infos: dict[str, list[float]]
 
+    def state_dict(self) -> dict:
+        return {"episode_returns": self.episode_returns, "episode_end_frames": self.episode_end_frames,
+                "losses": self.losses, "infos": dict(self.infos)}
 
-def _save_checkpoint(path: Path, frame: int, agent: DQNAgent, buffer: ReplayBuffer, log: TrainLog,
-                     rng: np.random.Generator) -> None:
-    payload = {"frame": frame, "agent": agent.state_dict(), "buffer": buffer.state_dict(),
-               "log": {"episode_returns": log.episode_returns, "episode_end_frames": log.episode_end_frames,
-                       "losses": log.losses, "infos": dict(log.infos)},
-               "rng": rng.bit_generator.state, "torch_rng": torch.get_rng_state()}
-    atomic_write(path, lambda tmp: torch.save(payload, tmp))
+    def load_state_dict(self, state: dict) -> None:
+        self.episode_returns[:], self.episode_end_frames[:] = state["episode_returns"], state["episode_end_frames"]
+        self.losses[:] = state["losses"]
+        self.infos.clear()
+        self.infos.update(state["infos"])
 
 
-def _load_checkpoint(path: Path, agent: DQNAgent, buffer: ReplayBuffer, log: TrainLog,
-                     rng: np.random.Generator) -> int:
-    payload = torch.load(path, map_location=agent.device, weights_only=True)
-    agent.load_state_dict(payload["agent"])
-    buffer.load_state_dict(payload["buffer"])
-    log.episode_returns[:], log.episode_end_frames[:] = payload["log"]["episode_returns"], \
-        payload["log"]["episode_end_frames"]
-    log.losses[:] = payload["log"]["losses"]
-    log.infos.update(payload["log"]["infos"])
-    rng.bit_generator.state = payload["rng"]
-    torch.set_rng_state(payload["torch_rng"])
-    return int(payload["frame"])
+class _GeneratorState:
+    """A numpy Generator seen as an object with a state dict (for `Checkpointer`)."""
+
+    def __init__(self, rng: np.random.Generator):
+        self.rng = rng
+
+    def state_dict(self) -> dict:
+        return self.rng.bit_generator.state
+
+    def load_state_dict(self, state: dict) -> None:
+        self.rng.bit_generator.state = state
 
 
 def train_dqn(env, agent: DQNAgent, frames: int, seed: int, *, progress: bool = False, desc: str = "dqn",
@@ -265,9 +265,10 @@ def train_dqn(env, agent: DQNAgent, frames: int, seed: int, *, progress: bool = 
     buffer = ReplayBuffer(cfg.buffer_size, env.observation_space.shape)
     epsilon = LinearSchedule(cfg.eps_start, cfg.eps_end, cfg.eps_frames, delay=cfg.replay_start)
     log, episode_return = TrainLog([], [], [], collections.defaultdict(list)), 0.0
-    start = 0
-    if resume and checkpoint is not None and Path(checkpoint).exists():
-        start = _load_checkpoint(Path(checkpoint), agent, buffer, log, rng)
+    saver = Checkpointer(checkpoint) if checkpoint is not None and checkpoint_every else None
+    state = {"agent": agent, "buffer": buffer, "log": log, "rng": _GeneratorState(rng)}
+    restored = saver.load(state) if saver is not None and resume else None
+    start = restored[0] if restored else 0
     obs, _ = env.reset(seed=seed if start == 0 else seed + start)
     env.action_space.seed(seed + start)
     last_saved = start
@@ -294,8 +295,8 @@ def train_dqn(env, agent: DQNAgent, frames: int, seed: int, *, progress: bool = 
             log.episode_end_frames.append(frame)
             episode_return = 0.0
             obs, _ = env.reset()
-            if checkpoint is not None and checkpoint_every and frame - last_saved >= checkpoint_every:
-                _save_checkpoint(Path(checkpoint), frame, agent, buffer, log, rng)
+            if saver is not None and frame - last_saved >= checkpoint_every:
+                saver.save(frame, state, [])
                 last_saved = frame
         bar.update(1)
     bar.close()
