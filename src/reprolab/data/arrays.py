@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import io
 from pathlib import Path
 from typing import Callable
 
@@ -52,9 +51,8 @@ def cached_arrays(key: str, decode: Callable[[], dict[str, np.ndarray]]) -> dict
     arrays = decode()
 
     def write(tmp: Path) -> None:
-        buffer = io.BytesIO()
-        np.savez(buffer, **arrays)
-        tmp.write_bytes(buffer.getvalue())
+        with open(tmp, "wb") as fh:  # a file object: np.savez would append ".npz" to a path
+            np.savez(fh, **arrays)
 
     atomic_write(path, write)
     return arrays
