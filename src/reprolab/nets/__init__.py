@@ -1,6 +1,8 @@
 """Small network blocks shared by several methods."""
 
+from reprolab.nets.cnn import LeNet5, SmallCNN
+from reprolab.nets.generator import GeneratorA
 from reprolab.nets.mlp import MLPBackbone
-from reprolab.nets.resnet import cifar_resnet18
+from reprolab.nets.resnet import ResNetClassifier, cifar_resnet18, cifar_resnet34
 
-__all__ = ["MLPBackbone", "cifar_resnet18"]
+__all__ = ["LeNet5", "SmallCNN", "GeneratorA", "MLPBackbone", "ResNetClassifier", "cifar_resnet18", "cifar_resnet34"]

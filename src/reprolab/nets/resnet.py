@@ -1,4 +1,5 @@
-"""CIFAR-style ResNet18 (3x3 stem, no max-pool; He et al. 2016, the common CIFAR variant) as a feature extractor."""
+"""CIFAR-style ResNet18 / ResNet34 (3x3 stem, no max-pool; He et al. 2016, the common CIFAR variant, DFAD/CMI
+"resnet_8x") as feature extractors, and `ResNetClassifier` (features + a linear head)."""
 
 from __future__ import annotations
 
@@ -37,9 +38,38 @@ class ResNetFeatures(nn.Module):
         self.stages = nn.Sequential(*stages)
         self.out_dim = 512
 
+        self.stage_ends = [sum(blocks[: i + 1]) - 1 for i in range(len(blocks))]
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return F.adaptive_avg_pool2d(self.stages(self.stem(x)), 1).flatten(1)
+
+    def stage_outputs(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """The feature map at the end of each of the four stages."""
+        out, maps = self.stem(x), []
+        for i, block in enumerate(self.stages):
+            out = block(out)
+            if i in self.stage_ends:
+                maps.append(out)
+        return maps
+
+
+class ResNetClassifier(nn.Module):
+    """features -> Linear(512, K); `stage_outputs` exposes the four stage maps (attention transfer)."""
+
+    def __init__(self, features: ResNetFeatures, num_classes: int):
+        super().__init__()
+        self.features, self.fc = features, nn.Linear(features.out_dim, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.features(x))
+
+    def stage_outputs(self, x: torch.Tensor) -> list[torch.Tensor]:
+        return self.features.stage_outputs(x)
 
 
 def cifar_resnet18(in_channels: int = 3) -> ResNetFeatures:
     return ResNetFeatures((2, 2, 2, 2), in_channels)
+
+
+def cifar_resnet34(in_channels: int = 3) -> ResNetFeatures:
+    return ResNetFeatures((3, 4, 6, 3), in_channels)

@@ -10,6 +10,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from reprolab.report.figures import panels, plot_mean_se, save_figure  # noqa: E402
+
 
 def _smooth(y, width: int) -> np.ndarray:
     y = np.asarray(y, dtype=float)
@@ -29,29 +31,17 @@ def plot_curves(metrics: dict, path: Path) -> Path:
         ax.set_xlabel("episode")
         ax.set_ylabel("P(left from A)" if "mu" in key else "return")
     np.atleast_1d(axes)[0].legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def plot_deep(metrics: dict, path: Path) -> Path:
     deep = metrics.get("deep", {})
-    fig, axes = plt.subplots(1, max(1, len(deep)), figsize=(4.2 * max(1, len(deep)), 3.4), squeeze=False)
-    for ax, (env_key, block) in zip(axes[0], deep.items()):
-        for learner, summary in block.items():
-            mean, se = np.asarray(summary["mean"], float), np.asarray(summary["se"], float)
-            x = np.arange(1, len(mean) + 1) / len(mean)
-            ax.plot(x, mean, label=learner, lw=1.2)
-            ax.fill_between(x, mean - se, mean + se, alpha=0.2)
+    fig, axes = panels(len(deep))
+    for ax, (env_key, block) in zip(axes, deep.items()):
+        plot_mean_se(ax, block)
         ax.set_title(env_key, fontsize=9)
-        ax.set_xlabel("fraction of training frames")
-        ax.set_ylabel("episode return")
-    axes[0][0].legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    axes[0].legend(fontsize=7)
+    return save_figure(fig, path)
 
 
 def plot_beta(metrics: dict, path: Path) -> Path:
@@ -64,7 +54,4 @@ def plot_beta(metrics: dict, path: Path) -> Path:
     ax.set_ylabel("mean beta")
     ax.set_ylim(-0.05, 1.05)
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)

@@ -10,6 +10,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from reprolab.report.figures import save_figure  # noqa: E402
+
 
 def plot_singular_values(synthetic: dict[str, dict], path: Path) -> Path:
     """Per synthetic case: the first layer's top-K singular values from GD next to the closed form."""
@@ -25,10 +27,7 @@ def plot_singular_values(synthetic: dict[str, dict], path: Path) -> Path:
     ax.set_ylabel("top-K singular values of W_1")
     ax.set_title("Deep linear UFM: gradient descent vs closed-form s_k*")
     ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi=110)
 
 
 def plot_real_runs(real: dict[str, dict], path: Path) -> Path:
@@ -45,7 +44,4 @@ def plot_real_runs(real: dict[str, dict], path: Path) -> Path:
         if key != "train_acc":
             ax.set_yscale("log")
     axes[0].legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi=110)

@@ -1,0 +1,44 @@
+"""Small classifiers for digit images.
+
+- `LeNet5` (the DFAD baseline code; 32x32 input): Conv5(C->6)-ReLU-MaxPool2 -> Conv5(6->16)-ReLU-MaxPool2 ->
+  Conv5(16->120)-ReLU -> FC(120->84)-ReLU -> FC(84->K). `half=True` halves every width (3, 8, 60, 42): the
+  DFAD student "LeNet5-half".
+- `SmallCNN(w)` (8x8 input; MAD spec 4 prototype): Conv3(C->w)-BN-ReLU -> Conv3(w->2w)-BN-ReLU-MaxPool2 ->
+  Conv3(2w->2w)-BN-ReLU-MaxPool2 -> Linear(8w->K) (2x2 spatial after two poolings).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class LeNet5(nn.Module):
+    def __init__(self, in_channels: int = 1, num_classes: int = 10, half: bool = False):
+        super().__init__()
+        c1, c2, c3, f = (3, 8, 60, 42) if half else (6, 16, 120, 84)
+        self.features = nn.Sequential(nn.Conv2d(in_channels, c1, 5), nn.ReLU(), nn.MaxPool2d(2),
+                                      nn.Conv2d(c1, c2, 5), nn.ReLU(), nn.MaxPool2d(2),
+                                      nn.Conv2d(c2, c3, 5), nn.ReLU(), nn.Flatten())
+        self.classifier = nn.Sequential(nn.Linear(c3, f), nn.ReLU(), nn.Linear(f, num_classes))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.shape[-2:] != (32, 32):
+            raise ValueError(f"LeNet5 takes 32x32 images, got {tuple(x.shape[-2:])}")
+        return self.classifier(self.features(x))
+
+
+class SmallCNN(nn.Module):
+    def __init__(self, width: int, in_channels: int = 1, num_classes: int = 10):
+        super().__init__()
+        w = width
+        self.features = nn.Sequential(
+            nn.Conv2d(in_channels, w, 3, padding=1), nn.BatchNorm2d(w), nn.ReLU(),
+            nn.Conv2d(w, 2 * w, 3, padding=1), nn.BatchNorm2d(2 * w), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(2 * w, 2 * w, 3, padding=1), nn.BatchNorm2d(2 * w), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten())
+        self.classifier = nn.Linear(8 * w, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.shape[-2:] != (8, 8):
+            raise ValueError(f"SmallCNN takes 8x8 images, got {tuple(x.shape[-2:])}")
+        return self.classifier(self.features(x))

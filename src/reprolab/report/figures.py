@@ -1,0 +1,36 @@
+"""Figure helpers shared by the methods' plots (matplotlib, Agg backend)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+
+def panels(n: int, width: float = 4.2, height: float = 3.4):
+    """A figure with one row of max(1, n) axes; returns (fig, axes as a 1-D array)."""
+    fig, axes = plt.subplots(1, max(1, n), figsize=(width * max(1, n), height), squeeze=False)
+    return fig, axes[0]
+
+
+def save_figure(fig, path: Path, dpi: int = 100) -> Path:
+    """Tight layout, write `path`, close the figure."""
+    fig.tight_layout()
+    fig.savefig(path, dpi=dpi)
+    plt.close(fig)
+    return path
+
+
+def plot_mean_se(ax, curves: dict, xlabel: str = "fraction of training frames", ylabel: str = "episode return"):
+    """One line per name with a +- standard-error band; `curves[name]` has "mean" and "se" lists over equal bins."""
+    for name, stats in curves.items():
+        mean, se = np.asarray(stats["mean"], float), np.asarray(stats["se"], float)
+        x = np.arange(1, len(mean) + 1) / len(mean)
+        ax.plot(x, mean, label=name, lw=1.2)
+        ax.fill_between(x, mean - se, mean + se, alpha=0.2)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
