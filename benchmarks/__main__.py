@@ -2,9 +2,9 @@
 
 import sys
 
-from benchmarks import data_loading, nc_solver
+from benchmarks import data_loading, episodic_memory, nc_solver
 
-BENCHMARKS = {"data_loading": data_loading.main, "nc_solver": nc_solver.main}
+BENCHMARKS = {"data_loading": data_loading.main, "nc_solver": nc_solver.main, "episodic_memory": episodic_memory.main}
 
 if __name__ == "__main__":
     names = sys.argv[1:] or list(BENCHMARKS)

@@ -22,7 +22,7 @@ def test_unknown_override_is_an_error(tmp_path):
 
 
 def test_planned_method_is_an_error():
-    result = runner.invoke(app, ["run", "mad"])
+    result = runner.invoke(app, ["run", "aim"])
     assert result.exit_code == 2 and "not implemented yet" in result.output
 
 

@@ -38,7 +38,8 @@ METHODS: dict[str, MethodEntry] = {e.name: e for e in [
     MethodEntry("safl", "Tran et al., SAFL: self-attention scene text recognizer with focal loss, ICMLA 2020", None),
     MethodEntry("domain_invariance", "Phung et al., On learning domain-invariant representations for transfer "
                 "learning with multiple sources, NeurIPS 2021", None),
-    MethodEntry("mbec", "Le et al., Model-based episodic memory induces dynamic hybrid controls, NeurIPS 2021", None),
+    MethodEntry("mbec", "Le et al., Model-based episodic memory induces dynamic hybrid controls, NeurIPS 2021",
+                "reprolab.methods.mbec.experiment"),
     MethodEntry("balanced_q", "Karimpanal et al., Balanced Q-learning: combining the influence of optimistic and "
                 "pessimistic targets, arXiv:2111.02787", "reprolab.methods.balanced_q.experiment"),
     MethodEntry("dcw_mann", "Khan et al., Memory-augmented neural networks for predictive process analytics", None),

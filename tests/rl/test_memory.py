@@ -65,3 +65,50 @@ def test_bad_input_is_named():
         EpisodicMemory(2).read(torch.zeros(1, 2))
     with pytest.raises(ValueError, match="2 keys but 1 returns"):
         mem.insert(torch.zeros(2, 2), torch.zeros(1))
+
+
+def test_faiss_and_torch_search_agree():
+    gen = torch.Generator().manual_seed(1)
+    keys, values, queries = torch.randn(3000, 8, generator=gen), torch.randn(3000, generator=gen), torch.randn(
+        50, 8, generator=gen)
+    reads = []
+    for index in ("torch", "faiss"):
+        mem = EpisodicMemory(8, capacity=5000, k=7, index=index)
+        mem.insert(keys, values)
+        idx, w = mem.neighbours(queries)
+        reads.append((idx, w, mem.read(queries)))
+    assert torch.equal(reads[0][0], reads[1][0])
+    assert torch.allclose(reads[0][1], reads[1][1], atol=1e-4) and torch.allclose(reads[0][2], reads[1][2], atol=1e-4)
+
+
+def test_l2_distance_weights_by_the_plain_distance():
+    mem = _memory(distance="l2")
+    q = torch.tensor([[0.5, 0.0]])
+    inv = 1 / (torch.tensor([0.5, 0.5, 4.25 ** 0.5]) + DISTANCE_EPS)
+    expected = (inv / inv.sum() * torch.tensor([1.0, 2.0, 3.0])).sum()
+    assert mem.read(q).item() == pytest.approx(expected.item(), rel=1e-6)
+
+
+def test_state_dict_round_trip():
+    mem = _memory()
+    copy = EpisodicMemory(2, capacity=5, k=3)
+    copy.load_state_dict(mem.state_dict())
+    q = torch.tensor([[0.3, 0.7]])
+    assert len(copy) == 4 and torch.equal(copy.read(q), mem.read(q))
+    copy.insert(torch.tensor([[9.0, 9.0]]), torch.tensor([1.0]))
+    assert copy.values[4] == 1.0
+    with pytest.raises(ValueError, match="does not fit"):
+        EpisodicMemory(3, capacity=5).load_state_dict(mem.state_dict())
+
+
+def test_bulk_insert_keeps_fifo_order_and_skips_duplicates_within_a_batch():
+    mem = EpisodicMemory(1, capacity=4, k=1)
+    assert mem.insert(torch.tensor([[1.0], [2.0], [1.0]]), torch.tensor([10.0, 20.0, 30.0])) == 2
+    assert mem.insert(torch.tensor([[3.0], [4.0], [5.0]]), torch.tensor([3.0, 4.0, 5.0])) == 3  # evicts key 1
+    assert sorted(mem.keys[:, 0].tolist()) == [2.0, 3.0, 4.0, 5.0]
+    assert mem.insert(torch.tensor([[1.0]]), torch.tensor([7.0])) == 1        # 1 was evicted: new again
+    assert mem.read(torch.tensor([[1.0]])).item() == 7.0
+    big = EpisodicMemory(1, capacity=3, k=1)
+    assert big.insert(torch.arange(5.0).unsqueeze(1), torch.arange(5.0)) == 3  # only the last three survive
+    assert sorted(big.keys[:, 0].tolist()) == [2.0, 3.0, 4.0]
+    assert big.insert(torch.tensor([[4.0]]), torch.tensor([0.0])) == 0

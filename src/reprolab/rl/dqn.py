@@ -45,6 +45,9 @@ class DQNConfig:
     eps_end: float = 0.1
     eps_frames: int = 100_000
     hidden: int = 128
+    optimizer: str = "rmsprop_centered"  # or "adam" (lr, eps adam_eps)
+    adam_eps: float = 1e-8
+    max_grad_norm: float = 0.0       # gradient-norm clip per update (0: none)
 
 
 def minatar_network(in_channels: int, n_actions: int, hidden: int = 128) -> nn.Module:
@@ -84,6 +87,10 @@ class TargetRule:
 
     def next_value(self, agent: "DQNAgent", batch: dict, k: int) -> torch.Tensor:
         return agent.target[k](batch["next_obs"]).max(dim=1).values
+
+    def online_values(self, agent: "DQNAgent", batch: dict, k: int) -> torch.Tensor:
+        """Q_k(s, a) of the taken actions, with gradient: row i gathers its own action a_i."""
+        return agent.online[k](batch["obs"]).gather(1, batch["action"].unsqueeze(1)).squeeze(1)
 
     @torch.no_grad()
     def targets(self, agent: "DQNAgent", batch: dict, k: int) -> tuple[torch.Tensor, dict]:
@@ -165,7 +172,18 @@ class AveragedRule(TargetRule):
             self.snapshots.append(net)
 
 
+def make_optimizer(params, cfg: DQNConfig) -> torch.optim.Optimizer:
+    if cfg.optimizer == "rmsprop_centered":
+        return torch.optim.RMSprop(params, lr=cfg.lr, alpha=cfg.rms_alpha, eps=cfg.rms_eps, centered=True)
+    if cfg.optimizer == "adam":
+        return torch.optim.Adam(params, lr=cfg.lr, eps=cfg.adam_eps)
+    raise ValueError(f"optimizer must be 'rmsprop_centered' or 'adam', got {cfg.optimizer!r}")
+
+
 class DQNAgent:
+    """A DQN learner. Methods that keep per-episode state (MBEC's trajectory LSTM) override the hooks
+    `extra_fields`, `observe` and `end_episode`, which `train_dqn` calls around every environment step."""
+
     def __init__(self, make_net: Callable[[], nn.Module], n_actions: int, cfg: DQNConfig, rule: TargetRule,
                  device: str | torch.device = "cpu"):
         self.cfg, self.rule, self.n_actions, self.device = cfg, rule, n_actions, torch.device(device)
@@ -173,8 +191,7 @@ class DQNAgent:
         self.target = [copy.deepcopy(net) for net in self.online]
         for net in self.target:
             net.requires_grad_(False)
-        self.optimizers = [torch.optim.RMSprop(net.parameters(), lr=cfg.lr, alpha=cfg.rms_alpha, eps=cfg.rms_eps,
-                                               centered=True) for net in self.online]
+        self.optimizers = [make_optimizer(net.parameters(), cfg) for net in self.online]
         self.updates = 0
         self.frame = 0
         rule.attach(self)
@@ -193,6 +210,17 @@ class DQNAgent:
         self.updates = int(state["updates"])
         self.rule.load_state_dict(state["rule"])
 
+    def extra_fields(self) -> dict[str, tuple[tuple[int, ...], type]]:
+        """Extra per-transition replay fields (name -> (shape, dtype)) that `observe` returns."""
+        return {}
+
+    def observe(self, obs, action: int, reward: float, next_obs, terminated: bool) -> dict:
+        """Called after every environment step; returns the extra replay fields of this transition."""
+        return {}
+
+    def end_episode(self, episode_return: float) -> None:
+        """Called when an episode ends (terminated or truncated), before the environment is reset."""
+
     def act(self, obs: np.ndarray, epsilon: float, rng: np.random.Generator) -> int:
         if rng.random() < epsilon:
             return int(rng.integers(self.n_actions))
@@ -203,12 +231,14 @@ class DQNAgent:
     def update(self, batch: dict, rng: np.random.Generator) -> dict:
         k = self.rule.choose_online(self, rng)
         y, info = self.rule.targets(self, batch, k)
-        q = self.online[k](batch["obs"]).gather(1, batch["action"].unsqueeze(1)).squeeze(1)
+        q = self.rule.online_values(self, batch, k)
         loss = F.smooth_l1_loss(q, y)
         if not torch.isfinite(loss):
             raise FloatingPointError(f"{self.rule.name} DQN loss became {loss.item()} at update {self.updates}")
         self.optimizers[k].zero_grad(set_to_none=True)
         loss.backward()
+        if self.cfg.max_grad_norm > 0:
+            nn.utils.clip_grad_norm_(self.online[k].parameters(), self.cfg.max_grad_norm)
         self.optimizers[k].step()
         self.updates += 1
         if self.updates % self.cfg.target_sync == 0:
@@ -262,7 +292,8 @@ def train_dqn(env, agent: DQNAgent, frames: int, seed: int, *, progress: bool = 
     """
     cfg = agent.cfg
     rng = np.random.default_rng(seed)
-    buffer = ReplayBuffer(cfg.buffer_size, env.observation_space.shape)
+    buffer = ReplayBuffer(cfg.buffer_size, env.observation_space.shape, env.observation_space.dtype,
+                          extras=agent.extra_fields())
     epsilon = LinearSchedule(cfg.eps_start, cfg.eps_end, cfg.eps_frames, delay=cfg.replay_start)
     log, episode_return = TrainLog([], [], [], collections.defaultdict(list)), 0.0
     saver = Checkpointer(checkpoint) if checkpoint is not None and checkpoint_every else None
@@ -279,7 +310,8 @@ def train_dqn(env, agent: DQNAgent, frames: int, seed: int, *, progress: bool = 
         agent.frame = frame
         action = agent.act(obs, epsilon(frame), rng)
         next_obs, reward, terminated, truncated, _ = env.step(action)
-        buffer.add(obs, action, reward, next_obs, terminated)
+        buffer.add(obs, action, reward, next_obs, terminated,
+                   **agent.observe(obs, action, reward, next_obs, terminated))
         episode_return += reward
         obs = next_obs
         if frame > cfg.replay_start and frame % cfg.train_every == 0:
@@ -291,6 +323,7 @@ def train_dqn(env, agent: DQNAgent, frames: int, seed: int, *, progress: bool = 
                 (log.losses if key == "loss" else log.infos[key]).append(float(np.mean(values)))
             running.clear()
         if terminated or truncated:
+            agent.end_episode(episode_return)
             log.episode_returns.append(episode_return)
             log.episode_end_frames.append(frame)
             episode_return = 0.0

@@ -6,6 +6,8 @@ Wrappers (all seeded through the environment's own `np_random`):
 - `StickyActions(p)`: with probability p the previous action is repeated (Machado et al. 2018);
 - `VelocityMask(indices)`: keeps only the listed observation components (CartPole [x, theta] drops velocities,
   making the task non-Markovian).
+Atari (`ALE/<Game>-v5` through ale-py, which ships its ROMs) gets the standard DQN preprocessing: no-op starts,
+frame skip 4 with max-pooling, 84x84 grey uint8, episodic life, reward sign-clipping and a 4-frame stack.
 """
 
 from __future__ import annotations
@@ -105,10 +107,30 @@ class MinAtarEnv(gym.Env):
         return self._obs(), float(reward), bool(terminal), False, {}
 
 
+def make_atari(env_id: str, *, frame_stack: int = 4, terminal_on_life_loss: bool = True,
+               max_episode_steps: int = 18_000 * 4, **kwargs) -> gym.Env:
+    """An ALE game with DQN preprocessing; observations (frame_stack, 84, 84) uint8, rewards in {-1, 0, 1}.
+    `max_episode_steps` counts emulator frames (the official 18 000 agent steps x frame skip 4)."""
+    import ale_py
+
+    gym.register_envs(ale_py)
+    env = gym.make(env_id, frameskip=1, max_episode_steps=max_episode_steps, **kwargs)
+    env = gym.wrappers.AtariPreprocessing(env, frame_skip=4, screen_size=84, grayscale_obs=True,
+                                          terminal_on_life_loss=terminal_on_life_loss, scale_obs=False)
+    env = gym.wrappers.TransformReward(env, lambda r: float(np.sign(r)))
+    return gym.wrappers.FrameStackObservation(env, frame_stack)
+
+
 def make_env(env_id: str, *, obs_noise: float = 0.0, reward_noise: float = 0.0, sticky: float = 0.0,
              mask_velocity: bool = False, **kwargs) -> gym.Env:
-    """`minatar:<game>` or any gymnasium id, with the wrappers above applied when their setting is non-zero."""
-    env = MinAtarEnv(env_id.split(":", 1)[1], **kwargs) if env_id.startswith("minatar:") else gym.make(env_id, **kwargs)
+    """`minatar:<game>`, `ALE/<Game>-v5` (preprocessed by `make_atari`) or any gymnasium id, with the wrappers
+    above applied when their setting is non-zero."""
+    if env_id.startswith("minatar:"):
+        env = MinAtarEnv(env_id.split(":", 1)[1], **kwargs)
+    elif env_id.startswith("ALE/"):
+        env = make_atari(env_id, **kwargs)
+    else:
+        env = gym.make(env_id, **kwargs)
     if mask_velocity:
         env = VelocityMask(env)
     if obs_noise:

@@ -1,0 +1,310 @@
+"""MBEC++: DQN plus a model-based trajectory episodic memory under a dynamic hybrid control (spec mbec 2.2-2.4).
+
+Values (per action a, at time t, h_t the trajectory LSTM state):
+  tau'_a = LSTM([x_t, onehot(a)], h_t)                                  (imagined next trajectory state)
+  Q_MBEC(s_t, a) = r_hat([x_t, onehot(a), h_t]) + gamma V_M(random_map(tau'_a))      (no gradient)
+  Q(s_t, a) = Q_theta(s_t, a) + beta(h_t) Q_MBEC(s_t, a),   beta(h) = sigmoid(W_beta h + b_beta)
+TD step (every `train_every` frames, batch 32, smooth-L1, gradient-norm clip 100, Adam(1e-4, eps 1e-4)):
+  online  Q_theta(s, a) + beta(h_t) (r + gamma V_M(random_map(tau'_a)))       with a each ROW's own action
+  target  r + gamma (1 - done) max_a' [Q_theta^-(s', a') + beta^-(h_{t+1}) Q_MBEC^-(s', a')]
+The memory is consulted after `warmup_episodes` episodes, once it holds more than one entry, and then with
+probability `read_rate`, drawn once per action choice and once per TD batch; otherwise Q = Q_theta.
+Memory (spec 2.2 and 2.4 steps 2, 5, 6): every `write_interval` steps (0.1 x mean length of the last 20
+episodes, first 10) the pair (h_{t+1}, cumulative reward) is kept; at the episode end each such key gets the
+return-to-go R = G - cumulative reward (undiscounted, official; `discount_mc_returns` discounts it): Insert, and
+after warm-up Write. While reading, with probability `bstr_rate`, Write(random_map(h_t), max_a Q_MBEC(s_t, a)).
+Trajectory model (spec 2.4 step 7): batches of 4 steps of the current episode, the input [x_t, onehot(a_t)]
+corrupted by dropout 0.5 or by noise of std sqrt(0.5 max|input|) (one of the two with probability 1/2); the
+LSTM output through trj_out predicts [x_{t+1}, onehot(a_t)] and r_hat predicts r (smooth-L1, clip 0.5); with
+probability `rec_rate` at each kept pair (main Adam) and at every episode end (a second Adam), until `rec_until`
+frames. With read_rate = rec_rate = 0 the agent is DQN on Q_theta, bit for bit.
+
+Official-code bugs fixed here (spec 7): (a) the TD loss uses per-row gathers and one-hot rows (no flag);
+(b) acting evaluates r_hat per action (`official_acting_reward=True` reuses action 0's, as the official code);
+(d) the target network is an exact copy, frozen random_map included. Quirks kept by default, with flags:
+(c) `discount_mc_returns`, (e) `distance` and `max_read_prob`, (f) `detach_rec_targets`.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import math
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from reprolab.methods.mbec.model import HIDDEN, KEY_DIM, PROJ_DIM, MBECNetwork
+from reprolab.rl.dqn import DQNAgent, DQNConfig, TargetRule
+from reprolab.rl.memory import EpisodicMemory
+
+
+@dataclasses.dataclass(frozen=True)
+class MBECConfig:
+    memory_capacity: int = 10_000     # official
+    k: int = 7                        # official
+    key_dim: int = KEY_DIM            # official 8
+    hidden: int = HIDDEN              # LSTM hidden, official 16
+    proj_dim: int = PROJ_DIM          # official 32
+    write_lr: float = 0.5             # official
+    read_rate: float = 0.2            # official
+    bstr_rate: float = 0.1            # official
+    rec_rate: float = 0.1             # official
+    rec_batch: int = 4                # official
+    rec_clip: float = 0.5             # official gradient-norm clip of the trajectory-model step
+    rec_until: int = 5_000_000        # official: model training stops after 5e6 steps
+    warmup_episodes: int = 20         # official
+    initial_write_interval: int = 10  # not confirmed (the prototype's value)
+    max_read_prob: float = 0.3        # official quirk (e); 0 disables
+    distance: str = "sq_l2"           # official quirk (e); "l2" for the plain distance
+    index: str = "auto"               # exact search: torch for small memories, faiss-cpu for large ones
+    fixed_beta: float | None = None   # ablation: a constant beta instead of beta(h_t)
+    official_acting_reward: bool = False  # bug (b): r_hat of action 0 for every action while acting
+    discount_mc_returns: bool = False     # quirk (c): store discounted returns-to-go
+    detach_rec_targets: bool = False      # quirk (f): detach the reconstruction targets
+    beta_log_every: int = 10          # record beta(h_t) every this many steps after warm-up
+
+    def __post_init__(self):
+        for name in ("read_rate", "bstr_rate", "rec_rate", "write_lr", "max_read_prob"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must lie in [0, 1], got {getattr(self, name)}")
+        if self.fixed_beta is not None and not 0.0 <= self.fixed_beta <= 1.0:
+            raise ValueError(f"fixed_beta must lie in [0, 1] or be None, got {self.fixed_beta}")
+
+
+def official_dqn_config(**changes) -> DQNConfig:
+    """The official MBEC++ Atari DQN settings (spec 2.4-2.5): Adam(1e-4, eps 1e-4), batch 32, a TD step every
+    4 frames, target sync every 1000 frames (250 updates), gradient-norm clip 100, replay 1M, learning starts 50k,
+    epsilon 1 -> 0.1 over 1M frames after the start (the later decay to 0.01 at 40M is not modelled)."""
+    base = dict(optimizer="adam", lr=1e-4, adam_eps=1e-4, batch_size=32, train_every=4, target_sync=250,
+                max_grad_norm=100.0, buffer_size=1_000_000, replay_start=50_000, eps_start=1.0, eps_end=0.1,
+                eps_frames=1_000_000, gamma=0.99)
+    return DQNConfig(**{**base, **changes})
+
+
+class HybridRule(TargetRule):
+    """The DQN target rule of MBEC++: Q = Q_theta + beta Q_MBEC while the agent reads its memory."""
+
+    name = "mbec"
+
+    def acting_values(self, agent: "MBECAgent", obs: torch.Tensor) -> torch.Tensor:
+        net = agent.online[0]
+        q, x = net.q_and_embedding(obs)
+        if not agent.reading:
+            return q
+        q_mbec = agent.episodic_values(net, x, agent.h, agent.c, acting=True)
+        agent.last_q_mbec = q_mbec
+        return q + agent.beta(net, agent.h).unsqueeze(1) * q_mbec
+
+    def next_value(self, agent: "MBECAgent", batch: dict, k: int) -> torch.Tensor:
+        if not agent.reading:
+            return super().next_value(agent, batch, k)
+        net = agent.target[0]
+        q, x = net.q_and_embedding(batch["next_obs"])
+        h, c = batch["next_h"], batch["next_c"]
+        return (q + agent.beta(net, h).unsqueeze(1) * agent.episodic_values(net, x, h, c)).max(dim=1).values
+
+    def online_values(self, agent: "MBECAgent", batch: dict, k: int) -> torch.Tensor:
+        net = agent.online[0]
+        q, x = net.q_and_embedding(batch["obs"])
+        q_taken = q.gather(1, batch["action"].unsqueeze(1)).squeeze(1)
+        if not agent.reading:
+            return q_taken
+        episodic = agent.episodic_value_taken(net, x.detach(), batch["h"], batch["c"], batch["action"],
+                                              batch["reward"])
+        return q_taken + agent.beta(net, batch["h"]) * episodic
+
+
+class MBECAgent(DQNAgent):
+    """MBEC++ on any environment with discrete actions and vector or image observations.
+
+    Use it like `DQNAgent` (`reprolab.rl.dqn.train_dqn(env, agent, frames, seed)`); `trace` records the memory's
+    error on fresh trajectories, beta samples and the trajectory-model losses.
+    """
+
+    def __init__(self, obs_shape: tuple[int, ...], n_actions: int, dqn_cfg: DQNConfig, cfg: MBECConfig,
+                 seed: int, device: str | torch.device = "cpu"):
+        self.mbec = cfg
+        super().__init__(lambda: MBECNetwork(obs_shape, n_actions, cfg.proj_dim, cfg.hidden, cfg.key_dim),
+                         n_actions, dqn_cfg, HybridRule(), device)
+        self.memory = EpisodicMemory(cfg.key_dim, cfg.memory_capacity, cfg.k, cfg.write_lr, cfg.max_read_prob,
+                                     cfg.distance, cfg.index, self.device)
+        # Memory decisions draw from their own streams, so switching the memory off leaves DQN's draws unchanged.
+        self.mem_rng = np.random.default_rng([seed, 1])
+        self.noise = torch.Generator(self.device).manual_seed(seed + 7919)
+        self.rec_optimizer = torch.optim.Adam(self.online[0].parameters(), lr=dqn_cfg.lr, eps=dqn_cfg.adam_eps)
+        self.episodes, self.lengths = 0, collections.deque(maxlen=20)
+        self.write_interval = cfg.initial_write_interval
+        self.trace: dict[str, list] = {"memory_error": [], "beta": [], "rec_loss": []}
+        self.reading = False
+        self._new_episode()
+
+    # ----- episode state -------------------------------------------------------------------------------------
+    def _new_episode(self) -> None:
+        with torch.no_grad():
+            h, c = self.online[0].initial_state()
+        self.h, self.c = h.detach().clone(), c.detach().clone()
+        self.t, self.cum_reward = 0, 0.0
+        self.kept: list[tuple[torch.Tensor, float, int]] = []      # (h_{t+1}, cumulative reward, t + 1)
+        self.steps: list[tuple] = []                                # (obs, action, reward, next_obs, h, c, t)
+        self.rewards: list[float] = []
+
+    def memory_ready(self) -> bool:
+        return self.episodes >= self.mbec.warmup_episodes and len(self.memory) > 1
+
+    def training_model(self) -> bool:
+        return self.mbec.rec_rate > 0 and self.frame <= self.mbec.rec_until
+
+    # ----- values ----------------------------------------------------------------------------------------------
+    def beta(self, net: MBECNetwork, h: torch.Tensor) -> torch.Tensor:
+        if self.mbec.fixed_beta is not None:
+            return torch.full((len(h),), self.mbec.fixed_beta, device=h.device)
+        return net.beta(h)
+
+    @torch.no_grad()
+    def episodic_values(self, net: MBECNetwork, x: torch.Tensor, h: torch.Tensor, c: torch.Tensor,
+                        acting: bool = False) -> torch.Tensor:
+        """Q_MBEC(s, a) = r_hat([x, onehot(a), h]) + gamma V_M(random_map(LSTM([x, onehot(a)], h))) -> (B, |A|)."""
+        B, A = len(x), self.n_actions
+        xr, hr, cr = x.repeat_interleave(A, 0), h.repeat_interleave(A, 0), c.repeat_interleave(A, 0)
+        a = torch.eye(A, device=x.device).repeat(B, 1)
+        h_next, _ = net.step(xr, a, hr, cr)
+        v = self.memory.read(net.key(h_next), self.mem_rng).view(B, A)
+        r_hat = net.reward(xr, a, hr).view(B, A)
+        if acting and self.mbec.official_acting_reward:
+            r_hat = r_hat[:, :1].expand(B, A)           # official bug (b): action 0's r_hat for every action
+        return r_hat + self.cfg.gamma * v
+
+    @torch.no_grad()
+    def episodic_value_taken(self, net: MBECNetwork, x: torch.Tensor, h: torch.Tensor, c: torch.Tensor,
+                             action: torch.Tensor, reward: torch.Tensor) -> torch.Tensor:
+        """r + gamma V_M(random_map(LSTM([x, onehot(a_i)], h_i))) with each row's own action a_i -> (B,)."""
+        h_next, _ = net.step(x, net.onehot(action), h, c)
+        return reward + self.cfg.gamma * self.memory.read(net.key(h_next), self.mem_rng)
+
+    # ----- the DQN hooks ---------------------------------------------------------------------------------------
+    def extra_fields(self) -> dict:
+        shape = (self.mbec.hidden,)
+        return {name: (shape, np.float32) for name in ("h", "c", "next_h", "next_c")}
+
+    def act(self, obs: np.ndarray, epsilon: float, rng: np.random.Generator) -> int:
+        self.reading = self.memory_ready() and self.mem_rng.random() < self.mbec.read_rate
+        self.last_q_mbec = None
+        action = super().act(obs, epsilon, rng)
+        if self.reading and self.mem_rng.random() < self.mbec.bstr_rate:
+            if self.last_q_mbec is None:    # the epsilon-random branch skipped the values
+                with torch.no_grad():
+                    x = self.online[0].embed(torch.as_tensor(obs, device=self.device).unsqueeze(0))
+                self.last_q_mbec = self.episodic_values(self.online[0], x, self.h, self.c, acting=True)
+            with torch.no_grad():
+                self.memory.write(self.online[0].key(self.h), self.last_q_mbec.max(dim=1).values)
+        return action
+
+    def observe(self, obs, action, reward, next_obs, terminated) -> dict:
+        net = self.online[0]
+        with torch.no_grad():
+            x = net.embed(torch.as_tensor(obs, device=self.device).unsqueeze(0))
+            h1, c1 = net.step(x, net.onehot(torch.tensor([action], device=self.device)), self.h, self.c)
+            if self.memory_ready() and self.t % self.mbec.beta_log_every == 0:
+                self.trace["beta"].append((self.frame, float(self.beta(net, self.h)[0])))
+        extras = {"h": self.h[0].cpu().numpy(), "c": self.c[0].cpu().numpy(),
+                  "next_h": h1[0].cpu().numpy(), "next_c": c1[0].cpu().numpy()}
+        self.steps.append((obs, action, float(reward), next_obs, self.h, self.c, self.t))
+        self.rewards.append(float(reward))
+        self.cum_reward += float(reward)
+        self.t += 1
+        if self.t % self.write_interval == 0:
+            self.kept.append((h1, self.cum_reward, self.t))
+            if self.training_model() and self.mem_rng.random() < self.mbec.rec_rate:
+                self.trajectory_model_step(self.optimizers[0])
+        self.h, self.c = h1, c1
+        return extras
+
+    def end_episode(self, episode_return: float) -> None:
+        if self.kept:
+            net = self.online[0]
+            with torch.no_grad():
+                keys = net.key(torch.cat([h for h, _, _ in self.kept]))
+            returns = torch.tensor(self.returns_to_go(episode_return), dtype=torch.float32, device=self.device)
+            if self.memory_ready():
+                predicted = self.memory.read(keys)      # before this episode enters the memory: fresh keys
+                self.trace["memory_error"].append((self.frame, float((predicted - returns).abs().mean()),
+                                                   float(returns.abs().mean()), len(returns)))
+            self.memory.insert(keys, returns)
+            if self.episodes >= self.mbec.warmup_episodes:
+                self.memory.write(keys, returns)
+        if self.training_model() and self.steps:
+            self.trajectory_model_step(self.rec_optimizer)
+        self.episodes += 1
+        self.lengths.append(self.t)
+        self.write_interval = max(1, int(0.1 * np.mean(self.lengths)))
+        self._new_episode()
+
+    def update(self, batch: dict, rng: np.random.Generator) -> dict:
+        self.reading = self.memory_ready() and self.mem_rng.random() < self.mbec.read_rate
+        info = super().update(batch, rng)
+        return {**info, "read": float(self.reading)}
+
+    # ----- memory and trajectory model -------------------------------------------------------------------------
+    def returns_to_go(self, episode_return: float) -> list[float]:
+        """Per kept pair: G - cumulative reward (official), or sum_{j >= t} gamma^(j - t) r_j when discounted."""
+        if not self.mbec.discount_mc_returns:
+            return [episode_return - cum for _, cum, _ in self.kept]
+        to_go, running = np.zeros(len(self.rewards) + 1), 0.0
+        for j in range(len(self.rewards) - 1, -1, -1):
+            running = self.rewards[j] + self.cfg.gamma * running
+            to_go[j] = running
+        return [float(to_go[t]) for _, _, t in self.kept]
+
+    def corrupt(self, inputs: torch.Tensor) -> torch.Tensor:
+        """Dropout 0.5 or additive noise of std sqrt(0.5 max|input|), each with probability 1/2."""
+        if self.mem_rng.random() < 0.5:
+            keep = (torch.rand(inputs.shape, generator=self.noise, device=inputs.device) >= 0.5).float()
+            return inputs * keep * 2.0
+        std = math.sqrt(0.5 * float(inputs.detach().abs().max()))
+        return inputs + std * torch.randn(inputs.shape, generator=self.noise, device=inputs.device)
+
+    def trajectory_model_step(self, optimizer: torch.optim.Optimizer) -> None:
+        """One self-supervised step on `rec_batch` steps of the current episode (one-step teacher forcing from the
+        stored LSTM states; rows at t = 0 start from the learned (h0, c0))."""
+        net = self.online[0]
+        rows = [self.steps[i] for i in self.mem_rng.integers(len(self.steps), size=self.mbec.rec_batch)]
+        as_batch = lambda i: torch.as_tensor(np.stack([r[i] for r in rows]), device=self.device)  # noqa: E731
+        obs, action, reward, next_obs = as_batch(0), as_batch(1), as_batch(2).float(), as_batch(3)
+        first = torch.tensor([r[6] == 0 for r in rows], device=self.device).unsqueeze(1)
+        h0, c0 = net.initial_state(len(rows))
+        h = torch.where(first, h0, torch.cat([r[4] for r in rows]))
+        c = torch.where(first, c0, torch.cat([r[5] for r in rows]))
+        x, x_next, a = net.embed(obs), net.embed(next_obs), net.onehot(action)
+        h_out, _ = net.step(*self.corrupt(torch.cat([x, a], dim=1)).split([x.shape[1], a.shape[1]], dim=1), h, c)
+        prediction = net.trj_out(h_out)[:, : x.shape[1] + a.shape[1]]
+        target = torch.cat([x_next, a], dim=1)
+        if self.mbec.detach_rec_targets:
+            target = target.detach()
+        loss_trajectory = F.smooth_l1_loss(prediction, target)
+        loss_reward = F.smooth_l1_loss(net.reward(x, a, h), reward)
+        optimizer.zero_grad(set_to_none=True)
+        (loss_trajectory + loss_reward).backward()
+        torch.nn.utils.clip_grad_norm_(net.parameters(), self.mbec.rec_clip)
+        optimizer.step()
+        self.trace["rec_loss"].append((self.frame, loss_trajectory.item(), loss_reward.item()))
+
+    # ----- checkpoints -----------------------------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        return {**super().state_dict(), "memory": self.memory.state_dict(),
+                "mem_rng": self.mem_rng.bit_generator.state, "noise": self.noise.get_state(),
+                "rec_optimizer": self.rec_optimizer.state_dict(), "episodes": self.episodes,
+                "lengths": list(self.lengths), "write_interval": self.write_interval, "trace": self.trace}
+
+    def load_state_dict(self, state: dict) -> None:
+        super().load_state_dict(state)
+        self.memory.load_state_dict(state["memory"])
+        self.mem_rng.bit_generator.state = state["mem_rng"]
+        self.noise.set_state(state["noise"])
+        self.rec_optimizer.load_state_dict(state["rec_optimizer"])
+        self.episodes, self.write_interval = int(state["episodes"]), int(state["write_interval"])
+        self.lengths.clear()
+        self.lengths.extend(state["lengths"])
+        self.trace = {key: [tuple(v) for v in values] for key, values in state["trace"].items()}
+        self._new_episode()

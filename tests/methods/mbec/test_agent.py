@@ -1,0 +1,182 @@
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+from reprolab.methods.mbec.agent import MBECAgent, MBECConfig, official_dqn_config
+from reprolab.methods.mbec.model import MBECNetwork, habitual_network
+from reprolab.rl.dqn import DQNAgent, TargetRule, train_dqn
+from reprolab.rl.envs import make_env
+
+DQN = official_dqn_config(lr=1e-3, replay_start=100, buffer_size=5000, eps_frames=300, target_sync=25)
+
+
+def _agent(seed=0, **changes):
+    torch.manual_seed(seed)
+    return MBECAgent((3,), 4, DQN, MBECConfig(max_read_prob=0.0, **changes), seed)
+
+
+def _filled(agent, n=50):
+    g = torch.Generator().manual_seed(3)
+    agent.memory.insert(torch.randn(n, 8, generator=g), torch.randn(n, generator=g) * 5)
+    return agent
+
+
+def _batch(n=12):
+    g = torch.Generator().manual_seed(4)
+    return {"obs": torch.randn(n, 3, generator=g), "next_obs": torch.randn(n, 3, generator=g),
+            "action": torch.arange(n) % 4, "reward": torch.randn(n, generator=g),
+            "done": (torch.rand(n, generator=g) < 0.3).float(),
+            **{k: torch.randn(n, 16, generator=g) * 0.3 for k in ("h", "c", "next_h", "next_c")}}
+
+
+def test_habitual_weights_match_the_dqn_network_under_the_same_seed():
+    torch.manual_seed(5)
+    dqn = habitual_network((3,), 4)
+    torch.manual_seed(5)
+    net = MBECNetwork((3,), 4)
+    assert all(torch.equal(p, q) for p, q in zip(dqn.parameters(), net.habitual.parameters()))
+    assert not net.random_map.weight.requires_grad
+
+
+def _train(kind, frames=600, **changes):
+    torch.manual_seed(0)
+    env = make_env("CartPole-v1", obs_noise=0.1)
+    if kind == "dqn":
+        agent = DQNAgent(lambda: habitual_network((4,), 2), 2, DQN, TargetRule())
+    else:
+        agent = MBECAgent((4,), 2, DQN, MBECConfig(warmup_episodes=2, **changes), seed=0)
+    log = train_dqn(env, agent, frames, seed=0)
+    net = agent.online[0] if kind == "dqn" else agent.online[0].habitual
+    return [p.detach().clone() for p in net.parameters()], log.episode_returns, agent
+
+
+def test_memory_off_reproduces_dqn_bit_for_bit_and_memory_on_does_not():
+    w_dqn, r_dqn, _ = _train("dqn")
+    w_off, r_off, off = _train("mbec", read_rate=0.0, rec_rate=0.0)
+    assert r_dqn == r_off and all(torch.equal(a, b) for a, b in zip(w_dqn, w_off))
+    assert len(off.memory) > 0                     # the memory is filled, only never read
+    w_on, _, on = _train("mbec")
+    assert on.trace["rec_loss"] and any(not torch.equal(a, b) for a, b in zip(w_dqn, w_on))
+
+
+def test_td_online_value_uses_each_rows_own_action():
+    agent = _filled(_agent())
+    agent.reading = True
+    b = _batch()
+    got = agent.rule.online_values(agent, b, 0)
+    net = agent.online[0]
+    with torch.no_grad():
+        for i in range(len(got)):                 # one row at a time: nothing can mix rows
+            q, x = net.q_and_embedding(b["obs"][i:i + 1])
+            a = torch.zeros(1, 4)
+            a[0, b["action"][i]] = 1.0
+            h1, _ = net.step(x, a, b["h"][i:i + 1], b["c"][i:i + 1])
+            v = agent.memory.read(net.random_map(h1))
+            expected = q[0, b["action"][i]] + net.beta(b["h"][i:i + 1]) * (b["reward"][i] + 0.99 * v)
+            assert got[i].item() == pytest.approx(expected.item(), rel=1e-5, abs=1e-6)
+    got.sum().backward()                          # gradient reaches beta and Q_theta, never the memory term
+    assert net.beta_net.weight.grad is not None and net.lstm.weight_ih.grad is None
+
+
+def test_td_target_is_the_target_networks_hybrid_max():
+    agent = _filled(_agent())
+    agent.reading = True
+    b = _batch()
+    for p in agent.target[0].parameters():
+        p.data.add_(0.05)                         # target differs from online
+    y, _ = agent.rule.targets(agent, b, 0)
+    t = agent.target[0]
+    with torch.no_grad():
+        q, x = t.q_and_embedding(b["next_obs"])
+        per_action = []
+        for a in range(4):
+            onehot = torch.zeros(len(x), 4)
+            onehot[:, a] = 1.0
+            h1, _ = t.step(x, onehot, b["next_h"], b["next_c"])
+            per_action.append(t.reward(x, onehot, b["next_h"]) + 0.99 * agent.memory.read(t.random_map(h1)))
+        hybrid = q + t.beta(b["next_h"]).unsqueeze(1) * torch.stack(per_action, 1)
+    expected = b["reward"] + 0.99 * (1 - b["done"]) * hybrid.max(1).values
+    assert torch.allclose(y, expected, atol=1e-5)
+
+
+def test_target_network_is_an_exact_copy_including_random_map():
+    agent = _agent()
+    assert torch.equal(agent.online[0].random_map.weight, agent.target[0].random_map.weight)
+
+
+def test_acting_reward_is_per_action_unless_the_official_flag():
+    x, h, c = torch.randn(2, 32), torch.randn(2, 16), torch.randn(2, 16)
+    fixed = _filled(_agent())
+    official = _filled(_agent(official_acting_reward=True))
+    ours = fixed.episodic_values(fixed.online[0], x, h, c, acting=True)
+    theirs = official.episodic_values(official.online[0], x, h, c, acting=True)
+    net = fixed.online[0]
+    r_hat = torch.stack([net.reward(x, torch.eye(4)[[a, a]], h) for a in range(4)], 1).detach()
+    assert torch.allclose(ours - theirs, r_hat - r_hat[:, :1], atol=1e-6)
+    assert not torch.allclose(r_hat, r_hat[:, :1].expand(2, 4))
+
+
+def _episode(agent, rewards):
+    obs = np.zeros(3, np.float32)
+    for i, r in enumerate(rewards):
+        agent.observe(obs + i, i % 4, r, obs + i + 1, i == len(rewards) - 1)
+    agent.end_episode(float(sum(rewards)))
+
+
+def test_episode_end_inserts_returns_to_go_of_the_kept_states():
+    agent = _agent(rec_rate=0.0, warmup_episodes=5, initial_write_interval=2)
+    rewards = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]
+    _episode(agent, rewards)
+    # kept at t = 2, 4, 6 with cumulative rewards 3, 10, 21; G = 21 -> returns-to-go 18, 11, 0
+    assert len(agent.memory) == 3 and agent.memory.values[:3].tolist() == [18.0, 11.0, 0.0]
+    assert agent.write_interval == 1              # int(0.1 x mean length 6) floored at 1
+    discounted = _agent(rec_rate=0.0, warmup_episodes=5, initial_write_interval=2, discount_mc_returns=True)
+    _episode(discounted, rewards)
+    g = 0.99
+    assert discounted.memory.values[:3].tolist() == pytest.approx([3 + 4 * g + 5 * g ** 2 + 6 * g ** 3,
+                                                                   5 + 6 * g, 0.0])
+
+
+def test_memory_is_read_only_after_warm_up():
+    agent = _agent(rec_rate=0.0, warmup_episodes=2, read_rate=1.0, initial_write_interval=1)
+    for _ in range(2):
+        assert not agent.memory_ready()
+        agent.act(np.zeros(3, np.float32), 0.0, np.random.default_rng(0))
+        assert not agent.reading
+        _episode(agent, [1.0, 1.0, 1.0])
+    assert agent.memory_ready()
+    agent.act(np.zeros(3, np.float32), 0.0, np.random.default_rng(0))
+    assert agent.reading and agent.last_q_mbec.shape == (1, 4)
+
+
+def test_fixed_beta_ablation_uses_the_constant():
+    agent = _agent(fixed_beta=0.25)
+    assert torch.equal(agent.beta(agent.online[0], torch.randn(5, 16)), torch.full((5,), 0.25))
+    with pytest.raises(ValueError, match="fixed_beta"):
+        MBECConfig(fixed_beta=2.0)
+    with pytest.raises(ValueError, match="read_rate"):
+        MBECConfig(read_rate=-0.1)
+
+
+def test_checkpoint_state_round_trips():
+    _, _, agent = _train("mbec", frames=400)
+    state = agent.state_dict()
+    torch.manual_seed(9)
+    other = MBECAgent((4,), 2, DQN, MBECConfig(warmup_episodes=2), seed=1)
+    other.load_state_dict(state)
+    keys = torch.randn(3, 8)
+    assert torch.equal(other.memory.read(keys), agent.memory.read(keys)) and other.trace == agent.trace
+    assert other.episodes == agent.episodes and other.mem_rng.random() == agent.mem_rng.random()
+
+
+def test_image_observations_through_the_conv_encoder():
+    env = make_env("ALE/Pong-v5")
+    cfg = dataclasses.replace(DQN, replay_start=40, buffer_size=200, batch_size=4)
+    torch.manual_seed(0)
+    agent = MBECAgent(env.observation_space.shape, env.action_space.n, cfg, MBECConfig(), seed=0)
+    train_dqn(env, agent, 60, seed=0)
+    assert agent.updates == 5                    # frames 44, 48, ..., 60
+    x = agent.online[0].embed(torch.zeros(2, 4, 84, 84, dtype=torch.uint8))
+    assert x.shape == (2, 32)

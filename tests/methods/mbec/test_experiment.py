@@ -1,0 +1,83 @@
+import json
+import math
+
+import numpy as np
+import pytest
+
+from reprolab.launch import run_method
+from reprolab.methods.mbec.experiment import (CONFIGS, build_env, claims, make_agent, memory_error_windows,
+                                              steps_to_threshold)
+
+TINY = ("envs=maze3", "frames=1500", "seeds=2", "ablation_envs=maze3", "equivalence_frames=400",
+        "replay_start=200", "mbec.warmup_episodes=2", "bins=6", "workers=1")
+
+
+def test_steps_to_threshold_uses_the_running_mean_of_10_episodes():
+    frames = list(range(100, 2100, 100))
+    returns = [0.0] * 10 + [10.0] * 10
+    # the mean of the last 10 reaches 5 when 5 of them are 10: the 15th episode
+    assert steps_to_threshold(frames, returns, 5.0) == 1500.0
+    assert math.isnan(steps_to_threshold(frames, returns, 11.0))
+
+
+def test_memory_error_windows_are_return_weighted():
+    trace = [(i, 2.0, 4.0, 1) for i in range(8)] + [(8, 1.0, 4.0, 3), (9, 0.0, 1.0, 1)]
+    assert math.isnan(memory_error_windows(trace[:5])["early"])
+    w = memory_error_windows(trace, fraction=0.2)
+    assert w["early"] == pytest.approx(0.5) and w["late"] == pytest.approx(3.0 / 13.0)
+
+
+def test_unknown_names_are_rejected():
+    with pytest.raises(ValueError, match="unknown environment 'pong'"):
+        build_env("pong", CONFIGS["quick"])
+    env, _ = build_env("maze4", CONFIGS["quick"])
+    with pytest.raises(ValueError, match="unknown agent 'nec'"):
+        make_agent("nec", env, None, CONFIGS["quick"], 0)
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("mbec")
+    return out, run_method("mbec", "quick", out=out, device="cpu", overrides=TINY, progress=False)
+
+
+def test_smoke_run_writes_a_complete_record(tiny_run):
+    out, result = tiny_run
+    record = json.loads((out / "result.json").read_text())
+    assert [c["name"] for c in record["claims"]] == ["memory_off_is_dqn", "memory_value_tracks_returns",
+                                                     "beta_is_state_dependent", "mbec_beats_dqn_early",
+                                                     "dynamic_beta_beats_fixed"]
+    assert record["claims"][0]["holds"] is True
+    block = record["metrics"]["envs"]["maze3"]
+    assert set(block) == {"dqn", "mbec", "mbec_fixed_beta"} and len(block["mbec"]["mean"]) == 6
+    assert block["mbec"]["losses_finite"] and max(block["mbec"]["memory_size"]) > 0
+    assert 0 < np.mean(block["mbec"]["read_fraction"]) < 0.5
+    for artifact in record["artifacts"]:
+        assert (out / artifact).stat().st_size > 1000
+
+
+def test_claims_fail_when_the_numbers_say_so(tiny_run):
+    _, result = tiny_run
+    metrics = json.loads(json.dumps(result.metrics))
+    metrics["equivalence"]["max_abs_weight_diff"] = 1e-7
+    block = metrics["envs"]["maze3"]
+    for stats in block["mbec"]["beta_late"]:
+        stats.update(std=0.001, n=50)
+    for name in ("cartpole_noisy", "cartpole_masked"):
+        metrics["envs"][name] = {"dqn": {"auc_early": {"mean": 2.0}, "auc_mean": 2.0},
+                                 "mbec": {"auc_early": {"mean": 1.0}, "auc_mean": 1.0}}
+    verdicts = {c.name: c.holds for c in claims(metrics, CONFIGS["quick"])}
+    assert not verdicts["memory_off_is_dqn"] and not verdicts["beta_is_state_dependent"]
+    assert not verdicts["mbec_beats_dqn_early"]
+    for name in ("cartpole_noisy", "cartpole_masked"):
+        metrics["envs"][name]["mbec"]["auc_early"]["mean"] = 3.0
+    assert {c.name: c.holds for c in claims(metrics, CONFIGS["quick"])}["mbec_beats_dqn_early"]
+
+
+@pytest.mark.slow
+def test_quick_reproduction_runs_end_to_end(tmp_path):
+    result = run_method("mbec", "quick", out=tmp_path, device="cpu", progress=False)
+    verdicts = {c.name: c.holds for c in result.claims}
+    assert verdicts["memory_off_is_dqn"]
+    for env in ("cartpole_noisy", "cartpole_masked", "maze5"):
+        assert result.metrics["envs"][env]["mbec"]["losses_finite"]
