@@ -31,7 +31,7 @@ class MethodEntry:
 METHODS: dict[str, MethodEntry] = {e.name: e for e in [
     MethodEntry("neural_collapse", "Dang et al., Neural Collapse in Deep Linear Networks, ICML 2023",
                 "reprolab.methods.neural_collapse.experiment"),
-    MethodEntry("mad", "Do et al., Momentum Adversarial Distillation, NeurIPS 2022", None),
+    MethodEntry("mad", "Do et al., Momentum Adversarial Distillation, NeurIPS 2022", "reprolab.methods.mad.experiment"),
     MethodEntry("aim", "Vo et al., Additive instance-wise multi-class explainer (AIM), ICLR 2023", None),
     MethodEntry("trojan_filter", "Do et al., Towards effective and robust neural Trojan defenses via input "
                 "filtering, ECCV 2022", None),

@@ -1,0 +1,178 @@
+"""Teachers trained in-project on real data and cached as checkpoints (loaded with weights_only=True).
+
+Datasets (real data only trains the teacher and tests the student; spec mad 5):
+- "mnist": MNIST resized to 32x32 (bilinear), normalised with mean 0.1307, std 0.3081 (DFAD code).
+- "digits": scikit-learn's 8x8 digits, pixels / 16 mapped to [-1, 1], permuted with seed 0, 1297 train /
+  500 test (spec 4 prototype).
+- "cifar10": CIFAR-10 (the JPEG copy in ../shared/data, or the canonical tar), normalised per channel.
+Recipes (spec 4, 6): MNIST LeNet5 by SGD lr 0.01, momentum 0.9, wd 1e-4, batch 256, 10 epochs; digits CNN(16) by
+Adam 1e-3, 30 epochs, batch 64; CIFAR-10 ResNet-34 by SGD 0.1, momentum 0.9, wd 5e-4, batch 128, 200 epochs,
+lr x 0.1 every 80 epochs, with random crop (pad 4) and horizontal flip.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import pickle
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from reprolab.data import cache_dir, load_cifar10, load_digits, load_mnist
+from reprolab.nets import LeNet5, ResNetClassifier, SmallCNN, cifar_resnet18, cifar_resnet34
+from reprolab.runtime.io import atomic_write
+
+MNIST_MEAN, MNIST_STD = 0.1307, 0.3081
+CIFAR_MEAN, CIFAR_STD = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)
+
+
+@dataclasses.dataclass(frozen=True)
+class TeacherRecipe:
+    dataset: str
+    arch: str
+    optimizer: str
+    lr: float
+    epochs: int
+    batch_size: int
+    momentum: float = 0.9
+    weight_decay: float = 0.0
+    lr_step_epochs: int = 0           # multiply lr by 0.1 every this many epochs (0: constant)
+    augment: bool = False
+
+
+RECIPES = {
+    "mnist_lenet5": TeacherRecipe("mnist", "lenet5", "sgd", 0.01, 10, 256, weight_decay=1e-4),
+    "digits_cnn16": TeacherRecipe("digits", "cnn16", "adam", 1e-3, 30, 64),
+    "cifar10_resnet34": TeacherRecipe("cifar10", "resnet34", "sgd", 0.1, 200, 128, weight_decay=5e-4,
+                                      lr_step_epochs=80, augment=True),
+}
+
+
+def load_split(dataset: str, split: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """Images (N, C, H, W) float32 as the networks take them, and labels (N,) int64."""
+    if dataset == "mnist":
+        data = load_mnist(split)
+        x = torch.from_numpy(data.x).float().div_(255).unsqueeze(1)
+        x = F.interpolate(x, size=(32, 32), mode="bilinear", align_corners=False)
+        return (x - MNIST_MEAN) / MNIST_STD, torch.from_numpy(data.y)
+    if dataset == "digits":
+        data = load_digits()
+        order = np.random.default_rng(0).permutation(len(data))
+        part = order[:1297] if split == "train" else order[1297:]
+        x = torch.from_numpy(data.x[part] / 16.0 * 2.0 - 1.0).float().unsqueeze(1)
+        return x, torch.from_numpy(data.y[part])
+    if dataset == "cifar10":
+        data = load_cifar10(split)
+        x = torch.from_numpy(data.x).float().div_(255).permute(0, 3, 1, 2)
+        mean, std = torch.tensor(CIFAR_MEAN).view(1, 3, 1, 1), torch.tensor(CIFAR_STD).view(1, 3, 1, 1)
+        return (x - mean) / std, torch.from_numpy(data.y)
+    raise ValueError(f"unknown dataset {dataset!r}; known: mnist, digits, cifar10")
+
+
+def build_network(arch: str, num_classes: int = 10) -> nn.Module:
+    """Teacher and student architectures by name."""
+    networks = {"lenet5": lambda: LeNet5(1, num_classes), "lenet5_half": lambda: LeNet5(1, num_classes, half=True),
+                "cnn16": lambda: SmallCNN(16, 1, num_classes), "cnn6": lambda: SmallCNN(6, 1, num_classes),
+                "resnet34": lambda: ResNetClassifier(cifar_resnet34(3), num_classes),
+                "resnet18": lambda: ResNetClassifier(cifar_resnet18(3), num_classes)}
+    if arch not in networks:
+        raise ValueError(f"unknown architecture {arch!r}; known: {', '.join(networks)}")
+    return networks[arch]()
+
+
+@torch.no_grad()
+def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 1000) -> float:
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    correct = sum((model(x[i:i + batch_size].to(device)).argmax(1).cpu() == y[i:i + batch_size]).sum().item()
+                  for i in range(0, len(y), batch_size))
+    model.train(was_training)
+    return correct / len(y)
+
+
+def _augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """Random crop with 4-pixel zero padding (per-sample offsets) and a horizontal flip with probability 1/2."""
+    n, c, h, w = x.shape
+    padded = F.pad(x, (4, 4, 4, 4))
+    dx, dy = torch.randint(0, 9, (2, n), generator=gen)
+    rows = (dy.view(n, 1) + torch.arange(h)).view(n, 1, h, 1)
+    cols = (dx.view(n, 1) + torch.arange(w)).view(n, 1, 1, w)
+    out = padded[torch.arange(n).view(n, 1, 1, 1), torch.arange(c).view(1, c, 1, 1), rows, cols]
+    flip = torch.rand(n, generator=gen) < 0.5
+    out[flip] = out[flip].flip(3)
+    return out
+
+
+def train_teacher(name: str, seed: int = 0, device: str | torch.device = "cpu", progress: bool = False) -> dict:
+    """Train a teacher by its recipe; returns {"model", "test_accuracy", "seconds"}."""
+    recipe = RECIPES[name]
+    torch.manual_seed(seed)
+    x, y = load_split(recipe.dataset, "train")
+    x_test, y_test = load_split(recipe.dataset, "test")
+    model = build_network(recipe.arch).to(device)
+    if recipe.optimizer == "sgd":
+        opt = torch.optim.SGD(model.parameters(), lr=recipe.lr, momentum=recipe.momentum,
+                              weight_decay=recipe.weight_decay)
+    else:
+        opt = torch.optim.Adam(model.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
+    sched = torch.optim.lr_scheduler.StepLR(opt, recipe.lr_step_epochs, 0.1) if recipe.lr_step_epochs else None
+    gen = torch.Generator().manual_seed(seed)
+    start = time.perf_counter()
+    for epoch in range(recipe.epochs):
+        model.train()
+        order = torch.randperm(len(y), generator=gen)
+        for i in range(0, len(y), recipe.batch_size):
+            idx = order[i:i + recipe.batch_size]
+            xb = _augment(x[idx], gen) if recipe.augment else x[idx]
+            loss = F.cross_entropy(model(xb.to(device)), y[idx].to(device))
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+        if sched is not None:
+            sched.step()
+        if progress:
+            print(f"teacher {name}: epoch {epoch + 1}/{recipe.epochs}, loss {loss.item():.4f}", flush=True)
+    model.eval()
+    return {"model": model, "test_accuracy": accuracy(model, x_test, y_test),
+            "seconds": time.perf_counter() - start}
+
+
+def teacher_path(name: str, seed: int) -> Path:
+    key = hashlib.sha256(json.dumps([dataclasses.asdict(RECIPES[name]), seed, torch.__version__]).encode())
+    return cache_dir() / "teachers" / f"{name}-s{seed}-{key.hexdigest()[:12]}.pt"
+
+
+def load_or_train_teacher(name: str, seed: int = 0, device: str | torch.device = "cpu",
+                          progress: bool = False, threads: int | None = None) -> tuple[nn.Module, dict]:
+    """The cached teacher (weights_only load) or a freshly trained one (with `threads` torch threads, when given),
+    cached atomically; and its record."""
+    if name not in RECIPES:
+        raise ValueError(f"unknown teacher {name!r}; known: {', '.join(RECIPES)}")
+    path = teacher_path(name, seed)
+    model = build_network(RECIPES[name].arch)
+    if path.exists():
+        try:
+            payload = torch.load(path, map_location="cpu", weights_only=True)
+            model.load_state_dict(payload["state_dict"])
+            return model.to(device).eval(), {**payload["record"], "cached": True, "path": str(path)}
+        except (RuntimeError, KeyError, EOFError, OSError, pickle.UnpicklingError):
+            path.unlink(missing_ok=True)       # a damaged cache entry is retrained, never trusted
+    previous_threads = torch.get_num_threads()
+    torch.set_num_threads(threads or previous_threads)
+    try:
+        trained = train_teacher(name, seed, device, progress)
+    finally:
+        torch.set_num_threads(previous_threads)
+    record = {"name": name, "seed": seed, "test_accuracy": trained["test_accuracy"],
+              "train_seconds": trained["seconds"], "recipe": dataclasses.asdict(RECIPES[name])}
+    state = {k: v.cpu() for k, v in trained["model"].state_dict().items()}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(path, lambda tmp: torch.save({"state_dict": state, "record": record}, tmp))
+    return trained["model"].eval(), {**record, "cached": False, "path": str(path)}

@@ -1,0 +1,100 @@
+import json
+
+import pytest
+import torch
+
+from reprolab.launch import run_method
+from reprolab.methods.mad.experiment import CONFIGS, claims, make_distiller
+from reprolab.methods.mad.teachers import _augment, build_network, load_or_train_teacher, load_split, teacher_path
+
+TINY = ("cases=digits", "seeds=2", "digits.iterations=40", "digits.eval_every=10", "digits.forgetting_lag=10",
+        "workers=1")
+
+
+def test_digits_teacher_is_trained_cached_and_retrained_when_damaged(tmp_path, monkeypatch):
+    monkeypatch.setenv("REPROLAB_CACHE", str(tmp_path))
+    model, record = load_or_train_teacher("digits_cnn16")
+    assert not record["cached"] and record["test_accuracy"] >= 0.98        # spec 7 check 7
+    again, record2 = load_or_train_teacher("digits_cnn16")
+    assert record2["cached"] and record2["test_accuracy"] == record["test_accuracy"]
+    assert all(torch.equal(p, q) for p, q in zip(model.state_dict().values(), again.state_dict().values()))
+    teacher_path("digits_cnn16", 0).write_bytes(b"not a checkpoint")
+    _, record3 = load_or_train_teacher("digits_cnn16")
+    assert not record3["cached"]
+    with pytest.raises(ValueError, match="unknown teacher"):
+        load_or_train_teacher("imagenet_vit")
+
+
+def test_splits_are_the_documented_preprocessing():
+    x, y = load_split("digits", "train")
+    assert x.shape == (1297, 1, 8, 8) and x.min() >= -1.0 and x.max() <= 1.0
+    assert len(load_split("digits", "test")[1]) == 500
+    with pytest.raises(ValueError, match="unknown dataset"):
+        load_split("svhn", "train")
+    with pytest.raises(ValueError, match="unknown architecture"):
+        build_network("vgg")
+
+
+def test_augment_crops_inside_the_padding_and_flips():
+    x = torch.arange(2 * 3 * 4 * 4, dtype=torch.float32).view(2, 3, 4, 4) + 1
+    out = _augment(x, torch.Generator().manual_seed(0))
+    assert out.shape == x.shape
+    for i in range(2):                                   # every kept pixel comes from the same image and channel
+        for c in range(3):
+            kept = out[i, c][out[i, c] > 0]
+            assert set(kept.tolist()) <= set(x[i, c].flatten().tolist())
+
+
+def test_base_method_is_lambda_one_zero():
+    teacher = build_network("cnn16")
+    base = make_distiller(CONFIGS["quick"].digits, "base", teacher, 0, "cpu")
+    mad = make_distiller(CONFIGS["quick"].digits, "mad", teacher, 0, "cpu")
+    assert (base.cfg.lambda0, base.cfg.lambda1) == (1.0, 0.0)
+    assert (mad.cfg.lambda0, mad.cfg.lambda1, mad.cfg.split_batch) == (0.5, 0.5, True)
+    assert mad._batch_sizes() == (32, 32) and base._batch_sizes() == (64, 0)     # equal samples per student step
+    with pytest.raises(ValueError, match="unknown method"):
+        make_distiller(CONFIGS["quick"].digits, "dfkd_mem", teacher, 0, "cpu")
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("mad")
+    return out, run_method("mad", "quick", out=out, device="cpu", overrides=TINY, progress=False)
+
+
+def test_smoke_run_writes_a_complete_record(tiny_run):
+    out, result = tiny_run
+    record = json.loads((out / "result.json").read_text())
+    assert [c["name"] for c in record["claims"]] == ["teachers_reach_reference_accuracy", "ema_generator_drifts_less",
+                                                     "mad_forgets_less", "mad_accuracy_ge_base", "mad_cost_within_2_5x"]
+    block = record["metrics"]["cases"]["digits"]
+    assert block["mad"]["curve_steps"] == [10, 20, 30, 40] and len(block["base"]["last_k_accuracy"]["per_seed"]) == 2
+    assert 0.0 <= block["mad"]["last_k_accuracy"]["mean"] <= 1.0 and block["mad"]["js_ratio"]["mean"] > 0
+    assert "samples_digits.png" in record["artifacts"]
+    for artifact in record["artifacts"]:
+        assert (out / artifact).stat().st_size > 1000
+
+
+def test_claims_fail_when_the_numbers_say_so(tiny_run):
+    _, result = tiny_run
+    metrics = json.loads(json.dumps(result.metrics))
+    block = metrics["cases"]["digits"]
+    block["mad"]["js_ratio"]["mean"] = 1.2
+    block["mad"]["last_k_accuracy"]["mean"] = block["base"]["last_k_accuracy"]["mean"] - 0.01
+    block["mad"]["forgetting_drop"]["mean"] = block["base"]["forgetting_drop"]["mean"] + 0.01
+    verdicts = {c.name: c.holds for c in claims(metrics)}
+    assert not verdicts["ema_generator_drifts_less"] and not verdicts["mad_accuracy_ge_base"]
+    assert not verdicts["mad_forgets_less"]
+    block["mad"]["js_ratio"]["mean"] = 3.0
+    block["mad"]["last_k_accuracy"]["mean"] = block["base"]["last_k_accuracy"]["mean"]
+    verdicts = {c.name: c.holds for c in claims(metrics)}
+    assert verdicts["ema_generator_drifts_less"] and verdicts["mad_accuracy_ge_base"]
+
+
+@pytest.mark.slow
+def test_quick_reproduction_runs_end_to_end(tmp_path):
+    result = run_method("mad", "quick", out=tmp_path, device="cpu", progress=False)
+    verdicts = {c.name: c.holds for c in result.claims}
+    assert verdicts["teachers_reach_reference_accuracy"] and verdicts["ema_generator_drifts_less"]
+    for case in ("digits", "mnist"):
+        assert result.metrics["cases"][case]["mad"]["last_k_accuracy"]["mean"] > 0.5
