@@ -98,3 +98,19 @@ def test_quick_reproduction_runs_end_to_end(tmp_path):
     assert verdicts["teachers_reach_reference_accuracy"] and verdicts["ema_generator_drifts_less"]
     for case in ("digits", "mnist"):
         assert result.metrics["cases"][case]["mad"]["last_k_accuracy"]["mean"] > 0.5
+
+
+def test_an_interrupted_run_resumes_to_the_same_numbers(tmp_path):
+    import dataclasses
+
+    from reprolab.methods.mad.experiment import run_distillation
+
+    base = CONFIGS["quick"]
+    case = dataclasses.replace(base.digits, iterations=20, eval_every=5, forgetting_lag=5)
+    full_cfg = dataclasses.replace(base, digits=case, checkpoint_every=5)
+    whole = run_distillation(0, "digits", "mad", full_cfg, checkpoint=tmp_path / "a.pt")
+    first_half = dataclasses.replace(full_cfg, digits=dataclasses.replace(case, iterations=10))
+    run_distillation(0, "digits", "mad", first_half, checkpoint=tmp_path / "b.pt")
+    resumed = run_distillation(0, "digits", "mad", full_cfg, checkpoint=tmp_path / "b.pt", resume=True)
+    assert resumed["history"] == whole["history"] and resumed["drift"] == whole["drift"]
+    assert resumed["forgetting"] == whole["forgetting"]

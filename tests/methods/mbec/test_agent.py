@@ -180,3 +180,22 @@ def test_image_observations_through_the_conv_encoder():
     assert agent.updates == 5                    # frames 44, 48, ..., 60
     x = agent.online[0].embed(torch.zeros(2, 4, 84, 84, dtype=torch.uint8))
     assert x.shape == (2, 32)
+
+
+def test_training_resumes_from_a_checkpoint_with_the_memory(tmp_path):
+    def agent():
+        torch.manual_seed(0)
+        return MBECAgent((4,), 2, DQN, MBECConfig(warmup_episodes=2), seed=0)
+
+    first = agent()
+    log = train_dqn(make_env("CartPole-v1"), first, 500, seed=0, checkpoint=tmp_path / "c.pt", checkpoint_every=200)
+    saved = torch.load(tmp_path / "c.pt", weights_only=True)
+    step, memory_size = saved["step"], len(saved["objects"]["agent"]["memory"]["values"])
+    assert 200 <= step <= 500 and memory_size > 0
+    resumed = agent()
+    log2 = train_dqn(make_env("CartPole-v1"), resumed, 900, seed=0, checkpoint=tmp_path / "c.pt",
+                     checkpoint_every=200, resume=True)
+    n = sum(f <= step for f in log.episode_end_frames)
+    assert log2.episode_returns[:n] == log.episode_returns[:n] and log2.episode_end_frames[-1] > 500
+    kept = [r for r in first.trace["memory_error"] if r[0] <= step]
+    assert resumed.trace["memory_error"][: len(kept)] == kept and len(resumed.memory) >= memory_size
