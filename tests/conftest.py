@@ -28,3 +28,18 @@ SHARED_ROOT = _shared_data_root()  # resolved before any test changes REPROLAB_D
 
 FASHION_INSTALLED = Path("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz").exists() or \
     (Path(os.environ.get("REPROLAB_DATA", "/nonexistent")) / "fashion-mnist").exists()
+
+
+def tiny_quick_run(tmp_path_factory, method: str, overrides: tuple[str, ...]):
+    """A method's quick experiment shrunk by `overrides`, run once into a fresh folder: (folder, RunResult)."""
+    from reprolab.launch import run_method
+
+    out = tmp_path_factory.mktemp(method)
+    return out, run_method(method, "quick", out=out, device="cpu", overrides=overrides, progress=False)
+
+
+def read_record(out: Path) -> dict:
+    """The result.json a run wrote into `out`."""
+    import json
+
+    return json.loads((out / "result.json").read_text())

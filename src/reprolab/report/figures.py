@@ -34,3 +34,13 @@ def plot_mean_se(ax, curves: dict, xlabel: str = "fraction of training frames", 
         ax.fill_between(x, mean - se, mean + se, alpha=0.2)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
+
+
+def learning_curve_panels(groups: dict, path: Path) -> Path:
+    """One panel per group (an environment) with `plot_mean_se` curves of its members (the learners)."""
+    fig, axes = panels(len(groups))
+    for ax, (name, curves) in zip(axes, groups.items()):
+        plot_mean_se(ax, curves)
+        ax.set_title(name, fontsize=9)
+    axes[0].legend(fontsize=7)
+    return save_figure(fig, path)

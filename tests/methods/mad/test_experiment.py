@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from reprolab.launch import run_method
+from tests.conftest import read_record, tiny_quick_run
 from reprolab.methods.mad.experiment import CONFIGS, claims, make_distiller
 from reprolab.methods.mad.teachers import _augment, build_network, load_or_train_teacher, load_split, teacher_path
 
@@ -58,13 +59,12 @@ def test_base_method_is_lambda_one_zero():
 
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
-    out = tmp_path_factory.mktemp("mad")
-    return out, run_method("mad", "quick", out=out, device="cpu", overrides=TINY, progress=False)
+    return tiny_quick_run(tmp_path_factory, "mad", TINY)
 
 
 def test_smoke_run_writes_a_complete_record(tiny_run):
     out, result = tiny_run
-    record = json.loads((out / "result.json").read_text())
+    record = read_record(out)
     assert [c["name"] for c in record["claims"]] == ["teachers_reach_reference_accuracy", "ema_generator_drifts_less",
                                                      "mad_forgets_less", "mad_accuracy_ge_base", "mad_cost_within_2_5x"]
     block = record["metrics"]["cases"]["digits"]

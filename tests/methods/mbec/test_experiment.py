@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from reprolab.launch import run_method
+from tests.conftest import read_record, tiny_quick_run
 from reprolab.methods.mbec.experiment import (CONFIGS, build_env, claims, make_agent, memory_error_windows,
                                               steps_to_threshold)
 
@@ -37,13 +38,12 @@ def test_unknown_names_are_rejected():
 
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
-    out = tmp_path_factory.mktemp("mbec")
-    return out, run_method("mbec", "quick", out=out, device="cpu", overrides=TINY, progress=False)
+    return tiny_quick_run(tmp_path_factory, "mbec", TINY)
 
 
 def test_smoke_run_writes_a_complete_record(tiny_run):
     out, result = tiny_run
-    record = json.loads((out / "result.json").read_text())
+    record = read_record(out)
     assert [c["name"] for c in record["claims"]] == ["memory_off_is_dqn", "memory_value_tracks_returns",
                                                      "beta_is_state_dependent", "mbec_beats_dqn_early",
                                                      "dynamic_beta_beats_fixed"]

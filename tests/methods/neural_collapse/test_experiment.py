@@ -4,6 +4,7 @@ import json
 import pytest
 
 from reprolab.launch import run_method
+from tests.conftest import read_record, tiny_quick_run
 from reprolab.methods.neural_collapse.experiment import real_claims, synthetic_claims
 
 TINY = ("ufm_steps=300", "ufm_dim=8", "balanced_depths=1", "imbalanced_depths=1", "bias_depths=2",
@@ -19,13 +20,12 @@ NAMES = ["gd_matches_closed_form", "layer_singular_values_match", "balanced_fram
 
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
-    out = tmp_path_factory.mktemp("nc")
-    return out, run_method("neural_collapse", "quick", out=out, device="cpu", overrides=TINY, progress=False)
+    return tiny_quick_run(tmp_path_factory, "neural_collapse", TINY)
 
 
 def test_smoke_run_writes_a_complete_record(tiny_run):
     out, result = tiny_run
-    record = json.loads((out / "result.json").read_text())
+    record = read_record(out)
     assert [c["name"] for c in record["claims"]] == NAMES
     assert record["config"]["ufm_steps"] == 300 and record["scale"] == "quick"
     assert record["started_at"] < record["finished_at"]  # stamped when the run began, not when it was recorded

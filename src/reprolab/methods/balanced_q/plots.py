@@ -10,7 +10,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from reprolab.report.figures import panels, plot_mean_se, save_figure  # noqa: E402
+from reprolab.report.figures import learning_curve_panels, save_figure  # noqa: E402
 
 
 def _smooth(y, width: int) -> np.ndarray:
@@ -35,13 +35,7 @@ def plot_curves(metrics: dict, path: Path) -> Path:
 
 
 def plot_deep(metrics: dict, path: Path) -> Path:
-    deep = metrics.get("deep", {})
-    fig, axes = panels(len(deep))
-    for ax, (env_key, block) in zip(axes, deep.items()):
-        plot_mean_se(ax, block)
-        ax.set_title(env_key, fontsize=9)
-    axes[0].legend(fontsize=7)
-    return save_figure(fig, path)
+    return learning_curve_panels(metrics.get("deep", {}), path)
 
 
 def plot_beta(metrics: dict, path: Path) -> Path:

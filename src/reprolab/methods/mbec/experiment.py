@@ -23,10 +23,11 @@ import torch
 from reprolab.methods.mbec.agent import MBECAgent, MBECConfig, official_dqn_config
 from reprolab.methods.mbec.maze import GridMaze
 from reprolab.methods.mbec.model import habitual_network
-from reprolab.methods.mbec.plots import plot_beta, plot_curves, plot_memory_error
+from reprolab.methods.mbec.plots import plot_beta, plot_memory_error
 from reprolab.rl.dqn import DQNAgent, DQNConfig, TargetRule, train_dqn
 from reprolab.rl.envs import make_env
 from reprolab.rl.runner import binned_curve, mean_se, summarize
+from reprolab.report.figures import learning_curve_panels
 from reprolab.runtime.claims import Claim
 from reprolab.runtime.config import config_to_dict
 from reprolab.runtime.results import RunContext, RunResult
@@ -231,7 +232,7 @@ def run(cfg: MBECExperimentConfig, ctx: RunContext) -> RunResult:
     runs = ctx.stages(jobs, workers=cfg.workers)
     metrics["envs"] = {env_name: summarize_env(runs, env_name, cfg, kinds) for env_name, kinds in plan}
     start = time.perf_counter()
-    artifacts = [plot_curves(metrics["envs"], ctx.out_dir / "plot_learning_curves.png").name,
+    artifacts = [learning_curve_panels(metrics["envs"], ctx.out_dir / "plot_learning_curves.png").name,
                  plot_beta(metrics["envs"], ctx.out_dir / "plot_beta.png").name,
                  plot_memory_error(metrics["envs"], ctx.out_dir / "plot_memory_error.png").name]
     ctx.timings["plots"] = time.perf_counter() - start

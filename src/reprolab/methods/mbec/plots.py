@@ -1,5 +1,5 @@
-"""Plots of the mbec experiment: learning curves (mean +- standard error over seeds), beta(h_t) over training,
-and the memory's relative error on fresh trajectories."""
+"""Plots of the mbec experiment: beta(h_t) over training and the memory's relative error on fresh trajectories
+(learning curves: `reprolab.report.figures.learning_curve_panels`)."""
 
 from __future__ import annotations
 
@@ -7,16 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from reprolab.report.figures import panels, plot_mean_se, save_figure
-
-
-def plot_curves(envs: dict, path: Path) -> Path:
-    fig, axes = panels(len(envs))
-    for ax, (env_name, block) in zip(axes, envs.items()):
-        plot_mean_se(ax, block)
-        ax.set_title(env_name, fontsize=9)
-    axes[0].legend(fontsize=7)
-    return save_figure(fig, path)
+from reprolab.report.figures import panels, save_figure
 
 
 def plot_beta(envs: dict, path: Path) -> Path:
