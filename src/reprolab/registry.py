@@ -34,7 +34,7 @@ METHODS: dict[str, MethodEntry] = {e.name: e for e in [
     MethodEntry("mad", "Do et al., Momentum Adversarial Distillation, NeurIPS 2022", "reprolab.methods.mad.experiment"),
     MethodEntry("aim", "Vo et al., Additive instance-wise multi-class explainer (AIM), ICLR 2023", None),
     MethodEntry("trojan_filter", "Do et al., Towards effective and robust neural Trojan defenses via input "
-                "filtering, ECCV 2022", None),
+                "filtering, ECCV 2022", "reprolab.methods.trojan_filter.experiment"),
     MethodEntry("safl", "Tran et al., SAFL: self-attention scene text recognizer with focal loss, ICMLA 2020", None),
     MethodEntry("domain_invariance", "Phung et al., On learning domain-invariant representations for transfer "
                 "learning with multiple sources, NeurIPS 2021", None),

@@ -3,6 +3,10 @@
 - `LeNet5` (the DFAD baseline code; 32x32 input): Conv5(C->6)-ReLU-MaxPool2 -> Conv5(6->16)-ReLU-MaxPool2 ->
   Conv5(16->120)-ReLU -> FC(120->84)-ReLU -> FC(84->K). `half=True` halves every width (3, 8, 60, 42): the
   DFAD student "LeNet5-half".
+- `NetCMNIST` (the WaNet / input-aware attack code's MNIST classifier; inputs in [-1, 1], 28x28):
+  Conv3x3 s2 (C->32)-ReLU -> BN-ReLU-Conv3x3 s2 (32->64) -> BN-ReLU-Conv3x3 s2 (64->64) -> FC(1024->512)-ReLU-
+  Dropout 0.3 -> FC(512->K). (Conv padding 1: 28 -> 14 -> 7 -> 4, so 64 x 4 x 4 = 1024.)
+- `Normalized(net, mean, std)`: a classifier that takes [0, 1] images and normalises them itself.
 - `SmallCNN(w)` (8x8 input; MAD spec 4 prototype): Conv3(C->w)-BN-ReLU -> Conv3(w->2w)-BN-ReLU-MaxPool2 ->
   Conv3(2w->2w)-BN-ReLU-MaxPool2 -> Linear(8w->K) (2x2 spatial after two poolings).
 """
@@ -42,3 +46,31 @@ class SmallCNN(nn.Module):
         if x.shape[-2:] != (8, 8):
             raise ValueError(f"SmallCNN takes 8x8 images, got {tuple(x.shape[-2:])}")
         return self.classifier(self.features(x))
+
+
+class NetCMNIST(nn.Module):
+    def __init__(self, in_channels: int = 1, num_classes: int = 10):
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(in_channels, 32, 3, 2, 1), nn.ReLU(),
+            nn.BatchNorm2d(32), nn.ReLU(), nn.Conv2d(32, 64, 3, 2, 1),
+            nn.BatchNorm2d(64), nn.ReLU(), nn.Conv2d(64, 64, 3, 2, 1), nn.Flatten())
+        self.classifier = nn.Sequential(nn.Linear(1024, 512), nn.ReLU(), nn.Dropout(0.3), nn.Linear(512, num_classes))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.shape[-2:] != (28, 28):
+            raise ValueError(f"NetCMNIST takes 28x28 images, got {tuple(x.shape[-2:])}")
+        return self.classifier(self.features(x))
+
+
+class Normalized(nn.Module):
+    """net((x - mean) / std): the wrapped classifier takes images in [0, 1]."""
+
+    def __init__(self, net: nn.Module, mean: float | tuple[float, ...], std: float | tuple[float, ...]):
+        super().__init__()
+        self.net = net
+        self.register_buffer("mean", torch.as_tensor(mean, dtype=torch.float32).view(1, -1, 1, 1))
+        self.register_buffer("std", torch.as_tensor(std, dtype=torch.float32).view(1, -1, 1, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net((x - self.mean) / self.std)

@@ -1,0 +1,140 @@
+"""Trojan attacks as reusable poisoners (spec trojan_filter 3). Images are float tensors in [0, 1], (N, C, H, W).
+
+- `BadNetPlus`: K patch triggers with their own targets, x~ = (1 - M_k) x + M_k P_k. MNIST prototype: 4x4 random
+  binary patches at (1, 1), (1, 23), (23, 1), targets 0, 1, 2.
+- `BlendedPlus`: K blended triggers (noise-BI+ with uniform-noise patterns, image-BI+ with natural images),
+  x~ = (1 - alpha) x + alpha P_k, targets 0..K-1, alpha 0.15.
+- `WaNet` (Nguyen & Tran 2021, official code): a fixed warping field, ins ~ U(-1, 1)^{2 x k x k},
+  ins /= mean|ins|, bicubic upsampling to h x w; grid = clamp(identity + s field / h, -1, 1), applied with
+  grid_sample(align_corners=True); all-to-one target 0. Noise mode: a further fraction of each batch is warped with
+  grid + U(-1, 1) / h per pixel and keeps its label. k = 4, s = 0.5 (official), cross_ratio 2.
+Each attack poisons a fraction `rate` of a batch (trigger k uniform); `targets[k]` is trigger k's target class.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch.nn import functional as F
+
+
+def _check_images(x: torch.Tensor) -> torch.Tensor:
+    if x.ndim != 4:
+        raise ValueError(f"images must be (N, C, H, W), got shape {tuple(x.shape)}")
+    if not torch.isfinite(x).all() or x.min() < 0 or x.max() > 1:
+        raise ValueError("images must be finite and in [0, 1]")
+    return x
+
+
+class TrojanAttack:
+    name = "attack"
+    targets: tuple[int, ...] = (0,)
+
+    @property
+    def n_triggers(self) -> int:
+        return len(self.targets)
+
+    def apply(self, x: torch.Tensor, k: int) -> torch.Tensor:
+        """Stamp trigger k on every image of x."""
+        raise NotImplementedError
+
+    def poison(self, x: torch.Tensor, y: torch.Tensor, rate: float, gen: torch.Generator):
+        """A training batch with a fraction `rate` turned into Trojan inputs labelled with their trigger's target."""
+        x, y = _check_images(x).clone(), y.clone()
+        n_poison = int(round(rate * len(y)))
+        idx = torch.randperm(len(y), generator=gen)[:n_poison]
+        which = torch.randint(self.n_triggers, (n_poison,), generator=gen)
+        for k in range(self.n_triggers):
+            rows = idx[which == k]
+            if len(rows):
+                x[rows] = self.apply(x[rows], k)
+                y[rows] = self.targets[k]
+        return x, y
+
+
+class BadNetPlus(TrojanAttack):
+    name = "badnet_plus"
+
+    def __init__(self, image_shape: tuple[int, int, int], patch: int = 4,
+                 positions: tuple[tuple[int, int], ...] = ((1, 1), (1, 23), (23, 1)),
+                 targets: tuple[int, ...] = (0, 1, 2), seed: int = 0):
+        if len(positions) != len(targets):
+            raise ValueError(f"{len(positions)} positions but {len(targets)} targets")
+        c, h, w = image_shape
+        if any(r < 0 or col < 0 or r + patch > h or col + patch > w for r, col in positions):
+            raise ValueError(f"a {patch}x{patch} patch at {positions} does not fit a {h}x{w} image")
+        gen = torch.Generator().manual_seed(seed)
+        self.targets = tuple(targets)
+        self.masks = torch.zeros(len(targets), 1, h, w)
+        self.patterns = torch.zeros(len(targets), c, h, w)
+        for k, (r, col) in enumerate(positions):
+            self.masks[k, :, r:r + patch, col:col + patch] = 1.0
+            self.patterns[k, :, r:r + patch, col:col + patch] = torch.randint(0, 2, (c, patch, patch),
+                                                                             generator=gen).float()
+
+    def apply(self, x, k):
+        return (1 - self.masks[k]) * x + self.masks[k] * self.patterns[k]
+
+
+class BlendedPlus(TrojanAttack):
+    name = "blended_plus"
+
+    def __init__(self, patterns: torch.Tensor, alpha: float = 0.15, targets: tuple[int, ...] | None = None):
+        _check_images(patterns)
+        if not 0 < alpha < 1:
+            raise ValueError(f"alpha must lie in (0, 1), got {alpha}")
+        self.patterns, self.alpha = patterns, alpha
+        self.targets = tuple(targets) if targets is not None else tuple(range(len(patterns)))
+
+    @classmethod
+    def noise(cls, image_shape, n: int = 3, alpha: float = 0.15, seed: int = 0) -> "BlendedPlus":
+        """noise-BI+: uniform-noise patterns."""
+        return cls(torch.rand(n, *image_shape, generator=torch.Generator().manual_seed(seed)), alpha)
+
+    def apply(self, x, k):
+        return (1 - self.alpha) * x + self.alpha * self.patterns[k]
+
+
+class WaNet(TrojanAttack):
+    name = "wanet"
+
+    def __init__(self, size: int, k: int = 4, s: float = 0.5, target: int = 0, noise_fraction: float = 0.2,
+                 seed: int = 0):
+        gen = torch.Generator().manual_seed(seed)
+        ins = torch.rand(1, 2, k, k, generator=gen) * 2 - 1
+        ins = ins / ins.abs().mean()
+        field = F.interpolate(ins, size=(size, size), mode="bicubic", align_corners=True).permute(0, 2, 3, 1)
+        line = torch.linspace(-1, 1, size)
+        rows, cols = torch.meshgrid(line, line, indexing="ij")
+        self.identity = torch.stack((cols, rows), dim=2)[None]
+        self.grid = torch.clamp(self.identity + s * field / size, -1, 1)
+        self.size, self.s, self.targets, self.noise_fraction = size, s, (target,), noise_fraction
+
+    def warp(self, x: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
+        return F.grid_sample(x, grid.expand(len(x), -1, -1, -1), align_corners=True).clamp(0, 1)
+
+    def apply(self, x, k=0):
+        return self.warp(x, self.grid)
+
+    def poison(self, x, y, rate, gen):
+        """A fraction `rate` warped and relabelled to the target, and a disjoint `noise_fraction` warped with a
+        jittered grid that keeps its labels (the noise mode: only the exact warp is the trigger)."""
+        x, y = _check_images(x).clone(), y.clone()
+        order = torch.randperm(len(y), generator=gen)
+        n_bd, n_noise = int(round(rate * len(y))), int(round(self.noise_fraction * len(y)))
+        bd, noise = order[:n_bd], order[n_bd:n_bd + n_noise]
+        x[bd], y[bd] = self.warp(x[bd], self.grid), self.targets[0]
+        jitter = (torch.rand(len(noise), self.size, self.size, 2, generator=gen) * 2 - 1) / self.size
+        x[noise] = self.warp(x[noise], torch.clamp(self.grid + jitter, -1, 1))
+        return x, y
+
+
+@torch.no_grad()
+def attack_success(classifier, attack: TrojanAttack, x: torch.Tensor, y: torch.Tensor) -> dict:
+    """Per trigger: the fraction of test images whose true label differs from the trigger's target that the
+    classifier sends to that target once stamped; and their mean."""
+    per_trigger = []
+    for k, target in enumerate(attack.targets):
+        keep = y != target
+        pred = classifier(attack.apply(x[keep], k)).argmax(1)
+        per_trigger.append(int((pred == target).sum()) / len(pred))
+    return {"per_trigger": per_trigger, "mean": sum(per_trigger) / len(per_trigger)}

@@ -1,0 +1,176 @@
+"""Input filters against Trojan triggers and Filtering-then-Contrasting (spec trojan_filter 2.2, 2.3, 2.5; all
+equations are the spec's reconstruction: the paper's body was not available).
+
+A filter F maps [0, 1] images to [0, 1] images; the run-time prediction is C(F(x)), with C the frozen Trojaned
+classifier (eval mode, requires_grad False, but NOT under no_grad during filter training: gradients reach F).
+- IF (the ablation): a deterministic conv autoencoder,
+    L_IF = CE(C(F(x)), y) + lambda_rec rec(F(x), x)
+- VIF: a VAE filter, z = mu + sigma * eps at training, z = mu at test time,
+    L_VIF = CE(C(x_o), y) + lambda_rec rec(x_o, x) + w_t lambda_KL KL(N(mu, sigma^2) || N(0, I))
+  KL = 1/2 sum (mu^2 + sigma^2 - 1 - log sigma^2) over latent units, mean over the batch; log sigma^2 clamped to
+  [-10, 10]; w_t an optional linear warm-up 0 -> 1 over the first half of the steps.
+rec = per-image Bernoulli NLL (BCE summed over pixels, mean over the batch; MSE made the sigmoid output collapse,
+trap T2). Defaults: lambda_rec 0.01, lambda_KL 0.05, Adam 1e-3, batch 64 (MNIST). MNIST architecture: encoder
+Conv4x4 s2 (c->32)-ReLU-Conv4x4 s2 (32->64)-ReLU-Conv3x3 (64->16, or 2 x 16 for mu and log sigma^2), a 7x7x16
+latent; decoder Conv3x3 (16->64)-ReLU-ConvT4x4 s2 (64->32)-ReLU-ConvT4x4 s2 (32->c)-sigmoid.
+FtC: y_hat = argmax C(x), y_f = argmax C(F(x)); x is flagged as Trojan when they differ, and then rejected (-1) or
+answered with y_f; otherwise y_hat is returned.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+LATENT_CHANNELS = 16
+
+
+def _encoder(channels: int, out_channels: int) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(channels, 32, 4, 2, 1), nn.ReLU(), nn.Conv2d(32, 64, 4, 2, 1), nn.ReLU(),
+                         nn.Conv2d(64, out_channels, 3, 1, 1))
+
+
+def _decoder(channels: int) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(LATENT_CHANNELS, 64, 3, 1, 1), nn.ReLU(), nn.ConvTranspose2d(64, 32, 4, 2, 1),
+                         nn.ReLU(), nn.ConvTranspose2d(32, channels, 4, 2, 1), nn.Sigmoid())
+
+
+class PlainFilter(nn.Module):
+    """IF: x -> decoder(encoder(x))."""
+
+    variational = False
+
+    def __init__(self, channels: int = 1):
+        super().__init__()
+        self.encoder, self.decoder = _encoder(channels, LATENT_CHANNELS), _decoder(channels)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.decoder(self.encoder(x))
+
+
+class VariationalFilter(nn.Module):
+    """VIF: encoder -> (mu, log sigma^2); training samples z, evaluation decodes mu."""
+
+    variational = True
+
+    def __init__(self, channels: int = 1):
+        super().__init__()
+        self.encoder, self.decoder = _encoder(channels, 2 * LATENT_CHANNELS), _decoder(channels)
+
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        mu, logvar = self.encoder(x).chunk(2, dim=1)
+        return mu, logvar.clamp(-10.0, 10.0)
+
+    def forward(self, x: torch.Tensor, noise: torch.Generator | None = None):
+        mu, logvar = self.encode(x)
+        if not self.training:
+            return self.decoder(mu)
+        z = mu + (0.5 * logvar).exp() * torch.randn(mu.shape, generator=noise, device=mu.device)
+        return self.decoder(z), mu, logvar
+
+
+def kl_to_standard_normal(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """KL(N(mu, sigma^2) || N(0, I)) = 1/2 sum (mu^2 + sigma^2 - 1 - log sigma^2), summed per image, batch mean."""
+    return 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).flatten(1).sum(1).mean()
+
+
+def reconstruction_nll(x_hat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """Bernoulli NLL: BCE summed over pixels, mean over the batch."""
+    return F.binary_cross_entropy(x_hat, x, reduction="none").flatten(1).sum(1).mean()
+
+
+@dataclasses.dataclass(frozen=True)
+class FilterConfig:
+    steps: int = 512
+    batch_size: int = 64
+    lr: float = 1e-3
+    lambda_rec: float = 0.01
+    lambda_kl: float = 0.05
+    kl_warmup: bool = True            # linear 0 -> 1 over the first half of the steps
+    label_free: bool = False          # y = argmax C(x) instead of the defender's labels
+
+
+def freeze(classifier: nn.Module) -> nn.Module:
+    """Eval mode and no parameter gradients; inputs still get gradients (trap T3)."""
+    return classifier.eval().requires_grad_(False)
+
+
+def train_filter(filt: nn.Module, classifier: nn.Module, x_def: torch.Tensor, y_def: torch.Tensor,
+                 cfg: FilterConfig, seed: int = 0) -> list[dict]:
+    """Train `filt` on the defender's clean set only; the classifier stays frozen. Returns a loss log."""
+    if x_def.ndim != 4 or len(x_def) != len(y_def):
+        raise ValueError(f"x_def must be (N, C, H, W) with one label each, got {tuple(x_def.shape)} and "
+                         f"{tuple(y_def.shape)}")
+    freeze(classifier)
+    gen = torch.Generator().manual_seed(seed)
+    optimizer = torch.optim.Adam(filt.parameters(), lr=cfg.lr)
+    if cfg.label_free:
+        with torch.no_grad():
+            y_def = classifier(x_def).argmax(1)
+    filt.train()
+    log = []
+    for step in range(cfg.steps):
+        idx = torch.randint(len(y_def), (cfg.batch_size,), generator=gen)
+        x, y = x_def[idx], y_def[idx]
+        if filt.variational:
+            x_hat, mu, logvar = filt(x, gen)
+            warm = min(1.0, step / max(1, cfg.steps // 2)) if cfg.kl_warmup else 1.0
+            kl = kl_to_standard_normal(mu, logvar)
+        else:
+            x_hat, warm, kl = filt(x), 0.0, torch.zeros(())
+        ce, rec = F.cross_entropy(classifier(x_hat), y), reconstruction_nll(x_hat, x)
+        loss = ce + cfg.lambda_rec * rec + warm * cfg.lambda_kl * kl
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"the filter loss became {loss.item()} at step {step}")
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        if step % 64 == 0 or step == cfg.steps - 1:
+            log.append({"step": step, "ce": ce.item(), "rec": rec.item(), "kl": kl.item()})
+    filt.eval()
+    return log
+
+
+class FilterCollapsed(RuntimeError):
+    """The filter's output no longer carries the class: filtered clean accuracy fell below the floor (trap T1)."""
+
+
+class FilterDefense:
+    """Wraps ANY frozen classifier (taking [0, 1] images) with a trained filter.
+
+    `predict(x)`: C(F(x)) in "filter" mode; in "ftc" mode argmax C(x) where C agrees with C(F(x)), else -1
+    (`reject=True`) or argmax C(F(x)). `detect(x)`: the FtC flags (True = Trojan suspected).
+    """
+
+    def __init__(self, classifier: nn.Module, filt: nn.Module, mode: str = "ftc", reject: bool = True):
+        if mode not in ("filter", "ftc"):
+            raise ValueError(f"mode must be 'filter' or 'ftc', got {mode!r}")
+        self.classifier, self.filter, self.mode, self.reject = freeze(classifier), filt.eval(), mode, reject
+
+    @torch.no_grad()
+    def filtered_labels(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.filter(x)).argmax(1)
+
+    @torch.no_grad()
+    def detect(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(x).argmax(1) != self.filtered_labels(x)
+
+    @torch.no_grad()
+    def predict(self, x: torch.Tensor) -> torch.Tensor:
+        filtered = self.filtered_labels(x)
+        if self.mode == "filter":
+            return filtered
+        plain = self.classifier(x).argmax(1)
+        flagged = plain != filtered
+        return torch.where(flagged, torch.full_like(plain, -1) if self.reject else filtered, plain)
+
+    def check_not_collapsed(self, x: torch.Tensor, y: torch.Tensor, floor: float) -> float:
+        """Filtered clean accuracy on held-out clean data; raises `FilterCollapsed` below `floor`."""
+        acc = int((self.filtered_labels(x) == y).sum()) / len(y)
+        if acc < floor:
+            raise FilterCollapsed(f"filtered clean accuracy {acc:.3f} is below {floor:.3f}: the filter collapsed "
+                                  "and its attack-success numbers would be meaningless")
+        return acc

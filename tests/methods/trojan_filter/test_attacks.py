@@ -1,0 +1,66 @@
+import pytest
+import torch
+
+from reprolab.methods.trojan_filter.attacks import BadNetPlus, BlendedPlus, WaNet, attack_success
+
+
+def test_badnet_plus_stamps_each_patch_in_place_and_nothing_else():
+    attack = BadNetPlus((1, 28, 28), patch=4, seed=1)
+    x = torch.full((2, 1, 28, 28), 0.5)
+    for k, (r, c) in enumerate(((1, 1), (1, 23), (23, 1))):
+        out = attack.apply(x, k)
+        inside = out[:, :, r:r + 4, c:c + 4]
+        assert set(inside.unique().tolist()) <= {0.0, 1.0}            # binary patch
+        outside = out.clone()
+        outside[:, :, r:r + 4, c:c + 4] = 0.5
+        assert torch.equal(outside, x)                                 # the rest is untouched
+    assert not torch.equal(attack.patterns[0][:, 1:5, 1:5], attack.patterns[1][:, 1:5, 23:27])
+    with pytest.raises(ValueError, match="does not fit"):
+        BadNetPlus((1, 8, 8), positions=((6, 6),), targets=(0,))
+
+
+def test_poisoning_flips_the_stated_fraction_to_each_triggers_target():
+    attack = BadNetPlus((1, 28, 28))
+    x, y = torch.full((100, 1, 28, 28), 0.5), torch.full((100,), 9)
+    xp, yp = attack.poison(x, y, 0.1, torch.Generator().manual_seed(0))
+    changed = (xp != x).flatten(1).any(1)
+    assert changed.sum() == 10 and (yp != 9).sum() == 10
+    for i in changed.nonzero().flatten():                              # the label is the stamped trigger's target
+        k = [torch.equal(xp[i], attack.apply(x[i:i + 1], j)[0]) for j in range(3)].index(True)
+        assert yp[i] == attack.targets[k]
+    assert torch.equal(x, torch.full((100, 1, 28, 28), 0.5))           # inputs are not modified in place
+
+
+def test_blended_is_the_convex_mix():
+    pattern = torch.rand(1, 1, 4, 4)
+    attack = BlendedPlus(pattern, alpha=0.2)
+    x = torch.rand(3, 1, 4, 4)
+    assert torch.allclose(attack.apply(x, 0), 0.8 * x + 0.2 * pattern) and attack.targets == (0,)
+    assert BlendedPlus.noise((1, 4, 4), n=3).targets == (0, 1, 2)
+
+
+def test_wanet_warps_and_its_noise_mode_keeps_labels():
+    x = torch.rand(40, 1, 28, 28)
+    assert torch.allclose(WaNet(28, s=0.0).apply(x), x, atol=1e-5)    # s = 0: the identity grid
+    attack = WaNet(28, s=1.0, noise_fraction=0.2)
+    warped = attack.apply(x)
+    assert not torch.allclose(warped, x, atol=1e-3)
+    y = torch.full((40,), 5)
+    xp, yp = attack.poison(x, y, 0.1, torch.Generator().manual_seed(0))
+    changed = (xp - x).abs().flatten(1).amax(1) > 1e-6
+    assert (yp == 0).sum() == 4 and changed.sum() == 4 + 8             # 10 % Trojan, 20 % noise mode
+    assert torch.allclose(xp[yp == 0], warped[yp == 0])
+    assert all(not torch.allclose(xp[i], warped[i]) for i in (changed & (yp == 5)).nonzero().flatten())
+
+
+def test_attack_success_counts_only_non_target_images_per_trigger():
+    attack = BadNetPlus((1, 28, 28))
+
+    def always_zero(x):
+        return torch.nn.functional.one_hot(torch.zeros(len(x), dtype=torch.long), 10).float()
+
+    x, y = torch.zeros(4, 1, 28, 28), torch.tensor([0, 1, 2, 3])
+    asr = attack_success(always_zero, attack, x, y)
+    assert asr["per_trigger"] == [1.0, 0.0, 0.0] and asr["mean"] == pytest.approx(1 / 3)
+    with pytest.raises(ValueError, match="\\[0, 1\\]"):
+        attack.poison(torch.full((2, 1, 28, 28), 2.0), torch.zeros(2, dtype=torch.long), 0.5, torch.Generator())

@@ -1,0 +1,91 @@
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from reprolab.methods.trojan_filter.filters import (FilterCollapsed, FilterConfig, FilterDefense, PlainFilter,
+                                                    VariationalFilter, kl_to_standard_normal, train_filter)
+from reprolab.methods.trojan_filter.strip import STRIP
+
+
+class BrightnessClassifier(nn.Module):
+    """Class 1 when the mean pixel exceeds 0.5, else class 0 (two logits, scaled by `sharpness`)."""
+
+    def __init__(self, sharpness=50.0):
+        super().__init__()
+        self.scale = nn.Parameter(torch.tensor(sharpness))
+
+    def forward(self, x):
+        m = x.flatten(1).mean(1) - 0.5
+        return torch.stack([-m, m], dim=1) * self.scale
+
+
+def test_classifier_stays_frozen_while_gradients_reach_the_filter():
+    torch.manual_seed(0)
+    clf = nn.Sequential(nn.Flatten(), nn.Linear(28 * 28, 10))
+    before = [p.clone() for p in clf.parameters()]
+    for filt in (PlainFilter(), VariationalFilter()):
+        start = [p.clone() for p in filt.parameters()]
+        x, y = torch.rand(32, 1, 28, 28), torch.randint(10, (32,))
+        train_filter(filt, clf, x, y, FilterConfig(steps=3, batch_size=8))
+        assert all(torch.equal(p, q) for p, q in zip(before, clf.parameters()))
+        assert all(p.grad is None for p in clf.parameters()) and not clf.training
+        assert any(not torch.equal(p, q) for p, q in zip(start, filt.parameters()))
+        assert filt(x[:2]).shape == (2, 1, 28, 28) and not filt.training
+
+
+def test_kl_by_hand_and_vif_is_deterministic_at_test_time():
+    mu, logvar = torch.zeros(2, 3, 1, 1), torch.zeros(2, 3, 1, 1)
+    assert kl_to_standard_normal(mu, logvar).item() == 0.0
+    mu[:, 0] = 1.0
+    assert kl_to_standard_normal(mu, logvar).item() == pytest.approx(0.5)
+    vif = VariationalFilter().eval()
+    x = torch.rand(2, 1, 28, 28)
+    assert torch.equal(vif(x), vif(x))
+
+
+def _defense(filt, **kw):
+    return FilterDefense(BrightnessClassifier(), filt, **kw)
+
+
+def test_ftc_flags_disagreement_and_answers_by_the_rule():
+    x = torch.cat([torch.full((1, 1, 4, 4), 0.2), torch.full((1, 1, 4, 4), 0.8)])
+    identity = _defense(nn.Identity())
+    assert not identity.detect(x).any() and identity.predict(x).tolist() == [0, 1]   # identity: FPR 0, FNR 100 %
+    darken = nn.Sequential()
+    darken.forward = lambda t: t * 0.5                                                # sends class 1 to class 0
+    assert _defense(darken).detect(x).tolist() == [False, True]
+    assert _defense(darken).predict(x).tolist() == [0, -1]
+    assert _defense(darken, reject=False).predict(x).tolist() == [0, 0]
+    assert _defense(darken, mode="filter").predict(x).tolist() == [0, 0]
+    with pytest.raises(ValueError, match="mode"):
+        _defense(darken, mode="vote")
+
+
+def test_a_constant_output_filter_is_caught_as_collapsed():
+    constant = nn.Sequential()
+    constant.forward = lambda t: torch.zeros_like(t)
+    x = torch.cat([torch.full((5, 1, 4, 4), 0.2), torch.full((5, 1, 4, 4), 0.8)])
+    y = torch.tensor([0] * 5 + [1] * 5)
+    with pytest.raises(FilterCollapsed, match="0.500 is below 0.900"):
+        _defense(constant).check_not_collapsed(x, y, 0.9)
+    assert _defense(nn.Identity()).check_not_collapsed(x, y, 0.9) == 1.0
+
+
+def test_strip_entropy_per_input():
+    class Uniform(nn.Module):
+        def forward(self, x):
+            return torch.zeros(len(x), 10)
+
+    x_def = torch.rand(50, 1, 4, 4)
+    strip = STRIP(Uniform(), x_def, n_blends=5)
+    assert torch.allclose(strip.entropy(torch.rand(3, 1, 4, 4)), torch.full((3,), math.log(10)))
+    # blends of an all-white input saturate to white: a confident class 1 whatever the partner -> entropy ~ 0
+    confident = STRIP(BrightnessClassifier(sharpness=200.0), torch.rand(200, 1, 4, 4) * 0.5, n_blends=8)
+    h = confident.entropy(torch.ones(2, 1, 4, 4))
+    assert (h < 1e-6).all() and confident.detect(torch.ones(2, 1, 4, 4)).all()
+    clean_flags = confident.detect(torch.rand(400, 1, 4, 4) * 0.5).float().mean().item()
+    assert clean_flags < 0.05
+    with pytest.raises(ValueError, match="fpr"):
+        STRIP(Uniform(), x_def, fpr=0.0)

@@ -1,0 +1,51 @@
+import copy
+
+import pytest
+
+from reprolab.launch import run_method
+from reprolab.methods.trojan_filter.experiment import CONFIGS, claims, make_attack
+from tests.conftest import read_record, tiny_quick_run
+
+TINY = ("train_size=1000", "defender_size=400", "test_size=200", "badnet_epochs=1", "wanet_epochs=1",
+        "filter.steps=16", "strip_blends=4", "workers=1")
+
+
+def test_unknown_attack_is_rejected():
+    with pytest.raises(ValueError, match="unknown attack 'lira'"):
+        make_attack("lira", CONFIGS["quick"], 0)
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    return tiny_quick_run(tmp_path_factory, "trojan_filter", TINY)
+
+
+def test_smoke_run_writes_a_complete_record(tiny_run):
+    out, result = tiny_run
+    record = read_record(out)
+    assert [c["name"] for c in record["claims"]] == ["attacks_are_effective", "filtered_clean_accuracy_ge_90",
+                                                     "vif_cuts_badnet", "wanet_strip_misses_filter_catches"]
+    for attack in ("badnet_plus", "wanet"):
+        block = record["metrics"]["attacks"][attack]
+        assert {"no_defense", "IF", "VIF", "STRIP"} <= set(block)
+        assert 0 <= block["STRIP"]["fpr"] <= 1 and isinstance(block["IF"]["collapsed"], bool)
+    for artifact in record["artifacts"]:
+        assert (out / artifact).stat().st_size > 1000
+
+
+def test_a_collapsed_filter_fails_the_clean_accuracy_claim(tiny_run):
+    _, result = tiny_run
+    metrics = copy.deepcopy(result.metrics)
+    for block in metrics["attacks"].values():
+        for d in ("IF", "VIF"):
+            block[d].update(collapsed=False, filtered_clean_accuracy=0.95, held_out_filtered_accuracy=0.95)
+    assert {c.name: c.holds for c in claims(metrics, CONFIGS["quick"])}["filtered_clean_accuracy_ge_90"]
+    metrics["attacks"]["wanet"]["VIF"].update(collapsed=True, filtered_clean_accuracy=0.085)
+    assert not {c.name: c.holds for c in claims(metrics, CONFIGS["quick"])}["filtered_clean_accuracy_ge_90"]
+
+
+@pytest.mark.slow
+def test_quick_reproduction_runs_end_to_end(tmp_path):
+    result = run_method("trojan_filter", "quick", out=tmp_path, device="cpu", progress=False)
+    verdicts = {c.name: c.holds for c in result.claims}
+    assert verdicts["attacks_are_effective"]
