@@ -72,6 +72,8 @@ def test_claims_fail_when_the_numbers_say_so(tiny_run):
     for name in ("cartpole_noisy", "cartpole_masked"):
         metrics["envs"][name]["mbec"]["auc_early"]["mean"] = 3.0
     assert {c.name: c.holds for c in claims(metrics, CONFIGS["quick"])}["mbec_beats_dqn_early"]
+    metrics["equivalence"].update(max_abs_weight_diff=0.0, updates=[0, 0])   # no update: nothing was compared
+    assert not {c.name: c.holds for c in claims(metrics, CONFIGS["quick"])}["memory_off_is_dqn"]
 
 
 @pytest.mark.slow

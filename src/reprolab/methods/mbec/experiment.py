@@ -243,8 +243,9 @@ def run(cfg: MBECExperimentConfig, ctx: RunContext) -> RunResult:
 def claims(metrics: dict, cfg: MBECExperimentConfig) -> list[Claim]:
     eq, envs = metrics["equivalence"], metrics["envs"]
     result = [Claim("memory_off_is_dqn", "MBEC++ with read_rate = rec_rate = 0 equals DQN bit for bit (same seed, "
-                    f"noisy CartPole, {eq['frames']} frames)", eq, "max |weight diff| = 0 and identical returns",
-                    eq["max_abs_weight_diff"] == 0.0 and eq["identical_returns"])]
+                    f"noisy CartPole, {eq['frames']} frames, at least one update)", eq,
+                    "max |weight diff| = 0 and identical returns, updates > 0",
+                    eq["max_abs_weight_diff"] == 0.0 and eq["identical_returns"] and min(eq["updates"]) > 0)]
     tracking = {}
     for env_name, block in envs.items():
         errors = [e for e in block.get("mbec", {}).get("memory_error", []) if np.isfinite(float(e["early"]))]
