@@ -89,3 +89,31 @@ def test_strip_entropy_per_input():
     assert clean_flags < 0.05
     with pytest.raises(ValueError, match="fpr"):
         STRIP(Uniform(), x_def, fpr=0.0)
+
+
+def test_aif_generator_makes_masked_triggers_and_its_step_leaves_filter_and_classifier_alone():
+    from reprolab.methods.trojan_filter.adversarial import (AIFConfig, TriggerGenerator, generator_loss,
+                                                            train_adversarial_filter)
+
+    torch.manual_seed(0)
+    gen = TriggerGenerator()
+    x = torch.rand(4, 1, 28, 28)
+    x_bar, m, p = gen(x, torch.Generator().manual_seed(0))
+    assert torch.allclose(x_bar, (1 - m) * x + m * p) and m.shape == (4, 1, 28, 28)
+    assert 0 < m.min() and m.max() < 1 and m.mean() < 0.2               # the -2 bias starts with small masks
+    clf = nn.Sequential(nn.Flatten(), nn.Linear(28 * 28, 10))
+    filt = PlainFilter()
+    # the area penalty is zero below xi and grows linearly above it
+    y = torch.zeros(4, dtype=torch.long)
+    small, large = torch.full_like(m, 0.01), torch.full_like(m, 0.15)
+    base = generator_loss(clf, filt, x_bar, small, y, AIFConfig())
+    assert generator_loss(clf, filt, x_bar, large, y, AIFConfig()).item() == pytest.approx(base.item() + 10 * 0.10,
+                                                                                            rel=1e-5)
+    before_clf = [p.clone() for p in clf.parameters()]
+    before_gen = [p.clone() for p in gen.parameters()]
+    train_adversarial_filter(filt, gen, clf, torch.rand(16, 1, 28, 28), torch.randint(10, (16,)),
+                             AIFConfig(filter=FilterConfig(steps=2, batch_size=4)))
+    assert all(torch.equal(a, b) for a, b in zip(before_clf, clf.parameters()))
+    assert any(not torch.equal(a, b) for a, b in zip(before_gen, gen.parameters()))
+    with pytest.raises(ValueError, match="plain"):
+        train_adversarial_filter(VariationalFilter(), gen, clf, x, y, AIFConfig())

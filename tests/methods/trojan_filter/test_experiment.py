@@ -7,7 +7,7 @@ from reprolab.methods.trojan_filter.experiment import CONFIGS, claims, make_atta
 from tests.conftest import read_record, tiny_quick_run
 
 TINY = ("train_size=1000", "defender_size=400", "test_size=200", "badnet_epochs=1", "wanet_epochs=1",
-        "filter.steps=16", "strip_blends=4", "workers=1")
+        "filter.steps=16", "aif_steps=8", "strip_blends=4", "workers=1")
 
 
 def test_unknown_attack_is_rejected():
@@ -24,10 +24,11 @@ def test_smoke_run_writes_a_complete_record(tiny_run):
     out, result = tiny_run
     record = read_record(out)
     assert [c["name"] for c in record["claims"]] == ["attacks_are_effective", "filtered_clean_accuracy_ge_90",
-                                                     "vif_cuts_badnet", "wanet_strip_misses_filter_catches"]
+                                                     "vif_cuts_badnet", "aif_beats_if",
+                                                     "wanet_strip_misses_filter_catches"]
     for attack in ("badnet_plus", "wanet"):
         block = record["metrics"]["attacks"][attack]
-        assert {"no_defense", "IF", "VIF", "STRIP"} <= set(block)
+        assert {"no_defense", "IF", "VIF", "AIF", "STRIP"} <= set(block)
         assert 0 <= block["STRIP"]["fpr"] <= 1 and isinstance(block["IF"]["collapsed"], bool)
     for artifact in record["artifacts"]:
         assert (out / artifact).stat().st_size > 1000
@@ -37,7 +38,7 @@ def test_a_collapsed_filter_fails_the_clean_accuracy_claim(tiny_run):
     _, result = tiny_run
     metrics = copy.deepcopy(result.metrics)
     for block in metrics["attacks"].values():
-        for d in ("IF", "VIF"):
+        for d in ("IF", "VIF", "AIF"):
             block[d].update(collapsed=False, filtered_clean_accuracy=0.95, held_out_filtered_accuracy=0.95)
     assert {c.name: c.holds for c in claims(metrics, CONFIGS["quick"])}["filtered_clean_accuracy_ge_90"]
     metrics["attacks"]["wanet"]["VIF"].update(collapsed=True, filtered_clean_accuracy=0.085)

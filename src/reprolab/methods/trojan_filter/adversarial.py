@@ -1,0 +1,103 @@
+"""AIF: a filter trained against a trigger generator (spec trojan_filter 2.4; the design is the spec's
+reconstruction: the abstract says only "adversarial").
+
+G(x, eps), eps ~ N(0, I) with 8 channels broadcast over space, outputs a mask m = sigmoid(h_m - 2) in [0, 1]^{1xhxw}
+and a pattern p = sigmoid(h_p) in [0, 1]^{cxhxw}; the synthetic Trojan input is x_bar = (1 - m) x + m p (input-
+specific triggers). Each batch alternates:
+  G step (F, C fixed): minimise E[-log(1 - p_C(y | F(x_bar)))] + lambda_m relu(mean_pixels(m) - xi)
+      (small triggers that survive F and flip C away from the true label);
+  F step (x_bar regenerated without gradient to G): minimise
+      L_IF(x, y) + CE(C(F(x_bar)), y) + lambda_rec rec(F(x_bar), x).
+Defaults: xi 0.05, lambda_m 10, mask bias -2, a 3-layer conv G on MNIST. The F inside AIF is the plain (IF)
+filter here; whether the paper's is variational is not known.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from reprolab.methods.trojan_filter.filters import FilterConfig, freeze, reconstruction_nll
+
+NOISE_CHANNELS = 8
+
+
+class TriggerGenerator(nn.Module):
+    def __init__(self, channels: int = 1, width: int = 32, mask_bias: float = -2.0):
+        super().__init__()
+        self.channels, self.mask_bias = channels, mask_bias
+        self.net = nn.Sequential(nn.Conv2d(channels + NOISE_CHANNELS, width, 3, 1, 1), nn.ReLU(),
+                                 nn.Conv2d(width, width, 3, 1, 1), nn.ReLU(), nn.Conv2d(width, 1 + channels, 3, 1, 1))
+
+    def forward(self, x: torch.Tensor, gen: torch.Generator | None = None):
+        """(x_bar, m, p) for a batch of [0, 1] images."""
+        eps = torch.randn(len(x), NOISE_CHANNELS, 1, 1, generator=gen, device=x.device)
+        out = self.net(torch.cat([x, eps.expand(-1, -1, *x.shape[2:])], dim=1))
+        m = torch.sigmoid(out[:, :1] + self.mask_bias)
+        p = torch.sigmoid(out[:, 1:])
+        return (1 - m) * x + m * p, m, p
+
+
+@dataclasses.dataclass(frozen=True)
+class AIFConfig:
+    filter: FilterConfig = FilterConfig()
+    generator_lr: float = 1e-3
+    xi: float = 0.05                  # allowed mean mask area
+    lambda_m: float = 10.0
+
+
+def generator_loss(classifier, filt, x_bar, m, y, cfg: AIFConfig) -> torch.Tensor:
+    """-log(1 - p_C(y | F(x_bar))) + lambda_m relu(mean_pixels(m) - xi), batch means."""
+    p_true = torch.softmax(classifier(filt(x_bar)), dim=1).gather(1, y.unsqueeze(1)).squeeze(1)
+    flip = -torch.log((1 - p_true).clamp_min(1e-6)).mean()
+    area = F.relu(m.flatten(1).mean(1) - cfg.xi).mean()
+    return flip + cfg.lambda_m * area
+
+
+def filter_loss(classifier, filt, x, x_bar, y, cfg: AIFConfig) -> torch.Tensor:
+    """L_IF(x, y) + CE(C(F(x_bar)), y) + lambda_rec rec(F(x_bar), x)."""
+    lam = cfg.filter.lambda_rec
+    clean, purified = filt(x), filt(x_bar)
+    return (F.cross_entropy(classifier(clean), y) + lam * reconstruction_nll(clean, x)
+            + F.cross_entropy(classifier(purified), y) + lam * reconstruction_nll(purified, x))
+
+
+def train_adversarial_filter(filt: nn.Module, generator: TriggerGenerator, classifier: nn.Module,
+                             x_def: torch.Tensor, y_def: torch.Tensor, cfg: AIFConfig, seed: int = 0) -> list[dict]:
+    """Alternate G and F steps on the defender's clean set; the classifier stays frozen."""
+    if filt.variational:
+        raise ValueError("AIF here trains a plain (IF) filter; pass PlainFilter")
+    freeze(classifier)
+    gen = torch.Generator().manual_seed(seed)
+    opt_f = torch.optim.Adam(filt.parameters(), lr=cfg.filter.lr)
+    opt_g = torch.optim.Adam(generator.parameters(), lr=cfg.generator_lr)
+    filt.train()
+    generator.train()
+    log = []
+    for step in range(cfg.filter.steps):
+        idx = torch.randint(len(y_def), (cfg.filter.batch_size,), generator=gen)
+        x, y = x_def[idx], y_def[idx]
+        filt.requires_grad_(False)
+        x_bar, m, _ = generator(x, gen)
+        loss_g = generator_loss(classifier, filt, x_bar, m, y, cfg)
+        opt_g.zero_grad(set_to_none=True)
+        loss_g.backward()
+        opt_g.step()
+        filt.requires_grad_(True)
+        with torch.no_grad():
+            x_bar, m, _ = generator(x, gen)
+        loss_f = filter_loss(classifier, filt, x, x_bar, y, cfg)
+        if not torch.isfinite(loss_f) or not torch.isfinite(loss_g):
+            raise FloatingPointError(f"AIF losses became {loss_g.item()}, {loss_f.item()} at step {step}")
+        opt_f.zero_grad(set_to_none=True)
+        loss_f.backward()
+        opt_f.step()
+        if step % 64 == 0 or step == cfg.filter.steps - 1:
+            log.append({"step": step, "loss_g": loss_g.item(), "loss_f": loss_f.item(),
+                        "mask_area": m.flatten(1).mean(1).mean().item()})
+    filt.eval()
+    generator.eval()
+    return log
