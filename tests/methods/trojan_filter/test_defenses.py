@@ -117,3 +117,28 @@ def test_aif_generator_makes_masked_triggers_and_its_step_leaves_filter_and_clas
     assert any(not torch.equal(a, b) for a, b in zip(before_gen, gen.parameters()))
     with pytest.raises(ValueError, match="plain"):
         train_adversarial_filter(VariationalFilter(), gen, clf, x, y, AIFConfig())
+
+
+def test_neural_cleanse_anomaly_index_by_hand_and_finds_a_planted_shortcut():
+    from reprolab.methods.trojan_filter.neural_cleanse import (NeuralCleanseConfig, anomaly_indices, neural_cleanse,
+                                                               unlearn)
+
+    norms = torch.tensor([10.0, 11.0, 9.0, 10.0, 2.0])
+    # median 10, |dev| = 0, 1, 1, 0, 8 -> MAD 1 -> indices dev / 1.4826
+    assert torch.allclose(anomaly_indices(norms), torch.tensor([0.0, 1.0, 1.0, 0.0, 8.0]) / 1.4826)
+
+    class Shortcut(nn.Module):
+        """Classes 0-2: the brightest of three column blocks (a large trigger is needed to force one); class 3: a
+        bright top-left pixel (a one-pixel trigger, the planted backdoor)."""
+
+        def forward(self, x):
+            blocks = x[:, 0].unflatten(2, (3, 2)).mean(dim=(1, 3))           # (N, 3) column-block means
+            return torch.cat([20 * blocks, 40 * (x[:, 0, :1, 0] - 0.7)], dim=1)
+
+    x_def = torch.rand(64, 1, 6, 6) * 0.5
+    out = neural_cleanse(Shortcut(), x_def, 4, NeuralCleanseConfig(steps=150, l1_weight=0.05))
+    assert out["l1_norms"][3] == min(out["l1_norms"]) and out["flagged"] == [3]
+    y = torch.zeros(64, dtype=torch.long)
+    cleaned = unlearn(nn.Sequential(nn.Flatten(), nn.Linear(36, 4)), x_def, y, out["triggers"], [3],
+                      NeuralCleanseConfig(unlearn_steps=2))
+    assert not any(p.requires_grad for p in cleaned.parameters())

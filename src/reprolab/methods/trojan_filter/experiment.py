@@ -1,5 +1,5 @@
 """`reprolab run trojan_filter`: IF / VIF / AIF filtering and Filtering-then-Contrasting against BadNet+ and WaNet on
-MNIST, against STRIP (spec trojan_filter 6, quick CPU scale).
+MNIST, against STRIP and Neural Cleanse (spec trojan_filter 6, quick CPU scale).
 
 Data (real MNIST, [0, 1]): the first `train_size` training images train the Trojaned classifier; the next
 `defender_size` form the defender's clean set D_def (a tenth of it held out for the collapse check); the first
@@ -23,6 +23,7 @@ from torch.nn import functional as F
 from reprolab.data import load_mnist
 from reprolab.methods.trojan_filter.adversarial import AIFConfig, TriggerGenerator, train_adversarial_filter
 from reprolab.methods.trojan_filter.attacks import BadNetPlus, TrojanAttack, WaNet, attack_success
+from reprolab.methods.trojan_filter.neural_cleanse import NeuralCleanseConfig, neural_cleanse, unlearn
 from reprolab.methods.trojan_filter.filters import (FilterCollapsed, FilterConfig, FilterDefense, PlainFilter,
                                                     VariationalFilter, train_filter)
 from reprolab.methods.trojan_filter.plots import plot_examples, plot_table
@@ -66,6 +67,7 @@ class TrojanExperimentConfig:
     collapse_floor: float = 0.9          # A4: filtered clean accuracy on held-out D_def
     strip_blends: int = 20
     strip_fpr: float = 0.01
+    neural_cleanse: NeuralCleanseConfig = NeuralCleanseConfig()
     workers: int = 2
 
 
@@ -183,6 +185,15 @@ def run_attack(seed: int, attack_name: str, cfg: TrojanExperimentConfig, example
     strip = STRIP(classifier, data["defender"][0], cfg.strip_blends, cfg.strip_fpr, seed)
     out["STRIP"] = {**detection_rates(strip.detect(x_test), strip.detect(x_troj), hits),
                     "threshold": strip.threshold, "seconds": time.perf_counter() - start}
+    start = time.perf_counter()
+    nc = neural_cleanse(classifier, data["defender"][0], 10, cfg.neural_cleanse, seed)
+    cleaned = unlearn(classifier, *data["defender"], nc["triggers"], nc["flagged"], cfg.neural_cleanse, seed)
+    out["NeuralCleanse"] = {"l1_norms": nc["l1_norms"], "anomaly_index": nc["anomaly_index"],
+                            "flagged": nc["flagged"], "true_targets_flagged": sorted(set(nc["flagged"]) &
+                                                                                     set(attack.targets)),
+                            "clean_accuracy": accuracy(lambda x: cleaned(x).argmax(1), x_test, y_test),
+                            "asr": attack_success(cleaned, attack, x_test, y_test),
+                            "seconds": time.perf_counter() - start}
     return out
 
 
@@ -242,6 +253,17 @@ def claims(metrics: dict, cfg: TrojanExperimentConfig) -> list[Claim]:
                             "success than the plain filter IF on every attack (VIF shown for comparison; a collapsed "
                             "filter counts as NaN)", cmp, "AIF asr < IF asr everywhere",
                             all(v["AIF"] < v["IF"] for v in cmp.values())))
+    best = {}
+    for a, b in attacks.items():
+        scored = {d: b[d]["asr_filtered"]["mean"] for d in cfg.defenses if "asr_filtered" in b[d]}
+        top = min(scored, key=scored.get) if scored else None
+        best[a] = {"best_filter": top, "filter_asr": scored.get(top, float("nan")),
+                   "neural_cleanse_asr": b["NeuralCleanse"]["asr"]["mean"],
+                   "neural_cleanse_flagged": b["NeuralCleanse"]["flagged"]}
+    result.append(Claim("filtering_beats_neural_cleanse", "the best non-collapsed filter leaves a lower attack success "
+                        "than Neural Cleanse with unlearning, on every attack", best,
+                        "filter_asr < neural_cleanse_asr everywhere",
+                        all(v["filter_asr"] < v["neural_cleanse_asr"] for v in best.values())))
     if "wanet" in attacks:
         w = attacks["wanet"]
         ftc = {d: w[d]["ftc"] for d in cfg.defenses if "ftc" in w[d]}

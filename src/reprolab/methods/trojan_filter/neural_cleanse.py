@@ -1,0 +1,94 @@
+"""Neural Cleanse (Wang et al., S&P 2019), the model-level baseline (spec trojan_filter 3; recalled, [R]).
+
+Per class t, reverse-engineer the smallest trigger that sends clean defender images to t:
+    min_{m, p} CE(C((1 - m) x + m p), t) + lambda |m|_1,   m = sigmoid(a) in [0, 1]^{1xhxw}, p = sigmoid(b)
+(Adam lr 0.1, a fixed lambda here; the original adapts lambda during the search). Anomaly index of class t:
+|L1_t - median| / (1.4826 MAD) over the classes' mask norms; t is flagged when its index exceeds 2 and its norm is
+below the median. Mitigation: fine-tune C on the defender set with a fraction (20 %) of inputs stamped with a
+flagged class's reversed trigger, true labels kept ("unlearning").
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+MAD_SCALE = 1.4826
+
+
+@dataclasses.dataclass(frozen=True)
+class NeuralCleanseConfig:
+    steps: int = 200                  # optimisation steps per class
+    batch_size: int = 64
+    lr: float = 0.1
+    l1_weight: float = 0.01
+    anomaly_threshold: float = 2.0
+    unlearn_steps: int = 200
+    unlearn_lr: float = 1e-4
+    unlearn_fraction: float = 0.2
+
+
+def reverse_trigger(classifier: nn.Module, x_def: torch.Tensor, target: int, cfg: NeuralCleanseConfig,
+                    gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """The mask (1, h, w) and pattern (c, h, w) found for `target`."""
+    c, h, w = x_def.shape[1:]
+    a = torch.zeros(1, h, w, requires_grad=True)
+    b = torch.zeros(c, h, w, requires_grad=True)
+    optimizer = torch.optim.Adam([a, b], lr=cfg.lr)
+    labels = torch.full((cfg.batch_size,), target)
+    for _ in range(cfg.steps):
+        x = x_def[torch.randint(len(x_def), (cfg.batch_size,), generator=gen)]
+        m, p = torch.sigmoid(a), torch.sigmoid(b)
+        loss = F.cross_entropy(classifier((1 - m) * x + m * p), labels) + cfg.l1_weight * m.sum()
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+    return torch.sigmoid(a).detach(), torch.sigmoid(b).detach()
+
+
+def anomaly_indices(norms: torch.Tensor) -> torch.Tensor:
+    """|L1_t - median| / (1.4826 MAD) per class."""
+    median = norms.median()
+    mad = (norms - median).abs().median()
+    return (norms - median).abs() / (MAD_SCALE * mad).clamp_min(1e-12)
+
+
+def neural_cleanse(classifier: nn.Module, x_def: torch.Tensor, num_classes: int, cfg: NeuralCleanseConfig,
+                   seed: int = 0) -> dict:
+    """Reverse every class's trigger; the norms, anomaly indices, flagged classes and the triggers."""
+    classifier.eval().requires_grad_(False)
+    gen = torch.Generator().manual_seed(seed)
+    triggers = [reverse_trigger(classifier, x_def, t, cfg, gen) for t in range(num_classes)]
+    norms = torch.stack([m.sum() for m, _ in triggers])
+    index = anomaly_indices(norms)
+    flagged = [t for t in range(num_classes)
+               if index[t] > cfg.anomaly_threshold and norms[t] < norms.median()]
+    return {"l1_norms": norms.tolist(), "anomaly_index": index.tolist(), "flagged": flagged, "triggers": triggers}
+
+
+def unlearn(classifier: nn.Module, x_def: torch.Tensor, y_def: torch.Tensor, triggers: list, flagged: list[int],
+            cfg: NeuralCleanseConfig, seed: int = 0) -> nn.Module:
+    """A fine-tuned copy of the classifier; stamped inputs keep their true labels. No flagged class: a copy."""
+    model = copy.deepcopy(classifier).requires_grad_(True).train()
+    if not flagged:
+        return model.eval()
+    gen = torch.Generator().manual_seed(seed)
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.unlearn_lr)
+    for _ in range(cfg.unlearn_steps):
+        idx = torch.randint(len(y_def), (cfg.batch_size,), generator=gen)
+        x, y = x_def[idx].clone(), y_def[idx]
+        stamp = torch.rand(len(x), generator=gen) < cfg.unlearn_fraction
+        which = torch.tensor(flagged)[torch.randint(len(flagged), (len(x),), generator=gen)]
+        for t in flagged:
+            rows = stamp & (which == t)
+            m, p = triggers[t]
+            x[rows] = (1 - m) * x[rows] + m * p
+        loss = F.cross_entropy(model(x), y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+    return model.eval().requires_grad_(False)
