@@ -142,3 +142,34 @@ def test_neural_cleanse_anomaly_index_by_hand_and_finds_a_planted_shortcut():
     cleaned = unlearn(nn.Sequential(nn.Flatten(), nn.Linear(36, 4)), x_def, y, out["triggers"], [3],
                       NeuralCleanseConfig(unlearn_steps=2))
     assert not any(p.requires_grad for p in cleaned.parameters())
+
+
+def test_fine_pruning_removes_dormant_channels_first_and_stops_at_the_accuracy_budget():
+    from reprolab.methods.trojan_filter.fine_pruning import FinePruningConfig, fine_prune, mean_channel_activation
+
+    class TwoChannel(nn.Module):
+        """Channel 0 carries the class (brightness), channel 1 is dormant on clean data (a 'backdoor' neuron)."""
+
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(1, 2, 1)
+            with torch.no_grad():
+                self.conv.weight[:] = torch.tensor([1.0, -1.0]).view(2, 1, 1, 1)
+                self.conv.bias[:] = torch.tensor([0.0, -2.0])
+            self.head = nn.Linear(2, 2)
+            with torch.no_grad():
+                self.head.weight[:] = torch.tensor([[-10.0, 0.0], [10.0, 0.0]])
+                self.head.bias[:] = torch.tensor([2.5, -2.5])
+
+        def forward(self, x):
+            return self.head(torch.relu(self.conv(x)).mean(dim=(2, 3)))
+
+    x = torch.rand(200, 1, 4, 4)
+    y = (x.mean(dim=(1, 2, 3)) > 0.5).long()
+    model = TwoChannel()
+    acts = mean_channel_activation(model, model.conv, x)
+    assert acts[1] == 0 and acts[0] > 0
+    pruned, info = fine_prune(model, x, y, FinePruningConfig(finetune_steps=0))
+    assert info["pruned_channels"] == 1                 # the dormant channel goes; pruning the next would cost accuracy
+    assert info["defender_accuracy_after"] >= info["defender_accuracy_before"] - 0.04
+    assert torch.equal(model.conv.weight, TwoChannel().conv.weight)   # the original classifier is untouched

@@ -1,0 +1,78 @@
+"""Fine-Pruning (Liu et al., RAID 2018), a model-repair baseline (spec trojan_filter 3, [R]).
+
+Channels of the classifier's LAST convolution are pruned in increasing order of their mean activation on the
+defender's clean set (dormant channels first: backdoor neurons tend to be dormant on clean data), until the
+defender-set accuracy drops by more than `max_drop` (4 points); the last pruning that stayed within the budget is
+kept, then the pruned network is fine-tuned on the defender set. Pruning zeroes the channel's output through a
+mask applied in a forward hook, so fine-tuning cannot revive it.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+
+@dataclasses.dataclass(frozen=True)
+class FinePruningConfig:
+    max_drop: float = 0.04
+    prune_step: int = 1               # channels pruned per round
+    finetune_steps: int = 200
+    finetune_lr: float = 1e-4
+    batch_size: int = 64
+
+
+def last_conv(model: nn.Module) -> nn.Conv2d:
+    convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
+    if not convs:
+        raise ValueError("Fine-Pruning needs a classifier with a Conv2d layer")
+    return convs[-1]
+
+
+@torch.no_grad()
+def mean_channel_activation(model: nn.Module, conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
+    """Mean over images and positions of ReLU(conv output), per output channel."""
+    acts = []
+    handle = conv.register_forward_hook(lambda _m, _i, out: acts.append(F.relu(out).mean(dim=(0, 2, 3))))
+    model(x)
+    handle.remove()
+    return acts[0]
+
+
+def _accuracy(model, x, y) -> float:
+    with torch.no_grad():
+        return int((model(x).argmax(1) == y).sum()) / len(y)
+
+
+def fine_prune(classifier: nn.Module, x_def: torch.Tensor, y_def: torch.Tensor, cfg: FinePruningConfig,
+               seed: int = 0) -> tuple[nn.Module, dict]:
+    """A pruned and fine-tuned copy of the classifier, and what was pruned."""
+    model = copy.deepcopy(classifier).eval().requires_grad_(False)
+    conv = last_conv(model)
+    mask = torch.ones(conv.out_channels)
+    conv.register_forward_hook(lambda _m, _i, out: out * mask.view(1, -1, 1, 1))
+    order = mean_channel_activation(model, conv, x_def).argsort().tolist()   # dormant first
+    base = _accuracy(model, x_def, y_def)
+    pruned = 0
+    while pruned + cfg.prune_step < conv.out_channels:
+        mask[order[pruned:pruned + cfg.prune_step]] = 0.0
+        if base - _accuracy(model, x_def, y_def) > cfg.max_drop:
+            mask[order[pruned:pruned + cfg.prune_step]] = 1.0
+            break
+        pruned += cfg.prune_step
+    gen = torch.Generator().manual_seed(seed)
+    model.requires_grad_(True).train()
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.finetune_lr)
+    for _ in range(cfg.finetune_steps):
+        idx = torch.randint(len(y_def), (cfg.batch_size,), generator=gen)
+        loss = F.cross_entropy(model(x_def[idx]), y_def[idx])
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+    model.eval().requires_grad_(False)
+    return model, {"pruned_channels": pruned, "channels": conv.out_channels, "defender_accuracy_before": base,
+                   "defender_accuracy_after": _accuracy(model, x_def, y_def)}
