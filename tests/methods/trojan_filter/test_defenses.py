@@ -173,3 +173,33 @@ def test_fine_pruning_removes_dormant_channels_first_and_stops_at_the_accuracy_b
     assert info["pruned_channels"] == 1                 # the dormant channel goes; pruning the next would cost accuracy
     assert info["defender_accuracy_after"] >= info["defender_accuracy_before"] - 0.04
     assert torch.equal(model.conv.weight, TwoChannel().conv.weight)   # the original classifier is untouched
+
+
+def test_gradcam_finds_the_deciding_pixels_and_februus_inpaints_only_there():
+    from reprolab.methods.trojan_filter.februus import FebruusConfig, FebruusFilter, Inpainter, gradcam, random_holes
+
+    class Corner(nn.Module):
+        """One conv channel copies the image; the class-1 logit reads only the top-left 2x2 corner."""
+
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(1, 1, 1, bias=False)
+            nn.init.ones_(self.conv.weight)
+
+        def forward(self, x):
+            a = torch.relu(self.conv(x))
+            corner = a[:, 0, :2, :2].mean(dim=(1, 2))
+            return torch.stack([-corner, corner], dim=1)
+
+    x = torch.full((2, 1, 8, 8), 0.1)
+    x[:, :, :2, :2] = 0.9                                               # a bright corner patch, as a trigger
+    cam = gradcam(Corner(), x)
+    assert cam.shape == (2, 1, 8, 8) and torch.allclose(cam.amax(dim=(1, 2, 3)), torch.ones(2))
+    assert cam[:, :, :2, :2].min() > cam[:, :, 4:, 4:].max()          # the heat sits on the corner it reads
+    inpainter = Inpainter()
+    out = FebruusFilter(Corner(), inpainter, 0.7)(x)
+    m = (cam >= 0.7).float()
+    assert m[:, :, :2, :2].all() and m.sum() == 2 * 4                  # only the corner is removed
+    assert torch.equal(out * (1 - m), x * (1 - m)) and not torch.equal(out * m, x * m)
+    holes = random_holes(5, (28, 28), FebruusConfig(), torch.Generator().manual_seed(0))
+    assert holes.shape == (5, 1, 28, 28) and set(holes.unique().tolist()) == {0.0, 1.0}

@@ -8,7 +8,8 @@ from tests.conftest import read_record, tiny_quick_run
 
 TINY = ("train_size=1000", "defender_size=400", "test_size=200", "badnet_epochs=1", "wanet_epochs=1",
         "filter.steps=16", "aif_steps=8", "strip_blends=4", "neural_cleanse.steps=4",
-        "neural_cleanse.unlearn_steps=4", "fine_pruning.finetune_steps=4", "workers=1")
+        "neural_cleanse.unlearn_steps=4", "fine_pruning.finetune_steps=4", "februus.steps=4",
+        "workers=1")
 
 
 def test_unknown_attack_is_rejected_and_blended_attacks_are_built():
@@ -31,11 +32,11 @@ def test_smoke_run_writes_a_complete_record(tiny_run):
     record = read_record(out)
     assert [c["name"] for c in record["claims"]] == ["attacks_are_effective", "filtered_clean_accuracy_ge_90",
                                                      "vif_cuts_badnet", "aif_beats_if",
-                                                     "filtering_beats_model_repair",
+                                                     "filtering_beats_mitigation_baselines",
                                                      "wanet_strip_misses_filter_catches"]
     for attack in ("badnet_plus", "wanet"):
         block = record["metrics"]["attacks"][attack]
-        assert {"no_defense", "IF", "VIF", "AIF", "STRIP", "NeuralCleanse", "FinePruning"} <= set(block)
+        assert {"no_defense", "IF", "VIF", "AIF", "STRIP", "NeuralCleanse", "FinePruning", "Februus"} <= set(block)
         assert 0 <= block["FinePruning"]["pruned_channels"] < block["FinePruning"]["channels"] == 64
         assert len(block["NeuralCleanse"]["anomaly_index"]) == 10
         assert 0 <= block["STRIP"]["fpr"] <= 1 and isinstance(block["IF"]["collapsed"], bool)

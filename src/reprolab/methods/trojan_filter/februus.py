@@ -1,0 +1,103 @@
+"""A Februus-like input purifier (Doan et al., ACSAC 2020; spec trojan_filter 3, [R]): GradCAM on the classifier's
+last convolution marks the pixels that drive its decision; pixels whose normalised heat reaches
+`heat_threshold` are removed and inpainted. The original inpaints with a GAN; here a small inpainting
+autoencoder trained on the defender's clean set with random rectangular holes (a declared deviation).
+
+GradCAM: a_k = mean_{ij} d y_c / d A_k[i, j] for the predicted class c; cam = ReLU(sum_k a_k A_k), upsampled to the
+input size and divided by its per-image maximum. Purified input: x (1 - m) + inpaint(x (1 - m), m) m.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from reprolab.methods.trojan_filter.filters import LATENT_CHANNELS, _decoder, _encoder, reconstruction_nll
+from reprolab.methods.trojan_filter.fine_pruning import last_conv
+
+
+@dataclasses.dataclass(frozen=True)
+class FebruusConfig:
+    heat_threshold: float = 0.7
+    steps: int = 512
+    batch_size: int = 64
+    lr: float = 1e-3
+    max_holes: int = 3
+    hole_size: tuple[int, int] = (4, 12)
+
+
+def gradcam(classifier: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """Normalised GradCAM heat maps (N, 1, H, W) in [0, 1] for the predicted classes."""
+    conv = last_conv(classifier)
+    store = {}
+    handle = conv.register_forward_hook(lambda _m, _i, out: store.update(act=out))
+    with torch.enable_grad():
+        x = x.detach().requires_grad_(True)
+        logits = classifier(x)
+        chosen = logits.gather(1, logits.argmax(1, keepdim=True)).sum()
+        grads, = torch.autograd.grad(chosen, store["act"])
+    handle.remove()
+    weights = grads.mean(dim=(2, 3), keepdim=True)
+    cam = F.relu((weights * store["act"]).sum(1, keepdim=True)).detach()
+    cam = F.interpolate(cam, size=x.shape[-2:], mode="bilinear", align_corners=False)
+    return cam / cam.flatten(1).amax(1).clamp_min(1e-12).view(-1, 1, 1, 1)
+
+
+class Inpainter(nn.Module):
+    """[x (1 - m), m] -> the whole image, with the filters' encoder/decoder blocks."""
+
+    def __init__(self, channels: int = 1):
+        super().__init__()
+        self.encoder, self.decoder = _encoder(channels + 1, LATENT_CHANNELS), _decoder(channels)
+
+    def forward(self, x: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
+        return self.decoder(self.encoder(torch.cat([x * (1 - m), m], dim=1)))
+
+
+def random_holes(n: int, size: tuple[int, int], cfg: FebruusConfig, gen: torch.Generator) -> torch.Tensor:
+    h, w = size
+    masks = torch.zeros(n, 1, h, w)
+    lo, hi = cfg.hole_size
+    for i in range(n):
+        for _ in range(int(torch.randint(1, cfg.max_holes + 1, (1,), generator=gen))):
+            dh, dw = (int(v) for v in torch.randint(lo, hi + 1, (2,), generator=gen))
+            r, c = int(torch.randint(0, h - dh + 1, (1,), generator=gen)), int(torch.randint(0, w - dw + 1, (1,),
+                                                                                            generator=gen))
+            masks[i, :, r:r + dh, c:c + dw] = 1.0
+    return masks
+
+
+def train_inpainter(inpainter: Inpainter, x_def: torch.Tensor, cfg: FebruusConfig, seed: int = 0) -> list[dict]:
+    gen = torch.Generator().manual_seed(seed)
+    optimizer = torch.optim.Adam(inpainter.parameters(), lr=cfg.lr)
+    inpainter.train()
+    log = []
+    for step in range(cfg.steps):
+        x = x_def[torch.randint(len(x_def), (cfg.batch_size,), generator=gen)]
+        m = random_holes(len(x), x.shape[-2:], cfg, gen)
+        loss = reconstruction_nll(inpainter(x, m), x)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        if step % 64 == 0 or step == cfg.steps - 1:
+            log.append({"step": step, "rec": loss.item()})
+    inpainter.eval()
+    return log
+
+
+class FebruusFilter(nn.Module):
+    """x -> x (1 - m) + inpaint(x (1 - m), m) m with m = [GradCAM(x) >= heat_threshold]; usable as a filter."""
+
+    variational = False
+
+    def __init__(self, classifier: nn.Module, inpainter: Inpainter, heat_threshold: float = 0.7):
+        super().__init__()
+        self.classifier, self.inpainter, self.heat_threshold = classifier, inpainter, heat_threshold
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        m = (gradcam(self.classifier, x) >= self.heat_threshold).float()
+        with torch.no_grad():
+            return x * (1 - m) + self.inpainter(x, m) * m
