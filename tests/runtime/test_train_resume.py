@@ -55,3 +55,17 @@ def test_checkpoint_missing_an_object_is_an_error(tmp_path):
     ck.save(1, {"model": torch.nn.Linear(1, 1)}, [])
     with pytest.raises(ValueError, match="no state for"):
         ck.load({"model": torch.nn.Linear(1, 1), "opt": torch.optim.SGD(torch.nn.Linear(1, 1).parameters(), 0.1)})
+
+
+def test_checkpointer_keeps_numpy_and_torch_generators(tmp_path):
+    import numpy as np
+    import torch
+
+    from reprolab.runtime.train import Checkpointer
+
+    rng, gen = np.random.default_rng(3), torch.Generator().manual_seed(4)
+    Checkpointer(tmp_path / "g.pt").save(1, {"rng": rng, "gen": gen}, [])
+    expected = (rng.random(), torch.rand(1, generator=gen))
+    rng2, gen2 = np.random.default_rng(0), torch.Generator().manual_seed(0)
+    Checkpointer(tmp_path / "g.pt").load({"rng": rng2, "gen": gen2})
+    assert rng2.random() == expected[0] and torch.equal(torch.rand(1, generator=gen2), expected[1])

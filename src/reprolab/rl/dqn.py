@@ -266,19 +266,6 @@ class TrainLog:
         self.infos.update(state["infos"])
 
 
-class _GeneratorState:
-    """A numpy Generator seen as an object with a state dict (for `Checkpointer`)."""
-
-    def __init__(self, rng: np.random.Generator):
-        self.rng = rng
-
-    def state_dict(self) -> dict:
-        return self.rng.bit_generator.state
-
-    def load_state_dict(self, state: dict) -> None:
-        self.rng.bit_generator.state = state
-
-
 def train_dqn(env, agent: DQNAgent, frames: int, seed: int, *, progress: bool = False, desc: str = "dqn",
               log_every: int = 1000, checkpoint: str | Path | None = None, checkpoint_every: int = 0,
               resume: bool = False) -> TrainLog:
@@ -297,7 +284,7 @@ def train_dqn(env, agent: DQNAgent, frames: int, seed: int, *, progress: bool = 
     epsilon = LinearSchedule(cfg.eps_start, cfg.eps_end, cfg.eps_frames, delay=cfg.replay_start)
     log, episode_return = TrainLog([], [], [], collections.defaultdict(list)), 0.0
     saver = Checkpointer(checkpoint) if checkpoint is not None and checkpoint_every else None
-    state = {"agent": agent, "buffer": buffer, "log": log, "rng": _GeneratorState(rng)}
+    state = {"agent": agent, "buffer": buffer, "log": log, "rng": rng}
     restored = saver.load(state) if saver is not None and resume else None
     start = restored[0] if restored else 0
     obs, _ = env.reset(seed=seed if start == 0 else seed + start)

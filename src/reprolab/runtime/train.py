@@ -2,9 +2,10 @@
 
 `run_loop` owns the loop counter and nothing else: the caller's `step_fn(step)` does one update and the
 caller's `eval_fn(step)` returns a dict of metrics. Every `checkpoint_every` steps the state of `objects`
-(anything with `state_dict`/`load_state_dict`: models, optimizers, schedulers), the RNG states and the
-evaluation history are written atomically; with `resume=True` the loop continues from the last checkpoint and,
-because the RNG states are restored, ends with the same numbers as an uninterrupted run.
+(anything with `state_dict`/`load_state_dict`: models, optimizers, schedulers; or numpy / torch random
+generators), the global RNG states and the evaluation history are written atomically; with `resume=True` the
+loop continues from the last checkpoint and, because the RNG states are restored, ends with the same numbers as an
+uninterrupted run.
 """
 
 from __future__ import annotations
@@ -43,15 +44,35 @@ def _as_tuple(value: Any) -> Any:
     return tuple(_as_tuple(v) for v in value) if isinstance(value, (list, tuple)) else value
 
 
+def state_of(obj: Any) -> Any:
+    """What a checkpoint keeps of `obj`: its state dict, or the state of a numpy / torch random generator."""
+    if isinstance(obj, np.random.Generator):
+        return obj.bit_generator.state
+    if isinstance(obj, torch.Generator):
+        return obj.get_state()
+    return obj.state_dict()
+
+
+def restore_state(obj: Any, state: Any) -> None:
+    """The inverse of `state_of`."""
+    if isinstance(obj, np.random.Generator):
+        obj.bit_generator.state = state
+    elif isinstance(obj, torch.Generator):
+        obj.set_state(state)
+    else:
+        obj.load_state_dict(state)
+
+
 class Checkpointer:
-    """Saves and restores {objects' state dicts, step, history, RNG states} at one path."""
+    """Saves and restores {objects' states, step, history, global RNG states} at one path. An object is anything
+    with `state_dict`/`load_state_dict`, or a numpy / torch random generator."""
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
 
     def save(self, step: int, objects: Mapping[str, Any], history: list[dict[str, Any]]) -> None:
         payload = {"step": step, "history": history, "rng": rng_state(),
-                   "objects": {name: obj.state_dict() for name, obj in objects.items()}}
+                   "objects": {name: state_of(obj) for name, obj in objects.items()}}
         atomic_write(self.path, lambda tmp: torch.save(payload, tmp))
 
     def load(self, objects: Mapping[str, Any]) -> tuple[int, list[dict[str, Any]]] | None:
@@ -62,7 +83,7 @@ class Checkpointer:
         if missing:
             raise ValueError(f"checkpoint {self.path} has no state for {sorted(missing)}")
         for name, obj in objects.items():
-            obj.load_state_dict(payload["objects"][name])
+            restore_state(obj, payload["objects"][name])
         set_rng_state(payload["rng"])
         return payload["step"], payload["history"]
 

@@ -119,19 +119,6 @@ def no_parameter_grads(module: nn.Module) -> Iterator[None]:
             p.requires_grad_(flag)
 
 
-class _GeneratorState:
-    """A torch.Generator seen as an object with a state dict (for checkpoints)."""
-
-    def __init__(self, gen: torch.Generator):
-        self.gen = gen
-
-    def state_dict(self) -> dict:
-        return {"state": self.gen.get_state()}
-
-    def load_state_dict(self, state: dict) -> None:
-        self.gen.set_state(state["state"])
-
-
 class Distiller:
     """Trains `student` to match the frozen `teacher` on samples of `generator` (and of its EMA when lambda1 > 0).
 
@@ -281,6 +268,6 @@ class Distiller:
         """Everything `runtime.train.run_loop` must save to resume exactly."""
         objects = {"student": self.student, "generator": self.generator, "ema_generator": self.ema_generator,
                    "student_optimizer": self.student_optimizer, "generator_optimizer": self.generator_optimizer,
-                   "z_rng": _GeneratorState(self.z_rng), "z_ema_rng": _GeneratorState(self.z_ema_rng)}
+                   "z_rng": self.z_rng, "z_ema_rng": self.z_ema_rng}
         objects.update({f"scheduler{i}": s for i, s in enumerate(self.schedulers)})
         return objects

@@ -38,6 +38,7 @@ from torch.nn import functional as F
 from reprolab.methods.mbec.model import HIDDEN, KEY_DIM, PROJ_DIM, MBECNetwork
 from reprolab.rl.dqn import DQNAgent, DQNConfig, TargetRule
 from reprolab.rl.memory import EpisodicMemory
+from reprolab.runtime.train import restore_state, state_of
 
 
 @dataclasses.dataclass(frozen=True)
@@ -293,15 +294,15 @@ class MBECAgent(DQNAgent):
     # ----- checkpoints -----------------------------------------------------------------------------------------
     def state_dict(self) -> dict:
         return {**super().state_dict(), "memory": self.memory.state_dict(),
-                "mem_rng": self.mem_rng.bit_generator.state, "noise": self.noise.get_state(),
+                "mem_rng": state_of(self.mem_rng), "noise": state_of(self.noise),
                 "rec_optimizer": self.rec_optimizer.state_dict(), "episodes": self.episodes,
                 "lengths": list(self.lengths), "write_interval": self.write_interval, "trace": self.trace}
 
     def load_state_dict(self, state: dict) -> None:
         super().load_state_dict(state)
         self.memory.load_state_dict(state["memory"])
-        self.mem_rng.bit_generator.state = state["mem_rng"]
-        self.noise.set_state(state["noise"])
+        restore_state(self.mem_rng, state["mem_rng"])
+        restore_state(self.noise, state["noise"])
         self.rec_optimizer.load_state_dict(state["rec_optimizer"])
         self.episodes, self.write_interval = int(state["episodes"]), int(state["write_interval"])
         self.lengths.clear()
