@@ -92,6 +92,7 @@ class HybridRule(TargetRule):
     def acting_values(self, agent: "MBECAgent", obs: torch.Tensor) -> torch.Tensor:
         net = agent.online[0]
         q, x = net.q_and_embedding(obs)
+        agent.acted_embedding = x
         if not agent.reading:
             return q
         q_mbec = agent.episodic_values(net, x, agent.h, agent.c, acting=True)
@@ -139,6 +140,7 @@ class MBECAgent(DQNAgent):
         self.write_interval = cfg.initial_write_interval
         self.trace: dict[str, list] = {"memory_error": [], "beta": [], "rec_loss": []}
         self.reading = False
+        self.acted_embedding, self._embedded = None, (None, None)
         self._new_episode()
 
     # ----- episode state -------------------------------------------------------------------------------------
@@ -189,23 +191,33 @@ class MBECAgent(DQNAgent):
         shape = (self.mbec.hidden,)
         return {name: (shape, np.float32) for name in ("h", "c", "next_h", "next_c")}
 
+    @torch.no_grad()
+    def embedding(self, obs) -> torch.Tensor:
+        """x_t = proj(phi(s_t)) of the observation last given to `act`, computed once per step (the greedy branch
+        of `act` already made it); any other observation is embedded afresh."""
+        if self._embedded[0] is not obs:
+            x = self.acted_embedding if self.acted_embedding is not None else self.online[0].embed(
+                torch.as_tensor(obs, device=self.device).unsqueeze(0))
+            self._embedded = (obs, x)
+        return self._embedded[1]
+
     def act(self, obs: np.ndarray, epsilon: float, rng: np.random.Generator) -> int:
         self.reading = self.memory_ready() and self.mem_rng.random() < self.mbec.read_rate
-        self.last_q_mbec = None
+        self.last_q_mbec, self.acted_embedding, self._embedded = None, None, (None, None)
         action = super().act(obs, epsilon, rng)
+        self.embedding(obs)
         if self.reading and self.mem_rng.random() < self.mbec.bstr_rate:
             if self.last_q_mbec is None:    # the epsilon-random branch skipped the values
-                with torch.no_grad():
-                    x = self.online[0].embed(torch.as_tensor(obs, device=self.device).unsqueeze(0))
-                self.last_q_mbec = self.episodic_values(self.online[0], x, self.h, self.c, acting=True)
+                self.last_q_mbec = self.episodic_values(self.online[0], self.embedding(obs), self.h, self.c,
+                                                        acting=True)
             with torch.no_grad():
                 self.memory.write(self.online[0].key(self.h), self.last_q_mbec.max(dim=1).values)
         return action
 
     def observe(self, obs, action, reward, next_obs, terminated) -> dict:
         net = self.online[0]
+        x = self.embedding(obs)
         with torch.no_grad():
-            x = net.embed(torch.as_tensor(obs, device=self.device).unsqueeze(0))
             h1, c1 = net.step(x, net.onehot(torch.tensor([action], device=self.device)), self.h, self.c)
             if self.memory_ready() and self.t % self.mbec.beta_log_every == 0:
                 self.trace["beta"].append((self.frame, float(self.beta(net, self.h)[0])))
