@@ -16,6 +16,8 @@ from __future__ import annotations
 import torch
 from torch.nn import functional as F
 
+from reprolab.methods.trojan_filter.metrics import fraction
+
 
 def _check_images(x: torch.Tensor) -> torch.Tensor:
     if x.ndim != 4:
@@ -136,5 +138,5 @@ def attack_success(classifier, attack: TrojanAttack, x: torch.Tensor, y: torch.T
     for k, target in enumerate(attack.targets):
         keep = y != target
         pred = classifier(attack.apply(x[keep], k)).argmax(1)
-        per_trigger.append(int((pred == target).sum()) / len(pred))
+        per_trigger.append(fraction(pred == target))
     return {"per_trigger": per_trigger, "mean": sum(per_trigger) / len(per_trigger)}

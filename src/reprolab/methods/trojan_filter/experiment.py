@@ -26,6 +26,7 @@ from reprolab.methods.trojan_filter.adversarial import AIFConfig, TriggerGenerat
 from reprolab.methods.trojan_filter.attacks import BadNetPlus, BlendedPlus, TrojanAttack, WaNet, attack_success
 from reprolab.methods.trojan_filter.februus import FebruusConfig, FebruusFilter, Inpainter, train_inpainter
 from reprolab.methods.trojan_filter.fine_pruning import FinePruningConfig, fine_prune
+from reprolab.methods.trojan_filter.metrics import accuracy, fraction
 from reprolab.methods.trojan_filter.neural_cleanse import NeuralCleanseConfig, neural_cleanse, unlearn
 from reprolab.methods.trojan_filter.filters import (FilterCollapsed, FilterConfig, FilterDefense, PlainFilter,
                                                     VariationalFilter, train_filter)
@@ -140,16 +141,6 @@ def train_classifier(x, y, epochs: int, cfg: TrojanExperimentConfig, seed: int,
             loss.backward()
             optimizer.step()
     return model.eval()
-
-
-def fraction(flags: torch.Tensor) -> float:
-    """count / n in double precision (a float32 mean reads 50 / 1000 as 0.0500000007 > 0.05)."""
-    return int(flags.sum()) / len(flags) if len(flags) else float("nan")
-
-
-@torch.no_grad()
-def accuracy(predict, x, y) -> float:
-    return fraction(predict(x) == y)
 
 
 def trojan_inputs(attack: TrojanAttack, x, y) -> tuple[torch.Tensor, torch.Tensor]:

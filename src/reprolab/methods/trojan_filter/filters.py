@@ -25,6 +25,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from reprolab.methods.trojan_filter.metrics import accuracy
+
 LATENT_CHANNELS = 16
 
 
@@ -169,7 +171,7 @@ class FilterDefense:
 
     def check_not_collapsed(self, x: torch.Tensor, y: torch.Tensor, floor: float) -> float:
         """Filtered clean accuracy on held-out clean data; raises `FilterCollapsed` below `floor`."""
-        acc = int((self.filtered_labels(x) == y).sum()) / len(y)
+        acc = accuracy(self.filtered_labels, x, y)
         if acc < floor:
             raise FilterCollapsed(f"filtered clean accuracy {acc:.3f} is below {floor:.3f}: the filter collapsed "
                                   "and its attack-success numbers would be meaningless")

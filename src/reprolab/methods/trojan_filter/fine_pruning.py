@@ -16,6 +16,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from reprolab.methods.trojan_filter.metrics import accuracy
+
 
 @dataclasses.dataclass(frozen=True)
 class FinePruningConfig:
@@ -43,11 +45,6 @@ def mean_channel_activation(model: nn.Module, conv: nn.Conv2d, x: torch.Tensor) 
     return acts[0]
 
 
-def _accuracy(model, x, y) -> float:
-    with torch.no_grad():
-        return int((model(x).argmax(1) == y).sum()) / len(y)
-
-
 def fine_prune(classifier: nn.Module, x_def: torch.Tensor, y_def: torch.Tensor, cfg: FinePruningConfig,
                seed: int = 0) -> tuple[nn.Module, dict]:
     """A pruned and fine-tuned copy of the classifier, and what was pruned."""
@@ -56,11 +53,15 @@ def fine_prune(classifier: nn.Module, x_def: torch.Tensor, y_def: torch.Tensor, 
     mask = torch.ones(conv.out_channels)
     conv.register_forward_hook(lambda _m, _i, out: out * mask.view(1, -1, 1, 1))
     order = mean_channel_activation(model, conv, x_def).argsort().tolist()   # dormant first
-    base = _accuracy(model, x_def, y_def)
+
+    def predict(x):
+        return model(x).argmax(1)
+
+    base = accuracy(predict, x_def, y_def)
     pruned = 0
     while pruned + cfg.prune_step < conv.out_channels:
         mask[order[pruned:pruned + cfg.prune_step]] = 0.0
-        if base - _accuracy(model, x_def, y_def) > cfg.max_drop:
+        if base - accuracy(predict, x_def, y_def) > cfg.max_drop:
             mask[order[pruned:pruned + cfg.prune_step]] = 1.0
             break
         pruned += cfg.prune_step
@@ -75,4 +76,4 @@ def fine_prune(classifier: nn.Module, x_def: torch.Tensor, y_def: torch.Tensor, 
         optimizer.step()
     model.eval().requires_grad_(False)
     return model, {"pruned_channels": pruned, "channels": conv.out_channels, "defender_accuracy_before": base,
-                   "defender_accuracy_after": _accuracy(model, x_def, y_def)}
+                   "defender_accuracy_after": accuracy(predict, x_def, y_def)}
