@@ -37,7 +37,6 @@ class ResNetFeatures(nn.Module):
                 in_planes = planes
         self.stages = nn.Sequential(*stages)
         self.out_dim = 512
-
         self.stage_ends = [sum(blocks[: i + 1]) - 1 for i in range(len(blocks))]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from reprolab.methods.trojan_filter.filters import LATENT_CHANNELS, _decoder, _encoder, reconstruction_nll
+from reprolab.methods.trojan_filter.filters import LATENT_CHANNELS, decoder_block, encoder_block, reconstruction_nll
 from reprolab.methods.trojan_filter.fine_pruning import last_conv
 
 
@@ -51,7 +51,7 @@ class Inpainter(nn.Module):
 
     def __init__(self, channels: int = 1):
         super().__init__()
-        self.encoder, self.decoder = _encoder(channels + 1, LATENT_CHANNELS), _decoder(channels)
+        self.encoder, self.decoder = encoder_block(channels + 1, LATENT_CHANNELS), decoder_block(channels)
 
     def forward(self, x: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
         return self.decoder(self.encoder(torch.cat([x * (1 - m), m], dim=1)))

@@ -30,12 +30,12 @@ from reprolab.methods.trojan_filter.metrics import accuracy
 LATENT_CHANNELS = 16
 
 
-def _encoder(channels: int, out_channels: int) -> nn.Sequential:
+def encoder_block(channels: int, out_channels: int) -> nn.Sequential:
     return nn.Sequential(nn.Conv2d(channels, 32, 4, 2, 1), nn.ReLU(), nn.Conv2d(32, 64, 4, 2, 1), nn.ReLU(),
                          nn.Conv2d(64, out_channels, 3, 1, 1))
 
 
-def _decoder(channels: int) -> nn.Sequential:
+def decoder_block(channels: int) -> nn.Sequential:
     return nn.Sequential(nn.Conv2d(LATENT_CHANNELS, 64, 3, 1, 1), nn.ReLU(), nn.ConvTranspose2d(64, 32, 4, 2, 1),
                          nn.ReLU(), nn.ConvTranspose2d(32, channels, 4, 2, 1), nn.Sigmoid())
 
@@ -47,7 +47,7 @@ class PlainFilter(nn.Module):
 
     def __init__(self, channels: int = 1):
         super().__init__()
-        self.encoder, self.decoder = _encoder(channels, LATENT_CHANNELS), _decoder(channels)
+        self.encoder, self.decoder = encoder_block(channels, LATENT_CHANNELS), decoder_block(channels)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.decoder(self.encoder(x))
@@ -60,7 +60,7 @@ class VariationalFilter(nn.Module):
 
     def __init__(self, channels: int = 1):
         super().__init__()
-        self.encoder, self.decoder = _encoder(channels, 2 * LATENT_CHANNELS), _decoder(channels)
+        self.encoder, self.decoder = encoder_block(channels, 2 * LATENT_CHANNELS), decoder_block(channels)
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         mu, logvar = self.encoder(x).chunk(2, dim=1)
