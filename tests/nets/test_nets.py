@@ -24,3 +24,15 @@ def test_mlp_backbone_variants():
     assert kinds.count("Linear") == 4 and "BatchNorm1d" not in kinds and kinds[-1] == "Linear"
     with pytest.raises(ValueError, match=">= 1"):
         MLPBackbone(10, 0, 3)
+
+
+def test_preact_resnet18_matches_the_reference_size_and_preactivates():
+    from reprolab.nets import PreActResNet18
+
+    net = PreActResNet18()
+    assert net(torch.randn(2, 3, 32, 32)).shape == (2, 10)
+    assert sum(p.numel() for p in net.parameters()) == 11_171_146   # the CIFAR PreActResNet18 of the attack code
+    block = net.stages[2]                                             # first block of stage 2: projecting shortcut
+    assert block.shortcut is not None and block.bn1.num_features == 64 and block.conv1.stride == (2, 2)
+    with pytest.raises(ValueError, match="32x32"):
+        net(torch.randn(1, 3, 28, 28))

@@ -1,5 +1,7 @@
 """CIFAR-style ResNet18 / ResNet34 (3x3 stem, no max-pool; He et al. 2016, the common CIFAR variant, DFAD/CMI
-"resnet_8x") as feature extractors, and `ResNetClassifier` (features + a linear head)."""
+"resnet_8x") as feature extractors, and `ResNetClassifier` (features + a linear head); `PreActResNet18` (He et al.,
+"Identity Mappings in Deep Residual Networks", 2016, in the CIFAR form of the WaNet / input-aware attack code:
+BN-ReLU before each convolution, 3x3 stem, stages of 64/128/256/512 channels, 4x4 average pool, linear head)."""
 
 from __future__ import annotations
 
@@ -72,3 +74,41 @@ def cifar_resnet18(in_channels: int = 3) -> ResNetFeatures:
 
 def cifar_resnet34(in_channels: int = 3) -> ResNetFeatures:
     return ResNetFeatures((3, 4, 6, 3), in_channels)
+
+
+class PreActBlock(nn.Module):
+    """out = conv2(relu(bn2(conv1(relu(bn1(x)))))) + shortcut, the shortcut taken from relu(bn1(x)) when it projects."""
+
+    def __init__(self, in_planes: int, planes: int, stride: int):
+        super().__init__()
+        self.bn1 = nn.BatchNorm2d(in_planes)
+        self.conv1 = nn.Conv2d(in_planes, planes, 3, stride, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.conv2 = nn.Conv2d(planes, planes, 3, 1, 1, bias=False)
+        self.shortcut = None
+        if stride != 1 or in_planes != planes:
+            self.shortcut = nn.Conv2d(in_planes, planes, 1, stride, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = F.relu(self.bn1(x))
+        skip = self.shortcut(out) if self.shortcut is not None else x
+        out = self.conv1(out)
+        return self.conv2(F.relu(self.bn2(out))) + skip
+
+
+class PreActResNet18(nn.Module):
+    def __init__(self, num_classes: int = 10, in_channels: int = 3):
+        super().__init__()
+        self.stem = nn.Conv2d(in_channels, 64, 3, 1, 1, bias=False)
+        blocks, in_planes = [], 64
+        for i, planes in enumerate((64, 128, 256, 512)):
+            for j in range(2):
+                blocks.append(PreActBlock(in_planes, planes, 2 if (i > 0 and j == 0) else 1))
+                in_planes = planes
+        self.stages = nn.Sequential(*blocks)
+        self.fc = nn.Linear(512, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.shape[-2:] != (32, 32):
+            raise ValueError(f"PreActResNet18 takes 32x32 images, got {tuple(x.shape[-2:])}")
+        return self.fc(F.avg_pool2d(self.stages(self.stem(x)), 4).flatten(1))

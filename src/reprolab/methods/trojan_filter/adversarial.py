@@ -34,7 +34,7 @@ class TriggerGenerator(nn.Module):
 
     def forward(self, x: torch.Tensor, gen: torch.Generator | None = None):
         """(x_bar, m, p) for a batch of [0, 1] images."""
-        eps = torch.randn(len(x), NOISE_CHANNELS, 1, 1, generator=gen, device=x.device)
+        eps = torch.randn(len(x), NOISE_CHANNELS, 1, 1, generator=gen).to(x.device)
         out = self.net(torch.cat([x, eps.expand(-1, -1, *x.shape[2:])], dim=1))
         m = torch.sigmoid(out[:, :1] + self.mask_bias)
         p = torch.sigmoid(out[:, 1:])

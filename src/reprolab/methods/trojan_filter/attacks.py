@@ -8,7 +8,10 @@
   ins /= mean|ins|, bicubic upsampling to h x w; grid = clamp(identity + s field / h, -1, 1), applied with
   grid_sample(align_corners=True); all-to-one target 0. Noise mode: a further fraction of each batch is warped with
   grid + U(-1, 1) / h per pixel and keeps its label. k = 4, s = 0.5 (official), cross_ratio 2.
+- `InputAware` (input_aware.py): a trigger per image from generators trained with the classifier.
 Each attack poisons a fraction `rate` of a batch (trigger k uniform); `targets[k]` is trigger k's target class.
+`training_loss` is the classifier's loss on one poisoned batch; a trainable attack (InputAware) adds its own terms
+and exposes the `parameters()` to step with the classifier. Trigger tensors follow the images' device.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from __future__ import annotations
 import torch
 from torch.nn import functional as F
 
-from reprolab.methods.trojan_filter.metrics import fraction
+from reprolab.methods.trojan_filter.metrics import batched, fraction
 
 
 def _check_images(x: torch.Tensor) -> torch.Tensor:
@@ -43,14 +46,24 @@ class TrojanAttack:
         """A training batch with a fraction `rate` turned into Trojan inputs labelled with their trigger's target."""
         x, y = _check_images(x).clone(), y.clone()
         n_poison = int(round(rate * len(y)))
-        idx = torch.randperm(len(y), generator=gen)[:n_poison]
-        which = torch.randint(self.n_triggers, (n_poison,), generator=gen)
+        idx = torch.randperm(len(y), generator=gen)[:n_poison].to(x.device)
+        which = torch.randint(self.n_triggers, (n_poison,), generator=gen).to(x.device)
         for k in range(self.n_triggers):
             rows = idx[which == k]
             if len(rows):
                 x[rows] = self.apply(x[rows], k)
                 y[rows] = self.targets[k]
         return x, y
+
+    def training_loss(self, classifier, x: torch.Tensor, y: torch.Tensor, rate: float,
+                      gen: torch.Generator) -> torch.Tensor:
+        """CE of the classifier on the batch poisoned at `rate`."""
+        xb, yb = self.poison(x, y, rate, gen)
+        return F.cross_entropy(classifier(xb), yb)
+
+    def parameters(self) -> list[torch.nn.Parameter]:
+        """Trainable parameters of the attack itself (none for a fixed trigger)."""
+        return []
 
 
 class BadNetPlus(TrojanAttack):
@@ -74,7 +87,8 @@ class BadNetPlus(TrojanAttack):
                                                                              generator=gen).float()
 
     def apply(self, x, k):
-        return (1 - self.masks[k]) * x + self.masks[k] * self.patterns[k]
+        m, p = self.masks[k].to(x.device), self.patterns[k].to(x.device)
+        return (1 - m) * x + m * p
 
 
 class BlendedPlus(TrojanAttack):
@@ -93,7 +107,7 @@ class BlendedPlus(TrojanAttack):
         return cls(torch.rand(n, *image_shape, generator=torch.Generator().manual_seed(seed)), alpha)
 
     def apply(self, x, k):
-        return (1 - self.alpha) * x + self.alpha * self.patterns[k]
+        return (1 - self.alpha) * x + self.alpha * self.patterns[k].to(x.device)
 
 
 class WaNet(TrojanAttack):
@@ -112,7 +126,7 @@ class WaNet(TrojanAttack):
         self.size, self.s, self.targets, self.noise_fraction = size, s, (target,), noise_fraction
 
     def warp(self, x: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
-        return F.grid_sample(x, grid.expand(len(x), -1, -1, -1), align_corners=True).clamp(0, 1)
+        return F.grid_sample(x, grid.to(x.device).expand(len(x), -1, -1, -1), align_corners=True).clamp(0, 1)
 
     def apply(self, x, k=0):
         return self.warp(x, self.grid)
@@ -121,12 +135,12 @@ class WaNet(TrojanAttack):
         """A fraction `rate` warped and relabelled to the target, and a disjoint `noise_fraction` warped with a
         jittered grid that keeps its labels (the noise mode: only the exact warp is the trigger)."""
         x, y = _check_images(x).clone(), y.clone()
-        order = torch.randperm(len(y), generator=gen)
+        order = torch.randperm(len(y), generator=gen).to(x.device)
         n_bd, n_noise = int(round(rate * len(y))), int(round(self.noise_fraction * len(y)))
         bd, noise = order[:n_bd], order[n_bd:n_bd + n_noise]
         x[bd], y[bd] = self.warp(x[bd], self.grid), self.targets[0]
         jitter = (torch.rand(len(noise), self.size, self.size, 2, generator=gen) * 2 - 1) / self.size
-        x[noise] = self.warp(x[noise], torch.clamp(self.grid + jitter, -1, 1))
+        x[noise] = self.warp(x[noise], torch.clamp(self.grid + jitter, -1, 1).to(x.device))
         return x, y
 
 
@@ -137,6 +151,6 @@ def attack_success(classifier, attack: TrojanAttack, x: torch.Tensor, y: torch.T
     per_trigger = []
     for k, target in enumerate(attack.targets):
         keep = y != target
-        pred = classifier(attack.apply(x[keep], k)).argmax(1)
+        pred = batched(lambda xb: classifier(attack.apply(xb, k)).argmax(1), x[keep])
         per_trigger.append(fraction(pred == target))
     return {"per_trigger": per_trigger, "mean": sum(per_trigger) / len(per_trigger)}

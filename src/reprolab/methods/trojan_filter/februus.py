@@ -49,9 +49,10 @@ def gradcam(classifier: nn.Module, x: torch.Tensor) -> torch.Tensor:
 class Inpainter(nn.Module):
     """[x (1 - m), m] -> the whole image, with the filters' encoder/decoder blocks."""
 
-    def __init__(self, channels: int = 1):
+    def __init__(self, channels: int = 1, width: int = 32, latent: int = LATENT_CHANNELS):
         super().__init__()
-        self.encoder, self.decoder = encoder_block(channels + 1, LATENT_CHANNELS), decoder_block(channels)
+        self.encoder = encoder_block(channels + 1, latent, width)
+        self.decoder = decoder_block(channels, latent, width)
 
     def forward(self, x: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
         return self.decoder(self.encoder(torch.cat([x * (1 - m), m], dim=1)))
@@ -77,7 +78,7 @@ def train_inpainter(inpainter: Inpainter, x_def: torch.Tensor, cfg: FebruusConfi
     log = []
     for step in range(cfg.steps):
         x = x_def[torch.randint(len(x_def), (cfg.batch_size,), generator=gen)]
-        m = random_holes(len(x), x.shape[-2:], cfg, gen)
+        m = random_holes(len(x), x.shape[-2:], cfg, gen).to(x.device)
         loss = reconstruction_nll(inpainter(x, m), x)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()

@@ -12,7 +12,8 @@ classifier (eval mode, requires_grad False, but NOT under no_grad during filter 
 rec = per-image Bernoulli NLL (BCE summed over pixels, mean over the batch; MSE made the sigmoid output collapse,
 trap T2). Defaults: lambda_rec 0.01, lambda_KL 0.05, Adam 1e-3, batch 64 (MNIST). MNIST architecture: encoder
 Conv4x4 s2 (c->32)-ReLU-Conv4x4 s2 (32->64)-ReLU-Conv3x3 (64->16, or 2 x 16 for mu and log sigma^2), a 7x7x16
-latent; decoder Conv3x3 (16->64)-ReLU-ConvT4x4 s2 (64->32)-ReLU-ConvT4x4 s2 (32->c)-sigmoid.
+latent; decoder Conv3x3 (16->64)-ReLU-ConvT4x4 s2 (64->32)-ReLU-ConvT4x4 s2 (32->c)-sigmoid. CIFAR-10: the same
+pattern twice as wide (width 64) with a 8x8x32 latent (spec 2.6).
 FtC: y_hat = argmax C(x), y_f = argmax C(F(x)); x is flagged as Trojan when they differ, and then rejected (-1) or
 answered with y_f; otherwise y_hat is returned.
 """
@@ -30,24 +31,28 @@ from reprolab.methods.trojan_filter.metrics import accuracy
 LATENT_CHANNELS = 16
 
 
-def encoder_block(channels: int, out_channels: int) -> nn.Sequential:
-    return nn.Sequential(nn.Conv2d(channels, 32, 4, 2, 1), nn.ReLU(), nn.Conv2d(32, 64, 4, 2, 1), nn.ReLU(),
-                         nn.Conv2d(64, out_channels, 3, 1, 1))
+def encoder_block(channels: int, out_channels: int, width: int = 32) -> nn.Sequential:
+    """Conv4x4 s2 (c -> w), ReLU, Conv4x4 s2 (w -> 2w), ReLU, Conv3x3 (2w -> out): a quarter-resolution latent."""
+    return nn.Sequential(nn.Conv2d(channels, width, 4, 2, 1), nn.ReLU(), nn.Conv2d(width, 2 * width, 4, 2, 1),
+                         nn.ReLU(), nn.Conv2d(2 * width, out_channels, 3, 1, 1))
 
 
-def decoder_block(channels: int) -> nn.Sequential:
-    return nn.Sequential(nn.Conv2d(LATENT_CHANNELS, 64, 3, 1, 1), nn.ReLU(), nn.ConvTranspose2d(64, 32, 4, 2, 1),
-                         nn.ReLU(), nn.ConvTranspose2d(32, channels, 4, 2, 1), nn.Sigmoid())
+def decoder_block(channels: int, latent: int = LATENT_CHANNELS, width: int = 32) -> nn.Sequential:
+    """Conv3x3 (latent -> 2w), ReLU, ConvT4x4 s2 (2w -> w), ReLU, ConvT4x4 s2 (w -> c), sigmoid."""
+    return nn.Sequential(nn.Conv2d(latent, 2 * width, 3, 1, 1), nn.ReLU(),
+                         nn.ConvTranspose2d(2 * width, width, 4, 2, 1), nn.ReLU(),
+                         nn.ConvTranspose2d(width, channels, 4, 2, 1), nn.Sigmoid())
 
 
 class PlainFilter(nn.Module):
-    """IF: x -> decoder(encoder(x))."""
+    """IF: x -> decoder(encoder(x)). MNIST: width 32, latent 16 (7x7x16); CIFAR-10: width 64, latent 32 (8x8x32)."""
 
     variational = False
 
-    def __init__(self, channels: int = 1):
+    def __init__(self, channels: int = 1, width: int = 32, latent: int = LATENT_CHANNELS):
         super().__init__()
-        self.encoder, self.decoder = encoder_block(channels, LATENT_CHANNELS), decoder_block(channels)
+        self.encoder = encoder_block(channels, latent, width)
+        self.decoder = decoder_block(channels, latent, width)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.decoder(self.encoder(x))
@@ -58,9 +63,10 @@ class VariationalFilter(nn.Module):
 
     variational = True
 
-    def __init__(self, channels: int = 1):
+    def __init__(self, channels: int = 1, width: int = 32, latent: int = LATENT_CHANNELS):
         super().__init__()
-        self.encoder, self.decoder = encoder_block(channels, 2 * LATENT_CHANNELS), decoder_block(channels)
+        self.encoder = encoder_block(channels, 2 * latent, width)
+        self.decoder = decoder_block(channels, latent, width)
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         mu, logvar = self.encoder(x).chunk(2, dim=1)
@@ -70,7 +76,7 @@ class VariationalFilter(nn.Module):
         mu, logvar = self.encode(x)
         if not self.training:
             return self.decoder(mu)
-        z = mu + (0.5 * logvar).exp() * torch.randn(mu.shape, generator=noise, device=mu.device)
+        z = mu + (0.5 * logvar).exp() * torch.randn(mu.shape, generator=noise).to(mu.device)
         return self.decoder(z), mu, logvar
 
 

@@ -36,10 +36,10 @@ def reverse_trigger(classifier: nn.Module, x_def: torch.Tensor, target: int, cfg
                     gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
     """The mask (1, h, w) and pattern (c, h, w) found for `target`."""
     c, h, w = x_def.shape[1:]
-    a = torch.zeros(1, h, w, requires_grad=True)
-    b = torch.zeros(c, h, w, requires_grad=True)
+    a = torch.zeros(1, h, w, device=x_def.device, requires_grad=True)
+    b = torch.zeros(c, h, w, device=x_def.device, requires_grad=True)
     optimizer = torch.optim.Adam([a, b], lr=cfg.lr)
-    labels = torch.full((cfg.batch_size,), target)
+    labels = torch.full((cfg.batch_size,), target, device=x_def.device)
     for _ in range(cfg.steps):
         x = x_def[torch.randint(len(x_def), (cfg.batch_size,), generator=gen)]
         m, p = torch.sigmoid(a), torch.sigmoid(b)

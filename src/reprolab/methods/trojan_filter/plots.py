@@ -15,13 +15,16 @@ from reprolab.report.figures import panels, save_figure
 def plot_examples(attack, filt, x: torch.Tensor, path: Path) -> Path:
     """Rows: clean, Trojan (trigger k cycling), filtered Trojan."""
     trojan = torch.cat([attack.apply(x[i:i + 1], i % attack.n_triggers) for i in range(len(x))])
-    rows = [x, trojan, filt.eval()(trojan)]
+    rows = [x.cpu(), trojan.cpu(), filt.eval()(trojan).cpu()]
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(3, len(x), figsize=(1.2 * len(x), 3.8))
     for r, (images, label) in enumerate(zip(rows, ("clean", f"{attack.name}", "filtered"))):
         for c in range(len(x)):
-            axes[r][c].imshow(images[c, 0].numpy(), cmap="gray", vmin=0, vmax=1)
+            if images.shape[1] == 1:
+                axes[r][c].imshow(images[c, 0].numpy(), cmap="gray", vmin=0, vmax=1)
+            else:
+                axes[r][c].imshow(images[c].permute(1, 2, 0).numpy())
             axes[r][c].axis("off")
         axes[r][0].set_title(label, fontsize=8, loc="left")
     return save_figure(fig, path)
@@ -49,4 +52,39 @@ def plot_table(metrics: dict, cfg, path: Path) -> Path:
         ax.set_ylim(0, 1.05)
         ax.set_title(name, fontsize=9)
     axes[0].legend(fontsize=7)
+    return save_figure(fig, path)
+
+
+def _sweep_asr(record: dict) -> float:
+    return record["asr_filtered"]["mean"] if "asr_filtered" in record else np.nan
+
+
+def plot_sweeps(metrics: dict, cfg, path: Path) -> Path:
+    """Filter ASR against the defender-set size (one panel per swept attack) and against image-BI+'s alpha."""
+    sweeps = {a: b["defender_sweep"] for a, b in metrics["attacks"].items() if "defender_sweep" in b}
+    fig, axes = panels(len(sweeps) + bool(cfg.norm_sweep), width=4.0)
+    for ax, (name, sweep) in zip(axes, sweeps.items()):
+        sizes = [int(n) for n in sweep] + [metrics["attacks"][name]["VIF" if "VIF" in cfg.defenses else
+                                                                     cfg.defenses[0]]["defender_size"]]
+        for d in cfg.defenses:
+            asr = [_sweep_asr(sweep[str(n)][d]) for n in sizes[:-1]] + [_sweep_asr(metrics["attacks"][name][d])]
+            ax.plot(sizes, asr, marker="o", label=d)
+        ax.set_xscale("log")
+        ax.set_xlabel("defender set size")
+        ax.set_ylabel("ASR after filtering (collapsed: not drawn)")
+        ax.set_title(name, fontsize=9)
+        ax.legend(fontsize=7)
+    if cfg.norm_sweep:
+        ax = axes[len(sweeps)]
+        blocks = {float(a): b for a, b in metrics["norm_sweep"].items()}
+        if "image_bi_plus" in metrics["attacks"]:
+            blocks[cfg.image_blend_alpha] = metrics["attacks"]["image_bi_plus"]
+        alphas = sorted(blocks)
+        ax.plot(alphas, [blocks[a]["no_defense"]["asr"]["mean"] for a in alphas], marker="s", color="k",
+                label="no defense")
+        for d in cfg.defenses:
+            ax.plot(alphas, [_sweep_asr(blocks[a][d]) for a in alphas], marker="o", label=d)
+        ax.set_xlabel("image-BI+ alpha (trigger norm)")
+        ax.set_title("image_bi_plus", fontsize=9)
+        ax.legend(fontsize=7)
     return save_figure(fig, path)
