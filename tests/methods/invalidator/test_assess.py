@@ -1,0 +1,57 @@
+import pytest
+from typer.testing import CliRunner
+
+from reprolab.cli import app
+from reprolab.methods.invalidator.assess import Invalidator
+
+FIXED = '''
+def clip_sum(xs, hi):
+    total = 0
+    for x in xs:
+        total += min(x, hi)
+    return total
+'''
+BUGGY = FIXED.replace("min(x, hi)", "x")
+EQUIVALENT = FIXED.replace("min(x, hi)", "(x if x < hi else hi)")
+# same outputs on every input, but the running total is kept negated: "total >= 0" at the loop header, true in
+# both B and D on the passing tests, no longer holds (INVALIDATOR judges internal states, not just outputs)
+NEGATED = FIXED.replace("total += min(x, hi)", "total -= min(x, hi)").replace("return total", "return -total")
+PASSING = [([1, 2], 5), ([0, 3, 1], 4), ([2, 2, 2], 9), ([1], 3)]
+FAILING = [([7, 1], 5)]
+
+
+def test_a_patch_that_keeps_the_specification_is_not_flagged():
+    verdict = Invalidator().assess(BUGGY, FIXED, EQUIVALENT, "clip_sum", PASSING, FAILING)
+    assert verdict["overfitting"] is False and verdict["rule"] is None
+    assert Invalidator().assess(BUGGY, FIXED, FIXED, "clip_sum", PASSING, FAILING)["overfitting"] is False
+
+
+def test_a_violated_invariant_of_the_correct_specification_is_flagged():
+    verdict = Invalidator().assess(BUGGY, FIXED, NEGATED, "clip_sum", PASSING, FAILING)
+    assert verdict["overfitting"] and verdict["rule"] == "violates_correct_spec"
+    assert "total >= 0" in verdict["violated"]["clip_sum:::LOOP0"]
+
+
+def test_bad_inputs_are_rejected_or_reported():
+    verdict = Invalidator().assess(BUGGY, FIXED, BUGGY, "clip_sum", PASSING, FAILING)
+    assert verdict["overfitting"] and verdict["decided_by"].startswith("not plausible")
+    with pytest.raises(ValueError, match="same outcome on the buggy and the fixed"):
+        Invalidator().assess(BUGGY, FIXED, FIXED, "clip_sum", PASSING, [([1], 5)])
+    with pytest.raises(ValueError, match="passing and failing"):
+        Invalidator().assess(BUGGY, FIXED, FIXED, "clip_sum", PASSING, [])
+    assert "did not run" in Invalidator().assess(BUGGY, FIXED, "def clip_sum(:", "clip_sum", PASSING,
+                                                 FAILING)["decided_by"]
+
+
+def test_cli_assess_prints_the_verdict_and_the_rule(tmp_path):
+    for name, text in (("b.py", BUGGY), ("f.py", FIXED), ("p.py", NEGATED)):
+        (tmp_path / name).write_text(text)
+    (tmp_path / "t.py").write_text(f"PASSING = {PASSING!r}\nFAILING = {FAILING!r}\n")
+    args = ["invalidator", "assess", "--buggy", str(tmp_path / "b.py"), "--fixed", str(tmp_path / "f.py"),
+            "--patch", str(tmp_path / "p.py"), "--tests", str(tmp_path / "t.py"), "--function", "clip_sum"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "OVERFITTING: decided by rule violates_correct_spec" in result.output and "total >= 0" in result.output
+    (tmp_path / "t.py").write_text("PASSING = []\n")
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2 and "must define PASSING and FAILING" in result.output

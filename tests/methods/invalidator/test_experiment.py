@@ -1,0 +1,71 @@
+import copy
+
+import pytest
+
+from reprolab.methods.invalidator.assess import Invalidator
+from reprolab.methods.invalidator.experiment import CONFIGS, claims, merge
+from tests.conftest import read_record, tiny_quick_run
+
+TINY = ("subjects=calendar.isleap,calendar.leapdays,difflib._format_range_unified,shlex.quote",
+        "benchmark.n_bugs=1", "benchmark.first_order_cap=60", "benchmark.partial_fixes=3",
+        "benchmark.second_order=20", "evaluation.encoder=tfidf-svd", "min_functions=2", "min_patches=3",
+        "workers=1")
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    return tiny_quick_run(tmp_path_factory, "invalidator", TINY)
+
+
+def test_smoke_run_writes_the_benchmark_scores_and_claims(tiny_run):
+    out, result = tiny_run
+    record = read_record(out)
+    assert [c["name"] for c in record["claims"]] == [
+        "benchmark_is_large_enough", "rules_never_flag_developer_fix", "rules_high_precision",
+        "combined_recall_ge_rules", "syntactic_adds_recall", "rules_beat_syntactic_precision",
+        "invalidator_f1_beats_baselines"]
+    bench = record["metrics"]["benchmark"]
+    assert bench["n_patches"] == bench["n_overfitting"] + bench["n_correct"] > 0
+    assert bench["n_functions"] >= 1 and bench["all_plausible_repass_tests"]
+    methods = record["metrics"]["evaluation"]["methods"]
+    assert {"rules", "naive_invariant_diff", "all_overfitting", "syntactic_gt@0.5", "invalidator_gt@0.975",
+            "invalidator_gt@chosen", "invalidator_no_gt@0.93"} <= set(methods)
+    assert methods["all_overfitting"]["all"]["recall"] == 1.0
+    assert record["metrics"]["developer_fix_as_patch"]["flagged"] == []
+    assert {c["name"]: c["holds"] for c in record["claims"]}["rules_never_flag_developer_fix"]
+    for artifact in record["artifacts"]:
+        assert (out / artifact).stat().st_size > 1000
+
+
+def test_combined_recall_claim_fails_when_the_classifier_loses_recall(tiny_run):
+    _, result = tiny_run
+    metrics = copy.deepcopy(result.metrics)
+    metrics["evaluation"]["methods"]["invalidator_gt@chosen"]["all"]["recall"] = -1.0
+    verdicts = {c.name: c.holds for c in claims(metrics, CONFIGS["quick"])}
+    assert not verdicts["combined_recall_ge_rules"] and not verdicts["syntactic_adds_recall"]
+
+
+def test_the_benchmark_trains_the_classifier_of_the_api(tiny_run):
+    out, _ = tiny_run
+    inv = Invalidator.from_benchmark_file(out / "benchmark.json", encoder="tfidf-svd")
+    p = inv.probability("def f(x):\n    return x\n", "def f(x):\n    return x + 1\n",
+                        "def f(x):\n    return x - 1\n", "f")
+    assert 0.0 <= p <= 1.0
+
+
+def test_merge_drops_duplicate_patches_across_seeds():
+    stage = {"subject": "m.f", "module": "m", "bugs": [{"bug": 0, "buggy": "B"}],
+             "patches": [{"bug": 0, "source": "A", "subject": "m.f"}]}
+    other = {"subject": "m.f", "module": "m", "bugs": [{"bug": 0, "buggy": "B2"}, {"bug": 1, "buggy": "B"}],
+             "patches": [{"bug": 1, "source": "A", "subject": "m.f"}, {"bug": 0, "source": "A", "subject": "m.f"}]}
+    merged = merge([stage, other])[0]
+    assert [b["buggy"] for b in merged["bugs"]] == ["B", "B2"]
+    assert [(p["bug"], p["source"]) for p in merged["patches"]] == [(0, "A"), (1, "A")]
+
+
+@pytest.mark.slow
+def test_quick_reproduction_runs_end_to_end(tmp_path):
+    from reprolab.launch import run_method
+
+    result = run_method("invalidator", "quick", out=tmp_path, device="cpu", progress=False)
+    assert result.metrics["benchmark"]["n_functions"] >= 15 and result.metrics["benchmark"]["n_patches"] >= 50

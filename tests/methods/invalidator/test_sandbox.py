@@ -1,0 +1,85 @@
+import os
+from pathlib import Path
+
+import pytest
+
+from reprolab.methods.invalidator.sandbox import Limits, Sandbox
+
+UNTRUSTED = '''
+import os
+
+def f(kind, arg=None):
+    if kind == "loop":
+        while True:
+            pass
+    if kind == "memory":
+        return len(bytearray(8 * 2 ** 30))
+    if kind == "write":
+        with open(arg, "w") as fh:
+            fh.write("escaped")
+        return "written"
+    if kind == "local":
+        with open("scratch.txt", "w") as fh:
+            fh.write("ok")
+        return open("scratch.txt").read()
+    if kind == "secret":
+        return os.environ.get("REPROLAB_TEST_SECRET")
+    if kind == "proc":
+        return open("/proc/%d/environ" % os.getppid(), "rb").read()
+    if kind == "spawn":
+        return os.system("true")
+    return kind * 2
+'''
+
+
+@pytest.fixture(scope="module")
+def sandbox():
+    with Sandbox(Limits(call_timeout_s=0.5, version_timeout_s=20, memory_mb=512)) as box:
+        yield box
+
+
+def _run(sandbox, *inputs, source=UNTRUSTED):
+    return sandbox.run("<subject:untrusted>", "f", None, 1, [source], [(i, {}) for i in inputs])[0]
+
+
+def test_an_infinite_loop_is_timed_out_and_reported(sandbox):
+    reply = _run(sandbox, ("loop",), (3,))
+    assert reply["status"] == "ok" and reply["outcomes"][0] == ["timeout"]
+    assert reply["outcomes"][1] == ["not_run"]                 # max_timeouts = 1: the rest is skipped
+
+
+def test_a_runaway_version_is_killed_by_the_wall_clock(tmp_path):
+    never_returns = "def f(x):\n    return sum(range(10 ** 15))\n"        # C code: the per-call timer cannot stop it
+    with Sandbox(Limits(call_timeout_s=0.2, version_timeout_s=2)) as box:
+        reply = box.run("<subject:u>", "f", None, 1, [never_returns], [((1,), {})])[0]
+    assert reply["status"] == "timeout" and reply["seconds"] < 10
+
+
+def test_a_memory_bomb_hits_the_address_space_limit(sandbox):
+    assert _run(sandbox, ("memory",))["outcomes"][0] == ["raise", "MemoryError"]
+
+
+def test_writing_outside_the_temp_dir_is_blocked_and_reported(sandbox, tmp_path):
+    target = tmp_path / "escape.txt"
+    reply = _run(sandbox, ("write", str(target)), ("local",))
+    assert reply["outcomes"][0] == ["raise", "PermissionError"] and not target.exists()
+    assert any(str(target) in v for v in reply["violations"])
+    assert reply["outcomes"][1][:2] == ["ok", ["str", "ok"]]    # its own temporary directory is writable
+
+
+def test_environment_secrets_do_not_reach_the_version(sandbox, monkeypatch):
+    monkeypatch.setenv("REPROLAB_TEST_SECRET", "hunter2")
+    with Sandbox() as fresh:                                     # started after the secret was set
+        reply = fresh.run("<subject:untrusted>", "f", None, 1, [UNTRUSTED], [(("secret",), {}), (("proc",), {}),
+                                                                               (("spawn",), {})])[0]
+    assert reply["outcomes"][0][:2] == ["ok", ["None"]]
+    assert reply["outcomes"][1] == ["raise", "PermissionError"]      # /proc/<parent>/environ is not readable
+    assert reply["outcomes"][2] == ["raise", "PermissionError"]      # no process creation
+    assert len(reply["violations"]) == 2
+
+
+def test_load_errors_and_results_are_reported(sandbox):
+    assert _run(sandbox, (2,), source="def f(:\n")["status"] == "load_error"
+    ok = _run(sandbox, (21,))
+    assert ok["outcomes"][0] == ["ok", ["int", "42"], ["list", [["tuple", [["int", "21"]]], ["dict", []]]]]
+    assert Path(os.getcwd()).exists()
