@@ -2,9 +2,10 @@
 
 import sys
 
-from benchmarks import data_loading, episodic_memory, nc_solver
+from benchmarks import data_loading, episodic_memory, nc_solver, sandbox
 
-BENCHMARKS = {"data_loading": data_loading.main, "nc_solver": nc_solver.main, "episodic_memory": episodic_memory.main}
+BENCHMARKS = {"data_loading": data_loading.main, "nc_solver": nc_solver.main, "episodic_memory": episodic_memory.main,
+              "sandbox": sandbox.main}
 
 if __name__ == "__main__":
     names = sys.argv[1:] or list(BENCHMARKS)

@@ -174,7 +174,8 @@ def build_subject(subject: Subject, harvested: list[Input], harvest_source: str,
         for b_id, bug in enumerate(screen_bugs(sandbox, subject, program, pool, d_out, n_harvested, cfg, rng)):
             t_idx = bug["t_pass"] + bug["t_fail"]
             tests, expected = [pool[i] for i in t_idx], [d_out[i] for i in t_idx]
-            oracle_idx = [i for i in range(len(pool)) if i not in set(t_idx)]
+            in_tests = set(t_idx)
+            oracle_idx = [i for i in range(len(pool)) if i not in in_tests]
             oracle, oracle_expected = [pool[i] for i in oracle_idx], [d_out[i] for i in oracle_idx]
             patches, n_candidates = repair(sandbox, subject, program, bug, tests, expected, cfg, rng)
             # labels: the oracle, plus T again in the same fresh run (every plausible patch must re-pass it)

@@ -1,8 +1,9 @@
 """Benchmark subjects: deterministic pure-Python functions of the CPython standard library (spec invalidator 5.1).
 
-A subject's source is the module's `.py` file (never the runtime object, which may be C code), with the top-level
-`try` blocks that import a C accelerator (`_bisect`, `_heapq`, ...) removed, re-printed with `ast.unparse` and
-compiled under the filename `<subject:MODULE>`. The unmodified function is the developer fix D.
+A subject's source is the module's `.py` file (never the runtime object, which may be C code), with each top-level
+`try` block that imports a C accelerator (`_bisect`, `_heapq`, `_json`, ...) replaced by its `except ImportError`
+fallback, re-printed with `ast.unparse` and compiled under the filename `<subject:MODULE>`. The unmodified
+function is the developer fix D.
 Each subject has its CPython test module (the developer tests are harvested from it, see harvest.py) and a seeded
 input generator for the oracle (`random.Random(seed)`).
 """
@@ -48,10 +49,22 @@ def _imports_accelerator(node: ast.stmt) -> bool:
     return any(isinstance(n, ast.ImportFrom) and (n.module or "").startswith("_") for n in ast.walk(node))
 
 
+def _pure_python_fallback(node: ast.Try) -> list[ast.stmt]:
+    """The body of the `except ImportError` handler of an accelerator import (e.g. `c_scanstring = None`)."""
+    for handler in node.handlers:
+        if isinstance(handler.type, ast.Name) and handler.type.id in ("ImportError", "ModuleNotFoundError"):
+            return handler.body
+    return []
+
+
 def subject_module(module: str) -> ast.Module:
-    """The module's AST without top-level `try` blocks importing a C accelerator."""
+    """The module's AST with each top-level `try` block importing a C accelerator replaced by its pure-Python
+    fallback (the `except ImportError` body)."""
     tree = ast.parse(module_path(module).read_text(encoding="utf-8"))
-    tree.body = [n for n in tree.body if not (isinstance(n, ast.Try) and _imports_accelerator(n))]
+    body = []
+    for node in tree.body:
+        body += _pure_python_fallback(node) if isinstance(node, ast.Try) and _imports_accelerator(node) else [node]
+    tree.body = body
     return tree
 
 

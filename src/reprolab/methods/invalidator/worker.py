@@ -202,6 +202,8 @@ def run_version(job: dict, source: str | None) -> dict:
         os.close(read_fd)
         try:
             run_child(job, source, write_fd)
+        except BaseException as err:                    # the worker's own failure, not the version's
+            os.write(write_fd, json.dumps({"status": "worker_error", "error": repr(err)[:500]}).encode())
         finally:
             os._exit(0)
     os.close(write_fd)
@@ -243,7 +245,10 @@ def main() -> None:
         if len(header) < 4:
             return
         job = pickle.loads(stdin.read(struct.unpack(">I", header)[0]))
-        replies = [run_version(job, source) for source in job["versions"]]
+        try:
+            replies = [run_version(job, source) for source in job["versions"]]
+        except Exception as err:                         # the trusted base module itself failed to load
+            replies = [{"status": "base_error", "error": f"{type(err).__name__}: {err}"[:500]}] * len(job["versions"])
         data = json.dumps(replies).encode()
         stdout.write(struct.pack(">I", len(data)) + data)
         stdout.flush()
