@@ -70,6 +70,8 @@ def plot_sweeps(metrics: dict, cfg, path: Path) -> Path:
             asr = [_sweep_asr(sweep[str(n)][d]) for n in sizes[:-1]] + [_sweep_asr(metrics["attacks"][name][d])]
             ax.plot(sizes, asr, marker="o", label=d)
         ax.set_xscale("log")
+        ax.minorticks_off()
+        ax.set_xticks(sizes, [str(n) for n in sizes])
         ax.set_xlabel("defender set size")
         ax.set_ylabel("ASR after filtering (collapsed: not drawn)")
         ax.set_title(name, fontsize=9)
