@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from reprolab.methods.invalidator.evaluate import OFFICIAL_T, embed_sides, patches_of
+from reprolab.methods.invalidator.mutation import find_function
 from reprolab.methods.invalidator.rules import invalidator_decision, semantic_verdict
 from reprolab.methods.invalidator.sandbox import Limits, Sandbox
 from reprolab.methods.invalidator.syntactic import features, make_classifier, make_encoder, patch_sides
@@ -69,17 +70,10 @@ class Invalidator:
     def from_benchmark_file(cls, path: Path, **kwargs) -> "Invalidator":
         return cls(**kwargs).fit(json.loads(Path(path).read_text())["subjects"])
 
-    def _function_source(self, source: str, function: str) -> str:
-        tree = ast.parse(source)
-        for node in tree.body:
-            if isinstance(node, ast.FunctionDef) and node.name == function:
-                return ast.unparse(node)
-        raise ValueError(f"no top-level function {function!r} in the given source")
-
     def probability(self, buggy: str, fixed: str, patch: str, function: str) -> float | None:
         if self._model is None:
             return None
-        b_fn, d_fn, a_fn = (self._function_source(s, function) for s in (buggy, fixed, patch))
+        b_fn, d_fn, a_fn = (ast.unparse(find_function(ast.parse(s), function)) for s in (buggy, fixed, patch))
         b_side, p_side = patch_sides(b_fn, a_fn)
         g_side = patch_sides(b_fn, d_fn)[1]
         b, p, g = self._encoder.encode([b_side, p_side, g_side])

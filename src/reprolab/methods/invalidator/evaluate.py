@@ -45,9 +45,14 @@ def scores(y: np.ndarray, pred: np.ndarray, score: np.ndarray | None = None) -> 
     return out
 
 
+def bugs_by_key(benchmark: list[dict]) -> dict[tuple[str, int], dict]:
+    """(subject, bug id) -> the bug record, for looking up each patch's bug."""
+    return {(s["subject"], b["bug"]): b for s in benchmark for b in s["bugs"]}
+
+
 def semantic_columns(benchmark: list[dict]) -> dict[str, np.ndarray]:
     """Per patch: semantic verdict, the rule that fired, naive diff, and whether invariants exist for B, D, A."""
-    bugs = {(s["subject"], b["bug"]): b for s in benchmark for b in s["bugs"]}
+    bugs = bugs_by_key(benchmark)
     sem, rule, naive, traced = [], [], [], []
     for p in patches_of(benchmark):
         bug = bugs[(p["subject"], p["bug"])]
@@ -68,7 +73,7 @@ def patches_of(benchmark: list[dict]) -> list[dict]:
 def embed_sides(benchmark: list[dict], encoder) -> dict[str, np.ndarray]:
     """Embeddings of the buggy side b, patched side p and GT side g of every patch, and of the developer patches
     (b = buggy side of B -> D, p = g = its fixed side), in benchmark order."""
-    bugs = {(s["subject"], b["bug"]): b for s in benchmark for b in s["bugs"]}
+    bugs = bugs_by_key(benchmark)
     texts_b, texts_p, texts_g = [], [], []
     for p in patches_of(benchmark):
         bug = bugs[(p["subject"], p["bug"])]

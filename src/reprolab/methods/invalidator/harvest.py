@@ -20,6 +20,7 @@ import warnings
 from pathlib import Path
 
 from reprolab.data.root import cache_dir
+from reprolab.methods.invalidator.sandbox import SCRUBBED_ENV
 from reprolab.methods.invalidator.subjects import Input, Subject, module_path
 from reprolab.runtime.io import atomic_write
 
@@ -41,9 +42,8 @@ def _run_test_module(module: str, test_module: str, names: list[str], timeout_s:
             f"{platform.python_version()}). Debian / Ubuntu ship it as the package "
             f"libpython{sys.version_info.major}.{sys.version_info.minor}-testsuite; minimal builds omit it.")
     cmd = [sys.executable, "-I", str(WORKER), str(module_path(module)), test_module, *names]
-    env = {"PATH": "/usr/bin:/bin", "PYTHONHASHSEED": "0", "LC_ALL": "C.UTF-8"}
     try:
-        done = subprocess.run(cmd, capture_output=True, timeout=timeout_s, env=env, check=False)
+        done = subprocess.run(cmd, capture_output=True, timeout=timeout_s, env=SCRUBBED_ENV, check=False)
     except subprocess.TimeoutExpired as err:
         raise MissingTestSuite(f"harvesting {test_module} took more than {timeout_s:.0f} s") from err
     if done.returncode != 0:

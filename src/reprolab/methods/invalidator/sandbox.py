@@ -21,6 +21,8 @@ import threading
 from pathlib import Path
 
 WORKER = Path(__file__).with_name("worker.py")
+# the whole environment of every subprocess: nothing of the caller's (no secrets), a fixed hash seed
+SCRUBBED_ENV = {"PATH": "/usr/bin:/bin", "PYTHONHASHSEED": "0", "LC_ALL": "C.UTF-8"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,9 +45,8 @@ class Sandbox:
     def __init__(self, limits: Limits = Limits()):
         self.limits = limits
         self._dir = tempfile.mkdtemp(prefix="reprolab-sandbox-")
-        env = {"PATH": "/usr/bin:/bin", "PYTHONHASHSEED": "0", "LC_ALL": "C.UTF-8"}
         self._proc = subprocess.Popen([sys.executable, "-I", "-S", "-B", str(WORKER)], stdin=subprocess.PIPE,
-                                      stdout=subprocess.PIPE, cwd=self._dir, env=env)
+                                      stdout=subprocess.PIPE, cwd=self._dir, env=SCRUBBED_ENV)
         self._lock = threading.Lock()
 
     def run(self, filename: str, function: str, base_source: str, function_line: int, versions: list,

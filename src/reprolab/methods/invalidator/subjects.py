@@ -17,6 +17,8 @@ import random
 from pathlib import Path
 from typing import Callable
 
+from reprolab.methods.invalidator.mutation import find_function
+
 Input = tuple[tuple, dict]
 
 
@@ -83,9 +85,7 @@ class Program:
     def load(cls, subject: "Subject") -> "Program":
         text = ast.unparse(subject_module(subject.module)) + "\n"
         tree = ast.parse(text)
-        func = next((n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == subject.function), None)
-        if func is None:
-            raise ValueError(f"{subject.module} has no top-level function {subject.function!r}")
+        func = find_function(tree, subject.function)
         start = min([func.lineno] + [d.lineno for d in func.decorator_list]) - 1
         return cls(tuple(text.splitlines(keepends=True)), start, func.end_lineno, func)
 

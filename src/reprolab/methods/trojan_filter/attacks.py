@@ -10,8 +10,9 @@
   grid + U(-1, 1) / h per pixel and keeps its label. k = 4, s = 0.5 (official), cross_ratio 2.
 - `InputAware` (input_aware.py): a trigger per image from generators trained with the classifier.
 Each attack poisons a fraction `rate` of a batch (trigger k uniform); `targets[k]` is trigger k's target class.
-`training_loss` is the classifier's loss on one poisoned batch; a trainable attack (InputAware) adds its own terms
-and exposes the `parameters()` to step with the classifier. Trigger tensors follow the images' device.
+`training_loss` is the classifier's loss on one poisoned batch. A trainable attack (InputAware) adds its own terms,
+does its own set-up in `prepare` and returns from `optimizer()` the optimiser stepped beside the classifier's.
+Trigger tensors follow the images' device.
 """
 
 from __future__ import annotations
@@ -61,9 +62,12 @@ class TrojanAttack:
         xb, yb = self.poison(x, y, rate, gen)
         return F.cross_entropy(classifier(xb), yb)
 
-    def parameters(self) -> list[torch.nn.Parameter]:
-        """Trainable parameters of the attack itself (none for a fixed trigger)."""
-        return []
+    def prepare(self, x: torch.Tensor, seed: int) -> None:
+        """Set-up before the classifier's training on the (clean) images x; nothing for a fixed trigger."""
+
+    def optimizer(self) -> torch.optim.Optimizer | None:
+        """The optimiser of the attack's own parameters, stepped with the classifier's (None: a fixed trigger)."""
+        return None
 
 
 class BadNetPlus(TrojanAttack):

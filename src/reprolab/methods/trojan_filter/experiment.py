@@ -27,12 +27,12 @@ import torch
 from torch.nn import functional as F
 
 from reprolab.data import load_cifar10, load_mnist
-from reprolab.methods.trojan_filter.input_aware import InputAware, InputAwareConfig, pretrain_mask
+from reprolab.methods.trojan_filter.input_aware import InputAware, InputAwareConfig
 from reprolab.methods.trojan_filter.adversarial import AIFConfig, TriggerGenerator, train_adversarial_filter
 from reprolab.methods.trojan_filter.attacks import BadNetPlus, BlendedPlus, TrojanAttack, WaNet, attack_success
 from reprolab.methods.trojan_filter.februus import FebruusConfig, FebruusFilter, Inpainter, train_inpainter
 from reprolab.methods.trojan_filter.fine_pruning import FinePruningConfig, fine_prune
-from reprolab.methods.trojan_filter.metrics import accuracy, batched, fraction
+from reprolab.methods.trojan_filter.metrics import accuracy, batched, filtered_asr, fraction
 from reprolab.methods.trojan_filter.neural_cleanse import NeuralCleanseConfig, neural_cleanse, unlearn
 from reprolab.methods.trojan_filter.filters import (FilterCollapsed, FilterConfig, FilterDefense, PlainFilter,
                                                     VariationalFilter, train_filter)
@@ -150,14 +150,14 @@ def load_splits(cfg: TrojanExperimentConfig) -> dict[str, tuple[torch.Tensor, to
 def natural_patterns(n: int, cfg: TrojanExperimentConfig, spare: torch.Tensor, seed: int) -> torch.Tensor:
     """image-BI+ patterns. MNIST: `n` CIFAR-10 test images (JPEG copy), grey-scaled and resized to 28 x 28.
     CIFAR-10: `n` held-out training images (`spare`, outside training, D_def and evaluation)."""
-    pick = torch.randperm(len(spare) if cfg.dataset == "cifar10" else 10_000,
-                          generator=torch.Generator().manual_seed(seed))[:n]
+    gen = torch.Generator().manual_seed(seed)
     if cfg.dataset == "cifar10":
         if len(spare) < n:
             raise ValueError(f"image-BI+ needs {n} spare CIFAR-10 training images; train_size + defender_size "
                              f"leaves {len(spare)}")
-        return spare[pick]
-    x = _as_images(load_cifar10("test").x[pick.numpy()])
+        return spare[torch.randperm(len(spare), generator=gen)[:n]]
+    images = load_cifar10("test").x
+    x = _as_images(images[torch.randperm(len(images), generator=gen)[:n].numpy()])
     grey = (x * torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)).sum(1, keepdim=True)
     return F.interpolate(grey, size=(28, 28), mode="bilinear", align_corners=False).clamp(0, 1)
 
@@ -192,19 +192,20 @@ def random_crop_flip(x: torch.Tensor, gen: torch.Generator, padding: int = 5) ->
     n, c, h, w = x.shape
     padded = F.pad(x, (padding,) * 4)
     off = torch.randint(0, 2 * padding + 1, (n, 2), generator=gen).to(x.device)
+    images = torch.arange(n, device=x.device)[:, None, None, None]
+    channels = torch.arange(c, device=x.device)[None, :, None, None]
     rows = (off[:, :1] + torch.arange(h, device=x.device))[:, None, :, None]
     cols = (off[:, 1:] + torch.arange(w, device=x.device))[:, None, None, :]
-    crops = padded[torch.arange(n, device=x.device)[:, None, None, None], torch.arange(c, device=x.device)[None, :,
-                                                                                                        None, None],
-                   rows, cols]
+    crops = padded[images, channels, rows, cols]
     flip = (torch.rand(n, generator=gen) < 0.5).to(x.device)
     return torch.where(flip[:, None, None, None], crops.flip(-1), crops)
 
 
 def train_classifier(x, y, epochs: int, cfg: TrojanExperimentConfig, seed: int,
                      attack: TrojanAttack | None = None) -> torch.nn.Module:
-    """The dataset's classifier on [0, 1] images; with an attack, each batch is poisoned at `poison_rate` (a
-    trainable attack, InputAware, is trained with the classifier after its mask pretraining)."""
+    """The dataset's classifier on [0, 1] images; with an attack, each batch is poisoned at `poison_rate`. The attack
+    prepares itself first (InputAware pretrains its mask), and a trainable attack's optimiser steps beside the
+    classifier's."""
     torch.manual_seed(seed)
     model = make_classifier(cfg).to(x.device)
     if cfg.classifier_optimizer == "sgd":
@@ -215,10 +216,9 @@ def train_classifier(x, y, epochs: int, cfg: TrojanExperimentConfig, seed: int,
         raise ValueError(f"classifier_optimizer must be 'adam' or 'sgd', got {cfg.classifier_optimizer!r}")
     schedule = torch.optim.lr_scheduler.MultiStepLR(optimizer, list(cfg.lr_milestones), 0.1)
     gen = torch.Generator().manual_seed(seed)
-    if isinstance(attack, InputAware):
-        attack.to(x.device)
-        pretrain_mask(attack, x, seed)
-    attack_optimizer = attack.optimizer() if attack is not None and attack.parameters() else None
+    if attack is not None:
+        attack.prepare(x, seed)
+    attack_optimizer = attack.optimizer() if attack is not None else None
     model.train()
     for _ in range(epochs):
         order = torch.randperm(len(y), generator=gen).to(x.device)
@@ -448,7 +448,7 @@ def claims(metrics: dict, cfg: TrojanExperimentConfig) -> list[Claim]:
 
 def best_filter(block: dict, defenses) -> tuple[str | None, float]:
     """The non-collapsed filter with the lowest ASR after filtering, and that ASR (None, NaN if all collapsed)."""
-    scored = {d: block[d]["asr_filtered"]["mean"] for d in defenses if "asr_filtered" in block[d]}
+    scored = {d: filtered_asr(block[d]) for d in defenses if "asr_filtered" in block[d]}
     top = min(scored, key=scored.get) if scored else None
     return top, scored.get(top, float("nan"))
 

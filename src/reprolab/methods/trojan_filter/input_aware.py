@@ -116,6 +116,11 @@ class InputAware(TrojanAttack):
     def parameters(self):
         return list(self.pattern_net.parameters())
 
+    def prepare(self, x: torch.Tensor, seed: int) -> None:
+        """Move the generators to the images' device and pretrain (then freeze) the mask net."""
+        self.to(x.device)
+        pretrain_mask(self, x, seed)
+
     def optimizer(self) -> torch.optim.Optimizer:
         return torch.optim.Adam(self.parameters(), lr=self.cfg.lr, betas=self.cfg.betas)
 

@@ -14,6 +14,11 @@ def fraction(flags: torch.Tensor) -> float:
 BATCH = 1000
 
 
+def filtered_asr(record: dict) -> float:
+    """A filter record's mean ASR after filtering; NaN when the filter collapsed (it is not scored)."""
+    return record["asr_filtered"]["mean"] if "asr_filtered" in record else float("nan")
+
+
 def batched(predict, x: torch.Tensor, batch: int = BATCH) -> torch.Tensor:
     """predict(x) computed `batch` rows at a time and concatenated."""
     if len(x) <= batch:

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from reprolab.methods.trojan_filter.metrics import filtered_asr
 from reprolab.report.figures import panels, save_figure
 
 
@@ -37,8 +38,7 @@ def plot_table(metrics: dict, cfg, path: Path) -> Path:
     for ax, (name, block) in zip(axes, attacks.items()):
         labels = ["none"] + list(cfg.defenses)
         ca = [block["no_defense"]["clean_accuracy"]] + [block[d]["filtered_clean_accuracy"] for d in cfg.defenses]
-        asr = [block["no_defense"]["asr"]["mean"]] + [block[d].get("asr_filtered", {}).get("mean", np.nan)
-                                                      for d in cfg.defenses]
+        asr = [block["no_defense"]["asr"]["mean"]] + [filtered_asr(block[d]) for d in cfg.defenses]
         fnr = [np.nan] + [block[d].get("ftc", {}).get("fnr", np.nan) for d in cfg.defenses]
         labels.append("STRIP")
         ca.append(np.nan)
@@ -55,19 +55,14 @@ def plot_table(metrics: dict, cfg, path: Path) -> Path:
     return save_figure(fig, path)
 
 
-def _sweep_asr(record: dict) -> float:
-    return record["asr_filtered"]["mean"] if "asr_filtered" in record else np.nan
-
-
 def plot_sweeps(metrics: dict, cfg, path: Path) -> Path:
     """Filter ASR against the defender-set size (one panel per swept attack) and against image-BI+'s alpha."""
     sweeps = {a: b["defender_sweep"] for a, b in metrics["attacks"].items() if "defender_sweep" in b}
     fig, axes = panels(len(sweeps) + bool(cfg.norm_sweep), width=4.0)
     for ax, (name, sweep) in zip(axes, sweeps.items()):
-        sizes = [int(n) for n in sweep] + [metrics["attacks"][name]["VIF" if "VIF" in cfg.defenses else
-                                                                     cfg.defenses[0]]["defender_size"]]
+        sizes = [int(n) for n in sweep] + [metrics["attacks"][name][cfg.defenses[0]]["defender_size"]]
         for d in cfg.defenses:
-            asr = [_sweep_asr(sweep[str(n)][d]) for n in sizes[:-1]] + [_sweep_asr(metrics["attacks"][name][d])]
+            asr = [filtered_asr(sweep[str(n)][d]) for n in sizes[:-1]] + [filtered_asr(metrics["attacks"][name][d])]
             ax.plot(sizes, asr, marker="o", label=d)
         ax.set_xscale("log")
         ax.minorticks_off()
@@ -85,7 +80,7 @@ def plot_sweeps(metrics: dict, cfg, path: Path) -> Path:
         ax.plot(alphas, [blocks[a]["no_defense"]["asr"]["mean"] for a in alphas], marker="s", color="k",
                 label="no defense")
         for d in cfg.defenses:
-            ax.plot(alphas, [_sweep_asr(blocks[a][d]) for a in alphas], marker="o", label=d)
+            ax.plot(alphas, [filtered_asr(blocks[a][d]) for a in alphas], marker="o", label=d)
         ax.set_xlabel("image-BI+ alpha (trigger norm)")
         ax.set_title("image_bi_plus", fontsize=9)
         ax.legend(fontsize=7)
