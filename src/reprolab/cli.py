@@ -35,6 +35,11 @@ def run(
     resume: bool = typer.Option(False, help="continue an interrupted run in --out from its checkpoints"),
     set_: List[str] = typer.Option([], "--set", help="config override key=value (repeatable)"),
     quiet: bool = typer.Option(False, help="no progress output"),
+    executor: str = typer.Option("local", help="where independent runs of a grid execute: local (process pool) | "
+                                               "ray (a Ray cluster; needs the `cluster` extra)"),
+    ray_address: Optional[str] = typer.Option(None, help="address of an existing Ray cluster (default with "
+                                                         "--executor ray: start a local Ray instance)"),
+    gpus_per_stage: float = typer.Option(0.0, help="GPUs Ray reserves for each run of a grid (--executor ray)"),
 ) -> None:
     """Run a method's reproduction; prints its claims table. Failed claims are findings: exit code 0."""
     from reprolab import launch, registry
@@ -44,7 +49,8 @@ def run(
         for name in names:
             target = (out / name if method == "all" else out) if out is not None else None
             result = launch.run_method(name, scale, seed=seed, out=target, device=device, resume=resume,
-                                       overrides=tuple(set_), progress=not quiet)
+                                       overrides=tuple(set_), progress=not quiet, executor=executor,
+                                       ray_address=ray_address, gpus_per_stage=gpus_per_stage)
             typer.echo(launch.summary(result))
     except (ValueError, FileNotFoundError) as exc:
         typer.echo(f"error: {exc}", err=True)

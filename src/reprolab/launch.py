@@ -42,7 +42,11 @@ def check_resumable(out_dir: Path, identity: dict, resume: bool) -> None:
 
 
 def run_method(name: str, scale: str = "quick", *, seed: int = 0, out: Path | None = None, device: str = "auto",
-               resume: bool = False, overrides: tuple[str, ...] = (), progress: bool = True) -> RunResult:
+               resume: bool = False, overrides: tuple[str, ...] = (), progress: bool = True, executor: str = "local",
+               ray_address: str | None = None, gpus_per_stage: float = 0.0) -> RunResult:
+    """Run a method's experiment. Its independent stages (grid cells) run on `executor`: "local" (a process
+    pool on this machine) or "ray" (a Ray cluster at `ray_address`, else a local Ray instance); the numbers are
+    the same either way."""
     if scale not in SCALES:
         raise ValueError(f"scale must be one of {SCALES}, got {scale!r}")
     module = registry.get(name).load()
@@ -56,11 +60,12 @@ def run_method(name: str, scale: str = "quick", *, seed: int = 0, out: Path | No
     seed_everything(seed)
     check_resumable(out_dir, {"method": name, "scale": scale, "seed": seed, "config": config_to_dict(config)}, resume)
     ctx = RunContext(out_dir=out_dir, scale=scale, device=str(torch_device), seed=seed, resume=resume,
-                     progress=progress)
+                     progress=progress, executor=executor, ray_address=ray_address, gpus_per_stage=gpus_per_stage)
     ctx.log(f"{name} --scale {scale} on {torch_device}, seed {seed}, writing {out_dir}")
     started_at, start = utc_now(), time.perf_counter()
     result = module.run(config, ctx)
     result.started_at = started_at
+    result.versions["executor"] = ctx.executor_for(getattr(config, "workers", 1)).describe()
     if torch_device.type == "cuda":
         result.device = f"cuda ({torch.cuda.get_device_name(torch_device)})"
         result.versions["float32_matmul_precision"] = torch.get_float32_matmul_precision()

@@ -37,7 +37,7 @@ METHODS: dict[str, MethodEntry] = {e.name: e for e in [
                 "filtering, ECCV 2022", "reprolab.methods.trojan_filter.experiment"),
     MethodEntry("safl", "Tran et al., SAFL: self-attention scene text recognizer with focal loss, ICMLA 2020", None),
     MethodEntry("domain_invariance", "Phung et al., On learning domain-invariant representations for transfer "
-                "learning with multiple sources, NeurIPS 2021", None),
+                "learning with multiple sources, NeurIPS 2021", "reprolab.methods.domain_invariance.experiment"),
     MethodEntry("mbec", "Le et al., Model-based episodic memory induces dynamic hybrid controls, NeurIPS 2021",
                 "reprolab.methods.mbec.experiment"),
     MethodEntry("balanced_q", "Karimpanal et al., Balanced Q-learning: combining the influence of optimistic and "

@@ -36,3 +36,13 @@ def test_preact_resnet18_matches_the_reference_size_and_preactivates():
     assert block.shortcut is not None and block.bn1.num_features == 64 and block.conv1.stride == (2, 2)
     with pytest.raises(ValueError, match="32x32"):
         net(torch.randn(1, 3, 28, 28))
+
+
+def test_domainbed_mnist_cnn_size_and_output():
+    from reprolab.nets import MNISTCNN
+
+    net = MNISTCNN(in_channels=2)
+    # convs: 2*64*9+64, 64*128*9+128, 2 x (128*128*9+128); GroupNorm affine: 2*64 + 3 * 2*128
+    assert sum(p.numel() for p in net.parameters()) == 1216 + 73856 + 2 * 147584 + 896
+    assert net(torch.randn(3, 2, 28, 28)).shape == (3, 128)
+    assert [type(m).__name__ for m in net.features[:3]] == ["Conv2d", "ReLU", "GroupNorm"]   # conv -> ReLU -> GN

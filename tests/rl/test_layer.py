@@ -5,7 +5,8 @@ import torch
 
 from reprolab.rl.envs import MinAtarEnv, ObservationNoise, RewardNoise, StickyActions, VelocityMask, make_env
 from reprolab.rl.replay import ReplayBuffer
-from reprolab.rl.runner import binned_curve, mean_se, run_seeds, summarize
+from reprolab.rl.runner import run_seeds
+from reprolab.runtime.stats import binned_curve, mean_se, summarize
 from reprolab.rl.schedules import LinearSchedule, constant
 
 

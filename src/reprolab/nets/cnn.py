@@ -6,6 +6,9 @@
 - `NetCMNIST` (the WaNet / input-aware attack code's MNIST classifier; inputs in [-1, 1], 28x28):
   Conv3x3 s2 (C->32)-ReLU -> BN-ReLU-Conv3x3 s2 (32->64) -> BN-ReLU-Conv3x3 s2 (64->64) -> FC(1024->512)-ReLU-
   Dropout 0.3 -> FC(512->K). (Conv padding 1: 28 -> 14 -> 7 -> 4, so 64 x 4 x 4 = 1024.)
+- `MNISTCNN` (DomainBed's `MNIST_CNN` featurizer, any HxW, C channels): Conv3x3 (C->64) -> Conv3x3 s2 (64->128)
+  -> Conv3x3 (128->128) -> Conv3x3 (128->128), each conv followed by ReLU then GroupNorm(8 groups), then the
+  spatial mean: 128 features. PyTorch's default initialisation, as in DomainBed.
 - `Normalized(net, mean, std)`: a classifier that takes [0, 1] images and normalises them itself.
 - `SmallCNN(w)` (8x8 input; MAD spec 4 prototype): Conv3(C->w)-BN-ReLU -> Conv3(w->2w)-BN-ReLU-MaxPool2 ->
   Conv3(2w->2w)-BN-ReLU-MaxPool2 -> Linear(8w->K) (2x2 spatial after two poolings).
@@ -74,3 +77,17 @@ class Normalized(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net((x - self.mean) / self.std)
+
+
+class MNISTCNN(nn.Module):
+    n_outputs = 128
+
+    def __init__(self, in_channels: int = 1):
+        super().__init__()
+        layers: list[nn.Module] = []
+        for c_in, c_out, stride in ((in_channels, 64, 1), (64, 128, 2), (128, 128, 1), (128, 128, 1)):
+            layers += [nn.Conv2d(c_in, c_out, 3, stride, padding=1), nn.ReLU(), nn.GroupNorm(8, c_out)]
+        self.features = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.features(x).mean(dim=(2, 3))

@@ -51,35 +51,49 @@ def field_names(config: Any, prefix: str = "") -> list[str]:
 
 
 def apply_overrides(config: Any, overrides: list[str] | tuple[str, ...]) -> Any:
-    """Return a copy of `config` with each `key=value` override applied (type-checked)."""
+    """Return a copy of `config` with every `key=value` override applied (type-checked). All overrides of one
+    (nested) config are applied together, so its `__post_init__` checks see the final combination, whatever the
+    order of the overrides."""
+    tree: dict[str, Any] = {}
     for item in overrides:
         if "=" not in item:
             raise ConfigError(f"override {item!r} is not of the form key=value")
-        key, text = item.split("=", 1)
-        config = _set_path(config, key.strip().split("."), text.strip(), full_key=key.strip())
-    return config
+        key, text = (part.strip() for part in item.split("=", 1))
+        *parents, leaf = key.split(".")
+        node = tree
+        for i, name in enumerate(parents):
+            node = node.setdefault(name, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"config key {key!r}: {'.'.join(parents[:i + 1])!r} has no sub-fields")
+        if isinstance(node.get(leaf), dict):
+            raise ConfigError(f"config key {key!r} is a group; set one of its fields")
+        node[leaf] = text
+    return _replace_tree(config, tree, "")
 
 
-def _set_path(config: Any, path: list[str], text: str, full_key: str) -> Any:
+def _replace_tree(config: Any, tree: dict[str, Any], prefix: str) -> Any:
     by_name = {f.name: f for f in dataclasses.fields(config)}
-    name = path[0]
-    if name not in by_name:
-        valid = ", ".join(field_names(config))
-        raise ConfigError(f"unknown config key {full_key!r}; valid keys: {valid}")
-    current = getattr(config, name)
-    if len(path) > 1:
-        if not dataclasses.is_dataclass(current):
-            raise ConfigError(f"config key {full_key!r}: {name!r} has no sub-fields")
-        return dataclasses.replace(config, **{name: _set_path(current, path[1:], text, full_key)})
-    if dataclasses.is_dataclass(current):
-        raise ConfigError(f"config key {full_key!r} is a group; set one of its fields: "
-                          + ", ".join(field_names(current, name + ".")))
-    hint = typing.get_type_hints(type(config))[name]
-    try:
-        value = parse_value(text, hint)
-    except (ValueError, TypeError) as exc:
-        raise ConfigError(f"config key {full_key!r} expects {_type_name(hint)}, got {text!r}: {exc}") from None
-    return dataclasses.replace(config, **{name: value})
+    changes = {}
+    for name, value in tree.items():
+        full_key = prefix + name
+        if name not in by_name:
+            valid = ", ".join(field_names(config, prefix))
+            raise ConfigError(f"unknown config key {full_key!r}; valid keys: {valid}")
+        current = getattr(config, name)
+        if isinstance(value, dict):
+            if not dataclasses.is_dataclass(current):
+                raise ConfigError(f"config key {full_key!r} has no sub-fields")
+            changes[name] = _replace_tree(current, value, full_key + ".")
+            continue
+        if dataclasses.is_dataclass(current):
+            raise ConfigError(f"config key {full_key!r} is a group; set one of its fields: "
+                              + ", ".join(field_names(current, full_key + ".")))
+        hint = typing.get_type_hints(type(config))[name]
+        try:
+            changes[name] = parse_value(value, hint)
+        except (ValueError, TypeError) as exc:
+            raise ConfigError(f"config key {full_key!r} expects {_type_name(hint)}, got {value!r}: {exc}") from None
+    return dataclasses.replace(config, **changes)
 
 
 def _type_name(hint: Any) -> str:
@@ -130,6 +144,23 @@ def parse_value(text: str, hint: Any) -> Any:
     if hint is str:
         return text
     raise TypeError(f"unsupported field type {hint!r}")
+
+
+def check_options(config: Any) -> None:
+    """Raise ConfigError when a `Literal` field (or a tuple / list of `Literal`s) of the dataclass `config` holds a
+    value outside its options; the message names the field and the valid choices. Call from `__post_init__`."""
+    hints = typing.get_type_hints(type(config))
+    for f in dataclasses.fields(config):
+        hint, value = hints[f.name], getattr(config, f.name)
+        if typing.get_origin(hint) in (tuple, list) and typing.get_args(hint):
+            hint, values = typing.get_args(hint)[0], list(value)
+        else:
+            values = [value]
+        if typing.get_origin(hint) is Literal:
+            options = typing.get_args(hint)
+            bad = [v for v in values if v not in options]
+            if bad:
+                raise ConfigError(f"config key {f.name!r}: {bad[0]!r} is not one of {list(options)}")
 
 
 def seed_everything(seed: int) -> None:

@@ -6,23 +6,18 @@ import dataclasses
 import datetime as dt
 import platform
 import sys
-import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any, Callable
 
 from reprolab import __version__
 from reprolab.runtime.claims import Claim
+from reprolab.runtime.config import cpu_threads
+from reprolab.runtime.executors import Executor, timed
+from reprolab.runtime.grid import GridResults, cell_name
 from reprolab.runtime.io import read_json, write_json
 
 REQUIRED_KEYS = ("method", "scale", "seeds", "device", "config", "metrics", "claims", "timings", "versions",
                  "started_at", "finished_at", "artifacts")
-
-
-def _timed(fn: Callable[..., Any], *args: Any) -> tuple[Any, float]:
-    start = time.perf_counter()
-    value = fn(*args)
-    return value, time.perf_counter() - start
 
 
 def utc_now() -> str:
@@ -92,11 +87,18 @@ class RunContext:
     seed: int = 0
     resume: bool = False
     progress: bool = True
+    executor: str = "local"             # runtime.executors: "local" or "ray"
+    ray_address: str | None = None
+    gpus_per_stage: float = 0.0
     timings: dict[str, float] = dataclasses.field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.out_dir = Path(self.out_dir)
+        self.executor_for(1)                # validates the executor settings before any work
         self.out_dir.mkdir(parents=True, exist_ok=True)
+
+    def executor_for(self, workers: int) -> Executor:
+        return Executor(self.executor, workers, self.ray_address, self.gpus_per_stage, cpu_threads())
 
     def _stage_path(self, name: str) -> Path:
         return self.out_dir / "stages" / f"{name}.json"
@@ -123,11 +125,12 @@ class RunContext:
         if done:
             return value
         self.log(f"{name}: started")
-        return self._save_stage(name, *_timed(fn))
+        return self._save_stage(name, *timed(fn))
 
     def stages(self, jobs: dict[str, tuple[Callable[..., Any], tuple]], workers: int = 1) -> dict[str, Any]:
-        """Independent stages `name -> (fn, args)`, each run once and kept like `stage`; with workers > 1 the
-        pending ones run in that many processes (fn and args must be picklable)."""
+        """Independent stages `name -> (fn, args)`, each run once and kept like `stage`; the pending ones run on
+        this context's executor (`runtime.executors`: locally in `workers` processes, or on Ray), so fn and args
+        must be picklable when workers > 1 or on Ray."""
         results, pending = {}, {}
         for name, (fn, args) in jobs.items():
             done, value = self._finished_stage(name)
@@ -135,17 +138,22 @@ class RunContext:
                 results[name] = value
             else:
                 pending[name] = (fn, args)
-        if workers <= 1 or len(pending) <= 1:
-            for name, (fn, args) in pending.items():
-                self.log(f"{name}: started")
-                results[name] = self._save_stage(name, *_timed(fn, *args))
-            return {name: results[name] for name in jobs}
-        with ProcessPoolExecutor(max_workers=workers) as pool:
-            futures = {pool.submit(_timed, fn, *args): name for name, (fn, args) in pending.items()}
-            self.log(f"{len(futures)} stages on {workers} processes: {', '.join(futures.values())}")
-            for future in as_completed(futures):
-                results[futures[future]] = self._save_stage(futures[future], *future.result())
+        if pending:
+            executor = self.executor_for(workers)
+            self.log(f"{len(pending)} stages on {executor.describe()} ({len(jobs) - len(pending)} finished earlier)")
+            for name, value, seconds in executor.run(pending):
+                results[name] = self._save_stage(name, value, seconds)
         return {name: results[name] for name in jobs}
+
+    def grid(self, prefix: str, cells: list[dict[str, Any]], fn: Callable[..., Any], *args: Any,
+             workers: int = 1) -> GridResults:
+        """Run `fn(cell, *args)` for every cell (see `runtime.grid`) as stages named `cell_name(prefix, cell)`:
+        finished cells are read back under `--resume`, pending ones run in `workers` processes."""
+        names = [cell_name(prefix, cell) for cell in cells]
+        if len(set(names)) != len(names):
+            raise ValueError(f"grid {prefix!r} has repeated cells")
+        values = self.stages({name: (fn, (cell, *args)) for name, cell in zip(names, cells)}, workers=workers)
+        return GridResults([(dict(cell), values[name]) for name, cell in zip(names, cells)])
 
     def checkpoint_path(self, name: str) -> Path:
         return self.out_dir / "checkpoints" / f"{name}.pt"

@@ -32,7 +32,7 @@ from reprolab.methods.balanced_q.rule import (balanced_target, closed_form_beta,
 from reprolab.methods.balanced_q.tabular import BalancedQ
 from reprolab.rl.dqn import DQNAgent, DQNConfig, network_for, train_dqn
 from reprolab.rl.envs import make_env
-from reprolab.rl.runner import binned_curve, mean_se, summarize
+from reprolab.runtime.stats import binned_curve, mean_se, summarize
 from reprolab.rl.tabular import (DoubleQ, MaxminQ, MaximizationBiasMDP, PessimisticQ, QLearning,
                                  TransitionTableEnv, run_episodes)
 from reprolab.runtime.claims import Claim

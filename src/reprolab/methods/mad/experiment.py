@@ -31,7 +31,7 @@ from reprolab.methods.mad.plots import plot_accuracy, plot_drift, plot_samples
 from reprolab.methods.mad.probes import DriftProbe, ForgettingProbe
 from reprolab.methods.mad.teachers import RECIPES, accuracy, build_network, load_or_train_teacher, load_split
 from reprolab.nets import GeneratorA
-from reprolab.rl.runner import mean_se
+from reprolab.runtime.stats import mean_se
 from reprolab.runtime.claims import Claim
 from reprolab.runtime.config import config_to_dict
 from reprolab.runtime.results import RunContext, RunResult

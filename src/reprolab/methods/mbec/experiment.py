@@ -26,7 +26,7 @@ from reprolab.methods.mbec.model import habitual_network
 from reprolab.methods.mbec.plots import plot_beta, plot_memory_error
 from reprolab.rl.dqn import DQNAgent, DQNConfig, TargetRule, train_dqn
 from reprolab.rl.envs import make_env
-from reprolab.rl.runner import binned_curve, mean_se, summarize
+from reprolab.runtime.stats import binned_curve, mean_se, summarize
 from reprolab.report.figures import learning_curve_panels
 from reprolab.runtime.claims import Claim
 from reprolab.runtime.config import config_to_dict

@@ -1,0 +1,267 @@
+"""`reprolab run domain_invariance`: general vs compressed domain-invariant representations against ERM (quick)
+and DomainBed's DANN, CDANN, MMD and CORAL (paper), over a grid of (task, algorithm, lambda, seed) runs.
+
+- quick (CPU): RotatedDigits with target 75 degrees, balanced and label-shifted (s = 0.8); ERM and both penalties
+  at lambda in {0.1, 1, 10, 100} (balanced) and {0.1, 1, 10} (label-shifted: the lambdas its claim selects among);
+  3 seeds (5 on the label-shifted task, as the label-shift comparison needs); quick CNN (w = 32), Adam 1e-3,
+  32 per domain, 300 steps, evaluation every 100.
+- paper (GPU): RotatedMNIST (targets 0 and 75 degrees), ColoredMNIST (target "-90%"), label-shifted RotatedMNIST
+  and the three digits multi-source tasks; all seven algorithms; lambda in {0.01, ..., 100}; DomainBed's MNIST_CNN,
+  64 per domain, 5,001 steps, evaluation every 100 (DomainBed's checkpoint_freq); 3 trials.
+Each run is an independent grid cell (`--resume` skips finished ones). Selection of lambda: by mean source
+validation accuracy per seed ("training-domain validation", DomainBed's), and by target accuracy ("oracle",
+labelled as such, never presented as a method's result).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+
+from reprolab.methods.domain_invariance.algorithms import Algorithm, DomainInvariant, OptimConfig
+from reprolab.methods.domain_invariance.baselines import CORAL, DANN, ERM, MMD, AdversarialConfig
+from reprolab.methods.domain_invariance.claims import claims
+from reprolab.methods.domain_invariance.domains import DomainTask, TaskName, build_task
+from reprolab.methods.domain_invariance.featurizers import FeaturizerName, build_featurizer
+from reprolab.methods.domain_invariance.penalties import PenaltyFeatures
+from reprolab.methods.domain_invariance.plots import plot_features, plot_tradeoff
+from reprolab.methods.domain_invariance.training import Sampling, domain_probe, features, flags, train
+from reprolab.runtime.config import ConfigError, check_options, config_to_dict
+from reprolab.runtime.grid import GridResults, cell_name
+from reprolab.runtime.results import RunContext, RunResult
+from reprolab.runtime.stats import mean_se
+
+NEEDS_EXTRA_DATA = False
+AlgorithmName = Literal["erm", "general", "compressed", "dann", "cdann", "mmd", "coral"]
+PENALISED = ("general", "compressed")       # the paper's two representations: run over the lambda grid
+GRID = "run"
+PROJECTION_POINTS = 60                      # per source, for the feature view of the first seed
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    featurizer: FeaturizerName = "quick_cnn"
+    quick_cnn_width: int = 32           # design
+    channels_last: bool = True          # the featurizer's memory format (featurizers.py); same maths, faster on CPU
+    steps: int = 300                    # design (quick); DomainBed 5,001
+    batch_per_domain: int = 32          # design (quick); DomainBed 64
+    eval_every: int = 100               # DomainBed's checkpoint_freq for MNIST
+    lr: float = 1e-3                    # DomainBed, small images
+    weight_decay: float = 0.0           # DomainBed, small images
+    penalty_features: PenaltyFeatures = "l2norm"
+    ramp: bool = True                   # design; DomainBed's MMD has no ramp
+    sampling: Sampling = "uniform"      # DomainBed: uniform with replacement
+    unlabeled_target: bool = False      # multi-source domain adaptation: a target batch joins the general penalty
+    adversarial: AdversarialConfig = AdversarialConfig()
+    mmd_gamma: float = 1.0              # DomainBed default
+    coral_gamma: float = 1.0            # DomainBed default
+    probe_max_iter: int = 500
+    probe_per_domain: int = 2000        # design: samples per source in the probe's train and val parts
+    measure_per_domain: int = 500       # source validation samples per domain for the measured penalties
+
+    def __post_init__(self) -> None:
+        check_options(self)
+        for key in ("steps", "batch_per_domain", "eval_every", "quick_cnn_width", "probe_max_iter",
+                    "probe_per_domain", "measure_per_domain"):
+            if getattr(self, key) < 1:
+                raise ConfigError(f"config key 'train.{key}' must be >= 1, got {getattr(self, key)}")
+        if self.batch_per_domain < 2:
+            raise ConfigError(f"config key 'train.batch_per_domain' must be >= 2, got {self.batch_per_domain}")
+        for key in ("mmd_gamma", "coral_gamma", "weight_decay"):
+            if getattr(self, key) < 0:
+                raise ConfigError(f"config key 'train.{key}' must be >= 0, got {getattr(self, key)}")
+        if self.lr <= 0:
+            raise ConfigError(f"config key 'train.lr' must be > 0, got {self.lr}")
+
+
+@dataclasses.dataclass(frozen=True)
+class DomainInvarianceConfig:
+    tasks: tuple[TaskName, ...] = ("rotated_digits", "rotated_digits_shift")
+    algorithms: tuple[AlgorithmName, ...] = ("erm", "general", "compressed")
+    lambdas: tuple[float, ...] = (0.1, 1.0, 10.0, 100.0)     # design (quick grid)
+    claim_lambdas: tuple[float, ...] = (0.1, 1.0, 10.0)      # lambdas the label-shift comparison selects among
+    shift_lambdas: tuple[float, ...] = (0.1, 1.0, 10.0)      # grid on label-shifted tasks (quick: the claim's lambdas,
+                                                             # to fit 5 CPU minutes; lambda 100 is on the balanced task)
+    seeds: int = 3
+    shift_seeds: int = 5                # the label-shift comparison's seed count (stds of 0.03-0.05 measured)
+    label_shift: float = 0.8            # design: s
+    shift_target: bool = True           # the target is shifted too (favours classes {0, 1})
+    data_seed: int = 0
+    train: TrainConfig = TrainConfig()
+    checkpoint_every: int = 0           # steps between in-run checkpoints (0: none)
+    workers: int = 2
+
+    def __post_init__(self) -> None:
+        check_options(self)
+        if not self.tasks or not self.algorithms:
+            raise ConfigError("config keys 'tasks' and 'algorithms' need at least one value each")
+        if any(not lam >= 0 for lam in (*self.lambdas, *self.claim_lambdas, *self.shift_lambdas)):
+            raise ConfigError(f"config key 'lambdas': every lambda must be >= 0, got {self.lambdas} / "
+                              f"{self.claim_lambdas} / {self.shift_lambdas}")
+        if any(lam not in self.lambdas or lam not in self.shift_lambdas for lam in self.claim_lambdas):
+            raise ConfigError(f"config key 'claim_lambdas' {self.claim_lambdas} must be a subset of 'lambdas' "
+                              f"{self.lambdas} and of 'shift_lambdas' {self.shift_lambdas}")
+        if self.seeds < 1 or self.shift_seeds < 1 or self.workers < 1 or self.checkpoint_every < 0:
+            raise ConfigError("config keys 'seeds', 'shift_seeds', 'workers' must be >= 1 and 'checkpoint_every' "
+                              ">= 0")
+        if not 0.0 <= self.label_shift < 1.0:
+            raise ConfigError(f"config key 'label_shift' must lie in [0, 1), got {self.label_shift}")
+
+
+CONFIGS = {
+    "quick": DomainInvarianceConfig(),
+    "paper": DomainInvarianceConfig(
+        tasks=("rotated_mnist_0", "rotated_mnist_75", "colored_mnist", "rotated_mnist_shift", "digits_to_usps",
+               "digits_to_mnist", "digits_to_uci"),
+        algorithms=("erm", "general", "compressed", "dann", "cdann", "mmd", "coral"),
+        lambdas=(0.01, 0.1, 1.0, 10.0, 100.0), shift_lambdas=(0.01, 0.1, 1.0, 10.0, 100.0), seeds=3, shift_seeds=3,
+        train=TrainConfig(featurizer="mnist_cnn", steps=5001, batch_per_domain=64, eval_every=100),
+        checkpoint_every=500, workers=1),
+}
+
+
+def make_algorithm(name: AlgorithmName, lam: float | None, task: DomainTask, cfg: TrainConfig) -> Algorithm:
+    """A fresh algorithm for `task` (seed torch first): the paper's two representations take `lam`."""
+    featurizer, dim = build_featurizer(cfg.featurizer, task.input_shape, cfg.quick_cnn_width, cfg.channels_last)
+    shape = (featurizer, dim, task.num_classes, len(task.sources))
+    optim = OptimConfig(cfg.lr, cfg.weight_decay)
+    if name in PENALISED:
+        if lam is None:
+            raise ValueError(f"algorithm {name!r} needs a lambda")
+        return DomainInvariant(*shape, invariance=name, lam=lam, total_steps=cfg.steps,
+                               penalty_features=cfg.penalty_features, use_ramp=cfg.ramp, optim=optim)
+    if name == "erm":
+        return ERM(*shape, optim=optim)
+    if name in ("dann", "cdann"):
+        return DANN(*shape, conditional=name == "cdann", adv=cfg.adversarial)
+    if name == "mmd":
+        return MMD(*shape, gamma=cfg.mmd_gamma, optim=optim)
+    if name == "coral":
+        return CORAL(*shape, gamma=cfg.coral_gamma, optim=optim)
+    raise ValueError(f"unknown algorithm {name!r}; known: erm, general, compressed, dann, cdann, mmd, coral")
+
+
+def is_shifted(task: str) -> bool:
+    return task.endswith("_shift")
+
+
+def lambdas_of(task: str, cfg: DomainInvarianceConfig) -> tuple[float, ...]:
+    return cfg.shift_lambdas if is_shifted(task) else cfg.lambdas
+
+
+def grid_cells(cfg: DomainInvarianceConfig, base_seed: int) -> list[dict[str, Any]]:
+    """One cell per (task, algorithm, lambda, seed); lambda is None for algorithms without the paper's weight."""
+    cells = []
+    for task in cfg.tasks:
+        for algorithm in cfg.algorithms:
+            for lam in (lambdas_of(task, cfg) if algorithm in PENALISED else (None,)):
+                for seed in range(base_seed, base_seed + (cfg.shift_seeds if is_shifted(task) else cfg.seeds)):
+                    cells.append({"task": task, "algorithm": algorithm, "lam": lam, "seed": seed})
+    return cells
+
+
+def projection(algorithm: Algorithm, task: DomainTask, device: str) -> dict[str, list]:
+    """2-D PCA of source validation features (PROJECTION_POINTS per source) with their domain and class."""
+    from sklearn.decomposition import PCA
+
+    xs = [d.x_val[:PROJECTION_POINTS] for d in task.sources]
+    z = features(algorithm, np.concatenate(xs), device).numpy()
+    coords = PCA(n_components=2, random_state=0).fit_transform(z) if np.ptp(z, axis=0).max() > 0 else z[:, :2] * 0
+    return {"xy": coords.round(4).tolist(), "domain": [i for i, x in enumerate(xs) for _ in range(len(x))],
+            "label": np.concatenate([d.y_val[:PROJECTION_POINTS] for d in task.sources]).tolist()}
+
+
+def run_cell(cell: dict[str, Any], cfg: DomainInvarianceConfig, device: str, first_seed: int,
+             checkpoint_dir: Path | None = None, resume: bool = False) -> dict[str, Any]:
+    """Train one (task, algorithm, lambda, seed) run and measure it; with `cfg.checkpoint_every` the run keeps a
+    checkpoint in `checkpoint_dir` and `resume` continues from it."""
+    task = build_task(cell["task"], cfg.data_seed, cfg.label_shift, cfg.shift_target)
+    torch.manual_seed(cell["seed"])
+    algorithm = make_algorithm(cell["algorithm"], cell["lam"], task, cfg.train)
+    t = cfg.train
+    start = time.perf_counter()
+    history = train(algorithm, task, steps=t.steps, batch_per_domain=t.batch_per_domain, seed=cell["seed"],
+                    eval_every=t.eval_every, device=device, sampling=t.sampling,
+                    measure_per_domain=t.measure_per_domain, unlabeled_target=t.unlabeled_target,
+                    checkpoint=checkpoint_dir / f"{cell_name(GRID, cell)}.pt" if cfg.checkpoint_every and checkpoint_dir
+                    else None, checkpoint_every=cfg.checkpoint_every,
+                    resume=resume)
+    seconds = time.perf_counter() - start
+    record = {"history": history, "final": history[-1],
+              "probe": domain_probe(algorithm, task, device, t.probe_max_iter, cell["seed"], t.probe_per_domain),
+              **flags(history),
+              "seconds": seconds, "steps_per_second": t.steps / seconds,
+              "generator_steps": algorithm.generator_steps() if isinstance(algorithm, DANN) else t.steps}
+    if cell["seed"] == first_seed:
+        record["projection"] = projection(algorithm, task, device)
+    return record
+
+
+def lam_key(lam: float | None) -> str:
+    return "-" if lam is None else f"{lam:g}"
+
+
+def summarize_runs(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Mean and standard error over seeds of the final measurements, and the flags."""
+    final = [r["final"] for r in runs]
+    out = {key: mean_se([f[key] for f in final]) for key in
+           ("source_val_mean", "target", "feature_norm", "general_mmd", "compressed_mmd")}
+    out["probe"] = mean_se([r["probe"] for r in runs])
+    out["per_seed_target"] = [f["target"] for f in final]
+    out["per_seed_source"] = [f["source_val_mean"] for f in final]
+    out["collapsed_seeds"] = sum(r["collapsed"] for r in runs)
+    out["dead_feature_seeds"] = sum(r["dead_features"] for r in runs)
+    out["seconds_per_run"] = mean_se([r["seconds"] for r in runs])
+    out["generator_steps"] = runs[0]["generator_steps"]
+    return out
+
+
+def select(by_lam: dict[str, dict], lams: list[str]) -> dict[str, Any]:
+    """Lambda chosen among `lams` by training-domain validation (per seed: best mean source validation accuracy;
+    DomainBed's) and by the oracle (best mean target accuracy over seeds): the target accuracy each gives."""
+    seeds = len(by_lam[lams[0]]["per_seed_target"])
+    chosen = [max(lams, key=lambda k: by_lam[k]["per_seed_source"][s]) for s in range(seeds)]
+    training = [by_lam[k]["per_seed_target"][s] for s, k in enumerate(chosen)]
+    oracle = max(lams, key=lambda k: by_lam[k]["target"]["mean"])
+    return {"training_domain": {**mean_se(training), "chosen_per_seed": chosen},
+            "oracle": {**by_lam[oracle]["target"], "chosen": oracle}}
+
+
+def summarize(grid: GridResults, cfg: DomainInvarianceConfig) -> dict[str, Any]:
+    tasks: dict[str, Any] = {}
+    for task in grid.axis("task"):
+        block: dict[str, Any] = {}
+        for algorithm in grid.axis("algorithm"):
+            by_lam = {lam_key(lam): summarize_runs(grid.values(task=task, algorithm=algorithm, lam=lam))
+                      for lam in (lambdas_of(task, cfg) if algorithm in PENALISED else (None,))}
+            block[algorithm] = {"by_lambda": by_lam}
+            if algorithm in PENALISED:
+                block[algorithm]["selection"] = select(by_lam, [lam_key(v) for v in lambdas_of(task, cfg)])
+                block[algorithm]["selection_claim_lambdas"] = select(by_lam, [lam_key(v) for v in cfg.claim_lambdas])
+        tasks[task] = block
+    return {"tasks": tasks, "runs": len(grid)}
+
+
+def run(cfg: DomainInvarianceConfig, ctx: RunContext) -> RunResult:
+    cells = grid_cells(cfg, ctx.seed)
+    for task in cfg.tasks:                 # build (and check) every task's data before any worker starts
+        build_task(task, cfg.data_seed, cfg.label_shift, cfg.shift_target)
+    grid = ctx.grid(GRID, cells, run_cell, cfg, ctx.device, ctx.seed, ctx.out_dir / "checkpoints", ctx.resume,
+                    workers=cfg.workers)
+    metrics = summarize(grid, cfg)
+    start = time.perf_counter()
+    artifacts = [plot_tradeoff(metrics["tasks"], {t: lambdas_of(t, cfg) for t in cfg.tasks},
+                               ctx.out_dir / "plot_tradeoff.png").name]
+    projections = {(cell["task"], cell["algorithm"], cell["lam"]): value["projection"] for cell, value in grid
+                   if "projection" in value}
+    if projections:
+        artifacts.append(plot_features(projections, ctx.out_dir / "plot_features.png").name)
+    ctx.timings["plots"] = time.perf_counter() - start
+    seeds = sorted({cell["seed"] for cell in cells})
+    return RunResult(method="domain_invariance", scale=ctx.scale, seeds=seeds, device=ctx.device,
+                     config=config_to_dict(cfg), metrics=metrics, claims=claims(metrics, cfg), artifacts=artifacts)

@@ -1,0 +1,173 @@
+"""Training any algorithm on a `DomainTask`, and what is measured (the same for every algorithm).
+
+- Steps: n samples per source drawn with replacement (DomainBed's infinite loaders), or class-balanced
+  (`sampling="class_balanced"`: a uniform class, then a uniform sample of it, per draw); one `update` per step.
+- Every `eval_every` steps and at the end: per-source validation accuracy and their mean, target accuracy, the
+  mean feature norm ||g(x)|| on source validation data, and both penalties measured on the same features (so ERM's
+  invariance is measured the same way as the penalised runs').
+- After training: the **domain probe**, a fresh logistic regression (max_iter 500, standardised features) from
+  frozen source-train features to the source index, scored on source validation (chance 1/K for equal sizes);
+  never the training discriminator. At most 2,000 samples per source in each part (design: bounds the probe's
+  cost on MNIST-sized domains; RotatedDigits domains have ~240).
+- Flags: `collapsed` when the final mean source validation accuracy is below 0.2; `dead_features` when the final
+  mean feature norm is below 1% of its value at step 0 (zero features satisfy every penalty).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from reprolab.methods.domain_invariance.algorithms import Algorithm
+from reprolab.methods.domain_invariance.domains import DomainTask
+from reprolab.methods.domain_invariance.penalties import compressed_penalty, general_penalty
+from reprolab.runtime.train import run_loop
+
+Sampling = Literal["uniform", "class_balanced"]
+COLLAPSE_ACCURACY = 0.2
+DEAD_FEATURE_FRACTION = 0.01
+
+
+class SourceSampler:
+    """Draws one minibatch per source, on `device`, from a seeded torch generator."""
+
+    def __init__(self, task: DomainTask, batch_per_domain: int, seed: int, device: str = "cpu",
+                 sampling: Sampling = "uniform"):
+        if batch_per_domain < 2:
+            raise ValueError(f"batch_per_domain must be >= 2, got {batch_per_domain}")
+        if sampling not in ("uniform", "class_balanced"):
+            raise ValueError(f"sampling must be 'uniform' or 'class_balanced', got {sampling!r}")
+        self.batch, self.sampling = batch_per_domain, sampling
+        self.generator = torch.Generator().manual_seed(seed)
+        self.data = [(torch.from_numpy(d.x_train).to(device), torch.from_numpy(d.y_train).to(device))
+                     for d in task.sources]
+        self.by_class = [[torch.nonzero(torch.from_numpy(d.y_train) == c).flatten() for c in np.unique(d.y_train)]
+                         for d in task.sources]
+
+    def _indices(self, i: int) -> torch.Tensor:
+        n = len(self.data[i][1])
+        if self.sampling == "uniform":
+            return torch.randint(n, (self.batch,), generator=self.generator)
+        classes = self.by_class[i]
+        which = torch.randint(len(classes), (self.batch,), generator=self.generator)
+        return torch.stack([classes[c][torch.randint(len(classes[c]), (1,), generator=self.generator)][0]
+                            for c in which.tolist()])
+
+    def minibatches(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        out = []
+        for i, (x, y) in enumerate(self.data):
+            idx = self._indices(i).to(x.device)
+            out.append((x[idx], y[idx]))
+        return out
+
+
+@torch.no_grad()
+def _batched(fn, algorithm: Algorithm, x: np.ndarray, device: str, batch: int) -> torch.Tensor:
+    """fn(x batch on device) for every batch of x, in evaluation mode, concatenated on the CPU."""
+    was_training = algorithm.training
+    algorithm.eval()
+    try:
+        return torch.cat([fn(torch.from_numpy(x[i:i + batch]).to(device)).cpu() for i in range(0, len(x), batch)])
+    finally:
+        algorithm.train(was_training)
+
+
+def features(algorithm: Algorithm, x: np.ndarray, device: str = "cpu", batch: int = 1024) -> torch.Tensor:
+    """g(x) for every row of x (on the CPU)."""
+    return _batched(algorithm.featurizer, algorithm, x, device, batch)
+
+
+def accuracy(algorithm: Algorithm, x: np.ndarray, y: np.ndarray, device: str = "cpu", batch: int = 1024) -> float:
+    if not len(y):
+        return float("nan")
+    predicted = _batched(lambda xb: algorithm.predict(xb).argmax(1), algorithm, x, device, batch)
+    return float((predicted.numpy() == y).mean())
+
+
+def _measure_subset(task: DomainTask, per_domain: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Up to `per_domain` validation samples of each source (seeded): images, labels, domain index."""
+    rng = np.random.default_rng(seed)
+    xs, ys, ds = [], [], []
+    for i, d in enumerate(task.sources):
+        pick = rng.permutation(len(d.y_val))[:per_domain]
+        xs.append(d.x_val[pick])
+        ys.append(d.y_val[pick])
+        ds.append(np.full(len(pick), i))
+    return np.concatenate(xs), np.concatenate(ys), np.concatenate(ds)
+
+
+def evaluate(algorithm: Algorithm, task: DomainTask, measure: tuple[np.ndarray, np.ndarray, np.ndarray],
+             device: str = "cpu") -> dict[str, Any]:
+    """Accuracies, feature norm and the two measured penalties (l2norm features) at the current weights."""
+    source_val = [accuracy(algorithm, d.x_val, d.y_val, device) for d in task.sources]
+    x, y, d = measure
+    z = features(algorithm, x, device)
+    domains, labels, k = torch.from_numpy(d), torch.from_numpy(y), len(task.sources)
+    record = {"source_val": source_val, "source_val_mean": float(np.mean(source_val)),
+              "target": accuracy(algorithm, task.target.x_all, task.target.y_all, device),
+              "feature_norm": float(z.norm(dim=1).mean()),
+              "general_mmd": float(general_penalty(z, domains, k)),
+              "compressed_mmd": float(compressed_penalty(z, domains, labels, k, task.num_classes))}
+    return record
+
+
+def domain_probe(algorithm: Algorithm, task: DomainTask, device: str = "cpu", max_iter: int = 500,
+                 seed: int = 0, per_domain: int = 2000) -> float:
+    """Accuracy of a fresh logistic regression predicting the source index from frozen features (train -> val),
+    on the first `per_domain` samples of each source's train and val parts (the data are already permuted)."""
+    z_train = torch.cat([features(algorithm, d.x_train[:per_domain], device) for d in task.sources]).numpy()
+    z_val = torch.cat([features(algorithm, d.x_val[:per_domain], device) for d in task.sources]).numpy()
+    d_train = np.concatenate([np.full(min(per_domain, len(d.y_train)), i) for i, d in enumerate(task.sources)])
+    d_val = np.concatenate([np.full(min(per_domain, len(d.y_val)), i) for i, d in enumerate(task.sources)])
+    probe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=max_iter, random_state=seed))
+    probe.fit(z_train, d_train)
+    return float(probe.score(z_val, d_val))
+
+
+def train(algorithm: Algorithm, task: DomainTask, *, steps: int, batch_per_domain: int, seed: int,
+          eval_every: int = 100, device: str = "cpu", sampling: Sampling = "uniform", measure_per_domain: int = 500,
+          unlabeled_target: bool = False, checkpoint: Path | None = None, checkpoint_every: int = 0,
+          resume: bool = False, progress: bool = False) -> list[dict[str, Any]]:
+    """Train for `steps` updates; returns the evaluation history (step 0 included). With `unlabeled_target` a
+    target batch of the same size joins each update (multi-source domain adaptation)."""
+    if steps < 1:
+        raise ValueError(f"steps must be >= 1, got {steps}")
+    if algorithm.num_domains != len(task.sources):
+        raise ValueError(f"the algorithm was built for {algorithm.num_domains} source domains, the task "
+                         f"{task.name!r} has {len(task.sources)}")
+    algorithm.to(device).train()
+    sampler = SourceSampler(task, batch_per_domain, seed, device, sampling)
+    measure = _measure_subset(task, measure_per_domain, seed)
+    target_x = torch.from_numpy(task.target.x_all).to(device)
+    losses: list[float] = []
+
+    def step(_: int) -> float:
+        unlabeled = None
+        if unlabeled_target:
+            unlabeled = target_x[torch.randint(len(target_x), (batch_per_domain,), generator=sampler.generator)]
+        info = algorithm.update(sampler.minibatches(), unlabeled)
+        losses.append(info.get("loss", info.get("disc_loss", float("nan"))))
+        return losses[-1]
+
+    objects = {"algorithm": algorithm, "sampler": sampler.generator}
+    for name in ("optimizer", "gen_opt", "disc_opt"):
+        if hasattr(algorithm, name):
+            objects[name] = getattr(algorithm, name)
+    return run_loop(steps, step, objects=objects, eval_fn=lambda s: evaluate(algorithm, task, measure, device),
+                    eval_every=eval_every, eval_at_start=True, checkpoint=checkpoint,
+                    checkpoint_every=checkpoint_every, resume=resume, desc=task.name, progress=progress)
+
+
+def flags(history: list[dict[str, Any]]) -> dict[str, bool]:
+    """collapsed: final mean source val accuracy < 0.2; dead_features: final feature norm < 1% of step 0's."""
+    first, last = history[0], history[-1]
+    return {"collapsed": bool(last["source_val_mean"] < COLLAPSE_ACCURACY),
+            "dead_features": bool(last["feature_norm"] < DEAD_FEATURE_FRACTION * first["feature_norm"])}
+
+

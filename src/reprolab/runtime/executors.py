@@ -1,0 +1,106 @@
+"""Where a run's pending stages (a grid's cells) execute: `local` (this machine: in-process, or a process pool of
+`workers`) or `ray` (a Ray cluster at `ray_address`, or a local Ray instance with `workers` CPUs).
+
+A stage is `fn(*args)` with picklable fn and args and a JSON-ready result; its numbers depend only on its
+arguments (each stage seeds itself), so both executors give identical results, and resume works the same way
+(finished stages are kept by `RunContext`, whichever executor ran them). Each worker sets torch's thread count
+to the parent's before running a stage. On Ray every stage asks for 1 CPU and `gpus_per_stage` GPUs; a cluster's
+nodes need reprolab installed (the same version), since stages are sent by reference to its functions.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+import typing
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from typing import Any, Callable, Iterator, Literal
+
+ExecutorName = Literal["local", "ray"]
+EXECUTORS: tuple[str, ...] = typing.get_args(ExecutorName)
+Stage = tuple[Callable[..., Any], tuple]
+
+
+def timed(fn: Callable[..., Any], *args: Any) -> tuple[Any, float]:
+    start = time.perf_counter()
+    value = fn(*args)
+    return value, time.perf_counter() - start
+
+
+def init_worker(threads: int) -> None:
+    """A worker process: the parent's torch thread count."""
+    import torch
+
+    torch.set_num_threads(threads)
+
+
+def _timed_in_worker(threads: int, fn: Callable[..., Any], *args: Any) -> tuple[Any, float]:
+    init_worker(threads)
+    return timed(fn, *args)
+
+
+@dataclasses.dataclass(frozen=True)
+class Executor:
+    """How pending stages run; `describe()` is what the result record keeps."""
+
+    name: ExecutorName = "local"
+    workers: int = 1
+    ray_address: str | None = None
+    gpus_per_stage: float = 0.0
+    threads: int = 1
+
+    def __post_init__(self) -> None:
+        if self.name not in EXECUTORS:
+            raise ValueError(f"executor must be one of {list(EXECUTORS)}, got {self.name!r}")
+        if self.workers < 1 or self.gpus_per_stage < 0:
+            raise ValueError(f"workers must be >= 1 and gpus_per_stage >= 0, got {self.workers}, "
+                             f"{self.gpus_per_stage}")
+        if self.name == "local" and (self.ray_address or self.gpus_per_stage):
+            raise ValueError("--ray-address and --gpus-per-stage need --executor ray")
+
+    def describe(self) -> str:
+        if self.name == "local":
+            return f"local ({self.workers} process{'es' if self.workers > 1 else ''})"
+        where = f"cluster at {self.ray_address}" if self.ray_address else f"local instance, {self.workers} CPUs"
+        return f"ray {_ray().__version__} ({where}, {self.gpus_per_stage:g} GPUs per stage)"
+
+    def run(self, pending: dict[str, Stage]) -> Iterator[tuple[str, Any, float]]:
+        """Yield (name, value, seconds) for every pending stage, in the order they finish."""
+        if self.name == "ray":
+            yield from self._run_ray(pending)
+        elif self.workers <= 1 or len(pending) <= 1:
+            for name, (fn, args) in pending.items():
+                yield (name, *timed(fn, *args))
+        else:
+            with ProcessPoolExecutor(max_workers=self.workers, initializer=init_worker,
+                                     initargs=(self.threads,)) as pool:
+                futures = {pool.submit(timed, fn, *args): name for name, (fn, args) in pending.items()}
+                for future in as_completed(futures):
+                    yield (futures[future], *future.result())
+
+    def _run_ray(self, pending: dict[str, Stage]) -> Iterator[tuple[str, Any, float]]:
+        ray = _ray()
+        started = not ray.is_initialized()
+        if started:
+            if self.ray_address:
+                ray.init(address=self.ray_address, log_to_driver=False)
+            else:
+                ray.init(num_cpus=self.workers, include_dashboard=False, log_to_driver=False)
+        try:
+            remote = ray.remote(num_cpus=1, num_gpus=self.gpus_per_stage)(_timed_in_worker)
+            refs = {remote.remote(self.threads, fn, *args): name for name, (fn, args) in pending.items()}
+            waiting = list(refs)
+            while waiting:
+                done, waiting = ray.wait(waiting, num_returns=1)
+                yield (refs[done[0]], *ray.get(done[0]))
+        finally:
+            if started:
+                ray.shutdown()
+
+
+def _ray():
+    try:
+        import ray
+    except ImportError:
+        raise ValueError("--executor ray needs Ray: pip install 'reprolab[cluster]'") from None
+    return ray

@@ -1,0 +1,52 @@
+"""A grid of independent runs: each cell is a dict of axis values (e.g. {"task": ..., "algorithm": ...,
+"seed": 0}); `RunContext.grid` runs `fn(cell, *args)` once per cell as a stage named after the cell, so `--resume`
+skips finished cells, and returns the results keyed by the cells, never by parsing names back.
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any, Iterator, Mapping, Sequence
+
+Cell = Mapping[str, Any]
+
+
+def product(**axes: Sequence[Any]) -> list[dict[str, Any]]:
+    """Every combination of the axes' values, in axis order: product(a=[1, 2], b=["x"]) ->
+    [{"a": 1, "b": "x"}, {"a": 2, "b": "x"}]."""
+    for name, values in axes.items():
+        if isinstance(values, (str, bytes)) or not isinstance(values, Sequence) or not values:
+            raise ValueError(f"grid axis {name!r} needs a non-empty list of values, got {values!r}")
+    return [dict(zip(axes, combo)) for combo in itertools.product(*axes.values())]
+
+
+def cell_name(prefix: str, cell: Cell) -> str:
+    """The stage name of a cell: prefix__key=value__...; values may not contain '/' (it names a file)."""
+    parts = [f"{key}={value}" for key, value in cell.items()]
+    bad = [p for p in parts if "/" in p or "__" in p]
+    if bad:
+        raise ValueError(f"grid cell values must not contain '/' or '__' (they name files): {bad}")
+    return "__".join([prefix, *parts])
+
+
+class GridResults:
+    """The results of a grid, in cell order; `select(**fixed)` keeps the cells that match every fixed value."""
+
+    def __init__(self, runs: list[tuple[dict[str, Any], Any]]):
+        self.runs = runs
+
+    def __iter__(self) -> Iterator[tuple[dict[str, Any], Any]]:
+        return iter(self.runs)
+
+    def __len__(self) -> int:
+        return len(self.runs)
+
+    def select(self, **fixed: Any) -> list[tuple[dict[str, Any], Any]]:
+        return [(cell, value) for cell, value in self.runs if all(cell.get(k) == v for k, v in fixed.items())]
+
+    def values(self, **fixed: Any) -> list[Any]:
+        return [value for _, value in self.select(**fixed)]
+
+    def axis(self, name: str) -> list[Any]:
+        """The distinct values an axis takes, in first-seen order."""
+        return list(dict.fromkeys(cell[name] for cell, _ in self.runs if name in cell))

@@ -1,0 +1,159 @@
+import copy
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from reprolab.methods.domain_invariance.algorithms import DomainInvariant, mean_source_risk
+from reprolab.methods.domain_invariance.baselines import (CORAL, DANN, ERM, MMD, AdversarialConfig, cdann_weights,
+                                                          coral_distance, gradient_reversal)
+from reprolab.methods.domain_invariance.penalties import general_penalty, ramp
+
+
+def _batches(k=3, n=6, dim=5, classes=4, seed=0, sizes=None):
+    gen = torch.Generator().manual_seed(seed)
+    return [(torch.randn(m, dim, generator=gen), torch.randint(0, classes, (m,), generator=gen))
+            for m in (sizes or [n] * k)]
+
+
+def _featurizer(dim=5, out=6, seed=0):
+    torch.manual_seed(seed)
+    return nn.Sequential(nn.Linear(dim, out), nn.ReLU())
+
+
+def test_gradient_reversal_is_identity_forward_and_minus_lambda_backward():
+    x = torch.randn(4, 3, requires_grad=True)
+    upstream = torch.randn(4, 3)
+    y = gradient_reversal(x, 0.7)
+    assert torch.equal(y, x)
+    y.backward(upstream)
+    assert torch.equal(x.grad, -0.7 * upstream)
+
+
+def test_cdann_weights_sum_to_present_classes_over_c_and_the_domainbed_quirk():
+    y = torch.tensor([0, 0, 1, 3, 3, 3])
+    w = cdann_weights(y, num_classes=10)
+    assert float(w.sum()) == pytest.approx(3 / 10)                     # 3 classes present, C = 10
+    assert w[0] == pytest.approx(1 / (2 * 10)) and w[3] == pytest.approx(1 / (3 * 10))
+    quirk = cdann_weights(y, num_classes=10, domainbed_class_weight=True)
+    assert float(quirk.sum()) == pytest.approx(3 / 4)                  # DomainBed divides by max label + 1 = 4
+
+
+def test_coral_distance_by_hand():
+    a = torch.tensor([[0.0, 0.0], [2.0, 0.0], [0.0, 2.0]])
+    b = a + torch.tensor([1.0, 0.0])                                   # shifted mean, same covariance
+    assert float(coral_distance(a, a)) == 0.0
+    assert float(coral_distance(a, b)) == pytest.approx((1.0 + 0.0) / 2)
+    c = a * 2                                                           # covariance x4, mean x2
+    mean_diff = ((a.mean(0) - c.mean(0)) ** 2).mean()
+    cov_a = torch.cov(a.T)
+    assert float(coral_distance(a, c)) == pytest.approx(float(mean_diff + ((cov_a - 4 * cov_a) ** 2).mean()), rel=1e-6)
+
+
+def test_dann_alternates_discriminator_and_generator_steps_as_domainbed():
+    alg = DANN(_featurizer(), 6, 4, 3, adv=AdversarialConfig(mlp_width=8))
+    before = copy.deepcopy(alg.featurizer.state_dict())
+    first = alg.update(_batches())                                      # t = 1: 1 % 2 = 1 >= 1 -> generator step
+    assert "risk" in first and not all(torch.equal(before[k], v) for k, v in alg.featurizer.state_dict().items())
+    after_gen = copy.deepcopy(alg.featurizer.state_dict())
+    disc_before = copy.deepcopy(alg.discriminator.state_dict())
+    second = alg.update(_batches(seed=1))                              # t = 2: discriminator step
+    assert set(second) == {"disc_loss"}
+    assert all(torch.equal(after_gen[k], v) for k, v in alg.featurizer.state_dict().items())
+    assert not all(torch.equal(disc_before[k], v) for k, v in alg.discriminator.state_dict().items())
+    assert alg.generator_steps() == 1
+    grl = DANN(_featurizer(), 6, 4, 3, adv=AdversarialConfig(mlp_width=8, mode="grl"))
+    grl.update(_batches())
+    grl.update(_batches(seed=1))
+    assert grl.generator_steps() == 2
+
+
+def test_dann_generator_step_ascends_the_discriminator_loss():
+    """The generator's gradient on the featurizer is grad(CE) - lambda * grad(disc_loss)."""
+    torch.manual_seed(0)
+    alg = DANN(_featurizer(), 6, 4, 3, adv=AdversarialConfig(mlp_width=8, lam=2.0))
+    batches = _batches()
+    x, y = torch.cat([b[0] for b in batches]), torch.cat([b[1] for b in batches])
+    labels = torch.arange(3).repeat_interleave(6)
+    z = alg.featurizer(x)
+    ce = nn.functional.cross_entropy(alg.classifier(z), y)
+    disc = nn.functional.cross_entropy(alg.discriminator(z), labels)
+    expected = torch.autograd.grad(ce - 2.0 * disc, alg.featurizer[0].weight)[0]
+    alg.gen_opt.step = lambda: None                                     # keep the gradient, skip the step
+    alg.update(batches)
+    assert torch.allclose(alg.featurizer[0].weight.grad, expected, atol=1e-6)
+
+
+def _generator_gradient(grad_penalty: float, domainbed: bool, sizes=(4, 6, 8)) -> torch.Tensor:
+    """The featurizer's gradient in CDANN's first (generator) step, the step itself skipped."""
+    cfg = AdversarialConfig(mlp_width=8, grad_penalty=grad_penalty, domainbed_grad_penalty=domainbed)
+    alg = DANN(_featurizer(), 6, 4, 3, conditional=True, adv=cfg)
+    torch.manual_seed(1)
+    for module in (alg.discriminator, alg.class_embeddings, alg.classifier):
+        module.reset_parameters() if hasattr(module, "reset_parameters") else [m.reset_parameters() for m in module
+                                                                               if hasattr(m, "reset_parameters")]
+    alg.gen_opt.step = lambda: None
+    alg.update(_batches(sizes=list(sizes)))
+    return alg.featurizer[0].weight.grad.clone()
+
+
+def test_gradient_penalty_reaches_the_generator_only_under_the_domainbed_flag():
+    plain = _generator_gradient(0.0, False)
+    assert torch.equal(_generator_gradient(5.0, False), plain)          # default: discriminator step only
+    assert not torch.allclose(_generator_gradient(5.0, True), plain)     # DomainBed: the generator maximises it too
+    # DomainBed's B x B form sums softmax[i, d] weighted by domain d's batch count: constant with equal batches
+    assert torch.equal(_generator_gradient(5.0, True, (6, 6, 6)), _generator_gradient(0.0, False, (6, 6, 6)))
+    alg = DANN(_featurizer(), 6, 4, 3, conditional=True, adv=AdversarialConfig(mlp_width=8, grad_penalty=1.0))
+    batches = _batches()
+    x, y = torch.cat([b[0] for b in batches]), torch.cat([b[1] for b in batches])
+    _, gp = alg.discriminator_loss(alg.featurizer(x) + alg.class_embeddings(y), y, torch.arange(3).repeat_interleave(6))
+    assert gp.item() > 0
+
+
+def test_mmd_baseline_is_the_raw_general_penalty_with_constant_weight():
+    alg = MMD(_featurizer(), 6, 4, 3, gamma=0.5)
+    batches = _batches()
+    z = alg.featurizer(torch.cat([b[0] for b in batches]))
+    expected = general_penalty(z, torch.arange(3).repeat_interleave(6), 3, "raw")
+    info = alg.update(batches)
+    assert info["penalty"] == pytest.approx(expected.item(), rel=1e-6) and info["weight"] == 0.5
+
+
+def test_domain_invariant_objective_and_ramp():
+    alg = DomainInvariant(_featurizer(), 6, 4, 3, invariance="compressed", lam=3.0, total_steps=10)
+    assert alg.weight() == 0.0                                            # r(0) = 0
+    batches = _batches()
+    info = alg.update(batches)
+    assert info["loss"] == pytest.approx(info["risk"])                    # weight 0 at the first step
+    assert alg.weight() == pytest.approx(3.0 * ramp(1, 10))
+    risk = mean_source_risk(torch.zeros(18, 4), batches)
+    assert float(risk) == pytest.approx(np.log(4))                        # uniform logits: log C per source
+
+
+def test_erm_loss_is_pooled_cross_entropy_and_training_is_deterministic():
+    def run():
+        alg = ERM(_featurizer(seed=3), 6, 4, 3)
+        return [alg.update(_batches(seed=s))["loss"] for s in range(5)]
+    assert run() == run()
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda: DomainInvariant(_featurizer(), 6, 4, 3, invariance="general", lam=-1.0, total_steps=5), "lambda"),
+    (lambda: DomainInvariant(_featurizer(), 6, 4, 3, invariance="joint", lam=1.0, total_steps=5), "invariance"),
+    (lambda: CORAL(_featurizer(), 6, 4, 3, gamma=-0.1), "gamma"),
+    (lambda: AdversarialConfig(mode="wgan"), "mode"),
+])
+def test_bad_settings_are_rejected(make, message):
+    with pytest.raises(ValueError, match=message):
+        make()
+
+
+def test_bad_minibatches_are_rejected():
+    alg = ERM(_featurizer(), 6, 4, 3)
+    with pytest.raises(ValueError, match="one minibatch per source domain"):
+        alg.update(_batches(k=2))
+    bad = _batches()
+    bad[1] = (bad[1][0], torch.full((6,), 7))
+    with pytest.raises(ValueError, match=r"labels must lie in \[0, 4\)"):
+        alg.update(bad)

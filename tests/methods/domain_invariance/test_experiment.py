@@ -1,0 +1,105 @@
+import pytest
+
+from reprolab.launch import run_method
+from reprolab.methods.domain_invariance.experiment import CONFIGS, grid_cells, make_algorithm, run_cell, select
+from reprolab.methods.domain_invariance.domains import build_task
+from reprolab.runtime.config import ConfigError, apply_overrides
+from tests.conftest import read_record, tiny_quick_run
+
+TINY = ("seeds=1", "shift_seeds=2", "train.steps=20", "train.eval_every=10", "lambdas=0.1,10,100",
+        "shift_lambdas=0.1,10", "claim_lambdas=0.1,10", "workers=1")
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    return tiny_quick_run(tmp_path_factory, "domain_invariance", TINY)
+
+
+def test_smoke_run_writes_every_claim_metric_and_plot(tiny):
+    out, result = tiny
+    record = read_record(out)
+    names = [c["name"] for c in record["claims"]]
+    assert names == ["erm_reference_rotated_digits", "invariance_rises_with_lambda",
+                     "source_accuracy_holds_up_to_lambda_10", "collapse_at_large_lambda",
+                     "compressed_ge_general_under_label_shift"]
+    tasks = record["metrics"]["tasks"]
+    assert set(tasks) == {"rotated_digits", "rotated_digits_shift"}
+    general = tasks["rotated_digits_shift"]["general"]
+    assert set(general["by_lambda"]) == {"0.1", "10"}                              # the label-shift grid
+    assert set(tasks["rotated_digits"]["general"]["by_lambda"]) == {"0.1", "10", "100"}
+    assert len(general["by_lambda"]["10"]["per_seed_target"]) == 2                  # shift_seeds
+    assert set(general["selection"]) == {"training_domain", "oracle"}
+    assert {"plot_tradeoff.png", "plot_features.png"} <= set(record["artifacts"])
+    assert all((out / a).exists() for a in record["artifacts"])
+    by_lam = tasks["rotated_digits"]["compressed"]["by_lambda"]["100"]
+    assert by_lam["collapsed_seeds"] == sum(s < 0.2 for s in by_lam["per_seed_source"])   # flagged, never dropped
+
+
+def test_grid_has_one_cell_per_run_and_resume_reads_them_back(tiny, tmp_path):
+    out, result = tiny
+    cfg = apply_overrides(CONFIGS["quick"], list(TINY))
+    cells = grid_cells(cfg, 0)
+    assert len(cells) == (1 + 2 * 3) * 1 + (1 + 2 * 2) * 2 == result.metrics["runs"]
+    assert {c["lam"] for c in cells if c["algorithm"] == "erm"} == {None}
+    again = run_method("domain_invariance", "quick", out=out, device="cpu", overrides=TINY, progress=False,
+                       resume=True)
+    assert again.metrics == result.metrics                                         # every cell read back
+
+
+def test_same_seed_same_numbers():
+    cfg = apply_overrides(CONFIGS["quick"], list(TINY))
+    cell = {"task": "rotated_digits", "algorithm": "compressed", "lam": 1.0, "seed": 3}
+    a, b = run_cell(cell, cfg, "cpu", first_seed=0), run_cell(cell, cfg, "cpu", first_seed=0)
+    assert a["history"] == b["history"] and a["probe"] == b["probe"]
+
+
+def test_selection_by_training_domain_and_oracle():
+    by_lam = {"0.1": {"per_seed_source": [0.9, 0.5], "per_seed_target": [0.6, 0.7], "target": {"mean": 0.65, "se": 0}},
+              "1": {"per_seed_source": [0.8, 0.6], "per_seed_target": [0.9, 0.2], "target": {"mean": 0.55, "se": 0}}}
+    sel = select(by_lam, ["0.1", "1"])
+    assert sel["training_domain"]["chosen_per_seed"] == ["0.1", "1"]
+    assert sel["training_domain"]["mean"] == pytest.approx((0.6 + 0.2) / 2)
+    assert sel["oracle"]["chosen"] == "0.1" and sel["oracle"]["mean"] == 0.65
+
+
+@pytest.mark.parametrize("override, message", [
+    ("lambdas=-1,1", "every lambda must be >= 0"),
+    ("algorithms=erm,irm", "one of"),
+    ("tasks=pacs", "one of"),
+    ("train.penalty_features=cosine", "one of"),
+    ("label_shift=1.5", "label_shift"),
+    ("claim_lambdas=3", "subset"),
+    ("shift_lambdas=0.1,1", "subset"),
+    ("train.batch_per_domain=1", "batch_per_domain"),
+])
+def test_bad_config_values_are_rejected_before_any_work(override, message):
+    with pytest.raises((ConfigError, ValueError), match=message):
+        apply_overrides(CONFIGS["quick"], [override])
+
+
+def test_overrides_are_validated_together_whatever_their_order():
+    cfg = apply_overrides(CONFIGS["quick"], ["claim_lambdas=0.5", "lambdas=0.5,5", "shift_lambdas=0.5"])
+    assert cfg.lambdas == (0.5, 5.0) and cfg.claim_lambdas == (0.5,)
+
+
+def test_channels_last_featurizer_computes_the_same_function():
+    import torch
+
+    from reprolab.methods.domain_invariance.featurizers import build_featurizer
+
+    torch.manual_seed(0)
+    plain, _ = build_featurizer("quick_cnn", (1, 16, 16))
+    torch.manual_seed(0)
+    fast, _ = build_featurizer("quick_cnn", (1, 16, 16), channels_last=True)
+    x = torch.rand(8, 1, 16, 16)
+    assert torch.allclose(plain(x), fast(x), atol=1e-5)
+    assert fast.net[0].weight.is_contiguous(memory_format=torch.channels_last)
+
+
+def test_paper_config_builds_every_algorithm_on_the_mnist_cnn():
+    cfg = CONFIGS["paper"]
+    task = build_task("rotated_digits")
+    for name in cfg.algorithms:
+        alg = make_algorithm(name, 1.0, task, cfg.train)
+        assert alg.classifier.in_features == 128
+    assert cfg.train.steps == 5001 and cfg.train.batch_per_domain == 64
