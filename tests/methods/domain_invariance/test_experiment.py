@@ -46,6 +46,16 @@ def test_grid_has_one_cell_per_run_and_resume_reads_them_back(tiny, tmp_path):
     assert again.metrics == result.metrics                                         # every cell read back
 
 
+@pytest.mark.slow
+def test_ray_executor_gives_the_local_executors_numbers(tiny, tmp_path):
+    pytest.importorskip("ray")
+    _, local = tiny
+    on_ray = run_method("domain_invariance", "quick", out=tmp_path, device="cpu", overrides=TINY, progress=False,
+                        executor="ray")
+    assert on_ray.metrics == local.metrics
+    assert on_ray.versions["executor"].startswith("ray ") and local.versions["executor"] == "local (1 process)"
+
+
 def test_same_seed_same_numbers():
     cfg = apply_overrides(CONFIGS["quick"], list(TINY))
     cell = {"task": "rotated_digits", "algorithm": "compressed", "lam": 1.0, "seed": 3}

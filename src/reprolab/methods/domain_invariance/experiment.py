@@ -216,7 +216,6 @@ def summarize_runs(runs: list[dict[str, Any]]) -> dict[str, Any]:
     out["per_seed_source"] = [f["source_val_mean"] for f in final]
     out["collapsed_seeds"] = sum(r["collapsed"] for r in runs)
     out["dead_feature_seeds"] = sum(r["dead_features"] for r in runs)
-    out["seconds_per_run"] = mean_se([r["seconds"] for r in runs])
     out["generator_steps"] = runs[0]["generator_steps"]
     return out
 
