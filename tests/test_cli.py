@@ -36,3 +36,22 @@ def test_data_verify_passes_on_shared_data():
     assert result.exit_code == 0, result.output
     assert result.output.count(" ok") == 5
     assert "0b367032e93c+1787548bbe0b" in result.output  # the verified sha256 of MNIST's train files
+
+
+def test_methods_register_themselves_and_their_entries_load_cheaply():
+    import subprocess
+    import sys
+
+    code = ("import sys; from reprolab import registry; m = registry.methods(); "
+            "print(len(m), sorted(registry.implemented_names()), 'torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split(" ", 1)
+    assert out[0] == "10" and out[1].strip().endswith("False")            # no torch import to list the methods
+    assert "domain_invariance" in out[1] and "invalidator" in out[1]
+
+
+def test_a_method_package_api_loads_lazily_and_commands_are_mounted():
+    from reprolab.methods import mad
+
+    assert mad.ENTRY.name == "mad" and "Distiller" in dir(mad) and mad.Distiller.__name__ == "Distiller"
+    result = runner.invoke(app, ["invalidator", "--help"])
+    assert result.exit_code == 0 and "assess" in result.output

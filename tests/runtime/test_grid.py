@@ -15,8 +15,9 @@ def test_product_and_cell_names():
     assert cell_name("run", {"task": "t", "lam": 0.1, "seed": 0}) == "run__task=t__lam=0.1__seed=0"
     with pytest.raises(ValueError, match="non-empty list"):
         product(a=[])
+    assert cell_name("run", {"env": "ALE/Pong-v5"}) == "run__env=ALE_Pong-v5"
     with pytest.raises(ValueError, match="must not contain"):
-        cell_name("run", {"path": "a/b"})
+        cell_name("run", {"name": "a__b"})
 
 
 def test_results_are_selected_by_axis_values():

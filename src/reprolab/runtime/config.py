@@ -93,7 +93,12 @@ def _replace_tree(config: Any, tree: dict[str, Any], prefix: str) -> Any:
             changes[name] = parse_value(value, hint)
         except (ValueError, TypeError) as exc:
             raise ConfigError(f"config key {full_key!r} expects {_type_name(hint)}, got {value!r}: {exc}") from None
-    return dataclasses.replace(config, **changes)
+    try:
+        return dataclasses.replace(config, **changes)
+    except ConfigError as exc:
+        if not prefix:
+            raise
+        raise ConfigError(f"in {prefix.rstrip('.')!r}: {exc}") from None
 
 
 def _type_name(hint: Any) -> str:
@@ -170,14 +175,17 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def resolve_device(device: str = "auto") -> torch.device:
-    """`auto` picks CUDA when available; `cuda` without a GPU is an error, not a silent fallback."""
+def resolve_device(device: str = "auto", supported: tuple[str, ...] = ("cpu", "cuda")) -> torch.device:
+    """`auto` picks CUDA when available and supported, else the CPU; `cuda` without a GPU, or a device type that
+    `supported` does not list (a CPU-only method), is an error, never a silent fallback."""
     if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"device {device!r} requested but torch sees no CUDA device (torch {torch.__version__})")
+        return torch.device("cuda" if torch.cuda.is_available() and "cuda" in supported else "cpu")
     if device != "cpu" and not device.startswith("cuda"):
         raise ValueError(f"device must be 'auto', 'cpu' or 'cuda[:N]', got {device!r}")
+    if torch.device(device).type not in supported:
+        raise ValueError(f"this method runs on {' or '.join(supported)} only, got --device {device!r}")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r} requested but torch sees no CUDA device (torch {torch.__version__})")
     return torch.device(device)
 
 

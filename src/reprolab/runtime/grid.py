@@ -21,11 +21,12 @@ def product(**axes: Sequence[Any]) -> list[dict[str, Any]]:
 
 
 def cell_name(prefix: str, cell: Cell) -> str:
-    """The stage name of a cell: prefix__key=value__...; values may not contain '/' (it names a file)."""
-    parts = [f"{key}={value}" for key, value in cell.items()]
-    bad = [p for p in parts if "/" in p or "__" in p]
+    """The stage name of a cell, prefix__key=value__... ('/' in a value becomes '_': the name is a file name);
+    values may not contain '__', which separates the parts."""
+    parts = [f"{key}={str(value).replace('/', '_')}" for key, value in cell.items()]
+    bad = [p for p in parts if "__" in p]
     if bad:
-        raise ValueError(f"grid cell values must not contain '/' or '__' (they name files): {bad}")
+        raise ValueError(f"grid cell values must not contain '__' (it separates the parts of a name): {bad}")
     return "__".join([prefix, *parts])
 
 

@@ -37,8 +37,8 @@ class RunResult:
     method: str
     scale: str
     seeds: list[int]
-    device: str
     config: dict[str, Any]
+    device: str = ""              # written by the runtime (launch.run_method): the device the run used
     metrics: dict[str, Any] = dataclasses.field(default_factory=dict)
     claims: list[Claim] = dataclasses.field(default_factory=list)
     timings: dict[str, float] = dataclasses.field(default_factory=dict)

@@ -29,7 +29,8 @@ def test_smoke_run_writes_a_complete_record(tiny_run):
     assert [c["name"] for c in record["claims"]] == NAMES
     assert record["config"]["ufm_steps"] == 300 and record["scale"] == "quick"
     assert record["started_at"] < record["finished_at"]  # stamped when the run began, not when it was recorded
-    assert {"total_s", "ufm_balanced_M1", "real_mnist_imbalanced_M1"} <= set(record["timings"])
+    assert {"total_s", "run__part=ufm__case=balanced_M1", "run__part=real__recipe=imbalanced__depth=1"} <= set(
+        record["timings"])
     for artifact in record["artifacts"]:
         assert (out / artifact).stat().st_size > 1000
     synthetic = record["metrics"]["synthetic"]

@@ -21,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import torch
@@ -36,10 +37,14 @@ from reprolab.runtime.stats import binned_curve, mean_se, summarize
 from reprolab.rl.tabular import (DoubleQ, MaxminQ, MaximizationBiasMDP, PessimisticQ, QLearning,
                                  TransitionTableEnv, run_episodes)
 from reprolab.runtime.claims import Claim
-from reprolab.runtime.config import config_to_dict
+from reprolab.runtime.config import ConfigError, check_options, config_to_dict
+from reprolab.runtime.grid import GridResults, cell_name, product
 from reprolab.runtime.results import RunContext, RunResult
 
 NEEDS_EXTRA_DATA = False
+DeepLearner = Literal["dqn", "double_dqn", "maxmin_dqn", "averaged_dqn", "balanced_dqn"]
+DEVICES = ("cpu",)          # tabular agents and the small MinAtar / CartPole networks run on the CPU
+GRID = "deep"
 
 OPTIMISTIC = ("q_learning",)
 PESSIMISTIC = ("double_q", "maxmin_2", "maxmin_8")
@@ -48,7 +53,7 @@ PESSIMISTIC = ("double_q", "maxmin_2", "maxmin_8")
 @dataclasses.dataclass(frozen=True)
 class BalancedQConfig:
     eta: float = 0.2                                 # official code
-    beta_bar: str = "fixed"                          # official simple MDP: fixed at 1
+    beta_bar: Literal["fixed", "episode_reset", "running_mean"] = "fixed"   # official simple MDP: fixed at 1
     official_gamma_min_only: bool = False            # reproduce the official discounting bug
     rule_check_cases: int = 100_000                  # random transitions for claim (b)
     sb_runs: int = 2000                              # Sutton & Barto MDP (spec 2.5)
@@ -66,19 +71,28 @@ class BalancedQConfig:
     tolerance_se: float = 2.0                        # "as well as" = within this many standard errors
     # --- deep (spec 2.4; official MinAtar settings unless noted) ---
     deep_envs: tuple[str, ...] = ("minatar:breakout",)
-    deep_learners: tuple[str, ...] = ("dqn", "double_dqn", "maxmin_dqn", "averaged_dqn", "balanced_dqn")
+    deep_learners: tuple[DeepLearner, ...] = ("dqn", "double_dqn", "maxmin_dqn", "averaged_dqn", "balanced_dqn")
     deep_frames: int = 5000                          # quick smoke run; official 5M
     deep_seeds: int = 2
     deep_replay_start: int = 1000                    # official 5000
     deep_eps_frames: int = 4000                      # official 100k
     deep_target_sync: int = 1000
     deep_n_ensemble: int = 8                         # Maxmin / Averaged N (official MinAtar code)
-    deep_beta_bar: str = "official_minatar"
-    deep_prev_nets: str = "consistent"
+    deep_beta_bar: Literal["fixed", "official_minatar"] = "official_minatar"
+    deep_prev_nets: Literal["consistent", "official"] = "consistent"
     deep_bins: int = 20
     deep_claim_min_frames: int = 1_000_000           # deep runs enter claim (d) only from this length on
     deep_checkpoint_every: int = 0                   # frames between in-run checkpoints (0: none; paper 250k)
     workers: int = 2
+
+    def __post_init__(self) -> None:
+        check_options(self)
+        counts = ("rule_check_cases", "sb_runs", "sb_episodes", "official_runs", "official_episodes", "cliff_runs",
+                  "cliff_episodes", "lake_runs", "lake_episodes", "eval_episodes", "deep_frames", "deep_seeds",
+                  "deep_n_ensemble", "deep_bins", "workers")
+        for key in counts:
+            if getattr(self, key) < 1:
+                raise ConfigError(f"config key {key!r} must be >= 1, got {getattr(self, key)}")
 
 
 CONFIGS = {
@@ -171,7 +185,6 @@ def beta_one_equals_q_learning(runs: int, episodes: int, seed: int) -> dict:
 def run_deep(seed: int, env_id: str, learner: str, cfg: BalancedQConfig, checkpoint: Path | None = None,
              resume: bool = False) -> dict:
     """One learner on one environment for `deep_frames` frames; the binned learning curve and the logs."""
-    torch.set_num_threads(1)
     torch.manual_seed(seed)
     env = make_env(env_id)
     dqn_cfg = DQNConfig(replay_start=cfg.deep_replay_start, eps_frames=cfg.deep_eps_frames,
@@ -186,6 +199,11 @@ def run_deep(seed: int, env_id: str, learner: str, cfg: BalancedQConfig, checkpo
                                   cfg.deep_bins).tolist(),
             "episodes": len(log.episode_returns), "losses": log.losses, "infos": log.infos,
             "env_settings": getattr(env.unwrapped, "settings", {"id": env_id})}
+
+
+def run_deep_cell(cell: dict, cfg: BalancedQConfig, out_dir: Path, resume: bool) -> dict:
+    checkpoint = out_dir / "checkpoints" / f"{cell_name(GRID, cell)}.pt"
+    return run_deep(cell["seed"], cell["env"], cell["learner"], cfg, checkpoint, resume)
 
 
 def run(cfg: BalancedQConfig, ctx: RunContext) -> RunResult:
@@ -209,31 +227,27 @@ def run(cfg: BalancedQConfig, ctx: RunContext) -> RunResult:
     metrics["frozenlake"] = ctx.stage("frozenlake", lambda: run_gridworld(
         cfg, lake, runs=cfg.lake_runs, episodes=cfg.lake_episodes, max_steps=100, gamma=0.99, eval_max_steps=100,
         seed=seed))
-    jobs = {}
-    for env_id in cfg.deep_envs:
-        for learner in cfg.deep_learners:
-            for s in range(seed, seed + cfg.deep_seeds):
-                name = f"deep_{env_id.replace(':', '_')}_{learner}_s{s}"
-                jobs[name] = (run_deep, (s, env_id, learner, cfg, ctx.checkpoint_path(name), ctx.resume))
-    deep_runs = ctx.stages(jobs, workers=cfg.workers)
+    cells = product(env=list(cfg.deep_envs), learner=list(cfg.deep_learners),
+                    seed=list(range(seed, seed + cfg.deep_seeds)))
+    deep_runs = ctx.grid(GRID, cells, run_deep_cell, cfg, ctx.out_dir, ctx.resume, workers=cfg.workers)
     metrics["deep"] = summarize_deep(deep_runs, cfg)
     start = time.perf_counter()
     artifacts = [plot_curves(metrics, ctx.out_dir / "plot_learning_curves.png").name,
                  plot_beta(metrics, ctx.out_dir / "plot_beta.png").name,
                  plot_deep(metrics, ctx.out_dir / "plot_deep.png").name]
     ctx.timings["plots"] = time.perf_counter() - start
-    return RunResult(method="balanced_q", scale=ctx.scale, seeds=[seed], device="cpu", config=config_to_dict(cfg),
+    return RunResult(method="balanced_q", scale=ctx.scale, seeds=[seed], config=config_to_dict(cfg),
                      metrics=metrics, claims=claims(metrics, cfg), artifacts=artifacts)
 
 
-def summarize_deep(runs: dict[str, dict], cfg: BalancedQConfig) -> dict:
+def summarize_deep(runs: GridResults, cfg: BalancedQConfig) -> dict:
     """Per environment and learner: curves across seeds (mean, se, AUC), and the finiteness / beta checks."""
     out: dict = {}
     for env_id in cfg.deep_envs:
         key = env_id.replace(":", "_")
         out[key] = {}
         for learner in cfg.deep_learners:
-            seeds = [runs[name] for name in runs if name.startswith(f"deep_{key}_{learner}_s")]
+            seeds = runs.values(env=env_id, learner=learner)
             losses = [v for r in seeds for v in r["losses"]]
             betas = [(min(r["infos"]["beta_min"]), max(r["infos"]["beta_max"])) for r in seeds
                      if r["infos"].get("beta_min")]

@@ -10,15 +10,38 @@ Public API:
 - training and measurement: `train`, `evaluate`, `domain_probe`, `accuracy`, `features`.
 """
 
-from reprolab.methods.domain_invariance.algorithms import Algorithm, DomainInvariant, OptimConfig
-from reprolab.methods.domain_invariance.baselines import (CORAL, DANN, ERM, MMD, AdversarialConfig,
-                                                          gradient_reversal)
-from reprolab.methods.domain_invariance.domains import Domain, DomainTask, build_task, from_arrays
-from reprolab.methods.domain_invariance.penalties import (compressed_penalty, feature_map, general_penalty,
-                                                          group_mmd_matrix, mmd2, ramp)
-from reprolab.methods.domain_invariance.training import accuracy, domain_probe, evaluate, features, train
+from reprolab.registry import MethodEntry, lazy_api
 
-__all__ = ["Algorithm", "DomainInvariant", "OptimConfig", "CORAL", "DANN", "ERM", "MMD", "AdversarialConfig",
-           "gradient_reversal", "Domain", "DomainTask", "build_task", "from_arrays", "compressed_penalty",
-           "feature_map", "general_penalty", "group_mmd_matrix", "mmd2", "ramp", "accuracy", "domain_probe",
-           "evaluate", "features", "train"]
+ENTRY = MethodEntry("domain_invariance",
+                    "Phung et al., On learning domain-invariant representations for transfer learning with "
+                    "multiple sources, NeurIPS 2021",
+                    "reprolab.methods.domain_invariance.experiment")
+
+_API = {
+    "Algorithm": "reprolab.methods.domain_invariance.algorithms:Algorithm",
+    "DomainInvariant": "reprolab.methods.domain_invariance.algorithms:DomainInvariant",
+    "OptimConfig": "reprolab.methods.domain_invariance.algorithms:OptimConfig",
+    "CORAL": "reprolab.methods.domain_invariance.baselines:CORAL",
+    "DANN": "reprolab.methods.domain_invariance.baselines:DANN",
+    "ERM": "reprolab.methods.domain_invariance.baselines:ERM",
+    "MMD": "reprolab.methods.domain_invariance.baselines:MMD",
+    "AdversarialConfig": "reprolab.methods.domain_invariance.baselines:AdversarialConfig",
+    "gradient_reversal": "reprolab.methods.domain_invariance.baselines:gradient_reversal",
+    "Domain": "reprolab.methods.domain_invariance.domains:Domain",
+    "DomainTask": "reprolab.methods.domain_invariance.domains:DomainTask",
+    "build_task": "reprolab.methods.domain_invariance.domains:build_task",
+    "from_arrays": "reprolab.methods.domain_invariance.domains:from_arrays",
+    "compressed_penalty": "reprolab.methods.domain_invariance.penalties:compressed_penalty",
+    "feature_map": "reprolab.methods.domain_invariance.penalties:feature_map",
+    "general_penalty": "reprolab.methods.domain_invariance.penalties:general_penalty",
+    "group_mmd_matrix": "reprolab.methods.domain_invariance.penalties:group_mmd_matrix",
+    "mmd2": "reprolab.methods.domain_invariance.penalties:mmd2",
+    "ramp": "reprolab.methods.domain_invariance.penalties:ramp",
+    "accuracy": "reprolab.methods.domain_invariance.training:accuracy",
+    "domain_probe": "reprolab.methods.domain_invariance.training:domain_probe",
+    "evaluate": "reprolab.methods.domain_invariance.training:evaluate",
+    "features": "reprolab.methods.domain_invariance.training:features",
+    "train": "reprolab.methods.domain_invariance.training:train",
+}
+__getattr__, __dir__ = lazy_api(__name__, _API)
+__all__ = list(_API)

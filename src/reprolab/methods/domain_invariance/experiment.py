@@ -262,5 +262,5 @@ def run(cfg: DomainInvarianceConfig, ctx: RunContext) -> RunResult:
         artifacts.append(plot_features(projections, ctx.out_dir / "plot_features.png").name)
     ctx.timings["plots"] = time.perf_counter() - start
     seeds = sorted({cell["seed"] for cell in cells})
-    return RunResult(method="domain_invariance", scale=ctx.scale, seeds=seeds, device=ctx.device,
-                     config=config_to_dict(cfg), metrics=metrics, claims=claims(metrics, cfg), artifacts=artifacts)
+    return RunResult(method="domain_invariance", scale=ctx.scale, seeds=seeds, config=config_to_dict(cfg),
+                     metrics=metrics, claims=claims(metrics, cfg), artifacts=artifacts)

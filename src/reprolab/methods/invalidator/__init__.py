@@ -7,16 +7,30 @@ Public API: `Invalidator` (assess one patch: `assess(buggy, fixed, patch, functi
 `SUBJECTS`, `build_subject`, `BenchmarkConfig` (the benchmark); `evaluate`, `EvalConfig` (scores).
 """
 
-from reprolab.methods.invalidator.assess import Invalidator
-from reprolab.methods.invalidator.benchmark import BenchmarkConfig, build_subject
-from reprolab.methods.invalidator.evaluate import EvalConfig, evaluate
-from reprolab.methods.invalidator.invariants import invariant_map
-from reprolab.methods.invalidator.rules import (correct_spec_violations, invalidator_decision, maintained_errors,
-                                                naive_diff, semantic_verdict)
-from reprolab.methods.invalidator.sandbox import Limits, Sandbox
-from reprolab.methods.invalidator.subjects import SUBJECTS
-from reprolab.methods.invalidator.tracer import Tracer
+from reprolab.registry import MethodEntry, lazy_api
 
-__all__ = ["Invalidator", "BenchmarkConfig", "build_subject", "EvalConfig", "evaluate", "invariant_map",
-           "correct_spec_violations", "invalidator_decision", "maintained_errors", "naive_diff", "semantic_verdict",
-           "Limits", "Sandbox", "SUBJECTS", "Tracer"]
+ENTRY = MethodEntry("invalidator",
+                    "Le-Cong et al., Invalidator: automated patch correctness assessment via semantic and "
+                    "syntactic reasoning, TSE 2023",
+                    "reprolab.methods.invalidator.experiment",
+                    commands="reprolab.methods.invalidator.commands:app")
+
+_API = {
+    "Invalidator": "reprolab.methods.invalidator.assess:Invalidator",
+    "BenchmarkConfig": "reprolab.methods.invalidator.benchmark:BenchmarkConfig",
+    "build_subject": "reprolab.methods.invalidator.benchmark:build_subject",
+    "EvalConfig": "reprolab.methods.invalidator.evaluate:EvalConfig",
+    "evaluate": "reprolab.methods.invalidator.evaluate:evaluate",
+    "invariant_map": "reprolab.methods.invalidator.invariants:invariant_map",
+    "correct_spec_violations": "reprolab.methods.invalidator.rules:correct_spec_violations",
+    "invalidator_decision": "reprolab.methods.invalidator.rules:invalidator_decision",
+    "maintained_errors": "reprolab.methods.invalidator.rules:maintained_errors",
+    "naive_diff": "reprolab.methods.invalidator.rules:naive_diff",
+    "semantic_verdict": "reprolab.methods.invalidator.rules:semantic_verdict",
+    "Limits": "reprolab.methods.invalidator.sandbox:Limits",
+    "Sandbox": "reprolab.methods.invalidator.sandbox:Sandbox",
+    "SUBJECTS": "reprolab.methods.invalidator.subjects:SUBJECTS",
+    "Tracer": "reprolab.methods.invalidator.tracer:Tracer",
+}
+__getattr__, __dir__ = lazy_api(__name__, _API)
+__all__ = list(_API)

@@ -31,6 +31,7 @@ from reprolab.runtime.io import write_json
 from reprolab.runtime.results import RunContext, RunResult
 
 NEEDS_EXTRA_DATA = False
+DEVICES = ("cpu",)          # tracing, sandboxed runs and the classifier run on the CPU
 HEADLINE = "invalidator_gt@chosen"
 BASELINES = ("rules", "naive_invariant_diff", "syntactic_gt@0.5", "syntactic_no_gt@0.5", "all_overfitting")
 
@@ -125,7 +126,7 @@ def run(cfg: InvalidatorConfig, ctx: RunContext) -> RunResult:
     ctx.timings["evaluation"] = time.perf_counter() - start
     metrics["developer_fix_as_patch"] = developer_fix_check(benchmark)
     artifacts = ["benchmark.json", plot_scores(metrics, ctx.out_dir / "plot_scores.png").name]
-    return RunResult(method="invalidator", scale=ctx.scale, seeds=seeds, device="cpu", config=config_to_dict(cfg),
+    return RunResult(method="invalidator", scale=ctx.scale, seeds=seeds, config=config_to_dict(cfg),
                      metrics=metrics, claims=claims(metrics, cfg), artifacts=artifacts)
 
 

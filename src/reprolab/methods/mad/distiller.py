@@ -23,19 +23,21 @@ from __future__ import annotations
 import contextlib
 import copy
 import dataclasses
-from typing import Iterator
+from typing import Literal, Iterator
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
+from reprolab.runtime.config import check_options
+
 
 @dataclasses.dataclass(frozen=True)
 class DistillConfig:
-    loss: str = "l1"                  # "l1" (DFAD) or "kl" (ABM)
-    kl_reduction: str = "batchmean"   # or "mean" (ABM code)
+    loss: Literal["l1", "kl"] = "l1"                     # "l1" (DFAD) or "kl" (ABM)
+    kl_reduction: Literal["batchmean", "mean"] = "batchmean"   # or "mean" (ABM code)
     temperature: float = 1.0
-    order: str = "dfad"               # or "abm"
+    order: Literal["dfad", "abm"] = "dfad"
     student_steps: int = 5            # n_s: DFAD 5, ABM 10
     batch_size: int = 64              # B per generator (DFAD MNIST 512, ABM 128)
     alpha: float = 0.95               # EMA momentum (secondary source)
@@ -49,11 +51,7 @@ class DistillConfig:
     freeze_student_bn_in_g_step: bool = False  # trap 7: DFAD lets the G step move S's BN running statistics
 
     def __post_init__(self):
-        if self.loss not in ("l1", "kl") or self.kl_reduction not in ("batchmean", "mean"):
-            raise ValueError(f"loss must be 'l1' or 'kl' and kl_reduction 'batchmean' or 'mean', got "
-                             f"{self.loss!r}, {self.kl_reduction!r}")
-        if self.order not in ("dfad", "abm"):
-            raise ValueError(f"order must be 'dfad' or 'abm', got {self.order!r}")
+        check_options(self)
         if not 0.0 <= self.alpha <= 1.0:
             raise ValueError(f"alpha must lie in [0, 1], got {self.alpha}")
         if self.student_steps < 1 or self.batch_size < 2:

@@ -22,6 +22,7 @@ import dataclasses
 import os
 import time
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import torch
@@ -33,27 +34,34 @@ from reprolab.methods.mad.teachers import RECIPES, accuracy, build_network, load
 from reprolab.nets import GeneratorA
 from reprolab.runtime.stats import mean_se
 from reprolab.runtime.claims import Claim
-from reprolab.runtime.config import config_to_dict
+from reprolab.runtime.config import ConfigError, check_options, config_to_dict
+from reprolab.runtime.grid import GridResults, cell_name, product
 from reprolab.runtime.results import RunContext, RunResult
 from reprolab.runtime.train import run_loop
 
 NEEDS_EXTRA_DATA = False
 METHODS = ("base", "mad")
+GRID = "run"
 TEACHER_MIN_ACCURACY = {"digits": 0.98, "mnist": 0.985, "cifar10": 0.90}   # spec 7 check 7; CIFAR: design
+
+
+Case = Literal["digits", "mnist", "cifar10"]
+Teacher = Literal["mnist_lenet5", "digits_cnn16", "cifar10_resnet34"]        # teachers.RECIPES
+Student = Literal["lenet5", "lenet5_half", "cnn16", "cnn6", "resnet34", "resnet18"]   # teachers.build_network
 
 
 @dataclasses.dataclass(frozen=True)
 class CaseConfig:
-    teacher: str = "mnist_lenet5"
-    student: str = "lenet5_half"
+    teacher: Teacher = "mnist_lenet5"
+    student: Student = "lenet5_half"
     nz: int = 100
     ngf: int = 16                       # DFAD 64
     img_size: int = 32
     channels: int = 1
-    upsample: str = "nearest"           # DFAD; the MAD supplement: bilinear
+    upsample: Literal["nearest", "bilinear"] = "nearest"   # DFAD; the MAD supplement: bilinear
     distill: DistillConfig = DistillConfig(split_batch=True)
     iterations: int = 200               # quick (CPU budget); spec 6 quick 400; DFAD MNIST 2000
-    student_optimizer: str = "sgd"      # or "adam"
+    student_optimizer: Literal["sgd", "adam"] = "sgd"
     student_lr: float = 0.01
     student_momentum: float = 0.9
     student_weight_decay: float = 1e-4
@@ -64,10 +72,18 @@ class CaseConfig:
     forgetting_lag: int = 60
     probe_samples: int = 256            # fixed z of the drift probe and size of each forgetting pool (spec 6)
 
+    def __post_init__(self) -> None:
+        check_options(self)
+        for key in ("nz", "ngf", "img_size", "channels", "iterations", "eval_every", "last_k", "probe_samples"):
+            if getattr(self, key) < 1:
+                raise ConfigError(f"config key {key!r} must be >= 1, got {getattr(self, key)}")
+        if self.forgetting_lag < 1 or self.student_lr <= 0 or self.generator_lr <= 0:
+            raise ConfigError("config keys 'forgetting_lag' must be >= 1 and 'student_lr', 'generator_lr' > 0")
+
 
 @dataclasses.dataclass(frozen=True)
 class MADExperimentConfig:
-    cases: tuple[str, ...] = ("digits", "mnist")
+    cases: tuple[Case, ...] = ("digits", "mnist")
     seeds: int = 3
     teacher_seed: int = 0
     digits: CaseConfig = CaseConfig(teacher="digits_cnn16", student="cnn6", nz=32, ngf=16, img_size=8,
@@ -81,6 +97,12 @@ class MADExperimentConfig:
                                      student_weight_decay=0.0, cosine=True, eval_every=1000)
     checkpoint_every: int = 0           # iterations between in-run checkpoints (0: none)
     workers: int = 2
+
+    def __post_init__(self) -> None:
+        check_options(self)
+        if not self.cases or self.seeds < 1 or self.workers < 1 or self.checkpoint_every < 0:
+            raise ConfigError("config keys 'cases' must be non-empty, 'seeds' and 'workers' >= 1, "
+                              "'checkpoint_every' >= 0")
 
 
 CONFIGS = {
@@ -122,7 +144,6 @@ def make_distiller(case: CaseConfig, method: str, teacher, seed: int, device: st
 
 def run_distillation(seed: int, case_name: str, method: str, cfg: MADExperimentConfig, device: str = "cpu",
                      checkpoint: Path | None = None, resume: bool = False, samples_path: Path | None = None) -> dict:
-    torch.set_num_threads(1)
     case = getattr(cfg, case_name)
     teacher, teacher_record = load_or_train_teacher(case.teacher, cfg.teacher_seed, device)
     x_test, y_test = load_split(dataset_of(case), "test")
@@ -155,6 +176,14 @@ def run_distillation(seed: int, case_name: str, method: str, cfg: MADExperimentC
             "teacher": teacher_record}
 
 
+def run_cell(cell: dict, cfg: MADExperimentConfig, device: str, out_dir: Path, resume: bool, first_seed: int) -> dict:
+    """One (case, method, seed) distillation; the first seed's MAD run also draws the samples figure."""
+    case_name, method, seed = cell["case"], cell["method"], cell["seed"]
+    samples = out_dir / f"samples_{case_name}.png" if (method == "mad" and seed == first_seed) else None
+    checkpoint = out_dir / "checkpoints" / f"{cell_name(GRID, cell)}.pt"
+    return run_distillation(seed, case_name, method, cfg, device, checkpoint, resume, samples)
+
+
 def run(cfg: MADExperimentConfig, ctx: RunContext) -> RunResult:
     seed = ctx.seed
     teachers = {}
@@ -162,29 +191,22 @@ def run(cfg: MADExperimentConfig, ctx: RunContext) -> RunResult:
         case = getattr(cfg, case_name)
         teachers[case_name] = ctx.stage(f"teacher_{case_name}", lambda case=case: load_or_train_teacher(
             case.teacher, cfg.teacher_seed, ctx.device, ctx.progress, threads=os.cpu_count())[1])
-    jobs = {}
-    for case_name in cfg.cases:
-        for method in METHODS:
-            for s in range(seed, seed + cfg.seeds):
-                name = f"{case_name}__{method}__s{s}"
-                samples = ctx.out_dir / f"samples_{case_name}.png" if (method == "mad" and s == seed) else None
-                jobs[name] = (run_distillation, (s, case_name, method, cfg, ctx.device, ctx.checkpoint_path(name),
-                                                 ctx.resume, samples))
-    runs = ctx.stages(jobs, workers=cfg.workers)
+    cells = product(case=list(cfg.cases), method=list(METHODS), seed=list(range(seed, seed + cfg.seeds)))
+    runs = ctx.grid(GRID, cells, run_cell, cfg, ctx.device, ctx.out_dir, ctx.resume, seed, workers=cfg.workers)
     metrics = {"teachers": teachers, "cases": {c: summarize_case(runs, c) for c in cfg.cases}}
     start = time.perf_counter()
     artifacts = [plot_accuracy(metrics["cases"], ctx.out_dir / "plot_accuracy.png").name,
                  plot_drift(metrics["cases"], ctx.out_dir / "plot_drift.png").name]
     artifacts += [f"samples_{c}.png" for c in cfg.cases if (ctx.out_dir / f"samples_{c}.png").exists()]
     ctx.timings["plots"] = time.perf_counter() - start
-    return RunResult(method="mad", scale=ctx.scale, seeds=list(range(seed, seed + cfg.seeds)), device=ctx.device,
+    return RunResult(method="mad", scale=ctx.scale, seeds=list(range(seed, seed + cfg.seeds)),
                      config=config_to_dict(cfg), metrics=metrics, claims=claims(metrics), artifacts=artifacts)
 
 
-def summarize_case(runs: dict, case_name: str) -> dict:
+def summarize_case(runs: GridResults, case_name: str) -> dict:
     out = {}
     for method in METHODS:
-        seeds = [runs[k] for k in sorted(runs) if k.startswith(f"{case_name}__{method}__s")]
+        seeds = runs.values(case=case_name, method=method)
         steps = [h["step"] for h in seeds[0]["history"]]
         curves = np.asarray([[h["accuracy"] for h in r["history"]] for r in seeds])
         last_k = [r["last_k_accuracy"] for r in seeds]

@@ -14,8 +14,10 @@ episodes first reaches the threshold (CartPole 195, LunarLander 200, maze: the g
 from __future__ import annotations
 
 import dataclasses
+import re
 import time
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import torch
@@ -29,10 +31,14 @@ from reprolab.rl.envs import make_env
 from reprolab.runtime.stats import binned_curve, mean_se, summarize
 from reprolab.report.figures import learning_curve_panels
 from reprolab.runtime.claims import Claim
-from reprolab.runtime.config import config_to_dict
+from reprolab.runtime.config import ConfigError, check_options, config_to_dict
+from reprolab.runtime.grid import GridResults, cell_name, product
 from reprolab.runtime.results import RunContext, RunResult
 
 NEEDS_EXTRA_DATA = False
+GRID = "run"
+Agent = Literal["dqn", "mbec", "mbec_memory_off", "mbec_no_read", "mbec_detached", "mbec_discounted"]
+CLASSIC_ENVS = ("cartpole_noisy", "cartpole_masked", "lunarlander")   # and maze<size>
 VARIANTS = {  # agent kind -> the MBECConfig fields it changes
     "mbec": {},
     "mbec_memory_off": {"read_rate": 0.0, "rec_rate": 0.0},   # = DQN, bit for bit
@@ -45,7 +51,7 @@ VARIANTS = {  # agent kind -> the MBECConfig fields it changes
 @dataclasses.dataclass(frozen=True)
 class MBECExperimentConfig:
     envs: tuple[str, ...] = ("cartpole_noisy", "cartpole_masked", "maze5")
-    agents: tuple[str, ...] = ("dqn", "mbec")   # also the diagnostics mbec_no_read, mbec_detached, mbec_discounted
+    agents: tuple[Agent, ...] = ("dqn", "mbec")   # also the diagnostics mbec_no_read, mbec_detached, mbec_discounted
     frames: int = 12_000                  # per run, every agent (classic control: 100k-1M at paper scale)
     seeds: int = 5
     ablation_envs: tuple[str, ...] = ("cartpole_noisy",)   # where the fixed-beta ablation also runs
@@ -66,6 +72,19 @@ class MBECExperimentConfig:
     early_fraction: float = 1 / 3         # spec 6: AUC over the first third of training
     checkpoint_every: int = 0             # frames between in-run checkpoints (0: none)
     workers: int = 2
+
+    def __post_init__(self) -> None:
+        check_options(self)
+        bad = [e for e in (*self.envs, *self.ablation_envs)
+               if e not in CLASSIC_ENVS and not re.fullmatch(r"maze\d+", e)]
+        if bad:
+            raise ConfigError(f"config key 'envs': unknown environment {bad[0]!r}; known: {', '.join(CLASSIC_ENVS)}, "
+                              "maze<size>")
+        if any(not e.startswith("ALE/") for e in self.atari_envs):
+            raise ConfigError(f"config key 'atari_envs' takes ALE/<Game>-v5 names, got {self.atari_envs}")
+        if min(self.frames, self.seeds, self.atari_seeds, self.workers, self.bins, self.equivalence_frames) < 1:
+            raise ConfigError("config keys 'frames', 'seeds', 'atari_seeds', 'workers', 'bins' and "
+                              "'equivalence_frames' must be >= 1")
 
 
 CONFIGS = {
@@ -115,10 +134,6 @@ def make_agent(kind: str, env, dqn_cfg: DQNConfig, cfg: MBECExperimentConfig, se
     return MBECAgent(shape, n_actions, dqn_cfg, dataclasses.replace(cfg.mbec, **variants[kind]), seed, device)
 
 
-def job_name(env_name: str, kind: str, seed: int) -> str:
-    return f"{env_name.replace('/', '_')}__{kind}__s{seed}"
-
-
 def steps_to_threshold(end_frames, returns, threshold: float, window: int = 10) -> float:
     """The first frame at which the mean of the last `window` episode returns reaches `threshold` (NaN: never)."""
     r = np.asarray(returns, float)
@@ -146,7 +161,6 @@ def memory_error_windows(trace: list, fraction: float = 0.2) -> dict:
 def run_agent(seed: int, env_name: str, kind: str, cfg: MBECExperimentConfig, frames: int, device: str = "cpu",
               checkpoint: Path | None = None, resume: bool = False) -> dict:
     """One agent on one environment: the binned learning curve, return statistics and the memory's traces."""
-    torch.set_num_threads(1)
     env, threshold = build_env(env_name, cfg)
     agent = make_agent(kind, env, dqn_config(env_name, cfg, frames), cfg, seed, device)
     start = time.perf_counter()
@@ -173,6 +187,13 @@ def run_agent(seed: int, env_name: str, kind: str, cfg: MBECExperimentConfig, fr
     return out
 
 
+def run_cell(cell: dict, cfg: MBECExperimentConfig, device: str, out_dir: Path, resume: bool) -> dict:
+    """One (env, agent, seed) run; Atari runs use the requested device and the official frame budget."""
+    atari = cell["env"].startswith("ALE/")
+    return run_agent(cell["seed"], cell["env"], cell["agent"], cfg, cfg.atari_frames if atari else cfg.frames,
+                     device if atari else "cpu", out_dir / "checkpoints" / f"{cell_name(GRID, cell)}.pt", resume)
+
+
 def memory_off_equals_dqn(cfg: MBECExperimentConfig, seed: int) -> dict:
     """Claim: MBEC++ with read_rate = rec_rate = 0 and DQN, same seed: identical weights and episode returns."""
     runs = {}
@@ -188,12 +209,11 @@ def memory_off_equals_dqn(cfg: MBECExperimentConfig, seed: int) -> dict:
             "identical_returns": ra == rb}
 
 
-def summarize_env(runs: dict[str, dict], env_name: str, cfg: MBECExperimentConfig, kinds) -> dict:
+def summarize_env(runs: GridResults, env_name: str, cfg: MBECExperimentConfig, kinds) -> dict:
     out = {}
     n_early = max(1, int(round(cfg.bins * cfg.early_fraction)))
     for kind in kinds:
-        prefix = job_name(env_name, kind, 0)[:-1]
-        seeds = [runs[k] for k in sorted(runs) if k.startswith(prefix)]
+        seeds = runs.values(env=env_name, agent=kind)
         if not seeds:
             continue
         curves = [np.asarray(r["curve"], float) for r in seeds]
@@ -219,24 +239,20 @@ def summarize_env(runs: dict[str, dict], env_name: str, cfg: MBECExperimentConfi
 def run(cfg: MBECExperimentConfig, ctx: RunContext) -> RunResult:
     seed = ctx.seed
     metrics: dict = {"equivalence": ctx.stage("equivalence", lambda: memory_off_equals_dqn(cfg, seed))}
-    jobs, plan = {}, []
+    cells, plan = [], []
     for env_name in cfg.envs + cfg.atari_envs:
-        atari = env_name.startswith("ALE/")
         kinds = cfg.agents + (("mbec_fixed_beta",) if env_name in cfg.ablation_envs else ())
         plan.append((env_name, kinds))
-        for kind in kinds:
-            for s in range(seed, seed + (cfg.atari_seeds if atari else cfg.seeds)):
-                name = job_name(env_name, kind, s)
-                jobs[name] = (run_agent, (s, env_name, kind, cfg, cfg.atari_frames if atari else cfg.frames,
-                                          ctx.device if atari else "cpu", ctx.checkpoint_path(name), ctx.resume))
-    runs = ctx.stages(jobs, workers=cfg.workers)
+        n_seeds = cfg.atari_seeds if env_name.startswith("ALE/") else cfg.seeds
+        cells += product(env=[env_name], agent=list(kinds), seed=list(range(seed, seed + n_seeds)))
+    runs = ctx.grid(GRID, cells, run_cell, cfg, ctx.device, ctx.out_dir, ctx.resume, workers=cfg.workers)
     metrics["envs"] = {env_name: summarize_env(runs, env_name, cfg, kinds) for env_name, kinds in plan}
     start = time.perf_counter()
     artifacts = [learning_curve_panels(metrics["envs"], ctx.out_dir / "plot_learning_curves.png").name,
                  plot_beta(metrics["envs"], ctx.out_dir / "plot_beta.png").name,
                  plot_memory_error(metrics["envs"], ctx.out_dir / "plot_memory_error.png").name]
     ctx.timings["plots"] = time.perf_counter() - start
-    return RunResult(method="mbec", scale=ctx.scale, seeds=list(range(seed, seed + cfg.seeds)), device=ctx.device,
+    return RunResult(method="mbec", scale=ctx.scale, seeds=list(range(seed, seed + cfg.seeds)),
                      config=config_to_dict(cfg), metrics=metrics, claims=claims(metrics, cfg), artifacts=artifacts)
 
 

@@ -8,12 +8,25 @@ Public API:
 - `NCNetwork` + `track_collapse`: a backbone with an M-layer linear head, NC tracked during training.
 """
 
-from reprolab.methods.neural_collapse import theory
-from reprolab.methods.neural_collapse.metrics import collapse_metrics, collect_features, per_depth_metrics
-from reprolab.methods.neural_collapse.model import DeepLinearHead, UnconstrainedFeatures, train_ufm
-from reprolab.methods.neural_collapse.real import NCNetwork, RealRecipe, track_collapse
-from reprolab.methods.neural_collapse.theory import GOFTarget, UFMProblem
+from reprolab.registry import MethodEntry, lazy_api
 
-__all__ = ["theory", "collapse_metrics", "collect_features", "per_depth_metrics", "DeepLinearHead",
-           "UnconstrainedFeatures", "train_ufm", "NCNetwork", "RealRecipe", "track_collapse", "GOFTarget",
-           "UFMProblem"]
+ENTRY = MethodEntry("neural_collapse",
+                    "Dang et al., Neural Collapse in Deep Linear Networks, ICML 2023",
+                    "reprolab.methods.neural_collapse.experiment")
+
+_API = {
+    "theory": "reprolab.methods.neural_collapse.theory",
+    "collapse_metrics": "reprolab.methods.neural_collapse.metrics:collapse_metrics",
+    "collect_features": "reprolab.methods.neural_collapse.metrics:collect_features",
+    "per_depth_metrics": "reprolab.methods.neural_collapse.metrics:per_depth_metrics",
+    "DeepLinearHead": "reprolab.methods.neural_collapse.model:DeepLinearHead",
+    "UnconstrainedFeatures": "reprolab.methods.neural_collapse.model:UnconstrainedFeatures",
+    "train_ufm": "reprolab.methods.neural_collapse.model:train_ufm",
+    "NCNetwork": "reprolab.methods.neural_collapse.real:NCNetwork",
+    "RealRecipe": "reprolab.methods.neural_collapse.real:RealRecipe",
+    "track_collapse": "reprolab.methods.neural_collapse.real:track_collapse",
+    "GOFTarget": "reprolab.methods.neural_collapse.theory:GOFTarget",
+    "UFMProblem": "reprolab.methods.neural_collapse.theory:UFMProblem",
+}
+__getattr__, __dir__ = lazy_api(__name__, _API)
+__all__ = list(_API)

@@ -26,11 +26,13 @@ from reprolab.methods.neural_collapse.model import top_singular_values, train_uf
 from reprolab.methods.neural_collapse.real import NCNetwork, RealRecipe, full_batch_lambda_H, track_collapse
 from reprolab.methods.neural_collapse.plots import plot_real_runs, plot_singular_values
 from reprolab.runtime.claims import Claim
-from reprolab.runtime.config import config_to_dict
+from reprolab.runtime.config import ConfigError, check_options, config_to_dict
+from reprolab.runtime.grid import cell_name
 from reprolab.runtime.distributed import cleanup, init_distributed
 from reprolab.runtime.results import RunContext, RunResult
 
 NEEDS_EXTRA_DATA = False
+GRID = "run"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,6 +67,21 @@ class NCConfig:
         QUICK_RECIPE, counts=(300, 300, 150, 150, 100, 100, 60, 60, 30, 30)))
     # --- execution ---
     workers: int = 2                       # parallel processes for independent runs (CPU)
+
+    def __post_init__(self) -> None:
+        check_options(self)
+        positive = ("ufm_dim", "ufm_steps", "ce_small_depth", "ce_deep_depth", "ce_deep_dim", "minority_depth",
+                    "workers")
+        for key in positive:
+            if getattr(self, key) < 1:
+                raise ConfigError(f"config key {key!r} must be >= 1, got {getattr(self, key)}")
+        for key in ("ufm_lr", "minority_lr"):
+            if not getattr(self, key) > 0:
+                raise ConfigError(f"config key {key!r} must be > 0, got {getattr(self, key)}")
+        for key in ("balanced_counts", "imbalanced_counts", "minority_counts", "balanced_depths", "imbalanced_depths",
+                    "bias_depths"):
+            if any(v < 1 for v in getattr(self, key)):
+                raise ConfigError(f"config key {key!r} takes values >= 1, got {getattr(self, key)}")
 
 
 # The spec's CPU prototype (spec 4): small MLP, exact theory loss, lambda 1e-3, full-batch Adam 1e-3, 2000 steps,
@@ -123,7 +140,6 @@ def synthetic_cases(cfg: NCConfig) -> list[SyntheticCase]:
 
 def run_synthetic_case(case: SyntheticCase, cfg: NCConfig, device: str, checkpoint: Path, resume: bool) -> dict:
     """Train one UFM by full-batch GD and compare it with the closed form (JSON-ready record)."""
-    torch.set_num_threads(1)
     run = train_ufm(case.counts, dim=case.dim, depth=case.depth, lambda_W=case.lam, lambda_H=case.lam,
                     steps=cfg.ufm_steps, lr=case.lr, momentum=cfg.ufm_momentum, bias=case.bias, loss=case.loss,
                     seed=cfg.ufm_seed, eval_every=max(cfg.ufm_steps // 50, 1), checkpoint=checkpoint,
@@ -174,8 +190,6 @@ def load_real_data(dataset: str) -> tuple[torch.Tensor, torch.Tensor, tuple[int,
 def run_real_case(name: str, recipe: RealRecipe, depth: int, dataset: str, device: str, checkpoint: Path,
                   resume: bool, seed: int, progress: bool) -> dict:
     """Train backbone + M-layer head on the first n_k samples of each class; NC metrics along training."""
-    if device == "cpu":
-        torch.set_num_threads(1)
     dist = init_distributed(device)
     x_all, y_all, in_shape = load_real_data(dataset)
     idx = first_n_per_class(y_all.numpy(), recipe.counts)
@@ -195,33 +209,41 @@ def run_real_case(name: str, recipe: RealRecipe, depth: int, dataset: str, devic
     return result
 
 
-def _jobs(cfg: NCConfig, ctx: RunContext) -> dict[str, tuple]:
-    jobs: dict[str, tuple] = {}
-    if cfg.run_synthetic:
-        for case in synthetic_cases(cfg):
-            jobs[f"ufm_{case.name}"] = (run_synthetic_case, (case, cfg, ctx.device,
-                                                             ctx.checkpoint_path(f"ufm_{case.name}"), ctx.resume))
+def real_name(cfg: NCConfig, cell: dict) -> str:
+    return f"{cfg.real_dataset}_{cell['recipe']}_M{cell['depth']}"
+
+
+def grid_cells(cfg: NCConfig) -> list[dict]:
+    """One cell per synthetic UFM case and per (real recipe, depth)."""
+    cells = [{"part": "ufm", "case": case.name} for case in synthetic_cases(cfg)] if cfg.run_synthetic else []
     if cfg.run_real:
         for label, recipe in (("balanced", cfg.balanced), ("imbalanced", cfg.imbalanced)):
-            for depth in recipe.depths if recipe.counts else ():
-                name = f"{cfg.real_dataset}_{label}_M{depth}"
-                jobs[f"real_{name}"] = (run_real_case, (name, recipe, depth, cfg.real_dataset, ctx.device,
-                                                        ctx.checkpoint_path(f"real_{name}"), ctx.resume, ctx.seed,
-                                                        ctx.progress and cfg.workers <= 1))
-    return jobs
+            cells += [{"part": "real", "recipe": label, "depth": depth} for depth in recipe.depths if recipe.counts]
+    return cells
+
+
+def run_cell(cell: dict, cfg: NCConfig, device: str, out_dir: Path, resume: bool, seed: int, progress: bool) -> dict:
+    checkpoint = out_dir / "checkpoints" / f"{cell_name(GRID, cell)}.pt"
+    if cell["part"] == "ufm":
+        case = next(c for c in synthetic_cases(cfg) if c.name == cell["case"])
+        return run_synthetic_case(case, cfg, device, checkpoint, resume)
+    recipe = getattr(cfg, cell["recipe"])
+    return run_real_case(real_name(cfg, cell), recipe, cell["depth"], cfg.real_dataset, device, checkpoint, resume,
+                         seed, progress)
 
 
 def run(cfg: NCConfig, ctx: RunContext) -> RunResult:
-    results = ctx.stages(_jobs(cfg, ctx), workers=cfg.workers if ctx.device == "cpu" else 1)
-    synthetic = {k[4:]: v for k, v in results.items() if k.startswith("ufm_")}
-    real = {k[5:]: v for k, v in results.items() if k.startswith("real_")}
+    grid = ctx.grid(GRID, grid_cells(cfg), run_cell, cfg, ctx.device, ctx.out_dir, ctx.resume, ctx.seed,
+                    ctx.progress and cfg.workers <= 1, workers=cfg.workers if ctx.device == "cpu" else 1)
+    synthetic = {cell["case"]: value for cell, value in grid.select(part="ufm")}
+    real = {real_name(cfg, cell): value for cell, value in grid.select(part="real")}
     claims = synthetic_claims(synthetic) + real_claims(real)
     artifacts = []
     if synthetic:
         artifacts.append(plot_singular_values(synthetic, ctx.out_dir / "plot_singular_values.png").name)
     if real:
         artifacts.append(plot_real_runs(real, ctx.out_dir / "plot_nc_vs_epoch.png").name)
-    return RunResult(method="neural_collapse", scale=ctx.scale, seeds=[cfg.ufm_seed, ctx.seed], device=ctx.device,
+    return RunResult(method="neural_collapse", scale=ctx.scale, seeds=[cfg.ufm_seed, ctx.seed],
                      config=config_to_dict(cfg), metrics={"synthetic": synthetic, "real": real}, claims=claims,
                      artifacts=artifacts)
 

@@ -8,18 +8,41 @@ Public API: `BadNetPlus`, `BlendedPlus`, `WaNet`, `InputAware` (+ `InputAwareCon
 `neural_cleanse` + `unlearn`; `fine_prune`; `gradcam`, `Inpainter`, `train_inpainter`, `FebruusFilter`.
 """
 
-from reprolab.methods.trojan_filter.adversarial import AIFConfig, TriggerGenerator, train_adversarial_filter
-from reprolab.methods.trojan_filter.attacks import BadNetPlus, BlendedPlus, WaNet, attack_success
-from reprolab.methods.trojan_filter.filters import (FilterCollapsed, FilterConfig, FilterDefense, PlainFilter,
-                                                    VariationalFilter, train_filter)
-from reprolab.methods.trojan_filter.februus import FebruusConfig, FebruusFilter, Inpainter, gradcam, train_inpainter
-from reprolab.methods.trojan_filter.fine_pruning import FinePruningConfig, fine_prune
-from reprolab.methods.trojan_filter.input_aware import InputAware, InputAwareConfig, pretrain_mask
-from reprolab.methods.trojan_filter.neural_cleanse import NeuralCleanseConfig, neural_cleanse, unlearn
-from reprolab.methods.trojan_filter.strip import STRIP
+from reprolab.registry import MethodEntry, lazy_api
 
-__all__ = ["BadNetPlus", "BlendedPlus", "WaNet", "InputAware", "InputAwareConfig", "pretrain_mask", "attack_success",
-           "FilterCollapsed", "FilterConfig", "FilterDefense", "PlainFilter", "VariationalFilter", "train_filter",
-           "STRIP", "AIFConfig", "TriggerGenerator", "train_adversarial_filter", "NeuralCleanseConfig",
-           "neural_cleanse", "unlearn", "FinePruningConfig", "fine_prune", "FebruusConfig", "FebruusFilter",
-           "Inpainter", "gradcam", "train_inpainter"]
+ENTRY = MethodEntry("trojan_filter",
+                    "Do et al., Towards effective and robust neural Trojan defenses via input filtering, ECCV "
+                    "2022",
+                    "reprolab.methods.trojan_filter.experiment")
+
+_API = {
+    "BadNetPlus": "reprolab.methods.trojan_filter.attacks:BadNetPlus",
+    "BlendedPlus": "reprolab.methods.trojan_filter.attacks:BlendedPlus",
+    "WaNet": "reprolab.methods.trojan_filter.attacks:WaNet",
+    "InputAware": "reprolab.methods.trojan_filter.input_aware:InputAware",
+    "InputAwareConfig": "reprolab.methods.trojan_filter.input_aware:InputAwareConfig",
+    "pretrain_mask": "reprolab.methods.trojan_filter.input_aware:pretrain_mask",
+    "attack_success": "reprolab.methods.trojan_filter.attacks:attack_success",
+    "FilterCollapsed": "reprolab.methods.trojan_filter.filters:FilterCollapsed",
+    "FilterConfig": "reprolab.methods.trojan_filter.filters:FilterConfig",
+    "FilterDefense": "reprolab.methods.trojan_filter.filters:FilterDefense",
+    "PlainFilter": "reprolab.methods.trojan_filter.filters:PlainFilter",
+    "VariationalFilter": "reprolab.methods.trojan_filter.filters:VariationalFilter",
+    "train_filter": "reprolab.methods.trojan_filter.filters:train_filter",
+    "STRIP": "reprolab.methods.trojan_filter.strip:STRIP",
+    "AIFConfig": "reprolab.methods.trojan_filter.adversarial:AIFConfig",
+    "TriggerGenerator": "reprolab.methods.trojan_filter.adversarial:TriggerGenerator",
+    "train_adversarial_filter": "reprolab.methods.trojan_filter.adversarial:train_adversarial_filter",
+    "NeuralCleanseConfig": "reprolab.methods.trojan_filter.neural_cleanse:NeuralCleanseConfig",
+    "neural_cleanse": "reprolab.methods.trojan_filter.neural_cleanse:neural_cleanse",
+    "unlearn": "reprolab.methods.trojan_filter.neural_cleanse:unlearn",
+    "FinePruningConfig": "reprolab.methods.trojan_filter.fine_pruning:FinePruningConfig",
+    "fine_prune": "reprolab.methods.trojan_filter.fine_pruning:fine_prune",
+    "FebruusConfig": "reprolab.methods.trojan_filter.februus:FebruusConfig",
+    "FebruusFilter": "reprolab.methods.trojan_filter.februus:FebruusFilter",
+    "Inpainter": "reprolab.methods.trojan_filter.februus:Inpainter",
+    "gradcam": "reprolab.methods.trojan_filter.februus:gradcam",
+    "train_inpainter": "reprolab.methods.trojan_filter.februus:train_inpainter",
+}
+__getattr__, __dir__ = lazy_api(__name__, _API)
+__all__ = list(_API)

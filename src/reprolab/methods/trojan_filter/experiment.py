@@ -297,7 +297,6 @@ def run_attack(seed: int, attack_name: str, cfg: TrojanExperimentConfig, example
                alpha: float | None = None, baselines: bool = True) -> dict:
     """Train the Trojaned classifier, then every defense, STRIP and (with `baselines`) the mitigation baselines on
     it, and the defender-size sweep; all metrics of one attack. `alpha`: image-BI+ blend weight (norm sweep)."""
-    torch.set_num_threads(1)
     data = _to(load_splits(cfg), device)
     attack = make_attack(attack_name, cfg, seed, data["spare"][0], alpha)
     start = time.perf_counter()
@@ -354,7 +353,6 @@ def run_attack(seed: int, attack_name: str, cfg: TrojanExperimentConfig, example
 
 
 def run_benign(seed: int, cfg: TrojanExperimentConfig, device: str = "cpu") -> dict:
-    torch.set_num_threads(1)
     data = _to(load_splits(cfg), device)
     model = train_classifier(*data["train"], cfg.badnet_epochs, cfg, seed)
     return {"clean_accuracy": accuracy(lambda x: model(x).argmax(1), *data["test"]), "epochs": cfg.badnet_epochs}
@@ -381,8 +379,8 @@ def run(cfg: TrojanExperimentConfig, ctx: RunContext) -> RunResult:
     if cfg.defender_sweep or cfg.norm_sweep:
         artifacts.append(plot_sweeps(metrics, cfg, ctx.out_dir / "plot_sweeps.png").name)
     ctx.timings["plots"] = time.perf_counter() - start
-    return RunResult(method="trojan_filter", scale=ctx.scale, seeds=[seed], device=device,
-                     config=config_to_dict(cfg), metrics=metrics, claims=claims(metrics, cfg), artifacts=artifacts)
+    return RunResult(method="trojan_filter", scale=ctx.scale, seeds=[seed], config=config_to_dict(cfg),
+                     metrics=metrics, claims=claims(metrics, cfg), artifacts=artifacts)
 
 
 def _value(block: dict, *keys, default=float("nan")) -> float:
