@@ -1,3 +1,4 @@
+import pytest
 from typer.testing import CliRunner
 
 from reprolab.cli import app
@@ -55,3 +56,18 @@ def test_a_method_package_api_loads_lazily_and_commands_are_mounted():
     assert mad.ENTRY.name == "mad" and "Distiller" in dir(mad) and mad.Distiller.__name__ == "Distiller"
     result = runner.invoke(app, ["invalidator", "--help"])
     assert result.exit_code == 0 and "assess" in result.output
+
+
+@pytest.mark.parametrize("method, override, choices", [
+    ("trojan_filter", "classifier_optimizer=adamw", "['adam', 'sgd']"),
+    ("mad", "digits.student_optimizer=adamw", "['sgd', 'adam']"),
+    ("neural_collapse", "balanced.optimizer=rmsprop", "['adam', 'sgd']"),
+    ("balanced_q", "deep_prev_nets=latest", "['consistent', 'official']"),
+    ("mbec", "agents=dqn,ddpg", "'dqn', 'mbec'"),
+    ("invalidator", "evaluation.group_by=file", "['module', 'subject']"),
+    ("domain_invariance", "train.penalty_features=cosine", "['l2norm', 'raw']"),
+])
+def test_a_bad_option_is_refused_with_its_choices_before_any_work(tmp_path, method, override, choices):
+    result = runner.invoke(app, ["run", method, "--out", str(tmp_path / "run"), "--set", override])
+    assert result.exit_code == 2 and choices in result.output and override.split("=")[0] in result.output
+    assert not (tmp_path / "run").exists()                                 # nothing was started or written

@@ -92,6 +92,8 @@ def _replace_tree(config: Any, tree: dict[str, Any], prefix: str) -> Any:
         try:
             changes[name] = parse_value(value, hint)
         except (ValueError, TypeError) as exc:
+            if _is_option(hint):
+                raise ConfigError(f"config key {full_key!r} got {value!r}: {exc}") from None
             raise ConfigError(f"config key {full_key!r} expects {_type_name(hint)}, got {value!r}: {exc}") from None
     try:
         return dataclasses.replace(config, **changes)
@@ -99,6 +101,14 @@ def _replace_tree(config: Any, tree: dict[str, Any], prefix: str) -> Any:
         if not prefix:
             raise
         raise ConfigError(f"in {prefix.rstrip('.')!r}: {exc}") from None
+
+
+def _is_option(hint: Any) -> bool:
+    """A Literal, or a tuple / list of Literals."""
+    args = typing.get_args(hint)
+    if typing.get_origin(hint) in (tuple, list) and args:
+        hint = args[0]
+    return typing.get_origin(hint) is Literal
 
 
 def _type_name(hint: Any) -> str:

