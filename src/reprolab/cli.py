@@ -53,6 +53,8 @@ def run(
     except (ValueError, FileNotFoundError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
+    except KeyboardInterrupt:
+        raise typer.Exit(130) from None          # launch printed what was kept and how to resume
 
 
 @app.command()

@@ -63,7 +63,13 @@ def run_method(name: str, scale: str = "quick", *, seed: int = 0, out: Path | No
                      progress=progress, executor=executor, ray_address=ray_address, gpus_per_stage=gpus_per_stage)
     ctx.log(f"{name} --scale {scale} on {torch_device}, seed {seed}, writing {out_dir}")
     started_at, start = utc_now(), time.perf_counter()
-    result = module.run(config, ctx)
+    try:
+        result = module.run(config, ctx)
+    except KeyboardInterrupt:
+        kept = len(list((out_dir / "stages").glob("*.json")))
+        ctx.log(f"interrupted: {kept} finished stages are kept in {out_dir / 'stages'}; continue with "
+                f"`reprolab run {name} --scale {scale} --out {out_dir} --resume` (same --seed and --set options)")
+        raise
     result.started_at = started_at
     result.versions["executor"] = ctx.executor_for(getattr(config, "workers", 1)).describe()
     result.device = str(torch_device)        # the runtime, never the experiment, records the device

@@ -72,11 +72,22 @@ class Executor:
             for name, (fn, args) in pending.items():
                 yield (name, *timed(fn, *args))
         else:
-            with ProcessPoolExecutor(max_workers=self.workers, initializer=init_worker,
-                                     initargs=(self.threads,)) as pool:
-                futures = {pool.submit(timed, fn, *args): name for name, (fn, args) in pending.items()}
-                for future in as_completed(futures):
-                    yield (futures[future], *future.result())
+            yield from self._run_pool(pending)
+
+    def _run_pool(self, pending: dict[str, Stage]) -> Iterator[tuple[str, Any, float]]:
+        pool = ProcessPoolExecutor(max_workers=self.workers, initializer=init_worker, initargs=(self.threads,))
+        try:
+            futures = {pool.submit(timed, fn, *args): name for name, (fn, args) in pending.items()}
+            for future in as_completed(futures):
+                yield (futures[future], *future.result())
+        except BaseException:
+            # Ctrl-C (or an error): a worker that catches its own KeyboardInterrupt would go on with the next
+            # stage, and a plain shutdown waits for every pending one; cancel them and stop the workers now.
+            for process in list(getattr(pool, "_processes", {}).values()):
+                process.terminate()
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+        pool.shutdown()
 
     def _run_ray(self, pending: dict[str, Stage]) -> Iterator[tuple[str, Any, float]]:
         ray = _ray()
@@ -90,9 +101,14 @@ class Executor:
             remote = ray.remote(num_cpus=1, num_gpus=self.gpus_per_stage)(_timed_in_worker)
             refs = {remote.remote(self.threads, fn, *args): name for name, (fn, args) in pending.items()}
             waiting = list(refs)
-            while waiting:
-                done, waiting = ray.wait(waiting, num_returns=1)
-                yield (refs[done[0]], *ray.get(done[0]))
+            try:
+                while waiting:
+                    done, waiting = ray.wait(waiting, num_returns=1)
+                    yield (refs[done[0]], *ray.get(done[0]))
+            except BaseException:
+                for ref in waiting:                 # Ctrl-C: stop the stages still running or queued
+                    ray.cancel(ref, force=True)
+                raise
         finally:
             if started:
                 ray.shutdown()

@@ -5,7 +5,8 @@ import torch
 
 from reprolab.launch import run_method
 from tests.conftest import read_record, tiny_quick_run
-from reprolab.methods.mad.experiment import CONFIGS, claims, make_distiller
+from reprolab.methods.mad.claims import claims
+from reprolab.methods.mad.experiment import CONFIGS, make_distiller
 from reprolab.methods.mad.teachers import _augment, build_network, load_or_train_teacher, load_split, teacher_path
 
 TINY = ("cases=digits", "seeds=2", "digits.iterations=40", "digits.eval_every=10", "digits.forgetting_lag=10",

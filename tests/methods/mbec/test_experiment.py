@@ -6,7 +6,8 @@ import pytest
 
 from reprolab.launch import run_method
 from tests.conftest import read_record, tiny_quick_run
-from reprolab.methods.mbec.experiment import (CONFIGS, build_env, claims, make_agent, memory_error_windows,
+from reprolab.methods.mbec.claims import claims
+from reprolab.methods.mbec.experiment import (CONFIGS, build_env, make_agent, memory_error_windows,
                                               steps_to_threshold)
 
 TINY = ("envs=maze3", "frames=1500", "seeds=2", "ablation_envs=maze3", "equivalence_frames=400",

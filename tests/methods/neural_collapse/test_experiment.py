@@ -5,7 +5,7 @@ import pytest
 
 from reprolab.launch import run_method
 from tests.conftest import read_record, tiny_quick_run
-from reprolab.methods.neural_collapse.experiment import real_claims, synthetic_claims
+from reprolab.methods.neural_collapse.claims import real_claims, synthetic_claims
 
 TINY = ("ufm_steps=300", "ufm_dim=8", "balanced_depths=1", "imbalanced_depths=1", "bias_depths=2",
         "ce_small_depth=1", "ce_deep_depth=2", "ce_deep_dim=8", "minority_counts=60,60,2,2", "balanced.depths=1",

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from reprolab.methods.mbec.agent import MBECAgent, MBECConfig, official_dqn_config
+from reprolab.methods.mbec.claims import claims
 from reprolab.methods.mbec.maze import GridMaze
 from reprolab.methods.mbec.model import habitual_network
 from reprolab.methods.mbec.plots import plot_beta, plot_memory_error
@@ -30,7 +31,6 @@ from reprolab.rl.dqn import DQNAgent, DQNConfig, TargetRule, train_dqn
 from reprolab.rl.envs import make_env
 from reprolab.runtime.stats import binned_curve, mean_se, summarize
 from reprolab.report.figures import learning_curve_panels
-from reprolab.runtime.claims import Claim
 from reprolab.runtime.config import ConfigError, check_options, config_to_dict
 from reprolab.runtime.grid import GridResults, cell_name, product
 from reprolab.runtime.results import RunContext, RunResult
@@ -254,55 +254,3 @@ def run(cfg: MBECExperimentConfig, ctx: RunContext) -> RunResult:
     ctx.timings["plots"] = time.perf_counter() - start
     return RunResult(method="mbec", scale=ctx.scale, seeds=list(range(seed, seed + cfg.seeds)),
                      config=config_to_dict(cfg), metrics=metrics, claims=claims(metrics, cfg), artifacts=artifacts)
-
-
-def claims(metrics: dict, cfg: MBECExperimentConfig) -> list[Claim]:
-    eq, envs = metrics["equivalence"], metrics["envs"]
-    result = [Claim("memory_off_is_dqn", "MBEC++ with read_rate = rec_rate = 0 equals DQN bit for bit (same seed, "
-                    f"noisy CartPole, {eq['frames']} frames, at least one update)", eq,
-                    "max |weight diff| = 0 and identical returns, updates > 0",
-                    eq["max_abs_weight_diff"] == 0.0 and eq["identical_returns"] and min(eq["updates"]) > 0)]
-    tracking = {}
-    for env_name, block in envs.items():
-        errors = [e for e in block.get("mbec", {}).get("memory_error", []) if np.isfinite(float(e["early"]))]
-        if errors:
-            early, late = np.mean([e["early"] for e in errors]), np.mean([e["late"] for e in errors])
-            tracking[env_name] = {"early": float(early), "late": float(late), "seeds": len(errors),
-                                  "decreases": bool(late < early)}
-    result.append(Claim("memory_value_tracks_returns", "V_M approaches the Monte-Carlo return-to-go on fresh "
-                        "trajectories: the relative error sum|V_M - R| / sum|R| over the last fifth of the episodes "
-                        "is below that of the first fifth after warm-up (mean of seeds, every environment)", tracking,
-                        "late < early everywhere", bool(tracking) and all(v["decreases"] for v in tracking.values())))
-    betas = {}
-    for env_name, block in envs.items():
-        stats = [b for b in block.get("mbec", {}).get("beta_late", []) if b["n"] > 1]
-        if stats:
-            betas[env_name] = {"std_per_seed": [b["std"] for b in stats], "min": min(b["min"] for b in stats),
-                               "max": max(b["max"] for b in stats)}
-    holds_beta = bool(betas) and all(min(v["std_per_seed"]) > 0.01 and 0 < v["min"] and v["max"] < 1
-                                     for v in betas.values())
-    result.append(Claim("beta_is_state_dependent", "beta(h_t) lies in (0, 1) and varies across states: its standard "
-                        "deviation over the states of the last third of training exceeds 0.01 in every MBEC++ run",
-                        betas, "std > 0.01 in every run, 0 < beta < 1", holds_beta))
-    early = {}
-    for env_name in ("cartpole_noisy", "cartpole_masked"):
-        block = envs.get(env_name, {})
-        if "mbec" in block and "dqn" in block:
-            m, d = block["mbec"], block["dqn"]
-            early[env_name] = {"mbec_auc_early": m["auc_early"], "dqn_auc_early": d["auc_early"],
-                               "mbec_auc": m["auc_mean"], "dqn_auc": d["auc_mean"],
-                               "mbec_higher": bool(m["auc_early"]["mean"] > d["auc_early"]["mean"])}
-    result.append(Claim("mbec_beats_dqn_early", "MBEC++ learns faster than DQN on the noisy and the non-Markovian "
-                        f"task: higher area under the learning curve over the first third of training (mean of "
-                        f"{cfg.seeds} seeds, equal frames)", early, "mbec_higher on both",
-                        len(early) == 2 and all(v["mbec_higher"] for v in early.values())))
-    dynamic = {}
-    for env_name, block in envs.items():
-        if "mbec_fixed_beta" in block:
-            learned, fixed = block["mbec"]["auc_mean"], block["mbec_fixed_beta"]["auc_mean"]
-            dynamic[env_name] = {"dynamic_auc": learned, "fixed_auc": fixed, "dynamic_higher": bool(learned > fixed)}
-    result.append(Claim("dynamic_beta_beats_fixed", f"the learned beta(h_t) beats a fixed beta = {cfg.fixed_beta:g} "
-                        "(area under the learning curve, mean of seeds) in every ablation environment", dynamic,
-                        "dynamic_higher everywhere", bool(dynamic) and all(v["dynamic_higher"]
-                                                                         for v in dynamic.values())))
-    return result
