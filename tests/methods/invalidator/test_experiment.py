@@ -3,7 +3,8 @@ import copy
 import pytest
 
 from reprolab.methods.invalidator.assess import Invalidator
-from reprolab.methods.invalidator.experiment import CONFIGS, claims, merge
+from reprolab.methods.invalidator.claims import claims
+from reprolab.methods.invalidator.experiment import CONFIGS, merge
 from tests.conftest import read_record, tiny_quick_run
 
 TINY = ("subjects=calendar.isleap,calendar.leapdays,difflib._format_range_unified,shlex.quote",
