@@ -6,7 +6,7 @@ from torch import nn
 
 from reprolab.methods.trojan_filter.filters import (FilterCollapsed, FilterConfig, FilterDefense, PlainFilter,
                                                     VariationalFilter, kl_to_standard_normal, train_filter)
-from reprolab.methods.trojan_filter.strip import STRIP
+from reprolab.methods.trojan_filter.baselines.strip import STRIP
 
 
 class BrightnessClassifier(nn.Module):
@@ -120,8 +120,8 @@ def test_aif_generator_makes_masked_triggers_and_its_step_leaves_filter_and_clas
 
 
 def test_neural_cleanse_anomaly_index_by_hand_and_finds_a_planted_shortcut():
-    from reprolab.methods.trojan_filter.neural_cleanse import (NeuralCleanseConfig, anomaly_indices, neural_cleanse,
-                                                               unlearn)
+    from reprolab.methods.trojan_filter.baselines.neural_cleanse import (NeuralCleanseConfig, anomaly_indices,
+                                                                         neural_cleanse, unlearn)
 
     norms = torch.tensor([10.0, 11.0, 9.0, 10.0, 2.0])
     # median 10, |dev| = 0, 1, 1, 0, 8 -> MAD 1 -> indices dev / 1.4826
@@ -145,7 +145,8 @@ def test_neural_cleanse_anomaly_index_by_hand_and_finds_a_planted_shortcut():
 
 
 def test_fine_pruning_removes_dormant_channels_first_and_stops_at_the_accuracy_budget():
-    from reprolab.methods.trojan_filter.fine_pruning import FinePruningConfig, fine_prune, mean_channel_activation
+    from reprolab.methods.trojan_filter.baselines.fine_pruning import (FinePruningConfig, fine_prune,
+                                                                       mean_channel_activation)
 
     class TwoChannel(nn.Module):
         """Channel 0 carries the class (brightness), channel 1 is dormant on clean data (a 'backdoor' neuron)."""
@@ -176,7 +177,8 @@ def test_fine_pruning_removes_dormant_channels_first_and_stops_at_the_accuracy_b
 
 
 def test_gradcam_finds_the_deciding_pixels_and_februus_inpaints_only_there():
-    from reprolab.methods.trojan_filter.februus import FebruusConfig, FebruusFilter, Inpainter, gradcam, random_holes
+    from reprolab.methods.trojan_filter.baselines.februus import (FebruusConfig, FebruusFilter, Inpainter, gradcam,
+                                                                  random_holes)
 
     class Corner(nn.Module):
         """One conv channel copies the image; the class-1 logit reads only the top-left 2x2 corner."""

@@ -23,11 +23,11 @@ import numpy as np
 import torch
 
 from reprolab.methods.mbec.agent import MBECAgent, MBECConfig, official_dqn_config
+from reprolab.methods.mbec.baselines import dqn_baseline
 from reprolab.methods.mbec.claims import claims
 from reprolab.methods.mbec.maze import GridMaze
-from reprolab.methods.mbec.model import habitual_network
 from reprolab.methods.mbec.plots import plot_beta, plot_memory_error
-from reprolab.rl.dqn import DQNAgent, DQNConfig, TargetRule, train_dqn
+from reprolab.rl.dqn import DQNConfig, train_dqn
 from reprolab.rl.envs import make_env
 from reprolab.runtime.stats import binned_curve, mean_se, summarize
 from reprolab.report.figures import learning_curve_panels
@@ -127,7 +127,7 @@ def make_agent(kind: str, env, dqn_cfg: DQNConfig, cfg: MBECExperimentConfig, se
     torch.manual_seed(seed)
     shape, n_actions = env.observation_space.shape, env.action_space.n
     if kind == "dqn":
-        return DQNAgent(lambda: habitual_network(shape, n_actions), n_actions, dqn_cfg, TargetRule(), device)
+        return dqn_baseline(shape, n_actions, dqn_cfg, device)
     variants = {**VARIANTS, "mbec_fixed_beta": {"fixed_beta": cfg.fixed_beta}}
     if kind not in variants:
         raise ValueError(f"unknown agent {kind!r}; known: dqn, {', '.join(variants)}")

@@ -33,14 +33,14 @@ from reprolab.methods.trojan_filter.claims import claims
 from reprolab.methods.trojan_filter.input_aware import InputAware, InputAwareConfig
 from reprolab.methods.trojan_filter.adversarial import AIFConfig, TriggerGenerator, train_adversarial_filter
 from reprolab.methods.trojan_filter.attacks import BadNetPlus, BlendedPlus, TrojanAttack, WaNet, attack_success
-from reprolab.methods.trojan_filter.februus import FebruusConfig, FebruusFilter, Inpainter, train_inpainter
-from reprolab.methods.trojan_filter.fine_pruning import FinePruningConfig, fine_prune
+from reprolab.methods.trojan_filter.baselines.februus import FebruusConfig, FebruusFilter, Inpainter, train_inpainter
+from reprolab.methods.trojan_filter.baselines.fine_pruning import FinePruningConfig, fine_prune
 from reprolab.methods.trojan_filter.metrics import accuracy, batched, fraction
-from reprolab.methods.trojan_filter.neural_cleanse import NeuralCleanseConfig, neural_cleanse, unlearn
+from reprolab.methods.trojan_filter.baselines.neural_cleanse import NeuralCleanseConfig, neural_cleanse, unlearn
 from reprolab.methods.trojan_filter.filters import (FilterCollapsed, FilterConfig, FilterDefense, PlainFilter,
                                                     VariationalFilter, train_filter)
 from reprolab.methods.trojan_filter.plots import plot_examples, plot_sweeps, plot_table
-from reprolab.methods.trojan_filter.strip import STRIP
+from reprolab.methods.trojan_filter.baselines.strip import STRIP
 from reprolab.nets import NetCMNIST, Normalized, PreActResNet18
 from reprolab.runtime.config import ConfigError, check_options, config_to_dict
 from reprolab.runtime.results import RunContext, RunResult

@@ -16,7 +16,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from reprolab.methods.trojan_filter.filters import LATENT_CHANNELS, decoder_block, encoder_block, reconstruction_nll
-from reprolab.methods.trojan_filter.fine_pruning import last_conv
+from reprolab.methods.trojan_filter.baselines.fine_pruning import last_conv
 
 
 @dataclasses.dataclass(frozen=True)
