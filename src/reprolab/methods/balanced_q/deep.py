@@ -19,6 +19,7 @@ import copy
 
 import torch
 
+from reprolab.methods.balanced_q.baselines import DEEP, deep_baseline_rule
 from reprolab.methods.balanced_q.rule import ETA, balanced_target, official_beta
 from reprolab.rl.dqn import DQNAgent, TargetRule
 
@@ -74,15 +75,12 @@ class BalancedRule(TargetRule):
 
 def make_rule(name: str, *, eta: float = ETA, beta_bar: str = "official_minatar",
               prev_nets: str = "consistent", n_ensemble: int = 8) -> TargetRule:
-    """The learners of the deep experiment by name."""
-    from reprolab.rl.dqn import AveragedRule, DoubleRule, MaxminRule
-
-    rules = {"dqn": TargetRule, "double_dqn": DoubleRule, "maxmin_dqn": lambda: MaxminRule(n_ensemble),
-             "averaged_dqn": lambda: AveragedRule(n_ensemble),
-             "balanced_dqn": lambda: BalancedRule(eta, beta_bar, prev_nets)}
-    if name not in rules:
-        raise ValueError(f"unknown learner {name!r}; choose from {sorted(rules)}")
-    return rules[name]()
+    """The learners of the deep experiment by name: Balanced DQN, or a baseline (`baselines.deep_baseline_rule`)."""
+    if name == "balanced_dqn":
+        return BalancedRule(eta, beta_bar, prev_nets)
+    if name not in DEEP:
+        raise ValueError(f"unknown learner {name!r}; choose from {sorted(DEEP + ('balanced_dqn',))}")
+    return deep_baseline_rule(name, n_ensemble)
 
 
 __all__ = ["BalancedRule", "make_rule"]

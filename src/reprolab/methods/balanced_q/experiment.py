@@ -26,6 +26,7 @@ from typing import Literal
 import numpy as np
 import torch
 
+from reprolab.methods.balanced_q.baselines import tabular_baseline
 from reprolab.methods.balanced_q.claims import claims
 from reprolab.methods.balanced_q.deep import make_rule
 from reprolab.methods.balanced_q.plots import plot_beta, plot_curves, plot_deep
@@ -35,8 +36,7 @@ from reprolab.methods.balanced_q.tabular import BalancedQ
 from reprolab.rl.dqn import DQNAgent, DQNConfig, network_for, train_dqn
 from reprolab.rl.envs import make_env
 from reprolab.runtime.stats import binned_curve, mean_se, summarize
-from reprolab.rl.tabular import (DoubleQ, MaxminQ, MaximizationBiasMDP, PessimisticQ, QLearning,
-                                 TransitionTableEnv, run_episodes)
+from reprolab.rl.tabular import (MaximizationBiasMDP, TransitionTableEnv, run_episodes)
 from reprolab.runtime.config import ConfigError, check_options, config_to_dict
 from reprolab.runtime.grid import GridResults, cell_name, product
 from reprolab.runtime.results import RunContext, RunResult
@@ -105,19 +105,11 @@ CONFIGS = {
 
 def make_agent(name: str, n_runs: int, env, cfg: BalancedQConfig, *, alpha: float, gamma: float, epsilon: float):
     kw = dict(alpha=alpha, gamma=gamma, epsilon=epsilon)
-    if name == "q_learning":
-        return QLearning(n_runs, env, **kw)
-    if name == "double_q":
-        return DoubleQ(n_runs, env, **kw)
-    if name.startswith("maxmin_"):
-        return MaxminQ(n_runs, env, n_estimators=int(name.split("_")[1]), **kw)
-    if name == "pessimistic":
-        return PessimisticQ(n_runs, env, **kw)
     if name in ("balanced", "balanced_beta1"):
         return BalancedQ(n_runs, env, eta=cfg.eta, beta_bar=cfg.beta_bar,
                          fixed_beta=1.0 if name == "balanced_beta1" else None,
                          official_gamma_min_only=cfg.official_gamma_min_only, **kw)
-    raise ValueError(f"unknown agent {name!r}")
+    return tabular_baseline(name, n_runs, env, **kw)
 
 
 AGENTS = ("q_learning", "double_q", "maxmin_2", "maxmin_8", "pessimistic", "balanced")
