@@ -1,5 +1,6 @@
+from reprolab.methods.invalidator.baselines import naive_diff
 from reprolab.methods.invalidator.rules import (correct_spec_violations, invalidator_decision, maintained_errors,
-                                                naive_diff, semantic_verdict)
+                                                semantic_verdict)
 
 B_P = {"f:::EXIT": {"x >= 0", "return > 0"}, "f:::LOOP0": {"i >= 0"}, "g:::ENTER": {"n == 1"}}
 D_P = {"f:::EXIT": {"x >= 0", "return >= 0"}, "f:::LOOP0": {"i >= 0", "i < n"}, "h:::ENTER": {"n == 1"}}

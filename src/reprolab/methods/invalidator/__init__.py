@@ -3,7 +3,7 @@ syntactic classifier, with a benchmark built from the standard library and CPyth
 
 Public API: `Invalidator` (assess one patch: `assess(buggy, fixed, patch, function, passing, failing)`, `fit`);
 `Tracer`, `invariant_map` (the Daikon-style front end); `semantic_verdict`, `correct_spec_violations`,
-`maintained_errors`, `naive_diff`, `invalidator_decision` (the rules); `Sandbox`, `Limits` (isolated runs);
+`maintained_errors`, `invalidator_decision` (the rules); `naive_diff` (a baseline); `Sandbox`, `Limits` (isolated runs);
 `SUBJECTS`, `build_subject`, `BenchmarkConfig` (the benchmark); `evaluate`, `EvalConfig` (scores).
 """
 
@@ -25,7 +25,7 @@ _API = {
     "correct_spec_violations": "reprolab.methods.invalidator.rules:correct_spec_violations",
     "invalidator_decision": "reprolab.methods.invalidator.rules:invalidator_decision",
     "maintained_errors": "reprolab.methods.invalidator.rules:maintained_errors",
-    "naive_diff": "reprolab.methods.invalidator.rules:naive_diff",
+    "naive_diff": "reprolab.methods.invalidator.baselines:naive_diff",
     "semantic_verdict": "reprolab.methods.invalidator.rules:semantic_verdict",
     "Limits": "reprolab.methods.invalidator.sandbox:Limits",
     "Sandbox": "reprolab.methods.invalidator.sandbox:Sandbox",

@@ -17,7 +17,8 @@ from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import LeaveOneGroupOut
 
 from reprolab.runtime.config import check_options
-from reprolab.methods.invalidator.rules import invalidator_decision, naive_diff, semantic_verdict
+from reprolab.methods.invalidator.baselines import baseline_predictions, naive_diff
+from reprolab.methods.invalidator.rules import invalidator_decision, semantic_verdict
 from reprolab.methods.invalidator.syntactic import features, make_classifier, make_encoder, patch_sides
 
 OFFICIAL_T = {"gt": 0.975, "no_gt": 0.93}          # spec 2.1 step 4
@@ -154,12 +155,9 @@ def evaluate(benchmark: list[dict], cfg: EvalConfig, seed: int = 0) -> dict:
     emb = embed_sides(benchmark, make_encoder(cfg.encoder, seed))
     syn = syntactic_probabilities(benchmark, emb, y, cols["semantic"], cfg)
     sem = cols["semantic"]
-    methods: dict[str, tuple[np.ndarray, np.ndarray | None]] = {
-        "rules": (sem, None), "naive_invariant_diff": (cols["naive"], None),
-        "all_overfitting": (np.ones(len(y), bool), None)}
+    methods = baseline_predictions(sem, cols["naive"], {variant: block["prob"] for variant, block in syn.items()})
     for variant, block in syn.items():
         prob = block["prob"]
-        methods[f"syntactic_{variant}@0.5"] = (prob > 0.5, prob)
         combined_score = np.where(sem, 1.0, prob)
         for t in (OFFICIAL_T[variant], *FIXED_T):
             methods[f"invalidator_{variant}@{t}"] = (sem | (prob > t), combined_score)

@@ -19,7 +19,7 @@ from typing import Mapping
 InvariantMap = Mapping[str, "set[str] | list[str]"]
 
 
-def _shared(*maps: InvariantMap) -> list[str]:
+def shared_points(*maps: InvariantMap) -> list[str]:
     points = set(maps[0])
     for m in maps[1:]:
         points &= set(m)
@@ -29,7 +29,7 @@ def _shared(*maps: InvariantMap) -> list[str]:
 def correct_spec_violations(b_pass: InvariantMap, d_pass: InvariantMap, a_pass: InvariantMap) -> dict[str, list[str]]:
     """point -> invariants of CorrectSpec[p] = I_P(B)[p] & I_P(D)[p] that I_P(A)[p] lacks (non-empty entries)."""
     out = {}
-    for p in _shared(b_pass, d_pass, a_pass):
+    for p in shared_points(b_pass, d_pass, a_pass):
         missing = (set(b_pass[p]) & set(d_pass[p])) - set(a_pass[p])
         if missing:
             out[p] = sorted(missing)
@@ -39,7 +39,7 @@ def correct_spec_violations(b_pass: InvariantMap, d_pass: InvariantMap, a_pass: 
 def maintained_errors(b_fail: InvariantMap, d_fail: InvariantMap, a_fail: InvariantMap) -> dict[str, list[str]]:
     """point -> invariants of ErrorBeh[p] = I_F(B)[p] - I_F(D)[p] that I_F(A)[p] keeps (non-empty entries)."""
     out = {}
-    for p in _shared(b_fail, d_fail, a_fail):
+    for p in shared_points(b_fail, d_fail, a_fail):
         kept = (set(b_fail[p]) - set(d_fail[p])) & set(a_fail[p])
         if kept:
             out[p] = sorted(kept)
@@ -53,11 +53,6 @@ def semantic_verdict(b: Mapping[str, InvariantMap], d: Mapping[str, InvariantMap
     kept = maintained_errors(b["F"], d["F"], a["F"])
     rule = "violates_correct_spec" if violated else "maintains_error" if kept else None
     return {"overfitting": rule is not None, "rule": rule, "violated": violated, "maintained": kept}
-
-
-def naive_diff(d: Mapping[str, InvariantMap], a: Mapping[str, InvariantMap]) -> bool:
-    """Overfitting if any point shared by A and D has different invariants, over T_P or T_F."""
-    return any(set(a[g][p]) != set(d[g][p]) for g in ("P", "F") for p in _shared(d[g], a[g]))
 
 
 def invalidator_decision(semantic_overfitting: bool, p_syntactic: float | None, threshold: float) -> tuple[bool, str]:
