@@ -9,7 +9,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 TINY = ["--set", "tasks=rotated_digits", "--set", "algorithms=erm,general", "--set", "lambdas=0.1,10,100",
         "--set", "claim_lambdas=0.1,10", "--set", "shift_lambdas=0.1,10", "--set", "seeds=2",
-        "--set", "train.steps=80", "--set", "train.eval_every=40", "--set", "workers=2"]
+        "--set", "train.steps=60", "--set", "train.eval_every=30", "--set", "train.quick_cnn_width=8",
+        "--set", "workers=2"]
 
 
 def _reprolab(out: Path, *extra: str) -> subprocess.Popen:
