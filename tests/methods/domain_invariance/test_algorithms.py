@@ -157,3 +157,18 @@ def test_bad_minibatches_are_rejected():
     bad[1] = (bad[1][0], torch.full((6,), 7))
     with pytest.raises(ValueError, match=r"labels must lie in \[0, 4\)"):
         alg.update(bad)
+
+
+def test_an_unlabelled_target_batch_joins_the_general_penalty_only():
+    batches = _batches()
+    target = torch.randn(6, 5, generator=torch.Generator().manual_seed(9)) + 3.0          # a shifted domain
+    general = DomainInvariant(_featurizer(), 6, 4, 3, invariance="general", lam=1.0, total_steps=5)
+    z = general.featurizer(torch.cat([b[0] for b in batches] + [target]))
+    expected = general_penalty(z, torch.arange(4).repeat_interleave(6), 4)                 # the target is group 3
+    assert general.penalty(z, batches, n_unlabeled=6).item() == pytest.approx(expected.item(), rel=1e-6)
+    assert general.penalty(z, batches, n_unlabeled=6).item() > general.penalty(z[:18], batches).item()
+    compressed = DomainInvariant(_featurizer(), 6, 4, 3, invariance="compressed", lam=1.0, total_steps=5)
+    zc = compressed.featurizer(torch.cat([b[0] for b in batches] + [target]))
+    assert compressed.penalty(zc, batches, n_unlabeled=6).item() == compressed.penalty(zc[:18], batches).item()
+    info = general.update(batches, unlabeled=target)
+    assert np.isfinite(info["loss"])
