@@ -10,7 +10,7 @@
   -> Conv3x3 (128->128) -> Conv3x3 (128->128), each conv followed by ReLU then GroupNorm(8 groups), then the
   spatial mean: 128 features. PyTorch's default initialisation, as in DomainBed.
 - `Normalized(net, mean, std)`: a classifier that takes [0, 1] images and normalises them itself.
-- `SmallCNN(w)` (8x8 input; MAD spec 4 prototype): Conv3(C->w)-BN-ReLU -> Conv3(w->2w)-BN-ReLU-MaxPool2 ->
+- `SmallCNN(w)` (8x8 input; MAD 2-core CPU prototype): Conv3(C->w)-BN-ReLU -> Conv3(w->2w)-BN-ReLU-MaxPool2 ->
   Conv3(2w->2w)-BN-ReLU-MaxPool2 -> Linear(8w->K) (2x2 spatial after two poolings).
 """
 

@@ -1,4 +1,4 @@
-"""DFAD's GeneratorA (VainF/Data-Free-Adversarial-Distillation), optionally class-conditional (MAD spec 2.2.4).
+"""DFAD's GeneratorA (VainF/Data-Free-Adversarial-Distillation), optionally class-conditional (MAD's figure).
 
 Linear(nz -> 2 ngf (s/4)^2) -> reshape -> BN -> up x2 -> Conv3(2ngf->2ngf)-BN-LeakyReLU(0.2) -> up x2 ->
 Conv3(2ngf->ngf)-BN-LeakyReLU(0.2) -> Conv3(ngf->c) -> Tanh -> BN(affine=False). The final BN standardises

@@ -1,6 +1,6 @@
 """A DQN core with pluggable target rules (max, double, maxmin-N, averaged-N; methods add their own).
 
-Official MinAtar settings (Young & Tian 2019; the Balanced Q code; spec 2.4): network Conv2d(C, 16, 3x3) -> ReLU ->
+Official MinAtar settings (Young & Tian 2019; the Balanced Q code): network Conv2d(C, 16, 3x3) -> ReLU ->
 Linear(-> 128) -> ReLU -> Linear(128, |A|); centred RMSProp (lr 2.5e-4, smoothing 0.95, eps 0.01); batch 32; buffer
 100k; target sync every 1000 updates; one update per frame after a replay start of 5000 frames; epsilon 1 -> 0.1
 linearly over 100k frames; gamma 0.99; Huber loss.

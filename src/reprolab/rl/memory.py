@@ -1,4 +1,4 @@
-"""A k-nearest-neighbour episodic value memory with exact torch search (MBEC's trajectory memory, spec mbec 2.2).
+"""A k-nearest-neighbour episodic value memory with exact torch search (MBEC's trajectory memory).
 
 Keys q in R^D with scalar values V, FIFO eviction at `capacity`.
 - Read: V_M(q) = sum_{i in kNN(q)} w_i V_i, w_i = (1 / (d_i + 1e-3)) / sum_j (1 / (d_j + 1e-3)), with d_i the

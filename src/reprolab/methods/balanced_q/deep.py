@@ -1,4 +1,4 @@
-"""Balanced DQN (spec 2.4): the Balanced target as a `reprolab.rl.dqn` target rule.
+"""Balanced DQN: the Balanced target as a `reprolab.rl.dqn` target rule.
 
 Per batch: Q_theta(s, a) from the online network; M, m = max / min over a' of the target network at s' (0 if
 terminal); Q_o(s, a), M_o, m_o from the previous-step networks; beta per sample from `rule.official_beta`

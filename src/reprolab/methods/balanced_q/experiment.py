@@ -1,6 +1,6 @@
 """`reprolab run balanced_q`: Balanced Q-learning against Q-learning, Double Q, Maxmin Q and the beta = 0 ablation
 (tabular), and Balanced DQN against DQN, Double DQN, Maxmin DQN and Averaged DQN (deep), on problems where optimism
-pays and problems where pessimism pays (spec 2.5 and 6).
+pays and problems where pessimism pays.
 
 - Sutton & Barto maximization-bias MDP (Ex. 6.7): B has 10 actions, r ~ N(mu, 1), mu in {-0.1, +0.1}, alpha 0.1,
   epsilon 0.1, gamma 1, 300 episodes, 2000 runs. Metric: fraction of episodes that go left from A (lower is
@@ -12,7 +12,7 @@ pays and problems where pessimism pays (spec 2.5 and 6).
   steps under the same slip. A risky cliff: pessimism should pay.
 - Slippery FrozenLake 4x4 (gymnasium): alpha 0.1, gamma 0.99, epsilon 0.1, 2000 episodes of <= 100 steps, 50 runs;
   greedy success rate over 200 episodes (project-defined settings).
-- Deep: MinAtar (official settings of spec 2.4 at `--scale paper`: 5 games + CartPole, 5M frames, 10 seeds);
+- Deep: MinAtar (official settings at `--scale paper`: 5 games + CartPole, 5M frames, 10 seeds);
   quick is a smoke run (Breakout, 5000 frames, 2 seeds, every learner) that checks beta and the losses only.
 """
 
@@ -54,7 +54,7 @@ class BalancedQConfig:
     beta_bar: Literal["fixed", "episode_reset", "running_mean"] = "fixed"   # official simple MDP: fixed at 1
     official_gamma_min_only: bool = False            # reproduce the official discounting bug
     rule_check_cases: int = 100_000                  # random transitions for claim (b)
-    sb_runs: int = 2000                              # Sutton & Barto MDP (spec 2.5)
+    sb_runs: int = 2000                              # Sutton & Barto MDP
     sb_episodes: int = 300
     sb_mus: tuple[float, ...] = (-0.1, 0.1)
     official_runs: int = 100                         # official MDP setting (params_priors.py)
@@ -67,7 +67,7 @@ class BalancedQConfig:
     lake_episodes: int = 2000
     eval_episodes: int = 200
     tolerance_se: float = 2.0                        # "as well as" = within this many standard errors
-    # --- deep (spec 2.4; official MinAtar settings unless noted) ---
+    # --- deep (official MinAtar settings unless noted) ---
     deep_envs: tuple[str, ...] = ("minatar:breakout",)
     deep_learners: tuple[DeepLearner, ...] = ("dqn", "double_dqn", "maxmin_dqn", "averaged_dqn", "balanced_dqn")
     deep_frames: int = 5000                          # quick smoke run; official 5M

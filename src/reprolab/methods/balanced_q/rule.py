@@ -1,11 +1,11 @@
 r"""The Balanced Q-learning target and the official code's per-transition beta rule.
 
-Target (spec 2.1; official code): for a transition (s, a, r, s'), M = max_a' Q(s', a'), m = min_a' Q(s', a') from
+Target (official code): for a transition (s, a, r, s'), M = max_a' Q(s', a'), m = min_a' Q(s', a') from
 the same estimator (0 for a terminal s'),
 
     y = r + gamma (beta M + (1 - beta) m).
 
-Per-transition beta (spec 2.2; official code, eta = 0.2):
+Per-transition beta (official code, eta = 0.2):
 
     delta_{n+1} = r + gamma (betabar M + (1 - betabar) m) - Q(s, a)                 (current estimates)
     delta_n     = r + gamma (betabar M_o + (1 - betabar) m_o) - Q_o(s, a)           (previous estimates)

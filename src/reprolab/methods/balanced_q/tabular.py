@@ -1,15 +1,15 @@
-"""Tabular Balanced Q-learning (spec 2.4), vectorised over runs on the shared `reprolab.rl.tabular` toolkit.
+"""Tabular Balanced Q-learning, vectorised over runs on the shared `reprolab.rl.tabular` toolkit.
 
 Per step: act epsilon-greedily on Q; M, m from Q(s', .) (0 if terminal); M_o, m_o, Q_o(s, a) from the table as it
 was before the most recent update; beta from the official rule (`rule.official_beta`); Q_o <- Q; then
 Q(s, a) += alpha (y - Q(s, a)) with y = r + gamma (beta M + (1 - beta) m).
 
-beta-bar (the prior balance, spec 2.3):
+beta-bar (the prior balance):
 - "fixed": constant `beta_bar_value` (official simple MDP: 1.0);
 - "episode_reset": the official gridworld's running mean weighted by the global step count and reset to 1 at
   every episode start (effectively 1);
 - "running_mean": betabar <- (w betabar + beta) / (w + 1), w += 1, starting from weight `prior_weight` (the
-  official MinAtar form has w = frame index >= 5000; a naive prior weight of 1 collapses betabar, spec 7 traps).
+  official MinAtar form has w = frame index >= 5000; a naive prior weight of 1 collapses betabar).
 """
 
 from __future__ import annotations

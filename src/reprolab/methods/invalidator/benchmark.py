@@ -1,4 +1,4 @@
-"""The patch benchmark built from the standard library (spec invalidator 5.3), one subject at a time.
+"""The patch benchmark built from the standard library, one subject at a time.
 
 For a subject (a function of a stdlib module; its unmodified source is the developer fix D):
 1. Input pool: the harvested developer-test inputs, then seeded generated ones; D's outcome on each (an input
@@ -37,19 +37,19 @@ CHUNK = 25          # versions per sandbox job
 
 @dataclasses.dataclass(frozen=True)
 class BenchmarkConfig:
-    n_bugs: int = 2                   # spec 6 quick: 2 bugs per subject (paper 5)
-    n_dev_pass: int = 4               # spec 6: N_DEV_P = 4
-    n_dev_fail: int = 1               # spec 6: NF = 1
-    oracle_size: int = 250            # generated inputs added to the pool (spec 6: oracle >= 250 quick, 1000 paper)
-    harvest_cap: int = 300            # spec 5.2
-    min_agreement: float = 0.5        # spec 5.3
-    max_input_ms: float = 5.0         # pool inputs on which D takes longer are dropped (spec 5.3: 50 ms; 5 ms keeps
+    n_bugs: int = 2                   # quick: 2 bugs per subject (paper 5)
+    n_dev_pass: int = 4               # N_DEV_P = 4
+    n_dev_fail: int = 1               # NF = 1
+    oracle_size: int = 250            # generated inputs added to the pool (oracle >= 250 quick, 1000 paper)
+    harvest_cap: int = 300            # benchmark design
+    min_agreement: float = 0.5        # benchmark design
+    max_input_ms: float = 5.0         # pool inputs on which D takes longer are dropped (design: 50 ms; 5 ms keeps
                                       # the per-call timeout of the sandbox >= 20x D's time)
     bug_screen_cap: int = 80          # mutants of D screened per subject
     first_order_cap: int = 150        # APR: first-order mutants of B validated
-    partial_fixes: int = 15           # spec 5.3
-    second_order: int = 150           # spec 5.3: per partial fix
-    plausible_cap: int = 40           # spec 5.3: per bug
+    partial_fixes: int = 15           # benchmark design
+    second_order: int = 150           # benchmark design per partial fix
+    plausible_cap: int = 40           # benchmark design per bug
     limits: Limits = Limits()
 
 

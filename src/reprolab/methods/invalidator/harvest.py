@@ -1,4 +1,4 @@
-"""Developer-test inputs harvested from CPython's own test suite (spec invalidator 5.2), cached per Python version.
+"""Developer-test inputs harvested from CPython's own test suite, cached per Python version.
 
 `harvest_inputs(subjects)` runs each needed `test.test_<module>` once in a subprocess (`harvest_worker.py`, the
 original standard library only, a time cap), keeps up to `cap` inputs per function (seeded sample, deduplicated by

@@ -1,4 +1,4 @@
-"""Harvest the developer tests' inputs (spec invalidator 5.2), run as a separate process on the ORIGINAL standard
+"""Harvest the developer tests' inputs, run as a separate process on the ORIGINAL standard
 library only (trusted code): `python -I harvest_worker.py MODULE_FILE TEST_MODULE NAME [NAME ...]`.
 
 Runs the CPython test module under `sys.setprofile` and records deep copies of the arguments of every call to a

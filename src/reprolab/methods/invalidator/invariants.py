@@ -1,4 +1,4 @@
-"""Likely invariants from program-point samples (Daikon-style templates; spec invalidator 2.2).
+"""Likely invariants from program-point samples (Daikon-style templates).
 
 A variable missing from a sample is "nonsensical" there: an invariant is evaluated on the samples that have all
 its variables and is kept when at least `MIN_SAMPLES` (3) such samples exist and none falsifies it.

@@ -1,4 +1,4 @@
-"""First-order AST mutants of one function inside a module (spec invalidator 5.3): the bug injector and the
+"""First-order AST mutants of one function inside a module: the bug injector and the
 generate-and-validate repair search both draw from these operators.
 
 Operators: comparison swap (< <= > >= == != is in, two alternatives each); arithmetic / bitwise operator swap

@@ -1,4 +1,4 @@
-"""Canonical outcomes of a call (spec invalidator 5.2): exact, NaN-aware and type-aware comparison through a JSON
+"""Canonical outcomes of a call: exact, NaN-aware and type-aware comparison through a JSON
 form; generators and other iterators are listified (up to `max_items`). Standard library only (used in the
 sandbox worker and by the parent on trusted code)."""
 

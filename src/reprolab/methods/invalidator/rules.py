@@ -1,4 +1,4 @@
-"""INVALIDATOR's semantic rules and decision (spec invalidator 2.1, official code).
+"""INVALIDATOR's semantic rules and decision (official code).
 
 Inputs are invariant maps, program point -> set of invariant strings, inferred over the passing developer tests
 T_P (I_P) and the failing ones T_F (I_F), for the buggy program B, the developer fix D and the patch A. Only the

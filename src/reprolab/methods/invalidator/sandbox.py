@@ -1,4 +1,4 @@
-"""Running untrusted program versions (spec invalidator 7): the parent side of the fork-server worker.
+"""Running untrusted program versions: the parent side of the fork-server worker.
 
 `Sandbox` starts `python -I -S -B worker.py` in a fresh temporary directory with a scrubbed environment (a minimal
 PATH, PYTHONHASHSEED=0, LC_ALL=C.UTF-8: nothing else of the caller's environment, so no secrets), and sends it jobs.
@@ -28,7 +28,7 @@ SCRUBBED_ENV = {"PATH": "/usr/bin:/bin", "PYTHONHASHSEED": "0", "LC_ALL": "C.UTF
 @dataclasses.dataclass(frozen=True)
 class Limits:
     call_timeout_s: float = 0.1       # one call; the subjects' calls take microseconds to a millisecond, and
-                                      # tracing slows them several-fold (spec 7 trap): 0.1 s is far above D's time
+                                      # tracing slows them several-fold: 0.1 s is far above D's time
     trace_call_timeout_s: float = 5.0  # one call under the tracer (D is traced too: its invariants must not be lost)
     max_timeouts: int = 1             # calls timed out before the rest of a version's inputs are skipped
     version_timeout_s: float = 30.0   # the whole job of one version, then the child is killed

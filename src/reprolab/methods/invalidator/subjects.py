@@ -1,4 +1,4 @@
-"""Benchmark subjects: deterministic pure-Python functions of the CPython standard library (spec invalidator 5.1).
+"""Benchmark subjects: deterministic pure-Python functions of the CPython standard library.
 
 A subject's source is the module's `.py` file (never the runtime object, which may be C code), with each top-level
 `try` block that imports a C accelerator (`_bisect`, `_heapq`, `_json`, ...) replaced by its `except ImportError`
@@ -100,7 +100,7 @@ class Program:
 
 
 # ----------------------------------------------------------------------------------------------------------------
-# Seeded input generators, one per domain (spec 5.1 "generated inputs").
+# Seeded input generators, one per domain (the benchmark's "generated inputs").
 
 def _ints(rng: random.Random, n: int, lo: int = -10, hi: int = 10) -> list[int]:
     return [rng.randint(lo, hi) for _ in range(n)]
@@ -208,7 +208,7 @@ SUBJECTS: tuple[Subject, ...] = (
             lambda r: ((r.randint(0, 20), r.randint(0, 20)), {})),
     Subject("ipaddress", "_count_righthand_zero_bits", "test.test_ipaddress",
             lambda r: ((_ipv4_number(r), r.choice([32, 32, 16, 8])), {})),
-    # slower test modules (spec 5.1: harvest 22-171 s): paper scale only
+    # slower test modules (measured harvest: 22-171 s): paper scale only
     Subject("statistics", "median", "test.test_statistics", lambda r: ((_ints(r, r.randint(0, 9)),), {}), False),
     Subject("statistics", "mode", "test.test_statistics", lambda r: ((_ints(r, r.randint(0, 9), 0, 4),), {}), False),
     Subject("statistics", "variance", "test.test_statistics", lambda r: ((_ints(r, r.randint(0, 9)),), {}), False),

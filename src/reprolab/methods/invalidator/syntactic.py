@@ -1,4 +1,4 @@
-"""INVALIDATOR's syntactic fallback (spec invalidator 2.1 step 3, 2.2 encoders): code embeddings of a patch and a
+"""INVALIDATOR's syntactic fallback: code embeddings of a patch and a
 logistic-regression classifier of overfitting.
 
 - Sides of a patch (buggy B -> patched P, unified diff of the function, 3 lines of context): the buggy side is the

@@ -1,4 +1,4 @@
-"""A Daikon-style front end for Python (spec invalidator 2.2): records variable values at program points of the
+"""A Daikon-style front end for Python: records variable values at program points of the
 code compiled from one subject file.
 
 Program points, for the target and every helper of the subject (recursion included):

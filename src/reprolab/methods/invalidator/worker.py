@@ -1,4 +1,4 @@
-"""The sandbox worker (spec invalidator 7, security): a fork server that runs every program version in a process
+"""The sandbox worker (security): a fork server that runs every program version in a process
 of its own. Standard library only; started by `sandbox.Sandbox` as `python -I -S -B worker.py` in a temporary
 directory with a scrubbed environment.
 

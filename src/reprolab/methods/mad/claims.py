@@ -14,7 +14,7 @@ def claims(metrics: dict) -> list[Claim]:
     result = []
     teacher_ok = {c: {"accuracy": r["test_accuracy"], "minimum": TEACHER_MIN_ACCURACY[RECIPES[r["name"]].dataset]}
                   for c, r in teachers.items()}
-    result.append(Claim("teachers_reach_reference_accuracy", "each teacher reaches the spec's test accuracy "
+    result.append(Claim("teachers_reach_reference_accuracy", "each teacher reaches their reference test accuracy "
                         "(digits >= 0.98, MNIST >= 0.985)", teacher_ok, "accuracy >= minimum",
                         all(v["accuracy"] >= v["minimum"] for v in teacher_ok.values())))
     drift = {c: {"ratio": b["mad"]["js_ratio"], "js_G": b["mad"]["js_step_G"]["mean"],
@@ -42,6 +42,6 @@ def claims(metrics: dict) -> list[Claim]:
                         "mad_ge_base in every case", all(v["mad_ge_base"] for v in acc.values())))
     cost = {c: b["mad"]["seconds_per_iteration"]["mean"] / b["base"]["seconds_per_iteration"]["mean"]
             for c, b in cases.items()}
-    result.append(Claim("mad_cost_within_2_5x", "MAD's wall time per iteration is at most 2.5x its base's (spec check "
+    result.append(Claim("mad_cost_within_2_5x", "MAD's wall time per iteration is at most 2.5x its base's (check "
                         "9)", cost, "ratio <= 2.5 in every case", all(v <= 2.5 for v in cost.values())))
     return result

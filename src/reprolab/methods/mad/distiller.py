@@ -1,10 +1,10 @@
 """Data-free adversarial distillation (DFAD, ZSKT/ABM) and Momentum Adversarial Distillation (MAD) in one class.
 
-The base game (spec mad 2.1): a frozen teacher T, a student S, a generator G, z ~ N(0, I_nz):
+The base game: a frozen teacher T, a student S, a generator G, z ~ N(0, I_nz):
     min_S max_G E_z D(T(G(z)), S(G(z)))
   D = "l1" (DFAD): mean_{b,c} |s - t| on logits;  "kl" (ABM): KL(softmax(t/tau) || softmax(s/tau)), reduction
   "batchmean" (sum over classes, mean over batch) or "mean" (the ABM code: batchmean / C).
-MAD (spec 2.2): an EMA copy G~ of the generator, never trained, run in train mode, updated after every generator
+MAD: an EMA copy G~ of the generator, never trained, run in train mode, updated after every generator
 step (theta~ <- alpha theta~ + (1 - alpha) theta, BN buffers copied); the student trains on both:
     L_S = lambda0 D(T(x), S(x)) + lambda1 D(T(x~), S(x~)),  x = G(z), x~ = G~(z'), z and z' independent
 and only G plays the adversary: L_G = -D(T(G(z)), S(G(z))) [+ lambda_ce CE(T(G(z, y)), y) + lambda_bn BN prior].
@@ -14,7 +14,7 @@ generator step first, then n_s student steps on that z (regenerated without grad
 Optional: attention transfer beta_at sum_l mean_{b,j} (a_S^l - a_T^l)^2, a^l = channel mean of squared
 activations, flattened, L2-normalised per sample (needs `stage_outputs` on both networks; ABM beta 250); BN
 prior lambda_bn sum_l (||mu_l(x) - mu_l^T||_2 + ||var_l(x) - var_l^T||_2) at the teacher's BN inputs.
-Defaults are DFAD-MNIST's (spec 2.4): n_s 5, lambda = (0.5, 0.5) under SGD, alpha 0.95 (best in the paper's
+Defaults are DFAD-MNIST's: n_s 5, lambda = (0.5, 0.5) under SGD, alpha 0.95 (best in the paper's
 ablation, secondary source).
 """
 

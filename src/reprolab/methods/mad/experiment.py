@@ -1,16 +1,17 @@
 """`reprolab run mad`: MAD against its base game (DFAD at quick scale, ABM/ZSKT at paper scale), same seeds, same
 number of student updates and samples (MAD splits each student batch B/2 from G + B/2 from G~: `split_batch`).
 
-Cases (spec mad 4, 6):
+Cases:
 - "digits" (smoke): scikit-learn 8x8 digits, teacher CNN(16) -> student CNN(6), GeneratorA at 8x8 (nz 32, ngf 16),
-  B 64, n_s 5, student SGD lr 0.05, momentum 0.9, wd 5e-4, G Adam 1e-3 (the spec 4 prototype; 200 iterations at
+  B 64, n_s 5, student SGD lr 0.05, momentum 0.9, wd 5e-4, G Adam 1e-3 (the 2-core CPU prototype; 200 iterations at
   quick scale instead of its 400, to fit the 5-minute CPU budget).
-- "mnist" (quick): MNIST LeNet5 -> LeNet5-half (the DFAD setting scaled down as spec 6 says: B 64, ngf 16, nz 100,
-  n_s 5, student SGD 0.01 / 0.9 / 1e-4, G Adam 1e-3), evaluated every 20 iterations on the 10k test set; 200
-  iterations at quick scale (spec 6: 400), the full DFAD settings (B 512, ngf 64, 2000 iterations) at paper scale.
+- "mnist" (quick): MNIST LeNet5 -> LeNet5-half (the DFAD setting scaled down: B 64, ngf 16, nz 100, n_s 5, student
+  SGD 0.01 / 0.9 / 1e-4, G Adam 1e-3), evaluated every 20 iterations on the 10k test set; 200 iterations at quick
+  scale (a 400-iteration design cut to fit the CPU budget), the full DFAD settings (B 512, ngf 64, 2000 iterations)
+  at paper scale.
 - "cifar10" (paper): ResNet-34 -> ResNet-18 with the ABM settings (KL "mean", attention transfer 250 on the four
   stage outputs, Adam 2e-3 / 1e-3 with cosine annealing, n_s 10, B 128, clip 5, 80k cycles, lambda = (1, 1)).
-Both methods: alpha 0.95, lambda = (0.5, 0.5) under SGD (spec 2.4, design); the base method is lambda = (1, 0).
+Both methods: alpha 0.95, lambda = (0.5, 0.5) under SGD (design); the base method is lambda = (1, 0).
 Metrics: the mean test accuracy of the last k = 5 evaluations (never the best seen), final accuracy, the
 second-half standard deviation, the drift probe (JS per generator step for G and G~), the forgetting probe (student
 agreement with the teacher on G's samples from 60 iterations earlier), seconds per iteration.
@@ -60,7 +61,7 @@ class CaseConfig:
     channels: int = 1
     upsample: Literal["nearest", "bilinear"] = "nearest"   # DFAD; the MAD supplement: bilinear
     distill: DistillConfig = DistillConfig(split_batch=True)
-    iterations: int = 200               # quick (CPU budget); spec 6 quick 400; DFAD MNIST 2000
+    iterations: int = 200               # quick (CPU budget; a 400-iteration design); DFAD MNIST 2000
     student_optimizer: Literal["sgd", "adam"] = "sgd"
     student_lr: float = 0.01
     student_momentum: float = 0.9
@@ -70,7 +71,7 @@ class CaseConfig:
     eval_every: int = 20
     last_k: int = 5
     forgetting_lag: int = 60
-    probe_samples: int = 256            # fixed z of the drift probe and size of each forgetting pool (spec 6)
+    probe_samples: int = 256            # fixed z of the drift probe and size of each forgetting pool
 
     def __post_init__(self) -> None:
         check_options(self)

@@ -1,4 +1,4 @@
-"""Probes of distribution shift and forgetting (spec mad 6).
+"""Probes of distribution shift and forgetting.
 
 - `DriftProbe`: on a fixed z batch, p_t = softmax(T(G_t(z))) after every generator step; reports the mean
   Jensen-Shannon divergence JS(p_t, p_{t-1}) for G and for the EMA generator G~, their ratio (G over G~), and

@@ -1,4 +1,4 @@
-"""MBEC++: DQN plus a model-based trajectory episodic memory under a dynamic hybrid control (spec mbec 2.2-2.4).
+"""MBEC++: DQN plus a model-based trajectory episodic memory under a dynamic hybrid control.
 
 Values (per action a, at time t, h_t the trajectory LSTM state):
   tau'_a = LSTM([x_t, onehot(a)], h_t)                                  (imagined next trajectory state)
@@ -9,17 +9,17 @@ TD step (every `train_every` frames, batch 32, smooth-L1, gradient-norm clip 100
   target  r + gamma (1 - done) max_a' [Q_theta^-(s', a') + beta^-(h_{t+1}) Q_MBEC^-(s', a')]
 The memory is consulted after `warmup_episodes` episodes, once it holds more than one entry, and then with
 probability `read_rate`, drawn once per action choice and once per TD batch; otherwise Q = Q_theta.
-Memory (spec 2.2 and 2.4 steps 2, 5, 6): every `write_interval` steps (0.1 x mean length of the last 20
+Memory: every `write_interval` steps (0.1 x mean length of the last 20
 episodes, first 10) the pair (h_{t+1}, cumulative reward) is kept; at the episode end each such key gets the
 return-to-go R = G - cumulative reward (undiscounted, official; `discount_mc_returns` discounts it): Insert, and
 after warm-up Write. While reading, with probability `bstr_rate`, Write(random_map(h_t), max_a Q_MBEC(s_t, a)).
-Trajectory model (spec 2.4 step 7): batches of 4 steps of the current episode, the input [x_t, onehot(a_t)]
+Trajectory model: batches of 4 steps of the current episode, the input [x_t, onehot(a_t)]
 corrupted by dropout 0.5 or by noise of std sqrt(0.5 max|input|) (one of the two with probability 1/2); the
 LSTM output through trj_out predicts [x_{t+1}, onehot(a_t)] and r_hat predicts r (smooth-L1, clip 0.5); with
 probability `rec_rate` at each kept pair (main Adam) and at every episode end (a second Adam), until `rec_until`
 frames. With read_rate = rec_rate = 0 the agent is DQN on Q_theta, bit for bit.
 
-Official-code bugs fixed here (spec 7): (a) the TD loss uses per-row gathers and one-hot rows (no flag);
+Official-code bugs fixed here: (a) the TD loss uses per-row gathers and one-hot rows (no flag);
 (b) acting evaluates r_hat per action (`official_acting_reward=True` reuses action 0's, as the official code);
 (d) the target network is an exact copy, frozen random_map included. Quirks kept by default, with flags:
 (c) `discount_mc_returns`, (e) `distance` and `max_read_prob`, (f) `detach_rec_targets`.
@@ -75,7 +75,7 @@ class MBECConfig:
 
 
 def official_dqn_config(**changes) -> DQNConfig:
-    """The official MBEC++ Atari DQN settings (spec 2.4-2.5): Adam(1e-4, eps 1e-4), batch 32, a TD step every
+    """The official MBEC++ Atari DQN settings: Adam(1e-4, eps 1e-4), batch 32, a TD step every
     4 frames, target sync every 1000 frames (250 updates), gradient-norm clip 100, replay 1M, learning starts 50k,
     epsilon 1 -> 0.1 over 1M frames after the start (the later decay to 0.01 at 40M is not modelled)."""
     base = dict(optimizer="adam", lr=1e-4, adam_eps=1e-4, batch_size=32, train_every=4, target_sync=250,

@@ -1,9 +1,9 @@
 """`reprolab run mbec`: MBEC++ against DQN (the same agent with read_rate = rec_rate = 0) and the fixed-beta
-ablation, at equal environment steps, on noisy, non-Markovian and sparse-reward tasks (spec mbec 6).
+ablation, at equal environment steps, on noisy, non-Markovian and sparse-reward tasks.
 
 Environments: CartPole-v1 with observation noise N(0, 0.1^2) (stochastic), velocity-masked CartPole (obs [x, theta]:
 non-Markovian), a seeded 2D maze (sparse goal reward), LunarLander-v3 and Atari through ale-py (paper scale).
-Agent settings for classic control (the spec 4 prototype, the official loop otherwise): Adam lr 1e-3 (eps 1e-4),
+Agent settings for classic control (the 2-core CPU prototype, the official loop otherwise): Adam lr 1e-3 (eps 1e-4),
 batch 32, a TD step every 4 frames (official), target sync every 500 frames, learning starts 1000, replay 50k,
 epsilon 1 -> 0.01 linearly over two thirds of the run. Atari: the official settings (`official_dqn_config`).
 Metrics per environment and agent (5 seeds): area under the binned learning curve (whole run and first third),
@@ -56,20 +56,20 @@ class MBECExperimentConfig:
     seeds: int = 5
     ablation_envs: tuple[str, ...] = ("cartpole_noisy",)   # where the fixed-beta ablation also runs
     fixed_beta: float = 0.5               # the ablation's constant beta (the paper's value is not confirmed)
-    obs_noise: float = 0.1                # spec 6
+    obs_noise: float = 0.1                # design (noisy CartPole)
     maze_seed: int = 0
-    lr: float = 1e-3                      # spec 4 prototype (official Atari 1e-4)
-    target_sync_frames: int = 500         # spec 4 prototype (official 1000)
-    replay_start: int = 1000              # spec 4 prototype (official 50k)
-    buffer_size: int = 50_000             # spec 4 prototype (official 1M)
-    eps_end: float = 0.01                 # spec 4 prototype
+    lr: float = 1e-3                      # 2-core CPU prototype (official Atari 1e-4)
+    target_sync_frames: int = 500         # 2-core CPU prototype (official 1000)
+    replay_start: int = 1000              # 2-core CPU prototype (official 50k)
+    buffer_size: int = 50_000             # 2-core CPU prototype (official 1M)
+    eps_end: float = 0.01                 # 2-core CPU prototype
     atari_envs: tuple[str, ...] = ()      # e.g. ALE/Pong-v5: the official settings, `atari_frames` agent steps
     atari_frames: int = 10_000_000        # official max_frames (agent steps; x4 emulator frames)
     atari_seeds: int = 3
     mbec: MBECConfig = MBECConfig()
     equivalence_frames: int = 3000        # claim: memory off = DQN, bit for bit
     bins: int = 30
-    early_fraction: float = 1 / 3         # spec 6: AUC over the first third of training
+    early_fraction: float = 1 / 3         # AUC over the first third of training
     checkpoint_every: int = 0             # frames between in-run checkpoints (0: none)
     workers: int = 2
 

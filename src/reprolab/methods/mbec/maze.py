@@ -1,4 +1,4 @@
-"""A seeded 2D maze (in the manner of gym-maze, which the paper used; spec 5): a perfect maze of `size` x `size`
+"""A seeded 2D maze (in the manner of gym-maze, which the paper used): a perfect maze of `size` x `size`
 cells carved by a randomised depth-first search from `maze_seed`; the agent starts in the top-left cell and the
 goal is the bottom-right one. Actions N, S, E, W (a move into a wall leaves the agent in place). Reward (gym-maze):
 +1 on reaching the goal, -0.1 / size^2 per other step. Observation: the cell (row, col) scaled to [0, 1].

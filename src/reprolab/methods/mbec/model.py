@@ -1,4 +1,4 @@
-"""MBEC++ networks (spec mbec 2.1; official code defaults).
+"""MBEC++ networks (official code defaults).
 
 - Encoder phi: vector observations Linear(obs, 32)-ReLU-Linear(32, 64)-ReLU; images (C, H, W), uint8 scaled to
   [0, 1], Conv(32, 8x8, s4)-Conv(64, 4x4, s2)-Conv(64, 3x3, s1)-Conv(1024, 3x3, s1), ReLU after each.

@@ -65,7 +65,7 @@ def synthetic_claims(synthetic: dict[str, dict]) -> list[Claim]:
                             "simplex ETF with margin z*", {"relative_gap": gap, "etf_max": etf},
                             "gap < 1e-6 and ETF metrics < 1e-4", gap < 1e-6 and etf < 1e-4))
     for k, v in by_kind("ce_deep").items():
-        claims.append(Claim("ce_etf_not_global_deep", f"{k}: documented negative (spec 2.3): deep CE GD reaches a "
+        claims.append(Claim("ce_etf_not_global_deep", f"{k}: documented negative: deep CE GD reaches a "
                             "loss below the best ETF point, so the ETF is not the global minimum there",
                             {"loss_gd": v["loss_gd"], "loss_etf": v["loss_theory"], "rank": v["rank_of_product"]},
                             "loss_gd < loss_etf", v["loss_gd"] < v["loss_theory"] - 1e-9))

@@ -1,11 +1,11 @@
 """`reprolab run neural_collapse`: the synthetic UFM table checked against the closed form, and NC on real data.
 
-Quick (CPU, minutes; spec section 6): float64 UFM, d = 32, lambda = 5e-4, SGD lr 0.1 momentum 0.9, 30k iterations:
+Quick (CPU, minutes): float64 UFM, d = 32, lambda = 5e-4, SGD lr 0.1 momentum 0.9, 30k iterations:
 balanced M in {1, 3, 6}; imbalanced [200, 100, 50, 50] M in {1, 3}; balanced + bias (ETF) M = 3; CE + bias at
 small lambda (M = 1, lambda = 5e-4) and the deep CE case (M = 6, lambda = 5e-3) where the ETF is not global;
 minority collapse [1000, 1000, 10, 10], M = 1, lambda = 1e-2, lr 0.05. Real data: MNIST, small MLP + M-layer head,
 balanced and imbalanced (first n_k per class), exact theory loss, full-batch Adam.
-Paper (GPU): d = 64, M in {1, 3, 6, 9}; CIFAR-10 (JPEG copy) with the official recipes of spec 2.5 B:
+Paper (GPU): d = 64, M in {1, 3, 6, 9}; CIFAR-10 (JPEG copy) with the official recipes:
 balanced MLP width 2048 (Adam 1e-4, batch 128, 200 epochs, StepLR(50), MSE + sep_decay 1e-4, metrics every 10
 epochs) and imbalanced MLP (counts 100..500, full batch, MSE/2, lambda 1e-5, 12 000 epochs).
 """
@@ -37,7 +37,7 @@ GRID = "run"
 
 @dataclasses.dataclass(frozen=True)
 class NCConfig:
-    # --- synthetic UFM (spec 2.5 A; all values from the official code unless noted) ---
+    # --- synthetic UFM (all values from the official code unless noted) ---
     run_synthetic: bool = True
     ufm_dim: int = 32                      # official 64 (2048 imbalanced README); 32 keeps quick under 5 min
     ufm_steps: int = 30000                 # official
@@ -50,16 +50,16 @@ class NCConfig:
     balanced_depths: tuple[int, ...] = (1, 3, 6)
     imbalanced_depths: tuple[int, ...] = (1, 3)
     bias_depths: tuple[int, ...] = (3,)
-    ce_small_lambda: float = 5e-4          # spec 7 check 4: ETF asserted only for small lambda * M
+    ce_small_lambda: float = 5e-4          # ETF asserted only for small lambda * M
     ce_small_depth: int = 1
     ce_deep_lambda: float = 5e-3           # the documented negative: ETF not global
     ce_deep_depth: int = 6
-    ce_deep_dim: int = 64                  # at d = 32 GD falls into the trivial s = 0 point (spec 7 traps)
+    ce_deep_dim: int = 64                  # at d = 32 GD falls into the trivial s = 0 point
     minority_counts: tuple[int, ...] = (1000, 1000, 10, 10)
     minority_depth: int = 1
     minority_lambda: float = 1e-2
     minority_lr: float = 0.05
-    # --- real data (spec 2.5 B): one recipe for the balanced runs, one for the imbalanced runs ---
+    # --- real data: one recipe for the balanced runs, one for the imbalanced runs ---
     run_real: bool = True
     real_dataset: Literal["mnist", "cifar10"] = "mnist"
     balanced: RealRecipe = dataclasses.field(default_factory=lambda: QUICK_RECIPE)
@@ -84,13 +84,13 @@ class NCConfig:
                 raise ConfigError(f"config key {key!r} takes values >= 1, got {getattr(self, key)}")
 
 
-# The spec's CPU prototype (spec 4): small MLP, exact theory loss, lambda 1e-3, full-batch Adam 1e-3, 2000 steps,
+# A 2-core CPU prototype's recipe: small MLP, exact theory loss, lambda 1e-3, full-batch Adam 1e-3, 2000 steps,
 # StepLR(1000, 0.1), backbone unregularised; first 150 samples of each MNIST class.
 QUICK_RECIPE = RealRecipe(counts=(150,) * 10, depths=(1, 3), backbone="mlp", width=128, mlp_depth=3, lambda_W=1e-3,
                           lambda_H=1e-3, loss_convention="theory", optimizer="adam", lr=1e-3, momentum=0.9,
                           weight_decay=0.0, batch_size=0, epochs=2000, lr_step_epochs=1000, lr_gamma=0.1,
                           eval_every_epochs=50)
-# Official CIFAR-10 recipes (spec 2.5 B; code defaults, not confirmed from the paper).
+# Official CIFAR-10 recipes (code defaults, not confirmed from the paper).
 PAPER_BALANCED = RealRecipe(counts=(5000,) * 10, depths=(1, 3, 6, 9), backbone="mlp_bn", width=2048, mlp_depth=6,
                             lambda_W=1e-4, lambda_H=1e-4, loss_convention="official", optimizer="adam", lr=1e-4,
                             momentum=0.9, weight_decay=0.0, batch_size=128, epochs=200, lr_step_epochs=50,

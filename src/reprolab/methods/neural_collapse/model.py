@@ -2,7 +2,7 @@ r"""The deep linear unconstrained-feature model (UFM), its objectives, and the f
 
 UFM: free features H (one row per sample here; the paper's H in R^{d x N} is its transpose), bias-free layers
 W_1..W_{M-1} in R^{d x d}, W_M in R^{K x d}, optional unregularised last-layer bias b. All entries ~ N(0, 0.1^2)
-(official code). Objectives (spec 2.1):
+(official code). Objectives:
 
     MSE, "theory":   1/(2N) ||W_M..W_1 H + b 1^T - Y||_F^2 + sum_j lambda_Wj/2 ||W_j||^2 + lambda_H/2 ||H||^2
     MSE, "official": nn.MSELoss (mean over N K) in place of the first term; "official_half": nn.MSELoss / 2
@@ -111,7 +111,7 @@ def feature_decay(features: torch.Tensor, lambda_H: float, convention: LossConve
 
 def ufm_objective(model: UnconstrainedFeatures, labels: torch.Tensor, lambdas_W: Sequence[float], lambda_H: float,
                   loss: LossKind = "mse", convention: LossConvention = "theory") -> torch.Tensor:
-    """The exact full-batch objective of spec 2.1."""
+    """The exact full-batch objective of the paper."""
     return (fit_term(model(), labels, loss, convention) + model.head.weight_decay(lambdas_W)
             + feature_decay(model.H, lambda_H, convention, len(labels)))
 

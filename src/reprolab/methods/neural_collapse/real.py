@@ -1,6 +1,6 @@
 """Neural Collapse on real data: a backbone followed by an M-layer linear head, with NC tracked during training.
 
-Official settings (spec 2.5 B), one `RealRecipe` each:
+Official settings, one `RealRecipe` each:
 - balanced CIFAR-10 MLP: 6 x [Linear -> ReLU -> BatchNorm1d] + a final BatchNorm1d, orthogonal init, width 2048;
   M linear head layers, bias on the last only; nn.MSELoss plus lambda_W/2 sum ||W_j||^2 and lambda_H/2 ||H_batch||^2
   (`--sep_decay`, both 1e-4); Adam lr 1e-4, batch 128, 200 epochs, StepLR(50, 0.1).
@@ -8,7 +8,7 @@ Official settings (spec 2.5 B), one `RealRecipe` each:
 - imbalanced CIFAR-10 MLP: counts (100, 100, 200, ..., 500, 500), no BatchNorm, 6 ReLU layers + a final
   Linear(width, width) feature layer, width 2048, bias-free head, nn.MSELoss / 2 with lambda_W = lambda_H = 1e-5,
   Adam lr 1e-4, full batch, 12 000 epochs, StepLR(6000).
-The quick CPU version (spec 4, prototype) uses 3 ReLU layers + a Linear feature layer of width 128, the exact theory
+The quick CPU version (2-core CPU prototype) uses 3 ReLU layers + a Linear feature layer of width 128, the exact theory
 loss, lambda = 1e-3 and full-batch Adam 1e-3 for 2000 steps, StepLR(1000).
 """
 
@@ -94,7 +94,7 @@ def full_batch_lambda_H(s: RealRecipe, num_samples: int) -> float:
     """The feature decay of the full-batch objective that minibatch training minimises.
 
     The official code adds lambda_H/2 ||H_batch||^2 to a per-batch mean loss, so over an epoch the features pay
-    lambda_H B/N (spec 7, traps); the theory convention already scales each batch by N/B.
+    lambda_H B/N; the theory convention already scales each batch by N/B.
     """
     if s.loss_convention != "theory" and 0 < s.batch_size < num_samples:
         return s.lambda_H * s.batch_size / num_samples

@@ -5,7 +5,7 @@ Objective (MSE, "theory" convention), K classes with n_k samples, N = sum n_k, H
     L = 1/(2N) ||W H + b 1^T - Y||_F^2 + sum_j (lambda_Wj / 2) ||W_j||_F^2 + (lambda_H / 2) ||H||_F^2
 
 Every layer shares the singular value s_k along class k, and the problem splits into one scalar problem per class
-(spec section 2.2; derived from the official code plus independent algebra):
+(derived from the official code plus independent algebra):
 
     f_k(s) = n_k lambda_H / (2 (s^{2M} + N lambda_H)) + M lambda_W s^2 / 2,     s_k* = argmin_{s >= 0} f_k(s),
     L* = sum_k f_k(s_k*)          (with per-layer decays, lambda_W := (prod_j lambda_Wj)^{1/M}).
@@ -21,7 +21,7 @@ W Hbar = diag(s^{2M} / (s^{2M} + c)), row k of W = (s_k^{2M} + c) hbar_k^T. Bala
 (OF); imbalanced: a general orthogonal frame (GOF) with n_k-dependent lengths; with a last-layer bias on balanced
 data, b = 1/K and a simplex ETF with L* = (K - 1)/K times the bias-free value.
 
-Balanced CE with bias, ETF ansatz (spec 2.3): the logit margin z minimises
+Balanced CE with bias, ETF ansatz: the logit margin z minimises
     g(z) = log(1 + (K-1) e^{-z}) + ((K-1)(M+1)/2) lambda_W^{M/(M+1)} (N lambda_H z^2 / K)^{1/(M+1)},
 with s^{2M+2} = (N lambda_H / K) z^2 / lambda_W. This point is NOT always the global minimum for deep heads.
 """
@@ -126,7 +126,7 @@ def optimal_singular_value(n_k: int, N: int, M: int, lambda_W: float, lambda_H: 
 def official_root_choice(n_k: int, N: int, M: int, lambda_W: float, lambda_H: float) -> float:
     """The official code's pick: the largest positive stationary root, never compared with s = 0.
 
-    Kept only to document its failure (spec section 7); where no root exists the official code crashes on
+    Kept only to document its failure; where no root exists the official code crashes on
     max([]): here NaN with a warning.
     """
     roots = stationary_roots(n_k, N, M, lambda_W, lambda_H)
@@ -183,7 +183,7 @@ class GOFTarget:
         """Targets for the partial product W_M..W_{j+1} paired with features W_j..W_1 H (j = layers_below).
 
         WW^T ~ diag(s^{2(M-j)}), Hbar^T Hbar ~ diag(s^{2(M+j)} / (s^{2M}+c)^2), W Hbar ~ diag(s^{2M}/(s^{2M}+c)),
-        row k of W = (s_k^{2M} + c) / s_k^{2j} hbar_k^T (for j = 0 the spec's (s^{2M}+c) hbar_k^T).
+        row k of W = (s_k^{2M} + c) / s_k^{2j} hbar_k^T (for j = 0 the derivation's (s^{2M}+c) hbar_k^T).
         """
         M, j, s, c = self.depth, layers_below, self.s, self.c
         s2m = s ** (2 * M)

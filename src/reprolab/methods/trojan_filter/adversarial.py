@@ -1,5 +1,5 @@
-"""AIF: a filter trained against a trigger generator (spec trojan_filter 2.4; the design is the spec's
-reconstruction: the abstract says only "adversarial").
+"""AIF: a filter trained against a trigger generator (the design is a reconstruction:
+the abstract says only "adversarial").
 
 G(x, eps), eps ~ N(0, I) with 8 channels broadcast over space, outputs a mask m = sigmoid(h_m - 2) in [0, 1]^{1xhxw}
 and a pattern p = sigmoid(h_p) in [0, 1]^{cxhxw}; the synthetic Trojan input is x_bar = (1 - m) x + m p (input-

@@ -1,4 +1,4 @@
-"""Trojan attacks as reusable poisoners (spec trojan_filter 3). Images are float tensors in [0, 1], (N, C, H, W).
+"""Trojan attacks as reusable poisoners. Images are float tensors in [0, 1], (N, C, H, W).
 
 - `BadNetPlus`: K patch triggers with their own targets, x~ = (1 - M_k) x + M_k P_k. MNIST prototype: 4x4 random
   binary patches at (1, 1), (1, 23), (23, 1), targets 0, 1, 2.

@@ -1,17 +1,17 @@
 """`reprolab run trojan_filter`: IF / VIF / AIF filtering and Filtering-then-Contrasting against BadNet+, noise-BI+,
 image-BI+, the input-aware dynamic attack and WaNet, against STRIP, Neural Cleanse, Fine-Pruning and a Februus-like
-purifier (spec trojan_filter 6), on MNIST (quick) or CIFAR-10 (JPEG copy; paper).
+purifier, on MNIST (quick) or CIFAR-10 (JPEG copy; paper).
 
 Data ([0, 1] images): the first `train_size` training images train the Trojaned classifier; the next
 `defender_size` form the defender's clean set D_def (a tenth of it held out for the collapse check); the first
 `test_size` test images evaluate. CIFAR-10 is shuffled once with a fixed seed first (the JPEG copy is grouped by
 class). MNIST classifier: NetCMNIST (the WaNet code's MNIST network, inputs normalised to [-1, 1] inside the
-wrapper), Adam 1e-3, batch 128, 10 % of each batch poisoned (spec 4 prototype; BadNet+ 2 epochs, WaNet 4 epochs with
+wrapper), Adam 1e-3, batch 128, 10 % of each batch poisoned (2-core CPU prototype; BadNet+ 2 epochs, WaNet 4 epochs with
 s = 1.0 and 20 % noise mode). CIFAR-10 classifier: PreActResNet18, SGD lr 0.01, momentum 0.9, weight decay 5e-4,
 x0.1 at fixed milestones, random crop (padding 5) and horizontal flip (the WaNet code's recipe, cut to fewer
 epochs). A benign classifier with the BadNet+ schedule gives the clean reference. Filters: Adam 1e-3, lambda_rec
 0.01, VIF lambda_KL 0.05 with warm-up; AIF alternates one trigger-generator step and one filter step per batch.
-Sweeps (spec 6 robustness): filters retrained on smaller defender sets (`defender_sweep`), and image-BI+ at larger
+Sweeps (robustness): filters retrained on smaller defender sets (`defender_sweep`), and image-BI+ at larger
 blend weights (`norm_sweep`, a classifier per alpha).
 ASR counts test images whose label differs from the trigger's target, per trigger. FtC FPR: clean test inputs
 flagged; FNR: Trojan inputs not flagged, over all of them and over those the classifier sends to the target (T8).
@@ -75,30 +75,30 @@ class TrojanExperimentConfig:
     dataset: Literal["mnist", "cifar10"] = "mnist"       # cifar10: the JPEG copy
     attacks: tuple[Attack, ...] = ("badnet_plus", "wanet")
     defenses: tuple[Literal["IF", "VIF", "AIF"], ...] = ("IF", "VIF", "AIF")
-    train_size: int = 12_000             # spec 4 prototype
-    defender_size: int = 2000            # spec 4 prototype
-    test_size: int = 1000                # spec 4 prototype
+    train_size: int = 12_000             # 2-core CPU prototype
+    defender_size: int = 2000            # 2-core CPU prototype
+    test_size: int = 1000                # 2-core CPU prototype
     poison_rate: float = 0.1
-    badnet_epochs: int = 2               # spec 4 prototype; also BI+ and the benign reference
-    wanet_epochs: int = 4                # spec 4 prototype
+    badnet_epochs: int = 2               # 2-core CPU prototype; also BI+ and the benign reference
+    wanet_epochs: int = 4                # 2-core CPU prototype
     input_aware_epochs: int = 4
-    wanet_s: float = 1.0                 # raised from the official 0.5 for the short schedule (spec 4, T7)
-    wanet_noise_fraction: float = 0.2    # spec 4 prototype noise mode
+    wanet_s: float = 1.0                 # raised from the official 0.5 for the short schedule
+    wanet_noise_fraction: float = 0.2    # 2-core CPU prototype noise mode
     input_aware: InputAwareConfig = InputAwareConfig()
-    blend_alpha: float = 0.15            # noise-BI+ (spec 3, prototype default)
-    image_blend_alpha: float = 0.25      # image-BI+: the "large-norm trigger" case (spec 3: 0.2-0.3)
+    blend_alpha: float = 0.15            # noise-BI+ (prototype default)
+    image_blend_alpha: float = 0.25      # image-BI+: the "large-norm trigger" case (0.2-0.3)
     classifier_optimizer: Literal["adam", "sgd"] = "adam"   # adam: CPU prototype; sgd: official (momentum 0.9, wd 5e-4)
     classifier_lr: float = 1e-3
     classifier_batch: int = 128
     lr_milestones: tuple[int, ...] = ()  # epochs where the lr is multiplied by 0.1 (official 100/200/300/400)
     augment: bool = False                # random crop (padding 5) + horizontal flip (the CIFAR-10 recipe)
     filter: FilterConfig = FilterConfig()
-    filter_width: int = 32               # spec 2.6: MNIST 32 (latent 7x7x16); CIFAR-10 wider (64, latent 8x8x32)
+    filter_width: int = 32               # MNIST 32 (latent 7x7x16); CIFAR-10 wider (64, latent 8x8x32)
     filter_latent: int = 16
-    defender_sweep: tuple[int, ...] = ()  # smaller defender sets the filters are retrained on (spec 6 robustness)
+    defender_sweep: tuple[int, ...] = ()  # smaller defender sets the filters are retrained on (robustness)
     sweep_attacks: tuple[Attack, ...] = ("badnet_plus", "wanet")
     norm_sweep: tuple[float, ...] = ()   # image-BI+ blend weights, a classifier each ("large-norm triggers")
-    aif_steps: int = 256                 # spec 4 prototype ("8 ep"); an AIF step costs about two filter steps
+    aif_steps: int = 256                 # 2-core CPU prototype ("8 ep"); an AIF step costs about two filter steps
     collapse_floor: float = 0.9          # A4: filtered clean accuracy on held-out D_def
     strip_blends: int = 20
     strip_fpr: float = 0.01
@@ -119,7 +119,7 @@ class TrojanExperimentConfig:
 
 
 ATTACKS: tuple[str, ...] = typing.get_args(Attack)
-# --scale paper (spec 6): CIFAR-10 (JPEG copy) PreActResNet18, all five attacks, the official classifier recipe cut
+# --scale paper: CIFAR-10 (JPEG copy) PreActResNet18, all five attacks, the official classifier recipe cut
 # to 100 epochs (official 1000 for WaNet, 600 for InpAwAtk), WaNet at the official s = 0.5, a defender set of 10 % of
 # the training data, filters 100 epochs of batch 128 (3900 steps), and both sweeps. Sized for a GPU.
 PAPER = TrojanExperimentConfig(

@@ -1,5 +1,5 @@
-"""Input filters against Trojan triggers and Filtering-then-Contrasting (spec trojan_filter 2.2, 2.3, 2.5; all
-equations are the spec's reconstruction: the paper's body was not available).
+"""Input filters against Trojan triggers and Filtering-then-Contrasting (all
+equations are a reconstruction: the paper's body was not available).
 
 A filter F maps [0, 1] images to [0, 1] images; the run-time prediction is C(F(x)), with C the frozen Trojaned
 classifier (eval mode, requires_grad False, but NOT under no_grad during filter training: gradients reach F).
@@ -13,7 +13,7 @@ rec = per-image Bernoulli NLL (BCE summed over pixels, mean over the batch; MSE 
 trap T2). Defaults: lambda_rec 0.01, lambda_KL 0.05, Adam 1e-3, batch 64 (MNIST). MNIST architecture: encoder
 Conv4x4 s2 (c->32)-ReLU-Conv4x4 s2 (32->64)-ReLU-Conv3x3 (64->16, or 2 x 16 for mu and log sigma^2), a 7x7x16
 latent; decoder Conv3x3 (16->64)-ReLU-ConvT4x4 s2 (64->32)-ReLU-ConvT4x4 s2 (32->c)-sigmoid. CIFAR-10: the same
-pattern twice as wide (width 64) with a 8x8x32 latent (spec 2.6).
+pattern twice as wide (width 64) with a 8x8x32 latent.
 FtC: y_hat = argmax C(x), y_f = argmax C(F(x)); x is flagged as Trojan when they differ, and then rejected (-1) or
 answered with y_f; otherwise y_hat is returned.
 """

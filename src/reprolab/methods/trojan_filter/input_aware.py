@@ -1,5 +1,5 @@
-"""The input-aware dynamic attack, InpAwAtk (Nguyen & Tran, NeurIPS 2020; recipe of the official code, spec
-trojan_filter 3): every image gets its own trigger, made by two generators trained with the classifier.
+"""The input-aware dynamic attack, InpAwAtk (Nguyen & Tran, NeurIPS 2020; recipe of the official code): every
+image gets its own trigger, made by two generators trained with the classifier.
 
 - Mask net M and pattern net G: small conv encoder-decoders (two 2x down / up stages). The mask is pushed towards
   binary, m(x) = tanh(20 h - 10) / 2 + 0.5, the pattern is p(x) = tanh(h) / 2 + 0.5, both in [0, 1].

@@ -1,4 +1,4 @@
-"""A Februus-like input purifier (Doan et al., ACSAC 2020; spec trojan_filter 3, [R]): GradCAM on the classifier's
+"""A Februus-like input purifier (Doan et al., ACSAC 2020): GradCAM on the classifier's
 last convolution marks the pixels that drive its decision; pixels whose normalised heat reaches
 `heat_threshold` are removed and inpainted. The original inpaints with a GAN; here a small inpainting
 autoencoder trained on the defender's clean set with random rectangular holes (a declared deviation).

@@ -1,4 +1,4 @@
-"""Fine-Pruning (Liu et al., RAID 2018), a model-repair baseline (spec trojan_filter 3, [R]).
+"""Fine-Pruning (Liu et al., RAID 2018), a model-repair baseline.
 
 Channels of the classifier's LAST convolution are pruned in increasing order of their mean activation on the
 defender's clean set (dormant channels first: backdoor neurons tend to be dormant on clean data), until the

@@ -1,4 +1,4 @@
-"""Neural Cleanse (Wang et al., S&P 2019), the model-level baseline (spec trojan_filter 3; recalled, [R]).
+"""Neural Cleanse (Wang et al., S&P 2019), the model-level baseline (recalled from the paper).
 
 Per class t, reverse-engineer the smallest trigger that sends clean defender images to t:
     min_{m, p} CE(C((1 - m) x + m p), t) + lambda |m|_1,   m = sigmoid(a) in [0, 1]^{1xhxw}, p = sigmoid(b)

@@ -1,4 +1,4 @@
-"""STRIP (Gao et al., ACSAC 2019), the original per-input rule (not ART's variant; spec trojan_filter 3):
+"""STRIP (Gao et al., ACSAC 2019), the original per-input rule (not ART's variant):
 N blends clip(x + x_j, 0, 1) with random clean defender images x_j;
 H(x) = mean over the blends of the Shannon entropy of softmax(C(blend));
 x is flagged as Trojan when H(x) <= the `fpr` quantile of H over the defender's clean set (default 1 %).
