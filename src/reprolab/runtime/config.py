@@ -92,7 +92,7 @@ def _replace_tree(config: Any, tree: dict[str, Any], prefix: str) -> Any:
         try:
             changes[name] = parse_value(value, hint)
         except (ValueError, TypeError) as exc:
-            if _is_option(hint):
+            if _literal_options(hint) is not None:
                 raise ConfigError(f"config key {full_key!r} got {value!r}: {exc}") from None
             raise ConfigError(f"config key {full_key!r} expects {_type_name(hint)}, got {value!r}: {exc}") from None
     try:
@@ -103,12 +103,12 @@ def _replace_tree(config: Any, tree: dict[str, Any], prefix: str) -> Any:
         raise ConfigError(f"in {prefix.rstrip('.')!r}: {exc}") from None
 
 
-def _is_option(hint: Any) -> bool:
-    """A Literal, or a tuple / list of Literals."""
+def _literal_options(hint: Any) -> tuple | None:
+    """The options of a Literal hint, or of the items of a tuple / list of Literals; None for any other hint."""
     args = typing.get_args(hint)
     if typing.get_origin(hint) in (tuple, list) and args:
         hint = args[0]
-    return typing.get_origin(hint) is Literal
+    return typing.get_args(hint) if typing.get_origin(hint) is Literal else None
 
 
 def _type_name(hint: Any) -> str:
@@ -167,15 +167,21 @@ def check_options(config: Any) -> None:
     hints = typing.get_type_hints(type(config))
     for f in dataclasses.fields(config):
         hint, value = hints[f.name], getattr(config, f.name)
-        if typing.get_origin(hint) in (tuple, list) and typing.get_args(hint):
-            hint, values = typing.get_args(hint)[0], list(value)
-        else:
-            values = [value]
-        if typing.get_origin(hint) is Literal:
-            options = typing.get_args(hint)
-            bad = [v for v in values if v not in options]
-            if bad:
-                raise ConfigError(f"config key {f.name!r}: {bad[0]!r} is not one of {list(options)}")
+        options = _literal_options(hint)
+        if options is None:
+            continue
+        values = list(value) if typing.get_origin(hint) in (tuple, list) else [value]
+        bad = [v for v in values if v not in options]
+        if bad:
+            raise ConfigError(f"config key {f.name!r}: {bad[0]!r} is not one of {list(options)}")
+
+
+def check_at_least(config: Any, minimum: float, keys: tuple[str, ...]) -> None:
+    """Raise ConfigError naming the first of `keys` whose value in `config` is below `minimum`."""
+    for key in keys:
+        value = getattr(config, key)
+        if value < minimum:
+            raise ConfigError(f"config key {key!r} must be >= {minimum}, got {value}")
 
 
 def seed_everything(seed: int) -> None:

@@ -6,6 +6,7 @@ skips finished cells, and returns the results keyed by the cells, never by parsi
 from __future__ import annotations
 
 import itertools
+from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 
 Cell = Mapping[str, Any]
@@ -28,6 +29,16 @@ def cell_name(prefix: str, cell: Cell) -> str:
     if bad:
         raise ValueError(f"grid cell values must not contain '__' (it separates the parts of a name): {bad}")
     return "__".join([prefix, *parts])
+
+
+def checkpoint_file(out_dir: Path, name: str) -> Path:
+    """Where a run keeps the in-run checkpoint of its stage `name`."""
+    return Path(out_dir) / "checkpoints" / f"{name}.pt"
+
+
+def cell_checkpoint(out_dir: Path, prefix: str, cell: Cell) -> Path:
+    """The checkpoint file of a grid cell (its stage name, in the run's checkpoint folder)."""
+    return checkpoint_file(out_dir, cell_name(prefix, cell))
 
 
 class GridResults:

@@ -13,7 +13,7 @@ from reprolab import __version__
 from reprolab.runtime.claims import Claim
 from reprolab.runtime.config import cpu_threads
 from reprolab.runtime.executors import Executor, timed
-from reprolab.runtime.grid import GridResults, cell_name
+from reprolab.runtime.grid import GridResults, cell_name, checkpoint_file
 from reprolab.runtime.io import read_json, write_json
 
 REQUIRED_KEYS = ("method", "scale", "seeds", "device", "config", "metrics", "claims", "timings", "versions",
@@ -156,7 +156,7 @@ class RunContext:
         return GridResults([(dict(cell), values[name]) for name, cell in zip(names, cells)])
 
     def checkpoint_path(self, name: str) -> Path:
-        return self.out_dir / "checkpoints" / f"{name}.pt"
+        return checkpoint_file(self.out_dir, name)
 
     def log(self, message: str) -> None:
         if self.progress:

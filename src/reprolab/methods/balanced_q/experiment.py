@@ -37,8 +37,8 @@ from reprolab.rl.dqn import DQNAgent, DQNConfig, network_for, train_dqn
 from reprolab.rl.envs import make_env
 from reprolab.runtime.stats import binned_curve, mean_se, summarize
 from reprolab.rl.tabular import (MaximizationBiasMDP, TransitionTableEnv, run_episodes)
-from reprolab.runtime.config import ConfigError, check_options, config_to_dict
-from reprolab.runtime.grid import GridResults, cell_name, product
+from reprolab.runtime.config import check_at_least, check_options, config_to_dict
+from reprolab.runtime.grid import GridResults, cell_checkpoint, product
 from reprolab.runtime.results import RunContext, RunResult
 
 NEEDS_EXTRA_DATA = False
@@ -88,9 +88,7 @@ class BalancedQConfig:
         counts = ("rule_check_cases", "sb_runs", "sb_episodes", "official_runs", "official_episodes", "cliff_runs",
                   "cliff_episodes", "lake_runs", "lake_episodes", "eval_episodes", "deep_frames", "deep_seeds",
                   "deep_n_ensemble", "deep_bins", "workers")
-        for key in counts:
-            if getattr(self, key) < 1:
-                raise ConfigError(f"config key {key!r} must be >= 1, got {getattr(self, key)}")
+        check_at_least(self, 1, counts)
 
 
 CONFIGS = {
@@ -192,7 +190,7 @@ def run_deep(seed: int, env_id: str, learner: str, cfg: BalancedQConfig, checkpo
 
 
 def run_deep_cell(cell: dict, cfg: BalancedQConfig, out_dir: Path, resume: bool) -> dict:
-    checkpoint = out_dir / "checkpoints" / f"{cell_name(GRID, cell)}.pt"
+    checkpoint = cell_checkpoint(out_dir, GRID, cell)
     return run_deep(cell["seed"], cell["env"], cell["learner"], cfg, checkpoint, resume)
 
 

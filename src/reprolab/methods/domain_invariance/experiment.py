@@ -31,8 +31,8 @@ from reprolab.methods.domain_invariance.featurizers import FeaturizerName, build
 from reprolab.methods.domain_invariance.penalties import PenaltyFeatures
 from reprolab.methods.domain_invariance.plots import plot_features, plot_tradeoff
 from reprolab.methods.domain_invariance.training import Sampling, domain_probe, features, flags, train
-from reprolab.runtime.config import ConfigError, check_options, config_to_dict
-from reprolab.runtime.grid import GridResults, cell_name
+from reprolab.runtime.config import check_at_least, check_options, config_to_dict, ConfigError
+from reprolab.runtime.grid import GridResults, cell_checkpoint
 from reprolab.runtime.results import RunContext, RunResult
 from reprolab.runtime.stats import mean_se
 
@@ -66,15 +66,10 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         check_options(self)
-        for key in ("steps", "batch_per_domain", "eval_every", "quick_cnn_width", "probe_max_iter",
-                    "probe_per_domain", "measure_per_domain"):
-            if getattr(self, key) < 1:
-                raise ConfigError(f"config key 'train.{key}' must be >= 1, got {getattr(self, key)}")
-        if self.batch_per_domain < 2:
-            raise ConfigError(f"config key 'train.batch_per_domain' must be >= 2, got {self.batch_per_domain}")
-        for key in ("mmd_gamma", "coral_gamma", "weight_decay"):
-            if getattr(self, key) < 0:
-                raise ConfigError(f"config key 'train.{key}' must be >= 0, got {getattr(self, key)}")
+        check_at_least(self, 1, ("steps", "eval_every", "quick_cnn_width", "probe_max_iter", "probe_per_domain",
+                                 "measure_per_domain"))
+        check_at_least(self, 2, ("batch_per_domain",))
+        check_at_least(self, 0, ("mmd_gamma", "coral_gamma", "weight_decay"))
         if self.lr <= 0:
             raise ConfigError(f"config key 'train.lr' must be > 0, got {self.lr}")
 
@@ -177,9 +172,9 @@ def projection(algorithm: Algorithm, task: DomainTask, device: str) -> dict[str,
 
 
 def run_cell(cell: dict[str, Any], cfg: DomainInvarianceConfig, device: str, first_seed: int,
-             checkpoint_dir: Path | None = None, resume: bool = False) -> dict[str, Any]:
+             out_dir: Path | None = None, resume: bool = False) -> dict[str, Any]:
     """Train one (task, algorithm, lambda, seed) run and measure it; with `cfg.checkpoint_every` the run keeps a
-    checkpoint in `checkpoint_dir` and `resume` continues from it."""
+    checkpoint in the run folder `out_dir` and `resume` continues from it."""
     task = build_task(cell["task"], cfg.data_seed, cfg.label_shift, cfg.shift_target)
     torch.manual_seed(cell["seed"])
     algorithm = make_algorithm(cell["algorithm"], cell["lam"], task, cfg.train)
@@ -188,8 +183,8 @@ def run_cell(cell: dict[str, Any], cfg: DomainInvarianceConfig, device: str, fir
     history = train(algorithm, task, steps=t.steps, batch_per_domain=t.batch_per_domain, seed=cell["seed"],
                     eval_every=t.eval_every, device=device, sampling=t.sampling,
                     measure_per_domain=t.measure_per_domain, unlabeled_target=t.unlabeled_target,
-                    checkpoint=checkpoint_dir / f"{cell_name(GRID, cell)}.pt" if cfg.checkpoint_every and checkpoint_dir
-                    else None, checkpoint_every=cfg.checkpoint_every,
+                    checkpoint=cell_checkpoint(out_dir, GRID, cell) if cfg.checkpoint_every and out_dir else None,
+                    checkpoint_every=cfg.checkpoint_every,
                     resume=resume)
     seconds = time.perf_counter() - start
     record = {"history": history, "final": history[-1],
@@ -250,7 +245,7 @@ def run(cfg: DomainInvarianceConfig, ctx: RunContext) -> RunResult:
     cells = grid_cells(cfg, ctx.seed)
     for task in cfg.tasks:                 # build (and check) every task's data before any worker starts
         build_task(task, cfg.data_seed, cfg.label_shift, cfg.shift_target)
-    grid = ctx.grid(GRID, cells, run_cell, cfg, ctx.device, ctx.seed, ctx.out_dir / "checkpoints", ctx.resume,
+    grid = ctx.grid(GRID, cells, run_cell, cfg, ctx.device, ctx.seed, ctx.out_dir, ctx.resume,
                     workers=cfg.workers)
     metrics = summarize(grid, cfg)
     start = time.perf_counter()

@@ -144,16 +144,14 @@ def train(algorithm: Algorithm, task: DomainTask, *, steps: int, batch_per_domai
     algorithm.to(device).train()
     sampler = SourceSampler(task, batch_per_domain, seed, device, sampling)
     measure = _measure_subset(task, measure_per_domain, seed)
-    target_x = torch.from_numpy(task.target.x_all).to(device)
-    losses: list[float] = []
+    target_x = torch.from_numpy(task.target.x_all).to(device) if unlabeled_target else None
 
     def step(_: int) -> float:
         unlabeled = None
-        if unlabeled_target:
+        if target_x is not None:
             unlabeled = target_x[torch.randint(len(target_x), (batch_per_domain,), generator=sampler.generator)]
         info = algorithm.update(sampler.minibatches(), unlabeled)
-        losses.append(info.get("loss", info.get("disc_loss", float("nan"))))
-        return losses[-1]
+        return info.get("loss", info.get("disc_loss", float("nan")))
 
     objects = {"algorithm": algorithm, "sampler": sampler.generator}
     for name in ("optimizer", "gen_opt", "disc_opt"):

@@ -36,8 +36,8 @@ from reprolab.methods.mad.probes import DriftProbe, ForgettingProbe
 from reprolab.methods.mad.teachers import RECIPES, accuracy, build_network, load_or_train_teacher, load_split
 from reprolab.nets import GeneratorA
 from reprolab.runtime.stats import mean_se
-from reprolab.runtime.config import ConfigError, check_options, config_to_dict
-from reprolab.runtime.grid import GridResults, cell_name, product
+from reprolab.runtime.config import check_at_least, check_options, config_to_dict, ConfigError
+from reprolab.runtime.grid import GridResults, cell_checkpoint, product
 from reprolab.runtime.results import RunContext, RunResult
 from reprolab.runtime.train import run_loop
 
@@ -75,9 +75,8 @@ class CaseConfig:
 
     def __post_init__(self) -> None:
         check_options(self)
-        for key in ("nz", "ngf", "img_size", "channels", "iterations", "eval_every", "last_k", "probe_samples"):
-            if getattr(self, key) < 1:
-                raise ConfigError(f"config key {key!r} must be >= 1, got {getattr(self, key)}")
+        check_at_least(self, 1, ("nz", "ngf", "img_size", "channels", "iterations", "eval_every", "last_k",
+                                 "probe_samples"))
         if self.forgetting_lag < 1 or self.student_lr <= 0 or self.generator_lr <= 0:
             raise ConfigError("config keys 'forgetting_lag' must be >= 1 and 'student_lr', 'generator_lr' > 0")
 
@@ -181,7 +180,7 @@ def run_cell(cell: dict, cfg: MADExperimentConfig, device: str, out_dir: Path, r
     """One (case, method, seed) distillation; the first seed's MAD run also draws the samples figure."""
     case_name, method, seed = cell["case"], cell["method"], cell["seed"]
     samples = out_dir / f"samples_{case_name}.png" if (method == "mad" and seed == first_seed) else None
-    checkpoint = out_dir / "checkpoints" / f"{cell_name(GRID, cell)}.pt"
+    checkpoint = cell_checkpoint(out_dir, GRID, cell)
     return run_distillation(seed, case_name, method, cfg, device, checkpoint, resume, samples)
 
 

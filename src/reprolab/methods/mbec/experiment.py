@@ -32,7 +32,7 @@ from reprolab.rl.envs import make_env
 from reprolab.runtime.stats import binned_curve, mean_se, summarize
 from reprolab.report.figures import learning_curve_panels
 from reprolab.runtime.config import ConfigError, check_options, config_to_dict
-from reprolab.runtime.grid import GridResults, cell_name, product
+from reprolab.runtime.grid import GridResults, cell_checkpoint, product
 from reprolab.runtime.results import RunContext, RunResult
 
 NEEDS_EXTRA_DATA = False
@@ -191,7 +191,7 @@ def run_cell(cell: dict, cfg: MBECExperimentConfig, device: str, out_dir: Path, 
     """One (env, agent, seed) run; Atari runs use the requested device and the official frame budget."""
     atari = cell["env"].startswith("ALE/")
     return run_agent(cell["seed"], cell["env"], cell["agent"], cfg, cfg.atari_frames if atari else cfg.frames,
-                     device if atari else "cpu", out_dir / "checkpoints" / f"{cell_name(GRID, cell)}.pt", resume)
+                     device if atari else "cpu", cell_checkpoint(out_dir, GRID, cell), resume)
 
 
 def memory_off_equals_dqn(cfg: MBECExperimentConfig, seed: int) -> dict:

@@ -26,8 +26,8 @@ from reprolab.methods.neural_collapse.metrics import layer_product, per_depth_me
 from reprolab.methods.neural_collapse.model import top_singular_values, train_ufm
 from reprolab.methods.neural_collapse.real import NCNetwork, RealRecipe, full_batch_lambda_H, track_collapse
 from reprolab.methods.neural_collapse.plots import plot_real_runs, plot_singular_values
-from reprolab.runtime.config import ConfigError, check_options, config_to_dict
-from reprolab.runtime.grid import cell_name
+from reprolab.runtime.config import check_at_least, check_options, config_to_dict, ConfigError
+from reprolab.runtime.grid import cell_checkpoint
 from reprolab.runtime.distributed import cleanup, init_distributed
 from reprolab.runtime.results import RunContext, RunResult
 
@@ -72,9 +72,7 @@ class NCConfig:
         check_options(self)
         positive = ("ufm_dim", "ufm_steps", "ce_small_depth", "ce_deep_depth", "ce_deep_dim", "minority_depth",
                     "workers")
-        for key in positive:
-            if getattr(self, key) < 1:
-                raise ConfigError(f"config key {key!r} must be >= 1, got {getattr(self, key)}")
+        check_at_least(self, 1, positive)
         for key in ("ufm_lr", "minority_lr"):
             if not getattr(self, key) > 0:
                 raise ConfigError(f"config key {key!r} must be > 0, got {getattr(self, key)}")
@@ -223,7 +221,7 @@ def grid_cells(cfg: NCConfig) -> list[dict]:
 
 
 def run_cell(cell: dict, cfg: NCConfig, device: str, out_dir: Path, resume: bool, seed: int, progress: bool) -> dict:
-    checkpoint = out_dir / "checkpoints" / f"{cell_name(GRID, cell)}.pt"
+    checkpoint = cell_checkpoint(out_dir, GRID, cell)
     if cell["part"] == "ufm":
         case = next(c for c in synthetic_cases(cfg) if c.name == cell["case"])
         return run_synthetic_case(case, cfg, device, checkpoint, resume)

@@ -28,7 +28,7 @@ from reprolab.methods.neural_collapse.model import DeepLinearHead, LossConventio
 from reprolab.methods.neural_collapse.theory import GOFTarget
 from reprolab.nets import MLPBackbone, cifar_resnet18
 from reprolab.runtime.distributed import DistInfo, shard, wrap_model
-from reprolab.runtime.config import ConfigError, check_options
+from reprolab.runtime.config import check_at_least, check_options, ConfigError
 from reprolab.runtime.train import run_loop
 
 Backbone = Literal["mlp", "mlp_bn", "resnet18"]
@@ -82,9 +82,7 @@ class RealRecipe:
 
     def __post_init__(self) -> None:
         check_options(self)
-        for key in ("width", "mlp_depth", "epochs", "lr_step_epochs", "eval_every_epochs"):
-            if getattr(self, key) < 1:
-                raise ConfigError(f"config key {key!r} must be >= 1, got {getattr(self, key)}")
+        check_at_least(self, 1, ("width", "mlp_depth", "epochs", "lr_step_epochs", "eval_every_epochs"))
         if any(v < 1 for v in (*self.counts, *self.depths)) or self.batch_size < 0 or not self.lr > 0:
             raise ConfigError(f"config keys 'counts' and 'depths' take values >= 1, 'batch_size' >= 0 and 'lr' > 0, "
                               f"got {self.counts}, {self.depths}, {self.batch_size}, {self.lr}")

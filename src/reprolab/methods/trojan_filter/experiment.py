@@ -42,7 +42,7 @@ from reprolab.methods.trojan_filter.filters import (FilterCollapsed, FilterConfi
 from reprolab.methods.trojan_filter.plots import plot_examples, plot_sweeps, plot_table
 from reprolab.methods.trojan_filter.baselines.strip import STRIP
 from reprolab.nets import NetCMNIST, Normalized, PreActResNet18
-from reprolab.runtime.config import ConfigError, check_options, config_to_dict
+from reprolab.runtime.config import check_at_least, check_options, config_to_dict, ConfigError
 from reprolab.runtime.results import RunContext, RunResult
 
 NEEDS_EXTRA_DATA = False
@@ -109,10 +109,9 @@ class TrojanExperimentConfig:
 
     def __post_init__(self) -> None:
         check_options(self)
-        for key in ("train_size", "defender_size", "test_size", "badnet_epochs", "wanet_epochs", "input_aware_epochs",
-                    "classifier_batch", "filter_width", "filter_latent", "aif_steps", "strip_blends", "workers"):
-            if getattr(self, key) < 1:
-                raise ConfigError(f"config key {key!r} must be >= 1, got {getattr(self, key)}")
+        check_at_least(self, 1, ("train_size", "defender_size", "test_size", "badnet_epochs", "wanet_epochs",
+                                 "input_aware_epochs", "classifier_batch", "filter_width", "filter_latent",
+                                 "aif_steps", "strip_blends", "workers"))
         if not 0 < self.poison_rate < 1 or not self.classifier_lr > 0:
             raise ConfigError(f"config keys 'poison_rate' must lie in (0, 1) and 'classifier_lr' be > 0, got "
                               f"{self.poison_rate}, {self.classifier_lr}")
