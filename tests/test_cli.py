@@ -1,7 +1,10 @@
+import hashlib
+
 import pytest
 from typer.testing import CliRunner
 
 from reprolab.cli import app
+from tests.conftest import SHARED_ROOT
 
 runner = CliRunner()
 
@@ -15,6 +18,8 @@ def test_list_shows_all_ten_methods():
 def test_unknown_method_is_an_error():
     result = runner.invoke(app, ["run", "nonsense"])
     assert result.exit_code == 2 and "unknown method 'nonsense'" in result.output
+    implemented, planned = result.output.split("implemented: ")[1].split("(planned, not runnable yet: ")
+    assert "neural_collapse" in implemented and "aim" not in implemented and "aim" in planned
 
 
 def test_unknown_override_is_an_error(tmp_path):
@@ -30,6 +35,26 @@ def test_planned_method_is_an_error():
 def test_data_verify_fails_without_data(isolated_data):
     result = runner.invoke(app, ["data", "verify", "mnist", "usps"])
     assert result.exit_code == 1 and "DataNotFoundError" in result.output
+
+
+def test_data_verify_refuses_an_unknown_dataset():
+    result = runner.invoke(app, ["data", "verify", "nosuch"])
+    assert result.exit_code == 2 and "unknown dataset(s) ['nosuch']; choose from" in result.output
+
+
+def test_a_damaged_gzip_fails_its_checksum_with_path_and_digests(isolated_data):
+    (isolated_data / "mnist").mkdir()
+    for f in (SHARED_ROOT / "mnist").glob("t10k-*.gz"):                  # the test split only: fast
+        (isolated_data / "mnist" / f.name).write_bytes(f.read_bytes())
+    damaged = isolated_data / "mnist" / "t10k-labels-idx1-ubyte.gz"
+    data = bytearray(damaged.read_bytes())
+    data[len(data) // 2] ^= 0xFF                                          # one byte flipped: the gzip CRC fails
+    damaged.write_bytes(bytes(data))
+    result = runner.invoke(app, ["data", "verify", "mnist"])
+    assert result.exit_code == 1 and "BadGzipFile" not in result.output
+    test_row = next(line for line in result.output.splitlines() if line.startswith("mnist          test"))
+    assert f"ChecksumError: checksum mismatch for {damaged}: expected sha256 b91679a0acfe" in test_row
+    assert f"got {hashlib.sha256(bytes(data)).hexdigest()}" in test_row and "download it again from https" in test_row
 
 
 def test_data_verify_passes_on_shared_data():
@@ -71,3 +96,9 @@ def test_a_bad_option_is_refused_with_its_choices_before_any_work(tmp_path, meth
     result = runner.invoke(app, ["run", method, "--out", str(tmp_path / "run"), "--set", override])
     assert result.exit_code == 2 and choices in result.output and override.split("=")[0] in result.output
     assert not (tmp_path / "run").exists()                                 # nothing was started or written
+
+
+def test_a_value_out_of_range_names_its_key_before_any_work(tmp_path):
+    result = runner.invoke(app, ["run", "neural_collapse", "--out", str(tmp_path / "run"), "--set", "ufm_steps=-5"])
+    assert result.exit_code == 2 and "config key 'ufm_steps' must be >= 1, got -5" in result.output
+    assert not (tmp_path / "run").exists()

@@ -75,7 +75,11 @@ def data_verify(dataset: List[str] = typer.Argument(None, help="datasets to chec
     """Load every split, check checksums, sizes and class histograms; exit 1 if any check fails."""
     from reprolab.data.verify import format_rows, verify_all
 
-    rows = verify_all(dataset or None)
+    try:
+        rows = verify_all(dataset or None)
+    except ValueError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
     typer.echo(format_rows(rows))
     if not all(r.ok for r in rows):
         raise typer.Exit(1)

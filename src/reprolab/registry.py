@@ -67,7 +67,9 @@ def implemented_names() -> list[str]:
 
 def get(name: str) -> MethodEntry:
     if name not in methods():
-        raise ValueError(f"unknown method {name!r}; known methods: {', '.join(methods())}")
+        planned = [n for n, entry in methods().items() if not entry.implemented]
+        raise ValueError(f"unknown method {name!r}; implemented: {', '.join(implemented_names())} "
+                         f"(planned, not runnable yet: {', '.join(planned)})")
     return methods()[name]
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import gzip
 import hashlib
+import zlib
 from pathlib import Path
 
 from reprolab.data.root import ENV_DATA, data_root, data_root_candidates
@@ -54,16 +55,22 @@ class DataFile:
         digest = file_digest(path, "sha256")
         if self.sha256 is not None and digest == self.sha256:
             return path, digest
-        if self.raw_sha256 is not None and path.suffix == ".gz":
-            with gzip.open(path, "rb") as fh:
-                raw = hashlib.sha256(fh.read()).hexdigest()
-            if raw == self.raw_sha256:
-                return path, digest
+        if self.raw_sha256 is not None and path.suffix == ".gz" and _gunzipped_sha256(path) == self.raw_sha256:
+            return path, digest
         if self.md5 is not None and file_digest(path, "md5") == self.md5:
             return path, digest
         expected = self.sha256 or self.raw_sha256 or f"md5 {self.md5}"
         raise ChecksumError(f"checksum mismatch for {path}: expected sha256 {expected}, got {digest}. "
                             f"The file is corrupt or not the canonical one; download it again from {self.url}.")
+
+
+def _gunzipped_sha256(path: Path) -> str | None:
+    """The sha256 of a gzip file's uncompressed bytes; None when it does not decompress (a damaged file)."""
+    try:
+        with gzip.open(path, "rb") as fh:
+            return hashlib.sha256(fh.read()).hexdigest()
+    except (OSError, EOFError, zlib.error):    # gzip.BadGzipFile is an OSError
+        return None
 
 
 def file_digest(path: Path, algorithm: str) -> str:

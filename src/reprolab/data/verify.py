@@ -34,6 +34,9 @@ class VerifyRow:
 
 
 def verify_all(names: list[str] | None = None) -> list[VerifyRow]:
+    unknown = sorted(set(names or ()) - set(LOADERS))
+    if unknown:
+        raise ValueError(f"unknown dataset(s) {unknown}; choose from {sorted(LOADERS)}")
     rows = []
     for name, (loader, splits) in LOADERS.items():
         if names and name not in names:

@@ -39,8 +39,10 @@ def test_bad_inputs_are_rejected_or_reported():
         Invalidator().assess(BUGGY, FIXED, FIXED, "clip_sum", PASSING, [([1], 5)])
     with pytest.raises(ValueError, match="passing and failing"):
         Invalidator().assess(BUGGY, FIXED, FIXED, "clip_sum", PASSING, [])
-    assert "did not run" in Invalidator().assess(BUGGY, FIXED, "def clip_sum(:", "clip_sum", PASSING,
-                                                 FAILING)["decided_by"]
+    with pytest.raises(ValueError, match="the patch: syntax error at line 1"):
+        Invalidator().assess(BUGGY, FIXED, "def clip_sum(:", "clip_sum", PASSING, FAILING)
+    with pytest.raises(ValueError, match=r"the buggy version has no top-level function 'clip_sum'; it defines \['f'\]"):
+        Invalidator().assess("def f(x):\n    return x\n", FIXED, FIXED, "clip_sum", PASSING, FAILING)
 
 
 def test_cli_assess_prints_the_verdict_and_the_rule(tmp_path):
@@ -55,3 +57,24 @@ def test_cli_assess_prints_the_verdict_and_the_rule(tmp_path):
     (tmp_path / "t.py").write_text("PASSING = []\n")
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 2 and "must define PASSING and FAILING" in result.output
+
+
+@pytest.mark.parametrize("file, text, function, message", [
+    ("t.py", "PASSING = [(1,)\n", "clip_sum", "t.py: syntax error at line 1: '[' was never closed"),
+    ("t.py", "PASSING = 5\nFAILING = []\n", "clip_sum", "t.py: PASSING must be a list of argument tuples, got int 5"),
+    ("t.py", "PASSING = [[1, 2]]\nFAILING = []\n", "clip_sum", "t.py: PASSING: a test is a tuple of arguments"),
+    ("t.py", "import nosuchmodule\n", "clip_sum", "t.py raised ModuleNotFoundError"),
+    ("p.py", "def clip_sum(xs, hi:\n", "clip_sum", "p.py: syntax error at line 1: '(' was never closed"),
+    ("b.py", "x = (\n", "clip_sum", "b.py: syntax error at line 1: '(' was never closed"),
+    ("f.py", FIXED, "nosuchfn", "b.py has no top-level function 'nosuchfn'; it defines ['clip_sum']"),
+])
+def test_cli_assess_names_the_bad_input_file_without_a_traceback(tmp_path, file, text, function, message):
+    files = {"b.py": BUGGY, "f.py": FIXED, "p.py": FIXED, "t.py": f"PASSING = {PASSING!r}\nFAILING = {FAILING!r}\n"}
+    files[file] = text
+    for name, content in files.items():
+        (tmp_path / name).write_text(content)
+    args = ["invalidator", "assess", "--buggy", str(tmp_path / "b.py"), "--fixed", str(tmp_path / "f.py"),
+            "--patch", str(tmp_path / "p.py"), "--tests", str(tmp_path / "t.py"), "--function", function]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2 and message in result.output, result.output
+    assert "Traceback" not in result.output and result.output.count("\n") == 1

@@ -7,8 +7,10 @@ import torch
 from reprolab.launch import run_method
 
 from reprolab.methods.trojan_filter.claims import claims, sweep_claims
-from reprolab.methods.trojan_filter.experiment import (CONFIGS, PAPER, defender_subsets, load_splits, make_attack,
-                                                       random_crop_flip)
+from reprolab.methods.trojan_filter.classifier import random_crop_flip
+from reprolab.methods.trojan_filter.data import defender_subsets, load_splits
+from reprolab.methods.trojan_filter.experiment import CONFIGS, PAPER
+from reprolab.methods.trojan_filter.threats import make_attack
 from tests.conftest import read_record, tiny_quick_run
 
 TINY = ("train_size=1000", "defender_size=400", "test_size=200", "badnet_epochs=1", "wanet_epochs=1",

@@ -40,11 +40,37 @@ def _as_input(item) -> tuple[tuple, dict]:
 def load_tests(path: Path) -> tuple[list, list]:
     """PASSING and FAILING from a Python file of developer tests (the user's own file: run in this process)."""
     namespace: dict = {}
-    exec(compile(Path(path).read_text(encoding="utf-8"), str(path), "exec"), namespace)
+    try:
+        exec(compile(Path(path).read_text(encoding="utf-8"), str(path), "exec"), namespace)
+    except SyntaxError as exc:
+        raise ValueError(f"{path}: syntax error at line {exc.lineno}: {exc.msg}") from None
+    except Exception as exc:  # the user's file raised while defining its tests
+        raise ValueError(f"{path} raised {type(exc).__name__}: {exc}") from None
     missing = [name for name in ("PASSING", "FAILING") if name not in namespace]
     if missing:
         raise ValueError(f"{path} must define PASSING and FAILING (lists of argument tuples); missing {missing}")
+    for name in ("PASSING", "FAILING"):
+        if not isinstance(namespace[name], (list, tuple)):
+            raise ValueError(f"{path}: {name} must be a list of argument tuples, got "
+                             f"{type(namespace[name]).__name__} {namespace[name]!r}")
+        for item in namespace[name]:
+            try:
+                _as_input(item)
+            except ValueError as exc:
+                raise ValueError(f"{path}: {name}: {exc}") from None
     return list(namespace["PASSING"]), list(namespace["FAILING"])
+
+
+def check_source(source: str, function: str, origin: str) -> None:
+    """A version of the subject must parse and define `function` at the top level; `origin` (a file name or
+    "the patch") names it in the error."""
+    try:
+        module = ast.parse(source, filename=origin)
+    except SyntaxError as exc:
+        raise ValueError(f"{origin}: syntax error at line {exc.lineno}: {exc.msg}") from None
+    defined = [node.name for node in module.body if isinstance(node, ast.FunctionDef)]
+    if function not in defined:
+        raise ValueError(f"{origin} has no top-level function {function!r}; it defines {defined}")
 
 
 class Invalidator:
@@ -84,6 +110,8 @@ class Invalidator:
         if not passing or not failing:
             raise ValueError(f"INVALIDATOR needs passing and failing developer tests, got {len(passing)} passing "
                              f"and {len(failing)} failing")
+        for source, origin in zip((buggy, fixed, patch), ("the buggy version", "the fixed version", "the patch")):
+            check_source(source, function, origin)
         tests = [_as_input(t) for t in passing + failing]
         groups = {"P": list(range(len(passing))), "F": list(range(len(passing), len(tests)))}
         with Sandbox(self.limits) as sandbox:

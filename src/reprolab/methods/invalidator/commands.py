@@ -23,10 +23,12 @@ def invalidator_assess(
     threshold: float = typer.Option(0.975, help="classifier threshold T (official 0.975 with GT)"),
 ) -> None:
     """Overfitting or correct, with the rule or the classifier score that decided it."""
-    from reprolab.methods.invalidator.assess import Invalidator, load_tests
+    from reprolab.methods.invalidator.assess import Invalidator, check_source, load_tests
 
     try:
         sources = [p.read_text(encoding="utf-8") for p in (buggy, fixed, patch)]
+        for source, path in zip(sources, (buggy, fixed, patch)):
+            check_source(source, function, str(path))
         passing, failing = load_tests(tests)
         inv = Invalidator(encoder=encoder, threshold=threshold)
         if train_on is not None:

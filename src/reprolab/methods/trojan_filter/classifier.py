@@ -1,0 +1,79 @@
+"""The attacked classifier and its training: NetCMNIST on MNIST (the WaNet code's MNIST network, inputs normalised to
+[-1, 1] inside the wrapper; Adam 1e-3, batch 128 in the CPU prototype), PreActResNet18 on CIFAR-10 (the WaNet code's
+recipe: SGD lr 0.01, momentum 0.9, weight decay 5e-4, x0.1 at fixed milestones, random crop with padding 5 and
+horizontal flip). With an attack, a fraction `poison_rate` of every batch is poisoned.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import torch
+from torch.nn import functional as F
+
+from reprolab.methods.trojan_filter.attacks import TrojanAttack
+from reprolab.nets import NetCMNIST, Normalized, PreActResNet18
+
+if TYPE_CHECKING:
+    from reprolab.methods.trojan_filter.experiment import TrojanExperimentConfig
+
+CIFAR_MEAN, CIFAR_STD = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)
+
+
+def make_classifier(dataset: str) -> torch.nn.Module:
+    """NetCMNIST on MNIST, PreActResNet18 on CIFAR-10; both take [0, 1] images and normalise inside."""
+    if dataset == "mnist":
+        return Normalized(NetCMNIST(), 0.5, 0.5)
+    return Normalized(PreActResNet18(), CIFAR_MEAN, CIFAR_STD)
+
+
+def random_crop_flip(x: torch.Tensor, gen: torch.Generator, padding: int = 5) -> torch.Tensor:
+    """Per image: a random crop of the zero-padded image back to its size, and a horizontal flip with p = 1/2."""
+    n, c, h, w = x.shape
+    padded = F.pad(x, (padding,) * 4)
+    off = torch.randint(0, 2 * padding + 1, (n, 2), generator=gen).to(x.device)
+    images = torch.arange(n, device=x.device)[:, None, None, None]
+    channels = torch.arange(c, device=x.device)[None, :, None, None]
+    rows = (off[:, :1] + torch.arange(h, device=x.device))[:, None, :, None]
+    cols = (off[:, 1:] + torch.arange(w, device=x.device))[:, None, None, :]
+    crops = padded[images, channels, rows, cols]
+    flip = (torch.rand(n, generator=gen) < 0.5).to(x.device)
+    return torch.where(flip[:, None, None, None], crops.flip(-1), crops)
+
+
+def train_classifier(x, y, epochs: int, cfg: "TrojanExperimentConfig", seed: int,
+                     attack: TrojanAttack | None = None) -> torch.nn.Module:
+    """The dataset's classifier on [0, 1] images; with an attack, each batch is poisoned at `poison_rate`. The attack
+    prepares itself first (InputAware pretrains its mask), and a trainable attack's optimiser steps beside the
+    classifier's."""
+    torch.manual_seed(seed)
+    model = make_classifier(cfg.dataset).to(x.device)
+    if cfg.classifier_optimizer == "sgd":
+        optimizer = torch.optim.SGD(model.parameters(), lr=cfg.classifier_lr, momentum=0.9, weight_decay=5e-4)
+    elif cfg.classifier_optimizer == "adam":
+        optimizer = torch.optim.Adam(model.parameters(), lr=cfg.classifier_lr)
+    else:
+        raise ValueError(f"classifier_optimizer must be 'adam' or 'sgd', got {cfg.classifier_optimizer!r}")
+    schedule = torch.optim.lr_scheduler.MultiStepLR(optimizer, list(cfg.lr_milestones), 0.1)
+    gen = torch.Generator().manual_seed(seed)
+    if attack is not None:
+        attack.prepare(x, seed)
+    attack_optimizer = attack.optimizer() if attack is not None else None
+    model.train()
+    for _ in range(epochs):
+        order = torch.randperm(len(y), generator=gen).to(x.device)
+        for i in range(0, len(y), cfg.classifier_batch):
+            xb, yb = x[order[i:i + cfg.classifier_batch]], y[order[i:i + cfg.classifier_batch]]
+            if cfg.augment:
+                xb = random_crop_flip(xb, gen)
+            loss = (attack.training_loss(model, xb, yb, cfg.poison_rate, gen) if attack is not None
+                    else F.cross_entropy(model(xb), yb))
+            optimizer.zero_grad(set_to_none=True)
+            if attack_optimizer is not None:
+                attack_optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            if attack_optimizer is not None:
+                attack_optimizer.step()
+        schedule.step()
+    return model.eval()

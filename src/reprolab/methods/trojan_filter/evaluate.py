@@ -1,0 +1,80 @@
+"""Scoring the defenses on one Trojaned classifier: train a filter (IF, VIF or AIF) on the defender's set, check it
+did not collapse, and measure filtered clean accuracy, ASR after filtering and the Filtering-then-Contrasting rates.
+
+ASR counts test images whose label differs from the trigger's target, per trigger. FtC FPR: clean test inputs
+flagged; FNR: Trojan inputs not flagged, over all of them and over those the classifier sends to the target.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import TYPE_CHECKING
+
+import torch
+
+from reprolab.methods.trojan_filter.adversarial import AIFConfig, TriggerGenerator, train_adversarial_filter
+from reprolab.methods.trojan_filter.attacks import TrojanAttack, attack_success
+from reprolab.methods.trojan_filter.filters import (FilterCollapsed, FilterDefense, PlainFilter, VariationalFilter,
+                                                    train_filter)
+from reprolab.methods.trojan_filter.metrics import accuracy, batched, fraction
+
+if TYPE_CHECKING:
+    from reprolab.methods.trojan_filter.experiment import TrojanExperimentConfig
+
+
+def train_defense(name: str, classifier, x_def, y_def, cfg: "TrojanExperimentConfig", seed: int):
+    """The filter of defense `name` ("IF", "VIF" or "AIF") trained on the defender's set, and its loss log."""
+    channels = x_def.shape[1]
+    shape = {"channels": channels, "width": cfg.filter_width, "latent": cfg.filter_latent}
+    if name == "AIF":
+        filt = PlainFilter(**shape).to(x_def.device)
+        aif = AIFConfig(filter=dataclasses.replace(cfg.filter, steps=cfg.aif_steps))
+        generator = TriggerGenerator(channels, width=cfg.filter_width).to(x_def.device)
+        log = train_adversarial_filter(filt, generator, classifier, x_def, y_def, aif, seed)
+        return filt, log
+    filters = {"IF": PlainFilter, "VIF": VariationalFilter}
+    if name not in filters:
+        raise ValueError(f"unknown defense {name!r}; known: IF, VIF, AIF")
+    filt = filters[name](**shape).to(x_def.device)
+    return filt, train_filter(filt, classifier, x_def, y_def, cfg.filter, seed)
+
+
+def trojan_inputs(attack: TrojanAttack, x, y) -> tuple[torch.Tensor, torch.Tensor]:
+    """Every test image with a label other than the trigger's target, stamped, for every trigger; and targets."""
+    xs, ts = [], []
+    for k, target in enumerate(attack.targets):
+        keep = y != target
+        xs.append(batched(lambda xb: attack.apply(xb, k), x[keep]))
+        ts.append(torch.full((int(keep.sum()),), target, device=x.device))
+    return torch.cat(xs), torch.cat(ts)
+
+
+def detection_rates(flags_clean: torch.Tensor, flags_trojan: torch.Tensor, hits: torch.Tensor) -> dict:
+    """FPR on clean inputs; FNR over all Trojan inputs and over those the classifier sends to the target."""
+    return {"fpr": fraction(flags_clean), "fnr": fraction(~flags_trojan), "fnr_on_hits": fraction(~flags_trojan[hits])}
+
+
+def evaluate_filter(name: str, classifier, attack: TrojanAttack, data: dict, x_troj, hits,
+                    cfg: "TrojanExperimentConfig", seed: int, x_def=None, y_def=None) -> tuple[dict, torch.nn.Module]:
+    """Train filter `name` on the defender set (or the given subset of it); its collapse check, filtered clean
+    accuracy, ASR after filtering and FtC rates. A collapsed filter is reported and not scored (trap T1)."""
+    x_test, y_test = data["test"]
+    if x_def is None:
+        x_def, y_def = data["defender"]
+    start = time.perf_counter()
+    filt, log = train_defense(name, classifier, x_def, y_def, cfg, seed)
+    defense = FilterDefense(classifier, filt, mode="ftc")
+    record = {"seconds": time.perf_counter() - start, "final_losses": log[-1], "defender_size": len(y_def)}
+    try:
+        record["held_out_filtered_accuracy"] = defense.check_not_collapsed(*data["held_out"], cfg.collapse_floor)
+        record["collapsed"] = False
+    except FilterCollapsed as err:
+        record.update(collapsed=True, error=str(err))
+    filtered = FilterDefense(classifier, filt, mode="filter")
+    record["filtered_clean_accuracy"] = accuracy(filtered.predict, x_test, y_test)
+    if not record["collapsed"]:
+        record["asr_filtered"] = attack_success(lambda x: classifier(filt(x)), attack, x_test, y_test)
+        record["ftc"] = detection_rates(batched(defense.detect, x_test), batched(defense.detect, x_troj), hits)
+        record["ftc"]["accepted_and_correct"] = accuracy(defense.predict, x_test, y_test)
+    return record, filt
