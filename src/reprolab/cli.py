@@ -63,11 +63,13 @@ def report(runs_dir: Path = typer.Argument(Path("runs"), help="folder holding re
     from reprolab.report import write_report
 
     try:
-        md, html = write_report(runs_dir)
+        written = write_report(runs_dir)
     except (ValueError, FileNotFoundError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
-    typer.echo(f"wrote {md} and {html}")
+    for skipped in written.skipped:
+        typer.echo(f"warning: skipped {skipped}", err=True)
+    typer.echo(f"wrote {written.markdown} and {written.html}")
 
 
 @data_app.command("verify")

@@ -1,22 +1,28 @@
+import dataclasses
+import json
+
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pytest  # noqa: E402
 
+from typer.testing import CliRunner  # noqa: E402
+
+from reprolab.cli import app  # noqa: E402
 from reprolab.report import write_report  # noqa: E402
 from reprolab.runtime.claims import Claim  # noqa: E402
 from reprolab.runtime.results import RunResult  # noqa: E402
 
 
-def _sample_run(folder, method, finished, holds):
+def _sample_run(folder, method, finished, holds, observed=None):
     folder.mkdir(parents=True)
     fig, ax = plt.subplots()
     ax.plot([0, 1], [1, 0])
     fig.savefig(folder / "plot.png")
     plt.close(fig)
     RunResult(method=method, scale="quick", seeds=[0], device="cpu", config={},
-              claims=[Claim("c", "a < b", {"a": 1.0}, "|a| < b", holds)], timings={"total_s": 3.0},
+              claims=[Claim("c", "a < b", observed or {"a": 1.0}, "|a| < b", holds)], timings={"total_s": 3.0},
               finished_at=finished, artifacts=["plot.png"]).save(folder)
 
 
@@ -24,16 +30,49 @@ def test_report_renders_newest_run_per_method(tmp_path):
     _sample_run(tmp_path / "nc" / "old", "neural_collapse", "2026-01-01T00:00:00+00:00", holds=False)
     _sample_run(tmp_path / "nc" / "new", "neural_collapse", "2026-02-01T00:00:00+00:00", holds=True)
     _sample_run(tmp_path / "other", "mad", "2026-01-01T00:00:00+00:00", holds=False)
-    md, html = write_report(tmp_path)
+    md, html, skipped = dataclasses.astuple(write_report(tmp_path))
     page = html.read_text()
+    assert skipped == []
     assert page.count("<h2") == 2 and "data:image/png;base64," in page
     assert "class='holds'>holds" in page and "class='fails'>fails" in page  # nc new holds, mad fails
     assert "nc/new/plot.png" in md.read_text() and "nc/old" not in md.read_text()
     rows = [line for line in md.read_text().splitlines() if line.startswith("| c |")]
-    assert rows and all(row.replace("\\|", "").count("|") == 5 for row in rows)  # a "|" in a cell is escaped
+    assert rows and all(row.replace("\\|", "").count("|") == 6 for row in rows)  # a "|" in a cell is escaped
     assert oct(html.stat().st_mode & 0o777) == "0o644"
 
 
 def test_report_without_results_says_so(tmp_path):
-    with pytest.raises(FileNotFoundError, match="no result.json"):
+    with pytest.raises(FileNotFoundError, match="no readable result.json"):
         write_report(tmp_path)
+
+
+def test_report_opens_with_an_overview_and_shows_records_as_nested_tables(tmp_path):
+    observed = {"mnist": {"acc": 0.91234567, "base": 0.9}, "cifar10": {"acc": 0.5, "base": 0.6}}
+    _sample_run(tmp_path / "mad", "mad", "2026-01-01T00:00:00+00:00", holds=False, observed=observed)
+    _sample_run(tmp_path / "nc", "neural_collapse", "2026-01-01T00:00:00+00:00", holds=True)
+    report = write_report(tmp_path)
+    md = report.markdown.read_text().splitlines()
+    assert md[2] == "| method | scale | device | claims held | wall time |"
+    assert md[4] == "| [mad](#mad) | quick | cpu | 0/1 | 3 s |" and md[5].startswith("| [neural_collapse]")
+    claim_row = next(line for line in md if line.startswith("| c |"))
+    assert "mnist: acc=0.9123, base=0.9<br>cifar10: acc=0.5, base=0.6" in claim_row
+    page = report.html.read_text()
+    assert "<a href='#mad'>mad</a>" in page and "<span class='fails'>0/1</span>" in page
+    assert ("<table class='obs'><tr><th>mnist</th><td><table class='obs'><tr><th>acc</th><td>0.9123</td></tr>"
+            in page)
+
+
+def test_a_malformed_result_is_skipped_with_its_path_and_the_rest_reported(tmp_path):
+    _sample_run(tmp_path / "good", "mad", "2026-01-01T00:00:00+00:00", holds=True)
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "result.json").write_text('{"method": "mad", "claims": [')
+    (tmp_path / "partial").mkdir()
+    (tmp_path / "partial" / "result.json").write_text(json.dumps({"method": "mbec"}))
+    report = write_report(tmp_path)
+    broken, partial = report.skipped
+    assert broken.startswith(f"{tmp_path / 'broken' / 'result.json'} is not valid JSON: Expecting value")
+    assert partial.startswith(f"{tmp_path / 'partial' / 'result.json'}: ValueError: result record lacks")
+    assert "## mad" in report.markdown.read_text()
+    result = CliRunner().invoke(app, ["report", str(tmp_path)])
+    assert result.exit_code == 0 and f"warning: skipped {tmp_path / 'broken' / 'result.json'} is not valid JSON" in \
+        result.output and "Traceback" not in result.output

@@ -50,6 +50,18 @@ def test_claims_table_shows_failures():
     assert "[holds] c1" in text and "[FAILS] c2" in text
 
 
+def test_claims_table_keeps_every_deciding_number_one_line_per_record():
+    observed = {f"case{i}": {"mad_accuracy": 0.123456 + i, "base_accuracy": 0.654321 + i, "gap": -0.5}
+                for i in range(6)}
+    text = claims_table([Claim("mad_accuracy_ge_base", "s", observed, "mad >= base", False)], width=60)
+    lines = text.splitlines()
+    assert lines[0] == "  [FAILS] mad_accuracy_ge_base  (expected mad >= base)"
+    for i in range(6):
+        assert f"case{i}: mad_accuracy={0.123456 + i:.4g}, base_accuracy={0.654321 + i:.4g}, gap=-0.5" in \
+            " ".join(line.strip() for line in lines)
+    assert all(len(line) <= 60 for line in lines) and "..." not in text
+
+
 def test_stage_results_survive_and_are_reused_on_resume(tmp_path):
     calls = []
     ctx = RunContext(tmp_path, progress=False)

@@ -11,15 +11,22 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 
-def panels(n: int, width: float = 4.2, height: float = 3.4):
-    """A figure with one row of max(1, n) axes; returns (fig, axes as a 1-D array)."""
-    fig, axes = plt.subplots(1, max(1, n), figsize=(width * max(1, n), height), squeeze=False)
-    return fig, axes[0]
+def panels(n: int, width: float = 4.2, height: float = 3.4, columns: int = 3):
+    """A figure of max(1, n) axes in rows of at most `columns` (readable in a report page of about 1200 pixels);
+    returns (fig, the n axes as a 1-D array). Unused cells of the last row are hidden."""
+    n = max(1, n)
+    cols = min(n, columns)
+    rows = -(-n // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(width * cols, height * rows), squeeze=False)
+    for ax in axes.flat[n:]:
+        ax.set_visible(False)
+    return fig, axes.flat[:n]
 
 
-def save_figure(fig, path: Path, dpi: int = 100) -> Path:
-    """Tight layout, write `path`, close the figure."""
-    fig.tight_layout()
+def save_figure(fig, path: Path, dpi: int = 100, tight: bool = True) -> Path:
+    """Tight layout (unless the caller laid the figure out), write `path`, close the figure."""
+    if tight:
+        fig.tight_layout()
     fig.savefig(path, dpi=dpi)
     plt.close(fig)
     return path

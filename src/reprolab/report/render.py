@@ -1,47 +1,92 @@
-"""Render result.json files into report.md and a self-contained report.html (plots embedded as base64)."""
+"""Render result.json files into report.md and a self-contained report.html (plots embedded as base64).
+
+Both open with an overview (method, scale, device, claims held / total, wall time, a link to the method's section);
+each section lists the claims with their statement in words, the verdict, the observed numbers as a small nested
+table (HTML) or one line per record (Markdown), and the expectation, then the plots.
+"""
 
 from __future__ import annotations
 
 import base64
+import dataclasses
 import html
 from pathlib import Path
+from typing import Any
 
-from reprolab.runtime.claims import format_observed
+from reprolab.runtime.claims import format_observed, observed_lines
 from reprolab.runtime.io import atomic_write
 from reprolab.runtime.results import RunResult
 
 
-def collect_results(runs_dir: Path) -> list[tuple[Path, RunResult]]:
-    """The newest result (by finished_at) of each method found under runs_dir."""
+@dataclasses.dataclass(frozen=True)
+class Report:
+    markdown: Path
+    html: Path
+    skipped: list[str]          # "path: why" for every result.json that could not be read
+
+
+def collect_results(runs_dir: Path) -> tuple[list[tuple[Path, RunResult]], list[str]]:
+    """The newest result (by finished_at) of each method found under runs_dir, and the files skipped as unreadable
+    ("path: why")."""
     runs_dir = Path(runs_dir)
     if not runs_dir.is_dir():
         raise FileNotFoundError(f"runs folder {runs_dir} does not exist")
     newest: dict[str, tuple[Path, RunResult]] = {}
+    skipped = []
     for path in sorted(runs_dir.rglob("result.json")):
-        result = RunResult.load(path)
+        try:
+            result = RunResult.load(path)
+        except (ValueError, KeyError, TypeError, OSError) as exc:   # json.JSONDecodeError is a ValueError
+            reason = str(exc) if str(exc).startswith(str(path)) else f"{path}: {type(exc).__name__}: {exc}"
+            skipped.append(reason)
+            continue
         if result.method not in newest or result.finished_at > newest[result.method][1].finished_at:
             newest[result.method] = (path.parent, result)
     if not newest:
-        raise FileNotFoundError(f"no result.json under {runs_dir}; run `reprolab run METHOD --out {runs_dir}` first")
-    return [newest[m] for m in sorted(newest)]
+        raise FileNotFoundError(f"no readable result.json under {runs_dir}; run `reprolab run METHOD --out "
+                                f"{runs_dir}` first" + "".join(f"\n  skipped {s}" for s in skipped))
+    return [newest[m] for m in sorted(newest)], skipped
+
+
+def _held(result: RunResult) -> str:
+    return f"{sum(c.holds for c in result.claims)}/{len(result.claims)}"
+
+
+def _wall(result: RunResult) -> str:
+    seconds = result.timings.get("total_s", 0.0)
+    return f"{seconds / 60:.1f} min" if seconds >= 90 else f"{seconds:.0f} s"
 
 
 def _header(result: RunResult) -> str:
-    held = sum(c.holds for c in result.claims)
-    return (f"scale {result.scale}, device {result.device}, seeds {result.seeds}, "
-            f"{result.timings.get('total_s', 0.0):.0f} s, {held}/{len(result.claims)} claims hold, "
-            f"finished {result.finished_at}")
+    return (f"scale {result.scale}, device {result.device}, seeds {result.seeds}, {_wall(result)}, "
+            f"{_held(result)} claims hold, finished {result.finished_at}")
+
+
+def overview_rows(results: list[tuple[Path, RunResult]]) -> list[tuple[str, ...]]:
+    """(method, scale, device, claims held / total, wall time) per method."""
+    return [(r.method, r.scale, r.device, _held(r), _wall(r)) for _, r in results]
+
+
+OVERVIEW_COLUMNS = ("method", "scale", "device", "claims held", "wall time")
+
+
+def _md_cell(text: str) -> str:
+    return text.replace("|", "\\|")
 
 
 def render_markdown(results: list[tuple[Path, RunResult]], base: Path) -> str:
-    lines = ["# reprolab report", ""]
+    lines = ["# reprolab report", "", "| " + " | ".join(OVERVIEW_COLUMNS) + " |", "|---" * len(OVERVIEW_COLUMNS) + "|"]
+    for method, *rest in overview_rows(results):
+        lines.append(f"| [{method}](#{method}) | " + " | ".join(_md_cell(c) for c in rest) + " |")
+    lines.append("")
     for folder, result in results:
         lines += [f"## {result.method}", "", _header(result), "",
-                  "| claim | verdict | observed | expected |", "|---|---|---|---|"]
+                  "| claim | verdict | statement | observed | expected |", "|---|---|---|---|---|"]
         for c in result.claims:
             verdict = "holds" if c.holds else "**fails**"
-            cells = (c.name, verdict, format_observed(c.observed), c.expected)
-            lines.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
+            observed = "<br>".join(_md_cell(line) for line in observed_lines(c.observed))
+            lines.append(f"| {_md_cell(c.name)} | {verdict} | {_md_cell(c.statement)} | {observed} | "
+                         f"{_md_cell(c.expected)} |")
         lines.append("")
         for artifact in result.artifacts:
             if artifact.endswith(".png"):
@@ -52,21 +97,40 @@ def render_markdown(results: list[tuple[Path, RunResult]], base: Path) -> str:
     return "\n".join(lines)
 
 
+def observed_html(value: Any) -> str:
+    """A record as a nested two-column table (key, value); a list or a number as text."""
+    if isinstance(value, dict):
+        rows = "".join(f"<tr><th>{html.escape(str(k))}</th><td>{observed_html(v)}</td></tr>" for k, v in value.items())
+        return f"<table class='obs'>{rows}</table>"
+    return html.escape(format_observed(value))
+
+
+STYLE = ("body{font-family:sans-serif;max-width:1200px;margin:2em auto;padding:0 1em}"
+         "table{border-collapse:collapse;margin:0.5em 0}td,th{border:1px solid #ccc;padding:4px 8px;"
+         "vertical-align:top;text-align:left}.holds{color:#186a1e}.fails{color:#b00020;font-weight:bold}"
+         "table.obs{font-size:0.85em;margin:0}table.obs th{font-weight:normal;color:#555;background:#f6f6f6}"
+         "img{max-width:100%;margin:8px 0}")
+
+
 def render_html(results: list[tuple[Path, RunResult]]) -> str:
-    parts = ["<!doctype html><html><head><meta charset='utf-8'><title>reprolab report</title><style>",
-             "body{font-family:sans-serif;max-width:1100px;margin:2em auto}table{border-collapse:collapse}",
-             "td,th{border:1px solid #ccc;padding:4px 8px;vertical-align:top}.holds{color:#186a1e}",
-             ".fails{color:#b00020;font-weight:bold}img{max-width:100%;margin:8px 0}</style></head><body>",
-             "<h1>reprolab report</h1>"]
+    parts = ["<!doctype html><html><head><meta charset='utf-8'><title>reprolab report</title>",
+             f"<style>{STYLE}</style></head><body>", "<h1>reprolab report</h1>",
+             "<table class='overview'><tr>" + "".join(f"<th>{c}</th>" for c in OVERVIEW_COLUMNS) + "</tr>"]
+    for (method, *rest), (_, result) in zip(overview_rows(results), results):
+        cls = "holds" if all(c.holds for c in result.claims) else "fails"
+        cells = [f"<a href='#{html.escape(method)}'>{html.escape(method)}</a>"] + [html.escape(c) for c in rest]
+        cells[3] = f"<span class='{cls}'>{cells[3]}</span>"
+        parts.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+    parts.append("</table>")
     for folder, result in results:
         parts.append(f"<h2 id='{html.escape(result.method)}'>{html.escape(result.method)}</h2>")
         parts.append(f"<p>{html.escape(_header(result))}</p>")
         parts.append("<table><tr><th>claim</th><th>verdict</th><th>statement</th><th>observed</th>"
                      "<th>expected</th></tr>")
         for c in result.claims:
-            cls, verdict = ("holds", "holds") if c.holds else ("fails", "fails")
-            parts.append(f"<tr><td>{html.escape(c.name)}</td><td class='{cls}'>{verdict}</td>"
-                         f"<td>{html.escape(c.statement)}</td><td>{html.escape(format_observed(c.observed))}</td>"
+            cls = "holds" if c.holds else "fails"
+            parts.append(f"<tr><td>{html.escape(c.name)}</td><td class='{cls}'>{cls}</td>"
+                         f"<td>{html.escape(c.statement)}</td><td>{observed_html(c.observed)}</td>"
                          f"<td>{html.escape(c.expected)}</td></tr>")
         parts.append("</table>")
         for artifact in result.artifacts:
@@ -79,11 +143,11 @@ def render_html(results: list[tuple[Path, RunResult]]) -> str:
     return "\n".join(parts)
 
 
-def write_report(runs_dir: Path) -> tuple[Path, Path]:
+def write_report(runs_dir: Path) -> Report:
     runs_dir = Path(runs_dir)
-    results = collect_results(runs_dir)
+    results, skipped = collect_results(runs_dir)
     md_path, html_path = runs_dir / "report.md", runs_dir / "report.html"
     markdown, page = render_markdown(results, runs_dir), render_html(results)
     atomic_write(md_path, lambda tmp: tmp.write_text(markdown))
     atomic_write(html_path, lambda tmp: tmp.write_text(page))
-    return md_path, html_path
+    return Report(md_path, html_path, skipped)

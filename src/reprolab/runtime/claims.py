@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import textwrap
 from typing import Any
 
 from reprolab.runtime.io import json_safe
@@ -38,13 +39,22 @@ def format_observed(value: Any, digits: int = 4) -> str:
     return str(value)
 
 
-def claims_table(claims: list[Claim], width: int = 60) -> str:
-    """Plain-text table printed by `reprolab run`: name, holds/fails, observed numbers, expectation."""
+def observed_lines(value: Any, digits: int = 4) -> list[str]:
+    """The observed numbers as lines: one per top-level key when the values are themselves records (a dataset, an
+    environment), else one line. Nothing is cut: these are the numbers that decide the verdict."""
+    if isinstance(value, dict) and any(isinstance(v, dict) for v in value.values()):
+        return [f"{k}: {format_observed(v, digits)}" for k, v in value.items()]
+    return [format_observed(value, digits)]
+
+
+def claims_table(claims: list[Claim], width: int = 110) -> str:
+    """Plain-text table printed by `reprolab run`: holds/fails, name and expectation on one line, then the observed
+    numbers, wrapped at `width` characters and never truncated."""
     lines = []
     for c in claims:
         verdict = "holds" if c.holds else "FAILS"
-        observed = format_observed(c.observed)
-        if len(observed) > width:
-            observed = observed[: width - 3] + "..."
-        lines.append(f"  [{verdict:5}] {c.name}: {observed}  (expected {c.expected})")
+        lines.append(f"  [{verdict:5}] {c.name}  (expected {c.expected})")
+        for line in observed_lines(c.observed):
+            lines += textwrap.wrap(line, width, initial_indent=" " * 10, subsequent_indent=" " * 12,
+                                   break_on_hyphens=False, break_long_words=False)
     return "\n".join(lines)

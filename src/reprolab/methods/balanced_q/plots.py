@@ -10,7 +10,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from reprolab.report.figures import learning_curve_panels, save_figure  # noqa: E402
+from reprolab.report.figures import learning_curve_panels, panels, save_figure  # noqa: E402
 
 
 def _smooth(y, width: int) -> np.ndarray:
@@ -22,15 +22,15 @@ def _smooth(y, width: int) -> np.ndarray:
 def plot_curves(metrics: dict, path: Path) -> Path:
     keys = [k for k in metrics if isinstance(metrics[k], dict) and "q_learning" in metrics[k]
             and "curve" in metrics[k]["q_learning"]]
-    fig, axes = plt.subplots(1, len(keys), figsize=(3.6 * len(keys), 3.4))
-    for ax, key in zip(np.atleast_1d(axes), keys):
+    fig, axes = panels(len(keys), width=4.2, height=3.4)
+    for ax, key in zip(axes, keys):
         for name, block in metrics[key].items():
             curve = block["curve"]
             ax.plot(_smooth(curve, max(1, len(curve) // 60)), label=name, lw=1.2)
         ax.set_title(key, fontsize=9)
         ax.set_xlabel("episode")
         ax.set_ylabel("P(left from A)" if "mu" in key else "return")
-    np.atleast_1d(axes)[0].legend(fontsize=7)
+    axes[0].legend(fontsize=7)
     return save_figure(fig, path)
 
 

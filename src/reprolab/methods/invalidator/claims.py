@@ -22,7 +22,7 @@ def claims(metrics: dict, cfg) -> list[Claim]:
                   "n_functions", "n_patches", "n_overfitting", "n_correct", "n_same_as_dev")},
               f"n_functions >= {cfg.min_functions} and n_patches >= {cfg.min_patches}",
               bench["n_functions"] >= cfg.min_functions and bench["n_patches"] >= cfg.min_patches),
-        Claim("rules_never_flag_developer_fix", "acceptance check 2: the rules never flag a patch identical to the "
+        Claim("rules_never_flag_developer_fix", "the rules never flag a patch identical to the "
               "developer fix (D judged against its own bug, and every benchmark patch with same_as_dev)",
               {"fixes_checked": dev["checked"], "fixes_flagged": dev["flagged"], "same_as_dev_flagged": same_flagged},
               "0 flagged", not dev["flagged"] and same_flagged == 0),

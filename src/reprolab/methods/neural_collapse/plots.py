@@ -10,7 +10,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from reprolab.report.figures import save_figure  # noqa: E402
+from reprolab.report.figures import panels, save_figure  # noqa: E402
 
 
 def plot_singular_values(synthetic: dict[str, dict], path: Path) -> Path:
@@ -33,7 +33,7 @@ def plot_singular_values(synthetic: dict[str, dict], path: Path) -> Path:
 def plot_real_runs(real: dict[str, dict], path: Path) -> Path:
     """NC1, OF NC2_W and GOF NC2_W against epoch for every real-data run (log scale)."""
     keys = [("nc1", "NC1"), ("of_nc2_w", "NC2_W vs OF"), ("gof_nc2_w", "NC2_W vs GOF"), ("train_acc", "train acc")]
-    fig, axes = plt.subplots(1, len(keys), figsize=(4.2 * len(keys), 3.6))
+    fig, axes = panels(len(keys), width=4.2, height=3.6, columns=2)
     for name, run in real.items():
         epochs = [h["epoch"] for h in run["history"]]
         for ax, (key, _) in zip(axes, keys):

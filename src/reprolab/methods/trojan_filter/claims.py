@@ -21,12 +21,12 @@ def claims(metrics: dict, cfg) -> list[Claim]:
     result = []
     a1 = {a: {"asr": b["no_defense"]["asr"]["mean"], "clean_accuracy": b["no_defense"]["clean_accuracy"],
               "benign_accuracy": benign} for a, b in attacks.items()}
-    result.append(Claim("attacks_are_effective", "A1: every attack reaches ASR >= 90 % with clean accuracy within 2 "
+    result.append(Claim("attacks_are_effective", "every attack reaches ASR >= 90 % with clean accuracy within 2 "
                         "points of the benign classifier", a1, "asr >= 0.9 and clean drop <= 0.02",
                         all(v["asr"] >= 0.9 and benign - v["clean_accuracy"] <= 0.02 for v in a1.values())))
     ca = {f"{a}/{d}": {"held_out": b[d].get("held_out_filtered_accuracy"), "test": b[d]["filtered_clean_accuracy"],
                        "collapsed": b[d]["collapsed"]} for a, b in attacks.items() for d in cfg.defenses}
-    result.append(Claim("filtered_clean_accuracy_ge_90", "A4: every filter keeps clean accuracy >= 90 % on MNIST "
+    result.append(Claim("filtered_clean_accuracy_ge_90", "every filter keeps clean accuracy >= 90 % on MNIST "
                         "(a collapsed filter is reported, never scored)", ca, "not collapsed and test >= 0.9",
                         all(not v["collapsed"] and v["test"] >= 0.9 for v in ca.values())))
     if "badnet_plus" in attacks and {"IF", "VIF"} <= set(cfg.defenses):
@@ -34,7 +34,7 @@ def claims(metrics: dict, cfg) -> list[Claim]:
         vif, plain = _value(b, "VIF", "asr_filtered", "mean"), _value(b, "IF", "asr_filtered", "mean")
         obs = {"vif_asr": vif, "if_asr": plain, "vif_per_trigger": b["VIF"].get("asr_filtered", {}).get("per_trigger"),
                "vif_clean_drop": b["no_defense"]["clean_accuracy"] - b["VIF"]["filtered_clean_accuracy"]}
-        result.append(Claim("vif_cuts_badnet", "A3: on BadNet+, VIF cuts the attack success to <= 5 % and to at most "
+        result.append(Claim("vif_cuts_badnet", "on BadNet+, VIF cuts the attack success to <= 5 % and to at most "
                             "half of IF's", obs, "vif_asr <= 0.05 and vif_asr <= if_asr / 2",
                             vif <= 0.05 and vif <= plain / 2))
     if {"IF", "AIF"} <= set(cfg.defenses):
@@ -62,7 +62,7 @@ def claims(metrics: dict, cfg) -> list[Claim]:
         best = min(ftc, key=lambda d: ftc[d]["fnr"]) if ftc else None
         obs = {"strip": {k: w["STRIP"][k] for k in ("fpr", "fnr", "fnr_on_hits")}, "ftc": ftc, "best_filter": best}
         holds = best is not None and w["STRIP"]["fnr"] >= 0.8 and ftc[best]["fnr"] <= 0.15 and ftc[best]["fpr"] <= 0.05
-        result.append(Claim("wanet_strip_misses_filter_catches", "A2: on WaNet, STRIP misses most Trojan inputs "
+        result.append(Claim("wanet_strip_misses_filter_catches", "on WaNet, STRIP misses most Trojan inputs "
                             "(FNR >= 80 %) while a filter with FtC has FNR <= 15 % at FPR <= 5 %", obs,
                             "STRIP fnr >= 0.8; best FtC fnr <= 0.15 and fpr <= 0.05", holds))
     result += sweep_claims(metrics, cfg)

@@ -58,7 +58,7 @@ def detection_rates(flags_clean: torch.Tensor, flags_trojan: torch.Tensor, hits:
 def evaluate_filter(name: str, classifier, attack: TrojanAttack, data: dict, x_troj, hits,
                     cfg: "TrojanExperimentConfig", seed: int, x_def=None, y_def=None) -> tuple[dict, torch.nn.Module]:
     """Train filter `name` on the defender set (or the given subset of it); its collapse check, filtered clean
-    accuracy, ASR after filtering and FtC rates. A collapsed filter is reported and not scored (trap T1)."""
+    accuracy, ASR after filtering and FtC rates. A collapsed filter is reported and not scored."""
     x_test, y_test = data["test"]
     if x_def is None:
         x_def, y_def = data["defender"]

@@ -66,7 +66,7 @@ class TrojanExperimentConfig:
     sweep_attacks: tuple[Attack, ...] = ("badnet_plus", "wanet")
     norm_sweep: tuple[float, ...] = ()   # image-BI+ blend weights, a classifier each ("large-norm triggers")
     aif_steps: int = 256                 # 2-core CPU prototype ("8 ep"); an AIF step costs about two filter steps
-    collapse_floor: float = 0.9          # A4: filtered clean accuracy on held-out D_def
+    collapse_floor: float = 0.9          # the least filtered clean accuracy on held-out D_def (else: collapsed)
     strip_blends: int = 20
     strip_fpr: float = 0.01
     neural_cleanse: NeuralCleanseConfig = NeuralCleanseConfig()

@@ -9,8 +9,8 @@ classifier (eval mode, requires_grad False, but NOT under no_grad during filter 
     L_VIF = CE(C(x_o), y) + lambda_rec rec(x_o, x) + w_t lambda_KL KL(N(mu, sigma^2) || N(0, I))
   KL = 1/2 sum (mu^2 + sigma^2 - 1 - log sigma^2) over latent units, mean over the batch; log sigma^2 clamped to
   [-10, 10]; w_t an optional linear warm-up 0 -> 1 over the first half of the steps.
-rec = per-image Bernoulli NLL (BCE summed over pixels, mean over the batch; MSE made the sigmoid output collapse,
-trap T2). Defaults: lambda_rec 0.01, lambda_KL 0.05, Adam 1e-3, batch 64 (MNIST). MNIST architecture: encoder
+rec = per-image Bernoulli NLL (BCE summed over pixels, mean over the batch; MSE made the sigmoid output collapse in
+the CPU prototype). Defaults: lambda_rec 0.01, lambda_KL 0.05, Adam 1e-3, batch 64 (MNIST). MNIST architecture: encoder
 Conv4x4 s2 (c->32)-ReLU-Conv4x4 s2 (32->64)-ReLU-Conv3x3 (64->16, or 2 x 16 for mu and log sigma^2), a 7x7x16
 latent; decoder Conv3x3 (16->64)-ReLU-ConvT4x4 s2 (64->32)-ReLU-ConvT4x4 s2 (32->c)-sigmoid. CIFAR-10: the same
 pattern twice as wide (width 64) with a 8x8x32 latent.
@@ -102,7 +102,7 @@ class FilterConfig:
 
 
 def freeze(classifier: nn.Module) -> nn.Module:
-    """Eval mode and no parameter gradients; inputs still get gradients (trap T3)."""
+    """Eval mode and no parameter gradients; inputs still get gradients."""
     return classifier.eval().requires_grad_(False)
 
 
@@ -143,7 +143,7 @@ def train_filter(filt: nn.Module, classifier: nn.Module, x_def: torch.Tensor, y_
 
 
 class FilterCollapsed(RuntimeError):
-    """The filter's output no longer carries the class: filtered clean accuracy fell below the floor (trap T1)."""
+    """The filter's output no longer carries the class: filtered clean accuracy fell below the floor."""
 
 
 class FilterDefense:

@@ -31,28 +31,42 @@ def plot_examples(attack, filt, x: torch.Tensor, path: Path) -> Path:
     return save_figure(fig, path)
 
 
+BASELINES = ("NeuralCleanse", "FinePruning", "Februus")
+
+
+def _defense_bars(block: dict, defenses: tuple[str, ...]) -> list[tuple[str, float, float, float, bool]]:
+    """(label, clean accuracy, ASR, detector FNR, collapsed) per bar group: no defense, each filter, each mitigation
+    baseline that ran, and STRIP (a detector: FNR only). A collapsed filter is not scored: no ASR or FNR."""
+    rows = [("none", block["no_defense"]["clean_accuracy"], block["no_defense"]["asr"]["mean"], np.nan, False)]
+    for d in defenses:
+        rows.append((d, block[d]["filtered_clean_accuracy"], filtered_asr(block[d]),
+                     block[d].get("ftc", {}).get("fnr", np.nan), block[d]["collapsed"]))
+    rows += [(b, block[b]["clean_accuracy"], block[b]["asr"]["mean"], np.nan, False) for b in BASELINES if b in block]
+    rows.append(("STRIP", np.nan, np.nan, block["STRIP"]["fnr"], False))
+    return rows
+
+
 def plot_table(metrics: dict, cfg, path: Path) -> Path:
-    """Per attack: bars of clean accuracy and ASR without defense and with each filter, and FtC / STRIP FNR."""
+    """Per attack: bars of clean accuracy and ASR without defense, with each filter and with each mitigation
+    baseline, and the detector FNR of FtC and STRIP. A collapsed filter has no ASR bar and says so."""
     attacks = metrics["attacks"]
-    fig, axes = panels(len(attacks), width=5.0)
+    fig, axes = panels(len(attacks), width=6.5, height=3.8)
     for ax, (name, block) in zip(axes, attacks.items()):
-        labels = ["none"] + list(cfg.defenses)
-        ca = [block["no_defense"]["clean_accuracy"]] + [block[d]["filtered_clean_accuracy"] for d in cfg.defenses]
-        asr = [block["no_defense"]["asr"]["mean"]] + [filtered_asr(block[d]) for d in cfg.defenses]
-        fnr = [np.nan] + [block[d].get("ftc", {}).get("fnr", np.nan) for d in cfg.defenses]
-        labels.append("STRIP")
-        ca.append(np.nan)
-        asr.append(np.nan)
-        fnr.append(block["STRIP"]["fnr"])
+        labels, ca, asr, fnr, collapsed = zip(*_defense_bars(block, cfg.defenses))
         x = np.arange(len(labels))
-        ax.bar(x - 0.25, ca, 0.25, label="clean acc")
-        ax.bar(x, asr, 0.25, label="ASR")
-        ax.bar(x + 0.25, fnr, 0.25, label="detector FNR")
-        ax.set_xticks(x, labels)
+        ax.bar(x - 0.27, ca, 0.27, label="clean accuracy", color="tab:blue")
+        ax.bar(x, asr, 0.27, label="attack success rate", color="tab:orange")
+        ax.bar(x + 0.27, fnr, 0.27, label="detector FNR (FtC, STRIP)", color="tab:green")
+        for xi, down in zip(x, collapsed):
+            if down:
+                ax.text(xi + 0.1, 0.5, "collapsed:\nnot scored", rotation=90, ha="center", va="center", fontsize=8)
+        ax.set_xticks(x, labels, rotation=30, ha="right", fontsize=9)
         ax.set_ylim(0, 1.05)
-        ax.set_title(name, fontsize=9)
-    axes[0].legend(fontsize=7)
-    return save_figure(fig, path)
+        ax.set_title(name, fontsize=11)
+    handles, names = axes[0].get_legend_handles_labels()
+    fig.legend(handles, names, loc="lower center", ncol=3, fontsize=9, frameon=False)
+    fig.tight_layout(rect=(0, 0.08, 1, 1))
+    return save_figure(fig, path, tight=False)
 
 
 def plot_sweeps(metrics: dict, cfg, path: Path) -> Path:
