@@ -15,7 +15,6 @@ from __future__ import annotations
 import collections
 import copy
 import dataclasses
-import sys
 from pathlib import Path
 from typing import Callable
 
@@ -23,9 +22,9 @@ import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
-from tqdm.auto import tqdm
 
 from reprolab.rl.replay import ReplayBuffer
+from reprolab.runtime.progress import Progress
 from reprolab.runtime.train import Checkpointer
 from reprolab.rl.schedules import LinearSchedule
 
@@ -266,7 +265,7 @@ class TrainLog:
         self.infos.update(state["infos"])
 
 
-def train_dqn(env, agent: DQNAgent, frames: int, seed: int, *, progress: bool = False, desc: str = "dqn",
+def train_dqn(env, agent: DQNAgent, frames: int, seed: int, *, progress: bool | None = None, desc: str = "dqn",
               log_every: int = 1000, checkpoint: str | Path | None = None, checkpoint_every: int = 0,
               resume: bool = False) -> TrainLog:
     """Interact for `frames` environment steps, one update every `train_every` frames after the replay start.
@@ -291,8 +290,7 @@ def train_dqn(env, agent: DQNAgent, frames: int, seed: int, *, progress: bool = 
     env.action_space.seed(seed + start)
     last_saved = start
     running: dict[str, list[float]] = collections.defaultdict(list)
-    bar = tqdm(total=frames, initial=start, desc=desc, disable=not progress, mininterval=2.0, file=sys.stderr,
-               leave=False)
+    bar = Progress(frames, desc, initial=start, enabled=progress)
     for frame in range(start + 1, frames + 1):
         agent.frame = frame
         action = agent.act(obs, epsilon(frame), rng)

@@ -11,15 +11,13 @@ uninterrupted run.
 from __future__ import annotations
 
 import random
-import sys
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
-
 from reprolab.runtime.io import atomic_write
+from reprolab.runtime.progress import Progress
 
 
 def rng_state() -> dict[str, Any]:
@@ -101,9 +99,10 @@ def run_loop(
     checkpoint_every: int = 0,
     resume: bool = False,
     desc: str = "train",
-    progress: bool = True,
+    progress: bool | None = None,
 ) -> list[dict[str, Any]]:
-    """Run `step_fn(step)` for steps [start, total_steps); return the history of `eval_fn` records.
+    """Run `step_fn(step)` for steps [start, total_steps); return the history of `eval_fn` records. `progress`:
+    show the steps and the loss (`runtime.progress`; None: as the run says).
 
     A record is `{"step": s, **eval_fn(s)}` where s counts finished steps (0 = before training); evaluation
     happens every `eval_every` steps, at each step listed in `eval_steps`, and after the last step.
@@ -119,15 +118,12 @@ def run_loop(
             start, history = restored
     if start == 0 and eval_at_start and eval_fn is not None:
         history.append({"step": 0, **eval_fn(0)})
-    bar = tqdm(total=total_steps, initial=start, desc=desc, disable=not progress, mininterval=2.0,
-               file=sys.stderr, leave=False)
+    bar = Progress(total_steps, desc, initial=start, enabled=progress)
     try:
         for step in range(start, total_steps):
             loss = step_fn(step)
             done = step + 1
-            if loss is not None and done % 50 == 0:
-                bar.set_postfix(loss=f"{float(loss):.4g}", refresh=False)
-            bar.update(1)
+            bar.update(**({"loss": loss} if loss is not None else {}))
             due = (eval_every and done % eval_every == 0) or done in eval_steps
             if eval_fn is not None and (eval_every or eval_steps) and (due or done == total_steps):
                 history.append({"step": done, **eval_fn(done)})

@@ -133,7 +133,7 @@ def domain_probe(algorithm: Algorithm, task: DomainTask, device: str = "cpu", ma
 def train(algorithm: Algorithm, task: DomainTask, *, steps: int, batch_per_domain: int, seed: int,
           eval_every: int = 100, device: str = "cpu", sampling: Sampling = "uniform", measure_per_domain: int = 500,
           unlabeled_target: bool = False, checkpoint: Path | None = None, checkpoint_every: int = 0,
-          resume: bool = False, progress: bool = False) -> list[dict[str, Any]]:
+          resume: bool = False, progress: bool | None = None) -> list[dict[str, Any]]:
     """Train for `steps` updates; returns the evaluation history (step 0 included). With `unlabeled_target` a
     target batch of the same size joins each update (multi-source domain adaptation)."""
     if steps < 1:

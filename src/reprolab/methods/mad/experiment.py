@@ -165,7 +165,7 @@ def run_distillation(seed: int, case_name: str, method: str, cfg: MADExperimentC
     start = time.perf_counter()
     history = run_loop(case.iterations, step, objects=objects, eval_fn=evaluate, eval_every=case.eval_every,
                        checkpoint=checkpoint if cfg.checkpoint_every else None,
-                       checkpoint_every=cfg.checkpoint_every, resume=resume, progress=False)
+                       checkpoint_every=cfg.checkpoint_every, resume=resume)
     seconds = time.perf_counter() - start
     acc = np.asarray([h["accuracy"] for h in history])
     if samples_path is not None:

@@ -186,7 +186,7 @@ def load_real_data(dataset: str) -> tuple[torch.Tensor, torch.Tensor, tuple[int,
 
 
 def run_real_case(name: str, recipe: RealRecipe, depth: int, dataset: str, device: str, checkpoint: Path,
-                  resume: bool, seed: int, progress: bool) -> dict:
+                  resume: bool, seed: int, progress: bool | None) -> dict:
     """Train backbone + M-layer head on the first n_k samples of each class; NC metrics along training."""
     dist = init_distributed(device)
     x_all, y_all, in_shape = load_real_data(dataset)
@@ -220,7 +220,8 @@ def grid_cells(cfg: NCConfig) -> list[dict]:
     return cells
 
 
-def run_cell(cell: dict, cfg: NCConfig, device: str, out_dir: Path, resume: bool, seed: int, progress: bool) -> dict:
+def run_cell(cell: dict, cfg: NCConfig, device: str, out_dir: Path, resume: bool, seed: int,
+             progress: bool | None) -> dict:
     checkpoint = cell_checkpoint(out_dir, GRID, cell)
     if cell["part"] == "ufm":
         case = next(c for c in synthetic_cases(cfg) if c.name == cell["case"])
@@ -232,7 +233,7 @@ def run_cell(cell: dict, cfg: NCConfig, device: str, out_dir: Path, resume: bool
 
 def run(cfg: NCConfig, ctx: RunContext) -> RunResult:
     grid = ctx.grid(GRID, grid_cells(cfg), run_cell, cfg, ctx.device, ctx.out_dir, ctx.resume, ctx.seed,
-                    ctx.progress and cfg.workers <= 1, workers=cfg.workers if ctx.device == "cpu" else 1)
+                    None, workers=cfg.workers if ctx.device == "cpu" else 1)
     synthetic = {cell["case"]: value for cell, value in grid.select(part="ufm")}
     real = {real_name(cfg, cell): value for cell, value in grid.select(part="real")}
     claims = synthetic_claims(synthetic) + real_claims(real)

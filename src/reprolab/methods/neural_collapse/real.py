@@ -106,7 +106,7 @@ def make_optimizer(model: nn.Module, s: RealRecipe) -> torch.optim.Optimizer:
 
 
 def track_collapse(model: NCNetwork, x: torch.Tensor, y: torch.Tensor, s: RealRecipe, *, gof: GOFTarget | None,
-                   dist: DistInfo, checkpoint=None, resume: bool = False, progress: bool = True,
+                   dist: DistInfo, checkpoint=None, resume: bool = False, progress: bool | None = None,
                    desc: str = "train", seed: int = 0) -> dict:
     """Train `model` on (x, y) and record loss, accuracy and NC metrics every `eval_every_epochs` epochs.
 
@@ -166,7 +166,7 @@ def track_collapse(model: NCNetwork, x: torch.Tensor, y: torch.Tensor, s: RealRe
                        eval_fn=evaluate, eval_every=s.eval_every_epochs * steps_per_epoch,
                        eval_steps=(steps_per_epoch,), eval_at_start=True, checkpoint=checkpoint,
                        checkpoint_every=max(1, s.eval_every_epochs) * steps_per_epoch, resume=resume,
-                       desc=desc, progress=progress and dist.is_main)
+                       desc=desc, progress=progress if dist.is_main else False)
     H = collect_features(model, model.head.layers[0], x, batch_size=4096)
     layers = model.head.numpy_layers()
     per_depth = per_depth_metrics(H, y.cpu().numpy(), layers, model.head.numpy_bias(), gof=gof)

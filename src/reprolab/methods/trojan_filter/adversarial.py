@@ -20,6 +20,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from reprolab.runtime.progress import Progress
 from reprolab.methods.trojan_filter.filters import FilterConfig, freeze, reconstruction_nll
 
 NOISE_CHANNELS = 8
@@ -77,6 +78,7 @@ def train_adversarial_filter(filt: nn.Module, generator: TriggerGenerator, class
     filt.train()
     generator.train()
     log = []
+    progress = Progress(cfg.filter.steps, "AIF filter")
     for step in range(cfg.filter.steps):
         idx = torch.randint(len(y_def), (cfg.filter.batch_size,), generator=gen)
         x, y = x_def[idx], y_def[idx]
@@ -98,6 +100,8 @@ def train_adversarial_filter(filt: nn.Module, generator: TriggerGenerator, class
         if step % 64 == 0 or step == cfg.filter.steps - 1:
             log.append({"step": step, "loss_g": loss_g.item(), "loss_f": loss_f.item(),
                         "mask_area": m.flatten(1).mean(1).mean().item()})
+        progress.update(loss_f=loss_f, loss_g=loss_g)
+    progress.close()
     filt.eval()
     generator.eval()
     return log

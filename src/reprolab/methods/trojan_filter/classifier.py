@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 import torch
 from torch.nn import functional as F
 
+from reprolab.runtime.progress import Progress
 from reprolab.methods.trojan_filter.attacks import TrojanAttack
 from reprolab.nets import NetCMNIST, Normalized, PreActResNet18
 
@@ -60,6 +61,8 @@ def train_classifier(x, y, epochs: int, cfg: "TrojanExperimentConfig", seed: int
         attack.prepare(x, seed)
     attack_optimizer = attack.optimizer() if attack is not None else None
     model.train()
+    batches = -(-len(y) // cfg.classifier_batch)
+    progress = Progress(epochs * batches, f"classifier ({attack.name if attack is not None else 'benign'})")
     for _ in range(epochs):
         order = torch.randperm(len(y), generator=gen).to(x.device)
         for i in range(0, len(y), cfg.classifier_batch):
@@ -75,5 +78,7 @@ def train_classifier(x, y, epochs: int, cfg: "TrojanExperimentConfig", seed: int
             optimizer.step()
             if attack_optimizer is not None:
                 attack_optimizer.step()
+            progress.update(loss=loss)
         schedule.step()
+    progress.close()
     return model.eval()

@@ -26,6 +26,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from reprolab.runtime.progress import Progress
 from reprolab.methods.trojan_filter.metrics import accuracy
 
 LATENT_CHANNELS = 16
@@ -120,6 +121,7 @@ def train_filter(filt: nn.Module, classifier: nn.Module, x_def: torch.Tensor, y_
             y_def = classifier(x_def).argmax(1)
     filt.train()
     log = []
+    progress = Progress(cfg.steps, "VIF filter" if filt.variational else "IF filter")
     for step in range(cfg.steps):
         idx = torch.randint(len(y_def), (cfg.batch_size,), generator=gen)
         x, y = x_def[idx], y_def[idx]
@@ -138,6 +140,8 @@ def train_filter(filt: nn.Module, classifier: nn.Module, x_def: torch.Tensor, y_
         optimizer.step()
         if step % 64 == 0 or step == cfg.steps - 1:
             log.append({"step": step, "ce": ce.item(), "rec": rec.item(), "kl": kl.item()})
+        progress.update(loss=loss)
+    progress.close()
     filt.eval()
     return log
 
