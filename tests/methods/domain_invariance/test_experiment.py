@@ -112,4 +112,3 @@ def test_paper_config_builds_every_algorithm_on_the_mnist_cnn():
     for name in cfg.algorithms:
         alg = make_algorithm(name, 1.0, task, cfg.train)
         assert alg.classifier.in_features == 128
-    assert cfg.train.steps == 5001 and cfg.train.batch_per_domain == 64

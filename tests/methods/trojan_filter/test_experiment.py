@@ -25,7 +25,8 @@ def test_unknown_attack_is_rejected_and_blended_attacks_are_built():
         make_attack("lira", CONFIGS["quick"], 0)
     noise = make_attack("noise_bi_plus", CONFIGS["quick"], 0)
     image = make_attack("image_bi_plus", CONFIGS["quick"], 0)
-    assert noise.alpha == 0.15 and image.alpha == 0.25 and image.targets == (0, 1, 2)
+    quick = CONFIGS["quick"]
+    assert noise.alpha == quick.blend_alpha and image.alpha == quick.image_blend_alpha and image.targets == (0, 1, 2)
     assert image.patterns.shape == (3, 1, 28, 28) and 0 <= image.patterns.min() and image.patterns.max() <= 1
     assert image.patterns.std() > 0.05                   # natural images, not blank
 
