@@ -102,3 +102,18 @@ def test_a_value_out_of_range_names_its_key_before_any_work(tmp_path):
     result = runner.invoke(app, ["run", "neural_collapse", "--out", str(tmp_path / "run"), "--set", "ufm_steps=-5"])
     assert result.exit_code == 2 and "config key 'ufm_steps' must be >= 1, got -5" in result.output
     assert not (tmp_path / "run").exists()
+
+
+def test_a_run_on_a_damaged_data_file_names_it_without_a_traceback(isolated_data, tmp_path):
+    (isolated_data / "mnist").mkdir()
+    for f in (SHARED_ROOT / "mnist").glob("*.gz"):
+        (isolated_data / "mnist" / f.name).write_bytes(f.read_bytes())
+    damaged = isolated_data / "mnist" / "train-labels-idx1-ubyte.gz"
+    data = bytearray(damaged.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    damaged.write_bytes(bytes(data))
+    result = runner.invoke(app, ["run", "trojan_filter", "--quiet", "--out", str(tmp_path / "run"), "--set",
+                                 "workers=1", "--set", "attacks=badnet_plus", "--set", "norm_sweep="])
+    assert result.exit_code == 2 and isinstance(result.exception, (SystemExit, type(None)))
+    assert f"error: checksum mismatch for {damaged}: expected sha256 1787548bbe0b" in result.output
+    assert "Traceback" not in result.output

@@ -6,6 +6,8 @@ import sys
 import time
 from pathlib import Path
 
+from tests.runtime.test_executors import default_sigint
+
 REPO = Path(__file__).resolve().parents[1]
 TINY = ["--set", "tasks=rotated_digits", "--set", "algorithms=erm,general", "--set", "lambdas=0.1,10,100",
         "--set", "claim_lambdas=0.1,10", "--set", "shift_lambdas=0.1,10", "--set", "seeds=2",
@@ -16,7 +18,7 @@ TINY = ["--set", "tasks=rotated_digits", "--set", "algorithms=erm,general", "--s
 def _reprolab(out: Path, *extra: str) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "reprolab.cli", "run", "domain_invariance", "--out", str(out),
                              *TINY, *extra], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
+                            start_new_session=True, preexec_fn=default_sigint)
 
 
 def test_ctrl_c_stops_the_workers_promptly_keeps_finished_stages_and_resumes_to_the_same_numbers(tmp_path):

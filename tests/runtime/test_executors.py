@@ -33,7 +33,13 @@ def slow_square(cell: dict, seconds: float) -> dict:
 def _run(out: Path, executor: str, resume: bool, seconds: float) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-c", SCRIPT, str(out), executor, "1" if resume else "0", str(seconds)],
                             cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "PYTHONPATH": str(REPO), "RAY_AUTH_MODE": "disabled"})
+                            env={**os.environ, "PYTHONPATH": str(REPO), "RAY_AUTH_MODE": "disabled"},
+                            preexec_fn=default_sigint)
+
+
+def default_sigint() -> None:
+    """Ctrl-C as on a terminal, also when the tests themselves run in the background (where a shell ignores it)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def test_executor_settings_are_checked():

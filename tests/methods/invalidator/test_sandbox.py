@@ -83,3 +83,23 @@ def test_load_errors_and_results_are_reported(sandbox):
     ok = _run(sandbox, (21,))
     assert ok["outcomes"][0] == ["ok", ["int", "42"], ["list", [["tuple", [["int", "21"]]], ["dict", []]]]]
     assert Path(os.getcwd()).exists()
+
+
+COUNTED = '''
+def helper(x):
+    return x + 1
+
+def total(n):
+    t = 0
+    for i in range(n):
+        t += helper(i)
+    return t
+'''
+
+
+def test_the_cost_of_a_call_is_the_python_lines_it_executes_callees_included(sandbox):
+    inputs = [((0,), {}), ((3,), {}), ((3,), {})]
+    reply = sandbox.run("<counted>", "total", None, 1, [COUNTED], inputs, count_lines=True)[0]
+    # n = 3: "t = 0", the loop header 4 times, the body 3 times, helper's line 3 times, "return t"
+    assert reply["status"] == "ok" and reply["lines"] == [3, 12, 12]
+    assert "lines" not in sandbox.run("<counted>", "total", None, 1, [COUNTED], inputs)[0]

@@ -50,7 +50,7 @@ class InvalidatorConfig:
 CONFIGS = {
     "quick": InvalidatorConfig(),
     "paper": InvalidatorConfig(quick_only=False, n_seeds=10,
-                               benchmark=BenchmarkConfig(n_bugs=5, oracle_size=1000, max_input_ms=50.0,
+                               benchmark=BenchmarkConfig(n_bugs=5, oracle_size=1000, max_input_lines=500_000,
                                                          bug_screen_cap=400, first_order_cap=1500),
                                min_patches=500, workers=8),
 }

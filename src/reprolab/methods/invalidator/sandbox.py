@@ -50,14 +50,16 @@ class Sandbox:
         self._lock = threading.Lock()
 
     def run(self, filename: str, function: str, base_source: str, function_line: int, versions: list,
-            inputs: list, trace_groups=None) -> list[dict]:
+            inputs: list, trace_groups=None, count_lines: bool = False) -> list[dict]:
         """One reply per version: {"status", "outcomes", ["invariants"], "violations", "seconds"}.
         `base_source`: the developer-fixed module (trusted); `versions`: sources of the target function, placed at
         `function_line` of the module (None: the module's own function). `inputs`: [(args tuple, kwargs dict)];
-        `trace_groups`: {name: [input indices]} to trace and infer invariants per group."""
+        `trace_groups`: {name: [input indices]} to trace and infer invariants per group. `count_lines` (without
+        trace groups): the reply's "lines" hold the Python lines each call executed (None: not run)."""
         job = {"filename": filename, "function": function, "base_source": base_source,
                "function_line": function_line, "inputs": [[tuple(a), dict(k)] for a, k in inputs],
-               "versions": list(versions), "trace_groups": trace_groups, **dataclasses.asdict(self.limits)}
+               "versions": list(versions), "trace_groups": trace_groups, "count_lines": count_lines,
+               **dataclasses.asdict(self.limits)}
         payload = pickle.dumps(job)
         with self._lock:
             try:

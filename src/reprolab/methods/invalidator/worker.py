@@ -12,7 +12,8 @@ For each version the server forks; the child sets RLIMIT_AS / RLIMIT_CPU / RLIMI
 temporary directory, closes the protocol pipes, installs an audit hook that blocks (and records) writes outside
 that directory, reads under /proc, process creation, signals, sockets and ctypes, then executes the version's
 function source (at its original line) in a copy of the module namespace, so that the program is the module with
-the target replaced, and calls the function on deep copies of each input (reply "durations": seconds per call).
+the target replaced, and calls the function on deep copies of each input (with `count_lines`, reply "lines": the
+Python lines each call executed).
 Each call has its own timer (`trace_call_timeout_s` under the tracer): outcome "timeout", and after
 `max_timeouts` of them the remaining inputs are "not_run". The server kills a child that outlives
 `version_timeout_s` (status "timeout") and reports SIGXCPU as "cpu_limit". Outcomes are canonical JSON:
@@ -146,16 +147,21 @@ def run_child(job: dict, source: str | None, out_fd: int) -> None:
         os.write(out_fd, json.dumps(reply).encode())
         return
 
-    timeouts, durations = [0], []
-    reply["durations"] = durations
+    timeouts, lines = [0], []
     limit = job["trace_call_timeout_s"] if job.get("trace_groups") else job["call_timeout_s"]
+    count = job.get("count_lines") and not job.get("trace_groups")
+    if count:
+        reply["lines"] = lines
 
     def call(args, kwargs):
         if timeouts[0] >= job["max_timeouts"]:          # a looping version: the rest is not run
-            durations.append(None)
+            if count:
+                lines.append(None)
             return ["not_run"]
         args, kwargs = copy.deepcopy(args), copy.deepcopy(kwargs)
-        start = time.perf_counter()
+        executed = [0]
+        if count:
+            sys.settrace(line_counter(executed))
         signal.setitimer(signal.ITIMER_REAL, limit)
         try:
             value = function(*args, **kwargs)
@@ -168,7 +174,9 @@ def run_child(job: dict, source: str | None, out_fd: int) -> None:
             return ["raise", type(err).__name__]
         finally:
             signal.setitimer(signal.ITIMER_REAL, 0)
-            durations.append(time.perf_counter() - start)
+            if count:
+                sys.settrace(None)
+                lines.append(executed[0])
 
     groups = job.get("trace_groups")
     if groups:
@@ -189,6 +197,21 @@ def run_child(job: dict, source: str | None, out_fd: int) -> None:
     view = memoryview(data)
     while view:
         view = view[os.write(out_fd, view):]
+
+
+def line_counter(executed: list[int]):
+    """A trace function counting the Python lines a call executes (every frame, callees included, but not the
+    worker's own canonicalisation of the result) into executed[0]: a cost that does not depend on the machine or
+    its load (a C function counts as the one line that calls it)."""
+    own = canonical.__code__.co_filename
+
+    def trace(frame, event, arg):
+        if event == "call" and frame.f_code.co_filename == own:
+            return None
+        if event == "line":
+            executed[0] += 1
+        return trace
+    return trace
 
 
 def run_version(job: dict, source: str | None) -> dict:
