@@ -44,3 +44,24 @@ def test_worker_processes_of_a_run_report_their_progress(tmp_path, capfd, monkey
     assert results == {"a": {"done": 3}, "b": {"done": 2}}
     err = capfd.readouterr().err
     assert "count: step 3/3 (100 %)" in err and "count: step 2/2 (100 %)" in err
+
+
+def test_a_stage_of_many_short_loops_still_reports_once_per_interval(capfd, monkeypatch):
+    from types import SimpleNamespace
+
+    from reprolab.runtime import progress as module
+
+    now = [0.0]
+    monkeypatch.setattr(module, "time", SimpleNamespace(perf_counter=lambda: now[0]))
+    monkeypatch.setattr(module, "_last_line", [])
+    monkeypatch.setenv("REPROLAB_PROGRESS_EVERY", "30")
+    set_progress(True)
+    for loop in range(4):                                       # four 20-second loops of 10 steps of 2 s
+        with Progress(10, f"loop{loop}") as progress:
+            for _ in range(10):
+                now[0] += 2.0
+                progress.update()
+    lines = capfd.readouterr().err.splitlines()
+    assert len(lines) == 2                                       # at t = 30 s and 60 s of the 80
+    assert lines[0].endswith("loop1: step 5/10 (50 %), about 10 s left")
+    assert lines[1].endswith("loop2: step 10/10 (100 %)")

@@ -5,7 +5,8 @@
             progress.update(loss=loss)
 
 On a terminal (stderr is a tty) and in the run's own process: a tqdm bar. Otherwise (a worker process, a log file,
-CI) a line at most every `REPROLAB_PROGRESS_EVERY` seconds (default 30):
+CI) a line at most every `REPROLAB_PROGRESS_EVERY` seconds (default 30) per process, from whichever loop is running
+then (a stage made of many short loops still reports):
 `[12:03:04] IF filter: step 120/256 (47 %), loss=0.1234, about 35 s left`. `reprolab run --quiet` turns both off
 for the run and its workers (`REPROLAB_PROGRESS=0`). Progress output never changes what a run computes.
 """
@@ -23,6 +24,7 @@ from tqdm.auto import tqdm
 ENV_ENABLED = "REPROLAB_PROGRESS"
 ENV_EVERY = "REPROLAB_PROGRESS_EVERY"
 DEFAULT_EVERY_S = 30.0
+_last_line: list[float] = []          # when this process last printed a progress line (or first counted a step)
 
 
 def progress_enabled() -> bool:
@@ -65,7 +67,8 @@ class Progress:
             self._bar = tqdm(total=total, initial=initial, desc=desc, mininterval=2.0, file=sys.stderr, leave=False)
         self._every = line_interval()
         self._start, self._start_step = time.perf_counter(), initial
-        self._last_line = self._start
+        if not _last_line:
+            _last_line.append(self._start)
 
     def update(self, n: int = 1, **metrics: float) -> None:
         self.done += n
@@ -77,8 +80,8 @@ class Progress:
             self._bar.update(n)
             return
         now = time.perf_counter()
-        if now - self._last_line >= self._every or (self.done == self.total and self._every == 0):
-            self._last_line = now
+        if now - _last_line[0] >= self._every:
+            _last_line[0] = now
             print(self.line(now, metrics), file=sys.stderr, flush=True)
 
     def line(self, now: float, metrics: dict[str, float]) -> str:
