@@ -51,6 +51,11 @@ def _in_main_process() -> bool:
     return multiprocessing.parent_process() is None
 
 
+def _scalar(value) -> float:
+    """A number from a float or a one-element tensor (detached: no autograd warning)."""
+    return float(value.detach()) if hasattr(value, "detach") else float(value)
+
+
 def _duration(seconds: float) -> str:
     return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.1f} min"
 
@@ -76,7 +81,7 @@ class Progress:
             return
         if self._bar is not None:
             if metrics and self.done % 50 == 0:
-                self._bar.set_postfix({k: f"{float(v):.4g}" for k, v in metrics.items()}, refresh=False)
+                self._bar.set_postfix({k: f"{_scalar(v):.4g}" for k, v in metrics.items()}, refresh=False)
             self._bar.update(n)
             return
         now = time.perf_counter()
@@ -87,7 +92,7 @@ class Progress:
     def line(self, now: float, metrics: dict[str, float]) -> str:
         """`[time] desc: step i/n (p %), metrics, about T left` (T from the mean step time of this session)."""
         parts = [f"step {self.done}/{self.total} ({100 * self.done / max(1, self.total):.0f} %)"]
-        parts += [f"{k}={float(v):.4g}" for k, v in metrics.items()]
+        parts += [f"{k}={_scalar(v):.4g}" for k, v in metrics.items()]
         steps = self.done - self._start_step
         if steps > 0 and self.done < self.total:
             parts.append(f"about {_duration((now - self._start) / steps * (self.total - self.done))} left")

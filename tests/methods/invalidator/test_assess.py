@@ -37,6 +37,8 @@ def test_bad_inputs_are_rejected_or_reported():
     assert verdict["overfitting"] and verdict["decided_by"].startswith("not plausible")
     with pytest.raises(ValueError, match="same outcome on the buggy and the fixed"):
         Invalidator().assess(BUGGY, FIXED, FIXED, "clip_sum", PASSING, [([1], 5)])
+    with pytest.raises(ValueError, match=r"passing tests \[1\] give different outcomes on the buggy and the fixed"):
+        Invalidator().assess(BUGGY, FIXED, FIXED, "clip_sum", [PASSING[0], ([9], 5)], FAILING)
     with pytest.raises(ValueError, match="passing and failing"):
         Invalidator().assess(BUGGY, FIXED, FIXED, "clip_sum", PASSING, [])
     with pytest.raises(ValueError, match="the patch: syntax error at line 1"):

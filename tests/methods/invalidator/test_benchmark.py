@@ -1,5 +1,7 @@
 import ast
 import random
+import subprocess
+import sys
 
 import pytest
 
@@ -76,9 +78,15 @@ def test_a_subject_builds_labelled_plausible_patches(built):
         assert not patch["same_as_dev"] or patch["correct"]         # identical to D: correct by definition
 
 
-def test_the_benchmark_is_deterministic_given_the_seed(built):
+def test_the_benchmark_is_deterministic_given_the_seed_also_on_a_busy_cpu(built):
     subject, inputs, source, cfg, info = built
-    again = build_subject(subject, inputs, source, cfg, seed=0)
+    busy = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(4)]   # 2 cores, 4 spinners
+    try:
+        again = build_subject(subject, inputs, source, cfg, seed=0)
+    finally:
+        for process in busy:
+            process.kill()
+    assert again["pool_size"] == info["pool_size"]
     assert [p["source"] for p in again["patches"]] == [p["source"] for p in info["patches"]]
     assert [p["invariants"] for p in again["patches"]] == [p["invariants"] for p in info["patches"]]
     assert [p["correct"] for p in again["patches"]] == [p["correct"] for p in info["patches"]]

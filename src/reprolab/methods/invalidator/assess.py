@@ -126,6 +126,10 @@ class Invalidator:
         still_passing = [i for i in groups["F"] if outcome[0][i] == expected[i]]
         if still_passing:
             raise ValueError(f"failing tests {still_passing} give the same outcome on the buggy and the fixed version")
+        not_passing = [i for i in groups["P"] if outcome[0][i] != expected[i]]
+        if not_passing:
+            raise ValueError(f"passing tests {not_passing} give different outcomes on the buggy and the fixed version: "
+                             "a passing test must pass on the buggy version too")
         failed = [i for i, (got, want) in enumerate(zip(outcome[2], expected)) if got != want]
         if failed:
             return {"overfitting": True, "decided_by": f"not plausible: the patch fails developer tests {failed}"}
