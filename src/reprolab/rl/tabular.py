@@ -154,6 +154,10 @@ class TabularAgent:
     def update(self, s, a, r, s2, done, rng, active) -> None:
         raise NotImplementedError
 
+    def end_episodes(self, ended: np.ndarray) -> None:
+        """Called after the step on which the runs in `ended` finished an episode (terminal or cut); agents with
+        per-episode state override it."""
+
     def _next_valid(self, s2: np.ndarray) -> np.ndarray:
         return self.env.valid[s2]
 
@@ -248,6 +252,8 @@ def run_episodes(agent: TabularAgent, env: TabularEnv, n_episodes: int, rng: np.
         ret += rewards
         steps += 1
         ended = active & (done | (steps >= max_steps))
+        if learn:
+            agent.end_episodes(ended)
         log.returns[ended, episode[ended]] = ret[ended]
         log.lengths[ended, episode[ended]] = steps[ended]
         episode += ended

@@ -80,3 +80,13 @@ def test_quick_reproduction_matches_the_reference_numbers(tmp_path):
     verdicts = {c.name: c.holds for c in result.claims}
     assert verdicts["beta_one_is_q_learning"] and verdicts["official_rule_equals_closed_form"]
     assert verdicts["preferred_bias_depends_on_problem"] and verdicts["balanced_beta_in_range"]
+
+
+def test_the_official_option_resets_the_old_table_at_every_episode_start():
+    env = MaximizationBiasMDP(mu=-0.1)
+    official = BalancedQ(50, env, alpha=0.1, gamma=1.0, epsilon=0.1, reset_old_each_episode=True)
+    carried = BalancedQ(50, env, alpha=0.1, gamma=1.0, epsilon=0.1)
+    for agent in (official, carried):
+        run_episodes(agent, env, 3, np.random.default_rng(0))
+    assert np.array_equal(official.Q_old, official.Q[0])               # the next episode starts from Q_old = Q
+    assert not np.array_equal(carried.Q_old, carried.Q[0])             # the snapshot before the last update

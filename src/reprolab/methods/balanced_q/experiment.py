@@ -53,6 +53,7 @@ class BalancedQConfig:
     eta: float = 0.2                                 # official code
     beta_bar: Literal["fixed", "episode_reset", "running_mean"] = "fixed"   # official simple MDP: fixed at 1
     official_gamma_min_only: bool = False            # reproduce the official discounting bug
+    reset_old_each_episode: bool = False             # official tabular code: the old Q table <- Q at episode start
     rule_check_cases: int = 100_000                  # random transitions for claim (b)
     sb_runs: int = 2000                              # Sutton & Barto MDP
     sb_episodes: int = 300
@@ -106,7 +107,8 @@ def make_agent(name: str, n_runs: int, env, cfg: BalancedQConfig, *, alpha: floa
     if name in ("balanced", "balanced_beta1"):
         return BalancedQ(n_runs, env, eta=cfg.eta, beta_bar=cfg.beta_bar,
                          fixed_beta=1.0 if name == "balanced_beta1" else None,
-                         official_gamma_min_only=cfg.official_gamma_min_only, **kw)
+                         official_gamma_min_only=cfg.official_gamma_min_only,
+                         reset_old_each_episode=cfg.reset_old_each_episode, **kw)
     return tabular_baseline(name, n_runs, env, **kw)
 
 

@@ -2,7 +2,9 @@
 
 Per step: act epsilon-greedily on Q; M, m from Q(s', .) (0 if terminal); M_o, m_o, Q_o(s, a) from the table as it
 was before the most recent update; beta from the official rule (`rule.official_beta`); Q_o <- Q; then
-Q(s, a) += alpha (y - Q(s, a)) with y = r + gamma (beta M + (1 - beta) m).
+Q(s, a) += alpha (y - Q(s, a)) with y = r + gamma (beta M + (1 - beta) m). The official tabular code also sets
+Q_o <- Q at the start of every episode, so the first step of an episode compares Q with itself
+(`reset_old_each_episode=True`; off by default: the old table then carries over from the previous episode).
 
 beta-bar (the prior balance):
 - "fixed": constant `beta_bar_value` (official simple MDP: 1.0);
@@ -27,14 +29,14 @@ BetaBarMode = Literal["fixed", "episode_reset", "running_mean"]
 class BalancedQ(TabularAgent):
     def __init__(self, n_runs, env, *, eta: float = ETA, beta_bar: BetaBarMode = "fixed",
                  beta_bar_value: float = 1.0, prior_weight: float = 1.0, fixed_beta: float | None = None,
-                 official_gamma_min_only: bool = False, **kwargs):
+                 official_gamma_min_only: bool = False, reset_old_each_episode: bool = False, **kwargs):
         super().__init__(n_runs, env, **kwargs)
         if beta_bar not in ("fixed", "episode_reset", "running_mean"):
             raise ValueError(f"beta_bar must be 'fixed', 'episode_reset' or 'running_mean', got {beta_bar!r}")
         if fixed_beta is not None and not 0.0 <= fixed_beta <= 1.0:
             raise ValueError(f"fixed_beta must lie in [0, 1], got {fixed_beta}")
         self.eta, self.mode, self.fixed_beta = eta, beta_bar, fixed_beta
-        self.official_gamma_min_only = official_gamma_min_only
+        self.official_gamma_min_only, self.reset_old_each_episode = official_gamma_min_only, reset_old_each_episode
         self.beta_bar = np.full(n_runs, float(beta_bar_value))
         self.weight = np.full(n_runs, float(prior_weight))
         self.step_count = np.zeros(n_runs)
@@ -60,6 +62,10 @@ class BalancedQ(TabularAgent):
         if informative.any():
             self.beta_trace.append(float(beta[informative].mean()))
         self._update_beta_bar(beta, active, done)
+
+    def end_episodes(self, ended: np.ndarray) -> None:
+        if self.reset_old_each_episode:
+            self.Q_old[ended] = self.Q[0][ended]        # the official code: Q_old <- Q when an episode starts
 
     def _update_beta_bar(self, beta, active, done) -> None:
         if self.mode == "fixed":
