@@ -44,12 +44,15 @@ def run(
 
     try:
         names = launch.runnable_quick_methods() if method == "all" else [registry.get(method).name]
+        results = []
         for name in names:
             target = (out / name if method == "all" else out) if out is not None else None
-            result = launch.run_method(name, scale, seed=seed, out=target, device=device, resume=resume,
-                                       overrides=tuple(set_), progress=not quiet, executor=executor,
-                                       ray_address=ray_address, gpus_per_stage=gpus_per_stage)
-            typer.echo(launch.summary(result))
+            results.append(launch.run_method(name, scale, seed=seed, out=target, device=device, resume=resume,
+                                             overrides=tuple(set_), progress=not quiet, executor=executor,
+                                             ray_address=ray_address, gpus_per_stage=gpus_per_stage))
+            typer.echo(launch.summary(results[-1]))
+        if len(results) > 1:
+            typer.echo(launch.time_table(results))
     except (ValueError, FileNotFoundError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None

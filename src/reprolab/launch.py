@@ -92,9 +92,19 @@ def summary(result: RunResult) -> str:
             f"{held}/{len(result.claims)} claims hold\n{claims_table(result.claims)}")
 
 
+def time_table(results: list[RunResult]) -> str:
+    """One line per run (method, claims held / total, wall time) and the total: printed after `run all`."""
+    lines = [f"{'method':<18} {'claims':>7} {'wall time':>10}"]
+    for r in results:
+        lines.append(f"{r.method:<18} {sum(c.holds for c in r.claims):>3}/{len(r.claims):<3} "
+                     f"{r.timings.get('total_s', 0.0):>8.0f} s")
+    lines.append(f"{'total':<18} {'':>7} {sum(r.timings.get('total_s', 0.0) for r in results):>8.0f} s")
+    return "\n".join(lines)
+
+
 def runnable_quick_methods() -> list[str]:
     """Implemented methods whose quick run needs no data beyond ../shared/data and installed packages."""
     return [n for n in registry.implemented_names() if not getattr(registry.get(n).load(), "NEEDS_EXTRA_DATA", False)]
 
 
-__all__ = ["run_method", "summary", "runnable_quick_methods", "default_out_dir"]
+__all__ = ["run_method", "summary", "time_table", "runnable_quick_methods", "default_out_dir"]

@@ -77,3 +77,14 @@ def test_fresh_and_resumed_stages_return_the_same_json_values(tmp_path):
     resumed = RunContext(tmp_path, resume=True, progress=False).stages({"a": (dict, ()), "b": (None, ())})
     assert fresh == resumed == {"a": {}, "b": {"t": [1, 2], "x": "nan"}}
     assert list(fresh) == ["a", "b"]
+
+
+def test_the_time_table_lists_every_run_and_the_total():
+    from reprolab.launch import time_table
+
+    runs = [RunResult(method=m, scale="quick", seeds=[0], device="cpu", config={}, timings={"total_s": t},
+                      claims=[Claim("c", "s", 1.0, "e", h) for h in held])
+            for m, t, held in (("mad", 61.2, (True, False)), ("mbec", 120.0, (True,)))]
+    lines = time_table(runs).splitlines()
+    assert lines[1].split() == ["mad", "1/2", "61", "s"] and lines[2].split() == ["mbec", "1/1", "120", "s"]
+    assert lines[3].split() == ["total", "181", "s"]
