@@ -117,3 +117,9 @@ def test_a_run_on_a_damaged_data_file_names_it_without_a_traceback(isolated_data
     assert result.exit_code == 2 and isinstance(result.exception, (SystemExit, type(None)))
     assert f"error: checksum mismatch for {damaged}: expected sha256 1787548bbe0b" in result.output
     assert "Traceback" not in result.output
+
+
+def test_a_bad_progress_interval_is_refused_before_any_work(tmp_path, monkeypatch):
+    monkeypatch.setenv("REPROLAB_PROGRESS_EVERY", "often")
+    result = runner.invoke(app, ["run", "neural_collapse", "--out", str(tmp_path / "run")])
+    assert result.exit_code == 2 and "REPROLAB_PROGRESS_EVERY must be a number of seconds, got 'often'" in result.output

@@ -14,7 +14,7 @@ from reprolab.runtime.claims import claims_table
 from reprolab.runtime.config import (SCALES, apply_overrides, config_to_dict, cpu_threads, resolve_device,
                                      seed_everything)
 from reprolab.runtime.io import json_safe, read_json, write_json
-from reprolab.runtime.progress import set_progress
+from reprolab.runtime.progress import line_interval, set_progress
 from reprolab.runtime.results import RunContext, RunResult, utc_now
 
 
@@ -60,6 +60,7 @@ def run_method(name: str, scale: str = "quick", *, seed: int = 0, out: Path | No
         torch.set_float32_matmul_precision("high")  # TF32 matrix products on CUDA; recorded in result.versions
     seed_everything(seed)
     set_progress(progress)                   # for this process and the workers it starts
+    line_interval()                          # a bad REPROLAB_PROGRESS_EVERY is refused before any work
     check_resumable(out_dir, {"method": name, "scale": scale, "seed": seed, "config": config_to_dict(config)}, resume)
     ctx = RunContext(out_dir=out_dir, scale=scale, device=str(torch_device), seed=seed, resume=resume,
                      progress=progress, executor=executor, ray_address=ray_address, gpus_per_stage=gpus_per_stage)
