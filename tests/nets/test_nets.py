@@ -1,5 +1,6 @@
 import pytest
 import torch
+from torch import nn
 
 from reprolab.nets import MLPBackbone, cifar_resnet18
 
@@ -13,12 +14,17 @@ def test_cifar_resnet18_features():
 
 
 def test_mlp_backbone_variants():
-    official = MLPBackbone(3072, 64, 6, batchnorm=True, final_bn=True, orthogonal_init=True)
+    official = MLPBackbone(3072, 64, 6, batchnorm=True, final_bn=True, init="official_nc")
     assert official(torch.randn(4, 3, 32, 32)).shape == (4, 64)
     kinds = [type(m).__name__ for m in official.net]
     assert kinds.count("Linear") == 6 and kinds.count("BatchNorm1d") == 7 and kinds[-1] == "BatchNorm1d"
-    w = official.net[1].weight
-    assert torch.allclose(w @ w.T, torch.eye(64), atol=1e-5)  # orthogonal rows
+    linears = [m for m in official.net if isinstance(m, nn.Linear)]
+    orthogonal = [bool(torch.allclose(m.weight @ m.weight.T, torch.eye(64), atol=1e-5)) for m in linears]
+    assert orthogonal == [True, True, False, False, False, False]   # the official loop reaches 2 of 6 layers
+    plain = MLPBackbone(3072, 64, 6, final_linear=True, init="official_nc")
+    linears = [m for m in plain.net if isinstance(m, nn.Linear)]
+    assert [bool(torch.allclose(m.weight @ m.weight.T, torch.eye(64), atol=1e-5)) for m in linears] == \
+        [True, True, True, False, False, False, False]     # without BatchNorm: 3 of 6, not the feature layer
     small = MLPBackbone(784, 32, 3, final_linear=True)
     kinds = [type(m).__name__ for m in small.net]
     assert kinds.count("Linear") == 4 and "BatchNorm1d" not in kinds and kinds[-1] == "Linear"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 import torch
 from torch import nn
 
@@ -9,15 +11,21 @@ from torch import nn
 class MLPBackbone(nn.Module):
     """`depth` x [Linear -> ReLU (-> BatchNorm1d)], optionally a final BatchNorm1d or a final Linear feature layer.
 
-    - Neural-collapse CIFAR MLP (official code): depth 6, batchnorm=True, final_bn=True, orthogonal init.
+    - Neural-collapse CIFAR MLP (official code): depth 6, batchnorm=True, final_bn=True, init="official_nc".
     - Small MLP of the NC prototype: depth 3, batchnorm=False, final_linear=True.
+
+    init "official_nc" is the Neural-Collapse official code's: orthogonal weights for the Linear layers among the
+    first `depth` modules of the stack (its loop runs over module indices, so with BatchNorm 2 of 6 layers, without
+    3 of 6), every other weight and every bias at PyTorch's default.
     """
 
     def __init__(self, in_dim: int, width: int, depth: int, *, batchnorm: bool = False, final_bn: bool = False,
-                 final_linear: bool = False, orthogonal_init: bool = False):
+                 final_linear: bool = False, init: Literal["pytorch", "official_nc"] = "pytorch"):
         super().__init__()
         if depth < 1 or width < 1 or in_dim < 1:
             raise ValueError(f"in_dim, width and depth must be >= 1, got {in_dim}, {width}, {depth}")
+        if init not in ("pytorch", "official_nc"):
+            raise ValueError(f"init must be 'pytorch' or 'official_nc', got {init!r}")
         layers: list[nn.Module] = [nn.Flatten()]
         dim = in_dim
         for _ in range(depth):
@@ -31,11 +39,10 @@ class MLPBackbone(nn.Module):
             layers.append(nn.Linear(width, width))
         self.net = nn.Sequential(*layers)
         self.out_dim = width
-        if orthogonal_init:
-            for m in self.net:
+        if init == "official_nc":
+            for m in self.net[1:1 + depth]:            # after Flatten: the official loop's first `depth` modules
                 if isinstance(m, nn.Linear):
                     nn.init.orthogonal_(m.weight)
-                    nn.init.zeros_(m.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)

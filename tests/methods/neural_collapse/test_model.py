@@ -42,3 +42,16 @@ def test_per_layer_decays_and_official_convention_reach_their_closed_forms():
 def test_divergence_is_reported():
     with pytest.raises(FloatingPointError, match="lr"):
         train_ufm((5, 5), dim=4, depth=3, lambda_W=1e-3, lambda_H=1e-3, steps=200, lr=50.0, init_std=1.0)
+
+
+def test_the_official_init_makes_every_head_layer_of_the_mlp_orthogonal():
+    from reprolab.methods.neural_collapse.real import NCNetwork
+
+    torch.manual_seed(0)
+    official = NCNetwork("mlp", (1, 28, 28), 10, 3, 32, mlp_depth=3)
+    for layer in official.head.layers:
+        w = layer.weight if layer.weight.shape[0] <= layer.weight.shape[1] else layer.weight.T
+        assert torch.allclose(w @ w.T, torch.eye(w.shape[0]), atol=1e-5)
+    plain = NCNetwork("mlp", (1, 28, 28), 10, 3, 32, mlp_depth=3, init="pytorch")
+    w = plain.head.layers[0].weight
+    assert not torch.allclose(w @ w.T, torch.eye(32), atol=1e-2)

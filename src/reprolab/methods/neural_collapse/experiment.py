@@ -193,7 +193,8 @@ def run_real_case(name: str, recipe: RealRecipe, depth: int, dataset: str, devic
     idx = first_n_per_class(y_all.numpy(), recipe.counts)
     x, y = x_all[idx].to(dist.device), y_all[idx].to(dist.device)
     torch.manual_seed(seed)
-    model = NCNetwork(recipe.backbone, in_shape, len(recipe.counts), depth, recipe.width, recipe.mlp_depth)
+    model = NCNetwork(recipe.backbone, in_shape, len(recipe.counts), depth, recipe.width, recipe.mlp_depth,
+                      init=recipe.init)
     model = model.to(dist.device)
     scale, lam_W, lam_H = theory.theory_lambdas(recipe.loss_convention, len(recipe.counts), recipe.lambda_W,
                                                 full_batch_lambda_H(recipe, len(y)))

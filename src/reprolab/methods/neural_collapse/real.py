@@ -38,7 +38,7 @@ class NCNetwork(nn.Module):
     """backbone -> (BatchNorm1d for ResNet features) -> DeepLinearHead; forward returns (logits, head input)."""
 
     def __init__(self, backbone: Backbone, in_shape: Sequence[int], num_classes: int, depth: int, width: int,
-                 mlp_depth: int = 6, head_bias: bool = False):
+                 mlp_depth: int = 6, head_bias: bool = False, init: Literal["official", "pytorch"] = "official"):
         super().__init__()
         if backbone == "resnet18":
             trunk = cifar_resnet18(in_channels=in_shape[0])
@@ -47,11 +47,14 @@ class NCNetwork(nn.Module):
         elif backbone in ("mlp", "mlp_bn"):
             bn = backbone == "mlp_bn"
             self.backbone = MLPBackbone(int(np.prod(in_shape)), width, mlp_depth, batchnorm=bn, final_bn=bn,
-                                        final_linear=not bn, orthogonal_init=bn)
+                                        final_linear=not bn, init="official_nc" if init == "official" else "pytorch")
             dim = width
         else:
             raise ValueError(f"backbone must be 'mlp', 'mlp_bn' or 'resnet18', got {backbone!r}")
         self.head = DeepLinearHead(dim, num_classes, depth, bias=head_bias)
+        if init == "official" and backbone != "resnet18":
+            for layer in self.head.layers:          # the official MLP: every head layer orthogonal, bias default
+                nn.init.orthogonal_(layer.weight)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         h = self.backbone(x)
@@ -79,6 +82,7 @@ class RealRecipe:
     lr_step_epochs: int
     lr_gamma: float
     eval_every_epochs: int
+    init: Literal["official", "pytorch"] = "official"   # official MLPs: orthogonal head and (partly) backbone
 
     def __post_init__(self) -> None:
         check_options(self)
