@@ -7,7 +7,7 @@ from reprolab.runtime.config import ConfigError, apply_overrides
 from tests.conftest import read_record, tiny_quick_run
 
 TINY = ("seeds=1", "shift_seeds=2", "train.steps=20", "train.eval_every=10", "lambdas=0.1,10,100",
-        "shift_lambdas=0.1,10", "claim_lambdas=0.1,10", "workers=1")
+        "shift_lambdas=0.1,10", "claim_lambdas=0.1,10", "workers=2")
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ from reprolab.methods.mad.experiment import CONFIGS, make_distiller
 from reprolab.methods.mad.teachers import _augment, build_network, load_or_train_teacher, load_split, teacher_path
 
 TINY = ("cases=digits", "seeds=2", "digits.iterations=40", "digits.eval_every=10", "digits.forgetting_lag=10",
-        "workers=1")
+        "workers=2")
 
 
 def test_digits_teacher_is_trained_cached_and_retrained_when_damaged(tmp_path, monkeypatch):

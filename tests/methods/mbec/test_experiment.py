@@ -11,7 +11,7 @@ from reprolab.methods.mbec.experiment import (CONFIGS, build_env, make_agent, me
                                               steps_to_threshold)
 
 TINY = ("envs=maze3", "frames=1500", "seeds=2", "ablation_envs=maze3", "equivalence_frames=400",
-        "replay_start=200", "mbec.warmup_episodes=2", "bins=6", "workers=1")
+        "replay_start=200", "mbec.warmup_episodes=2", "bins=6", "workers=2")
 
 
 def test_steps_to_threshold_uses_the_running_mean_of_10_episodes():

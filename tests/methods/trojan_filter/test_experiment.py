@@ -16,7 +16,7 @@ from tests.conftest import read_record, tiny_quick_run
 TINY = ("train_size=1000", "defender_size=400", "test_size=200", "badnet_epochs=1", "wanet_epochs=1",
         "input_aware_epochs=1", "input_aware.mask_steps=5", "filter.steps=16", "aif_steps=8", "strip_blends=4",
         "neural_cleanse.steps=4", "neural_cleanse.unlearn_steps=4", "fine_pruning.finetune_steps=4",
-        "februus.steps=4", "workers=1", "attacks=badnet_plus,wanet", "defender_sweep=50",
+        "februus.steps=4", "workers=2", "attacks=badnet_plus,wanet", "defender_sweep=50",
         "sweep_attacks=badnet_plus", "norm_sweep=0.3")
 
 
