@@ -1,4 +1,5 @@
 import os
+import signal
 from pathlib import Path
 
 import pytest
@@ -43,3 +44,8 @@ def read_record(out: Path) -> dict:
     import json
 
     return json.loads((out / "result.json").read_text())
+
+
+def default_sigint() -> None:
+    """Ctrl-C as on a terminal, also when the tests themselves run in the background (where a shell ignores it)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

@@ -6,7 +6,7 @@ import sys
 import time
 from pathlib import Path
 
-from tests.runtime.test_executors import default_sigint
+from tests.conftest import default_sigint
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = ["--set", "tasks=rotated_digits", "--set", "algorithms=erm,general", "--set", "lambdas=0.1,10,100",

@@ -88,18 +88,16 @@ def run_method(name: str, scale: str = "quick", *, seed: int = 0, out: Path | No
 
 
 def summary(result: RunResult) -> str:
-    held = sum(c.holds for c in result.claims)
-    return (f"{result.method} ({result.scale}, {result.timings.get('total_s', 0):.0f} s): "
-            f"{held}/{len(result.claims)} claims hold\n{claims_table(result.claims)}")
+    return (f"{result.method} ({result.scale}, {result.wall_s:.0f} s): "
+            f"{result.claims_held} claims hold\n{claims_table(result.claims)}")
 
 
 def time_table(results: list[RunResult]) -> str:
     """One line per run (method, claims held / total, wall time) and the total: printed after `run all`."""
     lines = [f"{'method':<18} {'claims':>7} {'wall time':>10}"]
     for r in results:
-        lines.append(f"{r.method:<18} {sum(c.holds for c in r.claims):>3}/{len(r.claims):<3} "
-                     f"{r.timings.get('total_s', 0.0):>8.0f} s")
-    lines.append(f"{'total':<18} {'':>7} {sum(r.timings.get('total_s', 0.0) for r in results):>8.0f} s")
+        lines.append(f"{r.method:<18} {r.claims_held:>7} {r.wall_s:>8.0f} s")
+    lines.append(f"{'total':<18} {'':>7} {sum(r.wall_s for r in results):>8.0f} s")
     return "\n".join(lines)
 
 

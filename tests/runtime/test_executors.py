@@ -10,6 +10,7 @@ import pytest
 
 from reprolab.runtime.executors import Executor
 from reprolab.runtime.grid import product
+from tests.conftest import default_sigint
 from reprolab.runtime.results import RunContext
 
 REPO = Path(__file__).resolve().parents[2]
@@ -36,10 +37,6 @@ def _run(out: Path, executor: str, resume: bool, seconds: float) -> subprocess.P
                             env={**os.environ, "PYTHONPATH": str(REPO), "RAY_AUTH_MODE": "disabled"},
                             preexec_fn=default_sigint)
 
-
-def default_sigint() -> None:
-    """Ctrl-C as on a terminal, also when the tests themselves run in the background (where a shell ignores it)."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def test_executor_settings_are_checked():

@@ -48,23 +48,19 @@ def collect_results(runs_dir: Path) -> tuple[list[tuple[Path, RunResult]], list[
     return [newest[m] for m in sorted(newest)], skipped
 
 
-def _held(result: RunResult) -> str:
-    return f"{sum(c.holds for c in result.claims)}/{len(result.claims)}"
-
-
 def _wall(result: RunResult) -> str:
-    seconds = result.timings.get("total_s", 0.0)
+    seconds = result.wall_s
     return f"{seconds / 60:.1f} min" if seconds >= 90 else f"{seconds:.0f} s"
 
 
 def _header(result: RunResult) -> str:
     return (f"scale {result.scale}, device {result.device}, seeds {result.seeds}, {_wall(result)}, "
-            f"{_held(result)} claims hold, finished {result.finished_at}")
+            f"{result.claims_held} claims hold, finished {result.finished_at}")
 
 
 def overview_rows(results: list[tuple[Path, RunResult]]) -> list[tuple[str, ...]]:
     """(method, scale, device, claims held / total, wall time) per method."""
-    return [(r.method, r.scale, r.device, _held(r), _wall(r)) for _, r in results]
+    return [(r.method, r.scale, r.device, r.claims_held, _wall(r)) for _, r in results]
 
 
 OVERVIEW_COLUMNS = ("method", "scale", "device", "claims held", "wall time")

@@ -47,6 +47,16 @@ class RunResult:
     finished_at: str = ""
     artifacts: list[str] = dataclasses.field(default_factory=list)
 
+    @property
+    def claims_held(self) -> str:
+        """"held/total", e.g. "3/6"."""
+        return f"{sum(c.holds for c in self.claims)}/{len(self.claims)}"
+
+    @property
+    def wall_s(self) -> float:
+        """The run's wall time in seconds (0 before the runtime has recorded it)."""
+        return self.timings.get("total_s", 0.0)
+
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
         data["claims"] = [c.to_dict() for c in self.claims]

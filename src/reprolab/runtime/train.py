@@ -16,6 +16,7 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 import torch
+
 from reprolab.runtime.io import atomic_write
 from reprolab.runtime.progress import Progress
 

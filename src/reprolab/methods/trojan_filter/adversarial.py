@@ -20,8 +20,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from reprolab.runtime.progress import Progress
 from reprolab.methods.trojan_filter.filters import FilterConfig, freeze, reconstruction_nll
+from reprolab.runtime.progress import Progress
 
 NOISE_CHANNELS = 8
 

@@ -11,9 +11,9 @@ from typing import TYPE_CHECKING
 import torch
 from torch.nn import functional as F
 
-from reprolab.runtime.progress import Progress
 from reprolab.methods.trojan_filter.attacks import TrojanAttack
 from reprolab.nets import NetCMNIST, Normalized, PreActResNet18
+from reprolab.runtime.progress import Progress
 
 if TYPE_CHECKING:
     from reprolab.methods.trojan_filter.experiment import TrojanExperimentConfig

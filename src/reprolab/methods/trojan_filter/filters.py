@@ -26,8 +26,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from reprolab.runtime.progress import Progress
 from reprolab.methods.trojan_filter.metrics import accuracy
+from reprolab.runtime.progress import Progress
 
 LATENT_CHANNELS = 16
 
