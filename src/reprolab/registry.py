@@ -41,7 +41,6 @@ class MethodEntry:
 PLANNED = (
     MethodEntry("aim", "Vo et al., Additive instance-wise multi-class explainer (AIM), ICLR 2023", None),
     MethodEntry("safl", "Tran et al., SAFL: self-attention scene text recognizer with focal loss, ICMLA 2020", None),
-    MethodEntry("dcw_mann", "Khan et al., Memory-augmented neural networks for predictive process analytics", None),
 )
 
 

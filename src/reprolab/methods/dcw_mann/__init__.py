@@ -1,0 +1,40 @@
+"""DCw-MANN: a dual-controller, write-protected memory-augmented network (a DNC as encoder-decoder) for next-activity
+and suffix prediction on business-process event logs (Khan et al., arXiv:1802.00938; official code DeepProcess).
+
+Public API:
+- `SuffixPredictor(variant=...)`: `.fit(log)`, `.predict(prefixes)`, `.next_activity(prefixes)`;
+- the model: `MemoryEncoderDecoder`, `ModelConfig` (variants "lstm", "dnc", "dc_mann", "dcw_mann"), the DNC
+  memory functions in `memory`;
+- event logs: `EventLog`, `load_log` (the five real logs), `read_csv`, `from_dataframe` (pm4py's pandas output),
+  `make_pairs`, `split_cases`;
+- training and metrics: `TrainConfig`, `train`, `evaluate`, `suffix_similarity`, `score`;
+- baselines: `MostFrequentSuffix`, `TaxLSTM`.
+"""
+
+from reprolab.registry import MethodEntry, lazy_api
+
+ENTRY = MethodEntry("dcw_mann", "Khan et al., Memory-augmented neural networks for predictive process analytics "
+                    "(DeepProcess), arXiv:1802.00938", "reprolab.methods.dcw_mann.experiment")
+
+_API = {
+    "SuffixPredictor": "reprolab.methods.dcw_mann.predictor:SuffixPredictor",
+    "MemoryEncoderDecoder": "reprolab.methods.dcw_mann.model:MemoryEncoderDecoder",
+    "ModelConfig": "reprolab.methods.dcw_mann.model:ModelConfig",
+    "memory": "reprolab.methods.dcw_mann.memory",
+    "EventLog": "reprolab.methods.dcw_mann.log:EventLog",
+    "Pairs": "reprolab.methods.dcw_mann.log:Pairs",
+    "load_log": "reprolab.methods.dcw_mann.log:load_log",
+    "read_csv": "reprolab.methods.dcw_mann.log:read_csv",
+    "from_dataframe": "reprolab.methods.dcw_mann.log:from_dataframe",
+    "make_pairs": "reprolab.methods.dcw_mann.log:make_pairs",
+    "split_cases": "reprolab.methods.dcw_mann.log:split_cases",
+    "TrainConfig": "reprolab.methods.dcw_mann.training:TrainConfig",
+    "train": "reprolab.methods.dcw_mann.training:train",
+    "evaluate": "reprolab.methods.dcw_mann.training:evaluate",
+    "suffix_similarity": "reprolab.methods.dcw_mann.metrics:suffix_similarity",
+    "score": "reprolab.methods.dcw_mann.metrics:score",
+    "MostFrequentSuffix": "reprolab.methods.dcw_mann.baselines:MostFrequentSuffix",
+    "TaxLSTM": "reprolab.methods.dcw_mann.baselines:TaxLSTM",
+}
+__getattr__, __dir__ = lazy_api(__name__, _API)
+__all__ = list(_API)

@@ -1,0 +1,208 @@
+"""Baselines under the same split, pairs and metric: the most-frequent-suffix lookup (the mandatory sanity
+baseline, not from the paper) and Tax et al.'s LSTM here; the LSTM seq2seq, DNC and DC-MANN are variants of
+`model.MemoryEncoderDecoder`.
+
+Most-frequent suffix: count the training suffixes of each exact prefix and predict the most frequent one (ties:
+the first seen); for a prefix never seen, the most frequent suffix after its last activity (as the last event of
+any training prefix); else the empty suffix.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections import Counter
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from reprolab.methods.dcw_mann.log import EventLog, Pairs
+from reprolab.methods.dcw_mann.metrics import score
+from reprolab.runtime.config import check_at_least
+
+
+class MostFrequentSuffix:
+    def __init__(self) -> None:
+        self.by_prefix: dict[tuple[int, ...], tuple[int, ...]] = {}
+        self.by_last: dict[int, tuple[int, ...]] = {}
+
+    def fit(self, pairs: Pairs) -> "MostFrequentSuffix":
+        if len(pairs) == 0:
+            raise ValueError("MostFrequentSuffix.fit needs at least one prefix/suffix pair")
+        by_prefix: dict[tuple[int, ...], Counter] = {}
+        by_last: dict[int, Counter] = {}
+        for prefix, suffix in zip(pairs.prefixes, pairs.suffixes):
+            by_prefix.setdefault(tuple(prefix), Counter())[tuple(suffix)] += 1
+            by_last.setdefault(prefix[-1], Counter())[tuple(suffix)] += 1
+        self.by_prefix = {k: c.most_common(1)[0][0] for k, c in by_prefix.items()}
+        self.by_last = {k: c.most_common(1)[0][0] for k, c in by_last.items()}
+        return self
+
+    def predict(self, prefixes: Sequence[Sequence[int]]) -> list[tuple[int, ...]]:
+        return [self.by_prefix.get(tuple(p)) or self.by_last.get(p[-1] if p else -1, ()) for p in prefixes]
+
+    def exact_hit_rate(self, prefixes: Sequence[Sequence[int]]) -> float:
+        """The share of prefixes seen exactly in training."""
+        return sum(tuple(p) in self.by_prefix for p in prefixes) / max(1, len(prefixes))
+
+
+SECONDS_PER_DAY = 86400.0
+
+
+@dataclasses.dataclass(frozen=True)
+class TaxConfig:
+    hidden: int = 100                 # Tax et al.: LSTM(100) layers
+    dropout: float = 0.2              # Tax et al.
+    lr: float = 0.002                 # Tax et al. (Nadam)
+    clip_value: float = 3.0           # Tax et al. (clipvalue)
+    iterations: int = 800             # the same budget of updates as the other models (Tax: epochs + early stop)
+    batch_size: int = 32
+    eval_every: int = 100
+    patience: int = 42                # Tax et al.: early stopping, in evaluations here
+    max_suffix: int = 20              # longest suffix predicted by iteration
+
+    def __post_init__(self) -> None:
+        check_at_least(self, 1, ("hidden", "iterations", "batch_size", "eval_every", "patience", "max_suffix"))
+        if not 0 <= self.dropout < 1 or self.lr <= 0:
+            raise ValueError(f"need 0 <= dropout < 1 and lr > 0, got {self.dropout}, {self.lr}")
+
+
+def time_features(times: np.ndarray, divisors: tuple[float, float]) -> np.ndarray:
+    """Tax et al.'s four time features per event: time since the previous event / mean, time since the case start
+    / mean, seconds since midnight / 86400, weekday / 7 (times in seconds since the epoch, UTC)."""
+    since_prev = np.diff(times, prepend=times[:1])
+    since_start = times - times[0]
+    midnight = np.mod(times, SECONDS_PER_DAY) / SECONDS_PER_DAY
+    weekday = np.mod(np.floor(times / SECONDS_PER_DAY) + 3, 7) / 7        # 1970-01-01 was a Thursday (3)
+    return np.stack([since_prev / divisors[0], since_start / divisors[1], midnight, weekday], axis=1)
+
+
+def prefix_features(acts: Sequence[int], times: np.ndarray, num_activities: int,
+                    divisors: tuple[float, float]) -> np.ndarray:
+    """The |A| + 5 features of each event of a prefix: one-hot activity, position (1-based), four time features."""
+    k = len(acts)
+    onehot = np.zeros((k, num_activities), dtype=np.float32)
+    onehot[np.arange(k), np.asarray(acts) - 1] = 1
+    return np.concatenate([onehot, np.arange(1, k + 1)[:, None], time_features(times, divisors)], axis=1)
+
+
+class TaxNetwork(nn.Module):
+    """Shared LSTM + BatchNorm, then one LSTM + BatchNorm per head: next activity (|A| + 1 classes, the last one
+    = end of case) and time to the next event (scaled by the mean)."""
+
+    def __init__(self, features: int, num_activities: int, cfg: TaxConfig):
+        super().__init__()
+        h = cfg.hidden
+        self.shared, self.bn = nn.LSTM(features, h, batch_first=True), nn.BatchNorm1d(h)
+        self.act_lstm, self.act_bn = nn.LSTM(h, h, batch_first=True), nn.BatchNorm1d(h)
+        self.time_lstm, self.time_bn = nn.LSTM(h, h, batch_first=True), nn.BatchNorm1d(h)
+        self.act_out, self.time_out = nn.Linear(h, num_activities + 1), nn.Linear(h, 1)
+        self.dropout = nn.Dropout(cfg.dropout)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        shared = self.bn(self.dropout(self.shared(x)[0]).transpose(1, 2)).transpose(1, 2)
+        act = self.act_bn(self.dropout(self.act_lstm(shared)[0][:, -1]))
+        tim = self.time_bn(self.dropout(self.time_lstm(shared)[0][:, -1]))
+        return self.act_out(act), self.time_out(tim)[:, 0]
+
+
+class TaxLSTM:
+    """Tax et al. (2017): next activity and time from the |A| + 5 features of the left-padded prefix; the suffix
+    by iterating the next-event prediction (the predicted event and its predicted time join the prefix) until the
+    end-of-case class or `max_suffix` events. Model selection on validation next-activity accuracy."""
+
+    def __init__(self, cfg: TaxConfig = TaxConfig()):
+        self.cfg = cfg
+        self.net: TaxNetwork | None = None
+        self.history: list[dict[str, Any]] = []
+
+    def _batch(self, log: EventLog, cases: Sequence[int], lengths: Sequence[int]) -> torch.Tensor:
+        longest = max(lengths)
+        x = np.zeros((len(cases), longest, log.num_activities + 5), dtype=np.float32)
+        for row, (c, k) in enumerate(zip(cases, lengths)):
+            x[row, longest - k:] = prefix_features(log.traces[c][:k], log.times[c][:k], log.num_activities,
+                                                   self.divisors)
+        return torch.from_numpy(x)
+
+    def fit(self, log: EventLog, train_cases: Sequence[int], val_pairs: Pairs, seed: int) -> "TaxLSTM":
+        cfg = self.cfg
+        gaps = np.concatenate([np.diff(log.times[c]) for c in train_cases if len(log.traces[c]) > 1])
+        starts = np.concatenate([log.times[c][1:] - log.times[c][0] for c in train_cases if len(log.traces[c]) > 1])
+        self.divisors = (max(float(gaps.mean()), 1.0), max(float(starts.mean()), 1.0))
+        self.log = log
+        events = [(c, k) for c in train_cases for k in range(1, len(log.traces[c]) + 1)]   # k = len: end of case
+        torch.manual_seed(seed)
+        self.net = TaxNetwork(log.num_activities + 5, log.num_activities, cfg)
+        optimizer = torch.optim.NAdam(self.net.parameters(), lr=cfg.lr)
+        rng = np.random.default_rng(seed)
+        best, best_state, waited, seconds = -1.0, None, 0, 0.0
+        for iteration in range(1, cfg.iterations + 1):
+            start = time.perf_counter()
+            self.net.train()
+            chosen = [events[i] for i in rng.choice(len(events), cfg.batch_size, replace=False)]
+            cases, lengths = [c for c, _ in chosen], [k for _, k in chosen]
+            x = self._batch(log, cases, lengths)
+            act_target = torch.tensor([log.traces[c][k] - 1 if k < len(log.traces[c]) else log.num_activities
+                                       for c, k in chosen])
+            gap = torch.tensor([(log.times[c][k] - log.times[c][k - 1]) / self.divisors[0]
+                                if k < len(log.traces[c]) else 0.0 for c, k in chosen], dtype=torch.float32)
+            act_logits, time_pred = self.net(x)
+            loss = F.cross_entropy(act_logits, act_target) + (time_pred - gap).abs().mean()
+            optimizer.zero_grad()
+            loss.backward()
+            for p in self.net.parameters():
+                if p.grad is not None:
+                    p.grad.clamp_(-cfg.clip_value, cfg.clip_value)
+            optimizer.step()
+            seconds += time.perf_counter() - start
+            if iteration % cfg.eval_every == 0 or iteration == cfg.iterations:
+                val = score(self.predict_pairs(val_pairs), val_pairs.suffixes)
+                self.history.append({"step": iteration, "train_seconds": seconds,
+                                     **{f"val_{k}": v for k, v in val.items()}})
+                if val["next_activity_accuracy"] > best:
+                    best, best_state, waited = val["next_activity_accuracy"], {
+                        k: v.clone() for k, v in self.net.state_dict().items()}, 0
+                else:
+                    waited += 1
+                    if waited >= cfg.patience:
+                        break
+        self.net.load_state_dict(best_state)
+        return self
+
+    def predict_pairs(self, pairs: Pairs, chunk: int = 500) -> list[list[int]]:
+        """Suffixes of the pairs' prefixes (their cases' true times up to the prefix end), by iteration."""
+        if self.net is None:
+            raise RuntimeError("TaxLSTM.predict_pairs before fit")
+        return [s for start in range(0, len(pairs), chunk)
+                for s in self._iterate(pairs.subset(range(start, min(start + chunk, len(pairs)))))]
+
+    @torch.no_grad()
+    def _iterate(self, pairs: Pairs) -> list[list[int]]:
+        self.net.eval()
+        log, n_act = self.log, self.log.num_activities
+        acts = [list(p) for p in pairs.prefixes]
+        times = [list(log.times[c][:len(p)]) for c, p in zip(pairs.cases, pairs.prefixes)]
+        out: list[list[int]] = [[] for _ in acts]
+        active = list(range(len(acts)))
+        for _ in range(self.cfg.max_suffix):
+            if not active:
+                break
+            longest = max(len(acts[i]) for i in active)
+            x = np.zeros((len(active), longest, n_act + 5), dtype=np.float32)
+            for row, i in enumerate(active):
+                x[row, longest - len(acts[i]):] = prefix_features(acts[i], np.asarray(times[i]), n_act, self.divisors)
+            logits, gap = self.net(torch.from_numpy(x))
+            nxt, gap = logits.argmax(-1).tolist(), gap.clamp_min(0).tolist()
+            still = []
+            for row, i in enumerate(active):
+                if nxt[row] == n_act:
+                    continue
+                out[i].append(nxt[row] + 1)
+                acts[i].append(nxt[row] + 1)
+                times[i].append(times[i][-1] + gap[row] * self.divisors[0])
+                still.append(i)
+            active = still
+        return out

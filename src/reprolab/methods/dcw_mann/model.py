@@ -1,0 +1,186 @@
+"""The DNC run as an encoder-decoder over a case (DeepProcess), in its four variants.
+
+Input: the left-padded prefix tokens, then GO; the decoder starts one step later. Tokens: 0 = PAD/EOS, 1 = GO,
+activity id + 1 [official code]. One-hot inputs (the official `use_emb=False`).
+Encoder step t (controller 1, an LSTM):
+    h, c = LSTM_1([onehot(x_t); vec(r_{t-1})], (h, c));  v = W_y1 h;  xi = W_xi1 h
+    memory step (write, then read);  y_t = v + W_r vec(r_t)
+Decoder step (controller 2 = its own LSTM, W_y2, W_xi2, started from controller 1's (h, c)):
+    x = onehot(argmax y_{t-1}), no gradient through it (greedy feedback in training too, `use_teacher=False`);
+    the first decoder input is the argmax of the output at the GO step
+    write skipped when write-protected; read with controller 2's keys, strengths and modes;
+    y_t = W_y2 h + W_r vec(r_t)   (W_r is controller 1's read-output matrix, shared by both phases)
+
+| variant   | use_mem | dual_controller | write_protect |
+| lstm      | False   | -               | -             |  output v alone, one LSTM for both phases
+| dnc       | True    | False           | False         |
+| dc_mann   | True    | True            | False         |
+| dcw_mann  | True    | True            | True          |
+
+Initialisation [official code]: W_y, W_xi, W_r ~ N(0, 0.1^2), no biases; each LSTM as TF1's LSTMCell: one
+Glorot-uniform kernel over [input; h] -> 4H (limit sqrt(6 / (in + H + 4H))), zero biases, forget-gate bias 1
+(TF adds a constant 1 to a zero-initialised trainable bias: the same function and gradients). `init="pytorch"`
+keeps torch's defaults instead.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Literal
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from reprolab.methods.dcw_mann import memory as mem
+from reprolab.runtime.config import check_at_least, check_options
+
+Variant = Literal["lstm", "dnc", "dc_mann", "dcw_mann"]
+VARIANTS: tuple[Variant, ...] = ("lstm", "dnc", "dc_mann", "dcw_mann")
+PAD = EOS = 0
+GO = 1
+OUTPUT_STD = 0.1            # official: output, interface and read-output weights ~ N(0, 0.1)
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+    variant: Variant = "dcw_mann"
+    slots: int = 16                   # N: quick design; official Financial Log 64, Helpdesk 10 (mix task)
+    word_size: int = 32               # W: quick design; official Financial Log 64
+    read_heads: int = 1               # R: official suffix runs 1
+    hidden: int = 64                  # H: quick design; official 100
+    teacher_forcing: bool = False     # official trains with greedy feedback (trap 2)
+    mask_encoder_padding: bool = False   # official writes memory on pad steps too (trap 8)
+    init: Literal["official", "pytorch"] = "official"
+
+    def __post_init__(self) -> None:
+        check_options(self)
+        check_at_least(self, 1, ("slots", "word_size", "read_heads", "hidden"))
+
+    @property
+    def use_mem(self) -> bool:
+        return self.variant != "lstm"
+
+    @property
+    def dual_controller(self) -> bool:
+        return self.variant in ("dc_mann", "dcw_mann")
+
+    @property
+    def write_protect(self) -> bool:
+        return self.variant == "dcw_mann"
+
+
+def tf_lstm_init_(cell: nn.LSTMCell) -> None:
+    """TF1 LSTMCell's initialisation: Glorot-uniform over the joint [input; h] -> 4H kernel, zero biases, forget
+    bias 1 (torch gate order i, f, g, o)."""
+    hidden = cell.hidden_size
+    limit = math.sqrt(6.0 / (cell.input_size + hidden + 4 * hidden))
+    with torch.no_grad():
+        nn.init.uniform_(cell.weight_ih, -limit, limit)
+        nn.init.uniform_(cell.weight_hh, -limit, limit)
+        cell.bias_ih.zero_()
+        cell.bias_hh.zero_()
+        cell.bias_hh[hidden:2 * hidden] = 1.0
+
+
+class Controller(nn.Module):
+    """An LSTM with the output map W_y and the interface map W_xi (no biases)."""
+
+    def __init__(self, input_size: int, vocab: int, cfg: ModelConfig):
+        super().__init__()
+        self.cell = nn.LSTMCell(input_size, cfg.hidden)
+        self.output = nn.Linear(cfg.hidden, vocab, bias=False)
+        self.interface = (nn.Linear(cfg.hidden, mem.interface_size(cfg.word_size, cfg.read_heads), bias=False)
+                          if cfg.use_mem else None)
+        if cfg.init == "official":
+            tf_lstm_init_(self.cell)
+            for linear in (self.output, self.interface):
+                if linear is not None:
+                    nn.init.normal_(linear.weight, std=OUTPUT_STD)
+
+
+class MemoryEncoderDecoder(nn.Module):
+    """LSTM seq2seq, DNC, DC-MANN or DCw-MANN (`cfg.variant`) over a vocabulary of `vocab` tokens."""
+
+    def __init__(self, vocab: int, cfg: ModelConfig):
+        super().__init__()
+        if vocab < 3:
+            raise ValueError(f"vocab must be >= 3 (PAD/EOS, GO and one activity), got {vocab}")
+        self.vocab, self.cfg = vocab, cfg
+        reads = cfg.read_heads * cfg.word_size if cfg.use_mem else 0
+        self.encoder = Controller(vocab + reads, vocab, cfg)
+        self.decoder = Controller(vocab + reads, vocab, cfg) if cfg.dual_controller else None
+        self.read_output = nn.Linear(reads, vocab, bias=False) if cfg.use_mem else None
+        if self.read_output is not None and cfg.init == "official":
+            nn.init.normal_(self.read_output.weight, std=OUTPUT_STD)
+
+    def _step(self, controller: Controller, x: torch.Tensor, hc: tuple[torch.Tensor, torch.Tensor],
+              state: mem.MemoryState | None, write_protected: bool, trace: list | None):
+        """One time step: controller, memory (write unless protected, then read), output."""
+        cfg = self.cfg
+        inputs = F.one_hot(x, self.vocab).float()
+        if state is not None:
+            inputs = torch.cat([inputs, state.read_vectors.flatten(1)], dim=1)
+        h, c = controller.cell(inputs, hc)
+        y = controller.output(h)
+        if state is not None:
+            iface = mem.parse_interface(controller.interface(h), cfg.word_size, cfg.read_heads)
+            state = mem.step(state, iface, write_protected)
+            y = y + self.read_output(state.read_vectors.flatten(1))
+            if trace is not None:
+                trace.append({"state": state, "interface": iface, "written": not write_protected})
+        return y, (h, c), state
+
+    def forward(self, prefix: torch.Tensor, decode_steps: int, targets: torch.Tensor | None = None,
+                trace: list | None = None, stop_at_eos: bool = False) -> torch.Tensor:
+        """Logits (B, decode_steps, vocab) of the decoder steps, given `prefix` (B, T): left-padded tokens ending
+        with GO. `targets` (B, >= decode_steps - 1) feeds the true previous token when `teacher_forcing` is on
+        (the first decoder step then gets the target at the GO position, PAD, as in the official code).
+        `trace`, when a list, receives one record per memory step: the memory state after it, the parsed
+        interface and whether it wrote. `stop_at_eos` ends
+        decoding once every sample has emitted EOS (samples are independent, so no prediction changes)."""
+        cfg = self.cfg
+        batch = prefix.shape[0]
+        zeros = prefix.new_zeros((batch, cfg.hidden), dtype=torch.float32)
+        hc = (zeros, zeros)
+        state = (mem.initial_state(batch, cfg.slots, cfg.word_size, cfg.read_heads, prefix.device)
+                 if cfg.use_mem else None)
+        y = None
+        for t in range(prefix.shape[1]):
+            x = prefix[:, t]
+            y_new, hc_new, state_new = self._step(self.encoder, x, hc, state, False, trace)
+            if cfg.mask_encoder_padding:
+                keep = (x == PAD)
+                hc_new = tuple(torch.where(keep[:, None], old, new) for old, new in zip(hc, hc_new))
+                if state is not None:
+                    state_new = mem.MemoryState(*(torch.where(keep.view(-1, *[1] * (new.dim() - 1)), old, new)
+                                                  for old, new in zip(state, state_new)))
+            y, hc, state = y_new, hc_new, state_new
+        controller = self.decoder if self.decoder is not None else self.encoder
+        outputs = []
+        finished = torch.zeros(batch, dtype=torch.bool, device=prefix.device)
+        for t in range(decode_steps):
+            if cfg.teacher_forcing and targets is not None and self.training:
+                x = targets[:, t - 1] if t > 0 else torch.full_like(prefix[:, 0], PAD)
+            else:
+                x = y.detach().argmax(dim=-1)
+            y, hc, state = self._step(controller, x, hc, state, cfg.write_protect, trace)
+            outputs.append(y)
+            if stop_at_eos:
+                finished |= y.argmax(-1) == EOS
+                if bool(finished.all()):
+                    break
+        return torch.stack(outputs, dim=1)
+
+    @torch.no_grad()
+    def greedy_decode(self, prefix: torch.Tensor, max_steps: int) -> list[list[int]]:
+        """Greedy predictions up to the first EOS (at most `max_steps` tokens each)."""
+        was_training = self.training
+        self.eval()
+        try:
+            logits = self.forward(prefix, max_steps, stop_at_eos=True)
+        finally:
+            self.train(was_training)
+        tokens = logits.argmax(-1).tolist()
+        return [row[:row.index(EOS)] if EOS in row else row for row in tokens]

@@ -1,0 +1,192 @@
+"""The official training loop and evaluation, for any of the four variants.
+
+Batch [official code]: bs pairs drawn without replacement; prefixes left-padded to the longest in the batch, then
+GO; targets = suffix + EOS, padded; the loss is the softmax cross-entropy averaged over the unmasked target
+positions (suffix and EOS). Adam, lr 0.002; each gradient element clipped to +-10. Every `eval_every` iterations
+the model is scored on the validation pairs (model selection) and on the test pairs (the learning curve);
+the official loop selected on test, which `select_on_test` reproduces (labelled in the result).
+Evaluation decodes greedily in fixed batches (pairs in order): left padding makes predictions depend on the batch
+composition (the official encoder writes on pad steps).
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from reprolab.methods.dcw_mann.log import Pairs
+from reprolab.methods.dcw_mann.metrics import SuffixMetric, score
+from reprolab.methods.dcw_mann.model import EOS, GO, PAD, MemoryEncoderDecoder
+from reprolab.runtime.config import check_at_least, check_options
+from reprolab.runtime.train import run_loop
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    iterations: int = 800             # quick design; official 10k-150k by log
+    batch_size: int = 32              # quick design; official 10
+    lr: float = 0.002                 # official (Adam)
+    clip_value: float = 10.0          # official: each gradient element clipped to +-10
+    eval_every: int = 100             # official
+    eval_batch: int = 100             # fixed evaluation batches
+    max_decode: int = 20              # official Helpdesk; 0: the longest suffix + 1 (official elsewhere)
+    metric: SuffixMetric = "damerau_levenshtein"
+    select_on_test: bool = False      # the official loop kept the best test score (trap 1)
+
+    def __post_init__(self) -> None:
+        check_options(self)
+        check_at_least(self, 1, ("iterations", "batch_size", "eval_every", "eval_batch"))
+        check_at_least(self, 0, ("max_decode",))
+        if self.lr <= 0 or self.clip_value <= 0:
+            raise ValueError(f"lr and clip_value must be > 0, got {self.lr}, {self.clip_value}")
+
+
+def tokens(ids: Sequence[int]) -> list[int]:
+    """Activity id -> token id + 1 (0 = PAD/EOS, 1 = GO)."""
+    return [a + 1 for a in ids]
+
+
+def activity_ids(token_ids: Sequence[int]) -> list[int]:
+    """Token -> activity id (GO becomes 0, an invalid activity)."""
+    return [t - 1 for t in token_ids]
+
+
+def encode_prefixes(prefixes: Sequence[Sequence[int]], device: torch.device | str = "cpu") -> torch.Tensor:
+    """(B, longest + 1): left-padded prefix tokens, then GO."""
+    longest = max(len(p) for p in prefixes)
+    out = torch.full((len(prefixes), longest + 1), PAD, dtype=torch.long)
+    for row, prefix in enumerate(prefixes):
+        if len(prefix):
+            out[row, longest - len(prefix):longest] = torch.tensor(tokens(prefix))
+    out[:, longest] = GO
+    return out.to(device)
+
+
+def encode_targets(suffixes: Sequence[Sequence[int]], device: torch.device | str = "cpu"
+                   ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Targets (B, longest + 1) = suffix tokens + EOS, padded with PAD, and the loss mask over suffix and EOS."""
+    longest = max(len(s) for s in suffixes) + 1
+    targets = torch.full((len(suffixes), longest), PAD, dtype=torch.long)
+    mask = torch.zeros((len(suffixes), longest), dtype=torch.bool)
+    for row, suffix in enumerate(suffixes):
+        targets[row, :len(suffix)] = torch.tensor(tokens(suffix))
+        targets[row, len(suffix)] = EOS
+        mask[row, :len(suffix) + 1] = True
+    return targets.to(device), mask.to(device)
+
+
+def longest_suffix(*parts: Pairs) -> int:
+    return max(len(s) for pairs in parts for s in pairs.suffixes)
+
+
+def masked_cross_entropy(logits: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Softmax cross-entropy averaged over the unmasked positions."""
+    losses = F.cross_entropy(logits.transpose(1, 2), targets, reduction="none")
+    return losses[mask].mean()
+
+
+def predict(model: MemoryEncoderDecoder, prefixes: Sequence[Sequence[int]], max_decode: int, batch: int,
+            device: torch.device | str = "cpu") -> list[list[int]]:
+    """Greedy suffixes (activity ids, up to EOS) in fixed batches of `batch` pairs, in order."""
+    out = []
+    for start in range(0, len(prefixes), batch):
+        chunk = prefixes[start:start + batch]
+        out += [activity_ids(p) for p in model.greedy_decode(encode_prefixes(chunk, device), max_decode)]
+    return out
+
+
+def evaluate(model: MemoryEncoderDecoder, pairs: Pairs, cfg: TrainConfig,
+             device: torch.device | str = "cpu") -> dict[str, float]:
+    preds = predict(model, pairs.prefixes, cfg.max_decode, cfg.eval_batch, device)
+    return score(preds, pairs.suffixes, cfg.metric)
+
+
+class BestModel:
+    """The model state with the best selection score so far (checkpointed like any other object)."""
+
+    def __init__(self, model: MemoryEncoderDecoder):
+        self.model, self.score, self.iteration = model, -1.0, 0
+        self.state = copy.deepcopy(model.state_dict())
+
+    def offer(self, value: float, iteration: int) -> None:
+        if value > self.score:
+            self.score, self.iteration = value, iteration
+            self.state = copy.deepcopy(self.model.state_dict())
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"score": torch.tensor(self.score), "iteration": torch.tensor(self.iteration), "state": self.state}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.score, self.iteration = float(state["score"]), int(state["iteration"])
+        self.state = state["state"]
+
+
+class TrainClock:
+    """Seconds spent in training steps (evaluation excluded), kept across a resume."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"seconds": torch.tensor(self.seconds, dtype=torch.float64)}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.seconds = float(state["seconds"])
+
+
+def train(model: MemoryEncoderDecoder, train_pairs: Pairs, val_pairs: Pairs, test_pairs: Pairs | None,
+          cfg: TrainConfig, seed: int, device: torch.device | str = "cpu", checkpoint: Path | None = None,
+          resume: bool = False, desc: str = "train") -> dict[str, Any]:
+    """Train with the official loop; return the history (every `eval_every` iterations: validation and test
+    scores, training seconds so far) and the selected iteration. The model ends with the selected weights."""
+    if len(train_pairs) < cfg.batch_size:
+        raise ValueError(f"{len(train_pairs)} training pairs, fewer than batch_size {cfg.batch_size}")
+    if len(val_pairs) == 0:
+        raise ValueError("no validation pairs: the validation cases give no prefix/suffix pair")
+    if cfg.max_decode == 0:
+        cfg = dataclasses.replace(cfg, max_decode=longest_suffix(train_pairs, val_pairs) + 1)
+    model.to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    rng = np.random.default_rng(seed)
+    best = BestModel(model)
+    clock = TrainClock()
+
+    def step(_: int) -> float:
+        start = time.perf_counter()
+        index = rng.choice(len(train_pairs), cfg.batch_size, replace=False)
+        batch = train_pairs.subset(index)
+        targets, mask = encode_targets(batch.suffixes, device)
+        logits = model(encode_prefixes(batch.prefixes, device), targets.shape[1], targets=targets)
+        loss = masked_cross_entropy(logits, targets, mask)
+        optimizer.zero_grad()
+        loss.backward()
+        for p in model.parameters():
+            if p.grad is not None:
+                p.grad.clamp_(-cfg.clip_value, cfg.clip_value)
+        optimizer.step()
+        clock.seconds += time.perf_counter() - start
+        return loss.item()
+
+    def measure(iteration: int) -> dict[str, Any]:
+        record = {"train_seconds": clock.seconds, **{f"val_{k}": v for k, v in
+                                                        evaluate(model, val_pairs, cfg, device).items()}}
+        if test_pairs is not None:
+            record.update({f"test_{k}": v for k, v in evaluate(model, test_pairs, cfg, device).items()})
+        best.offer(record["test_dl_similarity" if cfg.select_on_test else "val_dl_similarity"], iteration)
+        return record
+
+    model.train()
+    history = run_loop(cfg.iterations, step, objects={"model": model, "optimizer": optimizer, "rng": rng,
+                                                      "best": best, "clock": clock},
+                       eval_fn=measure, eval_every=cfg.eval_every, checkpoint=checkpoint,
+                       checkpoint_every=cfg.eval_every if checkpoint is not None else 0, resume=resume, desc=desc)
+    model.load_state_dict(best.state)
+    return {"history": history, "selected_iteration": best.iteration,
+            "selected_on": "test (official; labelled)" if cfg.select_on_test else "validation"}

@@ -1,0 +1,114 @@
+"""Spec 7 checks 3, 4 and 6 on the model, the official encoding, and the padding flag (trap 8)."""
+
+import pytest
+import torch
+
+from reprolab.methods.dcw_mann.model import EOS, GO, PAD, MemoryEncoderDecoder, ModelConfig
+from reprolab.methods.dcw_mann.training import encode_prefixes, encode_targets, masked_cross_entropy
+
+VOCAB = 8                       # 6 activities + PAD/EOS + GO
+SMALL = dict(slots=5, word_size=4, read_heads=2, hidden=12)
+
+
+def _model(variant, seed=0, **kwargs):
+    torch.manual_seed(seed)
+    return MemoryEncoderDecoder(VOCAB, ModelConfig(variant=variant, **{**SMALL, **kwargs}))
+
+
+def _decoder_trace(model, prefixes, steps=6):
+    trace = []
+    model.eval()
+    with torch.no_grad():
+        model(encode_prefixes(prefixes), steps, trace=trace)
+    encoder_steps = max(len(p) for p in prefixes) + 1
+    return trace[encoder_steps - 1:]            # the last encoder step's state, then every decoder step
+
+
+def test_write_protection_keeps_the_memory_bit_identical_while_decoding():
+    """Check 3: with write protection M, u, L, p and w^w do not change over the decoder steps while w^r does;
+    DC-MANN (same weights) writes while decoding."""
+    prefixes = [(1, 2, 3), (4, 2), (5, 6, 1, 2)]
+    protected = _decoder_trace(_model("dcw_mann"), prefixes)
+    assert all(not r["written"] for r in protected[1:]) and protected[0]["written"]
+    last_written = protected[0]["state"]
+    for record in protected[1:]:
+        for name in ("memory", "usage", "link", "precedence", "write_weighting"):
+            assert torch.equal(getattr(record["state"], name), getattr(last_written, name)), name
+    assert not torch.equal(protected[-1]["state"].read_weightings, last_written.read_weightings)
+    writing = _model("dc_mann")
+    writing.load_state_dict(_model("dcw_mann").state_dict())
+    unprotected = _decoder_trace(writing, prefixes)
+    assert not torch.equal(unprotected[-1]["state"].memory, unprotected[0]["state"].memory)
+
+
+def test_variants_have_the_documented_parameters():
+    """Check 4: without the dual controller no decoder parameter exists; the LSTM has no memory parameters."""
+    names = {v: {n for n, _ in _model(v).named_parameters()} for v in ("lstm", "dnc", "dc_mann", "dcw_mann")}
+    assert not any(n.startswith("decoder.") for n in names["dnc"] | names["lstm"])
+    assert any(n.startswith("decoder.") for n in names["dc_mann"]) and names["dc_mann"] == names["dcw_mann"]
+    assert not any("interface" in n or "read_output" in n for n in names["lstm"])
+    cfg = ModelConfig(variant="dcw_mann")            # the quick sizes on Helpdesk (9 activities): as the prototype
+    assert sum(p.numel() for p in MemoryEncoderDecoder(11, cfg).parameters()) == 74_976
+
+
+def test_official_initialisation():
+    model = _model("dcw_mann", hidden=64)
+    cell = model.encoder.cell
+    limit = (6.0 / (cell.input_size + 64 + 4 * 64)) ** 0.5
+    assert cell.weight_ih.abs().max() <= limit and cell.weight_ih.abs().max() > 0.9 * limit
+    assert cell.bias_hh[64:128].eq(1).all() and cell.bias_ih.eq(0).all() and cell.bias_hh[:64].eq(0).all()
+    assert abs(model.read_output.weight.std().item() - 0.1) < 0.02 and model.encoder.output.bias is None
+
+
+def test_encoding_is_left_padded_with_go_and_targets_end_with_eos():
+    """Check 6 (EOS in every target) and the official layout: token = id + 1, prefix left-padded, then GO."""
+    x = encode_prefixes([(1, 2), (3,)])
+    assert x.tolist() == [[2, 3, GO], [PAD, 4, GO]]
+    targets, mask = encode_targets([(4,), (5, 6, 1)])
+    assert targets.tolist() == [[5, EOS, PAD, PAD], [6, 7, 2, EOS]]
+    assert mask.tolist() == [[True, True, False, False], [True, True, True, True]]
+
+
+def test_masked_loss_ignores_padded_positions():
+    logits = torch.randn(2, 4, VOCAB, generator=torch.Generator().manual_seed(0))
+    targets, mask = encode_targets([(4,), (5, 6, 1)])
+    changed = logits.clone()
+    changed[0, 2:] = 100.0                              # positions past the first target's EOS
+    assert torch.equal(masked_cross_entropy(logits, targets, mask), masked_cross_entropy(changed, targets, mask))
+    manual = torch.nn.functional.cross_entropy(logits[mask], targets[mask])
+    assert torch.allclose(masked_cross_entropy(logits, targets, mask), manual)
+
+
+def test_greedy_feedback_is_the_default_and_teacher_forcing_uses_the_targets():
+    """Trap 2: by default training feeds back the argmax, so the targets do not change the logits."""
+    model = _model("dcw_mann").train()
+    x = encode_prefixes([(1, 2), (3, 4)])
+    a = model(x, 3, targets=torch.tensor([[2, 3, 0], [4, 5, 0]]))
+    b = model(x, 3, targets=torch.tensor([[6, 6, 0], [6, 6, 0]]))
+    assert torch.equal(a, b)
+    forced = _model("dcw_mann", teacher_forcing=True).train()
+    assert not torch.equal(forced(x, 3, targets=torch.tensor([[2, 3, 0], [4, 5, 0]])),
+                           forced(x, 3, targets=torch.tensor([[6, 6, 0], [6, 6, 0]])))
+
+
+def test_padding_makes_predictions_depend_on_the_batch_unless_masked():
+    """Trap 8: the official encoder writes on pad steps, so a short prefix's output changes with the longest
+    prefix in its batch; `mask_encoder_padding` removes that dependence."""
+    short, long = (1, 2), (3, 4, 5, 6, 1, 2, 3)
+    for masked in (False, True):
+        model = _model("dcw_mann", mask_encoder_padding=masked).eval()
+        with torch.no_grad():
+            alone = model(encode_prefixes([short]), 4)[0]
+            batched = model(encode_prefixes([short, long]), 4)[0]
+        assert torch.allclose(alone, batched, atol=1e-5) == masked
+
+
+def test_greedy_decode_stops_at_eos_and_bad_sizes_are_errors():
+    model = _model("lstm")
+    with torch.no_grad():
+        model.encoder.output.weight.zero_()
+    assert model.greedy_decode(encode_prefixes([(1,), (2, 3)]), 5) == [[], []]     # all-zero logits: EOS first
+    with pytest.raises(ValueError, match="vocab must be >= 3"):
+        MemoryEncoderDecoder(2, ModelConfig())
+    with pytest.raises(ValueError, match="variant"):
+        ModelConfig(variant="ntm")
