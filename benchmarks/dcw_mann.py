@@ -4,10 +4,9 @@ same equations (one sample at a time, loops over slots and heads), on the quick 
 Speed: per-sample time / batched time for one write + read step, forward only.
 """
 
-import time
-
 import torch
 
+from benchmarks import timed
 from reprolab.methods.dcw_mann import memory as mem
 
 
@@ -70,13 +69,6 @@ def random_case(batch: int, slots: int, width: int, heads: int, seed: int, dtype
         state = mem.step(state, mem.parse_interface(torch.randn(batch, size, generator=gen, dtype=dtype), width, heads))
     return state, mem.parse_interface(torch.randn(batch, size, generator=gen, dtype=dtype), width, heads)
 
-
-def timed(fn, repeats):
-    fn()
-    start = time.perf_counter()
-    for _ in range(repeats):
-        fn()
-    return (time.perf_counter() - start) / repeats
 
 
 def main() -> None:

@@ -4,10 +4,10 @@ Equality: both give the same value (float64). Speed: loop time / one-matrix time
 """
 
 import itertools
-import time
 
 import torch
 
+from benchmarks import timed
 from reprolab.methods.domain_invariance.penalties import GAMMAS, compressed_penalty, feature_map, mmd2
 
 
@@ -21,13 +21,6 @@ def loop_compressed(z, domains, labels, k, c):
                 values.append(mmd2(a, b, GAMMAS["l2norm"]))
     return torch.stack(values).mean()
 
-
-def timed(fn, repeats):
-    fn()                                                         # warm-up
-    start = time.perf_counter()
-    for _ in range(repeats):
-        fn()
-    return (time.perf_counter() - start) / repeats
 
 
 def main() -> None:
