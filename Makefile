@@ -4,17 +4,22 @@ VENV    := .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 FMNIST  := /usr/share/datasets/fashion-mnist
+WORDNET := /usr/share/wordnet
 export OMP_NUM_THREADS ?= 1
 
 .PHONY: setup demo test test-slow bench clean
 
 setup: $(STAMP)
 
-# Re-installs only when pyproject.toml changes. Fashion-MNIST comes from Debian (installed when running as root).
+# Re-installs only when pyproject.toml changes. Fashion-MNIST and WordNet (AIM's brevity) come from Debian
+# (installed when running as root).
 $(STAMP): pyproject.toml
 	@if [ ! -d $(FMNIST) ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist) >/dev/null \
 		|| echo "warning: could not install dataset-fashion-mnist; Fashion-MNIST tests will be skipped"; fi
+	@if [ ! -f $(WORDNET)/data.noun ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+		wordnet-base) >/dev/null || echo "warning: could not install wordnet-base; AIM's brevity will be skipped"; fi
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[all,dev]'

@@ -19,7 +19,7 @@ def test_unknown_method_is_an_error():
     result = runner.invoke(app, ["run", "nonsense"])
     assert result.exit_code == 2 and "unknown method 'nonsense'" in result.output
     implemented, planned = result.output.split("implemented: ")[1].split("(planned, not runnable yet: ")
-    assert "neural_collapse" in implemented and "aim" not in implemented and "aim" in planned
+    assert "neural_collapse" in implemented and "safl" not in implemented and "safl" in planned
 
 
 def test_unknown_override_is_an_error(tmp_path):
@@ -28,7 +28,7 @@ def test_unknown_override_is_an_error(tmp_path):
 
 
 def test_planned_method_is_an_error():
-    result = runner.invoke(app, ["run", "aim"])
+    result = runner.invoke(app, ["run", "safl"])
     assert result.exit_code == 2 and "not implemented yet" in result.output
 
 

@@ -39,7 +39,6 @@ class MethodEntry:
 
 
 PLANNED = (
-    MethodEntry("aim", "Vo et al., Additive instance-wise multi-class explainer (AIM), ICLR 2023", None),
     MethodEntry("safl", "Tran et al., SAFL: self-attention scene text recognizer with focal loss, ICMLA 2020", None),
 )
 

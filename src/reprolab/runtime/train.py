@@ -5,11 +5,13 @@ caller's `eval_fn(step)` returns a dict of metrics. Every `checkpoint_every` ste
 (anything with `state_dict`/`load_state_dict`: models, optimizers, schedulers; or numpy / torch random
 generators), the global RNG states and the evaluation history are written atomically; with `resume=True` the
 loop continues from the last checkpoint and, because the RNG states are restored, ends with the same numbers as an
-uninterrupted run.
+uninterrupted run. `BestModel` keeps the best-scoring weights for model selection, checkpointed with the rest.
 """
 
 from __future__ import annotations
 
+import copy
+import math
 import random
 from pathlib import Path
 from typing import Any, Callable, Mapping
@@ -85,6 +87,58 @@ class Checkpointer:
             restore_state(obj, payload["objects"][name])
         set_rng_state(payload["rng"])
         return payload["step"], payload["history"]
+
+
+class BestModel:
+    """The model state with the best selection score so far (checkpointed like any other object); `keep_ties`
+    also takes a later state with an equal score."""
+
+    def __init__(self, model: torch.nn.Module, keep_ties: bool = False, floor: float = -math.inf):
+        self.model, self.score, self.iteration, self.keep_ties = model, floor, 0, keep_ties
+        self.state = copy.deepcopy(model.state_dict())
+
+    def offer(self, value: float, iteration: int) -> bool:
+        """Keep the model's current state if `value` is the best so far; return whether it was kept."""
+        if value > self.score or (self.keep_ties and value == self.score):
+            self.score, self.iteration = value, iteration
+            self.state = copy.deepcopy(self.model.state_dict())
+            return True
+        return False
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"score": torch.tensor(self.score, dtype=torch.float64), "iteration": torch.tensor(self.iteration),
+                "state": self.state}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.score, self.iteration = float(state["score"]), int(state["iteration"])
+        self.state = state["state"]
+
+
+class ShuffledBatches:
+    """Index batches over n items, epoch by epoch: `batches(step)` is batch step % per_epoch of a permutation drawn
+    anew for every epoch from a seeded generator (the last batch of an epoch may be smaller). Checkpointable."""
+
+    def __init__(self, n: int, batch_size: int, seed: int):
+        if n < 1 or batch_size < 1:
+            raise ValueError(f"need n >= 1 items and batch_size >= 1, got {n}, {batch_size}")
+        self.n, self.batch_size = n, batch_size
+        self.per_epoch = -(-n // batch_size)
+        self.generator = torch.Generator().manual_seed(seed)
+        self.order, self.epoch = torch.arange(n), -1
+
+    def __call__(self, step: int) -> torch.Tensor:
+        if step // self.per_epoch != self.epoch:
+            self.epoch = step // self.per_epoch
+            self.order = torch.randperm(self.n, generator=self.generator)
+        start = (step % self.per_epoch) * self.batch_size
+        return self.order[start:start + self.batch_size]
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"generator": self.generator.get_state(), "order": self.order, "epoch": torch.tensor(self.epoch)}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.generator.set_state(state["generator"])
+        self.order, self.epoch = state["order"], int(state["epoch"])
 
 
 def run_loop(

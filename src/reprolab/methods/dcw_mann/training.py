@@ -11,7 +11,6 @@ composition (the official encoder writes on pad steps).
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import time
 from pathlib import Path
@@ -25,7 +24,7 @@ from reprolab.methods.dcw_mann.log import Pairs
 from reprolab.methods.dcw_mann.metrics import SuffixMetric, score
 from reprolab.methods.dcw_mann.model import EOS, GO, PAD, MemoryEncoderDecoder
 from reprolab.runtime.config import check_at_least, check_options
-from reprolab.runtime.train import run_loop
+from reprolab.runtime.train import BestModel, run_loop
 
 
 @dataclasses.dataclass(frozen=True)
@@ -106,26 +105,6 @@ def evaluate(model: MemoryEncoderDecoder, pairs: Pairs, cfg: TrainConfig,
              device: torch.device | str = "cpu") -> dict[str, float]:
     preds = predict(model, pairs.prefixes, cfg.max_decode, cfg.eval_batch, device)
     return score(preds, pairs.suffixes, cfg.metric)
-
-
-class BestModel:
-    """The model state with the best selection score so far (checkpointed like any other object)."""
-
-    def __init__(self, model: MemoryEncoderDecoder):
-        self.model, self.score, self.iteration = model, -1.0, 0
-        self.state = copy.deepcopy(model.state_dict())
-
-    def offer(self, value: float, iteration: int) -> None:
-        if value > self.score:
-            self.score, self.iteration = value, iteration
-            self.state = copy.deepcopy(self.model.state_dict())
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"score": torch.tensor(self.score), "iteration": torch.tensor(self.iteration), "state": self.state}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.score, self.iteration = float(state["score"]), int(state["iteration"])
-        self.state = state["state"]
 
 
 class TrainClock:

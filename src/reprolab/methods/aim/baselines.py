@@ -1,0 +1,206 @@
+"""Baselines under the same black box, items and deletion protocol: each returns scores (N, L) for the black box's
+label y; `metrics.top_k` ranks them the same way for every method.
+
+- `random_scores`: uniform noise (seeded).
+- `L2X` (Chen et al. 2018; a PyTorch port of the official Keras code, `baseline/L2X.py`): selector =
+  embedding(100) -> Conv1d(100, k 3) + ReLU -> [global: max over positions -> Linear(100) + ReLU] concatenated with
+  [local: two Conv1d(100, k 3) + ReLU] -> Dropout 0.2 -> 1x1 Conv(100) + ReLU -> 1x1 Conv(1) = position logits.
+  Training: K Gumbel-softmax draws over positions at temperature tau, element-wise max = the mask; approximator =
+  second embedding x mask, summed / K -> Linear(250) + ReLU -> Linear(C), cross-entropy against the black box's
+  probabilities; RMSprop. Evaluation: the logits rank the positions. Retrained for every K. PAD positions are
+  never drawn [design: the port masks them, as the ranking does].
+- LIME (`lime` 0.2.0.1 `LimeTextExplainer`, kernel width 15, bag of words): an item is written as the string of
+  its token ids, so any id black box works; every word type's weight for y goes to each of its positions (ties
+  by position). Ranking by signed weight (official: by |weight|, `lime_abs=True`).
+- Kernel SHAP (captum 0.9.0 `KernelShap`): one feature per real position, PAD as the baseline.
+- Integrated Gradients (captum `LayerIntegratedGradients` on the embedding layer, PAD baseline, 32 steps), summed
+  over the embedding dimension: needs a torch black box.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Callable
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from reprolab.methods.aim.blackbox import BlackBox
+from reprolab.methods.aim.corpus import PAD
+from reprolab.runtime.config import check_at_least
+from reprolab.runtime.train import ShuffledBatches, run_loop
+
+
+def random_scores(x: torch.Tensor, seed: int) -> torch.Tensor:
+    return torch.rand(x.shape[:2], generator=torch.Generator().manual_seed(seed))
+
+
+@dataclasses.dataclass(frozen=True)
+class L2XConfig:
+    embed: int = 100                  # [official]
+    filters: int = 100                # [official]
+    hidden: int = 250                 # approximator [official]
+    dropout: float = 0.2              # [official]
+    tau: float = 0.7                  # IMDB [official]; AG News 0.2, HateXplain 0.1
+    epochs: int = 5                   # [official]
+    batch_size: int = 40              # [official]
+    lr: float = 1e-3                  # RMSprop (Keras default)
+
+    def __post_init__(self) -> None:
+        check_at_least(self, 1, ("embed", "filters", "hidden", "epochs", "batch_size"))
+
+
+class L2XSelector(nn.Module):
+    def __init__(self, vocab: int, cfg: L2XConfig):
+        super().__init__()
+        d, f = cfg.embed, cfg.filters
+        self.embedding = nn.Embedding(vocab, d)
+        self.first = nn.Sequential(nn.Conv1d(d, f, 3, padding="same"), nn.ReLU())
+        self.global_info = nn.Sequential(nn.Linear(f, f), nn.ReLU())
+        self.local_info = nn.Sequential(nn.Conv1d(f, f, 3, padding="same"), nn.ReLU(),
+                                        nn.Conv1d(f, f, 3, padding="same"), nn.ReLU())
+        self.combine = nn.Sequential(nn.Dropout(cfg.dropout), nn.Conv1d(2 * f, f, 1), nn.ReLU(), nn.Conv1d(f, 1, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.first(self.embedding(x).transpose(1, 2))                       # (B, F, L)
+        g = self.global_info(h.amax(-1)).unsqueeze(-1).expand_as(h)
+        logits = self.combine(torch.cat([g, self.local_info(h)], dim=1))[:, 0]
+        return logits.masked_fill(x == PAD, -1e9)
+
+
+class L2XApproximator(nn.Module):
+    def __init__(self, vocab: int, classes: int, cfg: L2XConfig):
+        super().__init__()
+        self.embedding = nn.Embedding(vocab, cfg.embed)
+        self.out = nn.Sequential(nn.Linear(cfg.embed, cfg.hidden), nn.ReLU(), nn.Linear(cfg.hidden, classes))
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor, k: int) -> torch.Tensor:
+        return self.out((self.embedding(x) * mask.unsqueeze(-1)).sum(1) / k)
+
+
+def l2x_mask(logits: torch.Tensor, k: int, tau: float) -> torch.Tensor:
+    """Element-wise max of K Gumbel-softmax draws over the positions."""
+    draws = F.gumbel_softmax(logits.unsqueeze(1).expand(-1, k, -1), tau=tau, dim=-1)
+    return draws.amax(1)
+
+
+class L2X:
+    def __init__(self, black_box: BlackBox, vocab: int, classes: int, k: int, cfg: L2XConfig = L2XConfig(),
+                 seed: int = 0):
+        self.black_box, self.k, self.cfg, self.seed = black_box, k, cfg, seed
+        torch.manual_seed(seed)
+        self.selector = L2XSelector(vocab, cfg)
+        self.approximator = L2XApproximator(vocab, classes, cfg)
+
+    def fit(self, train_x: torch.Tensor, desc: str = "L2X") -> "L2X":
+        cfg = self.cfg
+        targets = torch.cat([self.black_box.probs(train_x[i:i + 500]).cpu() for i in range(0, len(train_x), 500)])
+        params = [*self.selector.parameters(), *self.approximator.parameters()]
+        optimizer = torch.optim.RMSprop(params, lr=cfg.lr)
+        batches = ShuffledBatches(len(train_x), cfg.batch_size, self.seed)
+
+        def step(i: int) -> float:
+            index = batches(i)
+            self.selector.train()
+            self.approximator.train()
+            x = train_x[index]
+            mask = l2x_mask(self.selector(x), self.k, cfg.tau)
+            logits = self.approximator(x, mask, self.k)
+            loss = -(targets[index] * F.log_softmax(logits, -1)).sum(-1).mean()
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            return loss.item()
+
+        run_loop(cfg.epochs * batches.per_epoch, step, desc=desc)
+        return self
+
+    @torch.no_grad()
+    def scores(self, x: torch.Tensor) -> torch.Tensor:
+        self.selector.eval()
+        return torch.cat([self.selector(x[i:i + 500]) for i in range(0, len(x), 500)])
+
+
+def _id_string(row: torch.Tensor) -> str:
+    return " ".join(str(int(t)) for t in row if t != PAD)
+
+
+def _ids_from_strings(texts: list[str], length: int) -> torch.Tensor:
+    out = torch.full((len(texts), length), PAD, dtype=torch.long)
+    for i, text in enumerate(texts):
+        ids = [int(t) for t in text.split()][:length]
+        if ids:
+            out[i, :len(ids)] = torch.tensor(ids)
+    return out
+
+
+def lime_scores(black_box: BlackBox, x: torch.Tensor, labels: torch.Tensor, samples: int, seed: int,
+                kernel_width: float = 15.0, lime_abs: bool = False,
+                progress: Callable[[int], None] | None = None) -> torch.Tensor:
+    """Per position, the LIME weight of its word type for the label (|weight| with `lime_abs`)."""
+    from lime.lime_text import LimeTextExplainer
+
+    length = x.shape[1]
+
+    def classify(texts: list[str]) -> np.ndarray:
+        ids = _ids_from_strings(texts, length)
+        return torch.cat([black_box.probs(ids[i:i + 500]).cpu() for i in range(0, len(ids), 500)]).numpy()
+
+    scores = torch.full(x.shape, -np.inf)
+    for row in range(len(x)):
+        explainer = LimeTextExplainer(kernel_width=kernel_width, split_expression=r"\s+", bow=True,
+                                      random_state=seed + row)
+        text = _id_string(x[row])
+        label = int(labels[row])
+        words = len(set(text.split()))
+        explanation = explainer.explain_instance(text, classify, labels=(label,), num_features=words,
+                                                 num_samples=samples)
+        weight = {explanation.domain_mapper.indexed_string.word(j): w for j, w in explanation.as_map()[label]}
+        for position, token in enumerate(x[row].tolist()):
+            if token != PAD:
+                w = weight.get(str(token), 0.0)
+                scores[row, position] = abs(w) if lime_abs else w
+        if progress:
+            progress(row)
+    return scores
+
+
+def kernel_shap_scores(black_box: BlackBox, x: torch.Tensor, labels: torch.Tensor, samples: int,
+                       seed: int, progress: Callable[[int], None] | None = None) -> torch.Tensor:
+    """captum KernelShap over the real positions of each item (PAD as baseline)."""
+    from captum.attr import KernelShap
+
+    length = x.shape[1]
+
+    def forward(ids: torch.Tensor) -> torch.Tensor:
+        padded = torch.cat([ids, torch.full((ids.shape[0], length - ids.shape[1]), PAD, dtype=ids.dtype)], 1)
+        return black_box.probs(padded).cpu()
+
+    shap = KernelShap(forward)
+    scores = torch.full(x.shape, -np.inf)
+    for row in range(len(x)):
+        n = int((x[row] != PAD).sum())
+        inputs = x[row:row + 1, :n]
+        torch.manual_seed(seed + row)
+        attribution = shap.attribute(inputs, baselines=PAD, target=int(labels[row]), n_samples=samples,
+                                     feature_mask=torch.arange(n).unsqueeze(0), perturbations_per_eval=samples)
+        scores[row, :n] = attribution[0].float()
+        if progress:
+            progress(row)
+    return scores
+
+
+def integrated_gradients_scores(model: nn.Module, embedding: nn.Module, x: torch.Tensor, labels: torch.Tensor,
+                                steps: int = 32, batch: int = 50) -> torch.Tensor:
+    from captum.attr import LayerIntegratedGradients
+
+    ig = LayerIntegratedGradients(model, embedding)
+    out = []
+    for i in range(0, len(x), batch):
+        chunk = x[i:i + batch]
+        attribution = ig.attribute(chunk, baselines=torch.full_like(chunk, PAD), target=labels[i:i + batch],
+                                   n_steps=steps)
+        out.append(attribution.sum(-1).detach())
+    return torch.cat(out)

@@ -1,0 +1,161 @@
+"""The black box f: probabilities for a batch of items, and the same under a feature mask z in [0, 1]^L.
+
+AIM needs f(x, z) only for the label y1 = argmax f(x, Z) (no gradient flows into f), so three adapters cover the
+user's models without changing them:
+- `embedding_black_box(model)`: a torch classifier with an `nn.Embedding`; a forward hook multiplies the
+  embedding output by z (the official code multiplies token embeddings by z inside its black boxes);
+- `callable_black_box(fn)`: any function of token ids (B, L) that returns probabilities; positions whose mask
+  rounds to 0 become PAD [design];
+- `image_black_box(model, patch)`: a classifier of (B, C, H, W) images; each patch's pixels are multiplied by its
+  mask value.
+Every output is checked to be probabilities (finite, >= 0, rows summing to 1): a model that returns logits is an
+error that says so.
+`WordCNN` is the text black box the experiments train (Kim's CNN: filter widths 3 and 5, 100 filters each, as the
+prototype's; as the official black boxes: a plain embedding (PAD has its own learned vector), valid convolutions,
+max over time, probabilities out).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Callable
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from reprolab.methods.aim.corpus import PAD
+
+PROBABILITY_TOLERANCE = 1e-3
+
+
+def check_probabilities(p: Any, batch: int) -> torch.Tensor:
+    p = torch.as_tensor(np.asarray(p) if not isinstance(p, torch.Tensor) else p, dtype=torch.float32)
+    if p.dim() != 2 or p.shape[0] != batch:
+        raise ValueError(f"the black box must return probabilities of shape (batch, classes) = ({batch}, C), got "
+                         f"{tuple(p.shape)}")
+    if not torch.isfinite(p).all() or (p < 0).any() or ((p.sum(1) - 1).abs() > PROBABILITY_TOLERANCE).any():
+        raise ValueError("the black box must return probabilities (non-negative, each row summing to 1); it returned "
+                         "values that are not (logits?): wrap it with a softmax")
+    return p
+
+
+@dataclasses.dataclass
+class BlackBox:
+    """probs(x) -> (B, C); masked_probs(x, z) -> (B, C) with z (B, L) in [0, 1]."""
+    forward: Callable[[Any], Any]
+    masked: Callable[[Any, torch.Tensor], Any]
+    device: str = "cpu"
+
+    @torch.no_grad()
+    def probs(self, x: Any) -> torch.Tensor:
+        return check_probabilities(self.forward(x), len(x)).to(self.device)
+
+    @torch.no_grad()
+    def masked_probs(self, x: Any, z: torch.Tensor) -> torch.Tensor:
+        return check_probabilities(self.masked(x, z), len(x)).to(self.device)
+
+    def predict(self, x: Any, batch: int = 500) -> torch.Tensor:
+        return torch.cat([self.probs(x[i:i + batch]) for i in range(0, len(x), batch)]).argmax(-1)
+
+
+def find_embedding(model: nn.Module) -> nn.Embedding:
+    for module in model.modules():
+        if isinstance(module, nn.Embedding):
+            return module
+    raise ValueError("no nn.Embedding in the model: pass embedding=..., or wrap the model with callable_black_box")
+
+
+def embedding_black_box(model: nn.Module, embedding: nn.Module | None = None) -> BlackBox:
+    """A torch text classifier (ids -> probabilities); the mask multiplies the embedding output."""
+    embedding = embedding or find_embedding(model)
+    model.eval()
+    device = str(next(model.parameters()).device)
+
+    def masked(x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        hook = embedding.register_forward_hook(lambda module, inputs, output: output * z.unsqueeze(-1))
+        try:
+            return model(x)
+        finally:
+            hook.remove()
+
+    return BlackBox(model, masked, device)
+
+
+def callable_black_box(fn: Callable[[torch.Tensor], Any], device: str = "cpu") -> BlackBox:
+    """Any function of token ids (B, L) returning probabilities; masked positions (z < 0.5) become PAD."""
+    def masked(x: torch.Tensor, z: torch.Tensor) -> Any:
+        return fn(torch.where(z >= 0.5, x, torch.full_like(x, PAD)))
+
+    return BlackBox(fn, masked, device)
+
+
+def patch_mask_to_pixels(z: torch.Tensor, image_shape: tuple[int, int], patch: int) -> torch.Tensor:
+    """(B, L) patch mask -> (B, 1, H, W) pixel mask, patches in row-major order."""
+    rows, cols = image_shape[0] // patch, image_shape[1] // patch
+    grid = z.view(-1, 1, rows, cols)
+    return grid.repeat_interleave(patch, dim=2).repeat_interleave(patch, dim=3)
+
+
+def image_black_box(model: nn.Module, patch: int = 7) -> BlackBox:
+    """An image classifier ((B, C, H, W) -> probabilities); each patch is scaled by its mask value."""
+    model.eval()
+    device = str(next(model.parameters()).device)
+
+    def masked(x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        return model(x * patch_mask_to_pixels(z, tuple(x.shape[-2:]), patch))
+
+    return BlackBox(model, masked, device)
+
+
+class WordCNN(nn.Module):
+    """Embedding -> Conv1d per width + ReLU + max over time -> dropout -> Linear -> softmax."""
+
+    def __init__(self, vocab: int, classes: int, embed: int = 100, widths: tuple[int, ...] = (3, 5),
+                 filters: int = 100, dropout: float = 0.5):
+        super().__init__()
+        self.embedding = nn.Embedding(vocab, embed)         # no padding_idx: PAD has a learned vector [official]
+        self.convs = nn.ModuleList(nn.Conv1d(embed, filters, w) for w in widths)
+        self.dropout = nn.Dropout(dropout)
+        self.out = nn.Linear(filters * len(widths), classes)
+
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        e = self.embedding(x).transpose(1, 2)
+        return self.out(self.dropout(torch.cat([F.relu(conv(e)).amax(-1) for conv in self.convs], dim=1)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.softmax(self.logits(x), dim=-1)
+
+
+@dataclasses.dataclass(frozen=True)
+class BlackBoxConfig:
+    widths: tuple[int, ...] = (3, 5)       # the prototype's WordCNN
+    filters: int = 100
+    embed: int = 100
+    epochs: int = 3                        # the prototype's
+    batch_size: int = 50
+    lr: float = 1e-3                       # [official black boxes: Adam 1e-3]
+
+
+def train_word_cnn(train_x: torch.Tensor, train_y: torch.Tensor, classes: int, vocab: int, cfg: BlackBoxConfig,
+                   seed: int, device: str = "cpu", desc: str = "black box") -> WordCNN:
+    """Adam on the cross-entropy of the ground-truth labels, shuffled batches; the model returned in eval mode."""
+    from reprolab.runtime.train import ShuffledBatches, run_loop
+
+    torch.manual_seed(seed)
+    model = WordCNN(vocab, classes, cfg.embed, cfg.widths, cfg.filters).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    batches = ShuffledBatches(len(train_x), cfg.batch_size, seed)
+
+    def step(i: int) -> float:
+        index = batches(i)
+        model.train()
+        loss = F.cross_entropy(model.logits(train_x[index].to(device)), train_y[index].to(device))
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        return loss.item()
+
+    run_loop(cfg.epochs * batches.per_epoch, step, desc=desc)
+    return model.eval()

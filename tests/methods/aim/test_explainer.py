@@ -1,0 +1,170 @@
+"""AIM's parts (spec 7 and the issue's tests): the Concrete temperature, PAD never ranked, one pass for every
+class, the deletion protocol, brevity's official bug, the black-box adapters and bad input, and a synthetic task
+whose true positions AIM must recover."""
+
+import pytest
+import torch
+
+from reprolab.methods.aim.baselines import kernel_shap_scores, l2x_mask, lime_scores
+from reprolab.methods.aim.blackbox import WordCNN, callable_black_box, embedding_black_box, image_black_box
+from reprolab.methods.aim.corpus import Vocabulary, tokenize
+from reprolab.methods.aim.explainer import AIM, AIMConfig, l21_norm
+from reprolab.methods.aim.metrics import deletion_scores, keep_items, log_odds, remove_items, top_k
+from reprolab.methods.aim.modules import Explainer, FeatureKind, ModuleSizes, concrete_mask
+from reprolab.methods.aim.wordnet import brevity, purity, wordnet_available
+from tests.methods.aim import synthetic
+
+SMALL = ModuleSizes(embed=16, selector_hidden=16, explainer_hidden=32, approximator_hidden=32)
+TOKENS = FeatureKind(vocab=synthetic.VOCAB)
+
+
+def test_concrete_temperature_matters_and_the_official_sampler_cancels_it():
+    """The clean sampler sharpens as tau falls; the official one gives the same Z at any tau (a regression test
+    of the bug `official_concrete` reproduces)."""
+    pi = torch.full((2000,), 0.3)
+    samples = {}
+    for official in (False, True):
+        for tau in (0.1, 5.0):
+            torch.manual_seed(0)
+            samples[official, tau] = concrete_mask(pi, tau, official)
+    assert torch.allclose(samples[True, 0.1], samples[True, 5.0])
+    assert not torch.allclose(samples[False, 0.1], samples[False, 5.0])
+    sharp = lambda z: ((z < 0.05) | (z > 0.95)).float().mean()          # noqa: E731
+    assert sharp(samples[False, 0.1]) > 0.8 > 0.2 > sharp(samples[False, 5.0])
+    assert abs((samples[False, 0.1] > 0.5).float().mean() - 0.3) < 0.04    # still Bernoulli(pi) in the limit
+
+
+def test_pad_is_never_ranked_unless_the_official_flag_asks():
+    x = torch.tensor([[5, 6, 0, 0]])
+    scores = torch.tensor([[0.1, 0.2, 9.0, 8.0]])
+    assert top_k(scores, x != 0, 2).tolist() == [[1, 0]]
+    assert top_k(scores, x != 0, 3).tolist() == [[1, 0, -1]]               # fewer real tokens than K
+    assert top_k(scores, x != 0, 2, rank_padding=True).tolist() == [[2, 3]]
+    with pytest.raises(ValueError, match="K larger than the sequence"):
+        top_k(scores, x != 0, 5)
+
+
+def test_deletion_protocol_known_answer():
+    x = torch.tensor([[5, 6, 7, 8, 0, 0]])
+    positions = torch.tensor([[2, 0]])
+    assert keep_items(x, positions, TOKENS).tolist() == [[5, 7, 0, 0, 0, 0]]               # original order
+    assert keep_items(x, positions, TOKENS, order="rank").tolist() == [[7, 5, 0, 0, 0, 0]]  # official
+    assert remove_items(x, positions, TOKENS).tolist() == [[6, 8, 0, 0, 0, 0]]             # left-packed
+    assert log_odds(torch.tensor([1.0]), official=True).item() == 0.0
+    assert log_odds(torch.tensor([1.0])).item() == pytest.approx(13.8155, abs=1e-3)     # clamped at 1 - 1e-6
+
+
+def test_deletion_scores_on_the_rule_black_box():
+    """Keeping the trigger keeps the label (faithful, keep score ~ 0); removing it flips the rule's output."""
+    x, labels, where = synthetic.items(20)
+    box = synthetic.black_box()
+    scores = deletion_scores(box, x, where.view(-1, 1), TOKENS)
+    assert scores["faithful"].tolist() == [1.0] * 20
+    assert (abs(scores["keep"]) < 1e-4).all() and (scores["removal"] > 2).all()
+
+
+def test_one_pass_gives_every_class_and_each_column_depends_on_its_own_token():
+    torch.manual_seed(0)
+    explainer = Explainer(TOKENS, 3, SMALL)
+    x = torch.tensor([[5, 6, 7, 8]])
+    w = explainer(x)
+    assert w.shape == (1, 3, 4)
+    changed = explainer(torch.tensor([[5, 9, 7, 8]]))
+    assert torch.equal(w[..., [0, 2, 3]], changed[..., [0, 2, 3]]) and not torch.equal(w[..., 1], changed[..., 1])
+
+
+def test_l21_norm_over_class_rows_or_feature_columns():
+    w = torch.tensor([[[3.0, 4.0], [0.0, 0.0]], [[1.0, 0.0], [0.0, 1.0]]])          # (B 2, C 2, L 2)
+    assert l21_norm(w, "class").item() == pytest.approx(5 + 0 + 1 + 1)
+    assert l21_norm(w, "feature").item() == pytest.approx(3 + 4 + 1 + 1)
+
+
+@pytest.mark.skipif(not wordnet_available(), reason="WordNet (Debian package wordnet-base) is not installed")
+def test_brevity_official_bug_is_a_flag_and_purity_counts_stopwords():
+    tokens = ["good", "great", "film", "movie", "xyzzy", "qwrtz"]
+    fixed, buggy = brevity(tokens), brevity(tokens, official_bug=True)
+    assert buggy == 2 + 1                 # two unknown tokens + one head for every known token
+    assert fixed == 4                     # good+great, film+movie, and the two unknown ones
+    assert purity(["the", ",", "good", "the"], 4) == 0.5
+
+
+@pytest.fixture(scope="module")
+def trained():
+    x, labels, where = synthetic.items(800, seed=1)
+    cfg = AIMConfig(sizes=SMALL, epochs=10, batch_size=50)
+    aim = AIM(synthetic.black_box(), 2, TOKENS, cfg, seed=0).fit(x[:700], x[700:])
+    return aim
+
+
+def test_aim_recovers_the_true_positions_of_a_synthetic_task(trained):
+    """Known answer: the trigger is the feature AIM ranks first for the black box's label."""
+    x, labels, where = synthetic.items(200, seed=2)
+    explanation = trained.explain(x, 1)
+    assert explanation.weights.shape == (200, 2, 12)
+    hit = (explanation.positions[:, 0] == where).float().mean()
+    assert hit >= 0.9
+    adaptive = trained.explain_adaptive(x, k_max=3)
+    assert adaptive["max_k_star"] <= 4 and adaptive["max_queries"] <= 4 and adaptive["faithful"] >= 0.9
+
+
+def test_lime_and_kernel_shap_find_the_trigger_and_l2x_masks_are_k_hot_at_most():
+    x, labels, where = synthetic.items(6, seed=3)
+    box = synthetic.black_box()
+    for scores in (lime_scores(box, x, labels, 200, 0), kernel_shap_scores(box, x, labels, 100, 0)):
+        assert top_k(scores, x != 0, 1)[:, 0].tolist() == where.tolist()
+    mask = l2x_mask(torch.randn(4, 10), 3, 0.5)
+    assert ((mask >= 0) & (mask <= 1)).all() and (mask.sum(1) <= 3 + 1e-5).all()
+
+
+def test_black_box_adapters_and_bad_input():
+    torch.manual_seed(0)
+    model = WordCNN(20, 2, embed=8, filters=4)
+    box = embedding_black_box(model)
+    x = torch.tensor([[3, 4, 5, 6, 7, 0]])
+    assert torch.allclose(box.masked_probs(x, torch.ones(1, 6)), box.probs(x))
+    assert not torch.allclose(box.masked_probs(x, torch.zeros(1, 6)), box.probs(x))
+    assert not model.embedding._forward_hooks                           # the hook is removed again
+    logits = callable_black_box(lambda ids: torch.randn(len(ids), 2))
+    with pytest.raises(ValueError, match="logits"):
+        logits.probs(x)
+    pad_seen = []
+    callable_black_box(lambda ids: pad_seen.append(ids) or torch.full((len(ids), 2), 0.5)).masked_probs(
+        x, torch.tensor([[1.0, 0.2, 1.0, 0.0, 0.9, 1.0]]))
+    assert pad_seen[0].tolist() == [[3, 0, 5, 0, 7, 0]]
+    aim = AIM(box, 2, FeatureKind(vocab=20), AIMConfig(sizes=SMALL))
+    with pytest.raises(ValueError, match="unknown token id 25"):
+        aim.explain(torch.tensor([[3, 25]]), 1)
+    with pytest.raises(ValueError, match="empty text"):
+        aim.explain(torch.tensor([[0, 0]]), 1)
+    with pytest.raises(ValueError, match="K larger than the sequence"):
+        aim.explain(x, 7)
+    vocab = Vocabulary.build(["a good film", "a bad film"], min_freq=1)
+    with pytest.raises(ValueError, match="empty text"):
+        vocab.encode(["fine", "   "], 5)
+    assert tokenize("It's a must-see!") == ["it's", "a", "must", "-", "see", "!"]
+    assert vocab.encode(["a fine film"], 4).tolist() == [[vocab.index["a"], 1, vocab.index["film"], 0]]
+
+
+def test_images_as_a_grid_of_patches():
+    """API (c): 28 x 28 images as 16 patches of 7 x 7; masking a patch zeroes exactly its pixels."""
+    features = FeatureKind("patches", patch=7, image_size=28)
+    images = torch.rand(3, 1, 28, 28)
+    assert features.features(images).shape == (3, 16, 49)
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(784, 10), torch.nn.Softmax(-1))
+    box = image_black_box(model)
+    z = torch.zeros(3, 16)
+    z[:, 5] = 1                                                     # row 1, column 1: pixels 7..13 x 7..13
+    seen = []
+    hook = model[0].register_forward_hook(lambda m, i, o: seen.append(i[0]))
+    box.masked_probs(images, z)
+    hook.remove()
+    outside = seen[0].clone()
+    outside[:, :, 7:14, 7:14] = 0
+    assert torch.equal(seen[0][:, :, 7:14, 7:14], images[:, :, 7:14, 7:14]) and not outside.any()
+    aim = AIM(box, 10, features, AIMConfig(sizes=SMALL, epochs=1, batch_size=8))
+    aim.fit(torch.rand(16, 1, 28, 28), torch.rand(8, 1, 28, 28))
+    explanation = aim.explain(images, 4)
+    assert explanation.positions.shape == (3, 4) and explanation.weights.shape == (3, 10, 16)
+    kept = keep_items(images, explanation.positions, features)
+    assert ((kept == 0) | (kept == images)).all() and (kept != 0).float().mean() <= 4 / 16 + 1e-6
