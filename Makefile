@@ -11,8 +11,8 @@ export OMP_NUM_THREADS ?= 1
 
 setup: $(STAMP)
 
-# Re-installs only when pyproject.toml changes. Fashion-MNIST and WordNet (AIM's brevity) come from Debian
-# (installed when running as root).
+# Re-installs only when pyproject.toml changes. Fashion-MNIST, WordNet (AIM's brevity) and fonts (SAFL's generator)
+# come from Debian (installed when running as root).
 $(STAMP): pyproject.toml
 	@if [ ! -d $(FMNIST) ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist) >/dev/null \
@@ -20,6 +20,10 @@ $(STAMP): pyproject.toml
 	@if [ ! -f $(WORDNET)/data.noun ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
 		wordnet-base) >/dev/null || echo "warning: could not install wordnet-base; AIM's brevity will be skipped"; fi
+	@if [ ! -d /usr/share/fonts/truetype/freefont ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+		fonts-dejavu-core fonts-liberation fonts-freefont-ttf) >/dev/null \
+		|| echo "warning: could not install the fonts; SAFL's generator needs DejaVu, Liberation and FreeFont"; fi
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[all,dev]'

@@ -38,9 +38,7 @@ class MethodEntry:
         return getattr(importlib.import_module(module), attribute)
 
 
-PLANNED = (
-    MethodEntry("safl", "Tran et al., SAFL: self-attention scene text recognizer with focal loss, ICMLA 2020", None),
-)
+PLANNED: tuple[MethodEntry, ...] = ()
 
 
 @functools.cache
@@ -66,8 +64,8 @@ def implemented_names() -> list[str]:
 def get(name: str) -> MethodEntry:
     if name not in methods():
         planned = [n for n, entry in methods().items() if not entry.implemented]
-        raise ValueError(f"unknown method {name!r}; implemented: {', '.join(implemented_names())} "
-                         f"(planned, not runnable yet: {', '.join(planned)})")
+        raise ValueError(f"unknown method {name!r}; implemented: {', '.join(implemented_names())}"
+                         + (f" (planned, not runnable yet: {', '.join(planned)})" if planned else ""))
     return methods()[name]
 
 

@@ -1,0 +1,60 @@
+"""SAFL decoding and training speed on this CPU.
+
+Decoding: the official decoder reruns the whole model (rectifier, CNN, encoder, decoder) for each of its 101 steps;
+`SAFL.greedy` computes the encoder memory once and stops when every sequence has emitted EOS (at most `max_len`
+steps). Same model and batch; the token ids are checked identical (all 101 when both run 101 steps).
+Training: images per second of one optimisation step (forward, backward, Adam) of the light and the official
+model, one thread.
+"""
+
+import time
+
+import torch
+
+from benchmarks import timed
+from reprolab.methods.safl.loss import focal_loss
+from reprolab.methods.safl.model import SAFL, SAFLConfig
+from reprolab.methods.safl.vocab import encode
+
+
+def decoding(size: str, batch: int) -> None:
+    torch.manual_seed(0)
+    model = SAFL(SAFLConfig(size=size)).eval()
+    x = torch.rand(batch, 3, *model.cfg.input_size) * 2 - 1
+    start = time.perf_counter()
+    reference = model.greedy_recompute(x, 101)
+    official_s = time.perf_counter() - start
+    start = time.perf_counter()
+    cached = model.greedy(x, 101)
+    cached_s = time.perf_counter() - start
+    same = torch.equal(cached, reference[:, :cached.shape[1]])
+    short_s = timed(lambda: model.greedy(x, 25), 1)
+    steps = model.greedy(x, 25).shape[1]
+    print(f"{size} model (untrained), batch {batch}: official decoder (101 full passes) {official_s:.2f} s; memory "
+          f"cached, 101 steps {cached_s:.2f} s ({official_s / cached_s:.1f}x, ids identical: {same}); cached with "
+          f"max_len 25 and the EOS stop ({steps} steps here) {short_s:.2f} s ({official_s / short_s:.1f}x)")
+
+
+def training(size: str, batch: int, steps: int) -> None:
+    torch.manual_seed(0)
+    model = SAFL(SAFLConfig(size=size)).train()
+    optimizer = torch.optim.Adam(model.parameters(), 1e-4, betas=(0.9, 0.98), eps=1e-9)
+    x = torch.rand(batch, 3, *model.cfg.input_size) * 2 - 1
+    targets, _ = encode(["sample"] * batch, 25)
+
+    def step():
+        loss = focal_loss(model(x, targets), targets, 1.0, 0.99)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+
+    seconds = timed(step, steps)
+    print(f"{size} model, batch {batch}: {seconds:.3f} s per training step, {batch / seconds:.0f} images/s")
+
+
+def main() -> None:
+    torch.set_num_threads(1)
+    decoding("light", 32)
+    decoding("official", 4)
+    training("light", 32, 5)
+    training("official", 8, 2)

@@ -1,0 +1,37 @@
+"""SAFL: a self-attention scene text recognizer with a TPS rectifier and focal loss (Tran et al., ICMLA 2020;
+official code ICMLA-SAFL/SAFL_pytorch).
+
+Public API:
+- `Recognizer.from_config(...)`: `.fit(dataset)`, `.recognize(images) -> strings`, `.evaluate(dataset)`;
+- the model: `SAFL`, `SAFLConfig` (size "official" | "light", stn, variant "official" | "clean"), `CRNN`;
+- data: `WordImages`, `read_lmdb`, `read_label_file`, `write_lmdb`, the generator `SynthConfig`, `generate`,
+  `SyntheticWordImages`;
+- loss and metrics: `focal_loss`, `noam`, `normalize`, `word_accuracy`, `one_minus_ned`.
+"""
+
+from reprolab.registry import MethodEntry, lazy_api
+
+ENTRY = MethodEntry("safl", "Tran et al., SAFL: a self-attention scene text recognizer with focal loss, ICMLA 2020",
+                    "reprolab.methods.safl.experiment")
+
+_API = {
+    "Recognizer": "reprolab.methods.safl.recognizer:Recognizer",
+    "TrainConfig": "reprolab.methods.safl.recognizer:TrainConfig",
+    "SAFL": "reprolab.methods.safl.model:SAFL",
+    "SAFLConfig": "reprolab.methods.safl.model:SAFLConfig",
+    "CRNN": "reprolab.methods.safl.baselines:CRNN",
+    "WordImages": "reprolab.methods.safl.datasets:WordImages",
+    "read_lmdb": "reprolab.methods.safl.datasets:read_lmdb",
+    "read_label_file": "reprolab.methods.safl.datasets:read_label_file",
+    "write_lmdb": "reprolab.methods.safl.datasets:write_lmdb",
+    "SynthConfig": "reprolab.methods.safl.synth:SynthConfig",
+    "generate": "reprolab.methods.safl.synth:generate",
+    "SyntheticWordImages": "reprolab.methods.safl.synth:SyntheticWordImages",
+    "focal_loss": "reprolab.methods.safl.loss:focal_loss",
+    "noam": "reprolab.methods.safl.loss:noam",
+    "normalize": "reprolab.methods.safl.vocab:normalize",
+    "word_accuracy": "reprolab.methods.safl.vocab:word_accuracy",
+    "one_minus_ned": "reprolab.methods.safl.vocab:one_minus_ned",
+}
+__getattr__, __dir__ = lazy_api(__name__, _API)
+__all__ = list(_API)

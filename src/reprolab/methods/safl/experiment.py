@@ -1,0 +1,259 @@
+"""`reprolab run safl`: does SAFL learn, and do focal loss and the rectifier help, against NLL, no rectifier and
+CRNN-CTC under the same budget.
+
+- quick (CPU; spec 6 E1 cut to the budget): the light model. (a) Memorise 64 generated images (300 steps of the
+  whole set, constant lr 3e-4, NLL). (b) Random strings of 3-6 Zipf-drawn characters (6,000 training images,
+  DejaVu fonts, straight or curved), 350 steps of batch 32, warmup 50 + cosine from 1e-3: SAFL with NLL, SAFL with
+  focal loss (gamma 2, alpha 1), SAFL without the rectifier (NLL), and CRNN-CTC. Evaluation on a validation split
+  of the training distribution and on four held-out test sets rendered with fonts never seen in training
+  (Liberation, FreeFont): uniform (all four distortions), rare (strings of the rarest half of the characters),
+  curved (stronger arcs) and straight.
+- paper (GPU): the official model (64 x 256 input, 44.4M parameters), batch 128, Adam + Noam (warmup 16,000),
+  150,000 steps, on the user's LMDBs (`train_lmdb`, `test_lmdbs`) or else generated strings of 1-24 characters made
+  on demand, 3 seeds, NLL / focal (gamma 1, alpha 0.99, the official lines) / no rectifier.
+Every (run, seed) is an independent grid cell (`--resume` skips finished ones; training checkpoints 5 times).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import time
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+
+from reprolab.data.arrays import cached_arrays
+from reprolab.methods.safl.claims import claims
+from reprolab.methods.safl.datasets import WordImages, read_lmdb
+from reprolab.methods.safl.plots import plot_buckets, plot_losses, plot_rectified
+from reprolab.methods.safl.recognizer import Recognizer, TrainConfig
+from reprolab.methods.safl.stn import SOURCE_MARGIN, fiducials
+from reprolab.methods.safl.synth import SynthConfig, SyntheticWordImages, generate, zipf_order
+from reprolab.methods.safl.vocab import normalize, one_minus_ned
+from reprolab.runtime.config import ConfigError, check_at_least, check_options, config_to_dict
+from reprolab.runtime.grid import cell_checkpoint
+from reprolab.runtime.results import RunContext, RunResult
+from reprolab.runtime.stats import mean_se
+
+NEEDS_EXTRA_DATA = False
+RunName = Literal["memorise", "nll", "focal", "nll_no_stn", "crnn_ctc"]
+GRID = "train"
+HELD_OUT_FONTS = ("liberation", "freefont")
+ALL_DISTORTIONS = ("none", "rotation", "perspective", "curve")
+DATA_SEED = 0
+
+
+@dataclasses.dataclass(frozen=True)
+class SaflExperimentConfig:
+    size: Literal["light", "official"] = "light"
+    variant: Literal["official", "clean"] = "official"
+    runs: tuple[RunName, ...] = ("memorise", "nll", "focal", "nll_no_stn", "crnn_ctc")
+    seeds: int = 1
+    train_images: int = 6000
+    val_images: int = 300
+    test_images: int = 300            # per held-out test set
+    memorise_images: int = 64
+    min_len: int = 3
+    max_len: int = 6
+    memorise: TrainConfig = TrainConfig(steps=300, batch_size=64, schedule="constant", lr=3e-4)
+    train: TrainConfig = TrainConfig()
+    focal_gamma: float = 2.0          # spec 3 A1 ablation; the official commented-out lines: 1
+    focal_alpha: float = 1.0          # ... and 0.99
+    materialise: bool = True          # False: training images made on demand (paper scale)
+    train_lmdb: str = ""              # the user's training LMDB (ASTER layout); empty: generated images
+    test_lmdbs: tuple[str, ...] = ()  # the user's benchmark LMDBs, evaluated after training
+    grid_images: int = 12
+    workers: int = 2
+
+    def __post_init__(self) -> None:
+        check_options(self)
+        if not self.runs:
+            raise ConfigError("config key 'runs' needs at least one value")
+        check_at_least(self, 1, ("seeds", "train_images", "val_images", "test_images", "memorise_images",
+                                 "min_len", "max_len", "workers"))
+        if self.max_len > self.train.max_label:
+            raise ConfigError(f"max_len {self.max_len} exceeds train.max_label {self.train.max_label}")
+
+
+CONFIGS = {
+    "quick": SaflExperimentConfig(),
+    "paper": SaflExperimentConfig(
+        size="official", runs=("nll", "focal", "nll_no_stn"), seeds=3, train_images=5_000_000,
+        val_images=2000, test_images=2000, min_len=1, max_len=24,
+        train=TrainConfig(steps=150_000, batch_size=128, schedule="noam", warmup=16_000),
+        focal_gamma=1.0, focal_alpha=0.99, materialise=False, workers=1),
+}
+
+
+def image_size(cfg: SaflExperimentConfig) -> tuple[int, int]:
+    return (64, 256) if cfg.size == "official" else (32, 100)
+
+
+def synth_configs(cfg: SaflExperimentConfig) -> dict[str, SynthConfig]:
+    h, w = image_size(cfg)
+    base = SynthConfig(height=h, width=w, min_len=cfg.min_len, max_len=cfg.max_len)
+    held_out = dataclasses.replace(base, fonts=HELD_OUT_FONTS)
+    return {"train": base, "val": base,
+            "test_uniform": dataclasses.replace(held_out, distortions=ALL_DISTORTIONS),
+            "test_rare": dataclasses.replace(held_out, distortions=ALL_DISTORTIONS, charset="rare"),
+            "test_curved": dataclasses.replace(held_out, distortions=("curve",), curve_amplitude=(0.4, 0.7)),
+            "test_straight": dataclasses.replace(held_out, distortions=("none",))}
+
+
+def part_sizes(cfg: SaflExperimentConfig) -> dict[str, int]:
+    return {"train": cfg.train_images, "val": cfg.val_images, **{p: cfg.test_images for p in
+                                                                ("test_uniform", "test_rare", "test_curved",
+                                                                 "test_straight")}}
+
+
+PART_SEEDS = {"train": 0, "val": 1, "test_uniform": 2, "test_rare": 3, "test_curved": 4, "test_straight": 5}
+
+
+def load_part(part: str, cfg: SaflExperimentConfig) -> WordImages:
+    """A generated set, cached by its config (the same images in every process and run)."""
+    synth, n, seed = synth_configs(cfg)[part], part_sizes(cfg)[part], DATA_SEED * 100 + PART_SEEDS[part]
+    key = hashlib.sha256(repr((synth, n, seed)).encode()).hexdigest()[:16]
+
+    def make() -> dict[str, np.ndarray]:
+        images, labels = generate(n, synth, seed)
+        return {"images": images.numpy(), "labels": np.array(labels)}
+
+    arrays = cached_arrays(f"safl-{part}-{key}", make)
+    return WordImages(torch.from_numpy(arrays["images"]), [str(s) for s in arrays["labels"]])
+
+
+def training_set(cfg: SaflExperimentConfig):
+    if cfg.train_lmdb:
+        return read_lmdb(cfg.train_lmdb, image_size(cfg), cfg.train.max_label)
+    if not cfg.materialise:
+        return SyntheticWordImages(cfg.train_images, synth_configs(cfg)["train"], DATA_SEED * 100)
+    return load_part("train", cfg)
+
+
+def make_data(cfg: SaflExperimentConfig) -> dict[str, Any]:
+    """Generate (or read from the cache) every materialised set; record sizes and the character law."""
+    order, p = zipf_order(0)
+    out: dict[str, Any] = {"zipf_order": order, "top_char_mass": float(p[0]),
+                           "rare_half_mass": float(p[len(p) // 2:].sum())}
+    for part in part_sizes(cfg):
+        if part == "train" and (cfg.train_lmdb or not cfg.materialise):
+            continue
+        data = load_part(part, cfg)
+        out[part] = {"images": len(data), "mean_length": float(np.mean([len(s) for s in data.labels]))}
+    return out
+
+
+def bucket_of(label: str, order: str) -> int:
+    """The frequency quartile (0 = most frequent) of the rarest character of a label."""
+    ranks = [order.index(c) for c in normalize(label) if c in order]
+    return (max(ranks) * 4) // len(order) if ranks else 0
+
+
+def by_bucket(preds: list[str], labels: list[str]) -> dict[str, dict[str, float]]:
+    order, _ = zipf_order(0)
+    groups: dict[int, list[tuple[str, str]]] = {}
+    for p, g in zip(preds, labels):
+        groups.setdefault(bucket_of(g, order), []).append((p, g))
+    return {str(b): {"word_accuracy": float(np.mean([normalize(p) == normalize(g) for p, g in pairs])),
+                     "one_minus_ned": float(np.mean([one_minus_ned(p, g) for p, g in pairs])), "images": len(pairs)}
+            for b, pairs in sorted(groups.items())}
+
+
+def recognizer_for(run: str, cfg: SaflExperimentConfig, seed: int, device: str) -> Recognizer:
+    if run == "crnn_ctc":
+        return Recognizer.from_config("crnn", device, seed)
+    return Recognizer.from_config("safl", device, seed, size=cfg.size, variant=cfg.variant,
+                                  stn=run != "nll_no_stn")
+
+
+def train_config(run: str, cfg: SaflExperimentConfig) -> TrainConfig:
+    if run == "memorise":
+        return cfg.memorise
+    if run == "focal":
+        return dataclasses.replace(cfg.train, loss="focal", gamma=cfg.focal_gamma, alpha=cfg.focal_alpha)
+    return cfg.train
+
+
+def run_cell(cell: dict[str, Any], cfg: SaflExperimentConfig, device: str, out_dir: Path, resume: bool
+             ) -> dict[str, Any]:
+    run, seed = cell["run"], cell["seed"]
+    train = load_part("train", cfg).subset(range(cfg.memorise_images)) if run == "memorise" else training_set(cfg)
+    recognizer = recognizer_for(run, cfg, seed, device)
+    start = time.perf_counter()
+    recognizer.fit(train, train_config(run, cfg), seed, checkpoint=cell_checkpoint(out_dir, GRID, cell),
+                   resume=resume, desc=f"{run} seed {seed}")
+    seconds = time.perf_counter() - start
+    steps = train_config(run, cfg).steps
+    record: dict[str, Any] = {"loss": recognizer.history["loss"], "train_seconds": seconds,
+                              "seconds_per_step": seconds / steps,
+                              "params": sum(p.numel() for p in recognizer.model.parameters())}
+    if "rectifier_grad_norm" in recognizer.history:
+        record["rectifier_grad_norm"] = recognizer.history["rectifier_grad_norm"]
+    if run == "memorise":
+        record["train"] = recognizer.evaluate(train)
+        return record
+    parts = ["val", "test_uniform", "test_rare", "test_curved", "test_straight"]
+    start = time.perf_counter()
+    for part in parts:
+        data = load_part(part, cfg)
+        preds = recognizer.recognize(data.images)
+        record[part] = recognizer.evaluate(data) | {"examples": list(zip(preds[:5], data.labels[:5]))}
+        if part == "test_uniform":
+            record["by_bucket"] = by_bucket(preds, data.labels)
+    record["seconds_per_image"] = (time.perf_counter() - start) / sum(len(load_part(p, cfg)) for p in parts)
+    for root in cfg.test_lmdbs:
+        record.setdefault("benchmarks", {})[Path(root).name] = recognizer.evaluate(
+            read_lmdb(root, image_size(cfg), cfg.train.max_label))
+    test = load_part("test_curved", cfg)
+    control = recognizer.control_points(test.images)
+    if control is not None:
+        record["control_point_shift"] = float((control - fiducials(SOURCE_MARGIN).float()).abs().mean())
+        if cfg.grid_images:
+            plot_rectified(recognizer, test.subset(range(cfg.grid_images)),
+                           out_dir / f"plot_rectified_{run}_seed{seed}.png")
+    return record
+
+
+def grid_cells(cfg: SaflExperimentConfig, base_seed: int) -> list[dict[str, Any]]:
+    return [{"run": run, "seed": seed} for run in cfg.runs for seed in range(base_seed, base_seed + cfg.seeds)]
+
+
+def summarize(grid, cfg: SaflExperimentConfig) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for run in cfg.runs:
+        records = grid.values(run=run)
+        block: dict[str, Any] = {"params": records[0]["params"],
+                                 "seconds_per_step": mean_se([r["seconds_per_step"] for r in records]),
+                                 "loss_first5": mean_se([float(np.mean(r["loss"][:5])) for r in records]),
+                                 "loss_last100": mean_se([float(np.mean(r["loss"][-100:])) for r in records]),
+                                 "loss_curve": [float(v) for v in np.mean([r["loss"] for r in records], axis=0)]}
+        for key in ("train", "val", "test_uniform", "test_rare", "test_curved", "test_straight"):
+            if key in records[0]:
+                block[key] = {m: mean_se([r[key][m] for r in records]) for m in ("word_accuracy", "one_minus_ned")}
+                block[key]["examples"] = records[0][key].get("examples", [])
+        for key in ("rectifier_grad_norm", "control_point_shift", "seconds_per_image"):
+            if key in records[0]:
+                block[key] = mean_se([r[key] for r in records])
+        for key in ("by_bucket", "benchmarks"):
+            if key in records[0]:
+                block[key] = records[0][key]
+        out[run] = block
+    return out
+
+
+def run(cfg: SaflExperimentConfig, ctx: RunContext) -> RunResult:
+    data = ctx.stage("data", lambda: make_data(cfg))
+    cells = grid_cells(cfg, ctx.seed)
+    grid = ctx.grid(GRID, cells, run_cell, cfg, ctx.device, ctx.out_dir, ctx.resume, workers=cfg.workers)
+    metrics = {"data": data, "runs": summarize(grid, cfg)}
+    start = time.perf_counter()
+    artifacts = [plot_losses(metrics["runs"], ctx.out_dir / "plot_losses.png").name]
+    if any("by_bucket" in b for b in metrics["runs"].values()):
+        artifacts.append(plot_buckets(metrics["runs"], ctx.out_dir / "plot_buckets.png").name)
+    artifacts += sorted(p.name for p in ctx.out_dir.glob("plot_rectified_*.png"))
+    ctx.timings["plots"] = time.perf_counter() - start
+    return RunResult(method="safl", scale=ctx.scale, seeds=sorted({c["seed"] for c in cells}),
+                     config=config_to_dict(cfg), metrics=metrics, claims=claims(metrics, cfg), artifacts=artifacts)

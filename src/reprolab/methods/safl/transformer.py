@@ -1,0 +1,62 @@
+"""The Transformer encoder-decoder over the CNN sequence [official code, `SAFL_pytorch`'s model].
+
+d_model 512, 8 heads, FFN 2048, ReLU, dropout 0.1, post-LN, a final LayerNorm on both stacks, Xavier-uniform init of
+every matrix (torch's nn.Transformer); 4 encoder and 4 decoder layers. Official quirks, faithful defaults:
+- `enc_pos_enc=False`: no positional encoding on the CNN features;
+- `enc_causal_mask=True`: a causal mask on the encoder self-attention (cross-attention unmasked, no padding masks).
+Decoder input: Embedding(98, d) (row 97 = BOS), N(0, 0.01), not scaled by sqrt(d), + sinusoidal positions, dropout
+0.2; causal self-attention. Output Linear(d, 97), weight N(0, 0.01), bias 0.
+Masks are boolean, True = blocked (torch's convention; the official PyTorch 1.2 code used additive -inf floats).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from reprolab.methods.safl.vocab import NUM_CLASSES
+
+
+def sinusoid(length: int, dim: int) -> torch.Tensor:
+    position = torch.arange(length, dtype=torch.float32)[:, None]
+    div = torch.exp(torch.arange(0, dim, 2, dtype=torch.float32) * (-math.log(10000.0) / dim))
+    table = torch.zeros(length, dim)
+    table[:, 0::2] = torch.sin(position * div)
+    table[:, 1::2] = torch.cos(position * div)
+    return table
+
+
+def causal_mask(n: int, device: torch.device | str = "cpu") -> torch.Tensor:
+    """(n, n) boolean, True above the diagonal (blocked)."""
+    return torch.ones(n, n, dtype=torch.bool, device=device).triu(1)
+
+
+class SeqTransformer(nn.Module):
+    def __init__(self, d_model: int = 512, heads: int = 8, ffn: int = 2048, encoder_layers: int = 4,
+                 decoder_layers: int = 4, dropout: float = 0.1, embed_dropout: float = 0.2, max_len: int = 128,
+                 enc_pos_enc: bool = False, enc_causal_mask: bool = True):
+        super().__init__()
+        self.core = nn.Transformer(d_model, heads, encoder_layers, decoder_layers, ffn, dropout, batch_first=True)
+        self.embedding = nn.Embedding(NUM_CLASSES + 1, d_model)
+        self.head = nn.Linear(d_model, NUM_CLASSES)
+        nn.init.normal_(self.embedding.weight, std=0.01)
+        nn.init.normal_(self.head.weight, std=0.01)
+        nn.init.zeros_(self.head.bias)
+        self.register_buffer("positions", sinusoid(max_len, d_model), persistent=False)
+        self.embed_dropout = nn.Dropout(embed_dropout)
+        self.enc_pos_enc, self.enc_causal_mask = enc_pos_enc, enc_causal_mask
+
+    def encode(self, features: torch.Tensor) -> torch.Tensor:
+        n = features.shape[1]
+        if self.enc_pos_enc:
+            features = features + self.positions[:n]
+        mask = causal_mask(n, features.device) if self.enc_causal_mask else None
+        return self.core.encoder(features, mask=mask)
+
+    def decode(self, tokens: torch.Tensor, memory: torch.Tensor) -> torch.Tensor:
+        """Logits (B, T, 97) for decoder inputs (B, T) (BOS first)."""
+        n = tokens.shape[1]
+        x = self.embed_dropout(self.embedding(tokens) + self.positions[:n])
+        return self.head(self.core.decoder(x, memory, tgt_mask=causal_mask(n, tokens.device)))

@@ -1,0 +1,56 @@
+import pytest
+
+from reprolab.launch import run_method
+from reprolab.methods.safl.experiment import CONFIGS, bucket_of, grid_cells
+from reprolab.methods.safl.synth import zipf_order
+from reprolab.runtime.config import ConfigError, apply_overrides
+from tests.conftest import read_record, tiny_quick_run
+
+TINY = ("train_images=200", "val_images=20", "test_images=20", "memorise_images=8", "memorise.steps=4",
+        "memorise.batch_size=8", "train.steps=6", "train.batch_size=8", "train.warmup=2", "grid_images=2",
+        "workers=2")
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    return tiny_quick_run(tmp_path_factory, "safl", TINY)
+
+
+def test_smoke_run_writes_every_claim_metric_and_plot(tiny):
+    out, result = tiny
+    record = read_record(out)
+    assert [c["name"] for c in record["claims"]] == [
+        "memorises_small_set", "random_string_loss_falls", "rectifier_learns", "focal_ge_nll_on_rare_characters",
+        "rectifier_helps_on_curved_text", "safl_ge_crnn_ctc"]
+    runs = record["metrics"]["runs"]
+    assert set(runs) == {"memorise", "nll", "focal", "nll_no_stn", "crnn_ctc"}
+    assert len(runs["nll"]["loss_curve"]) == 6 and runs["nll"]["rectifier_grad_norm"]["mean"] > 0
+    assert set(runs["nll"]) >= {"val", "test_uniform", "test_rare", "test_curved", "test_straight", "by_bucket"}
+    assert "control_point_shift" not in runs["nll_no_stn"] and runs["crnn_ctc"]["params"] < runs["nll"]["params"]
+    assert record["metrics"]["data"]["test_rare"]["images"] == 20
+    assert {"plot_losses.png", "plot_buckets.png", "plot_rectified_nll_seed0.png"} <= set(record["artifacts"])
+    assert all((out / a).exists() for a in record["artifacts"])
+
+
+def test_resume_reads_every_cell_back(tiny):
+    out, result = tiny
+    assert len(grid_cells(apply_overrides(CONFIGS["quick"], list(TINY)), 0)) == 5
+    again = run_method("safl", "quick", out=out, device="cpu", overrides=TINY, progress=False, resume=True)
+    assert again.metrics == result.metrics
+
+
+def test_frequency_buckets_and_config_errors():
+    order, _ = zipf_order(0)
+    assert bucket_of(order[0] * 3, order) == 0 and bucket_of(order[0] + order[-1], order) == 3
+    with pytest.raises(ConfigError, match="max_len"):
+        apply_overrides(CONFIGS["quick"], ["max_len=30"])
+    with pytest.raises(ConfigError, match="runs"):
+        apply_overrides(CONFIGS["quick"], ["runs=attention"])
+
+
+@pytest.mark.slow
+def test_quick_reproduction(tmp_path):
+    """The full quick run: the pipeline learns (check 8) and every claim is reported."""
+    result = run_method("safl", "quick", out=tmp_path, device="cpu", progress=False)
+    verdicts = {c.name: c.holds for c in result.claims}
+    assert len(verdicts) == 6 and verdicts["memorises_small_set"] and verdicts["rectifier_learns"]

@@ -1,0 +1,126 @@
+"""Spec 7 checks 1-7 and 9, and the traps (boolean masks, the TPS zoom-out)."""
+
+import pytest
+import torch
+from torch.nn import functional as F
+
+from reprolab.methods.safl.baselines import ctc_collapse
+from reprolab.methods.safl.loss import focal_loss, noam, warmup_cosine
+from reprolab.methods.safl.model import SAFL, SAFLConfig
+from reprolab.methods.safl.stn import SOURCE_MARGIN, TARGET_MARGIN, TPSGrid, fiducials
+from reprolab.methods.safl.transformer import SeqTransformer, causal_mask
+from reprolab.methods.safl.vocab import EOS, PAD, UNK, decode, encode, normalize, one_minus_ned, word_accuracy
+
+
+def _count(module):
+    return sum(p.numel() for p in module.parameters())
+
+
+@pytest.fixture(scope="module")
+def official():
+    torch.manual_seed(0)
+    return SAFL(SAFLConfig()).eval()
+
+
+def test_shapes_of_the_official_model(official):
+    """Check 1: (B, 3, 64, 256) -> control points (B, 20, 2) -> rectified (B, 3, 32, 100) -> CNN (B, 25, 512) ->
+    logits (B, T, 97)."""
+    x = torch.rand(2, 3, 64, 256) * 2 - 1
+    rectified, control = official.rectify(x)
+    assert control.shape == (2, 20, 2) and rectified.shape == (2, 3, 32, 100)
+    assert official.backbone(rectified).shape == (2, 25, 512)
+    assert official(x, torch.zeros(2, 7, dtype=torch.long)).shape == (2, 7, 97)
+    with pytest.raises(ValueError, match=r"\(B, 3, 64, 256\)"):
+        official.encode(torch.zeros(2, 3, 32, 100))
+
+
+def test_official_parameter_counts_within_one_percent(official):
+    """Check 2: CNN 13.0M, STN 1.85M, Transformer + embedding + head 29.53M, total 44.4M (+3.15M dead BiLSTM)."""
+    for got, expected in ((_count(official.backbone), 13.0e6), (_count(official.rectifier), 1.85e6),
+                          (_count(official.transformer), 29.53e6), (_count(official), 44.4e6)):
+        assert abs(got - expected) / expected < 0.01
+    with_lstm = SAFL(SAFLConfig(aster_lstm=True))
+    assert abs(_count(with_lstm) - _count(official) - 3.15e6) / 3.15e6 < 0.01
+
+
+def test_tps_identity_and_the_zoom_out_initialisation(official):
+    """Check 3: source points = target fiducials give the identity grid; the initial control points give
+    x_src = 0.01 + (x - 0.05) 0.98 / 0.90, range [-0.044, 1.044] before clamping."""
+    grid = TPSGrid(32, 100)
+    source = grid.source_points(fiducials(TARGET_MARGIN).float()[None])[0]
+    ys, xs = torch.meshgrid(torch.linspace(0, 1, 32), torch.linspace(0, 1, 100), indexing="ij")
+    identity = torch.stack([xs.flatten(), ys.flatten()], 1)
+    assert (source - identity).abs().max() < 1e-4
+    control = official.rectifier.localization(torch.rand(2, 3, 64, 256))
+    assert torch.allclose(control, fiducials(SOURCE_MARGIN).float().expand(2, -1, -1), atol=1e-6)
+    source = grid.source_points(control)[0]
+    zoom = 0.01 + (identity - 0.05) * 0.98 / 0.90
+    assert (source - zoom).abs().max() < 1e-4
+    assert source.min().item() == pytest.approx(-0.0444, abs=1e-3)
+    assert source.max().item() == pytest.approx(1.0444, abs=1e-3)
+
+
+def test_focal_loss_is_nll_at_gamma_zero_and_ignores_pad():
+    """Check 4: focal(0, 1) = NLL (sum over non-PAD tokens / B); focal <= NLL per token; PAD: no loss, no
+    gradient; EOS is a target."""
+    targets, lengths = encode(["ab", "hello"], 25)
+    assert targets[0].tolist() == [10, 11, EOS, PAD, PAD, PAD] and lengths.tolist() == [3, 6]
+    logits = torch.randn(2, 6, 97, requires_grad=True)
+    nll = F.cross_entropy(logits.transpose(1, 2), targets, ignore_index=PAD, reduction="sum") / 2
+    assert abs(focal_loss(logits, targets, 0.0, 1.0).item() - nll.item()) < 1e-6
+    assert focal_loss(logits, targets, 2.0, 1.0) <= nll and focal_loss(logits, targets, 1.0, 0.99) <= nll
+    focal_loss(logits, targets, 1.0, 0.99).backward()
+    assert logits.grad[0, 3:].abs().sum() == 0 and logits.grad[0, 2].abs().sum() > 0
+
+
+def test_noam_and_warmup_cosine_values():
+    """Check 5."""
+    assert noam(1) == pytest.approx(2.1837e-8, rel=1e-3)     # the spec rounds 16000^-1.5 to 5e-7: 2.21e-8
+    assert noam(16000) == pytest.approx(3.494e-4, rel=1e-3) and noam(64000) == pytest.approx(1.747e-4, rel=1e-3)
+    assert warmup_cosine(50, 1e-3, 50, 450) == 1e-3 and warmup_cosine(450, 1e-3, 50, 450) == pytest.approx(0)
+
+
+def test_metric_values():
+    """Check 6, and the case / symbol trap: a symbol-only label normalises to ""."""
+    assert normalize("Hello-World!") == "helloworld"
+    assert one_minus_ned("abc", "abd") == pytest.approx(2 / 3) and one_minus_ned("", "") == 1.0
+    assert word_accuracy(["HELLO", "x", "?!"], ["hello", "y", "..."]) == pytest.approx(2 / 3)
+    assert decode([10, UNK, 11, EOS, 12]) == "ab" and ctc_collapse([0, 11, 11, 0, 11, 12, 12, 0]) == "aab"
+
+
+def test_cached_greedy_equals_the_official_decoder_and_beam_one_is_greedy():
+    """Check 7 on a briefly trained light model (so that it emits EOS at varying steps)."""
+    torch.manual_seed(0)
+    model = SAFL(SAFLConfig(size="light"))
+    x = torch.rand(6, 3, 32, 100) * 2 - 1
+    targets, _ = encode(["ab", "cde", "f", "ghij", "k", "lm"], 25)
+    optimizer = torch.optim.Adam(model.parameters(), 3e-3)
+    for _ in range(30):
+        loss = focal_loss(model.train()(x, targets), targets, 0, 1)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    model.eval()
+    cached, recomputed = model.greedy(x, 25), model.greedy_recompute(x, 25)
+    assert [decode(r) for r in cached.tolist()] == [decode(r) for r in recomputed.tolist()]
+    for row_c, row_r in zip(cached.tolist(), recomputed.tolist()):
+        stop = row_c.index(EOS) + 1 if EOS in row_c else len(row_c)
+        assert row_c[:stop] == row_r[:stop]                         # identical ids up to the first EOS
+    assert cached.shape[1] < 25 or not (cached == EOS).any(1).all()   # stops once every row has ended
+    assert [decode(r) for r in model.beam(x, 1, 25).tolist()] == [decode(r) for r in cached.tolist()]
+
+
+def test_masks_are_boolean_true_blocked():
+    """Trap: the causal encoder mask (official) hides later CNN columns from earlier ones; the clean variant does
+    not mask."""
+    mask = causal_mask(3)
+    assert mask.dtype == torch.bool and mask.tolist() == [[False, True, True], [False, False, True],
+                                                          [False, False, False]]
+    torch.manual_seed(0)
+    features = torch.randn(1, 8, 32)
+    changed = features.clone()
+    changed[0, 5] += 1
+    for causal in (True, False):
+        t = SeqTransformer(32, 4, 64, 1, 1, enc_causal_mask=causal).eval()
+        a, b = t.encode(features), t.encode(changed)
+        assert torch.allclose(a[0, :5], b[0, :5], atol=1e-6) == causal
