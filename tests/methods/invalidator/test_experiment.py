@@ -50,8 +50,22 @@ def test_the_benchmark_trains_the_classifier_of_the_api(tiny_run):
     out, _ = tiny_run
     inv = Invalidator.from_benchmark_file(out / "benchmark.json", encoder="tfidf-svd")
     p = inv.probability("def f(x):\n    return x\n", "def f(x):\n    return x + 1\n",
-                        "def f(x):\n    return x - 1\n", "f")
+                        "def f(x):\n    return x - 1\n")
     assert 0.0 <= p <= 1.0
+
+
+def test_the_syntactic_sides_cover_a_fix_in_a_helper():
+    """A patch that changes only a helper of the assessed function still has a diff on every side, so a correct
+    and an overfitting patch are told apart (diffing only the named function gave empty sides)."""
+    from reprolab.methods.invalidator.assess import patch_texts
+
+    buggy = "def helper(x):\n    return x\n\ndef f(x):\n    return helper(x)\n"
+    fixed = buggy.replace("return x\n\n", "return x + 1\n\n")
+    overfit = buggy.replace("return x\n\n", "return 1 if x == 0 else x\n\n")
+    b, p_fixed, g = patch_texts(buggy, fixed, fixed)
+    assert b and p_fixed == g and "1" in g
+    _, p_overfit, _ = patch_texts(buggy, fixed, overfit)
+    assert p_overfit != p_fixed and "if" in p_overfit
 
 
 def test_merge_drops_duplicate_patches_across_seeds():

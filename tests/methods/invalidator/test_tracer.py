@@ -1,7 +1,8 @@
 import copy
 
 from reprolab.methods.invalidator.invariants import (infer, pair_invariants, scalar_invariants,
-                                                     sequence_invariants)
+                                                     sequence_invariants, string_invariants,
+                                                     string_pair_invariants)
 from reprolab.methods.invalidator.tracer import Tracer, loop_headers, variables
 
 SOURCE = '''
@@ -47,7 +48,8 @@ def test_loop_headers_are_numbered_in_source_order_per_function():
 
 def test_variables_of_scalars_sizes_and_sequences():
     assert variables("b", True) == {"b": 1} and variables("f", float("nan")) == {}
-    assert variables("s", "abc") == {"size(s)": 3}
+    assert variables("s", "abc") == {"size(s)": 3, "s": "abc"} and variables("b", b"ab") == {"size(b)": 2, "b": b"ab"}
+    assert variables("long", "x" * 65) == {"size(long)": 65}
     assert variables("xs", [3, 1.5]) == {"size(xs)": 2, "xs": (3, 1.5)}
     assert variables("d", {"a": [1]}) == {"size(d)": 1}
 
@@ -77,6 +79,18 @@ def test_templates_on_hand_made_samples():
                                                                     "s elements >= 0"]
     # a variable missing from a sample is not evaluated there
     assert "y == 1" in infer([{"x": 1, "y": 1}, {"x": 2}, {"x": 3, "y": 1}, {"x": 4, "y": 1}])
+
+
+def test_string_invariants_of_daikon():
+    """Equality to a constant, one-of, and prefix / suffix / containment between string variables of one type."""
+    assert string_invariants("s", ["ab"] * 3) == ["s == 'ab'"]
+    assert string_invariants("s", ["a", "b", "a", "b"]) == ["s one of {'a', 'b'}"]
+    assert string_pair_invariants("p", "w", ["he", "x", "fo"], ["hello", "x-ray", "foo"]) == ["p prefix of w"]
+    assert string_pair_invariants("p", "w", ["lo", "ay", "o"], ["hello", "x-ray", "foo"]) == ["p suffix of w"]
+    assert string_pair_invariants("p", "w", ["ll", "-", "o"], ["hello", "x-ray", "foo"]) == ["p substring of w"]
+    assert string_pair_invariants("p", "w", ["", "", ""], ["a", "b", "c"]) == []          # empty: trivially in
+    rows = [{"s": "ab", "t": "abc", "n": b"ab"}, {"s": "x", "t": "xy", "n": b"x"}, {"s": "q", "t": "qq", "n": b"q"}]
+    assert "s prefix of t" in infer(rows) and not any("n" in i and "s" in i.split() for i in infer(rows))
 
 
 def test_tracing_is_deterministic():

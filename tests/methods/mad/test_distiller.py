@@ -191,3 +191,15 @@ def test_bad_configs_and_inputs_are_named():
     assert conditional(torch.zeros(3, NZ), torch.tensor([0, 1, 2])).shape == (3, 1, 8, 8)
     with pytest.raises(ValueError, match="needs labels"):
         conditional(torch.zeros(3, NZ))
+
+
+@pytest.mark.parametrize("order", ["dfad", "abm"])
+def test_split_batch_splits_only_the_students_samples(order):
+    """The generator step sees the full batch B; each student step B/2 from G and B/2 from G~."""
+    distiller = _distiller(DistillConfig(batch_size=B, split_batch=True, student_steps=2, order=order))
+    sizes = {"generator": [], "student": []}
+    original_g, original_s = distiller.generator_step, distiller.student_step
+    distiller.generator_step = lambda z, y=None: sizes["generator"].append(len(z)) or original_g(z, y)
+    distiller.student_step = lambda z, y=None: sizes["student"].append(len(z)) or original_s(z, y)
+    distiller.iteration()
+    assert sizes == {"generator": [B], "student": [B // 2, B // 2]}

@@ -1,3 +1,4 @@
+import dataclasses
 import json
 
 import pytest
@@ -115,3 +116,17 @@ def test_an_interrupted_run_resumes_to_the_same_numbers(tmp_path):
     resumed = run_distillation(0, "digits", "mad", full_cfg, checkpoint=tmp_path / "b.pt", resume=True)
     assert resumed["history"] == whole["history"] and resumed["drift"] == whole["drift"]
     assert resumed["forgetting"] == whole["forgetting"]
+
+
+def test_cifar10_paper_generator_is_class_conditional_with_bilinear_upsampling():
+    from reprolab.nets import GeneratorA
+
+    case = CONFIGS["paper"].cifar10
+    assert (case.conditional, case.upsample) == ("sum", "bilinear")
+    teacher = build_network("cnn16")
+    small = dataclasses.replace(case, teacher="digits_cnn16", student="cnn6", img_size=8, channels=1, ngf=4, nz=8,
+                                distill=dataclasses.replace(case.distill, beta_at=0.0, batch_size=4, student_steps=1))
+    distiller = make_distiller(small, "mad", teacher, 0, "cpu")
+    assert isinstance(distiller.generator, GeneratorA) and distiller.generator.conditional == "sum"
+    assert distiller.conditional and distiller.generator.embedding.weight.shape == (10, 8)
+    distiller.iteration()                                                       # labels are drawn and used

@@ -73,3 +73,20 @@ def test_quick_reproduction_holds_its_theory_claims(tmp_path):
     for name in ("gd_matches_closed_form", "layer_singular_values_match", "balanced_frame", "imbalanced_gof_not_of",
                  "minority_collapse_matches_theory", "ce_etf_small_lambda", "real_nc1_falls"):
         assert verdicts[name], name
+
+
+def test_a_head_bias_is_reachable_and_the_official_balanced_recipe_has_one(tmp_path):
+    """The official balanced MLP keeps a last-layer bias (fc_bias); with it the targets are the simplex ETF, b = 1/K
+    and (K - 1)/K of the bias-free loss."""
+    from reprolab.methods.neural_collapse import theory
+    from reprolab.methods.neural_collapse.experiment import CONFIGS, run_real_case
+    from reprolab.runtime.config import apply_overrides
+
+    assert CONFIGS["paper"].balanced.head_bias and not CONFIGS["quick"].balanced.head_bias
+    cfg = apply_overrides(CONFIGS["quick"], list(TINY) + ["balanced.head_bias=true"])
+    recipe = cfg.balanced
+    record = run_real_case("bias", recipe, 1, "mnist", "cpu", tmp_path / "ck", False, 0, False)
+    problem = theory.UFMProblem(recipe.counts, 1, recipe.lambda_W, recipe.lambda_H, bias=True)
+    bias_free = theory.UFMProblem(recipe.counts, 1, recipe.lambda_W, recipe.lambda_H)
+    assert record["loss_ufm_prediction"] == pytest.approx(0.9 * theory.optimal_loss(bias_free))
+    assert record["s_theory"][-1] == 0.0 and theory.optimal_loss(problem) < theory.optimal_loss(bias_free)

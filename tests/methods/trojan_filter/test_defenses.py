@@ -205,3 +205,24 @@ def test_gradcam_finds_the_deciding_pixels_and_februus_inpaints_only_there():
     assert torch.equal(out * (1 - m), x * (1 - m)) and not torch.equal(out * m, x * m)
     holes = random_holes(5, (28, 28), FebruusConfig(), torch.Generator().manual_seed(0))
     assert holes.shape == (5, 1, 28, 28) and set(holes.unique().tolist()) == {0.0, 1.0}
+
+
+def test_the_mask_budget_is_enforced_and_differentiable():
+    """AIF's triggers stay within the area budget xi (the soft penalty alone let areas of 0.15-0.19 through)."""
+    from reprolab.methods.trojan_filter.adversarial import TriggerGenerator
+
+    torch.manual_seed(0)
+    free, bounded = TriggerGenerator(), TriggerGenerator(budget=0.05)
+    bounded.load_state_dict(free.state_dict())
+    with torch.no_grad():
+        bounded.net[-1].bias[0] += 3.0                   # a generator that wants large masks
+        free.net[-1].bias[0] += 3.0
+    x = torch.rand(6, 1, 28, 28)
+    _, m_free, _ = free(x, torch.Generator().manual_seed(1))
+    x_bar, m, p = bounded(x, torch.Generator().manual_seed(1))
+    assert m_free.flatten(1).mean(1).min() > 0.3
+    assert (m.flatten(1).mean(1) <= 0.05 + 1e-6).all() and torch.allclose(x_bar, (1 - m) * x + m * p)
+    m.sum().backward()
+    assert bounded.net[0].weight.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match="budget"):
+        TriggerGenerator(budget=0.0)

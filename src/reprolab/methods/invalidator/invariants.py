@@ -8,7 +8,10 @@ Templates (canonical strings, so that equal invariants compare equal as strings;
 - scalar pairs (x, y not both constant; names in sorted order): `x == y`, else the first of `x < y`, `x <= y`,
   `x > y`, `x >= y`, `x != y` that holds; and `y == k*x + c` (k in {1, -1, 2, -2}, c != 0, >= 3 distinct x);
 - a sequence s (>= 2 samples of length >= 2): `s sorted`, `s no duplicates`, `s elements >= 0`;
-- sequence pairs: `s == t`, else `s permutation of t`; `s subset of t`; a scalar in a sequence: `x in s`.
+- sequence pairs: `s == t`, else `s permutation of t`; `s subset of t`; a scalar in a sequence: `x in s`;
+- a string (str or bytes) x: `x == c`, else `x one of {a, b[, c]}` (as scalars);
+- string pairs of one type (not both constant): `x == y`, else `x prefix of y`, `x suffix of y`, else
+  `x substring of y` (each way; the contained side is not always empty).
 Constants are written with `repr`. Standard library only (runs inside the sandbox worker).
 """
 
@@ -22,6 +25,10 @@ LINEAR_K = (1, -1, 2, -2)
 
 def _is_seq(v) -> bool:
     return isinstance(v, tuple)
+
+
+def _is_text(v) -> bool:
+    return isinstance(v, (str, bytes))
 
 
 def _columns(samples: list[dict]) -> tuple[dict[str, list[int]], dict[str, list]]:
@@ -79,6 +86,37 @@ def pair_invariants(x: str, y: str, xs: list, ys: list) -> list[str]:
     return out
 
 
+def string_invariants(x: str, values: list) -> list[str]:
+    """Equality to a constant, else one of <= 3 values (samples >= 2x distinct values)."""
+    if len(values) < MIN_SAMPLES:
+        return []
+    distinct = sorted(set(values))
+    if len(distinct) == 1:
+        return [f"{x} == {distinct[0]!r}"]
+    if len(distinct) <= 3 and len(values) >= 2 * len(distinct):
+        return [f"{x} one of {{{', '.join(repr(v) for v in distinct)}}}"]
+    return []
+
+
+def string_pair_invariants(x: str, y: str, xs: list, ys: list) -> list[str]:
+    """x, y in sorted name order, values of one type (str or bytes)."""
+    if len(xs) < MIN_SAMPLES or (len(set(xs)) == 1 and len(set(ys)) == 1):
+        return []
+    if all(a == b for a, b in zip(xs, ys)):
+        return [f"{x} == {y}"]
+    out = []
+    for (u, us), (v, vs) in (((x, xs), (y, ys)), ((y, ys), (x, xs))):
+        if not any(us):                                  # an always-empty string is in everything
+            continue
+        found = [rel for rel, holds in (("prefix of", lambda a, b: b.startswith(a)),
+                                        ("suffix of", lambda a, b: b.endswith(a)))
+                 if all(holds(a, b) for a, b in zip(us, vs))]
+        if not found and all(a in b for a, b in zip(us, vs)):
+            found = ["substring of"]
+        out += [f"{u} {rel} {v}" for rel in found]
+    return out
+
+
 def sequence_invariants(s: str, values: list) -> list[str]:
     if sum(len(v) >= 2 for v in values) < 2 or len(values) < MIN_SAMPLES:
         return []
@@ -123,8 +161,9 @@ def infer(samples: list[dict]) -> list[str]:
     """The sorted invariant strings of one program point."""
     idx, vals = _columns(samples)
     names = sorted(vals)
-    scalars = [n for n in names if not any(_is_seq(v) for v in vals[n])]
+    scalars = [n for n in names if not any(_is_seq(v) or _is_text(v) for v in vals[n])]
     seqs = [n for n in names if all(_is_seq(v) for v in vals[n])]
+    texts = {kind: [n for n in names if all(isinstance(v, kind) for v in vals[n])] for kind in (str, bytes)}
     out: list[str] = []
     for x in scalars:
         out += scalar_invariants(x, vals[x])
@@ -137,6 +176,11 @@ def infer(samples: list[dict]) -> list[str]:
     for x in scalars:
         for s in seqs:
             out += member_invariants(x, s, *_shared(idx, vals, x, s))
+    for group in texts.values():
+        for x in group:
+            out += string_invariants(x, vals[x])
+        for x, y in itertools.combinations(group, 2):
+            out += string_pair_invariants(x, y, *_shared(idx, vals, x, y))
     return sorted(set(out))
 
 

@@ -7,7 +7,8 @@ Program points, for the target and every helper of the subject (recursion includ
   normal return (an exception leaving f records no EXIT sample);
 - `f:::LOOPk`: the locals at each arrival at the k-th loop header of f (`for` / `while`, in source order).
 Variables: finite int / float as scalars (bool as int); `size(x)` for str / bytes / list / tuple / dict; numeric
-lists and tuples also as sequences (tuples of numbers). At most `max_samples` samples are kept per point (the first
+lists and tuples also as sequences (tuples of numbers); str and bytes of at most MAX_STRING items also as
+themselves (string invariants). At most `max_samples` samples are kept per point (the first
 ones: deterministic). Only functions whose `co_filename` is the subject's file are traced (`sys.settrace`,
 Python 3.11); module bodies, comprehensions, lambdas and generators are not program points.
 
@@ -22,6 +23,7 @@ import sys
 from collections import defaultdict
 
 MAX_SEQUENCE = 64            # longer sequences are summarised by their size only
+MAX_STRING = 64              # longer strings too
 CO_GENERATOR_LIKE = 0x20 | 0x80 | 0x200   # CO_GENERATOR, CO_COROUTINE, CO_ASYNC_GENERATOR
 
 
@@ -59,13 +61,15 @@ def _number(value) -> int | float | None:
 
 
 def variables(name: str, value) -> dict[str, object]:
-    """The Daikon variables derived from one Python variable: a scalar, size(x), and a numeric sequence."""
+    """The Daikon variables derived from one Python variable: a scalar, size(x), a numeric sequence, a string."""
     out: dict[str, object] = {}
     number = _number(value)
     if number is not None:
         out[name] = number
     elif isinstance(value, (str, bytes, list, tuple, dict)):
         out[f"size({name})"] = len(value)
+        if isinstance(value, (str, bytes)) and len(value) <= MAX_STRING:
+            out[name] = value
         if isinstance(value, (list, tuple)) and len(value) <= MAX_SEQUENCE:
             items = [_number(v) for v in value]
             if all(v is not None for v in items):

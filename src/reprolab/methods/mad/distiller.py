@@ -43,7 +43,8 @@ class DistillConfig:
     alpha: float = 0.95               # EMA momentum (secondary source)
     lambda0: float = 0.5              # weight of D on G's samples
     lambda1: float = 0.5              # weight of D on G~'s samples; 0 = the base method
-    split_batch: bool = False         # B/2 from G and B/2 from G~ (equal samples per student step)
+    split_batch: bool = False         # student: B/2 from G and B/2 from G~ (equal samples per student step);
+                                      # the generator step keeps the full batch B
     grad_clip: float = 0.0            # gradient-norm clip of both players (ABM 5)
     beta_at: float = 0.0              # attention transfer (ABM 250)
     lambda_ce: float = 0.0            # conditional generator: CE(T(G(z, y)), y)
@@ -212,18 +213,19 @@ class Distiller:
         return {"loss_g": loss.item(), "d_g": d.item()}
 
     def iteration(self) -> dict:
-        """One iteration (DFAD) or cycle (ABM); schedulers step once."""
-        n_main = self._batch_sizes()[0]
+        """One iteration (DFAD) or cycle (ABM); schedulers step once. The generator step always gets the full
+        batch B: `split_batch` splits only the student's samples between G and G~."""
+        n_main, full = self._batch_sizes()[0], self.cfg.batch_size
         info: dict = {}
         if self.cfg.order == "abm":
-            z, y = self.noise(n_main, self.z_rng)
+            z, y = self.noise(full, self.z_rng)
             info.update(self.generator_step(z, y))
             for _ in range(self.cfg.student_steps):
-                info.update(self.student_step(z, y))
+                info.update(self.student_step(z[:n_main], None if y is None else y[:n_main]))
         else:
             for _ in range(self.cfg.student_steps):
                 info.update(self.student_step(*self.noise(n_main, self.z_rng)))
-            info.update(self.generator_step(*self.noise(n_main, self.z_rng)))
+            info.update(self.generator_step(*self.noise(full, self.z_rng)))
         for scheduler in self.schedulers:
             scheduler.step()
         self.iterations += 1

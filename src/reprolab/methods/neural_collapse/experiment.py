@@ -92,7 +92,7 @@ QUICK_RECIPE = RealRecipe(counts=(150,) * 10, depths=(1, 3), backbone="mlp", wid
 PAPER_BALANCED = RealRecipe(counts=(5000,) * 10, depths=(1, 3, 6, 9), backbone="mlp_bn", width=2048, mlp_depth=6,
                             lambda_W=1e-4, lambda_H=1e-4, loss_convention="official", optimizer="adam", lr=1e-4,
                             momentum=0.9, weight_decay=0.0, batch_size=128, epochs=200, lr_step_epochs=50,
-                            lr_gamma=0.1, eval_every_epochs=10)
+                            lr_gamma=0.1, eval_every_epochs=10, head_bias=True)
 PAPER_IMBALANCED = RealRecipe(counts=(100, 100, 200, 200, 300, 300, 400, 400, 500, 500), depths=(1, 3, 6),
                               backbone="mlp", width=2048, mlp_depth=6, lambda_W=1e-5, lambda_H=1e-5,
                               loss_convention="official_half", optimizer="adam", lr=1e-4, momentum=0.9,
@@ -155,9 +155,7 @@ def run_synthetic_case(case: SyntheticCase, cfg: NCConfig, device: str, checkpoi
     if case.loss == "mse":
         problem = theory.UFMProblem(case.counts, case.depth, case.lam, case.lam, bias=case.bias)
         gof = None if case.bias else theory.GOFTarget.from_problem(problem)
-        s_star = theory.optimal_singular_values(problem)
-        if case.bias:
-            s_star[-1] = 0.0  # with a bias, one of the K directions carries no signal (simplex ETF)
+        s_star = theory.predicted_singular_values(problem)
         record.update(loss_theory=theory.optimal_loss(problem), s_theory=s_star.tolist(),
                       layer_s_theory=theory.layer_singular_values(problem).tolist(),
                       per_depth=per_depth_metrics(H, labels, layers, b, gof=gof))
@@ -194,16 +192,17 @@ def run_real_case(name: str, recipe: RealRecipe, depth: int, dataset: str, devic
     x, y = x_all[idx].to(dist.device), y_all[idx].to(dist.device)
     torch.manual_seed(seed)
     model = NCNetwork(recipe.backbone, in_shape, len(recipe.counts), depth, recipe.width, recipe.mlp_depth,
-                      init=recipe.init)
+                      head_bias=recipe.head_bias, init=recipe.init)
     model = model.to(dist.device)
     scale, lam_W, lam_H = theory.theory_lambdas(recipe.loss_convention, len(recipe.counts), recipe.lambda_W,
                                                 full_batch_lambda_H(recipe, len(y)))
-    problem = theory.UFMProblem(recipe.counts, depth, lam_W, lam_H)
-    result = track_collapse(model, x, y, recipe, gof=theory.GOFTarget.from_problem(problem), dist=dist,
+    problem = theory.UFMProblem(recipe.counts, depth, lam_W, lam_H, bias=recipe.head_bias)
+    gof = None if recipe.head_bias else theory.GOFTarget.from_problem(problem)
+    result = track_collapse(model, x, y, recipe, gof=gof, dist=dist,
                             checkpoint=checkpoint, resume=resume, progress=progress, desc=name, seed=seed)
     result.update(name=name, counts=list(recipe.counts), depth=depth,
                   loss_ufm_prediction=scale * theory.optimal_loss(problem),
-                  s_theory=theory.optimal_singular_values(problem).tolist())
+                  s_theory=theory.predicted_singular_values(problem).tolist())
     cleanup(dist)
     return result
 

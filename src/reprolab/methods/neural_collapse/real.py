@@ -83,6 +83,8 @@ class RealRecipe:
     lr_gamma: float
     eval_every_epochs: int
     init: Literal["official", "pytorch"] = "official"   # official MLPs: orthogonal head and (partly) backbone
+    head_bias: bool = False            # a bias on the last head layer (official balanced MLP: fc_bias, default on);
+                                       # the targets become the simplex ETF with b = 1/K
 
     def __post_init__(self) -> None:
         check_options(self)

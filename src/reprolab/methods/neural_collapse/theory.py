@@ -150,14 +150,16 @@ def optimal_loss(problem: UFMProblem) -> float:
     return total * (problem.K - 1) / problem.K if problem.bias else total
 
 
-def layer_singular_values(problem: UFMProblem) -> np.ndarray:
-    """Predicted top-K singular values of each W_j, shape (M, K): s_k sqrt(lambda_W_eff / lambda_Wj).
-
-    With a bias (balanced data) one of the K directions carries no signal: the K-th value is 0.
-    """
+def predicted_singular_values(problem: UFMProblem) -> np.ndarray:
+    """The K singular values of the product W_M ... W_1 at the optimum; with a bias (balanced data) one of the K
+    directions carries no signal, so the K-th value is 0 (simplex ETF)."""
     s = optimal_singular_values(problem)
-    if problem.bias:
-        s = np.concatenate([s[:-1], [0.0]])
+    return np.concatenate([s[:-1], [0.0]]) if problem.bias else s
+
+
+def layer_singular_values(problem: UFMProblem) -> np.ndarray:
+    """Predicted top-K singular values of each W_j, shape (M, K): s_k sqrt(lambda_W_eff / lambda_Wj)."""
+    s = predicted_singular_values(problem)
     scale = np.sqrt(problem.lambda_W_eff / np.asarray(problem.layer_lambdas))
     return scale[:, None] * np.sort(s)[::-1][None, :]
 

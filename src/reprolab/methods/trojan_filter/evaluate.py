@@ -30,7 +30,8 @@ def train_defense(name: str, classifier, x_def, y_def, cfg: "TrojanExperimentCon
     if name == "AIF":
         filt = PlainFilter(**shape).to(x_def.device)
         aif = AIFConfig(filter=dataclasses.replace(cfg.filter, steps=cfg.aif_steps))
-        generator = TriggerGenerator(channels, width=cfg.filter_width).to(x_def.device)
+        generator = TriggerGenerator(channels, width=cfg.filter_width,
+                                     budget=aif.xi if aif.enforce_budget else None).to(x_def.device)
         log = train_adversarial_filter(filt, generator, classifier, x_def, y_def, aif, seed)
         return filt, log
     filters = {"IF": PlainFilter, "VIF": VariationalFilter}
