@@ -112,3 +112,18 @@ def test_bulk_insert_keeps_fifo_order_and_skips_duplicates_within_a_batch():
     assert big.insert(torch.arange(5.0).unsqueeze(1), torch.arange(5.0)) == 3  # only the last three survive
     assert sorted(big.keys[:, 0].tolist()) == [2.0, 3.0, 4.0]
     assert big.insert(torch.tensor([[4.0]]), torch.tensor([0.0])) == 0
+
+
+def test_max_read_quirk_is_drawn_once_per_read_call():
+    mem = _memory(max_read_prob=0.5)
+    keys = torch.tensor([[0.5, 0.0], [0.4, 0.1], [0.6, 0.0]])
+    rng = np.random.default_rng(0)
+    kinds = set()
+    for _ in range(20):
+        out = mem.read(keys, rng)
+        plain = mem.read(keys)
+        maxed = mem.neighbours(keys)[0]
+        is_max = torch.isclose(out, mem.values[maxed].max(dim=1).values)
+        assert bool(is_max.all()) or torch.allclose(out, plain)       # the whole batch one way or the other
+        kinds.add(bool(is_max.all()))
+    assert kinds == {True, False}

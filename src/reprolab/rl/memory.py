@@ -3,7 +3,7 @@
 Keys q in R^D with scalar values V, FIFO eviction at `capacity`.
 - Read: V_M(q) = sum_{i in kNN(q)} w_i V_i, w_i = (1 / (d_i + 1e-3)) / sum_j (1 / (d_j + 1e-3)), with d_i the
   SQUARED L2 distance; fewer than k entries: all of them. Official quirk: with probability `max_read_prob` a read
-  returns max_i V_i over the neighbours instead (0 disables it).
+  call returns max_i V_i over the neighbours for every key of the batch instead (one draw per call; 0 disables it).
 - Write(q, R): every neighbour moves towards R: V_i <- V_i + lr w_i (R - V_i) (official lr 0.5).
 - Insert(q, R): appends (q, R); a key equal to a stored one is skipped.
 Official defaults: capacity 10 000, k 7, key dimension 8.
@@ -103,9 +103,8 @@ class EpisodicMemory:
         idx, w = self.neighbours(keys)
         values = self.values[idx]
         out = (w * values).sum(dim=1)
-        if self.max_read_prob > 0 and rng is not None:
-            use_max = torch.as_tensor(rng.random(len(out)) < self.max_read_prob, device=out.device)
-            out = torch.where(use_max, values.max(dim=1).values, out)
+        if self.max_read_prob > 0 and rng is not None and rng.random() < self.max_read_prob:
+            out = values.max(dim=1).values        # drawn once per read call, for the whole batch [official]
         return out
 
     @torch.no_grad()

@@ -63,7 +63,7 @@ def test_memory_off_reproduces_dqn_bit_for_bit_and_memory_on_does_not():
 
 def test_td_online_value_uses_each_rows_own_action():
     agent = _filled(_agent())
-    agent.reading = True
+    agent.reading_online = True
     b = _batch()
     got = agent.rule.online_values(agent, b, 0)
     net = agent.online[0]
@@ -82,7 +82,7 @@ def test_td_online_value_uses_each_rows_own_action():
 
 def test_td_target_is_the_target_networks_hybrid_max():
     agent = _filled(_agent())
-    agent.reading = True
+    agent.reading_target = True
     b = _batch()
     for p in agent.target[0].parameters():
         p.data.add_(0.05)                         # target differs from online
@@ -121,6 +121,7 @@ def test_acting_reward_is_per_action_unless_the_official_flag():
 def _episode(agent, rewards):
     obs = np.zeros(3, np.float32)
     for i, r in enumerate(rewards):
+        agent.frame += 1                                  # the global frame clock, as train_dqn sets it
         agent.observe(obs + i, i % 4, r, obs + i + 1, i == len(rewards) - 1)
     agent.end_episode(float(sum(rewards)))
 
@@ -129,7 +130,7 @@ def test_episode_end_inserts_returns_to_go_of_the_kept_states():
     agent = _agent(rec_rate=0.0, warmup_episodes=5, initial_write_interval=2)
     rewards = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]
     _episode(agent, rewards)
-    # kept at t = 2, 4, 6 with cumulative rewards 3, 10, 21; G = 21 -> returns-to-go 18, 11, 0
+    # kept at frames 2 and 4 (cumulative rewards 3, 10), then the terminal state (21); G = 21 -> 18, 11, 0
     assert len(agent.memory) == 3 and agent.memory.values[:3].tolist() == [18.0, 11.0, 0.0]
     assert agent.write_interval == 1              # int(0.1 x mean length 6) floored at 1
     discounted = _agent(rec_rate=0.0, warmup_episodes=5, initial_write_interval=2, discount_mc_returns=True)
@@ -141,7 +142,7 @@ def test_episode_end_inserts_returns_to_go_of_the_kept_states():
 
 def test_memory_is_read_only_after_warm_up():
     agent = _agent(rec_rate=0.0, warmup_episodes=2, read_rate=1.0, initial_write_interval=1)
-    for _ in range(2):
+    for _ in range(3):                            # read once MORE than warmup_episodes episodes ended [official]
         assert not agent.memory_ready()
         agent.act(np.zeros(3, np.float32), 0.0, np.random.default_rng(0))
         assert not agent.reading
@@ -199,3 +200,97 @@ def test_training_resumes_from_a_checkpoint_with_the_memory(tmp_path):
     assert log2.episode_returns[:n] == log.episode_returns[:n] and log2.episode_end_frames[-1] > 500
     kept = [r for r in first.trace["memory_error"] if r[0] <= step]
     assert resumed.trace["memory_error"][: len(kept)] == kept and len(resumed.memory) >= memory_size
+
+
+def test_episode_end_writes_the_returns_before_inserting_the_new_keys():
+    """Official order: a new key is not its own nearest neighbour, so the old entry (the only neighbour, k = 1)
+    moves by lr (R - V) = 0.5 (10 - 0) = 5. Inserting first made the new key absorb the write."""
+    agent = _agent(rec_rate=0.0, warmup_episodes=0, k=1)
+    agent.episodes = 1
+    agent.memory.insert(torch.full((1, 8), 3.0), torch.tensor([0.0]))
+    agent.end_episode(10.0)                      # no step taken: the terminal state, return-to-go 10 - 0
+    assert agent.memory.values[:2].tolist() == [5.0, 10.0]
+
+
+def test_the_terminal_state_is_stored_for_any_episode_length():
+    for length in (1, 3, 7):
+        agent = _agent(rec_rate=0.0, initial_write_interval=200)
+        _episode(agent, [1.0] * length)
+        assert len(agent.memory) == 1 and agent.memory.values[0].item() == 0.0
+
+
+def test_recall_starts_every_cue_from_the_current_state_and_includes_the_latest_step():
+    seen = {}
+    for recall in ("official", "teacher_forcing"):
+        agent = _agent(recall=recall, rec_batch=4)
+        obs = np.zeros(3, np.float32)
+        for i in range(6):
+            agent.frame += 1
+            agent.observe(obs + i, i % 4, 1.0, obs + i + 1, False)
+        net, calls = agent.online[0], []
+        original = net.step
+        net.step = lambda x, a, h, c: calls.append((a.clone(), h.clone())) or original(x, a, h, c)
+        agent.trajectory_model_step(agent.rec_optimizer)
+        actions, h = calls[0]
+        seen[recall] = h
+        assert actions[-1].argmax().item() == 5 % 4                  # the latest transition is always a cue
+    assert torch.allclose(seen["official"], seen["official"][:1].expand(4, -1))    # one state for every cue
+    assert not torch.allclose(seen["teacher_forcing"], seen["teacher_forcing"][:1].expand(4, -1))
+
+
+def test_official_initialisation_statistics_and_key_spread():
+    """Kaiming-normal linears with zero bias (random_map included), LSTM uniform in +-5/sqrt(in + hidden); the
+    memory keys of trajectory states then spread far beyond the 1e-3 weighting epsilon (torch's defaults put
+    almost every 7-NN distance below it)."""
+    torch.manual_seed(0)
+    net = MBECNetwork((4,), 2)
+    head = net.habitual[1][0]
+    assert abs(head.weight.std().item() - (2 / head.in_features) ** 0.5) < 0.02 and not head.bias.any()
+    assert not net.random_map.bias.any() and abs(net.random_map.weight.std().item() - (2 / 16) ** 0.5) < 0.15
+    bound = 5 / (32 + 2 + 16) ** 0.5
+    assert net.lstm.weight_ih.abs().max() <= bound and net.lstm.weight_ih.abs().max() > 0.9 * bound
+    assert not net.lstm.bias_ih.any() and not net.lstm.bias_hh.any()
+
+    def median_knn(net):
+        g = torch.Generator().manual_seed(1)
+        keys = []
+        with torch.no_grad():
+            h, c = net.initial_state()
+            for _ in range(300):
+                x = net.embed(torch.randn(1, 4, generator=g))
+                h, c = net.step(x, net.onehot(torch.randint(2, (1,), generator=g)), h, c)
+                keys.append(net.key(h))
+        keys = torch.cat(keys)
+        d2 = torch.cdist(keys, keys) ** 2
+        return d2.topk(8, largest=False).values[:, 1:].median().item()
+
+    torch.manual_seed(0)
+    pytorch = MBECNetwork((4,), 2, init="pytorch")
+    assert median_knn(net) > 1e-3 > median_knn(pytorch)
+
+
+def test_bootstrapped_writes_happen_on_greedy_steps_only():
+    agent = _filled(_agent(rec_rate=0.0, warmup_episodes=0, read_rate=1.0, bstr_rate=1.0))
+    agent.episodes = 1
+    before = agent.memory.values.clone()
+    agent.act(np.zeros(3, np.float32), 1.0, np.random.default_rng(0))       # epsilon 1: a random action
+    assert torch.equal(agent.memory.values, before)
+    agent.act(np.zeros(3, np.float32), 0.0, np.random.default_rng(0))       # greedy
+    assert not torch.equal(agent.memory.values, before)
+
+
+def test_online_and_target_passes_draw_their_reads_separately():
+    agent = _filled(_agent(rec_rate=0.0, warmup_episodes=0, read_rate=0.5))
+    agent.episodes = 1
+    draws = set()
+    for _ in range(40):
+        agent.update(_batch(), np.random.default_rng(0))
+        draws.add((agent.reading_online, agent.reading_target))
+    assert {(True, False), (False, True)} <= draws
+
+
+def test_corruption_type_is_drawn_per_sample():
+    agent = _agent()
+    out = agent.corrupt(torch.ones(32, 10))
+    dropped = (out == 0).any(1) | (out == 2).all(1)                # dropout rows: values in {0, 2}
+    assert 0 < int(dropped.sum()) < 32

@@ -55,8 +55,8 @@ class MBECConfig:
     rec_batch: int = 4                # official
     rec_clip: float = 0.5             # official gradient-norm clip of the trajectory-model step
     rec_until: int = 5_000_000        # official: model training stops after 5e6 steps
-    warmup_episodes: int = 20         # official
-    initial_write_interval: int = 10  # not confirmed (the prototype's value)
+    warmup_episodes: int = 20         # official: the memory is read and written once MORE than this many episodes ended
+    initial_write_interval: int = 200 # official (`arguments.py`); the quick experiment cuts it to 10
     max_read_prob: float = 0.3        # official quirk (e); 0 disables
     distance: str = "sq_l2"           # official quirk (e); "l2" for the plain distance
     index: str = "auto"               # exact search: torch for small memories, faiss-cpu for large ones
@@ -65,6 +65,9 @@ class MBECConfig:
     discount_mc_returns: bool = False     # quirk (c): store discounted returns-to-go
     detach_rec_targets: bool = False      # quirk (f): detach the reconstruction targets
     beta_log_every: int = 10          # record beta(h_t) every this many steps after warm-up
+    recall: str = "official"          # trajectorial recall from h_t (official); "teacher_forcing": each sampled
+                                      # step from its own stored state (an earlier version's objective)
+    init: str = "official"            # official Kaiming / LSTM initialisation; "pytorch": torch's defaults
 
     def __post_init__(self):
         for name in ("read_rate", "bstr_rate", "rec_rate", "write_lr", "max_read_prob"):
@@ -72,6 +75,9 @@ class MBECConfig:
                 raise ValueError(f"{name} must lie in [0, 1], got {getattr(self, name)}")
         if self.fixed_beta is not None and not 0.0 <= self.fixed_beta <= 1.0:
             raise ValueError(f"fixed_beta must lie in [0, 1] or be None, got {self.fixed_beta}")
+        for name, options in (("recall", ("official", "teacher_forcing")), ("init", ("official", "pytorch"))):
+            if getattr(self, name) not in options:
+                raise ValueError(f"{name} must be one of {options}, got {getattr(self, name)!r}")
 
 
 def official_dqn_config(**changes) -> DQNConfig:
@@ -100,7 +106,7 @@ class HybridRule(TargetRule):
         return q + agent.beta(net, agent.h).unsqueeze(1) * q_mbec
 
     def next_value(self, agent: "MBECAgent", batch: dict, k: int) -> torch.Tensor:
-        if not agent.reading:
+        if not agent.reading_target:
             return super().next_value(agent, batch, k)
         net = agent.target[0]
         q, x = net.q_and_embedding(batch["next_obs"])
@@ -111,7 +117,7 @@ class HybridRule(TargetRule):
         net = agent.online[0]
         q, x = net.q_and_embedding(batch["obs"])
         q_taken = q.gather(1, batch["action"].unsqueeze(1)).squeeze(1)
-        if not agent.reading:
+        if not agent.reading_online:
             return q_taken
         episodic = agent.episodic_value_taken(net, x.detach(), batch["h"], batch["c"], batch["action"],
                                               batch["reward"])
@@ -128,8 +134,8 @@ class MBECAgent(DQNAgent):
     def __init__(self, obs_shape: tuple[int, ...], n_actions: int, dqn_cfg: DQNConfig, cfg: MBECConfig,
                  seed: int, device: str | torch.device = "cpu"):
         self.mbec = cfg
-        super().__init__(lambda: MBECNetwork(obs_shape, n_actions, cfg.proj_dim, cfg.hidden, cfg.key_dim),
-                         n_actions, dqn_cfg, HybridRule(), device)
+        super().__init__(lambda: MBECNetwork(obs_shape, n_actions, cfg.proj_dim, cfg.hidden, cfg.key_dim,
+                                             init=cfg.init), n_actions, dqn_cfg, HybridRule(), device)
         self.memory = EpisodicMemory(cfg.key_dim, cfg.memory_capacity, cfg.k, cfg.write_lr, cfg.max_read_prob,
                                      cfg.distance, cfg.index, self.device)
         # Memory decisions draw from their own streams, so switching the memory off leaves DQN's draws unchanged.
@@ -138,8 +144,8 @@ class MBECAgent(DQNAgent):
         self.rec_optimizer = torch.optim.Adam(self.online[0].parameters(), lr=dqn_cfg.lr, eps=dqn_cfg.adam_eps)
         self.episodes, self.lengths = 0, collections.deque(maxlen=20)
         self.write_interval = cfg.initial_write_interval
-        self.trace: dict[str, list] = {"memory_error": [], "beta": [], "rec_loss": []}
-        self.reading = False
+        self.trace: dict[str, list] = {"memory_error": [], "beta": [], "rec_loss": [], "key_distances": []}
+        self.reading = self.reading_online = self.reading_target = False
         self.acted_embedding, self._embedded = None, (None, None)
         self._new_episode()
 
@@ -154,7 +160,11 @@ class MBECAgent(DQNAgent):
         self.rewards: list[float] = []
 
     def memory_ready(self) -> bool:
-        return self.episodes >= self.mbec.warmup_episodes and len(self.memory) > 1
+        return self.past_warmup() and len(self.memory) > 1
+
+    def past_warmup(self) -> bool:
+        """More than `warmup_episodes` episodes have ended (official `episode > num_warm_up`)."""
+        return self.episodes > self.mbec.warmup_episodes
 
     def training_model(self) -> bool:
         return self.mbec.rec_rate > 0 and self.frame <= self.mbec.rec_until
@@ -206,10 +216,8 @@ class MBECAgent(DQNAgent):
         self.last_q_mbec, self.acted_embedding, self._embedded = None, None, (None, None)
         action = super().act(obs, epsilon, rng)
         self.embedding(obs)
-        if self.reading and self.mem_rng.random() < self.mbec.bstr_rate:
-            if self.last_q_mbec is None:    # the epsilon-random branch skipped the values
-                self.last_q_mbec = self.episodic_values(self.online[0], self.embedding(obs), self.h, self.c,
-                                                        acting=True)
+        # bootstrapped write, on greedy steps only (the epsilon-random branch computes no values) [official]
+        if self.last_q_mbec is not None and self.mem_rng.random() < self.mbec.bstr_rate:
             with torch.no_grad():
                 self.memory.write(self.online[0].key(self.h), self.last_q_mbec.max(dim=1).values)
         return action
@@ -227,26 +235,32 @@ class MBECAgent(DQNAgent):
         self.rewards.append(float(reward))
         self.cum_reward += float(reward)
         self.t += 1
-        if self.t % self.write_interval == 0:
+        self.h, self.c = h1, c1
+        # write checkpoints on the global frame clock, not at the episode's end step [official]
+        if not terminated and self.frame % self.write_interval == 0:
             self.kept.append((h1, self.cum_reward, self.t))
             if self.training_model() and self.mem_rng.random() < self.mbec.rec_rate:
                 self.trajectory_model_step(self.optimizers[0])
-        self.h, self.c = h1, c1
         return extras
 
     def end_episode(self, episode_return: float) -> None:
-        if self.kept:
-            net = self.online[0]
-            with torch.no_grad():
-                keys = net.key(torch.cat([h for h, _, _ in self.kept]))
-            returns = torch.tensor(self.returns_to_go(episode_return), dtype=torch.float32, device=self.device)
-            if self.memory_ready():
-                predicted = self.memory.read(keys)      # before this episode enters the memory: fresh keys
-                self.trace["memory_error"].append((self.frame, float((predicted - returns).abs().mean()),
-                                                   float(returns.abs().mean()), len(returns)))
-            self.memory.insert(keys, returns)
-            if self.episodes >= self.mbec.warmup_episodes:
-                self.memory.write(keys, returns)
+        """The kept states and the terminal one (return-to-go 0, always stored [official]) go to the memory: their
+        returns are WRITTEN first (after warm-up), while the memory does not hold the new keys yet, then the new
+        keys are inserted [official order: `add_trj`, then `commit_insert`]."""
+        net = self.online[0]
+        kept = [*self.kept, (self.h, self.cum_reward, self.t)]
+        with torch.no_grad():
+            keys = net.key(torch.cat([h for h, _, _ in kept]))
+        returns = torch.tensor(self.returns_to_go(episode_return, kept), dtype=torch.float32, device=self.device)
+        if len(self.memory):
+            self.record_key_distances(keys)
+        if self.memory_ready():
+            predicted = self.memory.read(keys)      # before this episode enters the memory: fresh keys
+            self.trace["memory_error"].append((self.frame, float((predicted - returns).abs().mean()),
+                                               float(returns.abs().mean()), len(returns)))
+        if self.past_warmup() and len(self.memory):
+            self.memory.write(keys, returns)
+        self.memory.insert(keys, returns)
         if self.training_model() and self.steps:
             self.trajectory_model_step(self.rec_optimizer)
         self.episodes += 1
@@ -254,49 +268,73 @@ class MBECAgent(DQNAgent):
         self.write_interval = max(1, int(0.1 * np.mean(self.lengths)))
         self._new_episode()
 
+    def record_key_distances(self, keys: torch.Tensor) -> None:
+        """The k-NN squared distances of fresh keys against the 1e-3 weighting epsilon: their median and the share
+        below it (near-uniform reads when most are below)."""
+        idx, _ = self.memory.neighbours(keys)
+        d2 = ((self.memory.keys[idx] - keys.unsqueeze(1)) ** 2).sum(-1).flatten()
+        self.trace["key_distances"].append((self.frame, float(d2.median()), float((d2 < 1e-3).float().mean())))
+
     def update(self, batch: dict, rng: np.random.Generator) -> dict:
-        self.reading = self.memory_ready() and self.mem_rng.random() < self.mbec.read_rate
+        """A fresh read draw for the online and for the target pass [official: one per forward call]."""
+        ready = self.memory_ready()
+        self.reading_online = ready and self.mem_rng.random() < self.mbec.read_rate
+        self.reading_target = ready and self.mem_rng.random() < self.mbec.read_rate
         info = super().update(batch, rng)
-        return {**info, "read": float(self.reading)}
+        return {**info, "read": float(self.reading_online)}
 
     # ----- memory and trajectory model -------------------------------------------------------------------------
-    def returns_to_go(self, episode_return: float) -> list[float]:
+    def returns_to_go(self, episode_return: float, kept: list) -> list[float]:
         """Per kept pair: G - cumulative reward (official), or sum_{j >= t} gamma^(j - t) r_j when discounted."""
         if not self.mbec.discount_mc_returns:
-            return [episode_return - cum for _, cum, _ in self.kept]
+            return [episode_return - cum for _, cum, _ in kept]
         to_go, running = np.zeros(len(self.rewards) + 1), 0.0
         for j in range(len(self.rewards) - 1, -1, -1):
             running = self.rewards[j] + self.cfg.gamma * running
             to_go[j] = running
-        return [float(to_go[t]) for _, _, t in self.kept]
+        return [float(to_go[t]) for _, _, t in kept]
 
     def corrupt(self, inputs: torch.Tensor) -> torch.Tensor:
-        """Dropout 0.5 or additive noise of std sqrt(0.5 max|input|), each with probability 1/2."""
-        if self.mem_rng.random() < 0.5:
-            keep = (torch.rand(inputs.shape, generator=self.noise, device=inputs.device) >= 0.5).float()
-            return inputs * keep * 2.0
-        std = math.sqrt(0.5 * float(inputs.detach().abs().max()))
-        return inputs + std * torch.randn(inputs.shape, generator=self.noise, device=inputs.device)
+        """Per sample [official]: dropout 0.5, or additive noise of std sqrt(0.5 max|its input|), each with
+        probability 1/2."""
+        rows = []
+        for row in inputs:
+            if self.mem_rng.random() < 0.5:
+                keep = (torch.rand(row.shape, generator=self.noise, device=row.device) >= 0.5).float()
+                rows.append(row * keep * 2.0)
+            else:
+                std = math.sqrt(0.5 * float(row.detach().abs().max()))
+                rows.append(row + std * torch.randn(row.shape, generator=self.noise, device=row.device))
+        return torch.stack(rows)
 
     def trajectory_model_step(self, optimizer: torch.optim.Optimizer) -> None:
-        """One self-supervised step on `rec_batch` steps of the current episode (one-step teacher forcing from the
-        stored LSTM states; rows at t = 0 start from the learned (h0, c0))."""
+        """One self-supervised step on `rec_batch` steps of the current episode: rec_batch - 1 drawn with
+        replacement plus the latest one [official]. Trajectorial recall (`recall="official"`): the LSTM starts from
+        the CURRENT state h_t for every sampled cue and reconstructs [x_{j+1}, onehot(a_j)] from the corrupted
+        [x_j, onehot(a_j)]; "teacher_forcing" starts each row from its own stored state instead. The reward model
+        reads the corrupted input and the row's own stored state [official]."""
         net = self.online[0]
-        rows = [self.steps[i] for i in self.mem_rng.integers(len(self.steps), size=self.mbec.rec_batch)]
+        picks = [*self.mem_rng.integers(len(self.steps), size=self.mbec.rec_batch - 1), len(self.steps) - 1]
+        rows = [self.steps[i] for i in picks]
         as_batch = lambda i: torch.as_tensor(np.stack([r[i] for r in rows]), device=self.device)  # noqa: E731
         obs, action, reward, next_obs = as_batch(0), as_batch(1), as_batch(2).float(), as_batch(3)
         first = torch.tensor([r[6] == 0 for r in rows], device=self.device).unsqueeze(1)
         h0, c0 = net.initial_state(len(rows))
-        h = torch.where(first, h0, torch.cat([r[4] for r in rows]))
-        c = torch.where(first, c0, torch.cat([r[5] for r in rows]))
+        h_own = torch.where(first, h0, torch.cat([r[4] for r in rows]))
+        c_own = torch.where(first, c0, torch.cat([r[5] for r in rows]))
+        if self.mbec.recall == "official":
+            h, c = self.h.detach().expand(len(rows), -1), self.c.detach().expand(len(rows), -1)
+        else:
+            h, c = h_own, c_own
         x, x_next, a = net.embed(obs), net.embed(next_obs), net.onehot(action)
-        h_out, _ = net.step(*self.corrupt(torch.cat([x, a], dim=1)).split([x.shape[1], a.shape[1]], dim=1), h, c)
+        x_in, a_in = self.corrupt(torch.cat([x, a], dim=1)).split([x.shape[1], a.shape[1]], dim=1)
+        h_out, _ = net.step(x_in, a_in, h, c)
         prediction = net.trj_out(h_out)[:, : x.shape[1] + a.shape[1]]
         target = torch.cat([x_next, a], dim=1)
         if self.mbec.detach_rec_targets:
             target = target.detach()
         loss_trajectory = F.smooth_l1_loss(prediction, target)
-        loss_reward = F.smooth_l1_loss(net.reward(x, a, h), reward)
+        loss_reward = F.smooth_l1_loss(net.reward(x_in, a_in, h_own), reward)
         optimizer.zero_grad(set_to_none=True)
         (loss_trajectory + loss_reward).backward()
         torch.nn.utils.clip_grad_norm_(net.parameters(), self.mbec.rec_clip)

@@ -66,7 +66,7 @@ class MBECExperimentConfig:
     atari_envs: tuple[str, ...] = ()      # e.g. ALE/Pong-v5: the official settings, `atari_frames` agent steps
     atari_frames: int = 10_000_000        # official max_frames (agent steps; x4 emulator frames)
     atari_seeds: int = 3
-    mbec: MBECConfig = MBECConfig()
+    mbec: MBECConfig = MBECConfig(initial_write_interval=10)   # quick cut: official 200 (arguments.py)
     equivalence_frames: int = 3000        # claim: memory off = DQN, bit for bit
     bins: int = 30
     early_fraction: float = 1 / 3         # AUC over the first third of training
@@ -93,7 +93,7 @@ CONFIGS = {
                                   frames=200_000, ablation_envs=("cartpole_noisy", "cartpole_masked", "maze10"),
                                   atari_envs=("ALE/Pong-v5", "ALE/Breakout-v5", "ALE/MsPacman-v5",
                                               "ALE/Seaquest-v5", "ALE/SpaceInvaders-v5"),
-                                  bins=100, checkpoint_every=50_000, workers=16),
+                                  mbec=MBECConfig(), bins=100, checkpoint_every=50_000, workers=16),
 }
 
 
@@ -127,7 +127,7 @@ def make_agent(kind: str, env, dqn_cfg: DQNConfig, cfg: MBECExperimentConfig, se
     torch.manual_seed(seed)
     shape, n_actions = env.observation_space.shape, env.action_space.n
     if kind == "dqn":
-        return dqn_baseline(shape, n_actions, dqn_cfg, device)
+        return dqn_baseline(shape, n_actions, dqn_cfg, device, cfg.mbec.init)
     variants = {**VARIANTS, "mbec_fixed_beta": {"fixed_beta": cfg.fixed_beta}}
     if kind not in variants:
         raise ValueError(f"unknown agent {kind!r}; known: dqn, {', '.join(variants)}")
@@ -183,8 +183,21 @@ def run_agent(seed: int, env_name: str, kind: str, cfg: MBECExperimentConfig, fr
                               "min": float(late.min()) if len(late) else float("nan"),
                               "max": float(late.max()) if len(late) else float("nan"), "n": int(len(late))},
                    read_fraction=float(np.mean(log.infos.get("read", [0.0]))), memory_size=len(agent.memory),
-                   rec_loss_last=agent.trace["rec_loss"][-1][1:] if agent.trace["rec_loss"] else None)
+                   rec_loss_last=agent.trace["rec_loss"][-1][1:] if agent.trace["rec_loss"] else None,
+                   key_distances=key_distance_windows(agent.trace["key_distances"]))
     return out
+
+
+def key_distance_windows(trace: list, fraction: float = 0.2) -> dict:
+    """The fresh keys' k-NN squared distances at episode ends (each record: frame, median, share below the 1e-3
+    weighting epsilon), averaged over the first and the last `fraction` of the episodes."""
+    if not trace:
+        return {"early_median": float("nan"), "late_median": float("nan"), "early_below_eps": float("nan"),
+                "late_below_eps": float("nan")}
+    rec = np.asarray(trace, float)
+    n = max(1, int(len(rec) * fraction))
+    return {"early_median": float(rec[:n, 1].mean()), "late_median": float(rec[-n:, 1].mean()),
+            "early_below_eps": float(rec[:n, 2].mean()), "late_below_eps": float(rec[-n:, 2].mean())}
 
 
 def run_cell(cell: dict, cfg: MBECExperimentConfig, device: str, out_dir: Path, resume: bool) -> dict:
@@ -231,7 +244,8 @@ def summarize_env(runs: GridResults, env_name: str, cfg: MBECExperimentConfig, k
                          memory_error_trace=seeds[0]["memory_error_trace"],
                          beta_late=[r["beta_late"] for r in seeds], beta_trace=seeds[0]["beta_trace"],
                          read_fraction=[r["read_fraction"] for r in seeds],
-                         memory_size=[r["memory_size"] for r in seeds])
+                         memory_size=[r["memory_size"] for r in seeds],
+                         key_distances=[r["key_distances"] for r in seeds])
         out[kind] = block
     return out
 

@@ -12,12 +12,20 @@
 - Reward model r_hat([x, onehot(a), h]): widths 4-4-1 (the official code reuses `batch_size_reward` = 4).
 - beta(h) = sigmoid(Linear(16 -> 1)(h)).
 - random_map: a FROZEN random Linear(16 -> 8) giving the memory key of a trajectory state.
+Initialisation [official `weights_init` and `LSTMController.reset_parameters`]: every Linear and Conv2d (habitual
+network, projection, trj_out, reward model, beta, random_map) Kaiming-normal (ReLU gain, fan-in) with zero bias; the
+LSTM's weights uniform in +-5 / sqrt(inputs + hidden), its biases 0. `init="pytorch"` keeps torch's defaults.
 """
 
 from __future__ import annotations
 
+import math
+from typing import Literal
+
 import torch
 from torch import nn
+
+Init = Literal["official", "pytorch"]
 
 PROJ_DIM, HIDDEN, KEY_DIM, REWARD_WIDTH, HEAD_WIDTH = 32, 16, 8, 4, 512
 
@@ -43,23 +51,43 @@ def encoder_for(obs_shape: tuple[int, ...]) -> tuple[nn.Module, int]:
     raise ValueError(f"observations must be vectors (D,) or images (C, H, W), got shape {tuple(obs_shape)}")
 
 
-def habitual_network(obs_shape: tuple[int, ...], n_actions: int) -> nn.Sequential:
+def official_init_(*modules: nn.Module) -> None:
+    """Kaiming-normal weights (ReLU gain, fan-in) and zero biases for every Linear and Conv2d of the modules."""
+    for module in modules:
+        for m in module.modules():
+            if isinstance(m, (nn.Linear, nn.Conv2d)):
+                nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
+                nn.init.zeros_(m.bias)
+
+
+def official_lstm_init_(cell: nn.LSTMCell) -> None:
+    """Weights uniform in +-5 / sqrt(inputs + hidden), biases 0."""
+    bound = 5 / math.sqrt(cell.input_size + cell.hidden_size)
+    with torch.no_grad():
+        for name, p in cell.named_parameters():
+            p.zero_() if name.startswith("bias") else p.uniform_(-bound, bound)
+
+
+def habitual_network(obs_shape: tuple[int, ...], n_actions: int, init: Init = "official") -> nn.Sequential:
     """Q_theta = head(phi(s)): Sequential(encoder, head). Alone, it is the DQN baseline's network."""
     if n_actions < 1:
         raise ValueError(f"n_actions must be >= 1, got {n_actions}")
     encoder, width = encoder_for(tuple(obs_shape))
     head = nn.Sequential(nn.Linear(width, HEAD_WIDTH), nn.ReLU(), nn.Linear(HEAD_WIDTH, n_actions))
-    return nn.Sequential(encoder, head)
+    network = nn.Sequential(encoder, head)
+    if init == "official":
+        official_init_(network)
+    return network
 
 
 class MBECNetwork(nn.Module):
     """Q_theta plus the trajectory model. `forward(obs)` is Q_theta, so DQN code can use it as is."""
 
     def __init__(self, obs_shape: tuple[int, ...], n_actions: int, proj_dim: int = PROJ_DIM, hidden: int = HIDDEN,
-                 key_dim: int = KEY_DIM, reward_width: int = REWARD_WIDTH):
+                 key_dim: int = KEY_DIM, reward_width: int = REWARD_WIDTH, init: Init = "official"):
         super().__init__()
         self.n_actions, self.proj_dim, self.hidden = n_actions, proj_dim, hidden
-        self.habitual = habitual_network(obs_shape, n_actions)
+        self.habitual = habitual_network(obs_shape, n_actions, init)
         width = self.habitual[1][0].in_features
         self.proj = nn.Linear(width, proj_dim)
         self.lstm = nn.LSTMCell(proj_dim + n_actions, hidden)   # one step of the 1-layer LSTM
@@ -71,6 +99,9 @@ class MBECNetwork(nn.Module):
                                           nn.Linear(reward_width, 1))
         self.beta_net = nn.Linear(hidden, 1)
         self.random_map = nn.Linear(hidden, key_dim)
+        if init == "official":
+            official_init_(self.proj, self.trj_out, self.reward_model, self.beta_net, self.random_map)
+            official_lstm_init_(self.lstm)
         self.random_map.requires_grad_(False)
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
