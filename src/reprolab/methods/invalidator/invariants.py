@@ -42,15 +42,23 @@ def _columns(samples: list[dict]) -> tuple[dict[str, list[int]], dict[str, list]
     return idx, vals
 
 
+def constant_or_one_of(x: str, values: list) -> list[str]:
+    """`x == c`, else `x one of {a, b[, c]}` (<= 3 distinct values, samples >= 2x distinct values)."""
+    distinct = sorted(set(values))
+    if len(distinct) == 1:
+        return [f"{x} == {distinct[0]!r}"]
+    if len(distinct) <= 3 and len(values) >= 2 * len(distinct):
+        return [f"{x} one of {{{', '.join(repr(v) for v in distinct)}}}"]
+    return []
+
+
 def scalar_invariants(x: str, values: list) -> list[str]:
     if len(values) < MIN_SAMPLES:
         return []
     distinct = sorted(set(values))
+    out = constant_or_one_of(x, values)
     if len(distinct) == 1:
-        return [f"{x} == {distinct[0]!r}"]
-    out = []
-    if len(distinct) <= 3 and len(values) >= 2 * len(distinct):
-        out.append(f"{x} one of {{{', '.join(repr(v) for v in distinct)}}}")
+        return out
     lo, hi = distinct[0], distinct[-1]
     if lo > 0:
         out.append(f"{x} > 0")
@@ -87,15 +95,8 @@ def pair_invariants(x: str, y: str, xs: list, ys: list) -> list[str]:
 
 
 def string_invariants(x: str, values: list) -> list[str]:
-    """Equality to a constant, else one of <= 3 values (samples >= 2x distinct values)."""
-    if len(values) < MIN_SAMPLES:
-        return []
-    distinct = sorted(set(values))
-    if len(distinct) == 1:
-        return [f"{x} == {distinct[0]!r}"]
-    if len(distinct) <= 3 and len(values) >= 2 * len(distinct):
-        return [f"{x} one of {{{', '.join(repr(v) for v in distinct)}}}"]
-    return []
+    """Equality to a constant, else one of <= 3 values."""
+    return constant_or_one_of(x, values) if len(values) >= MIN_SAMPLES else []
 
 
 def string_pair_invariants(x: str, y: str, xs: list, ys: list) -> list[str]:
