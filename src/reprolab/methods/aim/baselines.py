@@ -96,7 +96,7 @@ class L2X:
 
     def fit(self, train_x: torch.Tensor, desc: str = "L2X") -> "L2X":
         cfg = self.cfg
-        targets = torch.cat([self.black_box.probs(train_x[i:i + 500]).cpu() for i in range(0, len(train_x), 500)])
+        targets = self.black_box.batched_probs(train_x)
         params = [*self.selector.parameters(), *self.approximator.parameters()]
         optimizer = torch.optim.RMSprop(params, lr=cfg.lr)
         batches = ShuffledBatches(len(train_x), cfg.batch_size, self.seed)
@@ -146,7 +146,7 @@ def lime_scores(black_box: BlackBox, x: torch.Tensor, labels: torch.Tensor, samp
 
     def classify(texts: list[str]) -> np.ndarray:
         ids = _ids_from_strings(texts, length)
-        return torch.cat([black_box.probs(ids[i:i + 500]).cpu() for i in range(0, len(ids), 500)]).numpy()
+        return black_box.batched_probs(ids).numpy()
 
     scores = torch.full(x.shape, -np.inf)
     for row in range(len(x)):

@@ -56,8 +56,12 @@ class BlackBox:
     def masked_probs(self, x: Any, z: torch.Tensor) -> torch.Tensor:
         return check_probabilities(self.masked(x, z), len(x)).to(self.device)
 
+    def batched_probs(self, x: Any, batch: int = 500) -> torch.Tensor:
+        """probs over `x` in batches of `batch` items, on the CPU."""
+        return torch.cat([self.probs(x[i:i + batch]).cpu() for i in range(0, len(x), batch)])
+
     def predict(self, x: Any, batch: int = 500) -> torch.Tensor:
-        return torch.cat([self.probs(x[i:i + batch]) for i in range(0, len(x), batch)]).argmax(-1)
+        return self.batched_probs(x, batch).argmax(-1)
 
 
 def find_embedding(model: nn.Module) -> nn.Embedding:

@@ -80,17 +80,13 @@ def log_odds(p: torch.Tensor, official: bool = False) -> torch.Tensor:
     return torch.log(p / (1 - p))
 
 
-def batched_probs(black_box: BlackBox, x: torch.Tensor, batch: int = 500) -> torch.Tensor:
-    return torch.cat([black_box.probs(x[i:i + batch]) for i in range(0, len(x), batch)]).cpu()
-
-
 def deletion_scores(black_box: BlackBox, x: torch.Tensor, positions: torch.Tensor, features: FeatureKind,
                     keep_order: KeepOrder = "original", official_log_odds: bool = False) -> dict[str, np.ndarray]:
     """Per item: faithful (0/1), removal and keep log-odds scores, against y = argmax f(x)."""
-    p_full = batched_probs(black_box, x)
+    p_full = black_box.batched_probs(x)
     y = p_full.argmax(1, keepdim=True)
-    p_keep = batched_probs(black_box, keep_items(x, positions, features, keep_order))
-    p_rem = batched_probs(black_box, remove_items(x, positions, features))
+    p_keep = black_box.batched_probs(keep_items(x, positions, features, keep_order))
+    p_rem = black_box.batched_probs(remove_items(x, positions, features))
     lo = [log_odds(p.gather(1, y)[:, 0], official_log_odds) for p in (p_full, p_rem, p_keep)]
     return {"faithful": (p_keep.argmax(1) == y[:, 0]).float().numpy(), "removal": (lo[0] - lo[1]).numpy(),
             "keep": (lo[0] - lo[2]).numpy()}

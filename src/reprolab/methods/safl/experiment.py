@@ -32,7 +32,7 @@ from reprolab.methods.safl.plots import plot_buckets, plot_losses, plot_rectifie
 from reprolab.methods.safl.recognizer import Recognizer, TrainConfig
 from reprolab.methods.safl.stn import SOURCE_MARGIN, fiducials
 from reprolab.methods.safl.synth import SynthConfig, SyntheticWordImages, generate, zipf_order
-from reprolab.methods.safl.vocab import normalize, one_minus_ned
+from reprolab.methods.safl.vocab import normalize, one_minus_ned, recognition_scores
 from reprolab.runtime.config import ConfigError, check_at_least, check_options, config_to_dict
 from reprolab.runtime.grid import cell_checkpoint
 from reprolab.runtime.results import RunContext, RunResult
@@ -196,18 +196,18 @@ def run_cell(cell: dict[str, Any], cfg: SaflExperimentConfig, device: str, out_d
         record["train"] = recognizer.evaluate(train)
         return record
     parts = ["val", "test_uniform", "test_rare", "test_curved", "test_straight"]
+    sets = {part: load_part(part, cfg) for part in parts}
     start = time.perf_counter()
-    for part in parts:
-        data = load_part(part, cfg)
+    for part, data in sets.items():
         preds = recognizer.recognize(data.images)
-        record[part] = recognizer.evaluate(data) | {"examples": list(zip(preds[:5], data.labels[:5]))}
+        record[part] = recognition_scores(preds, data.labels) | {"examples": list(zip(preds[:5], data.labels[:5]))}
         if part == "test_uniform":
             record["by_bucket"] = by_bucket(preds, data.labels)
-    record["seconds_per_image"] = (time.perf_counter() - start) / sum(len(load_part(p, cfg)) for p in parts)
+    record["seconds_per_image"] = (time.perf_counter() - start) / sum(len(data) for data in sets.values())
     for root in cfg.test_lmdbs:
         record.setdefault("benchmarks", {})[Path(root).name] = recognizer.evaluate(
             read_lmdb(root, image_size(cfg), cfg.train.max_label))
-    test = load_part("test_curved", cfg)
+    test = sets["test_curved"]
     control = recognizer.control_points(test.images)
     if control is not None:
         record["control_point_shift"] = float((control - fiducials(SOURCE_MARGIN).float()).abs().mean())

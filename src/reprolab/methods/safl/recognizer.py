@@ -25,7 +25,7 @@ from reprolab.methods.safl.datasets import WordImages, as_model_input
 from reprolab.methods.safl.loss import focal_loss, noam, warmup_cosine
 from reprolab.methods.safl.model import SAFL, SAFLConfig
 from reprolab.methods.safl.synth import SyntheticWordImages
-from reprolab.methods.safl.vocab import decode, encode, mean_one_minus_ned, word_accuracy
+from reprolab.methods.safl.vocab import decode, encode, recognition_scores
 from reprolab.runtime.config import check_at_least, check_options
 from reprolab.runtime.train import ShuffledBatches, run_loop
 
@@ -157,9 +157,7 @@ class Recognizer:
         return out
 
     def evaluate(self, data: WordImages) -> dict[str, float]:
-        preds = self.recognize(data.images)
-        return {"word_accuracy": word_accuracy(preds, data.labels), "one_minus_ned": mean_one_minus_ned(preds,
-                                                                                                          data.labels)}
+        return recognition_scores(self.recognize(data.images), data.labels)
 
     @torch.no_grad()
     def control_points(self, images: torch.Tensor) -> torch.Tensor | None:

@@ -77,3 +77,8 @@ def mean_one_minus_ned(preds: Sequence[str], gts: Sequence[str]) -> float:
     if len(preds) != len(gts) or not gts:
         raise ValueError(f"need as many predictions as labels (> 0), got {len(preds)} and {len(gts)}")
     return float(np.mean([one_minus_ned(p, g) for p, g in zip(preds, gts)]))
+
+
+def recognition_scores(preds: Sequence[str], gts: Sequence[str]) -> dict[str, float]:
+    """Normalised word accuracy and mean 1-NED of predictions against labels."""
+    return {"word_accuracy": word_accuracy(preds, gts), "one_minus_ned": mean_one_minus_ned(preds, gts)}
