@@ -85,15 +85,15 @@ class TargetRule:
         return 0
 
     def next_value(self, agent: "DQNAgent", batch: dict, k: int) -> torch.Tensor:
-        return agent.target[k](batch["next_obs"]).max(dim=1).values
+        return agent.target[k](batch["next_obs"]).max(dim=-1).values
 
     def online_values(self, agent: "DQNAgent", batch: dict, k: int) -> torch.Tensor:
         """Q_k(s, a) of the taken actions, with gradient: row i gathers its own action a_i."""
-        return agent.online[k](batch["obs"]).gather(1, batch["action"].unsqueeze(1)).squeeze(1)
+        return agent.online[k](batch["obs"]).gather(-1, batch["action"].unsqueeze(-1)).squeeze(-1)
 
     @torch.no_grad()
     def targets(self, agent: "DQNAgent", batch: dict, k: int) -> tuple[torch.Tensor, dict]:
-        """Regression targets (no gradient) and anything worth logging."""
+        """Regression targets (no gradient) and anything worth logging (tensors, one value per seed)."""
         notdone = 1.0 - batch["done"]
         return batch["reward"] + agent.cfg.gamma * notdone * self.next_value(agent, batch, k), {}
 
@@ -114,8 +114,8 @@ class DoubleRule(TargetRule):
     name = "double"
 
     def next_value(self, agent, batch, k):
-        best = agent.online[k](batch["next_obs"]).argmax(dim=1, keepdim=True)
-        return agent.target[k](batch["next_obs"]).gather(1, best).squeeze(1)
+        best = agent.online[k](batch["next_obs"]).argmax(dim=-1, keepdim=True)
+        return agent.target[k](batch["next_obs"]).gather(-1, best).squeeze(-1)
 
 
 class MaxminRule(TargetRule):
@@ -136,7 +136,7 @@ class MaxminRule(TargetRule):
         return int(rng.integers(self.n_online))
 
     def next_value(self, agent, batch, k):
-        return torch.stack([net(batch["next_obs"]) for net in agent.target]).min(dim=0).values.max(dim=1).values
+        return torch.stack([net(batch["next_obs"]) for net in agent.target]).min(dim=0).values.max(dim=-1).values
 
 
 class AveragedRule(TargetRule):
@@ -154,7 +154,7 @@ class AveragedRule(TargetRule):
         self.snapshots = collections.deque([copy.deepcopy(agent.target[0])], maxlen=self.k)
 
     def next_value(self, agent, batch, k):
-        return torch.stack([net(batch["next_obs"]) for net in self.snapshots]).mean(dim=0).max(dim=1).values
+        return torch.stack([net(batch["next_obs"]) for net in self.snapshots]).mean(dim=0).max(dim=-1).values
 
     def after_sync(self, agent):
         self.snapshots.append(copy.deepcopy(agent.target[0]))
@@ -240,11 +240,16 @@ class DQNAgent:
             nn.utils.clip_grad_norm_(self.online[k].parameters(), self.cfg.max_grad_norm)
         self.optimizers[k].step()
         self.updates += 1
-        if self.updates % self.cfg.target_sync == 0:
-            for online, target in zip(self.online, self.target):
-                target.load_state_dict(online.state_dict())
-            self.rule.after_sync(self)
-        return {"loss": loss.item(), **info}
+        sync_targets(self)
+        return {"loss": loss.item(), **{key: float(value) for key, value in info.items()}}
+
+
+def sync_targets(agent) -> None:
+    """Every `target_sync` updates: each target network <- its online network, then the rule's `after_sync`."""
+    if agent.updates % agent.cfg.target_sync == 0:
+        for online, target in zip(agent.online, agent.target):
+            target.load_state_dict(online.state_dict())
+        agent.rule.after_sync(agent)
 
 
 @dataclasses.dataclass

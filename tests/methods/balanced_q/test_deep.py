@@ -61,7 +61,7 @@ def test_beta_bar_running_mean_is_weighted_by_the_frame():
     agent = _agent(BalancedRule(beta_bar="official_minatar"))
     agent.frame = 5000
     _, info = agent.rule.targets(agent, _batch(), 0)
-    assert agent.rule.beta_bar == pytest.approx((5000 * 1.0 + info["beta"]) / 5001)
+    assert float(agent.rule.beta_bar) == pytest.approx((5000 * 1.0 + float(info["beta"])) / 5001)
 
 
 def test_balanced_dqn_trains_without_nan_on_minatar():
@@ -80,3 +80,16 @@ def test_unknown_options_are_named():
         make_rule("rainbow")
     with pytest.raises(ValueError, match="prev_nets"):
         BalancedRule(prev_nets="both")
+
+
+def test_a_seed_batched_cell_gives_each_seed_its_separate_run(tmp_path):
+    from reprolab.methods.balanced_q.experiment import BalancedQConfig, deep_cells, run_deep, run_deep_cell
+
+    cfg = BalancedQConfig(deep_envs=("CartPole-v1",), deep_learners=("balanced_dqn", "maxmin_dqn"), deep_frames=300,
+                          deep_replay_start=100, deep_eps_frames=100, deep_target_sync=50, deep_seed_batch=True)
+    cells = deep_cells(cfg, 7)
+    assert cells == [{"env": "CartPole-v1", "learner": "balanced_dqn", "seed": 7, "n_seeds": 2},
+                     {"env": "CartPole-v1", "learner": "maxmin_dqn", "seed": 7, "n_seeds": 1},
+                     {"env": "CartPole-v1", "learner": "maxmin_dqn", "seed": 8, "n_seeds": 1}]
+    np.testing.assert_equal(run_deep_cell(cells[0], cfg, tmp_path, False),   # NaN (empty bins) equal to NaN
+                            [run_deep(s, "CartPole-v1", "balanced_dqn", cfg) for s in (7, 8)])

@@ -33,7 +33,8 @@ class BalancedRule(TargetRule):
         if prev_nets not in ("consistent", "official"):
             raise ValueError(f"prev_nets must be 'consistent' or 'official', got {prev_nets!r}")
         self.eta, self.beta_bar_mode, self.prev_nets = eta, beta_bar, prev_nets
-        self.beta_bar = 1.0
+        # float64, as the official code's Python float; one value per seed under seed batching (shape (N, 1))
+        self.beta_bar = torch.ones((), dtype=torch.float64)
 
     def state_dict(self) -> dict:
         return {"prev_policy": self.prev_policy.state_dict(), "prev_target": self.prev_target.state_dict(),
@@ -42,7 +43,7 @@ class BalancedRule(TargetRule):
     def load_state_dict(self, state: dict) -> None:
         self.prev_policy.load_state_dict(state["prev_policy"])
         self.prev_target.load_state_dict(state["prev_target"])
-        self.beta_bar = float(state["beta_bar"])
+        self.beta_bar = torch.as_tensor(state["beta_bar"], dtype=torch.float64)
 
     def attach(self, agent: DQNAgent) -> None:
         self.prev_policy = copy.deepcopy(agent.online[0])
@@ -50,14 +51,15 @@ class BalancedRule(TargetRule):
 
     @torch.no_grad()
     def targets(self, agent: DQNAgent, batch: dict, k: int):
-        obs, next_obs, action = batch["obs"], batch["next_obs"], batch["action"].unsqueeze(1)
+        """Every tensor may carry a leading seed axis (`reprolab.rl.seeds`): reductions run over the last axis."""
+        obs, next_obs, action = batch["obs"], batch["next_obs"], batch["action"].unsqueeze(-1)
         notdone = 1.0 - batch["done"]
-        q = agent.online[0](obs).gather(1, action).squeeze(1)
+        q = agent.online[0](obs).gather(-1, action).squeeze(-1)
         next_q = agent.target[0](next_obs)
-        M, m = next_q.max(dim=1).values * notdone, next_q.min(dim=1).values * notdone
-        q_old = self.prev_policy(obs).gather(1, action).squeeze(1)
+        M, m = next_q.max(dim=-1).values * notdone, next_q.min(dim=-1).values * notdone
+        q_old = self.prev_policy(obs).gather(-1, action).squeeze(-1)
         next_q_old = self.prev_target(next_obs)
-        M_old, m_old = next_q_old.max(dim=1).values * notdone, next_q_old.min(dim=1).values * notdone
+        M_old, m_old = next_q_old.max(dim=-1).values * notdone, next_q_old.min(dim=-1).values * notdone
         beta = official_beta(batch["reward"], q, M, m, q_old, M_old, m_old, gamma=agent.cfg.gamma, eta=self.eta,
                              beta_bar=self.beta_bar)
         y = balanced_target(batch["reward"], M, m, beta, gamma=agent.cfg.gamma)
@@ -65,12 +67,12 @@ class BalancedRule(TargetRule):
         self.prev_policy.load_state_dict(agent.online[0].state_dict())
         source = agent.target[0] if self.prev_nets == "consistent" else agent.online[0]
         self.prev_target.load_state_dict(source.state_dict())
-        mean_beta = float(beta.mean())
+        mean_beta = beta.mean(dim=-1, keepdim=True).double()
         if self.beta_bar_mode == "official_minatar":
             t = agent.frame
             self.beta_bar = (t * self.beta_bar + mean_beta) / (t + 1)
-        return y, {"beta": mean_beta, "beta_min": float(beta.min()), "beta_max": float(beta.max()),
-                   "beta_bar": float(self.beta_bar)}
+        return y, {"beta": mean_beta.squeeze(-1), "beta_min": beta.min(dim=-1).values,
+                   "beta_max": beta.max(dim=-1).values, "beta_bar": self.beta_bar.expand_as(mean_beta).squeeze(-1)}
 
 
 def make_rule(name: str, *, eta: float = ETA, beta_bar: str = "official_minatar",

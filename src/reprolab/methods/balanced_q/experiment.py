@@ -35,10 +35,11 @@ from reprolab.methods.balanced_q.rule import (balanced_target, closed_form_beta,
 from reprolab.methods.balanced_q.tabular import BalancedQ
 from reprolab.rl.dqn import DQNAgent, DQNConfig, network_for, train_dqn
 from reprolab.rl.envs import make_env
+from reprolab.rl.seeds import SeedBatchedDQN, train_dqn_seeds
 from reprolab.runtime.stats import binned_curve, mean_se, summarize
 from reprolab.rl.tabular import (MaximizationBiasMDP, TransitionTableEnv, run_episodes)
 from reprolab.runtime.config import check_at_least, check_options, config_to_dict
-from reprolab.runtime.grid import GridResults, cell_checkpoint, product
+from reprolab.runtime.grid import GridResults, cell_checkpoint
 from reprolab.runtime.results import RunContext, RunResult
 
 NEEDS_EXTRA_DATA = False
@@ -82,6 +83,7 @@ class BalancedQConfig:
     deep_bins: int = 20
     deep_claim_min_frames: int = 1_000_000           # deep runs enter claim (d) only from this length on
     deep_checkpoint_every: int = 0                   # frames between in-run checkpoints (0: none; paper 250k)
+    deep_seed_batch: bool = False                    # train a learner's seeds in one process (reprolab.rl.seeds)
     workers: int = 2
 
     def __post_init__(self) -> None:
@@ -98,7 +100,7 @@ CONFIGS = {
                              deep_envs=("minatar:breakout", "minatar:space_invaders", "minatar:asterix",
                                         "minatar:seaquest", "minatar:freeway", "CartPole-v1"),
                              deep_frames=5_000_000, deep_seeds=10, deep_replay_start=5000, deep_eps_frames=100_000,
-                             deep_bins=100, deep_checkpoint_every=250_000, workers=16),
+                             deep_bins=100, deep_checkpoint_every=250_000, deep_seed_batch=True, workers=16),
 }
 
 
@@ -172,28 +174,72 @@ def beta_one_equals_q_learning(runs: int, episodes: int, seed: int) -> dict:
     return {"max_abs_q_diff": float(np.abs(qa - qb).max()), "identical_actions": bool((fa == fb).all())}
 
 
-def run_deep(seed: int, env_id: str, learner: str, cfg: BalancedQConfig, checkpoint: Path | None = None,
-             resume: bool = False) -> dict:
-    """One learner on one environment for `deep_frames` frames; the binned learning curve and the logs."""
-    torch.manual_seed(seed)
-    env = make_env(env_id)
-    dqn_cfg = DQNConfig(replay_start=cfg.deep_replay_start, eps_frames=cfg.deep_eps_frames,
-                        target_sync=cfg.deep_target_sync)
-    rule = make_rule(learner, beta_bar=cfg.deep_beta_bar, prev_nets=cfg.deep_prev_nets,
+def deep_config(cfg: BalancedQConfig) -> DQNConfig:
+    return DQNConfig(replay_start=cfg.deep_replay_start, eps_frames=cfg.deep_eps_frames,
+                     target_sync=cfg.deep_target_sync)
+
+
+def deep_rule(learner: str, cfg: BalancedQConfig):
+    return make_rule(learner, beta_bar=cfg.deep_beta_bar, prev_nets=cfg.deep_prev_nets,
                      n_ensemble=cfg.deep_n_ensemble)
-    agent = DQNAgent(network_for(env.observation_space, env.action_space.n, dqn_cfg.hidden), env.action_space.n,
-                     dqn_cfg, rule)
-    log = train_dqn(env, agent, cfg.deep_frames, seed, log_every=max(cfg.deep_frames // 100, 100),
-                    checkpoint=checkpoint, checkpoint_every=cfg.deep_checkpoint_every, resume=resume)
+
+
+def deep_record(log, env, env_id: str, cfg: BalancedQConfig) -> dict:
+    """One seed's binned learning curve and logs."""
     return {"curve": binned_curve(log.episode_end_frames, log.episode_returns, cfg.deep_frames,
                                   cfg.deep_bins).tolist(),
             "episodes": len(log.episode_returns), "losses": log.losses, "infos": log.infos,
             "env_settings": getattr(env.unwrapped, "settings", {"id": env_id})}
 
 
-def run_deep_cell(cell: dict, cfg: BalancedQConfig, out_dir: Path, resume: bool) -> dict:
+def run_deep(seed: int, env_id: str, learner: str, cfg: BalancedQConfig, checkpoint: Path | None = None,
+             resume: bool = False) -> dict:
+    """One learner on one environment for `deep_frames` frames; the binned learning curve and the logs."""
+    torch.manual_seed(seed)
+    env = make_env(env_id)
+    dqn_cfg = deep_config(cfg)
+    agent = DQNAgent(network_for(env.observation_space, env.action_space.n, dqn_cfg.hidden), env.action_space.n,
+                     dqn_cfg, deep_rule(learner, cfg))
+    log = train_dqn(env, agent, cfg.deep_frames, seed, log_every=max(cfg.deep_frames // 100, 100),
+                    checkpoint=checkpoint, checkpoint_every=cfg.deep_checkpoint_every, resume=resume)
+    return deep_record(log, env, env_id, cfg)
+
+
+def run_deep_batched(seeds: list[int], env_id: str, learner: str, cfg: BalancedQConfig,
+                     checkpoint: Path | None = None, resume: bool = False) -> list[dict]:
+    """`run_deep` for several seeds at once, networks stacked (`reprolab.rl.seeds`): the same runs (same
+    episodes; weights to float32 rounding)."""
+    env = make_env(env_id)
+    dqn_cfg = deep_config(cfg)
+    agent = SeedBatchedDQN(network_for(env.observation_space, env.action_space.n, dqn_cfg.hidden),
+                           env.action_space.n, dqn_cfg, deep_rule(learner, cfg), seeds)
+    logs = train_dqn_seeds(lambda: make_env(env_id), agent, cfg.deep_frames,
+                           log_every=max(cfg.deep_frames // 100, 100), checkpoint=checkpoint,
+                           checkpoint_every=cfg.deep_checkpoint_every, resume=resume)
+    return [deep_record(log, env, env_id, cfg) for log in logs]
+
+
+def deep_cells(cfg: BalancedQConfig, seed: int) -> list[dict]:
+    """One cell per (environment, learner, seed), or with `deep_seed_batch` one per (environment, learner) that
+    trains seeds seed .. seed + n_seeds - 1 together (learners with one online network; Maxmin runs per seed)."""
+    seeds = list(range(seed, seed + cfg.deep_seeds))
+    cells = []
+    for env_id in cfg.deep_envs:
+        for learner in cfg.deep_learners:
+            if cfg.deep_seed_batch and deep_rule(learner, cfg).n_online == 1:
+                cells.append({"env": env_id, "learner": learner, "seed": seed, "n_seeds": cfg.deep_seeds})
+            else:
+                cells.extend({"env": env_id, "learner": learner, "seed": s, "n_seeds": 1} for s in seeds)
+    return cells
+
+
+def run_deep_cell(cell: dict, cfg: BalancedQConfig, out_dir: Path, resume: bool) -> list[dict]:
+    """The per-seed records of one cell."""
     checkpoint = cell_checkpoint(out_dir, GRID, cell)
-    return run_deep(cell["seed"], cell["env"], cell["learner"], cfg, checkpoint, resume)
+    if cell["n_seeds"] == 1:
+        return [run_deep(cell["seed"], cell["env"], cell["learner"], cfg, checkpoint, resume)]
+    seeds = list(range(cell["seed"], cell["seed"] + cell["n_seeds"]))
+    return run_deep_batched(seeds, cell["env"], cell["learner"], cfg, checkpoint, resume)
 
 
 def run(cfg: BalancedQConfig, ctx: RunContext) -> RunResult:
@@ -217,9 +263,8 @@ def run(cfg: BalancedQConfig, ctx: RunContext) -> RunResult:
     metrics["frozenlake"] = ctx.stage("frozenlake", lambda: run_gridworld(
         cfg, lake, runs=cfg.lake_runs, episodes=cfg.lake_episodes, max_steps=100, gamma=0.99, eval_max_steps=100,
         seed=seed))
-    cells = product(env=list(cfg.deep_envs), learner=list(cfg.deep_learners),
-                    seed=list(range(seed, seed + cfg.deep_seeds)))
-    deep_runs = ctx.grid(GRID, cells, run_deep_cell, cfg, ctx.out_dir, ctx.resume, workers=cfg.workers)
+    deep_runs = ctx.grid(GRID, deep_cells(cfg, seed), run_deep_cell, cfg, ctx.out_dir, ctx.resume,
+                         workers=cfg.workers)
     metrics["deep"] = summarize_deep(deep_runs, cfg)
     start = time.perf_counter()
     artifacts = [plot_curves(metrics, ctx.out_dir / "plot_learning_curves.png").name,
@@ -237,7 +282,7 @@ def summarize_deep(runs: GridResults, cfg: BalancedQConfig) -> dict:
         key = env_id.replace(":", "_")
         out[key] = {}
         for learner in cfg.deep_learners:
-            seeds = runs.values(env=env_id, learner=learner)
+            seeds = [record for cell in runs.values(env=env_id, learner=learner) for record in cell]
             losses = [v for r in seeds for v in r["losses"]]
             betas = [(min(r["infos"]["beta_min"]), max(r["infos"]["beta_max"])) for r in seeds
                      if r["infos"].get("beta_min")]

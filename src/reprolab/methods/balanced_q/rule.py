@@ -36,8 +36,13 @@ def _xp(x):
 
 
 def _delta(r, q, M, m, gamma, beta_bar):
-    """r + gamma (betabar M + (1 - betabar) m) - Q."""
-    return r + gamma * (beta_bar * M + (1 - beta_bar) * m) - q
+    """r + gamma (betabar M + (1 - betabar) m) - Q. A float64 tensor betabar (one per seed, `reprolab.rl.seeds`)
+    acts as the official code's Python float does: 1 - betabar is formed in float64, then both are cast to Q's
+    precision."""
+    complement = 1 - beta_bar
+    if _xp(beta_bar) is not np:  # a torch tensor
+        beta_bar, complement = beta_bar.to(q.dtype), complement.to(q.dtype)
+    return r + gamma * (beta_bar * M + complement * m) - q
 
 
 def official_beta(r, q, M, m, q_old, M_old, m_old, *, gamma: float, eta: float = ETA, beta_bar=1.0):

@@ -33,6 +33,8 @@ PROJ_DIM, HIDDEN, KEY_DIM, REWARD_WIDTH, HEAD_WIDTH = 32, 16, 8, 4, 512
 class ScaleImage(nn.Module):
     """uint8 pixels -> float in [0, 1]; float inputs pass unchanged."""
 
+    elementwise = True   # acts on each element alone: seed batching (`reprolab.rl.seeds`) applies it as is
+
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         return obs.float() / 255.0 if obs.dtype == torch.uint8 else obs.float()
 

@@ -1,0 +1,65 @@
+"""Seeds as a batch dimension (`reprolab.rl.seeds`) against one process per seed, as the RL grids run them.
+
+DQN (the max rule) and Balanced DQN on MinAtar Breakout and DQN on CartPole-v1, balanced_q's quick settings but
+1,500 frames with the replay starting at 500 (1,000 updates per seed). For N = 1, 5, 10 seeds: frames/s of all
+seeds together, trained (a) in one process with the networks stacked (torch on 2 threads) and (b) by
+`train_dqn`, one run per seed, in a pool of 2 worker processes with 1 thread each. Equality: for N = 5, every
+seed's episodes (returns and end frames) must be the same in (a) and (b), and the logged losses agree to float32
+rounding (exactly for the MLP; the batched 1024-wide matmul of the MinAtar network sums in another order)."""
+
+import time
+from concurrent.futures import ProcessPoolExecutor
+
+import numpy as np
+import torch
+
+from reprolab.methods.balanced_q.deep import make_rule
+from reprolab.rl.dqn import DQNAgent, DQNConfig, network_for, train_dqn
+from reprolab.rl.envs import make_env
+from reprolab.rl.seeds import SeedBatchedDQN, train_dqn_seeds
+
+FRAMES, WORKERS = 1500, 2
+CFG = DQNConfig(replay_start=500, eps_frames=1000)
+CASES = (("minatar:breakout", "dqn"), ("minatar:breakout", "balanced_dqn"), ("CartPole-v1", "dqn"))
+
+
+def network(env_id: str):
+    env = make_env(env_id)
+    return network_for(env.observation_space, env.action_space.n, CFG.hidden), env.action_space.n
+
+
+def one_seed(seed: int, env_id: str, learner: str):
+    torch.set_num_threads(1)
+    torch.manual_seed(seed)
+    make_net, n_actions = network(env_id)
+    log = train_dqn(make_env(env_id), DQNAgent(make_net, n_actions, CFG, make_rule(learner)), FRAMES, seed,
+                    progress=False)
+    return log.episode_returns, log.episode_end_frames, log.losses
+
+
+def batched(seeds: list[int], env_id: str, learner: str):
+    torch.set_num_threads(2)
+    make_net, n_actions = network(env_id)
+    agent = SeedBatchedDQN(make_net, n_actions, CFG, make_rule(learner), seeds)
+    logs = train_dqn_seeds(lambda: make_env(env_id), agent, FRAMES, progress=False)
+    return [(log.episode_returns, log.episode_end_frames, log.losses) for log in logs]
+
+
+def main() -> None:
+    with ProcessPoolExecutor(WORKERS) as pool:
+        for env_id, learner in CASES:
+            for n in (1, 5, 10):
+                seeds = list(range(n))
+                start = time.perf_counter()
+                stacked = batched(seeds, env_id, learner)
+                stacked_fps = n * FRAMES / (time.perf_counter() - start)
+                start = time.perf_counter()
+                separate = list(pool.map(one_seed, seeds, [env_id] * n, [learner] * n))
+                separate_fps = n * FRAMES / (time.perf_counter() - start)
+                line = (f"{env_id} {learner} N={n:2d}: stacked {stacked_fps:6.0f} frames/s, {WORKERS} processes "
+                        f"{separate_fps:6.0f} frames/s, ratio {stacked_fps / separate_fps:.2f}")
+                if n == 5:
+                    same = all(a[:2] == b[:2] for a, b in zip(stacked, separate))
+                    gap = max(np.abs(np.subtract(a[2], b[2])).max() for a, b in zip(stacked, separate))
+                    line += f"; episodes {'identical' if same else 'DIFFERENT'}, max loss gap {gap:.1e}"
+                print(line, flush=True)
