@@ -30,6 +30,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from reprolab.runtime.config import check_options
+from reprolab.runtime.fast import FastPath, autocast, check_fast_path, fast_model
 
 
 @dataclasses.dataclass(frozen=True)
@@ -128,8 +129,10 @@ class Distiller:
 
     def __init__(self, teacher: nn.Module, student: nn.Module, generator: nn.Module, cfg: DistillConfig, *,
                  student_optimizer: torch.optim.Optimizer, generator_optimizer: torch.optim.Optimizer,
-                 schedulers: tuple = (), seed: int = 0, device: str | torch.device = "cpu", num_classes: int = 0):
-        self.cfg, self.device = cfg, torch.device(device)
+                 schedulers: tuple = (), seed: int = 0, device: str | torch.device = "cpu", num_classes: int = 0,
+                 fast: FastPath = FastPath()):
+        check_fast_path(fast, device)
+        self.cfg, self.device, self.fast = cfg, torch.device(device), fast
         self.teacher, self.student, self.generator = teacher.eval(), student.train(), generator.train()
         teacher.requires_grad_(False)
         self.ema_generator = copy.deepcopy(generator).train().requires_grad_(False)
@@ -148,6 +151,8 @@ class Distiller:
         self.z_ema_rng = torch.Generator(self.device).manual_seed(seed + 1_000_003)   # independent z'
         self.iterations = 0
         self._bn_targets = self._teacher_bn_hooks() if cfg.lambda_bn > 0 else None
+        for module in (self.teacher, self.student, self.generator, self.ema_generator):   # each compiled alone
+            fast_model(module, fast)
 
     # ----- sampling -------------------------------------------------------------------------------------------
     def noise(self, n: int, rng: torch.Generator) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -156,7 +161,8 @@ class Distiller:
         return z, y
 
     def generate(self, generator: nn.Module, z: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
-        return generator(z, y) if self.conditional else generator(z)
+        with autocast(self.fast, self.device):
+            return generator(z, y) if self.conditional else generator(z)
 
     def _batch_sizes(self) -> tuple[int, int]:
         b = self.cfg.batch_size
@@ -166,13 +172,14 @@ class Distiller:
 
     # ----- losses ---------------------------------------------------------------------------------------------
     def _student_term(self, x: torch.Tensor) -> torch.Tensor:
-        with torch.no_grad():
-            t = self.teacher(x)
-        loss = divergence(t, self.student(x), self.cfg)
-        if self.cfg.beta_at > 0:
+        with autocast(self.fast, self.device):
             with torch.no_grad():
-                t_maps = self.teacher.stage_outputs(x)
-            loss = loss + self.cfg.beta_at * attention_loss(t_maps, self.student.stage_outputs(x))
+                t = self.teacher(x)
+            loss = divergence(t, self.student(x), self.cfg)
+            if self.cfg.beta_at > 0:
+                with torch.no_grad():
+                    t_maps = self.teacher.stage_outputs(x)
+                loss = loss + self.cfg.beta_at * attention_loss(t_maps, self.student.stage_outputs(x))
         return loss
 
     def student_step(self, z, y=None) -> dict:
@@ -199,15 +206,15 @@ class Distiller:
             contextlib.nullcontext()
         if self._bn_targets is not None:
             self._bn_targets.clear()            # keep only this step's teacher statistics
-        with no_parameter_grads(self.student), bn_context:
+        with no_parameter_grads(self.student), bn_context, autocast(self.fast, self.device):
             x = self.generate(self.generator, z, y)
             t = self.teacher(x)
             d = divergence(t, self.student(x), cfg)
-        loss = -d
-        if cfg.lambda_ce > 0:
-            loss = loss + cfg.lambda_ce * F.cross_entropy(t, y)
-        if self._bn_targets is not None:
-            loss = loss + cfg.lambda_bn * self._bn_prior()
+            loss = -d
+            if cfg.lambda_ce > 0:
+                loss = loss + cfg.lambda_ce * F.cross_entropy(t, y)
+            if self._bn_targets is not None:
+                loss = loss + cfg.lambda_bn * self._bn_prior()
         self._descend(loss, self.generator, self.generator_optimizer, "generator")
         ema_update(self.ema_generator, self.generator, cfg.alpha)
         return {"loss_g": loss.item(), "d_g": d.item()}

@@ -39,6 +39,7 @@ from reprolab.methods.mad.teachers import RECIPES, accuracy, build_network, load
 from reprolab.nets import GeneratorA
 from reprolab.runtime.stats import mean_se
 from reprolab.runtime.config import check_at_least, check_options, config_to_dict, ConfigError
+from reprolab.runtime.fast import FastPath, check_fast_path, fast_settings
 from reprolab.runtime.grid import GridResults, cell_checkpoint, product
 from reprolab.runtime.results import RunContext, RunResult
 from reprolab.runtime.train import run_loop
@@ -86,7 +87,7 @@ class CaseConfig:
 
 
 @dataclasses.dataclass(frozen=True)
-class MADExperimentConfig:
+class MADExperimentConfig(FastPath):     # compile, bf16, channels_last, cuda_graphs: the opt-in GPU fast path
     cases: tuple[Case, ...] = ("digits", "mnist")
     seeds: int = 3
     teacher_seed: int = 0
@@ -124,7 +125,8 @@ def dataset_of(case: CaseConfig) -> str:
     return RECIPES[case.teacher].dataset
 
 
-def make_distiller(case: CaseConfig, method: str, teacher, seed: int, device: str) -> Distiller:
+def make_distiller(case: CaseConfig, method: str, teacher, seed: int, device: str,
+                   fast: FastPath = FastPath()) -> Distiller:
     """Student, generator and optimizers for one run; `method` "base" (lambda = (1, 0)) or "mad"."""
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; known: {', '.join(METHODS)}")
@@ -144,7 +146,7 @@ def make_distiller(case: CaseConfig, method: str, teacher, seed: int, device: st
     schedulers = tuple(torch.optim.lr_scheduler.CosineAnnealingLR(o, case.iterations) for o in (opt_s, opt_g)) \
         if case.cosine else ()
     return Distiller(teacher, student, generator, cfg, student_optimizer=opt_s, generator_optimizer=opt_g,
-                     schedulers=schedulers, seed=seed, device=device, num_classes=case.num_classes)
+                     schedulers=schedulers, seed=seed, device=device, num_classes=case.num_classes, fast=fast)
 
 
 def run_distillation(seed: int, case_name: str, method: str, cfg: MADExperimentConfig, device: str = "cpu",
@@ -152,7 +154,7 @@ def run_distillation(seed: int, case_name: str, method: str, cfg: MADExperimentC
     case = getattr(cfg, case_name)
     teacher, teacher_record = load_or_train_teacher(case.teacher, cfg.teacher_seed, device)
     x_test, y_test = load_split(dataset_of(case), "test")
-    distiller = make_distiller(case, method, teacher, seed, device)
+    distiller = make_distiller(case, method, teacher, seed, device, fast_settings(cfg))
     drift = DriftProbe(distiller, n=case.probe_samples)
     forgetting = ForgettingProbe(distiller, lag=case.forgetting_lag, n=case.probe_samples)
     drift.update(distiller)
@@ -190,6 +192,7 @@ def run_cell(cell: dict, cfg: MADExperimentConfig, device: str, out_dir: Path, r
 
 
 def run(cfg: MADExperimentConfig, ctx: RunContext) -> RunResult:
+    check_fast_path(cfg, ctx.device)
     seed = ctx.seed
     teachers = {}
     for case_name in cfg.cases:

@@ -26,6 +26,7 @@ from reprolab.methods.neural_collapse.metrics import layer_product, per_depth_me
 from reprolab.methods.neural_collapse.model import top_singular_values, train_ufm
 from reprolab.methods.neural_collapse.real import NCNetwork, RealRecipe, full_batch_lambda_H, track_collapse
 from reprolab.methods.neural_collapse.plots import plot_real_runs, plot_singular_values
+from reprolab.runtime.fast import FastPath, check_fast_path, fast_settings
 from reprolab.runtime.config import check_at_least, check_options, config_to_dict, ConfigError
 from reprolab.runtime.grid import cell_checkpoint
 from reprolab.runtime.distributed import cleanup, init_distributed
@@ -36,7 +37,7 @@ GRID = "run"
 
 
 @dataclasses.dataclass(frozen=True)
-class NCConfig:
+class NCConfig(FastPath):   # compile, bf16, channels_last, cuda_graphs: the opt-in GPU fast path (real data)
     # --- synthetic UFM (all values from the official code unless noted) ---
     run_synthetic: bool = True
     ufm_dim: int = 32                      # official 64 (2048 imbalanced README); 32 keeps quick under 5 min
@@ -184,7 +185,7 @@ def load_real_data(dataset: str) -> tuple[torch.Tensor, torch.Tensor, tuple[int,
 
 
 def run_real_case(name: str, recipe: RealRecipe, depth: int, dataset: str, device: str, checkpoint: Path,
-                  resume: bool, seed: int, progress: bool | None) -> dict:
+                  resume: bool, seed: int, progress: bool | None, fast: FastPath = FastPath()) -> dict:
     """Train backbone + M-layer head on the first n_k samples of each class; NC metrics along training."""
     dist = init_distributed(device)
     x_all, y_all, in_shape = load_real_data(dataset)
@@ -198,7 +199,7 @@ def run_real_case(name: str, recipe: RealRecipe, depth: int, dataset: str, devic
                                                 full_batch_lambda_H(recipe, len(y)))
     problem = theory.UFMProblem(recipe.counts, depth, lam_W, lam_H, bias=recipe.head_bias)
     gof = None if recipe.head_bias else theory.GOFTarget.from_problem(problem)
-    result = track_collapse(model, x, y, recipe, gof=gof, dist=dist,
+    result = track_collapse(model, x, y, recipe, gof=gof, dist=dist, fast=fast,
                             checkpoint=checkpoint, resume=resume, progress=progress, desc=name, seed=seed)
     result.update(name=name, counts=list(recipe.counts), depth=depth,
                   loss_ufm_prediction=scale * theory.optimal_loss(problem),
@@ -228,10 +229,11 @@ def run_cell(cell: dict, cfg: NCConfig, device: str, out_dir: Path, resume: bool
         return run_synthetic_case(case, cfg, device, checkpoint, resume)
     recipe = getattr(cfg, cell["recipe"])
     return run_real_case(real_name(cfg, cell), recipe, cell["depth"], cfg.real_dataset, device, checkpoint, resume,
-                         seed, progress)
+                         seed, progress, fast_settings(cfg))
 
 
 def run(cfg: NCConfig, ctx: RunContext) -> RunResult:
+    check_fast_path(cfg, ctx.device)
     grid = ctx.grid(GRID, grid_cells(cfg), run_cell, cfg, ctx.device, ctx.out_dir, ctx.resume, ctx.seed,
                     None, workers=cfg.workers if ctx.device == "cpu" else 1)
     synthetic = {cell["case"]: value for cell, value in grid.select(part="ufm")}

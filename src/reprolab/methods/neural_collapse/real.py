@@ -29,6 +29,7 @@ from reprolab.methods.neural_collapse.theory import GOFTarget
 from reprolab.nets import MLPBackbone, cifar_resnet18
 from reprolab.runtime.distributed import DistInfo, shard, wrap_model
 from reprolab.runtime.config import check_at_least, check_options, ConfigError
+from reprolab.runtime.fast import FastPath, autocast, fast_batch, fast_model
 from reprolab.runtime.train import run_loop
 
 Backbone = Literal["mlp", "mlp_bn", "resnet18"]
@@ -113,8 +114,9 @@ def make_optimizer(model: nn.Module, s: RealRecipe) -> torch.optim.Optimizer:
 
 def track_collapse(model: NCNetwork, x: torch.Tensor, y: torch.Tensor, s: RealRecipe, *, gof: GOFTarget | None,
                    dist: DistInfo, checkpoint=None, resume: bool = False, progress: bool | None = None,
-                   desc: str = "train", seed: int = 0) -> dict:
-    """Train `model` on (x, y) and record loss, accuracy and NC metrics every `eval_every_epochs` epochs.
+                   desc: str = "train", seed: int = 0, fast: FastPath = FastPath()) -> dict:
+    """Train `model` on (x, y) and record loss, accuracy and NC metrics every `eval_every_epochs` epochs. `fast`: the
+    opt-in GPU fast path for the training steps (`reprolab.runtime.fast`; evaluation stays float32).
 
     Returns {"history": [...], "per_depth": [...] (final), "final": {...}}. Under torchrun each rank trains on
     its shard of every batch through DistributedDataParallel.
@@ -124,7 +126,7 @@ def track_collapse(model: NCNetwork, x: torch.Tensor, y: torch.Tensor, s: RealRe
     N = len(y)
     batch = N if s.batch_size <= 0 else min(s.batch_size, N)
     steps_per_epoch = math.ceil(N / batch) if s.batch_size > 0 else 1
-    net = wrap_model(model, dist)
+    net = wrap_model(fast_model(model, fast), dist)
     optimizer = make_optimizer(model, s)
     scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=s.lr_step_epochs * steps_per_epoch,
                                                 gamma=s.lr_gamma)
@@ -142,8 +144,9 @@ def track_collapse(model: NCNetwork, x: torch.Tensor, y: torch.Tensor, s: RealRe
             order[:] = [torch.randperm(N, generator=generator)]
         start = (i % steps_per_epoch) * batch
         idx = shard(order[0][start:start + batch], dist).to(x.device)
-        logits, features = net(x[idx])
-        loss = objective(logits, features, y[idx])
+        with autocast(fast, x.device):
+            logits, features = net(fast_batch(x[idx], fast))
+            loss = objective(logits, features, y[idx])
         if not torch.isfinite(loss):
             raise FloatingPointError(f"training loss became {loss.item()} at step {i}")
         optimizer.zero_grad(set_to_none=True)

@@ -13,6 +13,7 @@ from torch.nn import functional as F
 
 from reprolab.methods.trojan_filter.attacks import TrojanAttack
 from reprolab.nets import NetCMNIST, Normalized, PreActResNet18
+from reprolab.runtime.fast import autocast, fast_batch, fast_model
 from reprolab.runtime.progress import Progress
 
 if TYPE_CHECKING:
@@ -48,7 +49,7 @@ def train_classifier(x, y, epochs: int, cfg: "TrojanExperimentConfig", seed: int
     prepares itself first (InputAware pretrains its mask), and a trainable attack's optimiser steps beside the
     classifier's."""
     torch.manual_seed(seed)
-    model = make_classifier(cfg.dataset).to(x.device)
+    model = fast_model(make_classifier(cfg.dataset).to(x.device), cfg)
     if cfg.classifier_optimizer == "sgd":
         optimizer = torch.optim.SGD(model.parameters(), lr=cfg.classifier_lr, momentum=0.9, weight_decay=5e-4)
     elif cfg.classifier_optimizer == "adam":
@@ -69,8 +70,10 @@ def train_classifier(x, y, epochs: int, cfg: "TrojanExperimentConfig", seed: int
             xb, yb = x[order[i:i + cfg.classifier_batch]], y[order[i:i + cfg.classifier_batch]]
             if cfg.augment:
                 xb = random_crop_flip(xb, gen)
-            loss = (attack.training_loss(model, xb, yb, cfg.poison_rate, gen) if attack is not None
-                    else F.cross_entropy(model(xb), yb))
+            with autocast(cfg, x.device):
+                xb = fast_batch(xb, cfg)
+                loss = (attack.training_loss(model, xb, yb, cfg.poison_rate, gen) if attack is not None
+                        else F.cross_entropy(model(xb), yb))
             optimizer.zero_grad(set_to_none=True)
             if attack_optimizer is not None:
                 attack_optimizer.zero_grad(set_to_none=True)

@@ -18,6 +18,7 @@ from reprolab.methods.trojan_filter.attacks import TrojanAttack, attack_success
 from reprolab.methods.trojan_filter.filters import (FilterCollapsed, FilterDefense, PlainFilter, VariationalFilter,
                                                     train_filter)
 from reprolab.methods.trojan_filter.metrics import accuracy, batched, fraction
+from reprolab.runtime.fast import fast_settings
 
 if TYPE_CHECKING:
     from reprolab.methods.trojan_filter.experiment import TrojanExperimentConfig
@@ -38,7 +39,7 @@ def train_defense(name: str, classifier, x_def, y_def, cfg: "TrojanExperimentCon
     if name not in filters:
         raise ValueError(f"unknown defense {name!r}; known: IF, VIF, AIF")
     filt = filters[name](**shape).to(x_def.device)
-    return filt, train_filter(filt, classifier, x_def, y_def, cfg.filter, seed)
+    return filt, train_filter(filt, classifier, x_def, y_def, cfg.filter, seed, fast_settings(cfg))
 
 
 def trojan_inputs(attack: TrojanAttack, x, y) -> tuple[torch.Tensor, torch.Tensor]:

@@ -31,6 +31,7 @@ from reprolab.methods.trojan_filter.input_aware import InputAware, InputAwareCon
 from reprolab.methods.trojan_filter.metrics import accuracy, batched
 from reprolab.methods.trojan_filter.plots import plot_examples, plot_sweeps, plot_table
 from reprolab.methods.trojan_filter.threats import ATTACKS, Attack, make_attack
+from reprolab.runtime.fast import FastPath, check_fast_path
 from reprolab.runtime.config import ConfigError, check_at_least, check_options, config_to_dict
 from reprolab.runtime.results import RunContext, RunResult
 
@@ -38,7 +39,7 @@ NEEDS_EXTRA_DATA = False
 
 
 @dataclasses.dataclass(frozen=True)
-class TrojanExperimentConfig:
+class TrojanExperimentConfig(FastPath):  # compile, bf16, channels_last, cuda_graphs: the opt-in GPU fast path
     dataset: Literal["mnist", "cifar10"] = "mnist"       # cifar10: the JPEG copy
     attacks: tuple[Attack, ...] = ("badnet_plus", "wanet")
     defenses: tuple[Literal["IF", "VIF", "AIF"], ...] = ("IF", "VIF", "AIF")
@@ -165,6 +166,7 @@ def run_benign(seed: int, cfg: TrojanExperimentConfig, device: str = "cpu") -> d
 
 def run(cfg: TrojanExperimentConfig, ctx: RunContext) -> RunResult:
     seed, device = ctx.seed, ctx.device
+    check_fast_path(cfg, device)
     jobs = {f"attack_{a}": (run_attack, (seed, a, cfg, ctx.out_dir / f"examples_{a}.png", device))
             for a in cfg.attacks}
     jobs.update({f"norm_{alpha}": (run_attack, (seed, "image_bi_plus", cfg, None, device, alpha, False))

@@ -27,6 +27,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from reprolab.methods.trojan_filter.metrics import accuracy
+from reprolab.runtime.fast import FastPath, autocast, fast_batch, fast_model
 from reprolab.runtime.progress import Progress
 
 LATENT_CHANNELS = 16
@@ -108,12 +109,14 @@ def freeze(classifier: nn.Module) -> nn.Module:
 
 
 def train_filter(filt: nn.Module, classifier: nn.Module, x_def: torch.Tensor, y_def: torch.Tensor,
-                 cfg: FilterConfig, seed: int = 0) -> list[dict]:
-    """Train `filt` on the defender's clean set only; the classifier stays frozen. Returns a loss log."""
+                 cfg: FilterConfig, seed: int = 0, fast: FastPath = FastPath()) -> list[dict]:
+    """Train `filt` on the defender's clean set only; the classifier stays frozen. Returns a loss log. `fast`: the
+    opt-in GPU fast path (`reprolab.runtime.fast`) for the filter's steps."""
     if x_def.ndim != 4 or len(x_def) != len(y_def):
         raise ValueError(f"x_def must be (N, C, H, W) with one label each, got {tuple(x_def.shape)} and "
                          f"{tuple(y_def.shape)}")
     freeze(classifier)
+    fast_model(filt, fast)
     gen = torch.Generator().manual_seed(seed)
     optimizer = torch.optim.Adam(filt.parameters(), lr=cfg.lr)
     if cfg.label_free:
@@ -124,15 +127,16 @@ def train_filter(filt: nn.Module, classifier: nn.Module, x_def: torch.Tensor, y_
     progress = Progress(cfg.steps, "VIF filter" if filt.variational else "IF filter")
     for step in range(cfg.steps):
         idx = torch.randint(len(y_def), (cfg.batch_size,), generator=gen)
-        x, y = x_def[idx], y_def[idx]
-        if filt.variational:
-            x_hat, mu, logvar = filt(x, gen)
-            warm = min(1.0, step / max(1, cfg.steps // 2)) if cfg.kl_warmup else 1.0
-            kl = kl_to_standard_normal(mu, logvar)
-        else:
-            x_hat, warm, kl = filt(x), 0.0, torch.zeros(())
-        ce, rec = F.cross_entropy(classifier(x_hat), y), reconstruction_nll(x_hat, x)
-        loss = ce + cfg.lambda_rec * rec + warm * cfg.lambda_kl * kl
+        x, y = fast_batch(x_def[idx], fast), y_def[idx]
+        with autocast(fast, x.device):
+            if filt.variational:
+                x_hat, mu, logvar = filt(x, gen)
+                warm = min(1.0, step / max(1, cfg.steps // 2)) if cfg.kl_warmup else 1.0
+                kl = kl_to_standard_normal(mu, logvar)
+            else:
+                x_hat, warm, kl = filt(x), 0.0, torch.zeros(())
+            ce, rec = F.cross_entropy(classifier(x_hat), y), reconstruction_nll(x_hat, x)
+            loss = ce + cfg.lambda_rec * rec + warm * cfg.lambda_kl * kl
         if not torch.isfinite(loss):
             raise FloatingPointError(f"the filter loss became {loss.item()} at step {step}")
         optimizer.zero_grad(set_to_none=True)
