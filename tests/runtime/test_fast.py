@@ -81,12 +81,16 @@ def test_impossible_combinations_are_refused_before_work():
 def test_method_configs_take_the_switches_as_top_level_keys():
     from reprolab.methods.mad.experiment import CONFIGS as MAD
     from reprolab.methods.neural_collapse.experiment import CONFIGS as NC
+    from reprolab.methods.safl.experiment import CONFIGS as SAFL
     from reprolab.methods.trojan_filter.experiment import CONFIGS as TROJAN
+    from reprolab.methods.domain_invariance.experiment import CONFIGS as DI
 
-    for configs in (MAD, NC, TROJAN):
+    for configs in (MAD, NC, TROJAN, SAFL):
         cfg = apply_overrides(configs["quick"], ["compile=true", "bf16=true"])
         assert fast_settings(cfg) == FastPath(compile=True, bf16=True)
         assert fast_settings(configs["quick"]) == FastPath()
+    # domain_invariance keeps its featurizer channels-last by default (measured faster on CPU, featurizers.py)
+    assert fast_settings(apply_overrides(DI["quick"], ["bf16=true"])) == FastPath(bf16=True, channels_last=True)
 
 
 def test_a_distiller_iteration_runs_on_the_fast_path():
@@ -100,3 +104,53 @@ def test_a_distiller_iteration_runs_on_the_fast_path():
     assert all(torch.isfinite(torch.tensor(v)) for v in info.values())
     conv = next(m for m in distiller.student.modules() if isinstance(m, nn.Conv2d))
     assert conv.weight.is_contiguous(memory_format=torch.channels_last)
+
+
+def test_safl_training_steps_run_on_the_fast_path_close_to_float32():
+    from reprolab.methods.safl.recognizer import Recognizer, TrainConfig
+    from reprolab.methods.safl.synth import SynthConfig, SyntheticWordImages
+
+    data = SyntheticWordImages(16, SynthConfig(), 0)
+    cfg = TrainConfig(steps=2, batch_size=8, schedule="constant")
+    losses = {}
+    for name, fast in (("plain", FastPath()), ("fast", FastPath(bf16=True, channels_last=True))):
+        recognizer = Recognizer.from_config(size="light", seed=0).fit(data, cfg, fast=fast, desc=name)
+        losses[name] = recognizer.history["loss"]
+    assert losses["fast"] != losses["plain"]                # bf16 really ran
+    assert max(abs(a - b) / b for a, b in zip(losses["fast"], losses["plain"])) < 0.05
+    with pytest.raises(ConfigError, match="needs a CUDA device"):
+        Recognizer.from_config(size="light").fit(data, cfg, fast=FastPath(compile=True, cuda_graphs=True))
+
+
+def test_domain_invariance_featurizer_on_the_fast_path_trains_bf16_and_evaluates_float32():
+    from reprolab.methods.domain_invariance.featurizers import FastFeaturizer, build_featurizer
+
+    torch.manual_seed(0)
+    plain, _ = build_featurizer("quick_cnn", (1, 16, 16))
+    torch.manual_seed(0)
+    fast, _ = build_featurizer("quick_cnn", (1, 16, 16), fast=FastPath(bf16=True, channels_last=True))
+    assert isinstance(fast, FastFeaturizer) and fast.net[0].weight.is_contiguous(memory_format=torch.channels_last)
+    x = torch.rand(8, 1, 16, 16)
+    trained = fast.train()(x)
+    assert trained.dtype == torch.float32 and not torch.equal(trained, plain(x))      # bf16 convolutions
+    assert torch.allclose(trained, plain(x), rtol=0.05, atol=0.02)
+    assert torch.allclose(fast.eval()(x), plain(x), atol=1e-5)                          # evaluation: float32
+
+
+def test_trojan_aif_filter_trains_on_the_fast_path_close_to_float32():
+    from reprolab.methods.trojan_filter.adversarial import AIFConfig, TriggerGenerator, train_adversarial_filter
+    from reprolab.methods.trojan_filter.filters import FilterConfig, PlainFilter
+
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.rand(32, 1, 28, 28, generator=g), torch.randint(10, (32,), generator=g)
+    cfg = AIFConfig(filter=FilterConfig(steps=3, batch_size=8))
+    logs = {}
+    for name, fast in (("plain", FastPath()), ("fast", FastPath(bf16=True, channels_last=True))):
+        torch.manual_seed(0)
+        clf, filt, gen = nn.Sequential(nn.Flatten(), nn.Linear(28 * 28, 10)), PlainFilter(), TriggerGenerator()
+        logs[name] = train_adversarial_filter(filt, gen, clf, x, y, cfg, fast=fast)
+        if name == "fast":
+            assert filt.encoder[0].weight.is_contiguous(memory_format=torch.channels_last)
+    plain, fast = ([row[k] for row in logs[n] for k in ("loss_g", "loss_f")] for n in ("plain", "fast"))
+    assert plain != fast                                      # bf16 really ran
+    assert max(abs(a - b) / abs(b) for a, b in zip(fast, plain)) < 0.05

@@ -96,11 +96,12 @@ def test_channels_last_featurizer_computes_the_same_function():
     import torch
 
     from reprolab.methods.domain_invariance.featurizers import build_featurizer
+    from reprolab.runtime.fast import FastPath
 
     torch.manual_seed(0)
     plain, _ = build_featurizer("quick_cnn", (1, 16, 16))
     torch.manual_seed(0)
-    fast, _ = build_featurizer("quick_cnn", (1, 16, 16), channels_last=True)
+    fast, _ = build_featurizer("quick_cnn", (1, 16, 16), fast=FastPath(channels_last=True))
     x = torch.rand(8, 1, 16, 16)
     assert torch.allclose(plain(x), fast(x), atol=1e-5)
     assert fast.net[0].weight.is_contiguous(memory_format=torch.channels_last)

@@ -35,6 +35,7 @@ from reprolab.runtime.config import check_at_least, check_options, config_to_dic
 from reprolab.runtime.grid import GridResults, cell_checkpoint
 from reprolab.runtime.results import RunContext, RunResult
 from reprolab.runtime.stats import mean_se
+from reprolab.runtime.fast import FastPath, check_fast_path, fast_settings
 
 NEEDS_EXTRA_DATA = False
 AlgorithmName = Literal["erm", "general", "compressed", "dann", "cdann", "mmd", "coral"]
@@ -47,7 +48,6 @@ PROJECTION_POINTS = 60                      # per source, for the feature view o
 class TrainConfig:
     featurizer: FeaturizerName = "quick_cnn"
     quick_cnn_width: int = 32           # design
-    channels_last: bool = True          # the featurizer's memory format (featurizers.py); same maths, faster on CPU
     steps: int = 300                    # design (quick); DomainBed 5,001
     batch_per_domain: int = 32          # design (quick); DomainBed 64
     eval_every: int = 100               # DomainBed's checkpoint_freq for MNIST
@@ -75,7 +75,8 @@ class TrainConfig:
 
 
 @dataclasses.dataclass(frozen=True)
-class DomainInvarianceConfig:
+class DomainInvarianceConfig(FastPath):   # compile, bf16, channels_last, cuda_graphs: the featurizer's fast path
+    channels_last: bool = True          # the featurizer's memory format (featurizers.py); same maths, faster on CPU
     tasks: tuple[TaskName, ...] = ("rotated_digits", "rotated_digits_shift")
     algorithms: tuple[AlgorithmName, ...] = ("erm", "general", "compressed")
     lambdas: tuple[float, ...] = (0.1, 1.0, 10.0, 100.0)     # design (quick grid)
@@ -120,9 +121,10 @@ CONFIGS = {
 }
 
 
-def make_algorithm(name: AlgorithmName, lam: float | None, task: DomainTask, cfg: TrainConfig) -> Algorithm:
+def make_algorithm(name: AlgorithmName, lam: float | None, task: DomainTask, cfg: TrainConfig,
+                   fast: FastPath = FastPath()) -> Algorithm:
     """A fresh algorithm for `task` (seed torch first): the paper's two representations take `lam`."""
-    featurizer, dim = build_featurizer(cfg.featurizer, task.input_shape, cfg.quick_cnn_width, cfg.channels_last)
+    featurizer, dim = build_featurizer(cfg.featurizer, task.input_shape, cfg.quick_cnn_width, fast)
     shape = (featurizer, dim, task.num_classes, len(task.sources))
     optim = OptimConfig(cfg.lr, cfg.weight_decay)
     if name in PENALISED:
@@ -177,7 +179,7 @@ def run_cell(cell: dict[str, Any], cfg: DomainInvarianceConfig, device: str, fir
     checkpoint in the run folder `out_dir` and `resume` continues from it."""
     task = build_task(cell["task"], cfg.data_seed, cfg.label_shift, cfg.shift_target)
     torch.manual_seed(cell["seed"])
-    algorithm = make_algorithm(cell["algorithm"], cell["lam"], task, cfg.train)
+    algorithm = make_algorithm(cell["algorithm"], cell["lam"], task, cfg.train, fast_settings(cfg))
     t = cfg.train
     start = time.perf_counter()
     history = train(algorithm, task, steps=t.steps, batch_per_domain=t.batch_per_domain, seed=cell["seed"],
@@ -242,6 +244,7 @@ def summarize(grid: GridResults, cfg: DomainInvarianceConfig) -> dict[str, Any]:
 
 
 def run(cfg: DomainInvarianceConfig, ctx: RunContext) -> RunResult:
+    check_fast_path(cfg, ctx.device)
     cells = grid_cells(cfg, ctx.seed)
     for task in cfg.tasks:                 # build (and check) every task's data before any worker starts
         build_task(task, cfg.data_seed, cfg.label_shift, cfg.shift_target)

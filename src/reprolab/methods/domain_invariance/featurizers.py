@@ -4,20 +4,24 @@
   Conv3x3 (w->2w)-ReLU-MaxPool2 -> Linear(2w * H/4 * W/4 -> 64)-ReLU: 64 features, w = 32.
 - `"mnist_cnn"` (paper scale): DomainBed's `MNIST_CNN` (`reprolab.nets.MNISTCNN`), 128 features.
 
-`channels_last=True` keeps the weights and each input batch in the channels-last memory format: the same
-maths, a different kernel order (results differ from NCHW in the last bits). Measured for the quick CNN on one
-CPU core, batch 5 x 32 of 16x16: an update takes 23 ms instead of 33 ms, mostly because NCHW max-pooling took a
-third of the step.
+`build_featurizer(..., fast=FastPath(...))` runs the featurizer with the fast-path switches
+(`reprolab.runtime.fast`). channels_last keeps the weights and each input batch in the channels-last memory
+format: the same maths, a different kernel order (results differ from NCHW in the last bits). Measured for the
+quick CNN on one CPU core, batch 5 x 32 of 16x16: an update takes 23 ms instead of 33 ms, mostly because NCHW
+max-pooling took a third of the step. compile compiles the network; bf16 runs its forward pass under bf16 autocast
+while training and hands float32 features to the penalties and the classifier, which stay float32.
 """
 
 from __future__ import annotations
 
+import contextlib
 from typing import Literal
 
 import torch
 from torch import nn
 
 from reprolab.nets import MNISTCNN
+from reprolab.runtime.fast import FastPath, autocast, fast_batch, fast_model
 
 FeaturizerName = Literal["quick_cnn", "mnist_cnn"]
 
@@ -30,20 +34,23 @@ def quick_cnn(channels: int, height: int, width: int, w: int = 32, features: int
                          nn.Linear(2 * w * (height // 4) * (width // 4), features), nn.ReLU())
 
 
-class ChannelsLast(nn.Module):
-    """Runs `net` on channels-last copies of its input (and its weights in that format)."""
+class FastFeaturizer(nn.Module):
+    """Runs `net` with the fast-path switches: channels-last weights and inputs, compiled, and in training mode
+    under bf16 autocast with float32 features out (evaluation stays float32)."""
 
-    def __init__(self, net: nn.Module):
+    def __init__(self, net: nn.Module, fast: FastPath):
         super().__init__()
-        self.net = net.to(memory_format=torch.channels_last)
+        self.net, self.fast = fast_model(net, fast), fast
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x.contiguous(memory_format=torch.channels_last))
+        with autocast(self.fast, x.device) if self.training else contextlib.nullcontext():
+            return self.net(fast_batch(x, self.fast)).float()
 
 
 def build_featurizer(name: FeaturizerName, input_shape: tuple[int, int, int], width: int = 32,
-                     channels_last: bool = False) -> tuple[nn.Module, int]:
-    """(featurizer, feature dimension) for images of shape (C, H, W); `width` is quick_cnn's w."""
+                     fast: FastPath = FastPath()) -> tuple[nn.Module, int]:
+    """(featurizer, feature dimension) for images of shape (C, H, W); `width` is quick_cnn's w. With every
+    fast-path switch off, the network itself."""
     channels, height, image_width = input_shape
     if name == "quick_cnn":
         net, dim = quick_cnn(channels, height, image_width, width), 64
@@ -51,4 +58,4 @@ def build_featurizer(name: FeaturizerName, input_shape: tuple[int, int, int], wi
         net, dim = MNISTCNN(channels), MNISTCNN.n_outputs
     else:
         raise ValueError(f"featurizer must be 'quick_cnn' or 'mnist_cnn', got {name!r}")
-    return (ChannelsLast(net) if channels_last else net), dim
+    return (FastFeaturizer(net, fast) if fast != FastPath() else net), dim

@@ -34,6 +34,7 @@ from reprolab.methods.safl.stn import SOURCE_MARGIN, fiducials
 from reprolab.methods.safl.synth import SynthConfig, SyntheticWordImages, generate, zipf_order
 from reprolab.methods.safl.vocab import normalize, one_minus_ned, recognition_scores
 from reprolab.runtime.config import ConfigError, check_at_least, check_options, config_to_dict
+from reprolab.runtime.fast import FastPath, check_fast_path, fast_settings
 from reprolab.runtime.grid import cell_checkpoint
 from reprolab.runtime.results import RunContext, RunResult
 from reprolab.runtime.stats import mean_se
@@ -47,7 +48,7 @@ DATA_SEED = 0
 
 
 @dataclasses.dataclass(frozen=True)
-class SaflExperimentConfig:
+class SaflExperimentConfig(FastPath):     # compile, bf16, channels_last, cuda_graphs: the opt-in GPU fast path
     size: Literal["light", "official"] = "light"
     variant: Literal["official", "clean"] = "official"
     runs: tuple[RunName, ...] = ("memorise", "nll", "focal", "nll_no_stn", "crnn_ctc")
@@ -184,7 +185,7 @@ def run_cell(cell: dict[str, Any], cfg: SaflExperimentConfig, device: str, out_d
     recognizer = recognizer_for(run, cfg, seed, device)
     start = time.perf_counter()
     recognizer.fit(train, train_config(run, cfg), seed, checkpoint=cell_checkpoint(out_dir, GRID, cell),
-                   resume=resume, desc=f"{run} seed {seed}")
+                   resume=resume, desc=f"{run} seed {seed}", fast=fast_settings(cfg))
     seconds = time.perf_counter() - start
     steps = train_config(run, cfg).steps
     record: dict[str, Any] = {"loss": recognizer.history["loss"], "train_seconds": seconds,
@@ -245,6 +246,7 @@ def summarize(grid, cfg: SaflExperimentConfig) -> dict[str, Any]:
 
 
 def run(cfg: SaflExperimentConfig, ctx: RunContext) -> RunResult:
+    check_fast_path(cfg, ctx.device)
     data = ctx.stage("data", lambda: make_data(cfg))
     cells = grid_cells(cfg, ctx.seed)
     grid = ctx.grid(GRID, cells, run_cell, cfg, ctx.device, ctx.out_dir, ctx.resume, workers=cfg.workers)

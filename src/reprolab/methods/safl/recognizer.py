@@ -8,7 +8,10 @@
 Training [official code]: Adam (0.9, 0.98), eps 1e-9, no weight decay; the learning rate set before every step
 (Noam from step 1, or warmup + cosine, or constant); the global gradient norm clipped to 1; teacher forcing;
 focal loss or NLL (gamma = 0, alpha = 1). Batches are drawn epoch by epoch from a seeded permutation; the loss of
-every step is kept, with the rectifier's gradient norm at the first step.
+every step is kept, with the rectifier's gradient norm at the first step. `fit(..., fast=FastPath(...))` takes the
+opt-in GPU fast path for the training steps (`reprolab.runtime.fast`: compile, bf16 autocast of the forward pass and
+the loss, channels-last); recognition stays eager float32 (it decodes with `greedy` / `beam`, not the compiled
+forward).
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from reprolab.methods.safl.model import SAFL, SAFLConfig
 from reprolab.methods.safl.synth import SyntheticWordImages
 from reprolab.methods.safl.vocab import decode, encode, recognition_scores
 from reprolab.runtime.config import check_at_least, check_options
+from reprolab.runtime.fast import FastPath, autocast, check_fast_path, fast_batch, fast_model
 from reprolab.runtime.train import ShuffledBatches, run_loop
 
 
@@ -100,8 +104,9 @@ class Recognizer:
             raise ValueError(f"images must be uint8 in [0, 255] or float32 in [-1, 1], got {images.dtype}")
         return images.to(self.device)
 
-    def loss(self, images: torch.Tensor, labels: list[str], cfg: TrainConfig) -> torch.Tensor:
-        x = self._inputs(images)
+    def loss(self, images: torch.Tensor, labels: list[str], cfg: TrainConfig, fast: FastPath = FastPath()
+             ) -> torch.Tensor:
+        x = fast_batch(self._inputs(images), fast)
         if isinstance(self.model, CRNN):
             return self.model.loss(x, labels)
         targets, _ = encode(labels, cfg.max_label + 1)
@@ -110,10 +115,12 @@ class Recognizer:
         return focal_loss(self.model(x, targets), targets, gamma, alpha)
 
     def fit(self, data: WordImages | SyntheticWordImages, cfg: TrainConfig = TrainConfig(), seed: int = 0,
-            checkpoint: Path | None = None, resume: bool = False, desc: str = "SAFL") -> "Recognizer":
+            checkpoint: Path | None = None, resume: bool = False, desc: str = "SAFL", fast: FastPath = FastPath()
+            ) -> "Recognizer":
         if len(data) == 0:
             raise ValueError("no training images (every record was skipped?)")
-        model = self.model
+        check_fast_path(fast, self.device)
+        model = fast_model(self.model, fast)
         optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr_at(1), betas=(0.9, 0.98), eps=1e-9)
         batches = ShuffledBatches(len(data), cfg.batch_size, seed)
         losses = LossLog()
@@ -124,7 +131,8 @@ class Recognizer:
             model.train()
             for group in optimizer.param_groups:
                 group["lr"] = cfg.lr_at(i + 1)
-            loss = self.loss(*data.batch(index), cfg)
+            with autocast(fast, self.device):
+                loss = self.loss(*data.batch(index), cfg, fast)
             if not torch.isfinite(loss):
                 raise FloatingPointError(f"loss is {loss.item()} at step {i + 1}")
             optimizer.zero_grad()

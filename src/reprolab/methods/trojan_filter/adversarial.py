@@ -23,6 +23,7 @@ from torch.nn import functional as F
 
 from reprolab.methods.trojan_filter.filters import FilterConfig, freeze, reconstruction_nll
 from reprolab.runtime.progress import Progress
+from reprolab.runtime.fast import FastPath, autocast, fast_batch, fast_model
 
 NOISE_CHANNELS = 8
 
@@ -78,11 +79,15 @@ def filter_loss(classifier, filt, x, x_bar, y, cfg: AIFConfig) -> torch.Tensor:
 
 
 def train_adversarial_filter(filt: nn.Module, generator: TriggerGenerator, classifier: nn.Module,
-                             x_def: torch.Tensor, y_def: torch.Tensor, cfg: AIFConfig, seed: int = 0) -> list[dict]:
-    """Alternate G and F steps on the defender's clean set; the classifier stays frozen."""
+                             x_def: torch.Tensor, y_def: torch.Tensor, cfg: AIFConfig, seed: int = 0,
+                             fast: FastPath = FastPath()) -> list[dict]:
+    """Alternate G and F steps on the defender's clean set; the classifier stays frozen. `fast`: the opt-in GPU
+    fast path (`reprolab.runtime.fast`) for both networks' steps."""
     if filt.variational:
         raise ValueError("AIF here trains a plain (IF) filter; pass PlainFilter")
     freeze(classifier)
+    fast_model(filt, fast)
+    fast_model(generator, fast)
     gen = torch.Generator().manual_seed(seed)
     opt_f = torch.optim.Adam(filt.parameters(), lr=cfg.filter.lr)
     opt_g = torch.optim.Adam(generator.parameters(), lr=cfg.generator_lr)
@@ -92,17 +97,19 @@ def train_adversarial_filter(filt: nn.Module, generator: TriggerGenerator, class
     progress = Progress(cfg.filter.steps, "AIF filter")
     for step in range(cfg.filter.steps):
         idx = torch.randint(len(y_def), (cfg.filter.batch_size,), generator=gen)
-        x, y = x_def[idx], y_def[idx]
+        x, y = fast_batch(x_def[idx], fast), y_def[idx]
         filt.requires_grad_(False)
-        x_bar, m, _ = generator(x, gen)
-        loss_g = generator_loss(classifier, filt, x_bar, m, y, cfg)
+        with autocast(fast, x.device):
+            x_bar, m, _ = generator(x, gen)
+            loss_g = generator_loss(classifier, filt, x_bar, m, y, cfg)
         opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
         opt_g.step()
         filt.requires_grad_(True)
-        with torch.no_grad():
-            x_bar, m, _ = generator(x, gen)
-        loss_f = filter_loss(classifier, filt, x, x_bar, y, cfg)
+        with autocast(fast, x.device):
+            with torch.no_grad():
+                x_bar, m, _ = generator(x, gen)
+            loss_f = filter_loss(classifier, filt, x, x_bar, y, cfg)
         if not torch.isfinite(loss_f) or not torch.isfinite(loss_g):
             raise FloatingPointError(f"AIF losses became {loss_g.item()}, {loss_f.item()} at step {step}")
         opt_f.zero_grad(set_to_none=True)

@@ -33,7 +33,7 @@ def train_defense(name: str, classifier, x_def, y_def, cfg: "TrojanExperimentCon
         aif = AIFConfig(filter=dataclasses.replace(cfg.filter, steps=cfg.aif_steps))
         generator = TriggerGenerator(channels, width=cfg.filter_width,
                                      budget=aif.xi if aif.enforce_budget else None).to(x_def.device)
-        log = train_adversarial_filter(filt, generator, classifier, x_def, y_def, aif, seed)
+        log = train_adversarial_filter(filt, generator, classifier, x_def, y_def, aif, seed, fast_settings(cfg))
         return filt, log
     filters = {"IF": PlainFilter, "VIF": VariationalFilter}
     if name not in filters:
