@@ -259,6 +259,11 @@ class TrainLog:
     losses: list[float]
     infos: dict[str, list[float]]
 
+    def add_means(self, running: dict[str, list[float]]) -> None:
+        """Append the mean of each key's values since the last log point ("loss" to `losses`, others to `infos`)."""
+        for key, values in running.items():
+            (self.losses if key == "loss" else self.infos[key]).append(float(np.mean(values)))
+
     def state_dict(self) -> dict:
         return {"episode_returns": self.episode_returns, "episode_end_frames": self.episode_end_frames,
                 "losses": self.losses, "infos": dict(self.infos)}
@@ -309,8 +314,7 @@ def train_dqn(env, agent: DQNAgent, frames: int, seed: int, *, progress: bool | 
             for key, value in info.items():
                 running[key].append(value)
         if frame % log_every == 0 and running:
-            for key, values in running.items():
-                (log.losses if key == "loss" else log.infos[key]).append(float(np.mean(values)))
+            log.add_means(running)
             running.clear()
         if terminated or truncated:
             agent.end_episode(episode_return)

@@ -183,6 +183,21 @@ class SeedBatchedDQN:
         return {"loss": losses.tolist(), **{key: value.tolist() for key, value in info.items()}}
 
 
+def seed_cells(cell: dict, seeds: Sequence[int], batched: bool) -> list[dict]:
+    """Grid cells for one configuration's consecutive seeds: one cell that trains them together (its `n_seeds` is
+    their count) or one cell per seed."""
+    if list(seeds) != list(range(seeds[0], seeds[0] + len(seeds))):
+        raise ValueError(f"seeds must be consecutive, got {list(seeds)}")
+    if batched:
+        return [{**cell, "seed": seeds[0], "n_seeds": len(seeds)}]
+    return [{**cell, "seed": seed, "n_seeds": 1} for seed in seeds]
+
+
+def cell_seeds(cell: dict) -> list[int]:
+    """The seeds a cell made by `seed_cells` trains."""
+    return list(range(cell["seed"], cell["seed"] + cell["n_seeds"]))
+
+
 def vector_env(make_env: Callable[[], gym.Env], n: int) -> gym.vector.SyncVectorEnv:
     """n copies of one environment; a finished episode resets in the same step (`final_obs` in the info)."""
     return gym.vector.SyncVectorEnv([make_env] * n, autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
@@ -235,9 +250,8 @@ def train_dqn_seeds(make_env: Callable[[], gym.Env], agent: SeedBatchedDQN, fram
             for key, values in info.items():
                 running[key].append(values)
         if frame % log_every == 0 and running:
-            for key, values in running.items():
-                for log, per_seed in zip(logs, zip(*values)):
-                    (log.losses if key == "loss" else log.infos[key]).append(float(np.mean(per_seed)))
+            for i, log in enumerate(logs):
+                log.add_means({key: [per_update[i] for per_update in values] for key, values in running.items()})
             running.clear()
         if saver is not None and frame % checkpoint_every == 0:
             saver.save(frame, state, [])

@@ -29,6 +29,24 @@ def test_memory_error_windows_are_return_weighted():
     assert w["early"] == pytest.approx(0.5) and w["late"] == pytest.approx(3.0 / 13.0)
 
 
+def test_a_seed_batched_dqn_cell_gives_each_seed_its_separate_run(tmp_path):
+    from reprolab.methods.mbec.experiment import env_agents, grid_cells, run_cell
+    from reprolab.runtime.config import apply_overrides
+
+    cfg = apply_overrides(CONFIGS["quick"], [*TINY, "dqn_seed_batch=true"])
+    assert grid_cells(cfg, env_agents(cfg), 4) == [
+        {"env": "maze3", "agent": "dqn", "seed": 4, "n_seeds": 2},
+        *({"env": "maze3", "agent": kind, "seed": s, "n_seeds": 1} for kind in ("mbec", "mbec_fixed_beta")
+          for s in (4, 5))]
+    batched = run_cell({"env": "maze3", "agent": "dqn", "seed": 4, "n_seeds": 2}, cfg, "cpu", tmp_path, False)
+    separate = [run_cell({"env": "maze3", "agent": "dqn", "seed": s, "n_seeds": 1}, cfg, "cpu", tmp_path, False)[0]
+                for s in (4, 5)]
+    assert len(batched) == 2 and batched[0]["episodes"] > 10
+    for a, b in zip(batched, separate):
+        a.pop("seconds"), b.pop("seconds")
+        np.testing.assert_equal(a, b)          # NaN (empty bins, threshold not reached) equal to NaN
+
+
 def test_unknown_names_are_rejected():
     with pytest.raises(ValueError, match="unknown environment 'pong'"):
         build_env("pong", CONFIGS["quick"])

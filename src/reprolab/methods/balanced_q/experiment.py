@@ -35,7 +35,7 @@ from reprolab.methods.balanced_q.rule import (balanced_target, closed_form_beta,
 from reprolab.methods.balanced_q.tabular import BalancedQ
 from reprolab.rl.dqn import DQNAgent, DQNConfig, network_for, train_dqn
 from reprolab.rl.envs import make_env
-from reprolab.rl.seeds import SeedBatchedDQN, train_dqn_seeds
+from reprolab.rl.seeds import SeedBatchedDQN, cell_seeds, seed_cells, train_dqn_seeds
 from reprolab.runtime.stats import binned_curve, mean_se, summarize
 from reprolab.rl.tabular import (MaximizationBiasMDP, TransitionTableEnv, run_episodes)
 from reprolab.runtime.config import check_at_least, check_options, config_to_dict
@@ -223,14 +223,9 @@ def deep_cells(cfg: BalancedQConfig, seed: int) -> list[dict]:
     """One cell per (environment, learner, seed), or with `deep_seed_batch` one per (environment, learner) that
     trains seeds seed .. seed + n_seeds - 1 together (learners with one online network; Maxmin runs per seed)."""
     seeds = list(range(seed, seed + cfg.deep_seeds))
-    cells = []
-    for env_id in cfg.deep_envs:
-        for learner in cfg.deep_learners:
-            if cfg.deep_seed_batch and deep_rule(learner, cfg).n_online == 1:
-                cells.append({"env": env_id, "learner": learner, "seed": seed, "n_seeds": cfg.deep_seeds})
-            else:
-                cells.extend({"env": env_id, "learner": learner, "seed": s, "n_seeds": 1} for s in seeds)
-    return cells
+    return [cell for env_id in cfg.deep_envs for learner in cfg.deep_learners
+            for cell in seed_cells({"env": env_id, "learner": learner}, seeds,
+                                   cfg.deep_seed_batch and deep_rule(learner, cfg).n_online == 1)]
 
 
 def run_deep_cell(cell: dict, cfg: BalancedQConfig, out_dir: Path, resume: bool) -> list[dict]:
@@ -238,8 +233,7 @@ def run_deep_cell(cell: dict, cfg: BalancedQConfig, out_dir: Path, resume: bool)
     checkpoint = cell_checkpoint(out_dir, GRID, cell)
     if cell["n_seeds"] == 1:
         return [run_deep(cell["seed"], cell["env"], cell["learner"], cfg, checkpoint, resume)]
-    seeds = list(range(cell["seed"], cell["seed"] + cell["n_seeds"]))
-    return run_deep_batched(seeds, cell["env"], cell["learner"], cfg, checkpoint, resume)
+    return run_deep_batched(cell_seeds(cell), cell["env"], cell["learner"], cfg, checkpoint, resume)
 
 
 def run(cfg: BalancedQConfig, ctx: RunContext) -> RunResult:

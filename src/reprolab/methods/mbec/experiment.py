@@ -26,13 +26,15 @@ from reprolab.methods.mbec.agent import MBECAgent, MBECConfig, official_dqn_conf
 from reprolab.methods.mbec.baselines import dqn_baseline
 from reprolab.methods.mbec.claims import claims
 from reprolab.methods.mbec.maze import GridMaze
+from reprolab.methods.mbec.model import habitual_network
 from reprolab.methods.mbec.plots import plot_beta, plot_memory_error
-from reprolab.rl.dqn import DQNConfig, train_dqn
+from reprolab.rl.dqn import DQNConfig, TargetRule, TrainLog, train_dqn
 from reprolab.rl.envs import make_env
+from reprolab.rl.seeds import SeedBatchedDQN, cell_seeds, seed_cells, train_dqn_seeds
 from reprolab.runtime.stats import binned_curve, mean_se, summarize
 from reprolab.report.figures import learning_curve_panels
 from reprolab.runtime.config import ConfigError, check_options, config_to_dict
-from reprolab.runtime.grid import GridResults, cell_checkpoint, product
+from reprolab.runtime.grid import GridResults, cell_checkpoint
 from reprolab.runtime.results import RunContext, RunResult
 
 NEEDS_EXTRA_DATA = False
@@ -71,6 +73,7 @@ class MBECExperimentConfig:
     bins: int = 30
     early_fraction: float = 1 / 3         # AUC over the first third of training
     checkpoint_every: int = 0             # frames between in-run checkpoints (0: none)
+    dqn_seed_batch: bool = False          # train DQN's seeds of an environment together (reprolab.rl.seeds)
     workers: int = 2
 
     def __post_init__(self) -> None:
@@ -93,7 +96,8 @@ CONFIGS = {
                                   frames=200_000, ablation_envs=("cartpole_noisy", "cartpole_masked", "maze10"),
                                   atari_envs=("ALE/Pong-v5", "ALE/Breakout-v5", "ALE/MsPacman-v5",
                                               "ALE/Seaquest-v5", "ALE/SpaceInvaders-v5"),
-                                  mbec=MBECConfig(), bins=100, checkpoint_every=50_000, workers=16),
+                                  mbec=MBECConfig(), bins=100, checkpoint_every=50_000, dqn_seed_batch=True,
+                                  workers=16),
 }
 
 
@@ -158,6 +162,33 @@ def memory_error_windows(trace: list, fraction: float = 0.2) -> dict:
             "early_abs": float(rec[:n, 1].mean()), "late_abs": float(rec[-n:, 1].mean())}
 
 
+def return_record(log: TrainLog, frames: int, threshold: float, seconds: float, cfg: MBECExperimentConfig) -> dict:
+    """The binned learning curve and the return statistics of one run."""
+    returns = np.asarray(log.episode_returns, float)
+    return {"curve": binned_curve(log.episode_end_frames, returns, frames, cfg.bins).tolist(),
+            "episodes": len(returns), "mean_return": float(returns.mean()) if len(returns) else float("nan"),
+            "last20": float(returns[-20:].mean()) if len(returns) else float("nan"),
+            "steps_to_threshold": steps_to_threshold(log.episode_end_frames, returns, threshold),
+            "threshold": threshold, "seconds": seconds, "losses_finite": bool(np.isfinite(log.losses).all())}
+
+
+def run_dqn_batched(seeds: list[int], env_name: str, cfg: MBECExperimentConfig, frames: int, device: str = "cpu",
+                    checkpoint: Path | None = None, resume: bool = False) -> list[dict]:
+    """The DQN baseline for several seeds at once, networks stacked (`reprolab.rl.seeds`): seed i's run takes the
+    episodes of `run_agent(seed_i, env_name, "dqn", ...)` while the weights agree to float32 rounding, which can
+    flip a greedy action late in a long run. "seconds" is the batch's wall time over the number of seeds."""
+    env, threshold = build_env(env_name, cfg)
+    shape, n_actions = env.observation_space.shape, env.action_space.n
+    agent = SeedBatchedDQN(lambda: habitual_network(shape, n_actions, cfg.mbec.init), n_actions,
+                           dqn_config(env_name, cfg, frames), TargetRule(), seeds, device)
+    start = time.perf_counter()
+    logs = train_dqn_seeds(lambda: build_env(env_name, cfg)[0], agent, frames, desc=f"dqn {env_name}",
+                           log_every=max(frames // 100, 100), checkpoint=checkpoint,
+                           checkpoint_every=cfg.checkpoint_every, resume=resume)
+    seconds = (time.perf_counter() - start) / len(seeds)
+    return [return_record(log, frames, threshold, seconds, cfg) for log in logs]
+
+
 def run_agent(seed: int, env_name: str, kind: str, cfg: MBECExperimentConfig, frames: int, device: str = "cpu",
               checkpoint: Path | None = None, resume: bool = False) -> dict:
     """One agent on one environment: the binned learning curve, return statistics and the memory's traces."""
@@ -166,13 +197,7 @@ def run_agent(seed: int, env_name: str, kind: str, cfg: MBECExperimentConfig, fr
     start = time.perf_counter()
     log = train_dqn(env, agent, frames, seed, log_every=max(frames // 100, 100), checkpoint=checkpoint,
                     checkpoint_every=cfg.checkpoint_every, resume=resume)
-    returns = np.asarray(log.episode_returns, float)
-    out = {"curve": binned_curve(log.episode_end_frames, returns, frames, cfg.bins).tolist(),
-           "episodes": len(returns), "mean_return": float(returns.mean()) if len(returns) else float("nan"),
-           "last20": float(returns[-20:].mean()) if len(returns) else float("nan"),
-           "steps_to_threshold": steps_to_threshold(log.episode_end_frames, returns, threshold),
-           "threshold": threshold, "seconds": time.perf_counter() - start,
-           "losses_finite": bool(np.isfinite(log.losses).all())}
+    out = return_record(log, frames, threshold, time.perf_counter() - start, cfg)
     if isinstance(agent, MBECAgent):
         beta = np.asarray(agent.trace["beta"], float).reshape(-1, 2)
         late = beta[beta[:, 0] > frames * (1 - 1 / 3), 1] if len(beta) else np.zeros(0)
@@ -200,11 +225,15 @@ def key_distance_windows(trace: list, fraction: float = 0.2) -> dict:
             "early_below_eps": float(rec[:n, 2].mean()), "late_below_eps": float(rec[-n:, 2].mean())}
 
 
-def run_cell(cell: dict, cfg: MBECExperimentConfig, device: str, out_dir: Path, resume: bool) -> dict:
-    """One (env, agent, seed) run; Atari runs use the requested device and the official frame budget."""
+def run_cell(cell: dict, cfg: MBECExperimentConfig, device: str, out_dir: Path, resume: bool) -> list[dict]:
+    """The per-seed records of one (env, agent) cell: one seed, or with `dqn_seed_batch` DQN's seeds together.
+    Atari runs use the requested device and the official frame budget."""
     atari = cell["env"].startswith("ALE/")
-    return run_agent(cell["seed"], cell["env"], cell["agent"], cfg, cfg.atari_frames if atari else cfg.frames,
-                     device if atari else "cpu", cell_checkpoint(out_dir, GRID, cell), resume)
+    frames, device = (cfg.atari_frames, device) if atari else (cfg.frames, "cpu")
+    checkpoint = cell_checkpoint(out_dir, GRID, cell)
+    if cell["n_seeds"] > 1:
+        return run_dqn_batched(cell_seeds(cell), cell["env"], cfg, frames, device, checkpoint, resume)
+    return [run_agent(cell["seed"], cell["env"], cell["agent"], cfg, frames, device, checkpoint, resume)]
 
 
 def memory_off_equals_dqn(cfg: MBECExperimentConfig, seed: int) -> dict:
@@ -226,7 +255,7 @@ def summarize_env(runs: GridResults, env_name: str, cfg: MBECExperimentConfig, k
     out = {}
     n_early = max(1, int(round(cfg.bins * cfg.early_fraction)))
     for kind in kinds:
-        seeds = runs.values(env=env_name, agent=kind)
+        seeds = [record for cell in runs.values(env=env_name, agent=kind) for record in cell]
         if not seeds:
             continue
         curves = [np.asarray(r["curve"], float) for r in seeds]
@@ -250,16 +279,29 @@ def summarize_env(runs: GridResults, env_name: str, cfg: MBECExperimentConfig, k
     return out
 
 
+def env_agents(cfg: MBECExperimentConfig) -> list[tuple[str, tuple[str, ...]]]:
+    """Every environment with the agents it runs (the fixed-beta ablation on `ablation_envs`)."""
+    return [(env_name, cfg.agents + (("mbec_fixed_beta",) if env_name in cfg.ablation_envs else ()))
+            for env_name in cfg.envs + cfg.atari_envs]
+
+
+def grid_cells(cfg: MBECExperimentConfig, plan: list[tuple[str, tuple[str, ...]]], seed: int) -> list[dict]:
+    """One cell per (env, agent, seed); with `dqn_seed_batch` one cell holds all of DQN's seeds of an env."""
+    cells = []
+    for env_name, kinds in plan:
+        n_seeds = cfg.atari_seeds if env_name.startswith("ALE/") else cfg.seeds
+        seeds = list(range(seed, seed + n_seeds))
+        cells += [cell for kind in kinds for cell in seed_cells({"env": env_name, "agent": kind}, seeds,
+                                                                cfg.dqn_seed_batch and kind == "dqn")]
+    return cells
+
+
 def run(cfg: MBECExperimentConfig, ctx: RunContext) -> RunResult:
     seed = ctx.seed
     metrics: dict = {"equivalence": ctx.stage("equivalence", lambda: memory_off_equals_dqn(cfg, seed))}
-    cells, plan = [], []
-    for env_name in cfg.envs + cfg.atari_envs:
-        kinds = cfg.agents + (("mbec_fixed_beta",) if env_name in cfg.ablation_envs else ())
-        plan.append((env_name, kinds))
-        n_seeds = cfg.atari_seeds if env_name.startswith("ALE/") else cfg.seeds
-        cells += product(env=[env_name], agent=list(kinds), seed=list(range(seed, seed + n_seeds)))
-    runs = ctx.grid(GRID, cells, run_cell, cfg, ctx.device, ctx.out_dir, ctx.resume, workers=cfg.workers)
+    plan = env_agents(cfg)
+    runs = ctx.grid(GRID, grid_cells(cfg, plan, seed), run_cell, cfg, ctx.device, ctx.out_dir, ctx.resume,
+                    workers=cfg.workers)
     metrics["envs"] = {env_name: summarize_env(runs, env_name, cfg, kinds) for env_name, kinds in plan}
     start = time.perf_counter()
     artifacts = [learning_curve_panels(metrics["envs"], ctx.out_dir / "plot_learning_curves.png").name,
