@@ -1,12 +1,15 @@
 """Seeds as a batch dimension (`reprolab.rl.seeds`) against one process per seed, as the RL grids run them.
 
 DQN (the max rule) and Balanced DQN on MinAtar Breakout and DQN on CartPole-v1, balanced_q's quick settings but
-1,500 frames with the replay starting at 500 (1,000 updates per seed). For N = 1, 5, 10 seeds: frames/s of all
+1,500 frames with the replay starting at 500 (1,000 updates per seed); and mbec's DQN baseline (MBEC++'s habitual
+network, the official optimizer with gradient clipping, a TD step every 4 frames) on noisy CartPole, mbec's quick
+settings but 1,500 frames with the replay starting at 500. For N = 1, 5, 10 seeds: frames/s of all
 seeds together, trained (a) in one process with the networks stacked (torch on 2 threads) and (b) by
 `train_dqn`, one run per seed, in a pool of 2 worker processes with 1 thread each. Equality: for N = 5, every
 seed's episodes (returns and end frames) must be the same in (a) and (b), and the logged losses agree to float32
 rounding (exactly for the MLP; the batched 1024-wide matmul of the MinAtar network sums in another order)."""
 
+import dataclasses
 import time
 from concurrent.futures import ProcessPoolExecutor
 
@@ -14,34 +17,45 @@ import numpy as np
 import torch
 
 from reprolab.methods.balanced_q.deep import make_rule
+from reprolab.methods.mbec.experiment import CONFIGS as MBEC_CONFIGS, build_env, dqn_config
+from reprolab.methods.mbec.model import habitual_network
 from reprolab.rl.dqn import DQNAgent, DQNConfig, network_for, train_dqn
 from reprolab.rl.envs import make_env
 from reprolab.rl.seeds import SeedBatchedDQN, train_dqn_seeds
 
 FRAMES, WORKERS = 1500, 2
 CFG = DQNConfig(replay_start=500, eps_frames=1000)
-CASES = (("minatar:breakout", "dqn"), ("minatar:breakout", "balanced_dqn"), ("CartPole-v1", "dqn"))
+CASES = (("minatar:breakout", "dqn"), ("minatar:breakout", "balanced_dqn"), ("CartPole-v1", "dqn"),
+         ("mbec:cartpole_noisy", "dqn"))
+MBEC = dataclasses.replace(MBEC_CONFIGS["quick"], replay_start=500)
 
 
-def network(env_id: str):
+def setting(env_id: str, learner: str):
+    """(environment factory, network factory, actions, DQN settings, target rule) of one case."""
+    if env_id.startswith("mbec:"):
+        name = env_id.split(":", 1)[1]
+        env = build_env(name, MBEC)[0]
+        shape, n_actions = env.observation_space.shape, env.action_space.n
+        return (lambda: build_env(name, MBEC)[0], lambda: habitual_network(shape, n_actions, MBEC.mbec.init),
+                n_actions, dqn_config(name, MBEC, FRAMES), make_rule(learner))
     env = make_env(env_id)
-    return network_for(env.observation_space, env.action_space.n, CFG.hidden), env.action_space.n
+    return (lambda: make_env(env_id), network_for(env.observation_space, env.action_space.n, CFG.hidden),
+            env.action_space.n, CFG, make_rule(learner))
 
 
 def one_seed(seed: int, env_id: str, learner: str):
     torch.set_num_threads(1)
     torch.manual_seed(seed)
-    make_net, n_actions = network(env_id)
-    log = train_dqn(make_env(env_id), DQNAgent(make_net, n_actions, CFG, make_rule(learner)), FRAMES, seed,
-                    progress=False)
+    make_env_fn, make_net, n_actions, cfg, rule = setting(env_id, learner)
+    log = train_dqn(make_env_fn(), DQNAgent(make_net, n_actions, cfg, rule), FRAMES, seed, progress=False)
     return log.episode_returns, log.episode_end_frames, log.losses
 
 
 def batched(seeds: list[int], env_id: str, learner: str):
     torch.set_num_threads(2)
-    make_net, n_actions = network(env_id)
-    agent = SeedBatchedDQN(make_net, n_actions, CFG, make_rule(learner), seeds)
-    logs = train_dqn_seeds(lambda: make_env(env_id), agent, FRAMES, progress=False)
+    make_env_fn, make_net, n_actions, cfg, rule = setting(env_id, learner)
+    agent = SeedBatchedDQN(make_net, n_actions, cfg, rule, seeds)
+    logs = train_dqn_seeds(make_env_fn, agent, FRAMES, progress=False)
     return [(log.episode_returns, log.episode_end_frames, log.losses) for log in logs]
 
 

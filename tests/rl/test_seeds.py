@@ -51,7 +51,7 @@ def test_stacked_minatar_runs_take_the_same_episodes_and_agree_to_rounding():
 
 def test_per_seed_gradient_clipping_equals_clipping_each_network():
     # MBEC++'s DQN baseline: the official network and optimizer, gradient norms clipped at 100 (here at 0.5 so
-    # that the clip acts) on noisy CartPole
+    # that the clip acts) on CartPole
     cfg = official_dqn_config(replay_start=100, target_sync=50, eps_frames=200, buffer_size=1000, max_grad_norm=0.5)
     def make_net():
         return dqn_baseline((4,), 2, cfg).online[0]
