@@ -6,7 +6,7 @@ import sys
 import pytest
 
 from reprolab.methods.invalidator.benchmark import BenchmarkConfig, build_subject
-from reprolab.methods.invalidator.harvest import harvest_inputs
+from reprolab.methods.invalidator.harvest import _run_test_module, harvest_inputs
 from reprolab.methods.invalidator.mutation import function_key, interleaved, mutants, mutations
 from reprolab.methods.invalidator.outcomes import canonical
 from reprolab.methods.invalidator.subjects import Program, subject_module, subjects
@@ -55,6 +55,13 @@ def test_canonical_outcomes_are_exact_and_nan_aware():
     assert canonical(1, 10) != canonical(1.0, 10) != canonical(True, 10)
     assert canonical((x for x in range(3)), 10) == ["iter", [["int", "0"], ["int", "1"], ["int", "2"]]]
     assert canonical({2, 1}, 10) == canonical({1, 2}, 10)
+
+
+def test_two_harvests_of_a_randomised_test_module_record_the_same_inputs():
+    # CPython's test_heapq draws its heaps from the unseeded global random generator; the harvest seeds it, so a
+    # fresh cache (or another machine with the same CPython) builds the same benchmark
+    first, second = (_run_test_module("heapq", "test.test_heapq", ["heappush"], 120.0) for _ in range(2))
+    assert len(first["heappush"]) > 100 and repr(first) == repr(second)
 
 
 @pytest.fixture(scope="module")

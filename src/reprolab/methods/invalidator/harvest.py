@@ -1,8 +1,9 @@
 """Developer-test inputs harvested from CPython's own test suite, cached per Python version.
 
 `harvest_inputs(subjects)` runs each needed `test.test_<module>` once in a subprocess (`harvest_worker.py`, the
-original standard library only, a time cap), keeps up to `cap` inputs per function (seeded sample, deduplicated by
-repr) and caches them under `$REPROLAB_CACHE/invalidator` (default `~/.cache/reprolab/arrays/invalidator`).
+original standard library only, the tests' `random` seeded, a time cap), keeps up to `cap` inputs per function
+(seeded sample, deduplicated by repr) and caches them under `$REPROLAB_CACHE/invalidator` (default
+`~/.cache/reprolab/arrays/invalidator`). Two harvests on any machine with the same CPython give the same inputs.
 When the `test` package is missing (Debian / Ubuntu ship it as `libpython3.X-testsuite`; minimal builds omit it),
 or a test module fails or times out, it says so, and the subject falls back to generated inputs
 (`source = "generated"`); `require_cpython_tests=True` turns that into an error.
@@ -31,8 +32,11 @@ class MissingTestSuite(RuntimeError):
     """CPython's `test` package (or one test module) is not available."""
 
 
+HARVEST_FORMAT = 2      # 2: the tests' global random generator is seeded (harvest_worker.py); older caches differ
+
+
 def _cache_path(module: str) -> Path:
-    return cache_dir() / "invalidator" / f"harvest-py{platform.python_version()}-{module}.pkl"
+    return cache_dir() / "invalidator" / f"harvest{HARVEST_FORMAT}-py{platform.python_version()}-{module}.pkl"
 
 
 def _run_test_module(module: str, test_module: str, names: list[str], timeout_s: float) -> dict[str, list[Input]]:
