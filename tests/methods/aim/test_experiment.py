@@ -54,9 +54,13 @@ def test_tasks_and_config_errors():
 
 @pytest.mark.slow
 def test_quick_reproduction(tmp_path):
-    """The full quick run: every claim reported; the cost claim and check 7 hold whatever the data."""
+    """The full quick run: every claim reported; the cost claim and check 7 hold whatever the data. At K = 1 the
+    other class's ranking sat 0.20 and 0.26 below random on the two CPUs measured (the claim's margin is 0.2); at
+    K = 3 and 5 it is about 0.6 below, which a wrong explainer (or a class index mix-up) would not give."""
     result = run_method("aim", "quick", out=tmp_path, device="cpu", progress=False)
     verdicts = {c.name: c.holds for c in result.claims}
     assert len(verdicts) == 16
     assert verdicts["aim_cost_below_lime_and_kernel_shap"] and verdicts["adaptive_k_bounded"]
-    assert verdicts["one_model_every_k"] and verdicts["other_class_below_random"]
+    assert verdicts["one_model_every_k"]
+    other = next(c.observed for c in result.claims if c.name == "other_class_below_random")
+    assert all(other[k]["other_class"] <= other[k]["random"] - 0.4 for k in other if int(k) >= 3)

@@ -53,7 +53,7 @@ def test_ray_executor_gives_the_local_executors_numbers(tiny, tmp_path):
     on_ray = run_method("domain_invariance", "quick", out=tmp_path, device="cpu", overrides=TINY, progress=False,
                         executor="ray")
     assert on_ray.metrics == local.metrics
-    assert on_ray.versions["executor"].startswith("ray ") and local.versions["executor"] == "local (1 process)"
+    assert on_ray.versions["executor"].startswith("ray ") and local.versions["executor"] == "local (2 processes)"
 
 
 def test_same_seed_same_numbers():
