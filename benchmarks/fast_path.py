@@ -8,6 +8,7 @@ Both paths start from the same weights and see the same batches. Prints the medi
 the fast path must train as well, not bit for bit. The accuracy is measured on an eager float32 copy of the
 trained weights, so that evaluation does not compile a second graph."""
 
+import os
 import statistics
 import time
 
@@ -64,6 +65,7 @@ def train(fast: FastPath, steps: int, batch: int, x, y, x_test, y_test, device) 
 
 def main() -> None:
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    torch.set_num_threads(len(os.sched_getaffinity(0)))     # every core: the benchmarks before it set 1 thread
     if device.type == "cuda":
         fast, steps, batch = FastPath(compile=True, bf16=True, channels_last=True, cuda_graphs=True), 300, 128
     else:
