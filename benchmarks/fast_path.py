@@ -65,7 +65,7 @@ def train(fast: FastPath, steps: int, batch: int, x, y, x_test, y_test, device) 
 
 def main() -> None:
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    torch.set_num_threads(len(os.sched_getaffinity(0)))     # every core: the benchmarks before it set 1 thread
+    torch.set_num_threads(os.cpu_count())     # every core: the benchmarks before it in make bench set 1 thread
     if device.type == "cuda":
         fast, steps, batch = FastPath(compile=True, bf16=True, channels_last=True, cuda_graphs=True), 300, 128
     else:

@@ -17,8 +17,7 @@ import numpy as np
 import torch
 
 from reprolab.methods.balanced_q.deep import make_rule
-from reprolab.methods.mbec.experiment import CONFIGS as MBEC_CONFIGS, build_env, dqn_config
-from reprolab.methods.mbec.model import habitual_network
+from reprolab.methods.mbec.experiment import CONFIGS as MBEC_CONFIGS, build_env, dqn_config, dqn_network
 from reprolab.rl.dqn import DQNAgent, DQNConfig, network_for, train_dqn
 from reprolab.rl.envs import make_env
 from reprolab.rl.seeds import SeedBatchedDQN, train_dqn_seeds
@@ -35,9 +34,8 @@ def setting(env_id: str, learner: str):
     if env_id.startswith("mbec:"):
         name = env_id.split(":", 1)[1]
         env = build_env(name, MBEC)[0]
-        shape, n_actions = env.observation_space.shape, env.action_space.n
-        return (lambda: build_env(name, MBEC)[0], lambda: habitual_network(shape, n_actions, MBEC.mbec.init),
-                n_actions, dqn_config(name, MBEC, FRAMES), make_rule(learner))
+        return (lambda: build_env(name, MBEC)[0], dqn_network(env, MBEC), env.action_space.n,
+                dqn_config(name, MBEC, FRAMES), make_rule(learner))
     env = make_env(env_id)
     return (lambda: make_env(env_id), network_for(env.observation_space, env.action_space.n, CFG.hidden),
             env.action_space.n, CFG, make_rule(learner))

@@ -16,11 +16,13 @@ from __future__ import annotations
 import dataclasses
 import re
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
 import torch
+from torch import nn
 
 from reprolab.methods.mbec.agent import MBECAgent, MBECConfig, official_dqn_config
 from reprolab.methods.mbec.baselines import dqn_baseline
@@ -172,15 +174,20 @@ def return_record(log: TrainLog, frames: int, threshold: float, seconds: float, 
             "threshold": threshold, "seconds": seconds, "losses_finite": bool(np.isfinite(log.losses).all())}
 
 
+def dqn_network(env, cfg: MBECExperimentConfig) -> Callable[[], nn.Sequential]:
+    """Factory of the DQN baseline's network for env's spaces: MBEC++'s habitual network alone."""
+    shape, n_actions = env.observation_space.shape, env.action_space.n
+    return lambda: habitual_network(shape, n_actions, cfg.mbec.init)
+
+
 def run_dqn_batched(seeds: list[int], env_name: str, cfg: MBECExperimentConfig, frames: int, device: str = "cpu",
                     checkpoint: Path | None = None, resume: bool = False) -> list[dict]:
     """The DQN baseline for several seeds at once, networks stacked (`reprolab.rl.seeds`): seed i's run takes the
     episodes of `run_agent(seed_i, env_name, "dqn", ...)` while the weights agree to float32 rounding, which can
     flip a greedy action late in a long run. "seconds" is the batch's wall time over the number of seeds."""
     env, threshold = build_env(env_name, cfg)
-    shape, n_actions = env.observation_space.shape, env.action_space.n
-    agent = SeedBatchedDQN(lambda: habitual_network(shape, n_actions, cfg.mbec.init), n_actions,
-                           dqn_config(env_name, cfg, frames), TargetRule(), seeds, device)
+    agent = SeedBatchedDQN(dqn_network(env, cfg), env.action_space.n, dqn_config(env_name, cfg, frames), TargetRule(),
+                           seeds, device)
     start = time.perf_counter()
     logs = train_dqn_seeds(lambda: build_env(env_name, cfg)[0], agent, frames, desc=f"dqn {env_name}",
                            log_every=max(frames // 100, 100), checkpoint=checkpoint,
