@@ -61,12 +61,20 @@ def run(
 
 
 @app.command()
-def report(runs_dir: Path = typer.Argument(Path("runs"), help="folder holding result.json files")) -> None:
+def report(runs_dir: Path = typer.Argument(Path("runs"), help="folder holding result.json files"),
+           readme_table: bool = typer.Option(False, "--readme-table",
+                                             help="print the top README's results table instead")) -> None:
     """Render runs_dir/report.md and a self-contained runs_dir/report.html from the newest result per method."""
-    from reprolab.report import write_report
+    from reprolab import report as reports
 
     try:
-        written = write_report(runs_dir)
+        if readme_table:
+            results, skipped = reports.collect_results(runs_dir)
+            for reason in skipped:
+                typer.echo(f"warning: skipped {reason}", err=True)
+            typer.echo(reports.readme_table(results))
+            return
+        written = reports.write_report(runs_dir)
     except (ValueError, FileNotFoundError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None

@@ -10,9 +10,9 @@ from pathlib import Path
 import torch
 
 from reprolab import registry
-from reprolab.runtime.claims import claims_table
+from reprolab.runtime.claims import VERDICTS, claims_table
 from reprolab.runtime.config import (SCALES, apply_overrides, config_to_dict, cpu_threads, resolve_device,
-                                     seed_everything)
+                                     seed_everything, validate_config)
 from reprolab.runtime.io import json_safe, read_json, write_json
 from reprolab.runtime.progress import line_interval, set_progress
 from reprolab.runtime.results import RunContext, RunResult, utc_now
@@ -52,6 +52,7 @@ def run_method(name: str, scale: str = "quick", *, seed: int = 0, out: Path | No
         raise ValueError(f"scale must be one of {SCALES}, got {scale!r}")
     module = registry.get(name).load()
     config = apply_overrides(module.CONFIGS[scale], list(overrides))
+    validate_config(config)                  # every nested field's options and bounds, before any folder exists
     out_dir = Path(out) if out is not None else default_out_dir(name, resume)
     torch_device = resolve_device(device, getattr(module, "DEVICES", ("cpu", "cuda")))
     if torch_device.type == "cpu":
@@ -89,16 +90,30 @@ def run_method(name: str, scale: str = "quick", *, seed: int = 0, out: Path | No
 
 def summary(result: RunResult) -> str:
     return (f"{result.method} ({result.scale}, {result.wall_s:.0f} s): "
-            f"{result.claims_held} claims hold\n{claims_table(result.claims)}")
+            f"{result.claims_summary}\n{claims_table(result.claims)}")
 
 
 def time_table(results: list[RunResult]) -> str:
-    """One line per run (method, claims held / total, wall time) and the total: printed after `run all`."""
-    lines = [f"{'method':<18} {'claims':>7} {'wall time':>10}"]
+    """One line per run (reproductions by verdict, checks held / total, wall time) and the totals: printed after
+    `run all`."""
+    head = f"{'method':<18} {'hold':>5} {'fail':>5} {'inconcl.':>9} {'no signal':>10} {'checks':>7} {'wall time':>10}"
+    lines, totals = [head], {v: 0 for v in VERDICTS} | {"checks_held": 0, "checks": 0}
     for r in results:
-        lines.append(f"{r.method:<18} {r.claims_held:>7} {r.wall_s:>8.0f} s")
-    lines.append(f"{'total':<18} {'':>7} {sum(r.wall_s for r in results):>8.0f} s")
+        counts = r.claim_counts
+        for v in VERDICTS:
+            totals[v] += counts["reproductions"][v]
+        totals["checks_held"] += counts["checks_held"]
+        totals["checks"] += counts["checks"]
+        lines.append(_count_line(r.method, counts["reproductions"], counts["checks_held"], counts["checks"],
+                                 r.wall_s))
+    lines.append(_count_line("total", totals, totals["checks_held"], totals["checks"],
+                             sum(r.wall_s for r in results)))
     return "\n".join(lines)
+
+
+def _count_line(label: str, verdicts: dict[str, int], checks_held: int, checks: int, seconds: float) -> str:
+    return (f"{label:<18} {verdicts['holds']:>5} {verdicts['fails']:>5} {verdicts['inconclusive']:>9} "
+            f"{verdicts['no_signal']:>10} {f'{checks_held}/{checks}':>7} {seconds:>8.0f} s")
 
 
 def runnable_quick_methods() -> list[str]:

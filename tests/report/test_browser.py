@@ -35,7 +35,7 @@ def report(tmp_path_factory):
     observed = {"mnist": {"mad": 0.91, "base": 0.9}, "cifar10": {"mad": 0.5, "base": 0.6}}
     RunResult(method="balanced_q", scale="quick", seeds=[0], device="cpu", config={},
               claims=[Claim("beats_base", "the method beats its baseline on every dataset", observed,
-                            "mad >= base", False)],
+                            "mad >= base", "reproduction", "fails")],
               timings={"total_s": 95.0}, finished_at="2026-01-01T00:00:00+00:00",
               artifacts=["plot_deep.png"]).save(folder)
     return write_report(runs)

@@ -15,14 +15,15 @@ from reprolab.runtime.claims import Claim  # noqa: E402
 from reprolab.runtime.results import RunResult  # noqa: E402
 
 
-def _sample_run(folder, method, finished, holds, observed=None):
+def _sample_run(folder, method, finished, holds, observed=None, kind="reproduction"):
     folder.mkdir(parents=True)
     fig, ax = plt.subplots()
     ax.plot([0, 1], [1, 0])
     fig.savefig(folder / "plot.png")
     plt.close(fig)
     RunResult(method=method, scale="quick", seeds=[0], device="cpu", config={},
-              claims=[Claim("c", "a < b", observed or {"a": 1.0}, "|a| < b", holds)], timings={"total_s": 3.0},
+              claims=[Claim("c", "a < b", observed or {"a": 1.0}, "|a| < b", kind, "holds" if holds else "fails")],
+              timings={"total_s": 3.0},
               finished_at=finished, artifacts=["plot.png"]).save(folder)
 
 
@@ -37,7 +38,7 @@ def test_report_renders_newest_run_per_method(tmp_path):
     assert "class='holds'>holds" in page and "class='fails'>fails" in page  # nc new holds, mad fails
     assert "nc/new/plot.png" in md.read_text() and "nc/old" not in md.read_text()
     rows = [line for line in md.read_text().splitlines() if line.startswith("| c |")]
-    assert rows and all(row.replace("\\|", "").count("|") == 6 for row in rows)  # a "|" in a cell is escaped
+    assert rows and all(row.replace("\\|", "").count("|") == 7 for row in rows)  # a "|" in a cell is escaped
     assert oct(html.stat().st_mode & 0o777) == "0o644"
 
 
@@ -52,12 +53,13 @@ def test_report_opens_with_an_overview_and_shows_records_as_nested_tables(tmp_pa
     _sample_run(tmp_path / "nc", "neural_collapse", "2026-01-01T00:00:00+00:00", holds=True)
     report = write_report(tmp_path)
     md = report.markdown.read_text().splitlines()
-    assert md[2] == "| method | scale | device | claims held | wall time |"
-    assert md[4] == "| [mad](#mad) | quick | cpu | 0/1 | 3 s |" and md[5].startswith("| [neural_collapse]")
+    assert md[2] == ("| method | scale | device | reproductions: hold / fail / inconclusive / no signal | checks held "
+                     "| wall time |")
+    assert md[4] == "| [mad](#mad) | quick | cpu | 0 / 1 / 0 / 0 | 0/0 | 3 s |" and md[5].startswith("| [neural_")
     claim_row = next(line for line in md if line.startswith("| c |"))
     assert "mnist: acc=0.9123, base=0.9<br>cifar10: acc=0.5, base=0.6" in claim_row
     page = report.html.read_text()
-    assert "<a href='#mad'>mad</a>" in page and "<span class='fails'>0/1</span>" in page
+    assert "<a href='#mad'>mad</a>" in page and "<td>0 / 1 / 0 / 0</td>" in page
     assert ("<table class='obs'><tr><th>mnist</th><td><table class='obs'><tr><th>acc</th><td>0.9123</td></tr>"
             in page)
 
@@ -76,3 +78,15 @@ def test_a_malformed_result_is_skipped_with_its_path_and_the_rest_reported(tmp_p
     result = CliRunner().invoke(app, ["report", str(tmp_path)])
     assert result.exit_code == 0 and f"warning: skipped {tmp_path / 'broken' / 'result.json'} is not valid JSON" in \
         result.output and "Traceback" not in result.output
+
+
+def test_the_readme_table_counts_reproductions_by_verdict_and_checks_apart(tmp_path):
+    _sample_run(tmp_path / "mad", "mad", "2026-01-01T10:20:00+00:00", holds=False)
+    _sample_run(tmp_path / "nc", "neural_collapse", "2026-01-02T00:00:00+00:00", holds=True, kind="check")
+    result = CliRunner().invoke(app, ["report", str(tmp_path), "--readme-table"])
+    assert result.exit_code == 0
+    lines = result.output.splitlines()
+    assert lines[2] == "| mad | 0 / 1 / 0 / 0 | 0/0 | 3 s | cpu | 2026-01-01 10:20 |"
+    assert lines[3] == "| neural_collapse | 0 / 0 / 0 / 0 | 1/1 | 3 s | cpu | 2026-01-02 00:00 |"
+    assert lines[4] == "| **all** | 0 / 1 / 0 / 0 | 1/1 | 6 s | | |"
+    assert not (tmp_path / "report.md").exists()               # the table is printed, no report written

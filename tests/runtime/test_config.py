@@ -1,9 +1,11 @@
 import dataclasses
-from typing import Literal
+import re
+from typing import Annotated, Literal
 
 import pytest
 
-from reprolab.runtime.config import ConfigError, apply_overrides, config_to_dict, resolve_device
+from reprolab.runtime.config import (Bounds, ConfigError, apply_overrides, config_to_dict, resolve_device,
+                                     validate_config)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,3 +74,37 @@ def test_the_runtime_records_the_device_a_run_used(tmp_path):
     import torch
 
     assert result.device.startswith("cuda") if torch.cuda.is_available() else result.device == "cpu"
+
+
+@dataclasses.dataclass(frozen=True)
+class BoundedInner:
+    lr: Annotated[float, Bounds(low=0, open_low=True)] = 0.1
+    steps: Annotated[int, Bounds(low=1)] = 10
+
+
+@dataclasses.dataclass(frozen=True)
+class BoundedOuter:
+    workers: Annotated[int, Bounds(low=1, high=64)] = 2
+    depths: Annotated[tuple[int, ...], Bounds(low=1)] = (1, 3)
+    loss: Literal["mse", "ce"] = "mse"
+    filter: BoundedInner = dataclasses.field(default_factory=BoundedInner)
+
+
+@pytest.mark.parametrize("override, message", [
+    ("filter.lr=-1", "config key 'filter.lr' must be > 0, got -1.0"),
+    ("filter.lr=0", "config key 'filter.lr' must be > 0, got 0.0"),
+    ("filter.steps=-5", "config key 'filter.steps' must be >= 1, got -5"),
+    ("workers=0", "config key 'workers' must be >= 1, got 0"),
+    ("workers=65", "config key 'workers' must be <= 64, got 65"),
+    ("depths=1,0,3", "config key 'depths' must be >= 1, got 0"),
+])
+def test_declared_bounds_are_checked_on_every_nested_field(override, message):
+    cfg = apply_overrides(BoundedOuter(), [override])          # overrides parse through the Annotated hint
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        validate_config(cfg)
+    validate_config(apply_overrides(BoundedOuter(), ["filter.lr=1e-4", "workers=64", "depths=2"]))
+
+
+def test_validation_also_checks_literal_options_of_configs_built_in_code():
+    with pytest.raises(ConfigError, match=r"config key 'loss': 'hinge' is not one of \['mse', 'ce'\]"):
+        validate_config(dataclasses.replace(BoundedOuter(), loss="hinge"))

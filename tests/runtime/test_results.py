@@ -11,8 +11,8 @@ from reprolab.runtime.results import RunContext, RunResult
 def _result():
     return RunResult(method="m", scale="quick", seeds=[0, 1], device="cpu", config={"a": 1, "b": [1, 2]},
                      metrics={"loss": 0.5, "curve": [1.0, 0.5]},
-                     claims=[Claim("c1", "x < y", {"x": 1.0, "y": 2.0}, "x < y", True),
-                             Claim("c2", "z finite", math.nan, "finite", False)],
+                     claims=[Claim.check("c1", "x < y", {"x": 1.0, "y": 2.0}, "x < y", True),
+                             Claim("c2", "z finite", math.nan, "finite", "reproduction", "inconclusive")],
                      timings={"total_s": 1.5}, artifacts=["plot.png"])
 
 
@@ -24,6 +24,18 @@ def test_result_round_trips(tmp_path):
     back = RunResult.load(tmp_path)
     assert back.metrics == result.metrics and back.config == result.config
     assert [c.name for c in back.claims] == ["c1", "c2"] and back.claims[0].holds and not back.claims[1].holds
+    assert [(c.kind, c.verdict) for c in back.claims] == [("check", "holds"), ("reproduction", "inconclusive")]
+    assert data["claims"][1]["holds"] is False          # readers of older files keep their boolean
+
+
+def test_a_record_from_before_claim_kinds_reads_as_reproductions(tmp_path):
+    data = _result().to_dict()
+    for claim in data["claims"]:
+        del claim["kind"], claim["verdict"]
+    data["claims"][1]["holds"] = False
+    write_json(tmp_path / "result.json", data)
+    back = RunResult.load(tmp_path)
+    assert [(c.kind, c.verdict) for c in back.claims] == [("reproduction", "holds"), ("reproduction", "fails")]
 
 
 def test_non_finite_numbers_are_written_as_strings(tmp_path):
@@ -47,15 +59,19 @@ def test_failed_write_keeps_the_previous_file(tmp_path):
 
 def test_claims_table_shows_failures():
     text = claims_table(_result().claims)
-    assert "[holds] c1" in text and "[FAILS] c2" in text
+    lines = text.splitlines()
+    assert lines[0].startswith("  [check        holds       ] c1")
+    assert lines[2].startswith("  [reproduction inconclusive] c2")
 
 
 def test_claims_table_keeps_every_deciding_number_one_line_per_record():
     observed = {f"case{i}": {"mad_accuracy": 0.123456 + i, "base_accuracy": 0.654321 + i, "gap": -0.5}
                 for i in range(6)}
-    text = claims_table([Claim("mad_accuracy_ge_base", "s", observed, "mad >= base", False)], width=60)
+    text = claims_table([Claim("mad_accuracy_ge_base", "s", observed, "mad >= base", "reproduction", "fails")],
+                        width=60)
     lines = text.splitlines()
-    assert lines[0] == "  [FAILS] mad_accuracy_ge_base  (expected mad >= base)"
+    assert lines[0] == "  [reproduction FAILS       ] mad_accuracy_ge_base"
+    assert lines[1] == "      (expected mad >= base)"
     for i in range(6):
         assert f"case{i}: mad_accuracy={0.123456 + i:.4g}, base_accuracy={0.654321 + i:.4g}, gap=-0.5" in \
             " ".join(line.strip() for line in lines)
@@ -83,8 +99,12 @@ def test_the_time_table_lists_every_run_and_the_total():
     from reprolab.launch import time_table
 
     runs = [RunResult(method=m, scale="quick", seeds=[0], device="cpu", config={}, timings={"total_s": t},
-                      claims=[Claim("c", "s", 1.0, "e", h) for h in held])
-            for m, t, held in (("mad", 61.2, (True, False)), ("mbec", 120.0, (True,)))]
+                      claims=[Claim("c", "s", 1.0, "e", kind, verdict) for kind, verdict in claims])
+            for m, t, claims in (("mad", 61.2, (("reproduction", "holds"), ("reproduction", "no_signal"),
+                                                ("check", "fails"))),
+                                 ("mbec", 120.0, (("reproduction", "inconclusive"), ("check", "holds"))))]
     lines = time_table(runs).splitlines()
-    assert lines[1].split() == ["mad", "1/2", "61", "s"] and lines[2].split() == ["mbec", "1/1", "120", "s"]
-    assert lines[3].split() == ["total", "181", "s"]
+    assert lines[0].split() == ["method", "hold", "fail", "inconcl.", "no", "signal", "checks", "wall", "time"]
+    assert lines[1].split() == ["mad", "1", "0", "0", "1", "0/1", "61", "s"]
+    assert lines[2].split() == ["mbec", "0", "0", "1", "0", "1/1", "120", "s"]
+    assert lines[3].split() == ["total", "1", "0", "1", "1", "1/2", "181", "s"]

@@ -1,5 +1,6 @@
 """Markdown + HTML reports of result.json files."""
 
-from reprolab.report.render import Report, collect_results, render_html, render_markdown, write_report
+from reprolab.report.render import (Report, collect_results, readme_table, render_html, render_markdown,
+                                    write_report)
 
-__all__ = ["Report", "collect_results", "render_html", "render_markdown", "write_report"]
+__all__ = ["Report", "collect_results", "readme_table", "render_html", "render_markdown", "write_report"]

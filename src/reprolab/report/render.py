@@ -1,8 +1,9 @@
 """Render result.json files into report.md and a self-contained report.html (plots embedded as base64).
 
-Both open with an overview (method, scale, device, claims held / total, wall time, a link to the method's section);
-each section lists the claims with their statement in words, the verdict, the observed numbers as a small nested
-table (HTML) or one line per record (Markdown), and the expectation, then the plots.
+Both open with an overview (method, scale, device, reproductions by verdict, checks held / total, wall time, a link
+to the method's section); each section lists the claims with their kind, their statement in words, the verdict,
+the observed numbers as a small nested table (HTML) or one line per record (Markdown), and the expectation, then the
+plots. `readme_table` renders the same overview as the Markdown table of the top README.
 """
 
 from __future__ import annotations
@@ -55,15 +56,44 @@ def _wall(result: RunResult) -> str:
 
 def _header(result: RunResult) -> str:
     return (f"scale {result.scale}, device {result.device}, seeds {result.seeds}, {_wall(result)}, "
-            f"{result.claims_held} claims hold, finished {result.finished_at}")
+            f"{result.claims_summary}, finished {result.finished_at}")
+
+
+def _reproductions(result: RunResult) -> str:
+    r = result.claim_counts["reproductions"]
+    return f"{r['holds']} / {r['fails']} / {r['inconclusive']} / {r['no_signal']}"
+
+
+def _checks(result: RunResult) -> str:
+    counts = result.claim_counts
+    return f"{counts['checks_held']}/{counts['checks']}"
 
 
 def overview_rows(results: list[tuple[Path, RunResult]]) -> list[tuple[str, ...]]:
-    """(method, scale, device, claims held / total, wall time) per method."""
-    return [(r.method, r.scale, r.device, r.claims_held, _wall(r)) for _, r in results]
+    """(method, scale, device, reproductions hold / fail / inconclusive / no signal, checks held / total, wall
+    time) per method."""
+    return [(r.method, r.scale, r.device, _reproductions(r), _checks(r), _wall(r)) for _, r in results]
 
 
-OVERVIEW_COLUMNS = ("method", "scale", "device", "claims held", "wall time")
+OVERVIEW_COLUMNS = ("method", "scale", "device", "reproductions: hold / fail / inconclusive / no signal",
+                    "checks held", "wall time")
+VERDICT_CLASS = {"holds": "holds", "fails": "fails", "inconclusive": "inconclusive", "no_signal": "nosignal"}
+
+
+def readme_table(results: list[tuple[Path, RunResult]]) -> str:
+    """The top README's Markdown table: per method its run's date, device, wall time, reproductions by verdict and
+    checks, and a totals line."""
+    lines = ["| method | reproductions: hold / fail / inconclusive / no signal | checks held | wall time | device "
+             "| finished (UTC) |", "|---|---|---|---|---|---|"]
+    all_claims = []
+    for _, r in results:
+        all_claims += r.claims
+        lines.append(f"| {r.method} | {_reproductions(r)} | {_checks(r)} | {_wall(r)} | {_md_cell(r.device)} | "
+                     f"{r.finished_at[:16].replace('T', ' ')} |")
+    total = RunResult(method="all", scale="", seeds=[], config={}, claims=all_claims,
+                      timings={"total_s": sum(r.wall_s for _, r in results)})
+    lines.append(f"| **all** | {_reproductions(total)} | {_checks(total)} | {_wall(total)} | | |")
+    return "\n".join(lines)
 
 
 def _md_cell(text: str) -> str:
@@ -77,11 +107,11 @@ def render_markdown(results: list[tuple[Path, RunResult]], base: Path) -> str:
     lines.append("")
     for folder, result in results:
         lines += [f"## {result.method}", "", _header(result), "",
-                  "| claim | verdict | statement | observed | expected |", "|---|---|---|---|---|"]
+                  "| claim | kind | verdict | statement | observed | expected |", "|---|---|---|---|---|---|"]
         for c in result.claims:
-            verdict = "holds" if c.holds else "**fails**"
+            verdict = c.verdict if c.holds else f"**{c.verdict}**"
             observed = "<br>".join(_md_cell(line) for line in observed_lines(c.observed))
-            lines.append(f"| {_md_cell(c.name)} | {verdict} | {_md_cell(c.statement)} | {observed} | "
+            lines.append(f"| {_md_cell(c.name)} | {c.kind} | {verdict} | {_md_cell(c.statement)} | {observed} | "
                          f"{_md_cell(c.expected)} |")
         lines.append("")
         for artifact in result.artifacts:
@@ -104,6 +134,7 @@ def observed_html(value: Any) -> str:
 STYLE = ("body{font-family:sans-serif;max-width:1200px;margin:2em auto;padding:0 1em}"
          "table{border-collapse:collapse;margin:0.5em 0}td,th{border:1px solid #ccc;padding:4px 8px;"
          "vertical-align:top;text-align:left}.holds{color:#186a1e}.fails{color:#b00020;font-weight:bold}"
+         ".inconclusive{color:#8a6d00}.nosignal{color:#555;font-style:italic}"
          "table.obs{font-size:0.85em;margin:0}table.obs th{font-weight:normal;color:#555;background:#f6f6f6}"
          "img{max-width:100%;margin:8px 0}")
 
@@ -112,20 +143,18 @@ def render_html(results: list[tuple[Path, RunResult]]) -> str:
     parts = ["<!doctype html><html><head><meta charset='utf-8'><title>reprolab report</title>",
              f"<style>{STYLE}</style></head><body>", "<h1>reprolab report</h1>",
              "<table class='overview'><tr>" + "".join(f"<th>{c}</th>" for c in OVERVIEW_COLUMNS) + "</tr>"]
-    for (method, *rest), (_, result) in zip(overview_rows(results), results):
-        cls = "holds" if all(c.holds for c in result.claims) else "fails"
+    for method, *rest in overview_rows(results):
         cells = [f"<a href='#{html.escape(method)}'>{html.escape(method)}</a>"] + [html.escape(c) for c in rest]
-        cells[3] = f"<span class='{cls}'>{cells[3]}</span>"
         parts.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
     parts.append("</table>")
     for folder, result in results:
         parts.append(f"<h2 id='{html.escape(result.method)}'>{html.escape(result.method)}</h2>")
         parts.append(f"<p>{html.escape(_header(result))}</p>")
-        parts.append("<table><tr><th>claim</th><th>verdict</th><th>statement</th><th>observed</th>"
+        parts.append("<table><tr><th>claim</th><th>kind</th><th>verdict</th><th>statement</th><th>observed</th>"
                      "<th>expected</th></tr>")
         for c in result.claims:
-            cls = "holds" if c.holds else "fails"
-            parts.append(f"<tr><td>{html.escape(c.name)}</td><td class='{cls}'>{cls}</td>"
+            parts.append(f"<tr><td>{html.escape(c.name)}</td><td>{c.kind}</td>"
+                         f"<td class='{VERDICT_CLASS[c.verdict]}'>{c.verdict}</td>"
                          f"<td>{html.escape(c.statement)}</td><td>{observed_html(c.observed)}</td>"
                          f"<td>{html.escape(c.expected)}</td></tr>")
         parts.append("</table>")

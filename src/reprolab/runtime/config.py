@@ -176,6 +176,49 @@ def check_options(config: Any) -> None:
             raise ConfigError(f"config key {f.name!r}: {bad[0]!r} is not one of {list(options)}")
 
 
+@dataclasses.dataclass(frozen=True)
+class Bounds:
+    """The declared range of a numeric config field, written once beside the field:
+    `steps: Annotated[int, Bounds(low=1)] = 100`, `lr: Annotated[float, Bounds(low=0, open_low=True)] = 1e-3`.
+    A tuple or list field's bounds apply to each item. `validate_config` checks them before any work."""
+
+    low: float | None = None
+    high: float | None = None
+    open_low: bool = False
+
+    def violation(self, value: Any) -> str | None:
+        """Why `value` is out of range, or None."""
+        if self.low is not None and (value <= self.low if self.open_low else value < self.low):
+            return f"must be {'>' if self.open_low else '>='} {self.low:g}, got {value}"
+        if self.high is not None and value > self.high:
+            return f"must be <= {self.high:g}, got {value}"
+        return None
+
+
+def validate_config(config: Any, prefix: str = "") -> None:
+    """Check every field of a (nested) dataclass config against its `Literal` options and declared `Bounds`; raise
+    ConfigError naming the dotted key. `launch.run_method` calls it before any folder or worker exists."""
+    hints = typing.get_type_hints(type(config), include_extras=True)
+    for f in dataclasses.fields(config):
+        value, key = getattr(config, f.name), prefix + f.name
+        if dataclasses.is_dataclass(value):
+            validate_config(value, key + ".")
+            continue
+        hint = hints[f.name]
+        bounds = [m for m in getattr(hint, "__metadata__", ()) if isinstance(m, Bounds)]
+        plain = typing.get_args(hint)[0] if bounds else hint
+        options = _literal_options(plain)
+        items = list(value) if isinstance(value, (tuple, list)) else [value]
+        if options is not None and any(v not in options for v in items):
+            bad = next(v for v in items if v not in options)
+            raise ConfigError(f"config key {key!r}: {bad!r} is not one of {list(options)}")
+        for bound in bounds:
+            for item in items:
+                problem = None if item is None else bound.violation(item)
+                if problem:
+                    raise ConfigError(f"config key {key!r} {problem}")
+
+
 def check_at_least(config: Any, minimum: float, keys: tuple[str, ...]) -> None:
     """Raise ConfigError naming the first of `keys` whose value in `config` is below `minimum`."""
     for key in keys:

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from reprolab import __version__
-from reprolab.runtime.claims import Claim
+from reprolab.runtime.claims import Claim, counts_text, verdict_counts
 from reprolab.runtime.config import cpu_threads
 from reprolab.runtime.executors import Executor, timed
 from reprolab.runtime.grid import GridResults, cell_name, checkpoint_file
@@ -48,9 +48,14 @@ class RunResult:
     artifacts: list[str] = dataclasses.field(default_factory=list)
 
     @property
-    def claims_held(self) -> str:
-        """"held/total", e.g. "3/6"."""
-        return f"{sum(c.holds for c in self.claims)}/{len(self.claims)}"
+    def claim_counts(self) -> dict[str, Any]:
+        """Reproductions by verdict and checks held / total (`runtime.claims.verdict_counts`)."""
+        return verdict_counts(self.claims)
+
+    @property
+    def claims_summary(self) -> str:
+        """E.g. "reproductions: 2 hold, 1 fail, 3 inconclusive, 0 no signal; checks 4/5"."""
+        return counts_text(self.claims)
 
     @property
     def wall_s(self) -> float:
