@@ -6,8 +6,9 @@ STAMP   := $(VENV)/.installed
 FMNIST  := /usr/share/datasets/fashion-mnist
 WORDNET := /usr/share/wordnet
 export OMP_NUM_THREADS ?= 1
+export NO_MKDOCS_2_WARNING := 1
 
-.PHONY: setup demo test test-slow bench clean
+.PHONY: setup demo test test-slow bench docs clean
 
 setup: $(STAMP)
 
@@ -46,6 +47,17 @@ test-slow: setup
 
 bench: setup
 	$(BIN)/python -m benchmarks
+
+# The documentation site (MkDocs + Material + mkdocstrings) into build/site; --strict turns every warning (a broken
+# API reference, a missing page) into an error.
+DOCSTAMP := $(VENV)/.docs-installed
+$(DOCSTAMP): $(STAMP)
+	$(BIN)/python -m pip install -q -e '.[docs]'
+	touch $(DOCSTAMP)
+
+docs: $(DOCSTAMP)
+	$(BIN)/python scripts/docs_api.py docs/api
+	$(BIN)/mkdocs build --strict --quiet
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

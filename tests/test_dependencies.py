@@ -18,6 +18,10 @@ LOADED_BY_ANOTHER_PACKAGE = {
     "pm4py": "the user's own pm4py.read_xes gives the DataFrame dcw_mann reads (extra 'xes', not in 'all')",
     "pytest": "the test runner (extra 'dev')",
     "ruff": "the linter `make test` runs (extra 'dev')",
+    "mkdocs": "`make docs` (extra 'docs')",
+    "mkdocs-material": "the theme of `make docs` (extra 'docs')",
+    "mkdocstrings": "the API reference of `make docs` (extra 'docs')",
+    "mkdocstrings-python": "the API reference of `make docs` (extra 'docs')",
 }
 
 

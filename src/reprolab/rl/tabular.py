@@ -62,7 +62,7 @@ class MaximizationBiasMDP:
 
 @dataclasses.dataclass
 class TransitionTableEnv:
-    """Any finite MDP given as a gymnasium-style transition table P[s][a] = [(prob, next, reward, done), ...],
+    """Any finite MDP given as a gymnasium-style transition table `P[s][a] = [(prob, next, reward, done), ...]`,
     e.g. gymnasium's FrozenLake or CliffWalking (`from_gymnasium`). `slip` replaces the chosen action by a uniform
     random one with that probability (the project's slippery CliffWalking uses 0.1)."""
 
