@@ -5,7 +5,6 @@ import torch
 
 from reprolab.rl.envs import MinAtarEnv, ObservationNoise, RewardNoise, StickyActions, VelocityMask, make_env
 from reprolab.rl.replay import ReplayBuffer
-from reprolab.rl.runner import run_seeds
 from reprolab.runtime.stats import binned_curve, mean_se, summarize
 from reprolab.rl.schedules import LinearSchedule, constant
 
@@ -101,11 +100,3 @@ def test_binned_curve_and_summary_by_hand():
     assert s["auc_se"] == pytest.approx(np.std([2.0, 4.0], ddof=1) / np.sqrt(2)) and s["final_mean"] == 4.0
     assert mean_se([1.0, 2.0, 6.0, np.nan]) == {"mean": 3.0, "se": pytest.approx(np.sqrt(7.0 / 3.0))}
     assert mean_se([5.0]) == {"mean": 5.0, "se": 0.0}
-
-
-def _square(seed, offset):
-    return seed * seed + offset
-
-
-def test_run_seeds_parallel_equals_sequential():
-    assert run_seeds(_square, [1, 2, 3], 10, workers=2) == run_seeds(_square, [1, 2, 3], 10) == [11, 14, 19]

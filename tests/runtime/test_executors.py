@@ -73,3 +73,20 @@ def test_ray_grid_interrupted_then_resumed_equals_the_local_executor(tmp_path):
     local = RunContext(tmp_path / "local", progress=False).grid("g", product(x=list(range(6))), slow_square, 0.0,
                                                                   workers=2)
     assert json.loads(ray_values) == local.values()
+
+
+@pytest.mark.slow
+def test_a_node_that_cannot_read_the_run_folder_is_reported(tmp_path):
+    ray = pytest.importorskip("ray")
+    from reprolab.runtime.executors import check_shared_folder, token_visible
+
+    ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False)
+    try:
+        check_shared_folder(ray, tmp_path / "out")            # one node, same disk: visible, token removed after
+        assert list((tmp_path / "out").iterdir()) == []
+        (tmp_path / "other").write_text("another token")
+        address, seen = ray.get(ray.remote(token_visible).remote(str(tmp_path / "other"), "the token"))
+        assert not seen and address
+        assert not ray.get(ray.remote(token_visible).remote(str(tmp_path / "missing"), "the token"))[1]
+    finally:
+        ray.shutdown()

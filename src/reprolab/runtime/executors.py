@@ -5,15 +5,20 @@ A stage is `fn(*args)` with picklable fn and args and a JSON-ready result; its n
 arguments (each stage seeds itself), so both executors give identical results, and resume works the same way
 (finished stages are kept by `RunContext`, whichever executor ran them). Each worker sets torch's thread count
 to the parent's before running a stage. On Ray every stage asks for 1 CPU and `gpus_per_stage` GPUs; a cluster's
-nodes need reprolab installed (the same version), since stages are sent by reference to its functions.
+nodes need reprolab installed (the same version), since stages are sent by reference to its functions. Stages
+write checkpoints (and aim its trained black boxes) into the run's folder, so before the first stage a Ray run
+checks that every node sees that folder (`check_shared_folder`) and stops with an error naming the nodes that do
+not.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import secrets
 import time
 import typing
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from pathlib import Path
 from typing import Any, Callable, Iterator, Literal
 
 ExecutorName = Literal["local", "ray"]
@@ -48,6 +53,7 @@ class Executor:
     ray_address: str | None = None
     gpus_per_stage: float = 0.0
     threads: int = 1
+    shared_folder: str | None = None     # the run's folder, which every Ray node must see (checked before stages)
 
     def __post_init__(self) -> None:
         if self.name not in EXECUTORS:
@@ -98,6 +104,8 @@ class Executor:
             else:
                 ray.init(num_cpus=self.workers, include_dashboard=False, log_to_driver=False)
         try:
+            if self.shared_folder is not None:
+                check_shared_folder(ray, Path(self.shared_folder))
             remote = ray.remote(num_cpus=1, num_gpus=self.gpus_per_stage)(_timed_in_worker)
             refs = {remote.remote(self.threads, fn, *args): name for name, (fn, args) in pending.items()}
             waiting = list(refs)
@@ -112,6 +120,38 @@ class Executor:
         finally:
             if started:
                 ray.shutdown()
+
+
+def token_visible(path: str, token: str) -> tuple[str, bool]:
+    """On a Ray node: its address and whether the file at `path` holds `token`."""
+    import ray
+
+    try:
+        seen = Path(path).read_text() == token
+    except OSError:
+        seen = False
+    return ray.util.get_node_ip_address(), seen
+
+
+def check_shared_folder(ray: Any, folder: Path) -> None:
+    """Write a random token into `folder` and read it back on every alive node of the cluster; raise ValueError
+    naming the nodes that cannot see it."""
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    folder.mkdir(parents=True, exist_ok=True)
+    path, token = folder / ".ray_shared_check", secrets.token_hex(16)
+    path.write_text(token)
+    try:
+        probe = ray.remote(num_cpus=0)(token_visible)
+        refs = [probe.options(scheduling_strategy=NodeAffinitySchedulingStrategy(node["NodeID"], soft=False))
+                .remote(str(path), token) for node in ray.nodes() if node["Alive"]]
+        blind = sorted(address for address, seen in ray.get(refs) if not seen)
+    finally:
+        path.unlink(missing_ok=True)
+    if blind:
+        raise ValueError(f"the run folder {folder} is not visible from Ray node(s) {', '.join(blind)}: stages write "
+                         "checkpoints there, so on a cluster of several nodes --out must be on storage that every "
+                         "node mounts at the same path")
 
 
 def _ray():

@@ -113,7 +113,8 @@ class RunContext:
         self.out_dir.mkdir(parents=True, exist_ok=True)
 
     def executor_for(self, workers: int) -> Executor:
-        return Executor(self.executor, workers, self.ray_address, self.gpus_per_stage, cpu_threads())
+        return Executor(self.executor, workers, self.ray_address, self.gpus_per_stage, cpu_threads(),
+                        str(self.out_dir) if self.executor == "ray" else None)
 
     def _stage_path(self, name: str) -> Path:
         return self.out_dir / "stages" / f"{name}.json"
