@@ -63,16 +63,21 @@ def run(
 @app.command()
 def report(runs_dir: Path = typer.Argument(Path("runs"), help="folder holding result.json files"),
            readme_table: bool = typer.Option(False, "--readme-table",
-                                             help="print the top README's results table instead")) -> None:
+                                             help="print the top README's results table instead"),
+           method_table: bool = typer.Option(False, "--method-table",
+                                             help="print each method's README results table instead")) -> None:
     """Render runs_dir/report.md and a self-contained runs_dir/report.html from the newest result per method."""
     from reprolab import report as reports
 
     try:
-        if readme_table:
+        if readme_table or method_table:
             results, skipped = reports.collect_results(runs_dir)
             for reason in skipped:
                 typer.echo(f"warning: skipped {reason}", err=True)
-            typer.echo(reports.readme_table(results))
+            if readme_table:
+                typer.echo(reports.readme_table(results))
+            else:
+                typer.echo("\n\n".join(reports.method_table(*found) for found in results))
             return
         written = reports.write_report(runs_dir)
     except (ValueError, FileNotFoundError) as exc:

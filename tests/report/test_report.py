@@ -90,3 +90,25 @@ def test_the_readme_table_counts_reproductions_by_verdict_and_checks_apart(tmp_p
     assert lines[3] == "| neural_collapse | 0 / 0 / 0 / 0 | 1/1 | 3 s | cpu | 2026-01-02 00:00 |"
     assert lines[4] == "| **all** | 0 / 1 / 0 / 0 | 1/1 | 6 s | | |"
     assert not (tmp_path / "report.md").exists()               # the table is printed, no report written
+
+
+def test_the_method_table_shows_each_claims_kind_verdict_and_interval(tmp_path):
+    from reprolab.runtime.claims import compare
+
+    folder = tmp_path / "mad"
+    folder.mkdir()
+    claims = [compare("mad_beats_dfad", "s", [0.61, 0.55, 0.66], [0.60, 0.50, 0.62], arms=("mad", "dfad"),
+                      source="paper states no size"),
+              Claim.check("teacher_trained", "s", {"accuracy": 0.99}, ">= 0.98", True)]
+    RunResult(method="mad", scale="quick", seeds=[0, 1, 2], device="cpu", config={}, claims=claims,
+              timings={"total_s": 75.0}, finished_at="2026-01-01T10:20:00+00:00",
+              versions={"cpu": "AMD EPYC"}).save(folder)
+    result = CliRunner().invoke(app, ["report", str(tmp_path), "--method-table"])
+    assert result.exit_code == 0
+    lines = result.output.splitlines()
+    assert lines[0] == ("`reprolab run mad --scale quick`, finished 2026-01-01 10:20 UTC on cpu (AMD EPYC), 75 s; "
+                        "reproductions: 0 hold, 0 fail, 1 inconclusive, 0 no signal; checks 1/1.")
+    row = lines[4]
+    assert row.startswith("| `mad_beats_dfad` | reproduction | inconclusive | mad 0.6067; dfad 0.5733; difference "
+                          "0.0333 [-0.0184, 0.085] over 3 seeds; 6 seeds would decide |")
+    assert lines[5] == "| `teacher_trained` | check | holds | accuracy=0.99 | >= 0.98 |"

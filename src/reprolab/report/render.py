@@ -14,7 +14,9 @@ import html
 from pathlib import Path
 from typing import Any
 
-from reprolab.runtime.claims import format_observed, observed_lines
+import numpy as np
+
+from reprolab.runtime.claims import Claim, format_observed, observed_lines
 from reprolab.runtime.io import atomic_write
 from reprolab.runtime.results import RunResult
 
@@ -98,6 +100,39 @@ def readme_table(results: list[tuple[Path, RunResult]]) -> str:
 
 def _md_cell(text: str) -> str:
     return text.replace("|", "\\|")
+
+
+def claim_numbers(claim: Claim) -> str:
+    """The numbers that decide a claim, short: for an interval claim each arm's mean, the mean difference, its 95 %
+    interval, the number of seeds (and the seeds a decision would need); else the whole observed record."""
+    obs = claim.observed
+    if not (isinstance(obs, dict) and "ci95" in obs):
+        return "; ".join(observed_lines(obs))
+    unit = next((k[2:] for k in obs if k.startswith("n_")), "seeds")          # "seeds", "folds", "subjects"
+    means = [f"{k} {format_observed(float(np.mean(v)))}" for k, v in obs.items()
+             if isinstance(v, list) and v and k != "ci95" and all(isinstance(x, (int, float)) for x in v)]
+    low, high = obs["ci95"]
+    parts = means + [f"difference {format_observed(obs['mean_difference'], 3)} "
+                     f"[{format_observed(low, 3)}, {format_observed(high, 3)}] over {obs[f'n_{unit}']} {unit}"]
+    if obs.get(f"{unit}_needed"):
+        parts.append(f"{obs[f'{unit}_needed']} {unit} would decide")
+    for signal in obs.get("signal", []):
+        if not signal.get("beats_trivial", True):
+            parts.append("no signal: " + format_observed({k: v for k, v in signal.items() if k != "beats_trivial"}))
+    return "; ".join(parts)
+
+
+def method_table(folder: Path, result: RunResult) -> str:
+    """A method README's results table from one result record: when, where and how long it ran, then each claim's
+    kind, verdict and deciding numbers."""
+    finished = result.finished_at[:16].replace("T", " ")
+    head = (f"`reprolab run {result.method} --scale {result.scale}`, finished {finished} UTC on {result.device} "
+            f"({result.versions.get('cpu', '')}), {_wall(result)}; {result.claims_summary}.")
+    lines = [head, "", "| claim | kind | verdict | numbers | expected |", "|---|---|---|---|---|"]
+    for c in result.claims:
+        lines.append(f"| `{c.name}` | {c.kind} | {c.verdict} | {_md_cell(claim_numbers(c))} | "
+                     f"{_md_cell(c.expected)} |")
+    return "\n".join(lines)
 
 
 def render_markdown(results: list[tuple[Path, RunResult]], base: Path) -> str:
