@@ -88,6 +88,23 @@ def test_csv_errors_name_the_problem(tmp_path):
         read_csv(path)
 
 
+def test_event_times_are_seconds_from_every_input_path(tmp_path):
+    """Issue 33: pandas parses the CSV's timestamp strings to datetime64[us] while a DataFrame can hold
+    datetime64[ns]; both give the same seconds since 1970-01-01 UTC."""
+    rows = [(1, 1, "2012-04-03 16:55:38"), (1, 2, "2012-04-03 16:55:53"), (2, 1, "2012-04-05 17:15:52")]
+    path = tmp_path / "log.csv"
+    _frame(rows).to_csv(path, index=False)
+    from_csv = read_csv(path)
+    frame = pd.DataFrame({"case:concept:name": [r[0] for r in rows], "concept:name": [r[1] for r in rows],
+                          "time:timestamp": pd.to_datetime([r[2] for r in rows]).astype("datetime64[ns]")})
+    from_frame = from_dataframe(frame)
+    assert frame["time:timestamp"].dtype == "datetime64[ns]"
+    assert [t.tolist() for t in from_csv.times] == [t.tolist() for t in from_frame.times]
+    assert from_csv.times[0].tolist() == [1333472138.0, 1333472153.0]        # 2012-04-03 16:55:38 UTC
+    first = pd.Timestamp(load_log("helpdesk").times[0][0], unit="s")
+    assert 2010 <= first.year <= 2014
+
+
 def test_single_event_cases_give_no_pair_and_are_counted():
     log = from_columns([1, 1, 1, 2, 3, 3], [1, 2, 3, 2, 3, 1], ["2020-01-01"] * 6, "toy", integer_ids=True)
     assert log.single_event_cases == 1 and log.stats()["single_event_cases"] == 1

@@ -4,7 +4,8 @@ import pytest
 import torch
 
 from reprolab.methods.dcw_mann.model import EOS, GO, PAD, MemoryEncoderDecoder, ModelConfig
-from reprolab.methods.dcw_mann.training import encode_prefixes, encode_targets, masked_cross_entropy
+from reprolab.methods.dcw_mann.training import (encode_prefixes, encode_targets, evaluation_batches,
+                                                masked_cross_entropy, predict)
 
 VOCAB = 8                       # 6 activities + PAD/EOS + GO
 SMALL = dict(slots=5, word_size=4, read_heads=2, hidden=12)
@@ -101,6 +102,24 @@ def test_padding_makes_predictions_depend_on_the_batch_unless_masked():
             alone = model(encode_prefixes([short]), 4)[0]
             batched = model(encode_prefixes([short, long]), 4)[0]
         assert torch.allclose(alone, batched, atol=1e-5) == masked
+
+
+def test_evaluation_predictions_do_not_change_when_another_prefix_joins_the_batch():
+    """Issue 33: evaluation batches hold prefixes of one length (no padding), so a prediction is the same whatever
+    else is scored; the official fixed batches of 10 (unmasked padding) change it."""
+    model = _model("dcw_mann")
+    prefixes = [(1, 2), (3,)]
+    joined = prefixes + [(3, 4, 5, 6, 1, 2, 3), (4, 5)]
+    alone = [predict(model, [p], 6, 100) for p in prefixes]
+    assert predict(model, joined, 6, 100)[:2] == [a[0] for a in alone]
+    assert predict(model, joined, 6, 100, official=True)[:2] != predict(model, prefixes, 6, 100, official=True)
+
+
+def test_evaluation_batches_group_prefixes_by_length_or_follow_the_official_blocks():
+    prefixes = [(1, 2), (3,), (4, 5), (6,), (1, 2, 3)]
+    assert evaluation_batches(prefixes, 100) == [[1, 3], [0, 2], [4]]
+    assert evaluation_batches(prefixes, 1) == [[1], [3], [0], [2], [4]]
+    assert evaluation_batches(prefixes * 3, 100, official=True) == [list(range(10)), list(range(10, 15))]
 
 
 def test_greedy_decode_stops_at_eos_and_bad_sizes_are_errors():

@@ -31,7 +31,7 @@ SplitOrder = Literal["file", "time"]
 class EventLog:
     name: str
     traces: tuple[tuple[int, ...], ...]     # activity ids 1..A per case, in time order
-    times: tuple[np.ndarray, ...]           # event times per case, seconds (float64)
+    times: tuple[np.ndarray, ...]           # event times per case, seconds since 1970-01-01 UTC (float64)
     activities: tuple[Any, ...]             # the log's label of activity id k is activities[k - 1]
 
     @property
@@ -61,19 +61,29 @@ class EventLog:
                 "mean_length": round(float(np.mean(lengths)), 2), "single_event_cases": self.single_event_cases}
 
 
+def epoch_seconds(stamps: Any) -> np.ndarray:
+    """Seconds since 1970-01-01 UTC of a tz-aware (UTC) datetime Series, whatever its unit: pandas parses
+    timestamp strings to microseconds and keeps nanoseconds for datetime64[ns] input, so the int64 view of the
+    Series is not in one fixed unit."""
+    import pandas as pd
+
+    return ((stamps - pd.Timestamp(0, tz="UTC")) / pd.Timedelta(seconds=1)).to_numpy(dtype=np.float64)
+
+
 def from_columns(case_ids: Sequence[Any], activities: Sequence[Any], timestamps: Sequence[Any], name: str,
                  integer_ids: bool, remap_ids: bool = False, sort_events: bool = False) -> EventLog:
     """Group events by case (cases in order of first appearance, events in given order). Integer activity ids must
     be >= 1 (0 collides with PAD/EOS and GO after the +1 shift) unless `remap_ids` maps the distinct ids to 1..A;
     other labels always map to 1..A in sorted order. Timestamps must not decrease within a case unless
-    `sort_events` orders each case by time (stable)."""
+    `sort_events` orders each case by time (stable). Times are seconds since 1970-01-01 UTC; timestamps without a
+    time zone are read as UTC."""
     import pandas as pd
 
     n = len(case_ids)
     if not (len(activities) == len(timestamps) == n) or n == 0:
         raise ValueError(f"log {name!r}: case, activity and timestamp columns need the same non-zero length, got "
                          f"{n}, {len(activities)}, {len(timestamps)}")
-    seconds = pd.to_datetime(pd.Series(timestamps)).astype("int64").to_numpy() / 1e9
+    seconds = epoch_seconds(pd.to_datetime(pd.Series(timestamps), utc=True))
     labels = sorted(set(activities))
     if integer_ids:
         if labels[0] < 1 and not remap_ids:

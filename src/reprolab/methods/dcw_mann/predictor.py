@@ -75,7 +75,7 @@ class SuffixPredictor:
     def predict(self, prefixes: Sequence[Sequence[Any]]) -> list[list[Any]]:
         """The predicted rest of each case (activity labels, up to the end of the case)."""
         preds = predict(self.model, self._ids(prefixes), self.train_cfg.max_decode, self.train_cfg.eval_batch,
-                        self.device)
+                        self.device, self.train_cfg.official_eval_batches)
         return [self.log.labels_of([a for a in p if a >= 1]) for p in preds]
 
     def next_activity(self, prefixes: Sequence[Sequence[Any]]) -> list[Any | None]:

@@ -5,8 +5,10 @@ GO; targets = suffix + EOS, padded; the loss is the softmax cross-entropy averag
 positions (suffix and EOS). Adam, lr 0.002; each gradient element clipped to +-10. Every `eval_every` iterations
 the model is scored on the validation pairs (model selection) and on the test pairs (the learning curve);
 the official loop selected on test, which `select_on_test` reproduces (labelled in the result).
-Evaluation decodes greedily in fixed batches (pairs in order): left padding makes predictions depend on the batch
-composition (the official encoder writes on pad steps).
+Evaluation decodes greedily in batches of prefixes of one length, so no evaluation batch is padded and a prediction
+does not depend on the other prefixes scored with it. The official test loop decodes fixed batches of 10 pairs in
+order, left-padded to the longest prefix of the batch; as the official encoder also writes on pad steps, a prediction
+there depends on its batch (trap 8). `official_eval_batches` reproduces that.
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ from reprolab.methods.dcw_mann.model import EOS, GO, PAD, MemoryEncoderDecoder
 from reprolab.runtime.config import check_at_least, check_options
 from reprolab.runtime.train import BestModel, run_loop
 
+OFFICIAL_EVAL_BATCH = 10              # official test loop: batches of 10 pairs
+
 
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
@@ -34,7 +38,8 @@ class TrainConfig:
     lr: float = 0.002                 # official (Adam)
     clip_value: float = 10.0          # official: each gradient element clipped to +-10
     eval_every: int = 100             # official
-    eval_batch: int = 100             # fixed evaluation batches
+    eval_batch: int = 100             # at most this many prefixes (all of one length) per evaluation batch
+    official_eval_batches: bool = False   # official: fixed batches of 10 pairs in order, padded (trap 8)
     max_decode: int = 20              # official Helpdesk; 0: the longest suffix + 1 (official elsewhere)
     metric: SuffixMetric = "damerau_levenshtein"
     select_on_test: bool = False      # the official loop kept the best test score (trap 1)
@@ -91,19 +96,34 @@ def masked_cross_entropy(logits: torch.Tensor, targets: torch.Tensor, mask: torc
     return losses[mask].mean()
 
 
+def evaluation_batches(prefixes: Sequence[Sequence[int]], batch: int, official: bool = False) -> list[list[int]]:
+    """Positions of the prefixes scored together: by default the prefixes of each length in order, at most `batch`
+    at a time (no padding); `official`: consecutive blocks of OFFICIAL_EVAL_BATCH positions."""
+    if official:
+        return [list(range(start, min(start + OFFICIAL_EVAL_BATCH, len(prefixes))))
+                for start in range(0, len(prefixes), OFFICIAL_EVAL_BATCH)]
+    by_length: dict[int, list[int]] = {}
+    for i, prefix in enumerate(prefixes):
+        by_length.setdefault(len(prefix), []).append(i)
+    return [same[start:start + batch] for _, same in sorted(by_length.items())
+            for start in range(0, len(same), batch)]
+
+
 def predict(model: MemoryEncoderDecoder, prefixes: Sequence[Sequence[int]], max_decode: int, batch: int,
-            device: torch.device | str = "cpu") -> list[list[int]]:
-    """Greedy suffixes (activity ids, up to EOS) in fixed batches of `batch` pairs, in order."""
-    out = []
-    for start in range(0, len(prefixes), batch):
-        chunk = prefixes[start:start + batch]
-        out += [activity_ids(p) for p in model.greedy_decode(encode_prefixes(chunk, device), max_decode)]
+            device: torch.device | str = "cpu", official: bool = False) -> list[list[int]]:
+    """Greedy suffixes (activity ids, up to EOS) of the prefixes, in their order, decoded in the batches of
+    `evaluation_batches`."""
+    out: list[list[int]] = [[] for _ in prefixes]
+    for rows in evaluation_batches(prefixes, batch, official):
+        decoded = model.greedy_decode(encode_prefixes([prefixes[i] for i in rows], device), max_decode)
+        for i, tokens_row in zip(rows, decoded):
+            out[i] = activity_ids(tokens_row)
     return out
 
 
 def evaluate(model: MemoryEncoderDecoder, pairs: Pairs, cfg: TrainConfig,
              device: torch.device | str = "cpu") -> dict[str, float]:
-    preds = predict(model, pairs.prefixes, cfg.max_decode, cfg.eval_batch, device)
+    preds = predict(model, pairs.prefixes, cfg.max_decode, cfg.eval_batch, device, cfg.official_eval_batches)
     return score(preds, pairs.suffixes, cfg.metric)
 
 

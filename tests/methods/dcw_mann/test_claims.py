@@ -1,0 +1,118 @@
+"""Every claim of `claims.py` on hand-made metrics in the experiment's format: each verdict it can give."""
+
+import numpy as np
+import pytest
+
+from reprolab.methods.dcw_mann.claims import claims
+from reprolab.methods.dcw_mann.experiment import CONFIGS
+
+CFG = CONFIGS["quick"]
+NEUTRAL = [0.86, 0.87, 0.88]           # models a claim does not compare: above every threshold and lookup below
+
+
+def _model(dl, accuracy=None, seeds=None):
+    accuracy = dl if accuracy is None else accuracy
+    return {"dl_similarity": {"mean": float(np.mean(dl)), "se": 0.0},
+            "next_activity_accuracy": {"mean": float(np.mean(accuracy)), "se": 0.0},
+            "seeds": list(range(len(dl))) if seeds is None else seeds,
+            "per_seed_dl_similarity": dl, "per_seed_next_activity_accuracy": accuracy,
+            "curve": {"iterations": [100, 200, 300], "measured_on": "test", "dl_similarity": [0.5, 0.7, 0.8],
+                      "train_seconds": [1.0, 2.0, 3.0]}}
+
+
+def _metrics(models, frequency=(0.809, 0.773), log="helpdesk"):
+    """One log's block as `experiment.summarize` writes it."""
+    return {"logs": {log: {"models": {name: _model(*m) if isinstance(m, tuple) else _model(m)
+                                      for name, m in models.items()},
+                           "frequency": {"test": {"dl_similarity": frequency[0],
+                                                  "next_activity_accuracy": frequency[1]},
+                                         "pairs": {"test": 3261}}}}, "runs": 0}
+
+
+def _claim(metrics, name):
+    found = {c.name: c for c in claims(metrics, CFG)}
+    return found[name]
+
+
+@pytest.mark.parametrize("frequency, verdict", [((0.8091, 0.7734), "holds"), ((0.815, 0.7734), "fails"),
+                                                ((0.8091, 0.770), "fails")])
+def test_frequency_baseline_reproduces_is_a_check(frequency, verdict):
+    claim = _claim(_metrics({"lstm": NEUTRAL}, frequency), "frequency_baseline_reproduces")
+    assert claim.kind == "check" and claim.verdict == verdict
+    assert claim.observed["dl_similarity"] == frequency[0] and claim.observed["test_pairs"] == 3261
+
+
+@pytest.mark.parametrize("dcw, frequency, verdict", [
+    ([0.83, 0.831, 0.833], (0.70, 0.60), "holds"),
+    ([0.73, 0.732, 0.731], (0.70, 0.60), "fails"),         # above the lookup, below 0.79 / 0.75
+    ([0.76, 0.84, 0.80], (0.70, 0.60), "inconclusive"),
+    ([0.83, 0.831, 0.833], (0.84, 0.84), "no_signal"),     # the lookup is better
+])
+@pytest.mark.parametrize("name", ["dcw_mann_helpdesk_dl_level", "dcw_mann_helpdesk_accuracy_level"])
+def test_dcw_mann_helpdesk_level(name, dcw, frequency, verdict):
+    claim = _claim(_metrics({"dcw_mann": (dcw, dcw)}, frequency), name)
+    assert claim.kind == "reproduction" and claim.verdict == verdict
+    assert claim.observed["threshold"] == (0.79 if "dl" in name else 0.75)
+    assert f"after {CFG.train.iterations} iterations" in claim.statement
+
+
+@pytest.mark.parametrize("lstm, verdict", [
+    ([0.80, 0.802, 0.801], "holds"),
+    ([0.70, 0.71, 0.705], "fails"),
+    ([0.78, 0.80, 0.79], "inconclusive"),
+])
+def test_no_neural_model_far_below_frequency_uses_the_lowest_model_per_seed(lstm, verdict):
+    claim = _claim(_metrics({"lstm": lstm, "dcw_mann": NEUTRAL}), "no_neural_model_far_below_frequency")
+    assert claim.verdict == verdict
+    assert claim.observed["lowest_dl_similarity"] == lstm
+    assert claim.observed["threshold"] == pytest.approx(0.809 - 0.02)
+
+
+COMPARISONS = [("dcw_mann_beats_lstm_on_helpdesk", "dcw_mann", "lstm"),
+               ("write_protection_helps_on_helpdesk", "dcw_mann", "dc_mann"),
+               ("second_controller_helps_on_helpdesk", "dc_mann", "dnc")]
+
+
+@pytest.mark.parametrize("better_values, worse_values, frequency, verdict", [
+    ([0.85, 0.87, 0.86], [0.82, 0.835, 0.83], 0.80, "holds"),
+    ([0.82, 0.835, 0.83], [0.85, 0.87, 0.86], 0.80, "fails"),
+    ([0.835, 0.84, 0.838], [0.84, 0.83, 0.835], 0.80, "inconclusive"),
+    ([0.85, 0.87, 0.86], [0.82, 0.835, 0.83], 0.845, "no_signal"),     # `worse` is below the lookup
+])
+@pytest.mark.parametrize("name, better, worse", COMPARISONS)
+def test_model_comparisons_are_paired_over_seeds(name, better, worse, better_values, worse_values, frequency,
+                                                 verdict):
+    models = {m: NEUTRAL for m in ("lstm", "dnc", "dc_mann", "dcw_mann")}
+    metrics = _metrics({**models, better: better_values, worse: worse_values}, (frequency, 0.5))
+    claim = _claim(metrics, name)
+    assert claim.kind == "reproduction" and claim.verdict == verdict
+    assert claim.observed[better] == better_values and claim.observed[worse] == worse_values
+    assert "paper states no size" in claim.expected
+    if verdict == "inconclusive":
+        assert claim.observed["seeds_needed"] > 3
+
+
+def test_comparisons_pair_values_by_seed_not_by_position():
+    """The same seed means the same data and initialisation: lists in another seed order are paired by seed."""
+    metrics = _metrics({"dcw_mann": ([0.85, 0.86, 0.87], None, [2, 0, 1]), "lstm": [0.84, 0.85, 0.86]}, (0.5, 0.5))
+    claim = _claim(metrics, "dcw_mann_beats_lstm_on_helpdesk")
+    assert claim.observed["dcw_mann"] == [0.86, 0.87, 0.85]              # seeds 0, 1, 2
+    assert claim.observed["mean_difference"] == pytest.approx(0.01)
+
+
+def test_helpdesk_comparison_reports_the_early_gaps_of_check_10():
+    metrics = _metrics({"dcw_mann": NEUTRAL, "lstm": [0.85, 0.86, 0.87]}, (0.5, 0.5))
+    lstm_curve = metrics["logs"]["helpdesk"]["models"]["lstm"]["curve"]
+    lstm_curve.update(dl_similarity=[0.4, 0.6, 0.75], train_seconds=[0.5, 1.0, 1.5])
+    observed = _claim(metrics, "dcw_mann_beats_lstm_on_helpdesk").observed
+    assert observed["early_gap_at_200_iterations"] == pytest.approx(0.7 - 0.6)
+    assert observed["dcw_seconds_to_early_iteration"] == 2.0
+    assert observed["early_gap_at_equal_seconds"] == pytest.approx(0.7 - 0.75)     # the LSTM's 1.5 s point
+
+
+def test_a_second_log_gets_its_own_comparison_and_two_seeds_never_decide_a_close_gap():
+    metrics = _metrics({"dcw_mann": [0.31, 0.32], "lstm": [0.29, 0.31]}, (0.28, 0.65), log="bpi_12_w")
+    found = {c.name: c for c in claims(metrics, CFG)}
+    assert set(found) == {"dcw_mann_beats_lstm_on_bpi_12_w"}              # the Helpdesk claims need Helpdesk
+    assert found["dcw_mann_beats_lstm_on_bpi_12_w"].verdict == "inconclusive"
+    assert "early_gap_at_200_iterations" not in found["dcw_mann_beats_lstm_on_bpi_12_w"].observed
