@@ -1,8 +1,10 @@
 import pytest
 
 from reprolab.launch import run_method
-from reprolab.methods.domain_invariance.experiment import CONFIGS, grid_cells, make_algorithm, run_cell, select
-from reprolab.methods.domain_invariance.domains import build_task
+from reprolab.methods.domain_invariance.experiment import (CONFIGS, best_validation_step, grid_cells, make_algorithm,
+                                                           run_cell, select)
+from reprolab.methods.domain_invariance.domains import build_task, from_arrays
+from reprolab.methods.domain_invariance.training import flags, trivial_levels
 from reprolab.runtime.config import ConfigError, apply_overrides
 from tests.conftest import read_record, tiny_quick_run
 
@@ -19,16 +21,23 @@ def test_smoke_run_writes_every_claim_metric_and_plot(tiny):
     out, result = tiny
     record = read_record(out)
     names = [c["name"] for c in record["claims"]]
-    assert names == ["erm_reference_rotated_digits", "invariance_rises_with_lambda",
-                     "source_accuracy_holds_up_to_lambda_10", "collapse_at_large_lambda",
-                     "compressed_ge_general_under_label_shift"]
+    assert names == ["erm_reference_rotated_digits", "domain_probe_at_lambda_10",
+                     "invariance_rises_with_lambda_general", "invariance_rises_with_lambda_compressed",
+                     "source_accuracy_holds_general", "source_accuracy_holds_compressed",
+                     "collapse_at_large_lambda_general", "collapse_at_large_lambda_compressed",
+                     "compressed_vs_general_under_label_shift", "compressed_vs_erm_under_label_shift",
+                     "general_vs_erm_under_label_shift"]
+    assert {c["kind"] for c in record["claims"][:2]} == {"check"}
+    assert {c["kind"] for c in record["claims"][2:]} == {"reproduction"}
     tasks = record["metrics"]["tasks"]
+    assert set(record["metrics"]["trivial"]) == set(tasks)
     assert set(tasks) == {"rotated_digits", "rotated_digits_shift"}
     general = tasks["rotated_digits_shift"]["general"]
     assert set(general["by_lambda"]) == {"0.1", "10"}                              # the label-shift grid
     assert set(tasks["rotated_digits"]["general"]["by_lambda"]) == {"0.1", "10", "100"}
-    assert len(general["by_lambda"]["10"]["per_seed_target"]) == 2                  # shift_seeds
-    assert set(general["selection"]) == {"training_domain", "oracle"}
+    for key in ("per_seed_target", "per_seed_source", "per_seed_probe", "per_seed_target_best_step", "best_step"):
+        assert len(general["by_lambda"]["10"][key]) == 2                            # shift_seeds
+    assert set(general["selection"]) == {"training_domain", "training_domain_best_step", "oracle"}
     assert {"plot_tradeoff.png", "plot_features.png"} <= set(record["artifacts"])
     assert all((out / a).exists() for a in record["artifacts"])
     by_lam = tasks["rotated_digits"]["compressed"]["by_lambda"]["100"]
@@ -63,13 +72,48 @@ def test_same_seed_same_numbers():
     assert a["history"] == b["history"] and a["probe"] == b["probe"]
 
 
-def test_selection_by_training_domain_and_oracle():
-    by_lam = {"0.1": {"per_seed_source": [0.9, 0.5], "per_seed_target": [0.6, 0.7], "target": {"mean": 0.65, "se": 0}},
-              "1": {"per_seed_source": [0.8, 0.6], "per_seed_target": [0.9, 0.2], "target": {"mean": 0.55, "se": 0}}}
+def test_selection_by_training_domain_at_the_final_and_best_step_and_oracle():
+    by_lam = {"0.1": {"per_seed_source": [0.9, 0.5], "per_seed_target": [0.6, 0.7], "target": {"mean": 0.65, "se": 0},
+                      "per_seed_source_best_step": [0.9, 0.5], "per_seed_target_best_step": [0.61, 0.71]},
+              "1": {"per_seed_source": [0.8, 0.6], "per_seed_target": [0.9, 0.2], "target": {"mean": 0.55, "se": 0},
+                    "per_seed_source_best_step": [0.95, 0.55], "per_seed_target_best_step": [0.8, 0.3]}}
     sel = select(by_lam, ["0.1", "1"])
     assert sel["training_domain"]["chosen_per_seed"] == ["0.1", "1"]
+    assert sel["training_domain"]["per_seed"] == [0.6, 0.2]
     assert sel["training_domain"]["mean"] == pytest.approx((0.6 + 0.2) / 2)
+    assert sel["training_domain_best_step"]["chosen_per_seed"] == ["1", "1"]
+    assert sel["training_domain_best_step"]["per_seed"] == [0.8, 0.3]
     assert sel["oracle"]["chosen"] == "0.1" and sel["oracle"]["mean"] == 0.65
+    assert sel["oracle"]["per_seed"] == [0.6, 0.7]
+
+
+def test_best_validation_step_is_the_first_best_checkpoint_after_training_starts():
+    history = [{"step": 0, "source_val_mean": 0.99, "target": 0.1},      # before any update: never selected
+               {"step": 100, "source_val_mean": 0.8, "target": 0.5},
+               {"step": 200, "source_val_mean": 0.9, "target": 0.6},
+               {"step": 300, "source_val_mean": 0.9, "target": 0.7},
+               {"step": 301, "source_val_mean": 0.7, "target": 0.8}]
+    assert best_validation_step(history) == history[2]
+
+
+def test_collapsed_flag_marks_source_accuracy_below_0_2():
+    start = {"source_val_mean": 0.1, "feature_norm": 10.0}
+    assert flags([start, {"source_val_mean": 0.19, "feature_norm": 5.0}]) == {"collapsed": True, "dead_features": False}
+    assert flags([start, {"source_val_mean": 0.2, "feature_norm": 0.05}]) == {"collapsed": False, "dead_features": True}
+
+
+def test_trivial_levels_are_what_a_constant_predictor_scores():
+    import numpy as np
+
+    x = np.zeros((1, 1, 2, 2), dtype=np.float32)
+    a = (np.repeat(x, 10, 0), np.array([0, 0] + [1] * 8))            # validation: the first 20%, labels [0, 0]
+    b = (np.repeat(x, 15, 0), np.array([0, 1, 1] + [2] * 12))        # validation labels [0, 1, 1]
+    task = from_arrays("t", {"a": a, "b": b}, ("c", np.repeat(x, 4, 0), np.array([2, 2, 2, 0])), 3)
+    levels = trivial_levels(task)
+    assert levels["target"] == 0.75                                    # always 2
+    assert levels["source_val_mean"] == pytest.approx((1 + 1 / 3) / 2)   # always 0: 1 on a, 1/3 on b
+    assert levels["probe"] == pytest.approx(3 / 5)                     # always b: 3 of the 5 validation samples
+    assert trivial_levels(task, probe_per_domain=2)["probe"] == 0.5
 
 
 @pytest.mark.parametrize("override, message", [

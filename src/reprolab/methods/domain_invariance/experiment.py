@@ -9,8 +9,11 @@ and DomainBed's DANN, CDANN, MMD and CORAL (paper), over a grid of (task, algori
   and the three digits multi-source tasks; all seven algorithms; lambda in {0.01, ..., 100}; DomainBed's MNIST_CNN,
   64 per domain, 5,001 steps, evaluation every 100 (DomainBed's checkpoint_freq); 3 trials.
 Each run is an independent grid cell (`--resume` skips finished ones). Selection of lambda: by mean source
-validation accuracy per seed ("training-domain validation", DomainBed's), and by target accuracy ("oracle",
-labelled as such, never presented as a method's result).
+validation accuracy per seed at the final checkpoint ("training_domain"), the same at each run's best-validation
+checkpoint ("training_domain_best_step": DomainBed's IIDAccuracySelectionMethod, which takes the argmax over a
+run's checkpoints), and by mean target accuracy ("oracle", labelled as such, never presented as a method's
+result). Per-seed values are kept in seed order for every arm (the claims pair them); `trivial` holds what a
+constant predictor scores on each task.
 """
 
 from __future__ import annotations
@@ -30,7 +33,8 @@ from reprolab.methods.domain_invariance.domains import DomainTask, TaskName, bui
 from reprolab.methods.domain_invariance.featurizers import FeaturizerName, build_featurizer
 from reprolab.methods.domain_invariance.penalties import PenaltyFeatures
 from reprolab.methods.domain_invariance.plots import plot_features, plot_tradeoff
-from reprolab.methods.domain_invariance.training import Sampling, domain_probe, features, flags, train
+from reprolab.methods.domain_invariance.training import (Sampling, domain_probe, features, flags, train,
+                                                         trivial_levels)
 from reprolab.runtime.config import check_at_least, check_options, config_to_dict, ConfigError
 from reprolab.runtime.grid import GridResults, cell_checkpoint
 from reprolab.runtime.results import RunContext, RunResult
@@ -203,32 +207,53 @@ def lam_key(lam: float | None) -> str:
     return "-" if lam is None else f"{lam:g}"
 
 
+def best_validation_step(history: list[dict[str, Any]]) -> dict[str, Any]:
+    """The evaluation with the highest mean source validation accuracy once training has started (the first such
+    one): DomainBed's IIDAccuracySelectionMethod.run_acc takes this argmax over a run's checkpoints."""
+    return max(history[1:], key=lambda record: record["source_val_mean"])
+
+
 def summarize_runs(runs: list[dict[str, Any]]) -> dict[str, Any]:
-    """Mean and standard error over seeds of the final measurements, and the flags."""
+    """Mean and standard error over seeds of the final measurements, the per-seed values (seed order), the
+    best-validation checkpoint of each run, and the flags."""
     final = [r["final"] for r in runs]
+    best = [best_validation_step(r["history"]) for r in runs]
     out = {key: mean_se([f[key] for f in final]) for key in
            ("source_val_mean", "target", "feature_norm", "general_mmd", "compressed_mmd")}
     out["probe"] = mean_se([r["probe"] for r in runs])
     out["per_seed_target"] = [f["target"] for f in final]
     out["per_seed_source"] = [f["source_val_mean"] for f in final]
+    out["per_seed_probe"] = [r["probe"] for r in runs]
+    out["per_seed_target_best_step"] = [b["target"] for b in best]
+    out["per_seed_source_best_step"] = [b["source_val_mean"] for b in best]
+    out["best_step"] = [b["step"] for b in best]
     out["collapsed_seeds"] = sum(r["collapsed"] for r in runs)
     out["dead_feature_seeds"] = sum(r["dead_features"] for r in runs)
     out["generator_steps"] = runs[0]["generator_steps"]
     return out
 
 
+def select_per_seed(by_lam: dict[str, dict], lams: list[str], source_key: str, target_key: str) -> dict[str, Any]:
+    """Per seed, the lambda among `lams` with the best mean source validation accuracy (`source_key`) and the target
+    accuracy (`target_key`) it gives."""
+    seeds = len(by_lam[lams[0]][target_key])
+    chosen = [max(lams, key=lambda k: by_lam[k][source_key][s]) for s in range(seeds)]
+    per_seed = [by_lam[k][target_key][s] for s, k in enumerate(chosen)]
+    return {**mean_se(per_seed), "per_seed": per_seed, "chosen_per_seed": chosen}
+
+
 def select(by_lam: dict[str, dict], lams: list[str]) -> dict[str, Any]:
-    """Lambda chosen among `lams` by training-domain validation (per seed: best mean source validation accuracy;
-    DomainBed's) and by the oracle (best mean target accuracy over seeds): the target accuracy each gives."""
-    seeds = len(by_lam[lams[0]]["per_seed_target"])
-    chosen = [max(lams, key=lambda k: by_lam[k]["per_seed_source"][s]) for s in range(seeds)]
-    training = [by_lam[k]["per_seed_target"][s] for s, k in enumerate(chosen)]
+    """Lambda chosen among `lams` by training-domain validation at the final checkpoint and at each run's
+    best-validation checkpoint (DomainBed's selection), and by the oracle (best mean target accuracy over seeds):
+    the target accuracy each gives, per seed and as mean and standard error."""
     oracle = max(lams, key=lambda k: by_lam[k]["target"]["mean"])
-    return {"training_domain": {**mean_se(training), "chosen_per_seed": chosen},
-            "oracle": {**by_lam[oracle]["target"], "chosen": oracle}}
+    return {"training_domain": select_per_seed(by_lam, lams, "per_seed_source", "per_seed_target"),
+            "training_domain_best_step": select_per_seed(by_lam, lams, "per_seed_source_best_step",
+                                                         "per_seed_target_best_step"),
+            "oracle": {**by_lam[oracle]["target"], "per_seed": by_lam[oracle]["per_seed_target"], "chosen": oracle}}
 
 
-def summarize(grid: GridResults, cfg: DomainInvarianceConfig) -> dict[str, Any]:
+def summarize(grid: GridResults, cfg: DomainInvarianceConfig, trivial: dict[str, dict[str, float]]) -> dict[str, Any]:
     tasks: dict[str, Any] = {}
     for task in grid.axis("task"):
         block: dict[str, Any] = {}
@@ -240,17 +265,18 @@ def summarize(grid: GridResults, cfg: DomainInvarianceConfig) -> dict[str, Any]:
                 block[algorithm]["selection"] = select(by_lam, [lam_key(v) for v in lambdas_of(task, cfg)])
                 block[algorithm]["selection_claim_lambdas"] = select(by_lam, [lam_key(v) for v in cfg.claim_lambdas])
         tasks[task] = block
-    return {"tasks": tasks, "runs": len(grid)}
+    return {"tasks": tasks, "trivial": trivial, "runs": len(grid)}
 
 
 def run(cfg: DomainInvarianceConfig, ctx: RunContext) -> RunResult:
     check_fast_path(cfg, ctx.device)
     cells = grid_cells(cfg, ctx.seed)
-    for task in cfg.tasks:                 # build (and check) every task's data before any worker starts
-        build_task(task, cfg.data_seed, cfg.label_shift, cfg.shift_target)
+    trivial = {task: trivial_levels(build_task(task, cfg.data_seed, cfg.label_shift, cfg.shift_target),
+                                    cfg.train.probe_per_domain)
+               for task in cfg.tasks}    # builds (and checks) every task's data before any worker starts
     grid = ctx.grid(GRID, cells, run_cell, cfg, ctx.device, ctx.seed, ctx.out_dir, ctx.resume,
                     workers=cfg.workers)
-    metrics = summarize(grid, cfg)
+    metrics = summarize(grid, cfg, trivial)
     start = time.perf_counter()
     artifacts = [plot_tradeoff(metrics["tasks"], {t: lambdas_of(t, cfg) for t in cfg.tasks},
                                ctx.out_dir / "plot_tradeoff.png").name]

@@ -11,6 +11,8 @@
   cost on MNIST-sized domains; RotatedDigits domains have ~240).
 - Flags: `collapsed` when the final mean source validation accuracy is below 0.2; `dead_features` when the final
   mean feature norm is below 1% of its value at step 0 (zero features satisfy every penalty).
+- Trivial levels (`trivial_levels`): what a constant predictor scores on each measurement, the level a trained
+  model has to beat.
 """
 
 from __future__ import annotations
@@ -128,6 +130,17 @@ def domain_probe(algorithm: Algorithm, task: DomainTask, device: str = "cpu", ma
     probe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=max_iter, random_state=seed))
     probe.fit(z_train, d_train)
     return float(probe.score(z_val, d_val))
+
+
+def trivial_levels(task: DomainTask, probe_per_domain: int = 2000) -> dict[str, float]:
+    """What a constant predictor scores on each measurement: "target", the target's majority class; "source_val_mean"
+    (a mean of per-source accuracies), the one class with the largest mean share over the sources' validation
+    parts; "probe", the largest source's share of the domain probe's validation samples (1/K for equal sizes)."""
+    shares = np.mean([np.bincount(d.y_val, minlength=task.num_classes) / len(d.y_val) for d in task.sources], axis=0)
+    probe_sizes = np.array([min(probe_per_domain, len(d.y_val)) for d in task.sources])
+    target = np.bincount(task.target.y_all, minlength=task.num_classes) / len(task.target.y_all)
+    return {"target": float(target.max()), "source_val_mean": float(shares.max()),
+            "probe": float(probe_sizes.max() / probe_sizes.sum())}
 
 
 def train(algorithm: Algorithm, task: DomainTask, *, steps: int, batch_per_domain: int, seed: int,
