@@ -1,7 +1,7 @@
 import pytest
 
 from reprolab.launch import run_method
-from reprolab.methods.safl.experiment import CONFIGS, bucket_of, grid_cells
+from reprolab.methods.safl.experiment import CONFIGS, best_constant, bucket_of, constant_answers, grid_cells
 from reprolab.methods.safl.synth import zipf_order
 from reprolab.runtime.config import ConfigError, apply_overrides
 from tests.conftest import read_record, tiny_quick_run
@@ -20,9 +20,15 @@ def test_smoke_run_writes_every_claim_metric_and_plot(tiny):
     out, result = tiny
     record = read_record(out)
     assert [c["name"] for c in record["claims"]] == [
-        "memorises_small_set", "random_string_loss_falls", "rectifier_learns", "focal_ge_nll_on_rare_characters",
-        "rectifier_helps_on_curved_text", "safl_ge_crnn_ctc"]
+        "memorises_small_set", "random_string_loss_falls", "rectifier_gets_gradient",
+        "focal_beats_nll_on_rare_characters", "rectifier_helps_on_curved_text", "safl_beats_crnn_ctc"]
+    assert [c["kind"] for c in record["claims"]] == ["check"] * 3 + ["reproduction"] * 3
+    assert all(c["verdict"] in ("inconclusive", "no_signal") for c in record["claims"][3:])    # one seed
     runs = record["metrics"]["runs"]
+    assert runs["focal"]["test_rare"]["word_accuracy"]["per_seed"] == [runs["focal"]["test_rare"]["word_accuracy"]
+                                                                       ["mean"]]
+    constant = record["metrics"]["data"]["test_curved"]["best_constant"]
+    assert set(constant) == {"word_accuracy", "one_minus_ned"} and len(constant["one_minus_ned"]["answer"]) >= 3
     assert set(runs) == {"memorise", "nll", "focal", "nll_no_stn", "crnn_ctc"}
     assert len(runs["nll"]["loss_curve"]) == 6 and runs["nll"]["rectifier_grad_norm"]["mean"] > 0
     assert set(runs["nll"]) >= {"val", "test_uniform", "test_rare", "test_curved", "test_straight", "by_bucket"}
@@ -39,6 +45,15 @@ def test_resume_reads_every_cell_back(tiny):
     assert again.metrics == result.metrics
 
 
+def test_the_best_constant_answer_per_metric():
+    answers = constant_answers(CONFIGS["quick"])
+    assert len(answers) == 36 * 4 and {"000", "zzzzzz"} <= set(answers)
+    best = best_constant(["4444", "4444", "abc", "44"], ["444", "4444", "aaa"])
+    assert best["word_accuracy"] == {"answer": "4444", "score": 0.5}
+    assert best["one_minus_ned"] == {"answer": "4444", "score": pytest.approx((1 + 1 + 0 + 0.5) / 4)}
+    assert best_constant(["abc"], ["aaa", "444"])["one_minus_ned"] == {"answer": "aaa", "score": pytest.approx(1 / 3)}
+
+
 def test_frequency_buckets_and_config_errors():
     order, _ = zipf_order(0)
     assert bucket_of(order[0] * 3, order) == 0 and bucket_of(order[0] + order[-1], order) == 3
@@ -53,4 +68,4 @@ def test_quick_reproduction(tmp_path):
     """The full quick run: the pipeline learns (check 8) and every claim is reported."""
     result = run_method("safl", "quick", out=tmp_path, device="cpu", progress=False)
     verdicts = {c.name: c.holds for c in result.claims}
-    assert len(verdicts) == 6 and verdicts["memorises_small_set"] and verdicts["rectifier_learns"]
+    assert len(verdicts) == 6 and verdicts["memorises_small_set"] and verdicts["rectifier_gets_gradient"]

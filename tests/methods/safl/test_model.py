@@ -7,8 +7,9 @@ from torch.nn import functional as F
 from reprolab.methods.safl.baselines import ctc_collapse
 from reprolab.methods.safl.loss import focal_loss, noam, warmup_cosine
 from reprolab.methods.safl.model import SAFL, SAFLConfig
-from reprolab.methods.safl.stn import SOURCE_MARGIN, TARGET_MARGIN, TPSGrid, fiducials
-from reprolab.methods.safl.transformer import SeqTransformer, causal_mask
+from reprolab.methods.safl.recognizer import TrainConfig
+from reprolab.methods.safl.stn import SOURCE_MARGIN, TARGET_MARGIN, Rectifier, TPSGrid, fiducials
+from reprolab.methods.safl.transformer import SeqTransformer, causal_mask, sinusoid
 from reprolab.methods.safl.vocab import EOS, PAD, UNK, decode, encode, normalize, one_minus_ned, word_accuracy
 
 
@@ -80,9 +81,74 @@ def test_noam_and_warmup_cosine_values():
     assert warmup_cosine(50, 1e-3, 50, 450) == 1e-3 and warmup_cosine(450, 1e-3, 50, 450) == pytest.approx(0)
 
 
+def test_official_lr_order_runs_step_one_at_lr_then_the_schedule_one_step_late():
+    """The official trainer sets Noam's rate after each step from its count: step 1 runs at the command-line lr,
+    step k at noam(k - 1). The default sets noam(k) before step k."""
+    clean = TrainConfig(schedule="noam", warmup=16000, lr=2e-5)
+    official = TrainConfig(schedule="noam", warmup=16000, lr=2e-5, official_lr_order=True)
+    assert [clean.lr_for_step(k) for k in (1, 2, 16000)] == [noam(1), noam(2), noam(16000)]
+    assert [official.lr_for_step(k) for k in (1, 2, 16001)] == [2e-5, noam(1), noam(16000)]
+
+
+def test_fit_trains_at_the_rate_of_the_chosen_order(monkeypatch):
+    from reprolab.methods.safl.datasets import WordImages
+    from reprolab.methods.safl.recognizer import Recognizer
+
+    used = []
+    step = torch.optim.Adam.step
+    monkeypatch.setattr(torch.optim.Adam, "step", lambda self, *a, **k: (used.append(self.param_groups[0]["lr"]),
+                                                                           step(self, *a, **k))[1])
+    data = WordImages(torch.zeros(4, 3, 32, 100, dtype=torch.uint8), ["ab", "c", "de", "f"])
+    for official in (False, True):
+        cfg = TrainConfig(steps=3, batch_size=2, schedule="noam", warmup=10, lr=5e-3, official_lr_order=official)
+        Recognizer.from_config(size="light", seed=0).fit(data, cfg)
+    assert used == [noam(1, 512, 10), noam(2, 512, 10), noam(3, 512, 10), 5e-3, noam(1, 512, 10), noam(2, 512, 10)]
+
+
+def test_official_decoder_pe_adds_the_row_of_each_samples_batch_slot():
+    """The official decoder adds pe[:x.size(0)] to a batch-first (B, T, d) tensor: sample b gets row b of the
+    sinusoid table at every step. Compared with that computation written out; the default adds row t at step t."""
+    torch.manual_seed(0)
+    t = SeqTransformer(32, 4, 64, 1, 1, official_decoder_pe=True).eval()
+    tokens, memory = torch.tensor([[97, 3, 5], [97, 3, 5], [97, 8, 1]]), torch.randn(3, 6, 32)
+    memory[1] = memory[0]                                                   # samples 0 and 1 differ by slot only
+    table = sinusoid(5000, 32)
+    slot = torch.stack([t.embedding(tokens[b]) + table[b] for b in range(3)])
+    direct = t.head(t.core.decoder(slot, memory, tgt_mask=causal_mask(3)))
+    assert torch.allclose(t.decode(tokens, memory), direct, atol=1e-6)
+    assert not torch.allclose(direct[0], direct[1], atol=1e-4)              # same tokens, other slot: other output
+    t.official_decoder_pe = False
+    by_time = t.head(t.core.decoder(t.embedding(tokens) + table[:3], memory, tgt_mask=causal_mask(3)))
+    assert torch.allclose(t.decode(tokens, memory), by_time, atol=1e-6)
+    assert torch.allclose(by_time[0], by_time[1], atol=1e-6)               # the slot does not matter
+    assert torch.allclose(by_time[2], t.decode(tokens[2:], memory[2:])[0], atol=1e-5)
+    model = SAFL(SAFLConfig(size="light", official_decoder_pe=True))
+    assert model.transformer.official_decoder_pe and not SAFL(SAFLConfig(size="light")).transformer.official_decoder_pe
+
+
+def test_official_align_corners_samples_corner_pixel_centres():
+    """Under PyTorch 1.1 grid_sample behaved as align_corners=True: with the identity warp (control points = the
+    target fiducials) and equal input and output sizes the rectified image is the input itself. The default
+    (align_corners=False) resamples it."""
+    x = torch.rand(2, 3, 32, 100) * 2 - 1
+    out = {}
+    for official in (True, False):
+        rectifier = Rectifier((32, 100), (8, 8, 8, 8, 8, 8), official_align_corners=official).eval()
+        with torch.no_grad():
+            rectifier.localization.fc2.bias.copy_(fiducials(TARGET_MARGIN).flatten().float())
+        out[official] = rectifier(x)[0]
+    assert torch.allclose(out[True], x, atol=1e-4)
+    assert (out[False] - x).abs().max() > 0.01
+    assert SAFL(SAFLConfig(size="light", official_align_corners=True)).rectifier.align_corners
+
+
 def test_metric_values():
     """Check 6, and the case / symbol trap: a symbol-only label normalises to ""."""
     assert normalize("Hello-World!") == "helloworld"
+    # the official normaliser keeps [0-9A-Za-z] before lower-casing: 'İ' and the Kelvin sign are dropped, not read
+    # as 'i' and 'k' (str.lower maps them into ASCII)
+    assert normalize("\u0130stanbul") == "stanbul" and normalize("\u212a9") == "9"
+    assert word_accuracy(["k", "istanbul"], ["\u212a", "\u0130stanbul"]) == 0.0
     assert one_minus_ned("abc", "abd") == pytest.approx(2 / 3) and one_minus_ned("", "") == 1.0
     assert word_accuracy(["HELLO", "x", "?!"], ["hello", "y", "..."]) == pytest.approx(2 / 3)
     assert decode([10, UNK, 11, EOS, 12]) == "ab" and ctc_collapse([0, 11, 11, 0, 11, 12, 12, 0]) == "aab"

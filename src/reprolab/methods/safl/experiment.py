@@ -12,6 +12,11 @@ CRNN-CTC under the same budget.
   150,000 steps, on the user's LMDBs (`train_lmdb`, `test_lmdbs`) or else generated strings of 1-24 characters made
   on demand, 3 seeds, NLL / focal (gamma 1, alpha 0.99, the official lines) / no rectifier.
 Every (run, seed) is an independent grid cell (`--resume` skips finished ones; training checkpoints 5 times).
+Each run's scores are kept per seed (`per_seed`, in the order of the record's seeds; every run has the same seeds,
+so the same data and batches) for the paired comparisons of `claims.py`. The data stage also scores the trivial
+predictor of each held-out test set: the best constant answer c * L over the 36 evaluated characters c and the
+generated label lengths L (`min_len` .. `max_len`), chosen on that test set for each metric (an upper bound on any
+such constant).
 """
 
 from __future__ import annotations
@@ -32,7 +37,7 @@ from reprolab.methods.safl.plots import plot_buckets, plot_losses, plot_rectifie
 from reprolab.methods.safl.recognizer import Recognizer, TrainConfig
 from reprolab.methods.safl.stn import SOURCE_MARGIN, fiducials
 from reprolab.methods.safl.synth import SynthConfig, SyntheticWordImages, generate, zipf_order
-from reprolab.methods.safl.vocab import normalize, one_minus_ned, recognition_scores
+from reprolab.methods.safl.vocab import ALPHANUMERIC, normalize, one_minus_ned, recognition_scores
 from reprolab.runtime.config import ConfigError, check_at_least, check_options, config_to_dict
 from reprolab.runtime.fast import FastPath, check_fast_path, fast_settings
 from reprolab.runtime.grid import cell_checkpoint
@@ -68,6 +73,8 @@ class SaflExperimentConfig(FastPath):     # compile, bf16, channels_last, cuda_g
     test_lmdbs: tuple[str, ...] = ()  # the user's benchmark LMDBs, evaluated after training
     grid_images: int = 12
     workers: int = 2
+    official_decoder_pe: bool = False     # official: True (decoder positions indexed by batch slot)
+    official_align_corners: bool = False  # official: True (TPS sampling as under PyTorch 1.1)
 
     def __post_init__(self) -> None:
         check_options(self)
@@ -134,8 +141,21 @@ def training_set(cfg: SaflExperimentConfig):
     return load_part("train", cfg)
 
 
+def constant_answers(cfg: SaflExperimentConfig) -> list[str]:
+    """The trivial predictor's candidates: every evaluated character repeated to every generated label length."""
+    return [c * n for c in ALPHANUMERIC for n in range(cfg.min_len, cfg.max_len + 1)]
+
+
+def best_constant(labels: list[str], answers: list[str]) -> dict[str, dict[str, Any]]:
+    """Per metric, the constant answer that scores best on `labels` and its score."""
+    scores = {answer: recognition_scores([answer] * len(labels), labels) for answer in answers}
+    best = {metric: max(answers, key=lambda a: scores[a][metric]) for metric in ("word_accuracy", "one_minus_ned")}
+    return {metric: {"answer": answer, "score": scores[answer][metric]} for metric, answer in best.items()}
+
+
 def make_data(cfg: SaflExperimentConfig) -> dict[str, Any]:
-    """Generate (or read from the cache) every materialised set; record sizes and the character law."""
+    """Generate (or read from the cache) every materialised set; record sizes, the character law and, for each
+    held-out test set, the best constant answer's scores."""
     order, p = zipf_order(0)
     out: dict[str, Any] = {"zipf_order": order, "top_char_mass": float(p[0]),
                            "rare_half_mass": float(p[len(p) // 2:].sum())}
@@ -144,6 +164,8 @@ def make_data(cfg: SaflExperimentConfig) -> dict[str, Any]:
             continue
         data = load_part(part, cfg)
         out[part] = {"images": len(data), "mean_length": float(np.mean([len(s) for s in data.labels]))}
+        if part.startswith("test_"):
+            out[part]["best_constant"] = best_constant(data.labels, constant_answers(cfg))
     return out
 
 
@@ -167,7 +189,8 @@ def recognizer_for(run: str, cfg: SaflExperimentConfig, seed: int, device: str) 
     if run == "crnn_ctc":
         return Recognizer.from_config("crnn", device, seed)
     return Recognizer.from_config("safl", device, seed, size=cfg.size, variant=cfg.variant,
-                                  stn=run != "nll_no_stn")
+                                  stn=run != "nll_no_stn", official_decoder_pe=cfg.official_decoder_pe,
+                                  official_align_corners=cfg.official_align_corners)
 
 
 def train_config(run: str, cfg: SaflExperimentConfig) -> TrainConfig:
@@ -222,22 +245,27 @@ def grid_cells(cfg: SaflExperimentConfig, base_seed: int) -> list[dict[str, Any]
     return [{"run": run, "seed": seed} for run in cfg.runs for seed in range(base_seed, base_seed + cfg.seeds)]
 
 
+def over_seeds(values: list[float]) -> dict[str, Any]:
+    """Mean and standard error over seeds, and the values per seed."""
+    return {**mean_se(values), "per_seed": [float(v) for v in values]}
+
+
 def summarize(grid, cfg: SaflExperimentConfig) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for run in cfg.runs:
         records = grid.values(run=run)
         block: dict[str, Any] = {"params": records[0]["params"],
-                                 "seconds_per_step": mean_se([r["seconds_per_step"] for r in records]),
-                                 "loss_first5": mean_se([float(np.mean(r["loss"][:5])) for r in records]),
-                                 "loss_last100": mean_se([float(np.mean(r["loss"][-100:])) for r in records]),
+                                 "seconds_per_step": over_seeds([r["seconds_per_step"] for r in records]),
+                                 "loss_first5": over_seeds([float(np.mean(r["loss"][:5])) for r in records]),
+                                 "loss_last100": over_seeds([float(np.mean(r["loss"][-100:])) for r in records]),
                                  "loss_curve": [float(v) for v in np.mean([r["loss"] for r in records], axis=0)]}
         for key in ("train", "val", "test_uniform", "test_rare", "test_curved", "test_straight"):
             if key in records[0]:
-                block[key] = {m: mean_se([r[key][m] for r in records]) for m in ("word_accuracy", "one_minus_ned")}
+                block[key] = {m: over_seeds([r[key][m] for r in records]) for m in ("word_accuracy", "one_minus_ned")}
                 block[key]["examples"] = records[0][key].get("examples", [])
         for key in ("rectifier_grad_norm", "control_point_shift", "seconds_per_image"):
             if key in records[0]:
-                block[key] = mean_se([r[key] for r in records])
+                block[key] = over_seeds([r[key] for r in records])
         for key in ("by_bucket", "benchmarks"):
             if key in records[0]:
                 block[key] = records[0][key]

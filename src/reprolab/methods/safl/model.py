@@ -4,13 +4,17 @@ Shapes (official size): image (B, 3, 64, 256) -> localisation input (B, 3, 32, 6
 rectified (B, 3, 32, 100) -> CNN (B, 25, 512) -> logits (B, T, 97). The light size (CPU) takes 32 x 100 images and
 rectifies them at the same size; its widths are halved or less (spec 6 design). `stn=False` resizes the input to
 32 x 100 instead of rectifying it. `variant="clean"` switches on the encoder positional encoding and off the
-causal encoder mask (both official quirks).
+causal encoder mask (both official quirks). The CNN's last width equals d_model in both sizes (512, 128): its
+features go to the Transformer unprojected, as in the official code. Two official behaviours found in review are
+flags that default off: `official_decoder_pe` (the decoder's positional encoding indexed by batch slot,
+`transformer.py`) and `official_align_corners` (the TPS sampling of PyTorch 1.1, `stn.py`).
 
 Decoding:
 - `greedy`: the encoder memory is computed once, tokens are appended one at a time, and decoding stops once every
   sequence has emitted EOS (or at `max_len`);
-- `greedy_recompute`: the official decoder, which reruns the whole model (rectifier, CNN, encoder) at every step
-  for a fixed number of steps; the same token ids in eval mode (tested, and timed in `make bench`);
+- `greedy_recompute`: the official decoder, which computes the rectifier and CNN once and reruns the whole
+  Transformer (encoder and decoder) at every step for a fixed number of steps; the same token ids in eval mode
+  (tested, and timed in `make bench`);
 - `beam`: beam search over summed log-probabilities, no length penalty; beam width 1 is greedy.
 """
 
@@ -39,6 +43,8 @@ class SAFLConfig:
     variant: Literal["official", "clean"] = "official"
     aster_lstm: bool = False          # the official code's dead BiLSTM (parameters only)
     max_len: int = 25                 # decoding steps; the official decoder runs 100 (+1)
+    official_decoder_pe: bool = False   # official: True (positions indexed by batch slot, none over time)
+    official_align_corners: bool = False  # official: True (grid_sample's default under PyTorch 1.1)
 
     def __post_init__(self) -> None:
         check_options(self)
@@ -61,13 +67,12 @@ class SAFL(nn.Module):
         super().__init__()
         s = cfg.sizes
         self.cfg = cfg
-        self.rectifier = Rectifier(RECTIFIED, s["stn"]) if cfg.stn else None
+        self.rectifier = Rectifier(RECTIFIED, s["stn"], cfg.official_align_corners) if cfg.stn else None
         self.backbone = ResNetAster(s["cnn"], s["blocks"], cfg.aster_lstm)
-        self.project = (nn.Linear(s["cnn"][-1], s["d_model"]) if s["cnn"][-1] != s["d_model"] else nn.Identity())
         clean = cfg.variant == "clean"
         self.transformer = SeqTransformer(s["d_model"], s["heads"], s["ffn"], s["layers"], s["layers"],
                                           max_len=max(cfg.max_len, 100) + 2, enc_pos_enc=clean,
-                                          enc_causal_mask=not clean)
+                                          enc_causal_mask=not clean, official_decoder_pe=cfg.official_decoder_pe)
 
     def check_images(self, images: torch.Tensor) -> None:
         expected = (3, *self.cfg.input_size)
@@ -82,9 +87,13 @@ class SAFL(nn.Module):
             return F.interpolate(images, size=RECTIFIED, mode="bilinear", align_corners=False), None
         return self.rectifier(images)
 
-    def encode(self, images: torch.Tensor) -> torch.Tensor:
+    def features(self, images: torch.Tensor) -> torch.Tensor:
+        """The CNN sequence (B, 25, d_model) of the rectified images."""
         self.check_images(images)
-        return self.transformer.encode(self.project(self.backbone(self.rectify(images)[0])))
+        return self.backbone(self.rectify(images)[0])
+
+    def encode(self, images: torch.Tensor) -> torch.Tensor:
+        return self.transformer.encode(self.features(images))
 
     def forward(self, images: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         """Teacher forcing: decoder input [BOS, y_1 .. y_{T-1}] -> logits (B, T, 97)."""
@@ -108,10 +117,12 @@ class SAFL(nn.Module):
 
     @torch.no_grad()
     def greedy_recompute(self, images: torch.Tensor, steps: int = 101) -> torch.Tensor:
-        """The official decoder: the whole model rerun for every one of `steps` tokens, no early stop."""
+        """The official decoder: the CNN features once, then the whole Transformer (encoder and decoder) rerun for
+        every one of `steps` tokens, no early stop."""
+        features = self.features(images)
         tokens = torch.full((images.shape[0], 1), BOS, dtype=torch.long, device=images.device)
         for _ in range(steps):
-            step = self.transformer.decode(tokens, self.encode(images))[:, -1].argmax(-1)
+            step = self.transformer.decode(tokens, self.transformer.encode(features))[:, -1].argmax(-1)
             tokens = torch.cat([tokens, step[:, None]], dim=1)
         return tokens[:, 1:]
 

@@ -6,12 +6,12 @@
     recognizer.evaluate(test)                # normalised word accuracy and 1-NED
 
 Training [official code]: Adam (0.9, 0.98), eps 1e-9, no weight decay; the learning rate set before every step
-(Noam from step 1, or warmup + cosine, or constant); the global gradient norm clipped to 1; teacher forcing;
-focal loss or NLL (gamma = 0, alpha = 1). Batches are drawn epoch by epoch from a seeded permutation; the loss of
-every step is kept, with the rectifier's gradient norm at the first step. `fit(..., fast=FastPath(...))` takes the
-opt-in GPU fast path for the training steps (`reprolab.runtime.fast`: compile, bf16 autocast of the forward pass and
-the loss, channels-last); recognition stays eager float32 (it decodes with `greedy` / `beam`, not the compiled
-forward).
+(Noam from step 1, or warmup + cosine, or constant; the official trainer sets it after every step instead, which
+`TrainConfig.official_lr_order` reproduces); the global gradient norm clipped to 1; teacher forcing; focal loss or
+NLL (gamma = 0, alpha = 1). Batches are drawn epoch by epoch from a seeded permutation; the loss of every step is
+kept, with the rectifier's gradient norm at the first step. `fit(..., fast=FastPath(...))` takes the opt-in GPU fast
+path for the training steps (`reprolab.runtime.fast`: compile, bf16 autocast of the forward pass and the loss,
+channels-last); recognition stays eager float32 (it decodes with `greedy` / `beam`, not the compiled forward).
 """
 
 from __future__ import annotations
@@ -39,19 +39,29 @@ class TrainConfig:
     steps: int = 350
     batch_size: int = 32
     schedule: Literal["noam", "warmup_cosine", "constant"] = "warmup_cosine"
-    lr: float = 1e-3                  # peak of warmup_cosine, or the constant lr
+    lr: float = 1e-3                  # peak of warmup_cosine, the constant lr, or step 1's with official_lr_order
     warmup: int = 50                  # noam: 16,000 [official]
     loss: Literal["nll", "focal"] = "nll"
     gamma: float = 2.0                # focal: the spec's ablation value; official commented-out lines: 1
     alpha: float = 1.0                # official commented-out lines: 0.99
     clip: float = 1.0                 # [official]
     max_label: int = 24               # the decoder's 25 steps hold 24 characters and EOS
+    official_lr_order: bool = False   # official: True (the rate set after each step: step 1 runs at `lr`, the
+                                      # command-line --lr; step k > 1 at the schedule's value for k - 1)
 
     def __post_init__(self) -> None:
         check_options(self)
         check_at_least(self, 1, ("steps", "batch_size", "max_label"))
         if self.gamma < 0 or not 0 < self.alpha <= 1 or self.lr <= 0:
             raise ValueError(f"need gamma >= 0, 0 < alpha <= 1, lr > 0; got {self.gamma}, {self.alpha}, {self.lr}")
+
+    def lr_for_step(self, step: int) -> float:
+        """The rate optimisation step `step` (from 1) runs at: the schedule's value at `step`, set before the step;
+        with `official_lr_order`, the official trainer's order, which sets the rate after each step from its count,
+        so that step 1 runs at the optimizer's initial rate `lr` and step k > 1 at the schedule's value for k - 1."""
+        if not self.official_lr_order:
+            return self.lr_at(step)
+        return self.lr if step == 1 else self.lr_at(step - 1)
 
     def lr_at(self, step: int) -> float:
         if self.schedule == "noam":
@@ -82,7 +92,8 @@ class Recognizer:
     @classmethod
     def from_config(cls, model: Literal["safl", "crnn"] = "safl", device: str = "cpu", seed: int = 0,
                     **safl: Any) -> "Recognizer":
-        """`safl` keys: size ("official" | "light"), stn, variant ("official" | "clean"), aster_lstm, max_len."""
+        """`safl` keys: size ("official" | "light"), stn, variant ("official" | "clean"), aster_lstm, max_len,
+        official_decoder_pe, official_align_corners."""
         torch.manual_seed(seed)
         if model == "crnn":
             return cls(CRNN(), device)
@@ -121,7 +132,7 @@ class Recognizer:
             raise ValueError("no training images (every record was skipped?)")
         check_fast_path(fast, self.device)
         model = fast_model(self.model, fast)
-        optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr_at(1), betas=(0.9, 0.98), eps=1e-9)
+        optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr_for_step(1), betas=(0.9, 0.98), eps=1e-9)
         batches = ShuffledBatches(len(data), cfg.batch_size, seed)
         losses = LossLog()
         first: dict[str, float] = {}
@@ -130,7 +141,7 @@ class Recognizer:
             index = batches(i)
             model.train()
             for group in optimizer.param_groups:
-                group["lr"] = cfg.lr_at(i + 1)
+                group["lr"] = cfg.lr_for_step(i + 1)
             with autocast(fast, self.device):
                 loss = self.loss(*data.batch(index), cfg, fast)
             if not torch.isfinite(loss):

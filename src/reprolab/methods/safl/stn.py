@@ -10,8 +10,10 @@ TPS: U(r) = 0.5 r^2 log r^2 (0 where r = 0). With target fiducials P' (margin 0.
     L = [[K, 1, P'], [1^T, 0, 0], [P'^T, 0, 0]],  K_ij = U(|P'_i - P'_j|),  inverted once
     source(p) = [U(|p - P'_i|)_i, 1, p_x, p_y] L^-1 [S; 0_(3x2)]  for each p of the output grid over [0, 1]^2
 then clamped to [0, 1], mapped by 2u - 1, and the input is sampled with grid_sample(bilinear, zeros padding,
-align_corners=False). At init (S = fiducials of margin 0.01) the warp is a zoom-out, not the identity:
-x_src = 0.01 + (x - 0.05) 0.98 / 0.90.
+align_corners=False: -1 and 1 are the outer edges of the corner pixels). The official code calls grid_sample with
+its defaults under PyTorch 1.1, which behaved as align_corners=True (-1 and 1 are the corner pixels' centres; the
+default changed in PyTorch 1.3): `official_align_corners=True` samples that way. At init (S = fiducials of margin
+0.01) the warp is a zoom-out, not the identity: x_src = 0.01 + (x - 0.05) 0.98 / 0.90.
 """
 
 from __future__ import annotations
@@ -108,12 +110,15 @@ class Rectifier(nn.Module):
     """Localisation net + TPS: (B, 3, H_in, W_in) -> the rectified (B, 3, H, W) image and the control points."""
 
     def __init__(self, output_size: tuple[int, int] = (32, 100), channels: tuple[int, ...] = (32, 64, 128, 256,
-                                                                                             256, 256)):
+                                                                                             256, 256),
+                 official_align_corners: bool = False):
         super().__init__()
         self.localization = LocalizationNet(channels)
         self.grid = TPSGrid(*output_size)
+        self.align_corners = official_align_corners
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         control = self.localization(x)
         grid = self.grid(control)
-        return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False), control
+        return (F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=self.align_corners),
+                control)

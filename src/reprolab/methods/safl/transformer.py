@@ -4,8 +4,11 @@ d_model 512, 8 heads, FFN 2048, ReLU, dropout 0.1, post-LN, a final LayerNorm on
 every matrix (torch's nn.Transformer); 4 encoder and 4 decoder layers. Official quirks, faithful defaults:
 - `enc_pos_enc=False`: no positional encoding on the CNN features;
 - `enc_causal_mask=True`: a causal mask on the encoder self-attention (cross-attention unmasked, no padding masks).
-Decoder input: Embedding(98, d) (row 97 = BOS), N(0, 0.01), not scaled by sqrt(d), + sinusoidal positions, dropout
-0.2; causal self-attention. Output Linear(d, 97), weight N(0, 0.01), bias 0.
+Decoder input: Embedding(98, d) (row 97 = BOS), N(0, 0.01), not scaled by sqrt(d), + sinusoids over the time steps,
+dropout 0.2; causal self-attention. Output Linear(d, 97), weight N(0, 0.01), bias 0.
+`official_decoder_pe=True` reproduces the official decoder's positional encoding instead: it adds `pe[:x.size(0)]`
+(a table of 5000 sinusoid rows) to a batch-first (B, T, d) tensor, so sample b gets row b at every time step (an
+encoding of its slot in the batch, none over time).
 Masks are boolean, True = blocked (torch's convention; the official PyTorch 1.2 code used additive -inf floats).
 """
 
@@ -17,6 +20,8 @@ import torch
 from torch import nn
 
 from reprolab.methods.safl.vocab import NUM_CLASSES
+
+OFFICIAL_PE_ROWS = 5000           # the official PositionalEncoding's max_len
 
 
 def sinusoid(length: int, dim: int) -> torch.Tensor:
@@ -36,7 +41,7 @@ def causal_mask(n: int, device: torch.device | str = "cpu") -> torch.Tensor:
 class SeqTransformer(nn.Module):
     def __init__(self, d_model: int = 512, heads: int = 8, ffn: int = 2048, encoder_layers: int = 4,
                  decoder_layers: int = 4, dropout: float = 0.1, embed_dropout: float = 0.2, max_len: int = 128,
-                 enc_pos_enc: bool = False, enc_causal_mask: bool = True):
+                 enc_pos_enc: bool = False, enc_causal_mask: bool = True, official_decoder_pe: bool = False):
         super().__init__()
         self.core = nn.Transformer(d_model, heads, encoder_layers, decoder_layers, ffn, dropout, batch_first=True)
         self.embedding = nn.Embedding(NUM_CLASSES + 1, d_model)
@@ -44,9 +49,11 @@ class SeqTransformer(nn.Module):
         nn.init.normal_(self.embedding.weight, std=0.01)
         nn.init.normal_(self.head.weight, std=0.01)
         nn.init.zeros_(self.head.bias)
-        self.register_buffer("positions", sinusoid(max_len, d_model), persistent=False)
+        rows = max(max_len, OFFICIAL_PE_ROWS) if official_decoder_pe else max_len
+        self.register_buffer("positions", sinusoid(rows, d_model), persistent=False)
         self.embed_dropout = nn.Dropout(embed_dropout)
         self.enc_pos_enc, self.enc_causal_mask = enc_pos_enc, enc_causal_mask
+        self.official_decoder_pe = official_decoder_pe
 
     def encode(self, features: torch.Tensor) -> torch.Tensor:
         n = features.shape[1]
@@ -55,8 +62,18 @@ class SeqTransformer(nn.Module):
         mask = causal_mask(n, features.device) if self.enc_causal_mask else None
         return self.core.encoder(features, mask=mask)
 
+    def decoder_positions(self, tokens: torch.Tensor) -> torch.Tensor:
+        """Added to the token embeddings (B, T, d): row t of the table at step t, or with `official_decoder_pe` row b
+        for every step of sample b."""
+        batch, steps = tokens.shape
+        if not self.official_decoder_pe:
+            return self.positions[:steps]
+        if batch > len(self.positions):
+            raise ValueError(f"official_decoder_pe indexes its {len(self.positions)}-row table by batch slot; got a "
+                             f"batch of {batch}")
+        return self.positions[:batch, None]
+
     def decode(self, tokens: torch.Tensor, memory: torch.Tensor) -> torch.Tensor:
         """Logits (B, T, 97) for decoder inputs (B, T) (BOS first)."""
-        n = tokens.shape[1]
-        x = self.embed_dropout(self.embedding(tokens) + self.positions[:n])
-        return self.head(self.core.decoder(x, memory, tgt_mask=causal_mask(n, tokens.device)))
+        x = self.embed_dropout(self.embedding(tokens) + self.decoder_positions(tokens))
+        return self.head(self.core.decoder(x, memory, tgt_mask=causal_mask(tokens.shape[1], tokens.device)))

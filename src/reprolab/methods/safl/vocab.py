@@ -3,9 +3,10 @@
 Vocabulary: the 94 printable ASCII characters without whitespace (digits, lower, upper, punctuation), then EOS = 94,
 PAD = 95, UNK = 96 (C = 97 output classes); BOS = 97 exists only as a decoder input. Targets are the characters and
 EOS, PAD after; a character outside the vocabulary becomes UNK [official]. Training is case-sensitive.
-Evaluation [official]: normalize(s) = lower-case, keep [0-9a-z] only; word accuracy = exact match of the normalised
-prediction and label. 1-NED = 1 - ED / max(len(pred), len(gt)) on normalised strings, 1 when both are empty
-(the mmocr / PaddleOCR convention).
+Evaluation [official, `_normalize_text`]: normalize(s) = keep the ASCII digits and letters [0-9A-Za-z], then
+lower-case (filtering first drops 'İ' and the Kelvin sign, which `str.lower` would turn into ASCII 'i' and 'k');
+word accuracy = exact match of the normalised prediction and label. 1-NED = 1 - ED / max(len(pred), len(gt)) on
+normalised strings, 1 when both are empty (the mmocr / PaddleOCR convention).
 """
 
 from __future__ import annotations
@@ -56,7 +57,7 @@ def out_of_vocabulary(label: str) -> str:
 
 
 def normalize(s: str) -> str:
-    return re.sub(r"[^0-9a-z]", "", s.lower())
+    return re.sub(r"[^0-9A-Za-z]", "", s).lower()
 
 
 def one_minus_ned(pred: str, gt: str) -> float:
