@@ -5,8 +5,9 @@ whose true positions AIM must recover."""
 import pytest
 import torch
 
-from reprolab.methods.aim.baselines import kernel_shap_scores, l2x_mask, lime_scores
-from reprolab.methods.aim.blackbox import WordCNN, callable_black_box, embedding_black_box, image_black_box
+from reprolab.methods.aim.baselines import L2X, L2XConfig, kernel_shap_scores, l2x_mask, lime_scores
+from reprolab.methods.aim.blackbox import (BlackBoxConfig, WordCNN, callable_black_box, embedding_black_box,
+                                           image_black_box, train_word_cnn)
 from reprolab.methods.aim.corpus import Vocabulary, tokenize
 from reprolab.methods.aim.explainer import AIM, AIMConfig, l21_norm
 from reprolab.methods.aim.metrics import deletion_scores, keep_items, log_odds, remove_items, top_k
@@ -105,6 +106,53 @@ def test_aim_recovers_the_true_positions_of_a_synthetic_task(trained):
     assert hit >= 0.9
     adaptive = trained.explain_adaptive(x, k_max=3)
     assert adaptive["max_k_star"] <= 4 and adaptive["max_queries"] <= 4 and adaptive["faithful"] >= 0.9
+
+
+def pad_flips_the_label(ids: torch.Tensor) -> torch.Tensor:
+    """Class 0 for an item without PAD, class 1 as soon as one position is PAD."""
+    has_pad = (ids == 0).any(1).float()
+    return torch.stack([1 - has_pad, has_pad], 1) * 0.98 + 0.01
+
+
+def test_adaptive_rule_stops_by_k_max_plus_one_with_as_many_queries():
+    """Spec check 7, a property of the loop (so a test, not a claim): when no top-j subset of a full item keeps its
+    label, every item costs exactly K_max + 1 queries and gets K* = 0; with K_max + 1 > L the loop ends at j = L,
+    whose subset is the whole item (the label is kept: K* = L)."""
+    x = torch.randint(2, synthetic.VOCAB, (5, 12), generator=torch.Generator().manual_seed(0))
+    aim = AIM(callable_black_box(pad_flips_the_label), 2, TOKENS, AIMConfig(sizes=SMALL))
+    bounded = aim.explain_adaptive(x, k_max=3)
+    assert bounded["queries"] == [4] * 5 and bounded["k_star"] == [0] * 5 and bounded["faithful"] == 0.0
+    assert (bounded["max_k_star"], bounded["max_queries"]) == (0, 4)
+    whole = aim.explain_adaptive(x, k_max=20)
+    assert whole["queries"] == [12] * 5 and whole["k_star"] == [12] * 5 and whole["faithful"] == 1.0
+
+
+def seeded_results(seed: int) -> dict[str, torch.Tensor]:
+    """AIM's weights, L2X's scores, Kernel SHAP's scores and a black box's logits after seeded training on a small
+    synthetic task, each checked to leave the global torch RNG as it found it."""
+    x, labels, _ = synthetic.items(120, seed=4)
+    box, word_cnn = synthetic.black_box(), BlackBoxConfig(embed=8, filters=4, epochs=1)
+    out = {}
+    runs = {"aim": lambda: AIM(box, 2, TOKENS, AIMConfig(sizes=SMALL, epochs=1, batch_size=40), seed=seed)
+            .fit(x[:80], x[80:]).weights(x[:10]),
+            "l2x": lambda: L2X(box, synthetic.VOCAB, 2, 1, L2XConfig(embed=8, filters=8, hidden=8, epochs=1),
+                               seed).fit(x[:80]).scores(x[:10]),
+            "kernel_shap": lambda: kernel_shap_scores(box, x[:3], labels[:3], 20, seed),
+            "black_box": lambda: train_word_cnn(x, labels, 2, synthetic.VOCAB, word_cnn, seed).logits(x[:10])}
+    for name, run in runs.items():
+        before = torch.get_rng_state()
+        out[name] = run().detach()
+        assert torch.equal(torch.get_rng_state(), before), f"{name} changed the global torch RNG"
+    return out
+
+
+def test_seeded_apis_repeat_whatever_the_caller_drew_and_leave_the_global_rng_alone():
+    first = seeded_results(3)
+    torch.rand(7)                                                   # the caller's own draws in between
+    again, other = seeded_results(3), seeded_results(4)
+    for name in first:
+        assert torch.equal(first[name], again[name]), name
+        assert not torch.equal(first[name], other[name]), name
 
 
 def test_lime_and_kernel_shap_find_the_trigger_and_l2x_masks_are_k_hot_at_most():

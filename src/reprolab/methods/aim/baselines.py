@@ -1,6 +1,9 @@
 """Baselines under the same black box, items and deletion protocol: each returns scores (N, L) for the black box's
 label y; `metrics.top_k` ranks them the same way for every method.
 
+Every seeded baseline draws from its own seeded stream (`modules.drawing_from`): the caller's global torch RNG is
+left as it was.
+
 - `random_scores`: uniform noise (seeded).
 - `L2X` (Chen et al. 2018; a PyTorch port of the official Keras code, `baseline/L2X.py`): selector =
   embedding(100) -> Conv1d(100, k 3) + ReLU -> [global: max over positions -> Linear(100) + ReLU] concatenated with
@@ -29,6 +32,7 @@ from torch.nn import functional as F
 
 from reprolab.methods.aim.blackbox import BlackBox
 from reprolab.methods.aim.corpus import PAD
+from reprolab.methods.aim.modules import drawing_from
 from reprolab.runtime.config import check_at_least
 from reprolab.runtime.train import ShuffledBatches, run_loop
 
@@ -90,9 +94,10 @@ class L2X:
     def __init__(self, black_box: BlackBox, vocab: int, classes: int, k: int, cfg: L2XConfig = L2XConfig(),
                  seed: int = 0):
         self.black_box, self.k, self.cfg, self.seed = black_box, k, cfg, seed
-        torch.manual_seed(seed)
-        self.selector = L2XSelector(vocab, cfg)
-        self.approximator = L2XApproximator(vocab, classes, cfg)
+        self.generator = torch.Generator().manual_seed(seed)        # initialisation, then the training noise
+        with drawing_from(self.generator):
+            self.selector = L2XSelector(vocab, cfg)
+            self.approximator = L2XApproximator(vocab, classes, cfg)
 
     def fit(self, train_x: torch.Tensor, desc: str = "L2X") -> "L2X":
         cfg = self.cfg
@@ -114,7 +119,8 @@ class L2X:
             optimizer.step()
             return loss.item()
 
-        run_loop(cfg.epochs * batches.per_epoch, step, desc=desc)
+        with drawing_from(self.generator):                          # the Gumbel draws and dropout
+            run_loop(cfg.epochs * batches.per_epoch, step, desc=desc)
         return self
 
     @torch.no_grad()
@@ -183,9 +189,9 @@ def kernel_shap_scores(black_box: BlackBox, x: torch.Tensor, labels: torch.Tenso
     for row in range(len(x)):
         n = int((x[row] != PAD).sum())
         inputs = x[row:row + 1, :n]
-        torch.manual_seed(seed + row)
-        attribution = shap.attribute(inputs, baselines=PAD, target=int(labels[row]), n_samples=samples,
-                                     feature_mask=torch.arange(n).unsqueeze(0), perturbations_per_eval=samples)
+        with drawing_from(torch.Generator().manual_seed(seed + row)):
+            attribution = shap.attribute(inputs, baselines=PAD, target=int(labels[row]), n_samples=samples,
+                                         feature_mask=torch.arange(n).unsqueeze(0), perturbations_per_eval=samples)
         scores[row, :n] = attribution[0].float()
         if progress:
             progress(row)

@@ -26,6 +26,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from reprolab.methods.aim.corpus import PAD
+from reprolab.methods.aim.modules import drawing_from
 
 PROBABILITY_TOLERANCE = 1e-3
 
@@ -144,11 +145,13 @@ class BlackBoxConfig:
 
 def train_word_cnn(train_x: torch.Tensor, train_y: torch.Tensor, classes: int, vocab: int, cfg: BlackBoxConfig,
                    seed: int, device: str = "cpu", desc: str = "black box") -> WordCNN:
-    """Adam on the cross-entropy of the ground-truth labels, shuffled batches; the model returned in eval mode."""
+    """Adam on the cross-entropy of the ground-truth labels, shuffled batches; the model returned in eval mode.
+    `seed` drives the initialisation and dropout through its own stream; the caller's global RNG is left as it was."""
     from reprolab.runtime.train import ShuffledBatches, run_loop
 
-    torch.manual_seed(seed)
-    model = WordCNN(vocab, classes, cfg.embed, cfg.widths, cfg.filters).to(device)
+    generator = torch.Generator().manual_seed(seed)
+    with drawing_from(generator, device):
+        model = WordCNN(vocab, classes, cfg.embed, cfg.widths, cfg.filters).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     batches = ShuffledBatches(len(train_x), cfg.batch_size, seed)
 
@@ -161,5 +164,6 @@ def train_word_cnn(train_x: torch.Tensor, train_y: torch.Tensor, classes: int, v
         optimizer.step()
         return loss.item()
 
-    run_loop(cfg.epochs * batches.per_epoch, step, desc=desc)
+    with drawing_from(generator, device):
+        run_loop(cfg.epochs * batches.per_epoch, step, desc=desc)
     return model.eval()

@@ -118,9 +118,16 @@ def train_black_box(task_name: str, seed: int, cfg: AimExperimentConfig, device:
     box = embedding_black_box(model)
     predicted = box.predict(task.test.ids.to(device)).cpu()
     return {"test_accuracy": float((predicted == task.test.labels).float().mean()),
-            "label_share": np.bincount(predicted.numpy(), minlength=len(task.classes)).tolist(),
+            "label_share": label_counts(predicted, len(task.classes)),
+            "subset_label_share": label_counts(subset_of(predicted, cfg), len(task.classes)),
             "train_seconds": seconds, "vocab": len(task.vocab),
             "items": {"train": len(task.train), "val": len(task.val), "test": len(task.test)}}
+
+
+def label_counts(labels: torch.Tensor, classes: int) -> list[int]:
+    """How many items the black box gives each class (the majority class's share is the faithfulness of an
+    explanation whose kept words always give that class)."""
+    return np.bincount(labels.numpy(), minlength=classes).tolist()
 
 
 def load_black_box(task: TextTask, cfg: AimExperimentConfig, out_dir, seed: int, device: str) -> WordCNN:
@@ -245,10 +252,15 @@ def grid_cells(cfg: AimExperimentConfig, base_seed: int) -> list[dict[str, Any]]
     return cells
 
 
-def mean_metrics(records: list[dict[str, Any]], part: str) -> dict[str, dict[str, dict[str, float]]]:
-    """Mean +- SE over seeds of every metric at every K of one part ("full", "subset", ...)."""
+def seed_stats(values: list[float]) -> dict[str, Any]:
+    """Mean +- SE over seeds and the per-seed values (seed order, the same in every arm: the claims pair them)."""
+    return {**mean_se(values), "per_seed": [float(v) for v in values]}
+
+
+def mean_metrics(records: list[dict[str, Any]], part: str) -> dict[str, dict[str, dict[str, Any]]]:
+    """`seed_stats` of every metric at every K of one part ("full", "subset", ...)."""
     ks = records[0][part]
-    return {k: {name: mean_se([r[part][k][name] for r in records]) for name in ks[k]} for k in ks}
+    return {k: {name: seed_stats([r[part][k][name] for r in records]) for name in ks[k]} for k in ks}
 
 
 def summarize_task(grid, task: str, black_boxes: dict[str, Any]) -> dict[str, Any]:
@@ -260,12 +272,12 @@ def summarize_task(grid, task: str, black_boxes: dict[str, Any]) -> dict[str, An
     for key, records in methods.items():
         block = {part: mean_metrics(records, part) for part in ("full", "subset", "pi_ranking", "other_class")
                  if part in records[0]}
-        block["seconds_per_item"] = mean_se([r["seconds_per_item"] for r in records])
-        block["train_seconds"] = mean_se([r["train_seconds"] for r in records])
+        block["seconds_per_item"] = seed_stats([r["seconds_per_item"] for r in records])
+        block["train_seconds"] = seed_stats([r["train_seconds"] for r in records])
         block["items"] = records[0]["items"]
         if "adaptive" in records[0]:
             block["adaptive"] = records[0]["adaptive"]
-            block["pi_shift"] = mean_se([r["pi_shift"] for r in records])
+            block["pi_shift"] = seed_stats([r["pi_shift"] for r in records])
             block["history"] = records[0]["history"]
             block["selected_epoch"] = [r["selected_epoch"] for r in records]
         if "examples" in records[0]:

@@ -27,7 +27,8 @@ from torch.nn import functional as F
 
 from reprolab.methods.aim.blackbox import BlackBox
 from reprolab.methods.aim.metrics import keep_items, top_k
-from reprolab.methods.aim.modules import Approximator, Explainer, FeatureKind, ModuleSizes, Selector, concrete_mask
+from reprolab.methods.aim.modules import (Approximator, Explainer, FeatureKind, ModuleSizes, Selector, concrete_mask,
+                                          drawing_from)
 from reprolab.runtime.config import check_at_least, check_options
 from reprolab.runtime.train import BestModel, ShuffledBatches, run_loop
 
@@ -71,7 +72,9 @@ def l21_norm(w: torch.Tensor, axis: str) -> torch.Tensor:
 
 
 class AIM:
-    """`AIM(black_box, classes, features).fit(train_x, val_x).explain(x, k)`."""
+    """`AIM(black_box, classes, features).fit(train_x, val_x).explain(x, k)`. `seed` drives the initialisation and
+    then the training noise (mask, dropout) through one stream of its own (`generator`); the caller's global torch
+    RNG is left as it was."""
 
     def __init__(self, black_box: BlackBox, num_classes: int, features: FeatureKind,
                  config: AIMConfig = AIMConfig(), device: str = "cpu", seed: int = 0):
@@ -79,10 +82,11 @@ class AIM:
             raise ValueError(f"need at least 2 classes, got {num_classes}")
         self.black_box, self.num_classes, self.features, self.cfg = black_box, num_classes, features, config
         self.device, self.seed = device, seed
-        torch.manual_seed(seed)
-        self.explainer = Explainer(features, num_classes, config.sizes).to(device)
-        self.selector = Selector(features, config.sizes).to(device)
-        self.approximator = Approximator(features, num_classes, config.sizes).to(device)
+        self.generator = torch.Generator().manual_seed(seed)        # initialisation, then the training noise
+        with drawing_from(self.generator, device):
+            self.explainer = Explainer(features, num_classes, config.sizes).to(device)
+            self.selector = Selector(features, config.sizes).to(device)
+            self.approximator = Approximator(features, num_classes, config.sizes).to(device)
         self.modules = torch.nn.ModuleDict({"explainer": self.explainer, "selector": self.selector,
                                             "approximator": self.approximator})
         self.history: list[dict[str, Any]] = []
@@ -160,11 +164,12 @@ class AIM:
                 record["kept"] = best.offer(record["val_approximator_accuracy"], i)
             return record
 
-        self.history = run_loop(cfg.epochs * per_epoch, step, objects={
-            "modules": self.modules, "optimizer": optimizer, "scheduler": scheduler, "best": best,
-            "batches": batches}, eval_fn=measure, eval_every=per_epoch, eval_at_start=True,
-            checkpoint=checkpoint, checkpoint_every=per_epoch if checkpoint is not None else 0, resume=resume,
-            desc=desc)
+        with drawing_from(self.generator, self.device):          # the mask's noise and dropout
+            self.history = run_loop(cfg.epochs * per_epoch, step, objects={
+                "modules": self.modules, "optimizer": optimizer, "scheduler": scheduler, "best": best,
+                "batches": batches}, eval_fn=measure, eval_every=per_epoch, eval_at_start=True,
+                checkpoint=checkpoint, checkpoint_every=per_epoch if checkpoint is not None else 0, resume=resume,
+                desc=desc)
         self.selected_epoch = best.iteration // per_epoch
         self.modules.load_state_dict(best.state)
         return self

@@ -16,8 +16,9 @@ Settings [official code]: D = 100, HS = 100, HE = HU = 250, kernel 3, dropout 0.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
-from typing import Literal
+from typing import Iterator, Literal
 
 import torch
 from torch import nn
@@ -130,3 +131,21 @@ def concrete_mask(pi: torch.Tensor, tau: float, official: bool = False) -> torch
         return numerator / (numerator + (1 - pi) * torch.exp(gumbel_b) / tau)
     u = torch.rand_like(pi).clamp(EPS, 1 - EPS)
     return torch.sigmoid((torch.logit(pi) + torch.log(u) - torch.log1p(-u)) / tau)
+
+
+@contextlib.contextmanager
+def drawing_from(generator: torch.Generator, device: str | torch.device = "cpu") -> Iterator[None]:
+    """Runs the block on a private copy of torch's global RNG that continues `generator`'s stream: module
+    initialisation, dropout, `torch.rand_like` and captum's samplers draw only from the global RNG (they take no
+    generator). On a CUDA device that device's stream is seeded from `generator` as well. Afterwards `generator`
+    holds where its stream stopped and the caller's global RNG states are as they were, so a seeded call gives the
+    same numbers whatever the caller drew before and leaves the caller's draws unchanged."""
+    device = torch.device(device)
+    cuda = [torch.cuda.current_device() if device.index is None else device.index] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=cuda):
+        torch.set_rng_state(generator.get_state())
+        for index in cuda:
+            with torch.cuda.device(index):
+                torch.cuda.manual_seed(int(torch.randint(2**62, (1,))))
+        yield
+        generator.set_state(torch.get_rng_state())
