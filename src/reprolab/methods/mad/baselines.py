@@ -12,3 +12,8 @@ from reprolab.methods.mad.distiller import DistillConfig
 def base_method(cfg: DistillConfig) -> DistillConfig:
     """The base method of a MAD configuration: lambda = (1, 0)."""
     return dataclasses.replace(cfg, lambda0=1.0, lambda1=0.0)
+
+
+def base_name(cfg: DistillConfig) -> str:
+    """The base method a MAD configuration extends, named by its loop order: "DFAD" or "ABM"."""
+    return cfg.order.upper()

@@ -4,7 +4,8 @@ Quick (CPU, minutes): float64 UFM, d = 32, lambda = 5e-4, SGD lr 0.1 momentum 0.
 balanced M in {1, 3, 6}; imbalanced [200, 100, 50, 50] M in {1, 3}; balanced + bias (ETF) M = 3; CE + bias at
 small lambda (M = 1, lambda = 5e-4) and the deep CE case (M = 6, lambda = 5e-3) where the ETF is not global;
 minority collapse [1000, 1000, 10, 10], M = 1, lambda = 1e-2, lr 0.05. Real data: MNIST, small MLP + M-layer head,
-balanced and imbalanced (first n_k per class), exact theory loss, full-batch Adam.
+balanced and imbalanced (first n_k per class), exact theory loss, full-batch Adam, `real_seeds` seeds per run (1 at
+quick: the real-data claims stay inconclusive there).
 Paper (GPU): d = 64, M in {1, 3, 6, 9}; CIFAR-10 (JPEG copy) with the official recipes:
 balanced MLP width 2048 (Adam 1e-4, batch 128, 200 epochs, StepLR(50), MSE + sep_decay 1e-4, metrics every 10
 epochs) and imbalanced MLP (counts 100..500, full batch, MSE/2, lambda 1e-5, 12 000 epochs).
@@ -63,6 +64,8 @@ class NCConfig(FastPath):   # compile, bf16, channels_last, cuda_graphs: the opt
     # --- real data: one recipe for the balanced runs, one for the imbalanced runs ---
     run_real: bool = True
     real_dataset: Literal["mnist", "cifar10"] = "mnist"
+    real_seeds: int = 1                    # seeds per real-data run (run seed, +1, ...); the real-data claims need
+                                           # >= 2 to be decided; 1 keeps quick in its CPU budget
     balanced: RealRecipe = dataclasses.field(default_factory=lambda: QUICK_RECIPE)
     imbalanced: RealRecipe = dataclasses.field(default_factory=lambda: dataclasses.replace(
         QUICK_RECIPE, counts=(300, 300, 150, 150, 100, 100, 60, 60, 30, 30)))
@@ -72,7 +75,7 @@ class NCConfig(FastPath):   # compile, bf16, channels_last, cuda_graphs: the opt
     def __post_init__(self) -> None:
         check_options(self)
         positive = ("ufm_dim", "ufm_steps", "ce_small_depth", "ce_deep_depth", "ce_deep_dim", "minority_depth",
-                    "workers")
+                    "real_seeds", "workers")
         check_at_least(self, 1, positive)
         for key in ("ufm_lr", "minority_lr"):
             if not getattr(self, key) > 0:
@@ -201,7 +204,7 @@ def run_real_case(name: str, recipe: RealRecipe, depth: int, dataset: str, devic
     gof = None if recipe.head_bias else theory.GOFTarget.from_problem(problem)
     result = track_collapse(model, x, y, recipe, gof=gof, dist=dist, fast=fast,
                             checkpoint=checkpoint, resume=resume, progress=progress, desc=name, seed=seed)
-    result.update(name=name, counts=list(recipe.counts), depth=depth,
+    result.update(name=name, seed=seed, counts=list(recipe.counts), depth=depth,
                   loss_ufm_prediction=scale * theory.optimal_loss(problem),
                   s_theory=theory.predicted_singular_values(problem).tolist())
     cleanup(dist)
@@ -209,41 +212,46 @@ def run_real_case(name: str, recipe: RealRecipe, depth: int, dataset: str, devic
 
 
 def real_name(cfg: NCConfig, cell: dict) -> str:
+    """The run a real-data cell belongs to (dataset, recipe, depth), the same for all its seeds."""
     return f"{cfg.real_dataset}_{cell['recipe']}_M{cell['depth']}"
 
 
-def grid_cells(cfg: NCConfig) -> list[dict]:
-    """One cell per synthetic UFM case and per (real recipe, depth)."""
+def real_seeds(cfg: NCConfig, seed: int) -> list[int]:
+    return list(range(seed, seed + cfg.real_seeds))
+
+
+def grid_cells(cfg: NCConfig, seed: int) -> list[dict]:
+    """One cell per synthetic UFM case and per (real recipe, depth, seed)."""
     cells = [{"part": "ufm", "case": case.name} for case in synthetic_cases(cfg)] if cfg.run_synthetic else []
     if cfg.run_real:
         for label, recipe in (("balanced", cfg.balanced), ("imbalanced", cfg.imbalanced)):
-            cells += [{"part": "real", "recipe": label, "depth": depth} for depth in recipe.depths if recipe.counts]
+            cells += [{"part": "real", "recipe": label, "depth": depth, "seed": s} for depth in recipe.depths
+                      for s in real_seeds(cfg, seed) if recipe.counts]
     return cells
 
 
-def run_cell(cell: dict, cfg: NCConfig, device: str, out_dir: Path, resume: bool, seed: int,
-             progress: bool | None) -> dict:
+def run_cell(cell: dict, cfg: NCConfig, device: str, out_dir: Path, resume: bool, progress: bool | None) -> dict:
     checkpoint = cell_checkpoint(out_dir, GRID, cell)
     if cell["part"] == "ufm":
         case = next(c for c in synthetic_cases(cfg) if c.name == cell["case"])
         return run_synthetic_case(case, cfg, device, checkpoint, resume)
     recipe = getattr(cfg, cell["recipe"])
     return run_real_case(real_name(cfg, cell), recipe, cell["depth"], cfg.real_dataset, device, checkpoint, resume,
-                         seed, progress, fast_settings(cfg))
+                         cell["seed"], progress, fast_settings(cfg))
 
 
 def run(cfg: NCConfig, ctx: RunContext) -> RunResult:
     check_fast_path(cfg, ctx.device)
-    grid = ctx.grid(GRID, grid_cells(cfg), run_cell, cfg, ctx.device, ctx.out_dir, ctx.resume, ctx.seed,
-                    None, workers=cfg.workers if ctx.device == "cpu" else 1)
+    grid = ctx.grid(GRID, grid_cells(cfg, ctx.seed), run_cell, cfg, ctx.device, ctx.out_dir, ctx.resume, None,
+                    workers=cfg.workers if ctx.device == "cpu" else 1)
     synthetic = {cell["case"]: value for cell, value in grid.select(part="ufm")}
-    real = {real_name(cfg, cell): value for cell, value in grid.select(part="real")}
+    real = {f"{real_name(cfg, cell)}_seed{cell['seed']}": value for cell, value in grid.select(part="real")}
     claims = synthetic_claims(synthetic) + real_claims(real)
     artifacts = []
     if synthetic:
         artifacts.append(plot_singular_values(synthetic, ctx.out_dir / "plot_singular_values.png").name)
     if real:
         artifacts.append(plot_real_runs(real, ctx.out_dir / "plot_nc_vs_epoch.png").name)
-    return RunResult(method="neural_collapse", scale=ctx.scale, seeds=[cfg.ufm_seed, ctx.seed],
+    return RunResult(method="neural_collapse", scale=ctx.scale, seeds=[cfg.ufm_seed, *real_seeds(cfg, ctx.seed)],
                      config=config_to_dict(cfg), metrics={"synthetic": synthetic, "real": real}, claims=claims,
                      artifacts=artifacts)
