@@ -55,6 +55,8 @@ def run_method(name: str, scale: str = "quick", *, seed: int = 0, out: Path | No
     validate_config(config)                  # every nested field's options and bounds, before any folder exists
     out_dir = Path(out) if out is not None else default_out_dir(name, resume)
     torch_device = resolve_device(device, getattr(module, "DEVICES", ("cpu", "cuda")))
+    if torch_device.type != "cpu" and hasattr(module, "run_device"):
+        torch_device = module.run_device(config, torch_device)    # the CPU where this config uses no GPU
     if torch_device.type == "cpu":
         torch.set_num_threads(cpu_threads())
     else:

@@ -40,8 +40,10 @@ def _compare(env_id, learner, frames, cfg=SMALL, make_net=None):
 
 
 @pytest.mark.parametrize("learner", ["dqn", "double_dqn", "averaged_dqn", "balanced_dqn"])
-def test_stacked_mlp_runs_are_the_separate_runs_bit_for_bit(learner):
-    assert _compare("CartPole-v1", learner, 400) == 0.0
+def test_stacked_mlp_runs_are_the_separate_runs_to_float32_rounding(learner):
+    # bit for bit on some CPUs; on others (this project's AMD EPYC machines) the grouped and the single matmul take
+    # different kernels and differ by one float32 rounding step (6e-8 measured), with the same episodes
+    assert _compare("CartPole-v1", learner, 400) < 1e-6
 
 
 def test_stacked_minatar_runs_take_the_same_episodes_and_agree_to_rounding():

@@ -93,3 +93,13 @@ def test_claims_validate_kind_and_verdict_and_count_by_both():
     claims = [Claim.check("a", "s", 1, "e", True), Claim.check("b", "s", 1, "e", False),
               Claim("c", "s", 1, "e", "reproduction", "no_signal"), Claim("d", "s", 1, "e", "reproduction", "holds")]
     assert counts_text(claims) == "reproductions: 1 hold, 0 fail, 0 inconclusive, 1 no signal; checks 1/2"
+
+
+def test_long_arms_are_summarised_in_observed_and_still_decide_on_every_pair():
+    rng = np.random.default_rng(0)
+    b = rng.normal(0.5, 0.1, 2000)
+    claim = compare("c", "s", b + 0.01, b, arms=("balanced", "q"), unit="run", source="x")
+    assert claim.verdict == "holds" and claim.observed["n_runs"] == 2000
+    assert claim.observed["balanced"] == {"mean": pytest.approx(b.mean() + 0.01), "sd": pytest.approx(b.std(ddof=1)),
+                                          "n": 2000}
+    assert compare("c", "s", [0.1, 0.2], [0.0, 0.1], arms=("a", "b"), source="x").observed["a"] == [0.1, 0.2]

@@ -102,6 +102,15 @@ def _md_cell(text: str) -> str:
     return text.replace("|", "\\|")
 
 
+def _arm_mean(value: Any) -> float | None:
+    """The mean of an arm in a claim's `observed`: a list of per-unit numbers, or its summary {mean, sd, n}."""
+    if isinstance(value, list) and value and all(isinstance(x, (int, float)) for x in value):
+        return float(np.mean(value))
+    if isinstance(value, dict) and set(value) == {"mean", "sd", "n"}:
+        return float(value["mean"])
+    return None
+
+
 def claim_numbers(claim: Claim) -> str:
     """The numbers that decide a claim, short: for an interval claim each arm's mean, the mean difference, its 95 %
     interval, the number of seeds (and the seeds a decision would need); else the whole observed record."""
@@ -109,8 +118,7 @@ def claim_numbers(claim: Claim) -> str:
     if not (isinstance(obs, dict) and "ci95" in obs):
         return "; ".join(observed_lines(obs))
     unit = next((k[2:] for k in obs if k.startswith("n_")), "seeds")          # "seeds", "folds", "subjects"
-    means = [f"{k} {format_observed(float(np.mean(v)))}" for k, v in obs.items()
-             if isinstance(v, list) and v and k != "ci95" and all(isinstance(x, (int, float)) for x in v)]
+    means = [f"{k} {format_observed(_arm_mean(v))}" for k, v in obs.items() if k != "ci95" and _arm_mean(v) is not None]
     low, high = obs["ci95"]
     parts = means + [f"difference {format_observed(obs['mean_difference'], 3)} "
                      f"[{format_observed(low, 3)}, {format_observed(high, 3)}] over {obs[f'n_{unit}']} {unit}"]

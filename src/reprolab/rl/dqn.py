@@ -264,6 +264,12 @@ class TrainLog:
         for key, values in running.items():
             (self.losses if key == "loss" else self.infos[key]).append(float(np.mean(values)))
 
+    def random_phase_return(self, replay_start: int) -> float:
+        """Mean return of the episodes that end by the replay start, where epsilon is 1 (a uniform random policy:
+        the trivial predictor of a learning curve); NaN when none ends that early."""
+        returns = np.asarray(self.episode_returns, float)[np.asarray(self.episode_end_frames) <= replay_start]
+        return float(returns.mean()) if returns.size else float("nan")
+
     def state_dict(self) -> dict:
         return {"episode_returns": self.episode_returns, "episode_end_frames": self.episode_end_frames,
                 "losses": self.losses, "infos": dict(self.infos)}

@@ -18,6 +18,7 @@ import dataclasses
 import textwrap
 from typing import Any, Literal, Sequence, get_args
 
+import numpy as np
 from reprolab.runtime.io import json_safe
 from reprolab.runtime.stats import PairedInterval, decide_equivalent, decide_greater, paired_interval, seeds_needed
 
@@ -90,6 +91,18 @@ class Signal:
         return {self.model: self.value, self.trivial: self.trivial_value, "beats_trivial": self.present}
 
 
+LISTED_UNITS = 50      # arms with more paired values than this are summarised in `observed` (the metrics keep all)
+
+
+def _arm(values: Sequence[float]) -> list[float] | dict[str, float]:
+    """An arm's values as `observed` shows them: every value up to LISTED_UNITS, else mean, sd and n."""
+    values = [float(v) for v in values]
+    if len(values) <= LISTED_UNITS:
+        return values
+    array = np.asarray(values)
+    return {"mean": float(np.nanmean(array)), "sd": float(np.nanstd(array, ddof=1)), "n": len(values)}
+
+
 def _signal_observed(signals: Sequence[Signal]) -> dict[str, Any]:
     return {"signal": [s.to_observed() for s in signals]} if signals else {}
 
@@ -114,8 +127,8 @@ def compare(name: str, statement: str, a: Sequence[float], b: Sequence[float], *
     interval = paired_interval(a, b) if better == "higher" else paired_interval(b, a)
     verdict = _gated(decide_greater(interval, delta), signals)
     sign = ">" if better == "higher" else "<"
-    observed = {arms[0]: [float(v) for v in a], arms[1]: [float(v) for v in b],
-                **_interval_observed(interval, verdict, delta, unit), **_signal_observed(signals), **(extra or {})}
+    observed = {arms[0]: _arm(a), arms[1]: _arm(b), **_interval_observed(interval, verdict, delta, unit),
+                **_signal_observed(signals), **(extra or {})}
     gap = f"{arms[0]} - {arms[1]}" if better == "higher" else f"{arms[1]} - {arms[0]}"
     expected = (f"{arms[0]} {sign} {arms[1]}: 95 % paired t interval of {gap} above {delta:g} "
                 f"(delta: {source})")
@@ -130,8 +143,8 @@ def equivalent(name: str, statement: str, a: Sequence[float], b: Sequence[float]
     interval = paired_interval(a, b)
     verdict = _gated(decide_equivalent(interval, margin), signals)
     nearest_edge = margin if interval.mean >= 0 else -margin
-    observed = {arms[0]: [float(v) for v in a], arms[1]: [float(v) for v in b],
-                **_interval_observed(interval, verdict, nearest_edge, unit), **_signal_observed(signals),
+    observed = {arms[0]: _arm(a), arms[1]: _arm(b), **_interval_observed(interval, verdict, nearest_edge, unit),
+                **_signal_observed(signals),
                 **(extra or {})}
     expected = (f"95 % paired t interval of {arms[0]} - {arms[1]} inside ±{margin:g} (margin: {source})")
     return Claim(name, statement, observed, expected, "reproduction", verdict)
@@ -146,7 +159,7 @@ def reaches(name: str, statement: str, values: Sequence[float], *, threshold: fl
     level = [threshold] * len(values)
     interval = paired_interval(values, level) if better == "higher" else paired_interval(level, values)
     verdict = _gated(decide_greater(interval, 0.0), signals)
-    observed = {metric: values, "threshold": threshold, **_interval_observed(interval, verdict, 0.0, unit),
+    observed = {metric: _arm(values), "threshold": threshold, **_interval_observed(interval, verdict, 0.0, unit),
                 **_signal_observed(signals), **(extra or {})}
     sign = ">" if better == "higher" else "<"
     expected = f"mean {metric} {sign} {threshold:g}, 95 % t interval over {unit}s (threshold: {source})"

@@ -24,6 +24,13 @@ def binned_curve(end_frames: Sequence[int], returns: Sequence[float], total_fram
     return curve
 
 
+def finite_mean(values: Sequence[float]) -> float:
+    """The mean of the finite values (NaN when there are none)."""
+    values = np.asarray(values, dtype=float)
+    finite = values[np.isfinite(values)]
+    return float(finite.mean()) if finite.size else float("nan")
+
+
 def mean_se(values: Sequence[float]) -> dict:
     """Mean and standard error (std with ddof 1 over sqrt n) of per-run or per-seed values, NaNs skipped;
     the standard error of a single value is 0."""

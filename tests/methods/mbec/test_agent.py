@@ -152,6 +152,13 @@ def test_memory_is_read_only_after_warm_up():
     assert agent.reading and agent.last_q_mbec.shape == (1, 4)
 
 
+def test_learned_beta_lies_strictly_between_0_and_1_and_depends_on_the_state():
+    agent = _agent()
+    h = torch.rand(200, 16, generator=torch.Generator().manual_seed(6)) * 2 - 1    # LSTM states lie in (-1, 1)
+    beta = agent.beta(agent.online[0], h)
+    assert beta.shape == (200,) and 0 < beta.min() and beta.max() < 1 and beta.std() > 0
+
+
 def test_fixed_beta_ablation_uses_the_constant():
     agent = _agent(fixed_beta=0.25)
     assert torch.equal(agent.beta(agent.online[0], torch.randn(5, 16)), torch.full((5,), 0.25))

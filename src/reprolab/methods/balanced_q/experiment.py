@@ -13,7 +13,13 @@ pays and problems where pessimism pays.
 - Slippery FrozenLake 4x4 (gymnasium): alpha 0.1, gamma 0.99, epsilon 0.1, 2000 episodes of <= 100 steps, 50 runs;
   greedy success rate over 200 episodes (project-defined settings).
 - Deep: MinAtar (official settings at `--scale paper`: 5 games + CartPole, 5M frames, 10 seeds);
-  quick is a smoke run (Breakout, 5000 frames, 2 seeds, every learner) that checks beta and the losses only.
+  quick is a smoke run (Breakout, 5000 frames, 2 seeds, every learner): two seeds rarely decide its comparison.
+
+Every statistic keeps its per-run values (`per_run`, run i of every learner comes from the same generator seed, the
+same environment and the same zero tables), the deep runs their per-seed areas under the curve (same seed: same
+environment seeds and network initialisation). `random_policy` holds what a uniform random policy scores in each
+scenario: the left fraction 1 / |actions in A| (exact), the tabular environments' evaluation return, and for the
+deep runs the return of the episodes that end before the replay start, where epsilon is 1.
 """
 
 from __future__ import annotations
@@ -36,7 +42,7 @@ from reprolab.methods.balanced_q.tabular import BalancedQ
 from reprolab.rl.dqn import DQNAgent, DQNConfig, network_for, train_dqn
 from reprolab.rl.envs import make_env
 from reprolab.rl.seeds import SeedBatchedDQN, cell_seeds, seed_cells, train_dqn_seeds
-from reprolab.runtime.stats import binned_curve, mean_se, summarize
+from reprolab.runtime.stats import binned_curve, finite_mean, mean_se, summarize
 from reprolab.rl.tabular import (MaximizationBiasMDP, TransitionTableEnv, run_episodes)
 from reprolab.runtime.config import check_at_least, check_options, config_to_dict
 from reprolab.runtime.grid import GridResults, cell_checkpoint
@@ -68,7 +74,6 @@ class BalancedQConfig:
     lake_runs: int = 50
     lake_episodes: int = 2000
     eval_episodes: int = 200
-    tolerance_se: float = 2.0                        # "as well as" = within this many standard errors
     # --- deep (official MinAtar settings unless noted) ---
     deep_envs: tuple[str, ...] = ("minatar:breakout",)
     deep_learners: tuple[DeepLearner, ...] = ("dqn", "double_dqn", "maxmin_dqn", "averaged_dqn", "balanced_dqn")
@@ -81,7 +86,6 @@ class BalancedQConfig:
     deep_beta_bar: Literal["fixed", "official_minatar"] = "official_minatar"
     deep_prev_nets: Literal["consistent", "official"] = "consistent"
     deep_bins: int = 20
-    deep_claim_min_frames: int = 1_000_000           # deep runs enter claim (d) only from this length on
     deep_checkpoint_every: int = 0                   # frames between in-run checkpoints (0: none; paper 250k)
     deep_seed_batch: bool = False                    # train a learner's seeds in one process (reprolab.rl.seeds)
     workers: int = 2
@@ -115,6 +119,12 @@ def make_agent(name: str, n_runs: int, env, cfg: BalancedQConfig, *, alpha: floa
 
 
 AGENTS = ("q_learning", "double_q", "maxmin_2", "maxmin_8", "pessimistic", "balanced")
+EVAL_MAX_STEPS = {"cliff": 200, "frozenlake": 100}   # project-defined greedy-evaluation episode caps
+
+
+def per_run_stats(values: np.ndarray) -> dict:
+    """Mean and standard error over runs, and the per-run values the claims pair across learners."""
+    return {**mean_se(values), "per_run": values.tolist()}
 
 
 def run_mdp(cfg, mu, *, runs, episodes, n_b, reward, alpha, window, seed) -> dict:
@@ -124,7 +134,7 @@ def run_mdp(cfg, mu, *, runs, episodes, n_b, reward, alpha, window, seed) -> dic
         agent = make_agent(name, runs, env, cfg, alpha=alpha, gamma=1.0, epsilon=0.1)
         log = run_episodes(agent, env, episodes, np.random.default_rng(seed))
         left = (log.first_actions == MaximizationBiasMDP.LEFT).astype(float)
-        out[name] = {"left_all": mean_se(left.mean(1)), "left_window": mean_se(left[:, :window].mean(1)),
+        out[name] = {"left_all": per_run_stats(left.mean(1)), "left_window": per_run_stats(left[:, :window].mean(1)),
                      "curve": left.mean(0).tolist()}
         if name == "balanced":
             out[name]["beta_trace"] = agent.beta_trace
@@ -139,12 +149,25 @@ def run_gridworld(cfg, env, *, runs, episodes, max_steps, gamma, eval_max_steps,
         log = run_episodes(agent, env, episodes, rng, max_steps=max_steps)
         greedy = run_episodes(agent, env, cfg.eval_episodes, rng, max_steps=eval_max_steps, learn=False,
                               epsilon=0.0)
-        out[name] = {"online_second_half": mean_se(log.returns[:, episodes // 2:].mean(1)),
-                     "greedy": mean_se(greedy.returns.mean(1)),
+        out[name] = {"online_second_half": per_run_stats(log.returns[:, episodes // 2:].mean(1)),
+                     "greedy": per_run_stats(greedy.returns.mean(1)),
                      "curve": log.returns.mean(0).tolist()}
         if name == "balanced":
             out[name]["beta_trace"] = agent.beta_trace[:: max(1, len(agent.beta_trace) // 2000)]
     return out
+
+
+def random_policy_left(n_b: int) -> float:
+    """The fraction of episodes a uniform random policy goes left from A: 1 / (actions in A)."""
+    env = MaximizationBiasMDP(n_b_actions=n_b)
+    return float(1 / env.valid[env.A].sum())
+
+
+def random_policy_return(cfg: BalancedQConfig, env, *, runs: int, max_steps: int, seed: int) -> float:
+    """Mean return of a uniform random policy (epsilon 1) over `eval_episodes` episodes of `runs` runs."""
+    agent = make_agent("q_learning", runs, env, cfg, alpha=0.0, gamma=1.0, epsilon=1.0)
+    log = run_episodes(agent, env, cfg.eval_episodes, np.random.default_rng(seed), max_steps=max_steps, learn=False)
+    return float(log.returns.mean())
 
 
 def rule_check(n: int, seed: int) -> dict:
@@ -188,6 +211,7 @@ def deep_record(log, env, env_id: str, cfg: BalancedQConfig) -> dict:
     """One seed's binned learning curve and logs."""
     return {"curve": binned_curve(log.episode_end_frames, log.episode_returns, cfg.deep_frames,
                                   cfg.deep_bins).tolist(),
+            "random_return": log.random_phase_return(cfg.deep_replay_start),
             "episodes": len(log.episode_returns), "losses": log.losses, "infos": log.infos,
             "env_settings": getattr(env.unwrapped, "settings", {"id": env_id})}
 
@@ -251,12 +275,18 @@ def run(cfg: BalancedQConfig, ctx: RunContext) -> RunResult:
             window=100, seed=seed))
     cliff = TransitionTableEnv.from_gymnasium("CliffWalking-v1", slip=cfg.cliff_slip)
     metrics["cliff"] = ctx.stage("cliff", lambda: run_gridworld(
-        cfg, cliff, runs=cfg.cliff_runs, episodes=cfg.cliff_episodes, max_steps=500, gamma=1.0, eval_max_steps=200,
-        seed=seed))
+        cfg, cliff, runs=cfg.cliff_runs, episodes=cfg.cliff_episodes, max_steps=500, gamma=1.0,
+        eval_max_steps=EVAL_MAX_STEPS["cliff"], seed=seed))
     lake = TransitionTableEnv.from_gymnasium("FrozenLake-v1", is_slippery=True)
     metrics["frozenlake"] = ctx.stage("frozenlake", lambda: run_gridworld(
-        cfg, lake, runs=cfg.lake_runs, episodes=cfg.lake_episodes, max_steps=100, gamma=0.99, eval_max_steps=100,
-        seed=seed))
+        cfg, lake, runs=cfg.lake_runs, episodes=cfg.lake_episodes, max_steps=100, gamma=0.99,
+        eval_max_steps=EVAL_MAX_STEPS["frozenlake"], seed=seed))
+    metrics["random_policy"] = ctx.stage("random_policy", lambda: {
+        **{f"sb_mu{mu:+g}": random_policy_left(10) for mu in cfg.sb_mus},
+        **{f"official_mu{mu:+g}": random_policy_left(8) for mu in cfg.official_mus},
+        "cliff": random_policy_return(cfg, cliff, runs=cfg.cliff_runs, max_steps=EVAL_MAX_STEPS["cliff"], seed=seed),
+        "frozenlake": random_policy_return(cfg, lake, runs=cfg.lake_runs, max_steps=EVAL_MAX_STEPS["frozenlake"],
+                                           seed=seed)})
     deep_runs = ctx.grid(GRID, deep_cells(cfg, seed), run_deep_cell, cfg, ctx.out_dir, ctx.resume,
                          workers=cfg.workers)
     metrics["deep"] = summarize_deep(deep_runs, cfg)
@@ -270,17 +300,23 @@ def run(cfg: BalancedQConfig, ctx: RunContext) -> RunResult:
 
 
 def summarize_deep(runs: GridResults, cfg: BalancedQConfig) -> dict:
-    """Per environment and learner: curves across seeds (mean, se, AUC), and the finiteness / beta checks."""
+    """Per environment and learner: curves across seeds (mean, se, AUC per seed, in seed order), the random-policy
+    return, and the finiteness / beta checks."""
     out: dict = {}
     for env_id in cfg.deep_envs:
         key = env_id.replace(":", "_")
         out[key] = {}
         for learner in cfg.deep_learners:
-            seeds = [record for cell in runs.values(env=env_id, learner=learner) for record in cell]
+            cells = runs.select(env=env_id, learner=learner)
+            seeds = [record for _, records in cells for record in records]
             losses = [v for r in seeds for v in r["losses"]]
             betas = [(min(r["infos"]["beta_min"]), max(r["infos"]["beta_max"])) for r in seeds
                      if r["infos"].get("beta_min")]
+            random_returns = np.asarray([r["random_return"] for r in seeds], float)
             out[key][learner] = {**summarize([np.asarray(r["curve"], float) for r in seeds]),
+                                 "seeds": [s for cell, _ in cells for s in cell_seeds(cell)],
+                                 "random_return_per_seed": random_returns.tolist(),
+                                 "random_return": finite_mean(random_returns),
                                  "episodes": [r["episodes"] for r in seeds],
                                  "losses_finite": bool(np.isfinite(losses).all()), "n_loss_logs": len(losses),
                                  "beta_range": [min(b[0] for b in betas), max(b[1] for b in betas)] if betas else None,

@@ -9,6 +9,9 @@ epsilon 1 -> 0.01 linearly over two thirds of the run. Atari: the official setti
 Metrics per environment and agent (5 seeds): area under the binned learning curve (whole run and first third),
 mean return over all episodes, mean of the last 20 episodes, and the frames until the mean of the last 10
 episodes first reaches the threshold (CartPole 195, LunarLander 200, maze: the goal within twice the shortest path).
+The claims pair agents by seed (same seed: same environment seeds and habitual-network initialisation), so the
+per-seed values are kept in seed order (`seeds`, `auc_per_seed`, `auc_early.per_seed`), with the return of a
+uniform random policy (`random_return`: the episodes that end by the replay start, where epsilon is 1).
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ from reprolab.methods.mbec.plots import plot_beta, plot_memory_error
 from reprolab.rl.dqn import DQNConfig, TargetRule, TrainLog, train_dqn
 from reprolab.rl.envs import make_env
 from reprolab.rl.seeds import SeedBatchedDQN, cell_seeds, seed_cells, train_dqn_seeds
-from reprolab.runtime.stats import binned_curve, mean_se, summarize
+from reprolab.runtime.stats import binned_curve, finite_mean, mean_se, summarize
 from reprolab.report.figures import learning_curve_panels
 from reprolab.runtime.config import ConfigError, check_options, config_to_dict
 from reprolab.runtime.grid import GridResults, cell_checkpoint
@@ -164,10 +167,12 @@ def memory_error_windows(trace: list, fraction: float = 0.2) -> dict:
             "early_abs": float(rec[:n, 1].mean()), "late_abs": float(rec[-n:, 1].mean())}
 
 
-def return_record(log: TrainLog, frames: int, threshold: float, seconds: float, cfg: MBECExperimentConfig) -> dict:
+def return_record(log: TrainLog, frames: int, threshold: float, seconds: float, cfg: MBECExperimentConfig,
+                  replay_start: int) -> dict:
     """The binned learning curve and the return statistics of one run."""
     returns = np.asarray(log.episode_returns, float)
     return {"curve": binned_curve(log.episode_end_frames, returns, frames, cfg.bins).tolist(),
+            "random_return": log.random_phase_return(replay_start),
             "episodes": len(returns), "mean_return": float(returns.mean()) if len(returns) else float("nan"),
             "last20": float(returns[-20:].mean()) if len(returns) else float("nan"),
             "steps_to_threshold": steps_to_threshold(log.episode_end_frames, returns, threshold),
@@ -186,25 +191,26 @@ def run_dqn_batched(seeds: list[int], env_name: str, cfg: MBECExperimentConfig, 
     episodes of `run_agent(seed_i, env_name, "dqn", ...)` while the weights agree to float32 rounding, which can
     flip a greedy action late in a long run. "seconds" is the batch's wall time over the number of seeds."""
     env, threshold = build_env(env_name, cfg)
-    agent = SeedBatchedDQN(dqn_network(env, cfg), env.action_space.n, dqn_config(env_name, cfg, frames), TargetRule(),
-                           seeds, device)
+    dqn_cfg = dqn_config(env_name, cfg, frames)
+    agent = SeedBatchedDQN(dqn_network(env, cfg), env.action_space.n, dqn_cfg, TargetRule(), seeds, device)
     start = time.perf_counter()
     logs = train_dqn_seeds(lambda: build_env(env_name, cfg)[0], agent, frames, desc=f"dqn {env_name}",
                            log_every=max(frames // 100, 100), checkpoint=checkpoint,
                            checkpoint_every=cfg.checkpoint_every, resume=resume)
     seconds = (time.perf_counter() - start) / len(seeds)
-    return [return_record(log, frames, threshold, seconds, cfg) for log in logs]
+    return [return_record(log, frames, threshold, seconds, cfg, dqn_cfg.replay_start) for log in logs]
 
 
 def run_agent(seed: int, env_name: str, kind: str, cfg: MBECExperimentConfig, frames: int, device: str = "cpu",
               checkpoint: Path | None = None, resume: bool = False) -> dict:
     """One agent on one environment: the binned learning curve, return statistics and the memory's traces."""
     env, threshold = build_env(env_name, cfg)
-    agent = make_agent(kind, env, dqn_config(env_name, cfg, frames), cfg, seed, device)
+    dqn_cfg = dqn_config(env_name, cfg, frames)
+    agent = make_agent(kind, env, dqn_cfg, cfg, seed, device)
     start = time.perf_counter()
     log = train_dqn(env, agent, frames, seed, log_every=max(frames // 100, 100), checkpoint=checkpoint,
                     checkpoint_every=cfg.checkpoint_every, resume=resume)
-    out = return_record(log, frames, threshold, time.perf_counter() - start, cfg)
+    out = return_record(log, frames, threshold, time.perf_counter() - start, cfg, dqn_cfg.replay_start)
     if isinstance(agent, MBECAgent):
         beta = np.asarray(agent.trace["beta"], float).reshape(-1, 2)
         late = beta[beta[:, 0] > frames * (1 - 1 / 3), 1] if len(beta) else np.zeros(0)
@@ -262,12 +268,17 @@ def summarize_env(runs: GridResults, env_name: str, cfg: MBECExperimentConfig, k
     out = {}
     n_early = max(1, int(round(cfg.bins * cfg.early_fraction)))
     for kind in kinds:
-        seeds = [record for cell in runs.values(env=env_name, agent=kind) for record in cell]
+        cells = runs.select(env=env_name, agent=kind)
+        seeds = [record for _, records in cells for record in records]
         if not seeds:
             continue
         curves = [np.asarray(r["curve"], float) for r in seeds]
-        block = {**summarize(curves),
-                 "auc_early": mean_se([float(np.nanmean(c[:n_early])) for c in curves]),
+        early = [float(np.nanmean(c[:n_early])) for c in curves]
+        random_returns = np.asarray([r["random_return"] for r in seeds], float)
+        block = {**summarize(curves), "seeds": [s for cell, _ in cells for s in cell_seeds(cell)],
+                 "auc_early": {**mean_se(early), "per_seed": early},
+                 "random_return": finite_mean(random_returns),
+                 "random_return_per_seed": random_returns.tolist(),
                  "mean_return": mean_se([r["mean_return"] for r in seeds]),
                  "last20": mean_se([r["last20"] for r in seeds]),
                  "steps_to_threshold": [float(r["steps_to_threshold"]) for r in seeds],
@@ -301,6 +312,12 @@ def grid_cells(cfg: MBECExperimentConfig, plan: list[tuple[str, tuple[str, ...]]
         cells += [cell for kind in kinds for cell in seed_cells({"env": env_name, "agent": kind}, seeds,
                                                                 cfg.dqn_seed_batch and kind == "dqn")]
     return cells
+
+
+def run_device(cfg: MBECExperimentConfig, device: torch.device) -> torch.device:
+    """The device this config's run uses (what the runtime records): the requested one only for Atari cells; the
+    classic-control cells and the equivalence stage always run on the CPU."""
+    return device if cfg.atari_envs else torch.device("cpu")
 
 
 def run(cfg: MBECExperimentConfig, ctx: RunContext) -> RunResult:
