@@ -1,7 +1,9 @@
 import pytest
 import torch
 
-from reprolab.methods.trojan_filter.attacks import BadNetPlus, BlendedPlus, WaNet, attack_success
+from reprolab.methods.trojan_filter.attacks import (BadNetPlus, BlendedPlus, WaNet, attack_success,
+                                                    untriggered_target_rate)
+from reprolab.methods.trojan_filter.metrics import majority_class_rate
 
 
 def test_badnet_plus_stamps_each_patch_in_place_and_nothing_else():
@@ -64,3 +66,19 @@ def test_attack_success_counts_only_non_target_images_per_trigger():
     assert asr["per_trigger"] == [1.0, 0.0, 0.0] and asr["mean"] == pytest.approx(1 / 3)
     with pytest.raises(ValueError, match="\\[0, 1\\]"):
         attack.poison(torch.full((2, 1, 28, 28), 2.0), torch.zeros(2, dtype=torch.long), 0.5, torch.Generator())
+
+
+def test_untriggered_target_rate_is_attack_success_without_the_trigger():
+    attack = BadNetPlus((1, 28, 28))                                    # targets 0, 1, 2
+
+    def patch_free_says_one(x):                                         # 1 on clean images, 0 once a patch is stamped
+        label = torch.where(x.flatten(1).amax(1) > 0, 0, 1)
+        return torch.nn.functional.one_hot(label, 10).float()
+
+    x, y = torch.zeros(4, 1, 28, 28), torch.tensor([0, 1, 2, 3])
+    assert untriggered_target_rate(patch_free_says_one, attack, x, y) == pytest.approx((0 + 1 + 0) / 3)
+    assert attack_success(patch_free_says_one, attack, x, y)["per_trigger"] == [1.0, 0.0, 0.0]
+
+
+def test_majority_class_rate_is_the_share_of_the_most_frequent_label():
+    assert majority_class_rate(torch.tensor([3, 3, 1, 3, 0])) == 0.6

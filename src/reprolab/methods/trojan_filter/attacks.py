@@ -158,3 +158,12 @@ def attack_success(classifier, attack: TrojanAttack, x: torch.Tensor, y: torch.T
         pred = batched(lambda xb: classifier(attack.apply(xb, k)).argmax(1), x[keep])
         per_trigger.append(fraction(pred == target))
     return {"per_trigger": per_trigger, "mean": sum(per_trigger) / len(per_trigger)}
+
+
+@torch.no_grad()
+def untriggered_target_rate(classifier, attack: TrojanAttack, x: torch.Tensor, y: torch.Tensor) -> float:
+    """`attack_success` with no trigger stamped (what the attack must beat): per trigger, the fraction of clean test
+    images whose label differs from the trigger's target that the classifier sends to that target; their mean."""
+    pred = batched(lambda xb: classifier(xb).argmax(1), x)
+    rates = [fraction(pred[y != target] == target) for target in attack.targets]
+    return sum(rates) / len(rates)

@@ -6,18 +6,14 @@ horizontal flip). With an attack, a fraction `poison_rate` of every batch is poi
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import torch
 from torch.nn import functional as F
 
 from reprolab.methods.trojan_filter.attacks import TrojanAttack
+from reprolab.methods.trojan_filter.config import TrojanExperimentConfig
 from reprolab.nets import NetCMNIST, Normalized, PreActResNet18
 from reprolab.runtime.fast import autocast, fast_batch, fast_model
 from reprolab.runtime.progress import Progress
-
-if TYPE_CHECKING:
-    from reprolab.methods.trojan_filter.experiment import TrojanExperimentConfig
 
 CIFAR_MEAN, CIFAR_STD = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)
 
@@ -43,7 +39,7 @@ def random_crop_flip(x: torch.Tensor, gen: torch.Generator, padding: int = 5) ->
     return torch.where(flip[:, None, None, None], crops.flip(-1), crops)
 
 
-def train_classifier(x, y, epochs: int, cfg: "TrojanExperimentConfig", seed: int,
+def train_classifier(x, y, epochs: int, cfg: TrojanExperimentConfig, seed: int,
                      attack: TrojanAttack | None = None) -> torch.nn.Module:
     """The dataset's classifier on [0, 1] images; with an attack, each batch is poisoned at `poison_rate`. The attack
     prepares itself first (InputAware pretrains its mask), and a trainable attack's optimiser steps beside the

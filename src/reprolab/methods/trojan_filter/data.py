@@ -8,18 +8,15 @@ CIFAR-10 is shuffled once with a fixed seed first (the JPEG copy is grouped by c
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 import torch
 from torch.nn import functional as F
 
 from reprolab.data import load_cifar10, load_mnist
-
-if TYPE_CHECKING:
-    from reprolab.methods.trojan_filter.experiment import TrojanExperimentConfig
+from reprolab.methods.trojan_filter.config import TrojanExperimentConfig
 
 DATASETS = {"mnist": (1, 28), "cifar10": (3, 32)}              # channels, image size
+DATASET_NAMES = {"mnist": "MNIST", "cifar10": "CIFAR-10 (JPEG copy)"}
 
 
 def as_images(x: np.ndarray) -> torch.Tensor:
@@ -28,7 +25,7 @@ def as_images(x: np.ndarray) -> torch.Tensor:
     return t.unsqueeze(1) if t.ndim == 3 else t.permute(0, 3, 1, 2).contiguous()
 
 
-def load_splits(cfg: "TrojanExperimentConfig") -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+def load_splits(cfg: TrojanExperimentConfig) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
     """train / defender / held_out / test splits of the configured dataset, and `spare` (the rest of the training
     images: image-BI+ patterns on CIFAR-10 come from there, outside training, D_def and evaluation)."""
     if cfg.dataset not in DATASETS:
@@ -51,7 +48,7 @@ def load_splits(cfg: "TrojanExperimentConfig") -> dict[str, tuple[torch.Tensor, 
             "held_out": (x[b - held:b], y[b - held:b]), "test": (x_test, y_test), "spare": (x[b:], y[b:])}
 
 
-def natural_patterns(n: int, cfg: "TrojanExperimentConfig", spare: torch.Tensor, seed: int) -> torch.Tensor:
+def natural_patterns(n: int, cfg: TrojanExperimentConfig, spare: torch.Tensor, seed: int) -> torch.Tensor:
     """image-BI+ patterns. MNIST: `n` CIFAR-10 test images (JPEG copy), grey-scaled and resized to 28 x 28.
     CIFAR-10: `n` held-out training images (`spare`, outside training, D_def and evaluation)."""
     gen = torch.Generator().manual_seed(seed)

@@ -9,22 +9,20 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from typing import TYPE_CHECKING
 
 import torch
 
 from reprolab.methods.trojan_filter.adversarial import AIFConfig, TriggerGenerator, train_adversarial_filter
 from reprolab.methods.trojan_filter.attacks import TrojanAttack, attack_success
+from reprolab.methods.trojan_filter.config import TrojanExperimentConfig
 from reprolab.methods.trojan_filter.filters import (FilterCollapsed, FilterDefense, PlainFilter, VariationalFilter,
                                                     train_filter)
 from reprolab.methods.trojan_filter.metrics import accuracy, batched, fraction
 from reprolab.runtime.fast import fast_settings
 
-if TYPE_CHECKING:
-    from reprolab.methods.trojan_filter.experiment import TrojanExperimentConfig
 
 
-def train_defense(name: str, classifier, x_def, y_def, cfg: "TrojanExperimentConfig", seed: int):
+def train_defense(name: str, classifier, x_def, y_def, cfg: TrojanExperimentConfig, seed: int):
     """The filter of defense `name` ("IF", "VIF" or "AIF") trained on the defender's set, and its loss log."""
     channels = x_def.shape[1]
     shape = {"channels": channels, "width": cfg.filter_width, "latent": cfg.filter_latent}
@@ -58,7 +56,7 @@ def detection_rates(flags_clean: torch.Tensor, flags_trojan: torch.Tensor, hits:
 
 
 def evaluate_filter(name: str, classifier, attack: TrojanAttack, data: dict, x_troj, hits,
-                    cfg: "TrojanExperimentConfig", seed: int, x_def=None, y_def=None) -> tuple[dict, torch.nn.Module]:
+                    cfg: TrojanExperimentConfig, seed: int, x_def=None, y_def=None) -> tuple[dict, torch.nn.Module]:
     """Train filter `name` on the defender set (or the given subset of it); its collapse check, filtered clean
     accuracy, ASR after filtering and FtC rates. A collapsed filter is reported and not scored."""
     x_test, y_test = data["test"]

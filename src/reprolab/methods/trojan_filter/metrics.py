@@ -14,6 +14,11 @@ def fraction(flags: torch.Tensor) -> float:
 BATCH = 1000
 
 
+def majority_class_rate(y: torch.Tensor) -> float:
+    """The accuracy of always answering the most frequent label of `y` (what a classifier must beat)."""
+    return int(torch.bincount(y).max()) / len(y)
+
+
 def filtered_asr(record: dict) -> float:
     """A filter record's mean ASR after filtering; NaN when the filter collapsed (it is not scored)."""
     return record["asr_filtered"]["mean"] if "asr_filtered" in record else float("nan")

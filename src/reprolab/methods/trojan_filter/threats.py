@@ -1,25 +1,17 @@
-"""The threat model: the five attacks by name, built for the configured dataset (trigger sizes, positions and
-blend weights of the CPU prototype and the paper configuration)."""
+"""The threat model: the five attacks (`config.ATTACKS`) by name, built for the configured dataset (trigger sizes,
+positions and blend weights of the CPU prototype and the paper configuration)."""
 
 from __future__ import annotations
-
-import typing
-from typing import TYPE_CHECKING, Literal
 
 import torch
 
 from reprolab.methods.trojan_filter.attacks import BadNetPlus, BlendedPlus, TrojanAttack, WaNet
+from reprolab.methods.trojan_filter.config import ATTACKS, TrojanExperimentConfig
 from reprolab.methods.trojan_filter.data import DATASETS, natural_patterns
 from reprolab.methods.trojan_filter.input_aware import InputAware
 
-if TYPE_CHECKING:
-    from reprolab.methods.trojan_filter.experiment import TrojanExperimentConfig
 
-Attack = Literal["badnet_plus", "wanet", "noise_bi_plus", "image_bi_plus", "input_aware"]
-ATTACKS: tuple[str, ...] = typing.get_args(Attack)
-
-
-def make_attack(name: str, cfg: "TrojanExperimentConfig", seed: int, spare: torch.Tensor | None = None,
+def make_attack(name: str, cfg: TrojanExperimentConfig, seed: int, spare: torch.Tensor | None = None,
                 alpha: float | None = None) -> TrojanAttack:
     """The attack `name` for the configured dataset; `alpha` overrides image-BI+'s blend weight (norm sweep)."""
     channels, size = DATASETS[cfg.dataset]
