@@ -1,3 +1,5 @@
+import random
+
 from reprolab.methods.invalidator.baselines import naive_diff
 from reprolab.methods.invalidator.rules import (correct_spec_violations, invalidator_decision, maintained_errors,
                                                 semantic_verdict)
@@ -46,3 +48,30 @@ def test_the_developer_fix_is_never_flagged_and_the_decision_order():
     assert invalidator_decision(True, 0.0, 0.975) == (True, "rules")
     assert invalidator_decision(False, 0.98, 0.975)[0] and not invalidator_decision(False, 0.97, 0.975)[0]
     assert invalidator_decision(False, None, 0.975) == (False, "rules (no classifier score)")
+
+
+def random_map(rng: random.Random, points: list[str], invariants: list[str]) -> dict[str, set[str]]:
+    return {p: set(rng.sample(invariants, rng.randint(0, len(invariants)))) for p in rng.sample(points, rng.randint(
+        0, len(points)))}
+
+
+def test_the_rules_never_flag_the_developer_fix_on_random_invariant_sets():
+    """A patch identical to D has I(A) = I(D): CorrectSpec = I_P(B) & I_P(D) is inside I_P(A), and ErrorBeh =
+    I_F(B) - I_F(D) shares nothing with I_F(A). Over random maps (random points present, random invariants at each),
+    whatever B is."""
+    rng = random.Random(0)
+    points, invariants = ["f:::ENTER", "f:::EXIT", "f:::LOOP0", "g:::EXIT"], [f"x{i} > 0" for i in range(6)]
+    for _ in range(5000):
+        b = {g: random_map(rng, points, invariants) for g in ("P", "F")}
+        d = {g: random_map(rng, points, invariants) for g in ("P", "F")}
+        assert not semantic_verdict(b, d, d)["overfitting"]
+        assert not naive_diff(d, d)
+
+
+def test_invalidator_flags_every_patch_the_rules_flag():
+    """INVALIDATOR = rules OR p_syn > T, so its recall is never below the rules' alone, whatever the classifier."""
+    rng = random.Random(0)
+    for _ in range(1000):
+        p, t = rng.random(), rng.random()
+        assert invalidator_decision(True, p, t)[0]
+        assert invalidator_decision(False, p, t)[0] == (p > t)

@@ -4,7 +4,7 @@
 - the naive invariant diff: overfitting if any program point that A and D share has different invariants, over
   the passing (T_P) or the failing (T_F) tests;
 - the syntactic classifier alone (Tian et al.'s features from the patch embeddings) at the probability 0.5, with
-  and without the developer fix (GT);
+  and without the developer fix (GT) (`evaluate` adds it at the official and at its own fold-chosen threshold);
 - all-overfitting: every patch flagged (the F1 a trivial classifier reaches).
 """
 

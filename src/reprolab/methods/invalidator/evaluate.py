@@ -4,12 +4,15 @@ Per patch: the semantic rules (no training), the naive invariant diff, and the s
 of overfitting from leave-one-program-out training (LeaveOneGroupOut over modules by default, so near-clones such as
 bisect_left / bisect_right share a fold). INVALIDATOR = rules OR p_syn > T, with T the official 0.975 (GT) /
 0.93 (no GT), fixed values {0.5, 0.7, 0.9}, and one chosen inside each training fold (the F1-best of i / 200 on
-out-of-fold probabilities of the training programs). Label 1 = overfitting.
+out-of-fold probabilities of the training programs). The syntactic classifier alone is scored at 0.5, at the
+official T and at its own fold-chosen T (the F1-best of p_syn > T alone). Label 1 = overfitting. Every method is
+scored over all patches, without the patches identical to D, and per fold (the paired unit of the claims).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 from typing import Literal
 
 import numpy as np
@@ -19,11 +22,13 @@ from sklearn.model_selection import LeaveOneGroupOut
 from reprolab.runtime.config import check_options
 from reprolab.methods.invalidator.baselines import baseline_predictions, naive_diff
 from reprolab.methods.invalidator.rules import invalidator_decision, semantic_verdict
-from reprolab.methods.invalidator.syntactic import features, make_classifier, make_encoder, patch_sides
+from reprolab.methods.invalidator.syntactic import (MAX_ITER, SOLVER, TOL, features, fit_classifier, make_encoder,
+                                                    patch_sides)
 
 OFFICIAL_T = {"gt": 0.975, "no_gt": 0.93}          # official code
 FIXED_T = (0.5, 0.7, 0.9)
 GRID = np.arange(1, 200) / 200
+FOLD_METRICS = ("accuracy", "precision", "recall", "f1")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,6 +54,13 @@ def scores(y: np.ndarray, pred: np.ndarray, score: np.ndarray | None = None) -> 
     if score is not None:
         out["auc"] = float(roc_auc_score(y, score)) if 0 < y.sum() < len(y) else float("nan")
     return out
+
+
+def fold_scores(y: np.ndarray, pred: np.ndarray, groups: np.ndarray) -> dict[str, list[float]]:
+    """Accuracy, precision, recall and F1 in each leave-one-program-out fold, folds in `np.unique(groups)` order
+    (LeaveOneGroupOut's); NaN where a fold leaves a score undefined."""
+    per_fold = [scores(y[groups == g], pred[groups == g]) for g in np.unique(groups)]
+    return {metric: [s[metric] for s in per_fold] for metric in FOLD_METRICS}
 
 
 def bugs_by_key(benchmark: list[dict]) -> dict[tuple[str, int], dict]:
@@ -96,11 +108,20 @@ def embed_sides(benchmark: list[dict], encoder) -> dict[str, np.ndarray]:
             "dev_b": vec[3 * n::2][:m], "dev_p": vec[3 * n + 1::2][:m]}
 
 
-def _fit_predict(x_train, y_train, x_test, official_unscaled: bool) -> np.ndarray:
+def embedding_hash(emb: dict[str, np.ndarray]) -> str:
+    """SHA-256 of every embedding (float64, sides in sorted order): equal hashes, equal classifier inputs."""
+    digest = hashlib.sha256()
+    for side in sorted(emb):
+        digest.update(np.ascontiguousarray(emb[side], dtype=np.float64).tobytes())
+    return digest.hexdigest()
+
+
+def _fit_predict(x_train, y_train, x_test, official_unscaled: bool) -> tuple[np.ndarray, dict | None]:
+    """Probabilities of overfitting for x_test, and the fit's iterations and convergence (None: no fit)."""
     if len(set(y_train.tolist())) < 2:                  # one class only: its constant probability
-        return np.full(len(x_test), float(y_train[0]) if len(y_train) else 0.5)
-    model = make_classifier(official_unscaled).fit(x_train, y_train)
-    return model.predict_proba(x_test)[:, 1]
+        return np.full(len(x_test), float(y_train[0]) if len(y_train) else 0.5), None
+    model, iterations, converged = fit_classifier(x_train, y_train, official_unscaled)
+    return model.predict_proba(x_test)[:, 1], {"iterations": iterations, "converged": converged}
 
 
 def best_threshold(y: np.ndarray, semantic: np.ndarray, prob: np.ndarray) -> float:
@@ -115,8 +136,10 @@ def best_threshold(y: np.ndarray, semantic: np.ndarray, prob: np.ndarray) -> flo
 
 
 def syntactic_probabilities(benchmark: list[dict], emb: dict, y: np.ndarray, semantic: np.ndarray,
-                            cfg: EvalConfig) -> dict[str, dict[str, np.ndarray]]:
-    """Leave-one-program-out probabilities with and without GT, and the threshold chosen in each training fold."""
+                            cfg: EvalConfig) -> dict[str, dict]:
+    """Leave-one-program-out probabilities with and without GT, the thresholds chosen in each training fold for
+    INVALIDATOR ("threshold") and for the classifier alone ("threshold_syntactic"), and the iterations and
+    convergence of every fit ("fits")."""
     patches = patches_of(benchmark)
     groups = np.array([p[cfg.group_by] for p in patches])
     dev_groups = np.array([s[cfg.group_by] for s in benchmark for _ in s["bugs"]])
@@ -124,24 +147,43 @@ def syntactic_probabilities(benchmark: list[dict], emb: dict, y: np.ndarray, sem
     for variant, g, dev_g in (("gt", emb["g"], emb["dev_p"]), ("no_gt", None, None)):
         x = features(emb["b"], emb["p"], g)
         x_dev = features(emb["dev_b"], emb["dev_p"], dev_g)
-        prob, chosen = np.full(len(y), np.nan), np.full(len(y), np.nan)
+        prob, chosen, chosen_alone = (np.full(len(y), np.nan) for _ in range(3))
+        fits = []
         for train, test in LeaveOneGroupOut().split(x, y, groups):
             dev_train = ~np.isin(dev_groups, groups[test])
             x_tr = np.vstack([x[train], x_dev[dev_train]])
             y_tr = np.concatenate([y[train], np.zeros(int(dev_train.sum()))])
-            prob[test] = _fit_predict(x_tr, y_tr, x[test], cfg.official_unscaled)
+            prob[test], fit = _fit_predict(x_tr, y_tr, x[test], cfg.official_unscaled)
+            fits.append(fit)
             inner = np.full(len(train), np.nan)             # out-of-fold probabilities of the training programs
             inner_groups = groups[train]
             if len(set(inner_groups)) > 1:
                 for itr, ite in LeaveOneGroupOut().split(x[train], y[train], inner_groups):
                     dev_inner = dev_train & ~np.isin(dev_groups, inner_groups[ite])
-                    inner[ite] = _fit_predict(np.vstack([x[train][itr], x_dev[dev_inner]]),
-                                              np.concatenate([y[train][itr], np.zeros(int(dev_inner.sum()))]),
-                                              x[train][ite], cfg.official_unscaled)
+                    inner[ite], fit = _fit_predict(
+                        np.vstack([x[train][itr], x_dev[dev_inner]]),
+                        np.concatenate([y[train][itr], np.zeros(int(dev_inner.sum()))]), x[train][ite],
+                        cfg.official_unscaled)
+                    fits.append(fit)
                 chosen[test] = best_threshold(y[train], semantic[train], inner)
+                chosen_alone[test] = best_threshold(y[train], np.zeros(len(train), bool), inner)
             else:
-                chosen[test] = OFFICIAL_T[variant]
-        out[variant] = {"prob": prob, "threshold": chosen}
+                chosen[test] = chosen_alone[test] = OFFICIAL_T[variant]
+        out[variant] = {"prob": prob, "threshold": chosen, "threshold_syntactic": chosen_alone,
+                        "fits": [f for f in fits if f is not None]}
+    return out
+
+
+def convergence(syn: dict[str, dict]) -> dict:
+    """Per variant: the classifier's fits (training folds with one class only need none), their iterations, and how
+    many did not converge; `converged`: every fit did."""
+    out = {"solver": SOLVER, "tol": TOL, "max_iter": MAX_ITER}
+    for variant, block in syn.items():
+        iterations = [f["iterations"] for f in block["fits"]]
+        out[variant] = {"fits": len(iterations), "iterations_max": max(iterations, default=0),
+                        "iterations_median": float(np.median(iterations)) if iterations else 0.0,
+                        "not_converged": sum(not f["converged"] for f in block["fits"])}
+    out["converged"] = all(out[variant]["not_converged"] == 0 for variant in syn)
     return out
 
 
@@ -162,9 +204,13 @@ def evaluate(benchmark: list[dict], cfg: EvalConfig, seed: int = 0) -> dict:
         for t in (OFFICIAL_T[variant], *FIXED_T):
             methods[f"invalidator_{variant}@{t}"] = (sem | (prob > t), combined_score)
         methods[f"invalidator_{variant}@chosen"] = (sem | (prob > block["threshold"]), combined_score)
+        methods[f"syntactic_{variant}@{OFFICIAL_T[variant]}"] = (prob > OFFICIAL_T[variant], prob)
+        methods[f"syntactic_{variant}@chosen"] = (prob > block["threshold_syntactic"], prob)
     keep = ~np.array([p["same_as_dev"] for p in patches])
+    groups = np.array([p[cfg.group_by] for p in patches])
     results = {name: {"all": scores(y, pred, score),
-                      "without_same_as_dev": scores(y[keep], pred[keep], None if score is None else score[keep])}
+                      "without_same_as_dev": scores(y[keep], pred[keep], None if score is None else score[keep]),
+                      "per_fold": fold_scores(y, pred, groups)}
                for name, (pred, score) in methods.items()}
     decided = [invalidator_decision(bool(s), float(p), float(t))[1].split(" ")[0]
                for s, p, t in zip(sem, syn["gt"]["prob"], syn["gt"]["threshold"])]
@@ -172,4 +218,7 @@ def evaluate(benchmark: list[dict], cfg: EvalConfig, seed: int = 0) -> dict:
             "rule": cols["rule"].tolist(),
             "naive": cols["naive"].tolist(), "traced": cols["traced"].tolist(),
             "p_syntactic_gt": syn["gt"]["prob"].tolist(), "p_syntactic_no_gt": syn["no_gt"]["prob"].tolist(),
-            "chosen_threshold_gt": syn["gt"]["threshold"].tolist(), "decided_by": decided, "encoder": cfg.encoder}
+            "chosen_threshold_gt": syn["gt"]["threshold"].tolist(),
+            "chosen_threshold_syntactic_gt": syn["gt"]["threshold_syntactic"].tolist(), "decided_by": decided,
+            "folds": np.unique(groups).tolist(), "fold_unit": cfg.group_by, "classifier": convergence(syn),
+            "encoder": cfg.encoder, "embedding_sha256": embedding_hash(emb)}

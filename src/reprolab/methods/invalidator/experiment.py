@@ -15,7 +15,9 @@ cores help; a GPU speeds only the encoder).
 from __future__ import annotations
 
 import dataclasses
+import platform
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -118,7 +120,8 @@ def run(cfg: InvalidatorConfig, ctx: RunContext) -> RunResult:
     stages = list(ctx.stages(jobs, workers=cfg.workers).values())
     benchmark = merge(stages)
     write_json(ctx.out_dir / "benchmark.json", {"subjects": benchmark, "config": config_to_dict(cfg)})
-    metrics = {"benchmark": benchmark_metrics(benchmark, stages), "harvest": sources}
+    metrics = {"benchmark": benchmark_metrics(benchmark, stages), "harvest": sources,
+               "environment": {"cpu_model": cpu_model()}}
     start = time.perf_counter()
     metrics["evaluation"] = evaluate(benchmark, cfg.evaluation, ctx.seed)
     ctx.timings["evaluation"] = time.perf_counter() - start
@@ -126,6 +129,18 @@ def run(cfg: InvalidatorConfig, ctx: RunContext) -> RunResult:
     artifacts = ["benchmark.json", plot_scores(metrics, ctx.out_dir / "plot_scores.png").name]
     return RunResult(method="invalidator", scale=ctx.scale, seeds=seeds, config=config_to_dict(cfg),
                      metrics=metrics, claims=claims(metrics, cfg), artifacts=artifacts)
+
+
+def cpu_model() -> str:
+    """The CPU's "model name" from /proc/cpuinfo (Linux), else what `platform` knows: the encoder's and the
+    classifier's floating-point results can differ between CPUs."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
 def developer_fix_check(benchmark: list[dict]) -> dict:
