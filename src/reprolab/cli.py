@@ -65,16 +65,23 @@ def report(runs_dir: Path = typer.Argument(Path("runs"), help="folder holding re
            readme_table: bool = typer.Option(False, "--readme-table",
                                              help="print the top README's results table instead"),
            method_table: bool = typer.Option(False, "--method-table",
-                                             help="print each method's README results table instead")) -> None:
+                                             help="print each method's README results table instead"),
+           write_readmes: bool = typer.Option(False, "--write-readmes",
+                                              help="write both tables into README.md and each method's README "
+                                                   "(between their results markers)")) -> None:
     """Render runs_dir/report.md and a self-contained runs_dir/report.html from the newest result per method."""
     from reprolab import report as reports
 
     try:
-        if readme_table or method_table:
+        if readme_table or method_table or write_readmes:
             results, skipped = reports.collect_results(runs_dir)
             for reason in skipped:
                 typer.echo(f"warning: skipped {reason}", err=True)
-            if readme_table:
+            if write_readmes:
+                root = Path(__file__).resolve().parents[2]
+                for path in reports.write_readmes(results, root / "README.md", Path(__file__).parent / "methods"):
+                    typer.echo(f"wrote {path}")
+            elif readme_table:
                 typer.echo(reports.readme_table(results))
             else:
                 typer.echo("\n\n".join(reports.method_table(*found) for found in results))

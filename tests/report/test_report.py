@@ -112,3 +112,24 @@ def test_the_method_table_shows_each_claims_kind_verdict_and_interval(tmp_path):
     assert row.startswith("| `mad_beats_dfad` | reproduction | inconclusive | mad 0.6067; dfad 0.5733; difference "
                           "0.0333 [-0.0184, 0.085] over 3 seeds; 6 seeds would decide |")
     assert lines[5] == "| `teacher_trained` | check | holds | accuracy=0.99 | >= 0.98 |"
+
+
+def test_write_readmes_replaces_only_the_results_blocks(tmp_path):
+    from reprolab.report import collect_results, write_readmes
+    from reprolab.report.render import RESULTS_END, RESULTS_START
+
+    _sample_run(tmp_path / "runs" / "mad", "mad", "2026-01-01T10:20:00+00:00", holds=False)
+    top, method = tmp_path / "README.md", tmp_path / "methods" / "mad" / "README.md"
+    method.parent.mkdir(parents=True)
+    top.write_text(f"# top\n\n{RESULTS_START}\nold table\n{RESULTS_END}\n\n## Using it\n")
+    method.write_text(f"# mad\n\n## Results\n\n{RESULTS_START}\nold\n{RESULTS_END}\n\n## Deviations\n")
+    results, _ = collect_results(tmp_path / "runs")
+    assert write_readmes(results, top, tmp_path / "methods") == [top, method]
+    text = top.read_text()
+    assert "old table" not in text and "| mad | 0 / 1 / 0 / 0 | 0/0 | 3 s |" in text and text.endswith("## Using it\n")
+    text = method.read_text()
+    assert text.startswith("# mad\n\n## Results\n\n") and "`reprolab run mad --scale quick`" in text
+    assert "| `c` | reproduction | fails |" in text and text.endswith(f"{RESULTS_END}\n\n## Deviations\n")
+    method.write_text("# mad without markers\n")
+    with pytest.raises(ValueError, match="has no results block"):
+        write_readmes(results, top, tmp_path / "methods")
