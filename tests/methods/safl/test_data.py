@@ -1,12 +1,13 @@
-"""The generator's determinism (check 9), the LMDB and label-file readers with bad records, the recognizer's input
-checks and a deterministic first few training losses."""
+"""The generator's determinism (check 9), the LMDB and label-file readers with bad records, training streamed from
+several LMDB roots, saving and loading a recognizer, the recognizer's input checks and a deterministic first few
+training losses."""
 
 import json
 
 import pytest
 import torch
 
-from reprolab.methods.safl.datasets import WordImages, read_label_file, read_lmdb, write_lmdb
+from reprolab.methods.safl.datasets import LmdbWordImages, WordImages, read_label_file, read_lmdb, write_lmdb
 from reprolab.methods.safl.recognizer import Recognizer, TrainConfig
 from reprolab.methods.safl.synth import SynthConfig, SyntheticWordImages, generate, rare_characters, zipf_order
 
@@ -61,6 +62,105 @@ def test_lmdb_round_trip_with_bad_records_counted(tmp_path):
         read_lmdb(tmp_path)
 
 
+def _append(root, records):
+    """Records (image bytes, label) appended to an LMDB root."""
+    import lmdb
+
+    env = lmdb.open(str(root), map_size=1 << 24)
+    with env.begin(write=True) as txn:
+        n = int(txn.get(b"num-samples"))
+        for i, (image, label) in enumerate(records, start=n + 1):
+            txn.put(b"image-%09d" % i, image)
+            txn.put(b"label-%09d" % i, label.encode())
+        txn.put(b"num-samples", str(n + len(records)).encode())
+    env.close()
+
+
+def test_training_streams_several_lmdb_roots_and_counts_long_labels(tmp_path):
+    images, labels = _images(7)
+    first = write_lmdb(tmp_path / "mj", WordImages(images[:4], labels[:4]))
+    second = write_lmdb(tmp_path / "st", WordImages(images[4:], labels[4:]))
+    png = read_bytes_of_record(first, 1)
+    _append(first, [(b"corrupt", "abc"), (png, "x" * 25), (png, "y" * 24)])
+    stream = LmdbWordImages([first, second])
+    assert len(stream) == 4 + 2 + 3 and stream.skipped == {"label_too_long": 1}
+    assert not any(isinstance(v, torch.Tensor) for v in vars(stream).values())      # no image held in memory
+    batch, batch_labels = stream.batch(torch.arange(9))
+    assert batch_labels == labels[:4] + ["y" * 24] + labels[4:]
+    assert torch.equal(batch, torch.cat([images[:4], images[:1], images[4:]]))
+    assert stream.skipped == {"label_too_long": 1, "undecodable_image": 1}
+    assert list(stream.bad_images) == [f"{first}/image-000000005"]
+    stream.batch(torch.tensor([4, 0]))                                               # met again: counted once
+    assert stream.skipped["undecodable_image"] == 1
+    loaded = read_lmdb([first, second])
+    assert loaded.labels == batch_labels and torch.equal(loaded.images, batch)
+    assert loaded.skipped == stream.skipped and loaded.bad_images == stream.bad_images
+    assert "x" * 25 in read_lmdb(first, max_label=None).labels                       # evaluation keeps every label
+    with pytest.raises(ValueError, match="no image of a batch could be decoded"):
+        stream.batch(torch.tensor([4]))
+
+
+def read_bytes_of_record(root, i):
+    import lmdb
+
+    env = lmdb.open(str(root), readonly=True, lock=False)
+    with env.begin() as txn:
+        data = txn.get(b"image-%09d" % i)
+    env.close()
+    return data
+
+
+def test_fit_on_a_streamed_lmdb_equals_fit_on_the_loaded_set(tmp_path):
+    images, labels = _images(12)
+    root = write_lmdb(tmp_path / "db", WordImages(images, labels))
+    cfg = TrainConfig(steps=4, batch_size=5)
+    streamed, loaded = (Recognizer.from_config(size="light", seed=0).fit(data, cfg).history["loss"]
+                        for data in (LmdbWordImages(root), read_lmdb(root)))
+    assert streamed == loaded
+
+
+def test_save_and_load_keep_config_weights_and_readings(tmp_path):
+    images, labels = _images(6)
+    state = torch.random.get_rng_state()
+    for model, options in (("safl", {"size": "light", "official_decoder_pe": True}), ("crnn", {})):
+        recognizer = Recognizer.from_config(model, seed=1, **options).fit(WordImages(images, labels),
+                                                                          TrainConfig(steps=2, batch_size=6))
+        path = recognizer.save(tmp_path / f"{model}.pt")
+        state = torch.random.get_rng_state()
+        loaded = Recognizer.load(path)
+        assert torch.equal(torch.random.get_rng_state(), state)                      # loading draws nothing
+        assert getattr(loaded.model, "cfg", None) == getattr(recognizer.model, "cfg", None)
+        for key, value in recognizer.model.state_dict().items():
+            assert torch.equal(loaded.model.state_dict()[key], value), key
+        assert loaded.recognize(images) == recognizer.recognize(images)
+
+
+def test_load_names_the_file_of_another_version_or_a_damaged_one(tmp_path):
+    path = Recognizer.from_config(size="light", seed=0).save(tmp_path / "model.pt")
+    payload = torch.load(path, weights_only=True)
+    for name, change, message in (("v2", {"version": 2}, "has format version 2; this reprolab reads version 1"),
+                                  ("vocab", {"vocabulary": {"chars": "abc"}}, "was saved with another vocabulary"),
+                                  ("other", {"format": "something else"}, "is not a SAFL recognizer file")):
+        torch.save({**payload, **change}, tmp_path / f"{name}.pt")
+        with pytest.raises(ValueError, match=f"{name}.pt {message}"):
+            Recognizer.load(tmp_path / f"{name}.pt")
+    data = path.read_bytes()
+    weight = max(payload["weights"].values(), key=lambda t: t.numel())
+    at = data.find(weight.reshape(-1)[:16].numpy().tobytes())                    # a byte of a weight's data
+    assert at > 0
+    flipped = bytearray(data)
+    flipped[at] ^= 0xFF
+    (tmp_path / "flipped.pt").write_bytes(bytes(flipped))
+    with pytest.raises(ValueError, match="flipped.pt is damaged: its weights do not match their SHA-256"):
+        Recognizer.load(tmp_path / "flipped.pt")
+    for name, content in (("truncated", data[:len(data) // 2]), ("empty", b""), ("text", b"hello" * 40)):
+        (tmp_path / f"{name}.pt").write_bytes(content)
+        with pytest.raises(ValueError, match=f"{name}.pt is damaged or not a recognizer file"):
+            Recognizer.load(tmp_path / f"{name}.pt")
+    with pytest.raises(FileNotFoundError, match="missing.pt"):
+        Recognizer.load(tmp_path / "missing.pt")
+
+
 def test_label_file_formats(tmp_path):
     from PIL import Image
 
@@ -78,7 +178,8 @@ def test_recognizer_input_checks_and_deterministic_losses():
     images, labels = _images(16)
     recognizer = Recognizer.from_config(size="light", seed=0)
     with pytest.raises(ValueError, match=r"\(N, 3, 32, 100\)"):
-        recognizer.recognize(torch.zeros(2, 3, 64, 256, dtype=torch.uint8))
+        recognizer.recognize(torch.zeros(2, 3, 64, 256))                  # float32 is the model input itself
+    assert len(recognizer.recognize(torch.zeros(2, 3, 64, 256, dtype=torch.uint8))) == 2      # uint8: resized
     with pytest.raises(ValueError, match="uint8 in \\[0, 255\\] or float32"):
         recognizer.recognize(torch.zeros(2, 3, 32, 100, dtype=torch.float64))
     with pytest.raises(ValueError, match="uint8"):

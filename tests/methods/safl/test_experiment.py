@@ -1,8 +1,11 @@
 import pytest
 
 from reprolab.launch import run_method
-from reprolab.methods.safl.experiment import CONFIGS, best_constant, bucket_of, constant_answers, grid_cells
-from reprolab.methods.safl.synth import zipf_order
+from reprolab.methods.safl.datasets import LmdbWordImages, WordImages, write_lmdb
+from reprolab.methods.safl.experiment import (CONFIGS, benchmark_scores, best_constant, bucket_of, constant_answers,
+                                              grid_cells, training_set)
+from reprolab.methods.safl.recognizer import Recognizer
+from reprolab.methods.safl.synth import SynthConfig, generate, zipf_order
 from reprolab.runtime.config import ConfigError, apply_overrides
 from tests.conftest import read_record, tiny_quick_run
 
@@ -61,6 +64,17 @@ def test_frequency_buckets_and_config_errors():
         apply_overrides(CONFIGS["quick"], ["max_len=30"])
     with pytest.raises(ConfigError, match="runs"):
         apply_overrides(CONFIGS["quick"], ["runs=attention"])
+
+
+def test_training_lmdbs_stream_and_benchmarks_keep_labels_over_the_maximum(tmp_path):
+    images, labels = generate(3, SynthConfig(), seed=0)
+    first = write_lmdb(tmp_path / "mj", WordImages(images, labels[:2] + ["a" * 25]))
+    second = write_lmdb(tmp_path / "st", WordImages(images[:1], labels[:1]))
+    cfg = apply_overrides(CONFIGS["quick"], [f"train_lmdbs={first},{second}"])
+    train = training_set(cfg)
+    assert isinstance(train, LmdbWordImages) and len(train) == 3 and train.skipped == {"label_too_long": 1}
+    scores = benchmark_scores(Recognizer.from_config(size="light", seed=0), str(first), cfg)
+    assert scores["images"] == 3 and scores["labels_over_max_label"] == 1 and scores["skipped"] == {}
 
 
 @pytest.mark.slow

@@ -2,10 +2,12 @@
 official code ICMLA-SAFL/SAFL_pytorch).
 
 Public API:
-- `Recognizer.from_config(...)`: `.fit(dataset)`, `.recognize(images) -> strings`, `.evaluate(dataset)`;
+- `Recognizer.from_config(...)`: `.fit(dataset)`, `.recognize(images | image | folder)`, `.evaluate(dataset)`,
+  `.save(path)`, `Recognizer.load(path)`; `FolderReading` (a folder's strings by file name, the files skipped);
 - the model: `SAFL`, `SAFLConfig` (size "official" | "light", stn, variant "official" | "clean"), `CRNN`;
-- data: `WordImages`, `read_lmdb`, `read_label_file`, `write_lmdb`, the generator `SynthConfig`, `generate`,
-  `SyntheticWordImages`;
+- data: `WordImages`, `read_lmdb`, `LmdbWordImages` (streamed from disk), `read_label_file`, `write_lmdb`,
+  `prepare_image` (any image -> the model's input pixels), `read_images` (a folder), `ImageError`, the generator
+  `SynthConfig`, `generate`, `SyntheticWordImages`;
 - loss and metrics: `focal_loss`, `noam`, `normalize`, `word_accuracy`, `one_minus_ned`.
 """
 
@@ -17,11 +19,16 @@ ENTRY = MethodEntry("safl", "Tran et al., SAFL: a self-attention scene text reco
 _API = {
     "Recognizer": "reprolab.methods.safl.recognizer:Recognizer",
     "TrainConfig": "reprolab.methods.safl.recognizer:TrainConfig",
+    "FolderReading": "reprolab.methods.safl.recognizer:FolderReading",
     "SAFL": "reprolab.methods.safl.model:SAFL",
     "SAFLConfig": "reprolab.methods.safl.model:SAFLConfig",
     "CRNN": "reprolab.methods.safl.baselines:CRNN",
     "WordImages": "reprolab.methods.safl.datasets:WordImages",
     "read_lmdb": "reprolab.methods.safl.datasets:read_lmdb",
+    "LmdbWordImages": "reprolab.methods.safl.datasets:LmdbWordImages",
+    "prepare_image": "reprolab.methods.safl.images:prepare_image",
+    "read_images": "reprolab.methods.safl.images:read_images",
+    "ImageError": "reprolab.methods.safl.images:ImageError",
     "read_label_file": "reprolab.methods.safl.datasets:read_label_file",
     "write_lmdb": "reprolab.methods.safl.datasets:write_lmdb",
     "SynthConfig": "reprolab.methods.safl.synth:SynthConfig",

@@ -21,6 +21,7 @@ POOLS = ((2, 2), (2, 2), (2, 1), (2, 1), (2, 1))
 class CRNN(nn.Module):
     def __init__(self, channels: tuple[int, ...] = (32, 64, 128, 128, 128), hidden: int = 128):
         super().__init__()
+        self.sizes = {"channels": tuple(channels), "hidden": hidden}
         layers, cin = [], 3
         for c, pool in zip(channels, POOLS):
             layers += [nn.Conv2d(cin, c, 3, padding=1, bias=False), nn.BatchNorm2d(c), nn.ReLU(True),

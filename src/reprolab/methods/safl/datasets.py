@@ -1,29 +1,39 @@
 """Word images with their labels, from the generator or from the formats real users have.
 
-- `read_lmdb(root)`: the ASTER / clovaai LMDB layout (MJSynth, SynthText and the seven benchmarks): `num-samples`
-  -> ASCII N; for i = 1..N, `image-%09d` -> encoded image bytes, `label-%09d` -> UTF-8 label.
+- `read_lmdb(roots)`: the ASTER / clovaai LMDB layout (MJSynth, SynthText and the seven benchmarks): `num-samples`
+  -> ASCII N; for i = 1..N, `image-%09d` -> encoded image bytes, `label-%09d` -> UTF-8 label. One root or several,
+  read into memory (the benchmarks, small sets).
+- `LmdbWordImages(roots)`: the same records streamed from disk for training: only the index of the usable records
+  (two int64 per record) is held in memory, and a batch decodes its images when it is drawn. MJSynth's 8.9M images
+  at 64 x 256 would take about 437 GB as uint8 in memory.
 - `read_label_file(path)`: lines `relative/path<TAB>label` (or the first space as the separator), or JSON lines
   `{"filename": ..., "text": ...}`; paths relative to the file's folder.
-Records that cannot be used are skipped and counted, never passed to training: an undecodable or missing image, an
-empty label, a label longer than `max_label` characters, and (with `oov="skip"`) a label with characters outside
-the vocabulary. With `oov="unk"` (the official behaviour) such characters become UNK and the record is counted;
-`oov="error"` raises. Images are decoded as RGB and resized to the model input (no aspect ratio kept, as the
-official code), stored as uint8 (N, 3, H, W).
+Records that cannot be used are skipped and counted (`skipped`), never passed to training: an empty label, a label
+longer than `max_label` characters (the decoder's 25 steps hold 24 and EOS; `max_label=None` keeps every label, for
+evaluation, where an over-long label counts as an error of the model rather than leaving the set), with
+`oov="skip"` a label with characters outside the vocabulary, and an image that cannot be used (`images.py`: missing,
+empty, undecodable, unsupported mode), whose name and reason go into `bad_images`. With `oov="unk"` (the official
+behaviour) such characters become UNK and the record is counted; `oov="error"` raises. Images go through
+`prepare_image` (the same pixels as `Recognizer.recognize` sees), stored as uint8 (N, 3, H, W).
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import io
 import json
 from collections import Counter
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Sequence
 
 import numpy as np
 import torch
 
+from reprolab.methods.safl.images import ImageError, prepare_image, stack_images
 from reprolab.methods.safl.vocab import OutOfVocabulary, out_of_vocabulary
+
+LmdbRoots = str | Path | Sequence[str | Path]
 
 
 @dataclasses.dataclass
@@ -31,6 +41,7 @@ class WordImages:
     images: torch.Tensor                      # (N, 3, H, W) uint8
     labels: list[str]
     skipped: dict[str, int] = dataclasses.field(default_factory=dict)
+    bad_images: dict[str, str] = dataclasses.field(default_factory=dict)     # image name -> why it was skipped
 
     def __post_init__(self) -> None:
         if self.images.dtype != torch.uint8 or self.images.dim() != 4 or self.images.shape[1] != 3:
@@ -56,69 +67,148 @@ def as_model_input(images: torch.Tensor) -> torch.Tensor:
     return images.float() / 127.5 - 1
 
 
-def decode_image(data: bytes, size: tuple[int, int]) -> np.ndarray:
-    from PIL import Image
+def usable_label(label: str, max_label: int | None, oov: OutOfVocabulary, skipped: Counter) -> bool:
+    """Whether a record with this label may be used; counts the reason in `skipped` when not (and an UNK label)."""
+    if not label:
+        skipped["empty_label"] += 1
+        return False
+    if max_label is not None and len(label) > max_label:
+        skipped["label_too_long"] += 1
+        return False
+    bad = out_of_vocabulary(label)
+    if bad:
+        if oov == "error":
+            raise ValueError(f"label {label!r} has characters outside the vocabulary: {bad!r}")
+        skipped["out_of_vocabulary_skipped" if oov == "skip" else "out_of_vocabulary_as_unk"] += 1
+        return oov != "skip"
+    return True
 
-    with Image.open(io.BytesIO(data)) as image:
-        return np.array(image.convert("RGB").resize((size[1], size[0]), Image.BILINEAR)).transpose(2, 0, 1)
 
-
-def collect(records: Iterable[tuple[bytes | None, str]], size: tuple[int, int], max_label: int,
+def collect(records: Iterable[tuple[str, object, str]], size: tuple[int, int], max_label: int | None,
             oov: OutOfVocabulary) -> WordImages:
-    images, labels, skipped = [], [], Counter()
-    for data, label in records:
-        if not label:
-            skipped["empty_label"] += 1
+    """Records (name, image, label) -> the usable ones, prepared; the rest counted, bad images by name."""
+    images, labels, skipped, bad = [], [], Counter(), {}
+    for name, image, label in records:
+        if not usable_label(label, max_label, oov, skipped):
             continue
-        if len(label) > max_label:
-            skipped["label_too_long"] += 1
-            continue
-        bad = out_of_vocabulary(label)
-        if bad:
-            if oov == "error":
-                raise ValueError(f"label {label!r} has characters outside the vocabulary: {bad!r}")
-            skipped["out_of_vocabulary_skipped" if oov == "skip" else "out_of_vocabulary_as_unk"] += 1
-            if oov == "skip":
-                continue
         try:
-            if data is None:
-                raise OSError("missing")
-            images.append(decode_image(data, size))
-        except Exception:                        # any undecodable image is counted, never passed on
+            images.append(prepare_image(image, size, name))
+        except ImageError as exc:
             skipped["undecodable_image"] += 1
+            bad[name] = exc.reason
             continue
         labels.append(label)
-    stacked = torch.from_numpy(np.stack(images)) if images else torch.zeros((0, 3, *size), dtype=torch.uint8)
-    return WordImages(stacked, labels, dict(skipped))
+    return WordImages(stack_images(images, size), labels, dict(skipped), bad)
 
 
-def read_lmdb(root: str | Path, size: tuple[int, int] = (32, 100), max_label: int = 24,
-              oov: OutOfVocabulary = "unk", limit: int | None = None) -> WordImages:
+def lmdb_roots(roots: LmdbRoots) -> list[Path]:
+    paths = [Path(roots)] if isinstance(roots, (str, Path)) else [Path(r) for r in roots]
+    if not paths:
+        raise ValueError("no LMDB root given")
+    for root in paths:
+        if not (root / "data.mdb").exists():
+            raise FileNotFoundError(f"{root} is not an LMDB folder (no data.mdb)")
+    return paths
+
+
+@contextlib.contextmanager
+def lmdb_reading(root: Path):
+    """A read transaction on an LMDB root, its environment closed after (py-lmdb refuses to open one environment
+    twice in a process, so none is held between reads)."""
     import lmdb
 
-    root = Path(root)
-    if not (root / "data.mdb").exists():
-        raise FileNotFoundError(f"{root} is not an LMDB folder (no data.mdb)")
     env = lmdb.open(str(root), readonly=True, lock=False, readahead=False, meminit=False)
     try:
         with env.begin() as txn:
-            raw = txn.get(b"num-samples")
-            if raw is None:
-                raise ValueError(f"{root}: no 'num-samples' key; not the ASTER / clovaai LMDB layout")
-            n = int(raw.decode())
-            n = min(n, limit) if limit else n
-
-            def records():
-                for i in range(1, n + 1):
-                    label = txn.get(b"label-%09d" % i)
-                    yield txn.get(b"image-%09d" % i), (label.decode("utf-8", "replace") if label else "")
-
-            return collect(records(), size, max_label, oov)
+            yield txn
     finally:
         env.close()
 
 
-def read_label_file(path: str | Path, size: tuple[int, int] = (32, 100), max_label: int = 24,
+def sample_count(txn, root: Path, limit: int | None = None) -> int:
+    raw = txn.get(b"num-samples")
+    if raw is None:
+        raise ValueError(f"{root}: no 'num-samples' key; not the ASTER / clovaai LMDB layout")
+    n = int(raw.decode())
+    return min(n, limit) if limit else n
+
+
+def label_at(txn, i: int) -> str:
+    label = txn.get(b"label-%09d" % i)
+    return label.decode("utf-8", "replace") if label else ""
+
+
+def record_name(root: Path, i: int) -> str:
+    return f"{root}/image-{i:09d}"
+
+
+def read_lmdb(roots: LmdbRoots, size: tuple[int, int] = (32, 100), max_label: int | None = 24,
+              oov: OutOfVocabulary = "unk", limit: int | None = None) -> WordImages:
+    """Every record of one or more roots in memory (`limit`: the first records of each root)."""
+    paths = lmdb_roots(roots)
+
+    def records():
+        for root in paths:
+            with lmdb_reading(root) as txn:
+                for i in range(1, sample_count(txn, root, limit) + 1):
+                    yield record_name(root, i), txn.get(b"image-%09d" % i), label_at(txn, i)
+
+    return collect(records(), size, max_label, oov)
+
+
+class LmdbWordImages:
+    """The records of one or more LMDB roots (e.g. MJSynth and SynthText), streamed from disk: the labels are
+    checked once when it is made; `batch(index)` reads and decodes its images then (opening each root it needs for
+    that batch only). An image that cannot be decoded is found when its batch is drawn: it is left out of that
+    batch (the loss is divided by the images the batch has), counted in `skipped["undecodable_image"]` and named in
+    `bad_images`."""
+
+    def __init__(self, roots: LmdbRoots, size: tuple[int, int] = (32, 100), max_label: int | None = 24,
+                 oov: OutOfVocabulary = "unk"):
+        self.roots, self.size = lmdb_roots(roots), size
+        self.skipped: Counter = Counter()
+        self.bad_images: dict[str, str] = {}
+        index = []
+        for r, root in enumerate(self.roots):
+            with lmdb_reading(root) as txn:
+                keep = np.fromiter((i for i in range(1, sample_count(txn, root) + 1)
+                                    if usable_label(label_at(txn, i), max_label, oov, self.skipped)), np.int64)
+            index.append(np.stack([np.full_like(keep, r), keep], axis=1))
+        self.records = np.concatenate(index)                 # (N, 2): root, record number
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def read(self, rows: np.ndarray) -> dict[tuple[int, int], tuple[bytes | None, str]]:
+        """(image bytes, label) of records (root, number), one transaction per root."""
+        out = {}
+        for r in np.unique(rows[:, 0]).tolist():
+            with lmdb_reading(self.roots[r]) as txn:
+                for i in rows[rows[:, 0] == r, 1].tolist():
+                    out[r, i] = txn.get(b"image-%09d" % i), label_at(txn, i)
+        return out
+
+    def batch(self, index: torch.Tensor) -> tuple[torch.Tensor, list[str]]:
+        rows = self.records[index.numpy()]
+        raw = self.read(rows)
+        images, labels = [], []
+        for r, i in rows.tolist():
+            name, (data, label) = record_name(self.roots[r], i), raw[r, i]
+            try:
+                images.append(prepare_image(data, self.size, name))
+            except ImageError as exc:
+                if name not in self.bad_images:
+                    self.skipped["undecodable_image"] += 1
+                    self.bad_images[name] = exc.reason
+                continue
+            labels.append(label)
+        if not labels:
+            raise ValueError(f"no image of a batch could be decoded (e.g. {sorted(self.bad_images)[:3]}): are "
+                             f"{[str(r) for r in self.roots]} image LMDBs?")
+        return torch.stack(images), labels
+
+
+def read_label_file(path: str | Path, size: tuple[int, int] = (32, 100), max_label: int | None = 24,
                     oov: OutOfVocabulary = "unk") -> WordImages:
     path = Path(path)
 
@@ -131,8 +221,7 @@ def read_label_file(path: str | Path, size: tuple[int, int] = (32, 100), max_lab
                 name, label = item["filename"], item["text"]
             else:
                 name, _, label = line.partition("\t") if "\t" in line else line.partition(" ")
-            file = path.parent / name
-            yield (file.read_bytes() if file.exists() else None), label
+            yield name, path.parent / name, label
 
     return collect(records(), size, max_label, oov)
 

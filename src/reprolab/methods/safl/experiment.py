@@ -9,8 +9,12 @@ CRNN-CTC under the same budget.
   (Liberation, FreeFont): uniform (all four distortions), rare (strings of the rarest half of the characters),
   curved (stronger arcs) and straight.
 - paper (GPU): the official model (64 x 256 input, 44.4M parameters), batch 128, Adam + Noam (warmup 16,000),
-  150,000 steps, on the user's LMDBs (`train_lmdb`, `test_lmdbs`) or else generated strings of 1-24 characters made
-  on demand, 3 seeds, NLL / focal (gamma 1, alpha 0.99, the official lines) / no rectifier.
+  150,000 steps, on the user's LMDBs (`train_lmdbs`, e.g. MJSynth and SynthText, streamed from disk; `test_lmdbs`)
+  or else generated strings of 1-24 characters made on demand, 3 seeds, NLL / focal (gamma 1, alpha 0.99, the
+  official lines) / no rectifier. The training LMDBs' records that cannot be used (labels over `train.max_label`
+  characters among them) are counted in the data stage; the images found undecodable during training are named in
+  each run's record. The benchmark LMDBs keep every label: one over `train.max_label` characters is scored (the
+  model cannot emit it whole) and counted (`labels_over_max_label`), not dropped.
 Every (run, seed) is an independent grid cell (`--resume` skips finished ones; training checkpoints 5 times).
 Each run's scores are kept per seed (`per_seed`, in the order of the record's seeds; every run has the same seeds,
 so the same data and batches) for the paired comparisons of `claims.py`. The data stage also scores the trivial
@@ -32,7 +36,7 @@ import torch
 
 from reprolab.data.arrays import cached_arrays
 from reprolab.methods.safl.claims import claims
-from reprolab.methods.safl.datasets import WordImages, read_lmdb
+from reprolab.methods.safl.datasets import LmdbWordImages, WordImages, read_lmdb
 from reprolab.methods.safl.plots import plot_buckets, plot_losses, plot_rectified
 from reprolab.methods.safl.recognizer import Recognizer, TrainConfig
 from reprolab.methods.safl.stn import SOURCE_MARGIN, fiducials
@@ -69,7 +73,7 @@ class SaflExperimentConfig(FastPath):     # compile, bf16, channels_last, cuda_g
     focal_gamma: float = 2.0          # spec 3 A1 ablation; the official commented-out lines: 1
     focal_alpha: float = 1.0          # ... and 0.99
     materialise: bool = True          # False: training images made on demand (paper scale)
-    train_lmdb: str = ""              # the user's training LMDB (ASTER layout); empty: generated images
+    train_lmdbs: tuple[str, ...] = ()  # the user's training LMDBs (ASTER layout); empty: generated images
     test_lmdbs: tuple[str, ...] = ()  # the user's benchmark LMDBs, evaluated after training
     grid_images: int = 12
     workers: int = 2
@@ -134,8 +138,8 @@ def load_part(part: str, cfg: SaflExperimentConfig) -> WordImages:
 
 
 def training_set(cfg: SaflExperimentConfig):
-    if cfg.train_lmdb:
-        return read_lmdb(cfg.train_lmdb, image_size(cfg), cfg.train.max_label)
+    if cfg.train_lmdbs:
+        return LmdbWordImages(cfg.train_lmdbs, image_size(cfg), cfg.train.max_label)
     if not cfg.materialise:
         return SyntheticWordImages(cfg.train_images, synth_configs(cfg)["train"], DATA_SEED * 100)
     return load_part("train", cfg)
@@ -159,8 +163,11 @@ def make_data(cfg: SaflExperimentConfig) -> dict[str, Any]:
     order, p = zipf_order(0)
     out: dict[str, Any] = {"zipf_order": order, "top_char_mass": float(p[0]),
                            "rare_half_mass": float(p[len(p) // 2:].sum())}
+    if cfg.train_lmdbs:
+        train = training_set(cfg)
+        out["train"] = {"images": len(train), "skipped": dict(train.skipped)}
     for part in part_sizes(cfg):
-        if part == "train" and (cfg.train_lmdb or not cfg.materialise):
+        if part == "train" and (cfg.train_lmdbs or not cfg.materialise):
             continue
         data = load_part(part, cfg)
         out[part] = {"images": len(data), "mean_length": float(np.mean([len(s) for s in data.labels]))}
@@ -229,8 +236,9 @@ def run_cell(cell: dict[str, Any], cfg: SaflExperimentConfig, device: str, out_d
             record["by_bucket"] = by_bucket(preds, data.labels)
     record["seconds_per_image"] = (time.perf_counter() - start) / sum(len(data) for data in sets.values())
     for root in cfg.test_lmdbs:
-        record.setdefault("benchmarks", {})[Path(root).name] = recognizer.evaluate(
-            read_lmdb(root, image_size(cfg), cfg.train.max_label))
+        record.setdefault("benchmarks", {})[Path(root).name] = benchmark_scores(recognizer, root, cfg)
+    if isinstance(train, LmdbWordImages):
+        record["undecodable_train_images"] = train.bad_images
     test = sets["test_curved"]
     control = recognizer.control_points(test.images)
     if control is not None:
@@ -239,6 +247,15 @@ def run_cell(cell: dict[str, Any], cfg: SaflExperimentConfig, device: str, out_d
             plot_rectified(recognizer, test.subset(range(cfg.grid_images)),
                            out_dir / f"plot_rectified_{run}_seed{seed}.png")
     return record
+
+
+def benchmark_scores(recognizer: Recognizer, root: str, cfg: SaflExperimentConfig) -> dict[str, Any]:
+    """Scores on a benchmark LMDB with every label kept; how many labels the decoder cannot hold, and what was
+    skipped."""
+    data = read_lmdb(root, image_size(cfg), max_label=None)
+    return {**recognizer.evaluate(data), "images": len(data),
+            "labels_over_max_label": sum(len(label) > cfg.train.max_label for label in data.labels),
+            "skipped": data.skipped, "bad_images": data.bad_images}
 
 
 def grid_cells(cfg: SaflExperimentConfig, base_seed: int) -> list[dict[str, Any]]:
@@ -269,6 +286,9 @@ def summarize(grid, cfg: SaflExperimentConfig) -> dict[str, Any]:
         for key in ("by_bucket", "benchmarks"):
             if key in records[0]:
                 block[key] = records[0][key]
+        if "undecodable_train_images" in records[0]:
+            block["undecodable_train_images"] = {name: why for r in records
+                                                 for name, why in r["undecodable_train_images"].items()}
         out[run] = block
     return out
 

@@ -1,9 +1,17 @@
 """`Recognizer`: SAFL (or the CRNN baseline) for a user's word images.
 
-    recognizer = Recognizer.from_config(size="light", loss="focal")
-    recognizer.fit(train)                    # WordImages (uint8), e.g. read_lmdb(...), or SyntheticWordImages
-    recognizer.recognize(images)             # uint8 (N, 3, H, W) -> strings
+    recognizer = Recognizer.from_config(size="light")
+    recognizer.fit(train)                    # WordImages (read_label_file, read_lmdb), LmdbWordImages (streamed
+                                             # from disk) or SyntheticWordImages
+    recognizer.recognize("word.png")         # one image of any size and mode -> its string
+    recognizer.recognize("my_words/")        # a folder -> FolderReading: each file's string, the files skipped
     recognizer.evaluate(test)                # normalised word accuracy and 1-NED
+    recognizer.save("safl.pt"); Recognizer.load("safl.pt")
+
+Images reach the model through `images.prepare_image` (the readers use it too, so recognition sees the pixels that
+training saw). `save` writes one file: a format name and version, the model kind and its config, the vocabulary,
+the weights and their SHA-256; `load` refuses, with a `ValueError` naming the file, a file of another format
+version, another vocabulary, or a damaged file (unreadable, or weights that do not match their SHA-256).
 
 Training [official code]: Adam (0.9, 0.98), eps 1e-9, no weight decay; the learning rate set before every step
 (Noam from step 1, or warmup + cosine, or constant; the official trainer sets it after every step instead, which
@@ -17,21 +25,28 @@ channels-last); recognition stays eager float32 (it decodes with `greedy` / `bea
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Sequence
 
+import numpy as np
 import torch
 from torch import nn
 
 from reprolab.methods.safl.baselines import CRNN
-from reprolab.methods.safl.datasets import WordImages, as_model_input
+from reprolab.methods.safl.datasets import LmdbWordImages, WordImages, as_model_input
+from reprolab.methods.safl.images import prepare_image, read_images, stack_images
 from reprolab.methods.safl.loss import focal_loss, noam, warmup_cosine
 from reprolab.methods.safl.model import SAFL, SAFLConfig
 from reprolab.methods.safl.synth import SyntheticWordImages
-from reprolab.methods.safl.vocab import decode, encode, recognition_scores
+from reprolab.methods.safl.vocab import VOCABULARY, decode, encode, recognition_scores
 from reprolab.runtime.config import check_at_least, check_options
 from reprolab.runtime.fast import FastPath, autocast, check_fast_path, fast_batch, fast_model
+from reprolab.runtime.io import atomic_write
 from reprolab.runtime.train import ShuffledBatches, run_loop
+
+FILE_FORMAT = "reprolab.safl.Recognizer"
+FORMAT_VERSION = 1
 
 
 @dataclasses.dataclass(frozen=True)
@@ -84,6 +99,53 @@ class LossLog:
         self.values = state["values"].tolist()
 
 
+@dataclasses.dataclass
+class FolderReading:
+    predictions: dict[str, str]       # file name -> the recognised string
+    skipped: dict[str, str]           # file name -> why the image was not read
+
+
+def weights_digest(state: dict[str, torch.Tensor]) -> str:
+    """SHA-256 over the names, dtypes, shapes and bytes of the weights (torch.load does not check its archive's
+    checksums: a changed byte in a weight loads silently)."""
+    digest = hashlib.sha256()
+    for key in sorted(state):
+        tensor = state[key].detach().cpu().contiguous()
+        digest.update(f"{key}:{tensor.dtype}:{tuple(tensor.shape)}".encode())
+        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
+def check_saved(payload: Any, path: Path) -> None:
+    """A `Recognizer.save` file of this format version and vocabulary, with intact weights."""
+    if not isinstance(payload, dict) or payload.get("format") != FILE_FORMAT:
+        raise ValueError(f"{path} is not a SAFL recognizer file (one written by Recognizer.save)")
+    if payload.get("version") != FORMAT_VERSION:
+        raise ValueError(f"{path} has format version {payload.get('version')!r}; this reprolab reads version "
+                         f"{FORMAT_VERSION}")
+    if payload.get("vocabulary") != VOCABULARY:
+        raise ValueError(f"{path} was saved with another vocabulary than this reprolab's")
+    if weights_digest(payload["weights"]) != payload.get("sha256"):
+        raise ValueError(f"{path} is damaged: its weights do not match their SHA-256")
+
+
+def saved_model(payload: dict[str, Any], path: Path) -> nn.Module:
+    """The model a checked file describes, with its weights; the caller's random state left as it was."""
+    try:
+        with torch.random.fork_rng(devices=[]):            # building the model draws an initialisation
+            model = SAFL(SAFLConfig(**payload["config"])) if payload["model"] == "safl" else CRNN(**payload["config"])
+        model.load_state_dict(payload["weights"])
+    except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+        raise ValueError(f"{path}: its model config or weights do not fit this reprolab ({exc})") from None
+    return model
+
+
+def is_one_image(images: Any) -> bool:
+    from PIL import Image
+
+    return isinstance(images, (str, Path, bytes, np.ndarray, Image.Image))
+
+
 class Recognizer:
     def __init__(self, model: nn.Module, device: str = "cpu"):
         self.model, self.device = model.to(device), device
@@ -101,9 +163,46 @@ class Recognizer:
             raise ValueError(f"model must be 'safl' or 'crnn', got {model!r}")
         return cls(SAFL(SAFLConfig(**safl)), device)
 
+    def save(self, path: str | Path) -> Path:
+        """One file (written atomically): format and version, model kind and config, vocabulary, weights (CPU) and
+        their SHA-256."""
+        weights = {k: v.detach().cpu() for k, v in self.model.state_dict().items()}
+        kind, config = (("safl", dataclasses.asdict(self.model.cfg)) if isinstance(self.model, SAFL)
+                        else ("crnn", dict(self.model.sizes)))
+        payload = {"format": FILE_FORMAT, "version": FORMAT_VERSION, "model": kind, "config": config,
+                   "vocabulary": VOCABULARY, "weights": weights, "sha256": weights_digest(weights)}
+        return atomic_write(path, lambda tmp: torch.save(payload, tmp))
+
+    @classmethod
+    def load(cls, path: str | Path, device: str = "cpu") -> "Recognizer":
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: no such recognizer file")
+        try:
+            payload = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as exc:    # a damaged archive raises RuntimeError, EOFError, KeyError, UnicodeDecodeError, ...
+            raise ValueError(f"{path} is damaged or not a recognizer file ({type(exc).__name__}: {exc})") from None
+        check_saved(payload, path)
+        return cls(saved_model(payload, path), device)
+
     @property
     def input_size(self) -> tuple[int, int]:
         return self.model.cfg.input_size if isinstance(self.model, SAFL) else (32, 100)
+
+    def prepare(self, images: torch.Tensor | Sequence[Any]) -> torch.Tensor:
+        """The uint8 input batch (N, 3, H, W) at `input_size` (`prepare_image` for each image): from a uint8 tensor
+        (N, C, H, W), C = 1, 3 or 4, of any size, or a sequence of images (file paths, encoded bytes, PIL images,
+        arrays) of any size and mode. A bad image raises `ImageError` (a ValueError) naming it (path or index)."""
+        size = self.input_size
+        if isinstance(images, torch.Tensor):
+            if images.dim() != 4 or images.dtype != torch.uint8 or images.shape[1] not in (1, 3, 4):
+                raise ValueError(f"a tensor of images must be uint8 (N, 1 | 3 | 4, H, W), got {images.dtype} "
+                                 f"{tuple(images.shape)}")
+            if tuple(images.shape[1:]) == (3, *size):
+                return images
+            images = [image.permute(1, 2, 0).numpy() for image in images]
+        names = [str(image) if isinstance(image, (str, Path)) else f"images[{i}]" for i, image in enumerate(images)]
+        return stack_images([prepare_image(image, size, name) for image, name in zip(images, names)], size)
 
     def _inputs(self, images: torch.Tensor) -> torch.Tensor:
         expected = (3, *self.input_size)
@@ -125,9 +224,9 @@ class Recognizer:
         gamma, alpha = (cfg.gamma, cfg.alpha) if cfg.loss == "focal" else (0.0, 1.0)
         return focal_loss(self.model(x, targets), targets, gamma, alpha)
 
-    def fit(self, data: WordImages | SyntheticWordImages, cfg: TrainConfig = TrainConfig(), seed: int = 0,
-            checkpoint: Path | None = None, resume: bool = False, desc: str = "SAFL", fast: FastPath = FastPath()
-            ) -> "Recognizer":
+    def fit(self, data: WordImages | LmdbWordImages | SyntheticWordImages, cfg: TrainConfig = TrainConfig(),
+            seed: int = 0, checkpoint: Path | None = None, resume: bool = False, desc: str = "SAFL",
+            fast: FastPath = FastPath()) -> "Recognizer":
         if len(data) == 0:
             raise ValueError("no training images (every record was skipped?)")
         check_fast_path(fast, self.device)
@@ -162,8 +261,27 @@ class Recognizer:
         self.history = {"loss": losses.values, **first}
         return self
 
+    def recognize(self, images: Any, batch: int = 256, beam_width: int = 1) -> str | list[str] | FolderReading:
+        """Strings read from:
+        - a folder -> `FolderReading` (each image file's string by name; the files that cannot be read skipped and
+          named with the reason, never an exception);
+        - one image (a file path, encoded bytes, a PIL image or an array; any size and mode) -> its string;
+        - a sequence of images, or a uint8 tensor (N, C, H, W) of any size -> strings;
+        - a float32 tensor (N, 3, H, W) in [-1, 1] at `input_size` (the model's input itself) -> strings.
+        An image given directly that cannot be read raises `ImageError`, a ValueError naming it."""
+        if isinstance(images, (str, Path)) and Path(images).is_dir():
+            folder = read_images(images, self.input_size)
+            return FolderReading(dict(zip(folder.names, self.transcribe(folder.images, batch, beam_width))),
+                                 folder.bad)
+        if is_one_image(images):
+            return self.transcribe(self.prepare([images]), batch, beam_width)[0]
+        if isinstance(images, torch.Tensor) and images.dtype != torch.uint8:
+            return self.transcribe(images, batch, beam_width)
+        return self.transcribe(self.prepare(images), batch, beam_width)
+
     @torch.no_grad()
-    def recognize(self, images: torch.Tensor, batch: int = 256, beam_width: int = 1) -> list[str]:
+    def transcribe(self, images: torch.Tensor, batch: int = 256, beam_width: int = 1) -> list[str]:
+        """The strings of a model-input batch (uint8 in [0, 255] or float32 in [-1, 1], at `input_size`)."""
         self.model.eval()
         out: list[str] = []
         for i in range(0, len(images), batch):
@@ -176,7 +294,7 @@ class Recognizer:
         return out
 
     def evaluate(self, data: WordImages) -> dict[str, float]:
-        return recognition_scores(self.recognize(data.images), data.labels)
+        return recognition_scores(self.transcribe(data.images), data.labels)
 
     @torch.no_grad()
     def control_points(self, images: torch.Tensor) -> torch.Tensor | None:

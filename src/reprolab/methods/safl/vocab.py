@@ -23,6 +23,7 @@ EOS, PAD, UNK, BOS = 94, 95, 96, 97
 NUM_CLASSES = 97
 ALPHANUMERIC = string.digits + string.ascii_lowercase
 INDEX = {c: i for i, c in enumerate(CHARS)}
+VOCABULARY = {"chars": CHARS, "eos": EOS, "pad": PAD, "unk": UNK, "bos": BOS}   # what a saved recognizer records
 OutOfVocabulary = Literal["unk", "skip", "error"]
 
 
