@@ -37,7 +37,7 @@ def _claim(metrics, name):
 @pytest.mark.parametrize("frequency, verdict", [((0.8091, 0.7734), "holds"), ((0.815, 0.7734), "fails"),
                                                 ((0.8091, 0.770), "fails")])
 def test_frequency_baseline_reproduces_is_a_check(frequency, verdict):
-    claim = _claim(_metrics({"lstm": NEUTRAL}, frequency), "frequency_baseline_reproduces")
+    claim = _claim(_metrics({"lstm_seq2seq": NEUTRAL}, frequency), "frequency_baseline_reproduces")
     assert claim.kind == "check" and claim.verdict == verdict
     assert claim.observed["dl_similarity"] == frequency[0] and claim.observed["test_pairs"] == 3261
 
@@ -62,13 +62,13 @@ def test_dcw_mann_helpdesk_level(name, dcw, frequency, verdict):
     ([0.78, 0.80, 0.79], "inconclusive"),
 ])
 def test_no_neural_model_far_below_frequency_uses_the_lowest_model_per_seed(lstm, verdict):
-    claim = _claim(_metrics({"lstm": lstm, "dcw_mann": NEUTRAL}), "no_neural_model_far_below_frequency")
+    claim = _claim(_metrics({"lstm_shared": lstm, "dcw_mann": NEUTRAL}), "no_neural_model_far_below_frequency")
     assert claim.verdict == verdict
     assert claim.observed["lowest_dl_similarity"] == lstm
     assert claim.observed["threshold"] == pytest.approx(0.809 - 0.02)
 
 
-COMPARISONS = [("dcw_mann_beats_lstm_on_helpdesk", "dcw_mann", "lstm"),
+COMPARISONS = [("dcw_mann_beats_lstm_on_helpdesk", "dcw_mann", "lstm_seq2seq"),   # the official baseline
                ("write_protection_helps_on_helpdesk", "dcw_mann", "dc_mann"),
                ("second_controller_helps_on_helpdesk", "dc_mann", "dnc")]
 
@@ -82,7 +82,7 @@ COMPARISONS = [("dcw_mann_beats_lstm_on_helpdesk", "dcw_mann", "lstm"),
 @pytest.mark.parametrize("name, better, worse", COMPARISONS)
 def test_model_comparisons_are_paired_over_seeds(name, better, worse, better_values, worse_values, frequency,
                                                  verdict):
-    models = {m: NEUTRAL for m in ("lstm", "dnc", "dc_mann", "dcw_mann")}
+    models = {m: NEUTRAL for m in ("lstm_shared", "lstm_seq2seq", "dnc", "dc_mann", "dcw_mann")}
     metrics = _metrics({**models, better: better_values, worse: worse_values}, (frequency, 0.5))
     claim = _claim(metrics, name)
     assert claim.kind == "reproduction" and claim.verdict == verdict
@@ -94,15 +94,16 @@ def test_model_comparisons_are_paired_over_seeds(name, better, worse, better_val
 
 def test_comparisons_pair_values_by_seed_not_by_position():
     """The same seed means the same data and initialisation: lists in another seed order are paired by seed."""
-    metrics = _metrics({"dcw_mann": ([0.85, 0.86, 0.87], None, [2, 0, 1]), "lstm": [0.84, 0.85, 0.86]}, (0.5, 0.5))
+    metrics = _metrics({"dcw_mann": ([0.85, 0.86, 0.87], None, [2, 0, 1]), "lstm_seq2seq": [0.84, 0.85, 0.86]},
+                       (0.5, 0.5))
     claim = _claim(metrics, "dcw_mann_beats_lstm_on_helpdesk")
     assert claim.observed["dcw_mann"] == [0.86, 0.87, 0.85]              # seeds 0, 1, 2
     assert claim.observed["mean_difference"] == pytest.approx(0.01)
 
 
 def test_helpdesk_comparison_reports_the_early_gaps_of_check_10():
-    metrics = _metrics({"dcw_mann": NEUTRAL, "lstm": [0.85, 0.86, 0.87]}, (0.5, 0.5))
-    lstm_curve = metrics["logs"]["helpdesk"]["models"]["lstm"]["curve"]
+    metrics = _metrics({"dcw_mann": NEUTRAL, "lstm_seq2seq": [0.85, 0.86, 0.87]}, (0.5, 0.5))
+    lstm_curve = metrics["logs"]["helpdesk"]["models"]["lstm_seq2seq"]["curve"]
     lstm_curve.update(dl_similarity=[0.4, 0.6, 0.75], train_seconds=[0.5, 1.0, 1.5])
     observed = _claim(metrics, "dcw_mann_beats_lstm_on_helpdesk").observed
     assert observed["early_gap_at_200_iterations"] == pytest.approx(0.7 - 0.6)
@@ -111,8 +112,20 @@ def test_helpdesk_comparison_reports_the_early_gaps_of_check_10():
 
 
 def test_a_second_log_gets_its_own_comparison_and_two_seeds_never_decide_a_close_gap():
-    metrics = _metrics({"dcw_mann": [0.31, 0.32], "lstm": [0.29, 0.31]}, (0.28, 0.65), log="bpi_12_w")
+    metrics = _metrics({"dcw_mann": [0.31, 0.32], "lstm_seq2seq": [0.29, 0.31]}, (0.28, 0.65), log="bpi_12_w")
     found = {c.name: c for c in claims(metrics, CFG)}
     assert set(found) == {"dcw_mann_beats_lstm_on_bpi_12_w"}              # the Helpdesk claims need Helpdesk
     assert found["dcw_mann_beats_lstm_on_bpi_12_w"].verdict == "inconclusive"
     assert "early_gap_at_200_iterations" not in found["dcw_mann_beats_lstm_on_bpi_12_w"].observed
+
+
+def test_dcw_mann_is_compared_with_the_official_seq2seq_not_the_shared_cell_lstm():
+    """Issue 33: the LSTM arm is the official baseline (`lstm_seq2seq`); the prototype's shared-cell LSTM decides no
+    comparison, and without the seq2seq baseline there is no LSTM claim."""
+    metrics = _metrics({"dcw_mann": [0.85, 0.86, 0.87], "lstm_shared": [0.95, 0.96, 0.97],
+                        "lstm_seq2seq": [0.80, 0.81, 0.815]}, (0.5, 0.5))
+    claim = _claim(metrics, "dcw_mann_beats_lstm_on_helpdesk")
+    assert claim.verdict == "holds" and claim.observed["lstm_seq2seq"] == [0.80, 0.81, 0.815]
+    assert "lstm_shared" not in claim.observed and "official LSTM seq2seq" in claim.statement
+    del metrics["logs"]["helpdesk"]["models"]["lstm_seq2seq"]
+    assert "dcw_mann_beats_lstm_on_helpdesk" not in {c.name for c in claims(metrics, CFG)}

@@ -12,7 +12,7 @@ from reprolab.methods.dcw_mann.training import TrainConfig
 from reprolab.runtime.config import ConfigError, apply_overrides
 from tests.conftest import read_record, tiny_quick_run
 
-TINY = ("models=lstm,dcw_mann,tax_lstm", "seeds=1", "second_log_seeds=1", "train.iterations=40",
+TINY = ("models=lstm_shared,lstm_seq2seq,dcw_mann,tax_lstm", "seeds=1", "second_log_seeds=1", "train.iterations=40",
         "train.eval_every=20", "tax.iterations=40", "tax.eval_every=20", "curve_pairs=100", "val_pairs=100",
         "workers=2")
 
@@ -29,8 +29,8 @@ def test_smoke_run_writes_every_claim_metric_and_plot(tiny):
         "frequency_baseline_reproduces", "dcw_mann_helpdesk_dl_level", "dcw_mann_helpdesk_accuracy_level",
         "no_neural_model_far_below_frequency", "dcw_mann_beats_lstm_on_helpdesk", "dcw_mann_beats_lstm_on_bpi_12_w"]
     logs = record["metrics"]["logs"]
-    assert set(logs["helpdesk"]["models"]) == {"lstm", "dcw_mann", "tax_lstm"}
-    assert set(logs["bpi_12_w"]["models"]) == {"lstm", "dcw_mann"}                  # second_log_models
+    assert set(logs["helpdesk"]["models"]) == {"lstm_shared", "lstm_seq2seq", "dcw_mann", "tax_lstm"}
+    assert set(logs["bpi_12_w"]["models"]) == {"lstm_seq2seq", "dcw_mann"}          # second_log_models
     frequency = logs["helpdesk"]["frequency"]
     assert frequency["pairs"]["test"] == 3261 and frequency["pairs"]["selection"] == 100
     assert abs(frequency["test"]["dl_similarity"] - 0.809) <= 0.002                  # check 9, any budget
@@ -39,6 +39,7 @@ def test_smoke_run_writes_every_claim_metric_and_plot(tiny):
     assert dcw["seeds"] == [0] and dcw["per_seed_dl_similarity"] == [dcw["dl_similarity"]["mean"]]
     assert dcw["curve"]["iterations"] == [20, 40] and dcw["curve"]["measured_on"] == "test"
     assert dcw["params"] == 74_976 and dcw["seconds_per_prediction"]["mean"] > 0
+    assert logs["helpdesk"]["models"]["lstm_seq2seq"]["params"] == 427_031         # BiLSTM(100), LSTM(200), D 20
     assert max(int(k) for k in logs["bpi_12_w"]["frequency"]["by_prefix_length"]) <= 20     # cases cut to 21
     assert {"plot_dl_curves.png", "plot_prefix_accuracy.png", "plot_memory.png"} == set(record["artifacts"])
     assert all((out / a).exists() for a in record["artifacts"])
@@ -47,8 +48,9 @@ def test_smoke_run_writes_every_claim_metric_and_plot(tiny):
 def test_grid_has_one_cell_per_run_and_resume_reads_them_back(tiny):
     out, result = tiny
     cfg = apply_overrides(CONFIGS["quick"], list(TINY))
-    assert grid_cells(cfg, 0) == [{"log": "helpdesk", "model": m, "seed": 0} for m in ("lstm", "dcw_mann", "tax_lstm")
-                                  ] + [{"log": "bpi_12_w", "model": m, "seed": 0} for m in ("lstm", "dcw_mann")]
+    assert grid_cells(cfg, 0) == [{"log": "helpdesk", "model": m, "seed": 0} for m in (
+        "lstm_shared", "lstm_seq2seq", "dcw_mann", "tax_lstm")] + [{"log": "bpi_12_w", "model": m, "seed": 0}
+                                                                   for m in ("lstm_seq2seq", "dcw_mann")]
     again = run_method("dcw_mann", "quick", out=out, device="cpu", overrides=TINY, progress=False, resume=True)
     assert again.metrics == result.metrics
 
@@ -96,7 +98,7 @@ def test_suffix_predictor_on_a_pandas_log():
                                 seed=1).fit(frame)
     prefixes = [["activity 1"], ["activity 1", "activity 8"]]
     suffixes = predictor.predict(prefixes)
-    assert len(suffixes) == 2 and all(a in predictor.log.activities for s in suffixes for a in s)
+    assert len(suffixes) == 2 and all(a in predictor.activities for s in suffixes for a in s)
     assert predictor.next_activity(prefixes) == [s[0] if s else None for s in suffixes]
     assert [h["step"] for h in predictor.fit_record["history"]] == [30, 60]
     with pytest.raises(ValueError, match="does not occur"):
@@ -104,7 +106,7 @@ def test_suffix_predictor_on_a_pandas_log():
     with pytest.raises(RuntimeError, match="fit"):
         SuffixPredictor().predict([["activity 1"]])
     with pytest.raises(ValueError, match="differs"):
-        SuffixPredictor(variant="lstm", model=predictor.model_cfg)
+        SuffixPredictor(variant="lstm_shared", model=predictor.model_cfg)
 
 
 @pytest.mark.slow

@@ -166,3 +166,58 @@ def test_tax_features_known_answer():
     features = prefix_features((2, 1), times, 3, (3600.0, 7200.0))
     assert features.shape == (2, 8) and features[:, :3].tolist() == [[0, 1, 0], [1, 0, 0]]
     assert features[:, 3].tolist() == [1, 2]
+
+
+def _named_frame(log, cases):
+    """Cases of a log as an analyst's DataFrame: own column names, string case ids and activities."""
+    return pd.DataFrame([(f"case {c}", f"step {a}", pd.Timestamp(t, unit="s")) for c in cases
+                         for a, t in zip(log.traces[c], log.times[c])], columns=["ticket", "step", "time"])
+
+
+def test_dataframe_cases_are_ordered_by_first_timestamp_then_case_id():
+    """Issue 33: a DataFrame's case order (and so the split) does not depend on the order of its rows."""
+    frame = pd.DataFrame({"case": ["b", "a", "c", "b", "a"], "act": ["x", "y", "x", "y", "x"],
+                          "time": ["2020-01-02", "2020-01-02", "2020-01-01", "2020-01-03", "2020-01-04"]})
+    log = from_dataframe(frame, case_key="case", activity_key="act", timestamp_key="time")
+    assert log.case_ids == ("c", "a", "b")
+    assert [log.labels_of(t) for t in log.traces] == [["x"], ["y", "x"], ["x", "y"]]
+
+
+def test_shuffled_rows_give_the_same_log():
+    helpdesk = load_log("helpdesk")
+    frame = _named_frame(helpdesk, range(400))
+    shuffled = frame.sample(frac=1.0, random_state=0)
+    keys = dict(case_key="ticket", activity_key="step", timestamp_key="time")
+    ties = {f"case {c}" for c in range(400) if np.any(np.diff(helpdesk.times[c]) == 0)}
+    assert ties                                                  # equal timestamps within a case occur in Helpdesk
+    by_activity = [from_dataframe(f, equal_times="activity", **keys) for f in (frame, shuffled)]
+    assert by_activity[0].traces == by_activity[1].traces and by_activity[0].case_ids == by_activity[1].case_ids
+    assert [t.tolist() for t in by_activity[0].times] == [t.tolist() for t in by_activity[1].times]
+    by_row = [from_dataframe(f, **keys) for f in (frame, shuffled)]         # ties keep their row order
+    assert by_row[0].case_ids == by_row[1].case_ids and by_row[0].activities == by_row[1].activities
+    same = [a == b for a, b, case in zip(by_row[0].traces, by_row[1].traces, by_row[0].case_ids) if case not in ties]
+    assert all(same) and len(same) == 400 - len(ties)
+    from_csv = {f"case {c}": [f"step {a}" for a in helpdesk.traces[c]] for c in range(400)}
+    assert {case: by_row[0].labels_of(t) for case, t in zip(by_row[0].case_ids, by_row[0].traces)} == from_csv
+
+
+def test_equal_timestamps_keep_their_row_order_or_follow_the_activity():
+    frame = pd.DataFrame({"case:concept:name": ["c1"] * 3, "concept:name": ["Pay", "Check", "Open"],
+                          "time:timestamp": ["2020-01-02", "2020-01-02", "2020-01-01"]})
+    assert from_dataframe(frame).labels_of(from_dataframe(frame).traces[0]) == ["Open", "Pay", "Check"]
+    by_activity = from_dataframe(frame, equal_times="activity")
+    assert by_activity.labels_of(by_activity.traces[0]) == ["Open", "Check", "Pay"]
+
+
+def test_bad_columns_give_errors_that_name_the_column_and_count():
+    keys = dict(case_key="ticket", activity_key="step", timestamp_key="time")
+    frame = pd.DataFrame({"ticket": ["a", "a", "b"], "step": ["x", "y", "x"],
+                          "time": ["2020-01-01 10:00", "yesterday", "2020-01-02 11:00"]})
+    with pytest.raises(ValueError, match=r"column 'time': 1 of 3 timestamp\(s\) cannot be parsed \(first: 'yesterday'"):
+        from_dataframe(frame, **keys)
+    with pytest.raises(ValueError, match=r"column 'step' has 1 empty value\(s\) of 3"):
+        from_dataframe(frame.assign(step=["x", None, "x"], time="2020-01-01"), **keys)
+    with pytest.raises(ValueError, match=r"column 'ticket' mixes case ids"):
+        from_dataframe(frame.assign(ticket=["a", "a", 3], time="2020-01-01"), **keys)
+    with pytest.raises(ValueError, match=r"missing column\(s\) \['step'\].*found \['ticket', 'activity', 'time'\]"):
+        from_dataframe(frame.rename(columns={"step": "activity"}), **keys)

@@ -44,10 +44,10 @@ def test_write_protection_keeps_the_memory_bit_identical_while_decoding():
 
 def test_variants_have_the_documented_parameters():
     """Check 4: without the dual controller no decoder parameter exists; the LSTM has no memory parameters."""
-    names = {v: {n for n, _ in _model(v).named_parameters()} for v in ("lstm", "dnc", "dc_mann", "dcw_mann")}
-    assert not any(n.startswith("decoder.") for n in names["dnc"] | names["lstm"])
+    names = {v: {n for n, _ in _model(v).named_parameters()} for v in ("lstm_shared", "dnc", "dc_mann", "dcw_mann")}
+    assert not any(n.startswith("decoder.") for n in names["dnc"] | names["lstm_shared"])
     assert any(n.startswith("decoder.") for n in names["dc_mann"]) and names["dc_mann"] == names["dcw_mann"]
-    assert not any("interface" in n or "read_output" in n for n in names["lstm"])
+    assert not any("interface" in n or "read_output" in n for n in names["lstm_shared"])
     cfg = ModelConfig(variant="dcw_mann")            # the quick sizes on Helpdesk (9 activities): as the prototype
     assert sum(p.numel() for p in MemoryEncoderDecoder(11, cfg).parameters()) == 74_976
 
@@ -123,7 +123,7 @@ def test_evaluation_batches_group_prefixes_by_length_or_follow_the_official_bloc
 
 
 def test_greedy_decode_stops_at_eos_and_bad_sizes_are_errors():
-    model = _model("lstm")
+    model = _model("lstm_shared")
     with torch.no_grad():
         model.encoder.output.weight.zero_()
     assert model.greedy_decode(encode_prefixes([(1,), (2, 3)]), 5) == [[], []]     # all-zero logits: EOS first

@@ -2,9 +2,11 @@
 and suffix prediction on business-process event logs (Khan et al., arXiv:1802.00938; official code DeepProcess).
 
 Public API:
-- `SuffixPredictor(variant=...)`: `.fit(log)`, `.predict(prefixes)`, `.next_activity(prefixes)`;
-- the model: `MemoryEncoderDecoder`, `ModelConfig` (variants "lstm", "dnc", "dc_mann", "dcw_mann"), the DNC
-  memory functions in `memory`;
+- `SuffixPredictor(variant=...)`: `.fit(log, case=..., activity=..., timestamp=..., end_activities=...)`,
+  `.predict(prefixes)`, `.predict_proba(prefixes)`, `.next_activity(prefixes)`, `.save(path)`, `.load(path)`;
+- the models: `MemoryEncoderDecoder`, `ModelConfig` (variants "lstm_shared", "dnc", "dc_mann", "dcw_mann"), the
+  DNC memory functions in `memory`, `TFLSTMCell` (TF1's single-bias LSTM cell); the official LSTM seq2seq baseline
+  `Seq2SeqAttention`, `Seq2SeqConfig`;
 - event logs: `EventLog`, `load_log` (the five real logs), `read_csv`, `from_dataframe` (pm4py's pandas output),
   `make_pairs`, `split_cases`;
 - training and metrics: `TrainConfig`, `train`, `evaluate`, `suffix_similarity`, `score`;
@@ -20,6 +22,9 @@ _API = {
     "SuffixPredictor": "reprolab.methods.dcw_mann.predictor:SuffixPredictor",
     "MemoryEncoderDecoder": "reprolab.methods.dcw_mann.model:MemoryEncoderDecoder",
     "ModelConfig": "reprolab.methods.dcw_mann.model:ModelConfig",
+    "TFLSTMCell": "reprolab.methods.dcw_mann.model:TFLSTMCell",
+    "Seq2SeqAttention": "reprolab.methods.dcw_mann.seq2seq:Seq2SeqAttention",
+    "Seq2SeqConfig": "reprolab.methods.dcw_mann.seq2seq:Seq2SeqConfig",
     "memory": "reprolab.methods.dcw_mann.memory",
     "EventLog": "reprolab.methods.dcw_mann.log:EventLog",
     "Pairs": "reprolab.methods.dcw_mann.log:Pairs",

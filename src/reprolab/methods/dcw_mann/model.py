@@ -11,16 +11,21 @@ Decoder step (controller 2 = its own LSTM, W_y2, W_xi2, started from controller 
     write skipped when write-protected; read with controller 2's keys, strengths and modes;
     y_t = W_y2 h + W_r vec(r_t)   (W_r is controller 1's read-output matrix, shared by both phases)
 
-| variant   | use_mem | dual_controller | write_protect |
-| lstm      | False   | -               | -             |  output v alone, one LSTM for both phases
-| dnc       | True    | False           | False         |
-| dc_mann   | True    | True            | False         |
-| dcw_mann  | True    | True            | True          |
+| variant     | use_mem | dual_controller | write_protect |
+| lstm_shared | False   | -               | -             |  output v alone, one LSTM for both phases (the
+| dnc         | True    | False           | False         |  prototype's LSTM; the official LSTM seq2seq
+| dc_mann     | True    | True            | False         |  baseline is `seq2seq.Seq2SeqAttention`)
+| dcw_mann    | True    | True            | True          |
 
 Initialisation [official code]: W_y, W_xi, W_r ~ N(0, 0.1^2), no biases; each LSTM as TF1's LSTMCell: one
-Glorot-uniform kernel over [input; h] -> 4H (limit sqrt(6 / (in + H + 4H))), zero biases, forget-gate bias 1
-(TF adds a constant 1 to a zero-initialised trainable bias: the same function and gradients). `init="pytorch"`
-keeps torch's defaults instead.
+Glorot-uniform kernel over [input; h] -> 4H (limit sqrt(6 / (in + H + 4H))), zero biases, forget-gate bias 1.
+`init="pytorch"` keeps torch's defaults instead.
+
+LSTM cell [TF1 LSTMCell]: gates [i, j, f, o] = [x; h] K + b with ONE bias vector, c' = sigmoid(f + 1) c +
+sigmoid(i) tanh(j), h' = sigmoid(o) tanh(c'); the forget bias 1 is a constant, not a parameter. torch's
+`nn.LSTMCell` (the default here) has two bias vectors b_ih + b_hh, with b_hh's forget block initialised at 1: the
+same function at initialisation, but both vectors get the same gradient, so every optimiser step moves their sum
+twice as far as TF's single bias moves. `tf_lstm_cell=True` uses `TFLSTMCell`, TF's cell.
 """
 
 from __future__ import annotations
@@ -36,11 +41,12 @@ from torch.nn import functional as F
 from reprolab.methods.dcw_mann import memory as mem
 from reprolab.runtime.config import check_at_least, check_options
 
-Variant = Literal["lstm", "dnc", "dc_mann", "dcw_mann"]
-VARIANTS: tuple[Variant, ...] = ("lstm", "dnc", "dc_mann", "dcw_mann")
+Variant = Literal["lstm_shared", "dnc", "dc_mann", "dcw_mann"]
+VARIANTS: tuple[Variant, ...] = ("lstm_shared", "dnc", "dc_mann", "dcw_mann")
 PAD = EOS = 0
 GO = 1
 OUTPUT_STD = 0.1            # official: output, interface and read-output weights ~ N(0, 0.1)
+TF_FORGET_BIAS = 1.0        # TF1 LSTMCell's default forget_bias, added as a constant
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,6 +58,7 @@ class ModelConfig:
     hidden: int = 64                  # H: quick design; official 100
     teacher_forcing: bool = False     # official trains with greedy feedback (trap 2)
     mask_encoder_padding: bool = False   # official writes memory on pad steps too (trap 8)
+    tf_lstm_cell: bool = False        # True: TF1's LSTMCell (one bias vector, the official cell); False: torch's
     init: Literal["official", "pytorch"] = "official"
 
     def __post_init__(self) -> None:
@@ -60,7 +67,7 @@ class ModelConfig:
 
     @property
     def use_mem(self) -> bool:
-        return self.variant != "lstm"
+        return self.variant != "lstm_shared"
 
     @property
     def dual_controller(self) -> bool:
@@ -71,17 +78,68 @@ class ModelConfig:
         return self.variant == "dcw_mann"
 
 
-def tf_lstm_init_(cell: nn.LSTMCell) -> None:
+class TFLSTMCell(nn.Module):
+    """TF1's `LSTMCell`: one kernel over [x; h] and one bias vector, gates in TF's order (i, j, f, o), the forget
+    bias a constant added in the forward pass. The same call as `nn.LSTMCell`: (x, (h, c)) -> (h', c')."""
+
+    def __init__(self, input_size: int, hidden_size: int):
+        super().__init__()
+        self.input_size, self.hidden_size = input_size, hidden_size
+        self.weight = nn.Parameter(torch.empty(4 * hidden_size, input_size + hidden_size))
+        self.bias = nn.Parameter(torch.empty(4 * hidden_size))
+        bound = 1.0 / math.sqrt(hidden_size)                  # torch's default for its own LSTM cells
+        nn.init.uniform_(self.weight, -bound, bound)
+        nn.init.uniform_(self.bias, -bound, bound)
+
+    def forward(self, x: torch.Tensor, hc: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        h, c = hc
+        i, j, f, o = F.linear(torch.cat([x, h], dim=1), self.weight, self.bias).chunk(4, dim=1)
+        c = torch.sigmoid(f + TF_FORGET_BIAS) * c + torch.sigmoid(i) * torch.tanh(j)
+        return torch.sigmoid(o) * torch.tanh(c), c
+
+
+def lstm_cell(input_size: int, hidden: int, tf_cell: bool) -> nn.Module:
+    return TFLSTMCell(input_size, hidden) if tf_cell else nn.LSTMCell(input_size, hidden)
+
+
+def tf_lstm_init_(cell: nn.Module) -> None:
     """TF1 LSTMCell's initialisation: Glorot-uniform over the joint [input; h] -> 4H kernel, zero biases, forget
-    bias 1 (torch gate order i, f, g, o)."""
+    bias 1 (a constant in `TFLSTMCell`; in torch's cell, gate order i, f, g, o, b_hh's forget block starts at 1)."""
     hidden = cell.hidden_size
     limit = math.sqrt(6.0 / (cell.input_size + hidden + 4 * hidden))
     with torch.no_grad():
+        if isinstance(cell, TFLSTMCell):
+            nn.init.uniform_(cell.weight, -limit, limit)
+            cell.bias.zero_()
+            return
         nn.init.uniform_(cell.weight_ih, -limit, limit)
         nn.init.uniform_(cell.weight_hh, -limit, limit)
         cell.bias_ih.zero_()
         cell.bias_hh.zero_()
-        cell.bias_hh[hidden:2 * hidden] = 1.0
+        cell.bias_hh[hidden:2 * hidden] = TF_FORGET_BIAS
+
+
+class SuffixModel(nn.Module):
+    """What training and evaluation use: `forward(prefix, decode_steps, targets=None, stop_at_eos=False)` gives
+    the logits (B, steps, vocab) of the decoder steps, given `prefix` (B, T), left-padded tokens ending with GO."""
+
+    @torch.no_grad()
+    def greedy_decode(self, prefix: torch.Tensor, max_steps: int) -> list[list[int]]:
+        """Greedy predictions up to the first EOS (at most `max_steps` tokens each)."""
+        was_training = self.training
+        self.eval()
+        try:
+            logits = self.forward(prefix, max_steps, stop_at_eos=True)
+        finally:
+            self.train(was_training)
+        tokens = logits.argmax(-1).tolist()
+        return [row[:row.index(EOS)] if EOS in row else row for row in tokens]
+
+
+def all_finished(finished: torch.Tensor, y: torch.Tensor) -> bool:
+    """Marks the samples whose output `y` is EOS in `finished` (in place); whether every sample has finished."""
+    finished |= y.argmax(-1) == EOS
+    return bool(finished.all())
 
 
 class Controller(nn.Module):
@@ -89,7 +147,7 @@ class Controller(nn.Module):
 
     def __init__(self, input_size: int, vocab: int, cfg: ModelConfig):
         super().__init__()
-        self.cell = nn.LSTMCell(input_size, cfg.hidden)
+        self.cell = lstm_cell(input_size, cfg.hidden, cfg.tf_lstm_cell)
         self.output = nn.Linear(cfg.hidden, vocab, bias=False)
         self.interface = (nn.Linear(cfg.hidden, mem.interface_size(cfg.word_size, cfg.read_heads), bias=False)
                           if cfg.use_mem else None)
@@ -100,8 +158,8 @@ class Controller(nn.Module):
                     nn.init.normal_(linear.weight, std=OUTPUT_STD)
 
 
-class MemoryEncoderDecoder(nn.Module):
-    """LSTM seq2seq, DNC, DC-MANN or DCw-MANN (`cfg.variant`) over a vocabulary of `vocab` tokens."""
+class MemoryEncoderDecoder(SuffixModel):
+    """The shared-cell LSTM, DNC, DC-MANN or DCw-MANN (`cfg.variant`) over a vocabulary of `vocab` tokens."""
 
     def __init__(self, vocab: int, cfg: ModelConfig):
         super().__init__()
@@ -167,20 +225,6 @@ class MemoryEncoderDecoder(nn.Module):
                 x = y.detach().argmax(dim=-1)
             y, hc, state = self._step(controller, x, hc, state, cfg.write_protect, trace)
             outputs.append(y)
-            if stop_at_eos:
-                finished |= y.argmax(-1) == EOS
-                if bool(finished.all()):
-                    break
+            if stop_at_eos and all_finished(finished, y):
+                break
         return torch.stack(outputs, dim=1)
-
-    @torch.no_grad()
-    def greedy_decode(self, prefix: torch.Tensor, max_steps: int) -> list[list[int]]:
-        """Greedy predictions up to the first EOS (at most `max_steps` tokens each)."""
-        was_training = self.training
-        self.eval()
-        try:
-            logits = self.forward(prefix, max_steps, stop_at_eos=True)
-        finally:
-            self.train(was_training)
-        tokens = logits.argmax(-1).tolist()
-        return [row[:row.index(EOS)] if EOS in row else row for row in tokens]

@@ -10,8 +10,8 @@ import numpy as np
 
 from reprolab.report.figures import panels, plt, save_figure
 
-COLOURS = {"lstm": "tab:blue", "dnc": "tab:green", "dc_mann": "tab:purple", "dcw_mann": "tab:red",
-           "tax_lstm": "tab:brown", "frequency": "black"}
+COLOURS = {"lstm_shared": "tab:blue", "lstm_seq2seq": "tab:orange", "dnc": "tab:green", "dc_mann": "tab:purple",
+           "dcw_mann": "tab:red", "tax_lstm": "tab:brown", "frequency": "black"}
 
 
 def plot_curves(logs: dict, path: Path) -> Path:

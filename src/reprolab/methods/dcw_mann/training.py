@@ -1,8 +1,9 @@
-"""The official training loop and evaluation, for any of the four variants.
+"""The official training loop and evaluation, for the memory models and the LSTM seq2seq baseline.
 
 Batch [official code]: bs pairs drawn without replacement; prefixes left-padded to the longest in the batch, then
 GO; targets = suffix + EOS, padded; the loss is the softmax cross-entropy averaged over the unmasked target
-positions (suffix and EOS). Adam, lr 0.002; each gradient element clipped to +-10. Every `eval_every` iterations
+positions (suffix and EOS). Adam, lr 0.002; each gradient element clipped to +-10 (the memory models; the official
+seq2seq baseline uses Adam 0.001 without clipping, `clip_value=0`). Every `eval_every` iterations
 the model is scored on the validation pairs (model selection) and on the test pairs (the learning curve);
 the official loop selected on test, which `select_on_test` reproduces (labelled in the result).
 Evaluation decodes greedily in batches of prefixes of one length, so no evaluation batch is padded and a prediction
@@ -24,7 +25,7 @@ from torch.nn import functional as F
 
 from reprolab.methods.dcw_mann.log import Pairs
 from reprolab.methods.dcw_mann.metrics import SuffixMetric, score
-from reprolab.methods.dcw_mann.model import EOS, GO, PAD, MemoryEncoderDecoder
+from reprolab.methods.dcw_mann.model import EOS, GO, PAD, SuffixModel
 from reprolab.runtime.config import check_at_least, check_options
 from reprolab.runtime.train import BestModel, run_loop
 
@@ -36,11 +37,12 @@ class TrainConfig:
     iterations: int = 800             # quick design; official 10k-150k by log
     batch_size: int = 32              # quick design; official 10
     lr: float = 0.002                 # official (Adam)
-    clip_value: float = 10.0          # official: each gradient element clipped to +-10
+    clip_value: float = 10.0          # official: each gradient element clipped to +-10 (0: no clipping)
     eval_every: int = 100             # official
     eval_batch: int = 100             # at most this many prefixes (all of one length) per evaluation batch
     official_eval_batches: bool = False   # official: fixed batches of 10 pairs in order, padded (trap 8)
-    max_decode: int = 20              # official Helpdesk; 0: the longest suffix + 1 (official elsewhere)
+    max_decode: int = 20              # official Helpdesk; 0: the longest suffix + 1 (official elsewhere); a
+                                      # prediction stops after max_decode activities
     metric: SuffixMetric = "damerau_levenshtein"
     select_on_test: bool = False      # the official loop kept the best test score (trap 1)
 
@@ -48,8 +50,8 @@ class TrainConfig:
         check_options(self)
         check_at_least(self, 1, ("iterations", "batch_size", "eval_every", "eval_batch"))
         check_at_least(self, 0, ("max_decode",))
-        if self.lr <= 0 or self.clip_value <= 0:
-            raise ValueError(f"lr and clip_value must be > 0, got {self.lr}, {self.clip_value}")
+        if self.lr <= 0 or self.clip_value < 0:
+            raise ValueError(f"need lr > 0 and clip_value >= 0, got {self.lr}, {self.clip_value}")
 
 
 def tokens(ids: Sequence[int]) -> list[int]:
@@ -109,7 +111,7 @@ def evaluation_batches(prefixes: Sequence[Sequence[int]], batch: int, official: 
             for start in range(0, len(same), batch)]
 
 
-def predict(model: MemoryEncoderDecoder, prefixes: Sequence[Sequence[int]], max_decode: int, batch: int,
+def predict(model: SuffixModel, prefixes: Sequence[Sequence[int]], max_decode: int, batch: int,
             device: torch.device | str = "cpu", official: bool = False) -> list[list[int]]:
     """Greedy suffixes (activity ids, up to EOS) of the prefixes, in their order, decoded in the batches of
     `evaluation_batches`."""
@@ -121,7 +123,24 @@ def predict(model: MemoryEncoderDecoder, prefixes: Sequence[Sequence[int]], max_
     return out
 
 
-def evaluate(model: MemoryEncoderDecoder, pairs: Pairs, cfg: TrainConfig,
+def first_step_probabilities(model: SuffixModel, prefixes: Sequence[Sequence[int]], batch: int,
+                             device: torch.device | str = "cpu", official: bool = False) -> np.ndarray:
+    """(n, vocab): the softmax of each prefix's first decoder step, decoded in the batches of
+    `evaluation_batches`."""
+    out = np.zeros((len(prefixes), model.vocab))
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            for rows in evaluation_batches(prefixes, batch, official):
+                logits = model(encode_prefixes([prefixes[i] for i in rows], device), 1)[:, 0]
+                out[rows] = logits.softmax(-1).double().cpu().numpy()
+    finally:
+        model.train(was_training)
+    return out
+
+
+def evaluate(model: SuffixModel, pairs: Pairs, cfg: TrainConfig,
              device: torch.device | str = "cpu") -> dict[str, float]:
     preds = predict(model, pairs.prefixes, cfg.max_decode, cfg.eval_batch, device, cfg.official_eval_batches)
     return score(preds, pairs.suffixes, cfg.metric)
@@ -140,7 +159,7 @@ class TrainClock:
         self.seconds = float(state["seconds"])
 
 
-def train(model: MemoryEncoderDecoder, train_pairs: Pairs, val_pairs: Pairs, test_pairs: Pairs | None,
+def train(model: SuffixModel, train_pairs: Pairs, val_pairs: Pairs, test_pairs: Pairs | None,
           cfg: TrainConfig, seed: int, device: torch.device | str = "cpu", checkpoint: Path | None = None,
           resume: bool = False, desc: str = "train") -> dict[str, Any]:
     """Train with the official loop; return the history (every `eval_every` iterations: validation and test
@@ -166,9 +185,10 @@ def train(model: MemoryEncoderDecoder, train_pairs: Pairs, val_pairs: Pairs, tes
         loss = masked_cross_entropy(logits, targets, mask)
         optimizer.zero_grad()
         loss.backward()
-        for p in model.parameters():
-            if p.grad is not None:
-                p.grad.clamp_(-cfg.clip_value, cfg.clip_value)
+        if cfg.clip_value > 0:
+            for p in model.parameters():
+                if p.grad is not None:
+                    p.grad.clamp_(-cfg.clip_value, cfg.clip_value)
         optimizer.step()
         clock.seconds += time.perf_counter() - start
         return loss.item()

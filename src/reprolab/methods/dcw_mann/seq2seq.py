@@ -1,0 +1,129 @@
+"""The official LSTM seq2seq baseline (`baseline_seq2seq.py`, `build_seq2seq_mask`, as the suffix runs call it):
+a bidirectional LSTM encoder and an LSTM decoder with attention, in PyTorch.
+
+Encoder [official code]: one-hot prefix tokens (no GO), a forward and a backward LSTM(H) over each prefix's own
+length (`sequence_length`: padded steps neither change the state nor give an output, outputs there are 0);
+e_t = [h^fw_t; h^bw_t] (2H). The decoder LSTM(2H) starts from ([h^fw; h^bw], [c^fw; c^bw]) of the final states.
+Attention [official code], D = the number of decoder steps it was built for:
+    v_t = tanh(W_omega e_t + b_omega)   (D values per encoder step)
+    alpha_{t,d} = softmax over d of v_t  (normalised over the decoder steps, not over the encoder steps)
+    a_d = sum_t alpha_{t,d} e_t          (padded steps add 0)
+Decoder step d [official code]: input [onehot(x_d); a_d], x_0 = GO (token 1), then x_d = argmax y_{d-1} (greedy,
+also in training; no gradient through it); y_d = W h_d + b (softmax with a bias).
+Training [official code]: the masked softmax cross-entropy over suffix + EOS, Adam at TF's default rate 0.001, no
+gradient clipping (`Seq2SeqConfig.lr`, `clip_value`). Initialisation [official code]: W, W_omega, b_omega ~ U(-1, 1),
+b = 0; the LSTMs as TF1's LSTMCell (`model.tf_lstm_init_`).
+
+Not reproduced: the official code computes alpha on the encoder outputs flattened time-major (rows t*B + b) and
+reshapes them batch-major ([B, T, D]), which mixes the weights of different samples of a batch; here each sample
+gets its own weights. The official code passes one LSTMCell object as both cell_fw and cell_bw; whether TF then
+shares the weights of the two directions depends on the TF 1.x version [not confirmed]: `shared_directions`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Literal
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from reprolab.methods.dcw_mann.log import Pairs
+from reprolab.methods.dcw_mann.model import GO, PAD, SuffixModel, all_finished, lstm_cell, tf_lstm_init_
+from reprolab.runtime.config import check_at_least, check_options
+
+OFFICIAL_UNIFORM = 1.0      # official: W, W_omega, b_omega ~ U(-1, 1)
+
+
+@dataclasses.dataclass(frozen=True)
+class Seq2SeqConfig:
+    hidden: int = 100                 # official encoder_hidden_units=100 per direction; the decoder has 2 x 100
+    lr: float = 0.001                 # official: tf.train.AdamOptimizer() at its default rate
+    clip_value: float = 0.0           # official: no clipping (0: none)
+    shared_directions: bool = False   # one cell for both directions [not confirmed; see the module docstring]
+    tf_lstm_cell: bool = False        # True: TF1's LSTMCell (one bias vector); False: torch's
+    init: Literal["official", "pytorch"] = "official"
+
+    def __post_init__(self) -> None:
+        check_options(self)
+        check_at_least(self, 1, ("hidden",))
+        if self.lr <= 0 or self.clip_value < 0:
+            raise ValueError(f"need lr > 0 and clip_value >= 0, got {self.lr}, {self.clip_value}")
+
+
+def attention_steps(max_decode: int, *parts: Pairs) -> int:
+    """The decoder steps the attention is built for: enough for training (the longest suffix + EOS) and for
+    decoding `max_decode` tokens (official: the longest suffix + 1 or + 2)."""
+    return max(max_decode, max(len(s) for pairs in parts for s in pairs.suffixes) + 1)
+
+
+def run_direction(cell: nn.Module, x: torch.Tensor, valid: torch.Tensor
+                  ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+    """One LSTM direction over (B, T, in); where `valid` (B, T) is False the state is kept and the output is 0.
+    Returns the outputs (B, T, H) and the final (h, c)."""
+    batch, steps, _ = x.shape
+    h = c = x.new_zeros((batch, cell.hidden_size))
+    outputs = []
+    for t in range(steps):
+        h_new, c_new = cell(x[:, t], (h, c))
+        keep = valid[:, t, None]
+        h, c = torch.where(keep, h_new, h), torch.where(keep, c_new, c)
+        outputs.append(torch.where(keep, h_new, torch.zeros_like(h_new)))
+    return torch.stack(outputs, dim=1), (h, c)
+
+
+class Seq2SeqAttention(SuffixModel):
+    """The official LSTM seq2seq over `vocab` tokens, with attention over `decode_steps` decoder steps."""
+
+    def __init__(self, vocab: int, cfg: Seq2SeqConfig, decode_steps: int):
+        super().__init__()
+        if vocab < 3 or decode_steps < 1:
+            raise ValueError(f"need vocab >= 3 (PAD/EOS, GO and one activity) and decode_steps >= 1, got {vocab}, "
+                             f"{decode_steps}")
+        self.vocab, self.cfg, self.decode_steps = vocab, cfg, decode_steps
+        hidden = cfg.hidden
+        self.forward_cell = lstm_cell(vocab, hidden, cfg.tf_lstm_cell)
+        self.backward_cell = self.forward_cell if cfg.shared_directions else lstm_cell(vocab, hidden,
+                                                                                      cfg.tf_lstm_cell)
+        self.attention = nn.Linear(2 * hidden, decode_steps)               # W_omega, b_omega
+        self.decoder = lstm_cell(vocab + 2 * hidden, 2 * hidden, cfg.tf_lstm_cell)
+        self.output = nn.Linear(2 * hidden, vocab)                          # W, b
+        if cfg.init == "official":
+            for cell in (self.forward_cell, self.backward_cell, self.decoder):
+                tf_lstm_init_(cell)
+            with torch.no_grad():
+                for p in (self.attention.weight, self.attention.bias, self.output.weight):
+                    nn.init.uniform_(p, -OFFICIAL_UNIFORM, OFFICIAL_UNIFORM)
+                self.output.bias.zero_()
+
+    def encode(self, prefix: torch.Tensor) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+        """Encoder outputs e (B, T, 2H) and the decoder's initial (h, c), from left-padded tokens ending with GO."""
+        tokens = prefix[:, :-1]
+        valid = tokens != PAD
+        x = F.one_hot(tokens, self.vocab).float()
+        fw, (h_fw, c_fw) = run_direction(self.forward_cell, x, valid)
+        bw, (h_bw, c_bw) = run_direction(self.backward_cell, x.flip(1), valid.flip(1))
+        return torch.cat([fw, bw.flip(1)], dim=2), (torch.cat([h_fw, h_bw], 1), torch.cat([c_fw, c_bw], 1))
+
+    def forward(self, prefix: torch.Tensor, decode_steps: int, targets: torch.Tensor | None = None,
+                stop_at_eos: bool = False) -> torch.Tensor:
+        """Logits (B, decode_steps, vocab). `targets` is accepted for the training loop's call and unused: the
+        official decoder always feeds back its own argmax."""
+        if decode_steps > self.decode_steps:
+            raise ValueError(f"decode_steps {decode_steps} exceeds the {self.decode_steps} decoder steps the "
+                             f"attention was built for")
+        encoded, hc = self.encode(prefix)
+        alphas = torch.tanh(self.attention(encoded)).softmax(dim=-1)         # (B, T, D), over the decoder steps
+        context = torch.einsum("btd,bth->bdh", alphas, encoded)             # (B, D, 2H)
+        x = torch.full_like(prefix[:, 0], GO)
+        finished = torch.zeros(prefix.shape[0], dtype=torch.bool, device=prefix.device)
+        outputs = []
+        for d in range(decode_steps):
+            hc = self.decoder(torch.cat([F.one_hot(x, self.vocab).float(), context[:, d]], dim=1), hc)
+            y = self.output(hc[0])
+            outputs.append(y)
+            if stop_at_eos and all_finished(finished, y):
+                break
+            x = y.detach().argmax(dim=-1)
+        return torch.stack(outputs, dim=1)
