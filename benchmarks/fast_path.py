@@ -17,7 +17,8 @@ import torch
 from torch.nn import functional as F
 
 from reprolab.data import load_cifar10
-from reprolab.methods.mad.teachers import accuracy, build_network
+from reprolab.methods.mad.teachers import build_network
+from reprolab.nets.scoring import accuracy
 from reprolab.runtime.fast import FastPath, autocast, fast_batch, fast_model
 
 WARMUP, TEST = 3, 2000

@@ -6,11 +6,13 @@ caller's `eval_fn(step)` returns a dict of metrics. Every `checkpoint_every` ste
 generators), the global RNG states and the evaluation history are written atomically; with `resume=True` the
 loop continues from the last checkpoint and, because the RNG states are restored, ends with the same numbers as an
 uninterrupted run. `BestModel` keeps the best-scoring weights for model selection, checkpointed with the rest.
+`LoopCheckpoints` gives each of the loops of one stage its own checkpoint file.
 """
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 import random
 from pathlib import Path
@@ -116,14 +118,16 @@ class BestModel:
 
 class ShuffledBatches:
     """Index batches over n items, epoch by epoch: `batches(step)` is batch step % per_epoch of a permutation drawn
-    anew for every epoch from a seeded generator (the last batch of an epoch may be smaller). Checkpointable."""
+    anew for every epoch from a seeded generator (the last batch of an epoch may be smaller). Checkpointable.
+    `seed` may also be a generator the caller draws from too: each permutation is then drawn from it at the first
+    batch of its epoch, between the caller's own draws."""
 
-    def __init__(self, n: int, batch_size: int, seed: int):
+    def __init__(self, n: int, batch_size: int, seed: int | torch.Generator):
         if n < 1 or batch_size < 1:
             raise ValueError(f"need n >= 1 items and batch_size >= 1, got {n}, {batch_size}")
         self.n, self.batch_size = n, batch_size
         self.per_epoch = -(-n // batch_size)
-        self.generator = torch.Generator().manual_seed(seed)
+        self.generator = seed if isinstance(seed, torch.Generator) else torch.Generator().manual_seed(seed)
         self.order, self.epoch = torch.arange(n), -1
 
     def __call__(self, step: int) -> torch.Tensor:
@@ -139,6 +143,27 @@ class ShuffledBatches:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.generator.set_state(state["generator"])
         self.order, self.epoch = state["order"], int(state["epoch"])
+
+
+@dataclasses.dataclass(frozen=True)
+class LoopCheckpoints:
+    """Where the `run_loop` calls of one stage keep their checkpoints: loop `name` saves `folder / f"{name}.pt"`
+    every `every` steps and after its last step, and continues from it when `resume` is set. A finished loop that
+    is resumed runs no step: it restores its final state (objects, history, global RNG), so the loops after it
+    start where they started before. No folder or `every` = 0: no checkpoints."""
+
+    folder: Path | None = None
+    every: int = 0
+    resume: bool = False
+
+    def __post_init__(self) -> None:
+        if self.every < 0:
+            raise ValueError(f"checkpoint every must be >= 0 steps, got {self.every}")
+
+    def of(self, name: str) -> dict[str, Any]:
+        """`run_loop`'s checkpoint, checkpoint_every and resume arguments for the loop `name`."""
+        path = Path(self.folder) / f"{name}.pt" if self.folder is not None and self.every else None
+        return {"checkpoint": path, "checkpoint_every": self.every, "resume": self.resume}
 
 
 def run_loop(

@@ -6,7 +6,7 @@ import torch
 from reprolab.launch import run_method
 from tests.conftest import read_record, tiny_quick_run
 from reprolab.methods.mad.experiment import CONFIGS, make_distiller
-from reprolab.methods.mad.teachers import _augment, build_network, load_or_train_teacher, load_split, teacher_path
+from reprolab.methods.mad.teachers import build_network, load_or_train_teacher, load_split, teacher_path
 
 TINY = ("cases=digits", "seeds=2", "digits.iterations=40", "digits.eval_every=10", "digits.forgetting_lag=10",
         "workers=2")
@@ -34,16 +34,6 @@ def test_splits_are_the_documented_preprocessing():
         load_split("svhn", "train")
     with pytest.raises(ValueError, match="unknown architecture"):
         build_network("vgg")
-
-
-def test_augment_crops_inside_the_padding_and_flips():
-    x = torch.arange(2 * 3 * 4 * 4, dtype=torch.float32).view(2, 3, 4, 4) + 1
-    out = _augment(x, torch.Generator().manual_seed(0))
-    assert out.shape == x.shape
-    for i in range(2):                                   # every kept pixel comes from the same image and channel
-        for c in range(3):
-            kept = out[i, c][out[i, c] > 0]
-            assert set(kept.tolist()) <= set(x[i, c].flatten().tolist())
 
 
 def test_base_method_is_lambda_one_zero():

@@ -36,14 +36,15 @@ from reprolab.methods.mad.claims import claims
 from reprolab.methods.mad.distiller import DistillConfig, Distiller
 from reprolab.methods.mad.plots import plot_accuracy, plot_drift, plot_samples
 from reprolab.methods.mad.probes import DriftProbe, ForgettingProbe
-from reprolab.methods.mad.teachers import RECIPES, accuracy, build_network, load_or_train_teacher, load_split
+from reprolab.methods.mad.teachers import RECIPES, build_network, load_or_train_teacher, load_split
 from reprolab.nets import GeneratorA
+from reprolab.nets.scoring import accuracy
 from reprolab.runtime.stats import mean_se
 from reprolab.runtime.config import check_at_least, check_options, config_to_dict, ConfigError
 from reprolab.runtime.fast import FastPath, check_fast_path, fast_settings
 from reprolab.runtime.grid import GridResults, cell_checkpoint, product
 from reprolab.runtime.results import RunContext, RunResult
-from reprolab.runtime.train import run_loop
+from reprolab.runtime.train import LoopCheckpoints, run_loop
 
 NEEDS_EXTRA_DATA = False
 METHODS = ("base", "mad")
@@ -101,7 +102,8 @@ class MADExperimentConfig(FastPath):     # compile, bf16, channels_last, cuda_gr
                                          batch_size=128, lambda0=1.0, lambda1=1.0, grad_clip=5.0, beta_at=250.0),
                                      iterations=80_000, student_optimizer="adam", student_lr=2e-3,
                                      student_weight_decay=0.0, cosine=True, eval_every=1000)
-    checkpoint_every: int = 0           # iterations between in-run checkpoints (0: none)
+    checkpoint_every: int = 0           # distillation iterations, and teacher steps, between in-run checkpoints
+                                        # (0: none)
     workers: int = 2
 
     def __post_init__(self) -> None:
@@ -196,10 +198,12 @@ def run(cfg: MADExperimentConfig, ctx: RunContext) -> RunResult:
     check_fast_path(cfg, ctx.device)
     seed = ctx.seed
     teachers = {}
+    checkpoints = LoopCheckpoints(ctx.out_dir / "checkpoints", cfg.checkpoint_every, ctx.resume)
     for case_name in cfg.cases:
         case = getattr(cfg, case_name)
         teachers[case_name] = ctx.stage(f"teacher_{case_name}", lambda case=case: load_or_train_teacher(
-            case.teacher, cfg.teacher_seed, ctx.device, ctx.progress, threads=os.cpu_count())[1])
+            case.teacher, cfg.teacher_seed, ctx.device, ctx.progress, threads=os.cpu_count(),
+            checkpoints=checkpoints)[1])
     cells = product(case=list(cfg.cases), method=list(METHODS), seed=list(range(seed, seed + cfg.seeds)))
     runs = ctx.grid(GRID, cells, run_cell, cfg, ctx.device, ctx.out_dir, ctx.resume, seed, workers=cfg.workers)
     metrics = {"teachers": teachers, "cases": {c: summarize_case(runs, c) for c in cfg.cases}}

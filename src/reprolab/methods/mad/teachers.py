@@ -7,7 +7,8 @@ Datasets (real data only trains the teacher and tests the student):
 - "cifar10": CIFAR-10 (the JPEG copy in ../shared/data, or the canonical tar), normalised per channel.
 Recipes: MNIST LeNet5 by SGD lr 0.01, momentum 0.9, wd 1e-4, batch 256, 10 epochs; digits CNN(16) by
 Adam 1e-3, 30 epochs, batch 64; CIFAR-10 ResNet-34 by SGD 0.1, momentum 0.9, wd 5e-4, batch 128, 200 epochs,
-lr x 0.1 every 80 epochs, with random crop (pad 4) and horizontal flip.
+lr x 0.1 every 80 epochs, with random crop (pad 4) and horizontal flip. Training runs on `runtime.train.run_loop`
+(checkpoints and exact resume).
 """
 
 from __future__ import annotations
@@ -26,10 +27,14 @@ from torch.nn import functional as F
 
 from reprolab.data import cache_dir, load_cifar10, load_digits, load_mnist
 from reprolab.nets import LeNet5, ResNetClassifier, SmallCNN, cifar_resnet18, cifar_resnet34
+from reprolab.nets.augment import random_crop_flip
+from reprolab.nets.scoring import accuracy
 from reprolab.runtime.io import atomic_write
+from reprolab.runtime.train import LoopCheckpoints, ShuffledBatches, run_loop
 
 MNIST_MEAN, MNIST_STD = 0.1307, 0.3081
 CIFAR_MEAN, CIFAR_STD = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)
+CROP_PADDING = 4                      # the CIFAR-10 recipe's random crop
 
 
 @dataclasses.dataclass(frozen=True)
@@ -86,32 +91,10 @@ def build_network(arch: str, num_classes: int = 10) -> nn.Module:
     return networks[arch]()
 
 
-@torch.no_grad()
-def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 1000) -> float:
-    was_training = model.training
-    model.eval()
-    device = next(model.parameters()).device
-    correct = sum((model(x[i:i + batch_size].to(device)).argmax(1).cpu() == y[i:i + batch_size]).sum().item()
-                  for i in range(0, len(y), batch_size))
-    model.train(was_training)
-    return correct / len(y)
-
-
-def _augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-    """Random crop with 4-pixel zero padding (per-sample offsets) and a horizontal flip with probability 1/2."""
-    n, c, h, w = x.shape
-    padded = F.pad(x, (4, 4, 4, 4))
-    dx, dy = torch.randint(0, 9, (2, n), generator=gen)
-    rows = (dy.view(n, 1) + torch.arange(h)).view(n, 1, h, 1)
-    cols = (dx.view(n, 1) + torch.arange(w)).view(n, 1, 1, w)
-    out = padded[torch.arange(n).view(n, 1, 1, 1), torch.arange(c).view(1, c, 1, 1), rows, cols]
-    flip = torch.rand(n, generator=gen) < 0.5
-    out[flip] = out[flip].flip(3)
-    return out
-
-
-def train_teacher(name: str, seed: int = 0, device: str | torch.device = "cpu", progress: bool = False) -> dict:
-    """Train a teacher by its recipe; returns {"model", "test_accuracy", "seconds"}."""
+def train_teacher(name: str, seed: int = 0, device: str | torch.device = "cpu", progress: bool = False,
+                  checkpoints: LoopCheckpoints = LoopCheckpoints()) -> dict:
+    """Train a teacher by its recipe; returns {"model", "test_accuracy", "seconds"}. `checkpoints`: where the loop
+    keeps its checkpoint ("teacher_<name>_s<seed>")."""
     recipe = RECIPES[name]
     torch.manual_seed(seed)
     x, y = load_split(recipe.dataset, "train")
@@ -124,21 +107,25 @@ def train_teacher(name: str, seed: int = 0, device: str | torch.device = "cpu", 
         opt = torch.optim.Adam(model.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
     sched = torch.optim.lr_scheduler.StepLR(opt, recipe.lr_step_epochs, 0.1) if recipe.lr_step_epochs else None
     gen = torch.Generator().manual_seed(seed)
-    start = time.perf_counter()
-    for epoch in range(recipe.epochs):
-        model.train()
-        order = torch.randperm(len(y), generator=gen)
-        for i in range(0, len(y), recipe.batch_size):
-            idx = order[i:i + recipe.batch_size]
-            xb = _augment(x[idx], gen) if recipe.augment else x[idx]
-            loss = F.cross_entropy(model(xb.to(device)), y[idx].to(device))
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-        if sched is not None:
+    batches = ShuffledBatches(len(y), recipe.batch_size, gen)
+
+    def step(i: int) -> float:
+        idx = batches(i)
+        xb = random_crop_flip(x[idx], gen, CROP_PADDING) if recipe.augment else x[idx]
+        loss = F.cross_entropy(model(xb.to(device)), y[idx].to(device))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        if sched is not None and (i + 1) % batches.per_epoch == 0:
             sched.step()
-        if progress:
-            print(f"teacher {name}: epoch {epoch + 1}/{recipe.epochs}, loss {loss.item():.4f}", flush=True)
+        return loss.item()
+
+    objects = {"model": model, "optimizer": opt, "gen": gen, "batches": batches,
+               **({"scheduler": sched} if sched is not None else {})}
+    start = time.perf_counter()
+    model.train()
+    run_loop(recipe.epochs * batches.per_epoch, step, objects=objects, desc=f"teacher {name}", progress=progress,
+             **checkpoints.of(f"teacher_{name}_s{seed}"))
     model.eval()
     return {"model": model, "test_accuracy": accuracy(model, x_test, y_test),
             "seconds": time.perf_counter() - start}
@@ -150,9 +137,10 @@ def teacher_path(name: str, seed: int) -> Path:
 
 
 def load_or_train_teacher(name: str, seed: int = 0, device: str | torch.device = "cpu",
-                          progress: bool = False, threads: int | None = None) -> tuple[nn.Module, dict]:
-    """The cached teacher (weights_only load) or a freshly trained one (with `threads` torch threads, when given),
-    cached atomically; and its record."""
+                          progress: bool = False, threads: int | None = None,
+                          checkpoints: LoopCheckpoints = LoopCheckpoints()) -> tuple[nn.Module, dict]:
+    """The cached teacher (weights_only load) or a freshly trained one (with `threads` torch threads, when given;
+    its training checkpointed by `checkpoints`), cached atomically; and its record."""
     if name not in RECIPES:
         raise ValueError(f"unknown teacher {name!r}; known: {', '.join(RECIPES)}")
     path = teacher_path(name, seed)
@@ -167,7 +155,7 @@ def load_or_train_teacher(name: str, seed: int = 0, device: str | torch.device =
     previous_threads = torch.get_num_threads()
     torch.set_num_threads(threads or previous_threads)
     try:
-        trained = train_teacher(name, seed, device, progress)
+        trained = train_teacher(name, seed, device, progress, checkpoints)
     finally:
         torch.set_num_threads(previous_threads)
     record = {"name": name, "seed": seed, "test_accuracy": trained["test_accuracy"],

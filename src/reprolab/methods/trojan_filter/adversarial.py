@@ -21,9 +21,9 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from reprolab.methods.trojan_filter.filters import FilterConfig, freeze, reconstruction_nll
-from reprolab.runtime.progress import Progress
+from reprolab.methods.trojan_filter.filters import FilterConfig, freeze, log_record, log_steps, reconstruction_nll
 from reprolab.runtime.fast import FastPath, autocast, fast_batch, fast_model
+from reprolab.runtime.train import LoopCheckpoints, run_loop
 
 NOISE_CHANNELS = 8
 
@@ -80,9 +80,11 @@ def filter_loss(classifier, filt, x, x_bar, y, cfg: AIFConfig) -> torch.Tensor:
 
 def train_adversarial_filter(filt: nn.Module, generator: TriggerGenerator, classifier: nn.Module,
                              x_def: torch.Tensor, y_def: torch.Tensor, cfg: AIFConfig, seed: int = 0,
-                             fast: FastPath = FastPath()) -> list[dict]:
-    """Alternate G and F steps on the defender's clean set; the classifier stays frozen. `fast`: the opt-in GPU
-    fast path (`reprolab.runtime.fast`) for both networks' steps."""
+                             fast: FastPath = FastPath(), checkpoints: LoopCheckpoints = LoopCheckpoints(),
+                             name: str = "AIF") -> list[dict]:
+    """Alternate G and F steps on the defender's clean set; the classifier stays frozen. Returns a loss log (every
+    `LOG_EVERY` steps and the last). `fast`: the opt-in GPU fast path (`reprolab.runtime.fast`) for both networks'
+    steps; `checkpoints`: where the loop keeps its checkpoint, as `name`."""
     if filt.variational:
         raise ValueError("AIF here trains a plain (IF) filter; pass PlainFilter")
     freeze(classifier)
@@ -93,9 +95,9 @@ def train_adversarial_filter(filt: nn.Module, generator: TriggerGenerator, class
     opt_g = torch.optim.Adam(generator.parameters(), lr=cfg.generator_lr)
     filt.train()
     generator.train()
-    log = []
-    progress = Progress(cfg.filter.steps, "AIF filter")
-    for step in range(cfg.filter.steps):
+    losses: dict[str, float] = {}
+
+    def step(i: int) -> float:
         idx = torch.randint(len(y_def), (cfg.filter.batch_size,), generator=gen)
         x, y = fast_batch(x_def[idx], fast), y_def[idx]
         filt.requires_grad_(False)
@@ -111,15 +113,16 @@ def train_adversarial_filter(filt: nn.Module, generator: TriggerGenerator, class
                 x_bar, m, _ = generator(x, gen)
             loss_f = filter_loss(classifier, filt, x, x_bar, y, cfg)
         if not torch.isfinite(loss_f) or not torch.isfinite(loss_g):
-            raise FloatingPointError(f"AIF losses became {loss_g.item()}, {loss_f.item()} at step {step}")
+            raise FloatingPointError(f"AIF losses became {loss_g.item()}, {loss_f.item()} at step {i}")
         opt_f.zero_grad(set_to_none=True)
         loss_f.backward()
         opt_f.step()
-        if step % 64 == 0 or step == cfg.filter.steps - 1:
-            log.append({"step": step, "loss_g": loss_g.item(), "loss_f": loss_f.item(),
-                        "mask_area": m.flatten(1).mean(1).mean().item()})
-        progress.update(loss_f=loss_f, loss_g=loss_g)
-    progress.close()
+        losses.update(loss_g=loss_g.item(), loss_f=loss_f.item(), mask_area=m.flatten(1).mean(1).mean().item())
+        return loss_f.item()
+
+    objects = {"filter": filt, "generator": generator, "opt_f": opt_f, "opt_g": opt_g, "gen": gen}
+    log = run_loop(cfg.filter.steps, step, objects=objects, eval_fn=lambda done: log_record(done, losses),
+                   eval_steps=log_steps(cfg.filter.steps), desc="AIF filter", **checkpoints.of(name))
     filt.eval()
     generator.eval()
     return log

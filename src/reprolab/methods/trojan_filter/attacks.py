@@ -11,7 +11,8 @@
 - `InputAware` (input_aware.py): a trigger per image from generators trained with the classifier.
 Each attack poisons a fraction `rate` of a batch (trigger k uniform); `targets[k]` is trigger k's target class.
 `training_loss` is the classifier's loss on one poisoned batch. A trainable attack (InputAware) adds its own terms,
-does its own set-up in `prepare` and returns from `optimizer()` the optimiser stepped beside the classifier's.
+does its own set-up in `prepare`, returns from `optimizer()` the optimiser stepped beside the classifier's and from
+`state_objects()` the networks checkpointed with the classifier's training.
 Trigger tensors follow the images' device.
 """
 
@@ -20,7 +21,8 @@ from __future__ import annotations
 import torch
 from torch.nn import functional as F
 
-from reprolab.methods.trojan_filter.metrics import batched, fraction
+from reprolab.nets.scoring import batched, fraction
+from reprolab.runtime.train import LoopCheckpoints
 
 
 def _check_images(x: torch.Tensor) -> torch.Tensor:
@@ -62,8 +64,13 @@ class TrojanAttack:
         xb, yb = self.poison(x, y, rate, gen)
         return F.cross_entropy(classifier(xb), yb)
 
-    def prepare(self, x: torch.Tensor, seed: int) -> None:
-        """Set-up before the classifier's training on the (clean) images x; nothing for a fixed trigger."""
+    def prepare(self, x: torch.Tensor, seed: int, checkpoints: LoopCheckpoints = LoopCheckpoints()) -> None:
+        """Set-up before the classifier's training on the (clean) images x (its loops checkpointed by
+        `checkpoints`); nothing for a fixed trigger."""
+
+    def state_objects(self) -> dict:
+        """The attack's trainable state, checkpointed with the classifier's training (none for a fixed trigger)."""
+        return {}
 
     def optimizer(self) -> torch.optim.Optimizer | None:
         """The optimiser of the attack's own parameters, stepped with the classifier's (None: a fixed trigger)."""

@@ -12,10 +12,12 @@ from torch.nn import functional as F
 from reprolab.methods.trojan_filter.attacks import TrojanAttack
 from reprolab.methods.trojan_filter.config import TrojanExperimentConfig
 from reprolab.nets import NetCMNIST, Normalized, PreActResNet18
+from reprolab.nets.augment import random_crop_flip
 from reprolab.runtime.fast import autocast, fast_batch, fast_model
-from reprolab.runtime.progress import Progress
+from reprolab.runtime.train import LoopCheckpoints, ShuffledBatches, run_loop
 
 CIFAR_MEAN, CIFAR_STD = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)
+CROP_PADDING = 5                      # the WaNet code's random crop
 
 
 def make_classifier(dataset: str) -> torch.nn.Module:
@@ -25,25 +27,12 @@ def make_classifier(dataset: str) -> torch.nn.Module:
     return Normalized(PreActResNet18(), CIFAR_MEAN, CIFAR_STD)
 
 
-def random_crop_flip(x: torch.Tensor, gen: torch.Generator, padding: int = 5) -> torch.Tensor:
-    """Per image: a random crop of the zero-padded image back to its size, and a horizontal flip with p = 1/2."""
-    n, c, h, w = x.shape
-    padded = F.pad(x, (padding,) * 4)
-    off = torch.randint(0, 2 * padding + 1, (n, 2), generator=gen).to(x.device)
-    images = torch.arange(n, device=x.device)[:, None, None, None]
-    channels = torch.arange(c, device=x.device)[None, :, None, None]
-    rows = (off[:, :1] + torch.arange(h, device=x.device))[:, None, :, None]
-    cols = (off[:, 1:] + torch.arange(w, device=x.device))[:, None, None, :]
-    crops = padded[images, channels, rows, cols]
-    flip = (torch.rand(n, generator=gen) < 0.5).to(x.device)
-    return torch.where(flip[:, None, None, None], crops.flip(-1), crops)
-
-
 def train_classifier(x, y, epochs: int, cfg: TrojanExperimentConfig, seed: int,
-                     attack: TrojanAttack | None = None) -> torch.nn.Module:
+                     attack: TrojanAttack | None = None,
+                     checkpoints: LoopCheckpoints = LoopCheckpoints()) -> torch.nn.Module:
     """The dataset's classifier on [0, 1] images; with an attack, each batch is poisoned at `poison_rate`. The attack
     prepares itself first (InputAware pretrains its mask), and a trainable attack's optimiser steps beside the
-    classifier's."""
+    classifier's. `checkpoints`: where the loops keep their checkpoints ("classifier", and the attack's own)."""
     torch.manual_seed(seed)
     model = fast_model(make_classifier(cfg.dataset).to(x.device), cfg)
     if cfg.classifier_optimizer == "sgd":
@@ -55,29 +44,34 @@ def train_classifier(x, y, epochs: int, cfg: TrojanExperimentConfig, seed: int,
     schedule = torch.optim.lr_scheduler.MultiStepLR(optimizer, list(cfg.lr_milestones), 0.1)
     gen = torch.Generator().manual_seed(seed)
     if attack is not None:
-        attack.prepare(x, seed)
+        attack.prepare(x, seed, checkpoints)
     attack_optimizer = attack.optimizer() if attack is not None else None
     model.train()
-    batches = -(-len(y) // cfg.classifier_batch)
-    progress = Progress(epochs * batches, f"classifier ({attack.name if attack is not None else 'benign'})")
-    for _ in range(epochs):
-        order = torch.randperm(len(y), generator=gen).to(x.device)
-        for i in range(0, len(y), cfg.classifier_batch):
-            xb, yb = x[order[i:i + cfg.classifier_batch]], y[order[i:i + cfg.classifier_batch]]
-            if cfg.augment:
-                xb = random_crop_flip(xb, gen)
-            with autocast(cfg, x.device):
-                xb = fast_batch(xb, cfg)
-                loss = (attack.training_loss(model, xb, yb, cfg.poison_rate, gen) if attack is not None
-                        else F.cross_entropy(model(xb), yb))
-            optimizer.zero_grad(set_to_none=True)
-            if attack_optimizer is not None:
-                attack_optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            if attack_optimizer is not None:
-                attack_optimizer.step()
-            progress.update(loss=loss)
-        schedule.step()
-    progress.close()
+    batches = ShuffledBatches(len(y), cfg.classifier_batch, gen)
+
+    def step(i: int) -> float:
+        idx = batches(i).to(x.device)
+        xb, yb = x[idx], y[idx]
+        if cfg.augment:
+            xb = random_crop_flip(xb, gen, CROP_PADDING)
+        with autocast(cfg, x.device):
+            xb = fast_batch(xb, cfg)
+            loss = (attack.training_loss(model, xb, yb, cfg.poison_rate, gen) if attack is not None
+                    else F.cross_entropy(model(xb), yb))
+        optimizer.zero_grad(set_to_none=True)
+        if attack_optimizer is not None:
+            attack_optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        if attack_optimizer is not None:
+            attack_optimizer.step()
+        if (i + 1) % batches.per_epoch == 0:
+            schedule.step()
+        return loss.item()
+
+    objects = {"model": model, "optimizer": optimizer, "schedule": schedule, "gen": gen, "batches": batches,
+               **(attack.state_objects() if attack is not None else {}),
+               **({"attack_optimizer": attack_optimizer} if attack_optimizer is not None else {})}
+    run_loop(epochs * batches.per_epoch, step, objects=objects,
+             desc=f"classifier ({attack.name if attack is not None else 'benign'})", **checkpoints.of("classifier"))
     return model.eval()

@@ -58,6 +58,7 @@ class TrojanExperimentConfig(FastPath):  # compile, bf16, channels_last, cuda_gr
     neural_cleanse: NeuralCleanseConfig = NeuralCleanseConfig()
     fine_pruning: FinePruningConfig = FinePruningConfig()
     februus: FebruusConfig = FebruusConfig()
+    checkpoint_every: int = 0            # steps between the checkpoints of every training loop (0: none)
     workers: int = 2
 
     def __post_init__(self) -> None:
@@ -65,6 +66,8 @@ class TrojanExperimentConfig(FastPath):  # compile, bf16, channels_last, cuda_gr
         check_at_least(self, 1, ("seeds", "train_size", "defender_size", "test_size", "badnet_epochs",
                                  "wanet_epochs", "input_aware_epochs", "classifier_batch", "filter_width",
                                  "filter_latent", "aif_steps", "strip_blends", "workers"))
+        if self.checkpoint_every < 0:
+            raise ConfigError(f"config key 'checkpoint_every' must be >= 0, got {self.checkpoint_every}")
         if not 0 < self.poison_rate < 1 or not self.classifier_lr > 0:
             raise ConfigError(f"config keys 'poison_rate' must lie in (0, 1) and 'classifier_lr' be > 0, got "
                               f"{self.poison_rate}, {self.classifier_lr}")
@@ -73,13 +76,14 @@ class TrojanExperimentConfig(FastPath):  # compile, bf16, channels_last, cuda_gr
 # --scale paper: CIFAR-10 (JPEG copy) PreActResNet18, all five attacks, the official classifier recipe cut
 # to 100 epochs (official 1000 for WaNet, 600 for InpAwAtk), WaNet at the official s = 0.5, a defender set of 10 % of
 # the training data, filters 100 epochs of batch 128 (3900 steps), both sweeps, and 3 seeds for the paired per-seed
-# comparisons of claims.py. Sized for a GPU.
+# comparisons of claims.py; every training loop checkpoints every 1000 steps (about 3 classifier epochs) and at
+# its end. Sized for a GPU.
 PAPER = TrojanExperimentConfig(
     dataset="cifar10", attacks=ATTACKS, seeds=3, train_size=45_000, defender_size=5000, test_size=10_000,
     badnet_epochs=100, wanet_epochs=100, input_aware_epochs=100, wanet_s=0.5,
     input_aware=InputAwareConfig(width=32, mask_steps=25 * 352), classifier_optimizer="sgd", classifier_lr=0.01,
     lr_milestones=(50, 75), augment=True, filter=FilterConfig(steps=3900, batch_size=128), filter_width=64,
     filter_latent=32, aif_steps=3900, defender_sweep=(450, 2250), sweep_attacks=ATTACKS, norm_sweep=(0.3, 0.4),
-    workers=1)
+    checkpoint_every=1000, workers=1)
 
 CONFIGS = {"quick": TrojanExperimentConfig(), "paper": PAPER}

@@ -17,13 +17,16 @@ from reprolab.methods.trojan_filter.attacks import TrojanAttack, attack_success
 from reprolab.methods.trojan_filter.config import TrojanExperimentConfig
 from reprolab.methods.trojan_filter.filters import (FilterCollapsed, FilterDefense, PlainFilter, VariationalFilter,
                                                     train_filter)
-from reprolab.methods.trojan_filter.metrics import accuracy, batched, fraction
+from reprolab.nets.scoring import batched, fraction, prediction_accuracy
 from reprolab.runtime.fast import fast_settings
+from reprolab.runtime.train import LoopCheckpoints
 
 
-
-def train_defense(name: str, classifier, x_def, y_def, cfg: TrojanExperimentConfig, seed: int):
-    """The filter of defense `name` ("IF", "VIF" or "AIF") trained on the defender's set, and its loss log."""
+def train_defense(name: str, classifier, x_def, y_def, cfg: TrojanExperimentConfig, seed: int,
+                  checkpoints: LoopCheckpoints = LoopCheckpoints(), loop: str | None = None):
+    """The filter of defense `name` ("IF", "VIF" or "AIF") trained on the defender's set, and its loss log; its
+    loop checkpointed by `checkpoints` as `loop` (default: `name`)."""
+    where = {"checkpoints": checkpoints, "name": loop or name}
     channels = x_def.shape[1]
     shape = {"channels": channels, "width": cfg.filter_width, "latent": cfg.filter_latent}
     if name == "AIF":
@@ -31,13 +34,14 @@ def train_defense(name: str, classifier, x_def, y_def, cfg: TrojanExperimentConf
         aif = AIFConfig(filter=dataclasses.replace(cfg.filter, steps=cfg.aif_steps))
         generator = TriggerGenerator(channels, width=cfg.filter_width,
                                      budget=aif.xi if aif.enforce_budget else None).to(x_def.device)
-        log = train_adversarial_filter(filt, generator, classifier, x_def, y_def, aif, seed, fast_settings(cfg))
+        log = train_adversarial_filter(filt, generator, classifier, x_def, y_def, aif, seed, fast_settings(cfg),
+                                       **where)
         return filt, log
     filters = {"IF": PlainFilter, "VIF": VariationalFilter}
     if name not in filters:
         raise ValueError(f"unknown defense {name!r}; known: IF, VIF, AIF")
     filt = filters[name](**shape).to(x_def.device)
-    return filt, train_filter(filt, classifier, x_def, y_def, cfg.filter, seed, fast_settings(cfg))
+    return filt, train_filter(filt, classifier, x_def, y_def, cfg.filter, seed, fast_settings(cfg), **where)
 
 
 def trojan_inputs(attack: TrojanAttack, x, y) -> tuple[torch.Tensor, torch.Tensor]:
@@ -56,14 +60,17 @@ def detection_rates(flags_clean: torch.Tensor, flags_trojan: torch.Tensor, hits:
 
 
 def evaluate_filter(name: str, classifier, attack: TrojanAttack, data: dict, x_troj, hits,
-                    cfg: TrojanExperimentConfig, seed: int, x_def=None, y_def=None) -> tuple[dict, torch.nn.Module]:
-    """Train filter `name` on the defender set (or the given subset of it); its collapse check, filtered clean
-    accuracy, ASR after filtering and FtC rates. A collapsed filter is reported and not scored."""
+                    cfg: TrojanExperimentConfig, seed: int, x_def=None, y_def=None,
+                    checkpoints: LoopCheckpoints = LoopCheckpoints()) -> tuple[dict, torch.nn.Module]:
+    """Train filter `name` on the defender set (or the given subset of it; its loop is then checkpointed as
+    "<name>_defender<size>"); its collapse check, filtered clean accuracy, ASR after filtering and FtC rates. A
+    collapsed filter is reported and not scored."""
     x_test, y_test = data["test"]
+    loop = name if x_def is None else f"{name}_defender{len(y_def)}"
     if x_def is None:
         x_def, y_def = data["defender"]
     start = time.perf_counter()
-    filt, log = train_defense(name, classifier, x_def, y_def, cfg, seed)
+    filt, log = train_defense(name, classifier, x_def, y_def, cfg, seed, checkpoints, loop)
     defense = FilterDefense(classifier, filt, mode="ftc")
     record = {"seconds": time.perf_counter() - start, "final_losses": log[-1], "defender_size": len(y_def)}
     try:
@@ -72,9 +79,9 @@ def evaluate_filter(name: str, classifier, attack: TrojanAttack, data: dict, x_t
     except FilterCollapsed as err:
         record.update(collapsed=True, error=str(err))
     filtered = FilterDefense(classifier, filt, mode="filter")
-    record["filtered_clean_accuracy"] = accuracy(filtered.predict, x_test, y_test)
+    record["filtered_clean_accuracy"] = prediction_accuracy(filtered.predict, x_test, y_test)
     if not record["collapsed"]:
         record["asr_filtered"] = attack_success(lambda x: classifier(filt(x)), attack, x_test, y_test)
         record["ftc"] = detection_rates(batched(defense.detect, x_test), batched(defense.detect, x_troj), hits)
-        record["ftc"]["accepted_and_correct"] = accuracy(defense.predict, x_test, y_test)
+        record["ftc"]["accepted_and_correct"] = prediction_accuracy(defense.predict, x_test, y_test)
     return record, filt

@@ -9,6 +9,8 @@ step and one filter step per batch), STRIP and the mitigation baselines on it. A
 schedule gives the clean reference. Sweeps (robustness): filters retrained on smaller defender sets
 (`defender_sweep`), and image-BI+ at larger blend weights (`norm_sweep`, a classifier per alpha). All of it runs
 for `seeds` seeds on the same data splits; `metrics["runs"]` keeps one record per seed, in seed order.
+With `checkpoint_every`, every training loop of a stage keeps its checkpoint in `checkpoints/<stage>/<loop>.pt`;
+`--resume` continues an interrupted stage from there (its finished loops are restored, not rerun).
 The config lives in `config.py` (re-exported here).
 """
 
@@ -28,26 +30,30 @@ from reprolab.methods.trojan_filter.config import CONFIGS, PAPER, TrojanExperime
 from reprolab.methods.trojan_filter.data import DATASET_NAMES, defender_subsets, load_splits, to_device
 from reprolab.methods.trojan_filter.evaluate import detection_rates, evaluate_filter, trojan_inputs
 from reprolab.methods.trojan_filter.input_aware import InputAware
-from reprolab.methods.trojan_filter.metrics import accuracy, batched, majority_class_rate
+from reprolab.methods.trojan_filter.metrics import majority_class_rate
 from reprolab.methods.trojan_filter.plots import plot_examples, plot_sweeps, plot_table
 from reprolab.methods.trojan_filter.threats import make_attack
+from reprolab.nets.scoring import accuracy, batched, prediction_accuracy
 from reprolab.runtime.fast import check_fast_path
 from reprolab.runtime.config import config_to_dict
 from reprolab.runtime.results import RunContext, RunResult
+from reprolab.runtime.train import LoopCheckpoints
 
 NEEDS_EXTRA_DATA = False
 __all__ = ["CONFIGS", "NEEDS_EXTRA_DATA", "PAPER", "TrojanExperimentConfig", "run", "run_attack", "run_benign"]
 
 
 def run_attack(seed: int, attack_name: str, cfg: TrojanExperimentConfig, examples_path=None, device: str = "cpu",
-               alpha: float | None = None, baselines: bool = True) -> dict:
+               alpha: float | None = None, baselines: bool = True,
+               checkpoints: LoopCheckpoints = LoopCheckpoints()) -> dict:
     """Train the Trojaned classifier, then every defense, STRIP and (with `baselines`) the mitigation baselines on
-    it, and the defender-size sweep; all metrics of one attack. `alpha`: image-BI+ blend weight (norm sweep)."""
+    it, and the defender-size sweep; all metrics of one attack. `alpha`: image-BI+ blend weight (norm sweep);
+    `checkpoints`: where every training loop keeps its checkpoint (a finished loop is not rerun on a resume)."""
     data = to_device(load_splits(cfg), device)
     attack = make_attack(attack_name, cfg, seed, data["spare"][0], alpha)
     start = time.perf_counter()
     epochs = {"wanet": cfg.wanet_epochs, "input_aware": cfg.input_aware_epochs}.get(attack_name, cfg.badnet_epochs)
-    classifier = train_classifier(*data["train"], epochs, cfg, seed, attack)
+    classifier = train_classifier(*data["train"], epochs, cfg, seed, attack, checkpoints)
     out: dict = {"classifier_seconds": time.perf_counter() - start, "epochs": epochs}
     if alpha is not None:
         out["alpha"] = alpha
@@ -55,18 +61,20 @@ def run_attack(seed: int, attack_name: str, cfg: TrojanExperimentConfig, example
     predict = lambda x: classifier(x).argmax(1)  # noqa: E731
     x_troj, targets = trojan_inputs(attack, x_test, y_test)
     hits = batched(predict, x_troj) == targets
-    out["no_defense"] = {"clean_accuracy": accuracy(predict, x_test, y_test),
+    out["no_defense"] = {"clean_accuracy": accuracy(classifier, x_test, y_test),
                          "asr": attack_success(classifier, attack, x_test, y_test),
                          "untriggered_target_rate": untriggered_target_rate(classifier, attack, x_test, y_test)}
     if isinstance(attack, InputAware):      # a trigger made for another image should not flip C (cross mode)
-        out["no_defense"]["cross_trigger_accuracy"] = accuracy(predict, attack.cross_inputs(x_test), y_test)
+        out["no_defense"]["cross_trigger_accuracy"] = accuracy(classifier, attack.cross_inputs(x_test), y_test)
     for name in cfg.defenses:
-        out[name], filt = evaluate_filter(name, classifier, attack, data, x_troj, hits, cfg, seed)
+        out[name], filt = evaluate_filter(name, classifier, attack, data, x_troj, hits, cfg, seed,
+                                          checkpoints=checkpoints)
         if examples_path is not None and name == cfg.defenses[-1]:
             plot_examples(attack, filt, x_test[:6], examples_path)
     if cfg.defender_sweep and attack_name in cfg.sweep_attacks:
         out["defender_sweep"] = {
-            str(n): {d: evaluate_filter(d, classifier, attack, data, x_troj, hits, cfg, seed, x_def, y_def)[0]
+            str(n): {d: evaluate_filter(d, classifier, attack, data, x_troj, hits, cfg, seed, x_def, y_def,
+                                        checkpoints)[0]
                      for d in cfg.defenses} for n, x_def, y_def in defender_subsets(data, cfg.defender_sweep, seed)}
     start = time.perf_counter()
     strip = STRIP(classifier, data["defender"][0], cfg.strip_blends, cfg.strip_fpr, seed)
@@ -76,46 +84,60 @@ def run_attack(seed: int, attack_name: str, cfg: TrojanExperimentConfig, example
         return out
     num_classes = int(y_test.max()) + 1
     start = time.perf_counter()
-    nc = neural_cleanse(classifier, data["defender"][0], num_classes, cfg.neural_cleanse, seed)
-    cleaned = unlearn(classifier, *data["defender"], nc["triggers"], nc["flagged"], cfg.neural_cleanse, seed)
+    nc = neural_cleanse(classifier, data["defender"][0], num_classes, cfg.neural_cleanse, seed, checkpoints)
+    cleaned = unlearn(classifier, *data["defender"], nc["triggers"], nc["flagged"], cfg.neural_cleanse, seed,
+                      checkpoints)
     out["NeuralCleanse"] = {"l1_norms": nc["l1_norms"], "anomaly_index": nc["anomaly_index"],
                             "flagged": nc["flagged"], "true_targets_flagged": sorted(set(nc["flagged"]) &
                                                                                      set(attack.targets)),
-                            "clean_accuracy": accuracy(lambda x: cleaned(x).argmax(1), x_test, y_test),
+                            "clean_accuracy": accuracy(cleaned, x_test, y_test),
                             "asr": attack_success(cleaned, attack, x_test, y_test),
                             "seconds": time.perf_counter() - start}
     start = time.perf_counter()
     inpainter = Inpainter(x_test.shape[1], cfg.filter_width, cfg.filter_latent).to(device)
-    train_inpainter(inpainter, data["defender"][0], cfg.februus, seed)
+    train_inpainter(inpainter, data["defender"][0], cfg.februus, seed, checkpoints)
     februus = FebruusFilter(classifier, inpainter, cfg.februus.heat_threshold)
-    out["Februus"] = {"clean_accuracy": accuracy(lambda x: classifier(februus(x)).argmax(1), x_test, y_test),
+    out["Februus"] = {"clean_accuracy": prediction_accuracy(lambda x: classifier(februus(x)).argmax(1), x_test,
+                                                         y_test),
                       "asr": attack_success(lambda x: classifier(februus(x)), attack, x_test, y_test),
                       "seconds": time.perf_counter() - start}
     start = time.perf_counter()
-    repaired, info = fine_prune(classifier, *data["defender"], cfg.fine_pruning, seed)
-    out["FinePruning"] = {**info, "clean_accuracy": accuracy(lambda x: repaired(x).argmax(1), x_test, y_test),
+    repaired, info = fine_prune(classifier, *data["defender"], cfg.fine_pruning, seed, checkpoints)
+    out["FinePruning"] = {**info, "clean_accuracy": accuracy(repaired, x_test, y_test),
                           "asr": attack_success(repaired, attack, x_test, y_test),
                           "seconds": time.perf_counter() - start}
     return out
 
 
-def run_benign(seed: int, cfg: TrojanExperimentConfig, device: str = "cpu") -> dict:
+def run_benign(seed: int, cfg: TrojanExperimentConfig, device: str = "cpu",
+               checkpoints: LoopCheckpoints = LoopCheckpoints()) -> dict:
     """The clean reference: a classifier trained without an attack on the BadNet+ schedule; and the test set's
     majority-class rate (the accuracy of the trivial classifier)."""
     data = to_device(load_splits(cfg), device)
-    model = train_classifier(*data["train"], cfg.badnet_epochs, cfg, seed)
-    return {"clean_accuracy": accuracy(lambda x: model(x).argmax(1), *data["test"]), "epochs": cfg.badnet_epochs,
+    model = train_classifier(*data["train"], cfg.badnet_epochs, cfg, seed, checkpoints=checkpoints)
+    return {"clean_accuracy": accuracy(model, *data["test"]), "epochs": cfg.badnet_epochs,
             "majority_class_rate": majority_class_rate(data["test"][1])}
 
 
-def seed_jobs(seed: int, cfg: TrojanExperimentConfig, examples_dir: Path | None, device: str) -> dict:
+def seed_jobs(seed: int, cfg: TrojanExperimentConfig, examples_dir: Path | None, device: str,
+              checkpoint_dir: Path | None = None, resume: bool = False) -> dict:
     """The stages of one seed: each attack with its defenses, each norm-sweep alpha, and the benign reference;
-    with `examples_dir`, the attacks also plot their examples there."""
+    with `examples_dir`, the attacks also plot their examples there. With `checkpoint_dir` (and
+    `cfg.checkpoint_every`), each stage's loops keep their checkpoints in `checkpoint_dir / <stage name>`."""
+    def where(name: str) -> LoopCheckpoints:
+        return LoopCheckpoints(checkpoint_dir / name if checkpoint_dir is not None else None, cfg.checkpoint_every,
+                               resume)
+
     examples = {a: examples_dir / f"examples_{a}.png" if examples_dir is not None else None for a in cfg.attacks}
-    jobs = {f"attack_{a}__seed={seed}": (run_attack, (seed, a, cfg, examples[a], device)) for a in cfg.attacks}
-    jobs.update({f"norm_{alpha}__seed={seed}": (run_attack, (seed, "image_bi_plus", cfg, None, device, alpha, False))
-                 for alpha in cfg.norm_sweep})
-    jobs[f"benign__seed={seed}"] = (run_benign, (seed, cfg, device))
+    jobs = {}
+    for a in cfg.attacks:
+        name = f"attack_{a}__seed={seed}"
+        jobs[name] = (run_attack, (seed, a, cfg, examples[a], device, None, True, where(name)))
+    for alpha in cfg.norm_sweep:
+        name = f"norm_{alpha}__seed={seed}"
+        jobs[name] = (run_attack, (seed, "image_bi_plus", cfg, None, device, alpha, False, where(name)))
+    name = f"benign__seed={seed}"
+    jobs[name] = (run_benign, (seed, cfg, device, where(name)))
     return jobs
 
 
@@ -135,7 +157,8 @@ def run(cfg: TrojanExperimentConfig, ctx: RunContext) -> RunResult:
     seeds = list(range(ctx.seed, ctx.seed + cfg.seeds))
     jobs = {}
     for seed in seeds:
-        jobs.update(seed_jobs(seed, cfg, ctx.out_dir if seed == seeds[0] else None, ctx.device))
+        jobs.update(seed_jobs(seed, cfg, ctx.out_dir if seed == seeds[0] else None, ctx.device,
+                              ctx.out_dir / "checkpoints", ctx.resume))
     results = ctx.stages(jobs, workers=cfg.workers)
     metrics = {"dataset": DATASET_NAMES[cfg.dataset], "seeds": seeds,
                "runs": [seed_record(results, seed, cfg) for seed in seeds]}

@@ -26,11 +26,12 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from reprolab.methods.trojan_filter.metrics import accuracy
+from reprolab.nets.scoring import prediction_accuracy
 from reprolab.runtime.fast import FastPath, autocast, fast_batch, fast_model
-from reprolab.runtime.progress import Progress
+from reprolab.runtime.train import LoopCheckpoints, run_loop
 
 LATENT_CHANNELS = 16
+LOG_EVERY = 64                        # steps between the records of a loss log
 
 
 def encoder_block(channels: int, out_channels: int, width: int = 32) -> nn.Sequential:
@@ -108,10 +109,24 @@ def freeze(classifier: nn.Module) -> nn.Module:
     return classifier.eval().requires_grad_(False)
 
 
+def log_steps(total: int, every: int = LOG_EVERY) -> tuple[int, ...]:
+    """The `run_loop` counts (steps done) after which a loss log records: after steps 0, every, 2 every, ...
+    (0-based), and after the last step (`run_loop` always records then)."""
+    return tuple(range(1, total + 1, every))
+
+
+def log_record(done: int, losses: dict[str, float]) -> dict:
+    """A loss-log record: the 0-based index of the step just done (`run_loop` passes the count of steps done) and
+    that step's losses."""
+    return {"step": done - 1, **losses}
+
+
 def train_filter(filt: nn.Module, classifier: nn.Module, x_def: torch.Tensor, y_def: torch.Tensor,
-                 cfg: FilterConfig, seed: int = 0, fast: FastPath = FastPath()) -> list[dict]:
-    """Train `filt` on the defender's clean set only; the classifier stays frozen. Returns a loss log. `fast`: the
-    opt-in GPU fast path (`reprolab.runtime.fast`) for the filter's steps."""
+                 cfg: FilterConfig, seed: int = 0, fast: FastPath = FastPath(),
+                 checkpoints: LoopCheckpoints = LoopCheckpoints(), name: str = "filter") -> list[dict]:
+    """Train `filt` on the defender's clean set only; the classifier stays frozen. Returns a loss log (every
+    `LOG_EVERY` steps and the last). `fast`: the opt-in GPU fast path (`reprolab.runtime.fast`) for the filter's
+    steps; `checkpoints`: where the loop keeps its checkpoint, as `name`."""
     if x_def.ndim != 4 or len(x_def) != len(y_def):
         raise ValueError(f"x_def must be (N, C, H, W) with one label each, got {tuple(x_def.shape)} and "
                          f"{tuple(y_def.shape)}")
@@ -123,29 +138,31 @@ def train_filter(filt: nn.Module, classifier: nn.Module, x_def: torch.Tensor, y_
         with torch.no_grad():
             y_def = classifier(x_def).argmax(1)
     filt.train()
-    log = []
-    progress = Progress(cfg.steps, "VIF filter" if filt.variational else "IF filter")
-    for step in range(cfg.steps):
+    losses: dict[str, float] = {}
+
+    def step(i: int) -> float:
         idx = torch.randint(len(y_def), (cfg.batch_size,), generator=gen)
         x, y = fast_batch(x_def[idx], fast), y_def[idx]
         with autocast(fast, x.device):
             if filt.variational:
                 x_hat, mu, logvar = filt(x, gen)
-                warm = min(1.0, step / max(1, cfg.steps // 2)) if cfg.kl_warmup else 1.0
+                warm = min(1.0, i / max(1, cfg.steps // 2)) if cfg.kl_warmup else 1.0
                 kl = kl_to_standard_normal(mu, logvar)
             else:
                 x_hat, warm, kl = filt(x), 0.0, torch.zeros(())
             ce, rec = F.cross_entropy(classifier(x_hat), y), reconstruction_nll(x_hat, x)
             loss = ce + cfg.lambda_rec * rec + warm * cfg.lambda_kl * kl
         if not torch.isfinite(loss):
-            raise FloatingPointError(f"the filter loss became {loss.item()} at step {step}")
+            raise FloatingPointError(f"the filter loss became {loss.item()} at step {i}")
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-        if step % 64 == 0 or step == cfg.steps - 1:
-            log.append({"step": step, "ce": ce.item(), "rec": rec.item(), "kl": kl.item()})
-        progress.update(loss=loss)
-    progress.close()
+        losses.update(ce=ce.item(), rec=rec.item(), kl=kl.item())
+        return loss.item()
+
+    log = run_loop(cfg.steps, step, objects={"filter": filt, "optimizer": optimizer, "gen": gen},
+                   eval_fn=lambda done: log_record(done, losses), eval_steps=log_steps(cfg.steps),
+                   desc="VIF filter" if filt.variational else "IF filter", **checkpoints.of(name))
     filt.eval()
     return log
 
@@ -185,7 +202,7 @@ class FilterDefense:
 
     def check_not_collapsed(self, x: torch.Tensor, y: torch.Tensor, floor: float) -> float:
         """Filtered clean accuracy on held-out clean data; raises `FilterCollapsed` below `floor`."""
-        acc = accuracy(self.filtered_labels, x, y)
+        acc = prediction_accuracy(self.filtered_labels, x, y)
         if acc < floor:
             raise FilterCollapsed(f"filtered clean accuracy {acc:.3f} is below {floor:.3f}: the filter collapsed "
                                   "and its attack-success numbers would be meaningless")

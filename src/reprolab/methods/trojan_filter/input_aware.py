@@ -23,6 +23,10 @@ from torch import nn
 from torch.nn import functional as F
 
 from reprolab.methods.trojan_filter.attacks import TrojanAttack
+from reprolab.methods.trojan_filter.filters import log_record, log_steps
+from reprolab.runtime.train import LoopCheckpoints, run_loop
+
+MASK_LOG_EVERY = 50                   # steps between the records of the mask pretraining's loss log
 
 
 @dataclasses.dataclass(frozen=True)
@@ -116,10 +120,13 @@ class InputAware(TrojanAttack):
     def parameters(self):
         return list(self.pattern_net.parameters())
 
-    def prepare(self, x: torch.Tensor, seed: int) -> None:
+    def prepare(self, x: torch.Tensor, seed: int, checkpoints: LoopCheckpoints = LoopCheckpoints()) -> None:
         """Move the generators to the images' device and pretrain (then freeze) the mask net."""
         self.to(x.device)
-        pretrain_mask(self, x, seed)
+        pretrain_mask(self, x, seed, checkpoints)
+
+    def state_objects(self) -> dict:
+        return {"mask_net": self.mask_net, "pattern_net": self.pattern_net}
 
     def optimizer(self) -> torch.optim.Optimizer:
         return torch.optim.Adam(self.parameters(), lr=self.cfg.lr, betas=self.cfg.betas)
@@ -148,14 +155,17 @@ class InputAware(TrojanAttack):
         return loss
 
 
-def pretrain_mask(attack: InputAware, x: torch.Tensor, seed: int = 0) -> list[dict]:
-    """Train M alone on the (clean) training images, then freeze it. Returns a loss log."""
+def pretrain_mask(attack: InputAware, x: torch.Tensor, seed: int = 0,
+                  checkpoints: LoopCheckpoints = LoopCheckpoints()) -> list[dict]:
+    """Train M alone on the (clean) training images, then freeze it. Returns a loss log (every `MASK_LOG_EVERY`
+    steps and the last); `checkpoints`: where the loop keeps its checkpoint ("input_aware_mask")."""
     cfg = attack.cfg
     gen = torch.Generator().manual_seed(seed)
     net = attack.mask_net.train().requires_grad_(True)
     optimizer = torch.optim.Adam(net.parameters(), lr=cfg.lr, betas=cfg.betas)
-    log = []
-    for step in range(cfg.mask_steps):
+    losses: dict[str, float] = {}
+
+    def step(_: int) -> float:
         idx = torch.randint(len(x), (2 * cfg.mask_batch,), generator=gen).to(x.device)
         x1, x2 = x[idx[:cfg.mask_batch]], x[idx[cfg.mask_batch:]]
         m1, m2 = attack.mask(x1), attack.mask(x2)
@@ -165,7 +175,11 @@ def pretrain_mask(attack: InputAware, x: torch.Tensor, seed: int = 0) -> list[di
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-        if step % 50 == 0 or step == cfg.mask_steps - 1:
-            log.append({"step": step, "norm": norm.item(), "div": div.item(), "density": m1.mean().item()})
+        losses.update(norm=norm.item(), div=div.item(), density=m1.mean().item())
+        return loss.item()
+
+    log = run_loop(cfg.mask_steps, step, objects={"mask_net": net, "optimizer": optimizer, "gen": gen},
+                   eval_fn=lambda done: log_record(done, losses), eval_steps=log_steps(cfg.mask_steps, MASK_LOG_EVERY),
+                   desc="input-aware mask", **checkpoints.of("input_aware_mask"))
     net.eval().requires_grad_(False)
     return log

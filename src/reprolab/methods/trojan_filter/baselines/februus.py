@@ -15,8 +15,10 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from reprolab.methods.trojan_filter.filters import LATENT_CHANNELS, decoder_block, encoder_block, reconstruction_nll
 from reprolab.methods.trojan_filter.baselines.fine_pruning import last_conv
+from reprolab.methods.trojan_filter.filters import (LATENT_CHANNELS, decoder_block, encoder_block, log_record,
+                                                    log_steps, reconstruction_nll)
+from reprolab.runtime.train import LoopCheckpoints, run_loop
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,20 +73,28 @@ def random_holes(n: int, size: tuple[int, int], cfg: FebruusConfig, gen: torch.G
     return masks
 
 
-def train_inpainter(inpainter: Inpainter, x_def: torch.Tensor, cfg: FebruusConfig, seed: int = 0) -> list[dict]:
+def train_inpainter(inpainter: Inpainter, x_def: torch.Tensor, cfg: FebruusConfig, seed: int = 0,
+                    checkpoints: LoopCheckpoints = LoopCheckpoints()) -> list[dict]:
+    """Train the inpainter to fill random holes of the defender's clean images. Returns a loss log (every
+    `LOG_EVERY` steps and the last); `checkpoints`: where the loop keeps its checkpoint ("februus_inpainter")."""
     gen = torch.Generator().manual_seed(seed)
     optimizer = torch.optim.Adam(inpainter.parameters(), lr=cfg.lr)
     inpainter.train()
-    log = []
-    for step in range(cfg.steps):
+    losses: dict[str, float] = {}
+
+    def step(_: int) -> float:
         x = x_def[torch.randint(len(x_def), (cfg.batch_size,), generator=gen)]
         m = random_holes(len(x), x.shape[-2:], cfg, gen).to(x.device)
         loss = reconstruction_nll(inpainter(x, m), x)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-        if step % 64 == 0 or step == cfg.steps - 1:
-            log.append({"step": step, "rec": loss.item()})
+        losses.update(rec=loss.item())
+        return loss.item()
+
+    log = run_loop(cfg.steps, step, objects={"inpainter": inpainter, "optimizer": optimizer, "gen": gen},
+                   eval_fn=lambda done: log_record(done, losses), eval_steps=log_steps(cfg.steps),
+                   desc="Februus inpainter", **checkpoints.of("februus_inpainter"))
     inpainter.eval()
     return log
 

@@ -16,7 +16,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from reprolab.methods.trojan_filter.metrics import accuracy
+from reprolab.nets.scoring import accuracy
+from reprolab.runtime.train import LoopCheckpoints, run_loop
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,34 +47,36 @@ def mean_channel_activation(model: nn.Module, conv: nn.Conv2d, x: torch.Tensor) 
 
 
 def fine_prune(classifier: nn.Module, x_def: torch.Tensor, y_def: torch.Tensor, cfg: FinePruningConfig,
-               seed: int = 0) -> tuple[nn.Module, dict]:
-    """A pruned and fine-tuned copy of the classifier, and what was pruned."""
+               seed: int = 0, checkpoints: LoopCheckpoints = LoopCheckpoints()) -> tuple[nn.Module, dict]:
+    """A pruned and fine-tuned copy of the classifier, and what was pruned. The pruning is deterministic (it is
+    redone on a resume); `checkpoints`: where the fine-tuning keeps its checkpoint ("fine_pruning")."""
     model = copy.deepcopy(classifier).eval().requires_grad_(False)
     conv = last_conv(model)
-    mask = torch.ones(conv.out_channels)
+    mask = torch.ones(conv.out_channels, device=conv.weight.device)
     conv.register_forward_hook(lambda _m, _i, out: out * mask.view(1, -1, 1, 1))
     order = mean_channel_activation(model, conv, x_def).argsort().tolist()   # dormant first
-
-    def predict(x):
-        return model(x).argmax(1)
-
-    base = accuracy(predict, x_def, y_def)
+    base = accuracy(model, x_def, y_def)
     pruned = 0
     while pruned + cfg.prune_step < conv.out_channels:
         mask[order[pruned:pruned + cfg.prune_step]] = 0.0
-        if base - accuracy(predict, x_def, y_def) > cfg.max_drop:
+        if base - accuracy(model, x_def, y_def) > cfg.max_drop:
             mask[order[pruned:pruned + cfg.prune_step]] = 1.0
             break
         pruned += cfg.prune_step
     gen = torch.Generator().manual_seed(seed)
     model.requires_grad_(True).train()
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.finetune_lr)
-    for _ in range(cfg.finetune_steps):
+
+    def step(_: int) -> float:
         idx = torch.randint(len(y_def), (cfg.batch_size,), generator=gen)
         loss = F.cross_entropy(model(x_def[idx]), y_def[idx])
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
+        return loss.item()
+
+    run_loop(cfg.finetune_steps, step, objects={"model": model, "optimizer": optimizer, "gen": gen},
+             desc="Fine-Pruning fine-tuning", **checkpoints.of("fine_pruning"))
     model.eval().requires_grad_(False)
     return model, {"pruned_channels": pruned, "channels": conv.out_channels, "defender_accuracy_before": base,
-                   "defender_accuracy_after": accuracy(predict, x_def, y_def)}
+                   "defender_accuracy_after": accuracy(model, x_def, y_def)}

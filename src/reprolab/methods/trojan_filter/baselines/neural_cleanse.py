@@ -17,6 +17,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from reprolab.runtime.train import LoopCheckpoints, run_loop
+
 MAD_SCALE = 1.4826
 
 
@@ -33,20 +35,28 @@ class NeuralCleanseConfig:
 
 
 def reverse_trigger(classifier: nn.Module, x_def: torch.Tensor, target: int, cfg: NeuralCleanseConfig,
-                    gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-    """The mask (1, h, w) and pattern (c, h, w) found for `target`."""
+                    gen: torch.Generator, checkpoints: LoopCheckpoints = LoopCheckpoints()
+                    ) -> tuple[torch.Tensor, torch.Tensor]:
+    """The mask (1, h, w) and pattern (c, h, w) found for `target`; `checkpoints`: where the search keeps its
+    checkpoint ("neural_cleanse_<target>")."""
     c, h, w = x_def.shape[1:]
-    a = torch.zeros(1, h, w, device=x_def.device, requires_grad=True)
-    b = torch.zeros(c, h, w, device=x_def.device, requires_grad=True)
+    logits = nn.ParameterDict({"a": torch.zeros(1, h, w, device=x_def.device),
+                               "b": torch.zeros(c, h, w, device=x_def.device)})
+    a, b = logits["a"], logits["b"]
     optimizer = torch.optim.Adam([a, b], lr=cfg.lr)
     labels = torch.full((cfg.batch_size,), target, device=x_def.device)
-    for _ in range(cfg.steps):
+
+    def step(_: int) -> float:
         x = x_def[torch.randint(len(x_def), (cfg.batch_size,), generator=gen)]
         m, p = torch.sigmoid(a), torch.sigmoid(b)
         loss = F.cross_entropy(classifier((1 - m) * x + m * p), labels) + cfg.l1_weight * m.sum()
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
+        return loss.item()
+
+    run_loop(cfg.steps, step, objects={"trigger": logits, "optimizer": optimizer, "gen": gen},
+             desc=f"Neural Cleanse class {target}", **checkpoints.of(f"neural_cleanse_{target}"))
     return torch.sigmoid(a).detach(), torch.sigmoid(b).detach()
 
 
@@ -58,11 +68,12 @@ def anomaly_indices(norms: torch.Tensor) -> torch.Tensor:
 
 
 def neural_cleanse(classifier: nn.Module, x_def: torch.Tensor, num_classes: int, cfg: NeuralCleanseConfig,
-                   seed: int = 0) -> dict:
-    """Reverse every class's trigger; the norms, anomaly indices, flagged classes and the triggers."""
+                   seed: int = 0, checkpoints: LoopCheckpoints = LoopCheckpoints()) -> dict:
+    """Reverse every class's trigger (one generator drawn from class after class); the norms, anomaly indices,
+    flagged classes and the triggers."""
     classifier.eval().requires_grad_(False)
     gen = torch.Generator().manual_seed(seed)
-    triggers = [reverse_trigger(classifier, x_def, t, cfg, gen) for t in range(num_classes)]
+    triggers = [reverse_trigger(classifier, x_def, t, cfg, gen, checkpoints) for t in range(num_classes)]
     norms = torch.stack([m.sum() for m, _ in triggers])
     index = anomaly_indices(norms)
     flagged = [t for t in range(num_classes)
@@ -71,14 +82,16 @@ def neural_cleanse(classifier: nn.Module, x_def: torch.Tensor, num_classes: int,
 
 
 def unlearn(classifier: nn.Module, x_def: torch.Tensor, y_def: torch.Tensor, triggers: list, flagged: list[int],
-            cfg: NeuralCleanseConfig, seed: int = 0) -> nn.Module:
-    """A fine-tuned copy of the classifier; stamped inputs keep their true labels. No flagged class: a copy."""
+            cfg: NeuralCleanseConfig, seed: int = 0, checkpoints: LoopCheckpoints = LoopCheckpoints()) -> nn.Module:
+    """A fine-tuned copy of the classifier; stamped inputs keep their true labels. No flagged class: a copy.
+    `checkpoints`: where the fine-tuning keeps its checkpoint ("neural_cleanse_unlearn")."""
     model = copy.deepcopy(classifier).requires_grad_(True).train()
     if not flagged:
         return model.eval()
     gen = torch.Generator().manual_seed(seed)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.unlearn_lr)
-    for _ in range(cfg.unlearn_steps):
+
+    def step(_: int) -> float:
         idx = torch.randint(len(y_def), (cfg.batch_size,), generator=gen)
         x, y = x_def[idx].clone(), y_def[idx]
         stamp = torch.rand(len(x), generator=gen) < cfg.unlearn_fraction
@@ -91,4 +104,8 @@ def unlearn(classifier: nn.Module, x_def: torch.Tensor, y_def: torch.Tensor, tri
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
+        return loss.item()
+
+    run_loop(cfg.unlearn_steps, step, objects={"model": model, "optimizer": optimizer, "gen": gen},
+             desc="Neural Cleanse unlearning", **checkpoints.of("neural_cleanse_unlearn"))
     return model.eval().requires_grad_(False)

@@ -1,0 +1,49 @@
+"""The teacher's training loop keeps checkpoints: interrupted and resumed, it ends with the weights of an
+uninterrupted run, and a plain run gives the weights the former hand-written loop gave (checksum recorded with it,
+same tiny recipe and data)."""
+
+import pytest
+import torch
+
+from reprolab.methods.mad import teachers
+from reprolab.methods.mad.teachers import TeacherRecipe, train_teacher
+from reprolab.runtime.train import LoopCheckpoints
+from tests.runtime.test_train_resume import Interrupt, stop_loop_at
+
+# 3 epochs of 3 batches (40 images, batch 16), lr x 0.1 after every epoch, random crop (pad 4) and flip: every part
+# of the CIFAR-10 recipe's loop at 8x8.
+TINY = TeacherRecipe("digits", "cnn6", "sgd", 0.05, 3, 16, lr_step_epochs=1, augment=True)
+RECORDED = [40.57303009161478, 53.620522108985725]      # checksum of the former loop's weights, test accuracy 0.1
+
+
+@pytest.fixture
+def tiny_recipe(monkeypatch):
+    def split(dataset, name):
+        g = torch.Generator().manual_seed(0 if name == "train" else 1)
+        return torch.rand(40, 1, 8, 8, generator=g) * 2 - 1, torch.randint(0, 10, (40,), generator=g)
+
+    monkeypatch.setitem(teachers.RECIPES, "tiny", TINY)
+    monkeypatch.setattr(teachers, "load_split", split)
+
+
+def weights(trained):
+    return trained["model"].state_dict()
+
+
+def test_a_plain_run_gives_the_weights_of_the_former_loop(tiny_recipe):
+    state = weights(train_teacher("tiny", seed=0))
+    tensors = [t.double() for t in state.values() if t.is_floating_point()]
+    checksum = [float(sum(t.sum() for t in tensors)), float(sum((t * t).sum() for t in tensors))]
+    assert checksum == pytest.approx(RECORDED, rel=1e-5)
+
+
+def test_an_interrupted_teacher_resumes_to_the_same_weights(tiny_recipe, tmp_path, monkeypatch):
+    reference = train_teacher("tiny", seed=0)
+    with monkeypatch.context() as patch:
+        stop_loop_at(patch, [teachers], "teacher_tiny_s0", 5)       # checkpoint at 4 steps: mid-epoch 2
+        with pytest.raises(Interrupt):
+            train_teacher("tiny", seed=0, checkpoints=LoopCheckpoints(tmp_path, 4))
+    resumed = train_teacher("tiny", seed=0, checkpoints=LoopCheckpoints(tmp_path, 4, resume=True))
+    assert weights(resumed).keys() == weights(reference).keys()
+    assert all(torch.equal(weights(resumed)[k], weights(reference)[k]) for k in weights(reference))
+    assert resumed["test_accuracy"] == reference["test_accuracy"]
