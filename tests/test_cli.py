@@ -107,9 +107,16 @@ def test_a_bad_option_is_refused_with_its_choices_before_any_work(tmp_path, meth
     assert not (tmp_path / "run").exists()                                 # nothing was started or written
 
 
-def test_a_value_out_of_range_names_its_key_before_any_work(tmp_path):
-    result = runner.invoke(app, ["run", "neural_collapse", "--out", str(tmp_path / "run"), "--set", "ufm_steps=-5"])
-    assert result.exit_code == 2 and "config key 'ufm_steps' must be >= 1, got -5" in result.output
+@pytest.mark.parametrize("method, override, message", [
+    ("neural_collapse", "ufm_steps=-5", "config key 'ufm_steps' must be >= 1, got -5"),
+    ("trojan_filter", "filter.lr=-1", "config key 'filter.lr' must be > 0, got -1.0"),
+    ("trojan_filter", "filter.steps=-5", "config key 'filter.steps' must be >= 1, got -5"),
+    ("trojan_filter", "neural_cleanse.unlearn_fraction=1.5", "config key 'neural_cleanse.unlearn_fraction' must be "
+                                                            "<= 1, got 1.5"),
+])
+def test_a_value_out_of_range_names_its_key_before_any_work(tmp_path, method, override, message):
+    result = runner.invoke(app, ["run", method, "--out", str(tmp_path / "run"), "--set", override])
+    assert result.exit_code == 2 and message in result.output and "Traceback" not in result.output
     assert not (tmp_path / "run").exists()
 
 

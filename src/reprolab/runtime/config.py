@@ -195,6 +195,12 @@ class Bounds:
         return None
 
 
+POSITIVE = Bounds(low=0, open_low=True)
+AT_LEAST_ONE = Bounds(low=1)
+NON_NEGATIVE = Bounds(low=0)
+PROBABILITY = Bounds(low=0, high=1)
+
+
 def validate_config(config: Any, prefix: str = "") -> None:
     """Check every field of a (nested) dataclass config against its `Literal` options and declared `Bounds`; raise
     ConfigError naming the dotted key. `launch.run_method` calls it before any folder or worker exists."""

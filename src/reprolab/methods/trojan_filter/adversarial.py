@@ -16,11 +16,13 @@ filter here; whether the paper's is variational is not known.
 from __future__ import annotations
 
 import dataclasses
+from typing import Annotated
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
+from reprolab.runtime.config import NON_NEGATIVE, POSITIVE, PROBABILITY
 from reprolab.methods.trojan_filter.filters import FilterConfig, freeze, log_record, log_steps, reconstruction_nll
 from reprolab.runtime.fast import FastPath, autocast, fast_batch, fast_model
 from reprolab.runtime.train import LoopCheckpoints, run_loop
@@ -55,9 +57,9 @@ class TriggerGenerator(nn.Module):
 @dataclasses.dataclass(frozen=True)
 class AIFConfig:
     filter: FilterConfig = FilterConfig()
-    generator_lr: float = 1e-3
-    xi: float = 0.05                  # allowed mean mask area
-    lambda_m: float = 10.0
+    generator_lr: Annotated[float, POSITIVE] = 1e-3
+    xi: Annotated[float, PROBABILITY] = 0.05  # allowed mean mask area
+    lambda_m: Annotated[float, NON_NEGATIVE] = 10.0
     enforce_budget: bool = True       # scale masks to area <= xi; False: the soft penalty alone (areas of 0.15-0.19
                                       # were measured with it)
 

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import dataclasses
 import typing
-from typing import Literal
+from typing import Annotated, Literal
 
 from reprolab.methods.trojan_filter.baselines.februus import FebruusConfig
 from reprolab.methods.trojan_filter.baselines.fine_pruning import FinePruningConfig
 from reprolab.methods.trojan_filter.baselines.neural_cleanse import NeuralCleanseConfig
 from reprolab.methods.trojan_filter.filters import FilterConfig
 from reprolab.methods.trojan_filter.input_aware import InputAwareConfig
-from reprolab.runtime.config import ConfigError, check_at_least, check_options
+from reprolab.runtime.config import AT_LEAST_ONE, NON_NEGATIVE, POSITIVE, PROBABILITY, validate_config
 from reprolab.runtime.fast import FastPath
 
 Attack = Literal["badnet_plus", "wanet", "noise_bi_plus", "image_bi_plus", "input_aware"]
@@ -27,50 +27,48 @@ class TrojanExperimentConfig(FastPath):  # compile, bf16, channels_last, cuda_gr
     dataset: Literal["mnist", "cifar10"] = "mnist"       # cifar10: the JPEG copy
     attacks: tuple[Attack, ...] = ("badnet_plus", "wanet")
     defenses: tuple[Literal["IF", "VIF", "AIF"], ...] = ("IF", "VIF", "AIF")
-    seeds: int = 1                       # runs seeds seed .. seed + seeds - 1 (quick: one, about 160 s of stages each)
-    train_size: int = 12_000             # 2-core CPU prototype
-    defender_size: int = 2000            # 2-core CPU prototype
-    test_size: int = 1000                # 2-core CPU prototype
-    poison_rate: float = 0.1
-    badnet_epochs: int = 2               # 2-core CPU prototype; also BI+ and the benign reference
-    wanet_epochs: int = 4                # 2-core CPU prototype
-    input_aware_epochs: int = 4
-    wanet_s: float = 1.0                 # raised from the official 0.5 for the short schedule
-    wanet_noise_fraction: float = 0.2    # 2-core CPU prototype noise mode
+    # runs seeds seed .. seed + seeds - 1 (quick: one, about 160 s of stages each)
+    seeds: Annotated[int, AT_LEAST_ONE] = 1
+    train_size: Annotated[int, AT_LEAST_ONE] = 12_000  # 2-core CPU prototype
+    defender_size: Annotated[int, AT_LEAST_ONE] = 2000  # 2-core CPU prototype
+    test_size: Annotated[int, AT_LEAST_ONE] = 1000  # 2-core CPU prototype
+    poison_rate: Annotated[float, PROBABILITY] = 0.1
+    badnet_epochs: Annotated[int, AT_LEAST_ONE] = 2  # 2-core CPU prototype; also BI+ and the benign reference
+    wanet_epochs: Annotated[int, AT_LEAST_ONE] = 4  # 2-core CPU prototype
+    input_aware_epochs: Annotated[int, AT_LEAST_ONE] = 4
+    wanet_s: Annotated[float, POSITIVE] = 1.0  # raised from the official 0.5 for the short schedule
+    wanet_noise_fraction: Annotated[float, PROBABILITY] = 0.2  # 2-core CPU prototype noise mode
     input_aware: InputAwareConfig = InputAwareConfig()
-    blend_alpha: float = 0.15            # noise-BI+ (prototype default)
-    image_blend_alpha: float = 0.25      # image-BI+: the "large-norm trigger" case (0.2-0.3)
+    blend_alpha: Annotated[float, PROBABILITY] = 0.15  # noise-BI+ (prototype default)
+    image_blend_alpha: Annotated[float, PROBABILITY] = 0.25  # image-BI+: the "large-norm trigger" case (0.2-0.3)
     classifier_optimizer: Literal["adam", "sgd"] = "adam"   # adam: CPU prototype; sgd: official (momentum 0.9, wd 5e-4)
-    classifier_lr: float = 1e-3
-    classifier_batch: int = 128
-    lr_milestones: tuple[int, ...] = ()  # epochs where the lr is multiplied by 0.1 (official 100/200/300/400)
+    classifier_lr: Annotated[float, POSITIVE] = 1e-3
+    classifier_batch: Annotated[int, AT_LEAST_ONE] = 128
+    # epochs where the lr is multiplied by 0.1 (official 100/200/300/400)
+    lr_milestones: Annotated[tuple[int, ...], AT_LEAST_ONE] = ()
     augment: bool = False                # random crop (padding 5) + horizontal flip (the CIFAR-10 recipe)
     filter: FilterConfig = FilterConfig()
-    filter_width: int = 32               # MNIST 32 (latent 7x7x16); CIFAR-10 wider (64, latent 8x8x32)
-    filter_latent: int = 16
-    defender_sweep: tuple[int, ...] = ()  # smaller defender sets the filters are retrained on (robustness)
+    filter_width: Annotated[int, AT_LEAST_ONE] = 32  # MNIST 32 (latent 7x7x16); CIFAR-10 wider (64, latent 8x8x32)
+    filter_latent: Annotated[int, AT_LEAST_ONE] = 16
+    # smaller defender sets the filters are retrained on (robustness)
+    defender_sweep: Annotated[tuple[int, ...], AT_LEAST_ONE] = ()
     sweep_attacks: tuple[Attack, ...] = ("badnet_plus", "wanet")
-    norm_sweep: tuple[float, ...] = ()   # image-BI+ blend weights, a classifier each ("large-norm triggers")
-    aif_steps: int = 256                 # 2-core CPU prototype ("8 ep"); an AIF step costs about two filter steps
-    collapse_floor: float = 0.9          # the least filtered clean accuracy on held-out D_def (spec §7 A4, MNIST)
-    strip_blends: int = 20
-    strip_fpr: float = 0.01
+    # image-BI+ blend weights, a classifier each ("large-norm triggers")
+    norm_sweep: Annotated[tuple[float, ...], PROBABILITY] = ()
+    # 2-core CPU prototype ("8 ep"); an AIF step costs about two filter steps
+    aif_steps: Annotated[int, AT_LEAST_ONE] = 256
+    # the least filtered clean accuracy on held-out D_def (spec §7 A4, MNIST)
+    collapse_floor: Annotated[float, PROBABILITY] = 0.9
+    strip_blends: Annotated[int, AT_LEAST_ONE] = 20
+    strip_fpr: Annotated[float, PROBABILITY] = 0.01
     neural_cleanse: NeuralCleanseConfig = NeuralCleanseConfig()
     fine_pruning: FinePruningConfig = FinePruningConfig()
     februus: FebruusConfig = FebruusConfig()
-    checkpoint_every: int = 0            # steps between the checkpoints of every training loop (0: none)
-    workers: int = 2
+    checkpoint_every: Annotated[int, NON_NEGATIVE] = 0  # steps between the checkpoints of every training loop (0: none)
+    workers: Annotated[int, AT_LEAST_ONE] = 2
 
     def __post_init__(self) -> None:
-        check_options(self)
-        check_at_least(self, 1, ("seeds", "train_size", "defender_size", "test_size", "badnet_epochs",
-                                 "wanet_epochs", "input_aware_epochs", "classifier_batch", "filter_width",
-                                 "filter_latent", "aif_steps", "strip_blends", "workers"))
-        if self.checkpoint_every < 0:
-            raise ConfigError(f"config key 'checkpoint_every' must be >= 0, got {self.checkpoint_every}")
-        if not 0 < self.poison_rate < 1 or not self.classifier_lr > 0:
-            raise ConfigError(f"config keys 'poison_rate' must lie in (0, 1) and 'classifier_lr' be > 0, got "
-                              f"{self.poison_rate}, {self.classifier_lr}")
+        validate_config(self)            # options and the declared bounds of every field, nested configs included
 
 
 # --scale paper: CIFAR-10 (JPEG copy) PreActResNet18, all five attacks, the official classifier recipe cut

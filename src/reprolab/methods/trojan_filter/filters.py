@@ -21,11 +21,13 @@ answered with y_f; otherwise y_hat is returned.
 from __future__ import annotations
 
 import dataclasses
+from typing import Annotated
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
+from reprolab.runtime.config import AT_LEAST_ONE, NON_NEGATIVE, POSITIVE
 from reprolab.nets.scoring import prediction_accuracy
 from reprolab.runtime.fast import FastPath, autocast, fast_batch, fast_model
 from reprolab.runtime.train import LoopCheckpoints, run_loop
@@ -95,11 +97,11 @@ def reconstruction_nll(x_hat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
 
 @dataclasses.dataclass(frozen=True)
 class FilterConfig:
-    steps: int = 512
-    batch_size: int = 64
-    lr: float = 1e-3
-    lambda_rec: float = 0.01
-    lambda_kl: float = 0.05
+    steps: Annotated[int, AT_LEAST_ONE] = 512
+    batch_size: Annotated[int, AT_LEAST_ONE] = 64
+    lr: Annotated[float, POSITIVE] = 1e-3
+    lambda_rec: Annotated[float, NON_NEGATIVE] = 0.01
+    lambda_kl: Annotated[float, NON_NEGATIVE] = 0.05
     kl_warmup: bool = True            # linear 0 -> 1 over the first half of the steps
     label_free: bool = False          # y = argmax C(x) instead of the defender's labels
 

@@ -17,11 +17,13 @@ image gets its own trigger, made by two generators trained with the classifier.
 from __future__ import annotations
 
 import dataclasses
+from typing import Annotated
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
+from reprolab.runtime.config import AT_LEAST_ONE, NON_NEGATIVE, POSITIVE, PROBABILITY
 from reprolab.methods.trojan_filter.attacks import TrojanAttack
 from reprolab.methods.trojan_filter.filters import log_record, log_steps
 from reprolab.runtime.train import LoopCheckpoints, run_loop
@@ -31,16 +33,16 @@ MASK_LOG_EVERY = 50                   # steps between the records of the mask pr
 
 @dataclasses.dataclass(frozen=True)
 class InputAwareConfig:
-    mask_density: float = 0.032       # official
-    lambda_norm: float = 100.0        # official
-    lambda_div: float = 1.0           # official
-    p_attack: float = 0.1             # official
-    p_cross: float = 0.1              # official
-    lr: float = 0.01                  # official, M and G (Adam)
+    mask_density: Annotated[float, PROBABILITY] = 0.032  # official
+    lambda_norm: Annotated[float, NON_NEGATIVE] = 100.0  # official
+    lambda_div: Annotated[float, NON_NEGATIVE] = 1.0  # official
+    p_attack: Annotated[float, PROBABILITY] = 0.1  # official
+    p_cross: Annotated[float, PROBABILITY] = 0.1  # official
+    lr: Annotated[float, POSITIVE] = 0.01  # official, M and G (Adam)
     betas: tuple[float, float] = (0.5, 0.9)
-    mask_steps: int = 300             # official: 25 epochs of mask pretraining
-    mask_batch: int = 128
-    width: int = 16                   # official: 16 (MNIST), 32 (CIFAR-10)
+    mask_steps: Annotated[int, AT_LEAST_ONE] = 300  # official: 25 epochs of mask pretraining
+    mask_batch: Annotated[int, AT_LEAST_ONE] = 128
+    width: Annotated[int, AT_LEAST_ONE] = 16  # official: 16 (MNIST), 32 (CIFAR-10)
 
 
 def _conv(c_in: int, c_out: int) -> list[nn.Module]:

@@ -10,11 +10,13 @@ input size and divided by its per-image maximum. Purified input: x (1 - m) + inp
 from __future__ import annotations
 
 import dataclasses
+from typing import Annotated
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
+from reprolab.runtime.config import AT_LEAST_ONE, NON_NEGATIVE, POSITIVE, PROBABILITY
 from reprolab.methods.trojan_filter.baselines.fine_pruning import last_conv
 from reprolab.methods.trojan_filter.filters import (LATENT_CHANNELS, decoder_block, encoder_block, log_record,
                                                     log_steps, reconstruction_nll)
@@ -23,12 +25,12 @@ from reprolab.runtime.train import LoopCheckpoints, run_loop
 
 @dataclasses.dataclass(frozen=True)
 class FebruusConfig:
-    heat_threshold: float = 0.7
-    steps: int = 512
-    batch_size: int = 64
-    lr: float = 1e-3
-    max_holes: int = 3
-    hole_size: tuple[int, int] = (4, 12)
+    heat_threshold: Annotated[float, PROBABILITY] = 0.7
+    steps: Annotated[int, AT_LEAST_ONE] = 512
+    batch_size: Annotated[int, AT_LEAST_ONE] = 64
+    lr: Annotated[float, POSITIVE] = 1e-3
+    max_holes: Annotated[int, NON_NEGATIVE] = 3
+    hole_size: Annotated[tuple[int, int], AT_LEAST_ONE] = (4, 12)
 
 
 def gradcam(classifier: nn.Module, x: torch.Tensor) -> torch.Tensor:

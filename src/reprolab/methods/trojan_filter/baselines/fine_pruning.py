@@ -11,22 +11,24 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+from typing import Annotated
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
+from reprolab.runtime.config import AT_LEAST_ONE, NON_NEGATIVE, POSITIVE, PROBABILITY
 from reprolab.nets.scoring import accuracy
 from reprolab.runtime.train import LoopCheckpoints, run_loop
 
 
 @dataclasses.dataclass(frozen=True)
 class FinePruningConfig:
-    max_drop: float = 0.04
-    prune_step: int = 1               # channels pruned per round
-    finetune_steps: int = 200
-    finetune_lr: float = 1e-4
-    batch_size: int = 64
+    max_drop: Annotated[float, PROBABILITY] = 0.04
+    prune_step: Annotated[int, AT_LEAST_ONE] = 1  # channels pruned per round
+    finetune_steps: Annotated[int, NON_NEGATIVE] = 200
+    finetune_lr: Annotated[float, POSITIVE] = 1e-4
+    batch_size: Annotated[int, AT_LEAST_ONE] = 64
 
 
 def last_conv(model: nn.Module) -> nn.Conv2d:

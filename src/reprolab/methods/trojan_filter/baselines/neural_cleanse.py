@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+from typing import Annotated
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
+from reprolab.runtime.config import AT_LEAST_ONE, NON_NEGATIVE, POSITIVE, PROBABILITY
 from reprolab.runtime.train import LoopCheckpoints, run_loop
 
 MAD_SCALE = 1.4826
@@ -24,14 +26,14 @@ MAD_SCALE = 1.4826
 
 @dataclasses.dataclass(frozen=True)
 class NeuralCleanseConfig:
-    steps: int = 200                  # optimisation steps per class
-    batch_size: int = 64
-    lr: float = 0.1
-    l1_weight: float = 0.01
-    anomaly_threshold: float = 2.0
-    unlearn_steps: int = 200
-    unlearn_lr: float = 1e-4
-    unlearn_fraction: float = 0.2
+    steps: Annotated[int, AT_LEAST_ONE] = 200  # optimisation steps per class
+    batch_size: Annotated[int, AT_LEAST_ONE] = 64
+    lr: Annotated[float, POSITIVE] = 0.1
+    l1_weight: Annotated[float, NON_NEGATIVE] = 0.01
+    anomaly_threshold: Annotated[float, POSITIVE] = 2.0
+    unlearn_steps: Annotated[int, NON_NEGATIVE] = 200
+    unlearn_lr: Annotated[float, POSITIVE] = 1e-4
+    unlearn_fraction: Annotated[float, PROBABILITY] = 0.2
 
 
 def reverse_trigger(classifier: nn.Module, x_def: torch.Tensor, target: int, cfg: NeuralCleanseConfig,
