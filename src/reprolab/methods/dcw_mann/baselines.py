@@ -25,6 +25,10 @@ from reprolab.runtime.config import check_at_least
 
 
 class MostFrequentSuffix:
+    """The most-frequent-suffix lookup (the sanity baseline, not from the paper): `fit(pairs)` counts the
+    training suffixes of each exact prefix; `predict` returns the most frequent one (ties: the first seen), for an
+    unseen prefix the most frequent suffix after its last activity, else the empty suffix."""
+
     def __init__(self) -> None:
         self.by_prefix: dict[tuple[int, ...], tuple[int, ...]] = {}
         self.by_last: dict[int, tuple[int, ...]] = {}

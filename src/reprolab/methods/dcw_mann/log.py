@@ -37,6 +37,10 @@ EqualTimes = Literal["row", "activity"]
 
 @dataclasses.dataclass(frozen=True)
 class EventLog:
+    """An event log as the method reads it: one trace per case (activity ids 1..A in time order), the event times
+    (seconds since 1970-01-01 UTC), the activity labels (the label of id k is `activities[k - 1]`) and the case
+    ids. Made by `load_log`, `read_csv` or `from_dataframe`."""
+
     name: str
     traces: tuple[tuple[int, ...], ...]     # activity ids 1..A per case, in time order
     times: tuple[np.ndarray, ...]           # event times per case, seconds since 1970-01-01 UTC (float64)

@@ -51,6 +51,11 @@ TF_FORGET_BIAS = 1.0        # TF1 LSTMCell's default forget_bias, added as a con
 
 @dataclasses.dataclass(frozen=True)
 class ModelConfig:
+    """Sizes and flags of `MemoryEncoderDecoder`: the `variant` (the DCw-MANN by default), memory slots N, word
+    size W, read heads R and LSTM size H. N 16, W 32 and H 64 are the quick CPU design (official suffix runs: N 64,
+    W 64 or 100, H 100); R 1, greedy feedback, writes on pad steps and the official initialisation follow the
+    official code, while `tf_lstm_cell=False` uses torch's LSTM cell instead of TF1's."""
+
     variant: Variant = "dcw_mann"
     slots: int = 16                   # N: quick design; official Financial Log 64, Helpdesk 10 (mix task)
     word_size: int = 32               # W: quick design; official Financial Log 64

@@ -91,6 +91,11 @@ def running_cases(log: EventLog, end_activities: Collection[Any] | None) -> list
 
 
 class SuffixPredictor:
+    """Predicts the rest of a running case (its suffix) and its next activity from activity labels, with the
+    DCw-MANN or another `variant` ("dc_mann", "dnc", "lstm_shared", "lstm_seq2seq"). `model` is a `ModelConfig`
+    (a `Seq2SeqConfig` for "lstm_seq2seq"), `training` a `TrainConfig`; `epochs` replaces
+    `TrainConfig.iterations`, and the last `val_fraction` of the cases `fit` trains on select the iteration."""
+
     def __init__(self, variant: Variant = "dcw_mann", model: ModelConfig | Seq2SeqConfig | None = None,
                  training: TrainConfig | None = None, val_fraction: float = 0.1, epochs: float | None = None,
                  seed: int = 0, device: str = "cpu"):

@@ -38,6 +38,11 @@ OFFICIAL_UNIFORM = 1.0      # official: W, W_omega, b_omega ~ U(-1, 1)
 
 @dataclasses.dataclass(frozen=True)
 class Seq2SeqConfig:
+    """Settings of the official LSTM seq2seq baseline (`Seq2SeqAttention`): `hidden` units per encoder direction
+    (the decoder has 2 x hidden) and its optimiser, Adam at `lr` with element-wise clipping at `clip_value`
+    (0: none). `hidden`, `lr` and `clip_value` default to the official code's 100, 0.001 and no clipping;
+    `shared_directions` uses one cell for both directions and `tf_lstm_cell` TF1's LSTM cell."""
+
     hidden: int = 100                 # official encoder_hidden_units=100 per direction; the decoder has 2 x 100
     lr: float = 0.001                 # official: tf.train.AdamOptimizer() at its default rate
     clip_value: float = 0.0           # official: no clipping (0: none)

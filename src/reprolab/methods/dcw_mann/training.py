@@ -34,6 +34,11 @@ OFFICIAL_EVAL_BATCH = 10              # official test loop: batches of 10 pairs
 
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
+    """Settings of the official training loop (`train`) and of `evaluate`. Adam `lr` 0.002, element-wise gradient
+    clipping at `clip_value` 10 and `eval_every` 100 are the official code's; 800 `iterations` of `batch_size` 32
+    are the quick design (official: 10k-150k of 10). Predictions stop after `max_decode` activities (20, official
+    Helpdesk; 0: the longest suffix + 1); `metric` is the suffix distance (default: Damerau-Levenshtein)."""
+
     iterations: int = 800             # quick design; official 10k-150k by log
     batch_size: int = 32              # quick design; official 10
     lr: float = 0.002                 # official (Adam)
@@ -142,6 +147,9 @@ def first_step_probabilities(model: SuffixModel, prefixes: Sequence[Sequence[int
 
 def evaluate(model: SuffixModel, pairs: Pairs, cfg: TrainConfig,
              device: torch.device | str = "cpu") -> dict[str, float]:
+    """Greedy suffix predictions of `model` for the prefixes of `pairs` (at most `cfg.max_decode` activities, in
+    the batches `cfg.eval_batch` and `cfg.official_eval_batches` set), scored by `score` under `cfg.metric`: the
+    mean suffix similarity ("dl_similarity") and the next-activity accuracy."""
     preds = predict(model, pairs.prefixes, cfg.max_decode, cfg.eval_batch, device, cfg.official_eval_batches)
     return score(preds, pairs.suffixes, cfg.metric)
 

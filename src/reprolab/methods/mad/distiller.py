@@ -35,6 +35,11 @@ from reprolab.runtime.fast import FastPath, autocast, check_fast_path, fast_mode
 
 @dataclasses.dataclass(frozen=True)
 class DistillConfig:
+    """Settings of the `Distiller`: the divergence D (`loss` "l1" = DFAD, "kl" = ABM), the loop `order`, n_s
+    `student_steps`, the batch B per generator, the EMA momentum `alpha`, the weights `lambda0` (G's samples) and
+    `lambda1` (G~'s; 0 = the base method) and the optional ABM and MAD extras. Defaults follow DFAD on MNIST (L1,
+    n_s 5), with alpha 0.95 from a secondary source, lambda = (0.5, 0.5) by design and B 64 (DFAD: 512)."""
+
     loss: Literal["l1", "kl"] = "l1"                     # "l1" (DFAD) or "kl" (ABM)
     kl_reduction: Literal["batchmean", "mean"] = "batchmean"   # or "mean" (ABM code)
     temperature: float = 1.0

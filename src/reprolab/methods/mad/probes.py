@@ -33,6 +33,10 @@ def teacher_probabilities(distiller: Distiller, generator: nn.Module, z, y) -> t
 
 
 class DriftProbe:
+    """Generator drift: on a fixed batch of `n` latent codes, after every generator step (`update`), the
+    Jensen-Shannon divergence between the teacher's predictions on G_t and on G_{t-1}, for G and for the EMA
+    generator G~. `summary` gives both means, their ratio (G over G~) and the mean JS(G_t, G~_t)."""
+
     def __init__(self, distiller: Distiller, n: int = 256, seed: int = 12345):
         rng = torch.Generator(distiller.device).manual_seed(seed)
         self.z, self.y = distiller.noise(n, rng)
@@ -65,6 +69,10 @@ class DriftProbe:
 
 
 class ForgettingProbe:
+    """Forgetting of old samples: at each evaluation (`update`) it stores `n` samples of G with the teacher's top-1
+    labels, and re-tests the student's agreement with them `lag` iterations later. `summary` gives the mean
+    agreement on old pools and the mean drop (agreement when stored minus agreement `lag` iterations later)."""
+
     def __init__(self, distiller: Distiller, lag: int = 60, n: int = 256, seed: int = 54321):
         self.lag, self.n = lag, n
         self.rng = torch.Generator(distiller.device).manual_seed(seed)

@@ -43,6 +43,11 @@ from reprolab.runtime.train import restore_state, state_of
 
 @dataclasses.dataclass(frozen=True)
 class MBECConfig:
+    """Settings of MBEC++'s episodic memory and trajectory model (the DQN part is a `DQNConfig`): memory capacity,
+    k neighbours, key, LSTM and projection sizes, `write_lr`, the read, bootstrap and reconstruction rates and the
+    warm-up. These default to the official code's values (memory 10,000, k 7, key 8, LSTM 16, read_rate 0.2,
+    warm-up 20 episodes); its quirks are kept and its acting-reward bug fixed unless a flag says otherwise."""
+
     memory_capacity: int = 10_000     # official
     k: int = 7                        # official
     key_dim: int = KEY_DIM            # official 8

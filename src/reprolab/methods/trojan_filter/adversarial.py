@@ -56,6 +56,11 @@ class TriggerGenerator(nn.Module):
 
 @dataclasses.dataclass(frozen=True)
 class AIFConfig:
+    """Settings of AIF (`train_adversarial_filter`): the filter's `FilterConfig`, the trigger generator's Adam
+    `generator_lr`, the allowed mean mask area `xi` and its penalty weight `lambda_m` in the G loss, and
+    `enforce_budget`, whether the experiment builds `TriggerGenerator(budget=xi)`, which scales masks to area
+    <= xi. xi 0.05 and lambda_m 10 are a reconstruction (the paper's values are unknown)."""
+
     filter: FilterConfig = FilterConfig()
     generator_lr: Annotated[float, POSITIVE] = 1e-3
     xi: Annotated[float, PROBABILITY] = 0.05  # allowed mean mask area

@@ -78,6 +78,10 @@ class TrojanAttack:
 
 
 class BadNetPlus(TrojanAttack):
+    """BadNet+, multi-trigger multi-target BadNets: trigger k is x~ = (1 - M_k) x + M_k P_k, a `patch` x `patch`
+    random binary pattern (drawn from `seed`) at `positions[k]`, with target `targets[k]`. The defaults are the
+    MNIST prototype's: three 4x4 patches at (1, 1), (1, 23), (23, 1), targets 0, 1, 2."""
+
     name = "badnet_plus"
 
     def __init__(self, image_shape: tuple[int, int, int], patch: int = 4,
@@ -103,6 +107,10 @@ class BadNetPlus(TrojanAttack):
 
 
 class BlendedPlus(TrojanAttack):
+    """Blended injection with K triggers (noise-BI+, image-BI+): x~ = (1 - alpha) x + alpha P_k, with `patterns`
+    (K, C, H, W) in [0, 1] and trigger k's target `targets[k]` (default: k). `BlendedPlus.noise` makes noise-BI+
+    from uniform-noise patterns; alpha 0.15 is the prototype's default."""
+
     name = "blended_plus"
 
     def __init__(self, patterns: torch.Tensor, alpha: float = 0.15, targets: tuple[int, ...] | None = None):
@@ -122,6 +130,11 @@ class BlendedPlus(TrojanAttack):
 
 
 class WaNet(TrojanAttack):
+    """WaNet (Nguyen & Tran 2021): a fixed warping field of `k` x `k` control points at strength `s` warps
+    `size` x `size` images to the all-to-one `target`; `poison` also warps a further `noise_fraction` of each batch
+    with a jittered grid, keeping its labels (noise mode). k 4, s 0.5 and the noise fraction 0.2 (p_c 0.1 x
+    cross_ratio 2) are the official code's values."""
+
     name = "wanet"
 
     def __init__(self, size: int, k: int = 4, s: float = 0.5, target: int = 0, noise_fraction: float = 0.2,

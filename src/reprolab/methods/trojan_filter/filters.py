@@ -97,6 +97,11 @@ def reconstruction_nll(x_hat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
 
 @dataclasses.dataclass(frozen=True)
 class FilterConfig:
+    """Settings of `train_filter` (IF and VIF) and of the filter inside AIF: `steps` Adam steps at `lr` on
+    batches of `batch_size` defender images, the weights `lambda_rec` (summed BCE) and `lambda_kl` (VIF only), the
+    linear KL warm-up over the first half of the steps, and `label_free` (y = argmax C(x)). The paper's values are
+    unknown: the MNIST defaults (lambda_rec 0.01, lambda_KL 0.05, Adam 1e-3, batch 64) are a reconstruction."""
+
     steps: Annotated[int, AT_LEAST_ONE] = 512
     batch_size: Annotated[int, AT_LEAST_ONE] = 64
     lr: Annotated[float, POSITIVE] = 1e-3

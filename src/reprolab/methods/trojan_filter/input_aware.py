@@ -33,6 +33,11 @@ MASK_LOG_EVERY = 50                   # steps between the records of the mask pr
 
 @dataclasses.dataclass(frozen=True)
 class InputAwareConfig:
+    """Settings of the `InputAware` attack: the mask pretraining (`mask_density`, `lambda_norm`, `lambda_div`,
+    `mask_steps` batches of `mask_batch` images), the joint training (`p_attack`, `p_cross`, `lambda_div`), Adam
+    `lr` and `betas`, and the generators' `width`. The weights, rates, lr and betas are the official code's, width
+    16 is its MNIST width (CIFAR-10: 32), and 300 mask steps replace its 25 epochs of mask pretraining."""
+
     mask_density: Annotated[float, PROBABILITY] = 0.032  # official
     lambda_norm: Annotated[float, NON_NEGATIVE] = 100.0  # official
     lambda_div: Annotated[float, NON_NEGATIVE] = 1.0  # official
@@ -79,6 +84,11 @@ def diversity_loss(x1: torch.Tensor, x2: torch.Tensor, g1: torch.Tensor, g2: tor
 
 
 class InputAware(TrojanAttack):
+    """The input-aware dynamic attack (InpAwAtk, Nguyen & Tran 2020): a mask net M and a pattern net G give each
+    image its own trigger, x~ = x + (p(x) - x) m(x), all-to-one to `target`. `prepare` pretrains and freezes M
+    (`pretrain_mask`); `training_loss` trains G with the classifier, with own-trigger and cross-trigger samples
+    and the diversity loss. `cfg`: an `InputAwareConfig`."""
+
     name = "input_aware"
 
     def __init__(self, channels: int, cfg: InputAwareConfig = InputAwareConfig(), target: int = 0, seed: int = 0):

@@ -25,6 +25,11 @@ from reprolab.runtime.train import LoopCheckpoints, run_loop
 
 @dataclasses.dataclass(frozen=True)
 class FebruusConfig:
+    """Settings of the Februus-like purifier: `heat_threshold`, the normalised GradCAM heat from which a pixel is
+    removed and inpainted (`FebruusFilter`), and the inpainter's training (`train_inpainter`: `steps` Adam steps at
+    `lr` on batches of `batch_size` defender images, each with 1 to `max_holes` random rectangular holes whose
+    sides lie in `hole_size`)."""
+
     heat_threshold: Annotated[float, PROBABILITY] = 0.7
     steps: Annotated[int, AT_LEAST_ONE] = 512
     batch_size: Annotated[int, AT_LEAST_ONE] = 64

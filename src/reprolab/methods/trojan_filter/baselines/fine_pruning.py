@@ -24,6 +24,11 @@ from reprolab.runtime.train import LoopCheckpoints, run_loop
 
 @dataclasses.dataclass(frozen=True)
 class FinePruningConfig:
+    """Settings of `fine_prune`: the last convolution's channels are pruned `prune_step` at a time, dormant first,
+    until a round would lower the defender-set accuracy by more than `max_drop` (0.04, 4 points; that round is
+    undone), then the pruned network is fine-tuned for `finetune_steps` Adam steps at `finetune_lr` on batches of
+    `batch_size` defender images."""
+
     max_drop: Annotated[float, PROBABILITY] = 0.04
     prune_step: Annotated[int, AT_LEAST_ONE] = 1  # channels pruned per round
     finetune_steps: Annotated[int, NON_NEGATIVE] = 200

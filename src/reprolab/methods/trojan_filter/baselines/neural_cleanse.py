@@ -26,6 +26,11 @@ MAD_SCALE = 1.4826
 
 @dataclasses.dataclass(frozen=True)
 class NeuralCleanseConfig:
+    """Settings of the Neural Cleanse baseline: the trigger search (`neural_cleanse`: per class, `steps` Adam steps
+    at `lr` on batches of `batch_size`, with the fixed L1 weight `l1_weight`; the original adapts it), the flagging
+    `anomaly_threshold` (2), and unlearning (`unlearn`: `unlearn_steps` Adam steps at `unlearn_lr`, with a
+    fraction `unlearn_fraction`, 20 %, of the inputs stamped with a reversed trigger, keeping their labels)."""
+
     steps: Annotated[int, AT_LEAST_ONE] = 200  # optimisation steps per class
     batch_size: Annotated[int, AT_LEAST_ONE] = 64
     lr: Annotated[float, POSITIVE] = 0.1

@@ -12,6 +12,10 @@ from torch import nn
 
 
 class STRIP:
+    """STRIP (Gao et al., ACSAC 2019), the original per-input rule: `detect(x)` flags x as Trojan when H(x), the
+    mean Shannon entropy of the softmax of `classifier` over `n_blends` blends clip(x + x_j, 0, 1) with random
+    images x_j of the clean defender set `x_def`, is at most the `fpr` quantile (default 1 %) of H over `x_def`."""
+
     def __init__(self, classifier: nn.Module, x_def: torch.Tensor, n_blends: int = 20, fpr: float = 0.01,
                  seed: int = 0):
         if not 0 < fpr < 1:
