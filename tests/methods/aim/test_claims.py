@@ -53,7 +53,7 @@ def metrics(faithfulness=None, removal=None, seconds=None, label_share=(600, 400
     methods["aim"]["pi_shift"] = stats(pi_shift, seeds)
     black_box = {s: {"label_share": list(label_share), "subset_label_share": list(subset_label_share)}
                  for s in range(seeds)}
-    return {"tasks": {task: {"methods": methods, "black_box": black_box}}}
+    return {"tasks": {task: {"protocols": {"clean": {"methods": methods}}, "black_box": black_box}}}
 
 
 def claim(m, name, cfg=CFG):
@@ -192,6 +192,20 @@ def test_removal_claims_only_on_long_documents_and_with_one_seed_inconclusive():
 def test_checks_fail_when_one_seed_fails(name, override, ok):
     c = claim(metrics(**override), name)
     assert (c.kind, c.holds) == ("check", ok)
+
+
+def test_claims_are_decided_under_the_clean_protocol_and_name_it():
+    """The official protocol's numbers sit beside the clean ones; the claims read the clean protocol, or the
+    official one when the run has no other, and their statements say which."""
+    m = metrics()
+    block = m["tasks"]["rotten_tomatoes"]
+    worse = metrics({("aim", "full"): {1: [0.60, 0.61, 0.62], 3: [1.0] * 3, 5: [1.0] * 3}})
+    block["protocols"]["official"] = worse["tasks"]["rotten_tomatoes"]["protocols"]["clean"]
+    clean = claim(m, "aim_beats_random")
+    assert clean.verdict == "holds" and clean.statement.startswith("rotten_tomatoes, clean protocol: ")
+    official_only = dataclasses.replace(CFG, protocols=("official",))
+    official = claim(m, "aim_beats_random", official_only)
+    assert official.verdict == "fails" and official.statement.startswith("rotten_tomatoes, official protocol: ")
 
 
 def test_claims_of_later_tasks_carry_the_task_name():

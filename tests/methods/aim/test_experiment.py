@@ -1,7 +1,7 @@
 import pytest
 
 from reprolab.launch import run_method
-from reprolab.methods.aim.experiment import CONFIGS, grid_cells, load_text_task
+from reprolab.methods.aim.experiment import CONFIGS, evaluate_cells, explain_cells, load_text_task
 from reprolab.methods.aim.wordnet import wordnet_available
 from reprolab.runtime.config import ConfigError, apply_overrides
 from tests.conftest import read_record, tiny_quick_run
@@ -24,26 +24,46 @@ def test_smoke_run_writes_every_claim_metric_and_plot(tiny):
         "aim_cheaper_per_item_than_lime", "aim_cheaper_per_item_than_kernel_shap"]
     one_seed = {c["verdict"] for c in record["claims"] if c["kind"] == "reproduction"}
     assert one_seed <= {"inconclusive", "no_signal"}                    # one seed never decides a comparison
-    methods = record["metrics"]["tasks"]["debates"]["methods"]
+    assert all(c["statement"].startswith("debates, clean protocol: ") for c in record["claims"])
+    protocols = record["metrics"]["tasks"]["debates"]["protocols"]
+    methods = protocols["clean"]["methods"]
     aim = methods["aim"]
     assert len(aim["full"]["1"]["faithfulness"]["per_seed"]) == 1 == len(aim["pi_shift"]["per_seed"])
     black_box = record["metrics"]["tasks"]["debates"]["black_box"]["0"]
     assert sum(black_box["subset_label_share"]) == 10 and sum(black_box["label_share"]) == 113
+    assert black_box["majority_rate"] == max(black_box["label_share"]) / 113 <= 0.6       # balanced offsets
     assert set(methods) == {"aim", "aim_official", "random", "l2x_k1", "lime", "kernel_shap", "integrated_gradients"}
     assert methods["lime"]["items"] == 10 and methods["aim"]["items"] == 113                # the seeded split
     assert set(methods["aim"]["full"]) == {"1", "3", "5"} and set(methods["l2x_k1"]["full"]) == {"1"}
     assert {"faithfulness", "removal", "keep", "purity"} <= set(methods["aim"]["full"]["3"])
     assert ("brevity" in methods["aim"]["full"]["3"]) == wordnet_available()
     assert len(methods["aim"]["history"]) == 2 and len(methods["aim"]["examples"]) == 2
+    assert {m["full"]["1"]["pad_share"]["mean"] for m in methods.values() if "full" in m} == {0.0}  # PAD never ranked
     assert {"plot_faithfulness.png", "plot_cost.png", "explanations.html"} == set(record["artifacts"])
     assert all((out / a).exists() for a in record["artifacts"])
     assert "<mark" in (out / "explanations.html").read_text()
 
 
+def test_the_official_protocol_reuses_the_official_aim_and_ranks_padding(tiny):
+    """The official protocol reads the AIM trained with the official flags (the clean protocol's aim_official: the
+    same training, the same seconds), the configured L2X (quick: `official_l2x` off) and LIME by word type."""
+    out, result = tiny
+    protocols = read_record(out)["metrics"]["tasks"]["debates"]["protocols"]
+    clean, official = protocols["clean"]["methods"], protocols["official"]["methods"]
+    assert set(official) == {"aim", "random", "l2x_k1", "lime", "kernel_shap", "integrated_gradients"}
+    assert official["aim"]["explained_by"] == clean["aim_official"]["explained_by"] == "aim_official"
+    assert official["aim"]["train_seconds"] == clean["aim_official"]["train_seconds"]
+    assert official["l2x_k1"]["explained_by"] == clean["l2x_k1"]["explained_by"] == "l2x"
+    assert official["lime"]["seconds_per_item"] == clean["lime"]["seconds_per_item"]         # one LIME run
+    assert official["lime"]["subset"]["1"]["pad_share"]["mean"] == 0.0                        # word types
+    assert official["random"]["full"]["5"]["pad_share"]["mean"] > 0                           # PAD is ranked
+    assert result.metrics["runs"] == {"explain": 7, "evaluate": 2}
+
+
 def test_resume_reads_every_cell_back(tiny):
     out, result = tiny
-    cells = grid_cells(apply_overrides(CONFIGS["quick"], list(TINY)), 0)
-    assert len(cells) == 7 == result.metrics["runs"]
+    cfg = apply_overrides(CONFIGS["quick"], list(TINY))
+    assert len(explain_cells(cfg, 0)) == 7 and len(evaluate_cells(cfg, 0)) == 2
     again = run_method("aim", "quick", out=out, device="cpu", overrides=TINY, progress=False, resume=True)
     assert again.metrics == result.metrics
 
@@ -57,6 +77,10 @@ def test_tasks_and_config_errors():
         apply_overrides(CONFIGS["quick"], ["ks=1,80"])
     with pytest.raises(ConfigError, match="tasks"):
         apply_overrides(CONFIGS["quick"], ["tasks=imdb"])
+    with pytest.raises(ConfigError, match="evaluation.rank_padding"):
+        apply_overrides(CONFIGS["quick"], ["aim.official_rank_padding=true"])
+    with pytest.raises(ConfigError, match="protocols"):
+        apply_overrides(CONFIGS["quick"], ["protocols=clean,paper"])
 
 
 @pytest.mark.slow

@@ -2,17 +2,23 @@
 class, the deletion protocol, brevity's official bug, the black-box adapters and bad input, and a synthetic task
 whose true positions AIM must recover."""
 
+import dataclasses
+import math
+
 import pytest
 import torch
 
-from reprolab.methods.aim.baselines import L2X, L2XConfig, kernel_shap_scores, l2x_mask, lime_scores
-from reprolab.methods.aim.blackbox import (BlackBoxConfig, WordCNN, callable_black_box, embedding_black_box,
-                                           image_black_box, train_word_cnn)
+from reprolab.methods.aim.baselines import L2X, L2XConfig, kernel_shap_scores, l2x_mask, lime_scores, lime_weights
+from reprolab.methods.aim.blackbox import (BlackBoxConfig, WordCNN, balanced_offsets, callable_black_box,
+                                           embedding_black_box, image_black_box, train_word_cnn)
 from reprolab.methods.aim.corpus import Vocabulary, tokenize
 from reprolab.methods.aim.explainer import AIM, AIMConfig, l21_norm
-from reprolab.methods.aim.metrics import deletion_scores, keep_items, log_odds, remove_items, top_k
+from reprolab.methods.aim.experiment import lime_ranking_scores
+from reprolab.methods.aim.metrics import (OFFICIAL, Protocol, deletion_scores, keep_items, keep_word_types, log_odds,
+                                          pad_share, remove_items, remove_word_types, top_k, top_word_types)
 from reprolab.methods.aim.modules import Explainer, FeatureKind, ModuleSizes, concrete_mask
 from reprolab.methods.aim.wordnet import brevity, purity, wordnet_available
+from reprolab.runtime.config import ConfigError
 from tests.methods.aim import synthetic
 
 SMALL = ModuleSizes(embed=16, selector_hidden=16, explainer_hidden=32, approximator_hidden=32)
@@ -158,7 +164,10 @@ def test_seeded_apis_repeat_whatever_the_caller_drew_and_leave_the_global_rng_al
 def test_lime_and_kernel_shap_find_the_trigger_and_l2x_masks_are_k_hot_at_most():
     x, labels, where = synthetic.items(6, seed=3)
     box = synthetic.black_box()
-    for scores in (lime_scores(box, x, labels, 200, 0), kernel_shap_scores(box, x, labels, 100, 0)):
+    lime = lime_weights(box, x, 2, 200, 0)
+    assert lime.shape == (6, 2, 12)
+    assert torch.equal(lime_scores(box, x, labels, 200, 0), lime[torch.arange(6), labels])    # one LIME run
+    for scores in (lime[torch.arange(6), labels], kernel_shap_scores(box, x, labels, 100, 0)):
         assert top_k(scores, x != 0, 1)[:, 0].tolist() == where.tolist()
     mask = l2x_mask(torch.randn(4, 10), 3, 0.5)
     assert ((mask >= 0) & (mask <= 1)).all() and (mask.sum(1) <= 3 + 1e-5).all()
@@ -216,3 +225,103 @@ def test_images_as_a_grid_of_patches():
     assert explanation.positions.shape == (3, 4) and explanation.weights.shape == (3, 10, 16)
     kept = keep_items(images, explanation.positions, features)
     assert ((kept == 0) | (kept == images)).all() and (kept != 0).float().mean() <= 4 / 16 + 1e-6
+
+
+def test_official_lime_evaluation_keeps_word_types_once_in_rank_order_and_deletes_every_occurrence():
+    """Known answer: types ranked by their best position; kept once each, best first; removed everywhere."""
+    x = torch.tensor([[5, 6, 5, 7, 0, 0]])
+    scores = torch.tensor([[0.9, 0.1, 0.9, 0.5, 3.0, -math.inf]])            # PAD's score is never ranked
+    types = top_word_types(x, scores, 2)
+    assert types.tolist() == [[5, 7]]
+    assert top_word_types(x, scores, 4).tolist() == [[5, 7, 6, 0]]          # three types: PAD-filled
+    assert keep_word_types(x, types).tolist() == [[5, 7, 0, 0, 0, 0]]
+    assert remove_word_types(x, types).tolist() == [[6, 0, 0, 0, 0, 0]]
+    assert keep_items(x, top_k(scores, x != 0, 2), TOKENS).tolist() == [[5, 5, 0, 0, 0, 0]]   # by position
+
+
+def test_the_official_protocol_turns_every_switch_on_and_pad_share_counts_padding_slots():
+    assert all(getattr(OFFICIAL, f.name) not in (False, "original") for f in dataclasses.fields(Protocol))
+    assert Protocol() == Protocol(False, "original", False, False, False, False, False)
+    with pytest.raises(ConfigError, match="keep_order"):
+        Protocol(keep_order="reversed")
+    x = torch.tensor([[5, 6, 0, 0], [7, 8, 9, 0]])
+    positions = top_k(torch.tensor([[0.0, 1.0, 2.0, 3.0], [0.0, 1.0, 2.0, 3.0]]), x != 0, 2, rank_padding=True)
+    assert positions.tolist() == [[3, 2], [3, 2]]
+    assert pad_share(x, positions).tolist() == [1.0, 0.5]
+    assert pad_share(x, top_k(torch.zeros(2, 4), x != 0, 3)).tolist() == [0.0, 0.0]   # -1 slots are no PAD
+
+
+def test_lime_ranking_follows_the_protocol():
+    weights = torch.tensor([[[0.5, -2.0, -math.inf], [-0.5, 2.0, -math.inf]]])     # (1 item, 2 classes, L 3)
+    label = torch.tensor([0])
+    assert lime_ranking_scores(weights, label, Protocol()).tolist() == [[0.5, -2.0, -math.inf]]
+    assert lime_ranking_scores(weights, label, Protocol(lime_abs=True)).tolist() == [[0.5, 2.0, -math.inf]]
+    assert lime_ranking_scores(weights, label, Protocol(lime_class_one=True)).tolist() == [[-0.5, 2.0, -math.inf]]
+
+
+def test_black_box_dropout_is_on_only_when_asked_and_needs_a_torch_model():
+    """The official loop computes y1 with the black box in training mode; reprolab keeps it in eval mode."""
+    torch.manual_seed(0)
+    model = WordCNN(synthetic.VOCAB, 2, embed=8, filters=16, dropout=0.5)
+    box = embedding_black_box(model)
+    x = torch.randint(2, synthetic.VOCAB, (50, 6))
+    z = torch.ones(50, 6)
+    assert torch.equal(box.masked_probs(x, z), box.masked_probs(x, z))
+    assert not torch.allclose(box.masked_probs(x, z, dropout=True), box.masked_probs(x, z))
+    assert not model.training                                                   # back in eval mode
+    with pytest.raises(ValueError, match="torch model black box"):
+        callable_black_box(synthetic.rule).masked_probs(x, z, dropout=True)
+    with pytest.raises(ValueError, match="official_black_box_dropout needs a torch model"):
+        AIM(synthetic.black_box(), 2, TOKENS, AIMConfig(sizes=SMALL, official_black_box_dropout=True))
+    data, _, _ = synthetic.items(100, seed=5)
+    runs = [AIM(box, 2, TOKENS, AIMConfig(sizes=SMALL, epochs=1, batch_size=20, official_black_box_dropout=flag),
+                seed=0).fit(data[:80], data[80:]).weights(data[:5]) for flag in (False, True)]
+    assert not torch.equal(*runs)                                                 # y1 differs under dropout
+
+
+def test_l2x_official_noise_is_drawn_once_for_every_batch(monkeypatch):
+    from reprolab.methods.aim import baselines
+
+    drawn = []
+    draw = baselines.gumbel_noise
+    monkeypatch.setattr(baselines, "gumbel_noise", lambda shape: drawn.append(shape) or draw(shape))
+    x, _, _ = synthetic.items(90, seed=6)
+    small = L2XConfig(embed=8, filters=8, hidden=8, epochs=2, batch_size=20)
+    L2X(synthetic.black_box(), synthetic.VOCAB, 2, 3, small, 0).fit(x)
+    assert drawn == []                                                          # fresh noise: gumbel_softmax
+    L2X(synthetic.black_box(), synthetic.VOCAB, 2, 3, dataclasses.replace(small, official_fixed_noise=True), 0).fit(x)
+    assert drawn == [(20, 3, 12)]                                               # once, (batch, K, L), 10 steps
+    logits, noise = torch.randn(4, 12), torch.randn(4, 3, 12)
+    assert torch.equal(l2x_mask(logits, 3, 0.5, noise), l2x_mask(logits, 3, 0.5, noise))
+
+
+def test_balanced_offsets_give_every_class_the_same_share_and_need_validation_items():
+    logits = torch.randn(300, 3, generator=torch.Generator().manual_seed(0)) * 4
+    logits[:, 0] += 6                                                           # class 0 takes most items
+    assert torch.bincount(logits.argmax(1), minlength=3)[0] > 200
+    offsets = balanced_offsets(logits)
+    assert torch.bincount((logits + offsets).argmax(1), minlength=3).tolist() == [100, 100, 100]
+    assert abs(float(offsets.sum())) < 1e-5
+    x, labels, _ = synthetic.items(40, seed=7)
+    tiny = BlackBoxConfig(embed=8, filters=4, epochs=1)
+    with pytest.raises(ValueError, match="needs val_x"):
+        train_word_cnn(x, labels, 2, synthetic.VOCAB, dataclasses.replace(tiny, balanced=True), 0)
+    assert not train_word_cnn(x, labels, 2, synthetic.VOCAB, tiny, 0).class_offsets.any()       # off by default
+    balanced = train_word_cnn(x, labels, 2, synthetic.VOCAB, dataclasses.replace(tiny, balanced=True), 0, val_x=x)
+    assert torch.bincount(balanced.logits(x).argmax(1), minlength=2).tolist() == [20, 20]
+
+
+def test_official_training_flags_equal_to_the_configured_ones_reuse_one_trained_aim():
+    from reprolab.methods.aim.experiment import CONFIGS, explain_cells
+    from reprolab.runtime.config import apply_overrides
+
+    assert [c["method"] for c in explain_cells(apply_overrides(CONFIGS["quick"], ["tasks=debates"]), 0)] == [
+        "aim", "aim_official", "random", "l2x", "l2x", "lime", "kernel_shap", "integrated_gradients"]   # K 1, 3
+    base = ["tasks=debates", "l2x_ks=1", "official_l2x=true"]
+    cells = explain_cells(apply_overrides(CONFIGS["quick"], base), 0)
+    assert [c["method"] for c in cells] == ["aim", "aim_official", "random", "l2x", "lime", "kernel_shap",
+                                            "integrated_gradients", "l2x_official"]
+    official = ["aim.official_concrete=true", "aim.official_double_softmax=true",
+                "aim.official_black_box_dropout=true", "l2x.official_fixed_noise=true"]
+    assert [c["method"] for c in explain_cells(apply_overrides(CONFIGS["quick"], base + official), 0)] == [
+        "aim", "random", "l2x", "lime", "kernel_shap", "integrated_gradients"]

@@ -7,8 +7,12 @@ Public API:
   `callable_black_box(fn)` (any function of token ids returning probabilities), `image_black_box(model)`
   (images as a grid of patches), `WordCNN`;
 - features: `FeatureKind("tokens", vocab=V)` or `FeatureKind("patches", patch=7, image_size=28)`;
-- text: `Vocabulary`, `build_task`, `tokenize`; metrics: `top_k`, `deletion_scores`, `brevity`, `purity`;
-- baselines: `L2X`, `lime_scores`, `kernel_shap_scores`, `integrated_gradients_scores`, `random_scores`.
+- raw strings, any black box: `TextAIM(tokenizer).fit(texts, predict_proba).explain(texts, k)` (per class the top
+  words with their weights), tokenizers `RegexTokenizer`, `whitespace_tokenizer()`, `HuggingFaceTokenizer`,
+  black-box adapters `sklearn_classifier(pipeline)`, `huggingface_classifier(model, tokenizer)`, `keeps_label`;
+- text: `Vocabulary`, `build_task`, `tokenize`; metrics: `top_k`, `deletion_scores`, `brevity`, `purity`, the
+  evaluation `Protocol` (the official code's: `metrics.OFFICIAL`);
+- baselines: `L2X`, `lime_scores`, `lime_weights`, `kernel_shap_scores`, `integrated_gradients_scores`, `random_scores`.
 """
 
 from reprolab.registry import MethodEntry, lazy_api
@@ -29,12 +33,22 @@ _API = {
     "Vocabulary": "reprolab.methods.aim.corpus:Vocabulary",
     "build_task": "reprolab.methods.aim.corpus:build_task",
     "tokenize": "reprolab.methods.aim.corpus:tokenize",
+    "TextAIM": "reprolab.methods.aim.text:TextAIM",
+    "TextExplanation": "reprolab.methods.aim.text:TextExplanation",
+    "RegexTokenizer": "reprolab.methods.aim.text:RegexTokenizer",
+    "whitespace_tokenizer": "reprolab.methods.aim.text:whitespace_tokenizer",
+    "HuggingFaceTokenizer": "reprolab.methods.aim.text:HuggingFaceTokenizer",
+    "sklearn_classifier": "reprolab.methods.aim.text:sklearn_classifier",
+    "huggingface_classifier": "reprolab.methods.aim.text:huggingface_classifier",
+    "keeps_label": "reprolab.methods.aim.text:keeps_label",
     "top_k": "reprolab.methods.aim.metrics:top_k",
+    "Protocol": "reprolab.methods.aim.metrics:Protocol",
     "deletion_scores": "reprolab.methods.aim.metrics:deletion_scores",
     "brevity": "reprolab.methods.aim.wordnet:brevity",
     "purity": "reprolab.methods.aim.wordnet:purity",
     "L2X": "reprolab.methods.aim.baselines:L2X",
     "lime_scores": "reprolab.methods.aim.baselines:lime_scores",
+    "lime_weights": "reprolab.methods.aim.baselines:lime_weights",
     "kernel_shap_scores": "reprolab.methods.aim.baselines:kernel_shap_scores",
     "integrated_gradients_scores": "reprolab.methods.aim.baselines:integrated_gradients_scores",
     "random_scores": "reprolab.methods.aim.baselines:random_scores",

@@ -11,10 +11,13 @@ left as it was.
   Training: K Gumbel-softmax draws over positions at temperature tau, element-wise max = the mask; approximator =
   second embedding x mask, summed / K -> Linear(250) + ReLU -> Linear(C), cross-entropy against the black box's
   probabilities; RMSprop. Evaluation: the logits rank the positions. Retrained for every K. PAD positions are
-  never drawn [design: the port masks them, as the ranking does].
+  never drawn [design: the port masks them, as the ranking does]. The official code draws the Gumbel noise once,
+  as a Keras variable of shape (batch, K, L), and reuses it for every batch; `official_fixed_noise=True` does the
+  same (default: fresh noise every batch).
 - LIME (`lime` 0.2.0.1 `LimeTextExplainer`, kernel width 15, bag of words): an item is written as the string of
-  its token ids, so any id black box works; every word type's weight for y goes to each of its positions (ties
-  by position). Ranking by signed weight (official: by |weight|, `lime_abs=True`).
+  its token ids, so any id black box works; one run explains every class, and each word type's weight goes to
+  each of its positions. How the weights are ranked (signed or |weight|, the label's class or class 1, positions
+  or word types) is the evaluation protocol's choice (`metrics.Protocol`).
 - Kernel SHAP (captum 0.9.0 `KernelShap`): one feature per real position, PAD as the baseline.
 - Integrated Gradients (captum `LayerIntegratedGradients` on the embedding layer, PAD baseline, 32 steps), summed
   over the embedding dimension: needs a torch black box.
@@ -38,6 +41,7 @@ from reprolab.runtime.train import ShuffledBatches, run_loop
 
 
 def random_scores(x: torch.Tensor, seed: int) -> torch.Tensor:
+    """Uniform scores (N, L) from a seeded generator."""
     return torch.rand(x.shape[:2], generator=torch.Generator().manual_seed(seed))
 
 
@@ -51,6 +55,7 @@ class L2XConfig:
     epochs: int = 5                   # [official]
     batch_size: int = 40              # [official]
     lr: float = 1e-3                  # RMSprop (Keras default)
+    official_fixed_noise: bool = False  # one Gumbel draw for every batch [official: K.random_uniform_variable]
 
     def __post_init__(self) -> None:
         check_at_least(self, 1, ("embed", "filters", "hidden", "epochs", "batch_size"))
@@ -84,13 +89,24 @@ class L2XApproximator(nn.Module):
         return self.out((self.embedding(x) * mask.unsqueeze(-1)).sum(1) / k)
 
 
-def l2x_mask(logits: torch.Tensor, k: int, tau: float) -> torch.Tensor:
-    """Element-wise max of K Gumbel-softmax draws over the positions."""
-    draws = F.gumbel_softmax(logits.unsqueeze(1).expand(-1, k, -1), tau=tau, dim=-1)
-    return draws.amax(1)
+def gumbel_noise(shape: tuple[int, ...]) -> torch.Tensor:
+    """-log(-log u), u ~ U(tiny, 1), from the global RNG [official L2X: the same draw]."""
+    u = torch.rand(shape).clamp_min(torch.finfo(torch.float32).tiny)
+    return -torch.log(-torch.log(u))
+
+
+def l2x_mask(logits: torch.Tensor, k: int, tau: float, noise: torch.Tensor | None = None) -> torch.Tensor:
+    """Element-wise max of K Gumbel-softmax draws over the positions, softmax((logits + g) / tau): fresh noise g,
+    or the given `noise` (B, K, L)."""
+    expanded = logits.unsqueeze(1).expand(-1, k, -1)
+    if noise is None:
+        return F.gumbel_softmax(expanded, tau=tau, dim=-1).amax(1)
+    return torch.softmax((expanded + noise) / tau, dim=-1).amax(1)
 
 
 class L2X:
+    """`L2X(black_box, vocab, classes, k).fit(train_x).scores(x)`: the port of the official L2X for one K."""
+
     def __init__(self, black_box: BlackBox, vocab: int, classes: int, k: int, cfg: L2XConfig = L2XConfig(),
                  seed: int = 0):
         self.black_box, self.k, self.cfg, self.seed = black_box, k, cfg, seed
@@ -105,13 +121,17 @@ class L2X:
         params = [*self.selector.parameters(), *self.approximator.parameters()]
         optimizer = torch.optim.RMSprop(params, lr=cfg.lr)
         batches = ShuffledBatches(len(train_x), cfg.batch_size, self.seed)
+        fixed = None
+        if cfg.official_fixed_noise:
+            with drawing_from(self.generator):
+                fixed = gumbel_noise((cfg.batch_size, self.k, train_x.shape[1]))
 
         def step(i: int) -> float:
             index = batches(i)
             self.selector.train()
             self.approximator.train()
             x = train_x[index]
-            mask = l2x_mask(self.selector(x), self.k, cfg.tau)
+            mask = l2x_mask(self.selector(x), self.k, cfg.tau, None if fixed is None else fixed[:len(x)])
             logits = self.approximator(x, mask, self.k)
             loss = -(targets[index] * F.log_softmax(logits, -1)).sum(-1).mean()
             optimizer.zero_grad()
@@ -142,10 +162,10 @@ def _ids_from_strings(texts: list[str], length: int) -> torch.Tensor:
     return out
 
 
-def lime_scores(black_box: BlackBox, x: torch.Tensor, labels: torch.Tensor, samples: int, seed: int,
-                kernel_width: float = 15.0, lime_abs: bool = False,
-                progress: Callable[[int], None] | None = None) -> torch.Tensor:
-    """Per position, the LIME weight of its word type for the label (|weight| with `lime_abs`)."""
+def lime_weights(black_box: BlackBox, x: torch.Tensor, classes: int, samples: int, seed: int,
+                 kernel_width: float = 15.0, progress: Callable[[int], None] | None = None) -> torch.Tensor:
+    """(N, C, L): per class and position, the LIME weight of the position's word type, from one LIME run per item
+    that explains every class (-inf at PAD)."""
     from lime.lime_text import LimeTextExplainer
 
     length = x.shape[1]
@@ -154,23 +174,29 @@ def lime_scores(black_box: BlackBox, x: torch.Tensor, labels: torch.Tensor, samp
         ids = _ids_from_strings(texts, length)
         return black_box.batched_probs(ids).numpy()
 
-    scores = torch.full(x.shape, -np.inf)
+    weights = torch.full((len(x), classes, length), -np.inf)
     for row in range(len(x)):
         explainer = LimeTextExplainer(kernel_width=kernel_width, split_expression=r"\s+", bow=True,
                                       random_state=seed + row)
         text = _id_string(x[row])
-        label = int(labels[row])
-        words = len(set(text.split()))
-        explanation = explainer.explain_instance(text, classify, labels=(label,), num_features=words,
-                                                 num_samples=samples)
-        weight = {explanation.domain_mapper.indexed_string.word(j): w for j, w in explanation.as_map()[label]}
-        for position, token in enumerate(x[row].tolist()):
-            if token != PAD:
-                w = weight.get(str(token), 0.0)
-                scores[row, position] = abs(w) if lime_abs else w
+        explanation = explainer.explain_instance(text, classify, labels=tuple(range(classes)),
+                                                 num_features=len(set(text.split())), num_samples=samples)
+        word = explanation.domain_mapper.indexed_string.word
+        for label in range(classes):
+            weight = {word(j): w for j, w in explanation.as_map()[label]}
+            for position, token in enumerate(x[row].tolist()):
+                if token != PAD:
+                    weights[row, label, position] = weight.get(str(token), 0.0)
         if progress:
             progress(row)
-    return scores
+    return weights
+
+
+def lime_scores(black_box: BlackBox, x: torch.Tensor, labels: torch.Tensor, samples: int, seed: int,
+                kernel_width: float = 15.0) -> torch.Tensor:
+    """(N, L): per position, the LIME weight of its word type for the item's label (`lime_weights` of that class)."""
+    weights = lime_weights(black_box, x, black_box.probs(x[:1]).shape[1], samples, seed, kernel_width)
+    return weights[torch.arange(len(x)), labels.cpu()]
 
 
 def kernel_shap_scores(black_box: BlackBox, x: torch.Tensor, labels: torch.Tensor, samples: int,
@@ -200,6 +226,8 @@ def kernel_shap_scores(black_box: BlackBox, x: torch.Tensor, labels: torch.Tenso
 
 def integrated_gradients_scores(model: nn.Module, embedding: nn.Module, x: torch.Tensor, labels: torch.Tensor,
                                 steps: int = 32, batch: int = 50) -> torch.Tensor:
+    """Integrated Gradients of the labels' probabilities on the embedding layer from a PAD baseline, summed over
+    the embedding dimension: (N, L)."""
     from captum.attr import LayerIntegratedGradients
 
     ig = LayerIntegratedGradients(model, embedding)

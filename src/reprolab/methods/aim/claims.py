@@ -1,5 +1,6 @@
 """The paper's claims and the spec's checks (spec §7) for every task run, decided on the per-seed values of the grid
-(`per_seed`, the same seed order in every arm: seed s gives every explainer the same black box and items); claims of
+(`per_seed`, the same seed order in every arm: seed s gives every explainer the same black box and items) under the
+`clean` evaluation protocol (the first protocol when the run has no `clean`; the statements name it); claims of
 tasks after the first carry the task's name.
 
 Reproductions, decided by `runtime.claims` on the 95 % paired t interval over seeds (one seed is inconclusive):
@@ -186,20 +187,29 @@ def faithfulness_claims(task: str, block: dict, cfg: Any, ks: list[int]) -> list
                   for b in ("lime", "kernel_shap") if has(block, b)]
 
 
-def task_claims(task: str, block: dict, cfg: Any) -> list[Claim]:
+def task_claims(task: str, block: dict, cfg: Any, label: str) -> list[Claim]:
+    """The claims of one task (`label` opens their statements)."""
     if not has(block, "aim"):
         return []
     ks = [int(k) for k in cfg.ks]
-    out = faithfulness_claims(task, block, cfg, ks) if K_FIRST in ks else []
+    out = faithfulness_claims(label, block, cfg, ks) if K_FIRST in ks else []
     if has(block, "lime", "random") and set(REMOVAL_KS) <= set(ks) and task.endswith("_long"):
-        out += removal_claims(task, block)
-    out += [monotone_check(task, block, ks), pi_check(task, block), speed_check(task, block)]
-    return out + [cost_claim(task, block, b) for b in ("lime", "kernel_shap") if has(block, b)]
+        out += removal_claims(label, block)
+    out += [monotone_check(label, block, ks), pi_check(label, block), speed_check(label, block)]
+    return out + [cost_claim(label, block, b) for b in ("lime", "kernel_shap") if has(block, b)]
+
+
+def claims_protocol(cfg: Any) -> str:
+    """The evaluation protocol the claims are decided under: `clean` when the run has it, else the first."""
+    return "clean" if "clean" in cfg.protocols else cfg.protocols[0]
 
 
 def claims(metrics: dict[str, Any], cfg: Any) -> list[Claim]:
+    protocol = claims_protocol(cfg)
     out = []
     for i, (task, block) in enumerate(metrics["tasks"].items()):
         suffix = "" if i == 0 else f"__{task}"
-        out += [dataclasses.replace(c, name=c.name + suffix) for c in task_claims(task, block, cfg)]
+        view = {"methods": block["protocols"][protocol]["methods"], "black_box": block["black_box"]}
+        out += [dataclasses.replace(c, name=c.name + suffix)
+                for c in task_claims(task, view, cfg, f"{task}, {protocol} protocol")]
     return out

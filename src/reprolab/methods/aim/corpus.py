@@ -22,16 +22,23 @@ TOKEN = re.compile(r"[a-z0-9]+(?:'[a-z0-9]+)*|[^\sa-z0-9]")
 
 
 def tokenize(text: str) -> list[str]:
+    """Lower-case words (with inner apostrophes) and single punctuation marks."""
     return TOKEN.findall(text.lower())
 
 
 @dataclasses.dataclass(frozen=True)
 class Vocabulary:
+    """Token ids: PAD = 0, UNK = 1, then the kept tokens."""
     tokens: tuple[str, ...]             # id i >= 2 is tokens[i - 2]
 
     @classmethod
     def build(cls, texts: Sequence[str], min_freq: int = 2) -> "Vocabulary":
-        counts = Counter(t for text in texts for t in tokenize(text))
+        return cls.from_tokens([tokenize(text) for text in texts], min_freq)
+
+    @classmethod
+    def from_tokens(cls, token_lists: Sequence[Sequence[str]], min_freq: int = 2) -> "Vocabulary":
+        """The tokens seen >= min_freq times, most frequent first, ties alphabetical."""
+        counts = Counter(t for tokens in token_lists for t in tokens)
         kept = sorted((t for t, n in counts.items() if n >= min_freq), key=lambda t: (-counts[t], t))
         return cls(tuple(kept))
 
@@ -44,11 +51,18 @@ class Vocabulary:
 
     def encode(self, texts: Sequence[str], length: int) -> torch.Tensor:
         """(N, length) ids; an empty text is an error (nothing to explain)."""
-        index, rows = self.index, torch.zeros((len(texts), length), dtype=torch.long)
-        for row, text in enumerate(texts):
-            ids = [index.get(t, UNK) for t in tokenize(text)][:length]
+        return self.encode_tokens([tokenize(text) for text in texts], length, texts)
+
+    def encode_tokens(self, token_lists: Sequence[Sequence[str]], length: int,
+                      texts: Sequence[str] | None = None) -> torch.Tensor:
+        """(N, length) ids of tokenized texts (unknown tokens: UNK); a text without tokens is an error that quotes
+        it (from `texts`)."""
+        index, rows = self.index, torch.zeros((len(token_lists), length), dtype=torch.long)
+        for row, tokens in enumerate(token_lists):
+            ids = [index.get(t, UNK) for t in tokens][:length]
             if not ids:
-                raise ValueError(f"text {row} ({text!r}) has no token: an empty text cannot be explained")
+                quoted = f" ({texts[row]!r})" if texts is not None else ""
+                raise ValueError(f"text {row}{quoted} has no token: an empty text cannot be explained")
             rows[row, :len(ids)] = torch.tensor(ids)
         return rows
 

@@ -2,20 +2,33 @@
 the same black box, items and deletion protocol, scored against the black box's labels.
 
 - quick (CPU): Rotten Tomatoes snippets (L = 50) and the 3-class 2016 debates (L = 50); per task a WordCNN black
-  box (3 epochs), then one grid cell per method: AIM (clean), AIM with the official loss and sampler, random, L2X
-  at K = 1 and 3 (3 epochs each), LIME (500 samples), Kernel SHAP (200 samples) and Integrated Gradients. AIM uses
-  the prototype's sizes (HS 32, HE = HU 128, 3 epochs, batch 50, alpha 1.8, beta 1e-3). AIM, random, L2X and IG
-  are scored on every test item, LIME and Kernel SHAP on the first 100 (AIM and random on them too).
+  box (3 epochs, balanced class offsets), then the explainers: AIM (clean), AIM with the official training flags,
+  random, L2X at K = 1 and 3 (3 epochs each), LIME (500 samples), Kernel SHAP (200 samples) and Integrated
+  Gradients. AIM uses the prototype's sizes (HS 32, HE = HU 128, 3 epochs, batch 50, alpha 1.8, beta 1e-3). AIM,
+  random, L2X and IG are scored on every test item, LIME and Kernel SHAP on the first 100 (AIM and random on them
+  too).
 - paper (GPU / cluster): snippets, long documents of 20 snippets (L = 400, the IMDB length) and debates; the
   official sizes (D 100, HS 100, HE = HU 250), 10 epochs, 5 seeds, LIME with 2,000 samples, L2X for K = 1..10
   (5 epochs), every method on every test item.
-Every (task, method, seed) is an independent cell (`--resume` skips finished ones; AIM checkpoints every epoch).
+
+Two grids. `explain`: one cell per (task, seed, explainer) trains the explainer and keeps its scores of the test
+items (`explanations/<cell>.pt`). `evaluate`: one cell per (task, seed, protocol) scores every explanation under
+the protocol:
+- `clean`: the config's `evaluation` switches (all off by default: PAD never ranked, kept tokens in their original
+  order, clamped log-odds, LIME's signed weights for the label, by position); AIM and L2X as configured;
+- `official`: every switch on (`metrics.OFFICIAL`: PAD ranked, kept tokens in rank order, the official log-odds
+  and brevity, LIME's |weights| of class 1 by word type), AIM trained with `official_training` (sampler, double
+  softmax, black-box dropout) and, with `official_l2x` (paper scale), L2X with fixed noise. `aim_official` under
+  the clean protocol is that same trained AIM.
+An explainer whose training the protocol leaves unchanged is trained once and read by both protocols, and every
+explainer reuses the task's black box. `--resume` skips finished cells; AIM checkpoints every epoch.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import time
+from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
@@ -23,24 +36,28 @@ import torch
 
 from reprolab.data.text import load_debates, load_rotten_tomatoes
 from reprolab.methods.aim.baselines import (L2X, L2XConfig, integrated_gradients_scores, kernel_shap_scores,
-                                            lime_scores, random_scores)
-from reprolab.methods.aim.blackbox import BlackBoxConfig, WordCNN, embedding_black_box, train_word_cnn
+                                            lime_weights, random_scores)
+from reprolab.methods.aim.blackbox import BlackBox, BlackBoxConfig, WordCNN, embedding_black_box, train_word_cnn
 from reprolab.methods.aim.claims import claims
-from reprolab.methods.aim.corpus import TextTask, build_task, long_document_task
-from reprolab.methods.aim.explainer import AIM, AIMConfig, mean_pi_shift
-from reprolab.methods.aim.metrics import deletion_scores, top_k
+from reprolab.methods.aim.corpus import PAD, TextTask, build_task, long_document_task
+from reprolab.methods.aim.explainer import AIM, AIMConfig, adaptive_k, mean_pi_shift
+from reprolab.methods.aim.metrics import (OFFICIAL, Protocol, keep_items, keep_word_types, label_scores, pad_share,
+                                          remove_items, remove_word_types, top_k, top_word_types)
 from reprolab.methods.aim.modules import FeatureKind, ModuleSizes
 from reprolab.methods.aim.plots import plot_cost, plot_faithfulness, write_html
 from reprolab.methods.aim.wordnet import brevity, purity, wordnet_available
 from reprolab.runtime.config import ConfigError, check_at_least, check_options, config_to_dict
-from reprolab.runtime.grid import cell_checkpoint
+from reprolab.runtime.grid import cell_checkpoint, cell_name
+from reprolab.runtime.io import atomic_write
 from reprolab.runtime.results import RunContext, RunResult
 from reprolab.runtime.stats import mean_se
 
 NEEDS_EXTRA_DATA = False
 TaskName = Literal["rotten_tomatoes", "debates", "rotten_tomatoes_long"]
 Method = Literal["aim", "aim_official", "random", "l2x", "lime", "kernel_shap", "integrated_gradients"]
-GRID = "explain"
+ProtocolName = Literal["clean", "official"]
+EXPLAIN, EVALUATE = "explain", "evaluate"
+PARTS = ("full", "subset", "pi_ranking", "other_class")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,6 +65,10 @@ class AimExperimentConfig:
     tasks: tuple[TaskName, ...] = ("rotten_tomatoes", "debates")
     methods: tuple[Method, ...] = ("aim", "aim_official", "random", "l2x", "lime", "kernel_shap",
                                    "integrated_gradients")
+    protocols: tuple[ProtocolName, ...] = ("clean", "official")
+    evaluation: Protocol = Protocol()   # the clean protocol's switches (all off: reprolab's protocol)
+    official_l2x: bool = False          # the official protocol trains L2X again with fixed noise (quick: off, it
+                                        # would cost 2 more L2X trainings per task; L2X as configured is read)
     length: int = 50                  # L of snippets and debates (median 19 / 12 words)
     long_length: int = 400            # L of long documents (the official IMDB length)
     long_snippets: int = 20           # snippets per long document (~400 tokens)
@@ -55,7 +76,7 @@ class AimExperimentConfig:
     ks: tuple[int, ...] = (1, 3, 5)
     l2x_ks: tuple[int, ...] = (1, 3)
     seeds: int = 1
-    black_box: BlackBoxConfig = BlackBoxConfig()
+    black_box: BlackBoxConfig = BlackBoxConfig(balanced=True)
     aim: AIMConfig = AIMConfig(sizes=ModuleSizes(selector_hidden=32, explainer_hidden=128, approximator_hidden=128),
                                epochs=3)
     l2x: L2XConfig = L2XConfig(epochs=3)
@@ -69,8 +90,10 @@ class AimExperimentConfig:
 
     def __post_init__(self) -> None:
         check_options(self)
-        if not self.tasks or not self.methods or not self.ks:
-            raise ConfigError("config keys 'tasks', 'methods' and 'ks' need at least one value each")
+        if not self.tasks or not self.methods or not self.ks or not self.protocols:
+            raise ConfigError("config keys 'tasks', 'methods', 'protocols' and 'ks' need at least one value each")
+        if len(set(self.protocols)) != len(self.protocols):
+            raise ConfigError(f"config key 'protocols' lists a protocol twice: {self.protocols}")
         check_at_least(self, 1, ("length", "long_length", "long_snippets", "seeds", "lime_samples", "shap_samples",
                                  "ig_steps", "adaptive_k_max", "workers"))
         check_at_least(self, 0, ("subset_items", "html_items"))
@@ -79,6 +102,9 @@ class AimExperimentConfig:
                               f"{self.l2x_ks}")
         if list(self.ks) != sorted(set(self.ks)):
             raise ConfigError(f"config key 'ks' must be increasing, got {self.ks}")
+        if self.aim.official_rank_padding:
+            raise ConfigError("config key 'aim.official_rank_padding' changes AIM.explain only; the experiment ranks "
+                              "every explainer by its protocol: set 'evaluation.rank_padding=true' instead")
 
 
 CONFIGS = {
@@ -86,8 +112,38 @@ CONFIGS = {
     "paper": AimExperimentConfig(
         tasks=("rotten_tomatoes", "rotten_tomatoes_long", "debates"), ks=tuple(range(1, 11)),
         l2x_ks=tuple(range(1, 11)), seeds=5, aim=AIMConfig(epochs=10), l2x=L2XConfig(epochs=5),
-        lime_samples=2000, shap_samples=2000, subset_items=0, workers=1),
+        lime_samples=2000, shap_samples=2000, subset_items=0, official_l2x=True, workers=1),
 }
+
+
+def official_training(cfg: AIMConfig) -> AIMConfig:
+    """AIM trained as the official code trains it: its sampler, the double softmax, y1 under black-box dropout."""
+    return dataclasses.replace(cfg, official_concrete=True, official_double_softmax=True,
+                               official_black_box_dropout=True)
+
+
+def fixed_noise_l2x(cfg: L2XConfig) -> L2XConfig:
+    """L2X trained as the official code trains it: one Gumbel draw for every batch."""
+    return dataclasses.replace(cfg, official_fixed_noise=True)
+
+
+def protocol_of(name: str, cfg: AimExperimentConfig) -> Protocol:
+    return OFFICIAL if name == "official" else cfg.evaluation
+
+
+def explainer_of(method: str, protocol: str, cfg: AimExperimentConfig) -> str | None:
+    """The explain cell a method's evaluation under a protocol reads: the official protocol (and `aim_official`
+    always) reads AIM trained with the official flags, and L2X trained with them when `official_l2x`, unless they
+    equal the configured ones (then the configured one is read); `aim_official` under the official protocol
+    repeats `aim` (None)."""
+    if method == "aim_official":
+        return None if protocol == "official" else ("aim_official" if official_training(cfg.aim) != cfg.aim
+                                                    else "aim")
+    if protocol == "official" and method == "aim" and official_training(cfg.aim) != cfg.aim:
+        return "aim_official"
+    if protocol == "official" and method == "l2x" and cfg.official_l2x and fixed_noise_l2x(cfg.l2x) != cfg.l2x:
+        return "l2x_official"
+    return method
 
 
 def load_text_task(name: str, cfg: AimExperimentConfig) -> TextTask:
@@ -110,15 +166,16 @@ def train_black_box(task_name: str, seed: int, cfg: AimExperimentConfig, device:
     task = load_text_task(task_name, cfg)
     start = time.perf_counter()
     model = train_word_cnn(task.train.ids, task.train.labels, len(task.classes), len(task.vocab), cfg.black_box,
-                           seed, device, desc=f"{task_name} black box seed {seed}")
+                           seed, device, desc=f"{task_name} black box seed {seed}", val_x=task.val.ids)
     seconds = time.perf_counter() - start
     path = black_box_path(out_dir, task_name, seed)
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.save(model.state_dict(), path)
     box = embedding_black_box(model)
     predicted = box.predict(task.test.ids.to(device)).cpu()
-    return {"test_accuracy": float((predicted == task.test.labels).float().mean()),
-            "label_share": label_counts(predicted, len(task.classes)),
+    counts = label_counts(predicted, len(task.classes))
+    return {"test_accuracy": float((predicted == task.test.labels).float().mean()), "label_share": counts,
+            "majority_rate": max(counts) / sum(counts),
             "subset_label_share": label_counts(subset_of(predicted, cfg), len(task.classes)),
             "train_seconds": seconds, "vocab": len(task.vocab),
             "items": {"train": len(task.train), "val": len(task.val), "test": len(task.test)}}
@@ -137,72 +194,36 @@ def load_black_box(task: TextTask, cfg: AimExperimentConfig, out_dir, seed: int,
     return model.to(device).eval()
 
 
-def ranking_metrics(box, task: TextTask, x: torch.Tensor, scores: torch.Tensor, ks: tuple[int, ...],
-                    brevity_on: bool = True) -> dict[str, dict[str, float]]:
-    """Faithfulness, removal and keep scores, purity and brevity at every K (means over the items); brevity is
-    left out when WordNet is not installed."""
-    features = FeatureKind(vocab=len(task.vocab))
-    brevity_on = brevity_on and wordnet_available()
-    out = {}
-    for k in ks:
-        positions = top_k(scores, x != 0, k)
-        d = deletion_scores(box, x, positions, features)
-        tokens = [[task.vocab.decode([int(x[i, p])])[0] for p in row if p >= 0] for i, row in
-                  enumerate(positions.tolist())]
-        out[str(k)] = {"faithfulness": float(d["faithful"].mean()), "removal": float(d["removal"].mean()),
-                       "keep": float(d["keep"].mean()), "purity": float(np.mean([purity(t, k) for t in tokens])),
-                       **({"brevity": float(np.mean([brevity(t) for t in tokens]))} if brevity_on else {})}
-    return out
-
-
 def subset_of(x: torch.Tensor, cfg: AimExperimentConfig) -> torch.Tensor:
     return x if cfg.subset_items == 0 else x[:cfg.subset_items]
 
 
-def aim_cell(task: TextTask, box, cfg: AimExperimentConfig, method: str, seed: int, device: str, checkpoint,
-             resume: bool) -> dict[str, Any]:
-    official = method == "aim_official"
-    aim_cfg = dataclasses.replace(cfg.aim, official_concrete=official, official_double_softmax=official)
+def explanation_path(out_dir, cell: dict[str, Any]) -> Path:
+    """Where an explain cell keeps its scores of the test items."""
+    return Path(out_dir) / "explanations" / f"{cell_name(EXPLAIN, cell)}.pt"
+
+
+def explain_aim(task: TextTask, box, cfg: AimExperimentConfig, cell: dict[str, Any], device: str, checkpoint,
+                resume: bool) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    aim_cfg = official_training(cfg.aim) if cell["method"] == "aim_official" else cfg.aim
     features = FeatureKind(vocab=len(task.vocab))
     start = time.perf_counter()
-    aim = AIM(box, len(task.classes), features, aim_cfg, device, seed).fit(
-        task.train.ids, task.val.ids, checkpoint=checkpoint, resume=resume, desc=f"{task.name} {method} seed {seed}")
+    aim = AIM(box, len(task.classes), features, aim_cfg, device, cell["seed"]).fit(
+        task.train.ids, task.val.ids, checkpoint=checkpoint, resume=resume,
+        desc=f"{task.name} {cell['method']} seed {cell['seed']}")
     train_seconds = time.perf_counter() - start
     x = task.test.ids
-    explanation = aim.explain(x, max(cfg.ks))
-    w, y = explanation.weights, explanation.labels
-    own = w[torch.arange(len(x)), y]
-    other = w[torch.arange(len(x)), (y + 1) % len(task.classes)]
-    pi = aim.selection_probabilities(x)
-    record = {"full": ranking_metrics(box, task, x, own, cfg.ks),
-              "subset": ranking_metrics(box, task, subset_of(x, cfg), subset_of(own, cfg), cfg.ks, False),
-              "pi_ranking": ranking_metrics(box, task, x, pi, cfg.ks, False),
-              "other_class": ranking_metrics(box, task, x, other, cfg.ks, False),
-              "adaptive": {k: v for k, v in aim.explain_adaptive(x, cfg.adaptive_k_max).items()
-                           if k not in ("k_star", "queries")},
-              "seconds_per_item": explanation.seconds_per_item, "train_seconds": train_seconds,
-              "history": aim.history, "pi_shift": mean_pi_shift(aim.history), "selected_epoch": aim.selected_epoch,
-              "items": len(x)}
-    if method == "aim" and cfg.html_items:
-        record["examples"] = examples(task, x[:cfg.html_items], w[:cfg.html_items], y[:cfg.html_items], max(cfg.ks))
-    return record
+    start = time.perf_counter()
+    weights = aim.weights(x)
+    seconds = (time.perf_counter() - start) / len(x)
+    return ({"weights": weights, "pi": aim.selection_probabilities(x)},
+            {"seconds_per_item": seconds, "train_seconds": train_seconds, "history": aim.history,
+             "pi_shift": mean_pi_shift(aim.history), "selected_epoch": aim.selected_epoch, "items": len(x)})
 
 
-def examples(task: TextTask, x: torch.Tensor, w: torch.Tensor, y: torch.Tensor, k: int) -> list[dict[str, Any]]:
-    """Tokens, the black box's label, and each class's top-K positions and weights, for the HTML view."""
-    out = []
-    for i in range(len(x)):
-        n = int((x[i] != 0).sum())
-        out.append({"tokens": task.vocab.decode(x[i, :n].tolist()), "label": task.classes[int(y[i])],
-                    "classes": {c: {"positions": top_k(w[i:i + 1, j, :n], x[i:i + 1, :n] != 0,
-                                                       min(k, n))[0].tolist(),
-                                    "weights": [round(v, 4) for v in w[i, j, :n].tolist()]}
-                                for j, c in enumerate(task.classes)}})
-    return out
-
-
-def baseline_cell(task: TextTask, box, model: WordCNN, cfg: AimExperimentConfig, method: str, seed: int,
-                  k: int | None) -> dict[str, Any]:
+def explain_baseline(task: TextTask, box, model: WordCNN, cfg: AimExperimentConfig,
+                     cell: dict[str, Any]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    method, seed = cell["method"], cell["seed"]
     x = task.test.ids
     labels = box.predict(x).cpu()
     if method in ("lime", "kernel_shap"):
@@ -210,46 +231,189 @@ def baseline_cell(task: TextTask, box, model: WordCNN, cfg: AimExperimentConfig,
     start = time.perf_counter()
     train_seconds = 0.0
     if method == "random":
-        scores = random_scores(x, seed)
-    elif method == "l2x":
-        l2x = L2X(box, len(task.vocab), len(task.classes), k, cfg.l2x, seed).fit(
-            task.train.ids, desc=f"{task.name} L2X K={k} seed {seed}")
+        out = {"scores": random_scores(x, seed)}
+    elif method in ("l2x", "l2x_official"):
+        l2x_cfg = fixed_noise_l2x(cfg.l2x) if method == "l2x_official" else cfg.l2x
+        l2x = L2X(box, len(task.vocab), len(task.classes), cell["k"], l2x_cfg, seed).fit(
+            task.train.ids, desc=f"{task.name} {method} K={cell['k']} seed {seed}")
         train_seconds = time.perf_counter() - start
         start = time.perf_counter()
-        scores = l2x.scores(x)
+        out = {"scores": l2x.scores(x)}
     elif method == "lime":
-        scores = lime_scores(box, x, labels, cfg.lime_samples, seed)
+        out = {"weights": lime_weights(box, x, len(task.classes), cfg.lime_samples, seed)}
     elif method == "kernel_shap":
-        scores = kernel_shap_scores(box, x, labels, cfg.shap_samples, seed)
+        out = {"scores": kernel_shap_scores(box, x, labels, cfg.shap_samples, seed)}
     else:
-        scores = integrated_gradients_scores(model, model.embedding, x, labels, cfg.ig_steps)
-    seconds = (time.perf_counter() - start) / len(x)
-    ks = (k,) if method == "l2x" else cfg.ks
-    record = {"seconds_per_item": seconds, "train_seconds": train_seconds, "items": len(x)}
-    if method in ("lime", "kernel_shap"):
-        return {**record, "subset": ranking_metrics(box, task, x, scores, ks)}
-    return {**record, "full": ranking_metrics(box, task, x, scores, ks),
-            "subset": ranking_metrics(box, task, subset_of(x, cfg), subset_of(scores, cfg), ks, False)}
+        out = {"scores": integrated_gradients_scores(model, model.embedding, x, labels, cfg.ig_steps)}
+    return out, {"seconds_per_item": (time.perf_counter() - start) / len(x), "train_seconds": train_seconds,
+                 "items": len(x)}
 
 
-def run_cell(cell: dict[str, Any], cfg: AimExperimentConfig, device: str, out_dir, resume: bool) -> dict[str, Any]:
+def explain_cell(cell: dict[str, Any], cfg: AimExperimentConfig, device: str, out_dir, resume: bool) -> dict[str, Any]:
+    """Trains one explainer on one task and seed, keeps its scores of the test items; returns its costs (and AIM's
+    training history)."""
     task = load_text_task(cell["task"], cfg)
     model = load_black_box(task, cfg, out_dir, cell["seed"], device)
     box = embedding_black_box(model)
     if cell["method"] in ("aim", "aim_official"):
-        return aim_cell(task, box, cfg, cell["method"], cell["seed"], device,
-                        cell_checkpoint(out_dir, GRID, cell), resume)
-    return baseline_cell(task, box, model, cfg, cell["method"], cell["seed"], cell.get("k"))
+        tensors, record = explain_aim(task, box, cfg, cell, device, cell_checkpoint(out_dir, EXPLAIN, cell), resume)
+    else:
+        tensors, record = explain_baseline(task, box, model, cfg, cell)
+    atomic_write(explanation_path(out_dir, cell), lambda tmp: torch.save({k: t.cpu() for k, t in tensors.items()}, tmp))
+    return record
 
 
-def grid_cells(cfg: AimExperimentConfig, base_seed: int) -> list[dict[str, Any]]:
+@dataclasses.dataclass
+class Scorer:
+    """What every ranking of one evaluate cell shares: the task, its black box, the protocol, the config and f(x)
+    of the test items (computed once)."""
+    task: TextTask
+    box: BlackBox
+    protocol: Protocol
+    cfg: AimExperimentConfig
+
+    def __post_init__(self) -> None:
+        self.probs = self.box.batched_probs(self.task.test.ids)
+        self.labels = self.probs.argmax(1)
+
+    def items(self, subset: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        """The test items (the first `subset_items` with `subset`) and f of them."""
+        if subset:
+            return subset_of(self.task.test.ids, self.cfg), subset_of(self.probs, self.cfg)
+        return self.task.test.ids, self.probs
+
+    def metrics(self, scores: torch.Tensor, ks: tuple[int, ...], subset: bool = False, brevity_on: bool = True,
+                word_types: bool = False) -> dict[str, dict[str, float]]:
+        """Faithfulness, removal and keep scores, the PAD share of the K slots, purity and brevity at every K (means
+        over the items), the top K by position or (`word_types`) by word type; brevity is left out when WordNet is
+        not installed. Purity and brevity read the selected words without PAD [official: `f[f > 0]`]."""
+        x, full = self.items(subset)
+        features, protocol = FeatureKind(vocab=len(self.task.vocab)), self.protocol
+        brevity_on = brevity_on and wordnet_available()
+        out = {}
+        for k in ks:
+            if word_types:
+                types = top_word_types(x, scores, k)
+                kept, removed = keep_word_types(x, types), remove_word_types(x, types)
+                ids, pads = types.tolist(), np.zeros(len(x))
+            else:
+                positions = top_k(scores, x != PAD, k, protocol.rank_padding)
+                kept = keep_items(x, positions, features, protocol.keep_order)
+                removed = remove_items(x, positions, features)
+                ids = [[int(x[i, p]) for p in row if p >= 0] for i, row in enumerate(positions.tolist())]
+                pads = pad_share(x, positions)
+            d = label_scores(self.box, x, kept, removed, protocol.official_log_odds, full)
+            tokens = [self.task.vocab.decode([t for t in row if t != PAD]) for row in ids]
+            out[str(k)] = {"faithfulness": float(d["faithful"].mean()), "removal": float(d["removal"].mean()),
+                           "keep": float(d["keep"].mean()), "pad_share": float(pads.mean()),
+                           "purity": float(np.mean([purity(t, k) for t in tokens])),
+                           **({"brevity": float(np.mean([brevity(t, protocol.brevity_bug) for t in tokens]))}
+                              if brevity_on else {})}
+        return out
+
+
+def evaluate_aim(scorer: Scorer, tensors: dict[str, torch.Tensor]) -> dict[str, Any]:
+    """AIM's ranking by W_x[y], and the controls: ranking by pi and by the next class's weights W_x[(y + 1) mod C];
+    the adaptive rule on the protocol's ranking."""
+    cfg, task, x, y = scorer.cfg, scorer.task, scorer.task.test.ids, scorer.labels
+    w, pi, index = tensors["weights"], tensors["pi"], torch.arange(len(x))
+    own, other = w[index, y], w[index, (y + 1) % len(task.classes)]
+    ranked = top_k(own, x != PAD, min(cfg.adaptive_k_max + 1, x.shape[1]), scorer.protocol.rank_padding)
+    adaptive = adaptive_k(scorer.box, x, ranked, y, FeatureKind(vocab=len(task.vocab)), cfg.adaptive_k_max)
+    return {"full": scorer.metrics(own, cfg.ks),
+            "subset": scorer.metrics(subset_of(own, cfg), cfg.ks, subset=True, brevity_on=False),
+            "pi_ranking": scorer.metrics(pi, cfg.ks, brevity_on=False),
+            "other_class": scorer.metrics(other, cfg.ks, brevity_on=False),
+            "adaptive": {k: v for k, v in adaptive.items() if k not in ("k_star", "queries")}}
+
+
+def lime_ranking_scores(weights: torch.Tensor, labels: torch.Tensor, protocol: Protocol) -> torch.Tensor:
+    """LIME's per-position scores: the weights of the label's class (class 1 with `lime_class_one`), signed or
+    (`lime_abs`) by magnitude; PAD stays -inf."""
+    classes = torch.ones_like(labels) if protocol.lime_class_one else labels
+    scores = weights[torch.arange(len(labels)), classes]
+    return torch.where(torch.isfinite(scores), scores.abs(), scores) if protocol.lime_abs else scores
+
+
+def evaluate_method(method: str, scorer: Scorer, tensors: dict[str, torch.Tensor],
+                    ks: tuple[int, ...]) -> dict[str, Any]:
+    """One explainer's metrics at every K of `ks`: on every test item, and on the first `subset_items` (LIME and
+    Kernel SHAP explain only those)."""
+    if method in ("aim", "aim_official"):
+        return evaluate_aim(scorer, tensors)
+    if method == "lime":
+        scores = lime_ranking_scores(tensors["weights"], subset_of(scorer.labels, scorer.cfg), scorer.protocol)
+        return {"subset": scorer.metrics(scores, ks, subset=True, word_types=scorer.protocol.lime_word_types)}
+    if method == "kernel_shap":
+        return {"subset": scorer.metrics(tensors["scores"], ks, subset=True)}
+    return {"full": scorer.metrics(tensors["scores"], ks),
+            "subset": scorer.metrics(subset_of(tensors["scores"], scorer.cfg), ks, subset=True, brevity_on=False)}
+
+
+def evaluation_sources(cfg: AimExperimentConfig, task: str, seed: int, protocol: str) -> dict[str, dict[str, Any]]:
+    """Per reported method (`l2x_k<K>` per K), the explain cell its evaluation reads under the protocol."""
+    out = {}
+    for method in cfg.methods:
+        source = explainer_of(method, protocol, cfg)
+        if source is None:
+            continue
+        for k in (cfg.l2x_ks if method == "l2x" else (None,)):
+            out[f"l2x_k{k}" if k else method] = {"task": task, "method": source, "seed": seed,
+                                                 **({"k": k} if k else {})}
+    return out
+
+
+def evaluate_cell(cell: dict[str, Any], cfg: AimExperimentConfig, device: str, out_dir) -> dict[str, Any]:
+    """Every method's explanations of one task and seed scored under one protocol (each record names the explain
+    cell it read: `source`)."""
+    task = load_text_task(cell["task"], cfg)
+    box = embedding_black_box(load_black_box(task, cfg, out_dir, cell["seed"], device))
+    scorer = Scorer(task, box, protocol_of(cell["protocol"], cfg), cfg)
+    out = {}
+    for key, source in evaluation_sources(cfg, cell["task"], cell["seed"], cell["protocol"]).items():
+        method = "l2x" if "k" in source else key
+        tensors = torch.load(explanation_path(out_dir, source))
+        ks = (source["k"],) if "k" in source else cfg.ks
+        out[key] = {**evaluate_method(method, scorer, tensors, ks), "source": source}
+    if cell["protocol"] == cfg.protocols[0] and "aim" in out and cfg.html_items:
+        weights = torch.load(explanation_path(out_dir, out["aim"]["source"]))["weights"]
+        n = cfg.html_items
+        out["aim"]["examples"] = examples(task, task.test.ids[:n], weights[:n], scorer.labels[:n], max(cfg.ks))
+    return out
+
+
+def examples(task: TextTask, x: torch.Tensor, w: torch.Tensor, y: torch.Tensor, k: int) -> list[dict[str, Any]]:
+    """Tokens, the black box's label, and each class's top-K positions and weights, for the HTML view."""
+    out = []
+    for i in range(len(x)):
+        n = int((x[i] != PAD).sum())
+        out.append({"tokens": task.vocab.decode(x[i, :n].tolist()), "label": task.classes[int(y[i])],
+                    "classes": {c: {"positions": top_k(w[i:i + 1, j, :n], x[i:i + 1, :n] != PAD,
+                                                       min(k, n))[0].tolist(),
+                                    "weights": [round(v, 4) for v in w[i, j, :n].tolist()]}
+                                for j, c in enumerate(task.classes)}})
+    return out
+
+
+def seed_list(cfg: AimExperimentConfig, base_seed: int) -> list[int]:
+    return list(range(base_seed, base_seed + cfg.seeds))
+
+
+def explain_cells(cfg: AimExperimentConfig, base_seed: int) -> list[dict[str, Any]]:
+    """One cell per (task, seed, explainer that some protocol reads), each L2X once per K."""
     cells = []
     for task in cfg.tasks:
-        for seed in range(base_seed, base_seed + cfg.seeds):
-            for method in cfg.methods:
-                ks = cfg.l2x_ks if method == "l2x" else (None,)
-                cells += [{"task": task, "method": method, "seed": seed, **({"k": k} if k else {})} for k in ks]
+        for seed in seed_list(cfg, base_seed):
+            for protocol in cfg.protocols:
+                for cell in evaluation_sources(cfg, task, seed, protocol).values():
+                    if cell not in cells:
+                        cells.append(cell)
     return cells
+
+
+def evaluate_cells(cfg: AimExperimentConfig, base_seed: int) -> list[dict[str, Any]]:
+    return [{"task": t, "seed": s, "protocol": p} for t in cfg.tasks for s in seed_list(cfg, base_seed)
+            for p in cfg.protocols]
 
 
 def seed_stats(values: list[float]) -> dict[str, Any]:
@@ -263,42 +427,58 @@ def mean_metrics(records: list[dict[str, Any]], part: str) -> dict[str, dict[str
     return {k: {name: seed_stats([r[part][k][name] for r in records]) for name in ks[k]} for k in ks}
 
 
-def summarize_task(grid, task: str, black_boxes: dict[str, Any]) -> dict[str, Any]:
-    methods: dict[str, Any] = {}
-    for cell, value in grid.select(task=task):
-        key = f"l2x_k{cell['k']}" if cell["method"] == "l2x" else cell["method"]
-        methods.setdefault(key, []).append(value)
-    out = {}
-    for key, records in methods.items():
-        block = {part: mean_metrics(records, part) for part in ("full", "subset", "pi_ranking", "other_class")
-                 if part in records[0]}
-        block["seconds_per_item"] = seed_stats([r["seconds_per_item"] for r in records])
-        block["train_seconds"] = seed_stats([r["train_seconds"] for r in records])
-        block["items"] = records[0]["items"]
-        if "adaptive" in records[0]:
-            block["adaptive"] = records[0]["adaptive"]
-            block["pi_shift"] = seed_stats([r["pi_shift"] for r in records])
-            block["history"] = records[0]["history"]
-            block["selected_epoch"] = [r["selected_epoch"] for r in records]
-        if "examples" in records[0]:
-            block["examples"] = records[0]["examples"]
-        out[key] = block
-    return {"methods": out, "black_box": black_boxes}
+def method_block(records: list[dict[str, Any]], trained: list[dict[str, Any]]) -> dict[str, Any]:
+    """One method under one protocol over the seeds: its metrics (`records`, seed order) and what its explain
+    cells recorded (`trained`, the same order)."""
+    block: dict[str, Any] = {part: mean_metrics(records, part) for part in PARTS if part in records[0]}
+    block["explained_by"] = records[0]["source"]["method"]
+    block["seconds_per_item"] = seed_stats([t["seconds_per_item"] for t in trained])
+    block["train_seconds"] = seed_stats([t["train_seconds"] for t in trained])
+    block["items"] = trained[0]["items"]
+    if "adaptive" in records[0]:
+        block["adaptive"] = records[0]["adaptive"]
+    if "pi_shift" in trained[0]:
+        block["pi_shift"] = seed_stats([t["pi_shift"] for t in trained])
+        block["history"] = trained[0]["history"]
+        block["selected_epoch"] = [t["selected_epoch"] for t in trained]
+    if "examples" in records[0]:
+        block["examples"] = records[0]["examples"]
+    return block
+
+
+def summarize_task(explained: dict[str, Any], evaluated, task: str, cfg: AimExperimentConfig,
+                   black_boxes: dict[int, Any]) -> dict[str, Any]:
+    """Per protocol, every method's block; the black boxes of the task's seeds."""
+    protocols = {}
+    for protocol in cfg.protocols:
+        by_method: dict[str, list[dict[str, Any]]] = {}
+        for _, value in evaluated.select(task=task, protocol=protocol):          # seed order
+            for key, record in value.items():
+                by_method.setdefault(key, []).append(record)
+        protocols[protocol] = {"methods": {
+            key: method_block(records, [explained[cell_name(EXPLAIN, r["source"])] for r in records])
+            for key, records in by_method.items()}}
+    return {"protocols": protocols, "black_box": black_boxes}
 
 
 def run(cfg: AimExperimentConfig, ctx: RunContext) -> RunResult:
-    seeds = list(range(ctx.seed, ctx.seed + cfg.seeds))
+    seeds = seed_list(cfg, ctx.seed)
     jobs = {f"black_box__task={t}__seed={s}": (train_black_box, (t, s, cfg, ctx.device, ctx.out_dir))
             for t in cfg.tasks for s in seeds}
     boxes = ctx.stages(jobs, workers=cfg.workers)
-    cells = grid_cells(cfg, ctx.seed)
-    grid = ctx.grid(GRID, cells, run_cell, cfg, ctx.device, ctx.out_dir, ctx.resume, workers=cfg.workers)
-    metrics = {"tasks": {t: summarize_task(grid, t, {s: boxes[f"black_box__task={t}__seed={s}"] for s in seeds})
-                         for t in cfg.tasks}, "runs": len(grid)}
+    explained = ctx.grid(EXPLAIN, explain_cells(cfg, ctx.seed), explain_cell, cfg, ctx.device, ctx.out_dir,
+                         ctx.resume, workers=cfg.workers)
+    evaluated = ctx.grid(EVALUATE, evaluate_cells(cfg, ctx.seed), evaluate_cell, cfg, ctx.device, ctx.out_dir,
+                         workers=cfg.workers)
+    records = {cell_name(EXPLAIN, cell): value for cell, value in explained}
+    metrics = {"tasks": {t: summarize_task(records, evaluated, t, cfg,
+                                           {s: boxes[f"black_box__task={t}__seed={s}"] for s in seeds})
+                         for t in cfg.tasks},
+               "runs": {EXPLAIN: len(explained), EVALUATE: len(evaluated)}}
     start = time.perf_counter()
     artifacts = [plot_faithfulness(metrics["tasks"], ctx.out_dir / "plot_faithfulness.png").name,
                  plot_cost(metrics["tasks"], ctx.out_dir / "plot_cost.png").name]
-    first = metrics["tasks"][cfg.tasks[0]]["methods"].get("aim", {})
+    first = metrics["tasks"][cfg.tasks[0]]["protocols"][cfg.protocols[0]]["methods"].get("aim", {})
     if "examples" in first:
         artifacts.append(write_html(first["examples"], ctx.out_dir / "explanations.html").name)
     ctx.timings["plots"] = time.perf_counter() - start

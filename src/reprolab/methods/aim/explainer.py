@@ -6,7 +6,9 @@ Objective (per batch; Z the relaxed mask, y_hat = argmax f(x) precomputed):
     L = CE(s, y1) + alpha CE(G(x, Z), y_hat) + beta R(W)
     R(W) = sum_b sum_c ||W_b[c, :]||_2   (`l21_axis="class"`, official)  |  sum_b sum_i ||W_b[:, i]||_2  ("feature")
 CE means over the batch, R sums over it [official]. `official_double_softmax` feeds both CE terms softmax outputs
-(the official modules end in softmax and CrossEntropyLoss applies another). The selector learns only through Z.
+(the official modules end in softmax and CrossEntropyLoss applies another). `official_black_box_dropout` computes
+y1 with the black box's dropout on (the official `Model` holds the black box as a submodule, so `model.train()`
+turns its dropout on). The selector learns only through Z.
 Training [official]: Adam lr 1e-3, StepLR(step 10, gamma 0.99) stepped every batch, the black box frozen; after
 every epoch the weights are kept when the approximator's validation accuracy against y_hat is >= the best so far
 (starting at 0.20).
@@ -35,6 +37,7 @@ from reprolab.runtime.train import BestModel, ShuffledBatches, run_loop
 
 @dataclasses.dataclass(frozen=True)
 class AIMConfig:
+    """AIM's training settings (the official code's for IMDB) and the flags that reproduce the official code."""
     sizes: ModuleSizes = ModuleSizes()
     alpha: float = 1.8                  # IMDB [official]; AG News and HateXplain 0.1
     beta: float = 1e-3                  # IMDB [official]
@@ -49,6 +52,7 @@ class AIMConfig:
     official_concrete: bool = False     # the official sampler: temperature cancels (tau = 1)
     official_double_softmax: bool = False
     official_rank_padding: bool = False
+    official_black_box_dropout: bool = False   # y1 under the black box's dropout [official `main.py`]
 
     def __post_init__(self) -> None:
         check_options(self)
@@ -60,6 +64,7 @@ class AIMConfig:
 
 @dataclasses.dataclass(frozen=True)
 class Explanation:
+    """`AIM.explain`'s answer: the top-K positions for the labels, every class's weights, the cost per item."""
     positions: torch.Tensor          # (N, K) selected features, best first; -1 where an item has fewer
     weights: torch.Tensor            # (N, C, L) W_x: every class's weights from the same pass
     labels: torch.Tensor             # (N,) the black box's labels the positions explain
@@ -80,6 +85,9 @@ class AIM:
                  config: AIMConfig = AIMConfig(), device: str = "cpu", seed: int = 0):
         if num_classes < 2:
             raise ValueError(f"need at least 2 classes, got {num_classes}")
+        if config.official_black_box_dropout and black_box.module is None:
+            raise ValueError("official_black_box_dropout needs a torch model black box (embedding_black_box or "
+                             "image_black_box); a plain callable has no dropout to turn on")
         self.black_box, self.num_classes, self.features, self.cfg = black_box, num_classes, features, config
         self.device, self.seed = device, seed
         self.generator = torch.Generator().manual_seed(seed)        # initialisation, then the training noise
@@ -109,7 +117,7 @@ class AIM:
         f = self.features.features(x)
         w = self.explainer(f)                                           # (B, C, L)
         z = concrete_mask(self.selector(f), cfg.tau, cfg.official_concrete)
-        y1 = self.black_box.masked_probs(x, z.detach()).argmax(-1)
+        y1 = self.black_box.masked_probs(x, z.detach(), cfg.official_black_box_dropout).argmax(-1)
         s, g = (w * z.unsqueeze(1)).sum(-1), self.approximator(f, z)
         if cfg.official_double_softmax:
             s, g = torch.softmax(s, -1), torch.softmax(g, -1)
@@ -193,24 +201,29 @@ class AIM:
         return Explanation(positions, w, labels, (time.perf_counter() - start) / len(x))
 
     def explain_adaptive(self, x: torch.Tensor, k_max: int = 10) -> dict[str, Any]:
-        """K* per item (the first j <= K_max + 1 whose top-j keeps the label; 0 when none does), and the black-box
-        queries spent."""
+        """`adaptive_k` on this model's ranking (`explain` with K = K_max + 1)."""
         explanation = self.explain(x, min(k_max + 1, x.shape[1]))
-        y = explanation.labels
-        k_star = torch.zeros(len(x), dtype=torch.long)
-        queries = torch.zeros(len(x), dtype=torch.long)
-        for j in range(1, explanation.positions.shape[1] + 1):
-            pending = k_star == 0
-            if not pending.any():
-                break
-            kept = keep_items(x[pending], explanation.positions[pending, :j], self.features, order="rank")
-            hit = self.black_box.probs(kept).argmax(1).cpu() == y[pending]
-            queries[pending] += 1
-            k_star[pending.nonzero()[:, 0][hit]] = j
-        found = k_star > 0
-        return {"k_star": k_star.tolist(), "queries": queries.tolist(), "faithful": float(found.float().mean()),
-                "mean_k_star": float(k_star[found].float().mean()) if found.any() else float("nan"),
-                "max_k_star": int(k_star.max()), "max_queries": int(queries.max()), "k_max": k_max}
+        return adaptive_k(self.black_box, x, explanation.positions, explanation.labels, self.features, k_max)
+
+
+def adaptive_k(black_box: BlackBox, x: torch.Tensor, positions: torch.Tensor, labels: torch.Tensor,
+               features: FeatureKind, k_max: int) -> dict[str, Any]:
+    """K* per item (the first j <= K_max + 1 whose top-j of `positions` (N, >= K_max + 1 or L columns, best first)
+    keeps the label; 0 when none does), and the black-box queries spent."""
+    k_star = torch.zeros(len(x), dtype=torch.long)
+    queries = torch.zeros(len(x), dtype=torch.long)
+    for j in range(1, min(k_max + 1, positions.shape[1]) + 1):
+        pending = k_star == 0
+        if not pending.any():
+            break
+        kept = keep_items(x[pending], positions[pending, :j], features, order="rank")
+        hit = black_box.probs(kept).argmax(1).cpu() == labels[pending]
+        queries[pending] += 1
+        k_star[pending.nonzero()[:, 0][hit]] = j
+    found = k_star > 0
+    return {"k_star": k_star.tolist(), "queries": queries.tolist(), "faithful": float(found.float().mean()),
+            "mean_k_star": float(k_star[found].float().mean()) if found.any() else float("nan"),
+            "max_k_star": int(k_star.max()), "max_queries": int(queries.max()), "k_max": k_max}
 
 
 def mean_pi_shift(history: list[dict[str, Any]]) -> float:

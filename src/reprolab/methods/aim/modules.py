@@ -31,6 +31,7 @@ EPS = 1e-6
 
 @dataclasses.dataclass(frozen=True)
 class ModuleSizes:
+    """The sizes of AIM's three modules (the official code's by default)."""
     embed: int = 100                  # D [official]
     selector_hidden: int = 100        # HS [official]
     explainer_hidden: int = 250       # HE [official]

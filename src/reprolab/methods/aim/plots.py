@@ -1,4 +1,5 @@
-"""Faithfulness vs K for every method, the cost per explained item, and an HTML view of explained snippets."""
+"""Faithfulness vs K for every method and protocol, the cost per explained item, and an HTML view of explained
+snippets."""
 
 from __future__ import annotations
 
@@ -13,9 +14,12 @@ STYLE = {"aim": ("tab:red", "-"), "aim_official": ("tab:orange", "-"), "random":
 
 
 def plot_faithfulness(tasks: dict[str, Any], path: Path) -> Path:
-    fig, axes = panels(len(tasks), 5.5, 4.0)
-    for ax, (task, block) in zip(axes, tasks.items()):
-        for method, m in block["methods"].items():
+    """One panel per task and evaluation protocol."""
+    panes = [(f"{task}, {protocol} protocol", view["methods"]) for task, block in tasks.items()
+             for protocol, view in block["protocols"].items()]
+    fig, axes = panels(len(panes), 5.5, 4.0)
+    for ax, (title, methods) in zip(axes, panes):
+        for method, m in methods.items():
             part = "full" if "full" in m else "subset"
             ks = sorted(int(k) for k in m[part])
             ys = [m[part][str(k)]["faithfulness"]["mean"] for k in ks]
@@ -24,16 +28,18 @@ def plot_faithfulness(tasks: dict[str, Any], path: Path) -> Path:
                 continue
             color, style = STYLE.get(method, ("black", "-"))
             ax.plot(ks, ys, style, color=color, marker="o", label=f"{method} ({m['items']} test items)")
-        ax.set(title=task, xlabel="K (features kept)", ylabel="faithfulness (post-hoc accuracy)")
+        ax.set(title=title, xlabel="K (features kept)", ylabel="faithfulness (post-hoc accuracy)")
         ax.legend(fontsize=7)
     return save_figure(fig, path)
 
 
 def plot_cost(tasks: dict[str, Any], path: Path) -> Path:
+    """Seconds per explained item (the same under every protocol: each explainer explains once)."""
     fig, axes = panels(len(tasks), 5.5, 3.5)
     for ax, (task, block) in zip(axes, tasks.items()):
-        names = list(block["methods"])
-        seconds = [block["methods"][n]["seconds_per_item"]["mean"] for n in names]
+        methods = next(iter(block["protocols"].values()))["methods"]
+        names = list(methods)
+        seconds = [methods[n]["seconds_per_item"]["mean"] for n in names]
         ax.barh(names, seconds, color=[STYLE.get(n, ("tab:brown", ""))[0] for n in names])
         ax.set_xscale("log")
         ax.set(title=f"{task}: seconds per explained item", xlabel="seconds (log scale)")

@@ -43,6 +43,7 @@ def stopwords() -> frozenset[str]:
 
 
 def purity(tokens: Sequence[str], k: int) -> float:
+    """The number of distinct stopwords and punctuation marks among the selected tokens, over K."""
     return len(set(tokens) & stopwords()) / k
 
 
