@@ -24,13 +24,14 @@ faithful at that rate.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable
+from typing import Annotated, Any, Callable
 
 import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
 
+from reprolab.runtime.config import AT_LEAST_ONE, POSITIVE
 from reprolab.methods.aim.corpus import PAD
 from reprolab.methods.aim.modules import drawing_from
 
@@ -156,12 +157,12 @@ class WordCNN(nn.Module):
 
 @dataclasses.dataclass(frozen=True)
 class BlackBoxConfig:
-    widths: tuple[int, ...] = (3, 5)       # the prototype's WordCNN
-    filters: int = 100
-    embed: int = 100
-    epochs: int = 3                        # the prototype's
-    batch_size: int = 50
-    lr: float = 1e-3                       # [official black boxes: Adam 1e-3]
+    widths: Annotated[tuple[int, ...], AT_LEAST_ONE] = (3, 5)  # the prototype's WordCNN
+    filters: Annotated[int, AT_LEAST_ONE] = 100
+    embed: Annotated[int, AT_LEAST_ONE] = 100
+    epochs: Annotated[int, AT_LEAST_ONE] = 3                   # the prototype's
+    batch_size: Annotated[int, AT_LEAST_ONE] = 50
+    lr: Annotated[float, POSITIVE] = 1e-3                      # [official black boxes: Adam 1e-3]
     balanced: bool = False                 # [design] class offsets fitted on validation (module docstring); the
                                            # experiments turn it on
 

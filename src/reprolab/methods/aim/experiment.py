@@ -46,7 +46,7 @@ from reprolab.methods.aim.metrics import (OFFICIAL, Protocol, keep_items, keep_w
 from reprolab.methods.aim.modules import FeatureKind, ModuleSizes
 from reprolab.methods.aim.plots import plot_cost, plot_faithfulness, write_html
 from reprolab.methods.aim.wordnet import brevity, purity, wordnet_available
-from reprolab.runtime.config import ConfigError, check_at_least, check_options, config_to_dict
+from reprolab.runtime.config import ConfigError, check_at_least, config_to_dict, validate_config
 from reprolab.runtime.grid import cell_checkpoint, cell_name
 from reprolab.runtime.io import atomic_write
 from reprolab.runtime.results import RunContext, RunResult
@@ -89,7 +89,7 @@ class AimExperimentConfig:
     workers: int = 2
 
     def __post_init__(self) -> None:
-        check_options(self)
+        validate_config(self)            # options, and the declared bounds of the nested configs
         if not self.tasks or not self.methods or not self.ks or not self.protocols:
             raise ConfigError("config keys 'tasks', 'methods', 'protocols' and 'ks' need at least one value each")
         if len(set(self.protocols)) != len(self.protocols):
