@@ -85,25 +85,59 @@ def test_dann_generator_step_ascends_the_discriminator_loss():
     assert torch.allclose(alg.featurizer[0].weight.grad, expected, atol=1e-6)
 
 
-def _generator_gradient(grad_penalty: float, domainbed: bool, sizes=(4, 6, 8)) -> torch.Tensor:
-    """The featurizer's gradient in CDANN's first (generator) step, the step itself skipped."""
-    cfg = AdversarialConfig(mlp_width=8, grad_penalty=grad_penalty, domainbed_grad_penalty=domainbed)
+def _step_gradients(grad_penalty: float, form: str, sizes=(4, 6, 8)) -> tuple[torch.Tensor, torch.Tensor]:
+    """CDANN's featurizer gradient in its generator step (t = 1) and discriminator gradient in its discriminator
+    step (t = 2) on the same batches, the steps themselves skipped (the weights never change)."""
+    cfg = AdversarialConfig(mlp_width=8, grad_penalty=grad_penalty, grad_penalty_form=form)
     alg = DANN(_featurizer(), 6, 4, 3, conditional=True, adv=cfg)
-    torch.manual_seed(1)
-    for module in (alg.discriminator, alg.class_embeddings, alg.classifier):
-        module.reset_parameters() if hasattr(module, "reset_parameters") else [m.reset_parameters() for m in module
-                                                                               if hasattr(m, "reset_parameters")]
+    alg.gen_opt.step = alg.disc_opt.step = lambda: None
+    batches = _batches(sizes=list(sizes))
+    assert "risk" in alg.update(batches)                                # t = 1: generator step
+    generator = alg.featurizer[0].weight.grad.clone()
+    assert set(alg.update(batches)) == {"disc_loss"}                    # t = 2: discriminator step
+    return generator, alg.discriminator[0].weight.grad.clone()
+
+
+@pytest.mark.parametrize("form", ["domainbed", "domainbed_pre2022"])
+def test_gradient_penalty_reaches_both_steps_as_in_domainbed(form):
+    """DomainBed adds the penalty to disc_loss before branching: the discriminator minimises it and the generator,
+    which maximises disc_loss, maximises it too (both forms; they differ only in what is differentiated)."""
+    plain_gen, plain_disc = _step_gradients(0.0, form)
+    gen, disc = _step_gradients(5.0, form)
+    assert not torch.allclose(gen, plain_gen) and not torch.allclose(disc, plain_disc)
+
+
+def test_pre2022_gradient_penalty_is_zero_with_equal_domain_batches():
+    """The July 2020 form differentiates softmax[:, labels].sum() = sum_i sum_d n_d softmax_id: constant n * B when
+    every domain has n samples, so its gradient and the penalty are exactly 0; the current form is not."""
+    plain_gen, plain_disc = _step_gradients(0.0, "domainbed_pre2022", (6, 6, 6))
+    gen, disc = _step_gradients(5.0, "domainbed_pre2022", (6, 6, 6))
+    assert torch.equal(gen, plain_gen) and torch.equal(disc, plain_disc)
+    assert not torch.allclose(_step_gradients(5.0, "domainbed", (6, 6, 6))[0], plain_gen)
+
+
+def test_current_gradient_penalty_in_the_generator_step_by_hand():
+    """Generator gradient = grad(CE - lambda * (disc_loss + w * mean_i ||d sum CE / d z_i||^2)) (DomainBed since
+    August 2022)."""
+    alg = DANN(_featurizer(), 6, 4, 3, adv=AdversarialConfig(mlp_width=8, lam=2.0, grad_penalty=5.0))
+    batches = _batches(sizes=[4, 6, 8])
+    x, y = torch.cat([b[0] for b in batches]), torch.cat([b[1] for b in batches])
+    labels = torch.arange(3).repeat_interleave(torch.tensor([4, 6, 8]))
+    z = alg.featurizer(x)
+    out = alg.discriminator(z)
+    input_grad = torch.autograd.grad(nn.functional.cross_entropy(out, labels, reduction="sum"), z,
+                                     create_graph=True)[0]
+    disc = nn.functional.cross_entropy(out, labels) + 5.0 * input_grad.pow(2).sum(1).mean()
+    ce = nn.functional.cross_entropy(alg.classifier(z), y)
+    expected = torch.autograd.grad(ce - 2.0 * disc, alg.featurizer[0].weight)[0]
     alg.gen_opt.step = lambda: None
-    alg.update(_batches(sizes=list(sizes)))
-    return alg.featurizer[0].weight.grad.clone()
+    alg.update(batches)
+    assert torch.allclose(alg.featurizer[0].weight.grad, expected, atol=1e-6)
 
 
-def test_gradient_penalty_reaches_the_generator_only_under_the_domainbed_flag():
-    plain = _generator_gradient(0.0, False)
-    assert torch.equal(_generator_gradient(5.0, False), plain)          # default: discriminator step only
-    assert not torch.allclose(_generator_gradient(5.0, True), plain)     # DomainBed: the generator maximises it too
-    # DomainBed's B x B form sums softmax[i, d] weighted by domain d's batch count: constant with equal batches
-    assert torch.equal(_generator_gradient(5.0, True, (6, 6, 6)), _generator_gradient(0.0, False, (6, 6, 6)))
+def test_gradient_penalty_form_is_validated_and_positive_off_equal_batches():
+    with pytest.raises(ValueError, match="grad_penalty_form"):
+        AdversarialConfig(grad_penalty_form="wgan")
     alg = DANN(_featurizer(), 6, 4, 3, conditional=True, adv=AdversarialConfig(mlp_width=8, grad_penalty=1.0))
     batches = _batches()
     x, y = torch.cat([b[0] for b in batches]), torch.cat([b[1] for b in batches])
@@ -120,6 +154,21 @@ def test_mmd_baseline_is_the_raw_general_penalty_with_constant_weight():
     assert info["penalty"] == pytest.approx(expected.item(), rel=1e-6) and info["weight"] == 0.5
 
 
+def test_mmd_baseline_ignores_the_unlabelled_target_unless_asked():
+    """DomainBed's MMD.update ignores its `unlabeled` argument; use_unlabeled=True makes the target one more group."""
+    batches = _batches()
+    target = torch.randn(6, 5, generator=torch.Generator().manual_seed(9)) + 3.0
+    x = torch.cat([b[0] for b in batches] + [target])
+    ignoring = MMD(_featurizer(), 6, 4, 3)
+    z = ignoring.featurizer(x).detach()
+    three = general_penalty(z[:18], torch.arange(3).repeat_interleave(6), 3, "raw").item()
+    four = general_penalty(z, torch.arange(4).repeat_interleave(6), 4, "raw").item()
+    assert three != pytest.approx(four)
+    assert ignoring.update(batches, unlabeled=target)["penalty"] == pytest.approx(three, rel=1e-6)
+    using = MMD(_featurizer(), 6, 4, 3, use_unlabeled=True)
+    assert using.update(batches, unlabeled=target)["penalty"] == pytest.approx(four, rel=1e-6)
+
+
 def test_domain_invariant_objective_and_ramp():
     alg = DomainInvariant(_featurizer(), 6, 4, 3, invariance="compressed", lam=3.0, total_steps=10)
     assert alg.weight() == 0.0                                            # r(0) = 0
@@ -129,6 +178,19 @@ def test_domain_invariant_objective_and_ramp():
     assert alg.weight() == pytest.approx(3.0 * ramp(1, 10))
     risk = mean_source_risk(torch.zeros(18, 4), batches)
     assert float(risk) == pytest.approx(np.log(4))                        # uniform logits: log C per source
+
+
+def test_ramp_length_follows_the_run_unless_given():
+    alg = DomainInvariant(_featurizer(), 6, 4, 3, invariance="general", lam=2.0)
+    with pytest.raises(ValueError, match="ramp's length is unknown"):
+        alg.weight()
+    alg.set_run_length(40)
+    alg.update_count.fill_(40)
+    assert alg.weight() == pytest.approx(2.0 * ramp(40, 40)) and ramp(40, 40) > 0.999
+    fixed = DomainInvariant(_featurizer(), 6, 4, 3, invariance="general", lam=2.0, total_steps=10)
+    fixed.set_run_length(40)
+    assert fixed.total_steps == 10
+    assert DomainInvariant(_featurizer(), 6, 4, 3, invariance="general", lam=2.0, use_ramp=False).weight() == 2.0
 
 
 def test_erm_loss_is_pooled_cross_entropy_and_training_is_deterministic():

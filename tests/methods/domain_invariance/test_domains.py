@@ -78,3 +78,98 @@ def test_bad_domains_are_rejected():
     with pytest.raises(ValueError, match="target_angle"):
         from reprolab.methods.domain_invariance.domains import rotated_domains
         rotated_domains("r", x, y, 10, 0, "bilinear")
+
+
+def _fake_mnist(monkeypatch, n=60):
+    from reprolab.methods.domain_invariance import domains
+
+    rng = np.random.default_rng(3)
+    x, y = rng.random((n, 1, 28, 28), dtype=np.float32), np.arange(n) % 10
+    monkeypatch.setattr(domains, "_mnist_like", lambda loader: (x, y))
+    return x, y
+
+
+def test_rotated_mnist_interpolation_defaults_to_the_published_bicubic_and_bilinear_is_a_flag(monkeypatch):
+    x, y = _fake_mnist(monkeypatch)
+    shard = x[np.random.default_rng(0).permutation(len(y))][5::6]             # the 75-degree shard, data_seed 0
+    bicubic = build_task.__wrapped__("rotated_mnist_75").target.x_all
+    bilinear = build_task.__wrapped__("rotated_mnist_75", interpolation="bilinear").target.x_all
+    assert np.array_equal(bicubic, rotate(shard, 75, "bicubic"))
+    assert np.array_equal(bilinear, rotate(shard, 75, "bilinear"))
+    assert not np.allclose(bicubic, bilinear)
+    with pytest.raises(ValueError, match="interpolation must be"):
+        build_task.__wrapped__("rotated_mnist_75", interpolation="nearest")
+
+
+def test_uda_split_is_cut_from_the_target_and_no_longer_scored():
+    plain = build_task.__wrapped__("rotated_digits", data_seed=0)
+    uda = build_task.__wrapped__("rotated_digits", data_seed=0, uda_fraction=0.2)
+    n = len(plain.target.y_all)
+    assert plain.unlabeled is None and len(uda.unlabeled) == round(0.2 * n)
+    assert np.array_equal(np.concatenate([uda.unlabeled, uda.target.x_all]), plain.target.x_all)
+    assert len(uda.target.y_all) == n - len(uda.unlabeled)                      # scored: the rest only
+    assert np.array_equal(uda.sources[0].x_train, plain.sources[0].x_train)     # the sources do not change
+    with pytest.raises(ValueError, match="uda_fraction"):
+        build_task.__wrapped__("rotated_digits", uda_fraction=1.0)
+
+
+def test_digits_targets_offer_their_train_split_or_a_cut_of_uci_digits(monkeypatch):
+    from reprolab.methods.domain_invariance import domains
+
+    def fake(name, split, frame):
+        n = {"train": 30, "test": 20, "all": 25}[split]
+        x = np.full((n, 1, 28, 28), {"train": 0.1, "test": 0.2, "all": 0.3}[split], np.float32)
+        return x, np.arange(n) % 10
+
+    monkeypatch.setattr(domains, "digit_domain", fake)
+    usps = domains.digits_multisource("usps", 0, uda_fraction=0.2)
+    assert usps.unlabeled.shape[0] == 30 and np.all(usps.unlabeled == 0.1)      # all of USPS train, unscored
+    assert len(usps.target.y_all) == 20 and np.all(usps.target.x_all == 0.2)   # USPS test, scored as before
+    assert domains.digits_multisource("usps", 0).unlabeled is None
+    uci = domains.digits_multisource("digits", 0, uda_fraction=0.2)
+    assert len(uci.unlabeled) == 5 and len(uci.target.y_all) == 20             # UCI digits: a 20% cut, not scored
+
+
+def test_to_digit_frame_puts_any_digits_into_mnists_frame():
+    import torch
+
+    from reprolab.methods.domain_invariance.domains import to_digit_frame
+
+    digits = np.ones((3, 8, 8), np.float32)
+    framed = to_digit_frame(digits)
+    assert framed.shape == (3, 1, 28, 28) and framed.dtype == np.float32
+    assert framed[:, :, :4].max() == 0 and framed[:, :, 4:24, 4:24].min() > 0.99   # 20x20 inside a 4-pixel border
+    stretched = to_digit_frame(torch.ones(3, 1, 16, 16), "stretch")
+    assert stretched.shape == (3, 1, 28, 28) and stretched.min() > 0.99
+    with pytest.raises(ValueError, match="frame must be"):
+        to_digit_frame(digits, "centre")
+
+
+def test_from_arrays_takes_tensors_and_unlabelled_target_images():
+    import torch
+
+    gen = torch.Generator().manual_seed(0)
+    x, y = torch.rand(20, 8, 8, generator=gen), torch.randint(0, 3, (20,), generator=gen)
+    task = from_arrays("mine", {"a": (x, y), "b": (x.numpy(), y.numpy())}, ("t", x, y), 3, unlabeled=x[:5])
+    assert task.input_shape == (1, 8, 8) and task.sources[0].y_train.dtype == np.int64
+    assert np.array_equal(task.sources[0].x_all, task.sources[1].x_all) and task.unlabeled.shape == (5, 1, 8, 8)
+
+
+@pytest.mark.parametrize("sources, target, unlabeled, message", [
+    ({"a": ("x0", "y0"), "b": ("x", "y")}, ("t", "x", "y"), None, "domain 'a' of task 'mine' is empty"),
+    ({"a": ("x", "y"), "b": ("x", "y")}, ("t", "x0", "y0"), None, "domain 't' of task 'mine' is empty"),
+    ({"a": ("x", "y"), "b": ("x", "y5")}, ("t", "x", "y"), None, r"domain 'b' train: labels must lie in \[0, 3\)"),
+    ({"a": ("x", "y"), "b": ("x", "y")}, ("t", "x16", "y"), None, "domain 't' has images of shape"),
+    ({"a": ("x", "y"), "b": ("x", "y")}, ("t", "x", "y"), "x16", "unlabelled images of target domain 't'"),
+    ({"a": ("x", "y1"), "b": ("x", "y")}, ("t", "x", "y"), None, "domain 'a': needs one label per image"),
+    ({"a": ("x", "yf"), "b": ("x", "y")}, ("t", "x", "y"), None, "domain 'a': labels must be integers"),
+])
+def test_bad_user_domains_name_the_domain(sources, target, unlabeled, message):
+    rng = np.random.default_rng(0)
+    arrays = {"x": rng.random((20, 1, 8, 8), dtype=np.float32), "y": rng.integers(0, 3, 20)}
+    arrays |= {"x0": arrays["x"][:0], "y0": arrays["y"][:0], "y5": arrays["y"] + 5, "y1": arrays["y"][:19],
+               "yf": arrays["y"] + 0.5, "x16": rng.random((20, 1, 16, 16), dtype=np.float32)}
+    with pytest.raises(ValueError, match=message):
+        from_arrays("mine", {n: (arrays[a], arrays[b]) for n, (a, b) in sources.items()},
+                    (target[0], arrays[target[1]], arrays[target[2]]), 3,
+                    unlabeled=None if unlabeled is None else arrays[unlabeled])

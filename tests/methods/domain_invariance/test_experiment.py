@@ -2,7 +2,7 @@ import pytest
 
 from reprolab.launch import run_method
 from reprolab.methods.domain_invariance.experiment import (CONFIGS, best_validation_step, grid_cells, make_algorithm,
-                                                           run_cell, select)
+                                                           run_cell, select, task_of)
 from reprolab.methods.domain_invariance.domains import build_task, from_arrays
 from reprolab.methods.domain_invariance.training import flags, trivial_levels
 from reprolab.runtime.config import ConfigError, apply_overrides
@@ -37,6 +37,7 @@ def test_smoke_run_writes_every_claim_metric_and_plot(tiny):
     assert set(tasks["rotated_digits"]["general"]["by_lambda"]) == {"0.1", "10", "100"}
     for key in ("per_seed_target", "per_seed_source", "per_seed_probe", "per_seed_target_best_step", "best_step"):
         assert len(general["by_lambda"]["10"][key]) == 2                            # shift_seeds
+    assert general["by_lambda"]["10"]["probe_majority"] == record["metrics"]["trivial"]["rotated_digits_shift"]["probe"]
     assert set(general["selection"]) == {"training_domain", "training_domain_best_step", "oracle"}
     assert {"plot_tradeoff.png", "plot_features.png"} <= set(record["artifacts"])
     assert all((out / a).exists() for a in record["artifacts"])
@@ -125,6 +126,11 @@ def test_trivial_levels_are_what_a_constant_predictor_scores():
     ("claim_lambdas=3", "subset"),
     ("shift_lambdas=0.1,1", "subset"),
     ("train.batch_per_domain=1", "batch_per_domain"),
+    ("rotation_interpolation=nearest", "one of"),
+    ("train.adversarial.grad_penalty_form=wgan", "grad_penalty_form"),
+    ("uda_fraction=1", "uda_fraction"),
+    ("train.unlabeled_target=true", "needs unlabelled target images"),
+    ("train.val_per_domain=0", "val_per_domain"),
 ])
 def test_bad_config_values_are_rejected_before_any_work(override, message):
     with pytest.raises((ConfigError, ValueError), match=message):
@@ -157,3 +163,26 @@ def test_paper_config_builds_every_algorithm_on_the_mnist_cnn():
     for name in cfg.algorithms:
         alg = make_algorithm(name, 1.0, task, cfg.train)
         assert alg.classifier.in_features == 128
+
+
+def test_data_flags_reach_the_task_and_default_to_the_published_choices(monkeypatch):
+    from reprolab.methods.domain_invariance import experiment
+
+    cfg = CONFIGS["quick"]
+    assert cfg.rotation_interpolation == "bicubic" and cfg.uda_fraction == 0 and not cfg.train.mmd_unlabeled
+    assert cfg.train.adversarial.grad_penalty_form == "domainbed" and cfg.train.val_per_domain == 2000
+    seen = []
+    monkeypatch.setattr(experiment, "build_task", lambda *args, **kwargs: seen.append((args, kwargs)))
+    task_of("rotated_mnist_75", apply_overrides(cfg, ["rotation_interpolation=bilinear", "uda_fraction=0.2"]))
+    assert "bilinear" in seen[0][0] and seen[0][1]["uda_fraction"] == 0.2
+
+
+def test_unlabelled_target_runs_use_the_uda_split_and_mmd_ignores_it_unless_asked():
+    cfg = apply_overrides(CONFIGS["quick"], list(TINY) + ["uda_fraction=0.2", "train.unlabeled_target=true",
+                                                          "train.steps=2", "train.eval_every=2"])
+    task = task_of("rotated_digits", cfg)
+    assert len(task.unlabeled) > 0 and len(task.target.y_all) < len(build_task("rotated_digits").target.y_all)
+    record = run_cell({"task": "rotated_digits", "algorithm": "general", "lam": 1.0, "seed": 0}, cfg, "cpu", 1)
+    assert len(record["history"]) == 2
+    assert not make_algorithm("mmd", None, task, cfg.train).use_unlabeled
+    assert make_algorithm("mmd", None, task, apply_overrides(cfg, ["train.mmd_unlabeled=true"]).train).use_unlabeled

@@ -60,6 +60,10 @@ class Algorithm(nn.Module):
     def update(self, minibatches: Minibatches, unlabeled: torch.Tensor | None = None) -> dict[str, float]:
         raise NotImplementedError
 
+    def set_run_length(self, steps: int) -> None:
+        """Called by `train` with the run's number of updates before the first one; a schedule tied to the run's
+        length reads it (`DomainInvariant`'s ramp); the others ignore it."""
+
     def check_minibatches(self, minibatches: Minibatches) -> None:
         """One (x, y) per source domain, labels in [0, num_classes)."""
         if len(minibatches) != self.num_domains:
@@ -88,28 +92,40 @@ def mean_source_risk(logits: torch.Tensor, minibatches: Minibatches) -> torch.Te
 
 class DomainInvariant(Algorithm):
     """The paper's general (`invariance="general"`) or compressed (`"compressed"`) domain-invariant
-    representation: source risk + lambda * r(t) * penalty. `total_steps` sets the ramp (ignored when
-    `use_ramp=False`, DomainBed's constant weight)."""
+    representation: source risk + lambda * r(t) * penalty. The ramp r reaches ~1 after `total_steps` updates; None
+    (default) ties it to the run's length, which `train` sets from its `steps` (ignored when `use_ramp=False`,
+    DomainBed's constant weight)."""
 
     def __init__(self, featurizer: nn.Module, feature_dim: int, num_classes: int, num_domains: int, *,
-                 invariance: Invariance, lam: float, total_steps: int, penalty_features: PenaltyFeatures = "l2norm",
-                 use_ramp: bool = True, optim: OptimConfig = OptimConfig()):
+                 invariance: Invariance, lam: float, total_steps: int | None = None,
+                 penalty_features: PenaltyFeatures = "l2norm", use_ramp: bool = True,
+                 optim: OptimConfig = OptimConfig()):
         super().__init__(featurizer, feature_dim, num_classes, num_domains)
         if invariance not in ("general", "compressed"):
             raise ValueError(f"invariance must be 'general' or 'compressed', got {invariance!r}")
         if not lam >= 0:
             raise ValueError(f"lambda (the penalty weight) must be >= 0, got {lam}")
-        if total_steps < 1:
-            raise ValueError(f"total_steps must be >= 1, got {total_steps}")
+        if total_steps is not None and total_steps < 1:
+            raise ValueError(f"total_steps must be >= 1 (or None: the run's length), got {total_steps}")
         if penalty_features not in ("l2norm", "raw"):
             raise ValueError(f"penalty_features must be 'l2norm' or 'raw', got {penalty_features!r}")
         self.invariance, self.lam, self.total_steps = invariance, lam, total_steps
+        self.ramp_follows_run = total_steps is None
         self.penalty_features, self.use_ramp = penalty_features, use_ramp
         self.optimizer = torch.optim.Adam(self.parameters(), lr=optim.lr, weight_decay=optim.weight_decay)
 
+    def set_run_length(self, steps: int) -> None:
+        if self.ramp_follows_run:
+            self.total_steps = steps
+
     def weight(self) -> float:
         """lambda * r(t) at the current update."""
-        return self.lam * (ramp(int(self.update_count), self.total_steps) if self.use_ramp else 1.0)
+        if not self.use_ramp:
+            return self.lam
+        if self.total_steps is None:
+            raise ValueError("the ramp's length is unknown: pass total_steps=, call set_run_length(steps), or train "
+                             "with `train`, which sets it to its steps")
+        return self.lam * ramp(int(self.update_count), self.total_steps)
 
     def penalty(self, z: torch.Tensor, minibatches: Minibatches, n_unlabeled: int = 0) -> torch.Tensor:
         """The penalty on the features of the concatenated minibatches (then `n_unlabeled` target rows)."""

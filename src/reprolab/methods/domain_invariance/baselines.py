@@ -5,24 +5,26 @@
 - **CDANN** (Li et al., "Deep domain generalization via conditional invariant adversarial networks",
   ECCV 2018; DomainBed cites another paper for it): Disc(z + E[y]) with a learned class embedding E in
   R^{C x D}, and per-sample discriminator weights 1 / (n_y * C), summed.
-  Alternation (DomainBed): the update counter t is incremented first; if t mod (1 + d_steps) < d_steps a
-  discriminator step on disc_loss (+ grad_penalty * ||d disc_CE / d disc_input||^2), else a generator step on
-  CE - lambda * disc_loss. With d_steps = 1 the featurizer is updated on only half of the calls.
+  Alternation (DomainBed): the update counter t is incremented first; the gradient penalty
+  grad_penalty * ||d P / d disc_input||^2 joins disc_loss before branching; if t mod (1 + d_steps) < d_steps a
+  discriminator step on disc_loss, else a generator step on CE - lambda * disc_loss, so the generator maximises the
+  penalty too. With d_steps = 1 the featurizer is updated on only half of the calls.
   `adv_mode="grl"`: one optimiser, CE + disc_loss(GRL(z)), the gradient reversal layer multiplying the gradient
   reaching z by -lambda (Ganin et al.).
 - **MMD** (DomainBed's): mean_i CE_i + gamma * mean_{i<j} MMD^2(Z_i, Z_j) with raw features and
-  Gamma = {1e-3, ..., 1e3}, constant weight: the general penalty of `penalties.py` with `features="raw"`.
+  Gamma = {1e-3, ..., 1e3}, constant weight: the general penalty of `penalties.py` with `features="raw"`. Like
+  DomainBed's, it ignores an unlabelled target batch unless `use_unlabeled=True` (the target is then one more group).
 - **CORAL** (Sun and Saenko, 2016; DomainBed's): mean_i CE_i + gamma * mean_{i<j} [mean((mu_i - mu_j)^2) +
   mean((Sigma_i - Sigma_j)^2)], unbiased covariances.
 
-DomainBed's quirks, each off by default and reproduced by its flag:
-- `domainbed_class_weight`: CDANN divides by (largest label in the batch + 1) instead of C.
-- `domainbed_grad_penalty`: the gradient penalty is part of the loss the generator MAXIMISES, and is taken of
-  the softmax indexed as a B x B block (every sample's domain label for every row), as an earlier DomainBed version
-  did; DomainBed's current code takes it of the summed cross-entropy, which is
-  the default here, applied to the discriminator step only. Both are moot at DomainBed's grad_penalty = 0. The
-  B x B sum equals sum_i sum_d n_d softmax_id, the constant n * B when every domain has n samples in the batch:
-  with DomainBed's equal batches that penalty is exactly 0 (tested).
+The gradient penalty's P (`AdversarialConfig.grad_penalty_form`; moot at DomainBed's default grad_penalty = 0):
+- `"domainbed"` (default; DomainBed since August 2022): the summed discriminator cross-entropy.
+- `"domainbed_pre2022"` (DomainBed's first version, July 2020 to August 2022): softmax(disc_out)[:, labels].sum(),
+  a B x B block (every sample's domain label for every row). Its sum is sum_i sum_d n_d softmax_id, the constant
+  n * B when every domain has n samples in the batch: with DomainBed's equal batches that penalty is exactly 0
+  (tested).
+DomainBed's other quirk, off by default and reproduced by its flag: `domainbed_class_weight`, CDANN divides by
+(largest label in the batch + 1) instead of C.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from reprolab.methods.domain_invariance.algorithms import (Algorithm, DomainInva
                                                            domain_index, mean_source_risk)
 
 AdversarialMode = Literal["alternate", "grl"]
+GradPenaltyForm = Literal["domainbed", "domainbed_pre2022"]
 
 
 class ERM(Algorithm):
@@ -63,12 +66,17 @@ class ERM(Algorithm):
 
 
 class MMD(DomainInvariant):
-    """DomainBed's MMD: the general penalty on raw features with DomainBed's bandwidths, constant weight gamma."""
+    """DomainBed's MMD: the general penalty on raw features with DomainBed's bandwidths, constant weight gamma.
+    An unlabelled target batch is ignored, as in DomainBed, unless `use_unlabeled` (then it is one more group)."""
 
     def __init__(self, featurizer: nn.Module, feature_dim: int, num_classes: int, num_domains: int, *,
-                 gamma: float = 1.0, optim: OptimConfig = OptimConfig()):
+                 gamma: float = 1.0, use_unlabeled: bool = False, optim: OptimConfig = OptimConfig()):
         super().__init__(featurizer, feature_dim, num_classes, num_domains, invariance="general", lam=gamma,
-                         total_steps=1, penalty_features="raw", use_ramp=False, optim=optim)
+                         penalty_features="raw", use_ramp=False, optim=optim)
+        self.use_unlabeled = use_unlabeled
+
+    def update(self, minibatches: Minibatches, unlabeled: torch.Tensor | None = None) -> dict[str, float]:
+        return super().update(minibatches, unlabeled if self.use_unlabeled else None)
 
 
 def coral_distance(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -151,14 +159,17 @@ class AdversarialConfig:
     mlp_depth: int = 3
     mlp_dropout: float = 0.0
     d_steps: int = 1                       # discriminator steps per generator step
-    grad_penalty: float = 0.0
+    grad_penalty: float = 0.0              # DomainBed default (sweep 10^U(-2, 1))
+    grad_penalty_form: GradPenaltyForm = "domainbed"
     mode: AdversarialMode = "alternate"
     domainbed_class_weight: bool = False
-    domainbed_grad_penalty: bool = False
 
     def __post_init__(self) -> None:
         if self.mode not in ("alternate", "grl"):
             raise ValueError(f"mode must be 'alternate' or 'grl', got {self.mode!r}")
+        if self.grad_penalty_form not in ("domainbed", "domainbed_pre2022"):
+            raise ValueError(f"grad_penalty_form must be 'domainbed' or 'domainbed_pre2022', got "
+                             f"{self.grad_penalty_form!r}")
         if self.lam < 0 or self.grad_penalty < 0 or self.d_steps < 1 or self.mlp_depth < 2:
             raise ValueError("need lam >= 0, grad_penalty >= 0, d_steps >= 1 and mlp_depth >= 2, got "
                              f"{self.lam}, {self.grad_penalty}, {self.d_steps}, {self.mlp_depth}")
@@ -191,7 +202,8 @@ class DANN(Algorithm):
 
     def discriminator_loss(self, disc_input: torch.Tensor, y: torch.Tensor,
                            labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(disc_loss, gradient penalty): DANN's mean CE or CDANN's class-weighted sum."""
+        """(disc_loss, gradient penalty ||d P / d disc_input||^2): DANN's mean CE or CDANN's class-weighted sum;
+        P per `grad_penalty_form`."""
         out = self.discriminator(disc_input)
         if self.conditional:
             weights = cdann_weights(y, self.num_classes, self.adv.domainbed_class_weight)
@@ -200,7 +212,7 @@ class DANN(Algorithm):
             loss = F.cross_entropy(out, labels)
         if self.adv.grad_penalty == 0 or not disc_input.requires_grad:
             return loss, loss.new_zeros(())
-        target = F.softmax(out, dim=1)[:, labels].sum() if self.adv.domainbed_grad_penalty \
+        target = F.softmax(out, dim=1)[:, labels].sum() if self.adv.grad_penalty_form == "domainbed_pre2022" \
             else F.cross_entropy(out, labels, reduction="sum")
         grad = torch.autograd.grad(target, [disc_input], create_graph=True)[0]
         return loss, grad.pow(2).sum(1).mean()
@@ -216,15 +228,15 @@ class DANN(Algorithm):
             return self._grl_step(z, y, labels)
         disc_input = z + self.class_embeddings(y) if self.conditional else z
         disc_loss, gp = self.discriminator_loss(disc_input, y, labels)
+        disc_loss = disc_loss + self.adv.grad_penalty * gp        # DomainBed: before branching, both steps see it
         t, d = int(self.update_count), self.adv.d_steps
         if t % (1 + d) < d:
             self.disc_opt.zero_grad(set_to_none=True)
-            (disc_loss + self.adv.grad_penalty * gp).backward()
+            disc_loss.backward()
             self.disc_opt.step()
             return {"disc_loss": disc_loss.item()}
         risk = F.cross_entropy(self.classifier(z), y)
-        maximised = disc_loss + self.adv.grad_penalty * gp if self.adv.domainbed_grad_penalty else disc_loss
-        loss = risk - self.adv.lam * maximised
+        loss = risk - self.adv.lam * disc_loss
         self.disc_opt.zero_grad(set_to_none=True)
         self.gen_opt.zero_grad(set_to_none=True)
         loss.backward()

@@ -6,19 +6,27 @@ the same seed. Images are float32 (N, C, H, W) in [0, 1].
 - **RotatedDigits** (quick scale; design): scikit-learn's 1,797 8x8 digits / 16, bilinear to 16x16, permuted,
   6 disjoint stride shards (i, i + 6, ...; ~300 each), rotated by 0/15/30/45/60/75 degrees (bilinear grid
   sampling, zero fill).
-- **RotatedMNIST** (DomainBed): MNIST train + test (70,000), permuted, 6 stride shards, the same angles, bicubic.
-  **RotatedFashionMNIST**: the same on Fashion-MNIST.
+- **RotatedMNIST** (DomainBed): MNIST train + test (70,000), permuted, 6 stride shards, the same angles;
+  `interpolation="bicubic"` (default: the 2020 code that made DomainBed's published table, PIL bicubic) or
+  `"bilinear"` (DomainBed's code since April 2021). **RotatedFashionMNIST**: the same on Fashion-MNIST.
 - **ColoredMNIST** (DomainBed): 70,000 permuted, 3 stride shards with e = 0.1, 0.2, 0.9 ("+90%", "+80%",
   "-90%"); y = 1[digit < 5] XOR Bernoulli(0.25); colour = y XOR Bernoulli(e); two channels, channel (1 - colour)
   zeroed; 2x28x28 (no 2x subsampling). Target "-90%".
-- **Digits multi-source** (design): MNIST (M), USPS (U) and UCI digits (D) as 1x28x28; `frame="mnist"` resizes U and
-  D to 20x20 (bilinear, antialiased) inside a 4-pixel zero border, `"stretch"` to 28x28. Sources use their train
-  split (D: all 1,797); the target is scored on U test (2,007), M test (10,000) or all of D.
+- **Digits multi-source** (design): MNIST (M), USPS (U) and UCI digits (D) as 1x28x28 (`to_digit_frame`:
+  `frame="mnist"` resizes U and D to 20x20, bilinear, antialiased, inside a 4-pixel zero border, as MNIST centres
+  its digits; `"stretch"` to 28x28). Sources use their train split (D: all 1,797); the target is scored on U test
+  (2,007), M test (10,000) or all of D.
 - **Label shift** (design): domain i (in angle order, target included) keeps classes {2i, 2i + 1} mod 10 fully and
   every other sample with probability 1 - s.
 
 Each source keeps its first 20% (DomainBed's holdout fraction) as validation; positive angles rotate
 counter-clockwise as displayed.
+
+Unlabelled target images (multi-source domain adaptation, `DomainTask.unlabeled`), never the images the target is
+scored on: with `uda_fraction` > 0 a target with its own train split (U, M in the digits tasks) offers that whole
+split, its scored test split unchanged; any other target (a rotated or coloured shard, D) offers its first
+`uda_fraction` after the seeded permutation, which is then no longer scored (DomainBed's uda_holdout_fraction:
+every algorithm on the task is scored on the same images, whether it uses them or not).
 """
 
 from __future__ import annotations
@@ -26,7 +34,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
-from typing import Literal
+from typing import Literal, Mapping
 
 import numpy as np
 import torch
@@ -37,6 +45,10 @@ from reprolab.data import load_digits, load_fashion_mnist, load_mnist, load_usps
 ANGLES = (0, 15, 30, 45, 60, 75)
 HOLDOUT = 0.2
 COLORED_ENVS = (("+90%", 0.1), ("+80%", 0.2), ("-90%", 0.9))
+MNIST_SIDE, MNIST_DIGIT_SIDE = 28, 20       # MNIST's frame: digits fitted in 20x20, centred in 28x28
+Interpolation = Literal["bilinear", "bicubic"]
+Frame = Literal["mnist", "stretch"]
+ArrayLike = np.ndarray | torch.Tensor
 TaskName = Literal["rotated_digits", "rotated_digits_shift", "rotated_mnist_0", "rotated_mnist_75",
                    "rotated_mnist_shift", "rotated_fashion_mnist_75", "colored_mnist", "digits_to_usps",
                    "digits_to_mnist", "digits_to_uci"]
@@ -63,16 +75,21 @@ class Domain:
 
 @dataclasses.dataclass(frozen=True)
 class DomainTask:
-    """Labelled sources and one target; validated on construction."""
+    """Labelled sources, one target (scored on all its images), and optionally unlabelled images of the target
+    domain, disjoint from the scored ones (`unlabeled`: multi-source domain adaptation); validated on construction."""
 
     name: str
     sources: tuple[Domain, ...]
     target: Domain
     num_classes: int
+    unlabeled: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         if not self.sources:
             raise ValueError(f"task {self.name!r} has no source domain")
+        for domain in (*self.sources, self.target):
+            if not len(domain.y_all):
+                raise ValueError(f"domain {domain.name!r} of task {self.name!r} is empty")
         shape = self.sources[0].x_train.shape[1:]
         for domain in (*self.sources, self.target):
             for part in ("train", "val"):
@@ -89,33 +106,55 @@ class DomainTask:
             if len(domain.y_train) < 2 or len(domain.y_val) < 1:
                 raise ValueError(f"source domain {domain.name!r} needs >= 2 training and >= 1 validation samples, "
                                  f"got {len(domain.y_train)} and {len(domain.y_val)}")
-        if len(self.target.y_all) < 1:
-            raise ValueError(f"target domain {self.target.name!r} is empty")
+        if self.unlabeled is not None and self.unlabeled.shape[1:] != shape:
+            raise ValueError(f"the unlabelled images of target domain {self.target.name!r} have shape "
+                             f"{self.unlabeled.shape[1:]}, but {self.sources[0].name!r} has {shape}: every domain "
+                             "needs one image shape")
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
         return tuple(self.sources[0].x_train.shape[1:])  # type: ignore[return-value]
 
 
-def from_arrays(name: str, sources: dict[str, tuple[np.ndarray, np.ndarray]],
-                target: tuple[str, np.ndarray, np.ndarray], num_classes: int, holdout: float = HOLDOUT) -> DomainTask:
-    """A task from a user's own arrays: sources {name: (x, y)} split into train / the first `holdout` as val;
-    x (N, C, H, W) float in [0, 1] (or (N, H, W), given one channel), y integer labels in [0, num_classes)."""
-    domains = tuple(_holdout_split(n, _as_images(x, n), np.asarray(y, dtype=np.int64), holdout)
-                    for n, (x, y) in sources.items())
+def from_arrays(name: str, sources: Mapping[str, tuple[ArrayLike, ArrayLike]],
+                target: tuple[str, ArrayLike, ArrayLike], num_classes: int, holdout: float = HOLDOUT,
+                unlabeled: ArrayLike | None = None) -> DomainTask:
+    """A task from a user's own arrays or tensors: sources {name: (x, y)}, each split into train and its first
+    `holdout` fraction as validation (shuffle first if the rows are ordered); the target (name, x, y), scored on all
+    of it; x (N, C, H, W) float in [0, 1] (or (N, H, W), given one channel; `to_digit_frame` brings digits of another
+    size into MNIST's 28x28), y integer labels in [0, num_classes). `unlabeled`: images of the target domain offered
+    without labels in multi-source domain adaptation, disjoint from the scored ones. Images of different sizes,
+    labels out of range and empty domains raise a ValueError naming the domain."""
+    domains = tuple(_holdout_split(n, *_labelled(n, x, y), holdout) for n, (x, y) in sources.items())
     t_name, t_x, t_y = target
-    empty = np.zeros((0, *_as_images(t_x, t_name).shape[1:]), np.float32)
-    return DomainTask(name, domains, Domain(t_name, _as_images(t_x, t_name), np.asarray(t_y, dtype=np.int64), empty,
-                                            np.zeros(0, np.int64)), num_classes)
+    t_x, t_y = _labelled(t_name, t_x, t_y)
+    extra = None if unlabeled is None else _as_images(unlabeled, f"the unlabelled images of domain {t_name!r}")
+    return DomainTask(name, domains, Domain(t_name, t_x, t_y, t_x[:0], t_y[:0]), num_classes, extra)
 
 
-def _as_images(x: np.ndarray, name: str) -> np.ndarray:
-    x = np.asarray(x, dtype=np.float32)
+def _numpy(a: ArrayLike) -> np.ndarray:
+    return a.detach().cpu().numpy() if isinstance(a, torch.Tensor) else np.asarray(a)
+
+
+def _as_images(x: ArrayLike, what: str) -> np.ndarray:
+    """x as float32 (N, C, H, W); (N, H, W) gets one channel; `what` names them in the error."""
+    x = _numpy(x).astype(np.float32, copy=False)
     if x.ndim == 3:
         x = x[:, None]
     if x.ndim != 4:
-        raise ValueError(f"domain {name!r}: images must have shape (N, C, H, W) or (N, H, W), got {x.shape}")
+        raise ValueError(f"{what}: images must have shape (N, C, H, W) or (N, H, W), got {x.shape}")
     return x
+
+
+def _labelled(name: str, x: ArrayLike, y: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+    """(images, int64 labels) of one domain, checked: as many labels as images, integer labels."""
+    images, labels = _as_images(x, f"domain {name!r}"), _numpy(y)
+    if labels.ndim != 1 or len(labels) != len(images):
+        raise ValueError(f"domain {name!r}: needs one label per image, got {len(images)} images and labels of shape "
+                         f"{labels.shape}")
+    if labels.dtype.kind not in "iub":
+        raise ValueError(f"domain {name!r}: labels must be integers, got dtype {labels.dtype}")
+    return images, labels.astype(np.int64)
 
 
 def _holdout_split(name: str, x: np.ndarray, y: np.ndarray, holdout: float = HOLDOUT) -> Domain:
@@ -124,7 +163,7 @@ def _holdout_split(name: str, x: np.ndarray, y: np.ndarray, holdout: float = HOL
     return Domain(name, x[n_val:], y[n_val:], x[:n_val], y[:n_val])
 
 
-def rotate(images: np.ndarray, angle: float, mode: Literal["bilinear", "bicubic"]) -> np.ndarray:
+def rotate(images: np.ndarray, angle: float, mode: Interpolation) -> np.ndarray:
     """Rotate (N, C, H, W) images by `angle` degrees about their centre (counter-clockwise as displayed), zero fill."""
     if angle == 0:
         return images.copy()
@@ -144,6 +183,29 @@ def resize(images: np.ndarray, size: int, antialias: bool = False) -> np.ndarray
     return out.clamp_(0.0, 1.0).numpy()
 
 
+def to_digit_frame(images: ArrayLike, frame: Frame = "mnist") -> np.ndarray:
+    """Digit images in [0, 1] of any size, (N, H, W) or (N, C, H, W) array or tensor, as (N, C, 28, 28) float32 in
+    MNIST's frame: `"mnist"` resizes them to 20x20 (bilinear, antialiased) inside a 4-pixel zero border, as MNIST
+    centres its digits; `"stretch"` resizes them to 28x28."""
+    if frame not in ("mnist", "stretch"):
+        raise ValueError(f"frame must be 'mnist' or 'stretch', got {frame!r}")
+    x = np.ascontiguousarray(_as_images(images, "to_digit_frame"))
+    if frame == "stretch":
+        return resize(x, MNIST_SIDE, antialias=True)
+    border = (MNIST_SIDE - MNIST_DIGIT_SIDE) // 2
+    return np.pad(resize(x, MNIST_DIGIT_SIDE, antialias=True), ((0, 0), (0, 0), (border, border), (border, border)))
+
+
+def _target_and_unlabeled(name: str, x: np.ndarray, y: np.ndarray,
+                          uda_fraction: float) -> tuple[Domain, np.ndarray | None]:
+    """The scored target and, with uda_fraction > 0, its first `uda_fraction` (the rows are already permuted)
+    offered unlabelled instead of scored (DomainBed's uda split)."""
+    if not 0.0 <= uda_fraction < 1.0:
+        raise ValueError(f"uda_fraction must lie in [0, 1), got {uda_fraction}")
+    n = int(round(uda_fraction * len(y)))
+    return Domain(name, x[n:], y[n:], x[:0], y[:0]), (x[:n] if n else None)
+
+
 def label_shift_mask(y: np.ndarray, domain_index: int, strength: float, rng: np.random.Generator) -> np.ndarray:
     """Keep classes {2i, 2i + 1} mod 10 of domain i, every other sample with probability 1 - strength."""
     if not 0.0 <= strength < 1.0:
@@ -153,16 +215,17 @@ def label_shift_mask(y: np.ndarray, domain_index: int, strength: float, rng: np.
 
 
 def rotated_domains(name: str, x: np.ndarray, y: np.ndarray, target_angle: int, data_seed: int,
-                    mode: Literal["bilinear", "bicubic"], label_shift: float = 0.0,
-                    shift_target: bool = True) -> DomainTask:
+                    mode: Interpolation, label_shift: float = 0.0, shift_target: bool = True,
+                    uda_fraction: float = 0.0) -> DomainTask:
     """Permute, cut into len(ANGLES) stride shards, rotate shard i by ANGLES[i]; the target is the shard at
-    `target_angle` (scored on all of it); the others are sources with a 20% validation part."""
+    `target_angle` (scored on all of it but its first `uda_fraction`, offered unlabelled); the others are sources
+    with a 20% validation part."""
     if target_angle not in ANGLES:
         raise ValueError(f"target_angle must be one of {ANGLES}, got {target_angle}")
     rng = np.random.default_rng(data_seed)
     order = rng.permutation(len(y))
     x, y = x[order], y[order]
-    sources, target = [], None
+    sources, target, unlabeled = [], None, None
     for i, angle in enumerate(ANGLES):
         xs, ys = x[i::len(ANGLES)], y[i::len(ANGLES)]
         if label_shift > 0 and (angle != target_angle or shift_target):
@@ -170,10 +233,10 @@ def rotated_domains(name: str, x: np.ndarray, y: np.ndarray, target_angle: int, 
             xs, ys = xs[keep], ys[keep]
         xs = rotate(xs, angle, mode)
         if angle == target_angle:
-            target = Domain(f"{angle}deg", xs, ys, xs[:0], ys[:0])
+            target, unlabeled = _target_and_unlabeled(f"{angle}deg", xs, ys, uda_fraction)
         else:
             sources.append(_holdout_split(f"{angle}deg", xs, ys))
-    return DomainTask(name, tuple(sources), target, 10)
+    return DomainTask(name, tuple(sources), target, 10, unlabeled)
 
 
 @functools.lru_cache(maxsize=1)
@@ -188,8 +251,8 @@ def _mnist_like(loader) -> tuple[np.ndarray, np.ndarray]:
     return x, np.concatenate([train.y, test.y])
 
 
-def colored_mnist(data_seed: int) -> DomainTask:
-    """DomainBed's ColoredMNIST; sources "+90%", "+80%", target "-90%"."""
+def colored_mnist(data_seed: int, uda_fraction: float = 0.0) -> DomainTask:
+    """DomainBed's ColoredMNIST; sources "+90%", "+80%", target "-90%" (its first `uda_fraction` unlabelled)."""
     x, digits = _mnist_like(load_mnist)
     rng = np.random.default_rng(data_seed)
     order = rng.permutation(len(digits))
@@ -204,26 +267,21 @@ def colored_mnist(data_seed: int) -> DomainTask:
         domains.append((env, images, y.astype(np.int64)))
     sources = tuple(_holdout_split(env, xs, ys) for env, xs, ys in domains[:-1])
     env, xs, ys = domains[-1]
-    return DomainTask("colored_mnist", sources, Domain(env, xs, ys, xs[:0], ys[:0]), 2)
+    target, unlabeled = _target_and_unlabeled(env, xs, ys, uda_fraction)
+    return DomainTask("colored_mnist", sources, target, 2, unlabeled)
 
 
-def digit_domain(name: Literal["mnist", "usps", "digits"], split: str, frame: Literal["mnist", "stretch"]
-                 ) -> tuple[np.ndarray, np.ndarray]:
+def digit_domain(name: Literal["mnist", "usps", "digits"], split: str, frame: Frame) -> tuple[np.ndarray, np.ndarray]:
     """One digit dataset as 1x28x28 in [0, 1]."""
-    if frame not in ("mnist", "stretch"):
-        raise ValueError(f"frame must be 'mnist' or 'stretch', got {frame!r}")
     if name == "mnist":
         ds = load_mnist(split)
         return ds.x.astype(np.float32)[:, None] / 255.0, ds.y
     ds = load_usps(split) if name == "usps" else load_digits("all")
-    x = (ds.x / (16.0 if name == "digits" else 1.0)).astype(np.float32)[:, None]
-    if frame == "stretch":
-        return resize(x, 28, antialias=True), ds.y
-    return np.pad(resize(x, 20, antialias=True), ((0, 0), (0, 0), (4, 4), (4, 4))), ds.y
+    return to_digit_frame(ds.x / (16.0 if name == "digits" else 1.0), frame), ds.y
 
 
-def digits_multisource(target: Literal["usps", "mnist", "digits"], data_seed: int,
-                       frame: Literal["mnist", "stretch"] = "mnist") -> DomainTask:
+def digits_multisource(target: Literal["usps", "mnist", "digits"], data_seed: int, frame: Frame = "mnist",
+                       uda_fraction: float = 0.0) -> DomainTask:
     names = ("mnist", "usps", "digits")
     if target not in names:
         raise ValueError(f"target must be one of {names}, got {target!r}")
@@ -233,28 +291,43 @@ def digits_multisource(target: Literal["usps", "mnist", "digits"], data_seed: in
         x, y = digit_domain(name, "all" if name == "digits" else "train", frame)
         order = rng.permutation(len(y))
         sources.append(_holdout_split(name, x[order], y[order]))
-    x, y = digit_domain(target, "all" if target == "digits" else "test", frame)
-    return DomainTask(f"digits_to_{target}", tuple(sources), Domain(target, x, y, x[:0], y[:0]), 10)
+    if target == "digits":                     # no train split: the uda part is cut from the scored images
+        x, y = digit_domain(target, "all", frame)
+        order = rng.permutation(len(y))
+        scored, unlabeled = _target_and_unlabeled(target, x[order], y[order], uda_fraction)
+    else:                                      # the target's train split, never scored
+        x, y = digit_domain(target, "test", frame)
+        scored, _ = _target_and_unlabeled(target, x, y, 0.0)
+        unlabeled = digit_domain(target, "train", frame)[0] if uda_fraction > 0 else None
+    return DomainTask(f"digits_to_{target}", tuple(sources), scored, 10, unlabeled)
 
 
 @functools.lru_cache(maxsize=2)
-def build_task(name: TaskName, data_seed: int = 0, label_shift: float = 0.8, shift_target: bool = True) -> DomainTask:
-    """A named task (cached in-process: every run of a grid on one task shares its arrays)."""
+def build_task(name: TaskName, data_seed: int = 0, label_shift: float = 0.8, shift_target: bool = True,
+               interpolation: Interpolation = "bicubic", frame: Frame = "mnist",
+               uda_fraction: float = 0.0) -> DomainTask:
+    """A named task (cached in-process: every run of a grid on one task shares its arrays). `interpolation`:
+    RotatedMNIST's and RotatedFashionMNIST's rotation (RotatedDigits: bilinear); `frame`: the digits tasks' 28x28
+    frame (`to_digit_frame`); `uda_fraction` > 0: unlabelled target images in `task.unlabeled` (module docstring)."""
+    if interpolation not in ("bilinear", "bicubic"):
+        raise ValueError(f"interpolation must be 'bilinear' or 'bicubic', got {interpolation!r}")
+    if not 0.0 <= uda_fraction < 1.0:
+        raise ValueError(f"uda_fraction must lie in [0, 1), got {uda_fraction}")
     if name in ("rotated_digits", "rotated_digits_shift"):
         x, y = _digits_16()
         shift = label_shift if name.endswith("_shift") else 0.0
-        return rotated_domains(name, x, y, 75, data_seed, "bilinear", shift, shift_target)
+        return rotated_domains(name, x, y, 75, data_seed, "bilinear", shift, shift_target, uda_fraction)
     if name.startswith("rotated_mnist"):
         x, y = _mnist_like(load_mnist)
         shift = label_shift if name.endswith("_shift") else 0.0
         angle = 0 if name.endswith("_0") else 75
-        return rotated_domains(name, x, y, angle, data_seed, "bicubic", shift, shift_target)
+        return rotated_domains(name, x, y, angle, data_seed, interpolation, shift, shift_target, uda_fraction)
     if name == "rotated_fashion_mnist_75":
         x, y = _mnist_like(load_fashion_mnist)
-        return rotated_domains(name, x, y, 75, data_seed, "bicubic")
+        return rotated_domains(name, x, y, 75, data_seed, interpolation, uda_fraction=uda_fraction)
     if name == "colored_mnist":
-        return colored_mnist(data_seed)
+        return colored_mnist(data_seed, uda_fraction)
     if name in ("digits_to_usps", "digits_to_mnist", "digits_to_uci"):
         target = {"digits_to_usps": "usps", "digits_to_mnist": "mnist", "digits_to_uci": "digits"}[name]
-        return digits_multisource(target, data_seed)
+        return digits_multisource(target, data_seed, frame, uda_fraction)
     raise ValueError(f"unknown task {name!r}")

@@ -24,12 +24,11 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-import torch
 
 from reprolab.methods.domain_invariance.algorithms import Algorithm, DomainInvariant, OptimConfig
 from reprolab.methods.domain_invariance.baselines import CORAL, DANN, ERM, MMD, AdversarialConfig
 from reprolab.methods.domain_invariance.claims import claims
-from reprolab.methods.domain_invariance.domains import DomainTask, TaskName, build_task
+from reprolab.methods.domain_invariance.domains import DomainTask, Interpolation, TaskName, build_task
 from reprolab.methods.domain_invariance.featurizers import FeaturizerName, build_featurizer
 from reprolab.methods.domain_invariance.penalties import PenaltyFeatures
 from reprolab.methods.domain_invariance.plots import plot_features, plot_tradeoff
@@ -60,18 +59,22 @@ class TrainConfig:
     penalty_features: PenaltyFeatures = "l2norm"
     ramp: bool = True                   # design; DomainBed's MMD has no ramp
     sampling: Sampling = "uniform"      # DomainBed: uniform with replacement
-    unlabeled_target: bool = False      # multi-source domain adaptation: a target batch joins the general penalty
+    unlabeled_target: bool = False      # multi-source domain adaptation: a batch of the target's unlabelled images
+                                        # (needs uda_fraction > 0) joins the general penalty
     adversarial: AdversarialConfig = AdversarialConfig()
     mmd_gamma: float = 1.0              # DomainBed default
+    mmd_unlabeled: bool = False         # DomainBed's MMD ignores unlabelled data; True: the target joins its penalty
     coral_gamma: float = 1.0            # DomainBed default
     probe_max_iter: int = 500
     probe_per_domain: int = 2000        # design: samples per source in the probe's train and val parts
+    val_per_domain: int = 2000          # design: source validation samples per domain scored at each evaluation (a
+                                        # fixed seeded subset; DomainBed scores all, 12,000 for an MNIST source)
     measure_per_domain: int = 500       # source validation samples per domain for the measured penalties
 
     def __post_init__(self) -> None:
         check_options(self)
         check_at_least(self, 1, ("steps", "eval_every", "quick_cnn_width", "probe_max_iter", "probe_per_domain",
-                                 "measure_per_domain"))
+                                 "val_per_domain", "measure_per_domain"))
         check_at_least(self, 2, ("batch_per_domain",))
         check_at_least(self, 0, ("mmd_gamma", "coral_gamma", "weight_decay"))
         if self.lr <= 0:
@@ -91,6 +94,10 @@ class DomainInvarianceConfig(FastPath):   # compile, bf16, channels_last, cuda_g
     shift_seeds: int = 5                # the label-shift comparison's seed count (stds of 0.03-0.05 measured)
     label_shift: float = 0.8            # design: s
     shift_target: bool = True           # the target is shifted too (favours classes {0, 1})
+    rotation_interpolation: Interpolation = "bicubic"   # RotatedMNIST: DomainBed's published table (its 2020 code);
+                                                        # its code since April 2021: "bilinear"
+    uda_fraction: float = 0.0           # DomainBed's uda_holdout_fraction (default 0): the target images offered
+                                        # unlabelled and not scored (domains.py); needed by train.unlabeled_target
     data_seed: int = 0
     train: TrainConfig = TrainConfig()
     checkpoint_every: int = 0           # steps between in-run checkpoints (0: none)
@@ -111,6 +118,11 @@ class DomainInvarianceConfig(FastPath):   # compile, bf16, channels_last, cuda_g
                               ">= 0")
         if not 0.0 <= self.label_shift < 1.0:
             raise ConfigError(f"config key 'label_shift' must lie in [0, 1), got {self.label_shift}")
+        if not 0.0 <= self.uda_fraction < 1.0:
+            raise ConfigError(f"config key 'uda_fraction' must lie in [0, 1), got {self.uda_fraction}")
+        if self.train.unlabeled_target and self.uda_fraction == 0:
+            raise ConfigError("config key 'train.unlabeled_target' needs unlabelled target images: set 'uda_fraction' "
+                              "in (0, 1)")
 
 
 CONFIGS = {
@@ -127,21 +139,22 @@ CONFIGS = {
 
 def make_algorithm(name: AlgorithmName, lam: float | None, task: DomainTask, cfg: TrainConfig,
                    fast: FastPath = FastPath()) -> Algorithm:
-    """A fresh algorithm for `task` (seed torch first): the paper's two representations take `lam`."""
+    """A fresh algorithm for `task` (`train` draws its weights from the run's seed): the paper's two
+    representations take `lam`, and their ramp spans the run."""
     featurizer, dim = build_featurizer(cfg.featurizer, task.input_shape, cfg.quick_cnn_width, fast)
     shape = (featurizer, dim, task.num_classes, len(task.sources))
     optim = OptimConfig(cfg.lr, cfg.weight_decay)
     if name in PENALISED:
         if lam is None:
             raise ValueError(f"algorithm {name!r} needs a lambda")
-        return DomainInvariant(*shape, invariance=name, lam=lam, total_steps=cfg.steps,
-                               penalty_features=cfg.penalty_features, use_ramp=cfg.ramp, optim=optim)
+        return DomainInvariant(*shape, invariance=name, lam=lam, penalty_features=cfg.penalty_features,
+                               use_ramp=cfg.ramp, optim=optim)
     if name == "erm":
         return ERM(*shape, optim=optim)
     if name in ("dann", "cdann"):
         return DANN(*shape, conditional=name == "cdann", adv=cfg.adversarial)
     if name == "mmd":
-        return MMD(*shape, gamma=cfg.mmd_gamma, optim=optim)
+        return MMD(*shape, gamma=cfg.mmd_gamma, use_unlabeled=cfg.mmd_unlabeled, optim=optim)
     if name == "coral":
         return CORAL(*shape, gamma=cfg.coral_gamma, optim=optim)
     raise ValueError(f"unknown algorithm {name!r}; known: erm, general, compressed, dann, cdann, mmd, coral")
@@ -177,24 +190,29 @@ def projection(algorithm: Algorithm, task: DomainTask, device: str) -> dict[str,
             "label": np.concatenate([d.y_val[:PROJECTION_POINTS] for d in task.sources]).tolist()}
 
 
+def task_of(name: TaskName, cfg: DomainInvarianceConfig) -> DomainTask:
+    """The named task with the config's data settings (cached in-process by `build_task`)."""
+    return build_task(name, cfg.data_seed, cfg.label_shift, cfg.shift_target, cfg.rotation_interpolation,
+                      uda_fraction=cfg.uda_fraction)
+
+
 def run_cell(cell: dict[str, Any], cfg: DomainInvarianceConfig, device: str, first_seed: int,
              out_dir: Path | None = None, resume: bool = False) -> dict[str, Any]:
     """Train one (task, algorithm, lambda, seed) run and measure it; with `cfg.checkpoint_every` the run keeps a
     checkpoint in the run folder `out_dir` and `resume` continues from it."""
-    task = build_task(cell["task"], cfg.data_seed, cfg.label_shift, cfg.shift_target)
-    torch.manual_seed(cell["seed"])
+    task = task_of(cell["task"], cfg)
     algorithm = make_algorithm(cell["algorithm"], cell["lam"], task, cfg.train, fast_settings(cfg))
     t = cfg.train
     start = time.perf_counter()
     history = train(algorithm, task, steps=t.steps, batch_per_domain=t.batch_per_domain, seed=cell["seed"],
-                    eval_every=t.eval_every, device=device, sampling=t.sampling,
+                    eval_every=t.eval_every, device=device, sampling=t.sampling, val_per_domain=t.val_per_domain,
                     measure_per_domain=t.measure_per_domain, unlabeled_target=t.unlabeled_target,
                     checkpoint=cell_checkpoint(out_dir, GRID, cell) if cfg.checkpoint_every and out_dir else None,
                     checkpoint_every=cfg.checkpoint_every,
                     resume=resume)
     seconds = time.perf_counter() - start
-    record = {"history": history, "final": history[-1],
-              "probe": domain_probe(algorithm, task, device, t.probe_max_iter, cell["seed"], t.probe_per_domain),
+    probe = domain_probe(algorithm, task, device, t.probe_max_iter, cell["seed"], t.probe_per_domain)
+    record = {"history": history, "final": history[-1], "probe": probe.accuracy, "probe_majority": probe.majority,
               **flags(history),
               "seconds": seconds, "steps_per_second": t.steps / seconds,
               "generator_steps": algorithm.generator_steps() if isinstance(algorithm, DANN) else t.steps}
@@ -221,6 +239,7 @@ def summarize_runs(runs: list[dict[str, Any]]) -> dict[str, Any]:
     out = {key: mean_se([f[key] for f in final]) for key in
            ("source_val_mean", "target", "feature_norm", "general_mmd", "compressed_mmd")}
     out["probe"] = mean_se([r["probe"] for r in runs])
+    out["probe_majority"] = runs[0]["probe_majority"]       # the same task, so the same for every seed
     out["per_seed_target"] = [f["target"] for f in final]
     out["per_seed_source"] = [f["source_val_mean"] for f in final]
     out["per_seed_probe"] = [r["probe"] for r in runs]
@@ -271,8 +290,7 @@ def summarize(grid: GridResults, cfg: DomainInvarianceConfig, trivial: dict[str,
 def run(cfg: DomainInvarianceConfig, ctx: RunContext) -> RunResult:
     check_fast_path(cfg, ctx.device)
     cells = grid_cells(cfg, ctx.seed)
-    trivial = {task: trivial_levels(build_task(task, cfg.data_seed, cfg.label_shift, cfg.shift_target),
-                                    cfg.train.probe_per_domain)
+    trivial = {task: trivial_levels(task_of(task, cfg), cfg.train.probe_per_domain)
                for task in cfg.tasks}    # builds (and checks) every task's data before any worker starts
     grid = ctx.grid(GRID, cells, run_cell, cfg, ctx.device, ctx.seed, ctx.out_dir, ctx.resume,
                     workers=cfg.workers)

@@ -1,14 +1,22 @@
 """Training any algorithm on a `DomainTask`, and what is measured (the same for every algorithm).
 
+- The seed fixes the run: torch's global generator is seeded with it and every parameter re-drawn from it
+  (`reinit=True`, default: each module's `reset_parameters`; `reinit=False` keeps the weights as given), the
+  batches come from a generator seeded with it, and so does the validation subset. A schedule tied to the run's
+  length (`DomainInvariant`'s ramp without `total_steps`) spans `steps`.
 - Steps: n samples per source drawn with replacement (DomainBed's infinite loaders), or class-balanced
   (`sampling="class_balanced"`: a uniform class, then a uniform sample of it, per draw); one `update` per step.
-- Every `eval_every` steps and at the end: per-source validation accuracy and their mean, target accuracy, the
-  mean feature norm ||g(x)|| on source validation data, and both penalties measured on the same features (so ERM's
-  invariance is measured the same way as the penalised runs').
+  With `unlabeled_target`, a batch of n of the target's unlabelled images (`task.unlabeled`, never the scored ones).
+- Every `eval_every` steps and at the end: per-source validation accuracy on a fixed seeded subset of at most
+  `val_per_domain` (2,000, design: an MNIST source has 12,000 validation images, DomainBed scores them all) samples
+  per source, and their mean; target accuracy on all of the target; the mean feature norm ||g(x)|| on source
+  validation data, and both penalties measured on the same features (so ERM's invariance is measured the same way
+  as the penalised runs').
 - After training: the **domain probe**, a fresh logistic regression (max_iter 500, standardised features) from
-  frozen source-train features to the source index, scored on source validation (chance 1/K for equal sizes);
-  never the training discriminator. At most 2,000 samples per source in each part (design: bounds the probe's
-  cost on MNIST-sized domains; RotatedDigits domains have ~240).
+  frozen source-train features to the source index, scored on source validation, beside its majority rate (what
+  always predicting the largest source scores: 1/K only for equal sizes); never the training discriminator. At
+  most 2,000 samples per source in each part (design: bounds the probe's cost on MNIST-sized domains;
+  RotatedDigits domains have ~240).
 - Flags: `collapsed` when the final mean source validation accuracy is below 0.2; `dead_features` when the final
   mean feature norm is below 1% of its value at step 0 (zero features satisfy every penalty).
 - Trivial levels (`trivial_levels`): what a constant predictor scores on each measurement, the level a trained
@@ -17,11 +25,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import numpy as np
 import torch
+from torch import nn
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -69,6 +79,18 @@ class SourceSampler:
         return out
 
 
+def reinitialise(module: nn.Module) -> None:
+    """Re-draw every parameter of `module` from torch's global generator: each submodule's `reset_parameters`, in
+    registration order. A submodule with parameters of its own and no `reset_parameters` is an error: its
+    initialisation cannot be re-drawn."""
+    for sub in module.modules():
+        if hasattr(sub, "reset_parameters"):
+            sub.reset_parameters()
+        elif any(True for _ in sub.parameters(recurse=False)):
+            raise ValueError(f"{type(sub).__name__} has parameters but no reset_parameters, so train(reinit=True) "
+                             "cannot re-draw them: build the algorithm under torch.manual_seed and pass reinit=False")
+
+
 @torch.no_grad()
 def _batched(fn, algorithm: Algorithm, x: np.ndarray, device: str, batch: int) -> torch.Tensor:
     """fn(x batch on device) for every batch of x, in evaluation mode, concatenated on the CPU."""
@@ -92,23 +114,39 @@ def accuracy(algorithm: Algorithm, x: np.ndarray, y: np.ndarray, device: str = "
     return float((predicted.numpy() == y).mean())
 
 
-def _measure_subset(task: DomainTask, per_domain: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Up to `per_domain` validation samples of each source (seeded): images, labels, domain index."""
+@dataclasses.dataclass(frozen=True)
+class ValidationSubset:
+    """The source validation samples every evaluation uses: `val`, (images, labels) of each source, scored for
+    accuracy; `measure`, (images, labels, source index), on which the penalties are measured."""
+
+    val: tuple[tuple[np.ndarray, np.ndarray], ...]
+    measure: tuple[np.ndarray, np.ndarray, np.ndarray]
+
+
+def validation_subset(task: DomainTask, val_per_domain: int = 2000, measure_per_domain: int = 500,
+                      seed: int = 0) -> ValidationSubset:
+    """Per source, the first `val_per_domain` (scored) and the first `measure_per_domain` (penalties) samples of one
+    seeded permutation of its validation part."""
+    if val_per_domain < 1 or measure_per_domain < 1:
+        raise ValueError(f"val_per_domain and measure_per_domain must be >= 1, got {val_per_domain} and "
+                         f"{measure_per_domain}")
     rng = np.random.default_rng(seed)
-    xs, ys, ds = [], [], []
-    for i, d in enumerate(task.sources):
-        pick = rng.permutation(len(d.y_val))[:per_domain]
-        xs.append(d.x_val[pick])
-        ys.append(d.y_val[pick])
-        ds.append(np.full(len(pick), i))
-    return np.concatenate(xs), np.concatenate(ys), np.concatenate(ds)
+    orders = [rng.permutation(len(d.y_val)) for d in task.sources]
+    val = tuple((d.x_val[o[:val_per_domain]], d.y_val[o[:val_per_domain]]) for d, o in zip(task.sources, orders))
+    picks = [o[:measure_per_domain] for o in orders]
+    measure = (np.concatenate([d.x_val[p] for d, p in zip(task.sources, picks)]),
+               np.concatenate([d.y_val[p] for d, p in zip(task.sources, picks)]),
+               np.concatenate([np.full(len(p), i) for i, p in enumerate(picks)]))
+    return ValidationSubset(val, measure)
 
 
-def evaluate(algorithm: Algorithm, task: DomainTask, measure: tuple[np.ndarray, np.ndarray, np.ndarray],
+def evaluate(algorithm: Algorithm, task: DomainTask, subset: ValidationSubset | None = None,
              device: str = "cpu") -> dict[str, Any]:
-    """Accuracies, feature norm and the two measured penalties (l2norm features) at the current weights."""
-    source_val = [accuracy(algorithm, d.x_val, d.y_val, device) for d in task.sources]
-    x, y, d = measure
+    """Accuracies (sources: on `subset`, default `validation_subset(task)`; the target: all of it), feature norm and
+    the two measured penalties (l2norm features) at the current weights."""
+    subset = validation_subset(task) if subset is None else subset
+    source_val = [accuracy(algorithm, x, y, device) for x, y in subset.val]
+    x, y, d = subset.measure
     z = features(algorithm, x, device)
     domains, labels, k = torch.from_numpy(d), torch.from_numpy(y), len(task.sources)
     record = {"source_val": source_val, "source_val_mean": float(np.mean(source_val)),
@@ -119,17 +157,32 @@ def evaluate(algorithm: Algorithm, task: DomainTask, measure: tuple[np.ndarray, 
     return record
 
 
+class ProbeScore(NamedTuple):
+    """The domain probe's accuracy, and its majority rate: what always predicting the largest source scores on the
+    same samples (1/K only when the sources are equally large), the level the accuracy has to beat."""
+
+    accuracy: float
+    majority: float
+
+
+def probe_majority(task: DomainTask, per_domain: int = 2000) -> float:
+    """The largest source's share of the domain probe's validation samples (at most `per_domain` per source)."""
+    sizes = np.array([min(per_domain, len(d.y_val)) for d in task.sources])
+    return float(sizes.max() / sizes.sum())
+
+
 def domain_probe(algorithm: Algorithm, task: DomainTask, device: str = "cpu", max_iter: int = 500,
-                 seed: int = 0, per_domain: int = 2000) -> float:
-    """Accuracy of a fresh logistic regression predicting the source index from frozen features (train -> val),
-    on the first `per_domain` samples of each source's train and val parts (the data are already permuted)."""
+                 seed: int = 0, per_domain: int = 2000) -> ProbeScore:
+    """A fresh logistic regression predicting the source index from frozen features (train -> val), on the first
+    `per_domain` samples of each source's train and val parts (the data are already permuted): its accuracy and
+    its majority rate."""
     z_train = torch.cat([features(algorithm, d.x_train[:per_domain], device) for d in task.sources]).numpy()
     z_val = torch.cat([features(algorithm, d.x_val[:per_domain], device) for d in task.sources]).numpy()
     d_train = np.concatenate([np.full(min(per_domain, len(d.y_train)), i) for i, d in enumerate(task.sources)])
     d_val = np.concatenate([np.full(min(per_domain, len(d.y_val)), i) for i, d in enumerate(task.sources)])
     probe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=max_iter, random_state=seed))
     probe.fit(z_train, d_train)
-    return float(probe.score(z_val, d_val))
+    return ProbeScore(float(probe.score(z_val, d_val)), probe_majority(task, per_domain))
 
 
 def trivial_levels(task: DomainTask, probe_per_domain: int = 2000) -> dict[str, float]:
@@ -137,27 +190,39 @@ def trivial_levels(task: DomainTask, probe_per_domain: int = 2000) -> dict[str, 
     (a mean of per-source accuracies), the one class with the largest mean share over the sources' validation
     parts; "probe", the largest source's share of the domain probe's validation samples (1/K for equal sizes)."""
     shares = np.mean([np.bincount(d.y_val, minlength=task.num_classes) / len(d.y_val) for d in task.sources], axis=0)
-    probe_sizes = np.array([min(probe_per_domain, len(d.y_val)) for d in task.sources])
     target = np.bincount(task.target.y_all, minlength=task.num_classes) / len(task.target.y_all)
     return {"target": float(target.max()), "source_val_mean": float(shares.max()),
-            "probe": float(probe_sizes.max() / probe_sizes.sum())}
+            "probe": probe_majority(task, probe_per_domain)}
 
 
 def train(algorithm: Algorithm, task: DomainTask, *, steps: int, batch_per_domain: int, seed: int,
-          eval_every: int = 100, device: str = "cpu", sampling: Sampling = "uniform", measure_per_domain: int = 500,
-          unlabeled_target: bool = False, checkpoint: Path | None = None, checkpoint_every: int = 0,
-          resume: bool = False, progress: bool | None = None) -> list[dict[str, Any]]:
-    """Train for `steps` updates; returns the evaluation history (step 0 included). With `unlabeled_target` a
-    target batch of the same size joins each update (multi-source domain adaptation)."""
+          eval_every: int = 100, device: str = "cpu", sampling: Sampling = "uniform", val_per_domain: int = 2000,
+          measure_per_domain: int = 500, unlabeled_target: bool = False, reinit: bool = True,
+          checkpoint: Path | None = None, checkpoint_every: int = 0, resume: bool = False,
+          progress: bool | None = None) -> list[dict[str, Any]]:
+    """Train for `steps` updates from `seed` (module docstring: what the seed fixes, what is measured); returns the
+    evaluation history (step 0 included). `reinit=False` keeps the weights as given (a pretrained featurizer, or
+    more training of a trained algorithm). With `unlabeled_target` a batch of the target's unlabelled images
+    (`task.unlabeled`) of the same size joins each update (multi-source domain adaptation)."""
     if steps < 1:
         raise ValueError(f"steps must be >= 1, got {steps}")
     if algorithm.num_domains != len(task.sources):
         raise ValueError(f"the algorithm was built for {algorithm.num_domains} source domains, the task "
                          f"{task.name!r} has {len(task.sources)}")
+    if unlabeled_target and (task.unlabeled is None or not len(task.unlabeled)):
+        raise ValueError(f"unlabeled_target needs unlabelled target images, and task {task.name!r} has none: build "
+                         "it with uda_fraction > 0 (build_task) or pass unlabeled= (from_arrays)")
+    if reinit and int(algorithm.update_count):
+        raise ValueError(f"reinit=True re-draws the weights of a fresh algorithm, and this one has had "
+                         f"{int(algorithm.update_count)} updates: pass reinit=False to train it further")
+    torch.manual_seed(seed)
+    if reinit:
+        reinitialise(algorithm)
+    algorithm.set_run_length(steps)
     algorithm.to(device).train()
     sampler = SourceSampler(task, batch_per_domain, seed, device, sampling)
-    measure = _measure_subset(task, measure_per_domain, seed)
-    target_x = torch.from_numpy(task.target.x_all).to(device) if unlabeled_target else None
+    subset = validation_subset(task, val_per_domain, measure_per_domain, seed)
+    target_x = torch.from_numpy(task.unlabeled).to(device) if unlabeled_target else None
 
     def step(_: int) -> float:
         unlabeled = None
@@ -170,7 +235,7 @@ def train(algorithm: Algorithm, task: DomainTask, *, steps: int, batch_per_domai
     for name in ("optimizer", "gen_opt", "disc_opt"):
         if hasattr(algorithm, name):
             objects[name] = getattr(algorithm, name)
-    return run_loop(steps, step, objects=objects, eval_fn=lambda s: evaluate(algorithm, task, measure, device),
+    return run_loop(steps, step, objects=objects, eval_fn=lambda s: evaluate(algorithm, task, subset, device),
                     eval_every=eval_every, eval_at_start=True, checkpoint=checkpoint,
                     checkpoint_every=checkpoint_every, resume=resume, desc=task.name, progress=progress)
 
