@@ -1,3 +1,6 @@
+import json
+from pathlib import Path
+
 import pytest
 from typer.testing import CliRunner
 
@@ -22,7 +25,8 @@ FAILING = [([7, 1], 5)]
 
 def test_a_patch_that_keeps_the_specification_is_not_flagged():
     verdict = Invalidator().assess(BUGGY, FIXED, EQUIVALENT, "clip_sum", PASSING, FAILING)
-    assert verdict["overfitting"] is False and verdict["rule"] is None
+    assert verdict["overfitting"] is False and verdict["rule"] is None and verdict["p_syntactic"] is None
+    assert verdict["decided_by"] == "no rule fired and no classifier was used"
     assert Invalidator().assess(BUGGY, FIXED, FIXED, "clip_sum", PASSING, FAILING)["overfitting"] is False
 
 
@@ -47,18 +51,77 @@ def test_bad_inputs_are_rejected_or_reported():
         Invalidator().assess("def f(x):\n    return x\n", FIXED, FIXED, "clip_sum", PASSING, FAILING)
 
 
+def assess_args(folder, patch: str, *extra: str) -> list[str]:
+    """`reprolab invalidator assess` on clip_sum with `patch`, the files written into `folder`."""
+    for name, text in (("b.py", BUGGY), ("f.py", FIXED), ("p.py", patch)):
+        (folder / name).write_text(text)
+    (folder / "t.py").write_text(f"PASSING = {PASSING!r}\nFAILING = {FAILING!r}\n")
+    return ["invalidator", "assess", "--buggy", str(folder / "b.py"), "--fixed", str(folder / "f.py"),
+            "--patch", str(folder / "p.py"), "--tests", str(folder / "t.py"), "--function", "clip_sum", *extra]
+
+
+def training_benchmark(folder) -> str:
+    """A benchmark.json in the experiment's format for clip_sum: correct patches (D and its rewrites) and
+    overfitting ones (a constant bound, a dropped term)."""
+    correct = [FIXED, EQUIVALENT, FIXED.replace("min(x, hi)", "min(hi, x)"),
+               FIXED.replace("min(x, hi)", "(hi if x > hi else x)")]
+    overfitting = [FIXED.replace("min(x, hi)", "min(x, 5)"), FIXED.replace("min(x, hi)", "min(x, 4)"),
+                   FIXED.replace("min(x, hi)", "(x if x < 5 else 5)"), FIXED.replace("min(x, hi)", "min(x, hi - 1)")]
+    patches = [{"subject": "m.clip_sum", "module": "m", "bug": 0, "source": source, "correct": ok}
+               for sources, ok in ((correct, True), (overfitting, False)) for source in sources]
+    path = folder / "benchmark.json"
+    path.write_text(json.dumps({"subjects": [{"subject": "m.clip_sum", "module": "m", "patches": patches,
+                                              "bugs": [{"bug": 0, "buggy": BUGGY, "fixed": FIXED}]}]}))
+    return str(path)
+
+
 def test_cli_assess_prints_the_verdict_and_the_rule(tmp_path):
-    for name, text in (("b.py", BUGGY), ("f.py", FIXED), ("p.py", NEGATED)):
-        (tmp_path / name).write_text(text)
-    (tmp_path / "t.py").write_text(f"PASSING = {PASSING!r}\nFAILING = {FAILING!r}\n")
-    args = ["invalidator", "assess", "--buggy", str(tmp_path / "b.py"), "--fixed", str(tmp_path / "f.py"),
-            "--patch", str(tmp_path / "p.py"), "--tests", str(tmp_path / "t.py"), "--function", "clip_sum"]
+    args = assess_args(tmp_path, NEGATED)
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
-    assert "OVERFITTING: decided by rule violates_correct_spec" in result.output and "total >= 0" in result.output
+    lines = result.output.splitlines()
+    assert lines[0] == "OVERFITTING: rule violates_correct_spec fired"
+    assert lines[1].startswith("  violated at clip_sum:::LOOP0: ") and "total >= 0" in lines[1]
     (tmp_path / "t.py").write_text("PASSING = []\n")
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 2 and "must define PASSING and FAILING" in result.output
+
+
+def test_cli_assess_without_a_classifier_does_not_call_an_unflagged_patch_correct(tmp_path):
+    result = CliRunner().invoke(app, assess_args(tmp_path, EQUIVALENT))
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines() == [
+        "NOT FLAGGED: no rule fired and no classifier was used",
+        "  the rules can only flag a patch as overfitting; --train-on BENCHMARK.json adds the classifier"]
+
+
+def test_cli_assess_with_a_classifier_prints_its_score_and_the_threshold(tmp_path):
+    benchmark = training_benchmark(tmp_path)
+    p = Invalidator.from_benchmark_file(Path(benchmark), encoder="tfidf-svd").probability(BUGGY, FIXED, EQUIVALENT)
+    assert 0.0 < p < 0.975
+    for threshold, label, relation in (("0.975", "CORRECT", "<="), ("0.0", "OVERFITTING", ">")):
+        result = CliRunner().invoke(app, assess_args(tmp_path, EQUIVALENT, "--train-on", benchmark, "--encoder",
+                                                     "tfidf-svd", "--threshold", threshold))
+        assert result.exit_code == 0, result.output
+        assert result.output.splitlines() == [
+            f"{label}: no rule fired; the classifier's p(overfitting) = {p:.3f} {relation} T = {float(threshold)}"]
+    result = CliRunner().invoke(app, assess_args(tmp_path, NEGATED, "--train-on", benchmark, "--encoder",
+                                                 "tfidf-svd"))
+    assert result.output.splitlines()[0] == "OVERFITTING: rule violates_correct_spec fired"   # the rule first
+
+
+def test_cli_assess_with_the_sentence_encoder_prints_no_progress_bar(tmp_path):
+    """Loading the MiniLM weights draws transformers' "Loading weights" bar on stderr unless it is switched off;
+    the switch is restored afterwards."""
+    from transformers.utils import logging as hf_logging
+
+    assert hf_logging.is_progress_bar_enabled()
+    result = CliRunner().invoke(app, assess_args(tmp_path, EQUIVALENT, "--train-on", training_benchmark(tmp_path)))
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert len(lines) == 1 and lines[0].startswith(("CORRECT: no rule fired; the classifier's p(overfitting) = ",
+                                                    "OVERFITTING: no rule fired; the classifier's")), lines
+    assert hf_logging.is_progress_bar_enabled()
 
 
 @pytest.mark.parametrize("file, text, function, message", [

@@ -5,7 +5,8 @@ import sys
 
 import pytest
 
-from reprolab.methods.invalidator.benchmark import BenchmarkConfig, build_subject
+from reprolab.methods.invalidator.benchmark import BenchmarkConfig, build_subject, passing_tests
+from reprolab.methods.invalidator.drawn import drawn_inputs
 from reprolab.methods.invalidator.harvest import _run_test_module, harvest_inputs
 from reprolab.methods.invalidator.mutation import function_key, interleaved, mutants, mutations
 from reprolab.methods.invalidator.outcomes import canonical
@@ -64,6 +65,39 @@ def test_two_harvests_of_a_randomised_test_module_record_the_same_inputs():
     assert len(first["heappush"]) > 100 and repr(first) == repr(second)
 
 
+HARVESTED = [(([1, 5, 9], 3, "ab"), {"flag": True}), (([0, 2], -4, "b c"), {"flag": False}), (([], 7, None), {}),
+             ((frozenset({1}), 0, ""), {})]
+
+
+def test_drawn_inputs_keep_each_positions_types_and_ranges():
+    drawn = drawn_inputs(HARVESTED, 40, "m.f:0")
+    assert len(drawn) == 40 and len({repr(d) for d in drawn} | {repr(h) for h in HARVESTED}) == 44
+    shapes = {(type(args[0]), type(args[2]), tuple(kwargs)) for args, kwargs in drawn}
+    assert shapes == {(list, str, ("flag",)), (list, type(None), ()), (frozenset, str, ())}
+    for args, kwargs in drawn:
+        items, number, text = args
+        assert items == frozenset({1}) or (len(items) <= 3 and all(type(v) is int and -2 <= v <= 15 for v in items))
+        assert type(number) is int and -7 <= number <= 9                    # observed -4..7: +-2, or 3 bits
+        assert text is None or (len(text) <= 3 and set(text) <= set("ab c"))
+        assert type(kwargs.get("flag", False)) is bool
+    new_numbers = {args[1] for args, _ in drawn} - {3, -4, 7, 0}
+    assert len(new_numbers) >= 5                                           # drawn, not only replayed
+
+
+def test_drawn_inputs_are_seeded():
+    first = drawn_inputs(HARVESTED, 20, "m.f:0")
+    assert repr(first) == repr(drawn_inputs(HARVESTED, 20, "m.f:0")) != repr(drawn_inputs(HARVESTED, 20, "m.f:1"))
+    assert drawn_inputs([], 20, "m.f:0") == []
+
+
+def test_the_passing_tests_take_drawn_inputs_and_fill_up_from_the_others():
+    origin = ["harvested"] * 3 + ["drawn"] * 4 + ["generated"] * 5
+    same = [0, 2, 3, 4, 6, 8, 9, 10]                                       # pool indices where B == D
+    assert passing_tests(same, origin, BenchmarkConfig(n_dev_pass=2, n_dev_drawn=2)) == [0, 2, 3, 4]
+    # three drawn inputs qualify: the first generated one makes up the sixth test
+    assert passing_tests(same, origin, BenchmarkConfig(n_dev_pass=2, n_dev_drawn=4)) == [0, 2, 3, 4, 6, 8]
+
+
 @pytest.fixture(scope="module")
 def built():
     subject = subjects(("calendar.isleap",))[0]
@@ -77,8 +111,10 @@ def test_a_subject_builds_labelled_plausible_patches(built):
     assert source == "cpython-tests" and info["n_harvested"] == len(inputs) > 0
     assert info["stdlib_agreement"] == 1.0                          # acceptance check 6
     assert 1 <= len(info["bugs"]) <= cfg.n_bugs and info["patches"]
+    assert info["n_drawn"] == cfg.drawn_pool
     for bug in info["bugs"]:
-        assert bug["t_pass"] == 4 and bug["t_fail"] == 1 and bug["oracle_size"] >= 250
+        assert bug["t_pass"] == cfg.n_dev_pass + cfg.n_dev_drawn == 10 and bug["t_fail"] == 1
+        assert bug["t_pass_drawn"] == cfg.n_dev_drawn and bug["oracle_size"] >= 250
         assert bug["trace_status"] == ["ok", "ok"] and bug["invariants_fixed"]["P"]
     for patch in info["patches"]:
         assert patch["repasses_tests"] and patch["trace_status"] == "ok"

@@ -3,13 +3,16 @@ import json
 import pytest
 
 from reprolab.methods.invalidator.assess import Invalidator
+from reprolab.methods.invalidator.evaluate import bugs_by_key, patches_of
 from reprolab.methods.invalidator.experiment import merge
 from tests.conftest import read_record, tiny_quick_run
 
-TINY = ("subjects=calendar.isleap,calendar.leapdays,difflib._format_range_unified,shlex.quote",
+# with these caps, calendar.leapdays and textwrap.dedent give one overfitting patch each (two modules: the cap of
+# half the overfitting patches keeps both), difflib and shlex correct ones
+TINY = ("subjects=calendar.leapdays,textwrap.dedent,difflib._format_range_unified,shlex.quote",
         "benchmark.n_bugs=1", "benchmark.first_order_cap=60", "benchmark.partial_fixes=3",
         "benchmark.second_order=20", "evaluation.encoder=tfidf-svd", "min_functions=2", "min_patches=3",
-        "workers=1")
+        "max_module_share=0.5", "workers=1")
 
 
 @pytest.fixture(scope="module")
@@ -41,16 +44,34 @@ def test_smoke_run_writes_the_benchmark_scores_and_claims(tiny_run):
     assert evaluation["classifier"]["converged"] and len(evaluation["embedding_sha256"]) == 64
     assert record["metrics"]["environment"]["cpu_model"]
     assert record["metrics"]["developer_fix_as_patch"]["flagged"] == []
+    per_module = bench["per_module"]
+    assert max(m["overfitting"] for m in per_module.values()) <= 0.5 * bench["n_overfitting"]
+    assert sum(m["patches"] for m in per_module.values()) == bench["n_patches"]
+    # the share indistinguishable by invariants, against the evaluation's own naive-diff column
+    labels, naive, traced = (evaluation[k] for k in ("labels", "naive", "traced"))
+    equal = bench["overfitting_invariants_equal_dev"]
+    assert equal["of"] == sum(y and t for y, t in zip(labels, traced))
+    assert equal["n"] == sum(y and t and not d for y, t, d in zip(labels, traced, naive))
+    assert bench["t_pass"] == 10 * bench["n_bugs"] and 0 < bench["t_pass_drawn"] <= 6 * bench["n_bugs"]
     for artifact in record["artifacts"]:
         assert (out / artifact).stat().st_size > 1000
 
 
 def test_the_benchmark_trains_the_classifier_of_the_api(tiny_run):
+    """The API's classifier, trained on a run's benchmark.json, scores that benchmark's own patches from their
+    sources (the API's path: whole-program diffs, encoder, features) as it was trained on them: every overfitting
+    patch above every correct one (the tiny benchmark is separable in sample). Swapped labels, sides built otherwise
+    than in training, or the probability of the other class would break it."""
     out, _ = tiny_run
     inv = Invalidator.from_benchmark_file(out / "benchmark.json", encoder="tfidf-svd")
-    p = inv.probability("def f(x):\n    return x\n", "def f(x):\n    return x + 1\n",
-                        "def f(x):\n    return x - 1\n")
-    assert 0.0 <= p <= 1.0
+    benchmark = json.loads((out / "benchmark.json").read_text())["subjects"]
+    bugs = bugs_by_key(benchmark)
+    score = {True: [], False: []}
+    for patch in patches_of(benchmark):
+        bug = bugs[(patch["subject"], patch["bug"])]
+        score[patch["correct"]].append(inv.probability(bug["buggy"], bug["fixed"], patch["source"]))
+    assert score[False] and score[True]
+    assert min(score[False]) > 0.5 > max(score[True])
 
 
 def test_the_syntactic_sides_cover_a_fix_in_a_helper():

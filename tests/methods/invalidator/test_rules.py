@@ -45,9 +45,12 @@ def test_the_developer_fix_is_never_flagged_and_the_decision_order():
     verdict = semantic_verdict(b, d, {"P": D_P, "F": {"f:::EXIT": {"return == 0"}}})
     assert verdict["overfitting"] and verdict["rule"] == "maintains_error"
     assert not naive_diff(d, d) and naive_diff(d, {"P": D_P, "F": {"f:::EXIT": set()}})
-    assert invalidator_decision(True, 0.0, 0.975) == (True, "rules")
-    assert invalidator_decision(False, 0.98, 0.975)[0] and not invalidator_decision(False, 0.97, 0.975)[0]
-    assert invalidator_decision(False, None, 0.975) == (False, "rules (no classifier score)")
+    assert invalidator_decision("maintains_error", 0.0, 0.975) == (True, "rule maintains_error fired")
+    assert invalidator_decision(None, 0.98, 0.975) == (
+        True, "no rule fired; the classifier's p(overfitting) = 0.980 > T = 0.975")
+    assert invalidator_decision(None, 0.97, 0.975) == (
+        False, "no rule fired; the classifier's p(overfitting) = 0.970 <= T = 0.975")
+    assert invalidator_decision(None, None, 0.975) == (False, "no rule fired and no classifier was used")
 
 
 def random_map(rng: random.Random, points: list[str], invariants: list[str]) -> dict[str, set[str]]:
@@ -73,5 +76,5 @@ def test_invalidator_flags_every_patch_the_rules_flag():
     rng = random.Random(0)
     for _ in range(1000):
         p, t = rng.random(), rng.random()
-        assert invalidator_decision(True, p, t)[0]
-        assert invalidator_decision(False, p, t)[0] == (p > t)
+        assert invalidator_decision("violates_correct_spec", p, t)[0]
+        assert invalidator_decision(None, p, t)[0] == (p > t)

@@ -111,7 +111,9 @@ class Invalidator:
         return float(self._model.predict_proba(features(b[None], p[None], g[None]))[0, 1])
 
     def assess(self, buggy: str, fixed: str, patch: str, function: str, passing: list, failing: list) -> dict:
-        """The verdict: overfitting or not, what decided it, and the evidence."""
+        """The verdict: overfitting (True / False; None when a version did not run), what decided it ("rule NAME
+        fired", the classifier's score against the threshold, "no rule fired and no classifier was used" before
+        `fit`, or why the patch is not plausible), and the evidence."""
         if not passing or not failing:
             raise ValueError(f"INVALIDATOR needs passing and failing developer tests, got {len(passing)} passing "
                              f"and {len(failing)} failing")
@@ -140,9 +142,7 @@ class Invalidator:
             return {"overfitting": True, "decided_by": f"not plausible: the patch fails developer tests {failed}"}
         sem = semantic_verdict(*(r["invariants"] for r in replies))
         prob = self.probability(buggy, fixed, patch)
-        overfitting, decided = invalidator_decision(sem["overfitting"], prob, self.threshold)
-        if sem["overfitting"]:
-            decided = f"rule {sem['rule']}"
+        overfitting, decided = invalidator_decision(sem["rule"], prob, self.threshold)
         return {"overfitting": overfitting, "decided_by": decided, "rule": sem["rule"], "p_syntactic": prob,
                 "threshold": self.threshold, "violated": sem["violated"], "maintained": sem["maintained"],
                 "violations": sorted({v for r in replies for v in r.get("violations", [])})}

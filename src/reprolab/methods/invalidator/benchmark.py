@@ -1,12 +1,14 @@
 """The patch benchmark built from the standard library, one subject at a time.
 
 For a subject (a function of a stdlib module; its unmodified source is the developer fix D):
-1. Input pool: the harvested developer-test inputs, then seeded generated ones; D's outcome on each (an input
-   on which D executes more than `max_input_lines` Python lines is dropped: a deterministic cost).
+1. Input pool: the harvested developer-test inputs, then `drawn_pool` property-style inputs drawn from their
+   argument types (drawn.py), then seeded generated ones; D's outcome on each (an input on which D executes more
+   than `max_input_lines` Python lines is dropped: a deterministic cost).
 2. Bugs: first-order mutants B of D, screened in a seeded order; B qualifies when it loads, differs from D on at
    least one input (a harvested one when there are any) and agrees with D on >= `min_agreement` of the pool.
-3. Developer suite: T_P = `n_dev_pass` inputs with B == D, T_F = `n_dev_fail` with B != D (harvested first);
-   the oracle O = every other pool input.
+3. Developer suite: T_P = `n_dev_pass` inputs with B == D (harvested first) and `n_dev_drawn` drawn ones with
+   B == D (more of the others where fewer drawn ones qualify), T_F = `n_dev_fail` with B != D (harvested
+   first); the oracle O = every other pool input.
 4. Plausible patches (generate-and-validate): the first-order mutants of B (sampled up to `first_order_cap`), and
    up to `second_order` random mutants of each of up to `partial_fixes` partial fixes (pass T_F, fail some of
    T_P). Plausible = same outcome as D on all of T. Deduplicated by the docstring-stripped AST of the function;
@@ -27,6 +29,7 @@ import importlib
 import json
 import random
 
+from reprolab.methods.invalidator.drawn import drawn_inputs
 from reprolab.methods.invalidator.mutation import function_key, mutants
 from reprolab.methods.invalidator.outcomes import canonical
 from reprolab.methods.invalidator.sandbox import Limits, Sandbox
@@ -38,7 +41,9 @@ CHUNK = 25          # versions per sandbox job
 @dataclasses.dataclass(frozen=True)
 class BenchmarkConfig:
     n_bugs: int = 2                   # quick: 2 bugs per subject (paper 5)
-    n_dev_pass: int = 4               # N_DEV_P = 4
+    n_dev_pass: int = 4               # N_DEV_P = 4 (spec): harvested passing tests
+    n_dev_drawn: int = 6              # issue 38 item 2: property-style passing tests added to T_P (T_P = 10)
+    drawn_pool: int = 50              # property-style inputs drawn per subject (those not in T join the oracle)
     n_dev_fail: int = 1               # NF = 1
     oracle_size: int = 250            # generated inputs added to the pool (oracle >= 250 quick, 1000 paper)
     harvest_cap: int = 300            # benchmark design
@@ -88,9 +93,18 @@ def stdlib_agreement(subject: Subject, inputs: list[Input], outcomes: list) -> f
     return same / len(inputs)
 
 
-def screen_bugs(sandbox, subject, program: Program, pool, d_out, n_harvested, cfg: BenchmarkConfig,
+def passing_tests(same: list[int], origin: list[str], cfg: BenchmarkConfig) -> list[int]:
+    """T_P, in pool order, from the pool indices where B == D: the first `n_dev_drawn` drawn inputs and the first
+    `n_dev_pass` others (harvested before generated), more of the others where fewer drawn ones qualify."""
+    drawn = [i for i in same if origin[i] == "drawn"][: cfg.n_dev_drawn]
+    others = [i for i in same if origin[i] != "drawn"][: cfg.n_dev_pass + cfg.n_dev_drawn - len(drawn)]
+    return sorted(drawn + others)
+
+
+def screen_bugs(sandbox, subject, program: Program, pool, d_out, origin: list[str], cfg: BenchmarkConfig,
                 rng) -> list[dict]:
-    """Up to n_bugs qualifying first-order mutants of D, each with its developer suite split."""
+    """Up to n_bugs qualifying first-order mutants of D, each with its developer suite split. `origin[i]`: where
+    pool input i comes from ("harvested", "drawn" or "generated")."""
     candidates = list(mutants(program.function, rng, cfg.bug_screen_cap))
     bugs = []
     d_key = function_key(program.function)
@@ -104,12 +118,13 @@ def screen_bugs(sandbox, subject, program: Program, pool, d_out, n_harvested, cf
                 continue
             same = [json.dumps(a) == json.dumps(b) for a, b in zip(out, d_out)]
             differs = [i for i, s in enumerate(same) if not s]
-            harvested_differs = [i for i in differs if i < n_harvested]
-            if not differs or (n_harvested and not harvested_differs) or sum(same) < cfg.min_agreement * len(same):
+            harvested_differs = [i for i in differs if origin[i] == "harvested"]
+            if not differs or ("harvested" in origin and not harvested_differs) or \
+                    sum(same) < cfg.min_agreement * len(same):
                 continue
-            passing = [i for i, s in enumerate(same) if s][: cfg.n_dev_pass]
-            failing = (harvested_differs + [i for i in differs if i >= n_harvested])[: cfg.n_dev_fail]
-            if len(passing) < cfg.n_dev_pass or len(failing) < cfg.n_dev_fail:
+            passing = passing_tests([i for i, s in enumerate(same) if s], origin, cfg)
+            failing = (harvested_differs + [i for i in differs if origin[i] != "harvested"])[: cfg.n_dev_fail]
+            if len(passing) < cfg.n_dev_pass + cfg.n_dev_drawn or len(failing) < cfg.n_dev_fail:
                 continue
             bugs.append({"mutation": desc, "func": mutant, "t_pass": passing, "t_fail": failing,
                          "agreement": sum(same) / len(same)})
@@ -157,9 +172,12 @@ def build_subject(subject: Subject, harvested: list[Input], harvest_source: str,
     """The bugs and labelled plausible patches of one subject (JSON-ready: a resumable stage)."""
     rng = random.Random(f"{subject.name}:{seed}")
     program = Program.load(subject)
-    pool = list(harvested) + generated_inputs(subject, cfg.oracle_size, seed)
+    drawn = drawn_inputs(harvested, cfg.drawn_pool, f"{subject.name}:{seed}")
+    generated = generated_inputs(subject, cfg.oracle_size, seed)
+    pool = list(harvested) + drawn + generated
+    origin = ["harvested"] * len(harvested) + ["drawn"] * len(drawn) + ["generated"] * len(generated)
     info = {"subject": subject.name, "module": subject.module, "dev_inputs_source": harvest_source,
-            "n_harvested": len(harvested), "bugs": [], "patches": []}
+            "n_harvested": len(harvested), "n_drawn": len(drawn), "bugs": [], "patches": []}
     with Sandbox(cfg.limits) as sandbox:
         d_reply = _run(sandbox, subject, program, [None], pool, count_lines=True)[0]
         if d_reply.get("status") != "ok":
@@ -167,12 +185,12 @@ def build_subject(subject: Subject, harvested: list[Input], harvest_source: str,
             return info
         keep = [i for i, (o, n) in enumerate(zip(d_reply["outcomes"], d_reply["lines"]))
                 if o[0] in ("ok", "raise") and n <= cfg.max_input_lines]
-        n_harvested = sum(i < len(harvested) for i in keep)
-        pool, d_out = [pool[i] for i in keep], [d_reply["outcomes"][i] for i in keep]
+        pool, d_out, origin = [pool[i] for i in keep], [d_reply["outcomes"][i] for i in keep], [origin[i] for i in keep]
+        n_harvested = origin.count("harvested")
         info["pool_size"] = len(pool)
         info["stdlib_agreement"] = stdlib_agreement(subject, pool[:n_harvested], d_out[:n_harvested])
         d_func, d_key = ast.unparse(program.function), function_key(program.function)
-        for b_id, bug in enumerate(screen_bugs(sandbox, subject, program, pool, d_out, n_harvested, cfg, rng)):
+        for b_id, bug in enumerate(screen_bugs(sandbox, subject, program, pool, d_out, origin, cfg, rng)):
             t_idx = bug["t_pass"] + bug["t_fail"]
             tests, expected = [pool[i] for i in t_idx], [d_out[i] for i in t_idx]
             in_tests = set(t_idx)
@@ -189,6 +207,7 @@ def build_subject(subject: Subject, harvested: list[Input], harvest_source: str,
             info["bugs"].append({"bug": b_id, "mutation": bug["mutation"], "agreement": bug["agreement"],
                                  "buggy": ast.unparse(bug["func"]), "fixed": d_func,
                                  "t_pass": len(bug["t_pass"]), "t_fail": len(bug["t_fail"]),
+                                 "t_pass_drawn": sum(origin[i] == "drawn" for i in bug["t_pass"]),
                                  "oracle_size": len(oracle), "apr_candidates": n_candidates,
                                  "invariants_buggy": invariants[0], "invariants_fixed": invariants[1],
                                  "trace_status": [r.get("status") for r in traces[:2]]})

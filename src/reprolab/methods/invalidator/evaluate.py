@@ -21,7 +21,7 @@ from sklearn.model_selection import LeaveOneGroupOut
 
 from reprolab.runtime.config import check_options
 from reprolab.methods.invalidator.baselines import baseline_predictions, naive_diff
-from reprolab.methods.invalidator.rules import invalidator_decision, semantic_verdict
+from reprolab.methods.invalidator.rules import semantic_verdict
 from reprolab.methods.invalidator.syntactic import (MAX_ITER, SOLVER, TOL, features, fit_classifier, make_encoder,
                                                     patch_sides)
 
@@ -212,8 +212,7 @@ def evaluate(benchmark: list[dict], cfg: EvalConfig, seed: int = 0) -> dict:
                       "without_same_as_dev": scores(y[keep], pred[keep], None if score is None else score[keep]),
                       "per_fold": fold_scores(y, pred, groups)}
                for name, (pred, score) in methods.items()}
-    decided = [invalidator_decision(bool(s), float(p), float(t))[1].split(" ")[0]
-               for s, p, t in zip(sem, syn["gt"]["prob"], syn["gt"]["threshold"])]
+    decided = np.where(sem, "rules", "classifier").tolist()      # what decides INVALIDATOR's verdict per patch
     return {"methods": results, "labels": y.tolist(), "same_as_dev": (~keep).tolist(), "semantic": sem.tolist(),
             "rule": cols["rule"].tolist(),
             "naive": cols["naive"].tolist(), "traced": cols["traced"].tolist(),

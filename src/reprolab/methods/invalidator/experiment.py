@@ -6,8 +6,10 @@ Stages (each resumable): the harvest of CPython's tests (cached per Python versi
 (rules, naive invariant diff, syntactic classifier with and without GT by leave-one-program-out, INVALIDATOR at
 the official, fixed and fold-chosen thresholds, all-overfitting). Patches are deduplicated across seeds by
 (subject, buggy function, patched function).
-Quick (CPU, minutes): the 26 subjects with fast test modules, 1 seed, 2 bugs each, N_DEV_P = 4, NF = 1, oracle
->= 250 generated inputs, capped mutation search (300 first-order candidates, 10 partial fixes x 60 second-order).
+Quick (CPU, minutes): the 26 subjects with fast test modules, 1 seed, 2 bugs each, T_P = 4 harvested + 6
+property-style drawn inputs, NF = 1, oracle >= 250 generated inputs, capped mutation search (300 first-order
+candidates, 10 partial fixes x 60 second-order), no module supplying more than a quarter of the overfitting patches
+(composition.py).
 Paper: every subject, 10 seeds, 5 bugs each, oracle >= 1000, the design caps and 50 ms inputs (CPU-bound: many
 cores help; a GPU speeds only the encoder).
 """
@@ -23,6 +25,7 @@ import numpy as np
 
 from reprolab.methods.invalidator.claims import claims
 from reprolab.methods.invalidator.benchmark import BenchmarkConfig, build_subject
+from reprolab.methods.invalidator.composition import cap_overfitting_per_module, invariants_equal_dev
 from reprolab.methods.invalidator.evaluate import EvalConfig, evaluate
 from reprolab.methods.invalidator.plots import plot_scores
 from reprolab.methods.invalidator.harvest import harvest_inputs
@@ -46,6 +49,8 @@ class InvalidatorConfig:
     evaluation: EvalConfig = EvalConfig()
     min_functions: int = 15                    # issue: the quick benchmark has >= 15 functions, >= 50 patches
     min_patches: int = 50
+    max_module_share: float = 0.25             # issue 38 item 2: no module supplies more than a quarter of the
+                                               # overfitting patches (composition.py)
     workers: int = 2
 
 
@@ -97,6 +102,8 @@ def benchmark_metrics(benchmark: list[dict], stages: list[dict]) -> dict:
             "n_bugs": len(bugs), "n_patches": len(patches),
             "n_overfitting": sum(not p["correct"] for p in patches), "n_correct": sum(p["correct"] for p in patches),
             "n_same_as_dev": sum(p["same_as_dev"] for p in patches),
+            "overfitting_invariants_equal_dev": invariants_equal_dev(benchmark),
+            "t_pass_drawn": sum(b["t_pass_drawn"] for b in bugs), "t_pass": sum(b["t_pass"] for b in bugs),
             "all_plausible_repass_tests": all(p["repasses_tests"] for p in patches),
             "oracle_size_min": min((b["oracle_size"] for b in bugs), default=0),
             "oracle_size_median": float(np.median([b["oracle_size"] for b in bugs])) if bugs else 0.0,
@@ -108,7 +115,19 @@ def benchmark_metrics(benchmark: list[dict], stages: list[dict]) -> dict:
             "sandbox_violations": sum(bool(p["violations"]) for p in patches),
             "per_subject": {s["subject"]: {"bugs": len(s["bugs"]), "patches": len(s["patches"]),
                                            "overfitting": sum(not p["correct"] for p in s["patches"])}
-                            for s in benchmark}}
+                            for s in benchmark},
+            "per_module": per_module(benchmark)}
+
+
+def per_module(benchmark: list[dict]) -> dict[str, dict[str, int]]:
+    """module -> its patches and overfitting patches (after the cap) and the overfitting patches the cap removed."""
+    out: dict[str, dict[str, int]] = {}
+    for s in benchmark:
+        counts = out.setdefault(s["module"], {"patches": 0, "overfitting": 0, "overfitting_capped": 0})
+        counts["patches"] += len(s["patches"])
+        counts["overfitting"] += sum(not p["correct"] for p in s["patches"])
+        counts["overfitting_capped"] += len(s.get("capped_patches", []))
+    return dict(sorted(out.items()))
 
 
 def run(cfg: InvalidatorConfig, ctx: RunContext) -> RunResult:
@@ -118,9 +137,9 @@ def run(cfg: InvalidatorConfig, ctx: RunContext) -> RunResult:
         chosen, cfg.benchmark.harvest_cap, ctx.seed, require_cpython_tests=cfg.require_cpython_tests).items()})
     jobs = {f"build_{s.name}@{seed}": (build_stage, (s.name, seed, cfg)) for seed in seeds for s in chosen}
     stages = list(ctx.stages(jobs, workers=cfg.workers).values())
-    benchmark = merge(stages)
+    benchmark, module_cap = cap_overfitting_per_module(merge(stages), cfg.max_module_share, ctx.seed)
     write_json(ctx.out_dir / "benchmark.json", {"subjects": benchmark, "config": config_to_dict(cfg)})
-    metrics = {"benchmark": benchmark_metrics(benchmark, stages), "harvest": sources,
+    metrics = {"benchmark": benchmark_metrics(benchmark, stages) | {"module_cap": module_cap}, "harvest": sources,
                "environment": {"cpu_model": cpu_model()}}
     start = time.perf_counter()
     metrics["evaluation"] = evaluate(benchmark, cfg.evaluation, ctx.seed)

@@ -143,8 +143,9 @@ def describe(site: tuple[int, str, object]) -> str:
 
 
 def interleaved(sites: list, rng: random.Random) -> list:
-    """Sites shuffled within each operator kind, then taken round-robin over the kinds: a capped sample is not
-    dominated by the most numerous operator (name swaps outnumber the rest several-fold)."""
+    """Sites shuffled within each operator kind (a site's second item), then taken round-robin over the kinds: a
+    capped sample is not dominated by the most numerous operator (name swaps outnumber the rest several-fold).
+    Any (item, kind) pairs work the same way (composition.py takes patches round-robin over their subjects)."""
     by_kind: dict[str, list] = {}
     for site in sites:
         by_kind.setdefault(site[1], []).append(site)

