@@ -111,6 +111,9 @@ def test_a_bad_option_is_refused_with_its_choices_before_any_work(tmp_path, meth
     ("neural_collapse", "ufm_steps=-5", "config key 'ufm_steps' must be >= 1, got -5"),
     ("trojan_filter", "filter.lr=-1", "config key 'filter.lr' must be > 0, got -1.0"),
     ("trojan_filter", "filter.steps=-5", "config key 'filter.steps' must be >= 1, got -5"),
+    ("invalidator", "workers=0", "config key 'workers' must be >= 1, got 0"),
+    ("invalidator", "n_seeds=0", "config key 'n_seeds' must be >= 1, got 0"),
+    ("invalidator", "benchmark.n_bugs=-3", "config key 'benchmark.n_bugs' must be >= 1, got -3"),
     ("trojan_filter", "neural_cleanse.unlearn_fraction=1.5", "config key 'neural_cleanse.unlearn_fraction' must be "
                                                             "<= 1, got 1.5"),
 ])

@@ -25,10 +25,12 @@ from __future__ import annotations
 import ast
 import copy
 import dataclasses
+from typing import Annotated
 import importlib
 import json
 import random
 
+from reprolab.runtime.config import AT_LEAST_ONE, NON_NEGATIVE, PROBABILITY
 from reprolab.methods.invalidator.drawn import drawn_inputs
 from reprolab.methods.invalidator.mutation import function_key, mutants
 from reprolab.methods.invalidator.outcomes import canonical
@@ -40,22 +42,26 @@ CHUNK = 25          # versions per sandbox job
 
 @dataclasses.dataclass(frozen=True)
 class BenchmarkConfig:
-    n_bugs: int = 2                   # quick: 2 bugs per subject (paper 5)
-    n_dev_pass: int = 4               # N_DEV_P = 4 (spec): harvested passing tests
-    n_dev_drawn: int = 6              # issue 38 item 2: property-style passing tests added to T_P (T_P = 10)
-    drawn_pool: int = 50              # property-style inputs drawn per subject (those not in T join the oracle)
-    n_dev_fail: int = 1               # NF = 1
-    oracle_size: int = 250            # generated inputs added to the pool (oracle >= 250 quick, 1000 paper)
-    harvest_cap: int = 300            # benchmark design
-    min_agreement: float = 0.5        # benchmark design
-    max_input_lines: int = 50_000     # pool inputs on which D executes more Python lines are dropped: a cost that
+    n_bugs: Annotated[int, AT_LEAST_ONE] = 2                   # quick: 2 bugs per subject (paper 5)
+    n_dev_pass: Annotated[int, AT_LEAST_ONE] = 4               # N_DEV_P = 4 (spec): harvested passing tests
+    # issue 38 item 2: property-style passing tests added to T_P (T_P = 10)
+    n_dev_drawn: Annotated[int, NON_NEGATIVE] = 6
+    # property-style inputs drawn per subject (those not in T join the oracle)
+    drawn_pool: Annotated[int, NON_NEGATIVE] = 50
+    n_dev_fail: Annotated[int, AT_LEAST_ONE] = 1               # NF = 1
+    # generated inputs added to the pool (oracle >= 250 quick, 1000 paper)
+    oracle_size: Annotated[int, NON_NEGATIVE] = 250
+    harvest_cap: Annotated[int, AT_LEAST_ONE] = 300            # benchmark design
+    min_agreement: Annotated[float, PROBABILITY] = 0.5        # benchmark design
+    # pool inputs on which D executes more Python lines are dropped: a cost that
+    max_input_lines: Annotated[int, AT_LEAST_ONE] = 50_000
                                       # does not depend on machine load (about 1-5 ms of CPython here, measured
                                       # 10-40 lines per microsecond; keeps the sandbox's 0.1 s call timeout far away)
-    bug_screen_cap: int = 80          # mutants of D screened per subject
-    first_order_cap: int = 150        # APR: first-order mutants of B validated
-    partial_fixes: int = 15           # benchmark design
-    second_order: int = 150           # benchmark design per partial fix
-    plausible_cap: int = 40           # benchmark design per bug
+    bug_screen_cap: Annotated[int, AT_LEAST_ONE] = 80          # mutants of D screened per subject
+    first_order_cap: Annotated[int, AT_LEAST_ONE] = 150        # APR: first-order mutants of B validated
+    partial_fixes: Annotated[int, NON_NEGATIVE] = 15           # benchmark design
+    second_order: Annotated[int, NON_NEGATIVE] = 150           # benchmark design per partial fix
+    plausible_cap: Annotated[int, AT_LEAST_ONE] = 40           # benchmark design per bug
     limits: Limits = Limits()
 
 

@@ -17,6 +17,7 @@ cores help; a GPU speeds only the encoder).
 from __future__ import annotations
 
 import dataclasses
+from typing import Annotated
 import platform
 import time
 from pathlib import Path
@@ -31,7 +32,7 @@ from reprolab.methods.invalidator.plots import plot_scores
 from reprolab.methods.invalidator.harvest import harvest_inputs
 from reprolab.methods.invalidator.rules import semantic_verdict
 from reprolab.methods.invalidator.subjects import subjects
-from reprolab.runtime.config import config_to_dict
+from reprolab.runtime.config import AT_LEAST_ONE, NON_NEGATIVE, PROBABILITY, config_to_dict, validate_config
 from reprolab.runtime.io import write_json
 from reprolab.runtime.results import RunContext, RunResult
 
@@ -43,15 +44,19 @@ DEVICES = ("cpu",)          # tracing, sandboxed runs and the classifier run on 
 class InvalidatorConfig:
     subjects: tuple[str, ...] = ()             # module.function names; empty: all (quick: the fast ones)
     quick_only: bool = True                    # only subjects whose CPython test module is fast (quick)
-    n_seeds: int = 1                           # seeds 0-2 (quick), 10 (paper); 1 fits the 5-minute budget
+    n_seeds: Annotated[int, AT_LEAST_ONE] = 1  # seeds 0-2 (quick), 10 (paper); 1 fits the 5-minute budget
     benchmark: BenchmarkConfig = BenchmarkConfig(first_order_cap=300, partial_fixes=10, second_order=60)
     require_cpython_tests: bool = False        # True: a missing `test` package is an error, not a fallback
     evaluation: EvalConfig = EvalConfig()
-    min_functions: int = 15                    # issue: the quick benchmark has >= 15 functions, >= 50 patches
-    min_patches: int = 50
-    max_module_share: float = 0.25             # issue 38 item 2: no module supplies more than a quarter of the
+    min_functions: Annotated[int, NON_NEGATIVE] = 15  # issue: the quick benchmark has >= 15 functions, >= 50 patches
+    min_patches: Annotated[int, NON_NEGATIVE] = 50
+    # issue 38 item 2: no module supplies more than a quarter of the
+    max_module_share: Annotated[float, PROBABILITY] = 0.25
                                                # overfitting patches (composition.py)
-    workers: int = 2
+    workers: Annotated[int, AT_LEAST_ONE] = 2
+
+    def __post_init__(self) -> None:
+        validate_config(self)            # options and the declared bounds of every field, nested configs included
 
 
 CONFIGS = {
