@@ -32,6 +32,9 @@ Minibatches = Sequence[tuple[torch.Tensor, torch.Tensor]]
 
 @dataclasses.dataclass(frozen=True)
 class OptimConfig:
+    """The Adam optimiser of `DomainInvariant`, `ERM`, `MMD` and `CORAL`: learning rate `lr` and `weight_decay`.
+    Defaults are DomainBed's for small images (Adam 1e-3, weight decay 0)."""
+
     lr: float = 1e-3              # DomainBed, small images
     weight_decay: float = 0.0     # DomainBed, small images
 

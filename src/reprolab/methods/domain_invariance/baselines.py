@@ -127,6 +127,9 @@ class GradientReversal(torch.autograd.Function):
 
 
 def gradient_reversal(x: torch.Tensor, lam: float) -> torch.Tensor:
+    """The gradient reversal layer GRL (Ganin et al.): returns x unchanged and multiplies the gradient flowing back
+    through it by -`lam`. DANN with `AdversarialConfig(mode="grl")` applies it to the features z before the domain
+    discriminator."""
     return GradientReversal.apply(x, lam)
 
 

@@ -108,6 +108,8 @@ def features(algorithm: Algorithm, x: np.ndarray, device: str = "cpu", batch: in
 
 
 def accuracy(algorithm: Algorithm, x: np.ndarray, y: np.ndarray, device: str = "cpu", batch: int = 1024) -> float:
+    """The fraction of rows of x whose argmax of `algorithm.predict` equals y, in evaluation mode, `batch` rows at a
+    time on `device`; NaN when y is empty."""
     if not len(y):
         return float("nan")
     predicted = _batched(lambda xb: algorithm.predict(xb).argmax(1), algorithm, x, device, batch)

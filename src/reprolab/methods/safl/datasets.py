@@ -38,6 +38,10 @@ LmdbRoots = str | Path | Sequence[str | Path]
 
 @dataclasses.dataclass
 class WordImages:
+    """Labelled word images in memory: `images`, uint8 (N, 3, H, W), and their `labels`; `skipped`, counts by reason of
+    the records left out (and of labels kept with UNK); `bad_images`, the unusable images by name with the reason.
+    `read_label_file` and `read_lmdb` return one, and `Recognizer.fit` and `Recognizer.evaluate` take one."""
+
     images: torch.Tensor                      # (N, 3, H, W) uint8
     labels: list[str]
     skipped: dict[str, int] = dataclasses.field(default_factory=dict)
@@ -210,6 +214,10 @@ class LmdbWordImages:
 
 def read_label_file(path: str | Path, size: tuple[int, int] = (32, 100), max_label: int | None = 24,
                     oov: OutOfVocabulary = "unk") -> WordImages:
+    """The word images a label file lists, as `WordImages` at `size`: lines `path<TAB>label` (or the first space as the
+    separator) or JSON lines {"filename": ..., "text": ...}, paths relative to the file's folder. Empty labels, labels
+    over `max_label` characters (None keeps all) and unreadable images are skipped and counted; `oov` ("unk", "skip",
+    "error") decides labels with characters outside the vocabulary."""
     path = Path(path)
 
     def records():

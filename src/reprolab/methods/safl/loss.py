@@ -27,6 +27,9 @@ def focal_loss(logits: torch.Tensor, targets: torch.Tensor, gamma: float = 1.0, 
 
 
 def noam(step: int, d_model: int = 512, warmup: int = 16000) -> float:
+    """The official code's Noam learning rate at optimisation step `step` (from 1):
+    d_model^-0.5 min(step^-0.5, step warmup^-1.5), rising linearly to its peak at step `warmup` (3.494e-4 for the
+    defaults d_model 512, warmup 16,000), then decaying as step^-0.5."""
     return d_model ** -0.5 * min(step ** -0.5, step * warmup ** -1.5)
 
 

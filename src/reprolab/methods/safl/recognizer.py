@@ -51,6 +51,11 @@ FORMAT_VERSION = 1
 
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
+    """The training of `Recognizer.fit`: `steps` of `batch_size` images; the rate `schedule` ("noam" with `warmup`,
+    "warmup_cosine" to the peak `lr` after `warmup` steps, or a "constant" `lr`); the loss, "nll" or "focal" (`gamma`,
+    `alpha`); the gradient-norm `clip` (1, official). Defaults: the quick CPU run's random-string training (350 steps of
+    batch 32, warmup 50 + cosine from 1e-3) with NLL, the loss the released official code trains."""
+
     steps: int = 350
     batch_size: int = 32
     schedule: Literal["noam", "warmup_cosine", "constant"] = "warmup_cosine"
@@ -101,6 +106,9 @@ class LossLog:
 
 @dataclasses.dataclass
 class FolderReading:
+    """What `Recognizer.recognize(folder)` returns: `predictions`, the recognised string of each image file by name, and
+    `skipped`, each image file that could not be read, by name, with the reason."""
+
     predictions: dict[str, str]       # file name -> the recognised string
     skipped: dict[str, str]           # file name -> why the image was not read
 
@@ -147,6 +155,10 @@ def is_one_image(images: Any) -> bool:
 
 
 class Recognizer:
+    """A scene text recognizer: a SAFL model (or the CRNN-CTC baseline) on `device`. `from_config` builds it, `fit`
+    trains it on word images, `recognize` reads an image, a list or a folder, `evaluate` scores normalised word accuracy
+    and 1-NED, and `save` / `Recognizer.load` keep it in one checked file."""
+
     def __init__(self, model: nn.Module, device: str = "cpu"):
         self.model, self.device = model.to(device), device
         self.history: dict[str, Any] = {}

@@ -58,10 +58,14 @@ def out_of_vocabulary(label: str) -> str:
 
 
 def normalize(s: str) -> str:
+    """The official evaluation normaliser: keep only the ASCII digits and letters [0-9A-Za-z], then lower-case
+    ("Hello-World!" -> "helloworld")."""
     return re.sub(r"[^0-9A-Za-z]", "", s).lower()
 
 
 def one_minus_ned(pred: str, gt: str) -> float:
+    """1-NED of one prediction against its label: 1 - Levenshtein distance / max(len(pred), len(gt)) on the
+    `normalize`d strings, 1 when both are empty (the mmocr / PaddleOCR convention)."""
     from rapidfuzz.distance import Levenshtein
 
     pred, gt = normalize(pred), normalize(gt)
@@ -70,6 +74,8 @@ def one_minus_ned(pred: str, gt: str) -> float:
 
 
 def word_accuracy(preds: Sequence[str], gts: Sequence[str]) -> float:
+    """Word accuracy, the paper's metric: the fraction of predictions equal to their labels after `normalize`. A
+    ValueError unless there are as many predictions as labels, and at least one."""
     if len(preds) != len(gts) or not gts:
         raise ValueError(f"need as many predictions as labels (> 0), got {len(preds)} and {len(gts)}")
     return float(np.mean([normalize(p) == normalize(g) for p, g in zip(preds, gts)]))
