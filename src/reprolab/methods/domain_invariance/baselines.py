@@ -9,8 +9,8 @@
   grad_penalty * ||d P / d disc_input||^2 joins disc_loss before branching; if t mod (1 + d_steps) < d_steps a
   discriminator step on disc_loss, else a generator step on CE - lambda * disc_loss, so the generator maximises the
   penalty too. With d_steps = 1 the featurizer is updated on only half of the calls.
-  `adv_mode="grl"`: one optimiser, CE + disc_loss(GRL(z)), the gradient reversal layer multiplying the gradient
-  reaching z by -lambda (Ganin et al.).
+  `AdversarialConfig(mode="grl")`: one optimiser, CE + disc_loss(GRL(z)), the gradient reversal layer multiplying
+  the gradient reaching z by -lambda (Ganin et al.).
 - **MMD** (DomainBed's): mean_i CE_i + gamma * mean_{i<j} MMD^2(Z_i, Z_j) with raw features and
   Gamma = {1e-3, ..., 1e3}, constant weight: the general penalty of `penalties.py` with `features="raw"`. Like
   DomainBed's, it ignores an unlabelled target batch unless `use_unlabeled=True` (the target is then one more group).

