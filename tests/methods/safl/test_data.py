@@ -2,7 +2,9 @@
 several LMDB roots, saving and loading a recognizer, the recognizer's input checks and a deterministic first few
 training losses."""
 
+import dataclasses
 import json
+from collections import Counter
 
 import pytest
 import torch
@@ -10,6 +12,7 @@ import torch
 from reprolab.methods.safl.datasets import LmdbWordImages, WordImages, read_label_file, read_lmdb, write_lmdb
 from reprolab.methods.safl.recognizer import Recognizer, TrainConfig
 from reprolab.methods.safl.synth import SynthConfig, SyntheticWordImages, generate, rare_characters, zipf_order
+from reprolab.methods.safl.vocab import DIGITS
 
 
 def test_generator_is_deterministic_per_image():
@@ -33,6 +36,22 @@ def test_zipf_characters_and_the_rare_set():
     assert set("".join(labels)) <= set(rare_characters(0))
     with pytest.raises(ValueError, match="unknown font families"):
         SynthConfig(fonts=("comic",))
+
+
+def test_strings_over_another_alphabet():
+    order, p = zipf_order(0, DIGITS)
+    assert sorted(order) == list(DIGITS) and order == zipf_order(0, DIGITS)[0]
+    assert p[0] == pytest.approx(0.34, abs=0.01) and p[5:].sum() == pytest.approx(0.22, abs=0.01)
+    cfg = SynthConfig(alphabet=DIGITS, min_len=3, max_len=5)
+    _, labels = generate(60, cfg, seed=0)
+    assert set("".join(labels)) <= set(DIGITS) and {len(s) for s in labels} == {3, 4, 5}
+    counts = Counter("".join(labels))
+    assert counts.most_common(1)[0][0] == order[0]
+    _, rare = generate(30, dataclasses.replace(cfg, charset="rare"), seed=0)
+    assert set("".join(rare)) <= set(rare_characters(0, DIGITS)) == set(order[5:])
+    for bad in ("4", "00", "AB", "0-"):
+        with pytest.raises(ValueError, match="alphabet"):
+            SynthConfig(alphabet=bad)
 
 
 def _images(n):

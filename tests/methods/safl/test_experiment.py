@@ -37,6 +37,7 @@ def test_smoke_run_writes_every_claim_metric_and_plot(tiny):
     assert set(runs["nll"]) >= {"val", "test_uniform", "test_rare", "test_curved", "test_straight", "by_bucket"}
     assert "control_point_shift" not in runs["nll_no_stn"] and runs["crnn_ctc"]["params"] < runs["nll"]["params"]
     assert record["metrics"]["data"]["test_rare"]["images"] == 20
+    assert sorted(record["metrics"]["data"]["zipf_order"]) == sorted(CONFIGS["quick"].alphabet)
     assert {"plot_losses.png", "plot_buckets.png", "plot_rectified_nll_seed0.png"} <= set(record["artifacts"])
     assert all((out / a).exists() for a in record["artifacts"])
 
@@ -50,7 +51,7 @@ def test_resume_reads_every_cell_back(tiny):
 
 def test_the_best_constant_answer_per_metric():
     answers = constant_answers(CONFIGS["quick"])
-    assert len(answers) == 36 * 4 and {"000", "zzzzzz"} <= set(answers)
+    assert len(answers) == 36 * 3 and {"000", "zzzzz"} <= set(answers) and "zzzzzz" not in answers
     best = best_constant(["4444", "4444", "abc", "44"], ["444", "4444", "aaa"])
     assert best["word_accuracy"] == {"answer": "4444", "score": 0.5}
     assert best["one_minus_ned"] == {"answer": "4444", "score": pytest.approx((1 + 1 + 0 + 0.5) / 4)}
@@ -64,6 +65,8 @@ def test_frequency_buckets_and_config_errors():
         apply_overrides(CONFIGS["quick"], ["max_len=30"])
     with pytest.raises(ConfigError, match="runs"):
         apply_overrides(CONFIGS["quick"], ["runs=attention"])
+    with pytest.raises(ConfigError, match="alphabet"):
+        apply_overrides(CONFIGS["quick"], ["alphabet=4"])
 
 
 def test_training_lmdbs_stream_and_benchmarks_keep_labels_over_the_maximum(tmp_path):

@@ -1,5 +1,7 @@
 """Spec 7 checks 1-7 and 9, and the traps (boolean masks, the TPS zoom-out)."""
 
+import dataclasses
+
 import pytest
 import torch
 from torch.nn import functional as F
@@ -103,6 +105,34 @@ def test_fit_trains_at_the_rate_of_the_chosen_order(monkeypatch):
         cfg = TrainConfig(steps=3, batch_size=2, schedule="noam", warmup=10, lr=5e-3, official_lr_order=official)
         Recognizer.from_config(size="light", seed=0).fit(data, cfg)
     assert used == [noam(1, 512, 10), noam(2, 512, 10), noam(3, 512, 10), 5e-3, noam(1, 512, 10), noam(2, 512, 10)]
+
+
+def test_fit_trains_the_encoder_and_the_rectifier_at_their_fraction_of_the_rate(monkeypatch):
+    from reprolab.methods.safl.datasets import WordImages
+    from reprolab.methods.safl.recognizer import Recognizer
+
+    rates = []
+    step = torch.optim.Adam.step
+    monkeypatch.setattr(torch.optim.Adam, "step", lambda self, *a, **k: (
+        rates.append({id(p): g["lr"] for g in self.param_groups for p in g["params"]}), step(self, *a, **k))[1])
+    data = WordImages(torch.zeros(4, 3, 32, 100, dtype=torch.uint8), ["ab", "c", "de", "f"])
+    cfg = TrainConfig(steps=2, batch_size=2, schedule="constant", lr=1e-3, encoder_lr_scale=0.1,
+                      rectifier_lr_scale=0.25)
+    model = Recognizer.from_config(size="light", seed=0).fit(data, cfg).model
+    encoder, rectifier = ({id(p) for p in part.parameters()} for part in (model.transformer.core.encoder,
+                                                                          model.rectifier))
+    expected = {id(p): 1e-3 * 0.1 if id(p) in encoder else 1e-3 * 0.25 if id(p) in rectifier else 1e-3
+                for p in model.parameters()}
+    assert rates == [expected, expected] and len(encoder) > 0 and len(rectifier) > 0
+    official = Recognizer.from_config(size="light", seed=0).fit(data, dataclasses.replace(cfg, encoder_lr_scale=1,
+                                                                                          rectifier_lr_scale=1))
+    assert rates[-1] == {id(p): 1e-3 for p in official.model.parameters()}
+    crnn = Recognizer.from_config("crnn", seed=0).fit(data, cfg)                      # no encoder, no rectifier
+    assert rates[-1] == {id(p): 1e-3 for p in crnn.model.parameters()}
+    with pytest.raises(ValueError, match="encoder_lr_scale"):
+        TrainConfig(encoder_lr_scale=0)
+    with pytest.raises(ValueError, match="rectifier_lr_scale"):
+        TrainConfig(rectifier_lr_scale=1.5)
 
 
 def test_official_decoder_pe_adds_the_row_of_each_samples_batch_slot():

@@ -15,11 +15,14 @@ version, another vocabulary, or a damaged file (unreadable, or weights that do n
 
 Training [official code]: Adam (0.9, 0.98), eps 1e-9, no weight decay; the learning rate set before every step
 (Noam from step 1, or warmup + cosine, or constant; the official trainer sets it after every step instead, which
-`TrainConfig.official_lr_order` reproduces); the global gradient norm clipped to 1; teacher forcing; focal loss or
-NLL (gamma = 0, alpha = 1). Batches are drawn epoch by epoch from a seeded permutation; the loss of every step is
-kept, with the rectifier's gradient norm at the first step. `fit(..., fast=FastPath(...))` takes the opt-in GPU fast
-path for the training steps (`reprolab.runtime.fast`: compile, bf16 autocast of the forward pass and the loss,
-channels-last); recognition stays eager float32 (it decodes with `greedy` / `beam`, not the compiled forward).
+`TrainConfig.official_lr_order` reproduces); one rate for every parameter [official], or the Transformer encoder and
+the rectifier at a fraction of it (`encoder_lr_scale`, `rectifier_lr_scale`: the quick CPU run's setting, under
+which the light model leaves the character prior within its budget); the global gradient norm clipped to 1; teacher
+forcing; focal loss or NLL (gamma = 0, alpha = 1). Batches are drawn epoch by epoch from a seeded permutation; the
+loss of every step is kept, with the rectifier's gradient norm at the first step. `fit(..., fast=FastPath(...))`
+takes the opt-in fast path for the training steps (`reprolab.runtime.fast`: compile, bf16 autocast of the forward
+pass and the loss, channels-last); recognition stays eager float32 (it decodes with `greedy` / `beam`, not the
+compiled forward).
 """
 
 from __future__ import annotations
@@ -53,8 +56,9 @@ FORMAT_VERSION = 1
 class TrainConfig:
     """The training of `Recognizer.fit`: `steps` of `batch_size` images; the rate `schedule` ("noam" with `warmup`,
     "warmup_cosine" to the peak `lr` after `warmup` steps, or a "constant" `lr`); the loss, "nll" or "focal" (`gamma`,
-    `alpha`); the gradient-norm `clip` (1, official). Defaults: the quick CPU run's random-string training (350 steps of
-    batch 32, warmup 50 + cosine from 1e-3) with NLL, the loss the released official code trains."""
+    `alpha`); the gradient-norm `clip` (1, official); the fractions of the rate the encoder and the rectifier train at.
+    Defaults: a CPU schedule (350 steps of batch 32, warmup 50 + cosine from 1e-3, every part at that rate) with NLL,
+    the loss the released official code trains; the quick run sets its own (`experiment.py`)."""
 
     steps: int = 350
     batch_size: int = 32
@@ -68,12 +72,17 @@ class TrainConfig:
     max_label: int = 24               # the decoder's 25 steps hold 24 characters and EOS
     official_lr_order: bool = False   # official: True (the rate set after each step: step 1 runs at `lr`, the
                                       # command-line --lr; step k > 1 at the schedule's value for k - 1)
+    encoder_lr_scale: float = 1.0     # SAFL's Transformer encoder trains at this fraction of the rate, and
+    rectifier_lr_scale: float = 1.0   # its rectifier at this one; official: 1 and 1 (one rate). CRNN has neither
 
     def __post_init__(self) -> None:
         check_options(self)
         check_at_least(self, 1, ("steps", "batch_size", "max_label"))
         if self.gamma < 0 or not 0 < self.alpha <= 1 or self.lr <= 0:
             raise ValueError(f"need gamma >= 0, 0 < alpha <= 1, lr > 0; got {self.gamma}, {self.alpha}, {self.lr}")
+        for key in ("encoder_lr_scale", "rectifier_lr_scale"):
+            if not 0 < getattr(self, key) <= 1:
+                raise ValueError(f"need 0 < {key} <= 1, got {getattr(self, key)}")
 
     def lr_for_step(self, step: int) -> float:
         """The rate optimisation step `step` (from 1) runs at: the schedule's value at `step`, set before the step;
@@ -89,6 +98,18 @@ class TrainConfig:
         if self.schedule == "warmup_cosine":
             return warmup_cosine(step, self.lr, self.warmup, self.steps)
         return self.lr
+
+
+def param_groups(model: nn.Module, cfg: TrainConfig) -> list[dict[str, Any]]:
+    """The optimizer's parameter groups, each with the fraction of the scheduled rate it trains at (`lr_scale`): every
+    parameter at 1, except SAFL's Transformer encoder at `encoder_lr_scale` and its rectifier at
+    `rectifier_lr_scale`, each in a group of its own when below 1."""
+    parts = ([(model.transformer.core.encoder, cfg.encoder_lr_scale), (model.rectifier, cfg.rectifier_lr_scale)]
+             if isinstance(model, SAFL) else [])
+    scaled = [{"params": list(part.parameters()), "lr_scale": scale} for part, scale in parts
+              if part is not None and scale != 1]
+    taken = {id(p) for group in scaled for p in group["params"]}
+    return [{"params": [p for p in model.parameters() if id(p) not in taken], "lr_scale": 1.0}, *scaled]
 
 
 class LossLog:
@@ -243,7 +264,7 @@ class Recognizer:
             raise ValueError("no training images (every record was skipped?)")
         check_fast_path(fast, self.device)
         model = fast_model(self.model, fast)
-        optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr_for_step(1), betas=(0.9, 0.98), eps=1e-9)
+        optimizer = torch.optim.Adam(param_groups(model, cfg), lr=cfg.lr_for_step(1), betas=(0.9, 0.98), eps=1e-9)
         batches = ShuffledBatches(len(data), cfg.batch_size, seed)
         losses = LossLog()
         first: dict[str, float] = {}
@@ -252,7 +273,7 @@ class Recognizer:
             index = batches(i)
             model.train()
             for group in optimizer.param_groups:
-                group["lr"] = cfg.lr_for_step(i + 1)
+                group["lr"] = cfg.lr_for_step(i + 1) * group["lr_scale"]
             with autocast(fast, self.device):
                 loss = self.loss(*data.batch(index), cfg, fast)
             if not torch.isfinite(loss):

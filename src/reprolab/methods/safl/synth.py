@@ -2,9 +2,10 @@
 
 Image i of a set depends only on (seed, i): its own generator `np.random.default_rng([seed, i])`, so any split of
 the work across processes gives the same images.
-- Text: random strings of 3-6 characters, each character drawn Zipf (p ~ 1 / rank) over the 36 lower-case
-  alphanumerics in a seeded shuffled order (the top character ~24 % of the mass, the rarest half ~16 %); or only
-  the rarest half of that order (`charset="rare"`); or words drawn Zipf from a given word list.
+- Text: random strings of 3-6 characters, each character drawn Zipf (p ~ 1 / rank) over the `alphabet` (default the
+  36 lower-case alphanumerics) in a seeded shuffled order (over the 36: the top character ~24 % of the mass, the
+  rarest half ~16 %; over the 10 digits: ~34 % and ~22 %); or uniformly over the rarest half of that order
+  (`charset="rare"`); or words drawn Zipf from a given word list.
 - Rendering (PIL): a TrueType font of the set's families, size 28 / 34 / 40 px, padding 4-16 px (x) and 4-12 px (y),
   a random background colour with a linear gradient, a text colour of contrasting luminance, Gaussian blur with
   p = 0.3 (sigma 0.3-1.2).
@@ -38,11 +39,17 @@ Distortion = Literal["none", "rotation", "perspective", "curve"]
 
 @dataclasses.dataclass(frozen=True)
 class SynthConfig:
+    """The seeded word-image generator (`generate`, `SyntheticWordImages`): image `height` x `width`, font families,
+    distortion kinds, random strings of `min_len` to `max_len` characters of `alphabet`, drawn Zipf (or, with
+    `charset="rare"`, uniformly over the rarest half), font sizes, blur and noise probabilities. Defaults: the recipe
+    above at the light model's 32 x 100 input, with the DejaVu training fonts and straight or curved text."""
+
     height: int = 32
     width: int = 100
     fonts: tuple[str, ...] = ("dejavu",)
     distortions: tuple[Distortion, ...] = ("none", "curve")
     charset: Literal["zipf", "rare"] = "zipf"
+    alphabet: str = ALPHANUMERIC       # the characters of the random strings
     min_len: int = 3
     max_len: int = 6
     curve_amplitude: tuple[float, float] = (0.25, 0.6)
@@ -55,6 +62,9 @@ class SynthConfig:
         check_options(self)
         if not 1 <= self.min_len <= self.max_len:
             raise ValueError(f"need 1 <= min_len <= max_len, got {self.min_len}, {self.max_len}")
+        if len(self.alphabet) < 2 or len(set(self.alphabet)) != len(self.alphabet) or set(self.alphabet) - set(
+                ALPHANUMERIC):
+            raise ValueError(f"alphabet must be >= 2 distinct characters of {ALPHANUMERIC!r}, got {self.alphabet!r}")
         unknown = [f for f in self.fonts if f not in FONT_FAMILIES]
         if unknown:
             raise ValueError(f"unknown font families {unknown}; known: {sorted(FONT_FAMILIES)}")
@@ -78,16 +88,16 @@ def _font(path: str, size: int):
     return ImageFont.truetype(path, size)
 
 
-def zipf_order(seed: int) -> tuple[str, np.ndarray]:
-    """The 36 characters in a seeded shuffled order and their Zipf probabilities (p ~ 1 / rank)."""
-    order = "".join(np.random.default_rng(seed).permutation(list(ALPHANUMERIC)))
+def zipf_order(seed: int, alphabet: str = ALPHANUMERIC) -> tuple[str, np.ndarray]:
+    """The alphabet's characters in a seeded shuffled order and their Zipf probabilities (p ~ 1 / rank)."""
+    order = "".join(np.random.default_rng(seed).permutation(list(alphabet)))
     p = 1.0 / np.arange(1, len(order) + 1)
     return order, p / p.sum()
 
 
-def rare_characters(seed: int) -> str:
+def rare_characters(seed: int, alphabet: str = ALPHANUMERIC) -> str:
     """The rarest half of the Zipf order."""
-    order, _ = zipf_order(seed)
+    order, _ = zipf_order(seed, alphabet)
     return order[len(order) // 2:]
 
 
@@ -95,7 +105,7 @@ def sample_text(rng: np.random.Generator, cfg: SynthConfig, words: Sequence[str]
     if words is not None:
         p = 1.0 / np.arange(1, len(words) + 1)
         return words[int(rng.choice(len(words), p=p / p.sum()))]
-    order, p = zipf_order(cfg.order_seed)
+    order, p = zipf_order(cfg.order_seed, cfg.alphabet)
     if cfg.charset == "rare":
         order, p = order[len(order) // 2:], np.full(len(order) - len(order) // 2, 1.0 / (len(order) - len(order) // 2))
     n = int(rng.integers(cfg.min_len, cfg.max_len + 1))

@@ -22,6 +22,7 @@ CHARS = string.digits + string.ascii_lowercase + string.ascii_uppercase + string
 EOS, PAD, UNK, BOS = 94, 95, 96, 97
 NUM_CLASSES = 97
 ALPHANUMERIC = string.digits + string.ascii_lowercase
+DIGITS = string.digits
 INDEX = {c: i for i, c in enumerate(CHARS)}
 VOCABULARY = {"chars": CHARS, "eos": EOS, "pad": PAD, "unk": UNK, "bos": BOS}   # what a saved recognizer records
 OutOfVocabulary = Literal["unk", "skip", "error"]
