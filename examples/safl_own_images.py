@@ -5,9 +5,9 @@ folder, printing each file's prediction and the files that could not be read.
     python examples/safl_own_images.py --folder my_words      # your images, any size and mode, labelled in
                                                               # my_words/labels.txt (lines `file<TAB>label`)
 
-The defaults are the quick run's memorisation setting (the light model, 64 images, 300 steps with the whole set as
-the batch, constant lr 3e-4), under which the quick run read its 64 training images back at 100 % word accuracy.
-A model trained this briefly has learnt the images it saw, not to read new ones (see the method README).
+The defaults train the light model on the whole folder as one batch for 300 steps at a constant lr 3e-4, a
+memorisation setting: a model trained this briefly learns the images it saw, not to read new ones (the method
+README says how long reading held-out images takes).
 """
 
 from __future__ import annotations
