@@ -35,7 +35,7 @@ demo: setup
 	$(BIN)/reprolab report runs
 
 test: setup
-	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks examples scripts
 	$(BIN)/python -m pytest -q
 
 # The report's browser test needs Debian's chromium (installed when running as root; skipped, with the reason, without).
