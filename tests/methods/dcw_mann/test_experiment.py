@@ -39,6 +39,9 @@ def test_smoke_run_writes_every_claim_metric_and_plot(tiny):
     assert dcw["seeds"] == [0] and dcw["per_seed_dl_similarity"] == [dcw["dl_similarity"]["mean"]]
     assert dcw["curve"]["iterations"] == [20, 40] and dcw["curve"]["measured_on"] == "test"
     assert dcw["params"] == 74_976 and dcw["seconds_per_prediction"]["mean"] > 0
+    # the same weights scored in the official batches of 10 too, beside the batch-independent default
+    assert set(dcw["official_batch_dl_similarity"]) == {"mean", "se"}
+    assert "official_batch_dl_similarity" not in logs["helpdesk"]["models"]["tax_lstm"]
     assert logs["helpdesk"]["models"]["lstm_seq2seq"]["params"] == 427_031         # BiLSTM(100), LSTM(200), D 20
     assert max(int(k) for k in logs["bpi_12_w"]["frequency"]["by_prefix_length"]) <= 20     # cases cut to 21
     assert {"plot_dl_curves.png", "plot_prefix_accuracy.png", "plot_memory.png"} == set(record["artifacts"])
