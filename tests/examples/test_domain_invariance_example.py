@@ -1,18 +1,8 @@
-import importlib.util
-from pathlib import Path
-
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "domain_invariance_digits_to_usps.py"
-
-
-def _example():
-    spec = importlib.util.spec_from_file_location("domain_invariance_digits_to_usps", EXAMPLE)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from tests.examples import load_example
 
 
 def test_the_digits_to_usps_example_trains_both_models_above_the_majority_class(capsys):
-    example = _example()
+    example = load_example("domain_invariance_digits_to_usps")
     task = example.digits_to_usps_task(n_mnist=300, n_usps=200)
     assert [d.name for d in task.sources] == ["mnist", "uci_digits"] and task.input_shape == (1, 28, 28)
     assert len(task.sources[0].y_all) == 300 and len(task.target.y_all) == 200

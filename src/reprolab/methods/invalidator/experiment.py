@@ -18,9 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 from typing import Annotated
-import platform
 import time
-from pathlib import Path
 
 import numpy as np
 
@@ -34,7 +32,7 @@ from reprolab.methods.invalidator.rules import semantic_verdict
 from reprolab.methods.invalidator.subjects import subjects
 from reprolab.runtime.config import AT_LEAST_ONE, NON_NEGATIVE, PROBABILITY, config_to_dict, validate_config
 from reprolab.runtime.io import write_json
-from reprolab.runtime.results import RunContext, RunResult
+from reprolab.runtime.results import RunContext, RunResult, cpu_model
 
 NEEDS_EXTRA_DATA = False
 DEVICES = ("cpu",)          # tracing, sandboxed runs and the classifier run on the CPU
@@ -153,18 +151,6 @@ def run(cfg: InvalidatorConfig, ctx: RunContext) -> RunResult:
     artifacts = ["benchmark.json", plot_scores(metrics, ctx.out_dir / "plot_scores.png").name]
     return RunResult(method="invalidator", scale=ctx.scale, seeds=seeds, config=config_to_dict(cfg),
                      metrics=metrics, claims=claims(metrics, cfg), artifacts=artifacts)
-
-
-def cpu_model() -> str:
-    """The CPU's "model name" from /proc/cpuinfo (Linux), else what `platform` knows: the encoder's and the
-    classifier's floating-point results can differ between CPUs."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def developer_fix_check(benchmark: list[dict]) -> dict:
