@@ -25,6 +25,14 @@ from reprolab.runtime.io import atomic_write
 from reprolab.runtime.progress import Progress
 
 
+def descend(optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> float:
+    """One optimiser step on `loss` (gradients zeroed first, then backpropagated); returns the loss's value."""
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return loss.item()
+
+
 def rng_state() -> dict[str, Any]:
     np_state = np.random.get_state()
     state = {"python": random.getstate(), "torch": torch.get_rng_state(),

@@ -19,7 +19,7 @@ from torch.nn import functional as F
 
 from reprolab.runtime.config import AT_LEAST_ONE, NON_NEGATIVE, POSITIVE, PROBABILITY
 from reprolab.nets.scoring import accuracy
-from reprolab.runtime.train import LoopCheckpoints, run_loop
+from reprolab.runtime.train import LoopCheckpoints, descend, run_loop
 
 
 @dataclasses.dataclass(frozen=True)
@@ -76,11 +76,7 @@ def fine_prune(classifier: nn.Module, x_def: torch.Tensor, y_def: torch.Tensor, 
 
     def step(_: int) -> float:
         idx = torch.randint(len(y_def), (cfg.batch_size,), generator=gen)
-        loss = F.cross_entropy(model(x_def[idx]), y_def[idx])
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        return loss.item()
+        return descend(optimizer, F.cross_entropy(model(x_def[idx]), y_def[idx]))
 
     run_loop(cfg.finetune_steps, step, objects={"model": model, "optimizer": optimizer, "gen": gen},
              desc="Fine-Pruning fine-tuning", **checkpoints.of("fine_pruning"))

@@ -19,7 +19,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from reprolab.runtime.config import AT_LEAST_ONE, NON_NEGATIVE, POSITIVE, PROBABILITY
-from reprolab.runtime.train import LoopCheckpoints, run_loop
+from reprolab.runtime.train import LoopCheckpoints, descend, run_loop
 
 MAD_SCALE = 1.4826
 
@@ -107,11 +107,7 @@ def unlearn(classifier: nn.Module, x_def: torch.Tensor, y_def: torch.Tensor, tri
             rows = stamp & (which == t)
             m, p = triggers[t]
             x[rows] = (1 - m) * x[rows] + m * p
-        loss = F.cross_entropy(model(x), y)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        return loss.item()
+        return descend(optimizer, F.cross_entropy(model(x), y))
 
     run_loop(cfg.unlearn_steps, step, objects={"model": model, "optimizer": optimizer, "gen": gen},
              desc="Neural Cleanse unlearning", **checkpoints.of("neural_cleanse_unlearn"))
