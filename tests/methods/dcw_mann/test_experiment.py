@@ -114,8 +114,9 @@ def test_suffix_predictor_on_a_pandas_log():
 
 @pytest.mark.slow
 def test_quick_reproduction(tmp_path):
-    """The full quick run: every claim is reported, whatever its verdict; check 9 holds and DCw-MANN reaches check
-    8's DL similarity 0.79 on Helpdesk (the interval above it, whatever the lookup gate says)."""
+    """The full quick run: every claim is reported, whatever its verdict; check 9 holds, DCw-MANN reaches check 8's DL
+    similarity 0.79 on Helpdesk (the interval above it, whatever the lookup gate says), and DCw-MANN and the official
+    seq2seq end within 0.02 of the lookup on every seed (the shared-cell LSTM may not: it can collapse on a seed)."""
     result = run_method("dcw_mann", "quick", out=tmp_path, device="cpu", progress=False)
     verdicts = {c.name: c for c in result.claims}
     assert list(verdicts) == ["frequency_baseline_reproduces", "dcw_mann_helpdesk_dl_level",
@@ -123,5 +124,8 @@ def test_quick_reproduction(tmp_path):
                               "dcw_mann_beats_lstm_on_helpdesk", "dcw_mann_beats_lstm_on_bpi_12_w",
                               "write_protection_helps_on_helpdesk", "second_controller_helps_on_helpdesk"]
     assert verdicts["frequency_baseline_reproduces"].holds
-    assert verdicts["no_neural_model_far_below_frequency"].holds
+    helpdesk = result.metrics["logs"]["helpdesk"]
+    lookup = helpdesk["frequency"]["test"]["dl_similarity"]
+    for model in ("dcw_mann", "lstm_seq2seq"):
+        assert min(helpdesk["models"][model]["per_seed_dl_similarity"]) > lookup - 0.02, model
     assert verdicts["dcw_mann_helpdesk_dl_level"].observed["ci95"][0] > 0
