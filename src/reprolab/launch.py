@@ -10,7 +10,7 @@ from pathlib import Path
 import torch
 
 from reprolab import registry
-from reprolab.runtime.claims import VERDICTS, claims_table
+from reprolab.runtime.claims import claims_table, verdict_counts
 from reprolab.runtime.config import (SCALES, apply_overrides, config_to_dict, cpu_threads, resolve_device,
                                      seed_everything, validate_config)
 from reprolab.runtime.io import json_safe, read_json, write_json
@@ -99,23 +99,16 @@ def time_table(results: list[RunResult]) -> str:
     """One line per run (reproductions by verdict, checks held / total, wall time) and the totals: printed after
     `run all`."""
     head = f"{'method':<18} {'hold':>5} {'fail':>5} {'inconcl.':>9} {'no signal':>10} {'checks':>7} {'wall time':>10}"
-    lines, totals = [head], {v: 0 for v in VERDICTS} | {"checks_held": 0, "checks": 0}
-    for r in results:
-        counts = r.claim_counts
-        for v in VERDICTS:
-            totals[v] += counts["reproductions"][v]
-        totals["checks_held"] += counts["checks_held"]
-        totals["checks"] += counts["checks"]
-        lines.append(_count_line(r.method, counts["reproductions"], counts["checks_held"], counts["checks"],
-                                 r.wall_s))
-    lines.append(_count_line("total", totals, totals["checks_held"], totals["checks"],
+    lines = [head] + [_count_line(r.method, r.claim_counts, r.wall_s) for r in results]
+    lines.append(_count_line("total", verdict_counts([c for r in results for c in r.claims]),
                              sum(r.wall_s for r in results)))
     return "\n".join(lines)
 
 
-def _count_line(label: str, verdicts: dict[str, int], checks_held: int, checks: int, seconds: float) -> str:
+def _count_line(label: str, counts: dict, seconds: float) -> str:
+    verdicts, checks = counts["reproductions"], f"{counts['checks_held']}/{counts['checks']}"
     return (f"{label:<18} {verdicts['holds']:>5} {verdicts['fails']:>5} {verdicts['inconclusive']:>9} "
-            f"{verdicts['no_signal']:>10} {f'{checks_held}/{checks}':>7} {seconds:>8.0f} s")
+            f"{verdicts['no_signal']:>10} {checks:>7} {seconds:>8.0f} s")
 
 
 def runnable_quick_methods() -> list[str]:

@@ -166,14 +166,19 @@ def check_options(config: Any) -> None:
     value outside its options; the message names the field and the valid choices. Call from `__post_init__`."""
     hints = typing.get_type_hints(type(config))
     for f in dataclasses.fields(config):
-        hint, value = hints[f.name], getattr(config, f.name)
-        options = _literal_options(hint)
-        if options is None:
-            continue
-        values = list(value) if typing.get_origin(hint) in (tuple, list) else [value]
-        bad = [v for v in values if v not in options]
-        if bad:
-            raise ConfigError(f"config key {f.name!r}: {bad[0]!r} is not one of {list(options)}")
+        _check_option(f.name, hints[f.name], getattr(config, f.name))
+
+
+def _check_option(key: str, hint: Any, value: Any) -> None:
+    """Raise ConfigError when `value` (or an item of it, for a tuple / list of `Literal`s) is outside the options of
+    the `Literal` hint; other hints pass."""
+    options = _literal_options(hint)
+    if options is None:
+        return
+    values = list(value) if typing.get_origin(hint) in (tuple, list) else [value]
+    bad = [v for v in values if v not in options]
+    if bad:
+        raise ConfigError(f"config key {key!r}: {bad[0]!r} is not one of {list(options)}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -212,12 +217,8 @@ def validate_config(config: Any, prefix: str = "") -> None:
             continue
         hint = hints[f.name]
         bounds = [m for m in getattr(hint, "__metadata__", ()) if isinstance(m, Bounds)]
-        plain = typing.get_args(hint)[0] if bounds else hint
-        options = _literal_options(plain)
+        _check_option(key, typing.get_args(hint)[0] if bounds else hint, value)
         items = list(value) if isinstance(value, (tuple, list)) else [value]
-        if options is not None and any(v not in options for v in items):
-            bad = next(v for v in items if v not in options)
-            raise ConfigError(f"config key {key!r}: {bad!r} is not one of {list(options)}")
         for bound in bounds:
             for item in items:
                 problem = None if item is None else bound.violation(item)
