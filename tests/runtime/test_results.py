@@ -108,3 +108,29 @@ def test_the_time_table_lists_every_run_and_the_total():
     assert lines[1].split() == ["mad", "1", "0", "0", "1", "0/1", "61", "s"]
     assert lines[2].split() == ["mbec", "0", "0", "1", "0", "1/1", "120", "s"]
     assert lines[3].split() == ["total", "1", "0", "1", "1", "1/2", "181", "s"]
+
+
+def test_context_builds_the_record_from_its_scale_and_the_config_dataclass(tmp_path):
+    import dataclasses
+
+    @dataclasses.dataclass
+    class Cfg:
+        steps: int = 3
+        modes: tuple[str, ...] = ("a", "b")
+
+    ctx = RunContext(out_dir=tmp_path, scale="paper", progress=False)
+    claim = Claim.check("c", "x < y", {"x": 1.0, "y": 2.0}, "x < y", True)
+    result = ctx.result("m", Cfg(), (2, 0), {"loss": 0.1}, [claim], ["plot.png"])
+    assert (result.method, result.scale, result.seeds) == ("m", "paper", [2, 0])
+    assert result.config == {"steps": 3, "modes": ["a", "b"]} and result.claims == [claim]
+    assert result.artifacts == ["plot.png"] and result.timings == {}   # the runtime adds the timings
+
+
+def test_timed_block_records_its_seconds_and_a_failed_block_records_none(tmp_path):
+    ctx = RunContext(out_dir=tmp_path, progress=False)
+    with ctx.timed("plots"):
+        sum(range(1000))
+    assert set(ctx.timings) == {"plots"} and ctx.timings["plots"] >= 0.0
+    with pytest.raises(ZeroDivisionError), ctx.timed("broken"):
+        1 / 0
+    assert "broken" not in ctx.timings

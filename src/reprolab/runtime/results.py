@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import platform
 import sys
+import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from reprolab import __version__
 from reprolab.runtime.claims import Claim, counts_text, verdict_counts
-from reprolab.runtime.config import cpu_threads
+from reprolab.runtime.config import config_to_dict, cpu_threads
 from reprolab.runtime.executors import Executor, timed
 from reprolab.runtime.grid import GridResults, cell_name, checkpoint_file
 from reprolab.runtime.io import read_json, write_json
@@ -181,6 +183,20 @@ class RunContext:
             raise ValueError(f"grid {prefix!r} has repeated cells")
         values = self.stages({name: (fn, (cell, *args)) for name, cell in zip(names, cells)}, workers=workers)
         return GridResults([(dict(cell), values[name]) for name, cell in zip(names, cells)])
+
+    @contextlib.contextmanager
+    def timed(self, name: str) -> Iterator[None]:
+        """Record the seconds the `with` block takes as timing `name` (e.g. "plots")."""
+        start = time.perf_counter()
+        yield
+        self.timings[name] = time.perf_counter() - start
+
+    def result(self, method: str, config: Any, seeds: list[int], metrics: dict[str, Any], claims: list[Claim],
+               artifacts: list[str]) -> RunResult:
+        """The run's record at this context's scale, with the config as `config_to_dict` writes it; the runtime
+        (`launch.run_method`) adds the device, the timings and the finishing time."""
+        return RunResult(method=method, scale=self.scale, seeds=list(seeds), config=config_to_dict(config),
+                         metrics=metrics, claims=claims, artifacts=artifacts)
 
     def checkpoint_path(self, name: str) -> Path:
         return checkpoint_file(self.out_dir, name)

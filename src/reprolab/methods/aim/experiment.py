@@ -46,7 +46,7 @@ from reprolab.methods.aim.metrics import (OFFICIAL, Protocol, keep_items, keep_w
 from reprolab.methods.aim.modules import FeatureKind, ModuleSizes
 from reprolab.methods.aim.plots import plot_cost, plot_faithfulness, write_html
 from reprolab.methods.aim.wordnet import brevity, purity, wordnet_available
-from reprolab.runtime.config import ConfigError, check_at_least, config_to_dict, validate_config
+from reprolab.runtime.config import ConfigError, check_at_least, validate_config
 from reprolab.runtime.grid import cell_checkpoint, cell_name
 from reprolab.runtime.io import atomic_write
 from reprolab.runtime.results import RunContext, RunResult
@@ -475,12 +475,10 @@ def run(cfg: AimExperimentConfig, ctx: RunContext) -> RunResult:
                                            {s: boxes[f"black_box__task={t}__seed={s}"] for s in seeds})
                          for t in cfg.tasks},
                "runs": {EXPLAIN: len(explained), EVALUATE: len(evaluated)}}
-    start = time.perf_counter()
-    artifacts = [plot_faithfulness(metrics["tasks"], ctx.out_dir / "plot_faithfulness.png").name,
-                 plot_cost(metrics["tasks"], ctx.out_dir / "plot_cost.png").name]
-    first = metrics["tasks"][cfg.tasks[0]]["protocols"][cfg.protocols[0]]["methods"].get("aim", {})
-    if "examples" in first:
-        artifacts.append(write_html(first["examples"], ctx.out_dir / "explanations.html").name)
-    ctx.timings["plots"] = time.perf_counter() - start
-    return RunResult(method="aim", scale=ctx.scale, seeds=seeds, config=config_to_dict(cfg), metrics=metrics,
-                     claims=claims(metrics, cfg), artifacts=artifacts)
+    with ctx.timed("plots"):
+        artifacts = [plot_faithfulness(metrics["tasks"], ctx.out_dir / "plot_faithfulness.png").name,
+                     plot_cost(metrics["tasks"], ctx.out_dir / "plot_cost.png").name]
+        first = metrics["tasks"][cfg.tasks[0]]["protocols"][cfg.protocols[0]]["methods"].get("aim", {})
+        if "examples" in first:
+            artifacts.append(write_html(first["examples"], ctx.out_dir / "explanations.html").name)
+    return ctx.result("aim", cfg, seeds, metrics, claims(metrics, cfg), artifacts)

@@ -25,7 +25,6 @@ deep runs the return of the episodes that end before the replay start, where eps
 from __future__ import annotations
 
 import dataclasses
-import time
 from pathlib import Path
 from typing import Literal
 
@@ -44,7 +43,7 @@ from reprolab.rl.envs import make_env
 from reprolab.rl.seeds import SeedBatchedDQN, cell_seeds, seed_cells, train_dqn_seeds
 from reprolab.runtime.stats import binned_curve, finite_mean, mean_se, summarize
 from reprolab.rl.tabular import (MaximizationBiasMDP, TransitionTableEnv, run_episodes)
-from reprolab.runtime.config import check_at_least, check_options, config_to_dict
+from reprolab.runtime.config import check_at_least, check_options
 from reprolab.runtime.grid import GridResults, cell_checkpoint
 from reprolab.runtime.results import RunContext, RunResult
 
@@ -290,13 +289,11 @@ def run(cfg: BalancedQConfig, ctx: RunContext) -> RunResult:
     deep_runs = ctx.grid(GRID, deep_cells(cfg, seed), run_deep_cell, cfg, ctx.out_dir, ctx.resume,
                          workers=cfg.workers)
     metrics["deep"] = summarize_deep(deep_runs, cfg)
-    start = time.perf_counter()
-    artifacts = [plot_curves(metrics, ctx.out_dir / "plot_learning_curves.png").name,
-                 plot_beta(metrics, ctx.out_dir / "plot_beta.png").name,
-                 plot_deep(metrics, ctx.out_dir / "plot_deep.png").name]
-    ctx.timings["plots"] = time.perf_counter() - start
-    return RunResult(method="balanced_q", scale=ctx.scale, seeds=[seed], config=config_to_dict(cfg),
-                     metrics=metrics, claims=claims(metrics, cfg), artifacts=artifacts)
+    with ctx.timed("plots"):
+        artifacts = [plot_curves(metrics, ctx.out_dir / "plot_learning_curves.png").name,
+                     plot_beta(metrics, ctx.out_dir / "plot_beta.png").name,
+                     plot_deep(metrics, ctx.out_dir / "plot_deep.png").name]
+    return ctx.result("balanced_q", cfg, [seed], metrics, claims(metrics, cfg), artifacts)
 
 
 def summarize_deep(runs: GridResults, cfg: BalancedQConfig) -> dict:

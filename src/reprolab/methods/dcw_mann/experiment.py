@@ -31,7 +31,7 @@ from reprolab.methods.dcw_mann.plots import plot_curves, plot_memory, plot_prefi
 from reprolab.methods.dcw_mann.predictor import build_model, train_config_for
 from reprolab.methods.dcw_mann.seq2seq import Seq2SeqConfig, attention_steps
 from reprolab.methods.dcw_mann.training import TrainConfig, encode_prefixes, longest_suffix, predict, train
-from reprolab.runtime.config import ConfigError, check_at_least, check_options, config_to_dict
+from reprolab.runtime.config import ConfigError, check_at_least, check_options
 from reprolab.runtime.grid import GridResults, cell_checkpoint
 from reprolab.runtime.results import RunContext, RunResult
 from reprolab.runtime.stats import mean_se
@@ -262,13 +262,11 @@ def run(cfg: DcwMannConfig, ctx: RunContext) -> RunResult:
     cells = grid_cells(cfg, ctx.seed)
     grid = ctx.grid(GRID, cells, run_cell, cfg, ctx.device, ctx.seed, ctx.out_dir, ctx.resume, workers=cfg.workers)
     metrics = summarize(grid, baselines)
-    start = time.perf_counter()
-    artifacts = [plot_curves(metrics["logs"], ctx.out_dir / "plot_dl_curves.png").name,
-                 plot_prefix_accuracy(metrics["logs"], ctx.out_dir / "plot_prefix_accuracy.png").name]
-    traces = {cell["model"]: value["memory_trace"] for cell, value in grid.select(log=cfg.logs[0])
-              if "memory_trace" in value}
-    if traces:
-        artifacts.append(plot_memory(traces, ctx.out_dir / "plot_memory.png").name)
-    ctx.timings["plots"] = time.perf_counter() - start
-    return RunResult(method="dcw_mann", scale=ctx.scale, seeds=sorted({c["seed"] for c in cells}),
-                     config=config_to_dict(cfg), metrics=metrics, claims=claims(metrics, cfg), artifacts=artifacts)
+    with ctx.timed("plots"):
+        artifacts = [plot_curves(metrics["logs"], ctx.out_dir / "plot_dl_curves.png").name,
+                     plot_prefix_accuracy(metrics["logs"], ctx.out_dir / "plot_prefix_accuracy.png").name]
+        traces = {cell["model"]: value["memory_trace"] for cell, value in grid.select(log=cfg.logs[0])
+                  if "memory_trace" in value}
+        if traces:
+            artifacts.append(plot_memory(traces, ctx.out_dir / "plot_memory.png").name)
+    return ctx.result("dcw_mann", cfg, sorted({c["seed"] for c in cells}), metrics, claims(metrics, cfg), artifacts)

@@ -34,7 +34,7 @@ from reprolab.methods.domain_invariance.penalties import PenaltyFeatures
 from reprolab.methods.domain_invariance.plots import plot_features, plot_tradeoff
 from reprolab.methods.domain_invariance.training import (Sampling, domain_probe, features, flags, train,
                                                          trivial_levels)
-from reprolab.runtime.config import check_at_least, check_options, config_to_dict, ConfigError
+from reprolab.runtime.config import check_at_least, check_options, ConfigError
 from reprolab.runtime.grid import GridResults, cell_checkpoint
 from reprolab.runtime.results import RunContext, RunResult
 from reprolab.runtime.stats import mean_se
@@ -295,14 +295,12 @@ def run(cfg: DomainInvarianceConfig, ctx: RunContext) -> RunResult:
     grid = ctx.grid(GRID, cells, run_cell, cfg, ctx.device, ctx.seed, ctx.out_dir, ctx.resume,
                     workers=cfg.workers)
     metrics = summarize(grid, cfg, trivial)
-    start = time.perf_counter()
-    artifacts = [plot_tradeoff(metrics["tasks"], {t: lambdas_of(t, cfg) for t in cfg.tasks},
-                               ctx.out_dir / "plot_tradeoff.png").name]
-    projections = {(cell["task"], cell["algorithm"], cell["lam"]): value["projection"] for cell, value in grid
-                   if "projection" in value}
-    if projections:
-        artifacts.append(plot_features(projections, ctx.out_dir / "plot_features.png").name)
-    ctx.timings["plots"] = time.perf_counter() - start
+    with ctx.timed("plots"):
+        artifacts = [plot_tradeoff(metrics["tasks"], {t: lambdas_of(t, cfg) for t in cfg.tasks},
+                                   ctx.out_dir / "plot_tradeoff.png").name]
+        projections = {(cell["task"], cell["algorithm"], cell["lam"]): value["projection"] for cell, value in grid
+                       if "projection" in value}
+        if projections:
+            artifacts.append(plot_features(projections, ctx.out_dir / "plot_features.png").name)
     seeds = sorted({cell["seed"] for cell in cells})
-    return RunResult(method="domain_invariance", scale=ctx.scale, seeds=seeds, config=config_to_dict(cfg),
-                     metrics=metrics, claims=claims(metrics, cfg), artifacts=artifacts)
+    return ctx.result("domain_invariance", cfg, seeds, metrics, claims(metrics, cfg), artifacts)

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import dataclasses
 from typing import Annotated
-import time
 
 import numpy as np
 
@@ -144,13 +143,12 @@ def run(cfg: InvalidatorConfig, ctx: RunContext) -> RunResult:
     write_json(ctx.out_dir / "benchmark.json", {"subjects": benchmark, "config": config_to_dict(cfg)})
     metrics = {"benchmark": benchmark_metrics(benchmark, stages) | {"module_cap": module_cap}, "harvest": sources,
                "environment": {"cpu_model": cpu_model()}}
-    start = time.perf_counter()
-    metrics["evaluation"] = evaluate(benchmark, cfg.evaluation, ctx.seed)
-    ctx.timings["evaluation"] = time.perf_counter() - start
+    with ctx.timed("evaluation"):
+        metrics["evaluation"] = evaluate(benchmark, cfg.evaluation, ctx.seed)
     metrics["developer_fix_as_patch"] = developer_fix_check(benchmark)
-    artifacts = ["benchmark.json", plot_scores(metrics, ctx.out_dir / "plot_scores.png").name]
-    return RunResult(method="invalidator", scale=ctx.scale, seeds=seeds, config=config_to_dict(cfg),
-                     metrics=metrics, claims=claims(metrics, cfg), artifacts=artifacts)
+    with ctx.timed("plots"):
+        artifacts = ["benchmark.json", plot_scores(metrics, ctx.out_dir / "plot_scores.png").name]
+    return ctx.result("invalidator", cfg, seeds, metrics, claims(metrics, cfg), artifacts)
 
 
 def developer_fix_check(benchmark: list[dict]) -> dict:

@@ -40,7 +40,7 @@ from reprolab.methods.mad.teachers import RECIPES, build_network, load_or_train_
 from reprolab.nets import GeneratorA
 from reprolab.nets.scoring import accuracy
 from reprolab.runtime.stats import mean_se
-from reprolab.runtime.config import check_at_least, check_options, config_to_dict, ConfigError
+from reprolab.runtime.config import check_at_least, check_options, ConfigError
 from reprolab.runtime.fast import FastPath, check_fast_path, fast_settings
 from reprolab.runtime.grid import GridResults, cell_checkpoint, product
 from reprolab.runtime.results import RunContext, RunResult
@@ -207,13 +207,11 @@ def run(cfg: MADExperimentConfig, ctx: RunContext) -> RunResult:
     cells = product(case=list(cfg.cases), method=list(METHODS), seed=list(range(seed, seed + cfg.seeds)))
     runs = ctx.grid(GRID, cells, run_cell, cfg, ctx.device, ctx.out_dir, ctx.resume, seed, workers=cfg.workers)
     metrics = {"teachers": teachers, "cases": {c: summarize_case(runs, c) for c in cfg.cases}}
-    start = time.perf_counter()
-    artifacts = [plot_accuracy(metrics["cases"], ctx.out_dir / "plot_accuracy.png").name,
-                 plot_drift(metrics["cases"], ctx.out_dir / "plot_drift.png").name]
-    artifacts += [f"samples_{c}.png" for c in cfg.cases if (ctx.out_dir / f"samples_{c}.png").exists()]
-    ctx.timings["plots"] = time.perf_counter() - start
-    return RunResult(method="mad", scale=ctx.scale, seeds=list(range(seed, seed + cfg.seeds)),
-                     config=config_to_dict(cfg), metrics=metrics, claims=claims(metrics, cfg), artifacts=artifacts)
+    with ctx.timed("plots"):
+        artifacts = [plot_accuracy(metrics["cases"], ctx.out_dir / "plot_accuracy.png").name,
+                     plot_drift(metrics["cases"], ctx.out_dir / "plot_drift.png").name]
+        artifacts += [f"samples_{c}.png" for c in cfg.cases if (ctx.out_dir / f"samples_{c}.png").exists()]
+    return ctx.result("mad", cfg, list(range(seed, seed + cfg.seeds)), metrics, claims(metrics, cfg), artifacts)
 
 
 def seed_values(values: list[float]) -> dict:

@@ -38,7 +38,7 @@ from reprolab.rl.envs import make_env
 from reprolab.rl.seeds import SeedBatchedDQN, cell_seeds, seed_cells, train_dqn_seeds
 from reprolab.runtime.stats import binned_curve, finite_mean, mean_se, summarize
 from reprolab.report.figures import learning_curve_panels
-from reprolab.runtime.config import ConfigError, check_options, config_to_dict
+from reprolab.runtime.config import ConfigError, check_options
 from reprolab.runtime.grid import GridResults, cell_checkpoint
 from reprolab.runtime.results import RunContext, RunResult
 
@@ -327,10 +327,8 @@ def run(cfg: MBECExperimentConfig, ctx: RunContext) -> RunResult:
     runs = ctx.grid(GRID, grid_cells(cfg, plan, seed), run_cell, cfg, ctx.device, ctx.out_dir, ctx.resume,
                     workers=cfg.workers)
     metrics["envs"] = {env_name: summarize_env(runs, env_name, cfg, kinds) for env_name, kinds in plan}
-    start = time.perf_counter()
-    artifacts = [learning_curve_panels(metrics["envs"], ctx.out_dir / "plot_learning_curves.png").name,
-                 plot_beta(metrics["envs"], ctx.out_dir / "plot_beta.png").name,
-                 plot_memory_error(metrics["envs"], ctx.out_dir / "plot_memory_error.png").name]
-    ctx.timings["plots"] = time.perf_counter() - start
-    return RunResult(method="mbec", scale=ctx.scale, seeds=list(range(seed, seed + cfg.seeds)),
-                     config=config_to_dict(cfg), metrics=metrics, claims=claims(metrics, cfg), artifacts=artifacts)
+    with ctx.timed("plots"):
+        artifacts = [learning_curve_panels(metrics["envs"], ctx.out_dir / "plot_learning_curves.png").name,
+                     plot_beta(metrics["envs"], ctx.out_dir / "plot_beta.png").name,
+                     plot_memory_error(metrics["envs"], ctx.out_dir / "plot_memory_error.png").name]
+    return ctx.result("mbec", cfg, list(range(seed, seed + cfg.seeds)), metrics, claims(metrics, cfg), artifacts)

@@ -28,7 +28,7 @@ from reprolab.methods.neural_collapse.model import top_singular_values, train_uf
 from reprolab.methods.neural_collapse.real import NCNetwork, RealRecipe, full_batch_lambda_H, track_collapse
 from reprolab.methods.neural_collapse.plots import plot_real_runs, plot_singular_values
 from reprolab.runtime.fast import FastPath, check_fast_path, fast_settings
-from reprolab.runtime.config import check_at_least, check_options, config_to_dict, ConfigError
+from reprolab.runtime.config import check_at_least, check_options, ConfigError
 from reprolab.runtime.grid import cell_checkpoint
 from reprolab.runtime.distributed import cleanup, init_distributed
 from reprolab.runtime.results import RunContext, RunResult
@@ -247,11 +247,11 @@ def run(cfg: NCConfig, ctx: RunContext) -> RunResult:
     synthetic = {cell["case"]: value for cell, value in grid.select(part="ufm")}
     real = {f"{real_name(cfg, cell)}_seed{cell['seed']}": value for cell, value in grid.select(part="real")}
     claims = synthetic_claims(synthetic) + real_claims(real)
-    artifacts = []
-    if synthetic:
-        artifacts.append(plot_singular_values(synthetic, ctx.out_dir / "plot_singular_values.png").name)
-    if real:
-        artifacts.append(plot_real_runs(real, ctx.out_dir / "plot_nc_vs_epoch.png").name)
-    return RunResult(method="neural_collapse", scale=ctx.scale, seeds=[cfg.ufm_seed, *real_seeds(cfg, ctx.seed)],
-                     config=config_to_dict(cfg), metrics={"synthetic": synthetic, "real": real}, claims=claims,
-                     artifacts=artifacts)
+    with ctx.timed("plots"):
+        artifacts = []
+        if synthetic:
+            artifacts.append(plot_singular_values(synthetic, ctx.out_dir / "plot_singular_values.png").name)
+        if real:
+            artifacts.append(plot_real_runs(real, ctx.out_dir / "plot_nc_vs_epoch.png").name)
+    return ctx.result("neural_collapse", cfg, [cfg.ufm_seed, *real_seeds(cfg, ctx.seed)],
+                      {"synthetic": synthetic, "real": real}, claims, artifacts)

@@ -43,7 +43,7 @@ from reprolab.methods.safl.recognizer import Recognizer, TrainConfig
 from reprolab.methods.safl.stn import SOURCE_MARGIN, fiducials
 from reprolab.methods.safl.synth import SynthConfig, SyntheticWordImages, generate, zipf_order
 from reprolab.methods.safl.vocab import ALPHANUMERIC, DIGITS, normalize, one_minus_ned, recognition_scores
-from reprolab.runtime.config import ConfigError, check_at_least, check_options, config_to_dict
+from reprolab.runtime.config import ConfigError, check_at_least, check_options
 from reprolab.runtime.fast import FastPath, check_fast_path, fast_settings
 from reprolab.runtime.grid import cell_checkpoint
 from reprolab.runtime.results import RunContext, RunResult
@@ -313,11 +313,9 @@ def run(cfg: SaflExperimentConfig, ctx: RunContext) -> RunResult:
     cells = grid_cells(cfg, ctx.seed)
     grid = ctx.grid(GRID, cells, run_cell, cfg, ctx.device, ctx.out_dir, ctx.resume, workers=cfg.workers)
     metrics = {"data": data, "runs": summarize(grid, cfg)}
-    start = time.perf_counter()
-    artifacts = [plot_losses(metrics["runs"], ctx.out_dir / "plot_losses.png").name]
-    if any("by_bucket" in b for b in metrics["runs"].values()):
-        artifacts.append(plot_buckets(metrics["runs"], ctx.out_dir / "plot_buckets.png").name)
-    artifacts += sorted(p.name for p in ctx.out_dir.glob("plot_rectified_*.png"))
-    ctx.timings["plots"] = time.perf_counter() - start
-    return RunResult(method="safl", scale=ctx.scale, seeds=sorted({c["seed"] for c in cells}),
-                     config=config_to_dict(cfg), metrics=metrics, claims=claims(metrics, cfg), artifacts=artifacts)
+    with ctx.timed("plots"):
+        artifacts = [plot_losses(metrics["runs"], ctx.out_dir / "plot_losses.png").name]
+        if any("by_bucket" in b for b in metrics["runs"].values()):
+            artifacts.append(plot_buckets(metrics["runs"], ctx.out_dir / "plot_buckets.png").name)
+        artifacts += sorted(p.name for p in ctx.out_dir.glob("plot_rectified_*.png"))
+    return ctx.result("safl", cfg, sorted({c["seed"] for c in cells}), metrics, claims(metrics, cfg), artifacts)

@@ -35,7 +35,6 @@ from reprolab.methods.trojan_filter.plots import plot_examples, plot_sweeps, plo
 from reprolab.methods.trojan_filter.threats import make_attack
 from reprolab.nets.scoring import accuracy, batched, prediction_accuracy
 from reprolab.runtime.fast import check_fast_path
-from reprolab.runtime.config import config_to_dict
 from reprolab.runtime.results import RunContext, RunResult
 from reprolab.runtime.train import LoopCheckpoints
 
@@ -163,11 +162,9 @@ def run(cfg: TrojanExperimentConfig, ctx: RunContext) -> RunResult:
     metrics = {"dataset": DATASET_NAMES[cfg.dataset], "seeds": seeds,
                "runs": [seed_record(results, seed, cfg) for seed in seeds]}
     first = metrics["runs"][0]
-    start = time.perf_counter()
-    artifacts = [plot_table(first, cfg, ctx.out_dir / "plot_asr_ca.png").name]
-    artifacts += [f"examples_{a}.png" for a in cfg.attacks if (ctx.out_dir / f"examples_{a}.png").exists()]
-    if cfg.defender_sweep or cfg.norm_sweep:
-        artifacts.append(plot_sweeps(first, cfg, ctx.out_dir / "plot_sweeps.png").name)
-    ctx.timings["plots"] = time.perf_counter() - start
-    return RunResult(method="trojan_filter", scale=ctx.scale, seeds=seeds, config=config_to_dict(cfg),
-                     metrics=metrics, claims=claims(metrics, cfg), artifacts=artifacts)
+    with ctx.timed("plots"):
+        artifacts = [plot_table(first, cfg, ctx.out_dir / "plot_asr_ca.png").name]
+        artifacts += [f"examples_{a}.png" for a in cfg.attacks if (ctx.out_dir / f"examples_{a}.png").exists()]
+        if cfg.defender_sweep or cfg.norm_sweep:
+            artifacts.append(plot_sweeps(first, cfg, ctx.out_dir / "plot_sweeps.png").name)
+    return ctx.result("trojan_filter", cfg, seeds, metrics, claims(metrics, cfg), artifacts)
