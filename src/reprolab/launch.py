@@ -6,6 +6,7 @@ import datetime as dt
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -42,6 +43,15 @@ def check_resumable(out_dir: Path, identity: dict, resume: bool) -> None:
     write_json(path, identity)
 
 
+def run_device(module: Any, config: Any, device: str) -> torch.device:
+    """The device a method's run uses and records: `device` resolved against the method's `DEVICES` (default
+    CPU and CUDA), then the method's own `run_device(config, device)` where a config uses no GPU."""
+    torch_device = resolve_device(device, getattr(module, "DEVICES", ("cpu", "cuda")))
+    if torch_device.type != "cpu" and hasattr(module, "run_device"):
+        torch_device = module.run_device(config, torch_device)
+    return torch_device
+
+
 def run_method(name: str, scale: str = "quick", *, seed: int = 0, out: Path | None = None, device: str = "auto",
                resume: bool = False, overrides: tuple[str, ...] = (), progress: bool = True, executor: str = "local",
                ray_address: str | None = None, gpus_per_stage: float = 0.0) -> RunResult:
@@ -54,9 +64,7 @@ def run_method(name: str, scale: str = "quick", *, seed: int = 0, out: Path | No
     config = apply_overrides(module.CONFIGS[scale], list(overrides))
     validate_config(config)                  # every nested field's options and bounds, before any folder exists
     out_dir = Path(out) if out is not None else default_out_dir(name, resume)
-    torch_device = resolve_device(device, getattr(module, "DEVICES", ("cpu", "cuda")))
-    if torch_device.type != "cpu" and hasattr(module, "run_device"):
-        torch_device = module.run_device(config, torch_device)    # the CPU where this config uses no GPU
+    torch_device = run_device(module, config, device)
     if torch_device.type == "cpu":
         torch.set_num_threads(cpu_threads())
     else:
