@@ -77,7 +77,7 @@ class BalancedQConfig:
     deep_envs: tuple[str, ...] = ("minatar:breakout",)
     deep_learners: tuple[DeepLearner, ...] = ("dqn", "double_dqn", "maxmin_dqn", "averaged_dqn", "balanced_dqn")
     deep_frames: int = 5000                          # quick smoke run; official 5M
-    deep_seeds: int = 2
+    deep_seeds: int = 3                              # >= 3 seeds decide a paired comparison
     deep_replay_start: int = 1000                    # official 5000
     deep_eps_frames: int = 4000                      # official 100k
     deep_target_sync: int = 1000
@@ -86,7 +86,7 @@ class BalancedQConfig:
     deep_prev_nets: Literal["consistent", "official"] = "consistent"
     deep_bins: int = 20
     deep_checkpoint_every: int = 0                   # frames between in-run checkpoints (0: none; paper 250k)
-    deep_seed_batch: bool = False                    # train a learner's seeds in one process (reprolab.rl.seeds)
+    deep_seed_batch: bool = True                     # a learner's seeds in one process (reprolab.rl.seeds)
     workers: int = 2
 
     def __post_init__(self) -> None:
