@@ -86,7 +86,8 @@ def test_a_seed_batched_cell_gives_each_seed_its_separate_run(tmp_path):
     from reprolab.methods.balanced_q.experiment import BalancedQConfig, deep_cells, run_deep, run_deep_cell
 
     cfg = BalancedQConfig(deep_envs=("CartPole-v1",), deep_learners=("balanced_dqn", "maxmin_dqn"), deep_frames=300,
-                          deep_replay_start=100, deep_eps_frames=100, deep_target_sync=50, deep_seed_batch=True)
+                          deep_replay_start=100, deep_eps_frames=100, deep_target_sync=50, deep_seeds=2,
+                          deep_seed_batch=True)
     cells = deep_cells(cfg, 7)
     assert cells == [{"env": "CartPole-v1", "learner": "balanced_dqn", "seed": 7, "n_seeds": 2},
                      {"env": "CartPole-v1", "learner": "maxmin_dqn", "seed": 7, "n_seeds": 1},
