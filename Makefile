@@ -36,7 +36,7 @@ demo: setup
 
 test: setup
 	$(BIN)/ruff check src tests benchmarks examples scripts
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --durations=10
 
 # The report's browser test needs Debian's chromium (installed when running as root; skipped, with the reason, without).
 test-slow: setup
