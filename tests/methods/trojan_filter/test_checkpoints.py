@@ -176,7 +176,7 @@ TINY_STAGE = TrojanExperimentConfig(train_size=200, defender_size=110, test_size
                                     neural_cleanse=NeuralCleanseConfig(steps=2, batch_size=8, unlearn_steps=3),
                                     fine_pruning=FinePruningConfig(finetune_steps=3, batch_size=8),
                                     februus=FebruusConfig(steps=3, batch_size=8), defender_sweep=(30,),
-                                    collapse_floor=0.0)
+                                    collapse_floor=0.0, cache=False)
 
 
 def test_an_interrupted_stage_resumes_its_finished_loops_to_the_same_record(tmp_path, monkeypatch):

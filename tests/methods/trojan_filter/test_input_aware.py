@@ -33,7 +33,13 @@ def test_mask_is_near_binary_and_pattern_in_unit_range():
         h = attack.mask_net(x)
         assert torch.allclose(attack.mask(x), torch.tanh(20 * h - 10) / 2 + 0.5)
         p = attack.pattern(x)
-    assert 0 <= p.min() and p.max() <= 1
+        assert torch.allclose(p, torch.tanh(attack.pattern_net(x)) / 2 + 0.5)
+        last = attack.pattern_net.net[-1]                 # a constant pre-activation h gives tanh(h) / 2 + 0.5
+        nn.init.zeros_(last.weight)
+        nn.init.constant_(last.bias, 0.5 * float(torch.log(torch.tensor(3.0))))    # atanh(0.5)
+        assert torch.allclose(attack.pattern(x), torch.full_like(x, 0.75))
+        nn.init.constant_(last.bias, -30.0)
+        assert torch.allclose(attack.pattern(x), torch.zeros_like(x), atol=1e-6)
 
 
 def test_cross_inputs_use_the_trigger_of_the_previous_image():

@@ -72,6 +72,10 @@ class TrojanAttack:
         """The attack's trainable state, checkpointed with the classifier's training (none for a fixed trigger)."""
         return {}
 
+    def to(self, device) -> "TrojanAttack":
+        """The attack with its trainable state on `device` (a fixed trigger follows the images' device)."""
+        return self
+
     def optimizer(self) -> torch.optim.Optimizer | None:
         """The optimiser of the attack's own parameters, stepped with the classifier's (None: a fixed trigger)."""
         return None

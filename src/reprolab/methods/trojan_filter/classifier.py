@@ -1,7 +1,8 @@
 """The attacked classifier and its training: NetCMNIST on MNIST (the WaNet code's MNIST network, inputs normalised to
 [-1, 1] inside the wrapper; Adam 1e-3, batch 128 in the CPU prototype), PreActResNet18 on CIFAR-10 (the WaNet code's
 recipe: SGD lr 0.01, momentum 0.9, weight decay 5e-4, x0.1 at fixed milestones, random crop with padding 5 and
-horizontal flip). With an attack, a fraction `poison_rate` of every batch is poisoned.
+horizontal flip). With an attack, a fraction `poison_rate` of every batch is poisoned. `cached_classifier` loads
+the classifier of an earlier run with the same key from the data cache (`cache.py`) instead of training it.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import torch
 from torch.nn import functional as F
 
 from reprolab.methods.trojan_filter.attacks import TrojanAttack
+from reprolab.methods.trojan_filter.cache import cache_path, classifier_key, load_or_train
 from reprolab.methods.trojan_filter.config import TrojanExperimentConfig
 from reprolab.nets import NetCMNIST, Normalized, PreActResNet18
 from reprolab.nets.augment import random_crop_flip
@@ -75,3 +77,24 @@ def train_classifier(x, y, epochs: int, cfg: TrojanExperimentConfig, seed: int,
     run_loop(epochs * batches.per_epoch, step, objects=objects,
              desc=f"classifier ({attack.name if attack is not None else 'benign'})", **checkpoints.of("classifier"))
     return model.eval()
+
+
+def cached_classifier(x, y, epochs: int, cfg: TrojanExperimentConfig, seed: int, attack_name: str | None = None,
+                      attack: TrojanAttack | None = None, alpha: float | None = None,
+                      checkpoints: LoopCheckpoints = LoopCheckpoints()) -> tuple[torch.nn.Module, bool]:
+    """`train_classifier`, or with `cfg.cache` the classifier and its attack's trainable state stored by an earlier
+    run under the same key (`attack_name`: the attack's config name, None for the benign reference; `alpha`: the
+    norm sweep's blend weight); and whether they came from the cache."""
+    key = classifier_key(cfg, attack_name, alpha, epochs, seed, str(x.device))
+    path = cache_path("classifier", key) if cfg.cache else None
+    state = attack.state_objects if attack is not None else dict
+
+    def fresh() -> dict:
+        return {"classifier": fast_model(make_classifier(cfg.dataset).to(x.device), cfg),
+                **(attack.to(x.device).state_objects() if attack is not None else {})}
+
+    def train() -> dict:
+        return {"classifier": train_classifier(x, y, epochs, cfg, seed, attack, checkpoints), **state()}
+
+    networks, cached = load_or_train(path, fresh, train)
+    return networks["classifier"].eval(), cached

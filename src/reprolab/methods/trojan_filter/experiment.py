@@ -10,7 +10,10 @@ schedule gives the clean reference. Sweeps (robustness): filters retrained on sm
 (`defender_sweep`), and image-BI+ at larger blend weights (`norm_sweep`, a classifier per alpha). All of it runs
 for `seeds` seeds on the same data splits; `metrics["runs"]` keeps one record per seed, in seed order.
 With `checkpoint_every`, every training loop of a stage keeps its checkpoint in `checkpoints/<stage>/<loop>.pt`;
-`--resume` continues an interrupted stage from there (its finished loops are restored, not rerun).
+`--resume` continues an interrupted stage from there (its finished loops are restored, not rerun). With `cache`, the
+classifiers and the Februus-like inpainter (shared by the attacks of a seed) of an earlier run with the same key are
+loaded from the data cache (`cache.py`); the defenses then start from the same global seed as after a training, so
+the numbers are the same either way.
 The config lives in `config.py` (re-exported here).
 """
 
@@ -19,13 +22,16 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import torch
+
 from reprolab.methods.trojan_filter.attacks import attack_success, untriggered_target_rate
 from reprolab.methods.trojan_filter.baselines.februus import FebruusFilter, Inpainter, train_inpainter
 from reprolab.methods.trojan_filter.baselines.fine_pruning import fine_prune
 from reprolab.methods.trojan_filter.baselines.neural_cleanse import neural_cleanse, unlearn
 from reprolab.methods.trojan_filter.baselines.strip import STRIP
 from reprolab.methods.trojan_filter.claims import claims
-from reprolab.methods.trojan_filter.classifier import train_classifier
+from reprolab.methods.trojan_filter.cache import cache_path, inpainter_key, load_or_train
+from reprolab.methods.trojan_filter.classifier import cached_classifier
 from reprolab.methods.trojan_filter.config import CONFIGS, PAPER, TrojanExperimentConfig
 from reprolab.methods.trojan_filter.data import DATASET_NAMES, defender_subsets, load_splits, to_device
 from reprolab.methods.trojan_filter.evaluate import detection_rates, evaluate_filter, trojan_inputs
@@ -52,8 +58,9 @@ def run_attack(seed: int, attack_name: str, cfg: TrojanExperimentConfig, example
     attack = make_attack(attack_name, cfg, seed, data["spare"][0], alpha)
     start = time.perf_counter()
     epochs = {"wanet": cfg.wanet_epochs, "input_aware": cfg.input_aware_epochs}.get(attack_name, cfg.badnet_epochs)
-    classifier = train_classifier(*data["train"], epochs, cfg, seed, attack, checkpoints)
-    out: dict = {"classifier_seconds": time.perf_counter() - start, "epochs": epochs}
+    classifier, cached = cached_classifier(*data["train"], epochs, cfg, seed, attack_name, attack, alpha, checkpoints)
+    out: dict = {"classifier_seconds": time.perf_counter() - start, "classifier_cached": cached, "epochs": epochs}
+    torch.manual_seed(seed)     # the defenses' initial weights and dropout masks: the same after a cached classifier
     if alpha is not None:
         out["alpha"] = alpha
     x_test, y_test = data["test"]
@@ -93,13 +100,12 @@ def run_attack(seed: int, attack_name: str, cfg: TrojanExperimentConfig, example
                             "asr": attack_success(cleaned, attack, x_test, y_test),
                             "seconds": time.perf_counter() - start}
     start = time.perf_counter()
-    inpainter = Inpainter(x_test.shape[1], cfg.filter_width, cfg.filter_latent).to(device)
-    train_inpainter(inpainter, data["defender"][0], cfg.februus, seed, checkpoints)
+    inpainter, cached = februus_inpainter(data["defender"][0], cfg, seed, checkpoints)
     februus = FebruusFilter(classifier, inpainter, cfg.februus.heat_threshold)
     out["Februus"] = {"clean_accuracy": prediction_accuracy(lambda x: classifier(februus(x)).argmax(1), x_test,
                                                          y_test),
                       "asr": attack_success(lambda x: classifier(februus(x)), attack, x_test, y_test),
-                      "seconds": time.perf_counter() - start}
+                      "inpainter_cached": cached, "seconds": time.perf_counter() - start}
     start = time.perf_counter()
     repaired, info = fine_prune(classifier, *data["defender"], cfg.fine_pruning, seed, checkpoints)
     out["FinePruning"] = {**info, "clean_accuracy": accuracy(repaired, x_test, y_test),
@@ -113,9 +119,29 @@ def run_benign(seed: int, cfg: TrojanExperimentConfig, device: str = "cpu",
     """The clean reference: a classifier trained without an attack on the BadNet+ schedule; and the test set's
     majority-class rate (the accuracy of the trivial classifier)."""
     data = to_device(load_splits(cfg), device)
-    model = train_classifier(*data["train"], cfg.badnet_epochs, cfg, seed, checkpoints=checkpoints)
+    model, cached = cached_classifier(*data["train"], cfg.badnet_epochs, cfg, seed, checkpoints=checkpoints)
     return {"clean_accuracy": accuracy(model, *data["test"]), "epochs": cfg.badnet_epochs,
-            "majority_class_rate": majority_class_rate(data["test"][1])}
+            "classifier_cached": cached, "majority_class_rate": majority_class_rate(data["test"][1])}
+
+
+def februus_inpainter(x_def, cfg: TrojanExperimentConfig, seed: int,
+                      checkpoints: LoopCheckpoints = LoopCheckpoints()) -> tuple[Inpainter, bool]:
+    """The Februus-like purifier's inpainter, trained on the defender's clean images only (so the same for every
+    attack of a seed: initial weights from `seed`), or with `cfg.cache` the one an earlier stage stored under the
+    same key; and whether it came from the cache."""
+    def fresh() -> dict:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            return {"inpainter": Inpainter(x_def.shape[1], cfg.filter_width, cfg.filter_latent).to(x_def.device)}
+
+    def train() -> dict:
+        networks = fresh()
+        train_inpainter(networks["inpainter"], x_def, cfg.februus, seed, checkpoints)
+        return networks
+
+    path = cache_path("inpainter", inpainter_key(cfg, seed, str(x_def.device))) if cfg.cache else None
+    networks, cached = load_or_train(path, fresh, train)
+    return networks["inpainter"].eval(), cached
 
 
 def seed_jobs(seed: int, cfg: TrojanExperimentConfig, examples_dir: Path | None, device: str,
