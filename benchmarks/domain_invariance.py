@@ -1,14 +1,34 @@
-"""The compressed (class-conditional) penalty from one kernel matrix against the per-pair loop DomainBed's MMD
-uses (one MMD^2 call per (class, domain pair): three kernel blocks each), on the quick and the paper batch shapes.
-Equality: both give the same value (float64). Speed: loop time / one-matrix time, forward and backward.
+"""Two cases of the domain_invariance method.
+
+1. The compressed (class-conditional) penalty from one kernel matrix against the per-pair loop DomainBed's MMD
+   uses (one MMD^2 call per (class, domain pair): three kernel blocks each), on the quick and the paper batch
+   shapes. Equality: both give the same value (float64). Speed: loop time / one-matrix time, forward and backward.
+2. The quick CNN's ReLU after its max-pooling (`featurizers.quick_cnn`) against the same modules with the ReLU
+   before the pooling: `DomainInvariant` (compressed, lambda 1) updates on RotatedDigits minibatches (5 sources x
+   32 of 16x16), channels-last (the quick config) and NCHW, one thread. The two run in alternating rounds of
+   UPDATES updates (so a change in machine load reaches both); speed: the median over ROUNDS rounds of ReLU-first
+   time / ReLU-after time per update. Equality: after the same updates from the same weights and batches, every
+   parameter is identical.
 """
 
+import copy
 import itertools
+import statistics
+import time
 
 import torch
+from torch import nn
 
 from benchmarks import timed
+from reprolab.methods.domain_invariance.algorithms import DomainInvariant
+from reprolab.methods.domain_invariance.domains import build_task
+from reprolab.methods.domain_invariance.featurizers import build_featurizer
 from reprolab.methods.domain_invariance.penalties import GAMMAS, compressed_penalty, feature_map, mmd2
+from reprolab.methods.domain_invariance.training import SourceSampler
+from reprolab.runtime.fast import FastPath
+
+UPDATES, ROUNDS = 10, 7
+RELU_FIRST = (0, 2, 1, 3, 5, 4, 6, 7, 8)     # quick_cnn's modules with each ReLU moved before its max-pooling
 
 
 def loop_compressed(z, domains, labels, k, c):
@@ -22,9 +42,7 @@ def loop_compressed(z, domains, labels, k, c):
     return torch.stack(values).mean()
 
 
-
-def main() -> None:
-    torch.set_num_threads(1)
+def penalty_case() -> None:
     for name, k, n, dim in (("quick: 5 sources x 32, 64 features", 5, 32, 64),
                             ("paper: 5 sources x 64, 128 features", 5, 64, 128)):
         gen = torch.Generator().manual_seed(0)
@@ -39,3 +57,43 @@ def main() -> None:
         t_slow = timed(lambda: loop_compressed(z32, domains, labels, k, 10).backward(), 5)
         print(f"{name}: one matrix {t_fast * 1e3:.2f} ms, per-pair loop {t_slow * 1e3:.1f} ms (forward + backward), "
               f"speed-up {t_slow / t_fast:.1f}x; values equal (|diff| {abs(fast - slow):.1e})")
+
+
+def seconds_per_update(alg: DomainInvariant, batches: list) -> float:
+    start = time.perf_counter()
+    for minibatches in batches:
+        alg.update(minibatches)
+    return (time.perf_counter() - start) / len(batches)
+
+
+def relu_order_case() -> None:
+    task = build_task("rotated_digits")
+    sampler = SourceSampler(task, 32, seed=0)
+    batches = [sampler.minibatches() for _ in range(UPDATES)]
+    for fast in (FastPath(channels_last=True), FastPath()):
+        torch.manual_seed(0)
+        featurizer, dim = build_featurizer("quick_cnn", task.input_shape, fast=fast)
+        after = DomainInvariant(featurizer, dim, task.num_classes, len(task.sources), invariance="compressed",
+                                lam=1.0, total_steps=UPDATES)
+        first = copy.deepcopy(after)                                    # same weights and optimiser state
+        net = first.featurizer.net if fast.channels_last else first.featurizer
+        reordered = nn.Sequential(*(net[i] for i in RELU_FIRST))       # the same parameters, ReLU first
+        if fast.channels_last:
+            first.featurizer.net = reordered
+        else:
+            first.featurizer = reordered
+        rounds = [(seconds_per_update(after, batches), seconds_per_update(first, batches)) for _ in range(ROUNDS)]
+        assert all(torch.equal(a, b) for a, b in zip(after.parameters(), first.parameters())), \
+            "the two orders gave different parameters"
+        t_after, t_first = (statistics.median(r[i] for r in rounds) for i in (0, 1))
+        layout = "channels-last" if fast.channels_last else "NCHW"
+        print(f"quick CNN update ({layout}, 5 x 32 of 16x16): ReLU after the pooling {t_after * 1e3:.1f} ms, "
+              f"before {t_first * 1e3:.1f} ms (medians of {ROUNDS} rounds), speed-up "
+              f"{statistics.median(f / a for a, f in rounds):.2f}x; parameters after {ROUNDS * UPDATES} updates "
+              "identical")
+
+
+def main() -> None:
+    torch.set_num_threads(1)
+    penalty_case()
+    relu_order_case()

@@ -135,14 +135,28 @@ def test_current_gradient_penalty_in_the_generator_step_by_hand():
     assert torch.allclose(alg.featurizer[0].weight.grad, expected, atol=1e-6)
 
 
-def test_gradient_penalty_form_is_validated_and_positive_off_equal_batches():
+def test_gradient_penalty_form_is_validated_and_equals_its_finite_difference_value():
+    """gp = mean_i ||d sum_j CE(D(v_j), d_j) / d v_i||^2, the gradient taken by central differences (float64)."""
     with pytest.raises(ValueError, match="grad_penalty_form"):
         AdversarialConfig(grad_penalty_form="wgan")
     alg = DANN(_featurizer(), 6, 4, 3, conditional=True, adv=AdversarialConfig(mlp_width=8, grad_penalty=1.0))
+    alg.double()
     batches = _batches()
-    x, y = torch.cat([b[0] for b in batches]), torch.cat([b[1] for b in batches])
-    _, gp = alg.discriminator_loss(alg.featurizer(x) + alg.class_embeddings(y), y, torch.arange(3).repeat_interleave(6))
-    assert gp.item() > 0
+    x, y = torch.cat([b[0] for b in batches]).double(), torch.cat([b[1] for b in batches])
+    labels = torch.arange(3).repeat_interleave(6)
+    v = (alg.featurizer(x) + alg.class_embeddings(y)).detach().requires_grad_()
+    _, gp = alg.discriminator_loss(v, y, labels)
+
+    def summed_ce(inputs):
+        return nn.functional.cross_entropy(alg.discriminator(inputs), labels, reduction="sum")
+
+    grad = torch.zeros_like(v)
+    with torch.no_grad():
+        for row, col in np.ndindex(*v.shape):
+            step = torch.zeros_like(v)
+            step[row, col] = 1e-6
+            grad[row, col] = (summed_ce(v + step) - summed_ce(v - step)) / 2e-6
+    assert gp.item() == pytest.approx(grad.pow(2).sum(1).mean().item(), rel=1e-6)
 
 
 def test_mmd_baseline_is_the_raw_general_penalty_with_constant_weight():
@@ -224,7 +238,7 @@ def test_bad_minibatches_are_rejected():
 def test_an_unlabelled_target_batch_joins_the_general_penalty_only():
     batches = _batches()
     target = torch.randn(6, 5, generator=torch.Generator().manual_seed(9)) + 3.0          # a shifted domain
-    general = DomainInvariant(_featurizer(), 6, 4, 3, invariance="general", lam=1.0, total_steps=5)
+    general = DomainInvariant(_featurizer(), 6, 4, 3, invariance="general", lam=1.0, use_ramp=False)
     z = general.featurizer(torch.cat([b[0] for b in batches] + [target]))
     expected = general_penalty(z, torch.arange(4).repeat_interleave(6), 4)                 # the target is group 3
     assert general.penalty(z, batches, n_unlabeled=6).item() == pytest.approx(expected.item(), rel=1e-6)
@@ -232,5 +246,6 @@ def test_an_unlabelled_target_batch_joins_the_general_penalty_only():
     compressed = DomainInvariant(_featurizer(), 6, 4, 3, invariance="compressed", lam=1.0, total_steps=5)
     zc = compressed.featurizer(torch.cat([b[0] for b in batches] + [target]))
     assert compressed.penalty(zc, batches, n_unlabeled=6).item() == compressed.penalty(zc[:18], batches).item()
-    info = general.update(batches, unlabeled=target)
-    assert np.isfinite(info["loss"])
+    expected = mean_source_risk(general.classifier(z[:18]), batches) + 1.0 * general.penalty(z, batches, 6)  # no ramp
+    info = general.update(batches, unlabeled=target)                     # the loss at the weights before the step
+    assert info["loss"] == pytest.approx(expected.item(), rel=1e-6)

@@ -53,8 +53,14 @@ def test_colored_mnist_colour_agrees_with_the_label_as_the_environment_says():
 
 
 def test_digit_domains_share_the_mnist_frame():
+    from reprolab.data import load_usps
+
     x, y = digit_domain("usps", "test", "mnist")
-    assert x.shape == (2007, 1, 28, 28) and x.dtype == np.float32 and 0 <= x.min() and x.max() <= 1
+    usps = load_usps("test")                                                # 16x16 in [0, 1]
+    assert x.shape == (2007, 1, 28, 28) and x.dtype == np.float32 and np.array_equal(y, usps.y)
+    assert x.min() == 0.0 and x.max() == 1.0                                # the same range as USPS
+    inner = x[:, 0, 4:24, 4:24].mean(axis=(1, 2))                           # an antialiased resize keeps the
+    assert np.allclose(inner, usps.x.mean(axis=(1, 2)), atol=0.01)          # mean intensity of each image
     assert x[:, :, :4].max() == 0 and x[:, :, -4:].max() == 0               # the 4-pixel border is empty
     stretched, _ = digit_domain("digits", "all", "stretch")
     assert stretched.shape == (1797, 1, 28, 28) and stretched[:, :, :4].max() > 0

@@ -153,6 +153,35 @@ def test_channels_last_featurizer_computes_the_same_function():
     assert fast.net[0].weight.is_contiguous(memory_format=torch.channels_last)
 
 
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_quick_cnn_pooling_before_its_relu_gives_the_textbook_values_and_gradients(channels_last):
+    """relu(maxpool(x)) = maxpool(relu(x)): the quick CNN's features and parameter gradients equal those of the same
+    modules in Conv-ReLU-MaxPool order exactly, on RotatedDigits images (their zero backgrounds give ties)."""
+    import torch
+    from torch import nn
+
+    from reprolab.methods.domain_invariance.featurizers import build_featurizer
+    from reprolab.runtime.fast import FastPath
+
+    torch.manual_seed(0)
+    featurizer, _ = build_featurizer("quick_cnn", (1, 16, 16), fast=FastPath(channels_last=channels_last))
+    net = featurizer.net if channels_last else featurizer
+    textbook = nn.Sequential(*(net[i] for i in (0, 2, 1, 3, 5, 4, 6, 7, 8)))   # the same parameters
+    assert [type(m).__name__ for m in textbook] == ["Conv2d", "ReLU", "MaxPool2d", "Conv2d", "ReLU", "MaxPool2d",
+                                                    "Flatten", "Linear", "ReLU"]
+    x = torch.from_numpy(build_task("rotated_digits").sources[0].x_train[:64])
+    upstream = torch.randn(64, 64, generator=torch.Generator().manual_seed(1))
+    outputs, grads = [], []
+    for model in (net, textbook):
+        net.zero_grad()
+        out = model(x.contiguous(memory_format=torch.channels_last) if channels_last else x)
+        out.backward(upstream)
+        outputs.append(out.detach())
+        grads.append([p.grad.clone() for p in net.parameters()])
+    assert torch.equal(outputs[0], outputs[1]) and outputs[0].abs().sum() > 0
+    assert all(torch.equal(a, b) for a, b in zip(*grads))
+
+
 def test_paper_config_builds_every_algorithm_on_the_mnist_cnn():
     cfg = CONFIGS["paper"]
     task = build_task("rotated_digits")
