@@ -1,15 +1,18 @@
 import pytest
+import torch
 
 from reprolab.launch import run_method
 from reprolab.methods.safl.datasets import LmdbWordImages, WordImages, write_lmdb
+from reprolab.methods.safl import experiment
 from reprolab.methods.safl.experiment import (CONFIGS, benchmark_scores, best_constant, bucket_of, constant_answers,
-                                              grid_cells, training_set)
+                                              grid_cells, load_part, training_set)
 from reprolab.methods.safl.recognizer import Recognizer
 from reprolab.methods.safl.synth import SynthConfig, generate, zipf_order
 from reprolab.runtime.config import ConfigError, apply_overrides
 from tests.conftest import read_record, tiny_quick_run
 
-TINY = ("train_images=200", "val_images=20", "test_images=20", "memorise_images=8", "memorise.steps=4",
+TINY = ("runs=memorise,nll,focal,nll_no_stn,crnn_ctc", "train_images=200",
+        "val_images=20", "test_images=20", "memorise_images=8", "memorise.steps=4",
         "memorise.batch_size=8", "train.steps=6", "train.batch_size=8", "train.warmup=2", "grid_images=2",
         "workers=2")
 
@@ -49,6 +52,25 @@ def test_resume_reads_every_cell_back(tiny):
     assert again.metrics == result.metrics
 
 
+def test_rendered_sets_are_cached_by_their_config(isolated_data, monkeypatch):
+    """A set is rendered once per config: the same config reads the cache, a changed one renders its own."""
+    rendered = []
+
+    def counting(n, synth, seed):
+        rendered.append((n, synth.min_len, seed))
+        return generate(n, synth, seed)
+
+    monkeypatch.setattr(experiment, "generate", counting)
+    cfg = apply_overrides(CONFIGS["quick"], ["val_images=4"])
+    first, again = load_part("val", cfg), load_part("val", cfg)
+    assert len(rendered) == 1 and torch.equal(first.images, again.images) and first.labels == again.labels
+    longer = load_part("val", apply_overrides(cfg, ["min_len=4"]))
+    more = load_part("val", apply_overrides(cfg, ["val_images=5"]))
+    assert rendered == [(4, 3, 1), (4, 4, 1), (5, 3, 1)]
+    assert all(len(label) >= 4 for label in longer.labels) and len(more) == 5
+    assert load_part("test_curved", cfg).labels != first.labels and len(rendered) == 4     # another part, its own set
+
+
 def test_the_best_constant_answer_per_metric():
     answers = constant_answers(CONFIGS["quick"])
     assert len(answers) == 36 * 3 and {"000", "zzzzz"} <= set(answers) and "zzzzzz" not in answers
@@ -82,7 +104,11 @@ def test_training_lmdbs_stream_and_benchmarks_keep_labels_over_the_maximum(tmp_p
 
 @pytest.mark.slow
 def test_quick_reproduction(tmp_path):
-    """The full quick run: the pipeline learns (check 8) and every claim is reported."""
+    """The full quick run: the pipeline learns (check 8), the NLL model reads the held-out uniform set above its best
+    constant answer in both metrics, and every claim of the quick runs is reported."""
     result = run_method("safl", "quick", out=tmp_path, device="cpu", progress=False)
     verdicts = {c.name: c.holds for c in result.claims}
-    assert len(verdicts) == 6 and verdicts["memorises_small_set"] and verdicts["rectifier_gets_gradient"]
+    assert len(verdicts) == 5 and verdicts["memorises_small_set"] and verdicts["rectifier_gets_gradient"]
+    constant = result.metrics["data"]["test_uniform"]["best_constant"]
+    nll = result.metrics["runs"]["nll"]["test_uniform"]
+    assert all(nll[m]["mean"] > constant[m]["score"] for m in ("word_accuracy", "one_minus_ned"))
