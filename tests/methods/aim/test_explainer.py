@@ -80,6 +80,39 @@ def test_one_pass_gives_every_class_and_each_column_depends_on_its_own_token():
     assert torch.equal(w[..., [0, 2, 3]], changed[..., [0, 2, 3]]) and not torch.equal(w[..., 1], changed[..., 1])
 
 
+def test_the_explainer_runs_its_mlp_once_per_distinct_token_with_the_same_values_and_gradients():
+    """Reference: the MLP at every position. W_x and the gradients of a loss on it agree to float rounding."""
+    torch.manual_seed(0)
+    explainer = Explainer(TOKENS, 3, SMALL)
+    x, _, _ = synthetic.items(30, seed=8)
+    weights = torch.randn(30, 3, 12)
+    fast = explainer(x)
+    (fast * weights).sum().backward()
+    fast_grads = [p.grad.clone() for p in explainer.parameters()]
+    explainer.zero_grad()
+    reference = explainer.mlp(explainer.encode(x)).transpose(1, 2)
+    (reference * weights).sum().backward()
+    assert torch.allclose(fast, reference, atol=1e-6)
+    assert all(torch.allclose(a, p.grad, atol=1e-5) for a, p in zip(fast_grads, explainer.parameters()))
+
+
+def test_word_cnn_unpadded_probabilities_equal_its_forward():
+    """Items of every length (no all-PAD window, one, many; an all-PAD row), chunks cut mid-length: the same
+    probabilities as the forward over all L positions; the black box uses them and train mode is refused."""
+    torch.manual_seed(0)
+    model = WordCNN(synthetic.VOCAB, 3, embed=8, widths=(3, 5), filters=6).eval()
+    x = torch.randint(2, synthetic.VOCAB, (40, 12))
+    for row, end in enumerate(torch.randint(0, 13, (40,)).tolist()):
+        x[row, end:] = 0
+    x[0], x[1, 11], x[2, 3:] = 0, 5, 0                              # all PAD; a token at the last position
+    reference = model(x)
+    for chunk in (1, 7, 64):
+        assert torch.allclose(model.unpadded_probs(x, chunk), reference, atol=1e-6)
+    assert torch.allclose(embedding_black_box(model).probs(x), reference, atol=1e-6)
+    with pytest.raises(ValueError, match="eval"):
+        model.train().unpadded_probs(x)
+
+
 def test_l21_norm_over_class_rows_or_feature_columns():
     w = torch.tensor([[[3.0, 4.0], [0.0, 0.0]], [[1.0, 0.0], [0.0, 1.0]]])          # (B 2, C 2, L 2)
     assert l21_norm(w, "class").item() == pytest.approx(5 + 0 + 1 + 1)
@@ -315,9 +348,10 @@ def test_official_training_flags_equal_to_the_configured_ones_reuse_one_trained_
     from reprolab.methods.aim.experiment import CONFIGS, explain_cells
     from reprolab.runtime.config import apply_overrides
 
-    assert [c["method"] for c in explain_cells(apply_overrides(CONFIGS["quick"], ["tasks=debates"]), 0)] == [
+    assert [c["method"] for c in explain_cells(apply_overrides(CONFIGS["quick"], ["tasks=debates", "seeds=1",
+                                                                                   "l2x_ks=1,3"]), 0)] == [
         "aim", "aim_official", "random", "l2x", "l2x", "lime", "kernel_shap", "integrated_gradients"]   # K 1, 3
-    base = ["tasks=debates", "l2x_ks=1", "official_l2x=true"]
+    base = ["tasks=debates", "seeds=1", "official_l2x=true"]
     cells = explain_cells(apply_overrides(CONFIGS["quick"], base), 0)
     assert [c["method"] for c in cells] == ["aim", "aim_official", "random", "l2x", "lime", "kernel_shap",
                                             "integrated_gradients", "l2x_official"]

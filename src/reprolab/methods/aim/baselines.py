@@ -154,12 +154,8 @@ def _id_string(row: torch.Tensor) -> str:
 
 
 def _ids_from_strings(texts: list[str], length: int) -> torch.Tensor:
-    out = torch.full((len(texts), length), PAD, dtype=torch.long)
-    for i, text in enumerate(texts):
-        ids = [int(t) for t in text.split()][:length]
-        if ids:
-            out[i, :len(ids)] = torch.tensor(ids)
-    return out
+    rows = [[int(t) for t in text.split()][:length] for text in texts]
+    return torch.tensor([row + [PAD] * (length - len(row)) for row in rows], dtype=torch.long).view(len(texts), length)
 
 
 def lime_weights(black_box: BlackBox, x: torch.Tensor, classes: int, samples: int, seed: int,

@@ -9,9 +9,9 @@ CE means over the batch, R sums over it [official]. `official_double_softmax` fe
 (the official modules end in softmax and CrossEntropyLoss applies another). `official_black_box_dropout` computes
 y1 with the black box's dropout on (the official `Model` holds the black box as a submodule, so `model.train()`
 turns its dropout on). The selector learns only through Z.
-Training [official]: Adam lr 1e-3, StepLR(step 10, gamma 0.99) stepped every batch, the black box frozen; after
-every epoch the weights are kept when the approximator's validation accuracy against y_hat is >= the best so far
-(starting at 0.20).
+Training [official]: Adam lr 1e-3 (torch's fused implementation of the same update), StepLR(step 10, gamma 0.99)
+stepped every batch, the black box frozen; after every epoch the weights are kept when the approximator's
+validation accuracy against y_hat is >= the best so far (starting at 0.20).
 Inference, conventional: y = argmax f(x); the top K features by W_x[y] (pi unused): one model serves every K and
 every class. Adaptive (v1): for j = 1 .. K_max + 1 keep the top-j features (descending weight order, PAD-filled)
 and stop at the first j with argmax f(x_j) = y (K* = j); items that never match are unfaithful.
@@ -152,7 +152,7 @@ class AIM:
         y_train, y_val = self.black_box.predict(train_x).cpu(), self.black_box.predict(val_x).cpu()
         batches = ShuffledBatches(len(train_x), cfg.batch_size, self.seed)
         per_epoch = batches.per_epoch
-        optimizer = torch.optim.Adam(self.modules.parameters(), lr=cfg.lr)
+        optimizer = torch.optim.Adam(self.modules.parameters(), lr=cfg.lr, fused=True)    # one kernel per tensor
         scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=cfg.lr_step, gamma=cfg.lr_gamma)
         best = BestModel(self.modules, keep_ties=True, floor=cfg.selection_floor)
 

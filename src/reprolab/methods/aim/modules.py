@@ -86,13 +86,19 @@ class Explainer(nn.Module):
     def __init__(self, features: FeatureKind, classes: int, sizes: ModuleSizes):
         super().__init__()
         h = sizes.explainer_hidden
+        self.tokens = features.kind == "tokens"
         self.encode = features.encoder(sizes.embed)
         self.mlp = nn.Sequential(nn.Linear(sizes.embed, h), nn.ReLU(), nn.Linear(h, h), nn.ReLU(),
                                  nn.Linear(h, classes))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """W_x (B, C, L): each column depends on its own feature only."""
-        return self.mlp(self.encode(x)).transpose(1, 2)
+        """W_x (B, C, L): each column depends on its own feature only. A token's column is a function of its id,
+        so the MLP runs once per distinct id of the batch and its rows are gathered back to the positions (the
+        same values as running it at every position, to float rounding)."""
+        if not self.tokens:
+            return self.mlp(self.encode(x)).transpose(1, 2)
+        ids, where = torch.unique(x, return_inverse=True)
+        return self.mlp(self.encode(ids))[where].transpose(1, 2)
 
 
 class Selector(nn.Module):
