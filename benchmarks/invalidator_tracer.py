@@ -5,7 +5,10 @@ variables only at program points (entry, exit, loop headers). The plain collecto
 one trace function for every frame of every file, a snapshot of all locals at every event, and the program points
 picked out of the event log afterwards. Workload: the quick subjects' target functions on 200 generated inputs
 each. Speed: seconds per executed subject line, collector / tracer. Equality: both give the same samples at
-every program point."""
+every program point.
+Third, the cost of the call-site points: the tracer on the modules compiled with every call site instrumented
+(`instrument_calls`, as the sandbox traces a version), against the tracer on the plain modules; equality: the same
+samples at every entry, exit and loop-header point, and the call-site points on top."""
 
 import copy
 import sys
@@ -13,7 +16,8 @@ import time
 from collections import defaultdict
 
 from reprolab.methods.invalidator.subjects import Program, generated_inputs, subjects
-from reprolab.methods.invalidator.tracer import CO_GENERATOR_LIKE, Tracer, loop_headers, snapshot, variables
+from reprolab.methods.invalidator.tracer import (CALL_SITE, CO_GENERATOR_LIKE, Tracer, instrument_calls, loop_headers,
+                                                 snapshot, untraced_call, variables)
 
 INPUTS = 200
 
@@ -78,11 +82,15 @@ class PlainCollector:
         return dict(out)
 
 
-def run_all(collector, subject, program, inputs) -> float:
+def run_all(collector, subject, program, inputs, instrumented: bool = False) -> float:
     """Seconds to call the subject's function on fresh copies of the inputs in a freshly executed module (some
-    subjects mutate their arguments, some fill module caches on the first call)."""
-    namespace = {"__name__": "subject"}
-    exec(compile(program.text, subject.filename, "exec"), namespace)
+    subjects mutate their arguments, some fill module caches on the first call); `instrumented`: the module compiled
+    with its call sites routed to the collector (a Tracer)."""
+    namespace = {"__name__": "subject", CALL_SITE: untraced_call}
+    code = instrument_calls(program.text) if instrumented else program.text
+    exec(compile(code, subject.filename, "exec"), namespace)
+    if instrumented:
+        namespace[CALL_SITE] = collector.call_site
     function, inputs = namespace[subject.function], copy.deepcopy(inputs)
     start = time.perf_counter()
     with collector:
@@ -95,17 +103,24 @@ def run_all(collector, subject, program, inputs) -> float:
 
 
 def main() -> None:
-    tracer_s = plain_s = 0.0
-    lines, same = 0, True
+    tracer_s = plain_s = calls_s = 0.0
+    lines, same, same_calls, call_points = 0, True, True, 0
     for subject in subjects(quick_only=True):
         program = Program.load(subject)
         inputs = generated_inputs(subject, INPUTS, 0)
         tracer = Tracer(subject.filename, program.text)
         plain = PlainCollector(subject.filename, program.text)
+        calls = Tracer(subject.filename, program.text)
         tracer_s += run_all(tracer, subject, program, inputs)
         plain_s += run_all(plain, subject, program, inputs)
+        calls_s += run_all(calls, subject, program, inputs, instrumented=True)
         lines += plain.lines()
         same &= dict(tracer.samples) == plain.samples()
+        same_calls &= {p: rows for p, rows in calls.samples.items() if ":::CALL " not in p} == dict(tracer.samples)
+        call_points += sum(":::CALL " in p for p in calls.samples)
     print(f"{lines} executed subject lines: tracer {1e6 * tracer_s / lines:.2f} us/line, plain settrace collector "
           f"{1e6 * plain_s / lines:.2f} us/line, speed-up {plain_s / tracer_s:.1f}x; samples "
           f"{'identical' if same else 'DIFFERENT'}")
+    print(f"call sites instrumented ({call_points} call-site points): {1e6 * calls_s / lines:.2f} us/line, "
+          f"{calls_s / tracer_s:.2f}x the tracer's time; entry, exit and loop samples "
+          f"{'identical' if same_calls else 'DIFFERENT'}")

@@ -1,7 +1,7 @@
 import numpy as np
 
-from reprolab.methods.invalidator.evaluate import (EvalConfig, convergence, embedding_hash, fold_scores,
-                                                   syntactic_probabilities)
+from reprolab.methods.invalidator.evaluate import (EvalConfig, classifier_diagnostics, convergence, embedding_hash,
+                                                   fold_scores, syntactic_probabilities)
 from reprolab.methods.invalidator.syntactic import fit_classifier
 
 PERTURBATION = 1e-7
@@ -80,3 +80,27 @@ def test_the_embedding_hash_changes_with_any_embedding():
     assert embedding_hash(emb) == embedding_hash({"p": np.ones((2, 3)), "b": np.zeros((2, 3))})
     moved = {"b": emb["b"], "p": emb["p"] + np.array([[0, 0, 1e-12], [0, 0, 0]])}
     assert embedding_hash(moved) != embedding_hash(emb)
+
+
+def test_classifier_diagnostics_of_a_known_benchmark():
+    """Each outer fit trains on the other 2 modules' 16 patches and 4 developer patches, and with 1540 features
+    (770 without GT) it fits all of them."""
+    benchmark, emb, y = synthetic_benchmark(n_modules=3, patches=4)
+    syn = syntactic_probabilities(benchmark, emb, y, np.zeros(len(y), bool), EvalConfig(encoder="tfidf-svd"))
+    record = classifier_diagnostics(syn, emb, y, np.ones(len(y), bool))
+    assert record["gt"]["features"] == 2 * (2 * 384 + 2) and record["no_gt"]["features"] == 2 * 384 + 2
+    assert len(syn["gt"]["outer_fits"]) == 3 and record["gt"]["train_rows_median"] == 2 * 8 + 2 * 2
+    assert record["gt"]["train_accuracy_min"] == 1.0
+    positives = sorted(int(y[np.repeat(np.arange(3), 8) != m].sum()) for m in range(3))
+    assert record["gt"]["train_positives_median"] == positives[1]
+
+
+def test_the_distance_aucs_rank_patches_by_their_embedding_distances():
+    """|g - p| = 0, 1 (correct), 3, 5 (overfitting): AUC 1; |b - p| = 3, 3.16 (correct), 3, 0 (overfitting): one
+    tie in four pairs, AUC 0.125; without the first patch: 1 and 0."""
+    emb = {"g": np.zeros((4, 2)), "p": np.array([[0, 0], [0, 1], [3, 0], [0, 5]], float),
+           "b": np.array([[3, 0], [3, 0], [0, 0], [0, 5]], float)}
+    y = np.array([False, False, True, True])
+    record = classifier_diagnostics({}, emb, y, np.array([False, True, True, True]))
+    assert record["gt_distance_auc"] == {"all": 1.0, "without_same_as_dev": 1.0}
+    assert record["buggy_distance_auc"] == {"all": 0.125, "without_same_as_dev": 0.0}

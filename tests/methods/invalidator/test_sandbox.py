@@ -103,3 +103,24 @@ def test_the_cost_of_a_call_is_the_python_lines_it_executes_callees_included(san
     # n = 3: "t = 0", the loop header 4 times, the body 3 times, helper's line 3 times, "return t"
     assert reply["status"] == "ok" and reply["lines"] == [3, 12, 12]
     assert "lines" not in sandbox.run("<counted>", "total", None, 1, [COUNTED], inputs)[0]
+
+
+def test_traced_versions_have_call_site_points_and_must_be_given_as_source(sandbox):
+    """The traced function's call sites are program points in both modes: a whole module, and a function source
+    placed in the trusted base module (whose own helper is traced at ENTER / EXIT but not instrumented)."""
+    inputs = [(([1, 5, 2],), {}), (([4],), {}), (([0, 9, 9],), {}), (([7, 3],), {})]
+    groups = {"P": [0, 1, 2, 3]}
+    whole = sandbox.run("<subject:t>", "total", None, 1, ["def total(xs):\n    return max(xs) + len(xs)\n"],
+                        inputs, groups)[0]
+    assert "return in arg0" in whole["invariants"]["P"]["total:::CALL max#0"]
+    assert "return == size(arg0)" in whole["invariants"]["P"]["total:::CALL len#0"]
+    base = "def helper(x):\n    return abs(x)\n\ndef total(xs):\n    return helper(max(xs))\n"
+    version = "def total(xs):\n    return helper(min(xs))\n"
+    placed = sandbox.run("<subject:t>", "total", base, 4, [version], inputs, groups)[0]
+    points = placed["invariants"]["P"]
+    assert "return in arg0" in points["total:::CALL min#0"] and "total:::CALL max#0" not in points
+    assert "total:::CALL helper#0" in points and "helper:::EXIT" in points
+    assert not any(p.startswith("helper:::CALL") for p in points)     # the base module is not instrumented
+    assert placed["outcomes"] == sandbox.run("<subject:t>", "total", base, 4, [version], inputs)[0]["outcomes"]
+    with pytest.raises(ValueError, match="given as source"):
+        sandbox.run("<subject:t>", "total", base, 4, [None], inputs, groups)

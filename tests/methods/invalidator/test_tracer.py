@@ -1,9 +1,16 @@
+import ast
 import copy
+import json
 
-from reprolab.methods.invalidator.invariants import (infer, pair_invariants, scalar_invariants,
+import pytest
+
+from reprolab.methods.invalidator.invariants import (infer, invariant_map, pair_invariants, scalar_invariants,
                                                      sequence_invariants, string_invariants,
                                                      string_pair_invariants)
-from reprolab.methods.invalidator.tracer import Tracer, loop_headers, variables
+from reprolab.methods.invalidator.outcomes import canonical
+from reprolab.methods.invalidator.subjects import Program, generated_inputs, subjects
+from reprolab.methods.invalidator.tracer import (CALL_SITE, Tracer, call_points, instrument_calls, loop_headers,
+                                                 untraced_call, variables)
 
 SOURCE = '''
 def total(xs):
@@ -96,3 +103,97 @@ def test_string_invariants_of_daikon():
 def test_tracing_is_deterministic():
     calls = [("clamp_all", ([3, 1, 2], 2)), ("clamp_all", ([5, 4], 9)), ("clamp_all", ([7, 0], 1))]
     assert _traced(calls)[0] == _traced(calls)[0]
+
+
+CALLS = '''
+def spread(xs, k):
+    top = max(xs)
+    low = min(xs, default=0)
+    return (top - low) * k + len(xs)
+
+
+def ticks(n):
+    out = []
+    for i in range(n):
+        out.append(i * i)
+    return out
+
+
+def gen(n):
+    yield len(str(n))
+
+
+class Box:
+    def size(self):
+        return super().__repr__() and len(vars(self))
+'''
+
+
+def _traced_calls(source, calls):
+    """Invariant maps of `calls` on `source` compiled with its call sites instrumented, and the raw samples."""
+    ns = {}
+    exec(compile(instrument_calls(source), "<subject:c>", "exec"), ns)
+    tracer = Tracer("<subject:c>", source)
+    ns[CALL_SITE] = tracer.call_site
+    with tracer:
+        results = [ns[name](*copy.deepcopy(args)) for name, args in calls]
+    return invariant_map(tracer.samples), tracer.samples, results
+
+
+def test_call_sites_are_numbered_per_callee_and_skip_generators_and_frame_builtins():
+    points = sorted(call_points(ast.parse(CALLS)).values())
+    assert points == ["size:::CALL len#0", "size:::CALL super().__repr__#0", "spread:::CALL len#0",
+                      "spread:::CALL max#0", "spread:::CALL min#0", "ticks:::CALL out.append#0",
+                      "ticks:::CALL range#0"]
+    text = ast.unparse(instrument_calls(CALLS))
+    assert "yield len(str(n))" in text and f"{CALL_SITE}('size:::CALL len#0', len, vars(self))" in text
+    assert f"{CALL_SITE}('size:::CALL super().__repr__#0', super().__repr__)" in text
+    # D and a patch that drops another call keep `max#0` aligned (numbering by callee, not by position)
+    patched = CALLS.replace("low = min(xs, default=0)", "low = 0")
+    assert "spread:::CALL max#0" in call_points(ast.parse(patched)).values()
+
+
+def test_call_site_invariants_of_a_known_function():
+    """max(xs) is in xs, len(xs) is its size, min's keyword argument is a constant 0, and the loop header of
+    ticks sees i in [0, n)."""
+    inv, samples, results = _traced_calls(CALLS, [("spread", ([3, 1, 2], 2)), ("spread", ([5, 4], 1)),
+                                                  ("spread", ([7, 0, 1, 2], 3)), ("ticks", (4,)), ("ticks", (2,))])
+    assert results == [7, 3, 25, [0, 1, 4, 9], [0, 1]]             # instrumented code computes the same
+    assert {"return in arg0", "size(arg0) > 0"} <= set(inv["spread:::CALL max#0"])
+    assert {"return in arg0", "default == 0"} <= set(inv["spread:::CALL min#0"])
+    assert "return == size(arg0)" in inv["spread:::CALL len#0"]
+    assert inv["ticks:::CALL out.append#0"] == ["arg0 >= 0"]           # 0, 1, 4, 9, 0, 1; None returned
+    assert {"i >= 0", "i < n"} <= set(inv["ticks:::LOOP0"])       # the loop-head invariant of the known function
+    assert len(samples["ticks:::CALL out.append#0"]) == 4 + 2 and len(samples["ticks:::CALL range#0"]) == 2
+
+
+def test_a_call_that_raises_records_no_call_site_sample():
+    inv, samples, _ = _traced_calls("def f(x):\n    try:\n        return int(x)\n    except ValueError:\n"
+                                    "        return -1\n", [("f", ("7",)), ("f", ("a",)), ("f", ("12",))])
+    assert [row["return"] for row in samples["f:::CALL int#0"]] == [7, 12]
+
+
+@pytest.mark.parametrize("subject", subjects(quick_only=True), ids=lambda s: s.name)
+def test_instrumented_subjects_compute_what_the_originals_do(subject):
+    """Every quick subject, its call sites instrumented, gives D's outcome and argument state on 40 generated
+    inputs, and its ENTER / EXIT / LOOP samples are the uninstrumented program's (call sites only add points)."""
+    program = Program.load(subject)
+    inputs = generated_inputs(subject, 40, 0)
+    runs = []
+    for code in (program.text, instrument_calls(program.text)):
+        ns = {"__name__": "subject", CALL_SITE: untraced_call}            # as in the worker: loading records nothing
+        exec(compile(code, subject.filename, "exec"), ns)
+        tracer = Tracer(subject.filename, program.text)
+        ns[CALL_SITE] = tracer.call_site
+        outcomes = []
+        with tracer:
+            for args, kwargs in copy.deepcopy(inputs):
+                try:
+                    outcomes.append(["ok", canonical(ns[subject.function](*args, **kwargs), 20_000),
+                                     canonical([args, kwargs], 20_000)])
+                except Exception as err:                       # noqa: BLE001  (the outcome is the exception type)
+                    outcomes.append(["raise", type(err).__name__])
+        runs.append((json.dumps(outcomes), dict(tracer.samples)))
+    (plain_out, plain), (inst_out, inst) = runs
+    assert inst_out == plain_out
+    assert {p: rows for p, rows in inst.items() if ":::CALL " not in p} == plain

@@ -10,7 +10,7 @@ share of overfitting patches whose invariants cannot be told from the developer 
 - Indistinguishable by invariants: an overfitting patch whose invariant maps equal D's at every program point
   they share, over T_P and over T_F (`baselines.naive_diff` does not flag it). A plausible patch reproduces D's
   outcome and argument state on every test, so its ENTER / EXIT samples of the patched function are D's; only loop
-  headers and helpers can differ. No invariant rule can flag such a patch.
+  headers, call sites and helpers can differ. No invariant rule can flag such a patch.
 """
 
 from __future__ import annotations

@@ -7,6 +7,9 @@ bisect_left / bisect_right share a fold). INVALIDATOR = rules OR p_syn > T, with
 out-of-fold probabilities of the training programs). The syntactic classifier alone is scored at 0.5, at the
 official T and at its own fold-chosen T (the F1-best of p_syn > T alone). Label 1 = overfitting. Every method is
 scored over all patches, without the patches identical to D, and per fold (the paired unit of the claims).
+Diagnostics of the classifier (`classifier_diagnostics`, reported, never used in a decision): its features, the
+training rows of its scored fits and their accuracy on those rows, and the AUC of the untrained embedding distances
+|g - p| and |b - p| (columns of its own features) as scores of overfitting.
 """
 
 from __future__ import annotations
@@ -43,6 +46,10 @@ class EvalConfig:
         check_options(self)
 
 
+def _auc(y: np.ndarray, score: np.ndarray) -> float:
+    return float(roc_auc_score(y, score)) if 0 < y.sum() < len(y) else float("nan")
+
+
 def scores(y: np.ndarray, pred: np.ndarray, score: np.ndarray | None = None) -> dict:
     """TP, FP, TN, FN, accuracy, precision, recall, F1 (NaN where undefined) and AUC when a score is given."""
     y, pred = y.astype(bool), pred.astype(bool)
@@ -54,7 +61,7 @@ def scores(y: np.ndarray, pred: np.ndarray, score: np.ndarray | None = None) -> 
     out = {"tp": tp, "fp": fp, "tn": tn, "fn": fn, "n": len(y), "accuracy": (tp + tn) / len(y) if len(y) else
            float("nan"), "precision": precision, "recall": recall, "f1": f1}
     if score is not None:
-        out["auc"] = float(roc_auc_score(y, score)) if 0 < y.sum() < len(y) else float("nan")
+        out["auc"] = _auc(y, score)
     return out
 
 
@@ -119,11 +126,15 @@ def embedding_hash(emb: dict[str, np.ndarray]) -> str:
 
 
 def _fit_predict(x_train, y_train, x_test, official_unscaled: bool) -> tuple[np.ndarray, dict | None]:
-    """Probabilities of overfitting for x_test, and the fit's iterations and convergence (None: no fit)."""
+    """Probabilities of overfitting for x_test, and the fit's iterations, convergence, training rows and accuracy
+    on its own training rows at p > 0.5 (None: no fit)."""
     if len(set(y_train.tolist())) < 2:                  # one class only: its constant probability
         return np.full(len(x_test), float(y_train[0]) if len(y_train) else 0.5), None
     model, iterations, converged = fit_classifier(x_train, y_train, official_unscaled)
-    return model.predict_proba(x_test)[:, 1], {"iterations": iterations, "converged": converged}
+    train_accuracy = float(((model.predict_proba(x_train)[:, 1] > 0.5) == y_train).mean())
+    return model.predict_proba(x_test)[:, 1], {"iterations": iterations, "converged": converged,
+                                               "rows": len(y_train), "positives": int(y_train.sum()),
+                                               "train_accuracy": train_accuracy}
 
 
 def best_threshold(y: np.ndarray, semantic: np.ndarray, prob: np.ndarray) -> float:
@@ -140,8 +151,8 @@ def best_threshold(y: np.ndarray, semantic: np.ndarray, prob: np.ndarray) -> flo
 def syntactic_probabilities(benchmark: list[dict], emb: dict, y: np.ndarray, semantic: np.ndarray,
                             cfg: EvalConfig) -> dict[str, dict]:
     """Leave-one-program-out probabilities with and without GT, the thresholds chosen in each training fold for
-    INVALIDATOR ("threshold") and for the classifier alone ("threshold_syntactic"), and the iterations and
-    convergence of every fit ("fits")."""
+    INVALIDATOR ("threshold") and for the classifier alone ("threshold_syntactic"), the iterations and convergence
+    of every fit ("fits"; "outer_fits": those whose probabilities are scored) and the number of features."""
     patches = patches_of(benchmark)
     groups = np.array([p[cfg.group_by] for p in patches])
     dev_groups = np.array([s[cfg.group_by] for s in benchmark for _ in s["bugs"]])
@@ -150,13 +161,14 @@ def syntactic_probabilities(benchmark: list[dict], emb: dict, y: np.ndarray, sem
         x = features(emb["b"], emb["p"], g)
         x_dev = features(emb["dev_b"], emb["dev_p"], dev_g)
         prob, chosen, chosen_alone = (np.full(len(y), np.nan) for _ in range(3))
-        fits = []
+        fits, outer = [], []
         for train, test in LeaveOneGroupOut().split(x, y, groups):
             dev_train = ~np.isin(dev_groups, groups[test])
             x_tr = np.vstack([x[train], x_dev[dev_train]])
             y_tr = np.concatenate([y[train], np.zeros(int(dev_train.sum()))])
             prob[test], fit = _fit_predict(x_tr, y_tr, x[test], cfg.official_unscaled)
             fits.append(fit)
+            outer.append(fit)
             inner = np.full(len(train), np.nan)             # out-of-fold probabilities of the training programs
             inner_groups = groups[train]
             if len(set(inner_groups)) > 1:
@@ -172,7 +184,8 @@ def syntactic_probabilities(benchmark: list[dict], emb: dict, y: np.ndarray, sem
             else:
                 chosen[test] = chosen_alone[test] = OFFICIAL_T[variant]
         out[variant] = {"prob": prob, "threshold": chosen, "threshold_syntactic": chosen_alone,
-                        "fits": [f for f in fits if f is not None]}
+                        "fits": [f for f in fits if f is not None], "outer_fits": [f for f in outer if f is not None],
+                        "features": x.shape[1]}
     return out
 
 
@@ -186,6 +199,26 @@ def convergence(syn: dict[str, dict]) -> dict:
                         "iterations_median": float(np.median(iterations)) if iterations else 0.0,
                         "not_converged": sum(not f["converged"] for f in block["fits"])}
     out["converged"] = all(out[variant]["not_converged"] == 0 for variant in syn)
+    return out
+
+
+def classifier_diagnostics(syn: dict[str, dict], emb: dict[str, np.ndarray], y: np.ndarray,
+                           keep: np.ndarray) -> dict:
+    """Why the classifier scores as it does, next to its out-of-fold AUC: per variant the number of features, the
+    training rows and overfitting rows of the scored fits and their accuracy on their own training rows (p > 0.5);
+    and the AUC of two untrained scores that are single columns of its features, the embedding distances
+    |g - p| (patched side to the developer fix's) and |b - p| (patched side to the buggy one), over all patches and
+    without those identical to D (`keep`)."""
+    out: dict = {}
+    for variant, block in syn.items():
+        fits = block["outer_fits"]
+        out[variant] = {"features": block["features"], "oof_auc": _auc(y, block["prob"]),
+                        "train_rows_median": float(np.median([f["rows"] for f in fits])) if fits else 0.0,
+                        "train_positives_median": float(np.median([f["positives"] for f in fits])) if fits else 0.0,
+                        "train_accuracy_min": min((f["train_accuracy"] for f in fits), default=float("nan"))}
+    for name, a in (("gt_distance", emb["g"]), ("buggy_distance", emb["b"])):
+        distance = np.linalg.norm(a - emb["p"], axis=1)
+        out[f"{name}_auc"] = {"all": _auc(y, distance), "without_same_as_dev": _auc(y[keep], distance[keep])}
     return out
 
 
@@ -225,4 +258,5 @@ def evaluate(benchmark: list[dict], cfg: EvalConfig, seed: int = 0) -> dict:
             "chosen_threshold_gt": syn["gt"]["threshold"].tolist(),
             "chosen_threshold_syntactic_gt": syn["gt"]["threshold_syntactic"].tolist(), "decided_by": decided,
             "folds": np.unique(groups).tolist(), "fold_unit": cfg.group_by, "classifier": convergence(syn),
+            "classifier_diagnostics": classifier_diagnostics(syn, emb, y, keep),
             "encoder": cfg.encoder, "embedding_sha256": embedding_hash(emb)}

@@ -58,8 +58,12 @@ class Sandbox:
         """One reply per version: {"status", "outcomes", ["invariants"], "violations", "seconds"}.
         `base_source`: the developer-fixed module (trusted); `versions`: sources of the target function, placed at
         `function_line` of the module (None: the module's own function). `inputs`: [(args tuple, kwargs dict)];
-        `trace_groups`: {name: [input indices]} to trace and infer invariants per group. `count_lines` (without
-        trace groups): the reply's "lines" hold the Python lines each call executed (None: not run)."""
+        `trace_groups`: {name: [input indices]} to trace and infer invariants per group (every version then a
+        source, compiled with its call sites instrumented). `count_lines` (without trace groups): the reply's
+        "lines" hold the Python lines each call executed (None: not run)."""
+        if trace_groups and None in versions:
+            raise ValueError("a traced version must be given as source (None, the module's own function, would "
+                             "have no call-site points)")
         job = {"filename": filename, "function": function, "base_source": base_source,
                "function_line": function_line, "inputs": [[tuple(a), dict(k)] for a, k in inputs],
                "versions": list(versions), "trace_groups": trace_groups, "count_lines": count_lines,

@@ -6,8 +6,9 @@ Protocol on stdin / stdout: a 4-byte big-endian length, then a pickled job (from
 reply (the child's output is untrusted, so it never comes back as a pickle). A job: {"filename", "function",
 "base_source" (the developer-fixed module, trusted), "function_line" (the target's first line in it), "inputs":
 [[args, kwargs], ...], "versions": [function source, or None for the original, ...], "trace_groups": {name:
-[input indices]} or None, and the `Limits` fields}. With "base_source" None, each version is a whole module
-source, executed in the child.
+[input indices]} or None, and the `Limits` fields}. With trace groups every version is a source (the sandbox
+checks it): the traced source is compiled through `tracer.instrument_calls`, so its call sites are program
+points. With "base_source" None, each version is a whole module source, executed in the child.
 For each version the server forks; the child sets RLIMIT_AS / RLIMIT_CPU / RLIMIT_FSIZE, moves to a fresh
 temporary directory, closes the protocol pipes, installs an audit hook that blocks (and records) writes outside
 that directory, reads under /proc, process creation, signals, sockets and ctypes, then executes the version's
@@ -41,7 +42,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from invariants import invariant_map  # noqa: E402
 from outcomes import canonical  # noqa: E402
-from tracer import Tracer, loop_headers  # noqa: E402
+from tracer import CALL_SITE, Tracer, instrument_calls, loop_headers, untraced_call  # noqa: E402
 
 # Modules the subjects import, loaded once here so that children start warm.
 for _name in ("re", "math", "struct", "binascii", "functools", "itertools", "collections", "fractions", "decimal",
@@ -138,9 +139,13 @@ def run_child(job: dict, source: str | None, out_fd: int) -> None:
     else:                                              # a copy: the base module stays as the server loaded it
         namespace = dict(base_namespace(job))
         padded = "\n" * (job["function_line"] - 1) + source if source is not None else None
+    groups = job.get("trace_groups")
     try:
         if padded is not None:
-            exec(compile(padded, job["filename"], "exec"), namespace)
+            code = padded
+            if groups:                                  # call-site points only when tracing
+                code, namespace[CALL_SITE] = instrument_calls(padded), untraced_call
+            exec(compile(code, job["filename"], "exec"), namespace)
         function = namespace[job["function"]]
     except BaseException as err:                       # a version that does not load
         reply.update(status="load_error", error=f"{type(err).__name__}: {err}"[:500])
@@ -178,13 +183,12 @@ def run_child(job: dict, source: str | None, out_fd: int) -> None:
                 sys.settrace(None)
                 lines.append(executed[0])
 
-    groups = job.get("trace_groups")
     if groups:
         reply["invariants"], reply["outcomes"] = {}, [None] * len(job["inputs"])
         for name, indices in groups.items():
             tracer = Tracer(job["filename"], job["base_source"] or padded)
-            if padded is not None:
-                tracer.headers.update(loop_headers(padded))
+            tracer.headers.update(loop_headers(padded))
+            namespace[CALL_SITE] = tracer.call_site
             with tracer:
                 for i in indices:
                     reply["outcomes"][i] = call(*job["inputs"][i])
