@@ -7,7 +7,16 @@ computes teacher and student weight gradients (discarded), and the generator is 
 generator channels-last. Both start from the same weights and draw the same z. Equality: the student's and the
 generator's weights after the same iterations, against the official loop run on the channels-last generator (a
 contiguous one rounds its convolutions differently, and Adam's first steps magnify such differences to ~1e-3).
-Speed: iterations per second, Distiller / official (contiguous, and channels-last). One thread."""
+Speed: iterations per second, Distiller / official (contiguous, and channels-last). One thread.
+
+Two more cases, one thread each:
+- Evaluation batch: the LeNet5-half student scores the 10k MNIST test images in batches of `EVAL_BATCH` (the
+  experiment's) against batches of 1 000 (`nets.scoring`'s default); equality: identical logits.
+- Seed-stacking bound: each network of a quick run on 3 x 32 samples in one call against three calls on 32 (a
+  student step's share of G's samples at B 64, split batch). Stacking 3 seeds' networks into one call does the
+  same arithmetic on batched weights, so it cannot beat one network on the 3x batch: the ratio bounds what seeds
+  as a batch dimension would save per call. Equality: the frozen teacher's logits (eval mode, so each sample's
+  logits do not depend on its batch) in one call against three, max |difference|."""
 
 import copy
 import time
@@ -15,10 +24,12 @@ import time
 import torch
 from torch.nn import functional as F
 
-from reprolab.methods.mad.experiment import MADExperimentConfig, make_distiller
-from reprolab.methods.mad.teachers import build_network
+from reprolab.methods.mad.experiment import EVAL_BATCH, MADExperimentConfig, make_distiller
+from reprolab.methods.mad.teachers import RECIPES, build_network, load_split
+from reprolab.nets import GeneratorA
 
 ITERATIONS = 20
+REPEATS = 10
 
 
 def official_iteration(teacher, student, generator, opt_s, opt_g, z_rng, batch: int, nz: int) -> None:
@@ -38,8 +49,62 @@ def official_iteration(teacher, student, generator, opt_s, opt_g, z_rng, batch: 
     opt_g.step()
 
 
+def seconds_per_call(fn, repeats: int = REPEATS) -> float:
+    fn()                                           # warm-up
+    start = time.perf_counter()
+    for _ in range(repeats):
+        fn()
+    return (time.perf_counter() - start) / repeats
+
+
+@torch.no_grad()
+def logits_in_batches(model, x: torch.Tensor, batch: int) -> torch.Tensor:
+    return torch.cat([model(x[i:i + batch]) for i in range(0, len(x), batch)])
+
+
+def evaluation_batch() -> None:
+    torch.manual_seed(0)
+    student = build_network("lenet5_half").eval()
+    x = load_split("mnist", "test")[0]
+    ours, default = (seconds_per_call(lambda b=b: logits_in_batches(student, x, b), 3) for b in (EVAL_BATCH, 1000))
+    same = torch.equal(logits_in_batches(student, x, EVAL_BATCH), logits_in_batches(student, x, 1000))
+    print(f"evaluation of 10k MNIST test images: batches of {EVAL_BATCH} {ours:.3f} s, of 1 000 {default:.3f} s "
+          f"(speed-up {default / ours:.2f}x); logits {'identical' if same else 'DIFFERENT'}")
+
+
+def stacking_bound() -> None:
+    torch.manual_seed(0)
+    cfg = MADExperimentConfig()
+    for name, case in (("mnist", cfg.mnist), ("digits", cfg.digits)):
+        teacher = build_network(RECIPES[case.teacher].arch).eval()
+        student = build_network(case.student)
+        generator = GeneratorA(case.nz, case.ngf, case.img_size, case.channels).to(memory_format=torch.channels_last)
+        z = torch.randn(96, case.nz)
+        with torch.no_grad():
+            x = generator(z)
+
+        def student_step(xb):
+            student.zero_grad()
+            student(xb).abs().mean().backward()
+
+        calls = {"generator": lambda zb: generator(zb), "teacher": lambda xb: teacher(xb), "student": student_step}
+        inputs = {"generator": z, "teacher": x, "student": x}
+        ratios = []
+        for part, fn in calls.items():
+            data = inputs[part]
+            with torch.set_grad_enabled(part == "student"):
+                one = seconds_per_call(lambda: fn(data))
+                three = seconds_per_call(lambda: [fn(data[i:i + 32]) for i in range(0, 96, 32)])
+            ratios.append(f"{part} {three / one:.2f}x")
+        gap = (logits_in_batches(teacher, x, 96) - logits_in_batches(teacher, x, 32)).abs().max().item()
+        print(f"{name}: 3 calls on 32 samples / 1 call on 96: {', '.join(ratios)}; teacher logits max |difference| "
+              f"{gap:.1e}")
+
+
 def main() -> None:
     torch.set_num_threads(1)
+    evaluation_batch()
+    stacking_bound()
     case = MADExperimentConfig().mnist
     torch.manual_seed(0)
     teacher = build_network("lenet5").eval()     # the MNIST teacher's architecture (random weights suffice)

@@ -203,3 +203,17 @@ def test_split_batch_splits_only_the_students_samples(order):
     distiller.student_step = lambda z, y=None: sizes["student"].append(len(z)) or original_s(z, y)
     distiller.iteration()
     assert sizes == {"generator": [B], "student": [B // 2, B // 2]}
+
+
+def test_a_probe_of_g_alone_measures_the_same_drift_of_g():
+    """The base runs' probe (ema=False) skips G~ but gives G's drift exactly as the full probe does."""
+    d = _distiller(DistillConfig(batch_size=B, student_steps=1, lambda0=1.0, lambda1=0.0))
+    both, g_only = DriftProbe(d, n=32), DriftProbe(d, n=32, ema=False)
+    for probe in (both, g_only):
+        probe.update(d)
+    for _ in range(4):
+        d.iteration()
+        for probe in (both, g_only):
+            probe.update(d)
+    full, alone = both.summary(), g_only.summary()
+    assert alone == {"js_step_G": full["js_step_G"], "steps": 4} and full["js_step_G"] > 0

@@ -1,6 +1,8 @@
 """The teacher's training loop keeps checkpoints: interrupted and resumed, it ends with the weights of an
 uninterrupted run, and a plain run gives the weights the former hand-written loop gave (checksum recorded with it,
-same tiny recipe and data)."""
+same tiny recipe and data). The teacher cache misses when the recipe or the seed changes."""
+
+import dataclasses
 
 import pytest
 import torch
@@ -47,3 +49,18 @@ def test_an_interrupted_teacher_resumes_to_the_same_weights(tiny_recipe, tmp_pat
     assert weights(resumed).keys() == weights(reference).keys()
     assert all(torch.equal(weights(resumed)[k], weights(reference)[k]) for k in weights(reference))
     assert resumed["test_accuracy"] == reference["test_accuracy"]
+
+
+def test_a_changed_recipe_or_seed_misses_the_teacher_cache(tiny_recipe, tmp_path, monkeypatch):
+    """The cache key is the recipe, the seed and the torch version: the same ones load the cached weights, any
+    change trains anew under another file name."""
+    monkeypatch.setenv("REPROLAB_CACHE", str(tmp_path))
+    first, record = teachers.load_or_train_teacher("tiny")
+    again, cached = teachers.load_or_train_teacher("tiny")
+    assert (record["cached"], cached["cached"]) == (False, True) and cached["path"] == record["path"]
+    assert all(torch.equal(p, q) for p, q in zip(first.state_dict().values(), again.state_dict().values()))
+    other_seed = teachers.load_or_train_teacher("tiny", seed=1)[1]
+    monkeypatch.setitem(teachers.RECIPES, "tiny", dataclasses.replace(TINY, lr=0.1))
+    other_lr = teachers.load_or_train_teacher("tiny")[1]
+    assert not other_seed["cached"] and not other_lr["cached"]
+    assert len({record["path"], other_seed["path"], other_lr["path"]}) == 3

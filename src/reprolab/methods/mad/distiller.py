@@ -54,7 +54,7 @@ class DistillConfig:
     grad_clip: float = 0.0            # gradient-norm clip of both players (ABM 5)
     beta_at: float = 0.0              # attention transfer (ABM 250)
     lambda_ce: float = 0.0            # conditional generator: CE(T(G(z, y)), y)
-    lambda_bn: float = 0.0            # BN-statistics prior (not confirmed for MAD)
+    lambda_bn: float = 0.0            # BN-statistics prior: off, as in the DFAD and ZSKT code (neither has one)
     freeze_student_bn_in_g_step: bool = False  # trap 7: DFAD lets the G step move S's BN running statistics
 
     def __post_init__(self):

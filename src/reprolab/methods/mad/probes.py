@@ -1,8 +1,9 @@
 """Probes of distribution shift and forgetting.
 
 - `DriftProbe`: on a fixed z batch, p_t = softmax(T(G_t(z))) after every generator step; reports the mean
-  Jensen-Shannon divergence JS(p_t, p_{t-1}) for G and for the EMA generator G~, their ratio (G over G~), and
-  JS(G_t, G~_t). The generators run in train mode (as in training) with their BN running statistics untouched.
+  Jensen-Shannon divergence JS(p_t, p_{t-1}) for G and (`ema=True`) for the EMA generator G~, their ratio (G over
+  G~), and JS(G_t, G~_t). The generators run in train mode (as in training) with their BN running statistics
+  untouched. A base run (lambda1 = 0) trains on G alone, so its probe follows G only (`ema=False`).
 - `ForgettingProbe`: at evaluation t, a pool of samples of G_t with the teacher's labels; `lag` iterations later
   the student's top-1 agreement with the teacher on that old pool is measured again. Reports the mean agreement
   on old pools and the mean drop (agreement when stored - agreement `lag` iterations later).
@@ -34,24 +35,28 @@ def teacher_probabilities(distiller: Distiller, generator: nn.Module, z, y) -> t
 
 class DriftProbe:
     """Generator drift: on a fixed batch of `n` latent codes, after every generator step (`update`), the
-    Jensen-Shannon divergence between the teacher's predictions on G_t and on G_{t-1}, for G and for the EMA
-    generator G~. `summary` gives both means, their ratio (G over G~) and the mean JS(G_t, G~_t)."""
+    Jensen-Shannon divergence between the teacher's predictions on G_t and on G_{t-1}, for G and (`ema`) for the
+    EMA generator G~. `summary` gives the means, and with `ema` their ratio (G over G~) and the mean
+    JS(G_t, G~_t)."""
 
-    def __init__(self, distiller: Distiller, n: int = 256, seed: int = 12345):
+    def __init__(self, distiller: Distiller, n: int = 256, seed: int = 12345, ema: bool = True):
         rng = torch.Generator(distiller.device).manual_seed(seed)
         self.z, self.y = distiller.noise(n, rng)
+        self.ema = ema
         self.previous: dict[str, torch.Tensor] = {}
-        self.totals = {"G": 0.0, "G_ema": 0.0, "G_vs_ema": 0.0}
+        self.totals = {"G": 0.0, "G_ema": 0.0, "G_vs_ema": 0.0} if ema else {"G": 0.0}
         self.count = 0
 
     def update(self, distiller: Distiller) -> None:
         """Call after every generator step."""
-        current = {"G": teacher_probabilities(distiller, distiller.generator, self.z, self.y),
-                   "G_ema": teacher_probabilities(distiller, distiller.ema_generator, self.z, self.y)}
+        current = {"G": teacher_probabilities(distiller, distiller.generator, self.z, self.y)}
+        if self.ema:
+            current["G_ema"] = teacher_probabilities(distiller, distiller.ema_generator, self.z, self.y)
         if self.previous:
-            for name in ("G", "G_ema"):
+            for name in current:
                 self.totals[name] += js_divergence(current[name], self.previous[name]).item()
-            self.totals["G_vs_ema"] += js_divergence(current["G"], current["G_ema"]).item()
+            if self.ema:
+                self.totals["G_vs_ema"] += js_divergence(current["G"], current["G_ema"]).item()
             self.count += 1
         self.previous = current
 
@@ -63,7 +68,10 @@ class DriftProbe:
 
     def summary(self) -> dict:
         n = max(self.count, 1)
-        js_g, js_ema = self.totals["G"] / n, self.totals["G_ema"] / n
+        js_g = self.totals["G"] / n
+        if not self.ema:
+            return {"js_step_G": js_g, "steps": self.count}
+        js_ema = self.totals["G_ema"] / n
         return {"js_step_G": js_g, "js_step_G_ema": js_ema, "js_G_vs_G_ema": self.totals["G_vs_ema"] / n,
                 "ratio_G_over_G_ema": js_g / js_ema if js_ema > 0 else float("nan"), "steps": self.count}
 
