@@ -55,3 +55,52 @@ def test_the_official_init_makes_every_head_layer_of_the_mlp_orthogonal():
     plain = NCNetwork("mlp", (1, 28, 28), 10, 3, 32, mlp_depth=3, init="pytorch")
     w = plain.head.layers[0].weight
     assert not torch.allclose(w @ w.T, torch.eye(32), atol=1e-2)
+
+
+def test_the_head_forms_the_product_first_and_equals_the_layer_by_layer_map():
+    from reprolab.methods.neural_collapse.model import DeepLinearHead
+
+    torch.manual_seed(0)
+    head = DeepLinearHead(5, 3, 4, width=7, bias=True).double()
+    with torch.no_grad():
+        head.bias.normal_()
+    h = torch.randn(11, 5, dtype=torch.float64, requires_grad=True)
+    layerwise = h
+    for layer in head.layers:
+        layerwise = layer(layerwise)
+    fused = head(h)
+    assert torch.allclose(fused, layerwise, rtol=1e-12, atol=1e-14)
+    target = torch.randn(11, 3, dtype=torch.float64)
+    grads = [torch.autograd.grad(((out - target) ** 2).sum(), [h, *head.parameters()]) for out in (fused, layerwise)]
+    for a, b in zip(*grads):
+        assert torch.allclose(a, b, rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("loss, bias, depth, lambdas", [("mse", False, 3, [1e-2, 5e-3, 2e-2]),
+                                                        ("ce", True, 2, [5e-3] * 2), ("mse", True, 1, [1e-3])])
+def test_train_ufm_takes_the_steps_of_the_official_layerwise_loop(loss, bias, depth, lambdas):
+    """Product head + SGD weight decay (train_ufm) against the official loop (decay terms in the loss, plain SGD,
+    layer-by-layer forward): the same iterates up to float64 rounding."""
+    from benchmarks.neural_collapse import layerwise_ufm, max_relative_difference
+
+    counts, lam_H = (12, 8, 5), 3e-3
+    ours = train_ufm(counts, dim=6, depth=depth, lambda_W=lambdas, lambda_H=lam_H, steps=400, bias=bias, loss=loss)
+    reference = layerwise_ufm(counts, dim=6, depth=depth, lambdas_W=lambdas, lambda_H=lam_H, steps=400, bias=bias,
+                              loss=loss)
+    assert max_relative_difference(ours.model, reference) < 1e-12
+    moved = max_relative_difference(ours.model, layerwise_ufm(counts, dim=6, depth=depth, lambdas_W=lambdas,
+                                                              lambda_H=lam_H, steps=399, bias=bias, loss=loss))
+    assert moved > 1e-6                                  # one step fewer is far outside the tolerance
+
+
+@pytest.mark.parametrize("loss, convention", [("mse", "theory"), ("mse", "official"), ("mse", "official_half"),
+                                              ("ce", "theory")])
+def test_the_written_out_logit_gradient_is_the_gradient_of_the_data_term(loss, convention):
+    from reprolab.methods.neural_collapse.model import fit_term, logit_gradient
+
+    torch.manual_seed(0)
+    logits = torch.randn(9, 4, dtype=torch.float64, requires_grad=True)
+    labels = torch.tensor([0, 1, 2, 3, 0, 1, 2, 3, 3])
+    (taped,) = torch.autograd.grad(fit_term(logits, labels, loss, convention), logits)
+    written = logit_gradient(logits.detach(), torch.nn.functional.one_hot(labels, 4).double(), loss, convention)
+    assert torch.allclose(written, taped, rtol=1e-13, atol=1e-16)

@@ -107,16 +107,18 @@ def full_batch_lambda_H(s: RealRecipe, num_samples: int) -> float:
 
 
 def make_optimizer(model: nn.Module, s: RealRecipe) -> torch.optim.Optimizer:
+    """Adam or SGD with momentum, as fused kernels (one update kernel for all parameters)."""
     if s.optimizer == "adam":
-        return torch.optim.Adam(model.parameters(), lr=s.lr, weight_decay=s.weight_decay)
-    return torch.optim.SGD(model.parameters(), lr=s.lr, momentum=s.momentum, weight_decay=s.weight_decay)
+        return torch.optim.Adam(model.parameters(), lr=s.lr, weight_decay=s.weight_decay, fused=True)
+    return torch.optim.SGD(model.parameters(), lr=s.lr, momentum=s.momentum, weight_decay=s.weight_decay, fused=True)
 
 
 def track_collapse(model: NCNetwork, x: torch.Tensor, y: torch.Tensor, s: RealRecipe, *, gof: GOFTarget | None,
                    dist: DistInfo, checkpoint=None, resume: bool = False, progress: bool | None = None,
                    desc: str = "train", seed: int = 0, fast: FastPath = FastPath()) -> dict:
     """Train `model` on (x, y) and record loss, accuracy and NC metrics every `eval_every_epochs` epochs. `fast`: the
-    opt-in GPU fast path for the training steps (`reprolab.runtime.fast`; evaluation stays float32).
+    opt-in GPU fast path for the training steps (`reprolab.runtime.fast`; evaluation stays float32). Minibatches
+    follow a permutation drawn from `seed` every epoch; full-batch training in one process uses the rows in order.
 
     Returns {"history": [...], "per_depth": [...] (final), "final": {...}}. Under torchrun each rank trains on
     its shard of every batch through DistributedDataParallel.
@@ -134,19 +136,27 @@ def track_collapse(model: NCNetwork, x: torch.Tensor, y: torch.Tensor, s: RealRe
     lambda_H_full = full_batch_lambda_H(s, N)
     generator = torch.Generator().manual_seed(seed)
     order: list[torch.Tensor] = []
+    # one process training on the full batch: a permutation of the rows would change only the order of the sums
+    whole_batch = batch == N and not dist.enabled
 
     def objective(logits, features, labels):
         return (fit_term(logits, labels, "mse", s.loss_convention) + model.head.weight_decay(lambdas)
                 + feature_decay(features, s.lambda_H, s.loss_convention, N))
 
-    def step(i: int) -> float:
+    def batch_rows(i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        if whole_batch:
+            return x, y
         if i % steps_per_epoch == 0:
             order[:] = [torch.randperm(N, generator=generator)]
         start = (i % steps_per_epoch) * batch
         idx = shard(order[0][start:start + batch], dist).to(x.device)
+        return x[idx], y[idx]
+
+    def step(i: int) -> float:
+        inputs, labels = batch_rows(i)
         with autocast(fast, x.device):
-            logits, features = net(fast_batch(x[idx], fast))
-            loss = objective(logits, features, y[idx])
+            logits, features = net(fast_batch(inputs, fast))
+            loss = objective(logits, features, labels)
         if not torch.isfinite(loss):
             raise FloatingPointError(f"training loss became {loss.item()} at step {i}")
         optimizer.zero_grad(set_to_none=True)
@@ -156,7 +166,7 @@ def track_collapse(model: NCNetwork, x: torch.Tensor, y: torch.Tensor, s: RealRe
         return loss.item()
 
     def evaluate(done: int) -> dict:
-        H = collect_features(model, model.head.layers[0], x, batch_size=4096)
+        H = collect_features(model, model.head, x, batch_size=4096)
         labels = y.cpu().numpy()
         W, b = layer_product(model.head.numpy_layers()), model.head.numpy_bias()
         logits = H @ W.T + (b if b is not None else 0.0)
@@ -176,7 +186,7 @@ def track_collapse(model: NCNetwork, x: torch.Tensor, y: torch.Tensor, s: RealRe
                        eval_steps=(steps_per_epoch,), eval_at_start=True, checkpoint=checkpoint,
                        checkpoint_every=max(1, s.eval_every_epochs) * steps_per_epoch, resume=resume,
                        desc=desc, progress=progress if dist.is_main else False)
-    H = collect_features(model, model.head.layers[0], x, batch_size=4096)
+    H = collect_features(model, model.head, x, batch_size=4096)
     layers = model.head.numpy_layers()
     per_depth = per_depth_metrics(H, y.cpu().numpy(), layers, model.head.numpy_bias(), gof=gof)
     row_norms = np.linalg.norm(layer_product(layers), axis=1).tolist()
