@@ -2,12 +2,25 @@
 same equations (one sample at a time, loops over slots and heads), on the quick (N 16, W 32) and the paper
 (N 64, W 64) memory sizes, batch 32, R 1. Equality: both give the same new state (float64, |diff| < 1e-10).
 Speed: per-sample time / batched time for one write + read step, forward only.
+
+Seeds as a batch dimension (`dcw_mann.stacked.train_seeds`) against one `train` per seed, 3 seeds, the quick run's
+data and settings, in one process on one thread: seconds of each and the speed-up; equality: the same weights after
+the same iterations (float32 tolerance). And the cost of one training iteration of each model (one seed, `train`),
+in ms and relative to the LSTM seq2seq's: the ratios the quick config's equal-seconds budgets use.
 """
+
+import dataclasses
+import time
 
 import torch
 
 from benchmarks import timed
 from reprolab.methods.dcw_mann import memory as mem
+from reprolab.methods.dcw_mann.experiment import CONFIGS, log_data
+from reprolab.methods.dcw_mann.predictor import build_model, train_config_for
+from reprolab.methods.dcw_mann.stacked import train_seeds
+from reprolab.methods.dcw_mann.training import train
+from reprolab.runtime.progress import set_progress
 
 
 def _cosine_softmax(memory, key, strength):
@@ -73,6 +86,11 @@ def random_case(batch: int, slots: int, width: int, heads: int, seed: int, dtype
 
 def main() -> None:
     torch.set_num_threads(1)
+    set_progress(False)
+    for log in ("helpdesk", "bpi_12_w"):
+        iteration_costs(log)
+    for log, variant in (("helpdesk", "dcw_mann"), ("helpdesk", "dnc"), ("bpi_12_w", "dcw_mann")):
+        stacked_against_separate(log, variant)
     for name, slots, width in (("quick: N 16, W 32", 16, 32), ("paper: N 64, W 64", 64, 64)):
         state, iface = random_case(32, slots, width, 1, seed=0)
         fast, slow = mem.step(state, iface), per_sample_step(state, iface)
@@ -85,3 +103,67 @@ def main() -> None:
             t_slow = timed(lambda: per_sample_step(state32, iface32), 1)
         print(f"{name}, batch 32: batched {t_fast * 1e3:.2f} ms, per-sample {t_slow * 1e3:.0f} ms per write + read "
               f"step, speed-up {t_slow / t_fast:.0f}x; states equal (max |diff| {diff:.1e}, float64)")
+
+
+STACK_ITERATIONS = 60
+COST_ITERATIONS = 60
+WARM_UP = 5
+COST_MODELS = ("lstm_shared", "lstm_seq2seq", "dnc", "dc_mann", "dcw_mann")
+
+
+def quick_data(log: str):
+    """The quick run's data of `log` and its training settings (evaluation only after the last iteration)."""
+    cfg = CONFIGS["quick"]
+    data = log_data(log, cfg)
+    return data, dataclasses.replace(cfg.train, max_decode=data.max_decode, eval_every=10**6)
+
+
+def quick_model(name: str, data, seed: int):
+    cfg = CONFIGS["quick"]
+    torch.manual_seed(seed)
+    model_cfg = cfg.seq2seq if name == "lstm_seq2seq" else cfg.model
+    return build_model(name, data.log.num_activities + 2, model_cfg, data.attention_steps), model_cfg
+
+
+def stacked_against_separate(log: str, variant: str, seeds=(0, 1, 2)) -> None:
+    """3 seeds of `variant` for STACK_ITERATIONS iterations on `log`'s quick data: one `train` per seed, then
+    `train_seeds`; the same weights to float tolerance, the seconds of each."""
+    data, train_cfg = quick_data(log)
+    warm = dataclasses.replace(train_cfg, iterations=WARM_UP)
+    train_seeds([quick_model(variant, data, s)[0] for s in seeds], data.train, data.selection.subset(range(10)),
+                None, warm, seeds)                                           # first allocations of both paths
+    train(quick_model(variant, data, 0)[0], data.train, data.selection.subset(range(10)), None, warm, 0)
+    train_cfg = dataclasses.replace(train_cfg, iterations=STACK_ITERATIONS)
+    separate = [quick_model(variant, data, s)[0] for s in seeds]
+    stacked = [quick_model(variant, data, s)[0] for s in seeds]
+    start = time.perf_counter()
+    for model, seed in zip(separate, seeds):
+        train(model, data.train, data.selection.subset(range(10)), None, train_cfg, seed)
+    t_separate = time.perf_counter() - start
+    start = time.perf_counter()
+    train_seeds(stacked, data.train, data.selection.subset(range(10)), None, train_cfg, seeds)
+    t_stacked = time.perf_counter() - start
+    diff = max(float((a - b).abs().max()) for ma, mb in zip(separate, stacked)
+               for a, b in zip(ma.state_dict().values(), mb.state_dict().values()))
+    assert diff < 1e-3, diff
+    print(f"{log} {variant}, {len(seeds)} seeds x {STACK_ITERATIONS} iterations: separate {t_separate:.2f} s, "
+          f"stacked {t_stacked:.2f} s, speed-up {t_separate / t_stacked:.2f}x; weights equal to "
+          f"max |diff| {diff:.1e} (float32)")
+
+
+def iteration_costs(log: str) -> None:
+    """Milliseconds per training iteration of one seed of each model (`train`, no evaluation) on `log`'s quick
+    data, and each cost relative to the LSTM seq2seq's: the ratios `DcwMannConfig.iteration_cost_ms` holds."""
+    data, train_cfg = quick_data(log)
+    train_cfg = dataclasses.replace(train_cfg, iterations=COST_ITERATIONS)
+    costs = {}
+    for name in COST_MODELS:
+        model, model_cfg = quick_model(name, data, 0)
+        cfg = train_config_for(name, train_cfg, model_cfg)
+        train(quick_model(name, data, 1)[0], data.train, data.selection.subset(range(10)), None,
+              dataclasses.replace(cfg, iterations=WARM_UP), 1)               # imports and first allocations
+        start = time.perf_counter()
+        train(model, data.train, data.selection.subset(range(10)), None, cfg, 0)
+        costs[name] = (time.perf_counter() - start) / COST_ITERATIONS * 1e3
+    print(f"{log}: ms per iteration " + ", ".join(f"{k} {v:.1f} ({v / costs['lstm_seq2seq']:.2f})"
+                                                   for k, v in costs.items()))

@@ -129,3 +129,28 @@ def test_dcw_mann_is_compared_with_the_official_seq2seq_not_the_shared_cell_lstm
     assert "lstm_shared" not in claim.observed and "official LSTM seq2seq" in claim.statement
     del metrics["logs"]["helpdesk"]["models"]["lstm_seq2seq"]
     assert "dcw_mann_beats_lstm_on_helpdesk" not in {c.name for c in claims(metrics, CFG)}
+
+
+@pytest.mark.parametrize("at_budget, verdict", [
+    ([0.85, 0.851, 0.852], "holds"),
+    ([0.78, 0.781, 0.782], "fails"),
+    ([0.71, 0.705, 0.708], "no_signal"),                # DCw-MANN at its budget below the lookup's 0.72
+])
+def test_dcw_mann_beats_lstm_at_equal_seconds_pairs_the_budget_scores(at_budget, verdict):
+    """The equal-seconds claim pairs DCw-MANN's scores at its budget (not its equal-iteration scores) with the LSTM
+    seq2seq's, and gates DCw-MANN by its budget mean."""
+    metrics = _metrics({"dcw_mann": [0.90, 0.90, 0.90], "lstm_seq2seq": [0.80, 0.801, 0.802]}, (0.72, 0.6),
+                       log="bpi_12_w")
+    metrics["logs"]["bpi_12_w"]["models"]["dcw_mann"].update(
+        per_seed_budget_dl_similarity=at_budget, budget_iterations=533, budget_selected_iteration=[500] * 3,
+        budget_dl_similarity={"mean": float(np.mean(at_budget)), "se": 0.0})
+    claim = _claim(metrics, "dcw_mann_beats_lstm_at_equal_seconds_on_bpi_12_w")
+    assert claim.verdict == verdict and claim.observed["dcw_mann"] == at_budget
+    assert claim.observed["dcw_mann_iterations"] == 533 and claim.observed["lstm_seq2seq_iterations"] == 800
+    assert _claim(metrics, "dcw_mann_beats_lstm_on_bpi_12_w").verdict == "holds"     # equal iterations: 0.90
+
+
+def test_no_equal_seconds_claim_without_budget_scores():
+    names = [c.name for c in claims(_metrics({"dcw_mann": NEUTRAL, "lstm_seq2seq": NEUTRAL}), CFG)]
+    assert "dcw_mann_beats_lstm_on_helpdesk" in names
+    assert not any("equal_seconds" in n for n in names)

@@ -5,7 +5,7 @@ import pytest
 
 from reprolab.launch import run_method
 from reprolab.methods.dcw_mann.claims import claims
-from reprolab.methods.dcw_mann.experiment import CONFIGS, grid_cells, log_data
+from reprolab.methods.dcw_mann.experiment import CONFIGS, grid_cells, iteration_cost, log_data
 from reprolab.methods.dcw_mann.log import load_log
 from reprolab.methods.dcw_mann.predictor import SuffixPredictor
 from reprolab.methods.dcw_mann.training import TrainConfig
@@ -27,7 +27,8 @@ def test_smoke_run_writes_every_claim_metric_and_plot(tiny):
     record = read_record(out)
     assert [c["name"] for c in record["claims"]] == [
         "frequency_baseline_reproduces", "dcw_mann_helpdesk_dl_level", "dcw_mann_helpdesk_accuracy_level",
-        "no_neural_model_far_below_frequency", "dcw_mann_beats_lstm_on_helpdesk", "dcw_mann_beats_lstm_on_bpi_12_w"]
+        "no_neural_model_far_below_frequency", "dcw_mann_beats_lstm_on_helpdesk", "dcw_mann_beats_lstm_on_bpi_12_w",
+        "dcw_mann_beats_lstm_at_equal_seconds_on_helpdesk", "dcw_mann_beats_lstm_at_equal_seconds_on_bpi_12_w"]
     logs = record["metrics"]["logs"]
     assert set(logs["helpdesk"]["models"]) == {"lstm_shared", "lstm_seq2seq", "dcw_mann", "tax_lstm"}
     assert set(logs["bpi_12_w"]["models"]) == {"lstm_seq2seq", "dcw_mann"}          # second_log_models
@@ -37,12 +38,22 @@ def test_smoke_run_writes_every_claim_metric_and_plot(tiny):
     assert frequency["split_order_time"]["test_pairs"] == 2875                      # the time-ordered split
     dcw = logs["helpdesk"]["models"]["dcw_mann"]
     assert dcw["seeds"] == [0] and dcw["per_seed_dl_similarity"] == [dcw["dl_similarity"]["mean"]]
-    assert dcw["curve"]["iterations"] == [20, 40] and dcw["curve"]["measured_on"] == "test"
+    # the equal-seconds budget: 40 x cost(LSTM seq2seq) / cost(DCw-MANN) iterations, evaluated there too; the seconds
+    # axis is iterations x DCw-MANN's cost
+    cfg = apply_overrides(CONFIGS["quick"], list(TINY))
+    ms = {m: iteration_cost(cfg, "helpdesk", m) for m in ("lstm_seq2seq", "dcw_mann")}
+    budget = round(40 * ms["lstm_seq2seq"] / ms["dcw_mann"])
+    assert 20 < budget < 40 and dcw["budget_iterations"] == budget
+    assert dcw["curve"]["iterations"] == [20, budget, 40] and dcw["curve"]["measured_on"] == "test"
+    assert dcw["curve"]["train_seconds"] == pytest.approx([s * ms["dcw_mann"] / 1000 for s in (20, budget, 40)])
+    assert dcw["budget_selected_iteration"][0] in (20, budget)
+    assert "budget_dl_similarity" not in logs["helpdesk"]["models"]["lstm_seq2seq"]
     assert dcw["params"] == 74_976 and dcw["seconds_per_prediction"]["mean"] > 0
     # the same weights scored in the official batches of 10 too, beside the batch-independent default
-    assert set(dcw["official_batch_dl_similarity"]) == {"mean", "se"}
+    assert set(dcw["official_batch_dl_similarity"]) == {"mean", "se"} and dcw["official_batch_pairs"] == 3261
+    assert logs["bpi_12_w"]["models"]["dcw_mann"]["official_batch_pairs"] == 3300          # the quick cut
     assert "official_batch_dl_similarity" not in logs["helpdesk"]["models"]["tax_lstm"]
-    assert logs["helpdesk"]["models"]["lstm_seq2seq"]["params"] == 427_031         # BiLSTM(100), LSTM(200), D 20
+    assert logs["helpdesk"]["models"]["lstm_seq2seq"]["params"] == 381_831   # shared BiLSTM(100), LSTM(200), D 20
     assert max(int(k) for k in logs["bpi_12_w"]["frequency"]["by_prefix_length"]) <= 20     # cases cut to 21
     assert {"plot_dl_curves.png", "plot_prefix_accuracy.png", "plot_memory.png"} == set(record["artifacts"])
     assert all((out / a).exists() for a in record["artifacts"])
@@ -51,9 +62,14 @@ def test_smoke_run_writes_every_claim_metric_and_plot(tiny):
 def test_grid_has_one_cell_per_run_and_resume_reads_them_back(tiny):
     out, result = tiny
     cfg = apply_overrides(CONFIGS["quick"], list(TINY))
-    assert grid_cells(cfg, 0) == [{"log": "helpdesk", "model": m, "seed": 0} for m in (
-        "lstm_shared", "lstm_seq2seq", "dcw_mann", "tax_lstm")] + [{"log": "bpi_12_w", "model": m, "seed": 0}
-                                                                   for m in ("lstm_seq2seq", "dcw_mann")]
+    cells = grid_cells(cfg, 0)
+    assert sorted((c["log"], c["model"]) for c in cells) == [("bpi_12_w", "dcw_mann"), ("bpi_12_w", "lstm_seq2seq"), (
+        "helpdesk", "dcw_mann"), ("helpdesk", "lstm_seq2seq"), ("helpdesk", "lstm_shared"), ("helpdesk", "tax_lstm")]
+    assert all((c["first_seed"], c["seeds"]) == (0, 1) for c in cells)
+    assert cells[0] == {"log": "bpi_12_w", "model": "dcw_mann", "first_seed": 0, "seeds": 1}      # longest first
+    three = [c for c in grid_cells(CONFIGS["quick"], 5) if c["log"] == "helpdesk"]
+    assert {"log": "helpdesk", "model": "dnc", "first_seed": 5, "seeds": 3} in three        # stacked seeds
+    assert [c["first_seed"] for c in three if c["model"] == "lstm_seq2seq"] == [5, 6, 7]   # one cell per seed
     again = run_method("dcw_mann", "quick", out=out, device="cpu", overrides=TINY, progress=False, resume=True)
     assert again.metrics == result.metrics
 
@@ -80,6 +96,9 @@ def test_config_errors_are_named():
         apply_overrides(CONFIGS["quick"], ["logs=sepsis"])
     with pytest.raises(ConfigError, match="max_case_len"):
         dataclasses.replace(CONFIGS["quick"], max_case_len=1)
+    with pytest.raises(ConfigError, match="equal-seconds budget"):      # DCw-MANN cheaper than the reference
+        dataclasses.replace(CONFIGS["quick"], equal_seconds_reference="dnc",
+                            iteration_cost_ms=(("helpdesk", "dnc", 30.0), ("helpdesk", "dcw_mann", 10.0)))
 
 
 def test_quick_data_sizes():
@@ -122,6 +141,8 @@ def test_quick_reproduction(tmp_path):
     assert list(verdicts) == ["frequency_baseline_reproduces", "dcw_mann_helpdesk_dl_level",
                               "dcw_mann_helpdesk_accuracy_level", "no_neural_model_far_below_frequency",
                               "dcw_mann_beats_lstm_on_helpdesk", "dcw_mann_beats_lstm_on_bpi_12_w",
+                              "dcw_mann_beats_lstm_at_equal_seconds_on_helpdesk",
+                              "dcw_mann_beats_lstm_at_equal_seconds_on_bpi_12_w",
                               "write_protection_helps_on_helpdesk", "second_controller_helps_on_helpdesk"]
     assert verdicts["frequency_baseline_reproduces"].holds
     helpdesk = result.metrics["logs"]["helpdesk"]

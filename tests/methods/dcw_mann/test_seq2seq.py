@@ -70,10 +70,12 @@ def test_memory_models_take_the_tf_cell_behind_a_flag():
     assert isinstance(MemoryEncoderDecoder(11, ModelConfig()).encoder.cell, torch.nn.LSTMCell)
 
 
-def test_encoder_is_a_bidirectional_lstm_over_each_prefix_length():
+@pytest.mark.parametrize("shared", [True, False])
+def test_encoder_is_a_bidirectional_lstm_over_each_prefix_length(shared):
     """Against torch's packed bidirectional LSTM with the same weights: outputs at the prefix's own steps, the
-    final states of both directions (the backward one after the first event), padded steps ignored."""
-    model = _seq2seq()
+    final states of both directions (the backward one after the first event), padded steps ignored; with one cell
+    for both directions (run as one batch) and with two."""
+    model = _seq2seq(shared_directions=shared)
     lstm = torch.nn.LSTM(VOCAB, 6, batch_first=True, bidirectional=True)
     with torch.no_grad():
         for suffix, cell in (("", model.forward_cell), ("_reverse", model.backward_cell)):
@@ -129,15 +131,14 @@ def test_seq2seq_predictions_do_not_depend_on_the_batch_and_greedy_feedback_igno
 
 def test_official_configuration_initialisation_and_flags():
     cfg = Seq2SeqConfig()
-    assert (cfg.hidden, cfg.lr, cfg.clip_value) == (100, 0.001, 0.0)
+    assert (cfg.hidden, cfg.lr, cfg.clip_value, cfg.shared_directions) == (100, 0.001, 0.0, True)
     model = build_model("lstm_seq2seq", 11, cfg, decode_steps=20)
     assert isinstance(model, Seq2SeqAttention) and model.attention.out_features == 20
     assert model.forward_cell.hidden_size == 100 and model.decoder.hidden_size == 200
     assert model.output.weight.abs().max() <= 1 and model.output.weight.abs().max() > 0.9
     assert model.output.bias.eq(0).all() and model.forward_cell.bias_hh[100:200].eq(1).all()
-    assert model.forward_cell is not model.backward_cell
-    shared = _seq2seq(shared_directions=True)
-    assert shared.backward_cell is shared.forward_cell
+    assert model.forward_cell is model.backward_cell              # official: one cell object for both directions
+    assert _seq2seq(shared_directions=False).backward_cell is not model.forward_cell
     assert isinstance(_seq2seq(tf_lstm_cell=True).decoder, TFLSTMCell)
     train = train_config_for("lstm_seq2seq", TrainConfig(), cfg)
     assert (train.lr, train.clip_value) == (0.001, 0.0)            # official Adam default, no clipping

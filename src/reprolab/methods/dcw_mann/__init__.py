@@ -9,7 +9,8 @@ Public API:
   `Seq2SeqAttention`, `Seq2SeqConfig`;
 - event logs: `EventLog`, `load_log` (the five real logs), `read_csv`, `from_dataframe` (pm4py's pandas output),
   `make_pairs`, `split_cases`;
-- training and metrics: `TrainConfig`, `train`, `evaluate`, `suffix_similarity`, `score`;
+- training and metrics: `TrainConfig`, `train`, `train_seeds` (several seeds of a memory model at once),
+  `evaluate`, `suffix_similarity`, `score`;
 - baselines: `MostFrequentSuffix`, `TaxLSTM`.
 """
 
@@ -35,6 +36,7 @@ _API = {
     "split_cases": "reprolab.methods.dcw_mann.log:split_cases",
     "TrainConfig": "reprolab.methods.dcw_mann.training:TrainConfig",
     "train": "reprolab.methods.dcw_mann.training:train",
+    "train_seeds": "reprolab.methods.dcw_mann.stacked:train_seeds",
     "evaluate": "reprolab.methods.dcw_mann.training:evaluate",
     "suffix_similarity": "reprolab.methods.dcw_mann.metrics:suffix_similarity",
     "score": "reprolab.methods.dcw_mann.metrics:score",

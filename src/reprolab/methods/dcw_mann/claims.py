@@ -18,6 +18,11 @@ margin 0): a comparison or level resting on a model that does not beat it has th
   convergence": the spec's +-0.02 band is wider than the spread of all models there, so it could not fail; no
   other margin has a source, so the claim is the paper's direction with delta 0), with the early gap per iteration
   (at 200 iterations) and per second of training reported from the mean learning curves.
+- `dcw_mann_beats_lstm_at_equal_seconds_on_<log>` (reproduction, `compare`, delta 0): the same at equal training
+  seconds instead of equal iterations. The seconds are a fixed budget, never read from the clock: DCw-MANN is
+  selected among its evaluations up to iterations x cost(LSTM seq2seq) / cost(DCw-MANN) iterations, the costs per
+  iteration measured once by `python -m benchmarks dcw_mann` and written in the config; the LSTM seq2seq at all its
+  iterations. DCw-MANN's arm is gated by its score at that budget.
 - `write_protection_helps_on_<log>` (DCw-MANN > DC-MANN) and `second_controller_helps_on_<log>` (DC-MANN > DNC)
   (reproduction, `compare`, delta 0: the paper states no size), both arms gated.
 Each claim is built only when its log and models were run.
@@ -113,15 +118,18 @@ def _value_at(curve: dict, key: str, at: float, axis: str) -> float:
 
 def early_gaps(block: dict) -> dict[str, float]:
     """Spec check 10's early gap, DCw-MANN - LSTM seq2seq on the mean learning curves: at EARLY_ITERATION
-    iterations, and at the training seconds DCw-MANN needed for them."""
+    iterations, and at the training seconds DCw-MANN needed for them (when the curves have a seconds axis: iterations
+    x the config's cost per iteration)."""
     dcw, lstm = block["models"]["dcw_mann"]["curve"], block["models"][LSTM]["curve"]
     dcw_early = _value_at(dcw, "dl_similarity", EARLY_ITERATION, "iterations")
-    dcw_seconds = _value_at(dcw, "train_seconds", EARLY_ITERATION, "iterations")
-    return {f"early_gap_at_{EARLY_ITERATION}_iterations":
+    gaps = {f"early_gap_at_{EARLY_ITERATION}_iterations":
             dcw_early - _value_at(lstm, "dl_similarity", EARLY_ITERATION, "iterations"),
-            "dcw_seconds_to_early_iteration": dcw_seconds,
-            "early_gap_at_equal_seconds": dcw_early - _value_at(lstm, "dl_similarity", dcw_seconds, "train_seconds"),
             "measured_on": dcw["measured_on"]}
+    if "train_seconds" in dcw and "train_seconds" in lstm:
+        dcw_seconds = _value_at(dcw, "train_seconds", EARLY_ITERATION, "iterations")
+        gaps.update(dcw_seconds_to_early_iteration=dcw_seconds, early_gap_at_equal_seconds=dcw_early - _value_at(
+            lstm, "dl_similarity", dcw_seconds, "train_seconds"))
+    return gaps
 
 
 def model_comparison(log: str, block: dict, better: str, worse: str, name: str, statement: str,
@@ -142,6 +150,32 @@ def dcw_beats_lstm(logs: dict) -> list[Claim]:
             for log, block in logs.items() if {LSTM, "dcw_mann"} <= set(block["models"])]
 
 
+def dcw_beats_lstm_at_equal_seconds(logs: dict, iterations: int) -> list[Claim]:
+    """DCw-MANN selected among its evaluations up to its equal-seconds budget (the LSTM seq2seq's training seconds
+    at `iterations`, from the config's costs per iteration) against the LSTM seq2seq at `iterations`."""
+    out = []
+    for log, block in logs.items():
+        models = block["models"]
+        if not ({LSTM, "dcw_mann"} <= set(models) and "per_seed_budget_dl_similarity" in models["dcw_mann"]):
+            continue
+        dcw = models["dcw_mann"]
+        at_budget = dict(zip(dcw["seeds"], dcw["per_seed_budget_dl_similarity"]))
+        lstm = _per_seed(block, LSTM)
+        seeds = sorted(set(at_budget) & set(lstm))
+        frequency = block["frequency"]["test"]["dl_similarity"]
+        out.append(compare(
+            f"dcw_mann_beats_lstm_at_equal_seconds_on_{log}",
+            f"in the LSTM seq2seq's training seconds ({iterations} of its iterations = {dcw['budget_iterations']} "
+            f"DCw-MANN iterations, by the costs per iteration in the config), DCw-MANN ends with a higher DL "
+            f"similarity than the LSTM seq2seq on {log}", [at_budget[s] for s in seeds], [lstm[s] for s in seeds],
+            arms=("dcw_mann", LSTM), delta=0.0, source=NO_SIZE,
+            signals=[Signal("dcw_mann", dcw["budget_dl_similarity"]["mean"], "frequency", frequency),
+                     _signal(block, LSTM)],
+            extra={"dcw_mann_iterations": dcw["budget_iterations"], "lstm_seq2seq_iterations": iterations,
+                   "dcw_mann_selected_iteration": dcw["budget_selected_iteration"]}))
+    return out
+
+
 def ablation(logs: dict, better: str, worse: str, name: str, part: str) -> list[Claim]:
     return [model_comparison(log, block, better, worse, name,
                              f"{part} helps: {better} ends with a higher DL similarity than {worse} on {log}")
@@ -151,6 +185,6 @@ def ablation(logs: dict, better: str, worse: str, name: str, part: str) -> list[
 def claims(metrics: dict[str, Any], cfg: Any) -> list[Claim]:
     logs = metrics["logs"]
     return [*frequency_reproduces(logs), *helpdesk_levels(logs, cfg.train.iterations), *neural_near_frequency(logs),
-            *dcw_beats_lstm(logs),
+            *dcw_beats_lstm(logs), *dcw_beats_lstm_at_equal_seconds(logs, cfg.train.iterations),
             *ablation(logs, "dcw_mann", "dc_mann", "write_protection_helps", "write protection"),
             *ablation(logs, "dc_mann", "dnc", "second_controller_helps", "the second controller")]

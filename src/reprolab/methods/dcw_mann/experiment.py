@@ -1,17 +1,22 @@
 """`reprolab run dcw_mann`: suffix and next-activity prediction on real event logs, DCw-MANN against the official
 LSTM seq2seq (`lstm_seq2seq`: BiLSTM encoder, attention decoder), the prototype's shared-cell LSTM (`lstm_shared`),
-DNC, DC-MANN, Tax et al.'s LSTM and the most-frequent-suffix lookup, over a grid of (log, model, seed).
+DNC, DC-MANN, Tax et al.'s LSTM and the most-frequent-suffix lookup, over a grid of (log, model, seeds).
 
-- quick (CPU): Helpdesk with all six neural models, 3 seeds, 800 iterations, quick sizes (N 16, W 32, R 1, H 64,
-  batch 32; the seq2seq baseline at its official LSTM(100) / LSTM(200)); the learning curve on a fixed 600-pair test
-  subset every 100 iterations, selection on a fixed subset of 1,000 validation pairs, the selected model scored on
-  all test pairs; then BPI'12 W with cases cut to their first 21 events (prefixes <= 20), the LSTM seq2seq and
-  DCw-MANN, 2 seeds; the frequency baseline on every log.
+- quick (CPU): Helpdesk with all six neural models, then BPI'12 W with cases cut to their first 21 events
+  (prefixes <= 20), the LSTM seq2seq and DCw-MANN; 3 seeds each, 800 iterations, quick sizes (N 16, W 32, R 1,
+  H 64, batch 32; the seq2seq baseline at its official LSTM(100) / LSTM(200)); the learning curve on a fixed 600-pair
+  test subset every 100 iterations, selection on a fixed subset of 1,000 validation pairs, the selected model scored
+  on all test pairs, and in the official batches of 10 on the first 3,300 test pairs; the frequency baseline on
+  every log.
 - paper (GPU): helpdesk, bpi_12_w, bpi_13_incidents and env_permit, all models, 3 seeds, 64 x 64 memory, R 1,
-  H 100 (the official Financial Log sizes), batch 64 [not confirmed from the paper; official 10], 10k iterations.
-Each (log, model, seed) is an independent grid cell (`--resume` skips finished ones; a cell checkpoints at every
-evaluation). Selection on validation (the last 10% of the training cases).
-"""
+  H 100 (the official Financial Log sizes), batch 10 (official), 10k iterations.
+Equal training seconds: DCw-MANN is also selected among its evaluations up to iterations x cost(LSTM seq2seq) /
+cost(DCw-MANN), the costs per iteration being fixed numbers in the config (`iteration_cost_ms`, measured once by
+`python -m benchmarks dcw_mann`), so no result reads the clock.
+The memory models' seeds of one (log, model) are trained together (`stacked.train_seeds`, the same runs as one
+`train` per seed to float rounding) in one grid cell; the seq2seq and Tax et al.'s LSTM have one cell per seed.
+`--resume` skips finished cells; a cell checkpoints at every evaluation. Selection on validation (the last 10% of
+the training cases)."""
 
 from __future__ import annotations
 
@@ -26,11 +31,13 @@ from reprolab.methods.dcw_mann.baselines import MostFrequentSuffix, TaxConfig, T
 from reprolab.methods.dcw_mann.claims import claims
 from reprolab.methods.dcw_mann.log import EventLog, Pairs, SplitOrder, load_log, make_pairs, split_cases
 from reprolab.methods.dcw_mann.metrics import accuracy_by_prefix_length, score
-from reprolab.methods.dcw_mann.model import MemoryEncoderDecoder, ModelConfig
+from reprolab.methods.dcw_mann.model import MemoryEncoderDecoder, ModelConfig, SuffixModel
 from reprolab.methods.dcw_mann.plots import plot_curves, plot_memory, plot_prefix_accuracy
 from reprolab.methods.dcw_mann.predictor import build_model, train_config_for
 from reprolab.methods.dcw_mann.seq2seq import Seq2SeqConfig, attention_steps
-from reprolab.methods.dcw_mann.training import TrainConfig, encode_prefixes, longest_suffix, predict, train
+from reprolab.methods.dcw_mann.stacked import train_seeds
+from reprolab.methods.dcw_mann.training import (Selection, TrainConfig, encode_prefixes, longest_suffix, predict,
+                                                train)
 from reprolab.runtime.config import ConfigError, check_at_least, check_options
 from reprolab.runtime.grid import GridResults, cell_checkpoint
 from reprolab.runtime.results import RunContext, RunResult
@@ -43,23 +50,40 @@ GRID = "run"
 SUBSET_SEED = 0                       # the fixed shuffle of the curve's test subset
 
 
+# Milliseconds per training iteration of one seed (`train`, one thread) on the quick data, measured once by
+# `python -m benchmarks dcw_mann` on a 2-core AMD EPYC CPU; the equal-seconds budgets and the curves' seconds axis
+# use them (fixed numbers, so no result depends on the clock).
+QUICK_ITERATION_COST_MS = (
+    ("helpdesk", "lstm_shared", 6.7), ("helpdesk", "lstm_seq2seq", 17.8), ("helpdesk", "dnc", 36.4),
+    ("helpdesk", "dc_mann", 34.9), ("helpdesk", "dcw_mann", 33.1),
+    ("bpi_12_w", "lstm_shared", 12.2), ("bpi_12_w", "lstm_seq2seq", 43.7), ("bpi_12_w", "dnc", 95.6),
+    ("bpi_12_w", "dc_mann", 89.5), ("bpi_12_w", "dcw_mann", 73.3))
+STACKABLE: tuple[str, ...] = ("lstm_shared", "dnc", "dc_mann", "dcw_mann")     # the `MemoryEncoderDecoder`s
+
+
 @dataclasses.dataclass(frozen=True)
 class DcwMannConfig:
     logs: tuple[LogName, ...] = ("helpdesk", "bpi_12_w")
     models: tuple[ModelName, ...] = ("lstm_shared", "lstm_seq2seq", "dnc", "dc_mann", "dcw_mann", "tax_lstm")
     second_log_models: tuple[ModelName, ...] = ("lstm_seq2seq", "dcw_mann")   # models on every log after the first
     seeds: int = 3                    # a paired comparison needs >= 3 seeds to be decidable
-    second_log_seeds: int = 2         # seeds on every log after the first (the spec's quick: 2; its comparisons
-                                      # stay inconclusive unless the gap is far wider than its spread)
+    second_log_seeds: int = 3         # seeds on every log after the first
+    stack_seeds: bool = True          # the memory models' seeds trained together (`stacked`; same runs to float
+                                      # rounding); False: one `train` per seed
     model: ModelConfig = ModelConfig()
     seq2seq: Seq2SeqConfig = Seq2SeqConfig()    # the official seq2seq baseline's sizes and optimiser
-    train: TrainConfig = TrainConfig()
+    train: TrainConfig = TrainConfig(eval_batch=1000)    # up to 1,000 prefixes of one length per evaluation batch
+                                                         # (a prediction does not depend on its batch)
     tax: TaxConfig = TaxConfig()
     curve_pairs: int = 600            # test subset of the learning curve (0: all test pairs)
     val_pairs: int = 1000             # validation subset for model selection (0: all validation pairs)
+    official_test_pairs: int = 3300   # the official batch-10 scoring on the first test pairs in order (0: all);
+                                      # quick cut: all of Helpdesk's 3,261, the first 3,300 of BPI'12 W's 19,201
     max_case_len: int = 21            # cases cut to their first events (0: whole cases); Helpdesk's longest is 14
     min_prefix_len: int = 1           # the prototype's; Tax et al. score k >= 2
     split_order: SplitOrder = "file"  # Tax et al.'s file order (the reference numbers'); "time": by case start
+    equal_seconds_reference: ModelName = "lstm_seq2seq"   # DCw-MANN's equal-seconds budget is this model's seconds
+    iteration_cost_ms: tuple[tuple[str, str, float], ...] = QUICK_ITERATION_COST_MS   # (log, model, ms); see above
     workers: int = 2
 
     def __post_init__(self) -> None:
@@ -67,9 +91,26 @@ class DcwMannConfig:
         if not self.logs or not self.models:
             raise ConfigError("config keys 'logs' and 'models' need at least one value each")
         check_at_least(self, 1, ("seeds", "second_log_seeds", "workers", "min_prefix_len"))
-        check_at_least(self, 0, ("curve_pairs", "val_pairs", "max_case_len"))
+        check_at_least(self, 0, ("curve_pairs", "val_pairs", "max_case_len", "official_test_pairs"))
         if 0 < self.max_case_len < 2:
             raise ConfigError(f"config key 'max_case_len' must be 0 or >= 2, got {self.max_case_len}")
+        for log in self.logs:
+            budget = equal_seconds_budget(self, log)
+            if budget is not None and not 1 <= budget <= self.train.iterations:
+                raise ConfigError(f"config key 'iteration_cost_ms': DCw-MANN's equal-seconds budget on {log} is "
+                                  f"{budget} iterations; it must be 1 to train.iterations ({self.train.iterations})")
+
+
+def iteration_cost(cfg: DcwMannConfig, log: str, model: str) -> float | None:
+    """Milliseconds per training iteration of `model` on `log` from the config's table (None: not measured)."""
+    return next((ms for lg, m, ms in cfg.iteration_cost_ms if lg == log and m == model), None)
+
+
+def equal_seconds_budget(cfg: DcwMannConfig, log: str) -> int | None:
+    """DCw-MANN's iterations in the reference model's training seconds: iterations x cost(reference) / cost(DCw-MANN)
+    (None when a cost is not in the table)."""
+    ref, dcw = iteration_cost(cfg, log, cfg.equal_seconds_reference), iteration_cost(cfg, log, "dcw_mann")
+    return None if ref is None or dcw is None else round(cfg.train.iterations * ref / dcw)
 
 
 CONFIGS = {
@@ -78,9 +119,9 @@ CONFIGS = {
         logs=("helpdesk", "bpi_12_w", "bpi_13_incidents", "env_permit"),
         second_log_models=("lstm_shared", "lstm_seq2seq", "dnc", "dc_mann", "dcw_mann", "tax_lstm"),
         model=ModelConfig(slots=64, word_size=64, read_heads=1, hidden=100),
-        train=TrainConfig(iterations=10_000, batch_size=64, eval_every=100, max_decode=0),
+        train=TrainConfig(iterations=10_000, batch_size=10, eval_every=100, eval_batch=1000, max_decode=0),
         tax=TaxConfig(iterations=10_000, batch_size=64),
-        second_log_seeds=3, curve_pairs=0, val_pairs=0, max_case_len=0, workers=1),
+        curve_pairs=0, val_pairs=0, official_test_pairs=0, max_case_len=0, iteration_cost_ms=(), workers=1),
 }
 
 
@@ -126,10 +167,32 @@ def models_for(log_index: int, cfg: DcwMannConfig) -> tuple[str, ...]:
     return cfg.models if log_index == 0 else tuple(m for m in cfg.models if m in cfg.second_log_models)
 
 
+def seeds_of(log_index: int, cfg: DcwMannConfig) -> int:
+    return cfg.seeds if log_index == 0 else cfg.second_log_seeds
+
+
+def stacked(model: str, cfg: DcwMannConfig) -> bool:
+    return cfg.stack_seeds and model in STACKABLE
+
+
+def cell_cost(cell: dict[str, Any], cfg: DcwMannConfig) -> float:
+    """A rough relative cost of a cell (ms per iteration x seeds; 20 ms where the table has none), to start the
+    longest cells first: the order changes no result, only how evenly the workers finish."""
+    return (iteration_cost(cfg, cell["log"], cell["model"]) or 20.0) * cell["seeds"]
+
+
 def grid_cells(cfg: DcwMannConfig, base_seed: int) -> list[dict[str, Any]]:
-    return [{"log": log, "model": model, "seed": seed} for i, log in enumerate(cfg.logs)
-            for model in models_for(i, cfg)
-            for seed in range(base_seed, base_seed + (cfg.seeds if i == 0 else cfg.second_log_seeds))]
+    """One cell per (log, model, seed), or per (log, model) with all its seeds when they are trained stacked;
+    longest first."""
+    cells = []
+    for i, log in enumerate(cfg.logs):
+        seeds = range(base_seed, base_seed + seeds_of(i, cfg))
+        for model in models_for(i, cfg):
+            if stacked(model, cfg):
+                cells.append({"log": log, "model": model, "first_seed": base_seed, "seeds": len(seeds)})
+            else:
+                cells += [{"log": log, "model": model, "first_seed": seed, "seeds": 1} for seed in seeds]
+    return sorted(cells, key=lambda cell: -cell_cost(cell, cfg))
 
 
 def memory_trace(model: MemoryEncoderDecoder, prefix: tuple[int, ...], max_decode: int) -> dict[str, Any]:
@@ -158,40 +221,79 @@ def final_scores(preds: list[list[int]], data: LogData, cfg: DcwMannConfig) -> d
                                                           [len(p) for p in data.test.prefixes])}
 
 
+def tax_run(data: LogData, cfg: DcwMannConfig, seed: int) -> dict[str, Any]:
+    start = time.perf_counter()
+    tax = TaxLSTM(dataclasses.replace(cfg.tax, max_suffix=data.max_decode))
+    tax.fit(data.log, data.train_cases, data.selection, seed=seed)
+    fit_seconds = time.perf_counter() - start
+    start = time.perf_counter()
+    preds = tax.predict_pairs(data.test)
+    return {"history": tax.history, "params": sum(p.numel() for p in tax.net.parameters()),
+            **final_scores(preds, data, cfg), "fit_seconds": fit_seconds,
+            "seconds_per_prediction": (time.perf_counter() - start) / len(data.test)}
+
+
+def scored_run(model: SuffixModel, record: dict[str, Any], selection: Selection, data: LogData, cfg: DcwMannConfig,
+               train_cfg: TrainConfig, device: str, trace: bool) -> dict[str, Any]:
+    """A trained model's record with its scores: all test pairs (selected weights), the official batch-10 scoring of
+    the first `official_test_pairs`, the weights selected within the equal-seconds budget, the memory trace."""
+    start = time.perf_counter()
+    preds = predict(model, data.test.prefixes, data.max_decode, train_cfg.eval_batch, device,
+                    train_cfg.official_eval_batches)
+    seconds = time.perf_counter() - start
+    official = data.test.subset(range(min(len(data.test), cfg.official_test_pairs or len(data.test))))
+    # the same weights scored as the official test loop does (batches of 10 in order, padded): a prediction
+    # there depends on the other prefixes of its batch, so the two scorings differ by that dependence alone
+    record["official_batch_test"] = {"pairs": len(official), **score(predict(
+        model, official.prefixes, data.max_decode, train_cfg.eval_batch, device, official=True),
+        official.suffixes, cfg.train.metric)}
+    if selection.within_budget is not None:
+        model.load_state_dict(selection.within_budget.state)
+        record["budget_test"] = score(predict(model, data.test.prefixes, data.max_decode, train_cfg.eval_batch,
+                                              device, train_cfg.official_eval_batches), data.test.suffixes,
+                                      cfg.train.metric)
+        model.load_state_dict(selection.best.state)
+    record["params"] = sum(p.numel() for p in model.parameters())
+    if trace and isinstance(model, MemoryEncoderDecoder) and model.cfg.use_mem:
+        record["memory_trace"] = memory_trace(model.cpu(), data.curve.prefixes[0], data.max_decode)
+    return {**record, **final_scores(preds, data, cfg), "seconds_per_prediction": seconds / len(data.test)}
+
+
+def neural_runs(cell: dict[str, Any], data: LogData, cfg: DcwMannConfig, device: str, seeds: list[int],
+                first_seed: int, checkpoint, resume: bool) -> list[dict[str, Any]]:
+    """Train the cell's model for each of its seeds (stacked, or one `train`), then score each."""
+    name = cell["model"]
+    model_cfg = cfg.seq2seq if name == "lstm_seq2seq" else cfg.model
+    train_cfg = train_config_for(name, dataclasses.replace(cfg.train, max_decode=data.max_decode), model_cfg)
+    models = []
+    for seed in seeds:
+        torch.manual_seed(seed)
+        models.append(build_model(name, data.log.num_activities + 2, model_cfg, data.attention_steps))
+    budget = equal_seconds_budget(cfg, cell["log"]) if name == "dcw_mann" else None
+    selections = [Selection(model, budget) for model in models]
+    desc = f"{cell['log']} {name} seeds {seeds[0]}-{seeds[-1]}"
+    start = time.perf_counter()
+    if stacked(name, cfg):
+        records = train_seeds(models, data.train, data.selection, data.curve, train_cfg, seeds, device,
+                              checkpoint=checkpoint, resume=resume, desc=desc, selections=selections)
+    else:
+        records = [train(models[0], data.train, data.selection, data.curve, train_cfg, seeds[0], device,
+                         checkpoint=checkpoint, resume=resume, desc=desc, selection=selections[0])]
+    fit_seconds = (time.perf_counter() - start) / len(seeds)
+    return [{**scored_run(model, record, selection, data, cfg, train_cfg, device, seed == first_seed),
+             "fit_seconds": fit_seconds}
+            for model, record, selection, seed in zip(models, records, selections, seeds)]
+
+
 def run_cell(cell: dict[str, Any], cfg: DcwMannConfig, device: str, first_seed: int, out_dir, resume: bool
              ) -> dict[str, Any]:
+    """The runs of the cell's seeds, in seed order (`fit_seconds` of stacked seeds: their seconds / seeds)."""
     data = log_data(cell["log"], cfg)
-    desc = f"{cell['log']} {cell['model']} seed {cell['seed']}"
-    start = time.perf_counter()
+    seeds = list(range(cell["first_seed"], cell["first_seed"] + cell["seeds"]))
     if cell["model"] == "tax_lstm":
-        tax = TaxLSTM(dataclasses.replace(cfg.tax, max_suffix=data.max_decode))
-        tax.fit(data.log, data.train_cases, data.selection, seed=cell["seed"])
-        record: dict[str, Any] = {"history": tax.history, "params": sum(p.numel() for p in tax.net.parameters())}
-        fit_seconds = time.perf_counter() - start
-        start = time.perf_counter()
-        preds = tax.predict_pairs(data.test)
-    else:
-        torch.manual_seed(cell["seed"])
-        model_cfg = cfg.seq2seq if cell["model"] == "lstm_seq2seq" else cfg.model
-        model = build_model(cell["model"], data.log.num_activities + 2, model_cfg, data.attention_steps)
-        train_cfg = train_config_for(cell["model"], dataclasses.replace(cfg.train, max_decode=data.max_decode),
-                                     model_cfg)
-        record = train(model, data.train, data.selection, data.curve, train_cfg, cell["seed"], device,
-                       checkpoint=cell_checkpoint(out_dir, GRID, cell), resume=resume, desc=desc)
-        record["params"] = sum(p.numel() for p in model.parameters())
-        fit_seconds = time.perf_counter() - start
-        start = time.perf_counter()
-        preds = predict(model, data.test.prefixes, data.max_decode, train_cfg.eval_batch, device,
-                        train_cfg.official_eval_batches)
-        # the same weights scored as the official test loop does (batches of 10 in order, padded): a prediction
-        # there depends on the other prefixes of its batch, so the two scorings differ by that dependence alone
-        record["official_batch_test"] = score(predict(model, data.test.prefixes, data.max_decode, train_cfg.eval_batch,
-                                                      device, official=True), data.test.suffixes, cfg.train.metric)
-        if cell["seed"] == first_seed and isinstance(model, MemoryEncoderDecoder) and model.cfg.use_mem:
-            record["memory_trace"] = memory_trace(model.cpu(), data.curve.prefixes[0], data.max_decode)
-    predict_seconds = time.perf_counter() - start
-    return {**record, **final_scores(preds, data, cfg), "fit_seconds": fit_seconds,
-            "seconds_per_prediction": predict_seconds / len(data.test)}
+        return {"runs": [tax_run(data, cfg, seed) for seed in seeds]}
+    return {"runs": neural_runs(cell, data, cfg, device, seeds, first_seed, cell_checkpoint(out_dir, GRID, cell),
+                                resume)}
 
 
 def fitted_lookup(data: LogData) -> MostFrequentSuffix:
@@ -217,43 +319,61 @@ def frequency_baseline(name: str, cfg: DcwMannConfig) -> dict[str, Any]:
                 fitted_lookup(other).predict(other.test.prefixes), other.test.suffixes, cfg.train.metric)}}
 
 
-def curve(runs: list[dict[str, Any]]) -> dict[str, list[float]]:
-    """Mean over seeds of the test-subset DL similarity and the training seconds at each evaluation."""
+def curve(runs: list[dict[str, Any]], ms_per_iteration: float | None) -> dict[str, Any]:
+    """Mean over seeds of the test-subset DL similarity at each evaluation, against iterations and, when the model's
+    cost per iteration is in the config, against training seconds (iterations x that cost)."""
     steps = [r["step"] for r in runs[0]["history"]]
     key = "test_dl_similarity" if "test_dl_similarity" in runs[0]["history"][0] else "val_dl_similarity"
     return {"iterations": steps, "measured_on": key.split("_")[0],
             "dl_similarity": [float(np.mean([r["history"][i][key] for r in runs])) for i in range(len(steps))],
-            "train_seconds": [float(np.mean([r["history"][i]["train_seconds"] for r in runs]))
-                              for i in range(len(steps))]}
+            **({"train_seconds": [step * ms_per_iteration / 1000 for step in steps]}
+               if ms_per_iteration is not None else {})}
 
 
-def summarize_model(seeds: list[int], runs: list[dict[str, Any]]) -> dict[str, Any]:
+def per_seed(runs: list[dict[str, Any]], part: str, metric: str) -> list[float]:
+    return [r[part][metric] for r in runs]
+
+
+def summarize_model(seeds: list[int], runs: list[dict[str, Any]], ms_per_iteration: float | None) -> dict[str, Any]:
     """Means and standard errors over seeds, and the per-seed test scores (in the order of `seeds`) that the claims
     pair across models."""
-    return {"dl_similarity": mean_se([r["test"]["dl_similarity"] for r in runs]),
-            "next_activity_accuracy": mean_se([r["test"]["next_activity_accuracy"] for r in runs]),
-            "curve_subset_dl_similarity": mean_se([r["curve_subset"]["dl_similarity"] for r in runs]),
-            "seeds": seeds,
-            "per_seed_dl_similarity": [r["test"]["dl_similarity"] for r in runs],
-            "per_seed_next_activity_accuracy": [r["test"]["next_activity_accuracy"] for r in runs],
-            **({"official_batch_dl_similarity": mean_se([r["official_batch_test"]["dl_similarity"] for r in runs]),
-                "official_batch_next_activity_accuracy": mean_se(
-                    [r["official_batch_test"]["next_activity_accuracy"] for r in runs])}
-               if all("official_batch_test" in r for r in runs) else {}),
-            "selected_iteration": [r.get("selected_iteration") for r in runs],
-            "fit_seconds": mean_se([r["fit_seconds"] for r in runs]),
-            "seconds_per_prediction": mean_se([r["seconds_per_prediction"] for r in runs]),
-            "params": runs[0]["params"], "curve": curve(runs),
-            "by_prefix_length": runs[0]["by_prefix_length"]}
+    out = {"dl_similarity": mean_se(per_seed(runs, "test", "dl_similarity")),
+           "next_activity_accuracy": mean_se(per_seed(runs, "test", "next_activity_accuracy")),
+           "curve_subset_dl_similarity": mean_se(per_seed(runs, "curve_subset", "dl_similarity")),
+           "seeds": seeds,
+           "per_seed_dl_similarity": per_seed(runs, "test", "dl_similarity"),
+           "per_seed_next_activity_accuracy": per_seed(runs, "test", "next_activity_accuracy"),
+           "selected_iteration": [r.get("selected_iteration") for r in runs],
+           "fit_seconds": mean_se([r["fit_seconds"] for r in runs]),
+           "seconds_per_prediction": mean_se([r["seconds_per_prediction"] for r in runs]),
+           "params": runs[0]["params"], "curve": curve(runs, ms_per_iteration),
+           "by_prefix_length": runs[0]["by_prefix_length"]}
+    if all("official_batch_test" in r for r in runs):
+        out.update(official_batch_pairs=runs[0]["official_batch_test"]["pairs"],
+                   official_batch_dl_similarity=mean_se(per_seed(runs, "official_batch_test", "dl_similarity")),
+                   official_batch_next_activity_accuracy=mean_se(
+                       per_seed(runs, "official_batch_test", "next_activity_accuracy")))
+    if all("budget_test" in r for r in runs):
+        out.update(budget_iterations=runs[0]["budget_iterations"],
+                   budget_selected_iteration=[r["budget_selected_iteration"] for r in runs],
+                   budget_dl_similarity=mean_se(per_seed(runs, "budget_test", "dl_similarity")),
+                   per_seed_budget_dl_similarity=per_seed(runs, "budget_test", "dl_similarity"))
+    return out
 
 
-def summarize(grid: GridResults, baselines: dict[str, Any]) -> dict[str, Any]:
+def seed_runs(grid: GridResults, log: str, model: str) -> list[tuple[int, dict[str, Any]]]:
+    """(seed, run) of every seed of (log, model), in seed order."""
+    return sorted(((cell["first_seed"] + i, run) for cell, value in grid.select(log=log, model=model)
+                   for i, run in enumerate(value["runs"])), key=lambda pair: pair[0])
+
+
+def summarize(grid: GridResults, baselines: dict[str, Any], cfg: DcwMannConfig) -> dict[str, Any]:
     logs = {}
-    for log in grid.axis("log"):
-        block = {model: summarize_model([cell["seed"] for cell, _ in cells], [value for _, value in cells])
-                 for model in grid.axis("model") if (cells := grid.select(log=log, model=model))}
+    for log in cfg.logs:
+        block = {model: summarize_model([s for s, _ in runs], [r for _, r in runs], iteration_cost(cfg, log, model))
+                 for model in cfg.models if (runs := seed_runs(grid, log, model))}
         logs[log] = {"models": block, "frequency": baselines[log]}
-    return {"logs": logs, "runs": len(grid)}
+    return {"logs": logs, "runs": sum(len(value["runs"]) for _, value in grid)}
 
 
 def run(cfg: DcwMannConfig, ctx: RunContext) -> RunResult:
@@ -261,12 +381,13 @@ def run(cfg: DcwMannConfig, ctx: RunContext) -> RunResult:
                  for name in cfg.logs}                    # also loads and checks every log before any worker starts
     cells = grid_cells(cfg, ctx.seed)
     grid = ctx.grid(GRID, cells, run_cell, cfg, ctx.device, ctx.seed, ctx.out_dir, ctx.resume, workers=cfg.workers)
-    metrics = summarize(grid, baselines)
+    metrics = summarize(grid, baselines, cfg)
     with ctx.timed("plots"):
         artifacts = [plot_curves(metrics["logs"], ctx.out_dir / "plot_dl_curves.png").name,
                      plot_prefix_accuracy(metrics["logs"], ctx.out_dir / "plot_prefix_accuracy.png").name]
-        traces = {cell["model"]: value["memory_trace"] for cell, value in grid.select(log=cfg.logs[0])
-                  if "memory_trace" in value}
+        traces = {cell["model"]: run["memory_trace"] for cell, value in grid.select(log=cfg.logs[0])
+                  for run in value["runs"] if "memory_trace" in run}
         if traces:
             artifacts.append(plot_memory(traces, ctx.out_dir / "plot_memory.png").name)
-    return ctx.result("dcw_mann", cfg, sorted({c["seed"] for c in cells}), metrics, claims(metrics, cfg), artifacts)
+    seeds = sorted({c["first_seed"] + i for c in cells for i in range(c["seeds"])})
+    return ctx.result("dcw_mann", cfg, seeds, metrics, claims(metrics, cfg), artifacts)

@@ -15,7 +15,7 @@ Pairs [official code]: every case of length >= 2 gives (prefix = first k events,
 k = min_prefix_len .. len - 1 (default 1, the prototype's; Tax et al. score k >= 2). Cases of one event give no pair
 and are counted. Split (Tax et al.): the first 2/3 of the cases train, the last 1/3 test, in file order (the order the
 reference numbers were measured in) or by case start time (`order="time"`); validation = the last 10% of the
-training cases [not confirmed from the paper].
+training cases (a design choice: the official code has no validation set and selects on test).
 """
 
 from __future__ import annotations

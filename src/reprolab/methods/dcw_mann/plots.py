@@ -15,12 +15,15 @@ COLOURS = {"lstm_shared": "tab:blue", "lstm_seq2seq": "tab:orange", "dnc": "tab:
 
 
 def plot_curves(logs: dict, path: Path) -> Path:
-    """Per log: DL similarity on the curve's test subset against iterations, then against training seconds."""
+    """Per log: DL similarity on the curve's test subset against iterations, then against training seconds
+    (iterations x the config's cost per iteration; models without a cost are left out of that panel)."""
     fig, axes = plt.subplots(len(logs), 2, figsize=(10, 3.6 * len(logs)), squeeze=False)
     for row, (log, block) in zip(axes, logs.items()):
         for ax, axis, label in ((row[0], "iterations", "iterations"), (row[1], "train_seconds", "training seconds")):
             for model, stats in block["models"].items():
                 c = stats["curve"]
+                if axis not in c:
+                    continue
                 ax.plot(c[axis], c["dl_similarity"], marker=".", label=f"{model} ({c['measured_on']})",
                         color=COLOURS.get(model))
             ax.axhline(block["frequency"]["curve_subset"]["dl_similarity"], color="black", ls="--", lw=1,

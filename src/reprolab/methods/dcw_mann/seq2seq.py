@@ -16,8 +16,11 @@ b = 0; the LSTMs as TF1's LSTMCell (`model.tf_lstm_init_`).
 
 Not reproduced: the official code computes alpha on the encoder outputs flattened time-major (rows t*B + b) and
 reshapes them batch-major ([B, T, D]), which mixes the weights of different samples of a batch; here each sample
-gets its own weights. The official code passes one LSTMCell object as both cell_fw and cell_bw; whether TF then
-shares the weights of the two directions depends on the TF 1.x version [not confirmed]: `shared_directions`.
+gets its own weights.
+Shared directions [official code]: `baseline_seq2seq.py` passes one `tf.contrib.rnn.LSTMCell` object as both cell_fw
+and cell_bw. From TF 1.2 on an RNN cell is a layer that creates its weights at its first call and reuses them at
+every later call, so both directions run with one set of weights; `shared_directions=True` (the default) does that,
+False gives each direction its own cell.
 """
 
 from __future__ import annotations
@@ -40,13 +43,13 @@ OFFICIAL_UNIFORM = 1.0      # official: W, W_omega, b_omega ~ U(-1, 1)
 class Seq2SeqConfig:
     """Settings of the official LSTM seq2seq baseline (`Seq2SeqAttention`): `hidden` units per encoder direction
     (the decoder has 2 x hidden) and its optimiser, Adam at `lr` with element-wise clipping at `clip_value`
-    (0: none). `hidden`, `lr` and `clip_value` default to the official code's 100, 0.001 and no clipping;
-    `shared_directions` uses one cell for both directions and `tf_lstm_cell` TF1's LSTM cell."""
+    (0: none). `hidden`, `lr`, `clip_value` and `shared_directions` default to the official code's 100, 0.001, no
+    clipping and one cell for both directions; `tf_lstm_cell` uses TF1's LSTM cell."""
 
     hidden: int = 100                 # official encoder_hidden_units=100 per direction; the decoder has 2 x 100
     lr: float = 0.001                 # official: tf.train.AdamOptimizer() at its default rate
     clip_value: float = 0.0           # official: no clipping (0: none)
-    shared_directions: bool = False   # one cell for both directions [not confirmed; see the module docstring]
+    shared_directions: bool = True    # official: one cell for both directions (see the module docstring)
     tf_lstm_cell: bool = False        # True: TF1's LSTMCell (one bias vector); False: torch's
     init: Literal["official", "pytorch"] = "official"
 
@@ -107,8 +110,13 @@ class Seq2SeqAttention(SuffixModel):
         tokens = prefix[:, :-1]
         valid = tokens != PAD
         x = F.one_hot(tokens, self.vocab).float()
-        fw, (h_fw, c_fw) = run_direction(self.forward_cell, x, valid)
-        bw, (h_bw, c_bw) = run_direction(self.backward_cell, x.flip(1), valid.flip(1))
+        if self.cfg.shared_directions:              # one cell: both directions as one batch of 2B sequences
+            both, (h, c) = run_direction(self.forward_cell, torch.cat([x, x.flip(1)]),
+                                         torch.cat([valid, valid.flip(1)]))
+            (fw, bw), (h_fw, h_bw), (c_fw, c_bw) = both.chunk(2), h.chunk(2), c.chunk(2)
+        else:
+            fw, (h_fw, c_fw) = run_direction(self.forward_cell, x, valid)
+            bw, (h_bw, c_bw) = run_direction(self.backward_cell, x.flip(1), valid.flip(1))
         return torch.cat([fw, bw.flip(1)], dim=2), (torch.cat([h_fw, h_bw], 1), torch.cat([c_fw, c_bw], 1))
 
     def forward(self, prefix: torch.Tensor, decode_steps: int, targets: torch.Tensor | None = None,

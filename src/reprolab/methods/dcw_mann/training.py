@@ -10,12 +10,13 @@ Evaluation decodes greedily in batches of prefixes of one length, so no evaluati
 does not depend on the other prefixes scored with it. The official test loop decodes fixed batches of 10 pairs in
 order, left-padded to the longest prefix of the batch; as the official encoder also writes on pad steps, a prediction
 there depends on its batch (trap 8). `official_eval_batches` reproduces that.
+A `Selection` with a `budget` also keeps the best state among the evaluations at iterations <= budget (evaluated at
+the budget too): the weights of a shorter run read from the same run, which the equal-seconds comparison uses.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import time
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -154,66 +155,110 @@ def evaluate(model: SuffixModel, pairs: Pairs, cfg: TrainConfig,
     return score(preds, pairs.suffixes, cfg.metric)
 
 
-class TrainClock:
-    """Seconds spent in training steps (evaluation excluded), kept across a resume."""
-
-    def __init__(self) -> None:
-        self.seconds = 0.0
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"seconds": torch.tensor(self.seconds, dtype=torch.float64)}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.seconds = float(state["seconds"])
+def sample_batch(rng: np.random.Generator, pairs: Pairs, batch_size: int) -> Pairs:
+    """`batch_size` pairs drawn without replacement (the official sampling)."""
+    return pairs.subset(rng.choice(len(pairs), batch_size, replace=False))
 
 
-def train(model: SuffixModel, train_pairs: Pairs, val_pairs: Pairs, test_pairs: Pairs | None,
-          cfg: TrainConfig, seed: int, device: torch.device | str = "cpu", checkpoint: Path | None = None,
-          resume: bool = False, desc: str = "train") -> dict[str, Any]:
-    """Train with the official loop; return the history (every `eval_every` iterations: validation and test
-    scores, training seconds so far) and the selected iteration. The model ends with the selected weights."""
+def clip_gradients_(params, clip_value: float) -> None:
+    """Each gradient element clipped to +-clip_value (0: no clipping), in place."""
+    if clip_value > 0:
+        for p in params:
+            if p.grad is not None:
+                p.grad.clamp_(-clip_value, clip_value)
+
+
+def check_training_pairs(train_pairs: Pairs, val_pairs: Pairs, cfg: TrainConfig) -> TrainConfig:
+    """Refuse too few pairs; resolve `max_decode` 0 to the longest suffix + 1."""
     if len(train_pairs) < cfg.batch_size:
         raise ValueError(f"{len(train_pairs)} training pairs, fewer than batch_size {cfg.batch_size}")
     if len(val_pairs) == 0:
         raise ValueError("no validation pairs: the validation cases give no prefix/suffix pair")
     if cfg.max_decode == 0:
         cfg = dataclasses.replace(cfg, max_decode=longest_suffix(train_pairs, val_pairs) + 1)
+    return cfg
+
+
+class Selection:
+    """Model selection of one run: the best state over all evaluations and, when `budget` is set, the best over
+    the evaluations at iterations <= budget (a second, shorter training budget read from the same run)."""
+
+    def __init__(self, model: SuffixModel, budget: int | None = None):
+        self.best, self.budget = BestModel(model), budget
+        self.within_budget = BestModel(model) if budget is not None else None
+
+    def offer(self, record: dict[str, Any], iteration: int, on_test: bool) -> None:
+        value = record["test_dl_similarity" if on_test else "val_dl_similarity"]
+        self.best.offer(value, iteration)
+        if self.within_budget is not None and iteration <= self.budget:
+            self.within_budget.offer(value, iteration)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"best": self.best.state_dict(),
+                **({"within_budget": self.within_budget.state_dict()} if self.within_budget is not None else {})}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.best.load_state_dict(state["best"])
+        if self.within_budget is not None:
+            self.within_budget.load_state_dict(state["within_budget"])
+
+    def summary(self, on_test: bool) -> dict[str, Any]:
+        """The selected iteration(s), for the run's record."""
+        out = {"selected_iteration": self.best.iteration,
+               "selected_on": "test (official; labelled)" if on_test else "validation"}
+        if self.within_budget is not None:
+            out.update(budget_iterations=self.budget, budget_selected_iteration=self.within_budget.iteration)
+        return out
+
+
+def measure(model: SuffixModel, val_pairs: Pairs, test_pairs: Pairs | None, cfg: TrainConfig,
+            device: torch.device | str) -> dict[str, Any]:
+    """One evaluation record: validation scores and, when given, the test (curve) scores."""
+    record = {f"val_{k}": v for k, v in evaluate(model, val_pairs, cfg, device).items()}
+    if test_pairs is not None:
+        record.update({f"test_{k}": v for k, v in evaluate(model, test_pairs, cfg, device).items()})
+    return record
+
+
+def evaluation_steps(cfg: TrainConfig, budget: int | None) -> tuple[int, ...]:
+    """Evaluations besides every `eval_every` iterations: at the budget, so its selection sees its last state."""
+    return (budget,) if budget is not None and budget < cfg.iterations else ()
+
+
+def train(model: SuffixModel, train_pairs: Pairs, val_pairs: Pairs, test_pairs: Pairs | None,
+          cfg: TrainConfig, seed: int, device: torch.device | str = "cpu", checkpoint: Path | None = None,
+          resume: bool = False, desc: str = "train", selection: Selection | None = None) -> dict[str, Any]:
+    """Train with the official loop; return the history (every `eval_every` iterations: validation and test
+    scores) and the selected iteration. The model ends with the selected weights. A `selection` with a budget
+    (<= cfg.iterations) also keeps the best state among the evaluations up to that iteration."""
+    cfg = check_training_pairs(train_pairs, val_pairs, cfg)
     model.to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     rng = np.random.default_rng(seed)
-    best = BestModel(model)
-    clock = TrainClock()
+    selection = selection or Selection(model)
 
     def step(_: int) -> float:
-        start = time.perf_counter()
-        index = rng.choice(len(train_pairs), cfg.batch_size, replace=False)
-        batch = train_pairs.subset(index)
+        batch = sample_batch(rng, train_pairs, cfg.batch_size)
         targets, mask = encode_targets(batch.suffixes, device)
         logits = model(encode_prefixes(batch.prefixes, device), targets.shape[1], targets=targets)
         loss = masked_cross_entropy(logits, targets, mask)
         optimizer.zero_grad()
         loss.backward()
-        if cfg.clip_value > 0:
-            for p in model.parameters():
-                if p.grad is not None:
-                    p.grad.clamp_(-cfg.clip_value, cfg.clip_value)
+        clip_gradients_(model.parameters(), cfg.clip_value)
         optimizer.step()
-        clock.seconds += time.perf_counter() - start
         return loss.item()
 
-    def measure(iteration: int) -> dict[str, Any]:
-        record = {"train_seconds": clock.seconds, **{f"val_{k}": v for k, v in
-                                                        evaluate(model, val_pairs, cfg, device).items()}}
-        if test_pairs is not None:
-            record.update({f"test_{k}": v for k, v in evaluate(model, test_pairs, cfg, device).items()})
-        best.offer(record["test_dl_similarity" if cfg.select_on_test else "val_dl_similarity"], iteration)
+    def evaluation(iteration: int) -> dict[str, Any]:
+        record = measure(model, val_pairs, test_pairs, cfg, device)
+        selection.offer(record, iteration, cfg.select_on_test)
         return record
 
     model.train()
     history = run_loop(cfg.iterations, step, objects={"model": model, "optimizer": optimizer, "rng": rng,
-                                                      "best": best, "clock": clock},
-                       eval_fn=measure, eval_every=cfg.eval_every, checkpoint=checkpoint,
-                       checkpoint_every=cfg.eval_every if checkpoint is not None else 0, resume=resume, desc=desc)
-    model.load_state_dict(best.state)
-    return {"history": history, "selected_iteration": best.iteration,
-            "selected_on": "test (official; labelled)" if cfg.select_on_test else "validation"}
+                                                      "selection": selection},
+                       eval_fn=evaluation, eval_every=cfg.eval_every,
+                       eval_steps=evaluation_steps(cfg, selection.budget),
+                       checkpoint=checkpoint, checkpoint_every=cfg.eval_every if checkpoint is not None else 0,
+                       resume=resume, desc=desc)
+    model.load_state_dict(selection.best.state)
+    return {"history": history, **selection.summary(cfg.select_on_test)}
