@@ -85,12 +85,13 @@ def test_method_configs_take_the_switches_as_top_level_keys():
     from reprolab.methods.trojan_filter.experiment import CONFIGS as TROJAN
     from reprolab.methods.domain_invariance.experiment import CONFIGS as DI
 
-    for configs in (MAD, NC, TROJAN):
+    for configs in (MAD, NC):
         cfg = apply_overrides(configs["quick"], ["compile=true", "bf16=true"])
         assert fast_settings(cfg) == FastPath(compile=True, bf16=True)
         assert fast_settings(configs["quick"]) == FastPath()
-    # domain_invariance's featurizer and safl's quick config are channels-last by default (measured faster on CPU)
-    for configs in (DI, SAFL):
+    # domain_invariance's featurizer and safl's and trojan_filter's quick configs are channels-last by default
+    # (measured faster on CPU)
+    for configs in (DI, SAFL, TROJAN):
         assert fast_settings(apply_overrides(configs["quick"], ["bf16=true"])) == FastPath(bf16=True,
                                                                                             channels_last=True)
 

@@ -28,7 +28,7 @@ def test_smoke_run_writes_a_complete_record(tiny_run):
     out, result = tiny_run
     record = read_record(out)
     assert [c["name"] for c in record["claims"]] == NAMES
-    assert record["config"]["ufm_steps"] == 300 and record["scale"] == "quick" and record["seeds"] == [2, 0, 1]
+    assert record["config"]["ufm_steps"] == 300 and record["scale"] == "quick" and record["seeds"] == [0, 1, 2]
     assert record["started_at"] < record["finished_at"]  # stamped when the run began, not when it was recorded
     assert {"total_s", "run__part=ufm__case=balanced_M1", "run__part=real__recipe=imbalanced__depth=1__seed=1"} <= set(
         record["timings"])

@@ -262,5 +262,5 @@ def run(cfg: NCConfig, ctx: RunContext) -> RunResult:
             artifacts.append(plot_singular_values(synthetic, ctx.out_dir / "plot_singular_values.png").name)
         if real:
             artifacts.append(plot_real_runs(real, ctx.out_dir / "plot_nc_vs_epoch.png").name)
-    return ctx.result("neural_collapse", cfg, [cfg.ufm_seed, *real_seeds(cfg, ctx.seed)],
+    return ctx.result("neural_collapse", cfg, sorted({cfg.ufm_seed, *real_seeds(cfg, ctx.seed)}),
                       {"synthetic": synthetic, "real": real}, claims, artifacts)
