@@ -55,6 +55,7 @@ def test_local_pool_and_in_process_give_the_same_results(tmp_path):
     assert seq.values() == pool.values()
 
 
+@pytest.mark.slow               # starts a local Ray instance (about 25 s on 2 cores)
 def test_ray_grid_interrupted_then_resumed_equals_the_local_executor(tmp_path):
     pytest.importorskip("ray")
     out = tmp_path / "ray"

@@ -14,7 +14,7 @@ from tests.conftest import read_record, tiny_quick_run
 
 TINY = ("models=lstm_shared,lstm_seq2seq,dcw_mann,tax_lstm", "seeds=1", "second_log_seeds=1", "train.iterations=40",
         "train.eval_every=20", "tax.iterations=40", "tax.eval_every=20", "curve_pairs=100", "val_pairs=100",
-        "workers=2")
+        "official_test_pairs=200", "workers=2")
 
 
 @pytest.fixture(scope="module")
@@ -50,8 +50,8 @@ def test_smoke_run_writes_every_claim_metric_and_plot(tiny):
     assert "budget_dl_similarity" not in logs["helpdesk"]["models"]["lstm_seq2seq"]
     assert dcw["params"] == 74_976 and dcw["seconds_per_prediction"]["mean"] > 0
     # the same weights scored in the official batches of 10 too, beside the batch-independent default
-    assert set(dcw["official_batch_dl_similarity"]) == {"mean", "se"} and dcw["official_batch_pairs"] == 3261
-    assert logs["bpi_12_w"]["models"]["dcw_mann"]["official_batch_pairs"] == 3300          # the quick cut
+    assert set(dcw["official_batch_dl_similarity"]) == {"mean", "se"} and dcw["official_batch_pairs"] == 200
+    assert logs["bpi_12_w"]["models"]["dcw_mann"]["official_batch_pairs"] == 200           # the first 200 pairs
     assert "official_batch_dl_similarity" not in logs["helpdesk"]["models"]["tax_lstm"]
     assert logs["helpdesk"]["models"]["lstm_seq2seq"]["params"] == 381_831   # shared BiLSTM(100), LSTM(200), D 20
     assert max(int(k) for k in logs["bpi_12_w"]["frequency"]["by_prefix_length"]) <= 20     # cases cut to 21
