@@ -133,3 +133,13 @@ def test_write_readmes_replaces_only_the_results_blocks(tmp_path):
     method.write_text("# mad without markers\n")
     with pytest.raises(ValueError, match="has no results block"):
         write_readmes(results, top, tmp_path / "methods")
+
+
+def test_the_paired_units_ids_are_not_shown_as_an_arm_mean():
+    from reprolab.report.render import claim_numbers
+    from reprolab.runtime.claims import compare
+
+    claim = compare("c", "a beats b", [1.0, 2.0, 3.0], [0.5, 1.5, 2.0], arms=("a", "b"), delta=0.0,
+                    source="paper states no size", extra={"seeds": [0, 1, 2]})
+    text = claim_numbers(claim)
+    assert text.startswith("a 2; b 1.333; difference 0.667") and "seeds 1" not in text and "over 3 seeds" in text

@@ -118,7 +118,9 @@ def claim_numbers(claim: Claim) -> str:
     if not (isinstance(obs, dict) and "ci95" in obs):
         return "; ".join(observed_lines(obs))
     unit = next((k[2:] for k in obs if k.startswith("n_")), "seeds")          # "seeds", "folds", "subjects"
-    means = [f"{k} {format_observed(_arm_mean(v))}" for k, v in obs.items() if k != "ci95" and _arm_mean(v) is not None]
+    ids = {"ci95", "seeds", unit}                                    # the interval and the paired units' ids
+    means = [f"{k} {format_observed(_arm_mean(v))}" for k, v in obs.items()
+             if k not in ids and _arm_mean(v) is not None]
     low, high = obs["ci95"]
     parts = means + [f"difference {format_observed(obs['mean_difference'], 3)} "
                      f"[{format_observed(low, 3)}, {format_observed(high, 3)}] over {obs[f'n_{unit}']} {unit}"]
