@@ -24,7 +24,7 @@ from reprolab.methods.mad.teachers import RECIPES
 from reprolab.runtime.claims import Claim, Signal, compare
 
 if TYPE_CHECKING:
-    from reprolab.methods.mad.experiment import CaseConfig, MADExperimentConfig
+    from reprolab.methods.mad.config import CaseConfig, MADExperimentConfig
 
 TEACHER_MIN_ACCURACY = {"digits": 0.98, "mnist": 0.985}     # spec §7 check 7
 MAX_COST_RATIO = 2.5                                         # spec §7 check 9
