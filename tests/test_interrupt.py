@@ -6,6 +6,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import default_sigint
 
 REPO = Path(__file__).resolve().parents[1]
@@ -21,6 +23,7 @@ def _reprolab(out: Path, *extra: str) -> subprocess.Popen:
                             start_new_session=True, preexec_fn=default_sigint)
 
 
+@pytest.mark.slow               # a real CLI run interrupted and resumed (20-26 s on 2 cores)
 def test_ctrl_c_stops_the_workers_promptly_keeps_finished_stages_and_resumes_to_the_same_numbers(tmp_path):
     out = tmp_path / "run"
     run = _reprolab(out)
