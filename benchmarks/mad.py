@@ -24,9 +24,11 @@ import time
 import torch
 from torch.nn import functional as F
 
+from benchmarks import timed
 from reprolab.methods.mad.experiment import EVAL_BATCH, MADExperimentConfig, make_distiller
 from reprolab.methods.mad.teachers import RECIPES, build_network, load_split
 from reprolab.nets import GeneratorA
+from reprolab.nets.scoring import batched
 
 ITERATIONS = 20
 REPEATS = 10
@@ -49,24 +51,16 @@ def official_iteration(teacher, student, generator, opt_s, opt_g, z_rng, batch: 
     opt_g.step()
 
 
-def seconds_per_call(fn, repeats: int = REPEATS) -> float:
-    fn()                                           # warm-up
-    start = time.perf_counter()
-    for _ in range(repeats):
-        fn()
-    return (time.perf_counter() - start) / repeats
-
-
 @torch.no_grad()
 def logits_in_batches(model, x: torch.Tensor, batch: int) -> torch.Tensor:
-    return torch.cat([model(x[i:i + batch]) for i in range(0, len(x), batch)])
+    return batched(model, x, batch)
 
 
 def evaluation_batch() -> None:
     torch.manual_seed(0)
     student = build_network("lenet5_half").eval()
     x = load_split("mnist", "test")[0]
-    ours, default = (seconds_per_call(lambda b=b: logits_in_batches(student, x, b), 3) for b in (EVAL_BATCH, 1000))
+    ours, default = (timed(lambda b=b: logits_in_batches(student, x, b), 3) for b in (EVAL_BATCH, 1000))
     same = torch.equal(logits_in_batches(student, x, EVAL_BATCH), logits_in_batches(student, x, 1000))
     print(f"evaluation of 10k MNIST test images: batches of {EVAL_BATCH} {ours:.3f} s, of 1 000 {default:.3f} s "
           f"(speed-up {default / ours:.2f}x); logits {'identical' if same else 'DIFFERENT'}")
@@ -93,8 +87,8 @@ def stacking_bound() -> None:
         for part, fn in calls.items():
             data = inputs[part]
             with torch.set_grad_enabled(part == "student"):
-                one = seconds_per_call(lambda: fn(data))
-                three = seconds_per_call(lambda: [fn(data[i:i + 32]) for i in range(0, 96, 32)])
+                one = timed(lambda: fn(data), REPEATS)
+                three = timed(lambda: [fn(data[i:i + 32]) for i in range(0, 96, 32)], REPEATS)
             ratios.append(f"{part} {three / one:.2f}x")
         gap = (logits_in_batches(teacher, x, 96) - logits_in_batches(teacher, x, 32)).abs().max().item()
         print(f"{name}: 3 calls on 32 samples / 1 call on 96: {', '.join(ratios)}; teacher logits max |difference| "

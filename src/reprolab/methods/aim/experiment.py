@@ -207,7 +207,6 @@ def cached_black_box(task: TextTask, cfg: BlackBoxConfig, seed: int, device: str
     model = train_word_cnn(task.train.ids, task.train.labels, len(task.classes), len(task.vocab), cfg, seed, device,
                            desc=f"{task.name} black box seed {seed}", val_x=task.val.ids)
     seconds = time.perf_counter() - start
-    path.parent.mkdir(parents=True, exist_ok=True)
     state = {k: v.cpu() for k, v in model.state_dict().items()}
     atomic_write(path, lambda tmp: torch.save({"state_dict": state, "train_seconds": seconds}, tmp))
     return model, {"train_seconds": seconds, "cached": False}

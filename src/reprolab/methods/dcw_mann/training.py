@@ -163,9 +163,7 @@ def sample_batch(rng: np.random.Generator, pairs: Pairs, batch_size: int) -> Pai
 def clip_gradients_(params, clip_value: float) -> None:
     """Each gradient element clipped to +-clip_value (0: no clipping), in place."""
     if clip_value > 0:
-        for p in params:
-            if p.grad is not None:
-                p.grad.clamp_(-clip_value, clip_value)
+        torch.nn.utils.clip_grad_value_(params, clip_value)
 
 
 def check_training_pairs(train_pairs: Pairs, val_pairs: Pairs, cfg: TrainConfig) -> TrainConfig:
