@@ -1,18 +1,15 @@
 """The data cache of trained classifiers and inpainters: a key changes with every field the training depends on
-and only with those, an entry restores the same weights without training, a damaged or foreign entry is retrained,
-and an attack stage gives the same record from a cold and a warm cache."""
+and only with those, and an attack stage gives the same record from a cold and a warm cache, with the training's
+seconds on both (the entries themselves: tests/runtime/test_cache.py)."""
 
 import dataclasses
 
 import pytest
-import torch
-from torch import nn
 
 from reprolab.methods.trojan_filter import experiment
 from reprolab.methods.trojan_filter.baselines.fine_pruning import FinePruningConfig
 from reprolab.methods.trojan_filter.baselines.neural_cleanse import NeuralCleanseConfig
-from reprolab.methods.trojan_filter.cache import (CLASSIFIER_FREE_FIELDS, cache_path, classifier_key, inpainter_key,
-                                                  load_or_train)
+from reprolab.methods.trojan_filter.cache import CLASSIFIER_FREE_FIELDS, cache_path, classifier_key, inpainter_key
 from reprolab.methods.trojan_filter.config import QUICK, TrojanExperimentConfig
 from reprolab.methods.trojan_filter.baselines.februus import FebruusConfig
 from reprolab.methods.trojan_filter.filters import FilterConfig
@@ -52,30 +49,6 @@ def test_an_inpainter_key_follows_the_defender_set_and_its_settings_only(cache):
     assert path(QUICK, seed=1) != base
 
 
-def net(seed):
-    torch.manual_seed(seed)
-    return {"net": nn.Linear(3, 2)}
-
-
-def test_an_entry_restores_the_trained_weights_and_a_damaged_one_is_retrained(cache):
-    path, calls = cache / "entry.pt", []
-
-    def train():
-        calls.append(1)
-        return net(7)
-
-    trained, cached = load_or_train(path, lambda: net(0), train)
-    restored, cached_again = load_or_train(path, lambda: net(0), train)
-    assert (cached, cached_again, len(calls)) == (False, True, 1)
-    assert torch.equal(restored["net"].weight, trained["net"].weight)
-    assert not torch.equal(net(0)["net"].weight, trained["net"].weight)
-    path.write_bytes(b"not a checkpoint")
-    assert load_or_train(path, lambda: net(0), train)[1] is False and len(calls) == 2
-    _, foreign = load_or_train(path, lambda: {"net": nn.Linear(4, 2)}, lambda: {"net": nn.Linear(4, 2)})
-    assert foreign is False                           # other shapes: retrained, the entry replaced
-    assert load_or_train(None, lambda: net(0), train)[1] is False and len(calls) == 3
-
-
 TINY = TrojanExperimentConfig(train_size=200, defender_size=110, test_size=60, badnet_epochs=1, channels_last=True,
                               filter=FilterConfig(steps=6, batch_size=8), aif_steps=4, strip_blends=2,
                               neural_cleanse=NeuralCleanseConfig(steps=2, batch_size=8, unlearn_steps=3),
@@ -95,6 +68,7 @@ def test_an_attack_stage_gives_the_same_record_from_a_cold_and_a_warm_cache(cach
     assert (cold["classifier_cached"], cold["Februus"]["inpainter_cached"]) == (False, False)
     assert (warm["classifier_cached"], warm["Februus"]["inpainter_cached"]) == (True, True)
     assert without(warm) == without(cold)
+    assert warm["classifier_seconds"] == cold["classifier_seconds"]          # the training's, kept with the entry
     other = experiment.run_attack(0, "wanet", TINY)          # the inpainter is shared by the attacks of a seed
     assert (other["classifier_cached"], other["Februus"]["inpainter_cached"]) == (False, True)
     uncached = experiment.run_attack(0, "badnet_plus", dataclasses.replace(TINY, cache=False))

@@ -30,9 +30,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import hashlib
-import json
-import pickle
 import time
 from pathlib import Path
 from typing import Any, Literal
@@ -40,7 +37,6 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from reprolab.data.root import cache_dir
 from reprolab.data.text import load_debates, load_rotten_tomatoes
 from reprolab.methods.aim.baselines import (L2X, L2XConfig, integrated_gradients_scores, kernel_shap_scores,
                                             lime_weights, random_scores)
@@ -53,6 +49,7 @@ from reprolab.methods.aim.metrics import (OFFICIAL, Protocol, keep_items, keep_w
 from reprolab.methods.aim.modules import FeatureKind, ModuleSizes
 from reprolab.methods.aim.plots import plot_cost, plot_faithfulness, write_html
 from reprolab.methods.aim.wordnet import brevity, purity, wordnet_available
+from reprolab.runtime.cache import entry_path, load_or_train
 from reprolab.runtime.config import ConfigError, check_at_least, validate_config
 from reprolab.runtime.grid import cell_checkpoint, cell_name
 from reprolab.runtime.io import atomic_write
@@ -184,32 +181,24 @@ def black_box_cache_path(task: TextTask, cfg: BlackBoxConfig, seed: int, device:
     """The data cache's file of the black box that `cfg` and `seed` train on the task: keyed by the config, the
     seed, the device type, torch's version, `BLACK_BOX_FORMAT` and the task's encoded training and validation
     items, so a change to any of them misses the cache."""
-    digest = hashlib.sha256(json.dumps([BLACK_BOX_FORMAT, dataclasses.asdict(cfg), seed, torch.device(device).type,
-                                        torch.__version__, len(task.vocab), task.classes]).encode())
-    for tensor in (task.train.ids, task.train.labels, task.val.ids):
-        digest.update(tensor.numpy().tobytes())
-    return cache_dir() / "aim" / f"black_box-{task.name}-s{seed}-{digest.hexdigest()[:16]}.pt"
+    key = [BLACK_BOX_FORMAT, dataclasses.asdict(cfg), seed, torch.device(device).type, torch.__version__,
+           len(task.vocab), task.classes]
+    blobs = (tensor.numpy().tobytes() for tensor in (task.train.ids, task.train.labels, task.val.ids))
+    return entry_path("aim", f"black_box-{task.name}-s{seed}", key, blobs)
 
 
 def cached_black_box(task: TextTask, cfg: BlackBoxConfig, seed: int, device: str) -> tuple[WordCNN, dict[str, Any]]:
     """The black box from the data cache (weights only), or trained by `train_word_cnn` and cached atomically; with
     its training seconds (those of the run that trained it) and whether the cache held it."""
-    path = black_box_cache_path(task, cfg, seed, device)
-    if path.exists():
-        try:
-            payload = torch.load(path, map_location="cpu", weights_only=True)
-            model = word_cnn(task, cfg)
-            model.load_state_dict(payload["state_dict"])
-            return model.to(device).eval(), {"train_seconds": payload["train_seconds"], "cached": True}
-        except (RuntimeError, KeyError, EOFError, OSError, pickle.UnpicklingError):
-            path.unlink(missing_ok=True)          # a damaged cache entry is retrained, never trusted
-    start = time.perf_counter()
-    model = train_word_cnn(task.train.ids, task.train.labels, len(task.classes), len(task.vocab), cfg, seed, device,
-                           desc=f"{task.name} black box seed {seed}", val_x=task.val.ids)
-    seconds = time.perf_counter() - start
-    state = {k: v.cpu() for k, v in model.state_dict().items()}
-    atomic_write(path, lambda tmp: torch.save({"state_dict": state, "train_seconds": seconds}, tmp))
-    return model, {"train_seconds": seconds, "cached": False}
+    def train() -> tuple[dict, dict]:
+        start = time.perf_counter()
+        model = train_word_cnn(task.train.ids, task.train.labels, len(task.classes), len(task.vocab), cfg, seed,
+                               device, desc=f"{task.name} black box seed {seed}", val_x=task.val.ids)
+        return {"state_dict": model}, {"train_seconds": time.perf_counter() - start}
+
+    networks, extra, cached = load_or_train(black_box_cache_path(task, cfg, seed, device),
+                                            lambda: {"state_dict": word_cnn(task, cfg)}, train, ("train_seconds",))
+    return networks["state_dict"].to(device).eval(), {**extra, "cached": cached}
 
 
 def word_cnn(task: TextTask, cfg: BlackBoxConfig) -> WordCNN:

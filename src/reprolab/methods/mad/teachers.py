@@ -14,9 +14,6 @@ lr x 0.1 every 80 epochs, with random crop (pad 4) and horizontal flip. Training
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
-import pickle
 import time
 from pathlib import Path
 
@@ -25,11 +22,11 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from reprolab.data import cache_dir, load_cifar10, load_digits, load_mnist
+from reprolab.data import load_cifar10, load_digits, load_mnist
 from reprolab.nets import LeNet5, ResNetClassifier, SmallCNN, cifar_resnet18, cifar_resnet34
 from reprolab.nets.augment import random_crop_flip
 from reprolab.nets.scoring import accuracy
-from reprolab.runtime.io import atomic_write
+from reprolab.runtime.cache import entry_path, load_or_train
 from reprolab.runtime.train import LoopCheckpoints, ShuffledBatches, run_loop
 
 MNIST_MEAN, MNIST_STD = 0.1307, 0.3081
@@ -132,8 +129,9 @@ def train_teacher(name: str, seed: int = 0, device: str | torch.device = "cpu", 
 
 
 def teacher_path(name: str, seed: int) -> Path:
-    key = hashlib.sha256(json.dumps([dataclasses.asdict(RECIPES[name]), seed, torch.__version__]).encode())
-    return cache_dir() / "teachers" / f"{name}-s{seed}-{key.hexdigest()[:12]}.pt"
+    """The data cache's file of the teacher: keyed by its recipe, the seed and torch's version."""
+    return entry_path("teachers", f"{name}-s{seed}", [dataclasses.asdict(RECIPES[name]), seed, torch.__version__],
+                      digits=12)
 
 
 def load_or_train_teacher(name: str, seed: int = 0, device: str | torch.device = "cpu",
@@ -144,23 +142,18 @@ def load_or_train_teacher(name: str, seed: int = 0, device: str | torch.device =
     if name not in RECIPES:
         raise ValueError(f"unknown teacher {name!r}; known: {', '.join(RECIPES)}")
     path = teacher_path(name, seed)
-    model = build_network(RECIPES[name].arch)
-    if path.exists():
+
+    def train() -> tuple[dict, dict]:
+        previous_threads = torch.get_num_threads()
+        torch.set_num_threads(threads or previous_threads)
         try:
-            payload = torch.load(path, map_location="cpu", weights_only=True)
-            model.load_state_dict(payload["state_dict"])
-            return model.to(device).eval(), {**payload["record"], "cached": True, "path": str(path)}
-        except (RuntimeError, KeyError, EOFError, OSError, pickle.UnpicklingError):
-            path.unlink(missing_ok=True)       # a damaged cache entry is retrained, never trusted
-    previous_threads = torch.get_num_threads()
-    torch.set_num_threads(threads or previous_threads)
-    try:
-        trained = train_teacher(name, seed, device, progress, checkpoints)
-    finally:
-        torch.set_num_threads(previous_threads)
-    record = {"name": name, "seed": seed, "test_accuracy": trained["test_accuracy"],
-              "train_seconds": trained["seconds"], "recipe": dataclasses.asdict(RECIPES[name])}
-    state = {k: v.cpu() for k, v in trained["model"].state_dict().items()}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(path, lambda tmp: torch.save({"state_dict": state, "record": record}, tmp))
-    return trained["model"].eval(), {**record, "cached": False, "path": str(path)}
+            trained = train_teacher(name, seed, device, progress, checkpoints)
+        finally:
+            torch.set_num_threads(previous_threads)
+        record = {"name": name, "seed": seed, "test_accuracy": trained["test_accuracy"],
+                  "train_seconds": trained["seconds"], "recipe": dataclasses.asdict(RECIPES[name])}
+        return {"state_dict": trained["model"]}, {"record": record}
+
+    networks, extra, cached = load_or_train(path, lambda: {"state_dict": build_network(RECIPES[name].arch)}, train,
+                                            ("record",))
+    return networks["state_dict"].to(device).eval(), {**extra["record"], "cached": cached, "path": str(path)}

@@ -7,25 +7,20 @@ their training depends on, so that a later run with the same key loads them inst
 - the Februus-like inpainter, which sees only the defender's clean images: the data split sizes, its settings, the
   filters' width and latent it is built with, the seed and the device type (shared by every attack of a seed).
 
-Every key also holds the torch version. An entry is written atomically after its training and read with
-`weights_only=True`; an entry that does not match its networks is removed and trained anew, never trusted.
+Every key also holds the torch version. The entries are `reprolab.runtime.cache` entries: written atomically after
+the training with its seconds (`train_seconds`, recorded on a hit too), read with `weights_only=True`; an entry
+that does not match its networks is removed and trained anew, never trusted.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-import pickle
 from pathlib import Path
-from typing import Callable
 
 import torch
-from torch import nn
 
-from reprolab.data import cache_dir
 from reprolab.methods.trojan_filter.config import TrojanExperimentConfig
+from reprolab.runtime.cache import entry_path
 from reprolab.runtime.config import config_to_dict
-from reprolab.runtime.io import atomic_write
 
 # fields that do not reach the classifier's training: the defenses, the evaluation, the sweeps and the run's layout
 CLASSIFIER_FREE_FIELDS = frozenset({
@@ -36,8 +31,7 @@ CLASSIFIER_FREE_FIELDS = frozenset({
 
 def cache_path(kind: str, key: dict) -> Path:
     """The cache file of network `kind` under `key` (a JSON-ready dict; the torch version is added)."""
-    text = json.dumps({**key, "torch": torch.__version__}, sort_keys=True)
-    return cache_dir() / "trojan_filter" / f"{kind}-{hashlib.sha256(text.encode()).hexdigest()[:16]}.pt"
+    return entry_path("trojan_filter", kind, {**key, "torch": torch.__version__}, sort_keys=True)
 
 
 def classifier_key(cfg: TrojanExperimentConfig, attack: str | None, alpha: float | None, epochs: int, seed: int,
@@ -53,47 +47,3 @@ def inpainter_key(cfg: TrojanExperimentConfig, seed: int, device: str) -> dict:
     return {"dataset": cfg.dataset, "train_size": cfg.train_size, "defender_size": cfg.defender_size,
             "februus": config_to_dict(cfg.februus), "width": cfg.filter_width, "latent": cfg.filter_latent,
             "seed": seed, "device": torch.device(device).type}
-
-
-def restore(path: Path, networks: dict[str, nn.Module]) -> bool:
-    """Load `networks`' states from `path`; False (and the entry removed) when it is missing, unreadable or holds
-    other networks (names, keys or shapes differ)."""
-    if not path.exists():
-        return False
-    try:
-        states = torch.load(path, map_location="cpu", weights_only=True)
-    except (RuntimeError, EOFError, OSError, pickle.UnpicklingError):
-        states = None
-    if not _matches(states, networks):
-        path.unlink(missing_ok=True)
-        return False
-    for name, net in networks.items():
-        net.load_state_dict(states[name])
-    return True
-
-
-def _matches(states, networks: dict[str, nn.Module]) -> bool:
-    if not isinstance(states, dict) or set(states) != set(networks):
-        return False
-    return all({k: v.shape for k, v in states[name].items()} == {k: v.shape for k, v in net.state_dict().items()}
-               for name, net in networks.items())
-
-
-def store(path: Path, networks: dict[str, nn.Module]) -> None:
-    states = {name: {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
-              for name, net in networks.items()}
-    atomic_write(path, lambda tmp: torch.save(states, tmp))
-
-
-def load_or_train(path: Path | None, fresh: Callable[[], dict[str, nn.Module]],
-                  train: Callable[[], dict[str, nn.Module]]) -> tuple[dict[str, nn.Module], bool]:
-    """The networks restored from `path` into `fresh()` ones, or `train()`ed and stored there; and whether they
-    came from the cache. `path` None: always trained, nothing stored."""
-    if path is not None and path.exists():
-        networks = fresh()
-        if restore(path, networks):
-            return networks, True
-    networks = train()
-    if path is not None:
-        store(path, networks)
-    return networks, False

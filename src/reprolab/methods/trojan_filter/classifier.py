@@ -7,14 +7,17 @@ the classifier of an earlier run with the same key from the data cache (`cache.p
 
 from __future__ import annotations
 
+import time
+
 import torch
 from torch.nn import functional as F
 
 from reprolab.methods.trojan_filter.attacks import TrojanAttack
-from reprolab.methods.trojan_filter.cache import cache_path, classifier_key, load_or_train
+from reprolab.methods.trojan_filter.cache import cache_path, classifier_key
 from reprolab.methods.trojan_filter.config import TrojanExperimentConfig
 from reprolab.nets import NetCMNIST, Normalized, PreActResNet18
 from reprolab.nets.augment import random_crop_flip
+from reprolab.runtime.cache import load_or_train
 from reprolab.runtime.fast import autocast, fast_batch, fast_model
 from reprolab.runtime.train import LoopCheckpoints, ShuffledBatches, run_loop
 
@@ -81,10 +84,11 @@ def train_classifier(x, y, epochs: int, cfg: TrojanExperimentConfig, seed: int,
 
 def cached_classifier(x, y, epochs: int, cfg: TrojanExperimentConfig, seed: int, attack_name: str | None = None,
                       attack: TrojanAttack | None = None, alpha: float | None = None,
-                      checkpoints: LoopCheckpoints = LoopCheckpoints()) -> tuple[torch.nn.Module, bool]:
+                      checkpoints: LoopCheckpoints = LoopCheckpoints()) -> tuple[torch.nn.Module, dict]:
     """`train_classifier`, or with `cfg.cache` the classifier and its attack's trainable state stored by an earlier
     run under the same key (`attack_name`: the attack's config name, None for the benign reference; `alpha`: the
-    norm sweep's blend weight); and whether they came from the cache."""
+    norm sweep's blend weight); with its training seconds (those of the run that trained it) and whether they came
+    from the cache."""
     key = classifier_key(cfg, attack_name, alpha, epochs, seed, str(x.device))
     path = cache_path("classifier", key) if cfg.cache else None
     state = attack.state_objects if attack is not None else dict
@@ -93,8 +97,10 @@ def cached_classifier(x, y, epochs: int, cfg: TrojanExperimentConfig, seed: int,
         return {"classifier": fast_model(make_classifier(cfg.dataset).to(x.device), cfg),
                 **(attack.to(x.device).state_objects() if attack is not None else {})}
 
-    def train() -> dict:
-        return {"classifier": train_classifier(x, y, epochs, cfg, seed, attack, checkpoints), **state()}
+    def train() -> tuple[dict, dict]:
+        start = time.perf_counter()
+        classifier = train_classifier(x, y, epochs, cfg, seed, attack, checkpoints)
+        return {"classifier": classifier, **state()}, {"train_seconds": time.perf_counter() - start}
 
-    networks, cached = load_or_train(path, fresh, train)
-    return networks["classifier"].eval(), cached
+    networks, extra, cached = load_or_train(path, fresh, train, ("train_seconds",))
+    return networks["classifier"].eval(), {**extra, "cached": cached}

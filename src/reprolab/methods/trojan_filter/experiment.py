@@ -30,7 +30,7 @@ from reprolab.methods.trojan_filter.baselines.fine_pruning import fine_prune
 from reprolab.methods.trojan_filter.baselines.neural_cleanse import neural_cleanse, unlearn
 from reprolab.methods.trojan_filter.baselines.strip import STRIP
 from reprolab.methods.trojan_filter.claims import claims
-from reprolab.methods.trojan_filter.cache import cache_path, inpainter_key, load_or_train
+from reprolab.methods.trojan_filter.cache import cache_path, inpainter_key
 from reprolab.methods.trojan_filter.classifier import cached_classifier
 from reprolab.methods.trojan_filter.config import CONFIGS, PAPER, TrojanExperimentConfig
 from reprolab.methods.trojan_filter.data import DATASET_NAMES, defender_subsets, load_splits, to_device
@@ -40,6 +40,7 @@ from reprolab.methods.trojan_filter.metrics import majority_class_rate
 from reprolab.methods.trojan_filter.plots import plot_examples, plot_sweeps, plot_table
 from reprolab.methods.trojan_filter.threats import make_attack
 from reprolab.nets.scoring import accuracy, batched, prediction_accuracy
+from reprolab.runtime.cache import load_or_train
 from reprolab.runtime.fast import check_fast_path
 from reprolab.runtime.results import RunContext, RunResult
 from reprolab.runtime.train import LoopCheckpoints
@@ -56,10 +57,11 @@ def run_attack(seed: int, attack_name: str, cfg: TrojanExperimentConfig, example
     `checkpoints`: where every training loop keeps its checkpoint (a finished loop is not rerun on a resume)."""
     data = to_device(load_splits(cfg), device)
     attack = make_attack(attack_name, cfg, seed, data["spare"][0], alpha)
-    start = time.perf_counter()
     epochs = {"wanet": cfg.wanet_epochs, "input_aware": cfg.input_aware_epochs}.get(attack_name, cfg.badnet_epochs)
-    classifier, cached = cached_classifier(*data["train"], epochs, cfg, seed, attack_name, attack, alpha, checkpoints)
-    out: dict = {"classifier_seconds": time.perf_counter() - start, "classifier_cached": cached, "epochs": epochs}
+    classifier, trained = cached_classifier(*data["train"], epochs, cfg, seed, attack_name, attack, alpha,
+                                            checkpoints)
+    out: dict = {"classifier_seconds": trained["train_seconds"], "classifier_cached": trained["cached"],
+                 "epochs": epochs}
     torch.manual_seed(seed)     # the defenses' initial weights and dropout masks: the same after a cached classifier
     if alpha is not None:
         out["alpha"] = alpha
@@ -119,9 +121,9 @@ def run_benign(seed: int, cfg: TrojanExperimentConfig, device: str = "cpu",
     """The clean reference: a classifier trained without an attack on the BadNet+ schedule; and the test set's
     majority-class rate (the accuracy of the trivial classifier)."""
     data = to_device(load_splits(cfg), device)
-    model, cached = cached_classifier(*data["train"], cfg.badnet_epochs, cfg, seed, checkpoints=checkpoints)
+    model, trained = cached_classifier(*data["train"], cfg.badnet_epochs, cfg, seed, checkpoints=checkpoints)
     return {"clean_accuracy": accuracy(model, *data["test"]), "epochs": cfg.badnet_epochs,
-            "classifier_cached": cached, "majority_class_rate": majority_class_rate(data["test"][1])}
+            "classifier_cached": trained["cached"], "majority_class_rate": majority_class_rate(data["test"][1])}
 
 
 def februus_inpainter(x_def, cfg: TrojanExperimentConfig, seed: int,
@@ -134,13 +136,13 @@ def februus_inpainter(x_def, cfg: TrojanExperimentConfig, seed: int,
             torch.manual_seed(seed)
             return {"inpainter": Inpainter(x_def.shape[1], cfg.filter_width, cfg.filter_latent).to(x_def.device)}
 
-    def train() -> dict:
+    def train() -> tuple[dict, dict]:
         networks = fresh()
         train_inpainter(networks["inpainter"], x_def, cfg.februus, seed, checkpoints)
-        return networks
+        return networks, {}
 
     path = cache_path("inpainter", inpainter_key(cfg, seed, str(x_def.device))) if cfg.cache else None
-    networks, cached = load_or_train(path, fresh, train)
+    networks, _, cached = load_or_train(path, fresh, train)
     return networks["inpainter"].eval(), cached
 
 
