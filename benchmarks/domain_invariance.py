@@ -28,7 +28,6 @@ from reprolab.methods.domain_invariance.training import SourceSampler
 from reprolab.runtime.fast import FastPath
 
 UPDATES, ROUNDS = 10, 7
-RELU_FIRST = (0, 2, 1, 3, 5, 4, 6, 7, 8)     # quick_cnn's modules with each ReLU moved before its max-pooling
 
 
 def loop_compressed(z, domains, labels, k, c):
@@ -59,6 +58,19 @@ def penalty_case() -> None:
               f"speed-up {t_slow / t_fast:.1f}x; values equal (|diff| {abs(fast - slow):.1e})")
 
 
+def relu_first(net: nn.Sequential) -> nn.Sequential:
+    """The same modules (the same parameters) with every ReLU that directly follows a max-pooling moved before it;
+    found by type, an error when there is none."""
+    modules, moved = list(net), 0
+    for i in range(len(modules) - 1):
+        if isinstance(modules[i], nn.MaxPool2d) and isinstance(modules[i + 1], nn.ReLU):
+            modules[i], modules[i + 1] = modules[i + 1], modules[i]
+            moved += 1
+    if not moved:
+        raise ValueError(f"no ReLU directly after a MaxPool2d in {net}")
+    return nn.Sequential(*modules)
+
+
 def seconds_per_update(alg: DomainInvariant, batches: list) -> float:
     start = time.perf_counter()
     for minibatches in batches:
@@ -77,7 +89,7 @@ def relu_order_case() -> None:
                                 lam=1.0, total_steps=UPDATES)
         first = copy.deepcopy(after)                                    # same weights and optimiser state
         net = first.featurizer.net if fast.channels_last else first.featurizer
-        reordered = nn.Sequential(*(net[i] for i in RELU_FIRST))       # the same parameters, ReLU first
+        reordered = relu_first(net)
         if fast.channels_last:
             first.featurizer.net = reordered
         else:

@@ -143,3 +143,26 @@ def test_the_paired_units_ids_are_not_shown_as_an_arm_mean():
                     source="paper states no size", extra={"seeds": [0, 1, 2]})
     text = claim_numbers(claim)
     assert text.startswith("a 2; b 1.333; difference 0.667") and "seeds 1" not in text and "over 3 seeds" in text
+
+
+def test_the_arms_are_those_the_claim_records_and_never_its_extras():
+    """compare / equivalent / reaches record their arms first in `observed`; numeric extras after the interval (the
+    old guess showed them as arms) are not, also after a JSON round trip of the record."""
+    from reprolab.report.render import claim_arms, claim_numbers
+    from reprolab.runtime.claims import compare, equivalent, reaches
+
+    extra = {"IF": [0.9, 0.8, 0.7], "n_layers": [3, 3, 3], "seeds": [0, 1, 2]}
+    claims = [compare("c", "a beats b", [1.0, 2.0, 3.0], [0.5, 1.5, 2.0], arms=("a", "b"), delta=0.0, source="s",
+                      extra=extra),
+              equivalent("e", "a matches b", [1.0, 2.0, 3.0], [1.0, 2.5, 3.0], arms=("a", "b"), margin=0.5,
+                         source="s", unit="fold", extra=extra),
+              reaches("r", "a reaches 0.5", [1.0, 2.0, 3.0], threshold=0.5, source="s", metric="a", extra=extra)]
+    for claim in claims:
+        back = Claim.from_dict(json.loads(json.dumps(claim.to_dict())))
+        assert claim_arms(back.observed) == (["a"] if claim.name == "r" else ["a", "b"])
+        text = claim_numbers(back)
+        assert "IF" not in text and "n_layers" not in text and "seeds 1" not in text
+    assert claim_numbers(claims[0]).startswith("a 2; b 1.333; difference 0.667")
+    assert claim_numbers(claims[1]).startswith("a 2; b 2.167; difference -0.167") and "over 3 folds" in \
+        claim_numbers(claims[1])
+    assert claim_numbers(claims[2]).startswith("a 2; difference 1.5") and "over 3 seeds" in claim_numbers(claims[2])

@@ -111,16 +111,24 @@ def _arm_mean(value: Any) -> float | None:
     return None
 
 
+def claim_arms(observed: dict[str, Any]) -> list[str]:
+    """The arms an interval claim records: `compare` and `equivalent` put their two arms (`reaches` its metric, then
+    the threshold) first in `observed`, before the interval's `mean_difference`; what follows (the interval, the
+    signals, the extras) is not an arm. Keys whose values are not per-unit numbers (the threshold) are left out."""
+    keys = list(observed)
+    return [k for k in keys[:keys.index("mean_difference")] if _arm_mean(observed[k]) is not None]
+
+
 def claim_numbers(claim: Claim) -> str:
     """The numbers that decide a claim, short: for an interval claim each arm's mean, the mean difference, its 95 %
     interval, the number of seeds (and the seeds a decision would need); else the whole observed record."""
     obs = claim.observed
     if not (isinstance(obs, dict) and "ci95" in obs):
         return "; ".join(observed_lines(obs))
-    unit = next((k[2:] for k in obs if k.startswith("n_")), "seeds")          # "seeds", "folds", "subjects"
-    ids = {"ci95", "seeds", unit}                                    # the interval and the paired units' ids
-    means = [f"{k} {format_observed(_arm_mean(v))}" for k, v in obs.items()
-             if k not in ids and _arm_mean(v) is not None]
+    keys = list(obs)
+    # the interval's count of paired units follows it: n_seeds, n_folds, n_subjects
+    unit = next(k[2:] for k in keys[keys.index("ci95"):] if k.startswith("n_"))
+    means = [f"{k} {format_observed(_arm_mean(obs[k]))}" for k in claim_arms(obs)]
     low, high = obs["ci95"]
     parts = means + [f"difference {format_observed(obs['mean_difference'], 3)} "
                      f"[{format_observed(low, 3)}, {format_observed(high, 3)}] over {obs[f'n_{unit}']} {unit}"]

@@ -1,8 +1,9 @@
 import numpy as np
+from sklearn.metrics import roc_auc_score
 
-from reprolab.methods.invalidator.evaluate import (EvalConfig, classifier_diagnostics, convergence, embedding_hash,
-                                                   fold_scores, syntactic_probabilities)
-from reprolab.methods.invalidator.syntactic import fit_classifier
+from reprolab.methods.invalidator.evaluate import (EvalConfig, classifier_diagnostics, convergence, distance_aucs,
+                                                   embedding_hash, fold_scores, scores, syntactic_probabilities)
+from reprolab.methods.invalidator.syntactic import features, fit_classifier
 
 PERTURBATION = 1e-7
 
@@ -87,7 +88,13 @@ def test_classifier_diagnostics_of_a_known_benchmark():
     (770 without GT) it fits all of them."""
     benchmark, emb, y = synthetic_benchmark(n_modules=3, patches=4)
     syn = syntactic_probabilities(benchmark, emb, y, np.zeros(len(y), bool), EvalConfig(encoder="tfidf-svd"))
-    record = classifier_diagnostics(syn, emb, y, np.ones(len(y), bool))
+    results = {f"syntactic_{v}@chosen": {"all": scores(y, syn[v]["prob"] > 0.5, syn[v]["prob"])} for v in syn}
+    record = classifier_diagnostics(syn, results, y, np.ones(len(y), bool))
+    assert record["gt"]["oof_auc"] == roc_auc_score(y, syn["gt"]["prob"])
+    assert record["no_gt"]["oof_auc"] == roc_auc_score(y, syn["no_gt"]["prob"])
+    for name, variant, side in (("gt_distance", "gt", "g"), ("buggy_distance", "no_gt", "b")):
+        assert np.array_equal(syn[variant]["distance"], np.linalg.norm(emb[side] - emb["p"], axis=1))
+        assert record[f"{name}_auc"]["all"] == roc_auc_score(y, syn[variant]["distance"])
     assert record["gt"]["features"] == 2 * (2 * 384 + 2) and record["no_gt"]["features"] == 2 * 384 + 2
     assert len(syn["gt"]["outer_fits"]) == 3 and record["gt"]["train_rows_median"] == 2 * 8 + 2 * 2
     assert record["gt"]["train_accuracy_min"] == 1.0
@@ -101,6 +108,8 @@ def test_the_distance_aucs_rank_patches_by_their_embedding_distances():
     emb = {"g": np.zeros((4, 2)), "p": np.array([[0, 0], [0, 1], [3, 0], [0, 5]], float),
            "b": np.array([[3, 0], [3, 0], [0, 0], [0, 5]], float)}
     y = np.array([False, False, True, True])
-    record = classifier_diagnostics({}, emb, y, np.array([False, True, True, True]))
+    distances = {"gt_distance": features(emb["b"], emb["p"], emb["g"])[:, -1],       # the features' last columns
+                 "buggy_distance": features(emb["b"], emb["p"], None)[:, -1]}
+    record = distance_aucs(distances, y, np.array([False, True, True, True]))
     assert record["gt_distance_auc"] == {"all": 1.0, "without_same_as_dev": 1.0}
     assert record["buggy_distance_auc"] == {"all": 0.125, "without_same_as_dev": 0.0}

@@ -35,10 +35,10 @@ def boom(n):
 '''
 
 
-def _traced(calls):
+def _traced(calls, tracer=None):
     ns = {}
     exec(compile(SOURCE, "<subject:t>", "exec"), ns)
-    tracer = Tracer("<subject:t>", SOURCE)
+    tracer = tracer or Tracer("<subject:t>", SOURCE)
     with tracer:
         for name, args in calls:
             try:
@@ -51,6 +51,15 @@ def _traced(calls):
 def test_loop_headers_are_numbered_in_source_order_per_function():
     headers = loop_headers(SOURCE)
     assert headers[("total", 2)] == {4: 0} and headers[("clamp_all", 9)] == {12: 0}
+
+
+def test_tracers_given_the_loop_headers_share_them_and_sample_what_a_parsing_tracer_does():
+    calls = [("clamp_all", ([3, 1, 2], 2)), ("total", ([1, 2],))]
+    headers = loop_headers(SOURCE)
+    first, second = (Tracer("<subject:t>", None, headers=headers) for _ in range(2))
+    assert first.headers is second.headers is headers                     # parsed once for a worker's groups
+    assert _traced(calls, first)[1] == _traced(calls, second)[1] == _traced(calls)[1]
+    assert len(first.samples["clamp_all:::LOOP0"]) == 3 + 1                  # every arrival at the header
 
 
 def test_variables_of_scalars_sizes_and_sequences():

@@ -93,6 +93,8 @@ def test_layer_product_and_per_depth_pairing():
     rng = np.random.default_rng(4)
     W1, W2, W3 = rng.normal(size=(6, 5)), rng.normal(size=(6, 6)), rng.normal(size=(K, 6))
     np.testing.assert_allclose(layer_product([W1, W2, W3]), W3 @ W2 @ W1, rtol=1e-12)
+    tensors = [torch.from_numpy(W) for W in (W1, W2, W3)]      # tensors stay tensors, multiplied from the top
+    assert torch.equal(layer_product(tensors), (tensors[2] @ tensors[1]) @ tensors[0])
     H, labels = rng.normal(size=(20, 5)), np.repeat(np.arange(K), 5)
     depth = per_depth_metrics(H, labels, [W1, W2, W3])
     # entry 1 pairs W3 W2 with the features after W1

@@ -104,3 +104,30 @@ def test_the_written_out_logit_gradient_is_the_gradient_of_the_data_term(loss, c
     (taped,) = torch.autograd.grad(fit_term(logits, labels, loss, convention), logits)
     written = logit_gradient(logits.detach(), torch.nn.functional.one_hot(labels, 4).double(), loss, convention)
     assert torch.allclose(written, taped, rtol=1e-13, atol=1e-16)
+
+
+def test_the_final_metrics_are_those_of_a_fresh_feature_pass_also_after_a_finished_resume(tmp_path):
+    """track_collapse keeps the features of its evaluation after the last step for the final per-depth metrics; they
+    equal a fresh pass over the trained model, and a resume from the finished checkpoint computes the same ones."""
+    from reprolab.methods.neural_collapse.metrics import collect_features, per_depth_metrics
+    from reprolab.methods.neural_collapse.real import NCNetwork, RealRecipe, track_collapse
+    from reprolab.runtime.distributed import DistInfo
+
+    recipe = RealRecipe(counts=(10, 10, 10), depths=(2,), backbone="mlp", width=8, mlp_depth=1, lambda_W=1e-3,
+                        lambda_H=1e-3, loss_convention="theory", optimizer="adam", lr=1e-2, momentum=0.9,
+                        weight_decay=0.0, batch_size=8, epochs=3, lr_step_epochs=2, lr_gamma=0.5,
+                        eval_every_epochs=2)
+    x, y = torch.randn(30, 1, 4, 4, generator=torch.Generator().manual_seed(0)), torch.arange(30) % 3
+
+    def train(resume=False):
+        torch.manual_seed(0)
+        model = NCNetwork("mlp", (1, 4, 4), 3, 2, 8, mlp_depth=1)
+        out = track_collapse(model, x, y, recipe, gof=None, dist=DistInfo(), checkpoint=tmp_path / "nc.pt",
+                             resume=resume)
+        return model, out
+
+    model, out = train()
+    fresh = per_depth_metrics(collect_features(model, model.head, x), y.numpy(), model.head.numpy_layers(),
+                              model.head.numpy_bias())
+    assert out["per_depth"] == fresh and out["history"][-1]["step"] == 3 * 4
+    assert train(resume=True)[1]["per_depth"] == fresh

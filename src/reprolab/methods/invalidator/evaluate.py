@@ -125,16 +125,18 @@ def embedding_hash(emb: dict[str, np.ndarray]) -> str:
     return digest.hexdigest()
 
 
-def _fit_predict(x_train, y_train, x_test, official_unscaled: bool) -> tuple[np.ndarray, dict | None]:
-    """Probabilities of overfitting for x_test, and the fit's iterations, convergence, training rows and accuracy
-    on its own training rows at p > 0.5 (None: no fit)."""
+def _fit_predict(x_train, y_train, x_test, official_unscaled: bool,
+                 scored: bool = False) -> tuple[np.ndarray, dict | None]:
+    """Probabilities of overfitting for x_test, and the fit's iterations, convergence, training rows and (`scored`:
+    a fit whose probabilities are scored, for `classifier_diagnostics`) its accuracy on its own training rows at
+    p > 0.5 (None: no fit)."""
     if len(set(y_train.tolist())) < 2:                  # one class only: its constant probability
         return np.full(len(x_test), float(y_train[0]) if len(y_train) else 0.5), None
     model, iterations, converged = fit_classifier(x_train, y_train, official_unscaled)
-    train_accuracy = float(((model.predict_proba(x_train)[:, 1] > 0.5) == y_train).mean())
-    return model.predict_proba(x_test)[:, 1], {"iterations": iterations, "converged": converged,
-                                               "rows": len(y_train), "positives": int(y_train.sum()),
-                                               "train_accuracy": train_accuracy}
+    fit = {"iterations": iterations, "converged": converged, "rows": len(y_train), "positives": int(y_train.sum())}
+    if scored:
+        fit["train_accuracy"] = float(((model.predict_proba(x_train)[:, 1] > 0.5) == y_train).mean())
+    return model.predict_proba(x_test)[:, 1], fit
 
 
 def best_threshold(y: np.ndarray, semantic: np.ndarray, prob: np.ndarray) -> float:
@@ -152,7 +154,9 @@ def syntactic_probabilities(benchmark: list[dict], emb: dict, y: np.ndarray, sem
                             cfg: EvalConfig) -> dict[str, dict]:
     """Leave-one-program-out probabilities with and without GT, the thresholds chosen in each training fold for
     INVALIDATOR ("threshold") and for the classifier alone ("threshold_syntactic"), the iterations and convergence
-    of every fit ("fits"; "outer_fits": those whose probabilities are scored) and the number of features."""
+    of every fit ("fits"; "outer_fits": those whose probabilities are scored), the number of features and the
+    last feature column, the euclidean distance of the variant's last pair ("distance": |g - p| with GT, |b - p|
+    without)."""
     patches = patches_of(benchmark)
     groups = np.array([p[cfg.group_by] for p in patches])
     dev_groups = np.array([s[cfg.group_by] for s in benchmark for _ in s["bugs"]])
@@ -166,7 +170,7 @@ def syntactic_probabilities(benchmark: list[dict], emb: dict, y: np.ndarray, sem
             dev_train = ~np.isin(dev_groups, groups[test])
             x_tr = np.vstack([x[train], x_dev[dev_train]])
             y_tr = np.concatenate([y[train], np.zeros(int(dev_train.sum()))])
-            prob[test], fit = _fit_predict(x_tr, y_tr, x[test], cfg.official_unscaled)
+            prob[test], fit = _fit_predict(x_tr, y_tr, x[test], cfg.official_unscaled, scored=True)
             fits.append(fit)
             outer.append(fit)
             inner = np.full(len(train), np.nan)             # out-of-fold probabilities of the training programs
@@ -185,7 +189,7 @@ def syntactic_probabilities(benchmark: list[dict], emb: dict, y: np.ndarray, sem
                 chosen[test] = chosen_alone[test] = OFFICIAL_T[variant]
         out[variant] = {"prob": prob, "threshold": chosen, "threshold_syntactic": chosen_alone,
                         "fits": [f for f in fits if f is not None], "outer_fits": [f for f in outer if f is not None],
-                        "features": x.shape[1]}
+                        "features": x.shape[1], "distance": x[:, -1]}
     return out
 
 
@@ -202,24 +206,29 @@ def convergence(syn: dict[str, dict]) -> dict:
     return out
 
 
-def classifier_diagnostics(syn: dict[str, dict], emb: dict[str, np.ndarray], y: np.ndarray,
-                           keep: np.ndarray) -> dict:
-    """Why the classifier scores as it does, next to its out-of-fold AUC: per variant the number of features, the
-    training rows and overfitting rows of the scored fits and their accuracy on their own training rows (p > 0.5);
-    and the AUC of two untrained scores that are single columns of its features, the embedding distances
-    |g - p| (patched side to the developer fix's) and |b - p| (patched side to the buggy one), over all patches and
-    without those identical to D (`keep`)."""
+def classifier_diagnostics(syn: dict[str, dict], results: dict[str, dict], y: np.ndarray, keep: np.ndarray) -> dict:
+    """Why the classifier scores as it does: per variant its out-of-fold AUC (the one `results` holds for
+    syntactic_<variant>@chosen, whose score is the probability), the number of features, the training rows and
+    overfitting rows of the scored fits and their accuracy on their own training rows (p > 0.5); and the AUC of two
+    untrained scores that are single columns of its features ("distance" of `syntactic_probabilities`), the embedding
+    distances |g - p| (patched side to the developer fix's) and |b - p| (patched side to the buggy one), over all
+    patches and without those identical to D (`keep`)."""
     out: dict = {}
     for variant, block in syn.items():
         fits = block["outer_fits"]
-        out[variant] = {"features": block["features"], "oof_auc": _auc(y, block["prob"]),
+        out[variant] = {"features": block["features"],
+                        "oof_auc": results[f"syntactic_{variant}@chosen"]["all"]["auc"],
                         "train_rows_median": float(np.median([f["rows"] for f in fits])) if fits else 0.0,
                         "train_positives_median": float(np.median([f["positives"] for f in fits])) if fits else 0.0,
                         "train_accuracy_min": min((f["train_accuracy"] for f in fits), default=float("nan"))}
-    for name, a in (("gt_distance", emb["g"]), ("buggy_distance", emb["b"])):
-        distance = np.linalg.norm(a - emb["p"], axis=1)
-        out[f"{name}_auc"] = {"all": _auc(y, distance), "without_same_as_dev": _auc(y[keep], distance[keep])}
-    return out
+    return {**out, **distance_aucs({"gt_distance": syn["gt"]["distance"], "buggy_distance": syn["no_gt"]["distance"]},
+                                   y, keep)}
+
+
+def distance_aucs(distances: dict[str, np.ndarray], y: np.ndarray, keep: np.ndarray) -> dict[str, dict[str, float]]:
+    """`<name>_auc`: the AUC of each distance as a score of overfitting, over all patches and over `keep`."""
+    return {f"{name}_auc": {"all": _auc(y, d), "without_same_as_dev": _auc(y[keep], d[keep])}
+            for name, d in distances.items()}
 
 
 def evaluate(benchmark: list[dict], cfg: EvalConfig, seed: int = 0) -> dict:
@@ -258,5 +267,5 @@ def evaluate(benchmark: list[dict], cfg: EvalConfig, seed: int = 0) -> dict:
             "chosen_threshold_gt": syn["gt"]["threshold"].tolist(),
             "chosen_threshold_syntactic_gt": syn["gt"]["threshold_syntactic"].tolist(), "decided_by": decided,
             "folds": np.unique(groups).tolist(), "fold_unit": cfg.group_by, "classifier": convergence(syn),
-            "classifier_diagnostics": classifier_diagnostics(syn, emb, y, keep),
+            "classifier_diagnostics": classifier_diagnostics(syn, results, y, keep),
             "encoder": cfg.encoder, "embedding_sha256": embedding_hash(emb)}

@@ -167,9 +167,12 @@ def snapshot(names, frame_locals: dict) -> dict[str, object]:
 class Tracer:
     """`with Tracer(filename) as t: ...` then `t.samples`: program point -> list of {variable: value}."""
 
-    def __init__(self, filename: str, source: str, max_samples: int = 400):
+    def __init__(self, filename: str, source: str | None, max_samples: int = 400,
+                 headers: dict[tuple[str, int], dict[int, int]] | None = None):
+        """`headers`: the `loop_headers` of the traced code when the caller already has them (read only; tracers
+        of the same code may share them); else those of `source`."""
         self.filename, self.max_samples = filename, max_samples
-        self.headers = loop_headers(source)
+        self.headers = loop_headers(source) if headers is None else headers
         self.samples: dict[str, list[dict]] = defaultdict(list)
         self._entry: dict[int, dict] = {}
         self._raising: set[int] = set()

@@ -185,9 +185,10 @@ def run_child(job: dict, source: str | None, out_fd: int) -> None:
 
     if groups:
         reply["invariants"], reply["outcomes"] = {}, [None] * len(job["inputs"])
+        # the base module's loops, the traced version's own over them; the same for every group
+        headers = {**loop_headers(job["base_source"] or padded), **loop_headers(padded)}
         for name, indices in groups.items():
-            tracer = Tracer(job["filename"], job["base_source"] or padded)
-            tracer.headers.update(loop_headers(padded))
+            tracer = Tracer(job["filename"], None, headers=headers)
             namespace[CALL_SITE] = tracer.call_site
             with tracer:
                 for i in indices:

@@ -24,6 +24,7 @@ whole objective, which the official code tapes with the decay terms in the loss.
 from __future__ import annotations
 
 import dataclasses
+import math
 from pathlib import Path
 from typing import Literal, Sequence
 
@@ -32,6 +33,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from reprolab.methods.neural_collapse.metrics import layer_product
 from reprolab.runtime.train import run_loop
 
 LossKind = Literal["mse", "ce"]
@@ -75,12 +77,8 @@ class DeepLinearHead(nn.Module):
         return None if self.bias is None else self.bias.detach().double().cpu().numpy()
 
     def product(self) -> torch.Tensor:
-        """W = W_M ... W_1, multiplied from the top so that every partial product has K rows."""
-        weights = self.weights()
-        product = weights[-1]
-        for W in reversed(weights[:-1]):
-            product = product @ W
-        return product
+        """W = W_M ... W_1, multiplied from the top so that every partial product has K rows (`layer_product`)."""
+        return layer_product(self.weights())
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:
         """h W^T + b: the layer-by-layer map h W_1^T ... W_M^T + b with W_M ... W_1 formed first, which costs
@@ -213,22 +211,24 @@ def train_ufm(counts: Sequence[int], *, dim: int, depth: int, lambda_W: float | 
     def step(_: int) -> None:
         with torch.no_grad():
             grads = data_gradients(model, targets, loss, convention)
-        if not bool(torch.isfinite(grads[0]).all()):       # dL/dH = G W: non-finite once Z or W is
-            raise FloatingPointError(f"the UFM gradient became non-finite (lr {lr} too large?)")
         for param, grad in zip(model.parameters(), grads):
             param.grad = grad
         optimizer.step()
 
-    def evaluate(_: int) -> dict:
+    def objective() -> float:
+        """The objective, read on the host only here (at evaluations and the end, no sync per step): a step that
+        makes H or a W non-finite leaves them non-finite (NaN and inf propagate through GD), so does the objective."""
         with torch.no_grad():
-            return {"loss": ufm_objective(model, labels, lambdas, lambda_H, loss, convention).item()}
+            value = ufm_objective(model, labels, lambdas, lambda_H, loss, convention).item()
+        if not math.isfinite(value):
+            raise FloatingPointError(f"the UFM objective became {value} (lr {lr} too large?)")
+        return value
 
-    history = run_loop(steps, step, objects={"model": model, "optimizer": optimizer}, eval_fn=evaluate,
-                       eval_every=eval_every, eval_at_start=bool(eval_every), checkpoint=checkpoint,
-                       checkpoint_every=checkpoint_every, resume=resume, desc=f"UFM M={depth}", progress=progress)
-    with torch.no_grad():
-        final = ufm_objective(model, labels, lambdas, lambda_H, loss, convention).item()
-    return UFMRun(model, labels, history, final)
+    history = run_loop(steps, step, objects={"model": model, "optimizer": optimizer},
+                       eval_fn=lambda _: {"loss": objective()}, eval_every=eval_every, eval_at_start=bool(eval_every),
+                       checkpoint=checkpoint, checkpoint_every=checkpoint_every, resume=resume, desc=f"UFM M={depth}",
+                       progress=progress)
+    return UFMRun(model, labels, history, objective())
 
 
 def top_singular_values(model: UnconstrainedFeatures, k: int) -> np.ndarray:

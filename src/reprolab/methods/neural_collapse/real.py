@@ -165,8 +165,13 @@ def track_collapse(model: NCNetwork, x: torch.Tensor, y: torch.Tensor, s: RealRe
         scheduler.step()
         return loss.item()
 
+    total = s.epochs * steps_per_epoch
+    final_features: list[np.ndarray] = []          # the trained model's features, from the evaluation after the end
+
     def evaluate(done: int) -> dict:
         H = collect_features(model, model.head, x, batch_size=4096)
+        if done == total:
+            final_features.append(H)
         labels = y.cpu().numpy()
         W, b = layer_product(model.head.numpy_layers()), model.head.numpy_bias()
         logits = H @ W.T + (b if b is not None else 0.0)
@@ -180,13 +185,13 @@ def track_collapse(model: NCNetwork, x: torch.Tensor, y: torch.Tensor, s: RealRe
         return {"epoch": done / steps_per_epoch, "loss": full_loss,  # the full-batch objective being minimised
                 "train_acc": float((logits.argmax(1) == labels).mean()), **metrics}
 
-    total = s.epochs * steps_per_epoch
     history = run_loop(total, step, objects={"model": model, "optimizer": optimizer, "scheduler": scheduler},
                        eval_fn=evaluate, eval_every=s.eval_every_epochs * steps_per_epoch,
                        eval_steps=(steps_per_epoch,), eval_at_start=True, checkpoint=checkpoint,
                        checkpoint_every=max(1, s.eval_every_epochs) * steps_per_epoch, resume=resume,
                        desc=desc, progress=progress if dist.is_main else False)
-    H = collect_features(model, model.head, x, batch_size=4096)
+    # run_loop evaluates after the last step; a resume from a finished checkpoint runs no step and no evaluation
+    H = final_features[0] if final_features else collect_features(model, model.head, x, batch_size=4096)
     layers = model.head.numpy_layers()
     per_depth = per_depth_metrics(H, y.cpu().numpy(), layers, model.head.numpy_bias(), gof=gof)
     row_norms = np.linalg.norm(layer_product(layers), axis=1).tolist()
