@@ -5,7 +5,10 @@ Speed: per-sample time / batched time for one write + read step, forward only.
 
 Seeds as a batch dimension (`dcw_mann.stacked.train_seeds`) against one `train` per seed, 3 seeds, the quick run's
 data and settings, in one process on one thread: seconds of each and the speed-up; equality: the same weights after
-the same iterations (float32 tolerance). And the cost of one training iteration of each model (one seed, `train`),
+the same iterations (float32 tolerance). The same for decoding (`stacked.stacked_predict` against one `predict` per
+seed, on the first 3,300 test pairs, with the weights those iterations gave; equality: the same predictions), and
+the official batches of 10 joined by their padded length (`training.official_blocks`) against one `predict` per
+block (equality: the same predictions). And the cost of one training iteration of each model (one seed, `train`),
 in ms and relative to the LSTM seq2seq's: the ratios the quick config's equal-seconds budgets use.
 """
 
@@ -18,8 +21,8 @@ from benchmarks import timed
 from reprolab.methods.dcw_mann import memory as mem
 from reprolab.methods.dcw_mann.experiment import CONFIGS, log_data
 from reprolab.methods.dcw_mann.predictor import build_model, train_config_for
-from reprolab.methods.dcw_mann.stacked import train_seeds
-from reprolab.methods.dcw_mann.training import train
+from reprolab.methods.dcw_mann.stacked import stacked_models, stacked_predict, train_seeds
+from reprolab.methods.dcw_mann.training import OFFICIAL_EVAL_BATCH, predict, train
 from reprolab.runtime.progress import set_progress
 
 
@@ -89,7 +92,8 @@ def main() -> None:
     set_progress(False)
     for log in ("helpdesk", "bpi_12_w"):
         iteration_costs(log)
-    for log, variant in (("helpdesk", "dcw_mann"), ("helpdesk", "dnc"), ("bpi_12_w", "dcw_mann")):
+    for log, variant in (("helpdesk", "dcw_mann"), ("helpdesk", "dnc"), ("bpi_12_w", "dcw_mann"),
+                         ("helpdesk", "lstm_seq2seq"), ("bpi_12_w", "lstm_seq2seq")):
         stacked_against_separate(log, variant)
     for name, slots, width in (("quick: N 16, W 32", 16, 32), ("paper: N 64, W 64", 64, 64)):
         state, iface = random_case(32, slots, width, 1, seed=0)
@@ -106,6 +110,7 @@ def main() -> None:
 
 
 STACK_ITERATIONS = 60
+DECODE_PAIRS = 3300                   # the quick run's official scoring: the first 3,300 test pairs
 COST_ITERATIONS = 60
 WARM_UP = 5
 COST_MODELS = ("lstm_shared", "lstm_seq2seq", "dnc", "dc_mann", "dcw_mann")
@@ -127,8 +132,9 @@ def quick_model(name: str, data, seed: int):
 
 def stacked_against_separate(log: str, variant: str, seeds=(0, 1, 2)) -> None:
     """3 seeds of `variant` for STACK_ITERATIONS iterations on `log`'s quick data: one `train` per seed, then
-    `train_seeds`; the same weights to float tolerance, the seconds of each."""
+    `train_seeds`; the same weights to float tolerance, the seconds of each. Then the decoding of those models."""
     data, train_cfg = quick_data(log)
+    train_cfg = train_config_for(variant, train_cfg, quick_model(variant, data, 0)[1])
     warm = dataclasses.replace(train_cfg, iterations=WARM_UP)
     train_seeds([quick_model(variant, data, s)[0] for s in seeds], data.train, data.selection.subset(range(10)),
                 None, warm, seeds)                                           # first allocations of both paths
@@ -149,6 +155,33 @@ def stacked_against_separate(log: str, variant: str, seeds=(0, 1, 2)) -> None:
     print(f"{log} {variant}, {len(seeds)} seeds x {STACK_ITERATIONS} iterations: separate {t_separate:.2f} s, "
           f"stacked {t_stacked:.2f} s, speed-up {t_separate / t_stacked:.2f}x; weights equal to "
           f"max |diff| {diff:.1e} (float32)")
+    decoding(log, variant, stacked, data, train_cfg)
+
+
+def decoding(log: str, variant: str, models, data, train_cfg) -> None:
+    """The first DECODE_PAIRS test pairs decoded by each model: one `predict` per model against one
+    `stacked_predict`, and the official batches of 10, one `predict` per block against the joined blocks."""
+    prefixes = data.test.prefixes[:DECODE_PAIRS]
+    args = (data.max_decode, train_cfg.eval_batch)
+    start = time.perf_counter()
+    separate = [predict(model, prefixes, *args) for model in models]
+    t_separate = time.perf_counter() - start
+    start = time.perf_counter()
+    together = stacked_predict(stacked_models(models), prefixes, *args)
+    t_stacked = time.perf_counter() - start
+    assert together == separate
+    start = time.perf_counter()
+    blocks = [p for i in range(0, len(prefixes), OFFICIAL_EVAL_BATCH)
+              for p in predict(models[0], prefixes[i:i + OFFICIAL_EVAL_BATCH], *args, official=True)]
+    t_blocks = time.perf_counter() - start
+    start = time.perf_counter()
+    joined = predict(models[0], prefixes, *args, official=True)
+    t_joined = time.perf_counter() - start
+    assert joined == blocks
+    print(f"{log} {variant}, decoding {len(prefixes)} test prefixes: {len(models)} seeds separate {t_separate:.2f} s, "
+          f"stacked {t_stacked:.2f} s, speed-up {t_separate / t_stacked:.2f}x, predictions equal; official batches "
+          f"of 10 one at a time {t_blocks:.2f} s, joined by padded length {t_joined:.2f} s, speed-up "
+          f"{t_blocks / t_joined:.2f}x, predictions equal")
 
 
 def iteration_costs(log: str) -> None:

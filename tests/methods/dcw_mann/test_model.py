@@ -1,9 +1,12 @@
 """Spec 7 checks 3, 4 and 6 on the model, the official encoding, and the padding flag (trap 8)."""
 
+import random
+
 import pytest
 import torch
 
 from reprolab.methods.dcw_mann.model import EOS, GO, PAD, MemoryEncoderDecoder, ModelConfig
+from reprolab.methods.dcw_mann.seq2seq import Seq2SeqAttention, Seq2SeqConfig
 from reprolab.methods.dcw_mann.training import (encode_prefixes, encode_targets, evaluation_batches,
                                                 masked_cross_entropy, predict)
 
@@ -119,7 +122,25 @@ def test_evaluation_batches_group_prefixes_by_length_or_follow_the_official_bloc
     prefixes = [(1, 2), (3,), (4, 5), (6,), (1, 2, 3)]
     assert evaluation_batches(prefixes, 100) == [[1, 3], [0, 2], [4]]
     assert evaluation_batches(prefixes, 1) == [[1], [3], [0], [2], [4]]
-    assert evaluation_batches(prefixes * 3, 100, official=True) == [list(range(10)), list(range(10, 15))]
+    assert evaluation_batches(prefixes * 3, 100, official=True) == [list(range(15))]      # both blocks pad to 3
+    assert evaluation_batches(prefixes * 3, 1, official=True) == [list(range(10)), list(range(10, 15))]
+    mixed = [(1,)] * 10 + [(1, 2, 3)] + [(2,)] * 19 + [(4, 5)]
+    assert evaluation_batches(mixed, 100, official=True) == [   # blocks 0 and 2 pad to 1, block 3 to 2, block 1 to 3
+        list(range(10)) + list(range(20, 30)), [30], list(range(10, 20))]
+    assert evaluation_batches(mixed, 15, official=True)[:2] == [list(range(10)), list(range(20, 30))]
+
+
+def test_official_scoring_of_joined_blocks_equals_one_block_at_a_time():
+    """The official blocks of 10 joined by their padded length give the predictions of decoding each block of 10
+    alone (left-padded to its own longest prefix), for a memory model and the seq2seq."""
+    rng = random.Random(3)
+    prefixes = [tuple(rng.randint(1, 6) for _ in range(rng.randint(1, 5))) for _ in range(57)]
+    seq2seq = Seq2SeqAttention(8, Seq2SeqConfig(hidden=6), decode_steps=6)
+    for model in (_model("dcw_mann"), _model("dnc"), seq2seq):
+        blocks = [prefixes[start:start + 10] for start in range(0, len(prefixes), 10)]
+        alone = [p for block in blocks for p in predict(model, block, 6, 10, official=True)]
+        assert len(evaluation_batches(prefixes, 100, official=True)) < len(blocks)
+        assert predict(model, prefixes, 6, 100, official=True) == alone
 
 
 def test_greedy_decode_stops_at_eos_and_bad_sizes_are_errors():

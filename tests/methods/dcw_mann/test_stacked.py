@@ -1,5 +1,7 @@
-"""Seeds as a batch dimension (`stacked`): S memory models trained in one stacked pass equal S separate `train`
-runs (the same batches; weights, histories and selections to float tolerance)."""
+"""Seeds as a batch dimension (`stacked`): S memory models or S LSTM seq2seqs trained in one stacked pass equal S
+separate `train` runs (the same batches; logits, losses, weights, histories and selections to float tolerance), and
+decoded in one stacked pass give each model's own predictions; the budget's test predictions are decoded only when
+its selection differs from the best."""
 
 import random
 
@@ -7,11 +9,14 @@ import numpy as np
 import pytest
 import torch
 
+from reprolab.methods.dcw_mann.experiment import budget_predictions, seed_predictions
 from reprolab.methods.dcw_mann.log import Pairs
 from reprolab.methods.dcw_mann.model import MemoryEncoderDecoder, ModelConfig
-from reprolab.methods.dcw_mann.stacked import StackedMemoryModels, seed_losses, stacked_batch, train_seeds
+from reprolab.methods.dcw_mann.seq2seq import Seq2SeqAttention, Seq2SeqConfig
+from reprolab.methods.dcw_mann.stacked import (StackedMemoryModels, seed_losses, stacked_batch, stacked_models,
+                                               stacked_predict, train_seeds)
 from reprolab.methods.dcw_mann.training import (Selection, TrainConfig, encode_prefixes, encode_targets,
-                                                masked_cross_entropy, train)
+                                                masked_cross_entropy, predict, train)
 
 VOCAB = 8                                       # 6 activities + PAD/EOS + GO
 SMALL = dict(slots=5, word_size=4, read_heads=2, hidden=12)
@@ -26,24 +31,31 @@ def _pairs(n: int, seed: int, longest: int = 7) -> Pairs:
     return Pairs(tuple(prefixes), tuple(suffixes), tuple(range(n)))
 
 
-def _models(variant: str, **kwargs) -> list[MemoryEncoderDecoder]:
+def _models(variant: str, **kwargs) -> list[MemoryEncoderDecoder | Seq2SeqAttention]:
     out = []
     for seed in SEEDS:
         torch.manual_seed(seed)
-        out.append(MemoryEncoderDecoder(VOCAB, ModelConfig(variant=variant, **{**SMALL, **kwargs})))
+        if variant == "lstm_seq2seq":
+            out.append(Seq2SeqAttention(VOCAB, Seq2SeqConfig(hidden=6, **kwargs), decode_steps=12))
+        else:
+            out.append(MemoryEncoderDecoder(VOCAB, ModelConfig(variant=variant, **{**SMALL, **kwargs})))
     return out
 
 
-@pytest.mark.parametrize("variant,kwargs", [("dcw_mann", {}), ("dc_mann", {"tf_lstm_cell": True}), ("dnc", {}),
-                                            ("lstm_shared", {}), ("dcw_mann", {"mask_encoder_padding": True})])
+VARIANTS = [("dcw_mann", {}), ("dc_mann", {"tf_lstm_cell": True}), ("dnc", {}), ("lstm_shared", {}),
+            ("dcw_mann", {"mask_encoder_padding": True}), ("lstm_seq2seq", {}),
+            ("lstm_seq2seq", {"shared_directions": False, "tf_lstm_cell": True})]
+
+
+@pytest.mark.parametrize("variant,kwargs", VARIANTS)
 def test_stacked_logits_equal_each_models_own_on_its_own_batch(variant, kwargs):
     """Seed s's stacked logits (its batch padded further to the longest over seeds) equal its model's logits on its
     own batch, and each seed's loss equals `masked_cross_entropy`."""
     models = _models(variant, **kwargs)
     batches = [_pairs(6, seed, longest=3 + 2 * seed) for seed in SEEDS]
     prefix, starts, targets, mask = stacked_batch(batches, "cpu")
-    assert len(set(starts.tolist())) > 1                   # the seeds' batches have different longest prefixes
-    stacked = StackedMemoryModels(models)(prefix, starts, targets.shape[2], targets=targets)
+    assert len(set(starts)) > 1                   # the seeds' batches have different longest prefixes
+    stacked = stacked_models(models)(prefix, starts, targets.shape[2], targets=targets)
     losses = seed_losses(stacked, targets, mask)
     for s, (model, batch) in enumerate(zip(models, batches)):
         own_targets, own_mask = encode_targets(batch.suffixes)
@@ -52,12 +64,13 @@ def test_stacked_logits_equal_each_models_own_on_its_own_batch(variant, kwargs):
         assert torch.allclose(losses[s], masked_cross_entropy(own, own_targets, own_mask), atol=1e-6)
 
 
-def test_stacked_training_equals_separate_runs():
-    """Check: 30 iterations of 3 DCw-MANN seeds, stacked against one `train` per seed: the same weights (to float
-    tolerance), validation histories and selected iterations, also for the budget selection."""
-    cfg = TrainConfig(iterations=30, batch_size=8, eval_every=10, max_decode=6)
+@pytest.mark.parametrize("variant,lr,clip", [("dcw_mann", 0.002, 10.0), ("lstm_seq2seq", 0.001, 0.0)])
+def test_stacked_training_equals_separate_runs(variant, lr, clip):
+    """Check: 30 iterations of 3 DCw-MANN (or LSTM seq2seq) seeds, stacked against one `train` per seed: the same
+    weights (to float tolerance), validation histories and selected iterations, also for the budget selection."""
+    cfg = TrainConfig(iterations=30, batch_size=8, eval_every=10, max_decode=6, lr=lr, clip_value=clip)
     train_pairs, val_pairs = _pairs(60, 10), _pairs(12, 11)
-    separate, stacked = _models("dcw_mann"), _models("dcw_mann")
+    separate, stacked = _models(variant), _models(variant)
     records = [train(m, train_pairs, val_pairs, None, cfg, seed, selection=Selection(m, budget=15))
                for m, seed in zip(separate, SEEDS)]
     together = train_seeds(stacked, train_pairs, val_pairs, None, cfg, SEEDS,
@@ -75,3 +88,39 @@ def test_stacked_training_equals_separate_runs():
 def test_stacking_refuses_models_of_different_configs():
     with pytest.raises(ValueError, match="one config"):
         StackedMemoryModels(_models("dcw_mann") + _models("dnc"))
+
+
+@pytest.mark.parametrize("variant,kwargs", VARIANTS)
+@pytest.mark.parametrize("official", [False, True])
+def test_stacked_predictions_equal_each_models_own(variant, kwargs, official):
+    """One stacked decoding of the same prefixes gives every seed's model its own greedy predictions (`predict`),
+    in the default batches of one length and in the official padded blocks of 10."""
+    models = _models(variant, **kwargs)
+    prefixes = _pairs(45, 12).prefixes
+    own = [predict(model, prefixes, 6, 7, official=official) for model in models]
+    assert stacked_predict(stacked_models(models), prefixes, 6, 7, official=official) == own
+    assert seed_predictions(models, prefixes, 6, TrainConfig(eval_batch=7), "cpu", official) == own
+    assert len({tuple(map(tuple, p)) for p in own}) > 1                     # the seeds' models predict differently
+
+
+def test_budget_predictions_decode_only_where_the_budget_selected_another_evaluation():
+    """A seed whose budget selection is its best selection reuses the best weights' predictions (no decoding);
+    another is decoded with its budget weights, and its model keeps the best weights."""
+    models = _models("dcw_mann")
+    selections = [Selection(model, budget=10) for model in models]
+    for selection in selections:
+        selection.offer({"val_dl_similarity": 0.5}, 10, False)
+    with torch.no_grad():
+        models[1].encoder.output.weight.mul_(-1.0)
+    selections[1].offer({"val_dl_similarity": 0.6}, 20, False)             # seed 1: best at 20, budget at 10
+    test = _pairs(30, 13)
+    data = type("Data", (), {"test": test, "max_decode": 6})()
+    cfg = TrainConfig(eval_batch=7)
+    preds = seed_predictions(models, test.prefixes, 6, cfg, "cpu")
+    budget = budget_predictions(models, selections, preds, data, cfg, "cpu")
+    assert budget[0] is preds[0] and budget[2] is preds[2]
+    assert predict(models[1], test.prefixes, 6, 7) == preds[1]                # the model keeps its best weights
+    at_budget = _models("dcw_mann")[1]
+    at_budget.load_state_dict(selections[1].within_budget.state)
+    assert budget[1] == predict(at_budget, test.prefixes, 6, 7) != preds[1]
+    assert budget_predictions(models, [Selection(m) for m in models], preds, data, cfg, "cpu") == [None] * 3

@@ -9,8 +9,8 @@ Public API:
   `Seq2SeqAttention`, `Seq2SeqConfig`;
 - event logs: `EventLog`, `load_log` (the five real logs), `read_csv`, `from_dataframe` (pm4py's pandas output),
   `make_pairs`, `split_cases`;
-- training and metrics: `TrainConfig`, `train`, `train_seeds` (several seeds of a memory model at once),
-  `evaluate`, `suffix_similarity`, `score`;
+- training and metrics: `TrainConfig`, `train`, `train_seeds` (several seeds of a memory model or of the LSTM
+  seq2seq at once), `evaluate`, `suffix_similarity`, `score`;
 - baselines: `MostFrequentSuffix`, `TaxLSTM`.
 """
 

@@ -13,13 +13,15 @@ DNC, DC-MANN, Tax et al.'s LSTM and the most-frequent-suffix lookup, over a grid
 Equal training seconds: DCw-MANN is also selected among its evaluations up to iterations x cost(LSTM seq2seq) /
 cost(DCw-MANN), the costs per iteration being fixed numbers in the config (`iteration_cost_ms`, measured once by
 `python -m benchmarks dcw_mann`), so no result reads the clock.
-The memory models' seeds of one (log, model) are trained together (`stacked.train_seeds`, the same runs as one
-`train` per seed to float rounding) in one grid cell; the seq2seq and Tax et al.'s LSTM have one cell per seed.
+The seeds of one (log, model) of the memory models are trained together (`stacked.train_seeds`, the same runs as one
+`train` per seed to float rounding) and scored together (`stacked.stacked_predict`) in one grid cell; the seq2seq
+(`stacked_models` can add it) and Tax et al.'s LSTM have one cell per seed.
 `--resume` skips finished cells; a cell checkpoints at every evaluation. Selection on validation (the last 10% of
 the training cases)."""
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import time
 from typing import Any, Literal
@@ -35,7 +37,7 @@ from reprolab.methods.dcw_mann.model import MemoryEncoderDecoder, ModelConfig, S
 from reprolab.methods.dcw_mann.plots import plot_curves, plot_memory, plot_prefix_accuracy
 from reprolab.methods.dcw_mann.predictor import build_model, train_config_for
 from reprolab.methods.dcw_mann.seq2seq import Seq2SeqConfig, attention_steps
-from reprolab.methods.dcw_mann.stacked import train_seeds
+from reprolab.methods.dcw_mann.stacked import stacked_models, stacked_predict, train_seeds
 from reprolab.methods.dcw_mann.training import (Selection, TrainConfig, encode_prefixes, longest_suffix, predict,
                                                 train)
 from reprolab.runtime.config import ConfigError, check_at_least, check_options
@@ -58,7 +60,7 @@ QUICK_ITERATION_COST_MS = (
     ("helpdesk", "dc_mann", 34.9), ("helpdesk", "dcw_mann", 33.1),
     ("bpi_12_w", "lstm_shared", 12.2), ("bpi_12_w", "lstm_seq2seq", 43.7), ("bpi_12_w", "dnc", 95.6),
     ("bpi_12_w", "dc_mann", 89.5), ("bpi_12_w", "dcw_mann", 73.3))
-STACKABLE: tuple[str, ...] = ("lstm_shared", "dnc", "dc_mann", "dcw_mann")     # the `MemoryEncoderDecoder`s
+STACKABLE: tuple[str, ...] = ("lstm_shared", "lstm_seq2seq", "dnc", "dc_mann", "dcw_mann")   # not Tax et al.'s
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,8 +70,11 @@ class DcwMannConfig:
     second_log_models: tuple[ModelName, ...] = ("lstm_seq2seq", "dcw_mann")   # models on every log after the first
     seeds: int = 3                    # a paired comparison needs >= 3 seeds to be decidable
     second_log_seeds: int = 3         # seeds on every log after the first
-    stack_seeds: bool = True          # the memory models' seeds trained together (`stacked`; same runs to float
-                                      # rounding); False: one `train` per seed
+    stack_seeds: bool = True          # the seeds of each of `stacked_models` trained and scored together
+                                      # (`stacked`; same runs to float rounding); False: one `train` per seed
+    stacked_models: tuple[ModelName, ...] = ("lstm_shared", "dnc", "dc_mann", "dcw_mann")   # the memory models;
+                                      # the seq2seq stacks too, but on the 2-core CPU its stacked training is no
+                                      # faster and its stacked decoding slower (`python -m benchmarks dcw_mann`)
     model: ModelConfig = ModelConfig()
     seq2seq: Seq2SeqConfig = Seq2SeqConfig()    # the official seq2seq baseline's sizes and optimiser
     train: TrainConfig = TrainConfig(eval_batch=1000)    # up to 1,000 prefixes of one length per evaluation batch
@@ -91,6 +96,9 @@ class DcwMannConfig:
         if not self.logs or not self.models:
             raise ConfigError("config keys 'logs' and 'models' need at least one value each")
         check_at_least(self, 1, ("seeds", "second_log_seeds", "workers", "min_prefix_len"))
+        if not set(self.stacked_models) <= set(STACKABLE):
+            raise ConfigError(f"config key 'stacked_models': only {STACKABLE} stack their seeds, got "
+                              f"{self.stacked_models}")
         check_at_least(self, 0, ("curve_pairs", "val_pairs", "max_case_len", "official_test_pairs"))
         if 0 < self.max_case_len < 2:
             raise ConfigError(f"config key 'max_case_len' must be 0 or >= 2, got {self.max_case_len}")
@@ -172,7 +180,7 @@ def seeds_of(log_index: int, cfg: DcwMannConfig) -> int:
 
 
 def stacked(model: str, cfg: DcwMannConfig) -> bool:
-    return cfg.stack_seeds and model in STACKABLE
+    return cfg.stack_seeds and model in cfg.stacked_models
 
 
 def cell_cost(cell: dict[str, Any], cfg: DcwMannConfig) -> float:
@@ -233,35 +241,63 @@ def tax_run(data: LogData, cfg: DcwMannConfig, seed: int) -> dict[str, Any]:
             "seconds_per_prediction": (time.perf_counter() - start) / len(data.test)}
 
 
-def scored_run(model: SuffixModel, record: dict[str, Any], selection: Selection, data: LogData, cfg: DcwMannConfig,
-               train_cfg: TrainConfig, device: str, trace: bool) -> dict[str, Any]:
-    """A trained model's record with its scores: all test pairs (selected weights), the official batch-10 scoring of
-    the first `official_test_pairs`, the weights selected within the equal-seconds budget, the memory trace."""
+def seed_predictions(models: list[SuffixModel], prefixes, max_decode: int, train_cfg: TrainConfig, device: str,
+                     official: bool = False) -> list[list[list[int]]]:
+    """Each model's test predictions (`training.predict`); several models of one kind decode in one stacked pass
+    (`stacked.stacked_predict`, the same predictions to float rounding)."""
+    if len(models) == 1:
+        return [predict(models[0], prefixes, max_decode, train_cfg.eval_batch, device, official)]
+    return stacked_predict(stacked_models(models).to(device), prefixes, max_decode, train_cfg.eval_batch, device,
+                           official)
+
+
+def budget_predictions(models: list[SuffixModel], selections: list[Selection], preds: list[list[list[int]]],
+                       data: LogData, train_cfg: TrainConfig, device: str) -> list[list[list[int]] | None]:
+    """Per seed, the test predictions of the weights selected within the budget (None: no budget): `preds` (those of
+    the best weights) where both selections chose the same evaluation, else decoded with the budget's weights."""
+    differ = [i for i, sel in enumerate(selections)
+              if sel.within_budget is not None and sel.within_budget.iteration != sel.best.iteration]
+    budget_models = [copy.deepcopy(models[i]) for i in differ]
+    for i, model in zip(differ, budget_models):
+        model.load_state_dict(selections[i].within_budget.state)
+    decoded = dict(zip(differ, seed_predictions(budget_models, data.test.prefixes, data.max_decode, train_cfg,
+                                                device, train_cfg.official_eval_batches))) if differ else {}
+    return [None if sel.within_budget is None else decoded.get(i, preds[i]) for i, sel in enumerate(selections)]
+
+
+def scored_runs(models: list[SuffixModel], records: list[dict[str, Any]], selections: list[Selection],
+                data: LogData, cfg: DcwMannConfig, train_cfg: TrainConfig, device: str, trace: bool
+                ) -> list[dict[str, Any]]:
+    """Each trained model's record with its scores: all test pairs (selected weights), the official batch-10
+    scoring of the first `official_test_pairs`, the weights selected within the equal-seconds budget, and (with
+    `trace`) the first model's memory trace. `seconds_per_prediction`: the test decoding's seconds / models / pairs."""
     start = time.perf_counter()
-    preds = predict(model, data.test.prefixes, data.max_decode, train_cfg.eval_batch, device,
-                    train_cfg.official_eval_batches)
-    seconds = time.perf_counter() - start
+    preds = seed_predictions(models, data.test.prefixes, data.max_decode, train_cfg, device,
+                             train_cfg.official_eval_batches)
+    seconds = (time.perf_counter() - start) / len(models)
     official = data.test.subset(range(min(len(data.test), cfg.official_test_pairs or len(data.test))))
     # the same weights scored as the official test loop does (batches of 10 in order, padded): a prediction
     # there depends on the other prefixes of its batch, so the two scorings differ by that dependence alone
-    record["official_batch_test"] = {"pairs": len(official), **score(predict(
-        model, official.prefixes, data.max_decode, train_cfg.eval_batch, device, official=True),
-        official.suffixes, cfg.train.metric)}
-    if selection.within_budget is not None:
-        model.load_state_dict(selection.within_budget.state)
-        record["budget_test"] = score(predict(model, data.test.prefixes, data.max_decode, train_cfg.eval_batch,
-                                              device, train_cfg.official_eval_batches), data.test.suffixes,
-                                      cfg.train.metric)
-        model.load_state_dict(selection.best.state)
-    record["params"] = sum(p.numel() for p in model.parameters())
-    if trace and isinstance(model, MemoryEncoderDecoder) and model.cfg.use_mem:
-        record["memory_trace"] = memory_trace(model.cpu(), data.curve.prefixes[0], data.max_decode)
-    return {**record, **final_scores(preds, data, cfg), "seconds_per_prediction": seconds / len(data.test)}
+    official_preds = seed_predictions(models, official.prefixes, data.max_decode, train_cfg, device, official=True)
+    budget_preds = budget_predictions(models, selections, preds, data, train_cfg, device)
+    out = []
+    for model, record, seed_preds, seed_official, seed_budget in zip(models, records, preds, official_preds,
+                                                                      budget_preds):
+        record["official_batch_test"] = {"pairs": len(official),
+                                         **score(seed_official, official.suffixes, cfg.train.metric)}
+        if seed_budget is not None:
+            record["budget_test"] = score(seed_budget, data.test.suffixes, cfg.train.metric)
+        record["params"] = sum(p.numel() for p in model.parameters())
+        out.append({**record, **final_scores(seed_preds, data, cfg),
+                    "seconds_per_prediction": seconds / len(data.test)})
+    if trace and isinstance(models[0], MemoryEncoderDecoder) and models[0].cfg.use_mem:
+        out[0]["memory_trace"] = memory_trace(models[0].cpu(), data.curve.prefixes[0], data.max_decode)
+    return out
 
 
 def neural_runs(cell: dict[str, Any], data: LogData, cfg: DcwMannConfig, device: str, seeds: list[int],
                 first_seed: int, checkpoint, resume: bool) -> list[dict[str, Any]]:
-    """Train the cell's model for each of its seeds (stacked, or one `train`), then score each."""
+    """Train the cell's model for each of its seeds (stacked, or one `train`), then score them."""
     name = cell["model"]
     model_cfg = cfg.seq2seq if name == "lstm_seq2seq" else cfg.model
     train_cfg = train_config_for(name, dataclasses.replace(cfg.train, max_decode=data.max_decode), model_cfg)
@@ -280,9 +316,8 @@ def neural_runs(cell: dict[str, Any], data: LogData, cfg: DcwMannConfig, device:
         records = [train(models[0], data.train, data.selection, data.curve, train_cfg, seeds[0], device,
                          checkpoint=checkpoint, resume=resume, desc=desc, selection=selections[0])]
     fit_seconds = (time.perf_counter() - start) / len(seeds)
-    return [{**scored_run(model, record, selection, data, cfg, train_cfg, device, seed == first_seed),
-             "fit_seconds": fit_seconds}
-            for model, record, selection, seed in zip(models, records, selections, seeds)]
+    return [{**run, "fit_seconds": fit_seconds}
+            for run in scored_runs(models, records, selections, data, cfg, train_cfg, device, seeds[0] == first_seed)]
 
 
 def run_cell(cell: dict[str, Any], cfg: DcwMannConfig, device: str, first_seed: int, out_dir, resume: bool

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Literal
+from typing import Any, Callable, Literal, NamedTuple, Sequence
 
 import torch
 from torch import nn
@@ -178,23 +178,6 @@ class MemoryEncoderDecoder(SuffixModel):
         if self.read_output is not None and cfg.init == "official":
             nn.init.normal_(self.read_output.weight, std=OUTPUT_STD)
 
-    def _step(self, controller: Controller, x: torch.Tensor, hc: tuple[torch.Tensor, torch.Tensor],
-              state: mem.MemoryState | None, write_protected: bool, trace: list | None):
-        """One time step: controller, memory (write unless protected, then read), output."""
-        cfg = self.cfg
-        inputs = F.one_hot(x, self.vocab).float()
-        if state is not None:
-            inputs = torch.cat([inputs, state.read_vectors.flatten(1)], dim=1)
-        h, c = controller.cell(inputs, hc)
-        y = controller.output(h)
-        if state is not None:
-            iface = mem.parse_interface(controller.interface(h), cfg.word_size, cfg.read_heads)
-            state = mem.step(state, iface, write_protected)
-            y = y + self.read_output(state.read_vectors.flatten(1))
-            if trace is not None:
-                trace.append({"state": state, "interface": iface, "written": not write_protected})
-        return y, (h, c), state
-
     def forward(self, prefix: torch.Tensor, decode_steps: int, targets: torch.Tensor | None = None,
                 trace: list | None = None, stop_at_eos: bool = False) -> torch.Tensor:
         """Logits (B, decode_steps, vocab) of the decoder steps, given `prefix` (B, T): left-padded tokens ending
@@ -204,32 +187,78 @@ class MemoryEncoderDecoder(SuffixModel):
         interface and whether it wrote. `stop_at_eos` ends
         decoding once every sample has emitted EOS (samples are independent, so no prediction changes)."""
         cfg = self.cfg
-        batch = prefix.shape[0]
-        zeros = prefix.new_zeros((batch, cfg.hidden), dtype=torch.float32)
-        hc = (zeros, zeros)
-        state = (mem.initial_state(batch, cfg.slots, cfg.word_size, cfg.read_heads, prefix.device)
-                 if cfg.use_mem else None)
-        y = None
-        for t in range(prefix.shape[1]):
-            x = prefix[:, t]
-            y_new, hc_new, state_new = self._step(self.encoder, x, hc, state, False, trace)
-            if cfg.mask_encoder_padding:
-                keep = (x == PAD)
-                hc_new = tuple(torch.where(keep[:, None], old, new) for old, new in zip(hc, hc_new))
-                if state is not None:
-                    state_new = mem.MemoryState(*(torch.where(keep.view(-1, *[1] * (new.dim() - 1)), old, new)
-                                                  for old, new in zip(state, state_new)))
-            y, hc, state = y_new, hc_new, state_new
-        controller = self.decoder if self.decoder is not None else self.encoder
-        outputs = []
-        finished = torch.zeros(batch, dtype=torch.bool, device=prefix.device)
-        for t in range(decode_steps):
-            if cfg.teacher_forcing and targets is not None and self.training:
-                x = targets[:, t - 1] if t > 0 else torch.full_like(prefix[:, 0], PAD)
-            else:
-                x = y.detach().argmax(dim=-1)
-            y, hc, state = self._step(controller, x, hc, state, cfg.write_protect, trace)
-            outputs.append(y)
-            if stop_at_eos and all_finished(finished, y):
-                break
-        return torch.stack(outputs, dim=1)
+        decoder = self.decoder if self.decoder is not None else self.encoder
+        kept = (lambda t, x: x == PAD) if cfg.mask_encoder_padding else (lambda t, x: None)
+        return unroll(cfg, self.vocab, prefix, decode_steps, self.encoder, decoder, self.read_output, kept,
+                      targets if cfg.teacher_forcing and self.training else None, trace, stop_at_eos)
+
+
+class ControllerMaps(NamedTuple):
+    """A controller as three maps (what `Controller` holds): the LSTM cell (x, (h, c)) -> (h', c'), the output map
+    W_y and the interface map W_xi (None without memory)."""
+    cell: Callable
+    output: Callable
+    interface: Callable | None
+
+
+def keep_where(keep: torch.Tensor, old: Sequence[torch.Tensor], new: Sequence[torch.Tensor]) -> Any:
+    """Each tensor of `new` with the entries of `old` where `keep` (the leading dimensions) is True: the state of
+    a sample whose step is skipped. A NamedTuple (`MemoryState`) stays one."""
+    values = [torch.where(keep.view(*keep.shape, *[1] * (n.dim() - keep.dim())), o, n) for o, n in zip(old, new)]
+    return type(new)(*values) if hasattr(new, "_fields") else tuple(values)
+
+
+def memory_model_step(cfg: ModelConfig, vocab: int, controller: Controller | ControllerMaps, read_output: Callable,
+                      x: torch.Tensor, hc: tuple[torch.Tensor, torch.Tensor], state: mem.MemoryState | None,
+                      write_protected: bool, trace: list | None = None):
+    """One time step of tokens x (any leading shape L, e.g. (B,) or (seeds, B)): controller, memory (write unless
+    protected, then read, on the prod(L) memories of `state`), output y (L, vocab)."""
+    inputs = F.one_hot(x, vocab).float()
+    if state is not None:
+        inputs = torch.cat([inputs, state.read_vectors.reshape(*x.shape, -1)], dim=-1)
+    h, c = controller.cell(inputs, hc)
+    y = controller.output(h)
+    if state is not None:
+        xi = controller.interface(h)
+        iface = mem.parse_interface(xi.reshape(-1, xi.shape[-1]), cfg.word_size, cfg.read_heads)
+        state = mem.step(state, iface, write_protected)
+        y = y + read_output(state.read_vectors.reshape(*x.shape, -1))
+        if trace is not None:
+            trace.append({"state": state, "interface": iface, "written": not write_protected})
+    return y, (h, c), state
+
+
+def unroll(cfg: ModelConfig, vocab: int, prefix: torch.Tensor, decode_steps: int,
+           encoder: Controller | ControllerMaps, decoder: Controller | ControllerMaps, read_output: Callable | None,
+           kept: Callable[[int, torch.Tensor], torch.Tensor | None], targets: torch.Tensor | None = None,
+           trace: list | None = None, stop_at_eos: bool = False) -> torch.Tensor:
+    """The encoder over prefix (L..., T), then `decode_steps` decoder steps; logits (L..., decode_steps, vocab).
+    At encoder step t the samples where `kept(t, x_t)` is True keep their state (None: none kept). `targets`, when
+    given, feed the true previous token (teacher forcing), else the previous argmax (no gradient) is fed."""
+    lead = prefix.shape[:-1]
+    zeros = prefix.new_zeros((*lead, cfg.hidden), dtype=torch.float32)
+    hc = (zeros, zeros)
+    state = (mem.initial_state(math.prod(lead), cfg.slots, cfg.word_size, cfg.read_heads, prefix.device)
+             if cfg.use_mem else None)
+    y = None
+    for t in range(prefix.shape[-1]):
+        x = prefix[..., t]
+        y_new, hc_new, state_new = memory_model_step(cfg, vocab, encoder, read_output, x, hc, state, False, trace)
+        keep = kept(t, x)
+        if keep is not None:
+            hc_new = keep_where(keep, hc, hc_new)
+            if state is not None:
+                state_new = keep_where(keep.flatten(), state, state_new)
+        y, hc, state = y_new, hc_new, state_new
+    outputs = []
+    finished = torch.zeros(lead, dtype=torch.bool, device=prefix.device)
+    for t in range(decode_steps):
+        if targets is not None:
+            x = targets[..., t - 1] if t > 0 else torch.full_like(prefix[..., 0], PAD)
+        else:
+            x = y.detach().argmax(dim=-1)
+        y, hc, state = memory_model_step(cfg, vocab, decoder, read_output, x, hc, state, cfg.write_protect, trace)
+        outputs.append(y)
+        if stop_at_eos and all_finished(finished, y):
+            break
+    return torch.stack(outputs, dim=len(lead))

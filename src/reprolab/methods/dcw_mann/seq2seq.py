@@ -26,7 +26,7 @@ False gives each direction its own cell.
 from __future__ import annotations
 
 import dataclasses
-from typing import Literal
+from typing import Callable, Literal
 
 import torch
 from torch import nn
@@ -66,19 +66,64 @@ def attention_steps(max_decode: int, *parts: Pairs) -> int:
     return max(max_decode, max(len(s) for pairs in parts for s in pairs.suffixes) + 1)
 
 
-def run_direction(cell: nn.Module, x: torch.Tensor, valid: torch.Tensor
+def run_direction(cell: Callable, hidden: int, x: torch.Tensor, valid: torch.Tensor
                   ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
-    """One LSTM direction over (B, T, in); where `valid` (B, T) is False the state is kept and the output is 0.
-    Returns the outputs (B, T, H) and the final (h, c)."""
-    batch, steps, _ = x.shape
-    h = c = x.new_zeros((batch, cell.hidden_size))
+    """One LSTM direction (`cell`: (x, (h, c)) -> (h', c') of size `hidden`) over x (L..., T, in), any leading
+    shape L; where `valid` (L..., T) is False the state is kept and the output is 0. Returns the outputs
+    (L..., T, hidden) and the final (h, c)."""
+    h = c = x.new_zeros((*x.shape[:-2], hidden))
     outputs = []
-    for t in range(steps):
-        h_new, c_new = cell(x[:, t], (h, c))
-        keep = valid[:, t, None]
+    for t in range(x.shape[-2]):
+        h_new, c_new = cell(x[..., t, :], (h, c))
+        keep = valid[..., t, None]
         h, c = torch.where(keep, h_new, h), torch.where(keep, c_new, c)
         outputs.append(torch.where(keep, h_new, torch.zeros_like(h_new)))
-    return torch.stack(outputs, dim=1), (h, c)
+    return torch.stack(outputs, dim=-2), (h, c)
+
+
+def encode_directions(prefix: torch.Tensor, vocab: int, forward_cell: Callable, backward_cell: Callable | None,
+                      hidden: int) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+    """Encoder outputs e (L..., B, T, 2H) and the decoder's initial (h, c), from left-padded tokens ending with GO
+    (L..., B, T + 1). `backward_cell` None: one cell for both directions, run as one batch of 2B sequences."""
+    tokens = prefix[..., :-1]
+    valid = tokens != PAD
+    x = F.one_hot(tokens, vocab).float()
+    if backward_cell is None:
+        both, (h, c) = run_direction(forward_cell, hidden, torch.cat([x, x.flip(-2)], dim=-3),
+                                     torch.cat([valid, valid.flip(-1)], dim=-2))
+        (fw, bw), (h_fw, h_bw), (c_fw, c_bw) = both.chunk(2, dim=-3), h.chunk(2, dim=-2), c.chunk(2, dim=-2)
+    else:
+        fw, (h_fw, c_fw) = run_direction(forward_cell, hidden, x, valid)
+        bw, (h_bw, c_bw) = run_direction(backward_cell, hidden, x.flip(-2), valid.flip(-1))
+    return (torch.cat([fw, bw.flip(-2)], dim=-1),
+            (torch.cat([h_fw, h_bw], dim=-1), torch.cat([c_fw, c_bw], dim=-1)))
+
+
+def attend_and_decode(encoded: torch.Tensor, hc: tuple[torch.Tensor, torch.Tensor], attention: Callable,
+                      decoder: Callable, output: Callable, vocab: int, decode_steps: int,
+                      stop_at_eos: bool = False) -> torch.Tensor:
+    """The attention over the encoder outputs e (L..., T, 2H) and `decode_steps` greedy decoder steps from hc
+    (GO first, then the previous argmax, no gradient through it); logits (L..., decode_steps, vocab)."""
+    alphas = torch.tanh(attention(encoded)).softmax(dim=-1)             # (L..., T, D), over the decoder steps
+    context = torch.einsum("...td,...th->...dh", alphas, encoded)       # (L..., D, 2H)
+    lead = encoded.shape[:-2]
+    x = torch.full(lead, GO, dtype=torch.long, device=encoded.device)
+    finished = torch.zeros(lead, dtype=torch.bool, device=encoded.device)
+    outputs = []
+    for d in range(decode_steps):
+        hc = decoder(torch.cat([F.one_hot(x, vocab).float(), context[..., d, :]], dim=-1), hc)
+        y = output(hc[0])
+        outputs.append(y)
+        if stop_at_eos and all_finished(finished, y):
+            break
+        x = y.detach().argmax(dim=-1)
+    return torch.stack(outputs, dim=len(lead))
+
+
+def check_decode_steps(decode_steps: int, built_for: int) -> None:
+    if decode_steps > built_for:
+        raise ValueError(f"decode_steps {decode_steps} exceeds the {built_for} decoder steps the attention was "
+                         f"built for")
 
 
 class Seq2SeqAttention(SuffixModel):
@@ -107,36 +152,14 @@ class Seq2SeqAttention(SuffixModel):
 
     def encode(self, prefix: torch.Tensor) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
         """Encoder outputs e (B, T, 2H) and the decoder's initial (h, c), from left-padded tokens ending with GO."""
-        tokens = prefix[:, :-1]
-        valid = tokens != PAD
-        x = F.one_hot(tokens, self.vocab).float()
-        if self.cfg.shared_directions:              # one cell: both directions as one batch of 2B sequences
-            both, (h, c) = run_direction(self.forward_cell, torch.cat([x, x.flip(1)]),
-                                         torch.cat([valid, valid.flip(1)]))
-            (fw, bw), (h_fw, h_bw), (c_fw, c_bw) = both.chunk(2), h.chunk(2), c.chunk(2)
-        else:
-            fw, (h_fw, c_fw) = run_direction(self.forward_cell, x, valid)
-            bw, (h_bw, c_bw) = run_direction(self.backward_cell, x.flip(1), valid.flip(1))
-        return torch.cat([fw, bw.flip(1)], dim=2), (torch.cat([h_fw, h_bw], 1), torch.cat([c_fw, c_bw], 1))
+        backward = None if self.cfg.shared_directions else self.backward_cell
+        return encode_directions(prefix, self.vocab, self.forward_cell, backward, self.cfg.hidden)
 
     def forward(self, prefix: torch.Tensor, decode_steps: int, targets: torch.Tensor | None = None,
                 stop_at_eos: bool = False) -> torch.Tensor:
         """Logits (B, decode_steps, vocab). `targets` is accepted for the training loop's call and unused: the
         official decoder always feeds back its own argmax."""
-        if decode_steps > self.decode_steps:
-            raise ValueError(f"decode_steps {decode_steps} exceeds the {self.decode_steps} decoder steps the "
-                             f"attention was built for")
+        check_decode_steps(decode_steps, self.decode_steps)
         encoded, hc = self.encode(prefix)
-        alphas = torch.tanh(self.attention(encoded)).softmax(dim=-1)         # (B, T, D), over the decoder steps
-        context = torch.einsum("btd,bth->bdh", alphas, encoded)             # (B, D, 2H)
-        x = torch.full_like(prefix[:, 0], GO)
-        finished = torch.zeros(prefix.shape[0], dtype=torch.bool, device=prefix.device)
-        outputs = []
-        for d in range(decode_steps):
-            hc = self.decoder(torch.cat([F.one_hot(x, self.vocab).float(), context[:, d]], dim=1), hc)
-            y = self.output(hc[0])
-            outputs.append(y)
-            if stop_at_eos and all_finished(finished, y):
-                break
-            x = y.detach().argmax(dim=-1)
-        return torch.stack(outputs, dim=1)
+        return attend_and_decode(encoded, hc, self.attention, self.decoder, self.output, self.vocab, decode_steps,
+                                 stop_at_eos)

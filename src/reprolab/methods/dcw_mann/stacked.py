@@ -1,54 +1,61 @@
-"""Seeds as a batch dimension: S `MemoryEncoderDecoder`s of one config (one per seed) trained in one forward and
-backward pass per iteration, each as `training.train` trains it alone.
+"""Seeds as a batch dimension: S models of one config (one per seed; `MemoryEncoderDecoder`s or the LSTM seq2seq
+`Seq2SeqAttention`) trained in one forward and backward pass per iteration, each as `training.train` trains it
+alone, and evaluated in one pass.
 
 Parameters: theta[s] = seed s's parameters, stacked on a leading axis (`torch.func.stack_module_state`). Seed s's
-linear maps are one batched product over the seed axis, y[s] = x[s] W[s]^T (`torch.bmm`); so are its LSTM cells:
+linear maps are one batched product over the seed axis, y[s] = x[s] W[s]^T + b[s] (`nets.grouped.grouped_linear`);
+so are its LSTM cells:
     torch's cell:  [i, f, g, o] = x W_ih^T + b_ih + h W_hh^T + b_hh,  c' = s(f) c + s(i) tanh(g),  h' = s(o) tanh(c')
     TF1's cell:    [i, j, f, o] = [x; h] K^T + b,  c' = s(f + 1) c + s(i) tanh(j),  h' = s(o) tanh(c')
-The memory step has no parameters and runs on the S x B memories at once (`memory.step` on the flattened batch).
+The steps are the single model's (`model.unroll`, `seq2seq.encode_directions` and `attend_and_decode`) on tensors
+with a leading seed axis; the memory step has no parameters and runs on the S x B memories at once.
 Batches: seed s draws its own batch from its own generator (`np.random.default_rng(seed)`, as `train`) and left-pads
-it to its own longest prefix; the stacked input pads it further to the longest over seeds, and at those extra leading
-steps seed s's state is kept (the step is skipped), so its logits are those of its model on its own batch. Decoder
-steps beyond a seed's own longest target only add outputs its loss mask drops (the decoder is causal).
+it to its own longest prefix; the stacked input pads it further to the longest over seeds. A memory model keeps
+seed s's state at those extra leading steps (the step is skipped); the seq2seq encoder reads each prefix at its own
+length, so extra padding changes nothing there. Seed s's logits are thus those of its model on its own batch.
+Decoder steps beyond a seed's own longest target only add outputs its loss mask drops (the decoder is causal).
 Loss = sum over seeds of each seed's masked mean cross-entropy, so seed s's gradient is its own loss's; Adam and the
 element-wise clipping act element by element, so each seed's update is the one `train` makes, to float rounding
 (the batched products and the unfused LSTM sum in another order than torch's per-seed kernels).
-Evaluation and model selection run per seed on its own `MemoryEncoderDecoder` (weights copied from the stack).
+Evaluation decodes every seed's model on the same prefixes in one pass (`stacked_predict`); model selection runs per
+seed (each seed's `Selection` reads its own `MemoryEncoderDecoder` or `Seq2SeqAttention`, weights copied from the
+stack).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from reprolab.methods.dcw_mann import memory as mem
 from reprolab.methods.dcw_mann.log import Pairs
-from reprolab.methods.dcw_mann.model import PAD, TF_FORGET_BIAS, MemoryEncoderDecoder
-from reprolab.methods.dcw_mann.training import (Selection, TrainConfig, check_training_pairs, clip_gradients_,
-                                                encode_prefixes, encode_targets, evaluation_steps, measure,
-                                                sample_batch)
+from reprolab.methods.dcw_mann.metrics import score
+from reprolab.methods.dcw_mann.model import (EOS, PAD, TF_FORGET_BIAS, ControllerMaps, MemoryEncoderDecoder,
+                                             SuffixModel, unroll)
+from reprolab.methods.dcw_mann.seq2seq import (Seq2SeqAttention, attend_and_decode, check_decode_steps,
+                                               encode_directions)
+from reprolab.methods.dcw_mann.training import (Selection, TrainConfig, activity_ids, check_training_pairs,
+                                                clip_gradients_, encode_prefixes, encode_targets, evaluation_batches,
+                                                evaluation_steps, sample_batch)
+from reprolab.nets.grouped import grouped_linear
 from reprolab.runtime.train import run_loop
 
 
-def stacked_linear(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-    """y[s] = x[s] W[s]^T for x (S, B, in), W (S, out, in)."""
-    return torch.bmm(x, weight.transpose(1, 2))
+class StackedModels(nn.Module):
+    """The parameters of S models of one class, config and vocabulary, stacked (S, ...); subclasses' `forward`
+    runs all S models, each on its own batch: (prefix (S, B, T), starts, decode_steps, targets, stop_at_eos) ->
+    logits (S, B, steps, vocab)."""
 
-
-class StackedMemoryModels(nn.Module):
-    """The parameters of S `MemoryEncoderDecoder`s of one config, stacked (S, ...); `forward` runs all S models,
-    each on its own batch."""
-
-    def __init__(self, models: Sequence[MemoryEncoderDecoder]):
+    def __init__(self, models: Sequence[SuffixModel]):
         super().__init__()
-        configs = {(m.cfg, m.vocab) for m in models}
+        configs = {(type(m), m.cfg, m.vocab, getattr(m, "decode_steps", None)) for m in models}
         if not models or len(configs) != 1:
-            raise ValueError("StackedMemoryModels needs at least one model, all of one config and vocabulary")
+            raise ValueError(f"{type(self).__name__} needs at least one model, all of one config, class and "
+                             f"vocabulary")
         self.cfg, self.vocab, self.seeds = models[0].cfg, models[0].vocab, len(models)
         params, _ = torch.func.stack_module_state(list(models))
         self.names = list(params)
@@ -57,85 +64,136 @@ class StackedMemoryModels(nn.Module):
     def param(self, name: str) -> torch.Tensor:
         return self.stack[self.names.index(name)]
 
-    def copy_into(self, models: Sequence[MemoryEncoderDecoder]) -> None:
+    def linear(self, prefix: str) -> Callable[[torch.Tensor], torch.Tensor]:
+        """The linear map `prefix` of every seed, x (S, ..., in) -> (S, ..., out)."""
+        bias = f"{prefix}.bias"
+        return lambda x: grouped_linear(x, self.param(f"{prefix}.weight"),
+                                        self.param(bias) if bias in self.names else None)
+
+    def copy_into(self, models: Sequence[SuffixModel]) -> None:
         """Seed s's current weights into models[s]."""
         with torch.no_grad():
             for s, model in enumerate(models):
-                model.load_state_dict({name: p[s].clone() for name, p in zip(self.names, self.stack)})
+                for name, param in model.named_parameters():       # a shared cell is one parameter
+                    param.copy_(self.param(name)[s])
 
-    def cell(self, prefix: str, x: torch.Tensor, hc: tuple[torch.Tensor, torch.Tensor]
-             ) -> tuple[torch.Tensor, torch.Tensor]:
-        """The LSTM cell `prefix` of every seed (x, h, c: (S, B, .))."""
-        h, c = hc
-        if self.cfg.tf_lstm_cell:
-            gates = stacked_linear(torch.cat([x, h], dim=2), self.param(f"{prefix}.weight"))
-            i, g, f, o = (gates + self.param(f"{prefix}.bias").unsqueeze(1)).chunk(4, dim=2)
-            f = f + TF_FORGET_BIAS
-        else:
-            gates = (stacked_linear(x, self.param(f"{prefix}.weight_ih")) + self.param(f"{prefix}.bias_ih").unsqueeze(1)
-                     + stacked_linear(h, self.param(f"{prefix}.weight_hh"))
-                     + self.param(f"{prefix}.bias_hh").unsqueeze(1))
-            i, f, g, o = gates.chunk(4, dim=2)
-        c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
-        return torch.sigmoid(o) * torch.tanh(c), c
+    def cell(self, prefix: str, tf_cell: bool) -> Callable:
+        """The LSTM cell `prefix` of every seed: (x, (h, c)) -> (h', c'), each (S, B, .)."""
 
-    def step(self, controller: str, x: torch.Tensor, hc: tuple[torch.Tensor, torch.Tensor],
-             state: mem.MemoryState | None, write_protected: bool):
-        """`MemoryEncoderDecoder._step` for every seed: controller, memory (on S x B memories), output."""
-        cfg = self.cfg
-        seeds, batch = x.shape
-        inputs = F.one_hot(x, self.vocab).float()
-        if state is not None:
-            inputs = torch.cat([inputs, state.read_vectors.reshape(seeds, batch, -1)], dim=2)
-        h, c = self.cell(f"{controller}.cell", inputs, hc)
-        y = stacked_linear(h, self.param(f"{controller}.output.weight"))
-        if state is not None:
-            xi = stacked_linear(h, self.param(f"{controller}.interface.weight")).flatten(0, 1)
-            state = mem.step(state, mem.parse_interface(xi, cfg.word_size, cfg.read_heads), write_protected)
-            y = y + stacked_linear(state.read_vectors.reshape(seeds, batch, -1), self.param("read_output.weight"))
-        return y, (h, c), state
-
-    def forward(self, prefix: torch.Tensor, starts: torch.Tensor, decode_steps: int,
-                targets: torch.Tensor | None = None) -> torch.Tensor:
-        """Logits (S, B, decode_steps, vocab) of every seed's model in training mode on prefix (S, B, T); seed s's
-        encoder starts at step starts[s] (its state is kept at earlier steps). `targets` (S, B, >= decode_steps -
-        1) feeds the true previous token when `teacher_forcing` is on."""
-        cfg = self.cfg
-        seeds, batch, steps = prefix.shape
-        zeros = prefix.new_zeros((seeds, batch, cfg.hidden), dtype=torch.float32)
-        hc = (zeros, zeros)
-        state = (mem.initial_state(seeds * batch, cfg.slots, cfg.word_size, cfg.read_heads, prefix.device)
-                 if cfg.use_mem else None)
-        y = None
-        for t in range(steps):
-            x = prefix[:, :, t]
-            y_new, hc_new, state_new = self.step("encoder", x, hc, state, False)
-            keep = (starts > t)[:, None].expand(seeds, batch)
-            if cfg.mask_encoder_padding:
-                keep = keep | (x == PAD)
-            if bool(keep.any()):
-                hc_new = tuple(torch.where(keep[..., None], old, new) for old, new in zip(hc, hc_new))
-                if state is not None:
-                    flat = keep.flatten()
-                    state_new = mem.MemoryState(*(torch.where(flat.view(-1, *[1] * (new.dim() - 1)), old, new)
-                                                  for old, new in zip(state, state_new)))
-            y, hc, state = y_new, hc_new, state_new
-        controller = "decoder" if cfg.dual_controller else "encoder"
-        outputs = []
-        for t in range(decode_steps):
-            if cfg.teacher_forcing and targets is not None:
-                x = targets[:, :, t - 1] if t > 0 else torch.full_like(prefix[:, :, 0], PAD)
+        def step(x: torch.Tensor, hc: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+            h, c = hc
+            if tf_cell:
+                i, g, f, o = self.linear(prefix)(torch.cat([x, h], dim=-1)).chunk(4, dim=-1)
+                f = f + TF_FORGET_BIAS
             else:
-                x = y.detach().argmax(dim=-1)
-            y, hc, state = self.step(controller, x, hc, state, cfg.write_protect)
-            outputs.append(y)
-        return torch.stack(outputs, dim=2)
+                w_ih, b_ih, w_hh, b_hh = (self.param(f"{prefix}.{name}")
+                                          for name in ("weight_ih", "bias_ih", "weight_hh", "bias_hh"))
+                gates = grouped_linear(x, w_ih) + b_ih[:, None] + grouped_linear(h, w_hh) + b_hh[:, None]
+                i, f, g, o = gates.chunk(4, dim=-1)
+            c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+            return torch.sigmoid(o) * torch.tanh(c), c
+
+        return step
+
+
+class StackedMemoryModels(StackedModels):
+    """S `MemoryEncoderDecoder`s; seed s's encoder starts at step starts[s] (its state is kept at earlier steps)."""
+
+    def controller(self, name: str) -> ControllerMaps:
+        return ControllerMaps(self.cell(f"{name}.cell", self.cfg.tf_lstm_cell), self.linear(f"{name}.output"),
+                              self.linear(f"{name}.interface") if self.cfg.use_mem else None)
+
+    def forward(self, prefix: torch.Tensor, starts: Sequence[int], decode_steps: int,
+                targets: torch.Tensor | None = None, stop_at_eos: bool = False) -> torch.Tensor:
+        """Logits (S, B, decode_steps, vocab) of every seed's model on prefix (S, B, T). `targets` (S, B, >=
+        decode_steps - 1) feeds the true previous token when `teacher_forcing` is on (in training mode)."""
+        cfg = self.cfg
+        late, first_own = torch.tensor(starts, device=prefix.device), max(starts)     # starts are known on the host
+
+        def kept(t: int, x: torch.Tensor) -> torch.Tensor | None:
+            keep = (late > t)[:, None].expand(x.shape) if t < first_own else None
+            if cfg.mask_encoder_padding:
+                keep = (x == PAD) if keep is None else keep | (x == PAD)
+            return keep
+
+        return unroll(cfg, self.vocab, prefix, decode_steps, self.controller("encoder"),
+                      self.controller("decoder" if cfg.dual_controller else "encoder"),
+                      self.linear("read_output") if cfg.use_mem else None, kept,
+                      targets if cfg.teacher_forcing and self.training else None, stop_at_eos=stop_at_eos)
+
+
+class StackedSeq2Seq(StackedModels):
+    """S `Seq2SeqAttention`s (the official LSTM seq2seq); `starts` is not needed (each prefix is read at its own
+    length)."""
+
+    def __init__(self, models: Sequence[Seq2SeqAttention]):
+        super().__init__(models)
+        self.decode_steps = models[0].decode_steps
+
+    def forward(self, prefix: torch.Tensor, starts: Sequence[int], decode_steps: int,
+                targets: torch.Tensor | None = None, stop_at_eos: bool = False) -> torch.Tensor:
+        """Logits (S, B, decode_steps, vocab) of every seed's model on prefix (S, B, T); `targets` is unused (the
+        official decoder feeds back its own argmax)."""
+        cfg = self.cfg
+        check_decode_steps(decode_steps, self.decode_steps)
+        backward = None if cfg.shared_directions else self.cell("backward_cell", cfg.tf_lstm_cell)
+        encoded, hc = encode_directions(prefix, self.vocab, self.cell("forward_cell", cfg.tf_lstm_cell), backward,
+                                        cfg.hidden)
+        return attend_and_decode(encoded, hc, self.linear("attention"), self.cell("decoder", cfg.tf_lstm_cell),
+                                 self.linear("output"), self.vocab, decode_steps, stop_at_eos)
+
+
+def stacked_models(models: Sequence[SuffixModel]) -> StackedModels:
+    """The stack of `models` (all `MemoryEncoderDecoder`s or all `Seq2SeqAttention`s)."""
+    if all(isinstance(m, Seq2SeqAttention) for m in models):
+        return StackedSeq2Seq(models)
+    if all(isinstance(m, MemoryEncoderDecoder) for m in models):
+        return StackedMemoryModels(models)
+    raise ValueError("stacking needs models of one class: MemoryEncoderDecoder or Seq2SeqAttention")
+
+
+@torch.no_grad()
+def stacked_predict(stack: StackedModels, prefixes: Sequence[Sequence[int]], max_decode: int, batch: int,
+                    device: torch.device | str = "cpu", official: bool = False) -> list[list[list[int]]]:
+    """`training.predict` for every seed's model at once: per seed, the greedy suffixes (activity ids, up to EOS)
+    of the prefixes in their order, decoded in the batches of `evaluation_batches`."""
+    out: list[list[list[int]]] = [[[] for _ in prefixes] for _ in range(stack.seeds)]
+    was_training = stack.training
+    stack.eval()
+    try:
+        for rows in evaluation_batches(prefixes, batch, official):
+            encoded = encode_prefixes([prefixes[i] for i in rows], device)
+            logits = stack(encoded.expand(stack.seeds, -1, -1), [0] * stack.seeds, max_decode, stop_at_eos=True)
+            for s, seed_tokens in enumerate(logits.argmax(-1).tolist()):
+                for i, row in zip(rows, seed_tokens):
+                    out[s][i] = activity_ids(row[:row.index(EOS)] if EOS in row else row)
+    finally:
+        stack.train(was_training)
+    return out
+
+
+def stacked_scores(stack: StackedModels, pairs: Pairs, cfg: TrainConfig, device: torch.device | str
+                   ) -> list[dict[str, float]]:
+    """`training.evaluate` of every seed's model: each seed's scores of its greedy predictions of `pairs`."""
+    preds = stacked_predict(stack, pairs.prefixes, cfg.max_decode, cfg.eval_batch, device, cfg.official_eval_batches)
+    return [score(seed_preds, pairs.suffixes, cfg.metric) for seed_preds in preds]
+
+
+def stacked_measure(stack: StackedModels, val_pairs: Pairs, test_pairs: Pairs | None, cfg: TrainConfig,
+                    device: torch.device | str) -> list[dict[str, Any]]:
+    """`training.measure` of every seed's model: one evaluation record per seed."""
+    records = [{f"val_{k}": v for k, v in scores.items()} for scores in stacked_scores(stack, val_pairs, cfg, device)]
+    if test_pairs is not None:
+        for record, scores in zip(records, stacked_scores(stack, test_pairs, cfg, device)):
+            record.update({f"test_{k}": v for k, v in scores.items()})
+    return records
 
 
 def stacked_batch(batches: Sequence[Pairs], device: torch.device | str
-                  ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+                  ) -> tuple[torch.Tensor, list[int], torch.Tensor, torch.Tensor]:
     """Each seed's batch encoded as `train` encodes it, then padded to the longest over seeds: prefixes (S, B, T)
-    left-padded, the first own step of each seed (S,), targets (S, B, D) and the loss mask (S, B, D)."""
+    left-padded, the first own step of each seed (S host integers), targets (S, B, D) and the loss mask
+    (S, B, D)."""
     prefixes = [encode_prefixes(b.prefixes) for b in batches]
     encoded = [encode_targets(b.suffixes) for b in batches]
     steps, decode = max(p.shape[1] for p in prefixes), max(t.shape[1] for t, _ in encoded)
@@ -145,8 +203,8 @@ def stacked_batch(batches: Sequence[Pairs], device: torch.device | str
     for s, (p, (t, m)) in enumerate(zip(prefixes, encoded)):
         prefix[s, :, steps - p.shape[1]:] = p
         targets[s, :, :t.shape[1]], mask[s, :, :m.shape[1]] = t, m
-    starts = torch.tensor([steps - p.shape[1] for p in prefixes])
-    return prefix.to(device), starts.to(device), targets.to(device), mask.to(device)
+    starts = [steps - p.shape[1] for p in prefixes]
+    return prefix.to(device), starts, targets.to(device), mask.to(device)
 
 
 def seed_losses(logits: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -156,7 +214,7 @@ def seed_losses(logits: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor)
     return losses.sum((1, 2)) / mask.sum((1, 2))
 
 
-def train_seeds(models: Sequence[MemoryEncoderDecoder], train_pairs: Pairs, val_pairs: Pairs,
+def train_seeds(models: Sequence[SuffixModel], train_pairs: Pairs, val_pairs: Pairs,
                 test_pairs: Pairs | None, cfg: TrainConfig, seeds: Sequence[int], device: torch.device | str = "cpu",
                 checkpoint: Path | None = None, resume: bool = False, desc: str = "train",
                 selections: Sequence[Selection] | None = None) -> list[dict[str, Any]]:
@@ -167,7 +225,7 @@ def train_seeds(models: Sequence[MemoryEncoderDecoder], train_pairs: Pairs, val_
     cfg = check_training_pairs(train_pairs, val_pairs, cfg)
     for model in models:
         model.to(device)
-    stack = StackedMemoryModels(models).to(device)
+    stack = stacked_models(models).to(device)
     optimizer = torch.optim.Adam(stack.parameters(), lr=cfg.lr)
     rngs = [np.random.default_rng(seed) for seed in seeds]
     selections = list(selections or [Selection(model) for model in models])
@@ -184,7 +242,7 @@ def train_seeds(models: Sequence[MemoryEncoderDecoder], train_pairs: Pairs, val_
 
     def evaluation(iteration: int) -> dict[str, Any]:
         stack.copy_into(models)
-        records = [measure(model, val_pairs, test_pairs, cfg, device) for model in models]
+        records = stacked_measure(stack, val_pairs, test_pairs, cfg, device)
         for record, selection in zip(records, selections):
             selection.offer(record, iteration, cfg.select_on_test)
         return {"seeds": records}

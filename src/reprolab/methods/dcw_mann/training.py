@@ -9,7 +9,8 @@ the official loop selected on test, which `select_on_test` reproduces (labelled 
 Evaluation decodes greedily in batches of prefixes of one length, so no evaluation batch is padded and a prediction
 does not depend on the other prefixes scored with it. The official test loop decodes fixed batches of 10 pairs in
 order, left-padded to the longest prefix of the batch; as the official encoder also writes on pad steps, a prediction
-there depends on its batch (trap 8). `official_eval_batches` reproduces that.
+there depends on its batch (trap 8). `official_eval_batches` reproduces that (blocks padded to the same
+length are decoded together, `official_blocks`: the same predictions).
 A `Selection` with a `budget` also keeps the best state among the evaluations at iterations <= budget (evaluated at
 the budget too): the weights of a shorter run read from the same run, which the equal-seconds comparison uses.
 """
@@ -104,12 +105,30 @@ def masked_cross_entropy(logits: torch.Tensor, targets: torch.Tensor, mask: torc
     return losses[mask].mean()
 
 
+def official_blocks(prefixes: Sequence[Sequence[int]], batch: int) -> list[list[int]]:
+    """The official test batches, consecutive blocks of OFFICIAL_EVAL_BATCH positions, each padded to its longest
+    prefix; blocks of one longest prefix length are joined (in order, up to max(`batch`, OFFICIAL_EVAL_BATCH)
+    positions), which pads every prefix as its own block does and changes no prediction: the samples of a batch do
+    not interact, a prediction depends on its batch only through the padded length."""
+    by_padding: dict[int, list[list[int]]] = {}
+    for start in range(0, len(prefixes), OFFICIAL_EVAL_BATCH):
+        block = list(range(start, min(start + OFFICIAL_EVAL_BATCH, len(prefixes))))
+        by_padding.setdefault(max(len(prefixes[i]) for i in block), []).append(block)
+    joined: list[list[int]] = []
+    for _, blocks in sorted(by_padding.items()):
+        joined.append([])
+        for block in blocks:
+            if joined[-1] and len(joined[-1]) + len(block) > max(batch, OFFICIAL_EVAL_BATCH):
+                joined.append([])
+            joined[-1] += block
+    return joined
+
+
 def evaluation_batches(prefixes: Sequence[Sequence[int]], batch: int, official: bool = False) -> list[list[int]]:
     """Positions of the prefixes scored together: by default the prefixes of each length in order, at most `batch`
-    at a time (no padding); `official`: consecutive blocks of OFFICIAL_EVAL_BATCH positions."""
+    at a time (no padding); `official`: the official blocks of OFFICIAL_EVAL_BATCH positions (`official_blocks`)."""
     if official:
-        return [list(range(start, min(start + OFFICIAL_EVAL_BATCH, len(prefixes))))
-                for start in range(0, len(prefixes), OFFICIAL_EVAL_BATCH)]
+        return official_blocks(prefixes, batch)
     by_length: dict[int, list[int]] = {}
     for i, prefix in enumerate(prefixes):
         by_length.setdefault(len(prefix), []).append(i)
