@@ -52,6 +52,12 @@ def test_resume_reads_every_cell_back(tiny):
     assert again.metrics == result.metrics
 
 
+def test_cells_run_longest_first_whatever_the_order_of_runs():
+    cfg = apply_overrides(CONFIGS["quick"], ["runs=memorise,nll_no_stn,crnn_ctc,focal,nll", "seeds=2"])
+    assert [(c["run"], c["seed"]) for c in grid_cells(cfg, 3)] == [
+        (run, seed) for run in ("crnn_ctc", "nll", "focal", "nll_no_stn", "memorise") for seed in (3, 4)]
+
+
 def test_rendered_sets_are_cached_by_their_config(isolated_data, monkeypatch):
     """A set is rendered once per config: the same config reads the cache, a changed one renders its own."""
     rendered = []

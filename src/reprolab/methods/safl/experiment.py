@@ -66,8 +66,9 @@ class SaflExperimentConfig(FastPath):     # compile, bf16, channels_last, cuda_g
     # The quick cut: CRNN-CTC is left out of the quick run (`--set runs=...,crnn_ctc` adds it): 1,000 of its steps take
     # 0.22 s each against SAFL's 0.17 on one thread of this CPU (measured), and one seed decides no comparison.
     runs: tuple[RunName, ...] = ("memorise", "nll", "focal", "nll_no_stn")
-    # One seed: each SAFL cell takes about 3 minutes on one core; three seeds of the three SAFL runs take about
-    # 12 minutes on 2 cores (`--set seeds=3`), so the quick run's comparisons are inconclusive.
+    # One seed: a SAFL cell takes 2-3 minutes on one core (1,000 steps at 0.11-0.17 s, measured); three seeds of the
+    # three SAFL runs take about 12 minutes on 2 cores (`--set seeds=3`), so the quick run's comparisons are
+    # inconclusive.
     seeds: int = 1
     train_images: int = 6000
     val_images: int = 300
@@ -281,8 +282,16 @@ def benchmark_scores(recognizer: Recognizer, root: str, cfg: SaflExperimentConfi
             "skipped": data.skipped, "bad_images": data.bad_images}
 
 
+# The runs by the seconds a cell takes, longest first (one thread of this CPU, quick config: CRNN-CTC 0.22 s per step
+# against SAFL's 0.17; SAFL 1,000 steps at 0.15-0.17 s, 0.11 without the rectifier; memorise 150 steps at 0.33 s).
+LONGEST_FIRST: tuple[RunName, ...] = ("crnn_ctc", "nll", "focal", "nll_no_stn", "memorise")
+
+
 def grid_cells(cfg: SaflExperimentConfig, base_seed: int) -> list[dict[str, Any]]:
-    return [{"run": run, "seed": seed} for run in cfg.runs for seed in range(base_seed, base_seed + cfg.seeds)]
+    """Every (run, seed), the longest runs first: the workers take cells in this order, so the shortest cells fill
+    in at the end (the longest-processing-time rule). Each cell's numbers do not depend on the order."""
+    runs = sorted(cfg.runs, key=LONGEST_FIRST.index)
+    return [{"run": run, "seed": seed} for run in runs for seed in range(base_seed, base_seed + cfg.seeds)]
 
 
 def over_seeds(values: list[float]) -> dict[str, Any]:

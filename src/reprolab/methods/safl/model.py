@@ -88,7 +88,9 @@ class SAFL(nn.Module):
             raise ValueError(f"images must be float in [-1, 1] (use `as_model_input` on uint8), got {images.dtype}")
 
     def rectify(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        if self.rectifier is None:
+        if self.rectifier is None:      # a bilinear resize to the size the images have is the identity
+            if tuple(images.shape[-2:]) == RECTIFIED:
+                return images, None
             return F.interpolate(images, size=RECTIFIED, mode="bilinear", align_corners=False), None
         return self.rectifier(images)
 

@@ -10,6 +10,9 @@ dropout 0.2; causal self-attention. Output Linear(d, 97), weight N(0, 0.01), bia
 (a table of 5000 sinusoid rows) to a batch-first (B, T, d) tensor, so sample b gets row b at every time step (an
 encoding of its slot in the batch, none over time).
 Masks are boolean, True = blocked (torch's convention; the official PyTorch 1.2 code used additive -inf floats).
+Dropout (every `nn.Dropout` of the layers, and the embedding's): `UniformDropout`, the law of `nn.Dropout` (each
+element kept with probability 1 - p and scaled by 1 / (1 - p)) with its mask drawn as float32 uniforms u >= p. The
+attention weights' dropout inside `nn.MultiheadAttention` stays torch's.
 """
 
 from __future__ import annotations
@@ -33,6 +36,26 @@ def sinusoid(length: int, dim: int) -> torch.Tensor:
     return table
 
 
+class UniformDropout(nn.Dropout):
+    """nn.Dropout's law, x * [u >= p] / (1 - p) with u ~ U[0, 1) float32 drawn by `torch.rand_like`: torch's Bernoulli
+    kernel draws a double per element on CPUs where it does not use MKL's generator (AMD ones), which takes longer
+    (`python -m benchmarks safl` times both)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0:
+            return x
+        keep = (torch.rand_like(x) >= self.p).to(x.dtype).mul_(1 / (1 - self.p))
+        return x * keep
+
+
+def uniform_dropouts(module: nn.Module) -> None:
+    """Replace every `nn.Dropout` inside `module` by a `UniformDropout` of the same p."""
+    for parent in list(module.modules()):
+        for name, child in list(parent.named_children()):
+            if type(child) is nn.Dropout:
+                setattr(parent, name, UniformDropout(child.p))
+
+
 def causal_mask(n: int, device: torch.device | str = "cpu") -> torch.Tensor:
     """(n, n) boolean, True above the diagonal (blocked)."""
     return torch.ones(n, n, dtype=torch.bool, device=device).triu(1)
@@ -51,7 +74,8 @@ class SeqTransformer(nn.Module):
         nn.init.zeros_(self.head.bias)
         rows = max(max_len, OFFICIAL_PE_ROWS) if official_decoder_pe else max_len
         self.register_buffer("positions", sinusoid(rows, d_model), persistent=False)
-        self.embed_dropout = nn.Dropout(embed_dropout)
+        self.embed_dropout = UniformDropout(embed_dropout)
+        uniform_dropouts(self.core)
         self.enc_pos_enc, self.enc_causal_mask = enc_pos_enc, enc_causal_mask
         self.official_decoder_pe = official_decoder_pe
 
