@@ -6,6 +6,9 @@ equality check where two computations must agree:
 - AIM's explainer: the MLP once per distinct token of a batch against the MLP at every position, forward and
   backward on 50 training snippets (W_x and the gradients);
 - Adam: torch's fused step against its for-loop step on AIM's quick-size parameters (the updated parameters);
+- RMSprop on L2X's parameters (the quick sizes, the task's 10,093-word vocabulary) after one batch of 40 training
+  snippets: torch's step on every parameter against torch's step on all but the two embeddings and `RowRMSprop` on
+  the embeddings' rows the batch holds (the updated parameters, 20 steps);
 - each equality check: the largest |reference - fast| over the largest |reference| of each tensor compared;
 - the cost per explained item: AIM (all classes, one pass) against LIME (500 samples) and Kernel SHAP (200 samples)
   on 30 test snippets and a WordCNN trained for 1 epoch (AIM 1 epoch at the quick sizes)."""
@@ -15,7 +18,7 @@ import dataclasses
 import torch
 
 from benchmarks import timed
-from reprolab.methods.aim.baselines import kernel_shap_scores, lime_scores
+from reprolab.methods.aim.baselines import L2X, RowRMSprop, kernel_shap_scores, l2x_mask, lime_scores
 from reprolab.methods.aim.blackbox import BlackBoxConfig, WordCNN, embedding_black_box, train_word_cnn
 from reprolab.methods.aim.experiment import CONFIGS, load_text_task
 from reprolab.methods.aim.explainer import AIM
@@ -84,6 +87,37 @@ def adam_line(modules: torch.nn.Module) -> str:
     return ratio_line("Adam step, AIM's quick-size parameters", reference_s, fast_s, gap)
 
 
+def l2x_rmsprop_line(task, box, cfg) -> str:
+    l2x = L2X(box, len(task.vocab), 2, 1, cfg.l2x)
+    x = task.train.ids[:40]
+    modules = torch.nn.ModuleList([l2x.selector, l2x.approximator])
+    l2x.approximator(x, l2x_mask(l2x.selector(x), 1, cfg.l2x.tau), 1).square().mean().backward()
+    grads = [p.grad.clone() for p in modules.parameters()]
+    embeddings = {id(l2x.selector.embedding.weight), id(l2x.approximator.embedding.weight)}
+    copies = {fast: [p.detach().clone() for p in modules.parameters()] for fast in (False, True)}
+    reference = torch.optim.RMSprop(copies[False], lr=cfg.l2x.lr)
+    rest = torch.optim.RMSprop([c for p, c in zip(modules.parameters(), copies[True]) if id(p) not in embeddings],
+                               lr=cfg.l2x.lr)
+    rows = RowRMSprop([c for p, c in zip(modules.parameters(), copies[True]) if id(p) in embeddings], cfg.l2x.lr,
+                      rest.defaults["alpha"], rest.defaults["eps"])
+    ids = torch.unique(x)
+
+    def stepper(fast: bool):
+        def step() -> None:
+            for p, g in zip(copies[fast], grads):
+                p.grad = g
+            if fast:
+                rest.step()
+                rows.step(ids)
+            else:
+                reference.step()
+        return step
+
+    reference_s, fast_s = timed(stepper(False), 20), timed(stepper(True), 20)
+    gap = max(relative_gap(a, b) for a, b in zip(copies[False], copies[True]))
+    return ratio_line("RMSprop step, L2X's quick-size parameters", reference_s, fast_s, gap)
+
+
 def cost_lines(task, features: FeatureKind, cfg) -> list[str]:
     model = train_word_cnn(task.train.ids, task.train.labels, 2, len(task.vocab), BlackBoxConfig(epochs=1), 0)
     box = embedding_black_box(model)
@@ -107,5 +141,6 @@ def main() -> None:
     model = WordCNN(len(task.vocab), 2).eval()
     aim = AIM(embedding_black_box(model), 2, features, cfg.aim)
     for line in [*black_box_lines(model, task.test.ids, features), explainer_line(aim.explainer, task.train.ids[:50]),
-                 adam_line(aim.modules), *cost_lines(task, features, cfg)]:
+                 adam_line(aim.modules), l2x_rmsprop_line(task, embedding_black_box(model), cfg),
+                 *cost_lines(task, features, cfg)]:
         print(line, flush=True)

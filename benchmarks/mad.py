@@ -4,19 +4,24 @@ it against the official DFAD loop (VainF/Data-Free-Adversarial-Distillation, `DF
 teacher keeps requires_grad, so its student-step forward builds a graph and the generator step's backward also
 computes teacher and student weight gradients (discarded), and the generator is a plain contiguous module.
 `Distiller` freezes the teacher, stops parameter gradients of S in the generator step and, on a CPU, keeps the
-generator channels-last. Both start from the same weights and draw the same z. Equality: the student's and the
-generator's weights after the same iterations, against the official loop run on the channels-last generator (a
-contiguous one rounds its convolutions differently, and Adam's first steps magnify such differences to ~1e-3).
+generator channels-last (`experiment.channels_last_generator`). Both start from the same weights and draw the same
+z. Equality: the student's and the generator's weights after the same iterations, against the official loop run on
+Distiller's channels-last generator (a contiguous one rounds its convolutions differently, and Adam's first steps
+magnify such differences to ~1e-3).
 Speed: iterations per second, Distiller / official (contiguous, and channels-last). One thread.
 
-Two more cases, one thread each:
+Three more cases, one thread each:
 - Evaluation batch: the LeNet5-half student scores the 10k MNIST test images in batches of `EVAL_BATCH` (the
   experiment's) against batches of 1 000 (`nets.scoring`'s default); equality: identical logits.
 - Seed-stacking bound: each network of a quick run on 3 x 32 samples in one call against three calls on 32 (a
   student step's share of G's samples at B 64, split batch). Stacking 3 seeds' networks into one call does the
   same arithmetic on batched weights, so it cannot beat one network on the 3x batch: the ratio bounds what seeds
   as a batch dimension would save per call. Equality: the frozen teacher's logits (eval mode, so each sample's
-  logits do not depend on its batch) in one call against three, max |difference|."""
+  logits do not depend on its batch) in one call against three, max |difference|.
+- Generator layout: the MNIST quick generator as `make_distiller` builds it on a CPU (`channels_last_generator`: the
+  first BatchNorm's output converted to channels-last) against the channels-last module alone, on a student step's
+  32 samples without gradient and on the generator step's 64 samples with the backward pass. Equality: samples and
+  parameter gradients bit for bit."""
 
 import copy
 import time
@@ -25,7 +30,7 @@ import torch
 from torch.nn import functional as F
 
 from benchmarks import timed
-from reprolab.methods.mad.experiment import EVAL_BATCH, MADExperimentConfig, make_distiller
+from reprolab.methods.mad.experiment import EVAL_BATCH, MADExperimentConfig, channels_last_generator, make_distiller
 from reprolab.methods.mad.teachers import RECIPES, build_network, load_split
 from reprolab.nets import GeneratorA
 from reprolab.nets.scoring import batched
@@ -95,10 +100,34 @@ def stacking_bound() -> None:
               f"{gap:.1e}")
 
 
+def generator_layout() -> None:
+    case = MADExperimentConfig().mnist
+    torch.manual_seed(0)
+    plain = GeneratorA(case.nz, case.ngf, case.img_size, case.channels).to(memory_format=torch.channels_last)
+    fast = channels_last_generator(copy.deepcopy(plain))
+    z32, z64 = torch.randn(32, case.nz), torch.randn(64, case.nz)
+
+    def forward_backward(generator):
+        generator.zero_grad()
+        generator(z64).square().mean().backward()
+        return [p.grad.clone() for p in generator.parameters()]
+
+    with torch.no_grad():
+        sample = [timed(lambda g=g: g(z32), REPEATS * 3) for g in (plain, fast)]
+        same_samples = torch.equal(plain(z32), fast(z32))
+    step = [timed(lambda g=g: forward_backward(g), REPEATS) for g in (plain, fast)]
+    same_grads = all(torch.equal(a, b) for a, b in zip(forward_backward(plain), forward_backward(fast)))
+    print(f"MNIST generator layout, channels-last alone / with the converted BatchNorm output: 32 samples "
+          f"{sample[0] * 1e3:.2f} / {sample[1] * 1e3:.2f} ms ({sample[0] / sample[1]:.2f}x), forward and backward on "
+          f"64 {step[0] * 1e3:.2f} / {step[1] * 1e3:.2f} ms ({step[0] / step[1]:.2f}x); samples "
+          f"{'identical' if same_samples else 'DIFFERENT'}, gradients {'identical' if same_grads else 'DIFFERENT'}")
+
+
 def main() -> None:
     torch.set_num_threads(1)
     evaluation_batch()
     stacking_bound()
+    generator_layout()
     case = MADExperimentConfig().mnist
     torch.manual_seed(0)
     teacher = build_network("lenet5").eval()     # the MNIST teacher's architecture (random weights suffice)
@@ -112,13 +141,14 @@ def main() -> None:
                 distiller.iteration()
         else:
             plain_teacher = copy.deepcopy(teacher).requires_grad_(True)
-            generator = distiller.generator
-            if name == "official":
-                generator = generator.to(memory_format=torch.contiguous_format)
+            generator, opt_g = distiller.generator, distiller.generator_optimizer
+            if name == "official":                  # a plain contiguous module with the same weights
+                generator = GeneratorA(case.nz, case.ngf, case.img_size, case.channels)
+                generator.load_state_dict(distiller.generator.state_dict())
+                opt_g = torch.optim.Adam(generator.parameters(), lr=case.generator_lr)
             for _ in range(ITERATIONS):
-                official_iteration(plain_teacher, distiller.student, generator, distiller.student_optimizer,
-                                   distiller.generator_optimizer, distiller.z_rng, distiller.cfg.batch_size,
-                                   case.nz)
+                official_iteration(plain_teacher, distiller.student, generator, distiller.student_optimizer, opt_g,
+                                   distiller.z_rng, distiller.cfg.batch_size, case.nz)
         seconds[name] = time.perf_counter() - start
         weights[name] = [p.detach().clone() for m in (distiller.student, distiller.generator)
                          for p in m.parameters()]

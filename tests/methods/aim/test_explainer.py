@@ -8,7 +8,8 @@ import math
 import pytest
 import torch
 
-from reprolab.methods.aim.baselines import L2X, L2XConfig, kernel_shap_scores, l2x_mask, lime_scores, lime_weights
+from reprolab.methods.aim.baselines import (L2X, L2XConfig, RowRMSprop, kernel_shap_scores, l2x_mask, lime_scores,
+                                            lime_weights)
 from reprolab.methods.aim.blackbox import (BlackBoxConfig, WordCNN, balanced_offsets, callable_black_box,
                                            embedding_black_box, image_black_box, train_word_cnn)
 from reprolab.methods.aim.corpus import Vocabulary, tokenize
@@ -326,6 +327,48 @@ def test_l2x_official_noise_is_drawn_once_for_every_batch(monkeypatch):
     assert drawn == [(20, 3, 12)]                                               # once, (batch, K, L), 10 steps
     logits, noise = torch.randn(4, 12), torch.randn(4, 3, 12)
     assert torch.equal(l2x_mask(logits, 3, 0.5, noise), l2x_mask(logits, 3, 0.5, noise))
+
+
+def test_the_row_rmsprop_step_equals_torchs_dense_step_bit_for_bit():
+    """Embeddings trained on batches of ids (repeats included, most rows untouched): the same weights and
+    squared-gradient averages as torch's RMSprop after every step."""
+    torch.manual_seed(0)
+    plain, rows = torch.nn.Embedding(50, 6), torch.nn.Embedding(50, 6)
+    rows.load_state_dict(plain.state_dict())
+    reference = torch.optim.RMSprop(plain.parameters(), lr=1e-2)
+    fast = RowRMSprop([rows.weight], 1e-2, reference.defaults["alpha"], reference.defaults["eps"])
+    for step in range(6):
+        ids = torch.randint(0, 12 + 6 * step, (4, 5))
+        target = torch.randn(4, 5, 6)
+        reference.zero_grad()
+        fast.zero_grad()
+        for embedding in (plain, rows):
+            (embedding(ids) - target).square().sum().backward()
+        reference.step()
+        fast.step(torch.unique(ids))
+        assert torch.equal(plain.weight, rows.weight)
+        assert torch.equal(reference.state[plain.weight]["square_avg"], fast.square_avgs[0])
+    assert not torch.equal(plain.weight[:12], torch.nn.Embedding(50, 6).weight[:12])
+
+
+def test_l2x_trains_the_same_weights_as_with_torchs_rmsprop_on_every_parameter(monkeypatch):
+    from reprolab.methods.aim import baselines
+
+    class DenseRMSprop(torch.optim.RMSprop):                  # the plain path: torch's step on every row
+        def __init__(self, params, lr, alpha, eps):
+            super().__init__(params, lr=lr, alpha=alpha, eps=eps)
+
+        def step(self, rows=None):
+            return super().step()
+
+    x, _, _ = synthetic.items(90, seed=6)
+    small = L2XConfig(embed=8, filters=8, hidden=8, epochs=2, batch_size=20)
+    fast = L2X(synthetic.black_box(), synthetic.VOCAB, 2, 3, small, 0).fit(x)
+    monkeypatch.setattr(baselines, "RowRMSprop", DenseRMSprop)
+    plain = L2X(synthetic.black_box(), synthetic.VOCAB, 2, 3, small, 0).fit(x)
+    for a, b in ((fast.selector, plain.selector), (fast.approximator, plain.approximator)):
+        assert all(torch.equal(p, q) for p, q in zip(a.state_dict().values(), b.state_dict().values()))
+    assert torch.equal(fast.scores(x), plain.scores(x))
 
 
 def test_balanced_offsets_give_every_class_the_same_share_and_need_validation_items():

@@ -1,3 +1,4 @@
+import copy
 import dataclasses
 
 import pytest
@@ -5,7 +6,7 @@ import torch
 
 from reprolab.launch import run_method
 from tests.conftest import read_record, tiny_quick_run
-from reprolab.methods.mad.experiment import CONFIGS, longest_first, make_distiller
+from reprolab.methods.mad.experiment import CONFIGS, channels_last_generator, longest_first, make_distiller
 from reprolab.methods.mad.teachers import build_network, load_or_train_teacher, load_split, teacher_path
 
 TINY = ("cases=digits", "seeds=2", "digits.iterations=40", "digits.eval_every=10", "digits.forgetting_lag=10",
@@ -66,7 +67,7 @@ def test_smoke_run_writes_a_complete_record(tiny_run):
     mad = block["mad"]
     assert mad["js_ratio"]["per_seed"] == pytest.approx([g / e for g, e in zip(mad["js_step_G"]["per_seed"],
                                                                                mad["js_step_G_ema"]["per_seed"])])
-    assert "js_step_G_ema" not in block["base"]          # the base trains on G alone; its probe follows G only
+    assert "js_step_G" not in block["base"] and "js_step_G_ema" not in block["base"]    # no drift probe in a base run
     assert "samples_digits.png" in record["artifacts"]
     for artifact in record["artifacts"]:
         assert (out / artifact).stat().st_size > 1000
@@ -139,3 +140,25 @@ def test_cifar10_paper_generator_is_class_conditional_with_bilinear_upsampling()
     assert isinstance(distiller.generator, GeneratorA) and distiller.generator.conditional == "sum"
     assert distiller.conditional and distiller.generator.embedding.weight.shape == (10, 8)
     distiller.iteration()                                                       # labels are drawn and used
+
+
+@pytest.mark.parametrize("upsample,conditional", [("nearest", "uncond"), ("bilinear", "sum")])
+def test_the_channels_last_generator_gives_the_same_numbers_bit_for_bit(upsample, conditional):
+    """Forward values, BN running statistics and parameter gradients equal the channels-last module without the
+    conversion after the first BatchNorm (the layout `make_distiller` used before it), and the EMA copy keeps it."""
+    from reprolab.nets import GeneratorA
+
+    torch.manual_seed(0)
+    plain = GeneratorA(16, 8, 32, 1, upsample, conditional, 10 if conditional != "uncond" else 0)
+    plain = plain.to(memory_format=torch.channels_last)
+    fast = channels_last_generator(copy.deepcopy(plain))
+    z, y = torch.randn(24, 16), torch.randint(10, (24,))
+    outputs = [g(z, y if conditional != "uncond" else None) for g in (plain, fast)]
+    for g, out in zip((plain, fast), outputs):
+        out.square().sum().backward()
+    assert torch.equal(*outputs)
+    assert all(torch.equal(p.grad, q.grad) for p, q in zip(plain.parameters(), fast.parameters()))
+    assert all(torch.equal(p, q) for p, q in zip(plain.buffers(), fast.buffers()))
+    h = torch.randn(4, 16, 8, 8)
+    assert plain.blocks[0](h).is_contiguous() and not copy.deepcopy(fast).blocks[0](h).is_contiguous()
+    assert copy.deepcopy(fast).blocks[0](h).is_contiguous(memory_format=torch.channels_last)

@@ -11,8 +11,8 @@
   states no size, spec §4). no_signal when either student's accuracy does not beat chance (1 / num_classes).
 - `mad_accuracy_ge_base` (reproduction): MAD's last-k test accuracy is above its base's; delta 0 (the paper states
   no size for these teacher-student pairs, spec §4). The same chance gate.
-- `mad_cost_within_2_5x` (check): MAD's wall time per iteration is at most 2.5x its base's in every case (spec §7
-  check 9).
+- `mad_cost_within_2_5x` (check): MAD's wall time per iteration (training and evaluation; the drift probe, which
+  only the MAD runs run, is left out) is at most 2.5x its base's in every case (spec §7 check 9).
 """
 
 from __future__ import annotations
