@@ -3,7 +3,8 @@ import pytest
 import torch
 from torch import nn
 
-from reprolab.rl.dqn import AveragedRule, DoubleRule, DQNAgent, DQNConfig, MaxminRule, TargetRule, train_dqn
+from reprolab.rl.dqn import (AveragedRule, DoubleRule, DQNAgent, DQNConfig, MaxminRule, TargetRule, make_optimizer,
+                            train_dqn)
 from reprolab.rl.envs import make_env
 
 
@@ -82,6 +83,26 @@ def test_train_dqn_runs_and_is_deterministic():
     a, b = once(), once()
     assert a.episode_returns == b.episode_returns and a.losses == b.losses and np.isfinite(a.losses).all()
     assert a.episode_end_frames == sorted(a.episode_end_frames) and len(a.losses) == 5
+
+
+def test_adam_takes_the_steps_of_torchs_per_tensor_loop_bit_for_bit():
+    # make_optimizer's Adam (foreach) against torch's CPU default, the per-tensor loop; torch's fused CPU kernel
+    # is not equal (6e-8 apart after these 100 steps), so this comparison can fail
+    torch.manual_seed(0)
+    nets = [_net(), _net()]
+    nets[1].load_state_dict(nets[0].state_dict())
+    start = nets[0][0].weight.detach().clone()
+    optimizers = [make_optimizer(nets[0].parameters(), DQNConfig(optimizer="adam", lr=1e-2, adam_eps=1e-4)),
+                  torch.optim.Adam(nets[1].parameters(), lr=1e-2, eps=1e-4, foreach=False)]
+    g = torch.Generator().manual_seed(2)
+    for _ in range(100):
+        x = torch.randn(16, 3, generator=g)
+        for net, optimizer in zip(nets, optimizers):
+            optimizer.zero_grad()
+            net(x).pow(2).mean().backward()
+            optimizer.step()
+    assert not torch.equal(nets[0][0].weight, start)       # the steps moved the weights
+    assert all(torch.equal(a, b) for a, b in zip(nets[0].parameters(), nets[1].parameters()))
 
 
 def test_bad_rule_arguments():

@@ -31,6 +31,14 @@ def _batch(n=12):
             **{k: torch.randn(n, 16, generator=g) * 0.3 for k in ("h", "c", "next_h", "next_c")}}
 
 
+def test_onehot_rows_are_torchs_one_hot_and_follow_the_network_to_its_device():
+    net = MBECNetwork((3,), 4)
+    actions = torch.tensor([2, 0, 3, 3, 1])
+    assert torch.equal(net.onehot(actions), torch.nn.functional.one_hot(actions, 4).float())
+    assert "identity" not in net.state_dict()             # not a weight: checkpoints keep their keys
+    assert torch.equal(net.identity[2: 3], net.onehot(torch.tensor([2])))
+
+
 def test_habitual_weights_match_the_dqn_network_under_the_same_seed():
     torch.manual_seed(5)
     dqn = habitual_network((3,), 4)

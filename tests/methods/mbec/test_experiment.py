@@ -47,6 +47,18 @@ def test_a_seed_batched_dqn_cell_gives_each_seed_its_separate_run(tmp_path):
         np.testing.assert_equal(a, b)          # NaN (empty bins, threshold not reached) equal to NaN
 
 
+def test_the_pool_takes_the_mbec_cells_before_the_dqn_cells():
+    from reprolab.methods.mbec.experiment import env_agents, grid_cells, longest_first
+    from reprolab.runtime.config import apply_overrides
+
+    cfg = apply_overrides(CONFIGS["quick"], [*TINY, "envs=maze3,maze4"])
+    cells = grid_cells(cfg, env_agents(cfg), 0)
+    ordered = longest_first(cells)
+    assert [(c["env"], c["agent"]) for c in ordered[::2]] == [
+        ("maze3", "mbec"), ("maze3", "mbec_fixed_beta"), ("maze4", "mbec"), ("maze3", "dqn"), ("maze4", "dqn")]
+    assert [c["seed"] for c in ordered] == [0, 1] * 5 and sorted(map(str, ordered)) == sorted(map(str, cells))
+
+
 def test_unknown_names_are_rejected():
     with pytest.raises(ValueError, match="unknown environment 'pong'"):
         build_env("pong", CONFIGS["quick"])

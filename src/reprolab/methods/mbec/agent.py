@@ -119,11 +119,11 @@ class HybridRule(TargetRule):
         return (q + agent.beta(net, h).unsqueeze(1) * agent.episodic_values(net, x, h, c)).max(dim=1).values
 
     def online_values(self, agent: "MBECAgent", batch: dict, k: int) -> torch.Tensor:
+        if not agent.reading_online:
+            return super().online_values(agent, batch, k)        # Q_theta(s, a) alone: no projection needed
         net = agent.online[0]
         q, x = net.q_and_embedding(batch["obs"])
         q_taken = q.gather(1, batch["action"].unsqueeze(1)).squeeze(1)
-        if not agent.reading_online:
-            return q_taken
         episodic = agent.episodic_value_taken(net, x.detach(), batch["h"], batch["c"], batch["action"],
                                               batch["reward"])
         return q_taken + agent.beta(net, batch["h"]) * episodic
@@ -146,7 +146,8 @@ class MBECAgent(DQNAgent):
         # Memory decisions draw from their own streams, so switching the memory off leaves DQN's draws unchanged.
         self.mem_rng = np.random.default_rng([seed, 1])
         self.noise = torch.Generator(self.device).manual_seed(seed + 7919)
-        self.rec_optimizer = torch.optim.Adam(self.online[0].parameters(), lr=dqn_cfg.lr, eps=dqn_cfg.adam_eps)
+        self.rec_optimizer = torch.optim.Adam(self.online[0].parameters(), lr=dqn_cfg.lr, eps=dqn_cfg.adam_eps,
+                                              foreach=True)   # = the per-tensor loop, bit for bit (`make_optimizer`)
         self.episodes, self.lengths = 0, collections.deque(maxlen=20)
         self.write_interval = cfg.initial_write_interval
         self.trace: dict[str, list] = {"memory_error": [], "beta": [], "rec_loss": [], "key_distances": []}
@@ -186,7 +187,7 @@ class MBECAgent(DQNAgent):
         """Q_MBEC(s, a) = r_hat([x, onehot(a), h]) + gamma V_M(random_map(LSTM([x, onehot(a)], h))) -> (B, |A|)."""
         B, A = len(x), self.n_actions
         xr, hr, cr = x.repeat_interleave(A, 0), h.repeat_interleave(A, 0), c.repeat_interleave(A, 0)
-        a = torch.eye(A, device=x.device).repeat(B, 1)
+        a = net.identity.repeat(B, 1)
         h_next, _ = net.step(xr, a, hr, cr)
         v = self.memory.read(net.key(h_next), self.mem_rng).view(B, A)
         r_hat = net.reward(xr, a, hr).view(B, A)
@@ -231,7 +232,7 @@ class MBECAgent(DQNAgent):
         net = self.online[0]
         x = self.embedding(obs)
         with torch.no_grad():
-            h1, c1 = net.step(x, net.onehot(torch.tensor([action], device=self.device)), self.h, self.c)
+            h1, c1 = net.step(x, net.identity[action: action + 1], self.h, self.c)      # onehot(a_t), one row
             if self.memory_ready() and self.t % self.mbec.beta_log_every == 0:
                 self.trace["beta"].append((self.frame, float(self.beta(net, self.h)[0])))
         extras = {"h": self.h[0].cpu().numpy(), "c": self.c[0].cpu().numpy(),
@@ -342,7 +343,7 @@ class MBECAgent(DQNAgent):
         loss_reward = F.smooth_l1_loss(net.reward(x_in, a_in, h_own), reward)
         optimizer.zero_grad(set_to_none=True)
         (loss_trajectory + loss_reward).backward()
-        torch.nn.utils.clip_grad_norm_(net.parameters(), self.mbec.rec_clip)
+        torch.nn.utils.clip_grad_norm_(self.online_parameters[0], self.mbec.rec_clip)
         optimizer.step()
         self.trace["rec_loss"].append((self.frame, loss_trajectory.item(), loss_reward.item()))
 

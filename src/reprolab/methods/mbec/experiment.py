@@ -39,7 +39,7 @@ from reprolab.rl.seeds import SeedBatchedDQN, cell_seeds, seed_cells, train_dqn_
 from reprolab.runtime.stats import binned_curve, finite_mean, mean_se, summarize
 from reprolab.report.figures import learning_curve_panels
 from reprolab.runtime.config import ConfigError, check_options
-from reprolab.runtime.grid import GridResults, cell_checkpoint
+from reprolab.runtime.grid import GridResults, cell_checkpoint, cell_name
 from reprolab.runtime.results import RunContext, RunResult
 
 NEEDS_EXTRA_DATA = False
@@ -78,7 +78,8 @@ class MBECExperimentConfig:
     bins: int = 30
     early_fraction: float = 1 / 3         # AUC over the first third of training
     checkpoint_every: int = 0             # frames between in-run checkpoints (0: none)
-    dqn_seed_batch: bool = False          # train DQN's seeds of an environment together (reprolab.rl.seeds)
+    dqn_seed_batch: bool = False          # train DQN's seeds of an environment together (reprolab.rl.seeds); off
+                                          # at quick: their episodes leave the separate runs' (float32 rounding)
     workers: int = 2
 
     def __post_init__(self) -> None:
@@ -188,8 +189,9 @@ def dqn_network(env, cfg: MBECExperimentConfig) -> Callable[[], nn.Sequential]:
 def run_dqn_batched(seeds: list[int], env_name: str, cfg: MBECExperimentConfig, frames: int, device: str = "cpu",
                     checkpoint: Path | None = None, resume: bool = False) -> list[dict]:
     """The DQN baseline for several seeds at once, networks stacked (`reprolab.rl.seeds`): seed i's run takes the
-    episodes of `run_agent(seed_i, env_name, "dqn", ...)` while the weights agree to float32 rounding, which can
-    flip a greedy action late in a long run. "seconds" is the batch's wall time over the number of seeds."""
+    episodes of `run_agent(seed_i, env_name, "dqn", ...)` while the weights agree to float32 rounding; at quick
+    settings training grows that rounding until a greedy action flips (noisy CartPole: first at frames 2,172-11,387
+    of 12,000, `reprolab.rl.seeds`). "seconds" is the batch's wall time over the number of seeds."""
     env, threshold = build_env(env_name, cfg)
     dqn_cfg = dqn_config(env_name, cfg, frames)
     agent = SeedBatchedDQN(dqn_network(env, cfg), env.action_space.n, dqn_cfg, TargetRule(), seeds, device)
@@ -320,12 +322,30 @@ def run_device(cfg: MBECExperimentConfig, device: torch.device) -> torch.device:
     return device if cfg.atari_envs else torch.device("cpu")
 
 
+def longest_first(cells: list[dict]) -> list[dict]:
+    """The cells in the order the pool takes them: MBEC++ and its variants before DQN (at quick scale an MBEC++
+    cell takes 9-14 s and a DQN cell 4-5 s on a 2-core AMD EPYC CPU), so that the workers end on short cells;
+    otherwise in `grid_cells` order."""
+    return sorted(cells, key=lambda cell: cell["agent"] == "dqn")
+
+
+def run_stages(cfg: MBECExperimentConfig, ctx: RunContext, cells: list[dict]) -> tuple[dict, GridResults]:
+    """The equivalence check and every grid cell as stages of one pool of `cfg.workers` processes (the check runs
+    beside the first cells): the check's record and the cells' results."""
+    names = [cell_name(GRID, cell) for cell in cells]
+    if len(set(names)) != len(names):
+        raise ValueError(f"grid {GRID!r} has repeated cells")
+    jobs = {"equivalence": (memory_off_equals_dqn, (cfg, ctx.seed)),
+            **{name: (run_cell, (cell, cfg, ctx.device, ctx.out_dir, ctx.resume)) for name, cell in zip(names, cells)}}
+    values = ctx.stages(jobs, workers=cfg.workers)
+    return values["equivalence"], GridResults([(dict(cell), values[name]) for name, cell in zip(names, cells)])
+
+
 def run(cfg: MBECExperimentConfig, ctx: RunContext) -> RunResult:
     seed = ctx.seed
-    metrics: dict = {"equivalence": ctx.stage("equivalence", lambda: memory_off_equals_dqn(cfg, seed))}
     plan = env_agents(cfg)
-    runs = ctx.grid(GRID, grid_cells(cfg, plan, seed), run_cell, cfg, ctx.device, ctx.out_dir, ctx.resume,
-                    workers=cfg.workers)
+    equivalence, runs = run_stages(cfg, ctx, longest_first(grid_cells(cfg, plan, seed)))
+    metrics: dict = {"equivalence": equivalence}
     metrics["envs"] = {env_name: summarize_env(runs, env_name, cfg, kinds) for env_name, kinds in plan}
     with ctx.timed("plots"):
         artifacts = [learning_curve_panels(metrics["envs"], ctx.out_dir / "plot_learning_curves.png").name,

@@ -105,6 +105,7 @@ class MBECNetwork(nn.Module):
             official_init_(self.proj, self.trj_out, self.reward_model, self.beta_net, self.random_map)
             official_lstm_init_(self.lstm)
         self.random_map.requires_grad_(False)
+        self.register_buffer("identity", torch.eye(n_actions), persistent=False)   # row a is onehot(a)
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         return self.habitual(obs)
@@ -118,8 +119,8 @@ class MBECNetwork(nn.Module):
         return self.proj(self.habitual[0](obs))
 
     def onehot(self, actions: torch.Tensor) -> torch.Tensor:
-        """Row i is onehot(a_i) (a per-row scatter, never a shared column index)."""
-        return nn.functional.one_hot(actions.long(), self.n_actions).float()
+        """Row i is onehot(a_i), row a_i of the identity (a per-row lookup, never a shared column index)."""
+        return self.identity[actions.long()]
 
     def step(self, x: torch.Tensor, a_onehot: torch.Tensor, h: torch.Tensor, c: torch.Tensor):
         """(h', c') = LSTM([x, onehot(a)], (h, c)) for a batch (B, .)."""
