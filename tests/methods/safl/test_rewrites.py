@@ -77,3 +77,19 @@ def test_every_dropout_of_the_transformer_is_uniform_with_its_probability():
     assert dropouts and all(type(m) is UniformDropout for m in dropouts.values())
     assert {name: m.p for name, m in dropouts.items() if m.p != 0.1} == {"embed_dropout": 0.2}
     assert len(dropouts) == 1 + 2 * 3 + 2 * 4                 # embedding; 3 per encoder layer, 4 per decoder layer
+
+
+
+def test_torch_dropout_keeps_torchs_bernoulli_masks():
+    """The `torch_dropout` flag (the official behaviour): every dropout of the Transformer is torch's nn.Dropout with
+    its probability, so from one generator state it draws torch's masks, which the uniform masks are not."""
+    official = SeqTransformer(32, 4, 64, 2, 2, dropout=0.1, embed_dropout=0.2, torch_dropout=True)
+    dropouts = {name: m for name, m in official.named_modules() if isinstance(m, nn.Dropout)}
+    assert len(dropouts) == 1 + 2 * 3 + 2 * 4 and all(type(m) is nn.Dropout for m in dropouts.values())
+    assert {name: m.p for name, m in dropouts.items() if m.p != 0.1} == {"embed_dropout": 0.2}
+    x = torch.ones(10_000)
+    masks = []
+    for drop in (official.embed_dropout, nn.Dropout(0.2), UniformDropout(0.2)):
+        torch.manual_seed(1)
+        masks.append(drop(x))
+    assert torch.equal(masks[0], masks[1]) and not torch.equal(masks[0], masks[2])

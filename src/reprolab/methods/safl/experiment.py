@@ -98,6 +98,7 @@ class SaflExperimentConfig(FastPath):     # compile, bf16, channels_last, cuda_g
     workers: int = 2
     official_decoder_pe: bool = False     # official: True (decoder positions indexed by batch slot)
     official_align_corners: bool = False  # official: True (TPS sampling as under PyTorch 1.1)
+    torch_dropout: bool = False           # official: True (torch's Bernoulli dropout masks; default: float32 uniforms)
     channels_last: bool = True        # NHWC convolutions, the same computation: 0.24 -> 0.18 s per SAFL step of
                                       # batch 32 on one thread of this CPU (measured)
 
@@ -221,7 +222,7 @@ def recognizer_for(run: str, cfg: SaflExperimentConfig, seed: int, device: str) 
         return Recognizer.from_config("crnn", device, seed)
     return Recognizer.from_config("safl", device, seed, size=cfg.size, variant=cfg.variant,
                                   stn=run != "nll_no_stn", official_decoder_pe=cfg.official_decoder_pe,
-                                  official_align_corners=cfg.official_align_corners)
+                                  official_align_corners=cfg.official_align_corners, torch_dropout=cfg.torch_dropout)
 
 
 def train_config(run: str, cfg: SaflExperimentConfig) -> TrainConfig:

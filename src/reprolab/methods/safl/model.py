@@ -7,7 +7,8 @@ rectifies them at the same size; its widths are halved or less (spec 6 design). 
 causal encoder mask (both official quirks). The CNN's last width equals d_model in both sizes (512, 128): its
 features go to the Transformer unprojected, as in the official code. Two official behaviours found in review are
 flags that default off: `official_decoder_pe` (the decoder's positional encoding indexed by batch slot,
-`transformer.py`) and `official_align_corners` (the TPS sampling of PyTorch 1.1, `stn.py`).
+`transformer.py`) and `official_align_corners` (the TPS sampling of PyTorch 1.1, `stn.py`); `torch_dropout` draws
+the Transformer's dropout masks with torch's Bernoulli kernel, as the official code, instead of float32 uniforms.
 
 Decoding:
 - `greedy`: the encoder memory is computed once, tokens are appended one at a time, and decoding stops once every
@@ -50,6 +51,8 @@ class SAFLConfig:
     max_len: int = 25                 # decoding steps; the official decoder runs 100 (+1)
     official_decoder_pe: bool = False   # official: True (positions indexed by batch slot, none over time)
     official_align_corners: bool = False  # official: True (grid_sample's default under PyTorch 1.1)
+    torch_dropout: bool = False         # official: True (torch's Bernoulli dropout masks; default: the same law drawn
+                                        # as float32 uniforms, `transformer.UniformDropout`)
 
     def __post_init__(self) -> None:
         check_options(self)
@@ -77,7 +80,8 @@ class SAFL(nn.Module):
         clean = cfg.variant == "clean"
         self.transformer = SeqTransformer(s["d_model"], s["heads"], s["ffn"], s["layers"], s["layers"],
                                           max_len=max(cfg.max_len, 100) + 2, enc_pos_enc=clean,
-                                          enc_causal_mask=not clean, official_decoder_pe=cfg.official_decoder_pe)
+                                          enc_causal_mask=not clean, official_decoder_pe=cfg.official_decoder_pe,
+                                          torch_dropout=cfg.torch_dropout)
 
     def check_images(self, images: torch.Tensor) -> None:
         expected = (3, *self.cfg.input_size)

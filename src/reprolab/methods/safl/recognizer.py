@@ -195,7 +195,7 @@ class Recognizer:
     def from_config(cls, model: Literal["safl", "crnn"] = "safl", device: str = "cpu", seed: int = 0,
                     **safl: Any) -> "Recognizer":
         """`safl` keys: size ("official" | "light"), stn, variant ("official" | "clean"), aster_lstm, max_len,
-        official_decoder_pe, official_align_corners."""
+        official_decoder_pe, official_align_corners, torch_dropout."""
         torch.manual_seed(seed)
         if model == "crnn":
             return cls(CRNN(), device)

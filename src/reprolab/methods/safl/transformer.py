@@ -64,7 +64,8 @@ def causal_mask(n: int, device: torch.device | str = "cpu") -> torch.Tensor:
 class SeqTransformer(nn.Module):
     def __init__(self, d_model: int = 512, heads: int = 8, ffn: int = 2048, encoder_layers: int = 4,
                  decoder_layers: int = 4, dropout: float = 0.1, embed_dropout: float = 0.2, max_len: int = 128,
-                 enc_pos_enc: bool = False, enc_causal_mask: bool = True, official_decoder_pe: bool = False):
+                 enc_pos_enc: bool = False, enc_causal_mask: bool = True, official_decoder_pe: bool = False,
+                 torch_dropout: bool = False):
         super().__init__()
         self.core = nn.Transformer(d_model, heads, encoder_layers, decoder_layers, ffn, dropout, batch_first=True)
         self.embedding = nn.Embedding(NUM_CLASSES + 1, d_model)
@@ -74,8 +75,11 @@ class SeqTransformer(nn.Module):
         nn.init.zeros_(self.head.bias)
         rows = max(max_len, OFFICIAL_PE_ROWS) if official_decoder_pe else max_len
         self.register_buffer("positions", sinusoid(rows, d_model), persistent=False)
-        self.embed_dropout = UniformDropout(embed_dropout)
-        uniform_dropouts(self.core)
+        # torch_dropout: torch's Bernoulli masks (nn.Dropout, as the official code); else the same law from float32
+        # uniforms (UniformDropout)
+        self.embed_dropout = nn.Dropout(embed_dropout) if torch_dropout else UniformDropout(embed_dropout)
+        if not torch_dropout:
+            uniform_dropouts(self.core)
         self.enc_pos_enc, self.enc_causal_mask = enc_pos_enc, enc_causal_mask
         self.official_decoder_pe = official_decoder_pe
 
