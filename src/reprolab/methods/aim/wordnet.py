@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Sequence
 
 from reprolab.data.root import cache_dir
+from reprolab.runtime.io import atomic_write
 
 WORDNET_DIR = Path("/usr/share/wordnet")
 # WordNet 3.0's lexicographer files: number, name, syntactic category (the standard `lexnames` table).
@@ -51,6 +52,25 @@ def wordnet_available() -> bool:
     return (WORDNET_DIR / "data.noun").exists()
 
 
+def wordnet_root() -> Path:
+    """The folder NLTK reads: copies of the package's files (NLTK refuses linked files; about 30 MB) and `lexnames`.
+    Several worker processes prepare it at once, so every file is written to a temp file and renamed (a reader sees
+    the old or the new file, never a part of one), and a file already in place is left alone."""
+    root = cache_dir().parent / "wordnet"
+    root.mkdir(parents=True, exist_ok=True)
+    for path in WORDNET_DIR.iterdir():
+        target = root / path.name
+        if target.is_symlink() or (target.exists() and target.stat().st_nlink > 1):
+            target.unlink(missing_ok=True)
+        if path.is_file() and not target.exists():
+            atomic_write(target, functools.partial(shutil.copyfile, path))
+    lexnames = "".join(f"{i:02d} {name} {CATEGORY[name.split('.')[0]]}\n" for i, name in enumerate(LEXNAMES))
+    target = root / "lexnames"
+    if not target.exists() or target.read_text() != lexnames:
+        atomic_write(target, lambda tmp: tmp.write_text(lexnames))
+    return root
+
+
 @functools.cache
 def wordnet():
     """NLTK's WordNet reader on the Debian copy of WordNet 3.0."""
@@ -60,16 +80,7 @@ def wordnet():
     if not wordnet_available():
         raise FileNotFoundError(f"WordNet 3.0 not found in {WORDNET_DIR}: install the Debian package wordnet-base "
                                 f"(`make setup` does when run as root), or skip brevity (brevity=False)")
-    root = cache_dir().parent / "wordnet"
-    root.mkdir(parents=True, exist_ok=True)
-    for path in WORDNET_DIR.iterdir():                 # NLTK refuses linked files: copies (about 30 MB)
-        target = root / path.name
-        if target.is_symlink() or (target.exists() and target.stat().st_nlink > 1):
-            target.unlink()
-        if path.is_file() and not target.exists():
-            shutil.copyfile(path, target)
-    lexnames = "".join(f"{i:02d} {name} {CATEGORY[name.split('.')[0]]}\n" for i, name in enumerate(LEXNAMES))
-    (root / "lexnames").write_text(lexnames)
+    root = wordnet_root()
     if str(root) not in nltk.data.path:
         nltk.data.path.append(str(root))               # NLTK reads corpora only below its data path
 
