@@ -1,5 +1,5 @@
 """`nets.grouped.grouped_linear`: S linear maps applied to S inputs in one batched product equal each seed's own
-`F.linear` (to float rounding), for inputs with one or more batch axes, with and without a bias."""
+`F.linear` (to float rounding), for inputs with no, one or more batch axes, with and without a bias."""
 
 import pytest
 import torch
@@ -8,7 +8,7 @@ from torch.nn import functional as F
 from reprolab.nets.grouped import grouped_linear
 
 
-@pytest.mark.parametrize("batch_shape", [(5,), (4, 6)])
+@pytest.mark.parametrize("batch_shape", [(), (5,), (4, 6)])
 @pytest.mark.parametrize("with_bias", [True, False])
 def test_grouped_linear_equals_each_seeds_own_linear_map(batch_shape, with_bias):
     gen = torch.Generator().manual_seed(0)

@@ -206,7 +206,8 @@ def test_split_batch_splits_only_the_students_samples(order):
 
 
 def test_a_probe_of_g_alone_measures_the_same_drift_of_g():
-    """The base runs' probe (ema=False) skips G~ but gives G's drift exactly as the full probe does."""
+    """A probe of G alone (ema=False, for a base distiller) skips G~ but gives G's drift exactly as the full probe
+    does."""
     d = _distiller(DistillConfig(batch_size=B, student_steps=1, lambda0=1.0, lambda1=0.0))
     both, g_only = DriftProbe(d, n=32), DriftProbe(d, n=32, ema=False)
     for probe in (both, g_only):

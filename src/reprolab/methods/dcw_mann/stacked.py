@@ -59,16 +59,17 @@ class StackedModels(nn.Module):
         self.cfg, self.vocab, self.seeds = models[0].cfg, models[0].vocab, len(models)
         params, _ = torch.func.stack_module_state(list(models))
         self.names = list(params)
+        self.index = {name: i for i, name in enumerate(self.names)}
         self.stack = nn.ParameterList([nn.Parameter(params[name].detach().clone()) for name in self.names])
 
     def param(self, name: str) -> torch.Tensor:
-        return self.stack[self.names.index(name)]
+        return self.stack[self.index[name]]
 
     def linear(self, prefix: str) -> Callable[[torch.Tensor], torch.Tensor]:
         """The linear map `prefix` of every seed, x (S, ..., in) -> (S, ..., out)."""
-        bias = f"{prefix}.bias"
-        return lambda x: grouped_linear(x, self.param(f"{prefix}.weight"),
-                                        self.param(bias) if bias in self.names else None)
+        weight, bias = self.param(f"{prefix}.weight"), f"{prefix}.bias"
+        bias_param = self.param(bias) if bias in self.index else None
+        return lambda x: grouped_linear(x, weight, bias_param)
 
     def copy_into(self, models: Sequence[SuffixModel]) -> None:
         """Seed s's current weights into models[s]."""
@@ -78,16 +79,20 @@ class StackedModels(nn.Module):
                     param.copy_(self.param(name)[s])
 
     def cell(self, prefix: str, tf_cell: bool) -> Callable:
-        """The LSTM cell `prefix` of every seed: (x, (h, c)) -> (h', c'), each (S, B, .)."""
+        """The LSTM cell `prefix` of every seed: (x, (h, c)) -> (h', c'), each (S, B, .); its weights are looked up
+        once, not at every time step."""
+        if tf_cell:
+            gates_of = self.linear(prefix)
+        else:
+            w_ih, b_ih, w_hh, b_hh = (self.param(f"{prefix}.{name}")
+                                      for name in ("weight_ih", "bias_ih", "weight_hh", "bias_hh"))
 
         def step(x: torch.Tensor, hc: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
             h, c = hc
             if tf_cell:
-                i, g, f, o = self.linear(prefix)(torch.cat([x, h], dim=-1)).chunk(4, dim=-1)
+                i, g, f, o = gates_of(torch.cat([x, h], dim=-1)).chunk(4, dim=-1)
                 f = f + TF_FORGET_BIAS
             else:
-                w_ih, b_ih, w_hh, b_hh = (self.param(f"{prefix}.{name}")
-                                          for name in ("weight_ih", "bias_ih", "weight_hh", "bias_hh"))
                 gates = grouped_linear(x, w_ih) + b_ih[:, None] + grouped_linear(h, w_hh) + b_hh[:, None]
                 i, f, g, o = gates.chunk(4, dim=-1)
             c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)

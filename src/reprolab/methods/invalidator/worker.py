@@ -186,7 +186,9 @@ def run_child(job: dict, source: str | None, out_fd: int) -> None:
     if groups:
         reply["invariants"], reply["outcomes"] = {}, [None] * len(job["inputs"])
         # the base module's loops, the traced version's own over them; the same for every group
-        headers = {**loop_headers(job["base_source"] or padded), **loop_headers(padded)}
+        headers = loop_headers(padded)
+        if job["base_source"]:
+            headers = {**loop_headers(job["base_source"]), **headers}
         for name, indices in groups.items():
             tracer = Tracer(job["filename"], None, headers=headers)
             namespace[CALL_SITE] = tracer.call_site

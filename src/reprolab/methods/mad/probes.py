@@ -3,7 +3,8 @@
 - `DriftProbe`: on a fixed z batch, p_t = softmax(T(G_t(z))) after every generator step; reports the mean
   Jensen-Shannon divergence JS(p_t, p_{t-1}) for G and (`ema=True`) for the EMA generator G~, their ratio (G over
   G~), and JS(G_t, G~_t). The generators run in train mode (as in training) with their BN running statistics
-  untouched. A base run (lambda1 = 0) trains on G alone, so its probe follows G only (`ema=False`).
+  untouched. A base distiller (lambda1 = 0) trains on G alone, so a probe of it follows G only (`ema=False`); the
+  experiment probes its MAD runs only, the drift its claims read.
 - `ForgettingProbe`: at evaluation t, a pool of samples of G_t with the teacher's labels; `lag` iterations later
   the student's top-1 agreement with the teacher on that old pool is measured again. Reports the mean agreement
   on old pools and the mean drop (agreement when stored - agreement `lag` iterations later).

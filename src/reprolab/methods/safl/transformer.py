@@ -12,7 +12,8 @@ encoding of its slot in the batch, none over time).
 Masks are boolean, True = blocked (torch's convention; the official PyTorch 1.2 code used additive -inf floats).
 Dropout (every `nn.Dropout` of the layers, and the embedding's): `UniformDropout`, the law of `nn.Dropout` (each
 element kept with probability 1 - p and scaled by 1 / (1 - p)) with its mask drawn as float32 uniforms u >= p. The
-attention weights' dropout inside `nn.MultiheadAttention` stays torch's.
+attention weights' dropout inside `nn.MultiheadAttention` stays torch's. `torch_dropout=True` keeps torch's
+`nn.Dropout` everywhere, as the official code.
 """
 
 from __future__ import annotations
