@@ -3,7 +3,7 @@
 import sys
 
 from benchmarks import (aim, balanced_q, data_loading, dcw_mann, domain_invariance, episodic_memory, fast_path,
-                        invalidator_tracer, mad, mbec, nc_solver, neural_collapse, rl_seeds, safl, sandbox,
+                        invalidator_tracer, mad, mbec, memory, nc_solver, neural_collapse, rl_seeds, safl, sandbox,
                         trojan_filter)
 
 BENCHMARKS = {"data_loading": data_loading.main, "nc_solver": nc_solver.main, "episodic_memory": episodic_memory.main,
@@ -11,7 +11,7 @@ BENCHMARKS = {"data_loading": data_loading.main, "nc_solver": nc_solver.main, "e
               "aim": aim.main, "safl": safl.main, "balanced_q": balanced_q.main, "rl_seeds": rl_seeds.main,
               "invalidator_tracer": invalidator_tracer.main, "mbec": mbec.main, "mad": mad.main,
               "neural_collapse": neural_collapse.main, "trojan_filter": trojan_filter.main,
-              "fast_path": fast_path.main}
+              "fast_path": fast_path.main, "memory": memory.main}
 
 if __name__ == "__main__":
     names = sys.argv[1:] or list(BENCHMARKS)

@@ -15,6 +15,7 @@ from reprolab.runtime.claims import claims_table, verdict_counts
 from reprolab.runtime.config import (SCALES, apply_overrides, config_to_dict, cpu_threads, resolve_device,
                                      seed_everything, validate_config)
 from reprolab.runtime.io import json_safe, read_json, write_json
+from reprolab.runtime.memory import keep_freed_memory
 from reprolab.runtime.progress import line_interval, set_progress
 from reprolab.runtime.results import RunContext, RunResult, utc_now
 
@@ -65,6 +66,7 @@ def run_method(name: str, scale: str = "quick", *, seed: int = 0, out: Path | No
     validate_config(config)                  # every nested field's options and bounds, before any folder exists
     out_dir = Path(out) if out is not None else default_out_dir(name, resume)
     torch_device = run_device(module, config, device)
+    keep_freed_memory()                      # the same numbers with fewer page faults (runtime/memory.py)
     if torch_device.type == "cpu":
         torch.set_num_threads(cpu_threads())
     else:

@@ -4,11 +4,11 @@
 A stage is `fn(*args)` with picklable fn and args and a JSON-ready result; its numbers depend only on its
 arguments (each stage seeds itself), so both executors give identical results, and resume works the same way
 (finished stages are kept by `RunContext`, whichever executor ran them). Each worker sets torch's thread count
-to the parent's before running a stage. On Ray every stage asks for 1 CPU and `gpus_per_stage` GPUs; a cluster's
-nodes need reprolab installed (the same version), since stages are sent by reference to its functions. Stages
-write checkpoints (and aim its trained black boxes) into the run's folder, so before the first stage a Ray run
-checks that every node sees that folder (`check_shared_folder`) and stops with an error naming the nodes that do
-not.
+to the parent's before running a stage and keeps freed memory for the next step (`memory.keep_freed_memory`). On
+Ray every stage asks for 1 CPU and `gpus_per_stage` GPUs; a cluster's nodes need reprolab installed (the same
+version), since stages are sent by reference to its functions. Stages write checkpoints (and aim its trained black
+boxes) into the run's folder, so before the first stage a Ray run checks that every node sees that folder
+(`check_shared_folder`) and stops with an error naming the nodes that do not.
 """
 
 from __future__ import annotations
@@ -20,6 +20,8 @@ import typing
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any, Callable, Iterator, Literal
+
+from reprolab.runtime.memory import keep_freed_memory
 
 ExecutorName = Literal["local", "ray"]
 EXECUTORS: tuple[str, ...] = typing.get_args(ExecutorName)
@@ -33,10 +35,11 @@ def timed(fn: Callable[..., Any], *args: Any) -> tuple[Any, float]:
 
 
 def init_worker(threads: int) -> None:
-    """A worker process: the parent's torch thread count."""
+    """A worker process: the parent's torch thread count and allocator settings (`memory.keep_freed_memory`)."""
     import torch
 
     torch.set_num_threads(threads)
+    keep_freed_memory()
 
 
 def _timed_in_worker(threads: int, fn: Callable[..., Any], *args: Any) -> tuple[Any, float]:
