@@ -166,3 +166,14 @@ def test_the_arms_are_those_the_claim_records_and_never_its_extras():
     assert claim_numbers(claims[1]).startswith("a 2; b 2.167; difference -0.167") and "over 3 folds" in \
         claim_numbers(claims[1])
     assert claim_numbers(claims[2]).startswith("a 2; difference 1.5") and "over 3 seeds" in claim_numbers(claims[2])
+
+
+def test_the_method_table_names_the_cpu_kernels_where_the_record_has_them(tmp_path):
+    folder = tmp_path / "mad"
+    folder.mkdir()
+    RunResult(method="mad", scale="quick", seeds=[0], device="cpu", config={}, claims=[],
+              timings={"total_s": 75.0}, finished_at="2026-01-01T10:20:00+00:00",
+              versions={"cpu": "AMD EPYC", "cpu_kernels": "AVX2"}).save(folder)
+    result = CliRunner().invoke(app, ["report", str(tmp_path), "--method-table"])
+    assert "on cpu (AMD EPYC, AVX2 kernels), 75 s" in result.output.splitlines()[0]
+

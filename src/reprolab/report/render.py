@@ -140,12 +140,18 @@ def claim_numbers(claim: Claim) -> str:
     return "; ".join(parts)
 
 
+def cpu_line(versions: dict[str, str]) -> str:
+    """The CPU and the instruction set of torch's CPU kernels (records before that field name the CPU only)."""
+    kernels = versions.get("cpu_kernels")
+    return f"{versions.get('cpu', '')}, {kernels} kernels" if kernels else versions.get("cpu", "")
+
+
 def method_table(folder: Path, result: RunResult) -> str:
     """A method README's results table from one result record: when, where and how long it ran, then each claim's
     kind, verdict and deciding numbers."""
     finished = result.finished_at[:16].replace("T", " ")
     head = (f"`reprolab run {result.method} --scale {result.scale}`, finished {finished} UTC on {result.device} "
-            f"({result.versions.get('cpu', '')}), {_wall(result)}; {result.claims_summary}.")
+            f"({cpu_line(result.versions)}), {_wall(result)}; {result.claims_summary}.")
     lines = [head, "", "| claim | kind | verdict | numbers | expected |", "|---|---|---|---|---|"]
     for c in result.claims:
         lines.append(f"| `{c.name}` | {c.kind} | {c.verdict} | {_md_cell(claim_numbers(c))} | "

@@ -42,7 +42,8 @@ def versions() -> dict[str, str]:
     import torch
 
     return {"python": platform.python_version(), "torch": torch.__version__, "numpy": numpy.__version__,
-            "reprolab": __version__, "platform": platform.platform(), "cpu": cpu_model()}
+            "reprolab": __version__, "platform": platform.platform(), "cpu": cpu_model(),
+            "cpu_kernels": torch.backends.cpu.get_cpu_capability()}
 
 
 @dataclasses.dataclass
