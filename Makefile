@@ -34,9 +34,10 @@ demo: setup
 	$(BIN)/reprolab run all --scale quick --out runs
 	$(BIN)/reprolab report runs
 
+# One pytest process per core (pytest-xdist); a file's tests stay in one process, so its module fixtures run once.
 test: setup
 	$(BIN)/ruff check src tests benchmarks examples scripts
-	$(BIN)/python -m pytest -q --durations=10
+	$(BIN)/python -m pytest -q -n auto --dist loadfile --durations=10
 
 # The report's browser test needs Debian's chromium (installed when running as root; skipped, with the reason, without).
 test-slow: setup

@@ -49,3 +49,28 @@ def read_record(out: Path) -> dict:
 def default_sigint() -> None:
     """Ctrl-C as on a terminal, also when the tests themselves run in the background (where a shell ignores it)."""
     signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+@pytest.fixture(autouse=True)
+def torch_threads():
+    """Each test starts with the thread count a run uses (`cpu_threads`, also under `pytest -n 2`, one worker per
+    core); trained numbers depend on it, so no test leaves another test its own."""
+    from reprolab.runtime.config import cpu_threads
+
+    torch.set_num_threads(cpu_threads())
+    yield
+    torch.set_num_threads(cpu_threads())
+
+
+@pytest.fixture
+def host_reads(monkeypatch) -> list[str]:
+    """The tensor values read into Python (`item`, `float`, `bool`, `tolist`; on a GPU each waits for the device)
+    while the test runs, by name, in order."""
+    reads: list[str] = []
+    for name in ("item", "__float__", "__bool__", "tolist"):
+        def counted(self, *args, _name=name, _own=getattr(torch.Tensor, name)):
+            reads.append(_name)
+            return _own(self, *args)
+
+        monkeypatch.setattr(torch.Tensor, name, counted)
+    return reads

@@ -17,6 +17,7 @@ LOADED_BY_ANOTHER_PACKAGE = {
     "transformers": "sentence-transformers (invalidator's encoder) imports it; pinned to a version it supports",
     "pm4py": "the user's own pm4py.read_xes gives the DataFrame dcw_mann reads (extra 'xes', not in 'all')",
     "pytest": "the test runner (extra 'dev')",
+    "pytest-xdist": "runs `make test` in one process per core (extra 'dev')",
     "ruff": "the linter `make test` runs (extra 'dev')",
     "mkdocs": "`make docs` (extra 'docs')",
     "mkdocs-material": "the theme of `make docs` (extra 'docs')",

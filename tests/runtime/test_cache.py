@@ -1,16 +1,19 @@
 """The shared cache of trained networks: an entry's file name is the documented digest of its key, a hit restores
 the trained weights and extras without training, a changed key misses, a damaged or foreign entry is retrained (the
-networks it was loaded into left as they were), and a write is atomic."""
+networks it was loaded into left as they were), a write is atomic, and an entry linked into another folder is the
+same file (a copy across file systems)."""
 
+import errno
 import hashlib
 import json
+import os
 
 import pytest
 import torch
 from torch import nn
 
 from reprolab.runtime import cache
-from reprolab.runtime.cache import entry_path, load_or_train, restore, store
+from reprolab.runtime.cache import entry_path, link_entry, load_or_train, restore, store
 
 
 @pytest.fixture
@@ -118,3 +121,31 @@ def test_without_a_path_it_always_trains_and_wrong_extras_are_refused(cache_root
         load_or_train(cache_root / "entry.pt", lambda: linear(0), train, ("record",))
     with pytest.raises(ValueError, match="must differ"):
         store(cache_root / "entry.pt", linear(0), {"net": 1.0})
+
+
+def test_a_linked_entry_is_the_same_file_and_outlives_the_entry(cache_root, tmp_path):
+    path = cache_root / "nets" / "entry.pt"
+    store(path, linear(7), {"train_seconds": 1.0})
+    dest = link_entry(path, tmp_path / "run" / "net.pt")
+    assert os.path.samefile(dest, path)                                          # no second copy of the bytes
+    link_entry(path, dest)                                                        # again (a resumed stage)
+    assert os.path.samefile(dest, path) and sorted(p.name for p in dest.parent.iterdir()) == ["net.pt"]
+    good = path.read_bytes()
+    store(path, linear(8), {"train_seconds": 2.0})                                # replaced: a new file
+    path.unlink()
+    assert dest.read_bytes() == good
+
+
+def test_an_entry_is_copied_where_no_link_can_be_made(cache_root, tmp_path, monkeypatch):
+    path = cache_root / "nets" / "entry.pt"
+    store(path, linear(7), {"train_seconds": 1.0})
+
+    def other_file_system(src, dst):
+        raise OSError(errno.EXDEV, "Invalid cross-device link")
+
+    monkeypatch.setattr(os, "link", other_file_system)
+    dest = link_entry(path, tmp_path / "run" / "net.pt")
+    assert not os.path.samefile(dest, path) and dest.read_bytes() == path.read_bytes()
+    with pytest.raises(FileNotFoundError):
+        link_entry(cache_root / "missing.pt", tmp_path / "run" / "other.pt")
+    assert sorted(p.name for p in dest.parent.iterdir()) == ["net.pt"]

@@ -8,13 +8,16 @@ dict per named network and the `extra` payload beside them (e.g. the training se
 atomically (temp file + rename) and read with `weights_only=True`. An entry that is unreadable, holds other names
 than the networks and extras asked for, or whose states a strict `load_state_dict` rejects (keys or shapes
 differ) is removed and trained anew, never trusted; the networks it was loaded into are left as they were.
+`link_entry` puts an entry into another folder (a run's) as a hard link, so the bytes are written once.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import pickle
+import shutil
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
@@ -95,6 +98,24 @@ def load_or_train(path: Path | None, fresh: Callable[[], Networks],
     if path is not None:
         store(path, networks, extra)
     return networks, extra, False
+
+
+def link_entry(path: Path, dest: Path) -> Path:
+    """`dest` (replaced atomically) holds the entry at `path`: a hard link to it, which writes no bytes, or a copy
+    where a link cannot be made (another file system, or one without hard links). An entry is never changed in
+    place (`store` renames a new file over it, `restore` unlinks a damaged one), so the link keeps the bytes it was
+    made with."""
+    if dest.exists() and os.path.samefile(dest, path):      # already linked (rename(2) of one file onto itself
+        return dest                                           # does nothing, and would leave the temp link behind)
+
+    def write(tmp: Path) -> None:
+        tmp.unlink()
+        try:
+            os.link(path, tmp)
+        except OSError:
+            shutil.copyfile(path, tmp)
+
+    return atomic_write(dest, write)
 
 
 def _check_disjoint(networks: Networks, extra: Iterable[str]) -> None:

@@ -25,12 +25,13 @@ from reprolab.runtime.io import atomic_write
 from reprolab.runtime.progress import Progress
 
 
-def descend(optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> float:
-    """One optimiser step on `loss` (gradients zeroed first, then backpropagated); returns the loss's value."""
+def descend(optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> torch.Tensor:
+    """One optimiser step on `loss` (gradients zeroed first, then backpropagated); returns the loss detached, on
+    its device (no host sync: `run_loop`'s progress reads it only when it shows it)."""
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     optimizer.step()
-    return loss.item()
+    return loss.detach()
 
 
 def rng_state() -> dict[str, Any]:
@@ -176,7 +177,7 @@ class LoopCheckpoints:
 
 def run_loop(
     total_steps: int,
-    step_fn: Callable[[int], float | None],
+    step_fn: Callable[[int], float | torch.Tensor | None],
     *,
     objects: Mapping[str, Any] | None = None,
     eval_fn: Callable[[int], dict[str, Any]] | None = None,
@@ -190,7 +191,9 @@ def run_loop(
     progress: bool | None = None,
 ) -> list[dict[str, Any]]:
     """Run `step_fn(step)` for steps [start, total_steps); return the history of `eval_fn` records. `progress`:
-    show the steps and the loss (`runtime.progress`; None: as the run says).
+    show the steps and the loss `step_fn` returns (`runtime.progress`; None: as the run says). A loss returned as a
+    one-element tensor is read only when the progress shows it (every 50 steps on a terminal, one line per interval
+    elsewhere), so a step on a GPU need not wait for its loss to reach the host.
 
     A record is `{"step": s, **eval_fn(s)}` where s counts finished steps (0 = before training); evaluation
     happens every `eval_every` steps, at each step listed in `eval_steps`, and after the last step.

@@ -1,4 +1,5 @@
 import dataclasses
+import os
 
 import pytest
 import torch
@@ -6,8 +7,10 @@ import torch
 from reprolab.launch import run_method
 from reprolab.methods.aim.blackbox import BlackBoxConfig
 from reprolab.methods.aim.corpus import build_task
-from reprolab.methods.aim.experiment import (CONFIGS, black_box_cache_path, cached_black_box, evaluate_cells,
-                                             explain_cells, load_text_task)
+from reprolab.methods.aim import experiment
+from reprolab.methods.aim.experiment import (CONFIGS, black_box_cache_path, black_box_path, cached_black_box,
+                                             evaluate_cells, explain_cells, load_black_box, load_text_task,
+                                             train_black_box)
 from reprolab.methods.aim.wordnet import wordnet_available
 from reprolab.runtime.config import ConfigError, apply_overrides
 from tests.conftest import read_record, tiny_quick_run
@@ -76,8 +79,7 @@ def test_resume_reads_every_cell_back(tiny):
 
 def test_the_black_box_cache_hits_for_the_same_config_and_misses_a_changed_one(tmp_path, monkeypatch):
     monkeypatch.setenv("REPROLAB_CACHE", str(tmp_path))
-    texts = [f"{word} film {i % 7}" for i, word in enumerate(["good", "bad"] * 40)]
-    task = build_task("toy", texts, [i % 2 for i in range(80)], ("bad", "good"), 6)
+    task = _toy_task()
     tiny = BlackBoxConfig(embed=8, filters=4, epochs=1, balanced=True)
     model, record = cached_black_box(task, tiny, 0, "cpu")
     again, hit = cached_black_box(task, tiny, 0, "cpu")
@@ -87,10 +89,31 @@ def test_the_black_box_cache_hits_for_the_same_config_and_misses_a_changed_one(t
                     (tiny, 1)):
         assert black_box_cache_path(task, *changed, "cpu") != black_box_cache_path(task, tiny, 0, "cpu")
         assert not cached_black_box(task, *changed, "cpu")[1]["cached"]
-    longer = build_task("toy", texts, [i % 2 for i in range(80)], ("bad", "good"), 7)
+    longer = _toy_task(7)
     assert black_box_cache_path(longer, tiny, 0, "cpu") != black_box_cache_path(task, tiny, 0, "cpu")
     black_box_cache_path(task, tiny, 0, "cpu").write_bytes(b"damaged")
     assert not cached_black_box(task, tiny, 0, "cpu")[1]["cached"]                 # retrained, never trusted
+
+
+def _toy_task(length: int = 6):
+    texts = [f"{word} film {i % 7}" for i, word in enumerate(["good", "bad"] * 40)]
+    return build_task("toy", texts, [i % 2 for i in range(80)], ("bad", "good"), length)
+
+
+def test_the_run_folder_holds_the_cached_black_box_itself(tmp_path, monkeypatch):
+    """The black box is written once: the run's copy is the cache entry (one file), and the cells load from it the
+    weights the stage trained, also once the cache no longer holds them."""
+    monkeypatch.setenv("REPROLAB_CACHE", str(tmp_path / "cache"))
+    task = _toy_task()
+    monkeypatch.setattr(experiment, "load_text_task", lambda name, cfg: task)
+    cfg = dataclasses.replace(CONFIGS["quick"], black_box=BlackBoxConfig(embed=8, filters=4, epochs=1, balanced=True))
+    record = train_black_box("toy", 0, cfg, "cpu", tmp_path / "run")
+    entry = black_box_cache_path(task, cfg.black_box, 0, "cpu")
+    assert os.path.samefile(black_box_path(tmp_path / "run", "toy", 0), entry) and not record["cached"]
+    trained = cached_black_box(task, cfg.black_box, 0, "cpu")[0].state_dict()
+    entry.unlink()
+    loaded = load_black_box(task, cfg, tmp_path / "run", 0, "cpu").state_dict()
+    assert trained.keys() == loaded.keys() and all(torch.equal(trained[k], loaded[k]) for k in trained)
 
 
 def test_tasks_and_config_errors():

@@ -85,6 +85,21 @@ def test_stacked_training_equals_separate_runs(variant, lr, clip):
             assert torch.allclose(pa, pb, atol=1e-4), name
 
 
+def test_stacked_seeds_refuse_selections_of_different_budgets():
+    """One evaluation schedule serves every stacked seed: budgets 10 and 15 would evaluate (and could select) each
+    seed at the other's budget, which its own `train` run never does."""
+    cfg = TrainConfig(iterations=30, batch_size=8, eval_every=10, max_decode=6)
+    models = _models("dcw_mann")
+    before = [{k: v.clone() for k, v in m.state_dict().items()} for m in models]
+    with pytest.raises(ValueError, match=r"one budget; got budgets by seed \{0: 10, 1: 15, 2: 10\}"):
+        train_seeds(models, _pairs(60, 10), _pairs(12, 11), None, cfg, SEEDS,
+                    selections=[Selection(m, budget=b) for m, b in zip(models, (10, 15, 10))])
+    with pytest.raises(ValueError, match="2 selections for 3 seeds"):
+        train_seeds(models, _pairs(60, 10), _pairs(12, 11), None, cfg, SEEDS,
+                    selections=[Selection(m, budget=10) for m in models[:2]])
+    assert all(torch.equal(b[k], v) for m, b in zip(models, before) for k, v in m.state_dict().items())  # untrained
+
+
 def test_stacking_refuses_models_of_different_configs():
     with pytest.raises(ValueError, match="one config"):
         StackedMemoryModels(_models("dcw_mann") + _models("dnc"))

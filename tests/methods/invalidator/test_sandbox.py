@@ -1,9 +1,12 @@
+import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from reprolab.methods.invalidator.sandbox import Limits, Sandbox
+from reprolab.methods.invalidator.sandbox import SCRUBBED_ENV, WORKER, Limits, Sandbox
 
 UNTRUSTED = '''
 import os
@@ -124,3 +127,46 @@ def test_traced_versions_have_call_site_points_and_must_be_given_as_source(sandb
     assert placed["outcomes"] == sandbox.run("<subject:t>", "total", base, 4, [version], inputs)[0]["outcomes"]
     with pytest.raises(ValueError, match="given as source"):
         sandbox.run("<subject:t>", "total", base, 4, [None], inputs, groups)
+
+
+LOOPING_BASE = "def helper(xs):\n    t = 0\n    for x in xs:\n        t += x\n    return t\n\ndef total(xs):\n" \
+               "    return helper(xs)\n"
+# the fork server (worker.py, standard library only) with `loop_headers` counted in the server and refused for
+# the base module in a child; two traced jobs of three versions each on one base module
+PARSES = """
+import json, os, sys
+sys.path.insert(0, sys.argv[1])
+import worker
+base, server, parsed, own = sys.argv[2], os.getpid(), [], worker.loop_headers
+
+def counted(source):
+    if os.getpid() == server:
+        parsed.append(source == base)
+    elif source == base:
+        raise RuntimeError("a child parsed the base module")
+    return own(source)
+
+worker.loop_headers = counted
+job = {"filename": "<subject:t>", "function": "total", "base_source": base, "function_line": 7,
+       "inputs": [[([1, 2],), {}], [([3],), {}]], "trace_groups": {"P": [0, 1]}, "count_lines": False,
+       "call_timeout_s": 1.0, "trace_call_timeout_s": 5.0, "max_timeouts": 1, "version_timeout_s": 30.0,
+       "memory_mb": 1024, "cpu_s": 60, "max_items": 1000}
+versions = ["def total(xs):\\n    return helper(xs)\\n", "def total(xs):\\n    return helper(xs) + 1\\n",
+            "def total(xs):\\n    for x in xs:\\n        pass\\n    return helper(xs)\\n"]
+replies = [worker.run_version(job, v) for _ in range(2) for v in versions]
+print(json.dumps({"base_parses": parsed.count(True), "replies": replies}))
+"""
+
+
+def test_the_server_parses_the_base_modules_loop_headers_once_and_children_inherit_them():
+    """Two traced jobs of three versions each on one base module: its loop headers are parsed once, in the fork
+    server, never in a child; the children still sample the base helper's loop and the version's own."""
+    out = subprocess.run([sys.executable, "-I", "-S", "-B", "-c", PARSES, str(WORKER.parent), LOOPING_BASE],
+                         capture_output=True, text=True, env=SCRUBBED_ENV, check=True, timeout=120).stdout
+    result = json.loads(out)
+    assert [r["status"] for r in result["replies"]] == ["ok"] * 6
+    assert result["base_parses"] == 1
+    points = [set(r["invariants"]["P"]) for r in result["replies"]]
+    assert all("helper:::LOOP0" in p for p in points)
+    assert ["total:::LOOP0" in p for p in points] == [False, False, True] * 2
+    assert "t >= x" in result["replies"][0]["invariants"]["P"]["helper:::LOOP0"]

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from reprolab.methods.safl.datasets import LmdbWordImages, WordImages, read_label_file, read_lmdb, write_lmdb
-from reprolab.methods.safl.recognizer import Recognizer, TrainConfig
+from reprolab.methods.safl.recognizer import LossLog, Recognizer, TrainConfig
 from reprolab.methods.safl.synth import SynthConfig, SyntheticWordImages, generate, rare_characters, zipf_order
 from reprolab.methods.safl.vocab import DIGITS
 
@@ -191,6 +191,35 @@ def test_label_file_formats(tmp_path):
     assert data.labels == labels[:2] and data.skipped == {"undecodable_image": 1}
     (tmp_path / "labels.jsonl").write_text(json.dumps({"filename": "2.png", "text": labels[2]}) + "\n")
     assert read_label_file(tmp_path / "labels.jsonl").labels == [labels[2]]
+
+
+def test_the_loss_log_keeps_tensors_and_reads_them_every_read_every_steps():
+    """The values are those of `item()`, read in one transfer every `read_every` steps (not at each step); a
+    non-finite loss raises there, naming its step; a checkpoint holds every value."""
+    log, steps = LossLog(read_every=4), torch.tensor([2.5, 1.25, 0.1, 3.0, 0.7], dtype=torch.float32)
+    for loss in steps:
+        log.add(loss.clone().requires_grad_())
+    assert log.values() == [loss.item() for loss in steps]
+    again = LossLog()
+    again.load_state_dict(log.state_dict())
+    assert again.values() == log.values()
+    bad = LossLog(read_every=4)
+    for value in (1.0, float("nan"), 2.0):
+        bad.add(torch.tensor(value))                            # kept, not read: no error yet
+    with pytest.raises(FloatingPointError, match="loss is nan at step 2"):
+        bad.add(torch.tensor(3.0))
+    with pytest.raises(FloatingPointError, match="loss is inf at step 6"):
+        again.add(torch.tensor(float("inf")))
+        again.state_dict()                                      # a checkpoint reads first
+
+
+def test_fit_reads_no_step_loss_into_python(host_reads):
+    """A step keeps its loss as a tensor (on a GPU it does not wait for it); the history holds every step's."""
+    images, labels = _images(16)
+    recognizer = Recognizer.from_config(size="light", seed=0).fit(WordImages(images, labels),
+                                                                 TrainConfig(steps=6, batch_size=4))
+    assert "item" not in host_reads and host_reads.count("__float__") == 1      # the rectifier's first gradient
+    assert len(recognizer.history["loss"]) == 6 and all(v > 0 for v in recognizer.history["loss"])
 
 
 def test_recognizer_input_checks_and_deterministic_losses():

@@ -1,6 +1,9 @@
 """Every training loop of trojan_filter keeps checkpoints: an interrupted loop resumed from its checkpoint ends with
 the same weights and loss log as an uninterrupted one, and a plain run gives the numbers it gave before the loops
-moved onto `run_loop` (checksums recorded with the former hand-written loops, same tiny inputs)."""
+moved onto `run_loop` (checksums recorded with the former hand-written loops, same tiny inputs, one torch thread).
+Trained numbers differ between CPUs whose kernels sum in other orders (docs/runtime.md) and between thread counts,
+so the loops run on one thread, and four loops carry a second record: the same code on a host with AVX2 kernels,
+where their chaotic training ends elsewhere (the other seven agree within 1e-5 on both hosts)."""
 
 import dataclasses
 from typing import Callable, NamedTuple
@@ -115,6 +118,7 @@ class Loop(NamedTuple):
     recorded: list[float]           # `checksum` of the former loop's weights
     last_log: dict | None = None    # the former loop's last loss-log record
     log_steps: list[int] | None = None
+    avx2: tuple[list[float], dict | None] | None = None   # (checksum, last log record) on an AVX2 host
 
 
 LOOPS = {
@@ -123,13 +127,21 @@ LOOPS = {
     "VIF": Loop(lambda w: plain_filter(VariationalFilter, w), "VariationalFilter", 40, 16,
                 [-8.035101681831293, 11.404619716845843],
                 {"step": 69, "ce": 2.4217216968536377, "rec": 99.83867645263672, "kl": 0.0012294187908992171},
-                [0, 64, 69]),
+                [0, 64, 69], ([-8.035101185087115, 11.404619692895254],
+                              {"step": 69, "ce": 2.4217216968536377, "rec": 99.83867645263672,
+                               "kl": 0.00122943171299994})),
     "AIF": Loop(aif, "AIF", 40, 16, [3.395863856530923, 16.2404475119965],
                 {"step": 69, "loss_g": 0.11372792720794678, "loss_f": 6.470407485961914,
-                 "mask_area": 0.05000000447034836}, [0, 64, 69]),
+                 "mask_area": 0.05000000447034836}, [0, 64, 69],
+                ([3.35393276513787, 16.235878661091274], {"step": 69, "loss_g": 0.11372789740562439,
+                                                          "loss_f": 6.470414161682129,
+                                                          "mask_area": 0.05000000447034836})),
     "input_aware_mask": Loop(mask, "input_aware_mask", 33, 16, [19.947942235019582, 37.5230713131284],
                              {"step": 59, "norm": 0.07346856594085693, "div": 1.5452686548233032,
-                              "density": 0.07690617442131042}, [0, 50, 59]),
+                              "density": 0.07690617442131042}, [0, 50, 59],
+                             ([22.61223232068005, 36.88021200361529],
+                              {"step": 59, "norm": 0.03510325402021408, "div": 1.9228777885437012,
+                               "density": 0.03688270226120949})),
     "februus": Loop(inpainter, "februus_inpainter", 40, 16, [-3.5231641982099973, 12.255153896481369],
                     {"step": 69, "rec": 99.85108184814453}, [0, 64, 69]),
     "fine_pruning": Loop(pruned, "fine_pruning", 13, 8, [1.941284554079175, 4.729109529832053]),
@@ -137,7 +149,8 @@ LOOPS = {
     "unlearn": Loop(unlearned, "neural_cleanse_unlearn", 13, 8, [1.9282830705633387, 4.7273299826474116]),
     "classifier_badnet_plus": Loop(trojaned("badnet_plus"), "classifier", 3, 2,
                                    [169.85321197536652, 359.41559687481583]),
-    "classifier_input_aware": Loop(trojaned("input_aware"), "classifier", 3, 2, [243.6924617443166, 444.44344263451]),
+    "classifier_input_aware": Loop(trojaned("input_aware"), "classifier", 3, 2, [243.6924617443166, 444.44344263451],
+                                   avx2=([243.69296220138446, 444.3996356139964], None)),
     "classifier_benign": Loop(trojaned(None), "classifier", 3, 2, [169.86854168311925, 359.42401731535637]),
 }
 # With augmentation the crops are now drawn as the shared `reprolab.nets.augment.random_crop_flip` draws them (the
@@ -145,13 +158,28 @@ LOOPS = {
 AUGMENTED = Loop(trojaned("badnet_plus", augment=True), "classifier", 3, 2, [])
 
 
+@pytest.fixture
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def matches(states, log, recorded: list[float], last_log: dict | None) -> bool:
+    return checksum(states) == pytest.approx(recorded, rel=1e-5) and (
+        last_log is None or log[-1] == pytest.approx(last_log, rel=1e-5))
+
+
 @pytest.mark.parametrize("name", list(LOOPS))
-def test_a_plain_run_gives_the_numbers_of_the_former_loop(name):
+def test_a_plain_run_gives_the_numbers_of_the_former_loop(name, one_thread):
     loop = LOOPS[name]
     states, log = loop.train(LoopCheckpoints())
-    assert checksum(states) == pytest.approx(loop.recorded, rel=1e-5)
+    assert matches(states, log, loop.recorded, loop.last_log) or (
+        loop.avx2 is not None and torch.backends.cpu.get_cpu_capability() == "AVX2"
+        and matches(states, log, *loop.avx2)), (checksum(states), log[-1] if log else None)
     if loop.last_log is not None:
-        assert log[-1] == pytest.approx(loop.last_log, rel=1e-5) and [r["step"] for r in log] == loop.log_steps
+        assert [r["step"] for r in log] == loop.log_steps
 
 
 def equal_states(a, b):

@@ -49,7 +49,7 @@ from reprolab.methods.aim.metrics import (OFFICIAL, Protocol, keep_items, keep_w
 from reprolab.methods.aim.modules import FeatureKind, ModuleSizes
 from reprolab.methods.aim.plots import plot_cost, plot_faithfulness, write_html
 from reprolab.methods.aim.wordnet import brevity, purity, wordnet_available
-from reprolab.runtime.cache import entry_path, load_or_train
+from reprolab.runtime.cache import entry_path, link_entry, load_or_train
 from reprolab.runtime.config import ConfigError, check_at_least, validate_config
 from reprolab.runtime.grid import cell_checkpoint, cell_name
 from reprolab.runtime.io import atomic_write
@@ -207,13 +207,12 @@ def word_cnn(task: TextTask, cfg: BlackBoxConfig) -> WordCNN:
 
 
 def train_black_box(task_name: str, seed: int, cfg: AimExperimentConfig, device: str, out_dir) -> dict[str, Any]:
-    """The task's black box for the seed (`cached_black_box`), kept in the run's folder for the explain and evaluate
-    cells; its test accuracy and label shares."""
+    """The task's black box for the seed (`cached_black_box`), its cache entry linked into the run's folder for the
+    explain and evaluate cells (which may run on other machines of a cluster, sharing only the run's folder); its
+    test accuracy and label shares."""
     task = load_text_task(task_name, cfg)
     model, trained = cached_black_box(task, cfg.black_box, seed, device)
-    path = black_box_path(out_dir, task_name, seed)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(model.state_dict(), path)
+    link_entry(black_box_cache_path(task, cfg.black_box, seed, device), black_box_path(out_dir, task_name, seed))
     box = embedding_black_box(model)
     predicted = box.predict(task.test.ids.to(device)).cpu()
     counts = label_counts(predicted, len(task.classes))
@@ -231,8 +230,10 @@ def label_counts(labels: torch.Tensor, classes: int) -> list[int]:
 
 
 def load_black_box(task: TextTask, cfg: AimExperimentConfig, out_dir, seed: int, device: str) -> WordCNN:
+    """The black box `train_black_box` put into the run's folder (a cache entry: its state dict is "state_dict")."""
     model = word_cnn(task, cfg.black_box)
-    model.load_state_dict(torch.load(black_box_path(out_dir, task.name, seed), map_location="cpu"))
+    entry = torch.load(black_box_path(out_dir, task.name, seed), map_location="cpu", weights_only=True)
+    model.load_state_dict(entry["state_dict"])
     return model.to(device).eval()
 
 

@@ -16,6 +16,7 @@ reads it from a cache folder that links its files and adds the standard `lexname
 from __future__ import annotations
 
 import functools
+import os
 import shutil
 import string
 import warnings
@@ -71,9 +72,16 @@ def wordnet_root() -> Path:
     return root
 
 
-@functools.cache
 def wordnet():
-    """NLTK's WordNet reader on the Debian copy of WordNet 3.0."""
+    """NLTK's WordNet reader on the Debian copy of WordNet 3.0, opened by this process. NLTK keeps the data files
+    open and seeks before each read; a forked worker that used its parent's reader would share those files' offsets
+    with its siblings, and a read at a sibling's offset finds no synset (NLTK then returns None)."""
+    return process_wordnet(os.getpid())
+
+
+@functools.cache
+def process_wordnet(pid: int):
+    """`wordnet()` for the process `pid`."""
     import nltk
     from nltk.corpus.reader.wordnet import WordNetCorpusReader
 

@@ -224,16 +224,18 @@ def train_seeds(models: Sequence[SuffixModel], train_pairs: Pairs, val_pairs: Pa
                 checkpoint: Path | None = None, resume: bool = False, desc: str = "train",
                 selections: Sequence[Selection] | None = None) -> list[dict[str, Any]]:
     """`training.train` for models[s] with seed seeds[s], all seeds in one stacked pass per iteration; returns each
-    seed's record (history, selected iteration). Each model ends with its selected weights."""
+    seed's record (history, selected iteration). Each model ends with its selected weights. The seeds share one
+    evaluation schedule, so their `selections` must share one budget (`shared_budget`)."""
     if len(models) != len(seeds):
         raise ValueError(f"{len(models)} models for {len(seeds)} seeds")
+    selections = list(selections or [Selection(model) for model in models])
+    budget = shared_budget(selections, seeds)
     cfg = check_training_pairs(train_pairs, val_pairs, cfg)
     for model in models:
         model.to(device)
     stack = stacked_models(models).to(device)
     optimizer = torch.optim.Adam(stack.parameters(), lr=cfg.lr)
     rngs = [np.random.default_rng(seed) for seed in seeds]
-    selections = list(selections or [Selection(model) for model in models])
 
     def step(_: int) -> float:
         prefix, starts, targets, mask = stacked_batch([sample_batch(rng, train_pairs, cfg.batch_size)
@@ -257,9 +259,22 @@ def train_seeds(models: Sequence[SuffixModel], train_pairs: Pairs, val_pairs: Pa
                                 **{f"rng_{s}": rng for s, rng in zip(seeds, rngs)},
                                 **{f"selection_{s}": sel for s, sel in zip(seeds, selections)}},
                        eval_fn=evaluation, eval_every=cfg.eval_every,
-                       eval_steps=evaluation_steps(cfg, selections[0].budget), checkpoint=checkpoint,
+                       eval_steps=evaluation_steps(cfg, budget), checkpoint=checkpoint,
                        checkpoint_every=cfg.eval_every if checkpoint is not None else 0, resume=resume, desc=desc)
     for model, selection in zip(models, selections):
         model.load_state_dict(selection.best.state)
     return [{"history": [{"step": h["step"], **h["seeds"][s]} for h in history],
              **selection.summary(cfg.select_on_test)} for s, selection in enumerate(selections)]
+
+
+def shared_budget(selections: Sequence[Selection], seeds: Sequence[int]) -> int | None:
+    """The budget of every seed's selection: one evaluation schedule serves all stacked seeds (`train` evaluates
+    at the budget too, `evaluation_steps`), so a seed of another budget would be evaluated, and could be selected,
+    where its own `train` run is not."""
+    if len(selections) != len(seeds):
+        raise ValueError(f"{len(selections)} selections for {len(seeds)} seeds")
+    budgets = {seed: selection.budget for seed, selection in zip(seeds, selections)}
+    if len(set(budgets.values())) > 1:
+        raise ValueError(f"stacked seeds share one evaluation schedule, so their selections need one budget; "
+                         f"got budgets by seed {budgets}")
+    return selections[0].budget

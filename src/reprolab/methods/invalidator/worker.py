@@ -37,6 +37,7 @@ import struct
 import sys
 import tempfile
 import time
+from typing import Any, Callable
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -98,6 +99,7 @@ def install_audit_hook(workdir: str, violations: list) -> None:
 
 
 _BASES: dict[int, dict] = {}
+_BASE_HEADERS: dict[int, dict] = {}
 
 
 def base_namespace(job: dict) -> dict:
@@ -106,13 +108,31 @@ def base_namespace(job: dict) -> dict:
     helper that calls the target by name calls the version."""
     if job["base_source"] is None:
         return {}
+    return once_per_base(_BASES, job, lambda: executed_module(job["base_source"], job["filename"]))
+
+
+def base_loop_headers(job: dict) -> dict:
+    """The base module's `loop_headers`, parsed once per server in the parent of the forks (every child inherits
+    them); {} without a base module."""
+    if not job["base_source"]:
+        return {}
+    return once_per_base(_BASE_HEADERS, job, lambda: loop_headers(job["base_source"]))
+
+
+def once_per_base(cache: dict, job: dict, build: Callable[[], Any]) -> Any:
+    """`build()` for the job's base module, kept in `cache` until a job of another base module comes."""
     key = hash((job["filename"], job["base_source"]))
-    if key not in _BASES:
-        namespace = {"__name__": "subject", "__builtins__": __builtins__}
-        exec(compile(job["base_source"], job["filename"], "exec"), namespace)
-        _BASES.clear()
-        _BASES[key] = namespace
-    return _BASES[key]
+    if key not in cache:
+        value = build()
+        cache.clear()
+        cache[key] = value
+    return cache[key]
+
+
+def executed_module(source: str, filename: str) -> dict:
+    namespace = {"__name__": "subject", "__builtins__": __builtins__}
+    exec(compile(source, filename, "exec"), namespace)
+    return namespace
 
 
 def run_child(job: dict, source: str | None, out_fd: int) -> None:
@@ -186,9 +206,7 @@ def run_child(job: dict, source: str | None, out_fd: int) -> None:
     if groups:
         reply["invariants"], reply["outcomes"] = {}, [None] * len(job["inputs"])
         # the base module's loops, the traced version's own over them; the same for every group
-        headers = loop_headers(padded)
-        if job["base_source"]:
-            headers = {**loop_headers(job["base_source"]), **headers}
+        headers = {**base_loop_headers(job), **loop_headers(padded)}
         for name, indices in groups.items():
             tracer = Tracer(job["filename"], None, headers=headers)
             namespace[CALL_SITE] = tracer.call_site
@@ -225,6 +243,8 @@ def run_version(job: dict, source: str | None) -> dict:
     """Fork, run the version (the target function's source; None = the base module's own) in the child, collect
     its reply within the wall-clock limit."""
     base_namespace(job)
+    if job.get("trace_groups"):
+        base_loop_headers(job)
     read_fd, write_fd = os.pipe()
     start = time.monotonic()
     pid = os.fork()

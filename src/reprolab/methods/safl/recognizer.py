@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import math
 from pathlib import Path
 from typing import Any, Literal, Sequence
 
@@ -120,16 +121,36 @@ def adam(model: nn.Module, cfg: TrainConfig) -> torch.optim.Adam:
 
 
 class LossLog:
-    """The loss of every step (checkpointed with the run)."""
+    """The loss of every step (checkpointed with the run). `add` keeps a step's loss as a detached tensor on its
+    device, so a step does not wait for it to reach the host; `values` reads the kept ones in one transfer, which
+    `add` also does every `read_every` steps: a non-finite loss raises FloatingPointError naming its step within
+    `read_every` steps of it (a checkpoint reads them before it is written, so it never holds one)."""
 
-    def __init__(self) -> None:
-        self.values: list[float] = []
+    def __init__(self, read_every: int = 50) -> None:
+        self.read_every = read_every
+        self._values: list[float] = []
+        self._kept: list[torch.Tensor] = []
+
+    def add(self, loss: torch.Tensor) -> None:
+        self._kept.append(loss.detach())
+        if len(self._kept) >= self.read_every:
+            self.values()
+
+    def values(self) -> list[float]:
+        """Every step's loss, in step order (the numbers `loss.item()` gives)."""
+        if self._kept:
+            read, self._kept = torch.stack(self._kept).tolist(), []
+            for i, value in enumerate(read):
+                if not math.isfinite(value):
+                    raise FloatingPointError(f"loss is {value} at step {len(self._values) + i + 1}")
+            self._values += read
+        return self._values
 
     def state_dict(self) -> dict[str, Any]:
-        return {"values": torch.tensor(self.values, dtype=torch.float64)}
+        return {"values": torch.tensor(self.values(), dtype=torch.float64)}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.values = state["values"].tolist()
+        self._values, self._kept = state["values"].tolist(), []
 
 
 @dataclasses.dataclass
@@ -276,15 +297,13 @@ class Recognizer:
         losses = LossLog()
         first: dict[str, float] = {}
 
-        def step(i: int) -> float:
+        def step(i: int) -> torch.Tensor:
             index = batches(i)
             model.train()
             for group in optimizer.param_groups:
                 group["lr"] = cfg.lr_for_step(i + 1) * group["lr_scale"]
             with autocast(fast, self.device):
                 loss = self.loss(*data.batch(index), cfg, fast)
-            if not torch.isfinite(loss):
-                raise FloatingPointError(f"loss is {loss.item()} at step {i + 1}")
             optimizer.zero_grad()
             loss.backward()
             if i == 0 and getattr(model, "rectifier", None) is not None:
@@ -292,13 +311,13 @@ class Recognizer:
                 first["rectifier_grad_norm"] = float(torch.stack(grads).norm()) if grads else 0.0
             nn.utils.clip_grad_norm_(model.parameters(), cfg.clip)
             optimizer.step()
-            losses.values.append(loss.item())
-            return loss.item()
+            losses.add(loss)
+            return loss.detach()
 
         run_loop(cfg.steps, step, objects={"model": model, "optimizer": optimizer, "batches": batches,
                                            "losses": losses}, checkpoint=checkpoint,
                  checkpoint_every=max(1, cfg.steps // 5) if checkpoint is not None else 0, resume=resume, desc=desc)
-        self.history = {"loss": losses.values, **first}
+        self.history = {"loss": losses.values(), **first}
         return self
 
     def recognize(self, images: Any, batch: int = 256, beam_width: int = 1) -> str | list[str] | FolderReading:

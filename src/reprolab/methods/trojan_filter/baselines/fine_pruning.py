@@ -74,7 +74,7 @@ def fine_prune(classifier: nn.Module, x_def: torch.Tensor, y_def: torch.Tensor, 
     model.requires_grad_(True).train()
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.finetune_lr)
 
-    def step(_: int) -> float:
+    def step(_: int) -> torch.Tensor:
         idx = torch.randint(len(y_def), (cfg.batch_size,), generator=gen)
         return descend(optimizer, F.cross_entropy(model(x_def[idx]), y_def[idx]))
 

@@ -98,7 +98,7 @@ def unlearn(classifier: nn.Module, x_def: torch.Tensor, y_def: torch.Tensor, tri
     gen = torch.Generator().manual_seed(seed)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.unlearn_lr)
 
-    def step(_: int) -> float:
+    def step(_: int) -> torch.Tensor:
         idx = torch.randint(len(y_def), (cfg.batch_size,), generator=gen)
         x, y = x_def[idx].clone(), y_def[idx]
         stamp = torch.rand(len(x), generator=gen) < cfg.unlearn_fraction
