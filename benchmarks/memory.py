@@ -1,8 +1,9 @@
 """The allocator settings of `runtime.memory.keep_freed_memory` against glibc's defaults.
 
 Each side runs in a fresh process (glibc's settings cannot be undone in a process), one thread, for two workloads:
-safl's light model (channels-last) takes 3 untimed and 10 timed training steps on one batch of 32; trojan_filter's
-VIF trains on MNIST as its benchmark does (`benchmarks/trojan_filter.py`), once untimed and once timed. The process
+safl's light model (channels-last) takes 10 untimed and then 10 timed training steps on one batch of 32;
+trojan_filter's VIF trains on MNIST as its benchmark does (`benchmarks/trojan_filter.py`), once untimed and once
+timed. The process
 reports the seconds and minor page faults of the timed part and a digest of the trained weights. The two sides
 alternate twice; the ratio is of the faster run of each side, and the digests must be equal (the settings change
 where memory comes from, not what is computed).
@@ -69,7 +70,7 @@ def child(workload: str, keep: bool) -> dict:
 
 def run_child(workload: str, keep: bool) -> dict:
     out = subprocess.run([sys.executable, "-m", "benchmarks.memory", workload, "keep" if keep else "default"],
-                         capture_output=True, text=True, check=True)
+                         stdout=subprocess.PIPE, text=True, check=True)       # the child's errors reach stderr
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 

@@ -18,6 +18,7 @@ import json
 import os
 import pickle
 import shutil
+import uuid
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
@@ -107,15 +108,18 @@ def link_entry(path: Path, dest: Path) -> Path:
     made with."""
     if dest.exists() and os.path.samefile(dest, path):      # already linked (rename(2) of one file onto itself
         return dest                                           # does nothing, and would leave the temp link behind)
-
-    def write(tmp: Path) -> None:
-        tmp.unlink()
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(f".{dest.name}.{uuid.uuid4().hex}.tmp")   # linked as it is: no chmod of the shared entry
+    try:
         try:
             os.link(path, tmp)
         except OSError:
             shutil.copyfile(path, tmp)
-
-    return atomic_write(dest, write)
+        os.replace(tmp, dest)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return dest
 
 
 def _check_disjoint(networks: Networks, extra: Iterable[str]) -> None:

@@ -143,3 +143,15 @@ def test_quick_reproduction(tmp_path):
     assert verdicts["aim_under_5ms_per_item"] == verdicts["one_model_every_k"] == "holds"
     other = next(c.observed for c in result.claims if c.name == "other_class_below_random")
     assert all(r - o >= 0.4 for k in ("3", "5") for r, o in zip(other["random"][k], other["other_class"][k]))
+
+
+def test_a_run_folder_of_an_earlier_version_with_a_bare_state_dict_still_loads(tmp_path):
+    task = _toy_task()
+    cfg = dataclasses.replace(CONFIGS["quick"], black_box=BlackBoxConfig(embed=8, filters=4, epochs=1, balanced=True))
+    torch.manual_seed(0)
+    saved = experiment.word_cnn(task, cfg.black_box).state_dict()
+    path = black_box_path(tmp_path, "toy", 0)
+    path.parent.mkdir(parents=True)
+    torch.save(saved, path)
+    loaded = load_black_box(task, cfg, tmp_path, 0, "cpu").state_dict()
+    assert saved.keys() == loaded.keys() and all(torch.equal(saved[k], loaded[k]) for k in saved)

@@ -213,8 +213,10 @@ def test_the_loss_log_keeps_tensors_and_reads_them_every_read_every_steps():
         again.state_dict()                                      # a checkpoint reads first
 
 
-def test_fit_reads_no_step_loss_into_python(host_reads):
-    """A step keeps its loss as a tensor (on a GPU it does not wait for it); the history holds every step's."""
+def test_fit_reads_no_step_loss_into_python(host_reads, monkeypatch):
+    """A step keeps its loss as a tensor (on a GPU it does not wait for it); the history holds every step's. Progress
+    is off: its line reads the loss it shows (tests/runtime/test_train.py)."""
+    monkeypatch.setenv("REPROLAB_PROGRESS", "0")
     images, labels = _images(16)
     recognizer = Recognizer.from_config(size="light", seed=0).fit(WordImages(images, labels),
                                                                  TrainConfig(steps=6, batch_size=4))

@@ -211,9 +211,9 @@ def train_black_box(task_name: str, seed: int, cfg: AimExperimentConfig, device:
     explain and evaluate cells (which may run on other machines of a cluster, sharing only the run's folder); its
     test accuracy and label shares."""
     task = load_text_task(task_name, cfg)
-    model, trained = cached_black_box(task, cfg.black_box, seed, device)
+    _, trained = cached_black_box(task, cfg.black_box, seed, device)
     link_entry(black_box_cache_path(task, cfg.black_box, seed, device), black_box_path(out_dir, task_name, seed))
-    box = embedding_black_box(model)
+    box = embedding_black_box(load_black_box(task, cfg, out_dir, seed, device))     # the weights the cells read
     predicted = box.predict(task.test.ids.to(device)).cpu()
     counts = label_counts(predicted, len(task.classes))
     return {"test_accuracy": float((predicted == task.test.labels).float().mean()), "label_share": counts,
@@ -230,10 +230,11 @@ def label_counts(labels: torch.Tensor, classes: int) -> list[int]:
 
 
 def load_black_box(task: TextTask, cfg: AimExperimentConfig, out_dir, seed: int, device: str) -> WordCNN:
-    """The black box `train_black_box` put into the run's folder (a cache entry: its state dict is "state_dict")."""
+    """The black box `train_black_box` put into the run's folder: a cache entry (its state dict is "state_dict"), or
+    the bare state dict that run folders of reprolab before `runtime.cache.link_entry` hold (a resumed run)."""
     model = word_cnn(task, cfg.black_box)
     entry = torch.load(black_box_path(out_dir, task.name, seed), map_location="cpu", weights_only=True)
-    model.load_state_dict(entry["state_dict"])
+    model.load_state_dict(entry.get("state_dict", entry))
     return model.to(device).eval()
 
 
