@@ -12,7 +12,7 @@ from reprolab import registry
 
 SHARED = {"runtime": ["reprolab.runtime.claims", "reprolab.runtime.stats", "reprolab.runtime.config",
                       "reprolab.runtime.results", "reprolab.runtime.grid", "reprolab.runtime.executors",
-                      "reprolab.runtime.train", "reprolab.runtime.cache"],
+                      "reprolab.runtime.train", "reprolab.runtime.cache", "reprolab.runtime.memory"],
           "data": ["reprolab.data"], "nets": ["reprolab.nets"], "rl": ["reprolab.rl"]}
 
 
