@@ -6,7 +6,8 @@ caller's `eval_fn(step)` returns a dict of metrics. Every `checkpoint_every` ste
 generators), the global RNG states and the evaluation history are written atomically; with `resume=True` the
 loop continues from the last checkpoint and, because the RNG states are restored, ends with the same numbers as an
 uninterrupted run. `BestModel` keeps the best-scoring weights for model selection, checkpointed with the rest.
-`LoopCheckpoints` gives each of the loops of one stage its own checkpoint file.
+`LoopCheckpoints` gives each of the loops of one stage its own checkpoint file. `StepLosses` keeps the losses a loop
+records as tensors and reads them in one transfer when they are needed.
 """
 
 from __future__ import annotations
@@ -123,6 +124,42 @@ class BestModel:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.score, self.iteration = float(state["score"]), int(state["iteration"])
         self.state = state["state"]
+
+
+class StepLosses:
+    """Named losses of training steps, kept as detached tensors on their device, so that a step does not wait for
+    them to reach the host; `read()` brings the ones kept since the last read to the host in one transfer, one
+    {name: value} per step in step order (the numbers `item()` gives), and raises FloatingPointError naming the first
+    step at which a loss named in `finite` is not finite. Every step adds the same names, all on one device."""
+
+    def __init__(self, finite: tuple[str, ...] = ()) -> None:
+        self.finite = finite
+        self._names: tuple[str, ...] = ()
+        self._steps: list[int] = []
+        self._kept: list[torch.Tensor] = []
+
+    def add(self, step: int, **losses: torch.Tensor) -> None:
+        names = tuple(losses)
+        if self._steps and names != self._names:
+            raise ValueError(f"step {step} adds the losses {names}, the steps before it {self._names}")
+        self._names = names
+        self._steps.append(step)
+        self._kept += [loss.detach() for loss in losses.values()]
+
+    def __len__(self) -> int:
+        return len(self._steps)
+
+    def read(self) -> list[dict[str, float]]:
+        if not self._steps:
+            return []
+        values, width = torch.stack(self._kept).tolist(), len(self._names)
+        rows = [dict(zip(self._names, values[i:i + width])) for i in range(0, len(values), width)]
+        steps, self._steps, self._kept = self._steps, [], []
+        for step, row in zip(steps, rows):
+            bad = [f"{name} is {row[name]}" for name in self.finite if not math.isfinite(row[name])]
+            if bad:
+                raise FloatingPointError(f"{', '.join(bad)} at step {step}")
+        return rows
 
 
 class ShuffledBatches:

@@ -64,3 +64,12 @@ def test_a_changed_recipe_or_seed_misses_the_teacher_cache(tiny_recipe, tmp_path
     other_lr = teachers.load_or_train_teacher("tiny")[1]
     assert not other_seed["cached"] and not other_lr["cached"]
     assert len({record["path"], other_seed["path"], other_lr["path"]}) == 3
+
+
+def test_a_teacher_step_reads_no_loss_into_python(tiny_recipe, monkeypatch, host_reads):
+    """120 SGD steps (40 epochs of 3 batches) with progress off bring no value to the host (on a GPU each read
+    waits for the device); the test accuracy after them reads none either."""
+    monkeypatch.setenv("REPROLAB_PROGRESS", "0")
+    monkeypatch.setitem(teachers.RECIPES, "tiny", dataclasses.replace(TINY, epochs=40))
+    train_teacher("tiny", seed=0)
+    assert len(host_reads) <= 120 / 50, host_reads

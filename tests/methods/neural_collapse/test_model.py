@@ -131,3 +131,24 @@ def test_the_final_metrics_are_those_of_a_fresh_feature_pass_also_after_a_finish
                               model.head.numpy_bias())
     assert out["per_depth"] == fresh and out["history"][-1]["step"] == 3 * 4
     assert train(resume=True)[1]["per_depth"] == fresh
+
+
+def test_track_collapse_reads_no_step_loss_into_python(host_reads, monkeypatch):
+    """The steps' losses are checked for finiteness at the evaluations, in one transfer each: 200 steps with three
+    evaluations read as many values as 20 steps with three (progress off; SGD, whose step reads nothing)."""
+    from reprolab.methods.neural_collapse.real import NCNetwork, RealRecipe, track_collapse
+    from reprolab.runtime.distributed import DistInfo
+
+    monkeypatch.setenv("REPROLAB_PROGRESS", "0")
+    x, y = torch.randn(30, 1, 4, 4, generator=torch.Generator().manual_seed(0)), torch.arange(30) % 3
+    counts = []
+    for epochs in (5, 50):
+        recipe = RealRecipe(counts=(10, 10, 10), depths=(2,), backbone="mlp", width=8, mlp_depth=1, lambda_W=1e-3,
+                            lambda_H=1e-3, loss_convention="theory", optimizer="sgd", lr=1e-2, momentum=0.9,
+                            weight_decay=0.0, batch_size=8, epochs=epochs, lr_step_epochs=2, lr_gamma=0.5,
+                            eval_every_epochs=epochs)
+        torch.manual_seed(0)
+        host_reads.clear()
+        track_collapse(NCNetwork("mlp", (1, 4, 4), 3, 2, 8, mlp_depth=1), x, y, recipe, gof=None, dist=DistInfo())
+        counts.append(len(host_reads))
+    assert counts[0] == counts[1] <= 200 / 50 + 30, counts

@@ -156,7 +156,7 @@ class L2X:
             with drawing_from(self.generator):
                 fixed = gumbel_noise((cfg.batch_size, self.k, train_x.shape[1]))
 
-        def step(i: int) -> float:
+        def step(i: int) -> torch.Tensor:
             index = batches(i)
             self.selector.train()
             self.approximator.train()
@@ -169,7 +169,7 @@ class L2X:
             loss.backward()
             optimizer.step()
             embedding_optimizer.step(torch.unique(x))
-            return loss.item()
+            return loss.detach()
 
         with drawing_from(self.generator):                          # the Gumbel draws and dropout
             run_loop(cfg.epochs * batches.per_epoch, step, desc=desc)

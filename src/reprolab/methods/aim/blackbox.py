@@ -44,7 +44,7 @@ def check_probabilities(p: Any, batch: int) -> torch.Tensor:
     if p.dim() != 2 or p.shape[0] != batch:
         raise ValueError(f"the black box must return probabilities of shape (batch, classes) = ({batch}, C), got "
                          f"{tuple(p.shape)}")
-    if not torch.isfinite(p).all() or (p < 0).any() or ((p.sum(1) - 1).abs() > PROBABILITY_TOLERANCE).any():
+    if not (torch.isfinite(p).all() & (p >= 0).all() & ((p.sum(1) - 1).abs() <= PROBABILITY_TOLERANCE).all()):
         raise ValueError("the black box must return probabilities (non-negative, each row summing to 1); it returned "
                          "values that are not (logits?): wrap it with a softmax")
     return p
@@ -234,14 +234,14 @@ def train_word_cnn(train_x: torch.Tensor, train_y: torch.Tensor, classes: int, v
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, fused=True)    # one kernel per tensor
     batches = ShuffledBatches(len(train_x), cfg.batch_size, seed)
 
-    def step(i: int) -> float:
+    def step(i: int) -> torch.Tensor:
         index = batches(i)
         model.train()
         loss = F.cross_entropy(model.logits(train_x[index].to(device)), train_y[index].to(device))
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
-        return loss.item()
+        return loss.detach()
 
     with drawing_from(generator, device):
         run_loop(cfg.epochs * batches.per_epoch, step, desc=desc)

@@ -112,7 +112,7 @@ class AIM:
                 raise ValueError("an item has no token (all PAD): an empty text cannot be explained")
         return x
 
-    def loss(self, x: torch.Tensor, y_hat: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+    def loss(self, x: torch.Tensor, y_hat: torch.Tensor) -> torch.Tensor:
         cfg = self.cfg
         f = self.features.features(x)
         w = self.explainer(f)                                           # (B, C, L)
@@ -122,8 +122,7 @@ class AIM:
         if cfg.official_double_softmax:
             s, g = torch.softmax(s, -1), torch.softmax(g, -1)
         explainer_ce, approximator_ce = F.cross_entropy(s, y1), F.cross_entropy(g, y_hat)
-        loss = explainer_ce + cfg.alpha * approximator_ce + cfg.beta * l21_norm(w, cfg.l21_axis)
-        return loss, {"explainer_ce": explainer_ce.item(), "approximator_ce": approximator_ce.item()}
+        return explainer_ce + cfg.alpha * approximator_ce + cfg.beta * l21_norm(w, cfg.l21_axis)
 
     @torch.no_grad()
     def _eval_pass(self, x: torch.Tensor, batch: int = 500) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -156,15 +155,15 @@ class AIM:
         scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=cfg.lr_step, gamma=cfg.lr_gamma)
         best = BestModel(self.modules, keep_ties=True, floor=cfg.selection_floor)
 
-        def step(i: int) -> float:
+        def step(i: int) -> torch.Tensor:
             index = batches(i)
             self.modules.train()
-            loss, _ = self.loss(train_x[index].to(self.device), y_train[index].to(self.device))
+            loss = self.loss(train_x[index].to(self.device), y_train[index].to(self.device))
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
             scheduler.step()
-            return loss.item()
+            return loss.detach()
 
         def measure(i: int) -> dict[str, Any]:
             record = {"epoch": i // per_epoch, "lr": scheduler.get_last_lr()[0], **self._measure(val_x, y_val)}

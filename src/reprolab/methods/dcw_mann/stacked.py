@@ -237,7 +237,7 @@ def train_seeds(models: Sequence[SuffixModel], train_pairs: Pairs, val_pairs: Pa
     optimizer = torch.optim.Adam(stack.parameters(), lr=cfg.lr)
     rngs = [np.random.default_rng(seed) for seed in seeds]
 
-    def step(_: int) -> float:
+    def step(_: int) -> torch.Tensor:
         prefix, starts, targets, mask = stacked_batch([sample_batch(rng, train_pairs, cfg.batch_size)
                                                        for rng in rngs], device)
         loss = seed_losses(stack(prefix, starts, targets.shape[2], targets=targets), targets, mask).sum()
@@ -245,7 +245,7 @@ def train_seeds(models: Sequence[SuffixModel], train_pairs: Pairs, val_pairs: Pa
         loss.backward()
         clip_gradients_(stack.parameters(), cfg.clip_value)
         optimizer.step()
-        return loss.item() / len(models)
+        return loss.detach() / len(models)
 
     def evaluation(iteration: int) -> dict[str, Any]:
         stack.copy_into(models)

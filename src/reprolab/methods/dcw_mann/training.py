@@ -254,7 +254,7 @@ def train(model: SuffixModel, train_pairs: Pairs, val_pairs: Pairs, test_pairs: 
     rng = np.random.default_rng(seed)
     selection = selection or Selection(model)
 
-    def step(_: int) -> float:
+    def step(_: int) -> torch.Tensor:
         batch = sample_batch(rng, train_pairs, cfg.batch_size)
         targets, mask = encode_targets(batch.suffixes, device)
         logits = model(encode_prefixes(batch.prefixes, device), targets.shape[1], targets=targets)
@@ -263,7 +263,7 @@ def train(model: SuffixModel, train_pairs: Pairs, val_pairs: Pairs, test_pairs: 
         loss.backward()
         clip_gradients_(model.parameters(), cfg.clip_value)
         optimizer.step()
-        return loss.item()
+        return loss.detach()
 
     def evaluation(iteration: int) -> dict[str, Any]:
         record = measure(model, val_pairs, test_pairs, cfg, device)

@@ -106,7 +106,7 @@ def train_teacher(name: str, seed: int = 0, device: str | torch.device = "cpu", 
     gen = torch.Generator().manual_seed(seed)
     batches = ShuffledBatches(len(y), recipe.batch_size, gen)
 
-    def step(i: int) -> float:
+    def step(i: int) -> torch.Tensor:
         idx = batches(i)
         xb = random_crop_flip(x[idx], gen, CROP_PADDING) if recipe.augment else x[idx]
         loss = F.cross_entropy(model(xb.to(device)), y[idx].to(device))
@@ -115,7 +115,7 @@ def train_teacher(name: str, seed: int = 0, device: str | torch.device = "cpu", 
         opt.step()
         if sched is not None and (i + 1) % batches.per_epoch == 0:
             sched.step()
-        return loss.item()
+        return loss.detach()
 
     objects = {"model": model, "optimizer": opt, "gen": gen, "batches": batches,
                **({"scheduler": sched} if sched is not None else {})}

@@ -30,7 +30,7 @@ from reprolab.nets import MLPBackbone, cifar_resnet18
 from reprolab.runtime.distributed import DistInfo, shard, wrap_model
 from reprolab.runtime.config import check_at_least, check_options, ConfigError
 from reprolab.runtime.fast import FastPath, autocast, fast_batch, fast_model
-from reprolab.runtime.train import run_loop
+from reprolab.runtime.train import StepLosses, run_loop
 
 Backbone = Literal["mlp", "mlp_bn", "resnet18"]
 
@@ -152,23 +152,25 @@ def track_collapse(model: NCNetwork, x: torch.Tensor, y: torch.Tensor, s: RealRe
         idx = shard(order[0][start:start + batch], dist).to(x.device)
         return x[idx], y[idx]
 
-    def step(i: int) -> float:
+    losses = StepLosses(finite=("loss",))            # read at each evaluation: a non-finite loss raises there
+
+    def step(i: int) -> torch.Tensor:
         inputs, labels = batch_rows(i)
         with autocast(fast, x.device):
             logits, features = net(fast_batch(inputs, fast))
             loss = objective(logits, features, labels)
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"training loss became {loss.item()} at step {i}")
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
         scheduler.step()
-        return loss.item()
+        losses.add(i, loss=loss)
+        return loss.detach()
 
     total = s.epochs * steps_per_epoch
     final_features: list[np.ndarray] = []          # the trained model's features, from the evaluation after the end
 
     def evaluate(done: int) -> dict:
+        losses.read()
         H = collect_features(model, model.head, x, batch_size=4096)
         if done == total:
             final_features.append(H)

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import math
 from pathlib import Path
 from typing import Any, Literal, Sequence
 
@@ -47,7 +46,7 @@ from reprolab.methods.safl.vocab import VOCABULARY, decode, encode, recognition_
 from reprolab.runtime.config import check_at_least, check_options
 from reprolab.runtime.fast import FastPath, autocast, check_fast_path, fast_batch, fast_model
 from reprolab.runtime.io import atomic_write
-from reprolab.runtime.train import ShuffledBatches, run_loop
+from reprolab.runtime.train import ShuffledBatches, StepLosses, run_loop
 
 FILE_FORMAT = "reprolab.safl.Recognizer"
 FORMAT_VERSION = 1
@@ -129,28 +128,23 @@ class LossLog:
     def __init__(self, read_every: int = 50) -> None:
         self.read_every = read_every
         self._values: list[float] = []
-        self._kept: list[torch.Tensor] = []
+        self._kept = StepLosses(finite=("loss",))
 
     def add(self, loss: torch.Tensor) -> None:
-        self._kept.append(loss.detach())
+        self._kept.add(len(self._values) + len(self._kept) + 1, loss=loss)
         if len(self._kept) >= self.read_every:
             self.values()
 
     def values(self) -> list[float]:
         """Every step's loss, in step order (the numbers `loss.item()` gives)."""
-        if self._kept:
-            read, self._kept = torch.stack(self._kept).tolist(), []
-            for i, value in enumerate(read):
-                if not math.isfinite(value):
-                    raise FloatingPointError(f"loss is {value} at step {len(self._values) + i + 1}")
-            self._values += read
+        self._values += [row["loss"] for row in self._kept.read()]
         return self._values
 
     def state_dict(self) -> dict[str, Any]:
         return {"values": torch.tensor(self.values(), dtype=torch.float64)}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self._values, self._kept = state["values"].tolist(), []
+        self._values, self._kept = state["values"].tolist(), StepLosses(finite=("loss",))
 
 
 @dataclasses.dataclass

@@ -25,7 +25,7 @@ from torch.nn import functional as F
 from reprolab.runtime.config import NON_NEGATIVE, POSITIVE, PROBABILITY
 from reprolab.methods.trojan_filter.filters import FilterConfig, freeze, log_record, log_steps, reconstruction_nll
 from reprolab.runtime.fast import FastPath, autocast, fast_batch, fast_model
-from reprolab.runtime.train import LoopCheckpoints, run_loop
+from reprolab.runtime.train import LoopCheckpoints, StepLosses, run_loop
 
 NOISE_CHANNELS = 8
 
@@ -102,9 +102,9 @@ def train_adversarial_filter(filt: nn.Module, generator: TriggerGenerator, class
     opt_g = torch.optim.Adam(generator.parameters(), lr=cfg.generator_lr)
     filt.train()
     generator.train()
-    losses: dict[str, float] = {}
+    losses = StepLosses(finite=("loss_g", "loss_f"))   # read at each record: a non-finite loss raises within LOG_EVERY
 
-    def step(i: int) -> float:
+    def step(i: int) -> torch.Tensor:
         idx = torch.randint(len(y_def), (cfg.filter.batch_size,), generator=gen)
         x, y = fast_batch(x_def[idx], fast), y_def[idx]
         filt.requires_grad_(False)
@@ -119,13 +119,11 @@ def train_adversarial_filter(filt: nn.Module, generator: TriggerGenerator, class
             with torch.no_grad():
                 x_bar, m, _ = generator(x, gen)
             loss_f = filter_loss(classifier, filt, x, x_bar, y, cfg)
-        if not torch.isfinite(loss_f) or not torch.isfinite(loss_g):
-            raise FloatingPointError(f"AIF losses became {loss_g.item()}, {loss_f.item()} at step {i}")
         opt_f.zero_grad(set_to_none=True)
         loss_f.backward()
         opt_f.step()
-        losses.update(loss_g=loss_g.item(), loss_f=loss_f.item(), mask_area=m.flatten(1).mean(1).mean().item())
-        return loss_f.item()
+        losses.add(i, loss_g=loss_g, loss_f=loss_f, mask_area=m.flatten(1).mean(1).mean())
+        return loss_f.detach()
 
     objects = {"filter": filt, "generator": generator, "opt_f": opt_f, "opt_g": opt_g, "gen": gen}
     log = run_loop(cfg.filter.steps, step, objects=objects, eval_fn=lambda done: log_record(done, losses),

@@ -54,7 +54,7 @@ def train_classifier(x, y, epochs: int, cfg: TrojanExperimentConfig, seed: int,
     model.train()
     batches = ShuffledBatches(len(y), cfg.classifier_batch, gen)
 
-    def step(i: int) -> float:
+    def step(i: int) -> torch.Tensor:
         idx = batches(i).to(x.device)
         xb, yb = x[idx], y[idx]
         if cfg.augment:
@@ -72,7 +72,7 @@ def train_classifier(x, y, epochs: int, cfg: TrojanExperimentConfig, seed: int,
             attack_optimizer.step()
         if (i + 1) % batches.per_epoch == 0:
             schedule.step()
-        return loss.item()
+        return loss.detach()
 
     objects = {"model": model, "optimizer": optimizer, "schedule": schedule, "gen": gen, "batches": batches,
                **(attack.state_objects() if attack is not None else {}),

@@ -30,7 +30,7 @@ from torch.nn import functional as F
 from reprolab.runtime.config import AT_LEAST_ONE, NON_NEGATIVE, POSITIVE
 from reprolab.nets.scoring import prediction_accuracy
 from reprolab.runtime.fast import FastPath, autocast, fast_batch, fast_model
-from reprolab.runtime.train import LoopCheckpoints, run_loop
+from reprolab.runtime.train import LoopCheckpoints, StepLosses, run_loop
 
 LATENT_CHANNELS = 16
 LOG_EVERY = 64                        # steps between the records of a loss log
@@ -122,10 +122,12 @@ def log_steps(total: int, every: int = LOG_EVERY) -> tuple[int, ...]:
     return tuple(range(1, total + 1, every))
 
 
-def log_record(done: int, losses: dict[str, float]) -> dict:
+def log_record(done: int, losses: StepLosses, names: tuple[str, ...] | None = None) -> dict:
     """A loss-log record: the 0-based index of the step just done (`run_loop` passes the count of steps done) and
-    that step's losses."""
-    return {"step": done - 1, **losses}
+    that step's losses (those in `names`; None: all), read with the losses kept since the last record in one
+    transfer."""
+    latest = losses.read()[-1]
+    return {"step": done - 1, **{name: latest[name] for name in (names or latest)}}
 
 
 def train_filter(filt: nn.Module, classifier: nn.Module, x_def: torch.Tensor, y_def: torch.Tensor,
@@ -145,9 +147,9 @@ def train_filter(filt: nn.Module, classifier: nn.Module, x_def: torch.Tensor, y_
         with torch.no_grad():
             y_def = classifier(x_def).argmax(1)
     filt.train()
-    losses: dict[str, float] = {}
+    losses = StepLosses(finite=("loss",))          # read at each record: a non-finite loss raises within LOG_EVERY
 
-    def step(i: int) -> float:
+    def step(i: int) -> torch.Tensor:
         idx = torch.randint(len(y_def), (cfg.batch_size,), generator=gen)
         x, y = fast_batch(x_def[idx], fast), y_def[idx]
         with autocast(fast, x.device):
@@ -156,19 +158,17 @@ def train_filter(filt: nn.Module, classifier: nn.Module, x_def: torch.Tensor, y_
                 warm = min(1.0, i / max(1, cfg.steps // 2)) if cfg.kl_warmup else 1.0
                 kl = kl_to_standard_normal(mu, logvar)
             else:
-                x_hat, warm, kl = filt(x), 0.0, torch.zeros(())
+                x_hat, warm, kl = filt(x), 0.0, torch.zeros((), device=x.device)
             ce, rec = F.cross_entropy(classifier(x_hat), y), reconstruction_nll(x_hat, x)
             loss = ce + cfg.lambda_rec * rec + warm * cfg.lambda_kl * kl
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"the filter loss became {loss.item()} at step {i}")
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-        losses.update(ce=ce.item(), rec=rec.item(), kl=kl.item())
-        return loss.item()
+        losses.add(i, ce=ce, rec=rec, kl=kl, loss=loss)
+        return loss.detach()
 
     log = run_loop(cfg.steps, step, objects={"filter": filt, "optimizer": optimizer, "gen": gen},
-                   eval_fn=lambda done: log_record(done, losses), eval_steps=log_steps(cfg.steps),
+                   eval_fn=lambda done: log_record(done, losses, ("ce", "rec", "kl")), eval_steps=log_steps(cfg.steps),
                    desc="VIF filter" if filt.variational else "IF filter", **checkpoints.of(name))
     filt.eval()
     return log

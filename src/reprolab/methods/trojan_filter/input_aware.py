@@ -26,7 +26,7 @@ from torch.nn import functional as F
 from reprolab.runtime.config import AT_LEAST_ONE, NON_NEGATIVE, POSITIVE, PROBABILITY
 from reprolab.methods.trojan_filter.attacks import TrojanAttack
 from reprolab.methods.trojan_filter.filters import log_record, log_steps
-from reprolab.runtime.train import LoopCheckpoints, run_loop
+from reprolab.runtime.train import LoopCheckpoints, StepLosses, run_loop
 
 MASK_LOG_EVERY = 50                   # steps between the records of the mask pretraining's loss log
 
@@ -175,9 +175,9 @@ def pretrain_mask(attack: InputAware, x: torch.Tensor, seed: int = 0,
     gen = torch.Generator().manual_seed(seed)
     net = attack.mask_net.train().requires_grad_(True)
     optimizer = torch.optim.Adam(net.parameters(), lr=cfg.lr, betas=cfg.betas)
-    losses: dict[str, float] = {}
+    losses = StepLosses()
 
-    def step(_: int) -> float:
+    def step(i: int) -> torch.Tensor:
         idx = torch.randint(len(x), (2 * cfg.mask_batch,), generator=gen).to(x.device)
         x1, x2 = x[idx[:cfg.mask_batch]], x[idx[cfg.mask_batch:]]
         m1, m2 = attack.mask(x1), attack.mask(x2)
@@ -187,8 +187,8 @@ def pretrain_mask(attack: InputAware, x: torch.Tensor, seed: int = 0,
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-        losses.update(norm=norm.item(), div=div.item(), density=m1.mean().item())
-        return loss.item()
+        losses.add(i, norm=norm, div=div, density=m1.mean())
+        return loss.detach()
 
     log = run_loop(cfg.mask_steps, step, objects={"mask_net": net, "optimizer": optimizer, "gen": gen},
                    eval_fn=lambda done: log_record(done, losses), eval_steps=log_steps(cfg.mask_steps, MASK_LOG_EVERY),

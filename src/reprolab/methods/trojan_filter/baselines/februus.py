@@ -20,7 +20,7 @@ from reprolab.runtime.config import AT_LEAST_ONE, NON_NEGATIVE, POSITIVE, PROBAB
 from reprolab.methods.trojan_filter.baselines.fine_pruning import last_conv
 from reprolab.methods.trojan_filter.filters import (LATENT_CHANNELS, decoder_block, encoder_block, log_record,
                                                     log_steps, reconstruction_nll)
-from reprolab.runtime.train import LoopCheckpoints, run_loop
+from reprolab.runtime.train import LoopCheckpoints, StepLosses, run_loop
 
 
 @dataclasses.dataclass(frozen=True)
@@ -87,17 +87,17 @@ def train_inpainter(inpainter: Inpainter, x_def: torch.Tensor, cfg: FebruusConfi
     gen = torch.Generator().manual_seed(seed)
     optimizer = torch.optim.Adam(inpainter.parameters(), lr=cfg.lr)
     inpainter.train()
-    losses: dict[str, float] = {}
+    losses = StepLosses()
 
-    def step(_: int) -> float:
+    def step(i: int) -> torch.Tensor:
         x = x_def[torch.randint(len(x_def), (cfg.batch_size,), generator=gen)]
         m = random_holes(len(x), x.shape[-2:], cfg, gen).to(x.device)
         loss = reconstruction_nll(inpainter(x, m), x)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-        losses.update(rec=loss.item())
-        return loss.item()
+        losses.add(i, rec=loss)
+        return loss.detach()
 
     log = run_loop(cfg.steps, step, objects={"inpainter": inpainter, "optimizer": optimizer, "gen": gen},
                    eval_fn=lambda done: log_record(done, losses), eval_steps=log_steps(cfg.steps),

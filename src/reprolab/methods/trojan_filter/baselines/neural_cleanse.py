@@ -53,14 +53,10 @@ def reverse_trigger(classifier: nn.Module, x_def: torch.Tensor, target: int, cfg
     optimizer = torch.optim.Adam([a, b], lr=cfg.lr)
     labels = torch.full((cfg.batch_size,), target, device=x_def.device)
 
-    def step(_: int) -> float:
+    def step(_: int) -> torch.Tensor:
         x = x_def[torch.randint(len(x_def), (cfg.batch_size,), generator=gen)]
         m, p = torch.sigmoid(a), torch.sigmoid(b)
-        loss = F.cross_entropy(classifier((1 - m) * x + m * p), labels) + cfg.l1_weight * m.sum()
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        return loss.item()
+        return descend(optimizer, F.cross_entropy(classifier((1 - m) * x + m * p), labels) + cfg.l1_weight * m.sum())
 
     run_loop(cfg.steps, step, objects={"trigger": logits, "optimizer": optimizer, "gen": gen},
              desc=f"Neural Cleanse class {target}", **checkpoints.of(f"neural_cleanse_{target}"))
