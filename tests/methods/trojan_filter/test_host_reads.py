@@ -17,7 +17,7 @@ from reprolab.methods.trojan_filter.filters import FilterConfig, PlainFilter, Va
 from reprolab.methods.trojan_filter.input_aware import InputAware, InputAwareConfig, pretrain_mask
 from tests.methods.trojan_filter.test_checkpoints import images, tiny_classifier
 
-STEPS = 200
+STEPS = 120
 FILTER = FilterConfig(steps=STEPS, batch_size=8)
 
 
