@@ -23,7 +23,6 @@ import torch
 from benchmarks.safl import LightSetup
 from benchmarks.trojan_filter import DEFENDER, STEPS
 from reprolab.data import load_mnist
-from reprolab.methods.safl.loss import focal_loss
 from reprolab.methods.trojan_filter.data import as_images
 from reprolab.methods.trojan_filter.classifier import make_classifier
 from reprolab.methods.trojan_filter.filters import FilterConfig, VariationalFilter, train_filter
@@ -36,9 +35,7 @@ def safl_steps(steps: int = 10) -> tuple[Callable[[], None], Callable[[], list[t
 
     def train() -> None:
         for _ in range(steps):
-            setup.optimizer.zero_grad()
-            focal_loss(setup.model(x, targets), targets, 0.0, 1.0).backward()
-            setup.optimizer.step()
+            setup.step(x, targets)
 
     return train, lambda: list(setup.model.parameters())
 
