@@ -74,3 +74,15 @@ def host_reads(monkeypatch) -> list[str]:
 
         monkeypatch.setattr(torch.Tensor, name, counted)
     return reads
+
+
+@pytest.fixture
+def loop_reads(monkeypatch, host_reads) -> list[str]:
+    """`host_reads` of a training loop: progress off, and Adam's per-parameter read of its step counter, a CPU
+    tensor (no device to wait for), left out of the count."""
+    import importlib
+
+    monkeypatch.setenv("REPROLAB_PROGRESS", "0")
+    monkeypatch.setattr(importlib.import_module("torch.optim.adam"), "_get_value",
+                        lambda x: x.numpy().item() if isinstance(x, torch.Tensor) else x)
+    return host_reads

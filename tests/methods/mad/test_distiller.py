@@ -218,3 +218,44 @@ def test_a_probe_of_g_alone_measures_the_same_drift_of_g():
             probe.update(d)
     full, alone = both.summary(), g_only.summary()
     assert alone == {"js_step_G": full["js_step_G"], "steps": 4} and full["js_step_G"] > 0
+
+
+def test_iterations_read_their_losses_once_every_read_every_iterations(loop_reads):
+    from reprolab.methods.mad.distiller import READ_EVERY
+
+    d = _distiller(DistillConfig(student_steps=2, batch_size=B))
+    probe = DriftProbe(d, n=8)
+    probe.update(d)                                       # as the experiment does before the first iteration
+    for _ in range(2 * READ_EVERY):
+        info = d.iteration()
+        probe.update(d)
+    assert all(v.dim() == 0 and not v.requires_grad for v in info.values())
+    # two reads (student, generator losses) and one of the probe's divergences every READ_EVERY iterations
+    assert len(loop_reads) == 6, loop_reads
+
+
+def test_a_non_finite_loss_raises_at_the_next_read_naming_its_iteration():
+    d = _distiller(DistillConfig(student_steps=2, batch_size=B))
+    d.iteration()
+    assert [len(rows) for rows in d.read_losses().values()] == [2, 1]
+    with torch.no_grad():
+        next(d.student.parameters()).fill_(float("nan"))
+    d.iteration()
+    with pytest.raises(FloatingPointError, match="loss_s is nan at step 1"):
+        d.read_losses()
+
+
+def test_the_drift_probe_sums_the_divergences_in_the_order_they_were_computed():
+    d = _distiller(DistillConfig(student_steps=1, batch_size=B))
+    probe = DriftProbe(d, n=8)
+    probe.update(d)
+    by_hand = {"G": 0.0, "G_ema": 0.0, "G_vs_ema": 0.0}
+    for _ in range(7):
+        d.iteration()
+        previous = probe.previous
+        probe.update(d)
+        for name in ("G", "G_ema"):
+            by_hand[name] += js_divergence(probe.previous[name], previous[name]).item()
+        by_hand["G_vs_ema"] += js_divergence(probe.previous["G"], probe.previous["G_ema"]).item()
+    assert probe.state_dict()["totals"] == by_hand        # bit for bit
+    assert probe.summary()["js_step_G"] == by_hand["G"] / 7

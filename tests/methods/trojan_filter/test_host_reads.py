@@ -2,7 +2,6 @@
 reads the losses kept since its last record in one transfer at each record (every 64 steps, the mask's every 50),
 so a loop of N steps makes at most N / 50 + 2 reads, with progress off."""
 
-import importlib
 from typing import Callable
 
 import pytest
@@ -19,15 +18,6 @@ from tests.methods.trojan_filter.test_checkpoints import images, tiny_classifier
 
 STEPS = 120
 FILTER = FilterConfig(steps=STEPS, batch_size=8)
-
-
-@pytest.fixture
-def quiet(monkeypatch):
-    """Progress off, and Adam's per-parameter read of its step counter, a CPU tensor (no device to wait for), left
-    out of the count."""
-    monkeypatch.setenv("REPROLAB_PROGRESS", "0")
-    monkeypatch.setattr(importlib.import_module("torch.optim.adam"), "_get_value",
-                        lambda x: x.numpy().item() if isinstance(x, torch.Tensor) else x)
 
 
 def classifier_epochs(epochs: int) -> None:
@@ -51,6 +41,6 @@ LOOPS: dict[str, Callable[[], object]] = {
 
 
 @pytest.mark.parametrize("name", list(LOOPS))
-def test_a_loop_of_n_steps_reads_at_most_n_over_50_plus_2_values(name, quiet, host_reads):
+def test_a_loop_of_n_steps_reads_at_most_n_over_50_plus_2_values(name, loop_reads):
     LOOPS[name]()
-    assert len(host_reads) <= STEPS / 50 + 2, host_reads
+    assert len(loop_reads) <= STEPS / 50 + 2, loop_reads

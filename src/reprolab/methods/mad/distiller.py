@@ -31,6 +31,10 @@ from torch.nn import functional as F
 
 from reprolab.runtime.config import check_options
 from reprolab.runtime.fast import FastPath, autocast, check_fast_path, fast_model
+from reprolab.runtime.train import StepLosses
+
+# iterations between reads of the kept losses (`Distiller.read_losses`); a non-finite loss raises within them
+READ_EVERY = 50
 
 
 @dataclasses.dataclass(frozen=True)
@@ -155,6 +159,8 @@ class Distiller:
         self.z_rng = torch.Generator(self.device).manual_seed(seed)
         self.z_ema_rng = torch.Generator(self.device).manual_seed(seed + 1_000_003)   # independent z'
         self.iterations = 0
+        self.student_losses = StepLosses(finite=("loss_s",))
+        self.generator_losses = StepLosses(finite=("loss_g",))
         self._bn_targets = self._teacher_bn_hooks() if cfg.lambda_bn > 0 else None
         for module in (self.teacher, self.student, self.generator, self.ema_generator):   # each compiled alone
             fast_model(module, fast)
@@ -200,9 +206,11 @@ class Distiller:
                 x_ema = self.generate(self.ema_generator, z_ema, y_ema)
             ema_term = self._student_term(x_ema)
             loss = loss + cfg.lambda1 * ema_term
-            info["loss_s_ema"] = ema_term.item()
-        self._descend(loss, self.student, self.student_optimizer, "student")
-        return {"loss_s": loss.item(), **info}
+            info["loss_s_ema"] = ema_term.detach()
+        self._descend(loss, self.student, self.student_optimizer)
+        info = {"loss_s": loss.detach(), **info}
+        self.student_losses.add(self.iterations, **info)
+        return info
 
     def generator_step(self, z, y=None) -> dict:
         """One generator update: L_G = -D(T(G(z)), S(G(z))) (+ CE, + BN prior); S's parameters get no gradient."""
@@ -220,13 +228,16 @@ class Distiller:
                 loss = loss + cfg.lambda_ce * F.cross_entropy(t, y)
             if self._bn_targets is not None:
                 loss = loss + cfg.lambda_bn * self._bn_prior()
-        self._descend(loss, self.generator, self.generator_optimizer, "generator")
+        self._descend(loss, self.generator, self.generator_optimizer)
         ema_update(self.ema_generator, self.generator, cfg.alpha)
-        return {"loss_g": loss.item(), "d_g": d.item()}
+        info = {"loss_g": loss.detach(), "d_g": d.detach()}
+        self.generator_losses.add(self.iterations, **info)
+        return info
 
     def iteration(self) -> dict:
         """One iteration (DFAD) or cycle (ABM); schedulers step once. The generator step always gets the full
-        batch B: `split_batch` splits only the student's samples between G and G~."""
+        batch B: `split_batch` splits only the student's samples between G and G~. Returns the last student step's
+        and the generator step's losses as detached tensors."""
         n_main, full = self._batch_sizes()[0], self.cfg.batch_size
         info: dict = {}
         if self.cfg.order == "abm":
@@ -241,7 +252,14 @@ class Distiller:
         for scheduler in self.schedulers:
             scheduler.step()
         self.iterations += 1
+        if self.iterations % READ_EVERY == 0:
+            self.read_losses()
         return info
+
+    def read_losses(self) -> dict[str, list[dict[str, float]]]:
+        """The losses of the steps since the last read, {"student": [...], "generator": [...]}, one {name: value}
+        per step; raises FloatingPointError if one of them is not finite."""
+        return {"student": self.student_losses.read(), "generator": self.generator_losses.read()}
 
     # ----- BN prior -------------------------------------------------------------------------------------------
     def _teacher_bn_hooks(self) -> list:
@@ -266,10 +284,8 @@ class Distiller:
         return loss
 
     # ----- misc -----------------------------------------------------------------------------------------------
-    def _descend(self, loss: torch.Tensor, module: nn.Module, optimizer: torch.optim.Optimizer, who: str) -> None:
-        """zero grads, backward, optional gradient-norm clip, one optimizer step; a non-finite loss is an error."""
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"the {who} loss became {loss.item()} at iteration {self.iterations}")
+    def _descend(self, loss: torch.Tensor, module: nn.Module, optimizer: torch.optim.Optimizer) -> None:
+        """zero grads, backward, optional gradient-norm clip, one optimizer step."""
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if self.cfg.grad_clip > 0:

@@ -122,6 +122,7 @@ def run_distillation(seed: int, case_name: str, method: str, cfg: MADExperimentC
         return info["loss_s"]
 
     def evaluate(iteration):
+        distiller.read_losses()                          # a non-finite loss raises here at the latest
         forgetting.update(distiller, iteration)
         return {"accuracy": accuracy(distiller.student, x_test, y_test, batch=EVAL_BATCH)}
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from reprolab.methods.mad.distiller import Distiller, frozen_bn_statistics
+from reprolab.methods.mad.distiller import READ_EVERY, Distiller, frozen_bn_statistics
 
 
 def js_divergence(p: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
@@ -38,7 +38,8 @@ class DriftProbe:
     """Generator drift: on a fixed batch of `n` latent codes, after every generator step (`update`), the
     Jensen-Shannon divergence between the teacher's predictions on G_t and on G_{t-1}, for G and (`ema`) for the
     EMA generator G~. `summary` gives the means, and with `ema` their ratio (G over G~) and the mean
-    JS(G_t, G~_t)."""
+    JS(G_t, G~_t). The divergences stay on the device and are added up every `READ_EVERY` updates, at
+    `state_dict` and at `summary`."""
 
     def __init__(self, distiller: Distiller, n: int = 256, seed: int = 12345, ema: bool = True):
         rng = torch.Generator(distiller.device).manual_seed(seed)
@@ -47,6 +48,7 @@ class DriftProbe:
         self.previous: dict[str, torch.Tensor] = {}
         self.totals = {"G": 0.0, "G_ema": 0.0, "G_vs_ema": 0.0} if ema else {"G": 0.0}
         self.count = 0
+        self._pending: list[tuple[str, torch.Tensor]] = []   # divergences not yet added to `totals`
 
     def update(self, distiller: Distiller) -> None:
         """Call after every generator step."""
@@ -54,20 +56,32 @@ class DriftProbe:
         if self.ema:
             current["G_ema"] = teacher_probabilities(distiller, distiller.ema_generator, self.z, self.y)
         if self.previous:
-            for name in current:
-                self.totals[name] += js_divergence(current[name], self.previous[name]).item()
+            self._pending += [(name, js_divergence(current[name], self.previous[name])) for name in current]
             if self.ema:
-                self.totals["G_vs_ema"] += js_divergence(current["G"], current["G_ema"]).item()
+                self._pending.append(("G_vs_ema", js_divergence(current["G"], current["G_ema"])))
             self.count += 1
+            if self.count % READ_EVERY == 0:
+                self._add_pending()
         self.previous = current
 
+    def _add_pending(self) -> None:
+        """Add the kept divergences to `totals` in one transfer, in the order they were computed (the sums
+        `item()` after every update would give)."""
+        if self._pending:
+            for (name, _), value in zip(self._pending, torch.stack([js for _, js in self._pending]).tolist()):
+                self.totals[name] += value
+            self._pending = []
+
     def state_dict(self) -> dict:
+        self._add_pending()
         return {"previous": dict(self.previous), "totals": dict(self.totals), "count": self.count}
 
     def load_state_dict(self, state: dict) -> None:
         self.previous, self.totals, self.count = dict(state["previous"]), dict(state["totals"]), int(state["count"])
+        self._pending = []
 
     def summary(self) -> dict:
+        self._add_pending()
         n = max(self.count, 1)
         js_g = self.totals["G"] / n
         if not self.ema:
