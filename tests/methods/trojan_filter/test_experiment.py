@@ -16,7 +16,9 @@ TINY = ("train_size=1000", "defender_size=400", "test_size=200", "badnet_epochs=
         "input_aware_epochs=1", "input_aware.mask_steps=5", "filter.steps=16", "aif_steps=8", "strip_blends=4",
         "neural_cleanse.steps=4", "neural_cleanse.unlearn_steps=4", "fine_pruning.finetune_steps=4",
         "februus.steps=4", "workers=2", "attacks=badnet_plus,wanet", "defender_sweep=50",
-        "sweep_attacks=badnet_plus", "norm_sweep=0.3", "seeds=2", "cache=false")
+        "sweep_attacks=badnet_plus", "norm_sweep=0.3", "seeds=2", "cache=false", "filter.batch_size=16",
+        "filter_width=8", "filter_latent=4", "neural_cleanse.batch_size=16", "februus.batch_size=16",
+        "fine_pruning.batch_size=16")
 
 
 def test_unknown_attack_is_rejected_and_blended_attacks_are_built():
