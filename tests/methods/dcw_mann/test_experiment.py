@@ -7,14 +7,23 @@ from reprolab.launch import run_method
 from reprolab.methods.dcw_mann.claims import claims
 from reprolab.methods.dcw_mann.experiment import CONFIGS, grid_cells, iteration_cost, log_data
 from reprolab.methods.dcw_mann.log import load_log
+from reprolab.methods.dcw_mann.model import MemoryEncoderDecoder
 from reprolab.methods.dcw_mann.predictor import SuffixPredictor
+from reprolab.methods.dcw_mann.seq2seq import Seq2SeqAttention
 from reprolab.methods.dcw_mann.training import TrainConfig
 from reprolab.runtime.config import ConfigError, apply_overrides
 from tests.conftest import read_record, tiny_quick_run
 
+
+def parameters(model) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+# the smoke run's networks are small (the quick sizes' parameter counts: test_model.py and test_seq2seq.py)
 TINY = ("models=lstm_shared,lstm_seq2seq,dcw_mann,tax_lstm", "seeds=1", "second_log_seeds=1", "train.iterations=40",
         "train.eval_every=20", "tax.iterations=40", "tax.eval_every=20", "curve_pairs=100", "val_pairs=100",
-        "official_test_pairs=200", "workers=2")
+        "official_test_pairs=200", "workers=2", "model.hidden=16", "model.word_size=8",
+        "model.slots=8", "seq2seq.hidden=16")
 
 
 @pytest.fixture(scope="module")
@@ -48,12 +57,13 @@ def test_smoke_run_writes_every_claim_metric_and_plot(tiny):
     assert dcw["curve"]["train_seconds"] == pytest.approx([s * ms["dcw_mann"] / 1000 for s in (20, budget, 40)])
     assert dcw["budget_selected_iteration"][0] in (20, budget)
     assert "budget_dl_similarity" not in logs["helpdesk"]["models"]["lstm_seq2seq"]
-    assert dcw["params"] == 74_976 and dcw["seconds_per_prediction"]["mean"] > 0
+    assert dcw["params"] == parameters(MemoryEncoderDecoder(11, dataclasses.replace(cfg.model, variant="dcw_mann")))
+    assert dcw["seconds_per_prediction"]["mean"] > 0
     # the same weights scored in the official batches of 10 too, beside the batch-independent default
     assert set(dcw["official_batch_dl_similarity"]) == {"mean", "se"} and dcw["official_batch_pairs"] == 200
     assert logs["bpi_12_w"]["models"]["dcw_mann"]["official_batch_pairs"] == 200           # the first 200 pairs
     assert "official_batch_dl_similarity" not in logs["helpdesk"]["models"]["tax_lstm"]
-    assert logs["helpdesk"]["models"]["lstm_seq2seq"]["params"] == 381_831   # shared BiLSTM(100), LSTM(200), D 20
+    assert logs["helpdesk"]["models"]["lstm_seq2seq"]["params"] == parameters(Seq2SeqAttention(11, cfg.seq2seq, 20))
     assert max(int(k) for k in logs["bpi_12_w"]["frequency"]["by_prefix_length"]) <= 20     # cases cut to 21
     assert {"plot_dl_curves.png", "plot_prefix_accuracy.png", "plot_memory.png"} == set(record["artifacts"])
     assert all((out / a).exists() for a in record["artifacts"])

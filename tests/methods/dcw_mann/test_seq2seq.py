@@ -60,6 +60,12 @@ def test_torch_cell_computes_the_same_function_but_its_two_biases_get_the_same_g
     assert torch.equal(torch_cell.bias_ih.grad, torch_cell.bias_hh.grad)
 
 
+def test_the_official_sizes_have_the_official_parameter_count():
+    """Helpdesk (11 tokens), a shared BiLSTM of 100 units per direction, a decoder LSTM of 200, attention over 20
+    decoder steps."""
+    assert sum(p.numel() for p in Seq2SeqAttention(11, Seq2SeqConfig(), 20).parameters()) == 381_831
+
+
 def test_memory_models_take_the_tf_cell_behind_a_flag():
     cfg = ModelConfig(variant="dcw_mann", tf_lstm_cell=True)
     model = MemoryEncoderDecoder(11, cfg)
