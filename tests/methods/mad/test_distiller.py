@@ -245,17 +245,36 @@ def test_a_non_finite_loss_raises_at_the_next_read_naming_its_iteration():
         d.read_losses()
 
 
+def test_a_checkpoint_reads_the_kept_losses_and_keeps_the_iteration_count():
+    d = _distiller(DistillConfig(student_steps=2, batch_size=B))
+    d.iteration(), d.iteration()
+    state = d.checkpoint_objects()["iterations"].state_dict()
+    assert state == {"iterations": 2} and len(d.student_losses) == len(d.generator_losses) == 0
+    resumed = _distiller(DistillConfig(student_steps=2, batch_size=B))
+    resumed.checkpoint_objects()["iterations"].load_state_dict(state)
+    assert resumed.iterations == 2
+    with torch.no_grad():
+        next(d.student.parameters()).fill_(float("nan"))
+    d.iteration()
+    with pytest.raises(FloatingPointError, match="loss_s is nan at step 2"):
+        d.checkpoint_objects()["iterations"].state_dict()
+
+
 def test_the_drift_probe_sums_the_divergences_in_the_order_they_were_computed():
+    from reprolab.methods.mad.distiller import READ_EVERY
+
     d = _distiller(DistillConfig(student_steps=1, batch_size=B))
     probe = DriftProbe(d, n=8)
     probe.update(d)
     by_hand = {"G": 0.0, "G_ema": 0.0, "G_vs_ema": 0.0}
-    for _ in range(7):
+    for _ in range(READ_EVERY + 7):                      # one addition at READ_EVERY updates, one at state_dict
         d.iteration()
         previous = probe.previous
         probe.update(d)
         for name in ("G", "G_ema"):
             by_hand[name] += js_divergence(probe.previous[name], previous[name]).item()
         by_hand["G_vs_ema"] += js_divergence(probe.previous["G"], probe.previous["G_ema"]).item()
+        if probe.count == READ_EVERY:
+            assert probe.totals == by_hand and not probe._pending
     assert probe.state_dict()["totals"] == by_hand        # bit for bit
-    assert probe.summary()["js_step_G"] == by_hand["G"] / 7
+    assert probe.summary()["js_step_G"] == by_hand["G"] / (READ_EVERY + 7)

@@ -128,12 +128,32 @@ def no_parameter_grads(module: nn.Module) -> Iterator[None]:
             p.requires_grad_(flag)
 
 
+class IterationCount:
+    """A `Distiller`'s iteration count as a checkpoint object. Saving it first reads the losses kept since the last
+    read, so a checkpoint never holds steps whose losses were not checked."""
+
+    def __init__(self, distiller: "Distiller"):
+        self.distiller = distiller
+
+    def state_dict(self) -> dict:
+        self.distiller.read_losses()
+        return {"iterations": self.distiller.iterations}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.distiller.iterations = int(state["iterations"])
+
+
 class Distiller:
     """Trains `student` to match the frozen `teacher` on samples of `generator` (and of its EMA when lambda1 > 0).
 
     The teacher is put in eval mode with requires_grad False; the EMA generator is a deep copy of `generator`
     with requires_grad False, kept in train mode and in no optimizer. Optimizers and schedulers are the caller's
     (one scheduler step per `iteration`).
+
+    No step waits for a loss to reach the host: the losses stay tensors on the device (`iteration` returns them)
+    and are read in one transfer every `READ_EVERY` iterations, at a checkpoint and when the caller calls
+    `read_losses`, which raises FloatingPointError naming the iteration of the first non-finite student or generator
+    loss. Steps run alone (`student_step`, `generator_step`) keep their losses until `read_losses`.
     """
 
     def __init__(self, teacher: nn.Module, student: nn.Module, generator: nn.Module, cfg: DistillConfig, *,
@@ -296,6 +316,6 @@ class Distiller:
         """Everything `runtime.train.run_loop` must save to resume exactly."""
         objects = {"student": self.student, "generator": self.generator, "ema_generator": self.ema_generator,
                    "student_optimizer": self.student_optimizer, "generator_optimizer": self.generator_optimizer,
-                   "z_rng": self.z_rng, "z_ema_rng": self.z_ema_rng}
+                   "z_rng": self.z_rng, "z_ema_rng": self.z_ema_rng, "iterations": IterationCount(self)}
         objects.update({f"scheduler{i}": s for i, s in enumerate(self.schedulers)})
         return objects
