@@ -5,8 +5,8 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from reprolab.methods.mad.distiller import (DistillConfig, Distiller, attention_loss, divergence, ema_update,
-                                            frozen_bn_statistics)
+from reprolab.methods.mad.distiller import (READ_EVERY, DistillConfig, Distiller, attention_loss, divergence,
+                                            ema_update, frozen_bn_statistics)
 from reprolab.methods.mad.probes import DriftProbe, ForgettingProbe, js_divergence
 from reprolab.nets import GeneratorA, LeNet5, SmallCNN
 
@@ -221,8 +221,6 @@ def test_a_probe_of_g_alone_measures_the_same_drift_of_g():
 
 
 def test_iterations_read_their_losses_once_every_read_every_iterations(loop_reads):
-    from reprolab.methods.mad.distiller import READ_EVERY
-
     d = _distiller(DistillConfig(student_steps=2, batch_size=B))
     probe = DriftProbe(d, n=8)
     probe.update(d)                                       # as the experiment does before the first iteration
@@ -261,8 +259,6 @@ def test_a_checkpoint_reads_the_kept_losses_and_keeps_the_iteration_count():
 
 
 def test_the_drift_probe_sums_the_divergences_in_the_order_they_were_computed():
-    from reprolab.methods.mad.distiller import READ_EVERY
-
     d = _distiller(DistillConfig(student_steps=1, batch_size=B))
     probe = DriftProbe(d, n=8)
     probe.update(d)
