@@ -226,3 +226,23 @@ def test_the_mask_budget_is_enforced_and_differentiable():
     assert bounded.net[0].weight.grad.abs().sum() > 0
     with pytest.raises(ValueError, match="budget"):
         TriggerGenerator(budget=0.0)
+
+
+def test_aif_enforce_budget_reaches_the_generator_the_experiment_trains():
+    """`--set aif_enforce_budget=false` leaves AIF's masks to the soft penalty alone: at initialisation the masks'
+    mean area is sigmoid(h - 2), about 0.12, above xi = 0.05, and only the budget scales it down."""
+    from reprolab.methods.trojan_filter.adversarial import AIFConfig, trigger_generator
+    from reprolab.methods.trojan_filter.config import TrojanExperimentConfig
+    from reprolab.methods.trojan_filter.evaluate import train_defense
+
+    assert trigger_generator(1, AIFConfig()).budget == 0.05
+    assert trigger_generator(1, AIFConfig(enforce_budget=False)).budget is None
+    x, y = torch.rand(16, 1, 8, 8), torch.randint(0, 2, (16,))
+    areas = {}
+    for enforce in (True, False):
+        torch.manual_seed(0)
+        cfg = TrojanExperimentConfig(aif_steps=1, filter_width=4, filter_latent=2, filter=FilterConfig(batch_size=4),
+                                     aif_enforce_budget=enforce)
+        _, log = train_defense("AIF", BrightnessClassifier(), x, y, cfg, seed=0)
+        areas[enforce] = log[-1]["mask_area"]
+    assert areas[True] <= 0.05 + 1e-6 < 0.08 < areas[False]

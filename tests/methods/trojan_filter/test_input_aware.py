@@ -77,7 +77,7 @@ def test_training_batch_composition_and_gradients():
     x, y = torch.rand(20, 1, 8, 8), torch.randint(1, 10, (20,))
     loss = attack.training_loss(Recorder(), x, y, 0.1, torch.Generator().manual_seed(0))
     changed = (seen["x"] - x).abs().flatten(1).amax(1) > 1e-6
-    assert int(changed.sum()) == 2 + 2                 # p_attack = 0.1 own triggers + p_cross = 0.1 cross triggers
+    assert int(changed.sum()) == 2 + 2                 # rate 0.1 own triggers + p_cross = 0.1 cross triggers
     loss.backward()
     assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in attack.pattern_net.parameters())
     assert all(p.grad is None for p in attack.mask_net.parameters())   # M stays frozen in joint training

@@ -3,9 +3,10 @@ the attacks as reusable poisoners and STRIP, Neural Cleanse, Fine-Pruning and a 
 
 Public API: `BadNetPlus`, `BlendedPlus`, `WaNet`, `InputAware` (+ `InputAwareConfig`, `pretrain_mask`),
 `attack_success` (attacks); `PlainFilter` (IF),
-`VariationalFilter` (VIF), `FilterConfig`, `train_filter`, `TriggerGenerator` + `train_adversarial_filter` (AIF),
-`FilterDefense` (wraps any frozen classifier: `detect(x)`, `predict(x)`), `FilterCollapsed`; `STRIP`;
-`neural_cleanse` + `unlearn`; `fine_prune`; `gradcam`, `Inpainter`, `train_inpainter`, `FebruusFilter`.
+`VariationalFilter` (VIF), `FilterConfig`, `train_filter`, `AIFConfig`, `trigger_generator` (a `TriggerGenerator`) +
+`train_adversarial_filter` (AIF), `FilterDefense` (wraps any frozen classifier: `detect(x)`, `predict(x)`),
+`FilterCollapsed`; `STRIP`; `NeuralCleanseConfig`, `neural_cleanse` + `unlearn`; `FinePruningConfig`, `fine_prune`;
+`gradcam`, `Inpainter`, `FebruusConfig`, `train_inpainter`, `FebruusFilter`.
 """
 
 from reprolab.registry import MethodEntry, lazy_api
@@ -32,6 +33,7 @@ _API = {
     "STRIP": "reprolab.methods.trojan_filter.baselines.strip:STRIP",
     "AIFConfig": "reprolab.methods.trojan_filter.adversarial:AIFConfig",
     "TriggerGenerator": "reprolab.methods.trojan_filter.adversarial:TriggerGenerator",
+    "trigger_generator": "reprolab.methods.trojan_filter.adversarial:trigger_generator",
     "train_adversarial_filter": "reprolab.methods.trojan_filter.adversarial:train_adversarial_filter",
     "NeuralCleanseConfig": "reprolab.methods.trojan_filter.baselines.neural_cleanse:NeuralCleanseConfig",
     "neural_cleanse": "reprolab.methods.trojan_filter.baselines.neural_cleanse:neural_cleanse",

@@ -58,7 +58,7 @@ class TriggerGenerator(nn.Module):
 class AIFConfig:
     """Settings of AIF (`train_adversarial_filter`): the filter's `FilterConfig`, the trigger generator's Adam
     `generator_lr`, the allowed mean mask area `xi` and its penalty weight `lambda_m` in the G loss, and
-    `enforce_budget`, whether the experiment builds `TriggerGenerator(budget=xi)`, which scales masks to area
+    `enforce_budget`, whether `trigger_generator` builds `TriggerGenerator(budget=xi)`, which scales masks to area
     <= xi. xi 0.05 and lambda_m 10 are a reconstruction (the paper's values are unknown)."""
 
     filter: FilterConfig = FilterConfig()
@@ -67,6 +67,12 @@ class AIFConfig:
     lambda_m: Annotated[float, NON_NEGATIVE] = 10.0
     enforce_budget: bool = True       # scale masks to area <= xi; False: the soft penalty alone (areas of 0.15-0.19
                                       # were measured with it)
+
+
+def trigger_generator(channels: int, cfg: AIFConfig, width: int = 32) -> TriggerGenerator:
+    """The trigger generator AIF trains against: masks scaled to a mean area <= xi when `cfg.enforce_budget`, the
+    soft penalty of the G loss alone otherwise."""
+    return TriggerGenerator(channels, width=width, budget=cfg.xi if cfg.enforce_budget else None)
 
 
 def generator_loss(classifier, filt, x_bar, m, y, cfg: AIFConfig) -> torch.Tensor:

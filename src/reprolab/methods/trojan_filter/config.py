@@ -23,7 +23,8 @@ ATTACKS: tuple[str, ...] = typing.get_args(Attack)
 
 
 @dataclasses.dataclass(frozen=True)
-class TrojanExperimentConfig(FastPath):  # compile, bf16, channels_last, cuda_graphs: the opt-in GPU fast path
+class TrojanExperimentConfig(FastPath):  # compile, bf16, channels_last, cuda_graphs: the opt-in fast path
+                                          # (QUICK turns on channels_last on the CPU)
     dataset: Literal["mnist", "cifar10"] = "mnist"       # cifar10: the JPEG copy
     attacks: tuple[Attack, ...] = ("badnet_plus", "wanet")
     defenses: tuple[Literal["IF", "VIF", "AIF"], ...] = ("IF", "VIF", "AIF")
@@ -37,7 +38,7 @@ class TrojanExperimentConfig(FastPath):  # compile, bf16, channels_last, cuda_gr
     wanet_epochs: Annotated[int, AT_LEAST_ONE] = 4  # 2-core CPU prototype
     input_aware_epochs: Annotated[int, AT_LEAST_ONE] = 4
     wanet_s: Annotated[float, POSITIVE] = 1.0  # raised from the official 0.5 for the short schedule
-    wanet_noise_fraction: Annotated[float, PROBABILITY] = 0.2  # 2-core CPU prototype noise mode
+    wanet_noise_fraction: Annotated[float, PROBABILITY] = 0.2  # official noise mode (p_c 0.1 x cross_ratio 2)
     input_aware: InputAwareConfig = InputAwareConfig()
     blend_alpha: Annotated[float, PROBABILITY] = 0.15  # noise-BI+ (prototype default)
     image_blend_alpha: Annotated[float, PROBABILITY] = 0.25  # image-BI+: the "large-norm trigger" case (0.2-0.3)
@@ -55,8 +56,12 @@ class TrojanExperimentConfig(FastPath):  # compile, bf16, channels_last, cuda_gr
     sweep_attacks: tuple[Attack, ...] = ("badnet_plus", "wanet")
     # image-BI+ blend weights, a classifier each ("large-norm triggers")
     norm_sweep: Annotated[tuple[float, ...], PROBABILITY] = ()
-    # 2-core CPU prototype ("8 ep"); an AIF step costs about two filter steps
+    # 2-core CPU prototype (about 9 epochs of the 1,800 training defender images); an AIF step costs about five IF
+    # steps (README, Performance)
     aif_steps: Annotated[int, AT_LEAST_ONE] = 256
+    # AIF's trigger masks scaled to a mean area <= xi (`AIFConfig.enforce_budget`); false: spec §2.4's soft penalty
+    # alone
+    aif_enforce_budget: bool = True
     # the least filtered clean accuracy on held-out D_def (spec §7 A4, MNIST)
     collapse_floor: Annotated[float, PROBABILITY] = 0.9
     strip_blends: Annotated[int, AT_LEAST_ONE] = 20
@@ -75,9 +80,9 @@ class TrojanExperimentConfig(FastPath):  # compile, bf16, channels_last, cuda_gr
 
 # --scale paper: CIFAR-10 (JPEG copy) PreActResNet18, all five attacks, the official classifier recipe cut
 # to 100 epochs (official 1000 for WaNet, 600 for InpAwAtk), WaNet at the official s = 0.5, a defender set of 10 % of
-# the training data, filters 100 epochs of batch 128 (3900 steps), both sweeps, and 3 seeds for the paired per-seed
-# comparisons of claims.py; every training loop checkpoints every 1000 steps (about 3 classifier epochs) and at
-# its end. Sized for a GPU.
+# the training data, filters 3900 steps of batch 128 (about 111 epochs of the 4,500 training defender images), both
+# sweeps, and 3 seeds for the paired per-seed comparisons of claims.py; every training loop checkpoints every 1000
+# steps (about 3 classifier epochs) and at its end. Sized for a GPU.
 PAPER = TrojanExperimentConfig(
     dataset="cifar10", attacks=ATTACKS, seeds=3, train_size=45_000, defender_size=5000, test_size=10_000,
     badnet_epochs=100, wanet_epochs=100, input_aware_epochs=100, wanet_s=0.5,

@@ -3,7 +3,8 @@ images, the natural images image-BI+ blends in, and the smaller defender sets of
 
 The first `train_size` training images train the Trojaned classifier; the next `defender_size` form the defender's
 clean set D_def (a tenth of it held out for the collapse check); the first `test_size` test images evaluate.
-CIFAR-10 is shuffled once with a fixed seed first (the JPEG copy is grouped by class).
+CIFAR-10's training images are shuffled once with a fixed seed first, and its `test_size` test images are a
+fixed-seed random pick (the JPEG copy is grouped by class).
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ import time
 
 import torch
 
-from reprolab.methods.trojan_filter.adversarial import AIFConfig, TriggerGenerator, train_adversarial_filter
+from reprolab.methods.trojan_filter.adversarial import AIFConfig, train_adversarial_filter, trigger_generator
 from reprolab.methods.trojan_filter.attacks import TrojanAttack, attack_success
 from reprolab.methods.trojan_filter.config import TrojanExperimentConfig
 from reprolab.methods.trojan_filter.filters import (FilterCollapsed, FilterDefense, PlainFilter, VariationalFilter,
@@ -31,9 +31,9 @@ def train_defense(name: str, classifier, x_def, y_def, cfg: TrojanExperimentConf
     shape = {"channels": channels, "width": cfg.filter_width, "latent": cfg.filter_latent}
     if name == "AIF":
         filt = PlainFilter(**shape).to(x_def.device)
-        aif = AIFConfig(filter=dataclasses.replace(cfg.filter, steps=cfg.aif_steps))
-        generator = TriggerGenerator(channels, width=cfg.filter_width,
-                                     budget=aif.xi if aif.enforce_budget else None).to(x_def.device)
+        aif = AIFConfig(filter=dataclasses.replace(cfg.filter, steps=cfg.aif_steps),
+                        enforce_budget=cfg.aif_enforce_budget)
+        generator = trigger_generator(channels, aif, cfg.filter_width).to(x_def.device)
         log = train_adversarial_filter(filt, generator, classifier, x_def, y_def, aif, seed, fast_settings(cfg),
                                        **where)
         return filt, log

@@ -8,9 +8,10 @@ image gets its own trigger, made by two generators trained with the classifier.
       lambda_norm mean(relu(m(x) - density)) + lambda_div mean(d(x1, x2) / d(m(x1), m(x2)))
   with d the per-image root-mean-square distance, density 0.032, lambda_norm 100, lambda_div 1; M is then frozen.
 - Joint training (`InputAware.training_loss`, the classifier and G stepped together): of each batch a fraction
-  p_attack = 0.1 carries its own trigger and the target label, a further p_cross = 0.1 carries the trigger of another
-  image and keeps its label (the cross-trigger mode: a trigger works only on the image it was made for), the rest
-  is clean;  L = CE(C(batch), labels) + lambda_div mean(d(x1, x2) / d(p(x1), p(x2))).
+  `rate` (the experiment's `poison_rate`, 0.1, the official p_attack) carries its own trigger and the target label,
+  a further p_cross = 0.1 carries the trigger of another image and keeps its label (the cross-trigger mode: a
+  trigger works only on the image it was made for), the rest is clean;
+  L = CE(C(batch), labels) + lambda_div mean(d(x1, x2) / d(p(x1), p(x2))).
   Optimisers: C as the experiment trains it (official SGD lr 0.01), G Adam lr 0.01, betas (0.5, 0.9).
 """
 
@@ -34,14 +35,14 @@ MASK_LOG_EVERY = 50                   # steps between the records of the mask pr
 @dataclasses.dataclass(frozen=True)
 class InputAwareConfig:
     """Settings of the `InputAware` attack: the mask pretraining (`mask_density`, `lambda_norm`, `lambda_div`,
-    `mask_steps` batches of `mask_batch` images), the joint training (`p_attack`, `p_cross`, `lambda_div`), Adam
-    `lr` and `betas`, and the generators' `width`. The weights, rates, lr and betas are the official code's, width
-    16 is its MNIST width (CIFAR-10: 32), and 300 mask steps replace its 25 epochs of mask pretraining."""
+    `mask_steps` batches of `mask_batch` images), the joint training (`p_cross`, `lambda_div`; the own-trigger
+    fraction is `training_loss`'s `rate`), Adam `lr` and `betas`, and the generators' `width`. The weights, rates,
+    lr and betas are the official code's, width 16 is its MNIST width (CIFAR-10: 32), and 300 mask steps replace its
+    25 epochs of mask pretraining (each step draws two batches of `mask_batch` images)."""
 
     mask_density: Annotated[float, PROBABILITY] = 0.032  # official
     lambda_norm: Annotated[float, NON_NEGATIVE] = 100.0  # official
     lambda_div: Annotated[float, NON_NEGATIVE] = 1.0  # official
-    p_attack: Annotated[float, PROBABILITY] = 0.1  # official
     p_cross: Annotated[float, PROBABILITY] = 0.1  # official
     lr: Annotated[float, POSITIVE] = 0.01  # official, M and G (Adam)
     betas: tuple[float, float] = (0.5, 0.9)
@@ -145,8 +146,8 @@ class InputAware(TrojanAttack):
 
     def training_loss(self, classifier: nn.Module, x: torch.Tensor, y: torch.Tensor, rate: float,
                       gen: torch.Generator) -> torch.Tensor:
-        """CE over a batch with p_attack own-trigger (target label) and p_cross cross-trigger (own label) images,
-        plus lambda_div times the pattern diversity loss. `rate` overrides p_attack."""
+        """CE over a batch with a fraction `rate` of own-trigger images (target label; the official p_attack is 0.1)
+        and p_cross of cross-trigger images (own label), plus lambda_div times the pattern diversity loss."""
         self.pattern_net.train()
         n = len(y)
         order = torch.randperm(n, generator=gen).to(x.device)
