@@ -69,6 +69,50 @@ def test_lambda1_zero_reproduces_dfad_bit_for_bit_and_mad_does_not():
     assert mad.z_rng.get_state().equal(base.z_rng.get_state())
 
 
+def _reference_abm(cycles, n_s, clip, seed=0):
+    """ABM written out as in the ZSKT code: per cycle one z, one generator step on G(z) with L_G = -KL (the mean over
+    elements, the code's F.kl_div default) and a gradient-norm clip (the code's 5), then n_s student steps on G(z)
+    regenerated from the same z, clipped alike; independent of the Distiller class."""
+    teacher, student, generator = _parts(seed)
+    teacher.eval()
+    opt_s = torch.optim.SGD(student.parameters(), lr=0.05, momentum=0.9)
+    opt_g = torch.optim.Adam(generator.parameters(), lr=1e-3)
+    rng = torch.Generator().manual_seed(seed)
+
+    def kl(s, t):               # the code's reduction "mean": the sum over the B x C elements / (B C)
+        return F.kl_div(F.log_softmax(s, dim=1), F.softmax(t, dim=1), reduction="sum") / t.numel()
+
+    for _ in range(cycles):
+        z = torch.randn(B, NZ, generator=rng)
+        x = generator(z)
+        loss_g = -kl(student(x), teacher(x))
+        opt_g.zero_grad()
+        loss_g.backward()
+        torch.nn.utils.clip_grad_norm_(generator.parameters(), clip)
+        opt_g.step()
+        for _ in range(n_s):
+            with torch.no_grad():
+                x = generator(z)
+                t = teacher(x)
+            loss = kl(student(x), t)
+            opt_s.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(student.parameters(), clip)
+            opt_s.step()
+    return student, generator
+
+
+def test_lambda1_zero_reproduces_abm_bit_for_bit():
+    """At a clip of 0.01, which these small networks' gradients exceed (at the code's 5 it would never act)."""
+    ref_student, ref_generator = _reference_abm(4, 3, clip=0.01)
+    base = _distiller(DistillConfig(loss="kl", kl_reduction="mean", order="abm", batch_size=B, student_steps=3,
+                                    grad_clip=0.01, lambda0=1.0, lambda1=0.0))
+    for _ in range(4):
+        base.iteration()
+    for a, b in ((ref_student, base.student), (ref_generator, base.generator)):
+        assert all(torch.equal(p, q) for p, q in zip(a.state_dict().values(), b.state_dict().values()))
+
+
 def test_one_ema_update_is_the_convex_combination():
     a, b = GeneratorA(NZ, 4, 8), GeneratorA(NZ, 4, 8)
     for p in a.parameters():

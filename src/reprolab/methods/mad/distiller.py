@@ -14,8 +14,8 @@ generator step first, then n_s student steps on that z (regenerated without grad
 Optional: attention transfer beta_at sum_l mean_{b,j} (a_S^l - a_T^l)^2, a^l = channel mean of squared
 activations, flattened, L2-normalised per sample (needs `stage_outputs` on both networks; ABM beta 250); BN
 prior lambda_bn sum_l (||mu_l(x) - mu_l^T||_2 + ||var_l(x) - var_l^T||_2) at the teacher's BN inputs.
-Defaults are DFAD-MNIST's: n_s 5, lambda = (0.5, 0.5) under SGD, alpha 0.95 (best in the paper's
-ablation, secondary source).
+Defaults: DFAD-MNIST's L1 and n_s 5; B 64 (DFAD: 512); lambda = (0.5, 0.5) by design; alpha 0.95 (best in the
+paper's ablation, secondary source).
 """
 
 from __future__ import annotations

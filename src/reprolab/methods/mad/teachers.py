@@ -4,7 +4,7 @@ Datasets (real data only trains the teacher and tests the student):
 - "mnist": MNIST resized to 32x32 (bilinear), normalised with mean 0.1307, std 0.3081 (DFAD code).
 - "digits": scikit-learn's 8x8 digits, pixels / 16 mapped to [-1, 1], permuted with seed 0, 1297 train /
   500 test (2-core CPU prototype).
-- "cifar10": CIFAR-10 (the JPEG copy in ../shared/data, or the canonical tar), normalised per channel.
+- "cifar10": CIFAR-10 (the canonical python archive when present, else the JPEG copy), normalised per channel.
 Recipes: MNIST LeNet5 by SGD lr 0.01, momentum 0.9, wd 1e-4, batch 256, 10 epochs; digits CNN(16) by
 Adam 1e-3, 30 epochs, batch 64; CIFAR-10 ResNet-34 by SGD 0.1, momentum 0.9, wd 5e-4, batch 128, 200 epochs,
 lr x 0.1 every 80 epochs, with random crop (pad 4) and horizontal flip. Training runs on `runtime.train.run_loop`
