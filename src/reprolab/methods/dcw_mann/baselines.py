@@ -1,6 +1,6 @@
 """Baselines under the same split, pairs and metric: the most-frequent-suffix lookup (the mandatory sanity
-baseline, not from the paper) and Tax et al.'s LSTM here; the LSTM seq2seq, DNC and DC-MANN are variants of
-`model.MemoryEncoderDecoder`.
+baseline, not from the paper) and Tax et al.'s LSTM here; the shared-cell LSTM (`lstm_shared`), DNC and DC-MANN are
+variants of `model.MemoryEncoderDecoder`, and the official LSTM seq2seq is `seq2seq.Seq2SeqAttention`.
 
 Most-frequent suffix: count the training suffixes of each exact prefix and predict the most frequent one (ties:
 the first seen); for a prefix never seen, the most frequent suffix after its last activity (as the last event of

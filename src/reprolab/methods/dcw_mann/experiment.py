@@ -16,8 +16,8 @@ cost(DCw-MANN), the costs per iteration being fixed numbers in the config (`iter
 The seeds of one (log, model) of the memory models are trained together (`stacked.train_seeds`, the same runs as one
 `train` per seed to float rounding) and scored together (`stacked.stacked_predict`) in one grid cell; the seq2seq
 (`stacked_models` can add it) and Tax et al.'s LSTM have one cell per seed.
-`--resume` skips finished cells; a cell checkpoints at every evaluation. Selection on validation (the last 10% of
-the training cases)."""
+`--resume` skips finished cells; a cell checkpoints every `eval_every` iterations. Selection on validation (the last
+10% of the training cases)."""
 
 from __future__ import annotations
 
