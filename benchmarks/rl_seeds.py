@@ -1,13 +1,14 @@
 """Seeds as a batch dimension (`reprolab.rl.seeds`) against one process per seed, as the RL grids run them.
 
-DQN (the max rule) and Balanced DQN on MinAtar Breakout and DQN on CartPole-v1, balanced_q's quick settings but
-1,500 frames with the replay starting at 500 (1,000 updates per seed); and mbec's DQN baseline (MBEC++'s habitual
-network, the official optimizer with gradient clipping, a TD step every 4 frames) on noisy CartPole, mbec's quick
-settings but 1,500 frames with the replay starting at 500. For N = 1, 5, 10 seeds: frames/s of all
-seeds together, trained (a) in one process with the networks stacked (torch on 2 threads) and (b) by
-`train_dqn`, one run per seed, in a pool of 2 worker processes with 1 thread each. Equality: for N = 5, every
-seed's episodes (returns and end frames) must be the same in (a) and (b), and the logged losses agree to float32
-rounding (exactly for the MLP; the batched 1024-wide matmul of the MinAtar network sums in another order).
+DQN (the max rule) and Balanced DQN on MinAtar Breakout and DQN on CartPole-v1, balanced_q's quick settings but 1,500
+frames with the replay starting at 500 and epsilon decaying over 1,000 frames (1,000 updates per seed); and mbec's DQN
+baseline (MBEC++'s habitual network, the official optimizer with gradient clipping, a TD step every 4 frames) on noisy
+CartPole, mbec's quick settings but 1,500 frames with the replay starting at 500. For N = 1, 5, 10 seeds: frames/s of
+all seeds together, trained (a) in one process with the networks stacked (torch on 2 threads) and (b) by `train_dqn`,
+one run per seed, in a pool of 2 worker processes with 1 thread each. Equality: for N = 5, every seed's episodes
+(returns and end frames) must be the same in (a) and (b), and the logged losses agree to float32 rounding (a grouped
+and a single matrix product may sum in another order: 6e-8 for the MLP on this project's AMD EPYC CPUs, more for the
+MinAtar network's 1024-wide product).
 
 At mbec's full quick length (noisy CartPole, 12,000 frames, replay from frame 1,000, seeds 0-4, both on one thread):
 the first frame at which each seed's stacked run acts differently from its separate run, and whether both runs

@@ -8,10 +8,10 @@ Keys q in R^D with scalar values V, FIFO eviction at `capacity`.
 - Insert(q, R): appends (q, R); a key equal to a stored one is skipped.
 Official defaults: capacity 10 000, k 7, key dimension 8.
 
-Search is exact either way: `index="torch"` (torch.cdist brute force, on the memory's device), `"faiss"`
-(faiss-cpu's brute-force kNN; `make bench`: about 2.3x faster than torch from 10k to 500k keys, and faster already
-at 1k) or `"auto"` (faiss for a CPU memory when faiss-cpu is installed, else torch). `distance="l2"` ranks and
-weights by the plain Euclidean distance instead of its square.
+Search is exact either way: `index="torch"` (torch.cdist brute force, on the memory's device), `"faiss"` (faiss-cpu's
+brute-force kNN; `make bench`: about 2.3x faster than torch from 10k to 500k keys) or `"auto"` (faiss for a CPU memory
+when faiss-cpu is installed, else torch). `distance="l2"` ranks and weights by the plain Euclidean distance instead of
+its square.
 """
 
 from __future__ import annotations

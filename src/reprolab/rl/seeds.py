@@ -1,12 +1,13 @@
 """Seeds as a batch dimension: N independent DQN runs (one per seed) trained in one process, in lock step.
 
 The N online networks are one set of stacked parameters, theta[i] = the parameters of seed i's network
-(`torch.func.stack_module_state`); one call Q(x) = vmap_i f(theta[i], x[i]) evaluates every seed's network on its
-own batch (`torch.func.vmap` over `torch.func.functional_call`). The loss is the sum of the per-seed mean Huber
-losses, so the gradient of seed i's parameters is exactly its own loss's gradient, and the optimizer (RMSProp and
-Adam act element-wise) updates every seed as it would alone. Each seed keeps its own environment (one sub-env of
-a gymnasium `SyncVectorEnv` with same-step autoreset, so a finished episode restarts as `train_dqn` restarts it),
-its own replay buffer and its own NumPy generator, drawn in the order `train_dqn` draws them.
+(`torch.func.stack_module_state`); one call Q(x)_i = f(theta[i], x[i]) evaluates every seed's network on its own batch
+with grouped layers (a batched matrix product per Linear, an N-group convolution per Conv2d). The loss is the sum of
+the per-seed mean Huber losses, so the gradient of seed i's parameters is exactly its own loss's gradient, and the
+optimizer (RMSProp and Adam act element-wise) updates every seed as it would alone. Each seed keeps its own
+environment (one sub-env of a gymnasium `SyncVectorEnv` with same-step autoreset, so a finished episode restarts as
+`train_dqn` restarts it), its own replay buffer and its own NumPy generator, drawn in the order `train_dqn` draws
+them.
 
 Run i is therefore the run `train_dqn` makes with seed i (network initialised after `torch.manual_seed(seed_i)`):
 the same actions, episodes and replay samples; the weights agree to float32 rounding, because the batched

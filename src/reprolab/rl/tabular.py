@@ -1,9 +1,9 @@
 """Seed-vectorised tabular reinforcement learning: environments and agents that run R independent runs at once.
 
-Every array carries the run index first. Environments take a numpy Generator and return (next_state, reward, done,
-truncated); `valid` masks the actions of each state (the maximization-bias MDP has 2 actions in A and 8-10 in B).
-Agents keep T tables of shape (R, S, A) and expose `act` (epsilon-greedy with random tie-breaking on their acting
-values) and `update`; a target rule decides what each update moves towards.
+Every array carries the run index first. Environments take a numpy Generator and return (next_state, reward, done)
+(episodes are cut at `run_episodes`' `max_steps`); `valid` masks the actions of each state (the maximization-bias MDP
+has 2 actions in A and 8-10 in B). Agents keep T tables of shape (R, S, A) and expose `act` (epsilon-greedy with
+random tie-breaking on their acting values) and `update`; a target rule decides what each update moves towards.
 """
 
 from __future__ import annotations

@@ -220,3 +220,22 @@ def test_masks_are_boolean_true_blocked():
         t = SeqTransformer(32, 4, 64, 1, 1, enc_causal_mask=causal).eval()
         a, b = t.encode(features), t.encode(changed)
         assert torch.allclose(a[0, :5], b[0, :5], atol=1e-6) == causal
+
+
+def test_the_clean_variant_adds_encoder_positions_and_drops_the_causal_mask():
+    """`variant="clean"` switches both encoder quirks off: the same CNN column at every position gives one encoder
+    output per position (sinusoids added) and a later column reaches an earlier one (no causal mask); the official
+    variant gives every position of such a row the same output and hides later columns."""
+    official, clean = SAFL(SAFLConfig(size="light")).transformer, SAFL(SAFLConfig(size="light", variant="clean"))
+    clean = clean.transformer
+    assert (official.enc_pos_enc, official.enc_causal_mask, clean.enc_pos_enc, clean.enc_causal_mask) == \
+        (False, True, True, False)
+    torch.manual_seed(0)
+    column = torch.randn(1, 1, 128).expand(1, 6, 128)
+    for t in (official.eval(), clean.eval()):
+        out = t.encode(column)
+        assert torch.allclose(out[0, 0], out[0, 5], atol=1e-6) == (t is official)
+    changed = column.clone()
+    changed[0, 5] += 1
+    assert torch.equal(official.encode(column)[0, :5], official.encode(changed)[0, :5])
+    assert not torch.allclose(clean.encode(column)[0, :5], clean.encode(changed)[0, :5], atol=1e-6)

@@ -13,7 +13,7 @@ pays and problems where pessimism pays.
 - Slippery FrozenLake 4x4 (gymnasium): alpha 0.1, gamma 0.99, epsilon 0.1, 2000 episodes of <= 100 steps, 50 runs;
   greedy success rate over 200 episodes (project-defined settings).
 - Deep: MinAtar (official settings at `--scale paper`: 5 games + CartPole, 5M frames, 10 seeds);
-  quick is a smoke run (Breakout, 5000 frames, 2 seeds, every learner): two seeds rarely decide its comparison.
+  quick is a smoke run (Breakout, 5000 frames, 3 seeds, every learner): three seeds rarely decide its comparisons.
 
 Every statistic keeps its per-run values (`per_run`, run i of every learner comes from the same generator seed, the
 same environment and the same zero tables), the deep runs their per-seed areas under the curve (same seed: same

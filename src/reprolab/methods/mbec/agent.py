@@ -7,12 +7,13 @@ Values (per action a, at time t, h_t the trajectory LSTM state):
 TD step (every `train_every` frames, batch 32, smooth-L1, gradient-norm clip 100, Adam(1e-4, eps 1e-4)):
   online  Q_theta(s, a) + beta(h_t) (r + gamma V_M(random_map(tau'_a)))       with a each ROW's own action
   target  r + gamma (1 - done) max_a' [Q_theta^-(s', a') + beta^-(h_{t+1}) Q_MBEC^-(s', a')]
-The memory is consulted after `warmup_episodes` episodes, once it holds more than one entry, and then with
-probability `read_rate`, drawn once per action choice and once per TD batch; otherwise Q = Q_theta.
-Memory: every `write_interval` steps (0.1 x mean length of the last 20
-episodes, first 10) the pair (h_{t+1}, cumulative reward) is kept; at the episode end each such key gets the
-return-to-go R = G - cumulative reward (undiscounted, official; `discount_mc_returns` discounts it): Insert, and
-after warm-up Write. While reading, with probability `bstr_rate`, Write(random_map(h_t), max_a Q_MBEC(s_t, a)).
+The memory is consulted after `warmup_episodes` episodes, once it holds more than one entry, and then with probability
+`read_rate`, drawn once per action choice and once for each of the online and target passes of a TD step; otherwise
+Q = Q_theta. Memory: every `write_interval` steps (0.1 x mean length of the last 20 episodes; first
+`initial_write_interval`: 200 official, 10 in the quick run) the pair (h_{t+1}, cumulative reward) is kept; at the
+episode end each such key gets the return-to-go R = G - cumulative reward (undiscounted, official;
+`discount_mc_returns` discounts it): Insert, and after warm-up Write. While reading, with probability `bstr_rate`,
+Write(random_map(h_t), max_a Q_MBEC(s_t, a)).
 Trajectory model: batches of 4 steps of the current episode, the input [x_t, onehot(a_t)]
 corrupted by dropout 0.5 or by noise of std sqrt(0.5 max|input|) (one of the two with probability 1/2); the
 LSTM output through trj_out predicts [x_{t+1}, onehot(a_t)] and r_hat predicts r (smooth-L1, clip 0.5); with
@@ -64,7 +65,7 @@ class MBECConfig:
     initial_write_interval: int = 200 # official (`arguments.py`); the quick experiment cuts it to 10
     max_read_prob: float = 0.3        # official quirk (e); 0 disables
     distance: str = "sq_l2"           # official quirk (e); "l2" for the plain distance
-    index: str = "auto"               # exact search: torch for small memories, faiss-cpu for large ones
+    index: str = "auto"               # exact search: faiss-cpu for a CPU memory when installed, else torch
     fixed_beta: float | None = None   # ablation: a constant beta instead of beta(h_t)
     official_acting_reward: bool = False  # bug (b): r_hat of action 0 for every action while acting
     discount_mc_returns: bool = False     # quirk (c): store discounted returns-to-go

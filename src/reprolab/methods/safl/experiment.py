@@ -2,7 +2,8 @@
 CRNN-CTC under the same budget.
 
 - quick (CPU; spec 6 E1 cut to a budget of minutes on 2 cores): the light model. (a) Memorise 64 generated images
-  (150 steps of the whole set, constant lr 1e-3, NLL). (b) The quick cut of spec 5's random strings: 3-5 digits,
+  (150 steps of the whole set, constant lr 1e-3 with the Transformer encoder and the rectifier at a tenth of it,
+  NLL). (b) The quick cut of spec 5's random strings: 3-5 digits,
   each drawn Zipf over the 10 digits (6,000 training images, DejaVu fonts, straight or curved), 1,000 steps of batch
   32 at a constant 1e-3 with the Transformer encoder and the rectifier at a tenth of it (see the config): SAFL with
   NLL, SAFL with focal loss (gamma 2, alpha 1) and SAFL without the rectifier (NLL), one seed. CRNN-CTC trains under
@@ -67,8 +68,8 @@ class SaflExperimentConfig(FastPath):     # compile, bf16, channels_last, cuda_g
     # 0.22 s each against SAFL's 0.17 on one thread of this CPU (measured), and one seed decides no comparison.
     runs: tuple[RunName, ...] = ("memorise", "nll", "focal", "nll_no_stn")
     # One seed: a SAFL cell takes 2-3 minutes on one core (1,000 steps at 0.11-0.17 s, measured); three seeds of the
-    # three SAFL runs take 756 s on 2 cores (`--set seeds=3`), so the quick run's comparisons are
-    # inconclusive.
+    # four quick runs (memorise included) take 756 s on 2 cores (`--set seeds=3 --set workers=2`), so the quick
+    # run's comparisons are inconclusive.
     seeds: int = 1
     train_images: int = 6000
     val_images: int = 300

@@ -42,7 +42,8 @@ class SAFLConfig:
     """The SAFL model: `size` "official" (64 x 256 input, the official code's widths) or "light" (32 x 100, narrower, a
     CPU design); `stn`, the TPS rectifier (False: resize to 32 x 100); `variant="clean"`, encoder positional encoding
     on, causal mask off. Defaults follow the official code's behaviour, except `max_len` (25 decoding steps; official
-    100 + 1) and the official quirks `official_decoder_pe` and `official_align_corners`, off by default."""
+    100 + 1) and the official behaviours `official_decoder_pe`, `official_align_corners` and `torch_dropout`, off by
+    default."""
 
     size: Literal["official", "light"] = "official"
     stn: bool = True
