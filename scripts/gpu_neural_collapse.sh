@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Trimmed `--scale paper` runs of neural_collapse on one GPU machine (numbers in methods/neural_collapse/README.md).
+# Trimmed `--scale paper` runs of neural_collapse on one GPU machine.
 # Parts (arguments; default all):
 #   synthetic   the UFM table at paper settings (d = 64, 30k iterations, M up to 9) on the machine's CPU cores
 #   balanced    CIFAR-10 (JPEG copy), official BN MLP width 2048, M in {1, 3}, 30 of the 200 epochs, on the GPU

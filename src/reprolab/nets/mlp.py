@@ -16,7 +16,7 @@ class MLPBackbone(nn.Module):
 
     init "official_nc" is the Neural-Collapse official code's: orthogonal weights for the Linear layers among the
     first `depth` modules of the stack (its loop runs over module indices, so with BatchNorm 2 of 6 layers, without
-    3 of 6), every other weight and every bias at PyTorch's default.
+    3 of 7), every other weight and every bias at PyTorch's default.
     """
 
     def __init__(self, in_dim: int, width: int, depth: int, *, batchnorm: bool = False, final_bn: bool = False,

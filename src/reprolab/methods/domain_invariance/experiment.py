@@ -68,7 +68,8 @@ class TrainConfig:
     probe_max_iter: int = 500
     probe_per_domain: int = 2000        # design: samples per source in the probe's train and val parts
     val_per_domain: int = 2000          # design: source validation samples per domain scored at each evaluation (a
-                                        # fixed seeded subset; DomainBed scores all, 12,000 for an MNIST source)
+                                        # fixed seeded subset; DomainBed scores all, 12,000 for the digits tasks'
+                                        # MNIST source)
     measure_per_domain: int = 500       # source validation samples per domain for the measured penalties
 
     def __post_init__(self) -> None:

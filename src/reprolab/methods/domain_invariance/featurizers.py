@@ -1,12 +1,12 @@
 """Featurizers g: X -> Z for the experiments (any `nn.Module` giving (B, D) features works with the algorithms).
 
-- `"quick_cnn"` (quick scale; a design choice for 16x16 digits on a CPU): Conv3x3 (C->w)-ReLU-MaxPool2 ->
-  Conv3x3 (w->2w)-ReLU-MaxPool2 -> Linear(2w * H/4 * W/4 -> 64)-ReLU: 64 features, w = 32. Each ReLU runs after
-  its max-pooling: relu(maxpool(x)) = maxpool(relu(x)) exactly (ReLU is monotone, so it commutes with a max), and
-  the gradients agree too (a window whose max is <= 0 passes no gradient either way; otherwise both pass it to the
-  same first argmax), on a quarter of the values. Measured on one core of a 2-core AMD EPYC CPU, a compressed-
-  penalty update of 5 x 32 images of 16x16 (channels-last) takes 23.5 ms, 27.8 ms with the ReLU before the
-  pooling, 1.23x (`benchmarks/domain_invariance.py`, which checks that the parameters stay identical).
+- `"quick_cnn"` (quick scale; a design choice for 16x16 digits on a CPU): Conv3x3 (C->w)-MaxPool2-ReLU -> Conv3x3
+  (w->2w)-MaxPool2-ReLU -> Linear(2w * H/4 * W/4 -> 64)-ReLU: 64 features, w = 32. Each ReLU runs after its
+  max-pooling, the same function as ReLU then pooling: relu(maxpool(x)) = maxpool(relu(x)) exactly (ReLU is monotone,
+  so it commutes with a max), and the gradients agree too (a window whose max is <= 0 passes no gradient either way;
+  otherwise both pass it to the same first argmax), on a quarter of the values. Measured on one core of a 2-core AMD
+  EPYC CPU, a compressed-penalty update of 5 x 32 images of 16x16 (channels-last) takes 23.5 ms, 27.8 ms with the
+  ReLU before the pooling, 1.23x (`benchmarks/domain_invariance.py`, which checks that the parameters stay identical).
 - `"mnist_cnn"` (paper scale): DomainBed's `MNIST_CNN` (`reprolab.nets.MNISTCNN`), 128 features.
 
 `build_featurizer(..., fast=FastPath(...))` runs the featurizer with the fast-path switches

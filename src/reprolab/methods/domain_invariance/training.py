@@ -8,10 +8,10 @@
   (`sampling="class_balanced"`: a uniform class, then a uniform sample of it, per draw); one `update` per step.
   With `unlabeled_target`, a batch of n of the target's unlabelled images (`task.unlabeled`, never the scored ones).
 - Every `eval_every` steps and at the end: per-source validation accuracy on a fixed seeded subset of at most
-  `val_per_domain` (2,000, design: an MNIST source has 12,000 validation images, DomainBed scores them all) samples
-  per source, and their mean; target accuracy on all of the target; the mean feature norm ||g(x)|| on source
-  validation data, and both penalties measured on the same features (so ERM's invariance is measured the same way
-  as the penalised runs').
+  `val_per_domain` (2,000, design: the digits tasks' MNIST source has 12,000 validation images, DomainBed scores them
+  all) samples per source, and their mean; target accuracy on all of the target; the mean feature norm ||g(x)|| on
+  source validation data, and both penalties measured on the same features (so ERM's invariance is measured the same
+  way as the penalised runs').
 - After training: the **domain probe**, a fresh logistic regression (max_iter 500, standardised features) from
   frozen source-train features to the source index, scored on source validation, beside its majority rate (what
   always predicting the largest source scores: 1/K only for equal sizes); never the training discriminator. At

@@ -1,8 +1,8 @@
 r"""The deep linear unconstrained-feature model (UFM), its objectives, and the full-batch GD trainer.
 
 UFM: free features H (one row per sample here; the paper's H in R^{d x N} is its transpose), bias-free layers
-W_1..W_{M-1} in R^{d x d}, W_M in R^{K x d}, optional unregularised last-layer bias b. All entries ~ N(0, 0.1^2)
-(official code). Objectives:
+W_1..W_{M-1} in R^{d x d}, W_M in R^{K x d}, optional unregularised last-layer bias b. The entries of H and the W_j
+~ N(0, 0.1^2), b = 0 (official code). Objectives:
 
     MSE, "theory":   1/(2N) ||W_M..W_1 H + b 1^T - Y||_F^2 + sum_j lambda_Wj/2 ||W_j||^2 + lambda_H/2 ||H||^2
     MSE, "official": nn.MSELoss (mean over N K) in place of the first term; "official_half": nn.MSELoss / 2
@@ -104,8 +104,8 @@ class UnconstrainedFeatures(nn.Module):
 
 
 def fit_term(logits: torch.Tensor, labels: torch.Tensor, loss: LossKind, convention: LossConvention) -> torch.Tensor:
-    """The data term: MSE against one-hot targets (theory: 1/(2N) sum over the batch, an unbiased estimate of the
-    full-batch term; official: mean over B K; official_half: half of that) or mean CE."""
+    """The data term: MSE against one-hot targets (theory: 1/(2B) sum over the batch of B, an unbiased estimate
+    of the full-batch 1/(2N) sum; official: mean over B K; official_half: half of that) or mean CE."""
     if loss == "ce":
         return F.cross_entropy(logits, labels)
     targets = F.one_hot(labels, logits.shape[1]).to(logits.dtype)

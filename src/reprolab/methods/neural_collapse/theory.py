@@ -12,9 +12,9 @@ Every layer shares the singular value s_k along class k, and the problem splits 
 
 Stationarity: lambda_W (s^{2M} + N lambda_H)^2 = n_k lambda_H s^{2M-2}.
 M = 1: s_k^2 = sqrt(n_k lambda_H / lambda_W) - N lambda_H when positive, else 0 (minority collapse iff
-n_k <= N^2 lambda_W lambda_H). M >= 2: s = 0 is always a local minimum, so every stationary root is compared with
-f_k(0) = n_k / (2N) and the global argmin is returned (the official code's largest-root pick is wrong there;
-`official_root_choice` reproduces it for comparison).
+n_k <= N^2 lambda_W lambda_H). M >= 2: s = 0 is always a local minimum, so the minimum of f_k over a dense grid,
+refined by a bounded `minimize_scalar`, is compared with f_k(0) = n_k / (2N) and the global argmin is returned (the
+official code's largest-root pick is wrong there; `official_root_choice` reproduces it for comparison).
 
 Geometry at the optimum (c = N lambda_H): W W^T = diag(s^{2M}), Hbar^T Hbar = diag(s^{2M} / (s^{2M} + c)^2),
 W Hbar = diag(s^{2M} / (s^{2M} + c)), row k of W = (s_k^{2M} + c) hbar_k^T. Balanced data: an orthogonal frame
