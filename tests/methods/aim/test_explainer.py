@@ -399,6 +399,28 @@ def test_official_training_flags_equal_to_the_configured_ones_reuse_one_trained_
     assert [c["method"] for c in cells] == ["aim", "aim_official", "random", "l2x", "lime", "kernel_shap",
                                             "integrated_gradients", "l2x_official"]
     official = ["aim.official_concrete=true", "aim.official_double_softmax=true",
-                "aim.official_black_box_dropout=true", "l2x.official_fixed_noise=true"]
+                "aim.official_black_box_dropout=true", "l2x.official_fixed_noise=true", "l2x.official_rmsprop=true"]
     assert [c["method"] for c in explain_cells(apply_overrides(CONFIGS["quick"], base + official), 0)] == [
         "aim", "random", "l2x", "lime", "kernel_shap", "integrated_gradients"]
+
+
+def test_l2x_official_rmsprop_steps_with_kerass_rho_and_epsilon(monkeypatch):
+    """`official_rmsprop=True`: every parameter steps with Keras 2's RMSprop (rho 0.9, eps 1e-7); the default keeps
+    torch's (alpha 0.99, eps 1e-8)."""
+    from reprolab.methods.aim import baselines
+
+    seen = []
+
+    class RecordingRowRMSprop(RowRMSprop):
+        def __init__(self, params, lr, alpha, eps):
+            seen.append((alpha, eps))
+            super().__init__(params, lr, alpha, eps)
+
+    monkeypatch.setattr(baselines, "RowRMSprop", RecordingRowRMSprop)
+    x, _, _ = synthetic.items(40, seed=6)
+    small = L2XConfig(embed=8, filters=8, hidden=8, epochs=1, batch_size=20)
+    default = L2X(synthetic.black_box(), synthetic.VOCAB, 2, 3, small, 0).fit(x)
+    official = L2X(synthetic.black_box(), synthetic.VOCAB, 2, 3, dataclasses.replace(small, official_rmsprop=True),
+                   0).fit(x)
+    assert seen == [(0.99, 1e-8), (0.9, 1e-7)]
+    assert not torch.equal(default.scores(x), official.scores(x))

@@ -152,3 +152,20 @@ def test_huggingface_adapter_rejects_a_model_without_sequence_logits():
     model, tokenizer = tiny_bert(token_classifier=True)                         # logits (batch, tokens, labels)
     with pytest.raises(ValueError, match=r"logits of shape \(batch, num_labels\) = \(2, 2\), got \(2, \d+, 2\)"):
         huggingface_classifier(model, tokenizer)(["great film", "dull"])
+
+
+@pytest.mark.parametrize("snippets, own_range", [(7, (4, 7)), (20, (12, 20))])
+def test_a_long_document_takes_the_spec_share_of_snippets_from_its_label(snippets, own_range):
+    """Spec 5: 4-7 of a document's 7 snippets carry its label; a 20-snippet document keeps that share (12-20), so
+    its label is the majority of what it says."""
+    from reprolab.methods.aim.corpus import long_document_task
+
+    texts = [f"w{i}" for i in range(600)]                    # one distinct word per snippet, its class known
+    labels = [i % 2 for i in range(600)]
+    task = long_document_task("docs", texts, labels, ("a", "b"), (40, 5, 5), length=snippets, seed=0,
+                              snippets=snippets, min_freq=1)
+    for part in (task.train, task.val, task.test):
+        for text, label in zip(part.texts, part.labels.tolist()):
+            words = text.split()
+            own = sum(int(w[1:]) % 2 == label for w in words)
+            assert len(words) == snippets and own_range[0] <= own <= own_range[1]

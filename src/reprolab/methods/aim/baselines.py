@@ -10,7 +10,8 @@ left as it was.
   [local: two Conv1d(100, k 3) + ReLU] -> Dropout 0.2 -> 1x1 Conv(100) + ReLU -> 1x1 Conv(1) = position logits.
   Training: K Gumbel-softmax draws over positions at temperature tau, element-wise max = the mask; approximator =
   second embedding x mask, summed / K -> Linear(250) + ReLU -> Linear(C), cross-entropy against the black box's
-  probabilities; RMSprop (torch's defaults; the two embeddings' rows that a batch does not touch have zero
+  probabilities; RMSprop (torch's defaults, alpha 0.99 and eps 1e-8; the official Keras code's `'rmsprop'` has rho
+  0.9 and eps 1e-7, `official_rmsprop=True`; the two embeddings' rows that a batch does not touch have zero
   gradient, so their step only decays the squared-gradient average: `RowRMSprop` moves only the touched rows, bit
   for bit torch's step). Evaluation: the logits rank the positions. Retrained for every K. PAD positions are
   never drawn [design: the port masks them, as the ranking does]. The official code draws the Gumbel noise once,
@@ -58,6 +59,8 @@ class L2XConfig:
     batch_size: int = 40              # [official]
     lr: float = 1e-3                  # RMSprop (Keras default)
     official_fixed_noise: bool = False  # one Gumbel draw for every batch [official: K.random_uniform_variable]
+    official_rmsprop: bool = False    # Keras 2's RMSprop: rho 0.9, eps 1e-7 [official: optimizer='rmsprop'];
+                                      # default torch's: alpha 0.99, eps 1e-8
 
     def __post_init__(self) -> None:
         check_at_least(self, 1, ("embed", "filters", "hidden", "epochs", "batch_size"))
@@ -147,9 +150,10 @@ class L2X:
         cfg = self.cfg
         targets = self.black_box.batched_probs(train_x)
         embeddings = [self.selector.embedding.weight, self.approximator.embedding.weight]
+        alpha, eps = (0.9, 1e-7) if cfg.official_rmsprop else (0.99, 1e-8)
         optimizer = torch.optim.RMSprop([p for m in (self.selector, self.approximator) for p in m.parameters()
-                                         if all(p is not e for e in embeddings)], lr=cfg.lr)
-        embedding_optimizer = RowRMSprop(embeddings, cfg.lr, optimizer.defaults["alpha"], optimizer.defaults["eps"])
+                                         if all(p is not e for e in embeddings)], lr=cfg.lr, alpha=alpha, eps=eps)
+        embedding_optimizer = RowRMSprop(embeddings, cfg.lr, alpha, eps)
         batches = ShuffledBatches(len(train_x), cfg.batch_size, self.seed)
         fixed = None
         if cfg.official_fixed_noise:

@@ -28,7 +28,7 @@ Checks (hold or fail; every seed must pass):
   epoch (spec §7 check 8).
 - `aim_under_5ms_per_item`: AIM explains an item, all classes, in < 5 ms (spec §7 check 5).
 Spec §7 check 7 (the adaptive rule stops by K_max + 1 with at most K_max + 1 queries) holds by construction (the
-loop in `explainer.explain_adaptive`); a unit test covers it.
+loop in `explainer.adaptive_k`); a unit test covers it.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ Tokens (the prototype's): words with apostrophes, or one punctuation mark each. 
 vocabulary (tokens seen >= min_freq times in the training texts, most frequent first, ties alphabetical). Rows are
 cut or right-padded to L. Split: shuffle with a seed, 80 / 10 / 10 (train / validation / test).
 Long documents [design, spec 5]: 7 snippets of one part of the split, 4-7 of them from the document's label,
-shuffled.
+shuffled; a document of n snippets takes the same share, ceil(4 n / 7) to n of them from its label (12-20 of 20).
 """
 
 from __future__ import annotations
@@ -117,10 +117,12 @@ def build_task(name: str, texts: Sequence[str], labels: Sequence[int], classes: 
 
 def long_document_task(name: str, texts: Sequence[str], labels: Sequence[int], classes: tuple[str, ...],
                        counts: tuple[int, int, int], length: int, seed: int = 0, snippets: int = 7,
-                       own_range: tuple[int, int] = (4, 7), min_freq: int = 2) -> TextTask:
+                       min_freq: int = 2) -> TextTask:
     """Documents of `snippets` snippets [design, spec 5]: split the snippets first (80 / 10 / 10), then build
-    counts[i] documents from each part, so no snippet is shared between parts. A document takes a label, 4-7
-    snippets of it and the rest from the other classes, shuffled."""
+    counts[i] documents from each part, so no snippet is shared between parts. A document takes a label, between
+    ceil(4 snippets / 7) and `snippets` snippets of it (spec 5: 4-7 of 7, so the label is always the majority) and the
+    rest from the other classes, shuffled."""
+    own_range = (-(-4 * snippets // 7), snippets)
     rng = np.random.default_rng(seed)
     parts = []
     for index, count in zip(split_indices(len(texts), seed), counts):
