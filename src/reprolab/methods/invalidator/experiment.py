@@ -10,8 +10,8 @@ Quick (CPU, minutes): the 26 subjects with fast test modules, 1 seed, 2 bugs eac
 property-style drawn inputs, NF = 1, oracle >= 250 generated inputs, capped mutation search (300 first-order
 candidates, 10 partial fixes x 60 second-order), no module supplying more than a quarter of the overfitting patches
 (composition.py).
-Paper: every subject, 10 seeds, 5 bugs each, oracle >= 1000, the design caps and 50 ms inputs (CPU-bound: many
-cores help; a GPU speeds only the encoder).
+Paper: every subject, 10 seeds, 5 bugs each, oracle >= 1000, the design caps and inputs of up to 500,000 executed
+lines (CPU-bound: many cores help; a GPU speeds only the encoder).
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ DEVICES = ("cpu",)          # tracing, sandboxed runs and the classifier run on 
 class InvalidatorConfig:
     subjects: tuple[str, ...] = ()             # module.function names; empty: all (quick: the fast ones)
     quick_only: bool = True                    # only subjects whose CPython test module is fast (quick)
-    n_seeds: Annotated[int, AT_LEAST_ONE] = 1  # seeds 0-2 (quick), 10 (paper); 1 fits the 5-minute budget
+    n_seeds: Annotated[int, AT_LEAST_ONE] = 1  # 1 (quick, seed 0: it fits the 3-minute budget), 10 (paper)
     benchmark: BenchmarkConfig = BenchmarkConfig(first_order_cap=300, partial_fixes=10, second_order=60)
     require_cpython_tests: bool = False        # True: a missing `test` package is an error, not a fallback
     evaluation: EvalConfig = EvalConfig()

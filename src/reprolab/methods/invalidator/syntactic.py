@@ -1,7 +1,8 @@
 """INVALIDATOR's syntactic fallback: code embeddings of a patch and a
 logistic-regression classifier of overfitting.
 
-- Sides of a patch (buggy B -> patched P, unified diff of the function, 3 lines of context): the buggy side is the
+- Sides of a patch (buggy B -> patched P, unified diff of the function in the benchmark, of the whole module in
+  `Invalidator.assess`, 3 lines of context): the buggy side is the
   context plus the removed lines, the patched side the context plus the added lines; the ground-truth side g is
   the fixed side of the developer patch B -> D. Comments are dropped, tokens split on [^\\w], joined by spaces,
   cut to 512 characters.
