@@ -123,6 +123,17 @@ def test_a_value_out_of_range_names_its_key_before_any_work(tmp_path, method, ov
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.parametrize("options, message", [
+    (["--set", "cuda_graphs=true"], "cuda_graphs=true needs compile=true"),
+    (["--executor", "slurm"], "executor must be one of ['local', 'ray'], got 'slurm'"),
+    (["--gpus-per-stage", "1"], "--ray-address and --gpus-per-stage need --executor ray"),
+])
+def test_fast_path_and_executor_settings_are_refused_before_the_run_folder_exists(tmp_path, options, message):
+    result = runner.invoke(app, ["run", "neural_collapse", "--out", str(tmp_path / "run"), *options])
+    assert result.exit_code == 2 and message in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "run").exists()
+
+
 def test_a_run_on_a_damaged_data_file_names_it_without_a_traceback(isolated_data, tmp_path):
     (isolated_data / "mnist").mkdir()
     for f in (SHARED_ROOT / "mnist").glob("*.gz"):

@@ -14,6 +14,8 @@ from reprolab import registry
 from reprolab.runtime.claims import claims_table, verdict_counts
 from reprolab.runtime.config import (SCALES, apply_overrides, config_to_dict, cpu_threads, resolve_device,
                                      seed_everything, validate_config)
+from reprolab.runtime.executors import Executor
+from reprolab.runtime.fast import FastPath, check_fast_path, fast_settings
 from reprolab.runtime.io import json_safe, read_json, write_json
 from reprolab.runtime.memory import keep_freed_memory
 from reprolab.runtime.progress import line_interval, set_progress
@@ -66,6 +68,9 @@ def run_method(name: str, scale: str = "quick", *, seed: int = 0, out: Path | No
     validate_config(config)                  # every nested field's options and bounds, before any folder exists
     out_dir = Path(out) if out is not None else default_out_dir(name, resume)
     torch_device = run_device(module, config, device)
+    if isinstance(config, FastPath):         # the fast path's combinations and the executor's settings, also
+        check_fast_path(fast_settings(config), torch_device)   # before the folder exists
+    Executor(executor, 1, ray_address, gpus_per_stage)
     keep_freed_memory()                      # the same numbers with fewer page faults (runtime/memory.py)
     if torch_device.type == "cpu":
         torch.set_num_threads(cpu_threads())
