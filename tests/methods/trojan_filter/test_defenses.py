@@ -1,3 +1,4 @@
+import dataclasses
 import math
 
 import pytest
@@ -246,3 +247,53 @@ def test_aif_enforce_budget_reaches_the_generator_the_experiment_trains():
         _, log = train_defense("AIF", BrightnessClassifier(), x, y, cfg, seed=0)
         areas[enforce] = log[-1]["mask_area"]
     assert areas[True] <= 0.05 + 1e-6 < 0.08 < areas[False]
+
+
+def test_strip_official_blend_and_threshold():
+    """`clip=False` sums without saturating, as the official notebook's cv2.addWeighted on float images; its
+    `threshold="normal"` is the `fpr` quantile of the normal that scipy.stats.norm.fit fits to the clean entropies."""
+    from scipy import stats
+
+    from reprolab.methods.trojan_filter.baselines.strip import clean_threshold
+
+    h = torch.rand(300, generator=torch.Generator().manual_seed(0)) * 2
+    mu, sigma = stats.norm.fit(h.double().numpy())
+    assert clean_threshold(h, 0.01, "normal") == pytest.approx(stats.norm.ppf(0.01, mu, sigma), rel=1e-9)
+    assert clean_threshold(h, 0.01, "quantile") == pytest.approx(float(torch.quantile(h, 0.01)))
+    # an all-white input: clipped blends stay white (confident, entropy ~ 0); unclipped ones keep the partner's
+    # variation above white, so the brightness classifier stays confident too, but on inputs over 1
+    bright = BrightnessClassifier(sharpness=200.0)
+    x_def = torch.rand(200, 1, 4, 4) * 0.5
+    clipped, unclipped = STRIP(bright, x_def, n_blends=8), STRIP(bright, x_def, n_blends=8, clip=False)
+    seen = []
+    bright.forward = lambda x, f=bright.forward: seen.append(float(x.max())) or f(x)
+    clipped.entropy(torch.ones(2, 1, 4, 4))
+    unclipped.entropy(torch.ones(2, 1, 4, 4))
+    assert seen[-2] <= 1.0 < seen[-1]
+    with pytest.raises(ValueError, match="threshold"):
+        STRIP(bright, x_def, threshold="median")
+
+
+def test_neural_cleanse_official_keep_takes_the_smallest_mask_that_reaches_the_target():
+    from reprolab.methods.trojan_filter.baselines.neural_cleanse import (NeuralCleanseConfig, keep_smallest_successful,
+                                                                         reverse_trigger)
+
+    best = nn.ParameterDict({"a": torch.zeros(2), "b": torch.zeros(2), "l1": torch.tensor(float("inf"))})
+    best.requires_grad_(False)
+    for k, (l1, success) in enumerate([(5.0, 0.5), (4.0, 0.995), (6.0, 1.0), (3.0, 0.98), (3.5, 0.99)]):
+        keep_smallest_successful(best, torch.full((2,), float(k)), torch.full((2,), -float(k)), torch.tensor(l1),
+                                 torch.tensor(success))
+    assert best["l1"].item() == 3.5 and best["a"].tolist() == [4.0, 4.0] and best["b"].tolist() == [-4.0, -4.0]
+
+    class OnePixel(nn.Module):                    # class 1 when the top-left pixel is bright: a one-pixel trigger
+        def forward(self, x):
+            return torch.stack([torch.zeros(len(x)), 40 * (x[:, 0, 0, 0] - 0.7)], dim=1)
+
+    x_def = torch.rand(64, 1, 6, 6) * 0.5
+    cfg = NeuralCleanseConfig(steps=60, l1_weight=0.05, betas=(0.5, 0.9))
+    last = reverse_trigger(OnePixel(), x_def, 1, cfg, torch.Generator().manual_seed(0))
+    kept = reverse_trigger(OnePixel(), x_def, 1, dataclasses.replace(cfg, keep="best"),
+                           torch.Generator().manual_seed(0))
+    m, p = kept
+    assert (OnePixel()((1 - m) * x_def + m * p).argmax(1) == 1).float().mean() >= 0.99   # the kept mask works
+    assert not torch.equal(m, last[0])

@@ -26,7 +26,8 @@ from reprolab.runtime.config import config_to_dict
 CLASSIFIER_FREE_FIELDS = frozenset({
     "attacks", "defenses", "seeds", "test_size", "filter", "filter_width", "filter_latent", "defender_sweep",
     "sweep_attacks", "norm_sweep", "aif_steps", "aif_enforce_budget", "collapse_floor", "strip_blends", "strip_fpr",
-    "neural_cleanse", "fine_pruning", "februus", "checkpoint_every", "workers", "cache"})
+    "strip_clip", "strip_threshold", "neural_cleanse", "fine_pruning", "februus", "checkpoint_every", "workers",
+    "cache"})
 
 
 def cache_path(kind: str, key: dict) -> Path:

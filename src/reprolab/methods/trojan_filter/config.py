@@ -66,6 +66,8 @@ class TrojanExperimentConfig(FastPath):  # compile, bf16, channels_last, cuda_gr
     collapse_floor: Annotated[float, PROBABILITY] = 0.9
     strip_blends: Annotated[int, AT_LEAST_ONE] = 20
     strip_fpr: Annotated[float, PROBABILITY] = 0.01
+    strip_clip: bool = True                                # official: false (blends x + x_j unclipped)
+    strip_threshold: Literal["quantile", "normal"] = "quantile"  # official: "normal" (a fitted normal's quantile)
     neural_cleanse: NeuralCleanseConfig = NeuralCleanseConfig()
     fine_pruning: FinePruningConfig = FinePruningConfig()
     februus: FebruusConfig = FebruusConfig()

@@ -1,28 +1,38 @@
-"""STRIP (Gao et al., ACSAC 2019), the original per-input rule (not ART's variant):
+"""STRIP (Gao et al., ACSAC 2019), the paper's per-input rule (not ART's variant):
 N blends clip(x + x_j, 0, 1) with random clean defender images x_j;
 H(x) = mean over the blends of the Shannon entropy of softmax(C(blend));
 x is flagged as Trojan when H(x) <= the `fpr` quantile of H over the defender's clean set (default 1 %).
 A trigger that survives superimposition keeps predictions confident (low entropy); a clean input does not.
+The official notebook (garrisongys/STRIP) blends without clipping (`clip=False`: x + x_j in [0, 2]), draws N = 100
+and sets the threshold at the `fpr` quantile of a normal fitted to the clean entropies (`threshold="normal"`).
 """
 
 from __future__ import annotations
 
+import statistics
+from typing import Literal
+
 import torch
 from torch import nn
 
+Threshold = Literal["quantile", "normal"]
+
 
 class STRIP:
-    """STRIP (Gao et al., ACSAC 2019), the original per-input rule: `detect(x)` flags x as Trojan when H(x), the
+    """STRIP (Gao et al., ACSAC 2019), the paper's per-input rule: `detect(x)` flags x as Trojan when H(x), the
     mean Shannon entropy of the softmax of `classifier` over `n_blends` blends clip(x + x_j, 0, 1) with random
-    images x_j of the clean defender set `x_def`, is at most the `fpr` quantile (default 1 %) of H over `x_def`."""
+    images x_j of the clean defender set `x_def`, is at most the `fpr` quantile (default 1 %) of H over `x_def`
+    (`threshold="normal"`: of a normal fitted to it, as the official code; `clip=False`: unclipped blends)."""
 
     def __init__(self, classifier: nn.Module, x_def: torch.Tensor, n_blends: int = 20, fpr: float = 0.01,
-                 seed: int = 0):
+                 seed: int = 0, clip: bool = True, threshold: Threshold = "quantile"):
         if not 0 < fpr < 1:
             raise ValueError(f"fpr must lie in (0, 1), got {fpr}")
-        self.classifier, self.x_def, self.n_blends = classifier.eval(), x_def, n_blends
+        if threshold not in ("quantile", "normal"):
+            raise ValueError(f"threshold must be 'quantile' or 'normal', got {threshold!r}")
+        self.classifier, self.x_def, self.n_blends, self.clip = classifier.eval(), x_def, n_blends, clip
         self.gen = torch.Generator().manual_seed(seed)
-        self.threshold = float(torch.quantile(self.entropy(x_def), fpr))
+        self.threshold = clean_threshold(self.entropy(x_def), fpr, threshold)
 
     @torch.no_grad()
     def entropy(self, x: torch.Tensor, batch: int = 256) -> torch.Tensor:
@@ -31,7 +41,9 @@ class STRIP:
         for i in range(0, len(x), batch):
             xb = x[i:i + batch]
             partners = self.x_def[torch.randint(len(self.x_def), (len(xb) * self.n_blends,), generator=self.gen)]
-            blends = (xb.repeat_interleave(self.n_blends, 0) + partners).clamp(0, 1)
+            blends = xb.repeat_interleave(self.n_blends, 0) + partners
+            if self.clip:
+                blends = blends.clamp(0, 1)
             p = torch.softmax(self.classifier(blends), dim=1)
             h = -(p * p.clamp_min(1e-12).log()).sum(1)
             out.append(h.view(len(xb), self.n_blends).mean(1))
@@ -39,3 +51,12 @@ class STRIP:
 
     def detect(self, x: torch.Tensor) -> torch.Tensor:
         return self.entropy(x) <= self.threshold
+
+
+def clean_threshold(h: torch.Tensor, fpr: float, rule: Threshold) -> float:
+    """The entropy below which a clean input is flagged with probability `fpr`: the empirical quantile, or that of
+    N(mean, sd) fitted by maximum likelihood (sd over n, as `scipy.stats.norm.fit`)."""
+    if rule == "quantile":
+        return float(torch.quantile(h, fpr))
+    h = h.double()
+    return statistics.NormalDist(float(h.mean()), float(h.std(unbiased=False))).inv_cdf(fpr)
