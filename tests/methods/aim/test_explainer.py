@@ -424,3 +424,11 @@ def test_l2x_official_rmsprop_steps_with_kerass_rho_and_epsilon(monkeypatch):
                    0).fit(x)
     assert seen == [(0.99, 1e-8), (0.9, 1e-7)]
     assert not torch.equal(default.scores(x), official.scores(x))
+
+
+def test_aim_warns_when_no_epoch_reaches_the_selection_floor():
+    x, _, _ = synthetic.items(60, seed=4)
+    cfg = AIMConfig(sizes=SMALL, epochs=1, batch_size=30, selection_floor=1.01)      # unreachable
+    with pytest.warns(UserWarning, match="selection_floor 1.01"):
+        aim = AIM(synthetic.black_box(), 2, TOKENS, cfg).fit(x[:40], x[40:])
+    assert aim.selected_epoch == 0

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+import warnings
 from pathlib import Path
 from typing import Any, Literal
 
@@ -178,6 +179,9 @@ class AIM:
                 checkpoint=checkpoint, checkpoint_every=per_epoch if checkpoint is not None else 0, resume=resume,
                 desc=desc)
         self.selected_epoch = best.iteration // per_epoch
+        if best.iteration == 0:          # the official loop saves no model then
+            warnings.warn(f"AIM: no epoch's validation accuracy reached selection_floor {cfg.selection_floor}; the "
+                          "initial weights are kept (selected_epoch 0)", stacklevel=2)
         self.modules.load_state_dict(best.state)
         return self
 
