@@ -33,7 +33,8 @@ class BalancedRule(TargetRule):
         if prev_nets not in ("consistent", "official"):
             raise ValueError(f"prev_nets must be 'consistent' or 'official', got {prev_nets!r}")
         self.eta, self.beta_bar_mode, self.prev_nets = eta, beta_bar, prev_nets
-        # float64, as the official code's Python float; one value per seed under seed batching (shape (N, 1))
+        # float64 (the official code's starts as the int 1 and becomes a float32 tensor after the first update, whose
+        # steps round away from t ~ 1e6 on); one value per seed under seed batching (shape (N, 1))
         self.beta_bar = torch.ones((), dtype=torch.float64)
 
     def state_dict(self) -> dict:
