@@ -236,6 +236,7 @@ def test_black_box_adapters_and_bad_input():
     assert vocab.encode(["a fine film"], 4).tolist() == [[vocab.index["a"], 1, vocab.index["film"], 0]]
 
 
+@pytest.mark.filterwarnings("ignore:AIM. no epoch")      # a tiny training on random inputs: nothing to select
 def test_images_as_a_grid_of_patches():
     """API (c): 28 x 28 images as 16 patches of 7 x 7; masking a patch zeroes exactly its pixels."""
     features = FeatureKind("patches", patch=7, image_size=28)

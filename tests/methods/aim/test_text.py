@@ -128,6 +128,7 @@ def tiny_bert(num_labels: int = 2, token_classifier: bool = False):
     return model, tokenizer
 
 
+@pytest.mark.filterwarnings("ignore:AIM. no epoch")      # a tiny training on random inputs: nothing to select
 def test_huggingface_classifier_and_tokenizer_with_special_tokens_never_ranked():
     """Logits -> probabilities with the attention mask: a padded batch gives each text the probabilities it gets
     alone; the tokenizer's special tokens ([SEP] typed into a text) are never ranked."""
