@@ -114,21 +114,23 @@ class TaxNetwork(nn.Module):
 
 
 class TaxLSTM:
-    """Tax et al. (2017): next activity and time from the |A| + 5 features of the left-padded prefix; the suffix
-    by iterating the next-event prediction (the predicted event and its predicted time join the prefix) until the
-    end-of-case class or `max_suffix` events. Model selection on validation next-activity accuracy."""
+    """Tax et al. (2017): next activity and time from the |A| + 5 features of the prefix, left-padded to `maxlen`,
+    the longest training case + 1, as Tax et al.'s code pads every prefix (the network has no masking, so the
+    padding length changes its state; a longer prefix is padded to its own length and run in a group of its length,
+    so no prediction depends on the other prefixes of its batch); the suffix by iterating the next-event prediction
+    (the predicted event and its predicted time join the prefix) until the end-of-case class or `max_suffix` events.
+    Model selection on validation next-activity accuracy."""
 
     def __init__(self, cfg: TaxConfig = TaxConfig()):
         self.cfg = cfg
         self.net: TaxNetwork | None = None
         self.history: list[dict[str, Any]] = []
 
-    def _batch(self, log: EventLog, cases: Sequence[int], lengths: Sequence[int]) -> torch.Tensor:
-        longest = max(lengths)
-        x = np.zeros((len(cases), longest, log.num_activities + 5), dtype=np.float32)
-        for row, (c, k) in enumerate(zip(cases, lengths)):
-            x[row, longest - k:] = prefix_features(log.traces[c][:k], log.times[c][:k], log.num_activities,
-                                                   self.divisors)
+    def _padded(self, prefixes: Sequence[tuple[Sequence[int], np.ndarray]], length: int) -> torch.Tensor:
+        """The features of (activities, times) prefixes, each left-padded with zero rows to `length` steps."""
+        x = np.zeros((len(prefixes), length, self.log.num_activities + 5), dtype=np.float32)
+        for row, (acts, times) in enumerate(prefixes):
+            x[row, length - len(acts):] = prefix_features(acts, times, self.log.num_activities, self.divisors)
         return torch.from_numpy(x)
 
     def fit(self, log: EventLog, train_cases: Sequence[int], val_pairs: Pairs, seed: int) -> "TaxLSTM":
@@ -136,7 +138,7 @@ class TaxLSTM:
         gaps = np.concatenate([np.diff(log.times[c]) for c in train_cases if len(log.traces[c]) > 1])
         starts = np.concatenate([log.times[c][1:] - log.times[c][0] for c in train_cases if len(log.traces[c]) > 1])
         self.divisors = (max(float(gaps.mean()), 1.0), max(float(starts.mean()), 1.0))
-        self.log = log
+        self.log, self.maxlen = log, max(len(log.traces[c]) for c in train_cases) + 1
         events = [(c, k) for c in train_cases for k in range(1, len(log.traces[c]) + 1)]   # k = len: end of case
         torch.manual_seed(seed)
         self.net = TaxNetwork(log.num_activities + 5, log.num_activities, cfg)
@@ -147,8 +149,7 @@ class TaxLSTM:
             start = time.perf_counter()
             self.net.train()
             chosen = [events[i] for i in rng.choice(len(events), cfg.batch_size, replace=False)]
-            cases, lengths = [c for c, _ in chosen], [k for _, k in chosen]
-            x = self._batch(log, cases, lengths)
+            x = self._padded([(log.traces[c][:k], log.times[c][:k]) for c, k in chosen], self.maxlen)
             act_target = torch.tensor([log.traces[c][k] - 1 if k < len(log.traces[c]) else log.num_activities
                                        for c, k in chosen])
             gap = torch.tensor([(log.times[c][k] - log.times[c][k - 1]) / self.divisors[0]
@@ -194,19 +195,21 @@ class TaxLSTM:
         for _ in range(self.cfg.max_suffix):
             if not active:
                 break
-            longest = max(len(acts[i]) for i in active)
-            x = np.zeros((len(active), longest, n_act + 5), dtype=np.float32)
-            for row, i in enumerate(active):
-                x[row, longest - len(acts[i]):] = prefix_features(acts[i], np.asarray(times[i]), n_act, self.divisors)
-            logits, gap = self.net(torch.from_numpy(x))
-            nxt, gap = logits.argmax(-1).tolist(), gap.clamp_min(0).tolist()
+            nxt, gaps = {}, {}
+            groups: dict[int, list[int]] = {}
+            for i in active:
+                groups.setdefault(max(self.maxlen, len(acts[i])), []).append(i)
+            for length, rows in groups.items():
+                logits, gap = self.net(self._padded([(acts[i], np.asarray(times[i])) for i in rows], length))
+                nxt.update(zip(rows, logits.argmax(-1).tolist()))
+                gaps.update(zip(rows, gap.clamp_min(0).tolist()))
             still = []
-            for row, i in enumerate(active):
-                if nxt[row] == n_act:
+            for i in active:
+                if nxt[i] == n_act:
                     continue
-                out[i].append(nxt[row] + 1)
-                acts[i].append(nxt[row] + 1)
-                times[i].append(times[i][-1] + gap[row] * self.divisors[0])
+                out[i].append(nxt[i] + 1)
+                acts[i].append(nxt[i] + 1)
+                times[i].append(times[i][-1] + gaps[i] * self.divisors[0])
                 still.append(i)
             active = still
         return out
