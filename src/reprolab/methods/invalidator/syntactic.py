@@ -46,15 +46,18 @@ TOL = 1e-10
 MAX_ITER = 10_000       # official code
 
 
-def normalise(code_lines: list[str]) -> str:
-    """Comments dropped, tokens split on [^\\w] and joined by spaces, cut to 512 characters."""
-    kept = [line.split("#", 1)[0] for line in code_lines if not line.strip().startswith("#")]
-    tokens = [t for t in re.split(r"[^\w]+", " ".join(kept)) if t]
-    return " ".join(tokens)[:MAX_CHARS]
+def normalise(code_lines: list[str], symbols: bool = False) -> str:
+    """Comments dropped, tokens split on [^\\w] and joined by spaces, cut to 512 characters. `symbols`: every other
+    non-space character is a token too, as the official `read_patch` splits on `([^\\w_])` (`a <= b` reads
+    `a < = b`); without it a comparison or operator swap leaves the text unchanged."""
+    kept = " ".join(line.split("#", 1)[0] for line in code_lines if not line.strip().startswith("#"))
+    tokens = [t.strip() for t in re.split(r"([^\w])" if symbols else r"[^\w]+", kept)]
+    return " ".join(t for t in tokens if t)[:MAX_CHARS]
 
 
-def patch_sides(before: str, after: str) -> tuple[str, str]:
-    """(before side, after side) of the unified diff before -> after: context + removed, context + added."""
+def patch_sides(before: str, after: str, symbols: bool = False) -> tuple[str, str]:
+    """(before side, after side) of the unified diff before -> after: context + removed, context + added
+    (`normalise`d; `symbols` as there)."""
     old, new = [], []
     for line in difflib.unified_diff(before.splitlines(), after.splitlines(), lineterm="", n=3):
         if line.startswith(("---", "+++", "@@")):
@@ -66,11 +69,12 @@ def patch_sides(before: str, after: str) -> tuple[str, str]:
         else:
             old.append(line[1:])
             new.append(line[1:])
-    return normalise(old), normalise(new)
+    return normalise(old, symbols), normalise(new, symbols)
 
 
 class TfidfSvdEncoder:
-    """TF-IDF over word tokens, reduced by TruncatedSVD (not CodeBERT: the light option)."""
+    """TF-IDF over the normalised text's word tokens (symbols left out), reduced by TruncatedSVD (not CodeBERT: the
+    light option)."""
 
     name = "tfidf-svd"
 
@@ -80,9 +84,11 @@ class TfidfSvdEncoder:
 
     def fit(self, texts: list[str]) -> "TfidfSvdEncoder":
         tfidf = TfidfVectorizer(token_pattern=r"\w+", lowercase=True)
-        n_terms = len(set(" ".join(texts).lower().split())) or 1
-        svd = TruncatedSVD(n_components=max(1, min(self.dims, n_terms - 1, len(texts) - 1)), random_state=self.seed)
-        self._model = make_pipeline(tfidf, svd).fit(texts)
+        weights = tfidf.fit_transform(texts)
+        svd = TruncatedSVD(n_components=max(1, min(self.dims, weights.shape[1] - 1, len(texts) - 1)),
+                           random_state=self.seed)
+        svd.fit(weights)
+        self._model = make_pipeline(tfidf, svd)
         return self
 
     def encode(self, texts: list[str]) -> np.ndarray:
