@@ -14,7 +14,7 @@ from reprolab import registry
 from reprolab.runtime.claims import claims_table, verdict_counts
 from reprolab.runtime.config import (SCALES, apply_overrides, config_to_dict, cpu_threads, resolve_device,
                                      seed_everything, validate_config)
-from reprolab.runtime.executors import Executor
+from reprolab.runtime.executors import check_executor
 from reprolab.runtime.fast import FastPath, check_fast_path, fast_settings
 from reprolab.runtime.io import json_safe, read_json, write_json
 from reprolab.runtime.memory import keep_freed_memory
@@ -70,7 +70,7 @@ def run_method(name: str, scale: str = "quick", *, seed: int = 0, out: Path | No
     torch_device = run_device(module, config, device)
     if isinstance(config, FastPath):         # the fast path's combinations and the executor's settings, also
         check_fast_path(fast_settings(config), torch_device)   # before the folder exists
-    Executor(executor, 1, ray_address, gpus_per_stage)
+    check_executor(executor, ray_address, gpus_per_stage)
     keep_freed_memory()                      # the same numbers with fewer page faults (runtime/memory.py)
     if torch_device.type == "cpu":
         torch.set_num_threads(cpu_threads())

@@ -15,8 +15,8 @@ class MLPBackbone(nn.Module):
     - Small MLP of the NC prototype: depth 3, batchnorm=False, final_linear=True.
 
     init "official_nc" is the Neural-Collapse official code's: orthogonal weights for the Linear layers among the
-    first `depth` modules of the stack (its loop runs over module indices, so with BatchNorm 2 of 6 layers, without
-    3 of 7), every other weight and every bias at PyTorch's default.
+    first `depth` modules of the stack (its loop runs over module indices, so at depth 6 with BatchNorm 2 of 6
+    layers, without BatchNorm and with `final_linear` 3 of 7), every other weight and every bias at PyTorch's default.
     """
 
     def __init__(self, in_dim: int, width: int, depth: int, *, batchnorm: bool = False, final_bn: bool = False,

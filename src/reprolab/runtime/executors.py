@@ -125,6 +125,11 @@ class Executor:
                 ray.shutdown()
 
 
+def check_executor(name: str, ray_address: str | None = None, gpus_per_stage: float = 0.0) -> None:
+    """Refuse bad executor settings with a ValueError before any work: the checks `Executor` makes."""
+    Executor(name, 1, ray_address, gpus_per_stage)
+
+
 def token_visible(path: str, token: str) -> tuple[str, bool]:
     """On a Ray node: its address and whether the file at `path` holds `token`."""
     import ray

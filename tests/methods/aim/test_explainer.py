@@ -417,13 +417,19 @@ def test_l2x_official_rmsprop_steps_with_kerass_rho_and_epsilon(monkeypatch):
             seen.append((alpha, eps))
             super().__init__(params, lr, alpha, eps)
 
+    class RecordingRMSprop(torch.optim.RMSprop):
+        def __init__(self, params, lr, alpha, eps):
+            seen.append(("dense", alpha, eps))
+            super().__init__(params, lr=lr, alpha=alpha, eps=eps)
+
     monkeypatch.setattr(baselines, "RowRMSprop", RecordingRowRMSprop)
+    monkeypatch.setattr(torch.optim, "RMSprop", RecordingRMSprop)
     x, _, _ = synthetic.items(40, seed=6)
     small = L2XConfig(embed=8, filters=8, hidden=8, epochs=1, batch_size=20)
     default = L2X(synthetic.black_box(), synthetic.VOCAB, 2, 3, small, 0).fit(x)
     official = L2X(synthetic.black_box(), synthetic.VOCAB, 2, 3, dataclasses.replace(small, official_rmsprop=True),
                    0).fit(x)
-    assert seen == [(0.99, 1e-8), (0.9, 1e-7)]
+    assert seen == [("dense", 0.99, 1e-8), (0.99, 1e-8), ("dense", 0.9, 1e-7), (0.9, 1e-7)]
     assert not torch.equal(default.scores(x), official.scores(x))
 
 

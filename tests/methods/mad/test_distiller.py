@@ -69,7 +69,7 @@ def test_lambda1_zero_reproduces_dfad_bit_for_bit_and_mad_does_not():
     assert mad.z_rng.get_state().equal(base.z_rng.get_state())
 
 
-def _reference_abm(cycles, n_s, clip, seed=0):
+def _reference_abm(cycles, n_s, clip, seed=0, norms=None):
     """ABM written out as in the ZSKT code: per cycle one z, one generator step on G(z) with L_G = -KL (the mean over
     elements, the code's F.kl_div default) and a gradient-norm clip (the code's 5), then n_s student steps on G(z)
     regenerated from the same z, clipped alike; independent of the Distiller class."""
@@ -88,7 +88,9 @@ def _reference_abm(cycles, n_s, clip, seed=0):
         loss_g = -kl(student(x), teacher(x))
         opt_g.zero_grad()
         loss_g.backward()
-        torch.nn.utils.clip_grad_norm_(generator.parameters(), clip)
+        norm = torch.nn.utils.clip_grad_norm_(generator.parameters(), clip)
+        if norms is not None:
+            norms.append(float(norm))
         opt_g.step()
         for _ in range(n_s):
             with torch.no_grad():
@@ -104,7 +106,9 @@ def _reference_abm(cycles, n_s, clip, seed=0):
 
 def test_lambda1_zero_reproduces_abm_bit_for_bit():
     """At a clip of 0.01, which these small networks' gradients exceed (at the code's 5 it would never act)."""
-    ref_student, ref_generator = _reference_abm(4, 3, clip=0.01)
+    norms = []
+    ref_student, ref_generator = _reference_abm(4, 3, clip=0.01, norms=norms)
+    assert max(norms) > 0.01                                    # the clip acts
     base = _distiller(DistillConfig(loss="kl", kl_reduction="mean", order="abm", batch_size=B, student_steps=3,
                                     grad_clip=0.01, lambda0=1.0, lambda1=0.0))
     for _ in range(4):

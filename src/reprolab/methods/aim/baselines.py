@@ -59,8 +59,8 @@ class L2XConfig:
     batch_size: int = 40              # [official]
     lr: float = 1e-3                  # RMSprop (Keras default)
     official_fixed_noise: bool = False  # one Gumbel draw for every batch [official: K.random_uniform_variable]
-    official_rmsprop: bool = False    # Keras 2's RMSprop: rho 0.9, eps 1e-7 [official: optimizer='rmsprop'];
-                                      # default torch's: alpha 0.99, eps 1e-8
+    official_rmsprop: bool = False    # Keras's RMSprop [official: optimizer='rmsprop']: rho 0.9, eps 1e-7 (K.epsilon()
+                                      # from Keras 2.1; 2.0 had 1e-8); default torch's: alpha 0.99, eps 1e-8
 
     def __post_init__(self) -> None:
         check_at_least(self, 1, ("embed", "filters", "hidden", "epochs", "batch_size"))

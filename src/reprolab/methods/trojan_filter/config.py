@@ -13,6 +13,7 @@ from typing import Annotated, Literal
 from reprolab.methods.trojan_filter.baselines.februus import FebruusConfig
 from reprolab.methods.trojan_filter.baselines.fine_pruning import FinePruningConfig
 from reprolab.methods.trojan_filter.baselines.neural_cleanse import NeuralCleanseConfig
+from reprolab.methods.trojan_filter.baselines.strip import Threshold
 from reprolab.methods.trojan_filter.filters import FilterConfig
 from reprolab.methods.trojan_filter.input_aware import InputAwareConfig
 from reprolab.runtime.config import AT_LEAST_ONE, NON_NEGATIVE, POSITIVE, PROBABILITY, validate_config
@@ -67,7 +68,7 @@ class TrojanExperimentConfig(FastPath):  # compile, bf16, channels_last, cuda_gr
     strip_blends: Annotated[int, AT_LEAST_ONE] = 20
     strip_fpr: Annotated[float, PROBABILITY] = 0.01
     strip_clip: bool = True                                # official: false (blends x + x_j unclipped)
-    strip_threshold: Literal["quantile", "normal"] = "quantile"  # official: "normal" (a fitted normal's quantile)
+    strip_threshold: Threshold = "quantile"             # official: "normal" (a fitted normal's quantile)
     neural_cleanse: NeuralCleanseConfig = NeuralCleanseConfig()
     fine_pruning: FinePruningConfig = FinePruningConfig()
     februus: FebruusConfig = FebruusConfig()

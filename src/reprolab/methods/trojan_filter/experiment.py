@@ -85,8 +85,8 @@ def run_attack(seed: int, attack_name: str, cfg: TrojanExperimentConfig, example
                                         checkpoints)[0]
                      for d in cfg.defenses} for n, x_def, y_def in defender_subsets(data, cfg.defender_sweep, seed)}
     start = time.perf_counter()
-    strip = STRIP(classifier, data["defender"][0], cfg.strip_blends, cfg.strip_fpr, seed, cfg.strip_clip,
-                  cfg.strip_threshold)
+    strip = STRIP(classifier, data["defender"][0], n_blends=cfg.strip_blends, fpr=cfg.strip_fpr, seed=seed,
+                  clip=cfg.strip_clip, threshold_rule=cfg.strip_threshold)
     out["STRIP"] = {**detection_rates(strip.detect(x_test), strip.detect(x_troj), hits),
                     "threshold": strip.threshold, "seconds": time.perf_counter() - start}
     if not baselines:

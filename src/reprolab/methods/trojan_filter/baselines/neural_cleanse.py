@@ -31,7 +31,10 @@ class NeuralCleanseConfig:
     """Settings of the Neural Cleanse baseline: the trigger search (`neural_cleanse`: per class, `steps` Adam steps
     at `lr` on batches of `batch_size`, with the fixed L1 weight `l1_weight`; the original adapts it), the flagging
     `anomaly_threshold` (2), and unlearning (`unlearn`: `unlearn_steps` Adam steps at `unlearn_lr`, with a
-    fraction `unlearn_fraction`, 20 %, of the inputs stamped with a reversed trigger, keeping their labels)."""
+    fraction `unlearn_fraction`, 20 %, of the inputs stamped with a reversed trigger, keeping their labels). The
+    search's Adam `betas` (official (0.5, 0.9)) and which mask it returns, `keep`: "last", or "best", the official
+    rule, the smallest-L1 mask among the steps whose batch reaches the target at >= 99 % (every image of a batch of
+    64; the official code averages over an epoch), the last mask when no step does."""
 
     steps: Annotated[int, AT_LEAST_ONE] = 200  # optimisation steps per class
     batch_size: Annotated[int, AT_LEAST_ONE] = 64
@@ -41,7 +44,7 @@ class NeuralCleanseConfig:
     unlearn_steps: Annotated[int, NON_NEGATIVE] = 200
     unlearn_lr: Annotated[float, POSITIVE] = 1e-4
     unlearn_fraction: Annotated[float, PROBABILITY] = 0.2
-    betas: tuple[float, float] = (0.9, 0.999)  # the trigger search's Adam; official (0.5, 0.9)
+    betas: Annotated[tuple[float, float], PROBABILITY] = (0.9, 0.999)  # the trigger search's Adam; official (0.5, 0.9)
     keep: Literal["last", "best"] = "last"     # official "best": the smallest-L1 mask reaching the target at >= 99 %
 
 

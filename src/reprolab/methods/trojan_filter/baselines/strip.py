@@ -22,17 +22,17 @@ class STRIP:
     """STRIP (Gao et al., ACSAC 2019), the paper's per-input rule: `detect(x)` flags x as Trojan when H(x), the
     mean Shannon entropy of the softmax of `classifier` over `n_blends` blends clip(x + x_j, 0, 1) with random
     images x_j of the clean defender set `x_def`, is at most the `fpr` quantile (default 1 %) of H over `x_def`
-    (`threshold="normal"`: of a normal fitted to it, as the official code; `clip=False`: unclipped blends)."""
+    (`threshold_rule="normal"`: of a normal fitted to it, as the official code; `clip=False`: unclipped blends)."""
 
     def __init__(self, classifier: nn.Module, x_def: torch.Tensor, n_blends: int = 20, fpr: float = 0.01,
-                 seed: int = 0, clip: bool = True, threshold: Threshold = "quantile"):
+                 seed: int = 0, clip: bool = True, threshold_rule: Threshold = "quantile"):
         if not 0 < fpr < 1:
             raise ValueError(f"fpr must lie in (0, 1), got {fpr}")
-        if threshold not in ("quantile", "normal"):
-            raise ValueError(f"threshold must be 'quantile' or 'normal', got {threshold!r}")
+        if threshold_rule not in ("quantile", "normal"):
+            raise ValueError(f"threshold_rule must be 'quantile' or 'normal', got {threshold_rule!r}")
         self.classifier, self.x_def, self.n_blends, self.clip = classifier.eval(), x_def, n_blends, clip
         self.gen = torch.Generator().manual_seed(seed)
-        self.threshold = clean_threshold(self.entropy(x_def), fpr, threshold)
+        self.threshold = clean_threshold(self.entropy(x_def), fpr, threshold_rule)
 
     @torch.no_grad()
     def entropy(self, x: torch.Tensor, batch: int = 256) -> torch.Tensor:
@@ -55,8 +55,10 @@ class STRIP:
 
 def clean_threshold(h: torch.Tensor, fpr: float, rule: Threshold) -> float:
     """The entropy below which a clean input is flagged with probability `fpr`: the empirical quantile, or that of
-    N(mean, sd) fitted by maximum likelihood (sd over n, as `scipy.stats.norm.fit`)."""
+    N(mean, sd) fitted by maximum likelihood (sd over n, as `scipy.stats.norm.fit`; every quantile of a
+    zero-spread fit is its mean)."""
     if rule == "quantile":
         return float(torch.quantile(h, fpr))
     h = h.double()
-    return statistics.NormalDist(float(h.mean()), float(h.std(unbiased=False))).inv_cdf(fpr)
+    mean, sd = float(h.mean()), float(h.std(correction=0))
+    return statistics.NormalDist(mean, sd).inv_cdf(fpr) if sd > 0 else mean
