@@ -6,8 +6,12 @@ Wrappers (all seeded through the environment's own `np_random`):
 - `StickyActions(p)`: with probability p the previous action is repeated (Machado et al. 2018);
 - `VelocityMask(indices)`: keeps only the listed observation components (CartPole [x, theta] drops velocities,
   making the task non-Markovian).
-Atari (`ALE/<Game>-v5` through ale-py, which ships its ROMs) gets the standard DQN preprocessing: no-op starts,
-frame skip 4 with max-pooling, 84x84 grey uint8, episodic life, reward sign-clipping and a 4-frame stack.
+Atari (`ALE/<Game>-v5` through ale-py, which ships its ROMs) gets the DQN preprocessing of the MBEC official code
+(`common/wrappers.py`, OpenAI baselines' wrappers): no sticky actions (its `*NoFrameskip-v4` games), at most 18 000
+emulator frames per game, up to 30 no-op starts, frame skip 4 with max-pooling, episodic life (a lost life ends the
+episode for learning and the next reset continues the same game: `EpisodicLife`), FIRE after every reset of games
+that have it (`FireReset`), grey frames resized to 84 x 110 and cropped to rows 18-101 (84 x 84 uint8, the score
+bar left out), reward sign-clipping and a 4-frame stack.
 """
 
 from __future__ import annotations
@@ -107,16 +111,77 @@ class MinAtarEnv(gym.Env):
         return self._obs(), float(reward), bool(terminal), False, {}
 
 
-def make_atari(env_id: str, *, frame_stack: int = 4, terminal_on_life_loss: bool = True,
-               max_episode_steps: int = 18_000 * 4, **kwargs) -> gym.Env:
-    """An ALE game with DQN preprocessing; observations (frame_stack, 84, 84) uint8, rewards in {-1, 0, 1}.
-    `max_episode_steps` counts emulator frames (the official 18 000 agent steps x frame skip 4)."""
+class EpisodicLife(gym.Wrapper):
+    """A lost life ends the episode (terminated) but not the game: the next `reset` continues it with one no-op
+    step, and only a real game over resets the emulator (baselines' `EpisodicLifeEnv`)."""
+
+    def __init__(self, env: gym.Env):
+        super().__init__(env)
+        self.lives, self.game_over = 0, True
+
+    def step(self, action):
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        self.game_over = terminated or truncated
+        lives = self.env.unwrapped.ale.lives()
+        if 0 < lives < self.lives:
+            terminated = True
+        self.lives = lives
+        return obs, reward, terminated, truncated, info
+
+    def reset(self, **kwargs):
+        if self.game_over:
+            obs, info = self.env.reset(**kwargs)
+        else:
+            obs, _, terminated, truncated, info = self.env.step(0)
+            if terminated or truncated:
+                obs, info = self.env.reset(**kwargs)
+        self.lives = self.env.unwrapped.ale.lives()
+        self.game_over = False
+        return obs, info
+
+
+class FireReset(gym.Wrapper):
+    """FIRE, then action 2, after every reset, for games that wait for FIRE to start (baselines' `FireResetEnv`)."""
+
+    def reset(self, **kwargs):
+        self.env.reset(**kwargs)
+        for action in (1, 2):
+            obs, _, terminated, truncated, info = self.env.step(action)
+            if terminated or truncated:
+                return self.env.reset(**kwargs)
+        return obs, info
+
+
+class CropRows(gym.ObservationWrapper):
+    """Rows `start` to `stop` - 1 of each (rows, columns) frame."""
+
+    def __init__(self, env: gym.Env, start: int, stop: int):
+        super().__init__(env)
+        self.rows = slice(start, stop)
+        space = env.observation_space
+        self.observation_space = gym.spaces.Box(0, 255, (stop - start, *space.shape[1:]), dtype=space.dtype)
+
+    def observation(self, obs: np.ndarray) -> np.ndarray:
+        return obs[self.rows]
+
+
+def make_atari(env_id: str, *, frame_stack: int = 4, episodic_life: bool = True, max_episode_steps: int = 18_000,
+               repeat_action_probability: float = 0.0, **kwargs) -> gym.Env:
+    """An ALE game with the official DQN preprocessing (module docstring); observations (frame_stack, 84, 84) uint8,
+    rewards in {-1, 0, 1}. `max_episode_steps` counts emulator frames (the official `max_episode_length` on the
+    frame-skip-1 game); `repeat_action_probability` 0 as the official v4 games (ale-py's v5 default is 0.25)."""
     import ale_py
 
     gym.register_envs(ale_py)
-    env = gym.make(env_id, frameskip=1, max_episode_steps=max_episode_steps, **kwargs)
-    env = gym.wrappers.AtariPreprocessing(env, frame_skip=4, screen_size=84, grayscale_obs=True,
-                                          terminal_on_life_loss=terminal_on_life_loss, scale_obs=False)
+    env = gym.make(env_id, frameskip=1, max_episode_steps=max_episode_steps,
+                   repeat_action_probability=repeat_action_probability, **kwargs)
+    env = gym.wrappers.AtariPreprocessing(env, noop_max=30, frame_skip=4, screen_size=(84, 110), grayscale_obs=True,
+                                          terminal_on_life_loss=False, scale_obs=False)
+    if episodic_life:
+        env = EpisodicLife(env)
+    if "FIRE" in env.unwrapped.get_action_meanings():
+        env = FireReset(env)
+    env = CropRows(env, 18, 102)
     env = gym.wrappers.TransformReward(env, lambda r: float(np.sign(r)))
     return gym.wrappers.FrameStackObservation(env, frame_stack)
 

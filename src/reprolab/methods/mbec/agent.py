@@ -67,7 +67,8 @@ class MBECConfig:
     distance: str = "sq_l2"           # official quirk (e); "l2" for the plain distance
     index: str = "auto"               # exact search: faiss-cpu for a CPU memory when installed, else torch
     fixed_beta: float | None = None   # ablation: a constant beta instead of beta(h_t)
-    official_acting_reward: bool = False  # bug (b): r_hat of action 0 for every action while acting
+    official_acting_reward: bool = False  # bug (b): r_hat of action 0 for every action while acting (the
+                                          # official TD target does the same; not reproduced)
     discount_mc_returns: bool = False     # quirk (c): store discounted returns-to-go
     detach_rec_targets: bool = False      # quirk (f): detach the reconstruction targets
     beta_log_every: int = 10          # record beta(h_t) every this many steps after warm-up
