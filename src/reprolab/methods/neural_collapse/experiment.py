@@ -182,18 +182,32 @@ def run_synthetic_case(case: SyntheticCase, cfg: NCConfig, device: str, checkpoi
     return record
 
 
+# The official code's CIFAR-10 normalisation (`datasets.py`): fixed per-channel mean and std.
+CIFAR10_MEAN, CIFAR10_STD = (0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010)
+
+
 @functools.lru_cache(maxsize=1)
 def load_real_data(dataset: str) -> tuple[torch.Tensor, torch.Tensor, tuple[int, ...]]:
-    """Training images as float32 (N, C, H, W) normalised per channel, labels int64, and the input shape. Kept per
-    process for the next cell of the same dataset; callers index the tensors and never write to them."""
+    """Training images as float32 (N, C, H, W) normalised per channel (CIFAR-10 by the official constants, MNIST by
+    its own mean and std), labels int64, and the input shape. Kept per process for the next cell of the same
+    dataset; callers index the tensors and never write to them."""
     loaders = {"mnist": load_mnist, "cifar10": load_cifar10}
     if dataset not in loaders:
         raise ValueError(f"real_dataset must be one of {list(loaders)}, got {dataset!r}")
     data = loaders[dataset]("train")
     x = data.x.astype(np.float32) / 255.0
     x = x[:, None] if x.ndim == 3 else x.transpose(0, 3, 1, 2)
-    mean, std = x.mean(axis=(0, 2, 3), keepdims=True), x.std(axis=(0, 2, 3), keepdims=True)
-    return torch.from_numpy((x - mean) / std), torch.from_numpy(data.y), tuple(x.shape[1:])
+    return torch.from_numpy(normalised(x, dataset)), torch.from_numpy(data.y), tuple(x.shape[1:])
+
+
+def normalised(x: np.ndarray, dataset: str) -> np.ndarray:
+    """(x - mean) / std per channel of (N, C, H, W) images in [0, 1]: CIFAR-10's official constants, else the
+    images' own mean and std."""
+    if dataset == "cifar10":
+        mean, std = (np.array(v, dtype=np.float32).reshape(1, 3, 1, 1) for v in (CIFAR10_MEAN, CIFAR10_STD))
+    else:
+        mean, std = x.mean(axis=(0, 2, 3), keepdims=True), x.std(axis=(0, 2, 3), keepdims=True)
+    return (x - mean) / std
 
 
 def run_real_case(name: str, recipe: RealRecipe, depth: int, dataset: str, device: str, checkpoint: Path,

@@ -2,7 +2,7 @@ r"""The deep linear unconstrained-feature model (UFM), its objectives, and the f
 
 UFM: free features H (one row per sample here; the paper's H in R^{d x N} is its transpose), bias-free layers
 W_1..W_{M-1} in R^{d x d}, W_M in R^{K x d}, optional unregularised last-layer bias b. The entries of H and the W_j
-~ N(0, 0.1^2), b = 0 (official code). Objectives:
+~ N(0, 0.1^2) (official code), b = 0 (the official code keeps PyTorch's uniform +-1/sqrt(d)). Objectives:
 
     MSE, "theory":   1/(2N) ||W_M..W_1 H + b 1^T - Y||_F^2 + sum_j lambda_Wj/2 ||W_j||^2 + lambda_H/2 ||H||^2
     MSE, "official": nn.MSELoss (mean over N K) in place of the first term; "official_half": nn.MSELoss / 2
