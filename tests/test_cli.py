@@ -116,6 +116,8 @@ def test_a_bad_option_is_refused_with_its_choices_before_any_work(tmp_path, meth
     ("invalidator", "benchmark.n_bugs=-3", "config key 'benchmark.n_bugs' must be >= 1, got -3"),
     ("trojan_filter", "neural_cleanse.unlearn_fraction=1.5", "config key 'neural_cleanse.unlearn_fraction' must be "
                                                             "<= 1, got 1.5"),
+    ("trojan_filter", "neural_cleanse.betas=0.9,1.0", "config key 'neural_cleanse.betas' must be < 1, got 1.0"),
+    ("trojan_filter", "strip_fpr=0", "config key 'strip_fpr' must be > 0, got 0.0"),
 ])
 def test_a_value_out_of_range_names_its_key_before_any_work(tmp_path, method, override, message):
     result = runner.invoke(app, ["run", method, "--out", str(tmp_path / "run"), "--set", override])

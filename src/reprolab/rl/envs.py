@@ -129,7 +129,7 @@ class EpisodicLife(gym.Wrapper):
         return obs, reward, terminated, truncated, info
 
     def reset(self, **kwargs):
-        if self.game_over:
+        if self.game_over or kwargs.get("seed") is not None:      # a seed asks for a new game
             obs, info = self.env.reset(**kwargs)
         else:
             obs, _, terminated, truncated, info = self.env.step(0)
@@ -141,14 +141,20 @@ class EpisodicLife(gym.Wrapper):
 
 
 class FireReset(gym.Wrapper):
-    """FIRE, then action 2, after every reset, for games that wait for FIRE to start (baselines' `FireResetEnv`)."""
+    """FIRE, then action 2, after every reset, for games that wait for FIRE to start (baselines' `FireResetEnv`: an
+    episode that either step ends is reset and the next step still taken)."""
+
+    def __init__(self, env: gym.Env):
+        super().__init__(env)
+        if env.unwrapped.get_action_meanings()[1] != "FIRE":
+            raise ValueError(f"{env.spec.id if env.spec else env}: action 1 is not FIRE")
 
     def reset(self, **kwargs):
-        self.env.reset(**kwargs)
+        obs, info = self.env.reset(**kwargs)
         for action in (1, 2):
             obs, _, terminated, truncated, info = self.env.step(action)
             if terminated or truncated:
-                return self.env.reset(**kwargs)
+                obs, info = self.env.reset(**kwargs)
         return obs, info
 
 
@@ -157,9 +163,11 @@ class CropRows(gym.ObservationWrapper):
 
     def __init__(self, env: gym.Env, start: int, stop: int):
         super().__init__(env)
-        self.rows = slice(start, stop)
         space = env.observation_space
-        self.observation_space = gym.spaces.Box(0, 255, (stop - start, *space.shape[1:]), dtype=space.dtype)
+        if not 0 <= start < stop <= space.shape[0]:
+            raise ValueError(f"rows {start}..{stop} do not fit frames of {space.shape[0]} rows")
+        self.rows = slice(start, stop)
+        self.observation_space = gym.spaces.Box(space.low[self.rows], space.high[self.rows], dtype=space.dtype)
 
     def observation(self, obs: np.ndarray) -> np.ndarray:
         return obs[self.rows]

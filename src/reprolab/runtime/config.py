@@ -190,13 +190,14 @@ class Bounds:
     low: float | None = None
     high: float | None = None
     open_low: bool = False
+    open_high: bool = False
 
     def violation(self, value: Any) -> str | None:
         """Why `value` is out of range, or None."""
         if self.low is not None and (value <= self.low if self.open_low else value < self.low):
             return f"must be {'>' if self.open_low else '>='} {self.low:g}, got {value}"
-        if self.high is not None and value > self.high:
-            return f"must be <= {self.high:g}, got {value}"
+        if self.high is not None and (value >= self.high if self.open_high else value > self.high):
+            return f"must be {'<' if self.open_high else '<='} {self.high:g}, got {value}"
         return None
 
 
@@ -204,6 +205,8 @@ POSITIVE = Bounds(low=0, open_low=True)
 AT_LEAST_ONE = Bounds(low=1)
 NON_NEGATIVE = Bounds(low=0)
 PROBABILITY = Bounds(low=0, high=1)
+BELOW_ONE = Bounds(low=0, high=1, open_high=True)                   # [0, 1): Adam's betas
+OPEN_UNIT = Bounds(low=0, high=1, open_low=True, open_high=True)    # (0, 1): a rate that must be neither 0 nor 1
 
 
 def validate_config(config: Any, prefix: str = "") -> None:

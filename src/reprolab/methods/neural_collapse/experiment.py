@@ -202,7 +202,7 @@ def load_real_data(dataset: str) -> tuple[torch.Tensor, torch.Tensor, tuple[int,
 
 def normalised(x: np.ndarray, dataset: str) -> np.ndarray:
     """(x - mean) / std per channel of (N, C, H, W) images in [0, 1]: CIFAR-10's official constants, else the
-    images' own mean and std."""
+    images' own mean and std (MNIST; the official code's 0.1307 / 0.3081 are about the same)."""
     if dataset == "cifar10":
         mean, std = (np.array(v, dtype=np.float32).reshape(1, 3, 1, 1) for v in (CIFAR10_MEAN, CIFAR10_STD))
     else:

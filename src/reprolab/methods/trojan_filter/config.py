@@ -16,7 +16,7 @@ from reprolab.methods.trojan_filter.baselines.neural_cleanse import NeuralCleans
 from reprolab.methods.trojan_filter.baselines.strip import Threshold
 from reprolab.methods.trojan_filter.filters import FilterConfig
 from reprolab.methods.trojan_filter.input_aware import InputAwareConfig
-from reprolab.runtime.config import AT_LEAST_ONE, NON_NEGATIVE, POSITIVE, PROBABILITY, validate_config
+from reprolab.runtime.config import AT_LEAST_ONE, NON_NEGATIVE, OPEN_UNIT, POSITIVE, PROBABILITY, validate_config
 from reprolab.runtime.fast import FastPath
 
 Attack = Literal["badnet_plus", "wanet", "noise_bi_plus", "image_bi_plus", "input_aware"]
@@ -66,7 +66,7 @@ class TrojanExperimentConfig(FastPath):  # compile, bf16, channels_last, cuda_gr
     # the least filtered clean accuracy on held-out D_def (spec §7 A4, MNIST)
     collapse_floor: Annotated[float, PROBABILITY] = 0.9
     strip_blends: Annotated[int, AT_LEAST_ONE] = 20
-    strip_fpr: Annotated[float, PROBABILITY] = 0.01
+    strip_fpr: Annotated[float, OPEN_UNIT] = 0.01
     strip_clip: bool = True                                # official: false (blends x + x_j unclipped)
     strip_threshold: Threshold = "quantile"             # official: "normal" (a fitted normal's quantile)
     neural_cleanse: NeuralCleanseConfig = NeuralCleanseConfig()

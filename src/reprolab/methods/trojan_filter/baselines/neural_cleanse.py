@@ -20,7 +20,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from reprolab.runtime.config import AT_LEAST_ONE, NON_NEGATIVE, POSITIVE, PROBABILITY
+from reprolab.runtime.config import AT_LEAST_ONE, BELOW_ONE, NON_NEGATIVE, POSITIVE, PROBABILITY
 from reprolab.runtime.train import LoopCheckpoints, descend, run_loop
 
 MAD_SCALE = 1.4826
@@ -44,7 +44,7 @@ class NeuralCleanseConfig:
     unlearn_steps: Annotated[int, NON_NEGATIVE] = 200
     unlearn_lr: Annotated[float, POSITIVE] = 1e-4
     unlearn_fraction: Annotated[float, PROBABILITY] = 0.2
-    betas: Annotated[tuple[float, float], PROBABILITY] = (0.9, 0.999)  # the trigger search's Adam; official (0.5, 0.9)
+    betas: Annotated[tuple[float, float], BELOW_ONE] = (0.9, 0.999)  # the trigger search's Adam; official (0.5, 0.9)
     keep: Literal["last", "best"] = "last"     # official "best": the smallest-L1 mask reaching the target at >= 99 %
 
 

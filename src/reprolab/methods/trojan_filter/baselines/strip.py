@@ -4,7 +4,9 @@ H(x) = mean over the blends of the Shannon entropy of softmax(C(blend));
 x is flagged as Trojan when H(x) <= the `fpr` quantile of H over the defender's clean set (default 1 %).
 A trigger that survives superimposition keeps predictions confident (low entropy); a clean input does not.
 The official notebook (garrisongys/STRIP) blends without clipping (`clip=False`: x + x_j in [0, 2]), draws N = 100
-and sets the threshold at the `fpr` quantile of a normal fitted to the clean entropies (`threshold="normal"`).
+and sets the threshold at the `fpr` quantile of a normal fitted to the clean entropies (`threshold_rule="normal"`;
+when every clean entropy is equal this is their value, where scipy's `norm.ppf` with scale 0 would give NaN and flag
+nothing).
 """
 
 from __future__ import annotations
