@@ -65,10 +65,10 @@ def reverse_trigger(classifier: nn.Module, x_def: torch.Tensor, target: int, cfg
     def step(_: int) -> torch.Tensor:
         x = x_def[torch.randint(len(x_def), (cfg.batch_size,), generator=gen)]
         m, p = torch.sigmoid(a), torch.sigmoid(b)
-        out = classifier((1 - m) * x + m * p)
+        out, l1 = classifier((1 - m) * x + m * p), m.sum()
         if cfg.keep == "best":
-            keep_smallest_successful(best, a, b, m.sum().detach(), (out.argmax(1) == target).float().mean())
-        return descend(optimizer, F.cross_entropy(out, labels) + cfg.l1_weight * m.sum())
+            keep_smallest_successful(best, a, b, l1.detach(), (out.argmax(1) == target).float().mean())
+        return descend(optimizer, F.cross_entropy(out, labels) + cfg.l1_weight * l1)
 
     run_loop(cfg.steps, step, objects={"trigger": logits, "best": best, "optimizer": optimizer, "gen": gen},
              desc=f"Neural Cleanse class {target}", **checkpoints.of(f"neural_cleanse_{target}"))

@@ -12,6 +12,7 @@ nothing).
 from __future__ import annotations
 
 import statistics
+import typing
 from typing import Literal
 
 import torch
@@ -30,8 +31,8 @@ class STRIP:
                  seed: int = 0, clip: bool = True, threshold_rule: Threshold = "quantile"):
         if not 0 < fpr < 1:
             raise ValueError(f"fpr must lie in (0, 1), got {fpr}")
-        if threshold_rule not in ("quantile", "normal"):
-            raise ValueError(f"threshold_rule must be 'quantile' or 'normal', got {threshold_rule!r}")
+        if threshold_rule not in typing.get_args(Threshold):
+            raise ValueError(f"threshold_rule must be one of {typing.get_args(Threshold)}, got {threshold_rule!r}")
         self.classifier, self.x_def, self.n_blends, self.clip = classifier.eval(), x_def, n_blends, clip
         self.gen = torch.Generator().manual_seed(seed)
         self.threshold = clean_threshold(self.entropy(x_def), fpr, threshold_rule)
