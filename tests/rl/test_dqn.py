@@ -1,3 +1,4 @@
+import gymnasium as gym
 import numpy as np
 import pytest
 import torch
@@ -6,6 +7,7 @@ from torch import nn
 from reprolab.rl.dqn import (AveragedRule, DoubleRule, DQNAgent, DQNConfig, MaxminRule, TargetRule, make_optimizer,
                             train_dqn)
 from reprolab.rl.envs import make_env
+from reprolab.rl.replay import ReplayBuffer
 
 
 def _net():
@@ -144,3 +146,81 @@ def test_checkpointed_run_resumes_without_losing_finished_episodes(tmp_path):
     for name, weights in saved_agent["online"][0].items():
         assert torch.equal(restored.online[0].state_dict()[name], weights)
     assert restored.updates == frame - 50 and restored.rule.beta_bar == saved_agent["rule"]["beta_bar"]
+
+
+class ThreeStepEpisodes(gym.Env):
+    """Episodes of 3 steps with rewards 0.5, -3, 2 whose last step is truncated (or terminated); the observation
+    counts every step since creation, so no two stored transitions are equal."""
+
+    observation_space = gym.spaces.Box(0.0, np.inf, (1,), np.float32)
+    action_space = gym.spaces.Discrete(2)
+    REWARDS = (0.5, -3.0, 2.0)
+
+    def __init__(self, terminate: bool = False):
+        self.terminate, self.count, self.t = terminate, 0, 0
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.t = 0
+        return np.array([self.count], np.float32), {}
+
+    def step(self, action):
+        reward, self.t, self.count = self.REWARDS[self.t], self.t + 1, self.count + 1
+        end = self.t == 3
+        return np.array([self.count], np.float32), reward, end and self.terminate, end and not self.terminate, {}
+
+
+class Recorder(DQNAgent):
+    """A DQN agent that records what its hooks and updates receive."""
+
+    def __init__(self, **cfg):
+        torch.manual_seed(0)
+        super().__init__(lambda: nn.Sequential(nn.Linear(1, 4)), 2, DQNConfig(eps_frames=1, **cfg), TargetRule())
+        self.observed, self.episode_ends, self.batches = [], [], []
+
+    def observe(self, obs, action, reward, next_obs, terminated):
+        self.observed.append((reward, terminated))
+        return {}
+
+    def end_episode(self, episode_return):
+        self.episode_ends.append(episode_return)
+
+    def update(self, batch, rng):
+        self.batches.append(batch)
+        return super().update(batch, rng)
+
+
+def test_truncation_is_terminal_only_with_the_flag():
+    for flag in (False, True):
+        agent = Recorder(replay_start=3, batch_size=8, truncation_terminal=flag)
+        train_dqn(ThreeStepEpisodes(), agent, 9, seed=0, progress=False)
+        assert [done for _, done in agent.observed] == [False, False, flag] * 3
+        episode_end = torch.cat([b["next_obs"][:, 0] for b in agent.batches]) % 3 == 0
+        assert torch.equal(torch.cat([b["done"] for b in agent.batches]), (episode_end & flag).float())
+    terminating = Recorder(replay_start=3, batch_size=8)
+    train_dqn(ThreeStepEpisodes(terminate=True), terminating, 9, seed=0, progress=False)
+    assert [done for _, done in terminating.observed] == [False, False, True] * 3
+
+
+def test_clipped_rewards_reach_the_learner_and_the_log_keeps_the_environments():
+    for flag, seen in ((False, [0.5, -3.0, 2.0]), (True, [1.0, -1.0, 1.0])):
+        agent = Recorder(replay_start=3, batch_size=8, clip_rewards=flag)
+        log = train_dqn(ThreeStepEpisodes(), agent, 6, seed=0, progress=False)
+        assert [reward for reward, _ in agent.observed] == seen * 2 and agent.episode_ends == [sum(seen)] * 2
+        assert set(torch.cat([b["reward"] for b in agent.batches]).tolist()) == set(seen)
+        assert log.episode_returns == [-0.5, -0.5]
+
+
+def test_replay_without_replacement_draws_distinct_transitions():
+    # buffer and batch of 6: without replacement every batch is the whole buffer; with replacement, 6 draws of 6
+    # hold a repeat with probability 1 - 6!/6^6 = 0.985 per batch
+    repeats = {}
+    for flag in (False, True):
+        agent = Recorder(replay_start=5, batch_size=6, buffer_size=6, replay_without_replacement=flag)
+        train_dqn(ThreeStepEpisodes(), agent, 15, seed=0, progress=False)
+        repeats[flag] = [len(set(b["obs"][:, 0].tolist())) < 6 for b in agent.batches]
+    assert not any(repeats[True]) and any(repeats[False]) and len(repeats[True]) == 10
+    buffer = ReplayBuffer(6, (1,))
+    buffer.add(np.zeros(1), 0, 0.0, np.zeros(1), False)
+    with pytest.raises(ValueError, match="2 distinct transitions"):
+        buffer.sample(2, np.random.default_rng(0), replace=False)

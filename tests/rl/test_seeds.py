@@ -1,5 +1,7 @@
 """Seeds as a batch dimension: N stacked runs equal N separate `train_dqn` runs."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -16,20 +18,20 @@ SEEDS = [3, 4, 5]
 SMALL = DQNConfig(replay_start=100, eps_frames=200, target_sync=50)
 
 
-def _separate(env_id, make_net, n_actions, cfg, learner, seed, frames):
+def _separate(env_id, make_net, n_actions, cfg, learner, seed, frames, env_kwargs):
     torch.manual_seed(seed)
     agent = DQNAgent(make_net, n_actions, cfg, make_rule(learner))
-    return agent, train_dqn(make_env(env_id), agent, frames, seed, log_every=50, progress=False)
+    return agent, train_dqn(make_env(env_id, **env_kwargs), agent, frames, seed, log_every=50, progress=False)
 
 
-def _compare(env_id, learner, frames, cfg=SMALL, make_net=None):
-    env = make_env(env_id)
+def _compare(env_id, learner, frames, cfg=SMALL, make_net=None, **env_kwargs):
+    env = make_env(env_id, **env_kwargs)
     make_net = make_net or network_for(env.observation_space, env.action_space.n, cfg.hidden)
     stacked = SeedBatchedDQN(make_net, env.action_space.n, cfg, make_rule(learner), SEEDS)
-    logs = train_dqn_seeds(lambda: make_env(env_id), stacked, frames, log_every=50, progress=False)
+    logs = train_dqn_seeds(lambda: make_env(env_id, **env_kwargs), stacked, frames, log_every=50, progress=False)
     gaps = []
     for i, seed in enumerate(SEEDS):
-        agent, log = _separate(env_id, make_net, env.action_space.n, cfg, learner, seed, frames)
+        agent, log = _separate(env_id, make_net, env.action_space.n, cfg, learner, seed, frames, env_kwargs)
         assert logs[i].episode_returns == log.episode_returns and logs[i].episode_end_frames == log.episode_end_frames
         assert len(log.losses) == len(logs[i].losses) > 0 and set(log.infos) == set(logs[i].infos)
         gaps.append(max([np.abs(np.subtract(logs[i].losses, log.losses)).max()]
@@ -44,6 +46,13 @@ def test_stacked_mlp_runs_are_the_separate_runs_to_float32_rounding(learner):
     # bit for bit on some CPUs; on others (this project's AMD EPYC machines) the grouped and the single matmul take
     # different kernels and differ by one float32 rounding step (6e-8 measured), with the same episodes
     assert _compare("CartPole-v1", learner, 400) < 1e-6
+
+
+def test_stacked_runs_follow_the_truncation_clipping_and_sampling_flags_as_train_dqn_does():
+    # episodes truncated at 20 steps, rewards 1 + N(0, 0.5^2) (clipping changes them), batches without replacement:
+    # any flag the stacked loop ignored would change its losses
+    cfg = dataclasses.replace(SMALL, truncation_terminal=True, clip_rewards=True, replay_without_replacement=True)
+    assert _compare("CartPole-v1", "dqn", 300, cfg, max_episode_steps=20, reward_noise=0.5) < 1e-6
 
 
 def test_stacked_minatar_runs_take_the_same_episodes_and_agree_to_rounding():

@@ -47,6 +47,12 @@ class DQNConfig:
     optimizer: str = "rmsprop_centered"  # or "adam" (lr, eps adam_eps)
     adam_eps: float = 1e-8
     max_grad_norm: float = 0.0       # gradient-norm clip per update (0: none)
+    truncation_terminal: bool = False  # MBEC++ official: `done` includes time-limit truncation, so a truncated step
+                                       # is terminal in the TD target and for the agent's hooks; default: bootstrap
+    clip_rewards: bool = False       # MBEC++ official `clip_rewards=1`: the learner sees sign(r) in every
+                                     # environment; the log keeps the environment's rewards
+    replay_without_replacement: bool = False  # Balanced DQN official (`random.sample`): a batch holds distinct
+                                              # transitions; default: drawn with replacement
 
 
 def minatar_network(in_channels: int, n_actions: int, hidden: int = 128) -> nn.Module:
@@ -218,11 +224,13 @@ class DQNAgent:
         return {}
 
     def observe(self, obs, action: int, reward: float, next_obs, terminated: bool) -> dict:
-        """Called after every environment step; returns the extra replay fields of this transition."""
+        """Called after every environment step with the reward and done flag the replay buffer stores
+        (`learning_reward`, `transition_done`); returns the extra replay fields of this transition."""
         return {}
 
     def end_episode(self, episode_return: float) -> None:
-        """Called when an episode ends (terminated or truncated), before the environment is reset."""
+        """Called when an episode ends (terminated or truncated), before the environment is reset, with the sum of
+        the rewards `observe` got."""
 
     def act(self, obs: np.ndarray, epsilon: float, rng: np.random.Generator) -> int:
         if rng.random() < epsilon:
@@ -246,6 +254,23 @@ class DQNAgent:
         self.updates += 1
         sync_targets(self)
         return {"loss": loss.item(), **{key: float(value) for key, value in info.items()}}
+
+
+def learning_reward(reward: float, cfg: DQNConfig) -> float:
+    """The reward the learner sees (replay buffer, agent hooks): sign(r) with `clip_rewards`, else r itself."""
+    return float(np.sign(reward)) if cfg.clip_rewards else reward
+
+
+def transition_done(terminated: bool, truncated: bool, cfg: DQNConfig) -> bool:
+    """The transition's `done` (no bootstrap in the TD target): terminated, or also truncated with
+    `truncation_terminal`."""
+    return terminated or (cfg.truncation_terminal and truncated)
+
+
+def sample_batch(buffer: ReplayBuffer, cfg: DQNConfig, rng: np.random.Generator,
+                 device: str | torch.device) -> dict:
+    """A batch of `batch_size` transitions, drawn with replacement or, with `replay_without_replacement`, without."""
+    return buffer.sample(cfg.batch_size, rng, device, replace=not cfg.replay_without_replacement)
 
 
 def sync_targets(agent) -> None:
@@ -289,7 +314,9 @@ def train_dqn(env, agent: DQNAgent, frames: int, seed: int, *, progress: bool | 
               log_every: int = 1000, checkpoint: str | Path | None = None, checkpoint_every: int = 0,
               resume: bool = False) -> TrainLog:
     """Interact for `frames` environment steps, one update every `train_every` frames after the replay start.
-    Time-limit truncation starts a new episode without marking the transition terminal.
+    Time-limit truncation starts a new episode without marking the transition terminal (with `cfg.truncation_terminal`
+    it marks it). With `cfg.clip_rewards` the replay buffer and the agent's hooks get sign(r), `end_episode` the sum
+    of those, and the log the environment's rewards.
 
     With `checkpoint` and `checkpoint_every`, the agent, replay buffer, log and RNG states are saved at the first
     episode end after every `checkpoint_every` frames. `resume=True` continues from that checkpoint: every
@@ -301,7 +328,7 @@ def train_dqn(env, agent: DQNAgent, frames: int, seed: int, *, progress: bool | 
     buffer = ReplayBuffer(cfg.buffer_size, env.observation_space.shape, env.observation_space.dtype,
                           extras=agent.extra_fields())
     epsilon = LinearSchedule(cfg.eps_start, cfg.eps_end, cfg.eps_frames, delay=cfg.replay_start)
-    log, episode_return = TrainLog([], [], [], collections.defaultdict(list)), 0.0
+    log, episode_return, learned_return = TrainLog([], [], [], collections.defaultdict(list)), 0.0, 0.0
     saver = Checkpointer(checkpoint) if checkpoint is not None and checkpoint_every else None
     state = {"agent": agent, "buffer": buffer, "log": log, "rng": rng}
     restored = saver.load(state) if saver is not None and resume else None
@@ -315,22 +342,23 @@ def train_dqn(env, agent: DQNAgent, frames: int, seed: int, *, progress: bool | 
         agent.frame = frame
         action = agent.act(obs, epsilon(frame), rng)
         next_obs, reward, terminated, truncated, _ = env.step(action)
-        buffer.add(obs, action, reward, next_obs, terminated,
-                   **agent.observe(obs, action, reward, next_obs, terminated))
+        learned, done = learning_reward(reward, cfg), transition_done(terminated, truncated, cfg)
+        buffer.add(obs, action, learned, next_obs, done, **agent.observe(obs, action, learned, next_obs, done))
         episode_return += reward
+        learned_return += learned
         obs = next_obs
         if frame > cfg.replay_start and frame % cfg.train_every == 0:
-            info = agent.update(buffer.sample(cfg.batch_size, rng, agent.device), rng)
+            info = agent.update(sample_batch(buffer, cfg, rng, agent.device), rng)
             for key, value in info.items():
                 running[key].append(value)
         if frame % log_every == 0 and running:
             log.add_means(running)
             running.clear()
         if terminated or truncated:
-            agent.end_episode(episode_return)
+            agent.end_episode(learned_return)
             log.episode_returns.append(episode_return)
             log.episode_end_frames.append(frame)
-            episode_return = 0.0
+            episode_return = learned_return = 0.0
             obs, _ = env.reset()
             if saver is not None and frame - last_saved >= checkpoint_every:
                 saver.save(frame, state, [])

@@ -42,10 +42,15 @@ class ReplayBuffer:
         self._next = (i + 1) % self.capacity
         self.size = min(self.size + 1, self.capacity)
 
-    def sample(self, batch_size: int, rng: np.random.Generator, device: str | torch.device = "cpu") -> dict:
+    def sample(self, batch_size: int, rng: np.random.Generator, device: str | torch.device = "cpu",
+               replace: bool = True) -> dict:
+        """`batch_size` stored transitions drawn uniformly, with replacement, or without (`replace=False`, as Python's
+        `random.sample`: distinct transitions, needs batch_size <= len(self))."""
         if self.size == 0:
             raise ValueError("cannot sample from an empty replay buffer")
-        idx = rng.integers(self.size, size=batch_size)
+        if not replace and batch_size > self.size:
+            raise ValueError(f"cannot draw {batch_size} distinct transitions from a buffer holding {self.size}")
+        idx = rng.integers(self.size, size=batch_size) if replace else rng.choice(self.size, batch_size, replace=False)
         return {name: torch.as_tensor(array[idx], device=device) for name, array in self.fields.items()}
 
     def state_dict(self) -> dict:

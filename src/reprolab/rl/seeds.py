@@ -34,7 +34,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from reprolab.nets.grouped import grouped_linear
-from reprolab.rl.dqn import DQNConfig, TargetRule, TrainLog, make_optimizer, sync_targets
+from reprolab.rl.dqn import (DQNConfig, TargetRule, TrainLog, learning_reward, make_optimizer, sample_batch,
+                             sync_targets, transition_done)
 from reprolab.rl.replay import ReplayBuffer
 from reprolab.rl.schedules import LinearSchedule
 from reprolab.runtime.progress import Progress
@@ -212,7 +213,8 @@ def train_dqn_seeds(make_env: Callable[[], gym.Env], agent: SeedBatchedDQN, fram
                     progress: bool | None = None, desc: str = "dqn seeds", log_every: int = 1000,
                     checkpoint: str | Path | None = None, checkpoint_every: int = 0,
                     resume: bool = False) -> list[TrainLog]:
-    """`train_dqn` for every seed of `agent` at once; returns one log per seed.
+    """`train_dqn` for every seed of `agent` at once (its `cfg` flags for truncation, reward clipping and replay
+    sampling included); returns one log per seed.
 
     With `checkpoint` and `checkpoint_every`, the agent, buffers, logs and generators are saved every
     `checkpoint_every` frames; `resume=True` continues from there with every environment starting a new episode
@@ -241,8 +243,9 @@ def train_dqn_seeds(make_env: Callable[[], gym.Env], agent: SeedBatchedDQN, fram
         next_obs, rewards, terminated, truncated, infos = envs.step(actions)
         for i in range(n):
             ended = terminated[i] or truncated[i]
-            buffers[i].add(obs[i], actions[i], rewards[i], infos["final_obs"][i] if ended else next_obs[i],
-                           terminated[i])
+            buffers[i].add(obs[i], actions[i], learning_reward(rewards[i], cfg),
+                           infos["final_obs"][i] if ended else next_obs[i],
+                           transition_done(terminated[i], truncated[i], cfg))
             returns[i] += rewards[i]
             if ended:
                 logs[i].episode_returns.append(float(returns[i]))
@@ -250,7 +253,7 @@ def train_dqn_seeds(make_env: Callable[[], gym.Env], agent: SeedBatchedDQN, fram
                 returns[i] = 0.0
         obs = next_obs
         if frame > cfg.replay_start and frame % cfg.train_every == 0:
-            samples = [buffer.sample(cfg.batch_size, rng, agent.device) for buffer, rng in zip(buffers, rngs)]
+            samples = [sample_batch(buffer, cfg, rng, agent.device) for buffer, rng in zip(buffers, rngs)]
             info = agent.update({key: torch.stack([s[key] for s in samples]) for key in samples[0]}, rngs)
             for key, values in info.items():
                 running[key].append(values)

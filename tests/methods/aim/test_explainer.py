@@ -13,7 +13,7 @@ from reprolab.methods.aim.baselines import (L2X, L2XConfig, RowRMSprop, kernel_s
 from reprolab.methods.aim.blackbox import (BlackBoxConfig, WordCNN, balanced_offsets, callable_black_box,
                                            embedding_black_box, image_black_box, train_word_cnn)
 from reprolab.methods.aim.corpus import Vocabulary, tokenize
-from reprolab.methods.aim.explainer import AIM, AIMConfig, l21_norm
+from reprolab.methods.aim.explainer import AIM, AIMConfig, l21_norm, mean_batch_accuracy
 from reprolab.methods.aim.experiment import lime_ranking_scores
 from reprolab.methods.aim.metrics import (OFFICIAL, Protocol, deletion_scores, keep_items, keep_word_types, log_odds,
                                           pad_share, remove_items, remove_word_types, top_k, top_word_types)
@@ -400,7 +400,8 @@ def test_official_training_flags_equal_to_the_configured_ones_reuse_one_trained_
     assert [c["method"] for c in cells] == ["aim", "aim_official", "random", "l2x", "lime", "kernel_shap",
                                             "integrated_gradients", "l2x_official"]
     official = ["aim.official_concrete=true", "aim.official_double_softmax=true",
-                "aim.official_black_box_dropout=true", "l2x.official_fixed_noise=true", "l2x.official_rmsprop=true"]
+                "aim.official_black_box_dropout=true", "l2x.official_fixed_noise=true", "l2x.official_rmsprop=true",
+                "l2x.official_pad=true"]
     assert [c["method"] for c in explain_cells(apply_overrides(CONFIGS["quick"], base + official), 0)] == [
         "aim", "random", "l2x", "lime", "kernel_shap", "integrated_gradients"]
 
@@ -439,3 +440,40 @@ def test_aim_warns_when_no_epoch_reaches_the_selection_floor():
     with pytest.warns(UserWarning, match="selection_floor 1.01"):
         aim = AIM(synthetic.black_box(), 2, TOKENS, cfg).fit(x[:40], x[40:])
     assert aim.selected_epoch == 0
+
+
+def test_official_selection_averages_per_batch_accuracies():
+    """Correct, correct, correct, wrong | correct, wrong in batches of 4: the official loop's (3/4 + 1/2) / 2 = 0.625,
+    the accuracy over all items 4/6."""
+    correct = torch.tensor([True, True, True, False, True, False])
+    assert mean_batch_accuracy(correct, 4) == 0.625
+    assert mean_batch_accuracy(correct, 6) == pytest.approx(4 / 6)
+    x, _, _ = synthetic.items(6, seed=3)
+    measured = {}
+    for flag in (False, True):
+        aim = AIM(synthetic.black_box(), 2, TOKENS, AIMConfig(sizes=SMALL, batch_size=4, official_selection=flag))
+        predicted = aim._eval_pass(x)[2].argmax(1)
+        y_hat = torch.where(~correct, 1 - predicted, predicted)            # the approximator wrong on items 3 and 5
+        measured[flag] = aim._measure(x, y_hat)["val_approximator_accuracy"]
+    assert measured == {False: pytest.approx(4 / 6), True: 0.625}
+
+
+def test_l2x_official_pad_draws_and_scores_padding_positions():
+    """Default: PAD's logits are -1e9, so no Gumbel draw puts weight there; `official_pad`: PAD has a logit like any
+    position and the draws range over it. Real positions get the same logits either way."""
+    from reprolab.methods.aim.baselines import L2XSelector
+    from reprolab.methods.aim.experiment import official_l2x_training
+
+    x, _, _ = synthetic.items(20, seed=2)
+    pad = x == 0
+    assert pad.any()
+    small = L2XConfig(embed=8, filters=8, hidden=8)
+    torch.manual_seed(0)
+    default = L2XSelector(synthetic.VOCAB, small).eval()
+    official = L2XSelector(synthetic.VOCAB, dataclasses.replace(small, official_pad=True)).eval()
+    official.load_state_dict(default.state_dict())
+    masked, unmasked = default(x), official(x)
+    assert torch.equal(masked[~pad], unmasked[~pad])
+    assert (masked[pad] == -1e9).all() and (unmasked[pad] > -1e3).all()
+    assert (l2x_mask(masked, 3, 0.7)[pad] == 0).all() and (l2x_mask(unmasked, 3, 0.7)[pad] > 0).all()
+    assert official_l2x_training(small).official_pad

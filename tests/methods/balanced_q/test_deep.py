@@ -3,9 +3,10 @@ import pytest
 import torch
 from torch import nn
 
+from reprolab.methods.balanced_q.baselines import OfficialDoubleRule
 from reprolab.methods.balanced_q.deep import BalancedRule, make_rule
 from reprolab.methods.balanced_q.rule import official_beta
-from reprolab.rl.dqn import DQNAgent, DQNConfig, train_dqn
+from reprolab.rl.dqn import DoubleRule, DQNAgent, DQNConfig, train_dqn
 from reprolab.rl.envs import make_env
 
 
@@ -111,3 +112,92 @@ def _assert_close(actual, desired, path="run"):
         np.testing.assert_allclose(actual, desired, rtol=1e-6, atol=1e-7, err_msg=path)
     else:
         assert actual == desired, path
+
+
+def test_float32_beta_bar_follows_the_official_float32_recurrence():
+    # official: betamean starts as the int 1 and becomes ((betamean * t) + mean beta) / (t + 1) in float32; near
+    # t = 2e6 a float32 t betamean is a multiple of 0.125, so the float64 running mean ends elsewhere
+    bars = {}
+    for dtype in ("float64", "float32"):
+        agent = _agent(BalancedRule(beta_bar_dtype=dtype))
+        reference = 1
+        for t in (2_000_000, 2_000_001, 2_000_002):
+            agent.frame = t
+            _, info = agent.rule.targets(agent, _batch(), 0)
+            reference = (reference * t + info["beta"]) / (t + 1)
+        bars[dtype] = agent.rule.beta_bar
+        assert bars[dtype].dtype == getattr(torch, dtype) and torch.equal(bars[dtype].squeeze(), reference)
+    assert bars["float32"].double() != bars["float64"]
+    restored = _agent(BalancedRule(beta_bar_dtype="float32"))
+    restored.rule.load_state_dict(agent.rule.state_dict())
+    assert restored.rule.beta_bar.dtype == torch.float32 and torch.equal(restored.rule.beta_bar, bars["float32"])
+
+
+def test_unmasked_terminal_beta_follows_the_official_findbeta():
+    b = _batch()
+    done = b["done"].bool()
+    assert done.any() and not done.all()
+    gamma, betas, targets = 0.9, {}, {}
+    for mode in ("masked", "unmasked"):
+        agent = _agent(BalancedRule(beta_bar="fixed", terminal_beta=mode))
+        for p in agent.online[0].parameters():   # Q moved since the previous-step snapshot
+            p.data.add_(0.1)
+        with torch.no_grad():
+            # official findbeta (betabar = 1): beta from the target networks' values at s', terminal or not
+            q = agent.online[0](b["obs"]).gather(1, b["action"][:, None]).squeeze(1)
+            q_old = agent.rule.prev_policy(b["obs"]).gather(1, b["action"][:, None]).squeeze(1)
+            nq, nq_old = agent.target[0](b["next_obs"]), agent.rule.prev_target(b["next_obs"])
+            M, m = nq.max(1).values, nq.min(1).values
+            td_new = b["reward"] + gamma * M - q
+            td_old = b["reward"] + gamma * nq_old.max(1).values - q_old
+            official = ((td_new + 0.2 * td_old - b["reward"] + q - gamma * m) / (M - m) / gamma).clamp(0, 1)
+        targets[mode], info = agent.rule.targets(agent, b, 0)
+        betas[mode] = info["beta"]
+    nd = 1 - b["done"]
+    assert torch.allclose(targets["unmasked"], b["reward"] + gamma * (official * M * nd + (1 - official) * m * nd),
+                          atol=1e-6)
+    assert float(betas["unmasked"]) == pytest.approx(float(official.mean()), abs=1e-6)
+    assert torch.allclose(targets["masked"][done], b["reward"][done]) and torch.equal(targets["masked"][done],
+                                                                                      targets["unmasked"][done])
+    assert float(betas["masked"]) == pytest.approx(float(torch.where(done, 1.0, official).mean()), abs=1e-6)
+    assert float(betas["masked"]) > float(betas["unmasked"])
+
+
+def test_official_double_dqn_scores_each_networks_pick_with_the_other_target():
+    agent = _agent(OfficialDoubleRule())
+    a, b = agent.online
+    assert all(torch.equal(p, q) for p, q in zip(agent.target[1].parameters(), a.parameters()))  # B's target = A
+    assert not torch.equal(b[0].weight, a[0].weight)                                             # B: its own init
+    for p in agent.target[0].parameters():     # the two target networks differ, as after a sync
+        p.data.add_(0.2 * torch.randn_like(p))
+    batch = _batch()
+    with torch.no_grad():
+        q_a, q_b = agent.target[0](batch["next_obs"]), agent.target[1](batch["next_obs"])
+    assert (q_a.argmax(1) != q_b.argmax(1)).any()
+    for k, (picks, scores) in enumerate(((q_a, q_b), (q_b, q_a))):      # training A: A's target picks, B's scores
+        y, _ = agent.rule.targets(agent, batch, k)
+        best = scores.gather(1, picks.argmax(1, keepdim=True)).squeeze(1)
+        assert torch.allclose(y, batch["reward"] + 0.9 * (1 - batch["done"]) * best)
+    with torch.no_grad():
+        assert torch.equal(agent.rule.acting_values(agent, batch["obs"]), a(batch["obs"]) + b(batch["obs"]))
+    rng = np.random.default_rng(0)
+    assert {agent.rule.choose_online(agent, rng) for _ in range(20)} == {0, 1}
+
+
+def test_deep_flags_reach_the_rule_and_the_dqn_settings():
+    from reprolab.methods.balanced_q.experiment import BalancedQConfig, deep_cells, deep_config, deep_rule
+    from reprolab.runtime.config import ConfigError
+
+    default, official = BalancedQConfig(), BalancedQConfig(deep_beta_bar_dtype="float32",
+                                                           deep_terminal_beta="unmasked",
+                                                           deep_replay_without_replacement=True,
+                                                           deep_double_dqn="official")
+    for cfg, dtype, terminal, double in ((default, torch.float64, "masked", DoubleRule),
+                                         (official, torch.float32, "unmasked", OfficialDoubleRule)):
+        rule = deep_rule("balanced_dqn", cfg)
+        assert rule.beta_bar.dtype == dtype and rule.terminal_beta == terminal
+        assert deep_config(cfg).replay_without_replacement == cfg.deep_replay_without_replacement
+        assert type(deep_rule("double_dqn", cfg)) is double
+    assert [c["n_seeds"] for c in deep_cells(official, 0) if c["learner"] == "double_dqn"] == [1, 1, 1]
+    with pytest.raises(ConfigError, match="deep_replay_start"):
+        BalancedQConfig(deep_replay_without_replacement=True, deep_replay_start=10)

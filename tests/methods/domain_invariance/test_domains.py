@@ -179,3 +179,16 @@ def test_bad_user_domains_name_the_domain(sources, target, unlabeled, message):
         from_arrays("mine", {n: (arrays[a], arrays[b]) for n, (a, b) in sources.items()},
                     (target[0], arrays[target[1]], arrays[target[2]]), 3,
                     unlabeled=None if unlabeled is None else arrays[unlabeled])
+
+
+def test_holdout_rounding_floor_cuts_domainbeds_int_of_the_fraction():
+    # DomainBed's out-split holds int(len(env) * holdout_fraction) samples: 59 of a 299-image RotatedDigits source,
+    # 60 of a 300-image one; round(0.2 n) gives 60 for both
+    default = build_task.__wrapped__("rotated_digits", data_seed=0)
+    floor = build_task.__wrapped__("rotated_digits", data_seed=0, holdout_rounding="floor")
+    assert {len(d.y_all): len(d.y_val) for d in default.sources} == {300: 60, 299: 60}
+    assert {len(d.y_all): len(d.y_val) for d in floor.sources} == {300: 60, 299: 59}
+    for d, f in zip(default.sources, floor.sources):        # the same permuted rows, cut at another place
+        assert np.array_equal(np.concatenate([f.x_val, f.x_train]), np.concatenate([d.x_val, d.x_train]))
+    with pytest.raises(ValueError, match="holdout_rounding"):
+        build_task.__wrapped__("rotated_digits", holdout_rounding="ceil")

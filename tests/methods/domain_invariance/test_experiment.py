@@ -3,10 +3,11 @@ import pytest
 from tests.methods.domain_invariance.test_claims import QUICK_CLAIMS
 from reprolab.launch import run_method
 from reprolab.methods.domain_invariance.experiment import (CONFIGS, best_validation_step, grid_cells, make_algorithm,
-                                                           run_cell, select, task_of)
+                                                           run_cell, select, summarize, task_of)
 from reprolab.methods.domain_invariance.domains import build_task, from_arrays
 from reprolab.methods.domain_invariance.training import flags, trivial_levels
 from reprolab.runtime.config import ConfigError, apply_overrides
+from reprolab.runtime.grid import GridResults
 from tests.conftest import read_record, tiny_quick_run
 
 TINY = ("seeds=1", "shift_seeds=2", "train.steps=20", "train.eval_every=10", "lambdas=0.1,10,100",
@@ -84,6 +85,55 @@ def test_selection_by_training_domain_at_the_final_and_best_step_and_oracle():
     assert sel["oracle"]["per_seed"] == [0.6, 0.7]
 
 
+def _tied_by_lam():
+    """Seed 0: lambdas 0.1 and 10 tie on source validation; seed 1: 0.1 and 1; mean target: 0.1 and 1."""
+    source, target = {"0.1": [0.9, 0.5], "1": [0.8, 0.5], "10": [0.9, 0.4]}, {"0.1": [0.8, 0.6], "1": [0.6, 0.8],
+                                                                              "10": [0.5, 0.6]}
+    return {k: {"per_seed_source": source[k], "per_seed_target": target[k], "per_seed_source_best_step": source[k],
+                "per_seed_target_best_step": target[k], "target": {"mean": sum(target[k]) / 2, "se": 0}}
+            for k in source}
+
+
+def _domainbed_choice(lams, score):
+    """DomainBed's hparams_accs: the runs in hparams_seed order (here the grid's), a stable sort by validation
+    accuracy, reversed, the first taken."""
+    return sorted(lams, key=score)[::-1][0]
+
+
+def test_lambda_ties_last_takes_the_tied_lambda_domainbeds_selection_takes():
+    by_lam, lams = _tied_by_lam(), ["0.1", "1", "10"]
+    first, last = select(by_lam, lams), select(by_lam, lams, "last")
+    assert first["training_domain"]["chosen_per_seed"] == ["0.1", "0.1"] and first["oracle"]["chosen"] == "0.1"
+    reference = [_domainbed_choice(lams, lambda k: by_lam[k]["per_seed_source"][s]) for s in (0, 1)]
+    assert last["training_domain"]["chosen_per_seed"] == reference == ["10", "1"]
+    assert last["training_domain"]["per_seed"] == [0.5, 0.8]
+    assert last["training_domain_best_step"]["chosen_per_seed"] == ["10", "1"]
+    assert last["oracle"]["chosen"] == _domainbed_choice(lams, lambda k: by_lam[k]["target"]["mean"]) == "1"
+
+
+def test_lambda_ties_holdout_rounding_and_eval_schedule_are_reachable_from_the_config():
+    cfg = apply_overrides(CONFIGS["quick"], list(TINY) + ["tasks=rotated_digits", "algorithms=general",
+                                                          "lambdas=0.1,1,10", "claim_lambdas=0.1,1,10",
+                                                          "shift_lambdas=0.1,1,10", "lambda_ties=last",
+                                                          "holdout_rounding=floor", "train.eval_schedule=domainbed"])
+    by_lam = _tied_by_lam()
+    runs = []
+    for lam in ("0.1", "1", "10"):
+        for seed in (0, 1):
+            record = {"step": 20, "source_val_mean": by_lam[lam]["per_seed_source"][seed],
+                      "target": by_lam[lam]["per_seed_target"][seed], "feature_norm": 1.0, "general_mmd": 0.0,
+                      "compressed_mmd": 0.0}
+            runs.append(({"task": "rotated_digits", "algorithm": "general", "lam": float(lam), "seed": seed},
+                         {"history": [dict(record, step=0), record], "final": record, "probe": 0.5,
+                          "probe_majority": 0.5, "collapsed": False, "dead_features": False, "generator_steps": 20}))
+    general = summarize(GridResults(runs), cfg, {})["tasks"]["rotated_digits"]["general"]
+    assert general["selection"]["training_domain"]["chosen_per_seed"] == ["10", "1"]
+    assert general["selection_claim_lambdas"]["oracle"]["chosen"] == "1"
+    assert {len(d.y_all): len(d.y_val) for d in task_of("rotated_digits", cfg).sources} == {300: 60, 299: 59}
+    cell = {"task": "rotated_digits", "algorithm": "erm", "lam": None, "seed": 0}
+    assert [r["step"] for r in run_cell(cell, cfg, "cpu", first_seed=1)["history"]] == [0, 1, 11, 20]
+
+
 def test_best_validation_step_is_the_first_best_checkpoint_after_training_starts():
     history = [{"step": 0, "source_val_mean": 0.99, "target": 0.1},      # before any update: never selected
                {"step": 100, "source_val_mean": 0.8, "target": 0.5},
@@ -127,6 +177,9 @@ def test_trivial_levels_are_what_a_constant_predictor_scores():
     ("uda_fraction=1", "uda_fraction"),
     ("train.unlabeled_target=true", "needs unlabelled target images"),
     ("train.val_per_domain=0", "val_per_domain"),
+    ("holdout_rounding=ceil", "one of"),
+    ("lambda_ties=random", "one of"),
+    ("train.eval_schedule=every", "one of"),
 ])
 def test_bad_config_values_are_rejected_before_any_work(override, message):
     with pytest.raises((ConfigError, ValueError), match=message):

@@ -113,3 +113,17 @@ def test_the_unlabelled_target_batch_comes_from_the_unlabelled_images_only():
     assert len(seen) == 4 and all(u.shape == (4, 1, 4, 4) and torch.all(u == 0.77) for u in seen)
     with pytest.raises(ValueError, match="task 'tiny' has none"):
         _fit(_erm(0), _task(unlabeled=False), unlabeled_target=True)
+
+
+def test_the_domainbed_schedule_evaluates_after_1_1_plus_k_eval_every_updates_and_the_last():
+    # DomainBed's train.py evaluates after the update of step s (0-based) when s % checkpoint_freq == 0 or
+    # s == n_steps - 1: after s + 1 updates
+    task = _task()
+    domainbed = train(_erm(0), task, steps=7, batch_per_domain=4, seed=5, eval_every=3, eval_schedule="domainbed",
+                      progress=False)
+    default = train(_erm(0), task, steps=7, batch_per_domain=4, seed=5, eval_every=3, progress=False)
+    assert [r["step"] for r in domainbed] == [0] + [s + 1 for s in range(7) if s % 3 == 0 or s == 6] == [0, 1, 4, 7]
+    assert [r["step"] for r in default] == [0, 3, 6, 7]
+    assert domainbed[-1] == default[-1] and domainbed[0] == default[0]     # the same run, evaluated elsewhere
+    with pytest.raises(ValueError, match="eval_schedule"):
+        train(_erm(0), task, steps=7, batch_per_domain=4, seed=5, eval_schedule="every", progress=False)

@@ -2,7 +2,8 @@ import numpy as np
 from sklearn.metrics import roc_auc_score
 
 from reprolab.methods.invalidator.evaluate import (EvalConfig, classifier_diagnostics, convergence, distance_aucs,
-                                                   embedding_hash, fold_scores, scores, syntactic_probabilities)
+                                                   embedding_hash, evaluate, fold_scores, fold_thresholds,
+                                                   no_false_positive_threshold, scores, syntactic_probabilities)
 from reprolab.methods.invalidator.syntactic import features, fit_classifier
 
 PERTURBATION = 1e-7
@@ -128,3 +129,53 @@ def test_official_symbol_tokens_keep_every_operator_that_word_tokens_drop():
     buggy_side, patched_side = patch_sides(before, after, symbols=True)
     assert buggy_side != patched_side and "< =" in patched_side and "< =" not in buggy_side
     assert patch_sides(before, after)[0] == patch_sides(before, after)[1]
+
+
+def test_the_official_rule_takes_the_lowest_t_without_a_false_positive():
+    """Correct patches at 0.9 and 0.975: at p > T the lowest i/200 that flags neither is 0.975; at the official
+    p >= T it is 0.98. A correct patch at 1.0 leaves a false positive at every T: 0.995. No correct patch: 0.005."""
+    y = np.array([True, False, True, False])
+    prob = np.array([0.99, 0.9, 0.5, 0.975])
+    assert no_false_positive_threshold(y, prob) == 0.975
+    assert no_false_positive_threshold(y, prob, ge=True) == 0.98
+    assert no_false_positive_threshold(y, np.array([0.99, 1.0, 0.5, 0.2])) == 0.995
+    assert no_false_positive_threshold(np.ones(2, bool), np.array([0.3, 0.9])) == 0.005
+
+
+def test_threshold_rule_chooses_both_ts_of_a_training_fold():
+    """Overfitting at 0.8 and 0.6, correct at 0.7 and 0.1. F1 of the classifier alone: 0.8 for T in [0.1, 0.6)
+    (ties: the highest, 0.595); with the rule on the patch at 0.6, 1.0 for T in [0.7, 0.8): 0.795. The official
+    rule: both at 0.7, the lowest T that flags no correct patch."""
+    y = np.array([True, True, False, False])
+    prob = np.array([0.8, 0.6, 0.7, 0.1])
+    semantic = np.array([False, True, False, False])
+    assert fold_thresholds(y, semantic, prob, EvalConfig()) == (0.795, 0.595)
+    assert fold_thresholds(y, semantic, prob, EvalConfig(threshold_rule="no_false_positive")) == (0.7, 0.7)
+
+
+def test_official_ge_flags_the_classifier_alone_at_p_equal_t_and_leaves_invalidator_strict(monkeypatch):
+    """Probabilities on the thresholds themselves (0.5, 0.975, the fold-chosen 0.7): the classifier alone flags
+    them with `official_ge`, INVALIDATOR (rules OR p > T, strict in the official code) never does."""
+    prob = np.array([0.5, 0.975, 0.93, 0.7, 0.2])
+    overfitting = [True, True, True, False, False]
+    n = len(prob)
+    benchmark = [{"patches": [{"correct": not o, "same_as_dev": False, "module": f"m{i % 2}"}
+                              for i, o in enumerate(overfitting)]}]
+    block = {"prob": prob, "threshold": np.full(n, 0.7), "threshold_syntactic": np.full(n, 0.7), "fits": [],
+             "outer_fits": [], "features": 1, "distance": prob}
+    module = "reprolab.methods.invalidator.evaluate"
+    monkeypatch.setattr(f"{module}.make_encoder", lambda name, seed: None)
+    monkeypatch.setattr(f"{module}.embed_sides", lambda benchmark, encoder, symbols: {})
+    monkeypatch.setattr(f"{module}.semantic_columns", lambda benchmark: {
+        "semantic": np.zeros(n, bool), "rule": np.array([""] * n), "naive": np.zeros(n, bool),
+        "traced": np.ones(n, bool)})
+    monkeypatch.setattr(f"{module}.syntactic_probabilities", lambda *args: {"gt": block, "no_gt": block})
+    counts = {ge: {name: (r["all"]["tp"], r["all"]["fp"])
+                   for name, r in evaluate(benchmark, EvalConfig(official_ge=ge))["methods"].items()}
+              for ge in (False, True)}
+    assert [counts[False][k] for k in ("syntactic_gt@0.5", "syntactic_gt@0.975", "syntactic_gt@chosen")] == [
+        (2, 1), (0, 0), (2, 0)]
+    assert [counts[True][k] for k in ("syntactic_gt@0.5", "syntactic_gt@0.975", "syntactic_gt@chosen")] == [
+        (3, 1), (1, 0), (2, 1)]
+    for ge in (False, True):
+        assert counts[ge]["invalidator_gt@0.975"] == (0, 0) and counts[ge]["invalidator_gt@chosen"] == (2, 0)

@@ -92,3 +92,17 @@ def test_statements_come_from_the_config():
     assert "alpha = 0.9)" in claim(metrics(), "ema_generator_drifts_less", cfg).statement
     assert "last 7 evaluations" in claim(metrics(), "mad_accuracy_ge_base", cfg).statement
     assert "40 iterations earlier" in claim(metrics(), "mad_forgets_less", cfg).statement
+
+
+def test_the_accuracy_claim_reads_the_best_accuracy_under_best_selection():
+    """With `<case>.selection=best` the accuracy claim and its chance gate compare each student's best evaluation
+    (`best_accuracy`); the statement says so."""
+    cfg = dataclasses.replace(CFG, digits=dataclasses.replace(CFG.digits, selection="best"))
+    m = metrics(arm(accuracy=CHANCE_LEVEL), arm(accuracy=CHANCE_LEVEL))     # last-k at chance ...
+    for block, best in ((m["cases"]["digits"]["mad"], [0.90, 0.92, 0.91]), (m["cases"]["digits"]["base"],
+                                                                             [0.85, 0.86, 0.86])):
+        block["best_accuracy"] = stats(best)                              # ... the best evaluations well above
+    c = claim(m, "mad_accuracy_ge_base", cfg)
+    assert c.verdict == "holds" and c.observed["MAD"] == [0.90, 0.92, 0.91]
+    assert "the best of its evaluations" in c.statement
+    assert claim(m, "mad_accuracy_ge_base").verdict == "no_signal"        # the default reads last_k_accuracy

@@ -72,7 +72,8 @@ def test_lambda1_zero_reproduces_dfad_bit_for_bit_and_mad_does_not():
 def _reference_abm(cycles, n_s, clip, seed=0, norms=None):
     """ABM written out as in the ZSKT code: per cycle one z, one generator step on G(z) with L_G = -KL (the mean over
     elements, the code's F.kl_div default) and a gradient-norm clip (the code's 5), then n_s student steps on G(z)
-    regenerated from the same z, clipped alike; independent of the Distiller class."""
+    regenerated from the same z with its gradient to G, as the code's loader makes them (the teacher's logits
+    without), clipped alike; independent of the Distiller class."""
     teacher, student, generator = _parts(seed)
     teacher.eval()
     opt_s = torch.optim.SGD(student.parameters(), lr=0.05, momentum=0.9)
@@ -93,8 +94,8 @@ def _reference_abm(cycles, n_s, clip, seed=0, norms=None):
             norms.append(float(norm))
         opt_g.step()
         for _ in range(n_s):
+            x = generator(z)
             with torch.no_grad():
-                x = generator(z)
                 t = teacher(x)
             loss = kl(student(x), t)
             opt_s.zero_grad()

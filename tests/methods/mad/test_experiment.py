@@ -162,3 +162,26 @@ def test_the_channels_last_generator_gives_the_same_numbers_bit_for_bit(upsample
     h = torch.randn(4, 16, 8, 8)
     assert plain.blocks[0](h).is_contiguous() and not copy.deepcopy(fast).blocks[0](h).is_contiguous()
     assert copy.deepcopy(fast).blocks[0](h).is_contiguous(memory_format=torch.channels_last)
+
+
+def test_best_selection_reports_the_best_evaluation_as_dfad_keeps_its_best_checkpoint():
+    """DFAD_mnist.py keeps the student of its best test accuracy (`best_acc`); `selection="best"` reports that
+    accuracy as `best_accuracy` where the default reports `last_k_accuracy`, the mean of the last k evaluations."""
+    import numpy as np
+
+    from reprolab.methods.mad.experiment import run_distillation, selected_accuracy
+    from reprolab.runtime.config import ConfigError
+
+    acc = np.asarray([0.2, 0.9, 0.5, 0.6, 0.7, 0.4, 0.3])
+    default = CONFIGS["quick"].digits
+    best = dataclasses.replace(default, selection="best")
+    assert selected_accuracy(acc, default) == pytest.approx((0.5 + 0.6 + 0.7 + 0.4 + 0.3) / 5)
+    assert selected_accuracy(acc, best) == 0.9
+    assert (default.accuracy_metric, best.accuracy_metric) == ("last_k_accuracy", "best_accuracy")
+    cfg = dataclasses.replace(CONFIGS["quick"], digits=dataclasses.replace(best, iterations=12, eval_every=3,
+                                                                           forgetting_lag=3))
+    record = run_distillation(0, "digits", "base", cfg)
+    seen = [h["accuracy"] for h in record["history"]]
+    assert "last_k_accuracy" not in record and record["best_accuracy"] == max(seen) and len(set(seen)) > 1
+    with pytest.raises(ConfigError, match="selection"):
+        dataclasses.replace(default, selection="final")

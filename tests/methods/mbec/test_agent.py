@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from reprolab.methods.mbec.agent import MBECAgent, MBECConfig, official_dqn_config
+from reprolab.methods.mbec.maze import GridMaze
 from reprolab.methods.mbec.model import MBECNetwork, habitual_network
 from reprolab.rl.dqn import DQNAgent, TargetRule, train_dqn
 from reprolab.rl.envs import make_env
@@ -309,3 +310,30 @@ def test_corruption_type_is_drawn_per_sample():
     out = agent.corrupt(torch.ones(32, 10))
     dropped = (out == 0).any(1) | (out == 2).all(1)                # dropout rows: values in {0, 2}
     assert 0 < int(dropped.sum()) < 32
+
+
+def _maze_episode(**dqn_flags):
+    """One truncated episode of 3 steps on a 5x5 maze (no goal within reach, reward -0.1/25 per step), a write
+    checkpoint due at every frame: the number of kept pairs at the episode end, the memory's values, the log."""
+    torch.manual_seed(0)
+    agent = MBECAgent((2,), 4, dataclasses.replace(DQN, **dqn_flags),
+                      MBECConfig(rec_rate=0.0, initial_write_interval=1, max_read_prob=0.0), seed=0)
+    kept, end_episode = [], agent.end_episode
+    agent.end_episode = lambda episode_return: kept.append(len(agent.kept)) or end_episode(episode_return)
+    log = train_dqn(GridMaze(5, max_steps=3), agent, 3, seed=0, progress=False)
+    return kept, agent.memory.values[: len(agent.memory)].tolist(), log.episode_returns
+
+
+def test_a_truncated_end_step_keeps_no_write_checkpoint_with_truncation_terminal():
+    # official: `done` is true on the truncated step, so its write checkpoint is skipped and the final state is
+    # stored once, as the terminal state; by default it is kept at that step and again as the terminal state
+    assert _maze_episode()[0] == [3]
+    kept, values, _ = _maze_episode(truncation_terminal=True)
+    assert kept == [2] and values == pytest.approx([-0.008, -0.004, 0.0])
+
+
+def test_clipped_rewards_give_the_memory_returns_to_go_of_sign_r():
+    # official `clip_rewards=1`: the memory's returns-to-go sum sign(r) = -1 per step; the log keeps the maze's
+    # -0.1/25 per step
+    _, values, returns = _maze_episode(truncation_terminal=True, clip_rewards=True)
+    assert values == [-2.0, -1.0, 0.0] and returns == pytest.approx([-0.012])

@@ -110,3 +110,18 @@ def test_quick_reproduction_runs_end_to_end(tmp_path):
         assert result.metrics["envs"][env]["mbec"]["losses_finite"]
         beta = claims[f"beta_is_state_dependent:{env}"]
         assert beta.verdict == "holds" and min(beta.observed["std of beta(h_t), last third"]) > 0.01
+
+
+def test_truncation_and_clipping_flags_reach_every_agents_dqn_settings():
+    from reprolab.methods.mbec.experiment import dqn_config
+    from reprolab.runtime.config import ConfigError, apply_overrides
+
+    default = CONFIGS["quick"]
+    official = apply_overrides(default, ["truncation_terminal=true", "clip_rewards=all"])
+    for env_name in ("maze5", "ALE/Pong-v5"):
+        settings = dqn_config(env_name, default, 12_000)
+        assert not settings.truncation_terminal and not settings.clip_rewards
+        settings = dqn_config(env_name, official, 12_000)
+        assert settings.truncation_terminal and settings.clip_rewards
+    with pytest.raises(ConfigError, match="clip_rewards"):
+        apply_overrides(default, ["clip_rewards=classic"])

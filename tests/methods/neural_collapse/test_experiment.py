@@ -106,3 +106,44 @@ def test_cifar10_is_normalised_by_the_official_constants_and_mnist_by_its_own():
     assert np.allclose(normalised(x, "cifar10")[:, 1], (x[:, 1] - 0.4822) / 0.1994)     # the official `datasets.py`
     grey = normalised(x[:, :1], "mnist")
     assert abs(grey.mean()) < 1e-6 and abs(grey.std() - 1) < 1e-5
+
+
+def test_ufm_init_and_nc1_pinv_reach_the_synthetic_and_real_cases(tmp_path, monkeypatch):
+    import torch
+
+    from reprolab.methods.neural_collapse import experiment
+    from reprolab.methods.neural_collapse.metrics import class_means, nc1
+    from reprolab.runtime.config import ConfigError, apply_overrides
+
+    cfg = apply_overrides(experiment.CONFIGS["quick"], list(TINY) + ["ufm_steps=20", "ufm_init=official",
+                                                                     "nc1_pinv=official"])
+    runs, train_ufm = [], experiment.train_ufm
+
+    def spy(*args, **kwargs):
+        runs.append((kwargs["init"], train_ufm(*args, **kwargs)))
+        return runs[-1][1]
+
+    monkeypatch.setattr(experiment, "train_ufm", spy)
+    record = experiment.run_synthetic_case(experiment.synthetic_cases(cfg)[0], cfg, "cpu", tmp_path / "ufm", False)
+    init, run = runs[0]
+    H, labels = run.model.H.detach().double().numpy(), run.labels.numpy()
+    assert init == "official"
+    assert record["metrics"]["nc1"] == nc1(H, labels, class_means(H, labels, 4), "official")
+
+    class Stop(Exception):
+        pass
+
+    def stop(*args, **kwargs):
+        runs.append(kwargs["nc1_pinv"])
+        raise Stop
+
+    monkeypatch.setattr(experiment, "track_collapse", stop)
+    monkeypatch.setattr(experiment, "load_real_data",         # 12 images of each of the 10 classes the recipe takes
+                        lambda dataset: (torch.zeros(120, 1, 2, 2), torch.arange(120) % 10, (1, 2, 2)))
+    with pytest.raises(Stop):
+        experiment.run_cell({"part": "real", "recipe": "balanced", "depth": 1, "seed": 0}, cfg, "cpu", tmp_path,
+                            False, False)
+    assert runs[-1] == "official"
+    for override in ("ufm_init=xavier", "nc1_pinv=float32"):
+        with pytest.raises(ConfigError, match="one of"):
+            apply_overrides(experiment.CONFIGS["quick"], [override])

@@ -99,3 +99,31 @@ def test_layer_product_and_per_depth_pairing():
     depth = per_depth_metrics(H, labels, [W1, W2, W3])
     # entry 1 pairs W3 W2 with the features after W1
     assert depth[1] == {"layers_below": 1, **collapse_metrics(H @ W1.T, labels, W3 @ W2)}
+
+
+def _two_scale_classes(delta, a=0.1):
+    """K = 3 classes in 2-D around (3, 5) with centred means (1, delta), (-1, delta), (0, -2 delta), four samples
+    each at mu_k +- (a, 0) and mu_k +- (0, a): Sigma_W = diag(a^2/2, a^2/2), Sigma_B = diag(2/3, 2 delta^2)."""
+    centred = np.array([[1.0, delta], [-1.0, delta], [0.0, -2.0 * delta]])
+    offsets = np.array([[a, 0.0], [-a, 0.0], [0.0, a], [0.0, -a]])
+    features = (np.array([3.0, 5.0]) + centred[:, None, :] + offsets[None]).reshape(12, 2)
+    return features, np.repeat(np.arange(3), 4)
+
+
+@pytest.mark.parametrize("delta, official_drops", [(1e-4, True), (1e-3, False)])
+def test_official_nc1_pinv_drops_what_scipys_float32_cut_off_drops(delta, official_drops):
+    # Sigma_B's eigenvalue ratio 3 delta^2 is 3e-8 (below scipy.linalg.pinv's default cut-off for a float32 2 x 2
+    # matrix, 2 eps_float32 = 2.4e-7) or 3e-6 (above); the float64 cut-off, 1e-12, keeps both.
+    # NC1 = (1/3) [(a^2/2) / (2/3) + (a^2/2) / (2 delta^2)], or (1/3) (a^2/2) / (2/3) = a^2/4 without the second.
+    features, labels = _two_scale_classes(delta)
+    means, a2 = class_means(features, labels, 3), 0.1 ** 2
+    both = (3 * a2 / 4 + a2 / (4 * delta ** 2)) / 3
+    assert nc1(features, labels, means) == pytest.approx(both, rel=1e-9)
+    expected = a2 / 4 if official_drops else both
+    assert nc1(features, labels, means, "official") == pytest.approx(expected, rel=1e-5)
+    W = np.eye(3, 2)
+    assert collapse_metrics(features, labels, W, nc1_pinv="official")["nc1"] == pytest.approx(expected, rel=1e-5)
+    assert per_depth_metrics(features, labels, [W], nc1_pinv="official")[0]["nc1"] == pytest.approx(expected,
+                                                                                                    rel=1e-5)
+    with pytest.raises(ValueError, match="pinv"):
+        nc1(features, labels, means, "float32")

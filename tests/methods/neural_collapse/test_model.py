@@ -152,3 +152,52 @@ def test_track_collapse_reads_no_step_loss_into_python(host_reads, monkeypatch):
         track_collapse(NCNetwork("mlp", (1, 4, 4), 3, 2, 8, mlp_depth=1), x, y, recipe, gof=None, dist=DistInfo())
         counts.append(len(host_reads))
     assert counts[0] == counts[1] <= 200 / 50 + 30, counts
+
+
+def _official_initial_state(counts, dim, depth, seed):
+    """The official synthetic scripts' start: set_seed, H = torch.normal(0, 0.1), the layers (a last-layer bias),
+    every weight re-drawn N(0, 0.1^2), then the targets in class order indexed by torch.randperm."""
+    torch.manual_seed(seed)
+    H = torch.normal(0, 0.1, size=(sum(counts), dim))
+    fc = [torch.nn.Linear(dim, dim, bias=False) for _ in range(depth - 1)]
+    fc.append(torch.nn.Linear(dim, len(counts), bias=True))
+    for layer in fc:
+        torch.nn.init.normal_(layer.weight, mean=0, std=0.1)
+    targets = torch.tensor([k for k, n in enumerate(counts) for _ in range(n)])
+    return H, [layer.weight for layer in fc], fc[-1].bias, targets[torch.randperm(len(targets))]
+
+
+def test_the_official_ufm_init_keeps_the_linear_bias_and_draws_the_labels_after_the_model():
+    from reprolab.methods.neural_collapse.model import balanced_labels
+
+    counts, dim, depth = (6, 5, 5), 3, 2
+    H, weights, bias, labels = _official_initial_state(counts, dim, depth, seed=2)
+    kwargs = dict(dim=dim, depth=depth, lambda_W=1e-3, lambda_H=1e-3, steps=0, bias=True, dtype=torch.float32)
+    official = train_ufm(counts, init="official", **kwargs)
+    assert torch.equal(official.labels, labels) and torch.equal(official.model.H, H)
+    assert all(torch.equal(ours, theirs) for ours, theirs in zip(official.model.head.weights(), weights))
+    assert torch.equal(official.model.head.bias, bias) and 0 < bias.abs().max() <= dim ** -0.5
+    default = train_ufm(counts, **kwargs)                  # the same H and W; b = 0; labels from their own generator
+    assert torch.equal(default.model.H, H) and not default.model.head.bias.any()
+    assert torch.equal(default.labels, balanced_labels(counts, torch.Generator().manual_seed(2)))
+    assert not torch.equal(default.labels, labels)
+    with pytest.raises(ValueError, match="init"):
+        train_ufm(counts, init="xavier", **kwargs)
+
+
+def test_track_collapse_computes_nc1_with_the_pinv_it_is_given():
+    from reprolab.methods.neural_collapse.metrics import class_means, collect_features, nc1
+    from reprolab.methods.neural_collapse.real import NCNetwork, RealRecipe, track_collapse
+    from reprolab.runtime.distributed import DistInfo
+
+    recipe = RealRecipe(counts=(10, 10, 10), depths=(2,), backbone="mlp", width=8, mlp_depth=1, lambda_W=1e-3,
+                        lambda_H=1e-3, loss_convention="theory", optimizer="adam", lr=1e-2, momentum=0.9,
+                        weight_decay=0.0, batch_size=0, epochs=3, lr_step_epochs=2, lr_gamma=0.5,
+                        eval_every_epochs=2)
+    x, y = torch.randn(30, 1, 4, 4, generator=torch.Generator().manual_seed(0)), torch.arange(30) % 3
+    torch.manual_seed(0)
+    model = NCNetwork("mlp", (1, 4, 4), 3, 2, 8, mlp_depth=1)
+    out = track_collapse(model, x, y, recipe, gof=None, dist=DistInfo(), nc1_pinv="official", progress=False)
+    H, labels = collect_features(model, model.head, x), y.numpy()
+    official, default = (nc1(H, labels, class_means(H, labels, 3), pinv) for pinv in ("official", "float64"))
+    assert out["final"]["nc1"] == out["per_depth"][0]["nc1"] == official != default

@@ -82,3 +82,23 @@ def test_untriggered_target_rate_is_attack_success_without_the_trigger():
 
 def test_majority_class_rate_is_the_share_of_the_most_frequent_label():
     assert majority_class_rate(torch.tensor([3, 3, 1, 3, 0])) == 0.6
+
+
+@pytest.mark.parametrize("batch, rounded, floored", [(128, (13, 26), (12, 24)), (64, (6, 13), (6, 12))])
+def test_wanet_official_counts_floor_the_trojan_share_and_double_it_for_noise(batch, rounded, floored):
+    """The official training loop: num_bd = int(B p_c), num_cross = int(num_bd cross_ratio), p_c 0.1, cross_ratio 2;
+    the default rounds 0.1 B and 0.2 B. Counted on a poisoned batch: relabelled images, and warped ones that kept
+    their label."""
+    from reprolab.methods.trojan_filter.config import TrojanExperimentConfig
+    from reprolab.methods.trojan_filter.threats import make_attack
+
+    x, y = torch.rand(batch, 1, 28, 28), torch.full((batch,), 5)
+    for counts, expected in (("round", rounded), ("floor", floored)):
+        attack = make_attack("wanet", TrojanExperimentConfig(wanet_counts=counts), seed=0)
+        xp, yp = attack.poison(x, y, 0.1, torch.Generator().manual_seed(0))
+        changed = (xp - x).abs().flatten(1).amax(1) > 1e-6
+        assert attack.batch_counts(batch, 0.1) == expected
+        assert (int((yp == 0).sum()), int((changed & (yp == 5)).sum())) == expected
+    assert WaNet(28, counts="floor").batch_counts(100, 0.0) == (0, 0)
+    with pytest.raises(ValueError, match="counts"):
+        WaNet(28, counts="ceil")

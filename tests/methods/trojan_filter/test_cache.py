@@ -28,7 +28,7 @@ def classifier_path(cfg, attack="badnet_plus", seed=0, device="cpu"):
 def test_a_classifier_key_changes_with_its_training_and_not_with_the_defenses(cache):
     base = classifier_path(QUICK)
     for changed in (dict(poison_rate=0.2), dict(wanet_s=0.5), dict(classifier_lr=1e-4), dict(channels_last=False),
-                    dict(train_size=6000)):
+                    dict(train_size=6000), dict(wanet_counts="floor")):
         assert classifier_path(dataclasses.replace(QUICK, **changed)) != base, changed
     assert len({base, classifier_path(QUICK, attack="wanet"), classifier_path(QUICK, attack=None),
                 classifier_path(QUICK, seed=1), classifier_path(QUICK, device="cuda")}) == 5
@@ -44,7 +44,8 @@ def test_an_inpainter_key_follows_the_defender_set_and_its_settings_only(cache):
 
     base = path(QUICK)
     assert path(dataclasses.replace(QUICK, poison_rate=0.3, attacks=("wanet",))) == base
-    for changed in (dict(februus=FebruusConfig(steps=7)), dict(defender_size=1000), dict(filter_width=16)):
+    for changed in (dict(februus=FebruusConfig(steps=7)), dict(defender_size=1000), dict(filter_width=16),
+                    dict(februus=FebruusConfig(fill="mean"))):
         assert path(dataclasses.replace(QUICK, **changed)) != base, changed
     assert path(QUICK, seed=1) != base
 

@@ -177,22 +177,23 @@ def test_fine_pruning_removes_dormant_channels_first_and_stops_at_the_accuracy_b
     assert torch.equal(model.conv.weight, TwoChannel().conv.weight)   # the original classifier is untouched
 
 
+class Corner(nn.Module):
+    """One conv channel copies the image; the class-1 logit reads only the top-left 2x2 corner."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(1, 1, 1, bias=False)
+        nn.init.ones_(self.conv.weight)
+
+    def forward(self, x):
+        a = torch.relu(self.conv(x))
+        corner = a[:, 0, :2, :2].mean(dim=(1, 2))
+        return torch.stack([-corner, corner], dim=1)
+
+
 def test_gradcam_finds_the_deciding_pixels_and_februus_inpaints_only_there():
     from reprolab.methods.trojan_filter.baselines.februus import (FebruusConfig, FebruusFilter, Inpainter, gradcam,
                                                                   random_holes)
-
-    class Corner(nn.Module):
-        """One conv channel copies the image; the class-1 logit reads only the top-left 2x2 corner."""
-
-        def __init__(self):
-            super().__init__()
-            self.conv = nn.Conv2d(1, 1, 1, bias=False)
-            nn.init.ones_(self.conv.weight)
-
-        def forward(self, x):
-            a = torch.relu(self.conv(x))
-            corner = a[:, 0, :2, :2].mean(dim=(1, 2))
-            return torch.stack([-corner, corner], dim=1)
 
     x = torch.full((2, 1, 8, 8), 0.1)
     x[:, :, :2, :2] = 0.9                                               # a bright corner patch, as a trigger
@@ -307,3 +308,114 @@ def test_neural_cleanse_official_keep_takes_the_smallest_mask_that_reaches_the_t
                                torch.Generator().manual_seed(0))
     plain = reverse_trigger(NeverOne(), x_def, 1, cfg, torch.Generator().manual_seed(0))
     assert all(torch.equal(a, b) for a, b in zip(fallback, plain))
+
+
+class ChannelMeans(nn.Module):
+    """An identity 1x1 convolution over three channels; logit k = the mean of ReLU(channel k)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 3, 1, bias=False)
+        with torch.no_grad():
+            self.conv.weight.copy_(torch.eye(3).view(3, 3, 1, 1))
+
+    def forward(self, x):
+        return torch.relu(self.conv(x)).mean(dim=(2, 3))
+
+
+def _three_channel_images(n=4):
+    """Channel 0: 0.4 everywhere; channel 1: 1.0 at one pixel of each 2x2 window, else 0; channel 2: 0.6 and -1.0
+    alternating by column. Means of ReLU: 0.4, 0.25, 0.3; of ReLU then 2x2 max pooling: 0.4, 1.0, 0.6; raw means:
+    0.4, 0.25, -0.2."""
+    x = torch.zeros(n, 3, 4, 4)
+    x[:, 0] = 0.4
+    x[:, 1, ::2, ::2] = 1.0
+    x[:, 2] = torch.tensor([0.6, -1.0, 0.6, -1.0])
+    return x
+
+
+def test_fine_pruning_rankings_by_hand_and_the_official_fixed_count():
+    """The official code ranks the mean of the max-pooled ReLU output ("pooled"), WaNet's port the raw output
+    ("raw"); each ranking sends a different channel first. `prune_count` prunes that many whatever the accuracy."""
+    from reprolab.methods.trojan_filter.baselines.fine_pruning import (FinePruningConfig, fine_prune,
+                                                                       mean_channel_activation)
+
+    model, x = ChannelMeans(), _three_channel_images()
+    y = torch.zeros(len(x), dtype=torch.long)                        # channel 0 has the largest logit everywhere
+    expected = {"relu": ([0.4, 0.25, 0.3], 1), "pooled": ([0.4, 1.0, 0.6], 0), "raw": ([0.4, 0.25, -0.2], 2)}
+    for rank, (means, first) in expected.items():
+        assert torch.allclose(mean_channel_activation(model, model.conv, x, rank), torch.tensor(means)), rank
+        pruned, info = fine_prune(model, x, y, FinePruningConfig(rank=rank, prune_count=1, finetune_steps=0))
+        logits = pruned(x)
+        assert info["pruned_channels"] == 1 and (logits[:, first] == 0).all(), rank
+        assert torch.equal(torch.cat([logits[:, :first], logits[:, first + 1:]], 1),
+                           torch.cat([model(x)[:, :first], model(x)[:, first + 1:]], 1)), rank
+    # pruning channel 0 (first under "pooled") costs all accuracy: the budget rule prunes nothing, the count does
+    assert fine_prune(model, x, y, FinePruningConfig(rank="pooled", finetune_steps=0))[1]["pruned_channels"] == 0
+    _, forced = fine_prune(model, x, y, FinePruningConfig(rank="pooled", prune_count=1, finetune_steps=0))
+    assert forced["defender_accuracy_after"] == 0.0
+    # an odd map keeps its overhanging window, as Caffe's pooling: max over rows 0-1 and row 2 of a 3x3 map
+    odd = torch.zeros(1, 3, 3, 3)
+    odd[:, :, 2, 2] = 1.0
+    assert torch.allclose(mean_channel_activation(model, model.conv, odd, "pooled"), torch.full((3,), 0.25))
+    with pytest.raises(ValueError, match="prune_count"):
+        fine_prune(model, x, y, FinePruningConfig(prune_count=3, finetune_steps=0))
+    with pytest.raises(ValueError, match="rank"):
+        mean_channel_activation(model, model.conv, x, "max")
+
+
+def test_februus_official_heat_is_min_max_normalised():
+    """cam = w relu(x) with one weight w > 0: background 0.7, corner 0.9 give cam / max = 7/9 outside the corner,
+    above the 0.7 threshold, and (cam - min) / (max - min) = 0 there: only the official map isolates the corner."""
+    from reprolab.methods.trojan_filter.baselines.februus import FebruusFilter, Inpainter, gradcam
+
+    x = torch.full((2, 1, 8, 8), 0.7)
+    x[:, :, :2, :2] = 0.9
+    corner = torch.zeros_like(x, dtype=torch.bool)
+    corner[:, :, :2, :2] = True
+    by_max, by_range = gradcam(Corner(), x), gradcam(Corner(), x, heat="minmax")
+    assert torch.allclose(by_max[~corner], torch.tensor(7 / 9)) and torch.allclose(by_max[corner], torch.tensor(1.0))
+    assert torch.allclose(by_range[~corner], torch.tensor(0.0)) and torch.allclose(by_range[corner],
+                                                                                  torch.tensor(1.0))
+    seen = []
+    inpainter = Inpainter()
+    inpainter.register_forward_hook(lambda _m, inputs, _o: seen.append(inputs[1]))
+    FebruusFilter(Corner(), inpainter, 0.7)(x)
+    FebruusFilter(Corner(), inpainter, 0.7, heat="minmax")(x)
+    assert seen[0].all() and torch.equal(seen[1].bool(), corner)     # the holes handed to the inpainter
+    with pytest.raises(ValueError, match="heat"):
+        gradcam(Corner(), x, heat="sum")
+
+
+def test_februus_official_fill_puts_the_mean_pixel_in_the_holes():
+    """`Inpainter(fill="mean")` learns the per-channel mean pixel of its training images and feeds it in the holes
+    (the official code's x - x m + mpv m); the default feeds x (1 - m) as before, and keeps no extra buffer."""
+    from reprolab.methods.trojan_filter.baselines.februus import FebruusConfig, Inpainter, train_inpainter
+
+    x_def = torch.rand(16, 3, 8, 8)
+    x_def[:, 1] *= 0.2
+    cfg = FebruusConfig(steps=1, batch_size=4, max_holes=1, hole_size=(2, 4))
+    x, m = torch.rand(2, 3, 8, 8), torch.zeros(2, 1, 8, 8)
+    m[:, :, 2:5, 3:7] = 1.0
+    inputs = {}
+    for fill in ("zero", "mean"):
+        torch.manual_seed(0)
+        inpainter = Inpainter(3, width=8, latent=4, fill=fill)
+        train_inpainter(inpainter, x_def, cfg)
+        handle = inpainter.encoder.register_forward_pre_hook(lambda _m, args, fill=fill: inputs.update({fill: args[0]}))
+        inpainter(x, m)
+        handle.remove()
+    mean = x_def.mean(dim=(0, 2, 3)).view(1, 3, 1, 1)
+    assert torch.equal(inputs["zero"], torch.cat([x * (1 - m), m], 1))
+    assert torch.allclose(inputs["mean"][:, :3], x * (1 - m) + mean * m) and torch.equal(inputs["mean"][:, 3:], m)
+    assert "fill" not in Inpainter(3).state_dict() and torch.equal(Inpainter(3, fill="mean").state_dict()["fill"],
+                                                                   torch.zeros(1, 3, 1, 1))
+    # `--set februus.fill=mean` reaches the inpainter the experiment trains
+    from reprolab.methods.trojan_filter.config import TrojanExperimentConfig
+    from reprolab.methods.trojan_filter.experiment import februus_inpainter
+
+    run_cfg = TrojanExperimentConfig(filter_width=8, filter_latent=4, cache=False,
+                                     februus=dataclasses.replace(cfg, fill="mean"))
+    assert torch.allclose(februus_inpainter(x_def, run_cfg, seed=0)[0].fill, mean)
+    with pytest.raises(ValueError, match="fill"):
+        Inpainter(3, fill="noise")

@@ -14,9 +14,11 @@ left as it was.
   0.9 and eps 1e-7, `official_rmsprop=True`; the two embeddings' rows that a batch does not touch have zero
   gradient, so their step only decays the squared-gradient average: `RowRMSprop` moves only the touched rows, bit
   for bit torch's step). Evaluation: the logits rank the positions. Retrained for every K. PAD positions are
-  never drawn [design: the port masks them, as the ranking does]. The official code draws the Gumbel noise once,
-  as a Keras variable of shape (batch, K, L), and reuses it for every batch; `official_fixed_noise=True` does the
-  same (default: fresh noise every batch).
+  never drawn and score lowest [design: the port masks their logits, as the ranking does]; the official code's
+  draws range over every position, PAD included, and PAD gets a logit like any other position (`official_pad=True`:
+  unmasked logits, which the ranking reads at PAD only under `evaluation.rank_padding`). The official code draws
+  the Gumbel noise once, as a Keras variable of shape (batch, K, L), and reuses it for every batch;
+  `official_fixed_noise=True` does the same (default: fresh noise every batch).
 - LIME (`lime` 0.2.0.1 `LimeTextExplainer`, kernel width 15, bag of words): an item is written as the string of
   its token ids, so any id black box works; one run explains every class, and each word type's weight goes to
   each of its positions. How the weights are ranked (signed or |weight|, the label's class or class 1, positions
@@ -61,6 +63,8 @@ class L2XConfig:
     official_fixed_noise: bool = False  # one Gumbel draw for every batch [official: K.random_uniform_variable]
     official_rmsprop: bool = False    # Keras's RMSprop [official: optimizer='rmsprop']: rho 0.9, eps 1e-7 (K.epsilon()
                                       # from Keras 2.1; 2.0 had 1e-8); default torch's: alpha 0.99, eps 1e-8
+    official_pad: bool = False        # PAD's logits left unmasked, so the Gumbel draws range over every position
+                                      # [official: logits over all L]; default: PAD masked (never drawn, lowest)
 
     def __post_init__(self) -> None:
         check_at_least(self, 1, ("embed", "filters", "hidden", "epochs", "batch_size"))
@@ -76,12 +80,14 @@ class L2XSelector(nn.Module):
         self.local_info = nn.Sequential(nn.Conv1d(f, f, 3, padding="same"), nn.ReLU(),
                                         nn.Conv1d(f, f, 3, padding="same"), nn.ReLU())
         self.combine = nn.Sequential(nn.Dropout(cfg.dropout), nn.Conv1d(2 * f, f, 1), nn.ReLU(), nn.Conv1d(f, 1, 1))
+        self.mask_padding = not cfg.official_pad
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Position logits (B, L); -1e9 at PAD unless `official_pad`."""
         h = self.first(self.embedding(x).transpose(1, 2))                       # (B, F, L)
         g = self.global_info(h.amax(-1)).unsqueeze(-1).expand_as(h)
         logits = self.combine(torch.cat([g, self.local_info(h)], dim=1))[:, 0]
-        return logits.masked_fill(x == PAD, -1e9)
+        return logits.masked_fill(x == PAD, -1e9) if self.mask_padding else logits
 
 
 class L2XApproximator(nn.Module):

@@ -20,7 +20,8 @@ the protocol:
   order, clamped log-odds, LIME's signed weights for the label, by position); AIM and L2X as configured;
 - `official`: every switch on (`metrics.OFFICIAL`: PAD ranked, kept tokens in rank order, the official log-odds
   and brevity, LIME's |weights| of class 1 by word type), AIM trained with `official_training` (sampler, double
-  softmax, black-box dropout) and, with `official_l2x` (paper scale), L2X with fixed noise and Keras's RMSprop.
+  softmax, black-box dropout) and, with `official_l2x` (paper scale), L2X with fixed noise, Keras's RMSprop and
+  its draws over PAD too.
   `aim_official` under the clean protocol is that same trained AIM.
 An explainer whose training the protocol leaves unchanged is trained once and read by both protocols, and every
 explainer reuses the task's black box. `--resume` skips finished cells; AIM checkpoints every epoch.
@@ -72,9 +73,9 @@ class AimExperimentConfig:
                                    "integrated_gradients")
     protocols: tuple[ProtocolName, ...] = ("clean", "official")
     evaluation: Protocol = Protocol()   # the clean protocol's switches (all off: reprolab's protocol)
-    official_l2x: bool = False          # the official protocol trains L2X again with fixed noise and Keras's
-                                        # RMSprop (quick: off, it would cost 2 more L2X trainings per task; L2X
-                                        # as configured is read)
+    official_l2x: bool = False          # the official protocol trains L2X again with fixed noise, Keras's RMSprop
+                                        # and draws over PAD (quick: off, it would cost 2 more L2X trainings per
+                                        # task; L2X as configured is read)
     length: int = 50                  # L of snippets and debates (median 19 / 12 words)
     long_length: int = 400            # L of long documents (the official IMDB length)
     long_snippets: int = 20           # snippets per long document (~400 tokens)
@@ -131,8 +132,9 @@ def official_training(cfg: AIMConfig) -> AIMConfig:
 
 
 def official_l2x_training(cfg: L2XConfig) -> L2XConfig:
-    """L2X trained as the official code trains it: one Gumbel draw for every batch, Keras's RMSprop."""
-    return dataclasses.replace(cfg, official_fixed_noise=True, official_rmsprop=True)
+    """L2X trained as the official code trains it: one Gumbel draw for every batch, Keras's RMSprop, the draws over
+    every position (PAD included)."""
+    return dataclasses.replace(cfg, official_fixed_noise=True, official_rmsprop=True, official_pad=True)
 
 
 def protocol_of(name: str, cfg: AimExperimentConfig) -> Protocol:

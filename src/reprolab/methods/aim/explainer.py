@@ -11,7 +11,9 @@ y1 with the black box's dropout on (the official `Model` holds the black box as 
 turns its dropout on). The selector learns only through Z.
 Training [official]: Adam lr 1e-3 (torch's fused implementation of the same update), StepLR(step 10, gamma 0.99)
 stepped every batch, the black box frozen; after every epoch the weights are kept when the approximator's
-validation accuracy against y_hat is >= the best so far (starting at 0.20).
+validation accuracy against y_hat is >= the best so far (starting at 0.20). That accuracy is over all validation
+items; `official_selection` takes the official loop's, the mean of the accuracies of consecutive batches of
+`batch_size` items (the last one shorter), so a short last batch weighs as much as a full one.
 Inference, conventional: y = argmax f(x); the top K features by W_x[y] (pi unused): one model serves every K and
 every class. Adaptive (v1): for j = 1 .. K_max + 1 keep the top-j features (descending weight order, PAD-filled)
 and stop at the first j with argmax f(x_j) = y (K* = j); items that never match are unfaithful.
@@ -54,6 +56,8 @@ class AIMConfig:
     official_double_softmax: bool = False
     official_rank_padding: bool = False
     official_black_box_dropout: bool = False   # y1 under the black box's dropout [official `main.py`]
+    official_selection: bool = False    # selection on the mean of per-batch validation accuracies, batches of
+                                        # `batch_size` in order [official `trainer.val_epoch`]; default: over all items
 
     def __post_init__(self) -> None:
         check_options(self)
@@ -70,6 +74,16 @@ class Explanation:
     weights: torch.Tensor            # (N, C, L) W_x: every class's weights from the same pass
     labels: torch.Tensor             # (N,) the black box's labels the positions explain
     seconds_per_item: float          # explainer time (all classes), black-box labels excluded
+
+
+def mean_batch_accuracy(correct: torch.Tensor, batch: int) -> float:
+    """The official validation accuracy: sum_b acc_b / n_batches, acc_b the share of correct items in the b-th run
+    of `batch` consecutive items (the last may be shorter), summed in float32 in batch order."""
+    chunks = correct.split(batch)
+    total = torch.zeros((), dtype=torch.float32)
+    for chunk in chunks:
+        total = total + chunk.sum() / len(chunk)
+    return float(total / len(chunks))
 
 
 def l21_norm(w: torch.Tensor, axis: str) -> torch.Tensor:
@@ -141,8 +155,10 @@ class AIM:
     def _measure(self, x: torch.Tensor, y_hat: torch.Tensor) -> dict[str, float]:
         w, pi, g = self._eval_pass(x)
         valid = self.features.valid(x)
-        return {"val_approximator_accuracy": float((g.argmax(1) == y_hat.cpu()).float().mean()),
-                "mean_pi": float(pi[valid].mean())}
+        correct = g.argmax(1) == y_hat.cpu()
+        accuracy = (mean_batch_accuracy(correct, self.cfg.batch_size) if self.cfg.official_selection
+                    else float(correct.float().mean()))
+        return {"val_approximator_accuracy": accuracy, "mean_pi": float(pi[valid].mean())}
 
     def fit(self, train_x: torch.Tensor, val_x: torch.Tensor, checkpoint: Path | None = None, resume: bool = False,
             desc: str = "AIM") -> "AIM":

@@ -10,7 +10,12 @@ Previous-step networks (`prev_nets`):
 - "official": the official code, where "old target" and "old policy" are BOTH copies of the online network
   from the previous step.
 beta-bar (`beta_bar`): "fixed" (1.0) or "official_minatar", the running mean of the batch-mean beta weighted by
-the frame index t and started at 1: betabar <- (t betabar + mean beta) / (t + 1).
+the frame index t and started at 1: betabar <- (t betabar + mean beta) / (t + 1), kept in float64
+(`beta_bar_dtype="float32"`: in float32, as the official code's, whose steps round away from t ~ 1e6 on).
+
+Terminal transitions (`terminal_beta`): "masked" (default) computes beta from M, m, M_o, m_o set to 0 for a
+terminal s', so the guard gives beta = 1; "unmasked" (the official code) computes it from the networks' values at
+s'. The target is r either way (beta multiplies the masked M, m); beta's batch mean, which feeds betabar, differs.
 """
 
 from __future__ import annotations
@@ -24,18 +29,28 @@ from reprolab.methods.balanced_q.rule import ETA, balanced_target, official_beta
 from reprolab.rl.dqn import DQNAgent, TargetRule
 
 
+def max_min(values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """max_a' and min_a' of Q(s', a') over the last axis."""
+    return values.max(dim=-1).values, values.min(dim=-1).values
+
+
 class BalancedRule(TargetRule):
     name = "balanced"
 
-    def __init__(self, eta: float = ETA, beta_bar: str = "official_minatar", prev_nets: str = "consistent"):
-        if beta_bar not in ("fixed", "official_minatar"):
-            raise ValueError(f"beta_bar must be 'fixed' or 'official_minatar', got {beta_bar!r}")
-        if prev_nets not in ("consistent", "official"):
-            raise ValueError(f"prev_nets must be 'consistent' or 'official', got {prev_nets!r}")
+    def __init__(self, eta: float = ETA, beta_bar: str = "official_minatar", prev_nets: str = "consistent",
+                 beta_bar_dtype: str = "float64", terminal_beta: str = "masked"):
+        for name, value, options in (("beta_bar", beta_bar, ("fixed", "official_minatar")),
+                                     ("prev_nets", prev_nets, ("consistent", "official")),
+                                     ("beta_bar_dtype", beta_bar_dtype, ("float64", "float32")),
+                                     ("terminal_beta", terminal_beta, ("masked", "unmasked"))):
+            if value not in options:
+                raise ValueError(f"{name} must be one of {options}, got {value!r}")
         self.eta, self.beta_bar_mode, self.prev_nets = eta, beta_bar, prev_nets
-        # float64 (the official code's starts as the int 1 and becomes a float32 tensor after the first update, whose
-        # steps round away from t ~ 1e6 on); one value per seed under seed batching (shape (N, 1))
-        self.beta_bar = torch.ones((), dtype=torch.float64)
+        self.terminal_beta = terminal_beta
+        # float64 by default; "float32" as the official code's (the int 1, a float32 tensor after the first update:
+        # 1 in float32 acts the same); one value per seed under seed batching (shape (N, 1))
+        self.beta_bar_dtype = getattr(torch, beta_bar_dtype)
+        self.beta_bar = torch.ones((), dtype=self.beta_bar_dtype)
 
     def state_dict(self) -> dict:
         return {"prev_policy": self.prev_policy.state_dict(), "prev_target": self.prev_target.state_dict(),
@@ -44,7 +59,7 @@ class BalancedRule(TargetRule):
     def load_state_dict(self, state: dict) -> None:
         self.prev_policy.load_state_dict(state["prev_policy"])
         self.prev_target.load_state_dict(state["prev_target"])
-        self.beta_bar = torch.as_tensor(state["beta_bar"], dtype=torch.float64)
+        self.beta_bar = torch.as_tensor(state["beta_bar"], dtype=self.beta_bar_dtype)
 
     def attach(self, agent: DQNAgent) -> None:
         self.prev_policy = copy.deepcopy(agent.online[0])
@@ -56,19 +71,18 @@ class BalancedRule(TargetRule):
         obs, next_obs, action = batch["obs"], batch["next_obs"], batch["action"].unsqueeze(-1)
         notdone = 1.0 - batch["done"]
         q = agent.online[0](obs).gather(-1, action).squeeze(-1)
-        next_q = agent.target[0](next_obs)
-        M, m = next_q.max(dim=-1).values * notdone, next_q.min(dim=-1).values * notdone
         q_old = self.prev_policy(obs).gather(-1, action).squeeze(-1)
-        next_q_old = self.prev_target(next_obs)
-        M_old, m_old = next_q_old.max(dim=-1).values * notdone, next_q_old.min(dim=-1).values * notdone
+        unmasked = (*max_min(agent.target[0](next_obs)), *max_min(self.prev_target(next_obs)))   # M, m, M_o, m_o
+        masked = tuple(value * notdone for value in unmasked)                                   # 0 if s' terminal
+        M, m, M_old, m_old = masked if self.terminal_beta == "masked" else unmasked
         beta = official_beta(batch["reward"], q, M, m, q_old, M_old, m_old, gamma=agent.cfg.gamma, eta=self.eta,
                              beta_bar=self.beta_bar)
-        y = balanced_target(batch["reward"], M, m, beta, gamma=agent.cfg.gamma)
+        y = balanced_target(batch["reward"], masked[0], masked[1], beta, gamma=agent.cfg.gamma)
         # snapshots for the next update: the networks as they are before this update's gradient step
         self.prev_policy.load_state_dict(agent.online[0].state_dict())
         source = agent.target[0] if self.prev_nets == "consistent" else agent.online[0]
         self.prev_target.load_state_dict(source.state_dict())
-        mean_beta = beta.mean(dim=-1, keepdim=True).double()
+        mean_beta = beta.mean(dim=-1, keepdim=True).to(self.beta_bar_dtype)
         if self.beta_bar_mode == "official_minatar":
             t = agent.frame
             self.beta_bar = (t * self.beta_bar + mean_beta) / (t + 1)
@@ -76,14 +90,15 @@ class BalancedRule(TargetRule):
                    "beta_max": beta.max(dim=-1).values, "beta_bar": self.beta_bar.expand_as(mean_beta).squeeze(-1)}
 
 
-def make_rule(name: str, *, eta: float = ETA, beta_bar: str = "official_minatar",
-              prev_nets: str = "consistent", n_ensemble: int = 8) -> TargetRule:
+def make_rule(name: str, *, eta: float = ETA, beta_bar: str = "official_minatar", prev_nets: str = "consistent",
+              beta_bar_dtype: str = "float64", terminal_beta: str = "masked", n_ensemble: int = 8,
+              double: str = "van_hasselt") -> TargetRule:
     """The learners of the deep experiment by name: Balanced DQN, or a baseline (`baselines.deep_baseline_rule`)."""
     if name == "balanced_dqn":
-        return BalancedRule(eta, beta_bar, prev_nets)
+        return BalancedRule(eta, beta_bar, prev_nets, beta_bar_dtype, terminal_beta)
     if name not in DEEP:
         raise ValueError(f"unknown learner {name!r}; choose from {sorted(DEEP + ('balanced_dqn',))}")
-    return deep_baseline_rule(name, n_ensemble)
+    return deep_baseline_rule(name, n_ensemble, double)
 
 
 __all__ = ["BalancedRule", "make_rule"]

@@ -43,7 +43,7 @@ from reprolab.rl.envs import make_env
 from reprolab.rl.seeds import SeedBatchedDQN, cell_seeds, seed_cells, train_dqn_seeds
 from reprolab.runtime.stats import binned_curve, finite_mean, mean_se, summarize
 from reprolab.rl.tabular import (MaximizationBiasMDP, TransitionTableEnv, run_episodes)
-from reprolab.runtime.config import check_at_least, check_options
+from reprolab.runtime.config import ConfigError, check_at_least, check_options
 from reprolab.runtime.grid import GridResults, cell_checkpoint
 from reprolab.runtime.results import RunContext, RunResult
 
@@ -84,6 +84,12 @@ class BalancedQConfig:
     deep_n_ensemble: int = 8                         # Maxmin / Averaged N (official MinAtar code)
     deep_beta_bar: Literal["fixed", "official_minatar"] = "official_minatar"
     deep_prev_nets: Literal["consistent", "official"] = "consistent"
+    deep_beta_bar_dtype: Literal["float64", "float32"] = "float64"   # official: float32 after the first update
+    deep_terminal_beta: Literal["masked", "unmasked"] = "masked"     # official: beta of a terminal transition from
+                                                                     # the target networks' unmasked values at s'
+    deep_replay_without_replacement: bool = False    # official: `random.sample`, distinct transitions per batch
+    deep_double_dqn: Literal["van_hasselt", "official"] = "van_hasselt"   # official: two networks updated by a coin
+                                                     # flip, acting on their sum (runs one process per seed)
     deep_bins: int = 20
     deep_checkpoint_every: int = 0                   # frames between in-run checkpoints (0: none; paper 250k)
     deep_seed_batch: bool = True                     # a learner's seeds in one process (reprolab.rl.seeds)
@@ -95,6 +101,11 @@ class BalancedQConfig:
                   "cliff_episodes", "lake_runs", "lake_episodes", "eval_episodes", "deep_frames", "deep_seeds",
                   "deep_n_ensemble", "deep_bins", "workers")
         check_at_least(self, 1, counts)
+        batch_size = DQNConfig.batch_size
+        if self.deep_replay_without_replacement and self.deep_replay_start + 1 < batch_size:
+            raise ConfigError(f"config key 'deep_replay_start' must be >= {batch_size - 1} with "
+                              f"deep_replay_without_replacement (the first update, after deep_replay_start + 1 "
+                              f"frames, draws {batch_size} distinct transitions), got {self.deep_replay_start}")
 
 
 CONFIGS = {
@@ -198,12 +209,13 @@ def beta_one_equals_q_learning(runs: int, episodes: int, seed: int) -> dict:
 
 def deep_config(cfg: BalancedQConfig) -> DQNConfig:
     return DQNConfig(replay_start=cfg.deep_replay_start, eps_frames=cfg.deep_eps_frames,
-                     target_sync=cfg.deep_target_sync)
+                     target_sync=cfg.deep_target_sync, replay_without_replacement=cfg.deep_replay_without_replacement)
 
 
 def deep_rule(learner: str, cfg: BalancedQConfig):
     return make_rule(learner, beta_bar=cfg.deep_beta_bar, prev_nets=cfg.deep_prev_nets,
-                     n_ensemble=cfg.deep_n_ensemble)
+                     beta_bar_dtype=cfg.deep_beta_bar_dtype, terminal_beta=cfg.deep_terminal_beta,
+                     n_ensemble=cfg.deep_n_ensemble, double=cfg.deep_double_dqn)
 
 
 def deep_record(log, env, env_id: str, cfg: BalancedQConfig) -> dict:
@@ -244,7 +256,8 @@ def run_deep_batched(seeds: list[int], env_id: str, learner: str, cfg: BalancedQ
 
 def deep_cells(cfg: BalancedQConfig, seed: int) -> list[dict]:
     """One cell per (environment, learner, seed), or with `deep_seed_batch` one per (environment, learner) that
-    trains seeds seed .. seed + n_seeds - 1 together (learners with one online network; Maxmin runs per seed)."""
+    trains seeds seed .. seed + n_seeds - 1 together (learners with one online network; Maxmin, and the official
+    two-network Double DQN, run per seed)."""
     seeds = list(range(seed, seed + cfg.deep_seeds))
     return [cell for env_id in cfg.deep_envs for learner in cfg.deep_learners
             for cell in seed_cells({"env": env_id, "learner": learner}, seeds,

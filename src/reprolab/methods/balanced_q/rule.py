@@ -37,8 +37,8 @@ def _xp(x):
 
 def _delta(r, q, M, m, gamma, beta_bar):
     """r + gamma (betabar M + (1 - betabar) m) - Q. A float64 tensor betabar (one per seed, `reprolab.rl.seeds`)
-    acts as the official code's Python float does: 1 - betabar is formed in float64, then both are cast to Q's
-    precision."""
+    acts as a Python float would: 1 - betabar is formed in float64, then both are cast to Q's precision; a float32
+    one (the official deep code's, `beta_bar_dtype="float32"`) forms 1 - betabar in float32."""
     complement = 1 - beta_bar
     if _xp(beta_bar) is not np:  # a torch tensor
         beta_bar, complement = beta_bar.to(q.dtype), complement.to(q.dtype)

@@ -67,6 +67,11 @@ class TaxConfig:
     eval_every: int = 100
     patience: int = 42                # Tax et al.: early stopping, in evaluations here
     max_suffix: int = 20              # longest suffix predicted by iteration
+    official_divisors: bool = False   # Tax et al.'s `train.py`: the time divisors are the mean gaps over every event
+                                      # of the whole log, test cases included, a first event counting 0; False: over
+                                      # the training cases' events after the first
+    official_ties: bool = False       # Tax et al.'s `getSymbol`: a tie in the argmax goes to the last class in their
+                                      # order (end of case first); False: to the first class (torch's argmax)
 
     def __post_init__(self) -> None:
         check_at_least(self, 1, ("hidden", "iterations", "batch_size", "eval_every", "patience", "max_suffix"))
@@ -82,6 +87,32 @@ def time_features(times: np.ndarray, divisors: tuple[float, float]) -> np.ndarra
     midnight = np.mod(times, SECONDS_PER_DAY) / SECONDS_PER_DAY
     weekday = np.mod(np.floor(times / SECONDS_PER_DAY) + 3, 7) / 7        # 1970-01-01 was a Thursday (3)
     return np.stack([since_prev / divisors[0], since_start / divisors[1], midnight, weekday], axis=1)
+
+
+def time_divisors(log: EventLog, cases: Sequence[int], whole_log: bool = False) -> tuple[float, float]:
+    """The divisors of the first two time features: the mean time since the previous event and the mean time since
+    the case start (each at least 1 s). Default: over the events after the first of `cases`; `whole_log` (Tax et
+    al.'s code): over every event of every case of `log`, a case's first event counting 0 in both means."""
+    if whole_log:
+        gaps = np.concatenate([np.diff(t, prepend=t[:1]) for t in log.times])
+        starts = np.concatenate([t - t[0] for t in log.times])
+    else:
+        gaps = np.concatenate([np.diff(log.times[c]) for c in cases if len(log.traces[c]) > 1])
+        starts = np.concatenate([log.times[c][1:] - log.times[c][0] for c in cases if len(log.traces[c]) > 1])
+    return max(float(gaps.mean()), 1.0), max(float(starts.mean()), 1.0)
+
+
+def next_class(logits: torch.Tensor, official_ties: bool = False) -> torch.Tensor:
+    """The predicted class of each row of (n, A + 1) logits (activities 0..A-1, then the end of case A): the
+    argmax, ties to the first class. `official_ties` (Tax et al.'s `getSymbol`): the last largest softmax
+    probability in their class order, the end of case first and then the activities by id, so a tie goes to the
+    highest activity id, and to the end of case only when no activity ties with it."""
+    if not official_ties:
+        return logits.argmax(-1)
+    probs = torch.softmax(logits, -1)
+    ordered = torch.cat([probs[:, -1:], probs[:, :-1]], dim=1)          # Tax et al.'s order: end, activities
+    last = ordered.shape[1] - 1 - ordered.flip(1).argmax(1)             # torch's argmax takes the first maximum
+    return torch.where(last == 0, ordered.shape[1] - 1, last - 1)
 
 
 def prefix_features(acts: Sequence[int], times: np.ndarray, num_activities: int,
@@ -135,9 +166,7 @@ class TaxLSTM:
 
     def fit(self, log: EventLog, train_cases: Sequence[int], val_pairs: Pairs, seed: int) -> "TaxLSTM":
         cfg = self.cfg
-        gaps = np.concatenate([np.diff(log.times[c]) for c in train_cases if len(log.traces[c]) > 1])
-        starts = np.concatenate([log.times[c][1:] - log.times[c][0] for c in train_cases if len(log.traces[c]) > 1])
-        self.divisors = (max(float(gaps.mean()), 1.0), max(float(starts.mean()), 1.0))
+        self.divisors = time_divisors(log, train_cases, whole_log=cfg.official_divisors)
         self.log, self.maxlen = log, max(len(log.traces[c]) for c in train_cases) + 1
         events = [(c, k) for c in train_cases for k in range(1, len(log.traces[c]) + 1)]   # k = len: end of case
         torch.manual_seed(seed)
@@ -201,7 +230,7 @@ class TaxLSTM:
                 groups.setdefault(max(self.maxlen, len(acts[i])), []).append(i)
             for length, rows in groups.items():
                 logits, gap = self.net(self._padded([(acts[i], np.asarray(times[i])) for i in rows], length))
-                nxt.update(zip(rows, logits.argmax(-1).tolist()))
+                nxt.update(zip(rows, next_class(logits, self.cfg.official_ties).tolist()))
                 gaps.update(zip(rows, gap.clamp_min(0).tolist()))
             still = []
             for i in active:

@@ -19,8 +19,8 @@ the same seed. Images are float32 (N, C, H, W) in [0, 1].
 - **Label shift** (design): domain i (in angle order, target included) keeps classes {2i, 2i + 1} mod 10 fully and
   every other sample with probability 1 - s.
 
-Each source keeps its first 20% (DomainBed's holdout fraction) as validation; positive angles rotate
-counter-clockwise as displayed.
+Each source keeps its first 20% (DomainBed's holdout fraction) as validation, round(0.2 n) samples (DomainBed's
+int(0.2 n) with `holdout_rounding="floor"`); positive angles rotate counter-clockwise as displayed.
 
 Unlabelled target images (multi-source domain adaptation, `DomainTask.unlabeled`), never the images the target is
 scored on: with `uda_fraction` > 0 a target with its own train split (U, M in the digits tasks) offers that whole
@@ -48,6 +48,7 @@ COLORED_ENVS = (("+90%", 0.1), ("+80%", 0.2), ("-90%", 0.9))
 MNIST_SIDE, MNIST_DIGIT_SIDE = 28, 20       # MNIST's frame: digits fitted in 20x20, centred in 28x28
 Interpolation = Literal["bilinear", "bicubic"]
 Frame = Literal["mnist", "stretch"]
+HoldoutRounding = Literal["round", "floor"]
 ArrayLike = np.ndarray | torch.Tensor
 TaskName = Literal["rotated_digits", "rotated_digits_shift", "rotated_mnist_0", "rotated_mnist_75",
                    "rotated_mnist_shift", "rotated_fashion_mnist_75", "colored_mnist", "digits_to_usps",
@@ -157,9 +158,11 @@ def _labelled(name: str, x: ArrayLike, y: ArrayLike) -> tuple[np.ndarray, np.nda
     return images, labels.astype(np.int64)
 
 
-def _holdout_split(name: str, x: np.ndarray, y: np.ndarray, holdout: float = HOLDOUT) -> Domain:
-    """The first `holdout` fraction is validation (the data are already permuted)."""
-    n_val = int(round(holdout * len(y)))
+def _holdout_split(name: str, x: np.ndarray, y: np.ndarray, holdout: float = HOLDOUT,
+                   rounding: HoldoutRounding = "round") -> Domain:
+    """The first `holdout` fraction is validation (the data are already permuted): round(holdout n) samples, or
+    with `rounding="floor"` int(n holdout) as DomainBed cuts its out-split, at most one sample fewer."""
+    n_val = int(len(y) * holdout) if rounding == "floor" else int(round(holdout * len(y)))
     return Domain(name, x[n_val:], y[n_val:], x[:n_val], y[:n_val])
 
 
@@ -216,10 +219,10 @@ def label_shift_mask(y: np.ndarray, domain_index: int, strength: float, rng: np.
 
 def rotated_domains(name: str, x: np.ndarray, y: np.ndarray, target_angle: int, data_seed: int,
                     mode: Interpolation, label_shift: float = 0.0, shift_target: bool = True,
-                    uda_fraction: float = 0.0) -> DomainTask:
+                    uda_fraction: float = 0.0, holdout_rounding: HoldoutRounding = "round") -> DomainTask:
     """Permute, cut into len(ANGLES) stride shards, rotate shard i by ANGLES[i]; the target is the shard at
     `target_angle` (scored on all of it but its first `uda_fraction`, offered unlabelled); the others are sources
-    with a 20% validation part."""
+    with a 20% validation part (`_holdout_split`)."""
     if target_angle not in ANGLES:
         raise ValueError(f"target_angle must be one of {ANGLES}, got {target_angle}")
     rng = np.random.default_rng(data_seed)
@@ -235,7 +238,7 @@ def rotated_domains(name: str, x: np.ndarray, y: np.ndarray, target_angle: int, 
         if angle == target_angle:
             target, unlabeled = _target_and_unlabeled(f"{angle}deg", xs, ys, uda_fraction)
         else:
-            sources.append(_holdout_split(f"{angle}deg", xs, ys))
+            sources.append(_holdout_split(f"{angle}deg", xs, ys, rounding=holdout_rounding))
     return DomainTask(name, tuple(sources), target, 10, unlabeled)
 
 
@@ -251,7 +254,8 @@ def _mnist_like(loader) -> tuple[np.ndarray, np.ndarray]:
     return x, np.concatenate([train.y, test.y])
 
 
-def colored_mnist(data_seed: int, uda_fraction: float = 0.0) -> DomainTask:
+def colored_mnist(data_seed: int, uda_fraction: float = 0.0,
+                  holdout_rounding: HoldoutRounding = "round") -> DomainTask:
     """DomainBed's ColoredMNIST; sources "+90%", "+80%", target "-90%" (its first `uda_fraction` unlabelled)."""
     x, digits = _mnist_like(load_mnist)
     rng = np.random.default_rng(data_seed)
@@ -265,7 +269,7 @@ def colored_mnist(data_seed: int, uda_fraction: float = 0.0) -> DomainTask:
         images = np.concatenate([xs, xs], axis=1)
         images[np.arange(len(y)), 1 - colour] = 0.0
         domains.append((env, images, y.astype(np.int64)))
-    sources = tuple(_holdout_split(env, xs, ys) for env, xs, ys in domains[:-1])
+    sources = tuple(_holdout_split(env, xs, ys, rounding=holdout_rounding) for env, xs, ys in domains[:-1])
     env, xs, ys = domains[-1]
     target, unlabeled = _target_and_unlabeled(env, xs, ys, uda_fraction)
     return DomainTask("colored_mnist", sources, target, 2, unlabeled)
@@ -281,7 +285,7 @@ def digit_domain(name: Literal["mnist", "usps", "digits"], split: str, frame: Fr
 
 
 def digits_multisource(target: Literal["usps", "mnist", "digits"], data_seed: int, frame: Frame = "mnist",
-                       uda_fraction: float = 0.0) -> DomainTask:
+                       uda_fraction: float = 0.0, holdout_rounding: HoldoutRounding = "round") -> DomainTask:
     names = ("mnist", "usps", "digits")
     if target not in names:
         raise ValueError(f"target must be one of {names}, got {target!r}")
@@ -290,7 +294,7 @@ def digits_multisource(target: Literal["usps", "mnist", "digits"], data_seed: in
     for name in (n for n in names if n != target):
         x, y = digit_domain(name, "all" if name == "digits" else "train", frame)
         order = rng.permutation(len(y))
-        sources.append(_holdout_split(name, x[order], y[order]))
+        sources.append(_holdout_split(name, x[order], y[order], rounding=holdout_rounding))
     if target == "digits":                     # no train split: the uda part is cut from the scored images
         x, y = digit_domain(target, "all", frame)
         order = rng.permutation(len(y))
@@ -304,11 +308,14 @@ def digits_multisource(target: Literal["usps", "mnist", "digits"], data_seed: in
 
 @functools.lru_cache(maxsize=2)
 def build_task(name: TaskName, data_seed: int = 0, label_shift: float = 0.8, shift_target: bool = True,
-               interpolation: Interpolation = "bicubic", frame: Frame = "mnist",
-               uda_fraction: float = 0.0) -> DomainTask:
+               interpolation: Interpolation = "bicubic", frame: Frame = "mnist", uda_fraction: float = 0.0,
+               holdout_rounding: HoldoutRounding = "round") -> DomainTask:
     """A named task (cached in-process: every run of a grid on one task shares its arrays). `interpolation`:
     RotatedMNIST's and RotatedFashionMNIST's rotation (RotatedDigits: bilinear); `frame`: the digits tasks' 28x28
-    frame (`to_digit_frame`); `uda_fraction` > 0: unlabelled target images in `task.unlabeled` (module docstring)."""
+    frame (`to_digit_frame`); `uda_fraction` > 0: unlabelled target images in `task.unlabeled` (module docstring);
+    `holdout_rounding`: the size of a source's validation part (`_holdout_split`)."""
+    if holdout_rounding not in ("round", "floor"):
+        raise ValueError(f"holdout_rounding must be 'round' or 'floor', got {holdout_rounding!r}")
     if interpolation not in ("bilinear", "bicubic"):
         raise ValueError(f"interpolation must be 'bilinear' or 'bicubic', got {interpolation!r}")
     if not 0.0 <= uda_fraction < 1.0:
@@ -316,18 +323,21 @@ def build_task(name: TaskName, data_seed: int = 0, label_shift: float = 0.8, shi
     if name in ("rotated_digits", "rotated_digits_shift"):
         x, y = _digits_16()
         shift = label_shift if name.endswith("_shift") else 0.0
-        return rotated_domains(name, x, y, 75, data_seed, "bilinear", shift, shift_target, uda_fraction)
+        return rotated_domains(name, x, y, 75, data_seed, "bilinear", shift, shift_target, uda_fraction,
+                               holdout_rounding)
     if name.startswith("rotated_mnist"):
         x, y = _mnist_like(load_mnist)
         shift = label_shift if name.endswith("_shift") else 0.0
         angle = 0 if name.endswith("_0") else 75
-        return rotated_domains(name, x, y, angle, data_seed, interpolation, shift, shift_target, uda_fraction)
+        return rotated_domains(name, x, y, angle, data_seed, interpolation, shift, shift_target, uda_fraction,
+                               holdout_rounding)
     if name == "rotated_fashion_mnist_75":
         x, y = _mnist_like(load_fashion_mnist)
-        return rotated_domains(name, x, y, 75, data_seed, interpolation, uda_fraction=uda_fraction)
+        return rotated_domains(name, x, y, 75, data_seed, interpolation, uda_fraction=uda_fraction,
+                               holdout_rounding=holdout_rounding)
     if name == "colored_mnist":
-        return colored_mnist(data_seed, uda_fraction)
+        return colored_mnist(data_seed, uda_fraction, holdout_rounding)
     if name in ("digits_to_usps", "digits_to_mnist", "digits_to_uci"):
         target = {"digits_to_usps": "usps", "digits_to_mnist": "mnist", "digits_to_uci": "digits"}[name]
-        return digits_multisource(target, data_seed, frame, uda_fraction)
+        return digits_multisource(target, data_seed, frame, uda_fraction, holdout_rounding)
     raise ValueError(f"unknown task {name!r}")

@@ -21,19 +21,20 @@ from __future__ import annotations
 import dataclasses
 import time
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Callable, Literal
 
 import numpy as np
 
 from reprolab.methods.domain_invariance.algorithms import Algorithm, DomainInvariant, OptimConfig
 from reprolab.methods.domain_invariance.baselines import CORAL, DANN, ERM, MMD, AdversarialConfig
 from reprolab.methods.domain_invariance.claims import claims
-from reprolab.methods.domain_invariance.domains import DomainTask, Interpolation, TaskName, build_task
+from reprolab.methods.domain_invariance.domains import (DomainTask, HoldoutRounding, Interpolation, TaskName,
+                                                        build_task)
 from reprolab.methods.domain_invariance.featurizers import FeaturizerName, build_featurizer
 from reprolab.methods.domain_invariance.penalties import PenaltyFeatures
 from reprolab.methods.domain_invariance.plots import plot_features, plot_tradeoff
-from reprolab.methods.domain_invariance.training import (Sampling, domain_probe, features, flags, train,
-                                                         trivial_levels)
+from reprolab.methods.domain_invariance.training import (EvalSchedule, Sampling, domain_probe, features, flags,
+                                                         train, trivial_levels)
 from reprolab.runtime.config import check_at_least, check_options, ConfigError
 from reprolab.runtime.grid import GridResults, cell_checkpoint
 from reprolab.runtime.results import RunContext, RunResult
@@ -42,6 +43,7 @@ from reprolab.runtime.fast import FastPath, check_fast_path, fast_settings
 
 NEEDS_EXTRA_DATA = False
 AlgorithmName = Literal["erm", "general", "compressed", "dann", "cdann", "mmd", "coral"]
+LambdaTies = Literal["first", "last"]
 PENALISED = ("general", "compressed")       # the paper's two representations: run over the lambda grid
 GRID = "run"
 PROJECTION_POINTS = 60                      # per source, for the feature view of the first seed
@@ -54,6 +56,8 @@ class TrainConfig:
     steps: int = 300                    # design (quick); DomainBed 5,001
     batch_per_domain: int = 32          # design (quick); DomainBed 64
     eval_every: int = 100               # DomainBed's checkpoint_freq for MNIST
+    eval_schedule: EvalSchedule = "multiples"   # after eval_every, 2 eval_every, ... updates and the last; DomainBed
+                                                # ("domainbed"): after 1, 1 + eval_every, ... updates and the last
     lr: float = 1e-3                    # DomainBed, small images
     weight_decay: float = 0.0           # DomainBed, small images
     penalty_features: PenaltyFeatures = "l2norm"
@@ -99,6 +103,11 @@ class DomainInvarianceConfig(FastPath):   # compile, bf16, channels_last, cuda_g
                                                         # its code since April 2021: "bilinear"
     uda_fraction: float = 0.0           # DomainBed's uda_holdout_fraction (default 0): the target images offered
                                         # unlabelled and not scored (domains.py); needed by train.unlabeled_target
+    holdout_rounding: HoldoutRounding = "round"   # a source's validation part: round(0.2 n); DomainBed ("floor"):
+                                                  # int(0.2 n), at most one sample fewer
+    lambda_ties: LambdaTies = "first"             # lambda selection ties: the first tied lambda in the grid's
+                                                  # order (the smallest in the ascending grids); DomainBed ("last"):
+                                                  # the tied run of the largest hparams_seed
     data_seed: int = 0
     train: TrainConfig = TrainConfig()
     checkpoint_every: int = 0           # steps between in-run checkpoints (0: none)
@@ -194,7 +203,7 @@ def projection(algorithm: Algorithm, task: DomainTask, device: str) -> dict[str,
 def task_of(name: TaskName, cfg: DomainInvarianceConfig) -> DomainTask:
     """The named task with the config's data settings (cached in-process by `build_task`)."""
     return build_task(name, cfg.data_seed, cfg.label_shift, cfg.shift_target, cfg.rotation_interpolation,
-                      uda_fraction=cfg.uda_fraction)
+                      uda_fraction=cfg.uda_fraction, holdout_rounding=cfg.holdout_rounding)
 
 
 def run_cell(cell: dict[str, Any], cfg: DomainInvarianceConfig, device: str, first_seed: int,
@@ -206,8 +215,9 @@ def run_cell(cell: dict[str, Any], cfg: DomainInvarianceConfig, device: str, fir
     t = cfg.train
     start = time.perf_counter()
     history = train(algorithm, task, steps=t.steps, batch_per_domain=t.batch_per_domain, seed=cell["seed"],
-                    eval_every=t.eval_every, device=device, sampling=t.sampling, val_per_domain=t.val_per_domain,
-                    measure_per_domain=t.measure_per_domain, unlabeled_target=t.unlabeled_target,
+                    eval_every=t.eval_every, eval_schedule=t.eval_schedule, device=device, sampling=t.sampling,
+                    val_per_domain=t.val_per_domain, measure_per_domain=t.measure_per_domain,
+                    unlabeled_target=t.unlabeled_target,
                     checkpoint=cell_checkpoint(out_dir, GRID, cell) if cfg.checkpoint_every and out_dir else None,
                     checkpoint_every=cfg.checkpoint_every,
                     resume=resume)
@@ -253,23 +263,31 @@ def summarize_runs(runs: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def select_per_seed(by_lam: dict[str, dict], lams: list[str], source_key: str, target_key: str) -> dict[str, Any]:
-    """Per seed, the lambda among `lams` with the best mean source validation accuracy (`source_key`) and the target
-    accuracy (`target_key`) it gives."""
+def best_lambda(lams: list[str], score: Callable[[str], float], ties: LambdaTies) -> str:
+    """The lambda of `lams` with the highest `score`; of tied ones the first in the order of `lams`, or with
+    `ties="last"` the last (DomainBed's `hparams_accs` orders the runs by hparams_seed, sorts them stably by
+    validation accuracy and takes the end of that order)."""
+    return max(lams if ties == "first" else lams[::-1], key=score)
+
+
+def select_per_seed(by_lam: dict[str, dict], lams: list[str], source_key: str, target_key: str,
+                    ties: LambdaTies = "first") -> dict[str, Any]:
+    """Per seed, the lambda among `lams` with the best mean source validation accuracy (`source_key`; ties as
+    `best_lambda` breaks them) and the target accuracy (`target_key`) it gives."""
     seeds = len(by_lam[lams[0]][target_key])
-    chosen = [max(lams, key=lambda k: by_lam[k][source_key][s]) for s in range(seeds)]
+    chosen = [best_lambda(lams, lambda k: by_lam[k][source_key][s], ties) for s in range(seeds)]
     per_seed = [by_lam[k][target_key][s] for s, k in enumerate(chosen)]
     return {**mean_se(per_seed), "per_seed": per_seed, "chosen_per_seed": chosen}
 
 
-def select(by_lam: dict[str, dict], lams: list[str]) -> dict[str, Any]:
+def select(by_lam: dict[str, dict], lams: list[str], ties: LambdaTies = "first") -> dict[str, Any]:
     """Lambda chosen among `lams` by training-domain validation at the final checkpoint and at each run's
     best-validation checkpoint (DomainBed's selection), and by the oracle (best mean target accuracy over seeds):
-    the target accuracy each gives, per seed and as mean and standard error."""
-    oracle = max(lams, key=lambda k: by_lam[k]["target"]["mean"])
-    return {"training_domain": select_per_seed(by_lam, lams, "per_seed_source", "per_seed_target"),
+    the target accuracy each gives, per seed and as mean and standard error; `ties` as `best_lambda` takes it."""
+    oracle = best_lambda(lams, lambda k: by_lam[k]["target"]["mean"], ties)
+    return {"training_domain": select_per_seed(by_lam, lams, "per_seed_source", "per_seed_target", ties),
             "training_domain_best_step": select_per_seed(by_lam, lams, "per_seed_source_best_step",
-                                                         "per_seed_target_best_step"),
+                                                         "per_seed_target_best_step", ties),
             "oracle": {**by_lam[oracle]["target"], "per_seed": by_lam[oracle]["per_seed_target"], "chosen": oracle}}
 
 
@@ -282,8 +300,10 @@ def summarize(grid: GridResults, cfg: DomainInvarianceConfig, trivial: dict[str,
                       for lam in (lambdas_of(task, cfg) if algorithm in PENALISED else (None,))}
             block[algorithm] = {"by_lambda": by_lam}
             if algorithm in PENALISED:
-                block[algorithm]["selection"] = select(by_lam, [lam_key(v) for v in lambdas_of(task, cfg)])
-                block[algorithm]["selection_claim_lambdas"] = select(by_lam, [lam_key(v) for v in cfg.claim_lambdas])
+                block[algorithm]["selection"] = select(by_lam, [lam_key(v) for v in lambdas_of(task, cfg)],
+                                                       cfg.lambda_ties)
+                block[algorithm]["selection_claim_lambdas"] = select(by_lam, [lam_key(v) for v in cfg.claim_lambdas],
+                                                                     cfg.lambda_ties)
         tasks[task] = block
     return {"tasks": tasks, "trivial": trivial, "runs": len(grid)}
 

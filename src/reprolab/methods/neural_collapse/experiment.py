@@ -26,8 +26,8 @@ import torch
 from reprolab.data import first_n_per_class, load_cifar10, load_mnist
 from reprolab.methods.neural_collapse import theory
 from reprolab.methods.neural_collapse.claims import real_claims, synthetic_claims
-from reprolab.methods.neural_collapse.metrics import layer_product, per_depth_metrics
-from reprolab.methods.neural_collapse.model import top_singular_values, train_ufm
+from reprolab.methods.neural_collapse.metrics import NC1Pinv, layer_product, per_depth_metrics
+from reprolab.methods.neural_collapse.model import UFMInit, top_singular_values, train_ufm
 from reprolab.methods.neural_collapse.real import NCNetwork, RealRecipe, full_batch_lambda_H, track_collapse
 from reprolab.methods.neural_collapse.plots import plot_real_runs, plot_singular_values
 from reprolab.runtime.fast import FastPath, check_fast_path, fast_settings
@@ -52,6 +52,9 @@ class NCConfig(FastPath):   # compile, bf16, channels_last, cuda_graphs: the opt
     ufm_seed: int = 2
     ufm_dtype: Literal["float64", "float32"] = "float64"   # official float32 (torch's default); float64 resolves the
                                                            # relative gaps of 1e-5 the closed-form checks ask for
+    ufm_init: UFMInit = "reprolab"         # b = 0, labels permuted by a generator of their own; official: b keeps
+                                           # nn.Linear's uniform +-1/sqrt(d), labels permuted from the global stream
+                                           # after the model (the official seed-2 labels); the same optima
     balanced_counts: tuple[int, ...] = (100, 100, 100, 100)
     imbalanced_counts: tuple[int, ...] = (200, 100, 50, 50)
     balanced_depths: tuple[int, ...] = (1, 3, 6)
@@ -74,6 +77,9 @@ class NCConfig(FastPath):   # compile, bf16, channels_last, cuda_graphs: the opt
     balanced: RealRecipe = dataclasses.field(default_factory=lambda: QUICK_RECIPE)
     imbalanced: RealRecipe = dataclasses.field(default_factory=lambda: dataclasses.replace(
         QUICK_RECIPE, counts=(120, 120, 60, 60, 40, 40, 24, 24, 12, 12)))
+    # --- metrics ---
+    nc1_pinv: NC1Pinv = "float64"          # official: scipy.linalg.pinv of a float32 Sigma_B (cut-off d eps_float32
+                                           # s_max, 2.4e-4 s_max at d = 2048); float64: cut-off 1e-12 s_max
     # --- execution ---
     workers: int = 2                       # parallel processes for independent runs (CPU)
 
@@ -150,7 +156,7 @@ def run_synthetic_case(case: SyntheticCase, cfg: NCConfig, device: str, checkpoi
     """Train one UFM by full-batch GD and compare it with the closed form (JSON-ready record)."""
     run = train_ufm(case.counts, dim=case.dim, depth=case.depth, lambda_W=case.lam, lambda_H=case.lam,
                     steps=cfg.ufm_steps, lr=case.lr, momentum=cfg.ufm_momentum, bias=case.bias, loss=case.loss,
-                    dtype=getattr(torch, cfg.ufm_dtype),
+                    dtype=getattr(torch, cfg.ufm_dtype), init=cfg.ufm_init,
                     seed=cfg.ufm_seed, eval_every=max(cfg.ufm_steps // 50, 1), checkpoint=checkpoint,
                     checkpoint_every=max(cfg.ufm_steps // 5, 1), resume=resume, device=device)
     K = len(case.counts)
@@ -169,14 +175,14 @@ def run_synthetic_case(case: SyntheticCase, cfg: NCConfig, device: str, checkpoi
         s_star = theory.predicted_singular_values(problem)
         record.update(loss_theory=theory.optimal_loss(problem), s_theory=s_star.tolist(),
                       layer_s_theory=theory.layer_singular_values(problem).tolist(),
-                      per_depth=per_depth_metrics(H, labels, layers, b, gof=gof))
+                      per_depth=per_depth_metrics(H, labels, layers, b, gof=gof, nc1_pinv=cfg.nc1_pinv))
         if case.depth >= 2:
             record["s_official_root"] = [theory.official_root_choice(n, problem.N, case.depth, case.lam, case.lam)
                                          for n in case.counts]
     else:
         etf = theory.balanced_ce_etf(K, case.counts[0], case.depth, case.lam, case.lam)
         record.update(loss_theory=etf.loss, etf_margin=etf.margin, s_theory=[etf.singular_value] * (K - 1) + [0.0],
-                      per_depth=per_depth_metrics(H, labels, layers, b),
+                      per_depth=per_depth_metrics(H, labels, layers, b, nc1_pinv=cfg.nc1_pinv),
                       rank_of_product=int(np.linalg.matrix_rank(product, tol=1e-6 * np.abs(product).max())))
     record["metrics"] = record["per_depth"][0]
     return record
@@ -211,7 +217,8 @@ def normalised(x: np.ndarray, dataset: str) -> np.ndarray:
 
 
 def run_real_case(name: str, recipe: RealRecipe, depth: int, dataset: str, device: str, checkpoint: Path,
-                  resume: bool, seed: int, progress: bool | None, fast: FastPath = FastPath()) -> dict:
+                  resume: bool, seed: int, progress: bool | None, fast: FastPath = FastPath(),
+                  nc1_pinv: NC1Pinv = "float64") -> dict:
     """Train backbone + M-layer head on the first n_k samples of each class; NC metrics along training."""
     dist = init_distributed(device)
     x_all, y_all, in_shape = load_real_data(dataset)
@@ -225,7 +232,7 @@ def run_real_case(name: str, recipe: RealRecipe, depth: int, dataset: str, devic
                                                 full_batch_lambda_H(recipe, len(y)))
     problem = theory.UFMProblem(recipe.counts, depth, lam_W, lam_H, bias=recipe.head_bias)
     gof = None if recipe.head_bias else theory.GOFTarget.from_problem(problem)
-    result = track_collapse(model, x, y, recipe, gof=gof, dist=dist, fast=fast,
+    result = track_collapse(model, x, y, recipe, gof=gof, dist=dist, fast=fast, nc1_pinv=nc1_pinv,
                             checkpoint=checkpoint, resume=resume, progress=progress, desc=name, seed=seed)
     result.update(name=name, seed=seed, counts=list(recipe.counts), depth=depth,
                   loss_ufm_prediction=scale * theory.optimal_loss(problem),
@@ -260,7 +267,7 @@ def run_cell(cell: dict, cfg: NCConfig, device: str, out_dir: Path, resume: bool
         return run_synthetic_case(case, cfg, device, checkpoint, resume)
     recipe = getattr(cfg, cell["recipe"])
     return run_real_case(real_name(cfg, cell), recipe, cell["depth"], cfg.real_dataset, device, checkpoint, resume,
-                         cell["seed"], progress, fast_settings(cfg))
+                         cell["seed"], progress, fast_settings(cfg), cfg.nc1_pinv)
 
 
 def run(cfg: NCConfig, ctx: RunContext) -> RunResult:

@@ -4,7 +4,7 @@ Features h_i (rows of `features`, the input of the first linear layer of the hea
 mu_G, Sigma_W = (1/N) sum_i (h_i - mu_{y_i})(h_i - mu_{y_i})^T, Sigma_B = (1/K) sum_k (mu_k - mu_G)(mu_k - mu_G)^T.
 A_F := A / ||A||_F; P_ETF = (I - 11^T/K)/sqrt(K-1); P_OF = I/sqrt(K). (Official metric code, after Papyan et al.)
 
-- NC1 = tr(Sigma_W Sigma_B^+) / K.
+- NC1 = tr(Sigma_W Sigma_B^+) / K (Sigma_B^+ in float64, or as the official code computes it: `nc1`).
 - ETF (bias; centred means M_c): NC2_W = ||(WW^T)_F - P_ETF||, NC2_H = ||(M_c^T M_c)_F - P_ETF||,
   NC3 = ||(W M_c)_F - P_ETF||.
 - OF (bias-free; uncentred Hbar): NC2_W = ||(WW^T)_F - P_OF||, NC2_H = ||(Hbar^T Hbar)_F - P_OF||,
@@ -17,14 +17,16 @@ A_F := A / ||A||_F; P_ETF = (I - 11^T/K)/sqrt(K-1); P_OF = I/sqrt(K). (Official 
 
 from __future__ import annotations
 
-from typing import Callable, Sequence, TypeVar
+from typing import Callable, Literal, Sequence, TypeVar
 
 import numpy as np
+import scipy.linalg
 import torch
 
 from reprolab.methods.neural_collapse.theory import GOFTarget
 
 Matrix = TypeVar("Matrix", np.ndarray, torch.Tensor)
+NC1Pinv = Literal["float64", "official"]
 
 
 def _normalised(a: np.ndarray) -> np.ndarray:
@@ -67,22 +69,30 @@ def class_means(features: np.ndarray, labels: np.ndarray, K: int) -> np.ndarray:
     return sums / np.bincount(labels, minlength=K)[:, None]
 
 
-def nc1(features: np.ndarray, labels: np.ndarray, means: np.ndarray) -> float:
-    """tr(Sigma_W Sigma_B^+) / K."""
+def nc1(features: np.ndarray, labels: np.ndarray, means: np.ndarray, pinv: NC1Pinv = "float64") -> float:
+    """tr(Sigma_W Sigma_B^+) / K. `pinv="float64"`: Sigma_B^+ in float64, dropping singular values below
+    1e-12 s_max. `"official"` (the official code): Sigma_W and Sigma_B in float32 and `scipy.linalg.pinv`'s default
+    cut-off, singular values up to d eps_float32 s_max dropped (2.4e-4 s_max at d = 2048), the product in float32;
+    where Sigma_B has eigenvalues between the two cut-offs NC1 comes out smaller."""
+    if pinv not in ("float64", "official"):
+        raise ValueError(f"pinv must be 'float64' or 'official', got {pinv!r}")
     K, N = len(means), len(features)
     within = features - means[labels]
     sigma_w = within.T @ within / N
     centred = means - features.mean(axis=0)
     sigma_b = centred.T @ centred / K
+    if pinv == "official":
+        sigma_w, sigma_b = sigma_w.astype(np.float32), sigma_b.astype(np.float32)
+        return float(np.trace(sigma_w @ scipy.linalg.pinv(sigma_b)) / K)
     return float(np.trace(sigma_w @ np.linalg.pinv(sigma_b, rcond=1e-12, hermitian=True)) / K)
 
 
-def collapse_metrics(features, labels, W, b=None, *, gof: GOFTarget | None = None,
-                     layers_below: int = 0) -> dict[str, float]:
+def collapse_metrics(features, labels, W, b=None, *, gof: GOFTarget | None = None, layers_below: int = 0,
+                     nc1_pinv: NC1Pinv = "float64") -> dict[str, float]:
     """All NC metrics of features (N, d) with labels (N,) under a last layer W (K, d) and optional bias (K,).
 
     `gof` adds the general-orthogonal-frame metrics; `layers_below` = j pairs the targets with a partial product
-    W_M..W_{j+1} fed by features W_j..W_1 H.
+    W_M..W_{j+1} fed by features W_j..W_1 H; `nc1_pinv` picks NC1's pseudo-inverse (`nc1`).
     """
     features, labels, W, b = _validate(features, labels, W, b)
     K = W.shape[0]
@@ -92,7 +102,7 @@ def collapse_metrics(features, labels, W, b=None, *, gof: GOFTarget | None = Non
     p_etf, p_of = (eye - ones / K) / np.sqrt(K - 1), eye / np.sqrt(K)
     WWt, HtH, WH = W @ W.T, means @ means.T, W @ means.T
     out = {
-        "nc1": nc1(features, labels, means),
+        "nc1": nc1(features, labels, means, nc1_pinv),
         "etf_nc2_w": frame_distance(WWt, p_etf),
         "etf_nc2_h": frame_distance(centred @ centred.T, p_etf),
         "etf_nc3": frame_distance(W @ centred.T, p_etf),
@@ -149,7 +159,7 @@ def layer_product(layers: Sequence[Matrix]) -> Matrix:
 
 
 def per_depth_metrics(H: np.ndarray, labels: np.ndarray, layers: Sequence[np.ndarray], b=None, *,
-                      gof: GOFTarget | None = None) -> list[dict[str, float]]:
+                      gof: GOFTarget | None = None, nc1_pinv: NC1Pinv = "float64") -> list[dict[str, float]]:
     """Metrics for every partial product: entry j pairs W_M..W_{j+1} with features W_j..W_1 h (j = 0..M-1).
 
     `H` holds the head's input features as rows (N, d); `layers` are W_1..W_M, each (out, in).
@@ -157,7 +167,8 @@ def per_depth_metrics(H: np.ndarray, labels: np.ndarray, layers: Sequence[np.nda
     results, feats = [], np.asarray(H, np.float64)
     for j in range(len(layers)):
         product = layer_product(layers[j:])
-        results.append({"layers_below": j, **collapse_metrics(feats, labels, product, b, gof=gof, layers_below=j)})
+        results.append({"layers_below": j, **collapse_metrics(feats, labels, product, b, gof=gof, layers_below=j,
+                                                              nc1_pinv=nc1_pinv)})
         feats = feats @ np.asarray(layers[j], np.float64).T
     return results
 

@@ -2,7 +2,8 @@ r"""The deep linear unconstrained-feature model (UFM), its objectives, and the f
 
 UFM: free features H (one row per sample here; the paper's H in R^{d x N} is its transpose), bias-free layers
 W_1..W_{M-1} in R^{d x d}, W_M in R^{K x d}, optional unregularised last-layer bias b. The entries of H and the W_j
-~ N(0, 0.1^2) (official code), b = 0 (the official code keeps PyTorch's uniform +-1/sqrt(d)). Objectives:
+~ N(0, 0.1^2) (official code), b = 0 (the official code keeps PyTorch's uniform +-1/sqrt(d): `init="official"`,
+which also draws the labels' permutation as the official code does; `initial_ufm`). Objectives:
 
     MSE, "theory":   1/(2N) ||W_M..W_1 H + b 1^T - Y||_F^2 + sum_j lambda_Wj/2 ||W_j||^2 + lambda_H/2 ||H||^2
     MSE, "official": nn.MSELoss (mean over N K) in place of the first term; "official_half": nn.MSELoss / 2
@@ -38,13 +39,16 @@ from reprolab.runtime.train import run_loop
 
 LossKind = Literal["mse", "ce"]
 LossConvention = Literal["theory", "official", "official_half"]
+UFMInit = Literal["reprolab", "official"]
 
 
 class DeepLinearHead(nn.Module):
-    """M linear layers W_1..W_M (bias-free; optional bias on the last one only)."""
+    """M linear layers W_1..W_M (bias-free; optional bias on the last one only). `init_std`: the weights
+    ~ N(0, init_std^2) and the bias 0, or with `zero_bias=False` the bias left at nn.Linear's uniform
+    +-1/sqrt(fan_in); None: nn.Linear's initialisation throughout."""
 
     def __init__(self, in_dim: int, num_classes: int, depth: int, *, width: int | None = None,
-                 bias: bool = False, init_std: float | None = None):
+                 bias: bool = False, init_std: float | None = None, zero_bias: bool = True):
         super().__init__()
         if depth < 1:
             raise ValueError(f"depth M must be >= 1, got {depth}")
@@ -55,7 +59,7 @@ class DeepLinearHead(nn.Module):
         if init_std is not None:
             for layer in self.layers:
                 nn.init.normal_(layer.weight, 0.0, init_std)
-                if layer.bias is not None:
+                if layer.bias is not None and zero_bias:
                     nn.init.zeros_(layer.bias)
 
     @property
@@ -94,10 +98,10 @@ class UnconstrainedFeatures(nn.Module):
     """Free features H (N, d) followed by a deep linear head."""
 
     def __init__(self, num_samples: int, dim: int, num_classes: int, depth: int, *, bias: bool = False,
-                 init_std: float = 0.1):
+                 init_std: float = 0.1, zero_bias: bool = True):
         super().__init__()
         self.H = nn.Parameter(torch.randn(num_samples, dim) * init_std)
-        self.head = DeepLinearHead(dim, num_classes, depth, bias=bias, init_std=init_std)
+        self.head = DeepLinearHead(dim, num_classes, depth, bias=bias, init_std=init_std, zero_bias=zero_bias)
 
     def forward(self) -> torch.Tensor:
         return self.head(self.H)
@@ -132,8 +136,8 @@ def ufm_objective(model: UnconstrainedFeatures, labels: torch.Tensor, lambdas_W:
             + feature_decay(model.H, lambda_H, convention, len(labels)))
 
 
-def balanced_labels(counts: Sequence[int], generator: torch.Generator) -> torch.Tensor:
-    """n_k labels of class k, shuffled (official synthetic scripts)."""
+def balanced_labels(counts: Sequence[int], generator: torch.Generator | None) -> torch.Tensor:
+    """n_k labels of class k, shuffled (official synthetic scripts); `generator` None: torch's global stream."""
     labels = torch.cat([torch.full((n,), k, dtype=torch.long) for k, n in enumerate(counts)])
     return labels[torch.randperm(len(labels), generator=generator)]
 
@@ -181,6 +185,24 @@ def decay_groups(model: UnconstrainedFeatures, lambdas_W: Sequence[float], lambd
     return [{"params": params, "weight_decay": lam} for lam, params in groups.items()]
 
 
+def initial_ufm(counts: Sequence[int], dim: int, depth: int, *, bias: bool, init_std: float, seed: int,
+                init: UFMInit) -> tuple[torch.Tensor, UnconstrainedFeatures]:
+    """The labels and the model (torch's default dtype) before the first step. Both inits draw H ~ N(0, init_std^2),
+    then the layers (nn.Linear's initialisation, then W_j ~ N(0, init_std^2)) from torch's global stream seeded
+    with `seed`.
+    "reprolab": b = 0, and the labels' permutation comes from a generator of its own seeded with `seed`;
+    "official" (the official synthetic scripts): b keeps nn.Linear's uniform +-1/sqrt(d), and the permutation is
+    drawn from the global stream after the model, so the labels are the official seed's."""
+    if init not in ("reprolab", "official"):
+        raise ValueError(f"init must be 'reprolab' or 'official', got {init!r}")
+    torch.manual_seed(seed)
+    official = init == "official"
+    model = UnconstrainedFeatures(sum(counts), dim, len(counts), depth, bias=bias, init_std=init_std,
+                                  zero_bias=not official)
+    generator = None if official else torch.Generator().manual_seed(seed)
+    return balanced_labels(counts, generator), model
+
+
 @dataclasses.dataclass
 class UFMRun:
     model: UnconstrainedFeatures
@@ -192,18 +214,16 @@ class UFMRun:
 def train_ufm(counts: Sequence[int], *, dim: int, depth: int, lambda_W: float | Sequence[float], lambda_H: float,
               steps: int, lr: float = 0.1, momentum: float = 0.9, bias: bool = False, loss: LossKind = "mse",
               convention: LossConvention = "theory", dtype: torch.dtype = torch.float64, seed: int = 2,
-              init_std: float = 0.1, eval_every: int = 0, checkpoint: str | Path | None = None,
-              checkpoint_every: int = 0, resume: bool = False, progress: bool = False,
-              device: str | torch.device = "cpu") -> UFMRun:
-    """Full-batch GD with momentum on the UFM (official: seed 2, lr 0.1, momentum 0.9, std 0.1)."""
+              init_std: float = 0.1, init: UFMInit = "reprolab", eval_every: int = 0,
+              checkpoint: str | Path | None = None, checkpoint_every: int = 0, resume: bool = False,
+              progress: bool = False, device: str | torch.device = "cpu") -> UFMRun:
+    """Full-batch GD with momentum on the UFM (official: seed 2, lr 0.1, momentum 0.9, std 0.1) from the
+    initial point `initial_ufm` draws for `init`."""
     lambdas = list(lambda_W) if isinstance(lambda_W, (list, tuple)) else [float(lambda_W)] * depth
     if len(lambdas) != depth:
         raise ValueError(f"lambda_W has {len(lambdas)} values for depth {depth}")
-    generator = torch.Generator().manual_seed(seed)
-    labels = balanced_labels(counts, generator).to(device)
-    torch.manual_seed(seed)
-    model = UnconstrainedFeatures(len(labels), dim, len(counts), depth, bias=bias, init_std=init_std)
-    model = model.to(device=device, dtype=dtype)
+    labels, model = initial_ufm(counts, dim, depth, bias=bias, init_std=init_std, seed=seed, init=init)
+    labels, model = labels.to(device), model.to(device=device, dtype=dtype)
     optimizer = torch.optim.SGD(decay_groups(model, lambdas, lambda_H), lr=lr, momentum=momentum, fused=True)
 
     targets = F.one_hot(labels, len(counts)).to(dtype)

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from reprolab.methods.neural_collapse.metrics import (collapse_metrics, collect_features, layer_product,
+from reprolab.methods.neural_collapse.metrics import (NC1Pinv, collapse_metrics, collect_features, layer_product,
                                                      per_depth_metrics)
 from reprolab.methods.neural_collapse.model import DeepLinearHead, LossConvention, feature_decay, fit_term
 from reprolab.methods.neural_collapse.theory import GOFTarget
@@ -115,9 +115,11 @@ def make_optimizer(model: nn.Module, s: RealRecipe) -> torch.optim.Optimizer:
 
 def track_collapse(model: NCNetwork, x: torch.Tensor, y: torch.Tensor, s: RealRecipe, *, gof: GOFTarget | None,
                    dist: DistInfo, checkpoint=None, resume: bool = False, progress: bool | None = None,
-                   desc: str = "train", seed: int = 0, fast: FastPath = FastPath()) -> dict:
+                   desc: str = "train", seed: int = 0, fast: FastPath = FastPath(),
+                   nc1_pinv: NC1Pinv = "float64") -> dict:
     """Train `model` on (x, y) and record loss, accuracy and NC metrics every `eval_every_epochs` epochs. `fast`: the
-    opt-in GPU fast path for the training steps (`reprolab.runtime.fast`; evaluation stays float32). Minibatches
+    opt-in GPU fast path for the training steps (`reprolab.runtime.fast`; evaluation stays float32); `nc1_pinv`:
+    NC1's pseudo-inverse (`metrics.nc1`). Minibatches
     follow a permutation drawn from `seed` every epoch; full-batch training in one process uses the rows in order.
 
     Returns {"history": [...], "per_depth": [...] (final), "final": {...}}. Under torchrun each rank trains on
@@ -183,7 +185,7 @@ def track_collapse(model: NCNetwork, x: torch.Tensor, y: torch.Tensor, s: RealRe
                          + sum(lam / 2 * float((Wj.detach().double() ** 2).sum()) for lam, Wj in
                                zip(lambdas, model.head.weights()))
                          + feature_decay(Ht, lambda_H_full, s.loss_convention, N).item())
-        metrics = collapse_metrics(H, labels, W, b, gof=gof)
+        metrics = collapse_metrics(H, labels, W, b, gof=gof, nc1_pinv=nc1_pinv)
         return {"epoch": done / steps_per_epoch, "loss": full_loss,  # the full-batch objective being minimised
                 "train_acc": float((logits.argmax(1) == labels).mean()), **metrics}
 
@@ -195,6 +197,6 @@ def track_collapse(model: NCNetwork, x: torch.Tensor, y: torch.Tensor, s: RealRe
     # run_loop evaluates after the last step; a resume from a finished checkpoint runs no step and no evaluation
     H = final_features[0] if final_features else collect_features(model, model.head, x, batch_size=4096)
     layers = model.head.numpy_layers()
-    per_depth = per_depth_metrics(H, y.cpu().numpy(), layers, model.head.numpy_bias(), gof=gof)
+    per_depth = per_depth_metrics(H, y.cpu().numpy(), layers, model.head.numpy_bias(), gof=gof, nc1_pinv=nc1_pinv)
     row_norms = np.linalg.norm(layer_product(layers), axis=1).tolist()
     return {"history": history, "per_depth": per_depth, "final": history[-1], "row_norms": row_norms}

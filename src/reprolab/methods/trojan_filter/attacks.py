@@ -7,7 +7,9 @@
 - `WaNet` (Nguyen & Tran 2021, official code): a fixed warping field, ins ~ U(-1, 1)^{2 x k x k},
   ins /= mean|ins|, bicubic upsampling to h x w; grid = clamp(identity + s field / h, -1, 1), applied with
   grid_sample(align_corners=True); all-to-one target 0. Noise mode: a further fraction of each batch is warped with
-  grid + U(-1, 1) / h per pixel and keeps its label. k = 4, s = 0.5 (official), cross_ratio 2.
+  grid + U(-1, 1) / h per pixel and keeps its label. k = 4, s = 0.5 (official), cross_ratio 2. Per batch of B:
+  round(rate B) Trojan and round(noise_fraction B) noise images; `counts="floor"`: the official code's
+  floor(rate B) and floor(floor(rate B) cross_ratio), cross_ratio = noise_fraction / rate (12 and 24 of 128).
 - `InputAware` (input_aware.py): a trigger per image from generators trained with the classifier.
 Each attack poisons a fraction `rate` of a batch (trigger k uniform); `targets[k]` is trigger k's target class.
 `training_loss` is the classifier's loss on one poisoned batch. A trainable attack (InputAware) adds its own terms,
@@ -18,11 +20,16 @@ Trigger tensors follow the images' device.
 
 from __future__ import annotations
 
+import typing
+from typing import Literal
+
 import torch
 from torch.nn import functional as F
 
 from reprolab.nets.scoring import batched, fraction
 from reprolab.runtime.train import LoopCheckpoints
+
+Counts = Literal["round", "floor"]
 
 
 def _check_images(x: torch.Tensor) -> torch.Tensor:
@@ -137,12 +144,15 @@ class WaNet(TrojanAttack):
     """WaNet (Nguyen & Tran 2021): a fixed warping field of `k` x `k` control points at strength `s` warps
     `size` x `size` images to the all-to-one `target`; `poison` also warps a further `noise_fraction` of each batch
     with a jittered grid, keeping its labels (noise mode). k 4, s 0.5 and the noise fraction 0.2 (p_c 0.1 x
-    cross_ratio 2) are the official code's values."""
+    cross_ratio 2) are the official code's values; `counts` says how a batch's fractions become image counts
+    (`batch_counts`)."""
 
     name = "wanet"
 
     def __init__(self, size: int, k: int = 4, s: float = 0.5, target: int = 0, noise_fraction: float = 0.2,
-                 seed: int = 0):
+                 seed: int = 0, counts: Counts = "round"):
+        if counts not in typing.get_args(Counts):
+            raise ValueError(f"counts must be one of {typing.get_args(Counts)}, got {counts!r}")
         gen = torch.Generator().manual_seed(seed)
         ins = torch.rand(1, 2, k, k, generator=gen) * 2 - 1
         ins = ins / ins.abs().mean()
@@ -151,7 +161,7 @@ class WaNet(TrojanAttack):
         rows, cols = torch.meshgrid(line, line, indexing="ij")
         self.identity = torch.stack((cols, rows), dim=2)[None]
         self.grid = torch.clamp(self.identity + s * field / size, -1, 1)
-        self.size, self.s, self.targets, self.noise_fraction = size, s, (target,), noise_fraction
+        self.size, self.s, self.targets, self.noise_fraction, self.counts = size, s, (target,), noise_fraction, counts
 
     def warp(self, x: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
         return F.grid_sample(x, grid.to(x.device).expand(len(x), -1, -1, -1), align_corners=True).clamp(0, 1)
@@ -159,12 +169,22 @@ class WaNet(TrojanAttack):
     def apply(self, x, k=0):
         return self.warp(x, self.grid)
 
+    def batch_counts(self, n: int, rate: float) -> tuple[int, int]:
+        """The Trojan and noise-mode images of a batch of n: round(rate n) and round(noise_fraction n); with
+        `counts="floor"` the official code's n_bd = floor(n rate) and floor(n_bd cross_ratio), where cross_ratio =
+        noise_fraction / rate (no noise images when rate is 0, as n_bd is then 0)."""
+        if self.counts == "floor":
+            n_bd = int(n * rate)
+            return n_bd, int(n_bd * (self.noise_fraction / rate)) if rate else 0
+        return int(round(rate * n)), int(round(self.noise_fraction * n))
+
     def poison(self, x, y, rate, gen):
         """A fraction `rate` warped and relabelled to the target, and a disjoint `noise_fraction` warped with a
-        jittered grid that keeps its labels (the noise mode: only the exact warp is the trigger)."""
+        jittered grid that keeps its labels (the noise mode: only the exact warp is the trigger); the counts of
+        `batch_counts`."""
         x, y = _check_images(x).clone(), y.clone()
         order = torch.randperm(len(y), generator=gen).to(x.device)
-        n_bd, n_noise = int(round(rate * len(y))), int(round(self.noise_fraction * len(y)))
+        n_bd, n_noise = self.batch_counts(len(y), rate)
         bd, noise = order[:n_bd], order[n_bd:n_bd + n_noise]
         x[bd], y[bd] = self.warp(x[bd], self.grid), self.targets[0]
         jitter = (torch.rand(len(noise), self.size, self.size, 2, generator=gen) * 2 - 1) / self.size

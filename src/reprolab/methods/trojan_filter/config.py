@@ -10,6 +10,7 @@ import dataclasses
 import typing
 from typing import Annotated, Literal
 
+from reprolab.methods.trojan_filter.attacks import Counts
 from reprolab.methods.trojan_filter.baselines.februus import FebruusConfig
 from reprolab.methods.trojan_filter.baselines.fine_pruning import FinePruningConfig
 from reprolab.methods.trojan_filter.baselines.neural_cleanse import NeuralCleanseConfig
@@ -40,6 +41,9 @@ class TrojanExperimentConfig(FastPath):  # compile, bf16, channels_last, cuda_gr
     input_aware_epochs: Annotated[int, AT_LEAST_ONE] = 4
     wanet_s: Annotated[float, POSITIVE] = 1.0  # raised from the official 0.5 for the short schedule
     wanet_noise_fraction: Annotated[float, PROBABILITY] = 0.2  # official noise mode (p_c 0.1 x cross_ratio 2)
+    # WaNet's Trojan and noise images per batch: round(0.1 B), round(0.2 B); official "floor": floor(0.1 B) and
+    # cross_ratio 2 times that (12 and 24 of 128; `WaNet.batch_counts`)
+    wanet_counts: Counts = "round"
     input_aware: InputAwareConfig = InputAwareConfig()
     blend_alpha: Annotated[float, PROBABILITY] = 0.15  # noise-BI+ (prototype default)
     image_blend_alpha: Annotated[float, PROBABILITY] = 0.25  # image-BI+: the "large-norm trigger" case (0.2-0.3)

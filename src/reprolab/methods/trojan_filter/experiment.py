@@ -104,7 +104,7 @@ def run_attack(seed: int, attack_name: str, cfg: TrojanExperimentConfig, example
                             "seconds": time.perf_counter() - start}
     start = time.perf_counter()
     inpainter, cached = februus_inpainter(data["defender"][0], cfg, seed, checkpoints)
-    februus = FebruusFilter(classifier, inpainter, cfg.februus.heat_threshold)
+    februus = FebruusFilter(classifier, inpainter, cfg.februus.heat_threshold, cfg.februus.heat)
     out["Februus"] = {"clean_accuracy": prediction_accuracy(lambda x: classifier(februus(x)).argmax(1), x_test,
                                                          y_test),
                       "asr": attack_success(lambda x: classifier(februus(x)), attack, x_test, y_test),
@@ -135,7 +135,8 @@ def februus_inpainter(x_def, cfg: TrojanExperimentConfig, seed: int,
     def fresh() -> dict:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            return {"inpainter": Inpainter(x_def.shape[1], cfg.filter_width, cfg.filter_latent).to(x_def.device)}
+            return {"inpainter": Inpainter(x_def.shape[1], cfg.filter_width, cfg.filter_latent,
+                                           cfg.februus.fill).to(x_def.device)}
 
     def train() -> tuple[dict, dict]:
         networks = fresh()

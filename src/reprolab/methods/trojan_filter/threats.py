@@ -19,7 +19,7 @@ def make_attack(name: str, cfg: TrojanExperimentConfig, seed: int, spare: torch.
         far = size - 5                                      # MNIST: (1, 1), (1, 23), (23, 1) as the prototype
         return BadNetPlus((channels, size, size), positions=((1, 1), (1, far), (far, 1)), seed=seed)
     if name == "wanet":
-        return WaNet(size, s=cfg.wanet_s, noise_fraction=cfg.wanet_noise_fraction, seed=seed)
+        return WaNet(size, s=cfg.wanet_s, noise_fraction=cfg.wanet_noise_fraction, seed=seed, counts=cfg.wanet_counts)
     if name == "noise_bi_plus":
         return BlendedPlus.noise((channels, size, size), n=3, alpha=cfg.blend_alpha, seed=seed)
     if name == "image_bi_plus":

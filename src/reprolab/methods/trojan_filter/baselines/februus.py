@@ -4,13 +4,17 @@ last convolution marks the pixels that drive its decision; pixels whose normalis
 autoencoder trained on the defender's clean set with random rectangular holes (a declared deviation).
 
 GradCAM: a_k = mean_{ij} d y_c / d A_k[i, j] for the predicted class c; cam = ReLU(sum_k a_k A_k), upsampled to the
-input size and divided by its per-image maximum. Purified input: x (1 - m) + inpaint(x (1 - m), m) m.
+input size and divided by its per-image maximum (`heat="minmax"`: (cam - min) / (max - min), as the official code).
+Purified input: x (1 - m) + inpaint(x (1 - m) + f m, m) m, the holes filled with f = 0 (`Inpainter(fill="mean")`:
+the mean pixel of the defender set it is trained on, as the official code fills them with the training set's mean
+pixel value).
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Annotated
+import typing
+from typing import Annotated, Literal
 
 import torch
 from torch import nn
@@ -22,13 +26,18 @@ from reprolab.methods.trojan_filter.filters import (LATENT_CHANNELS, decoder_blo
                                                     log_steps, reconstruction_nll)
 from reprolab.runtime.train import LoopCheckpoints, StepLosses, run_loop
 
+Heat = Literal["max", "minmax"]
+Fill = Literal["zero", "mean"]
+
 
 @dataclasses.dataclass(frozen=True)
 class FebruusConfig:
     """Settings of the Februus-like purifier: `heat_threshold`, the normalised GradCAM heat from which a pixel is
     removed and inpainted (`FebruusFilter`), and the inpainter's training (`train_inpainter`: `steps` Adam steps at
     `lr` on batches of `batch_size` defender images, each with 1 to `max_holes` random rectangular holes whose
-    sides lie in `hole_size`)."""
+    sides lie in `hole_size`). `heat`, how GradCAM's map is normalised (`gradcam`), and `fill`, what the holes hold
+    in the inpainter's input (the experiment builds `Inpainter(fill=fill)`): 0, or "mean", the mean pixel per
+    channel of the images it is trained on."""
 
     heat_threshold: Annotated[float, PROBABILITY] = 0.7
     steps: Annotated[int, AT_LEAST_ONE] = 512
@@ -36,10 +45,14 @@ class FebruusConfig:
     lr: Annotated[float, POSITIVE] = 1e-3
     max_holes: Annotated[int, NON_NEGATIVE] = 3
     hole_size: Annotated[tuple[int, int], AT_LEAST_ONE] = (4, 12)
+    heat: Heat = "max"                         # official "minmax": (cam - min) / (max - min)
+    fill: Fill = "zero"                        # official "mean": the holes hold the mean pixel
 
 
-def gradcam(classifier: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """Normalised GradCAM heat maps (N, 1, H, W) in [0, 1] for the predicted classes."""
+def gradcam(classifier: nn.Module, x: torch.Tensor, heat: Heat = "max") -> torch.Tensor:
+    """Normalised GradCAM heat maps (N, 1, H, W) in [0, 1] for the predicted classes (`normalise_heat`)."""
+    if heat not in typing.get_args(Heat):
+        raise ValueError(f"heat must be one of {typing.get_args(Heat)}, got {heat!r}")
     conv = last_conv(classifier)
     store = {}
     handle = conv.register_forward_hook(lambda _m, _i, out: store.update(act=out))
@@ -52,19 +65,35 @@ def gradcam(classifier: nn.Module, x: torch.Tensor) -> torch.Tensor:
     weights = grads.mean(dim=(2, 3), keepdim=True)
     cam = F.relu((weights * store["act"]).sum(1, keepdim=True)).detach()
     cam = F.interpolate(cam, size=x.shape[-2:], mode="bilinear", align_corners=False)
+    return normalise_heat(cam, heat)
+
+
+def normalise_heat(cam: torch.Tensor, heat: Heat) -> torch.Tensor:
+    """Per map of cam (N, 1, H, W) >= 0: cam / max ("max"), or (cam - min) / (max - min) ("minmax", the official
+    code's); a map with no spread (max - min = 0, where the official division gives NaN) becomes 0."""
+    if heat == "minmax":
+        cam = cam - cam.flatten(1).amin(1).view(-1, 1, 1, 1)
     return cam / cam.flatten(1).amax(1).clamp_min(1e-12).view(-1, 1, 1, 1)
 
 
 class Inpainter(nn.Module):
-    """[x (1 - m), m] -> the whole image, with the filters' encoder/decoder blocks."""
+    """[x (1 - m), m] -> the whole image, with the filters' encoder/decoder blocks. `fill="mean"`: the holes hold
+    the mean pixel instead, [x (1 - m) + mu m, m], mu (1, C, 1, 1) a buffer kept with the weights that
+    `train_inpainter` sets to the per-channel mean of its training images (the official code's mean pixel value)."""
 
-    def __init__(self, channels: int = 1, width: int = 32, latent: int = LATENT_CHANNELS):
+    def __init__(self, channels: int = 1, width: int = 32, latent: int = LATENT_CHANNELS, fill: Fill = "zero"):
         super().__init__()
+        if fill not in typing.get_args(Fill):
+            raise ValueError(f"fill must be one of {typing.get_args(Fill)}, got {fill!r}")
         self.encoder = encoder_block(channels + 1, latent, width)
         self.decoder = decoder_block(channels, latent, width)
+        self.register_buffer("fill", torch.zeros(1, channels, 1, 1) if fill == "mean" else None)
 
     def forward(self, x: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
-        return self.decoder(self.encoder(torch.cat([x * (1 - m), m], dim=1)))
+        holed = x * (1 - m)
+        if self.fill is not None:
+            holed = holed + self.fill * m
+        return self.decoder(self.encoder(torch.cat([holed, m], dim=1)))
 
 
 def random_holes(n: int, size: tuple[int, int], cfg: FebruusConfig, gen: torch.Generator) -> torch.Tensor:
@@ -82,8 +111,11 @@ def random_holes(n: int, size: tuple[int, int], cfg: FebruusConfig, gen: torch.G
 
 def train_inpainter(inpainter: Inpainter, x_def: torch.Tensor, cfg: FebruusConfig, seed: int = 0,
                     checkpoints: LoopCheckpoints = LoopCheckpoints()) -> list[dict]:
-    """Train the inpainter to fill random holes of the defender's clean images. Returns a loss log (every
-    `LOG_EVERY` steps and the last); `checkpoints`: where the loop keeps its checkpoint ("februus_inpainter")."""
+    """Train the inpainter to fill random holes of the defender's clean images (an `Inpainter(fill="mean")` first
+    takes their mean pixel, per channel, as its fill). Returns a loss log (every `LOG_EVERY` steps and the last);
+    `checkpoints`: where the loop keeps its checkpoint ("februus_inpainter")."""
+    if inpainter.fill is not None:
+        inpainter.fill.copy_(x_def.mean(dim=(0, 2, 3)).view_as(inpainter.fill))
     gen = torch.Generator().manual_seed(seed)
     optimizer = torch.optim.Adam(inpainter.parameters(), lr=cfg.lr)
     inpainter.train()
@@ -107,15 +139,17 @@ def train_inpainter(inpainter: Inpainter, x_def: torch.Tensor, cfg: FebruusConfi
 
 
 class FebruusFilter(nn.Module):
-    """x -> x (1 - m) + inpaint(x (1 - m), m) m with m = [GradCAM(x) >= heat_threshold]; usable as a filter."""
+    """x -> x (1 - m) + inpaint(x, m) m with m = [GradCAM(x) >= heat_threshold] (the heat normalised by `heat`);
+    usable as a filter."""
 
     variational = False
 
-    def __init__(self, classifier: nn.Module, inpainter: Inpainter, heat_threshold: float = 0.7):
+    def __init__(self, classifier: nn.Module, inpainter: Inpainter, heat_threshold: float = 0.7,
+                 heat: Heat = "max"):
         super().__init__()
-        self.classifier, self.inpainter, self.heat_threshold = classifier, inpainter, heat_threshold
+        self.classifier, self.inpainter, self.heat_threshold, self.heat = classifier, inpainter, heat_threshold, heat
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        m = (gradcam(self.classifier, x) >= self.heat_threshold).float()
+        m = (gradcam(self.classifier, x, self.heat) >= self.heat_threshold).float()
         with torch.no_grad():
             return x * (1 - m) + self.inpainter(x, m) * m

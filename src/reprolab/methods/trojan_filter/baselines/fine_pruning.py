@@ -5,13 +5,21 @@ defender's clean set (dormant channels first: backdoor neurons tend to be dorman
 defender-set accuracy drops by more than `max_drop` (4 points); the last pruning that stayed within the budget is
 kept, then the pruned network is fine-tuned on the defender set. Pruning zeroes the channel's output through a
 mask applied in a forward hook, so fine-tuning cannot revive it.
+
+The activation that ranks a channel (`rank`, `mean_channel_activation`): the mean over images and positions of
+ReLU(A) for the conv output A ("relu"); of maxpool_2x2(ReLU(A)) ("pooled": the official code ranks the output of the
+max pooling layer after the convolution's in-place ReLU, 2x2 with stride 2 in its face model, 3x3 in its speech
+model); of A itself ("raw", WaNet's MNIST port). The official code prunes a fixed number of channels instead of
+following the accuracy budget (`prune_count`).
 """
 
 from __future__ import annotations
 
 import copy
 import dataclasses
-from typing import Annotated
+import typing
+from collections.abc import Callable
+from typing import Annotated, Literal
 
 import torch
 from torch import nn
@@ -21,16 +29,22 @@ from reprolab.runtime.config import AT_LEAST_ONE, NON_NEGATIVE, POSITIVE, PROBAB
 from reprolab.nets.scoring import accuracy
 from reprolab.runtime.train import LoopCheckpoints, descend, run_loop
 
+Rank = Literal["relu", "pooled", "raw"]
+
 
 @dataclasses.dataclass(frozen=True)
 class FinePruningConfig:
     """Settings of `fine_prune`: the last convolution's channels are pruned `prune_step` at a time, dormant first,
     until a round would lower the defender-set accuracy by more than `max_drop` (0.04, 4 points; that round is
     undone), then the pruned network is fine-tuned for `finetune_steps` Adam steps at `finetune_lr` on batches of
-    `batch_size` defender images."""
+    `batch_size` defender images. `rank`: the activation that orders the channels (`mean_channel_activation`);
+    `prune_count` > 0 prunes that many channels, dormant first, whatever the accuracy (the official code's rule)."""
 
     max_drop: Annotated[float, PROBABILITY] = 0.04
     prune_step: Annotated[int, AT_LEAST_ONE] = 1  # channels pruned per round
+    rank: Rank = "relu"                     # official "pooled": ReLU then 2x2 max pooling; WaNet's port "raw"
+    # official: a fixed number (48 of the face model's 60); 0: the accuracy budget
+    prune_count: Annotated[int, NON_NEGATIVE] = 0
     finetune_steps: Annotated[int, NON_NEGATIVE] = 200
     finetune_lr: Annotated[float, POSITIVE] = 1e-4
     batch_size: Annotated[int, AT_LEAST_ONE] = 64
@@ -44,13 +58,49 @@ def last_conv(model: nn.Module) -> nn.Conv2d:
 
 
 @torch.no_grad()
-def mean_channel_activation(model: nn.Module, conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
-    """Mean over images and positions of ReLU(conv output), per output channel."""
+def mean_channel_activation(model: nn.Module, conv: nn.Conv2d, x: torch.Tensor, rank: Rank = "relu") -> torch.Tensor:
+    """Mean over images and positions of ReLU(conv output) ("relu"), of its 2x2 max pooling with stride 2
+    ("pooled"; windows that overhang an odd border are kept, as Caffe's pooling rounds the output size up) or of
+    the conv output itself ("raw"), per output channel."""
+    if rank not in typing.get_args(Rank):
+        raise ValueError(f"rank must be one of {typing.get_args(Rank)}, got {rank!r}")
     acts = []
-    handle = conv.register_forward_hook(lambda _m, _i, out: acts.append(F.relu(out).mean(dim=(0, 2, 3))))
+    handle = conv.register_forward_hook(
+        lambda _m, _i, out: acts.append(ranked_activation(out, rank).mean(dim=(0, 2, 3))))
     model(x)
     handle.remove()
     return acts[0]
+
+
+def ranked_activation(out: torch.Tensor, rank: Rank) -> torch.Tensor:
+    """The activation map of conv output `out` that `rank` averages."""
+    if rank == "raw":
+        return out
+    if rank == "pooled":
+        return F.max_pool2d(F.relu(out), 2, 2, ceil_mode=True)
+    return F.relu(out)
+
+
+def prune_fixed(mask: torch.Tensor, order: list[int], count: int) -> int:
+    """Zero the mask of the first `count` channels of `order` (the official rule); at least one channel stays."""
+    if count >= len(order):
+        raise ValueError(f"prune_count must be below the last convolution's {len(order)} channels, got {count}")
+    mask[order[:count]] = 0.0
+    return count
+
+
+def prune_within_budget(mask: torch.Tensor, order: list[int], cfg: FinePruningConfig,
+                        drop: Callable[[], float]) -> int:
+    """Zero the mask of the channels of `order`, `cfg.prune_step` at a time, until a round would make `drop()`, the
+    defender accuracy lost, exceed `cfg.max_drop` (that round is undone); at least one channel stays."""
+    pruned = 0
+    while pruned + cfg.prune_step < len(order):
+        mask[order[pruned:pruned + cfg.prune_step]] = 0.0
+        if drop() > cfg.max_drop:
+            mask[order[pruned:pruned + cfg.prune_step]] = 1.0
+            break
+        pruned += cfg.prune_step
+    return pruned
 
 
 def fine_prune(classifier: nn.Module, x_def: torch.Tensor, y_def: torch.Tensor, cfg: FinePruningConfig,
@@ -61,15 +111,12 @@ def fine_prune(classifier: nn.Module, x_def: torch.Tensor, y_def: torch.Tensor, 
     conv = last_conv(model)
     mask = torch.ones(conv.out_channels, device=conv.weight.device)
     conv.register_forward_hook(lambda _m, _i, out: out * mask.view(1, -1, 1, 1))
-    order = mean_channel_activation(model, conv, x_def).argsort().tolist()   # dormant first
+    order = mean_channel_activation(model, conv, x_def, cfg.rank).argsort().tolist()   # dormant first
     base = accuracy(model, x_def, y_def)
-    pruned = 0
-    while pruned + cfg.prune_step < conv.out_channels:
-        mask[order[pruned:pruned + cfg.prune_step]] = 0.0
-        if base - accuracy(model, x_def, y_def) > cfg.max_drop:
-            mask[order[pruned:pruned + cfg.prune_step]] = 1.0
-            break
-        pruned += cfg.prune_step
+    if cfg.prune_count:
+        pruned = prune_fixed(mask, order, cfg.prune_count)
+    else:
+        pruned = prune_within_budget(mask, order, cfg, lambda: base - accuracy(model, x_def, y_def))
     gen = torch.Generator().manual_seed(seed)
     model.requires_grad_(True).train()
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.finetune_lr)
