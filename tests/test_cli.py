@@ -118,6 +118,8 @@ def test_a_bad_option_is_refused_with_its_choices_before_any_work(tmp_path, meth
                                                             "<= 1, got 1.5"),
     ("trojan_filter", "neural_cleanse.betas=0.9,1.0", "config key 'neural_cleanse.betas' must be < 1, got 1.0"),
     ("trojan_filter", "strip_fpr=0", "config key 'strip_fpr' must be > 0, got 0.0"),
+    ("trojan_filter", "fine_pruning.prune_count=64", "config key 'fine_pruning.prune_count' must be below the 64 "
+                                                     "channels of the mnist classifier's last convolution, got 64"),
 ])
 def test_a_value_out_of_range_names_its_key_before_any_work(tmp_path, method, override, message):
     result = runner.invoke(app, ["run", method, "--out", str(tmp_path / "run"), "--set", override])

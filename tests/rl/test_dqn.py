@@ -224,3 +224,42 @@ def test_replay_without_replacement_draws_distinct_transitions():
     buffer.add(np.zeros(1), 0, 0.0, np.zeros(1), False)
     with pytest.raises(ValueError, match="2 distinct transitions"):
         buffer.sample(2, np.random.default_rng(0), replace=False)
+
+
+class SyncLog(TargetRule):
+    """The max rule, recording (frame, updates) at every target sync."""
+
+    def attach(self, agent):
+        self.syncs = []
+
+    def after_sync(self, agent):
+        self.syncs.append((agent.frame, agent.updates))
+
+
+@pytest.mark.parametrize("sync_frames, expected", [
+    (0, [(15, 5), (20, 10)]),                    # every 5 updates; updates start at frame 11
+    (7, [(7, 0), (14, 4), (21, 11)]),            # official frame clock: from frame 1, before learning too, each
+])                                               # after that frame's update, and no sync by updates
+def test_the_frame_clock_syncs_the_targets_every_f_frames_after_that_frames_update(sync_frames, expected):
+    torch.manual_seed(0)
+    rule = SyncLog()
+    agent = DQNAgent(lambda: nn.Sequential(nn.Linear(1, 4)), 2,
+                     DQNConfig(eps_frames=1, replay_start=10, batch_size=4, target_sync=5,
+                               target_sync_frames=sync_frames), rule)
+    train_dqn(ThreeStepEpisodes(), agent, 22, seed=0, progress=False)
+    assert rule.syncs == expected
+    with pytest.raises(ValueError, match="target_sync_frames"):
+        DQNConfig(target_sync_frames=-1)
+
+
+def test_the_episode_end_comes_before_the_last_frames_update_only_with_the_flag():
+    # episodes end at frames 3 and 6, updates run at frames 3-6
+    expected = {False: ["update 3", "end 3", "update 4", "update 5", "update 6", "end 6"],
+                True: ["end 3", "update 3", "update 4", "update 5", "end 6", "update 6"]}
+    for flag, order in expected.items():
+        agent = Recorder(replay_start=2, batch_size=4, episode_end_before_update=flag)
+        events, update, end = [], agent.update, agent.end_episode
+        agent.update = lambda batch, rng: events.append(f"update {agent.frame}") or update(batch, rng)
+        agent.end_episode = lambda ret: events.append(f"end {agent.frame}") or end(ret)
+        train_dqn(ThreeStepEpisodes(), agent, 6, seed=0, progress=False)
+        assert events == order and agent.episode_ends == [-0.5, -0.5]

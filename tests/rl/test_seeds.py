@@ -55,6 +55,13 @@ def test_stacked_runs_follow_the_truncation_clipping_and_sampling_flags_as_train
     assert _compare("CartPole-v1", "dqn", 300, cfg, max_episode_steps=20, reward_noise=0.5) < 1e-6
 
 
+def test_stacked_runs_follow_the_frame_clock_target_sync_as_train_dqn_does():
+    # with the frame clock no update syncs the targets: a stacked loop that ignored it would never sync and take
+    # other episodes (measured); syncs at frames 60 (before learning), 120, ..., 300
+    cfg = dataclasses.replace(SMALL, target_sync_frames=60)
+    assert _compare("CartPole-v1", "dqn", 300, cfg) < 1e-6
+
+
 def test_stacked_minatar_runs_take_the_same_episodes_and_agree_to_rounding():
     # the batched 1024-wide matmul sums in another order than the per-seed one: equal to float32 rounding
     assert _compare("minatar:breakout", "balanced_dqn", 300) < 1e-4

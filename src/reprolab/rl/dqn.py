@@ -7,7 +7,8 @@ linearly over 100k frames; gamma 0.99; Huber loss.
 
 A target rule owns how the regression target y is formed and may keep state (extra networks, snapshots):
 `n_online` online networks are trained (Maxmin: N, updating one random network per step and acting on their
-element-wise min); each has a target copy synced every `target_sync` updates.
+element-wise min); each has a target copy synced every `target_sync` updates (or, with `target_sync_frames`,
+every that many frames from frame 1, learning started or not).
 """
 
 from __future__ import annotations
@@ -53,6 +54,15 @@ class DQNConfig:
                                      # environment; the log keeps the environment's rewards
     replay_without_replacement: bool = False  # Balanced DQN official (`random.sample`): a batch holds distinct
                                               # transitions; default: drawn with replacement
+    target_sync_frames: int = 0      # MBEC++ official (`update_target` 1000): > 0 syncs the targets every this many
+                                     # frames from frame 1, before learning starts too, after that frame's update;
+                                     # 0 (default): every `target_sync` updates
+    episode_end_before_update: bool = False  # MBEC++ official: at an episode's last frame the agent's `end_episode`
+                                             # comes before that frame's update; default: after it
+
+    def __post_init__(self) -> None:
+        if self.target_sync_frames < 0:
+            raise ValueError(f"target_sync_frames must be >= 0 (0: sync by updates), got {self.target_sync_frames}")
 
 
 def minatar_network(in_channels: int, n_actions: int, hidden: int = 128) -> nn.Module:
@@ -274,11 +284,24 @@ def sample_batch(buffer: ReplayBuffer, cfg: DQNConfig, rng: np.random.Generator,
 
 
 def sync_targets(agent) -> None:
-    """Every `target_sync` updates: each target network <- its online network, then the rule's `after_sync`."""
-    if agent.updates % agent.cfg.target_sync == 0:
-        for online, target in zip(agent.online, agent.target):
-            target.load_state_dict(online.state_dict())
-        agent.rule.after_sync(agent)
+    """Called after every update: every `target_sync` updates, unless the frame clock `target_sync_frames` is on,
+    `copy_to_targets`."""
+    if agent.cfg.target_sync_frames == 0 and agent.updates % agent.cfg.target_sync == 0:
+        copy_to_targets(agent)
+
+
+def sync_targets_on_frame(agent, frame: int) -> None:
+    """Called at the end of every frame's learning step: with `target_sync_frames` = F > 0, `copy_to_targets` at
+    every frame that is a multiple of F, learning started or not."""
+    if agent.cfg.target_sync_frames and frame % agent.cfg.target_sync_frames == 0:
+        copy_to_targets(agent)
+
+
+def copy_to_targets(agent) -> None:
+    """Each target network <- its online network, then the rule's `after_sync`."""
+    for online, target in zip(agent.online, agent.target):
+        target.load_state_dict(online.state_dict())
+    agent.rule.after_sync(agent)
 
 
 @dataclasses.dataclass
@@ -313,10 +336,12 @@ class TrainLog:
 def train_dqn(env, agent: DQNAgent, frames: int, seed: int, *, progress: bool | None = None, desc: str = "dqn",
               log_every: int = 1000, checkpoint: str | Path | None = None, checkpoint_every: int = 0,
               resume: bool = False) -> TrainLog:
-    """Interact for `frames` environment steps, one update every `train_every` frames after the replay start.
-    Time-limit truncation starts a new episode without marking the transition terminal (with `cfg.truncation_terminal`
-    it marks it). With `cfg.clip_rewards` the replay buffer and the agent's hooks get sign(r), `end_episode` the sum
-    of those, and the log the environment's rewards.
+    """Interact for `frames` environment steps, one update every `train_every` frames after the replay start (then
+    the frame-clock target sync of `cfg.target_sync_frames`); at an episode's last frame `agent.end_episode` follows
+    that update, or precedes it with `cfg.episode_end_before_update`. Time-limit truncation starts a new episode
+    without marking the transition terminal (with `cfg.truncation_terminal` it marks it). With `cfg.clip_rewards`
+    the replay buffer and the agent's hooks get sign(r), `end_episode` the sum of those, and the log the
+    environment's rewards.
 
     With `checkpoint` and `checkpoint_every`, the agent, replay buffer, log and RNG states are saved at the first
     episode end after every `checkpoint_every` frames. `resume=True` continues from that checkpoint: every
@@ -347,15 +372,20 @@ def train_dqn(env, agent: DQNAgent, frames: int, seed: int, *, progress: bool | 
         episode_return += reward
         learned_return += learned
         obs = next_obs
+        ended = terminated or truncated
+        if ended and cfg.episode_end_before_update:
+            agent.end_episode(learned_return)
         if frame > cfg.replay_start and frame % cfg.train_every == 0:
             info = agent.update(sample_batch(buffer, cfg, rng, agent.device), rng)
             for key, value in info.items():
                 running[key].append(value)
+        sync_targets_on_frame(agent, frame)
         if frame % log_every == 0 and running:
             log.add_means(running)
             running.clear()
-        if terminated or truncated:
-            agent.end_episode(learned_return)
+        if ended:
+            if not cfg.episode_end_before_update:
+                agent.end_episode(learned_return)
             log.episode_returns.append(episode_return)
             log.episode_end_frames.append(frame)
             episode_return = learned_return = 0.0

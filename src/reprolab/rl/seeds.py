@@ -35,7 +35,7 @@ from torch.nn import functional as F
 
 from reprolab.nets.grouped import grouped_linear
 from reprolab.rl.dqn import (DQNConfig, TargetRule, TrainLog, learning_reward, make_optimizer, sample_batch,
-                             sync_targets, transition_done)
+                             sync_targets, sync_targets_on_frame, transition_done)
 from reprolab.rl.replay import ReplayBuffer
 from reprolab.rl.schedules import LinearSchedule
 from reprolab.runtime.progress import Progress
@@ -213,8 +213,9 @@ def train_dqn_seeds(make_env: Callable[[], gym.Env], agent: SeedBatchedDQN, fram
                     progress: bool | None = None, desc: str = "dqn seeds", log_every: int = 1000,
                     checkpoint: str | Path | None = None, checkpoint_every: int = 0,
                     resume: bool = False) -> list[TrainLog]:
-    """`train_dqn` for every seed of `agent` at once (its `cfg` flags for truncation, reward clipping and replay
-    sampling included); returns one log per seed.
+    """`train_dqn` for every seed of `agent` at once (its `cfg` flags for truncation, reward clipping, replay
+    sampling and the frame-clock target sync included; the stacked agent has no episode hooks, so
+    `episode_end_before_update` changes nothing here); returns one log per seed.
 
     With `checkpoint` and `checkpoint_every`, the agent, buffers, logs and generators are saved every
     `checkpoint_every` frames; `resume=True` continues from there with every environment starting a new episode
@@ -257,6 +258,7 @@ def train_dqn_seeds(make_env: Callable[[], gym.Env], agent: SeedBatchedDQN, fram
             info = agent.update({key: torch.stack([s[key] for s in samples]) for key in samples[0]}, rngs)
             for key, values in info.items():
                 running[key].append(values)
+        sync_targets_on_frame(agent, frame)
         if frame % log_every == 0 and running:
             for i, log in enumerate(logs):
                 log.add_means({key: [per_update[i] for per_update in values] for key, values in running.items()})

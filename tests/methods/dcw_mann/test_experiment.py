@@ -4,6 +4,7 @@ import pandas as pd
 import pytest
 
 from reprolab.launch import run_method
+from reprolab.methods.dcw_mann import experiment
 from reprolab.methods.dcw_mann.claims import claims
 from reprolab.methods.dcw_mann.experiment import CONFIGS, grid_cells, iteration_cost, log_data
 from reprolab.methods.dcw_mann.log import load_log
@@ -117,6 +118,22 @@ def test_quick_data_sizes():
     assert (len(helpdesk.test), len(helpdesk.curve), len(helpdesk.selection)) == (3261, 600, 656)
     assert helpdesk.max_decode == 20 and len(bpi.selection) == 1000
     assert max(len(p) for p in bpi.test.prefixes) == 20
+
+
+def test_official_decoding_sizes_the_attention_for_the_test_suffixes_too(monkeypatch):
+    """With `train.decode_to_longest_target` the seq2seq's attention is sized over the training, validation and
+    test suffixes (the official code's), as the test batches decode their longest suffix + 1 steps; by default
+    over the training and validation suffixes. (On these logs a training suffix is the longest, so the sizes are
+    equal; the pairs passed are what differ.)"""
+    sized: list[tuple] = []
+    real = experiment.attention_steps
+    monkeypatch.setattr(experiment, "attention_steps", lambda steps, *parts: sized.append(parts) or real(steps, *parts))
+    cfg = CONFIGS["quick"]
+    default = log_data("helpdesk", cfg)
+    official = log_data("helpdesk", dataclasses.replace(
+        cfg, train=dataclasses.replace(cfg.train, decode_to_longest_target=True)))
+    assert sized == [(default.train, default.val), (official.train, official.val, official.test)]
+    assert official.attention_steps == max(20, 1 + max(len(s) for part in sized[1] for s in part.suffixes))
 
 
 def test_suffix_predictor_on_a_pandas_log():

@@ -5,10 +5,11 @@ import random
 import pytest
 import torch
 
-from reprolab.methods.dcw_mann.model import EOS, GO, PAD, MemoryEncoderDecoder, ModelConfig
+from reprolab.methods.dcw_mann.log import Pairs
+from reprolab.methods.dcw_mann.model import EOS, GO, PAD, MemoryEncoderDecoder, ModelConfig, SuffixModel
 from reprolab.methods.dcw_mann.seq2seq import Seq2SeqAttention, Seq2SeqConfig
-from reprolab.methods.dcw_mann.training import (encode_prefixes, encode_targets, evaluation_batches,
-                                                masked_cross_entropy, predict)
+from reprolab.methods.dcw_mann.training import (TrainConfig, encode_prefixes, encode_targets, evaluate,
+                                                evaluation_batches, masked_cross_entropy, predict)
 
 VOCAB = 8                       # 6 activities + PAD/EOS + GO
 SMALL = dict(slots=5, word_size=4, read_heads=2, hidden=12)
@@ -141,6 +142,44 @@ def test_official_scoring_of_joined_blocks_equals_one_block_at_a_time():
         alone = [p for block in blocks for p in predict(model, block, 6, 10, official=True)]
         assert len(evaluation_batches(prefixes, 100, official=True)) < len(blocks)
         assert predict(model, prefixes, 6, 100, official=True) == alone
+
+
+class NeverEnds(SuffixModel):
+    """Logits that always pick activity 1 (token 2), never EOS; records the decoder steps it is asked for."""
+
+    vocab = 4
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.steps: list[int] = []
+
+    def forward(self, prefix, decode_steps, targets=None, stop_at_eos=False):
+        self.steps.append(decode_steps)
+        return torch.tensor([0.0, 0.0, 1.0, 0.0]).expand(prefix.shape[0], decode_steps, 4)
+
+
+def test_official_decoding_runs_as_many_steps_as_the_batchs_longest_suffix():
+    """The official test loops decode the batch's longest target (suffix + EOS) and cut at the first EOS: a model
+    that never ends predicts that many activities; by default `max_decode` of them."""
+    pairs = Pairs(((1,), (2,), (1, 2)), ((3, 4, 5, 6, 1), (3,), ()), (0, 1, 2))
+    model = NeverEnds()
+    assert predict(model, pairs.prefixes, 3, 100) == [[1] * 3] * 3
+    assert predict(model, pairs.prefixes, 3, 100, suffixes=pairs.suffixes) == [[1] * 6, [1] * 6, [1]]
+    assert predict(model, pairs.prefixes, 3, 1, suffixes=pairs.suffixes) == [[1] * 6, [1] * 2, [1]]  # one a batch
+    model.steps.clear()
+    evaluate(model, pairs, TrainConfig(max_decode=3, decode_to_longest_target=True))
+    assert model.steps == [6, 1]                            # the batch of one-event prefixes, then (1, 2)
+    model.steps.clear()
+    evaluate(model, pairs, TrainConfig(max_decode=3))
+    assert model.steps == [3, 3]
+    # the official blocks of 10, both padded to 2 events, decode apart: each for its own longest suffix + 1
+    blocks = Pairs(pairs.prefixes * 4, pairs.suffixes * 3 + ((1, 2),) * 3, (0,) * 12)
+    model.steps.clear()
+    predict(model, blocks.prefixes, 3, 100, official=True)
+    assert model.steps == [3]                               # joined by default: one batch
+    model.steps.clear()
+    evaluate(model, blocks, TrainConfig(max_decode=3, official_eval_batches=True, decode_to_longest_target=True))
+    assert model.steps == [6, 3]
 
 
 def test_greedy_decode_stops_at_eos_and_bad_sizes_are_errors():

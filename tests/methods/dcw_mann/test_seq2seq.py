@@ -9,8 +9,11 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 from reprolab.methods.dcw_mann.log import Pairs
 from reprolab.methods.dcw_mann.model import MemoryEncoderDecoder, ModelConfig, TFLSTMCell, tf_lstm_init_
 from reprolab.methods.dcw_mann.predictor import build_model, train_config_for
-from reprolab.methods.dcw_mann.seq2seq import Seq2SeqAttention, Seq2SeqConfig, attention_steps
-from reprolab.methods.dcw_mann.training import TrainConfig, encode_prefixes, predict
+from reprolab.methods.dcw_mann.experiment import DcwMannConfig
+from reprolab.methods.dcw_mann.seq2seq import Seq2SeqAttention, Seq2SeqConfig, attention_steps, time_major_context
+from reprolab.methods.dcw_mann.stacked import StackedSeq2Seq
+from reprolab.methods.dcw_mann.training import TrainConfig, encode_prefixes, first_step_probabilities, predict
+from reprolab.runtime.config import ConfigError
 
 VOCAB = 8
 PREFIXES = [(1, 2, 3), (4,), (5, 6, 1, 2, 3)]
@@ -162,3 +165,60 @@ def test_tf_init_applies_to_both_cells():
     cell = TFLSTMCell(3, 4)
     tf_lstm_init_(cell)
     assert cell.bias.eq(0).all() and cell.weight.abs().max() <= (6 / (3 + 20)) ** 0.5
+
+
+def official_contexts(outputs: np.ndarray, w_omega: np.ndarray, b_omega: np.ndarray) -> np.ndarray:
+    """The official attention, operation by operation, on right-padded time-major encoder outputs (T, B, 2H):
+    rows t*B + b scored, reshaped to [-1, T, D, 1], transposed to time-major and summed over time."""
+    steps, batch, width = outputs.shape
+    decode = w_omega.shape[1]
+    v = np.tanh(outputs.reshape(-1, width) @ w_omega + b_omega.reshape(1, -1))
+    exps = np.exp(v).reshape(-1, decode)
+    alphas = (exps / exps.sum(1).reshape(-1, 1)).reshape(-1, steps, decode, 1).transpose(1, 0, 2, 3)
+    temp = np.stack([outputs] * decode, axis=3).transpose(0, 1, 3, 2)
+    return (temp * alphas).sum(0).reshape(batch, decode, width)
+
+
+def test_time_major_attention_mixes_the_samples_as_the_official_code():
+    """Prefixes of 3, 1 and 5 events: the official batch holds them right-padded and time-major; its contexts,
+    and the first decoder step fed with them, are the flagged model's."""
+    model = _seq2seq(time_major_attention=True)
+    prefix = encode_prefixes(PREFIXES)
+    with torch.no_grad():
+        encoded, hc = model.encode(prefix)
+        outputs = np.zeros((5, 3, 12), dtype=np.float32)
+        for row, k in enumerate(len(p) for p in PREFIXES):
+            outputs[:k, row] = encoded[row, -k:].numpy()
+        reference = official_contexts(outputs, model.attention.weight.numpy().T, model.attention.bias.numpy())
+        contexts = time_major_context(encoded, prefix[:, :-1] != 0, model.attention)
+        assert np.allclose(contexts.numpy(), reference, atol=1e-6)
+        x = torch.cat([torch.nn.functional.one_hot(torch.ones(3, dtype=torch.long), VOCAB).float(),
+                       torch.tensor(reference[:, 0])], dim=1)
+        assert torch.allclose(model(prefix, 1)[:, 0], model.output(model.decoder(x, hc)[0]), atol=1e-5)
+        own = torch.einsum("btd,bth->bdh", torch.tanh(model.attention(encoded)).softmax(-1), encoded)
+        assert not torch.allclose(contexts, own, atol=1e-2)               # each sample's own alphas: other contexts
+        assert not torch.equal(model(prefix, 1), _seq2seq()(prefix, 1))  # the same weights without the flag
+        # one prefix alone has nothing to mix with: the default's logits
+        assert torch.allclose(model(prefix[2:], 4), _seq2seq()(prefix[2:], 4), atol=1e-6)
+
+
+def test_time_major_attention_scores_the_official_blocks_one_at_a_time_and_refuses_stacking():
+    """The official blocks of 10 are not joined by their padded length when the samples of a batch mix: the
+    probabilities are those of each block decoded alone (joined, they would differ)."""
+    torch.manual_seed(0)
+    model = Seq2SeqAttention(VOCAB, Seq2SeqConfig(hidden=6, time_major_attention=True), decode_steps=6)
+    rng = np.random.default_rng(0)
+    prefixes = [tuple(rng.integers(1, 7, size=rng.integers(1, 3)).tolist()) for _ in range(40)]
+    blocks = [prefixes[start:start + 10] for start in range(0, len(prefixes), 10)]
+    alone = np.concatenate([first_step_probabilities(model, block, 10, official=True) for block in blocks])
+    assert np.array_equal(first_step_probabilities(model, prefixes, 100, official=True), alone)
+    assert predict(model, prefixes, 6, 100, official=True) == [
+        p for block in blocks for p in predict(model, block, 6, 10, official=True)]
+    joined = model(encode_prefixes(prefixes), 1)[:, 0].softmax(-1).detach().numpy()   # all blocks pad to 2 events
+    assert not np.allclose(joined, alone, atol=1e-5)
+    with pytest.raises(ValueError, match="stacking"):
+        StackedSeq2Seq([model, model])
+    with pytest.raises(ConfigError, match="time_major_attention"):
+        DcwMannConfig(seq2seq=Seq2SeqConfig(time_major_attention=True),
+                      stacked_models=("dcw_mann", "lstm_seq2seq"))
+    DcwMannConfig(seq2seq=Seq2SeqConfig(time_major_attention=True))  # the seq2seq is not stacked by default

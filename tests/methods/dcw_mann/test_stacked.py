@@ -118,6 +118,20 @@ def test_stacked_predictions_equal_each_models_own(variant, kwargs, official):
     assert len({tuple(map(tuple, p)) for p in own}) > 1                     # the seeds' models predict differently
 
 
+def test_stacked_predictions_decode_to_each_batchs_longest_suffix_as_each_models_own():
+    """With the true suffixes (`TrainConfig.decode_to_longest_target`), one stacked decoding gives every seed's
+    model its own predictions, which differ from those cut at `max_decode` (3)."""
+    models = _models("dcw_mann")
+    pairs = _pairs(45, 12)
+    for official in (False, True):
+        own = [predict(model, pairs.prefixes, 3, 7, official=official, suffixes=pairs.suffixes) for model in models]
+        assert stacked_predict(stacked_models(models), pairs.prefixes, 3, 7, official=official,
+                               suffixes=pairs.suffixes) == own
+        assert seed_predictions(models, pairs.prefixes, 3, TrainConfig(eval_batch=7), "cpu", official,
+                                suffixes=pairs.suffixes) == own
+        assert own != [predict(model, pairs.prefixes, 3, 7, official=official) for model in models]
+
+
 def test_budget_predictions_decode_only_where_the_budget_selected_another_evaluation():
     """A seed whose budget selection is its best selection reuses the best weights' predictions (no decoding);
     another is decoded with its budget weights, and its model keeps the best weights."""

@@ -1,12 +1,13 @@
 """Tax et al.'s LSTM: every prefix padded to a fixed length, so a prediction does not depend on its batch; the
-official time divisors and tie rule behind their flags."""
+official time divisors, tie rule, Keras layers and suffix-loop times behind their flags."""
 
 import numpy as np
 import pytest
 import torch
 
-from reprolab.methods.dcw_mann.baselines import TaxConfig, TaxLSTM, next_class
-from reprolab.methods.dcw_mann.log import EventLog, load_log, make_pairs, split_cases
+from reprolab.methods.dcw_mann.baselines import (TaxConfig, TaxLSTM, TaxNetwork, mean_remaining_time, next_class,
+                                                 sequence_dropout)
+from reprolab.methods.dcw_mann.log import EventLog, Pairs, load_log, make_pairs, split_cases
 
 
 def test_a_tax_lstm_prediction_does_not_depend_on_the_other_prefixes_in_its_batch():
@@ -43,6 +44,10 @@ def test_official_divisors_are_the_mean_gaps_over_every_event_of_the_whole_log()
     assert fit[False].divisors == pytest.approx((30.0, 100.0 / 3))
     # Tax et al.: all 8 events of the log, first events as 0: gaps 0+10+20, 0+60, 0+1000, 0; starts 0+10+30, 0+60, ...
     assert fit[True].divisors == pytest.approx((1090.0 / 8, 1100.0 / 8))
+    # the mean remaining time (Tax et al.'s divisor3) over the same cases: remaining 30, 20, 0 | 60, 0 | 1000, 0 | 0
+    assert fit[False].remaining_mean == pytest.approx((50.0 / 3 + 30.0) / 2)
+    assert fit[True].remaining_mean == pytest.approx((50.0 / 3 + 30.0 + 500.0 + 0.0) / 4)
+    assert mean_remaining_time(log, [2]) == 500.0
 
 
 def get_symbol(probs: list[float]) -> int:
@@ -83,3 +88,89 @@ def test_tax_lstm_suffixes_follow_the_tie_rule():
         suffixes[flag] = model.predict_pairs(pairs)
     assert suffixes[False] == [[2, 2, 2]] * len(pairs)
     assert suffixes[True] == [[3, 3, 3]] * len(pairs)
+
+
+class RecordingNet(torch.nn.Module):
+    """Activity id 3 (class 2) with the scaled gap 0.5 for every input; keeps the inputs it was given."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.inputs: list[torch.Tensor] = []
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        self.inputs.append(x.clone())
+        return torch.tensor([[0.0, 0.0, 5.0, 0.0]]).expand(len(x), -1), torch.full((len(x),), 0.5)
+
+
+@pytest.mark.parametrize("official", [False, True])
+def test_suffix_loop_times_of_a_predicted_event(official):
+    """Case 0 at [0, 10] s, a prediction of gap 0.5 (scaled), divisors 4 and 8, mean remaining time 1000 s. Default:
+    the event at 10 + 0.5 x 4 = 12 s. Tax et al.'s loop: 0.5 joins the seconds since the previous event as it is,
+    the time since the start is 10 + 0.5, the clock (midnight, weekday) reads 10 + 0.5 x 1000 = 510 s."""
+    model = TaxLSTM(TaxConfig(max_suffix=2, official_suffix_times=official))
+    model.net, model.log, model.maxlen = RecordingNet(), tiny_log(), 4
+    model.divisors, model.remaining_mean = (4.0, 8.0), 1000.0
+    assert model.predict_pairs(Pairs(((1, 2),), ((3,),), (0,))) == [[3, 3]]
+    first, second = (x[0].numpy() for x in model.net.inputs)
+    assert np.array_equal(first[2:], second[1:3])                     # the true events' features are unchanged
+    seconds = (0.5, 10.5, 510.0) if official else (2.0, 12.0, 12.0)
+    expected = [0, 0, 1, 3, seconds[0] / 4.0, seconds[1] / 8.0, seconds[2] / 86400, 3 / 7]   # 1970-01-01: Thursday
+    assert second[3].tolist() == pytest.approx(expected)
+
+
+def test_sequence_dropout_keeps_one_mask_over_the_time_steps():
+    torch.manual_seed(0)
+    x = torch.rand(6, 5, 4) + 1.0
+    ratio = sequence_dropout(x, 0.5, training=True) / x
+    assert torch.equal(ratio, ratio[:, :1].expand_as(ratio))         # each sample and feature: one mask for all steps
+    assert set(ratio.unique().tolist()) == {0.0, 2.0}                 # inverted dropout: kept x / (1 - p)
+    assert torch.equal(sequence_dropout(x, 0.5, training=False), x)
+
+
+def lstm_inputs(net: TaxNetwork, x: torch.Tensor) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+    """The input each LSTM of `net` receives on x, and the shared BatchNorm's output (B, T, H)."""
+    seen: dict[str, torch.Tensor] = {}
+    for name in ("shared", "act_lstm", "time_lstm"):
+        getattr(net, name).register_forward_pre_hook(lambda _m, args, name=name: seen.__setitem__(name, args[0]))
+    net.bn.register_forward_hook(lambda _m, _args, out: seen.__setitem__("bn", out.transpose(1, 2)))
+    net(x)
+    return seen, seen.pop("bn")
+
+
+def test_official_keras_drops_each_lstm_input_with_one_mask_over_time():
+    """Keras's LSTM(dropout=0.2): the shared LSTM reads x and each head's LSTM the shared BatchNorm's output, each
+    dropped with its own mask, the same at every step; by default the shared LSTM reads x itself."""
+    x = torch.rand(8, 5, 6) + 1.0
+    torch.manual_seed(0)
+    default, _ = lstm_inputs(TaxNetwork(6, 3, TaxConfig(hidden=16, dropout=0.5)).train(), x)
+    assert torch.equal(default["shared"], x)
+    torch.manual_seed(0)
+    seen, normed = lstm_inputs(TaxNetwork(6, 3, TaxConfig(hidden=16, dropout=0.5, official_keras=True)).train(), x)
+    masks = {"shared": seen["shared"] / x, "act_lstm": seen["act_lstm"] / normed,
+             "time_lstm": seen["time_lstm"] / normed}
+    for mask in masks.values():
+        assert torch.allclose(mask, mask[:, :1].expand_as(mask))
+        assert set(mask[:, 0].round().unique().tolist()) == {0.0, 2.0}
+    assert not torch.equal(masks["act_lstm"], masks["time_lstm"])
+
+
+def test_official_keras_initialisation_and_batch_norm():
+    """Glorot-uniform input kernels, orthogonal recurrent kernels, one bias (forget block 1) that stays the only
+    trained one, Glorot-uniform Dense with zero bias; BatchNorm momentum 0.99 (0.01 in torch's terms), eps 1e-3."""
+    torch.manual_seed(0)
+    net = TaxNetwork(8, 3, TaxConfig(hidden=4, official_keras=True))
+    for lstm in (net.shared, net.act_lstm, net.time_lstm):
+        w_hh = lstm.weight_hh_l0.detach()
+        assert torch.allclose(w_hh.T @ w_hh, torch.eye(4), atol=1e-5)
+        limit = (6 / (lstm.input_size + 16)) ** 0.5
+        assert lstm.weight_ih_l0.abs().max() <= limit and lstm.weight_ih_l0.abs().max() > 0.8 * limit
+        assert lstm.bias_ih_l0.tolist() == [0.0] * 4 + [1.0] * 4 + [0.0] * 8
+        assert lstm.bias_hh_l0.eq(0).all() and not lstm.bias_hh_l0.requires_grad
+    assert net.act_out.bias.eq(0).all() and net.act_out.weight.abs().max() <= (6 / 8) ** 0.5
+    assert [(bn.momentum, bn.eps) for bn in (net.bn, net.act_bn, net.time_bn)] == [(0.01, 1e-3)] * 3
+    default = TaxNetwork(8, 3, TaxConfig(hidden=4))
+    assert (default.bn.momentum, default.bn.eps) == (0.1, 1e-5) and default.shared.bias_hh_l0.requires_grad
+    log = tiny_log()
+    fit = TaxLSTM(TaxConfig(hidden=4, iterations=2, batch_size=2, eval_every=1, max_suffix=2,
+                            official_keras=True)).fit(log, [0, 1], make_pairs(log, [0]), seed=0)
+    assert fit.net.shared.bias_hh_l0.eq(0).all() and fit.net.shared.bias_ih_l0[4:8].ne(1).any()

@@ -249,3 +249,51 @@ def test_an_unlabelled_target_batch_joins_the_general_penalty_only():
     expected = mean_source_risk(general.classifier(z[:18]), batches) + 1.0 * general.penalty(z, batches, 6)  # no ramp
     info = general.update(batches, unlabeled=target)                     # the loss at the weights before the step
     assert info["loss"] == pytest.approx(expected.item(), rel=1e-6)
+
+
+def _domainbed_gaussian_mmd(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """DomainBed's AbstractMMD.mmd, gaussian kernel: bandwidths 1e-3..1e3 on squared distances clamped at 1e-30."""
+    def kernel(u, v):
+        d = (u.pow(2).sum(1, keepdim=True) + v.pow(2).sum(1) - 2 * u @ v.T).clamp_min(1e-30)
+        return sum(torch.exp(-g * d) for g in (1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0, 1000.0))
+    return kernel(a, a).mean() + kernel(b, b).mean() - 2 * kernel(a, b).mean()
+
+
+def _domainbed_mean_cov(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """DomainBed's AbstractMMD.mmd, mean_cov kernel (CORAL)."""
+    ca, cb = a - a.mean(0, keepdim=True), b - b.mean(0, keepdim=True)
+    cov_a, cov_b = ca.T @ ca / (len(a) - 1), cb.T @ cb / (len(b) - 1)
+    return (a.mean(0) - b.mean(0)).pow(2).mean() + (cov_a - cov_b).pow(2).mean()
+
+
+@pytest.mark.parametrize("algorithm, distance", [(MMD, _domainbed_gaussian_mmd), (CORAL, _domainbed_mean_cov)])
+def test_featurizer_per_domain_gives_domainbeds_mmd_and_coral_with_batchnorm(algorithm, distance):
+    """With a BatchNorm featurizer, `featurizer_per_domain=True` is DomainBed's AbstractMMD.update (one featurizer
+    pass per domain's batch, mean CE + gamma * mean pairwise distance): the same loss, gradients and BatchNorm running
+    statistics as that update written out here (float64). The default pooled pass normalises with every domain's
+    statistics and gives other gradients."""
+    import itertools
+
+    batches = [(x.double() + 3.0 * i, y) for i, (x, y) in enumerate(_batches())]   # domains apart in feature means
+
+    def bn_featurizer():
+        torch.manual_seed(0)
+        return nn.Sequential(nn.Linear(5, 6), nn.BatchNorm1d(6), nn.ReLU())
+
+    reference = algorithm(bn_featurizer(), 6, 4, 3, gamma=0.5).double()
+    feats = [reference.featurizer(x) for x, _ in batches]
+    objective = sum(nn.functional.cross_entropy(reference.classifier(f), y) for f, (_, y) in zip(feats, batches)) / 3
+    penalty = sum(distance(feats[i], feats[j]) for i, j in itertools.combinations(range(3), 2)) / 3
+    (objective + 0.5 * penalty).backward()
+    for per_domain in (True, False):
+        alg = algorithm(bn_featurizer(), 6, 4, 3, gamma=0.5, featurizer_per_domain=per_domain).double()
+        info = alg.update(batches)             # Adam's step leaves the gradients of the loss in .grad
+        grads_match = all(torch.allclose(p.grad, q.grad, atol=1e-10)
+                          for p, q in zip(alg.parameters(), reference.parameters()))
+        bn, ref_bn = alg.featurizer[1], reference.featurizer[1]
+        stats_match = torch.allclose(bn.running_mean, ref_bn.running_mean, atol=1e-12) and \
+            torch.allclose(bn.running_var, ref_bn.running_var, atol=1e-12)
+        assert grads_match == stats_match == per_domain
+        if per_domain:
+            assert info["risk"] == pytest.approx(objective.item(), rel=1e-12)
+            assert info["penalty"] == pytest.approx(penalty.item(), rel=1e-10)

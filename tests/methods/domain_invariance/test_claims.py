@@ -210,3 +210,21 @@ def test_claims_built_for_the_tasks_run_in_order():
     metrics["trivial"]["rotated_digits_shift"] = SHIFT_LEVELS
     names = [c.name for c in claims(metrics, CFG)]
     assert names == QUICK_CLAIMS
+
+
+def test_domainbeds_oracle_is_reported_per_seed_with_its_note():
+    """With `target_split="domainbed"` the oracle picks a lambda per seed on the target's "out" split (lambda 10 in
+    seeds 0-2, lambda 1 in seeds 3-4 here); the claims report those lambdas and say how they were chosen."""
+    cfg = dataclasses.replace(CFG, target_split="domainbed")
+    metrics = shift_metrics([g + 0.03 for g in GENERAL], GENERAL)
+    out = {"0.1": [0.5] * 5, "1": [0.6, 0.6, 0.6, 0.9, 0.9], "10": [0.7, 0.7, 0.7, 0.8, 0.8]}
+    for arm in ("general", "compressed"):
+        block = metrics["tasks"]["rotated_digits_shift"][arm]
+        for lam, values in out.items():
+            block["by_lambda"][lam]["per_seed_target_out"] = values
+        block["selection_claim_lambdas"] = select(block["by_lambda"], ["0.1", "1", "10"], target_split="domainbed")
+    claim = by_name(metrics, cfg)["compressed_vs_general_under_label_shift"]
+    assert claim.observed["reported_beside"]["general"]["oracle_lambda"] == ["10", "10", "10", "1", "1"]
+    assert "per seed on the target's \"out\" split" in claim.observed["oracle_note"]
+    assert "mean target accuracy" in by_name(shift_metrics(GENERAL, GENERAL))[
+        "compressed_vs_general_under_label_shift"].observed["oracle_note"]

@@ -192,3 +192,54 @@ def test_holdout_rounding_floor_cuts_domainbeds_int_of_the_fraction():
         assert np.array_equal(np.concatenate([f.x_val, f.x_train]), np.concatenate([d.x_val, d.x_train]))
     with pytest.raises(ValueError, match="holdout_rounding"):
         build_task.__wrapped__("rotated_digits", holdout_rounding="ceil")
+
+
+def test_domainbed_target_split_sets_apart_the_out_split_then_cuts_the_uda_part_from_the_rest():
+    """DomainBed splits the target env into out (20%) and in, and cuts the uda part from in: of the 299 permuted
+    images of the 75-degree shard, the first 60 (59 with floor rounding) are the "out" split (validation part), the
+    next round(0.2 * 239) = 48 the unlabelled ones, the remaining 191 the scored "in" split."""
+    plain = build_task.__wrapped__("rotated_digits", data_seed=0)
+    split = build_task.__wrapped__("rotated_digits", data_seed=0, uda_fraction=0.2, target_split="domainbed")
+    everything = plain.target.x_all
+    assert len(everything) == 299 and plain.target.y_val.size == 0
+    assert np.array_equal(split.target.x_val, everything[:60])
+    assert np.array_equal(split.unlabeled, everything[60:108])
+    assert np.array_equal(split.target.x_train, everything[108:]) and len(split.target.y_train) == 191
+    floor = build_task.__wrapped__("rotated_digits", data_seed=0, target_split="domainbed", holdout_rounding="floor")
+    assert len(floor.target.y_val) == 59 and np.array_equal(floor.target.x_train, everything[59:])
+    assert np.array_equal(split.sources[0].x_train, plain.sources[0].x_train)   # the sources do not change
+    with pytest.raises(ValueError, match="target_split"):
+        build_task.__wrapped__("rotated_digits", target_split="oracle")
+
+
+def _eight_bit_digits(n=3, side=28):
+    """Digits on a zero border, on the 1/255 grid (as MNIST's bytes / 255)."""
+    x = np.zeros((n, 1, side, side), np.float32)
+    x[:, :, 6:22, 8:20] = np.random.default_rng(0).integers(0, 256, (n, 1, 16, 12)) / np.float32(255)
+    return x
+
+
+def test_pil_rotation_is_domainbeds_8_bit_rotation_counter_clockwise():
+    """`rotate_pil` (torchvision's `rotate` on PIL images): 90 degrees is exactly np.rot90 (counter-clockwise),
+    0 degrees keeps 8-bit images; at 30 degrees PIL's bilinear resampling lies within one grey level of grid
+    sampling's (the same rotation, rounded to 8 bits) and every value stays on the 1/255 grid."""
+    from reprolab.methods.domain_invariance.domains import rotate_pil
+
+    x = _eight_bit_digits()
+    assert np.array_equal(rotate_pil(x, 90, "bilinear"), np.rot90(x, axes=(2, 3)))
+    assert np.array_equal(rotate_pil(x, 0, "bicubic"), x)
+    pil, grid = rotate_pil(x, 30, "bilinear"), rotate(x, 30, "bilinear")
+    assert np.abs(pil - grid).max() <= 1 / 255 + 1e-6 and not np.array_equal(pil, grid)
+    assert np.array_equal(np.rint(pil * 255) / np.float32(255), pil)
+    assert np.array_equal(rotate(x, 30, "bicubic", rotation="pil"), rotate_pil(x, 30, "bicubic"))
+
+
+def test_rotated_mnist_rotation_flag_rotates_with_pil(monkeypatch):
+    from reprolab.methods.domain_invariance.domains import rotate_pil
+
+    x, y = _fake_mnist(monkeypatch)
+    shard = x[np.random.default_rng(0).permutation(len(y))][5::6]             # the 75-degree shard, data_seed 0
+    pil = build_task.__wrapped__("rotated_mnist_75", rotation="pil").target.x_all
+    assert np.array_equal(pil, rotate_pil(shard, 75, "bicubic"))
+    with pytest.raises(ValueError, match="rotation must be"):
+        build_task.__wrapped__("rotated_mnist_75", rotation="torchvision")

@@ -1,4 +1,6 @@
+import numpy as np
 import pytest
+import torch
 
 from tests.methods.domain_invariance.test_claims import QUICK_CLAIMS
 from reprolab.launch import run_method
@@ -264,3 +266,84 @@ def test_unlabelled_target_runs_use_the_uda_split_and_mmd_ignores_it_unless_aske
     assert len(record["history"]) == 2
     assert not make_algorithm("mmd", None, task, cfg.train).use_unlabeled
     assert make_algorithm("mmd", None, task, apply_overrides(cfg, ["train.mmd_unlabeled=true"]).train).use_unlabeled
+
+
+def test_domainbed_oracle_chooses_per_seed_by_the_targets_out_split():
+    """DomainBed's OracleSelectionMethod: per seed, the lambda whose last checkpoint scores best on the target's
+    "out" split, and its "in" accuracy. Seed 0: out 0.7 vs 0.5, lambda 0.1 (in 0.6); seed 1: 0.2 vs 0.9, lambda 1
+    (in 0.2). The default oracle takes lambda 0.1 for both seeds (mean target 0.65 against 0.55)."""
+    by_lam = {"0.1": {"per_seed_source": [0.9, 0.5], "per_seed_target": [0.6, 0.7], "target": {"mean": 0.65, "se": 0},
+                      "per_seed_source_best_step": [0.9, 0.5], "per_seed_target_best_step": [0.61, 0.71],
+                      "per_seed_target_out": [0.7, 0.2]},
+              "1": {"per_seed_source": [0.8, 0.6], "per_seed_target": [0.9, 0.2], "target": {"mean": 0.55, "se": 0},
+                    "per_seed_source_best_step": [0.95, 0.55], "per_seed_target_best_step": [0.8, 0.3],
+                    "per_seed_target_out": [0.5, 0.9]}}
+    domainbed = select(by_lam, ["0.1", "1"], target_split="domainbed")["oracle"]
+    assert domainbed["chosen_per_seed"] == ["0.1", "1"] and domainbed["per_seed"] == [0.6, 0.2]
+    assert domainbed["mean"] == pytest.approx(0.4)
+    assert select(by_lam, ["0.1", "1"])["oracle"]["per_seed"] == [0.6, 0.7]
+
+
+def test_target_split_and_rotation_are_reachable_from_the_config(monkeypatch):
+    from reprolab.methods.domain_invariance import experiment
+
+    cfg = CONFIGS["quick"]
+    assert cfg.target_split == "all" and cfg.rotation == "grid_sample" and not cfg.train.featurizer_per_domain
+    seen = []
+    monkeypatch.setattr(experiment, "build_task", lambda *args, **kwargs: seen.append(kwargs))
+    task_of("rotated_mnist_75", apply_overrides(cfg, ["target_split=domainbed", "rotation=pil"]))
+    assert seen[0]["target_split"] == "domainbed" and seen[0]["rotation"] == "pil"
+
+
+def test_featurizer_per_domain_reaches_mmd_and_coral():
+    cfg = apply_overrides(CONFIGS["quick"], ["train.featurizer_per_domain=true"])
+    task = build_task("rotated_digits")
+    for name in ("mmd", "coral"):
+        assert make_algorithm(name, None, task, cfg.train).featurizer_per_domain
+        assert not make_algorithm(name, None, task, CONFIGS["quick"].train).featurizer_per_domain
+
+
+def test_a_domainbed_target_split_is_scored_on_its_in_split_and_reports_its_out_split():
+    """A predictor of class 0 everywhere, a target whose "in" split is all class 0 and whose "out" split is all
+    class 1: target accuracy 1, target_out 0, and the trivial level counts the "in" split only."""
+    from reprolab.methods.domain_invariance.domains import Domain, DomainTask
+    from reprolab.methods.domain_invariance.training import evaluate, trivial_levels
+
+    rng = np.random.default_rng(0)
+    x = rng.random((10, 1, 16, 16)).astype(np.float32)
+    sources = tuple(Domain(f"s{i}", x[:6], np.arange(6) % 2, x[6:], np.arange(4) % 2) for i in range(2))
+    target = Domain("t", x[:8], np.zeros(8, np.int64), x[8:], np.ones(2, np.int64))
+    task = DomainTask("toy", sources, target, 2)
+    alg = make_algorithm("erm", None, task, CONFIGS["quick"].train)
+    with torch.no_grad():
+        alg.classifier.weight.zero_()
+        alg.classifier.bias.copy_(torch.tensor([1.0, 0.0]))
+    record = evaluate(alg, task)
+    assert record["target"] == 1.0 and record["target_out"] == 0.0
+    assert trivial_levels(task)["target"] == 1.0
+    plain = DomainTask("toy", sources, Domain("t", x, np.r_[np.zeros(8), np.ones(2)].astype(np.int64), x[:0],
+                                              np.zeros(0, np.int64)), 2)
+    record = evaluate(alg, plain)
+    assert record["target"] == 0.8 and "target_out" not in record
+
+
+def test_target_split_domainbed_records_the_out_split_and_the_summary_selects_on_it():
+    cfg = apply_overrides(CONFIGS["quick"], list(TINY) + ["tasks=rotated_digits", "algorithms=general",
+                                                          "lambdas=0.1,1", "claim_lambdas=0.1,1",
+                                                          "shift_lambdas=0.1,1", "target_split=domainbed"])
+    cell = {"task": "rotated_digits", "algorithm": "erm", "lam": None, "seed": 0}
+    final = run_cell(cell, cfg, "cpu", first_seed=1)["final"]
+    task = task_of("rotated_digits", cfg)
+    assert len(task.target.y_val) == 60 and 0.0 <= final["target_out"] <= 1.0
+    runs = []
+    for lam, out in (("0.1", [0.7, 0.2]), ("1", [0.5, 0.9])):
+        for seed in (0, 1):
+            record = {"step": 20, "source_val_mean": 0.9, "target": 0.6 if lam == "0.1" else 0.3,
+                      "target_out": out[seed], "feature_norm": 1.0, "general_mmd": 0.0, "compressed_mmd": 0.0}
+            runs.append(({"task": "rotated_digits", "algorithm": "general", "lam": float(lam), "seed": seed},
+                         {"history": [dict(record, step=0), record], "final": record, "probe": 0.5,
+                          "probe_majority": 0.5, "collapsed": False, "dead_features": False, "generator_steps": 20}))
+    general = summarize(GridResults(runs), cfg, {})["tasks"]["rotated_digits"]["general"]
+    assert general["by_lambda"]["1"]["per_seed_target_out"] == [0.5, 0.9]
+    assert general["selection"]["oracle"]["chosen_per_seed"] == ["0.1", "1"]
+    assert general["selection"]["oracle"]["per_seed"] == [0.6, 0.3]

@@ -109,3 +109,17 @@ def test_statements_follow_the_config():
     made = {c.name: c for c in claims(metrics(), cfg)}
     assert ">= 7 functions" in made["benchmark_is_large_enough"].statement
     assert "leave-one-subject-out" in made["invalidator@chosen_f1_above_rules"].statement
+
+
+def test_the_convergence_check_states_the_stopping_rules_of_the_solver_that_ran():
+    """Newton-CG stops only on its gradient; the official lbfgs (`evaluation.official_solver`) also on a relative
+    decrease of the loss, so its statement names both."""
+    from reprolab.methods.invalidator.claims import classifier_converged
+    from reprolab.methods.invalidator.evaluate import convergence
+
+    newton = classifier_converged(convergence({})).statement
+    lbfgs = classifier_converged(convergence({}, official_solver=True)).statement
+    assert newton == "every newton-cg fit of the syntactic classifier reached max |gradient| <= 1e-10 within 10000 " \
+                     "iterations"
+    assert lbfgs.startswith("every lbfgs fit of the syntactic classifier stopped at max |projected gradient| <= 0.0001 "
+                            "or a relative decrease of the loss below 64 machine epsilons")

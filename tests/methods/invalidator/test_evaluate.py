@@ -1,9 +1,13 @@
+import dataclasses
+
 import numpy as np
+import pytest
 from sklearn.metrics import roc_auc_score
 
-from reprolab.methods.invalidator.evaluate import (EvalConfig, classifier_diagnostics, convergence, distance_aucs,
-                                                   embedding_hash, evaluate, fold_scores, fold_thresholds,
-                                                   no_false_positive_threshold, scores, syntactic_probabilities)
+from reprolab.methods.invalidator.evaluate import (EvalConfig, classifier_diagnostics, convergence, deduplicated,
+                                                   distance_aucs, embedding_hash, evaluate, fold_scores,
+                                                   fold_thresholds, no_false_positive_threshold, scores,
+                                                   syntactic_probabilities)
 from reprolab.methods.invalidator.syntactic import features, fit_classifier
 
 PERTURBATION = 1e-7
@@ -179,3 +183,50 @@ def test_official_ge_flags_the_classifier_alone_at_p_equal_t_and_leaves_invalida
         (3, 1), (1, 0), (2, 1)]
     for ge in (False, True):
         assert counts[ge]["invalidator_gt@0.975"] == (0, 0) and counts[ge]["invalidator_gt@chosen"] == (2, 0)
+
+
+def test_official_solver_fits_the_official_lbfgs_at_its_default_tol():
+    """The official code fits LogisticRegression(solver='lbfgs', max_iter=10000): `official_solver` gives exactly its
+    probabilities, which differ from the default Newton-CG optimum on 300 features of 40 rows (lbfgs stops at
+    tol 1e-4 before the optimum); the convergence record names the solver that ran."""
+    from sklearn.linear_model import LogisticRegression
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(40, 300))
+    y = x[:, 0] + 0.5 * rng.normal(size=40) > 0
+    official = LogisticRegression(solver="lbfgs", max_iter=10000).fit(x, y).predict_proba(x)[:, 1]
+    flagged_model, _, converged = fit_classifier(x, y, official_unscaled=True, official_solver=True)
+    assert np.array_equal(flagged_model.predict_proba(x)[:, 1], official) and converged
+    default_model = fit_classifier(x, y, official_unscaled=True)[0]
+    assert np.abs(default_model.predict_proba(x)[:, 1] - official).max() > 1e-4
+    assert convergence({}, official_solver=True)["solver"] == "lbfgs"
+    assert convergence({}, official_solver=True)["tol"] == 1e-4
+    assert convergence({})["solver"] == "newton-cg"
+
+
+def test_deduplicated_drops_training_patches_whose_patched_text_was_seen():
+    """Test texts a, b seen first; training rows 0..5 with texts a, c, c, b, d, d keep rows 1 and 4."""
+    patched = ["a", "c", "c", "b", "d", "d", "a", "b"]
+    assert deduplicated(np.arange(6), np.array([6, 7]), patched).tolist() == [1, 4]
+
+
+@pytest.mark.filterwarnings("ignore:The line search algorithm did not converge")   # Newton-CG on 10 rows
+def test_official_training_sets_hold_every_developer_patch_and_deduplicated_patches():
+    """Three modules of 8 patches whose patched texts come in pairs t0 t0 t1 t1 ... (row 8 also reads t0): the
+    official deduplication keeps 8, 7 and 8 training patches of the outer folds (m0: row 8 equals a test text;
+    m1: rows 0 and 1 do; m2: row 8 equals the earlier kept row 0) and 4 or 3 per inner training module; the official
+    developer patches are all 6 in every fit (default: the 4, then 2, of the programs not held out)."""
+    benchmark, emb, y = synthetic_benchmark(n_modules=3, patches=4)
+    patched = [f"t{i // 2}" for i in range(len(y))]
+    patched[8] = "t0"
+    semantic = np.zeros(len(y), bool)
+    cfg = EvalConfig(encoder="tfidf-svd", official_dev_patches=True, official_dedup=True)
+    fits = syntactic_probabilities(benchmark, emb, y, semantic, cfg, patched)["gt"]["fits"]
+    assert [f["rows"] for f in fits] == [8 + 6, 4 + 6, 4 + 6, 7 + 6, 4 + 6, 3 + 6, 8 + 6, 4 + 6, 4 + 6]
+    dev_only = dataclasses.replace(cfg, official_dedup=False)
+    assert [f["rows"] for f in syntactic_probabilities(benchmark, emb, y, semantic, dev_only)["gt"]["fits"]] == \
+        [16 + 6, 8 + 6, 8 + 6] * 3
+    default = syntactic_probabilities(benchmark, emb, y, semantic, EvalConfig(encoder="tfidf-svd"))["gt"]["fits"]
+    assert [f["rows"] for f in default] == [16 + 4, 8 + 2, 8 + 2] * 3
+    with pytest.raises(ValueError, match="official_dedup"):
+        syntactic_probabilities(benchmark, emb, y, semantic, cfg)

@@ -164,6 +164,24 @@ def test_the_channels_last_generator_gives_the_same_numbers_bit_for_bit(upsample
     assert copy.deepcopy(fast).blocks[0](h).is_contiguous(memory_format=torch.channels_last)
 
 
+def test_contiguous_generator_is_dfads_plain_generator():
+    """`contiguous_generator`: the distiller's generator is DFAD's plain contiguous GeneratorA (no layout change, no
+    conversion hook), bit for bit the one built from the same seed; by default it runs channels-last on CPU."""
+    from reprolab.nets import GeneratorA
+
+    teacher, case = build_network("cnn16"), CONFIGS["quick"].digits
+    flagged = make_distiller(dataclasses.replace(case, contiguous_generator=True), "base", teacher, 0, "cpu").generator
+    default = make_distiller(case, "base", teacher, 0, "cpu").generator
+    torch.manual_seed(0)
+    build_network(case.student)                                  # make_distiller builds the student first
+    plain = GeneratorA(case.nz, case.ngf, case.img_size, case.channels, case.upsample, case.conditional, 0)
+    assert all(p.is_contiguous() for p in flagged.parameters()) and not flagged.blocks[0]._forward_hooks
+    assert not all(p.is_contiguous() for p in default.parameters()) and default.blocks[0]._forward_hooks
+    z = torch.randn(16, case.nz)
+    assert torch.equal(flagged(z), plain(z))
+    assert all(torch.equal(p, q) for p, q in zip(flagged.state_dict().values(), plain.state_dict().values()))
+
+
 def test_best_selection_reports_the_best_evaluation_as_dfad_keeps_its_best_checkpoint():
     """DFAD_mnist.py keeps the student of its best test accuracy (`best_acc`); `selection="best"` reports that
     accuracy as `best_accuracy` where the default reports `last_k_accuracy`, the mean of the last k evaluations."""

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from reprolab.methods.mad import teachers
+from reprolab.methods.mad.config import CaseConfig
 from reprolab.methods.mad.teachers import TeacherRecipe, train_teacher
 from reprolab.runtime.train import LoopCheckpoints
 from tests.runtime.test_train_resume import Interrupt, stop_loop_at
@@ -73,3 +74,22 @@ def test_a_teacher_step_reads_no_loss_into_python(tiny_recipe, monkeypatch, host
     monkeypatch.setitem(teachers.RECIPES, "tiny", dataclasses.replace(TINY, epochs=40))
     train_teacher("tiny", seed=0)
     assert len(host_reads) <= 120 / 50, host_reads
+
+
+def test_the_constant_lr_teacher_is_the_cifar10_recipe_without_its_lr_step(tiny_recipe, monkeypatch):
+    """DFAD's README command passes `--step_size 80` without `--scheduler`, so its lr never steps: the
+    "cifar10_resnet34_constant_lr" recipe is the CIFAR-10 recipe without the step, a `<case>.teacher` choice. On the
+    tiny loop, a recipe with no step trains every batch at its lr, one with a step every epoch at 0.1x per epoch."""
+    assert teachers.RECIPES["cifar10_resnet34_constant_lr"] == dataclasses.replace(
+        teachers.RECIPES["cifar10_resnet34"], lr_step_epochs=0)
+    assert CaseConfig(teacher="cifar10_resnet34_constant_lr").teacher == "cifar10_resnet34_constant_lr"
+    rates: list[float] = []
+    sgd_step = torch.optim.SGD.step
+    monkeypatch.setattr(torch.optim.SGD, "step",
+                        lambda self, *args, **kwargs: rates.append(self.param_groups[0]["lr"]) or sgd_step(self))
+    train_teacher("tiny", seed=0)
+    assert rates == pytest.approx([0.05] * 3 + [0.005] * 3 + [0.0005] * 3)
+    rates.clear()
+    monkeypatch.setitem(teachers.RECIPES, "tiny", dataclasses.replace(TINY, lr_step_epochs=0))
+    train_teacher("tiny", seed=0)
+    assert rates == [0.05] * 9

@@ -149,6 +149,44 @@ def test_episode_end_inserts_returns_to_go_of_the_kept_states():
                                                                    5 + 6 * g, 0.0])
 
 
+def test_min_reward_stores_only_the_returns_to_go_above_it():
+    # official `RR > min_reward`: the kept states' returns-to-go are 18 and 11, the terminal state's 0
+    rewards = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]
+    for min_reward, stored in ((None, [18.0, 11.0, 0.0]), (-1e9, [18.0, 11.0, 0.0]), (0.0, [18.0, 11.0]),
+                               (11.0, [18.0]), (18.0, [])):
+        agent = _agent(rec_rate=0.0, warmup_episodes=5, initial_write_interval=2, min_reward=min_reward)
+        _episode(agent, rewards)
+        assert agent.memory.values[: len(agent.memory)].tolist() == stored and agent.episodes == 1
+
+
+def test_min_reward_also_skips_the_write_of_a_filtered_return():
+    # as `test_episode_end_writes_the_returns_before_inserting_the_new_keys`: a stored return of 10 moves the old
+    # entry to 5; at min_reward = 10 the return is neither written nor inserted
+    for min_reward, values in ((9.0, [5.0, 10.0]), (10.0, [0.0])):
+        agent = _agent(rec_rate=0.0, warmup_episodes=0, k=1, min_reward=min_reward)
+        agent.episodes = 1
+        agent.memory.insert(torch.full((1, 8), 3.0), torch.tensor([0.0]))
+        agent.end_episode(10.0)
+        assert agent.memory.values[: len(agent.memory)].tolist() == values
+
+
+@pytest.mark.parametrize("recall", ["official", "teacher_forcing"])
+def test_the_initial_state_trains_unless_official_h0_frozen(recall):
+    # a one-step episode: every sampled cue is the episode's first step, whose stored state is (h0, c0); the reward
+    # model reads h0, and with teacher forcing the LSTM also starts from (h0, c0)
+    for frozen in (False, True):
+        agent = _agent(recall=recall, official_h0_frozen=frozen)
+        net = agent.online[0]
+        agent.frame += 1
+        agent.observe(np.zeros(3, np.float32), 1, 1.0, np.ones(3, np.float32), False)
+        before = {name: p.detach().clone() for name, p in net.named_parameters()}
+        agent.trajectory_model_step(agent.rec_optimizer)
+        changed = {name for name, p in net.named_parameters() if not torch.equal(before[name], p)}
+        assert {"lstm.weight_ih", "reward_model.0.weight"} <= changed
+        assert ("h0" in changed) != frozen
+        assert ("c0" in changed) == (recall == "teacher_forcing" and not frozen)
+
+
 def test_memory_is_read_only_after_warm_up():
     agent = _agent(rec_rate=0.0, warmup_episodes=2, read_rate=1.0, initial_write_interval=1)
     for _ in range(3):                            # read once MORE than warmup_episodes episodes ended [official]

@@ -125,3 +125,23 @@ def test_truncation_and_clipping_flags_reach_every_agents_dqn_settings():
         assert settings.truncation_terminal and settings.clip_rewards
     with pytest.raises(ConfigError, match="clip_rewards"):
         apply_overrides(default, ["clip_rewards=classic"])
+
+
+def test_the_target_sync_clock_and_episode_order_flags_reach_every_agents_dqn_settings():
+    import dataclasses
+
+    from reprolab.methods.mbec.experiment import dqn_config
+    from reprolab.runtime.config import ConfigError, apply_overrides
+
+    default = CONFIGS["quick"]
+    official = apply_overrides(default, ["target_sync_clock=frames", "episode_end_first=true"])
+    # the frame clock: every target_sync_frames (500) frames on classic control, every 1000 (official) on Atari
+    for env_name, sync_frames in (("maze5", 500), ("ALE/Pong-v5", 1000)):
+        settings = dqn_config(env_name, default, 12_000)
+        assert settings.target_sync_frames == 0 and not settings.episode_end_before_update
+        assert dqn_config(env_name, official, 12_000) == dataclasses.replace(
+            settings, target_sync_frames=sync_frames, episode_end_before_update=True)
+    with pytest.raises(ConfigError, match="target_sync_clock"):
+        apply_overrides(default, ["target_sync_clock=episodes"])
+    with pytest.raises(ConfigError, match="target_sync_frames"):
+        apply_overrides(default, ["target_sync_clock=frames", "target_sync_frames=0"])

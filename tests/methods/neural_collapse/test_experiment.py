@@ -139,11 +139,92 @@ def test_ufm_init_and_nc1_pinv_reach_the_synthetic_and_real_cases(tmp_path, monk
 
     monkeypatch.setattr(experiment, "track_collapse", stop)
     monkeypatch.setattr(experiment, "load_real_data",         # 12 images of each of the 10 classes the recipe takes
-                        lambda dataset: (torch.zeros(120, 1, 2, 2), torch.arange(120) % 10, (1, 2, 2)))
+                        lambda dataset, preprocessing: (torch.zeros(120, 1, 2, 2), torch.arange(120) % 10, (1, 2, 2)))
     with pytest.raises(Stop):
         experiment.run_cell({"part": "real", "recipe": "balanced", "depth": 1, "seed": 0}, cfg, "cpu", tmp_path,
                             False, False)
     assert runs[-1] == "official"
     for override in ("ufm_init=xavier", "nc1_pinv=float32"):
+        with pytest.raises(ConfigError, match="one of"):
+            apply_overrides(experiment.CONFIGS["quick"], [override])
+
+
+def test_official_mnist_is_three_grey_channels_at_32_by_32_normalised_by_fixed_constants(monkeypatch):
+    import types
+
+    import numpy as np
+    import torch
+
+    from reprolab.methods.neural_collapse import experiment
+
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (3, 28, 28), dtype=np.uint8)
+    images[0] = 77                                                  # a constant image resizes to itself
+    x = experiment.official_mnist(images)
+    assert x.shape == (3, 3, 32, 32) and x.dtype == np.float32
+    assert (x == x[:, :1]).all()                                    # Grayscale(3): three equal channels
+    assert (x[0] == (np.float32(77) / np.float32(255) - np.float32(0.1307)) / np.float32(0.3081)).all()
+    # PIL's bilinear upsampling is torch's bilinear interpolation (half-pixel centres), rounded to uint8
+    reference = torch.nn.functional.interpolate(torch.from_numpy(images[:, None].astype(np.float64)), size=(32, 32),
+                                                mode="bilinear", align_corners=False)[:, 0].numpy()
+    grey = x[:, 0] * np.float32(0.3081) * 255 + 0.1307 * 255
+    assert np.abs(grey - reference).max() <= 1.0 and np.abs(grey - reference).max() > 0.01
+    data = types.SimpleNamespace(x=images, y=np.arange(3))
+    monkeypatch.setattr(experiment, "load_mnist", lambda split: data)
+    load = experiment.load_real_data.__wrapped__                    # not the per-process cache
+    official, _, shape = load("mnist", "official")
+    assert shape == (3, 32, 32) and torch.equal(official, torch.from_numpy(x))
+    assert load("mnist")[2] == load("mnist", "reprolab")[2] == (1, 28, 28)
+
+
+def test_raw_gof_lambdas_give_the_official_targets_of_the_recipes_decays():
+    import numpy as np
+
+    from reprolab.methods.neural_collapse import experiment, theory
+
+    # M = 1: s_k^2 = sqrt(n_k lambda_H / lambda_W) - N lambda_H; the official imbalanced recipe trains nn.MSELoss / 2
+    # with lambda = 1e-5, which maps onto the closed form as K lambda = 1e-4; the official targets use 1e-5
+    recipe = experiment.PAPER_IMBALANCED
+    counts, N = np.array(recipe.counts), sum(recipe.counts)
+    _, lam_W, lam_H = theory.theory_lambdas(recipe.loss_convention, 10, recipe.lambda_W, recipe.lambda_H)
+    mapped = theory.UFMProblem(recipe.counts, 1, lam_W, lam_H)
+    for lambdas, lam in (("mapped", 1e-4), ("raw", 1e-5)):
+        target = experiment.real_gof_target(recipe, 1, mapped, lambdas, "c")
+        assert np.allclose(target.s ** 2, np.sqrt(counts) - N * lam, rtol=1e-9)
+        assert target.c == pytest.approx(N * lam) and target.collapsed_row == "c"
+    assert experiment.real_gof_target(experiment.PAPER_BALANCED, 1, mapped, "raw") is None     # a head bias: no GOF
+
+
+def test_the_official_gof_and_mnist_flags_reach_the_real_cases(tmp_path, monkeypatch):
+    import torch
+
+    from reprolab.methods.neural_collapse import experiment, theory
+    from reprolab.runtime.config import ConfigError, apply_overrides
+
+    cfg = apply_overrides(experiment.CONFIGS["quick"], list(TINY) + [
+        "gof_lambdas=raw", "gof_collapsed_row=c", "mnist_preprocessing=official", "imbalanced.loss_convention=official",
+        "imbalanced.lambda_W=1e-2", "imbalanced.lambda_H=1e-2"])
+    seen = {}
+
+    class Stop(Exception):
+        pass
+
+    def stop(*args, **kwargs):
+        seen["gof"] = kwargs["gof"]
+        raise Stop
+
+    def load(dataset, preprocessing):                      # 20 images of each of the 10 classes
+        seen["preprocessing"] = preprocessing
+        return torch.zeros(200, 1, 2, 2), torch.arange(200) % 10, (1, 2, 2)
+
+    monkeypatch.setattr(experiment, "track_collapse", stop)
+    monkeypatch.setattr(experiment, "load_real_data", load)
+    with pytest.raises(Stop):
+        experiment.run_cell({"part": "real", "recipe": "imbalanced", "depth": 1, "seed": 0}, cfg, "cpu", tmp_path,
+                            False, False)
+    raw = theory.UFMProblem(cfg.imbalanced.counts, 1, 1e-2, 1e-2)
+    assert seen["preprocessing"] == "official" and seen["gof"].collapsed_row == "c"
+    assert seen["gof"].c == raw.c and seen["gof"].s.tolist() == theory.optimal_singular_values(raw).tolist()
+    for override in ("gof_lambdas=scaled", "gof_collapsed_row=one", "mnist_preprocessing=torchvision"):
         with pytest.raises(ConfigError, match="one of"):
             apply_overrides(experiment.CONFIGS["quick"], [override])

@@ -51,6 +51,25 @@ def test_general_orthogonal_frame_scores_zero_on_gof_only():
     assert m["of_nc2_w"] > 0.05
 
 
+def test_a_collapsed_class_nc3_w_row_is_scaled_by_c_only_with_the_official_flag():
+    # the official code's target diag(s^{2M} + c) Hbar^T (`validate_NC_unbalanced.py`), written out here:
+    # ||W / ||W||_F - D Hbar^T / ||D Hbar^T||_F||_F with D = diag(s^{2M} + c), c for a collapsed class
+    s, M, c = np.array([1.3, 1.1, 0.0, 0.0]), 1, 0.25
+    rng = np.random.default_rng(5)
+    features, labels = rng.normal(size=(40, D)), np.repeat(np.arange(K), 10)
+    W, means = rng.normal(size=(K, D)), class_means(features, labels, K)
+    official = (s ** (2 * M) + c)[:, None] * means
+    expected = np.linalg.norm(W / np.linalg.norm(W) - official / np.linalg.norm(official))
+    ours, theirs = (collapse_metrics(features, labels, W, gof=T.GOFTarget(s, M, c, collapsed_row=row))["gof_nc3_w"]
+                    for row in ("zero", "c"))
+    assert theirs == pytest.approx(expected, rel=1e-12) and abs(ours - expected) > 0.01
+    assert T.GOFTarget(s, M, c).diagonals()["row_scale"].tolist() == [1.3 ** 2 + c, 1.1 ** 2 + c, 0.0, 0.0]
+    deeper = T.GOFTarget(s, 3, c, collapsed_row="c")               # the official code evaluates only j = 0
+    assert deeper.diagonals(1)["row_scale"].tolist() == T.GOFTarget(s, 3, c).diagonals(1)["row_scale"].tolist()
+    with pytest.raises(ValueError, match="collapsed_row"):
+        T.GOFTarget(s, M, c, collapsed_row="one")
+
+
 def test_metrics_are_invariant_to_rotations_of_feature_space():
     rng = np.random.default_rng(3)
     features, labels = rng.normal(size=(40, D)), np.repeat(np.arange(K), 10)

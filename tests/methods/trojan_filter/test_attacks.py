@@ -100,5 +100,51 @@ def test_wanet_official_counts_floor_the_trojan_share_and_double_it_for_noise(ba
         assert attack.batch_counts(batch, 0.1) == expected
         assert (int((yp == 0).sum()), int((changed & (yp == 5)).sum())) == expected
     assert WaNet(28, counts="floor").batch_counts(100, 0.0) == (0, 0)
+    # cross_ratio 3 and 3 (0.3 / 0.1 and 0.6 / 0.2 in floating point are just below 3): int(12 * 3), int(25 * 3)
+    assert WaNet(28, noise_fraction=0.3, counts="floor").batch_counts(128, 0.1) == (12, 36)
+    assert WaNet(28, noise_fraction=0.6, counts="floor").batch_counts(128, 0.2) == (25, 75)
     with pytest.raises(ValueError, match="counts"):
         WaNet(28, counts="ceil")
+
+
+def test_wanet_warp_first_augments_the_warped_batch_as_the_official_code(monkeypatch):
+    """`wanet_warp_first`: one training step warps (and noise-warps) the batch, then augments every input of it, and
+    the classifier sees the augmented batch (the WaNet code's order); by default the batch is augmented, then
+    warped; without `augment` the flag changes nothing."""
+    from reprolab.methods.trojan_filter import classifier as module
+    from reprolab.methods.trojan_filter.config import TrojanExperimentConfig
+
+    events = []
+    real_poison, real_augment, real_make = WaNet.poison, module.random_crop_flip, module.make_classifier
+
+    def poison(self, x, y, rate, gen):
+        out = real_poison(self, x, y, rate, gen)
+        events.append(("warp", x, out[0]))
+        return out
+
+    def augment(x, gen, padding):
+        out = real_augment(x, gen, padding)
+        events.append(("augment", x, out))
+        return out
+
+    def make(dataset):
+        model = real_make(dataset)
+        model.register_forward_pre_hook(lambda _m, args: events.append(("classifier", args[0], None)))
+        return model
+
+    monkeypatch.setattr(WaNet, "poison", poison)
+    monkeypatch.setattr(module, "random_crop_flip", augment)
+    monkeypatch.setattr(module, "make_classifier", make)
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.rand(16, 1, 28, 28, generator=g), torch.randint(1, 10, (16,), generator=g)
+    for augmented, warp_first, order in ((True, True, ["warp", "augment", "classifier"]),
+                                         (True, False, ["augment", "warp", "classifier"]),
+                                         (False, True, ["warp", "classifier"])):
+        events.clear()
+        cfg = TrojanExperimentConfig(augment=augmented, wanet_warp_first=warp_first, classifier_batch=16)
+        module.train_classifier(x, y, 1, cfg, 0, WaNet(28, s=1.0))
+        assert [name for name, _, _ in events] == order
+        for (_, _, made), (_, fed, _) in zip(events, events[1:]):      # each stage takes the previous one's output
+            assert torch.equal(made, fed)
+        warp = events[order.index("warp")]
+        assert not torch.equal(warp[1], warp[2])                          # some inputs were warped

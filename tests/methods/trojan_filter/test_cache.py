@@ -48,6 +48,8 @@ def test_an_inpainter_key_follows_the_defender_set_and_its_settings_only(cache):
                     dict(februus=FebruusConfig(fill="mean"))):
         assert path(dataclasses.replace(QUICK, **changed)) != base, changed
     assert path(QUICK, seed=1) != base
+    for heat_only in (dict(heat_threshold=0.5), dict(heat="minmax"), dict(layer="conv_input")):   # the filter's
+        assert path(dataclasses.replace(QUICK, februus=FebruusConfig(**heat_only))) == base, heat_only
 
 
 TINY = TrojanExperimentConfig(train_size=200, defender_size=110, test_size=60, badnet_epochs=1, channels_last=True,

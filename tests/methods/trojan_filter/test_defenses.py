@@ -419,3 +419,93 @@ def test_februus_official_fill_puts_the_mean_pixel_in_the_holes():
     assert torch.allclose(februus_inpainter(x_def, run_cfg, seed=0)[0].fill, mean)
     with pytest.raises(ValueError, match="fill"):
         Inpainter(3, fill="noise")
+
+
+def test_februus_official_layer_weighs_the_relu_after_the_last_batchnorm():
+    """`layer="conv_input"`: GradCAM on NetCMNIST's last convolution's input, the ReLU after its last BatchNorm
+    (the official code's target layer is such a ReLU); a reference by hand splits the network there. The default
+    weighs the last convolution's 4x4 output and gives another map."""
+    from reprolab.methods.trojan_filter.baselines.februus import FebruusConfig, FebruusFilter, Inpainter, gradcam
+    from reprolab.methods.trojan_filter.classifier import make_classifier
+
+    torch.manual_seed(0)
+    clf = make_classifier("mnist").eval()
+    net = clf.net
+    assert isinstance(net.features[5], nn.BatchNorm2d) and isinstance(net.features[6], nn.ReLU)
+    x = torch.rand(3, 1, 28, 28)
+    a = net.features[:7]((x - 0.5) / 0.5).detach().requires_grad_(True)        # ReLU(BatchNorm(conv)): 64 x 7 x 7
+    logits = net.classifier(net.features[7:](a))
+    grads, = torch.autograd.grad(logits.gather(1, logits.argmax(1, keepdim=True)).sum(), a)
+    cam = torch.relu((grads.mean(dim=(2, 3), keepdim=True) * a).sum(1, keepdim=True)).detach()
+    cam = nn.functional.interpolate(cam, size=(28, 28), mode="bilinear", align_corners=False)
+    expected = cam / cam.flatten(1).amax(1).view(-1, 1, 1, 1)
+    at_input = gradcam(clf, x, layer="conv_input")
+    assert torch.allclose(at_input, expected, atol=1e-6)
+    assert (gradcam(clf, x) - at_input).abs().max() > 0.1
+    seen = []
+    inpainter = Inpainter()
+    inpainter.register_forward_hook(lambda _m, inputs, _o: seen.append(inputs[1]))
+    FebruusFilter(clf, inpainter, 0.7, layer="conv_input")(x)
+    assert torch.equal(seen[0], (at_input >= 0.7).float())            # FebruusFilter holes from the same map
+    assert FebruusConfig().layer == "conv"
+    with pytest.raises(ValueError, match="layer"):
+        gradcam(clf, x, layer="bn")
+
+
+def test_fine_pruning_at_the_block_output_removes_the_channel_from_the_skip_path_too():
+    """On PreActResNet18, `prune_at="block"` ranks and masks the last residual block's output (its conv2 plus the
+    skip path), as WaNet's port removes the channel from conv2, the shortcut and the linear layer: the logits equal
+    fc(avgpool(block output with those channels zeroed)), by hand. The default masks only conv2's output, so the
+    skip path still carries the channel."""
+    from reprolab.methods.trojan_filter.baselines.fine_pruning import (FinePruningConfig, fine_prune,
+                                                                       mean_channel_activation, pruning_site)
+    from reprolab.nets import PreActResNet18
+
+    torch.manual_seed(0)
+    model = PreActResNet18().eval()
+    x, y = torch.rand(4, 3, 32, 32), torch.zeros(4, dtype=torch.long)
+    block = model.stages[-1]
+    assert pruning_site(model, "block") is block and pruning_site(model, "conv") is block.conv2
+    with torch.no_grad():
+        out = block(model.stages[:-1](model.stem(x)))                         # (4, 512, 4, 4), skip path added
+    means = out.mean(dim=(0, 2, 3))
+    assert torch.allclose(mean_channel_activation(model, block, x, "raw"), means)
+    cfg = FinePruningConfig(rank="raw", prune_count=100, finetune_steps=0, prune_at="block")
+    pruned, info = fine_prune(model, x, y, cfg)
+    keep = torch.ones(512)
+    keep[means.argsort()[:100]] = 0.0
+    with torch.no_grad():
+        expected = model.fc(nn.functional.avg_pool2d(out * keep.view(1, -1, 1, 1), 4).flatten(1))
+        assert info["pruned_channels"] == 100 and torch.allclose(pruned(x), expected, atol=1e-5)
+        default, _ = fine_prune(model, x, y, dataclasses.replace(cfg, prune_at="conv"))
+        assert (default(x) - expected).abs().max() > 1e-3
+    with pytest.raises(ValueError, match="prune_at"):
+        pruning_site(model, "stage")
+
+
+def test_fine_pruning_at_the_block_output_is_the_conv_output_without_residual_blocks():
+    from reprolab.methods.trojan_filter.baselines.fine_pruning import pruning_site
+
+    model = ChannelMeans()
+    assert pruning_site(model, "block") is model.conv
+
+
+def test_the_experiments_februus_filter_takes_its_heat_settings_from_the_config():
+    """`februus_filter` (what `run_attack` builds): the threshold, the normalisation and the layer of the config's
+    Februus settings, and the defaults of the purifier otherwise."""
+    from reprolab.methods.trojan_filter.baselines.februus import FebruusConfig, Inpainter, februus_filter
+
+    classifier, inpainter = torch.nn.Linear(2, 2), Inpainter(1)
+    built = februus_filter(classifier, inpainter, FebruusConfig(heat_threshold=0.3, heat="minmax",
+                                                                layer="conv_input"))
+    assert (built.heat_threshold, built.heat, built.layer) == (0.3, "minmax", "conv_input")
+    default = februus_filter(classifier, inpainter, FebruusConfig())
+    assert (default.heat_threshold, default.heat, default.layer) == (0.7, "max", "conv")
+
+
+def test_the_last_convolutions_channel_counts_the_config_checks_are_the_classifiers():
+    from reprolab.methods.trojan_filter.baselines.fine_pruning import last_conv
+    from reprolab.methods.trojan_filter.classifier import make_classifier
+    from reprolab.methods.trojan_filter.config import LAST_CONV_CHANNELS
+
+    assert {d: last_conv(make_classifier(d)).out_channels for d in LAST_CONV_CHANNELS} == LAST_CONV_CHANNELS

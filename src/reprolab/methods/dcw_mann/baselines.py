@@ -54,6 +54,8 @@ class MostFrequentSuffix:
 
 
 SECONDS_PER_DAY = 86400.0
+KERAS_BN_MOMENTUM = 0.01              # Keras BatchNormalization(momentum=0.99), in torch's convention (1 - Keras's)
+KERAS_BN_EPS = 1e-3                   # Keras BatchNormalization's epsilon
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,6 +74,13 @@ class TaxConfig:
                                       # the training cases' events after the first
     official_ties: bool = False       # Tax et al.'s `getSymbol`: a tie in the argmax goes to the last class in their
                                       # order (end of case first); False: to the first class (torch's argmax)
+    official_keras: bool = False      # Tax et al.'s Keras layers: LSTM(dropout) drops each LSTM's input with one mask
+                                      # over all time steps; Glorot / orthogonal initialisation, forget bias 1, one
+                                      # bias vector; BatchNorm momentum 0.99, eps 1e-3. False: the shared LSTM's and
+                                      # each head's output dropped per step; torch's initialisation and BatchNorm
+    official_suffix_times: bool = False   # Tax et al.'s suffix loop: the predicted (scaled) gap joins the seconds
+                                      # since the previous event unscaled, and the clock advances by it times the
+                                      # mean remaining time; False: the gap rescaled by its divisor for both
 
     def __post_init__(self) -> None:
         check_at_least(self, 1, ("hidden", "iterations", "batch_size", "eval_every", "patience", "max_suffix"))
@@ -79,11 +88,16 @@ class TaxConfig:
             raise ValueError(f"need 0 <= dropout < 1 and lr > 0, got {self.dropout}, {self.lr}")
 
 
-def time_features(times: np.ndarray, divisors: tuple[float, float]) -> np.ndarray:
+def time_features(times: np.ndarray, divisors: tuple[float, float], gaps: np.ndarray | None = None) -> np.ndarray:
     """Tax et al.'s four time features per event: time since the previous event / mean, time since the case start
-    / mean, seconds since midnight / 86400, weekday / 7 (times in seconds since the epoch, UTC)."""
-    since_prev = np.diff(times, prepend=times[:1])
-    since_start = times - times[0]
+    / mean, seconds since midnight / 86400, weekday / 7 (times in seconds since the epoch, UTC). `gaps` (Tax et
+    al.'s suffix loop): the seconds since the previous event given apart from the clock `times`; the time since
+    the case start is then their cumulative sum."""
+    if gaps is None:
+        since_prev = np.diff(times, prepend=times[:1])
+        since_start = times - times[0]
+    else:
+        since_prev, since_start = gaps, np.cumsum(gaps)
     midnight = np.mod(times, SECONDS_PER_DAY) / SECONDS_PER_DAY
     weekday = np.mod(np.floor(times / SECONDS_PER_DAY) + 3, 7) / 7        # 1970-01-01 was a Thursday (3)
     return np.stack([since_prev / divisors[0], since_start / divisors[1], midnight, weekday], axis=1)
@@ -102,6 +116,12 @@ def time_divisors(log: EventLog, cases: Sequence[int], whole_log: bool = False) 
     return max(float(gaps.mean()), 1.0), max(float(starts.mean()), 1.0)
 
 
+def mean_remaining_time(log: EventLog, cases: Sequence[int]) -> float:
+    """Tax et al.'s `divisor3`: the mean over `cases` of each case's mean remaining time (its end minus the time
+    of each of its events), in seconds."""
+    return float(np.mean([np.mean(log.times[c][-1] - log.times[c]) for c in cases]))
+
+
 def next_class(logits: torch.Tensor, official_ties: bool = False) -> torch.Tensor:
     """The predicted class of each row of (n, A + 1) logits (activities 0..A-1, then the end of case A): the
     argmax, ties to the first class. `official_ties` (Tax et al.'s `getSymbol`): the last largest softmax
@@ -116,17 +136,49 @@ def next_class(logits: torch.Tensor, official_ties: bool = False) -> torch.Tenso
 
 
 def prefix_features(acts: Sequence[int], times: np.ndarray, num_activities: int,
-                    divisors: tuple[float, float]) -> np.ndarray:
-    """The |A| + 5 features of each event of a prefix: one-hot activity, position (1-based), four time features."""
+                    divisors: tuple[float, float], gaps: np.ndarray | None = None) -> np.ndarray:
+    """The |A| + 5 features of each event of a prefix: one-hot activity, position (1-based), four time features
+    (`gaps`: see `time_features`)."""
     k = len(acts)
     onehot = np.zeros((k, num_activities), dtype=np.float32)
     onehot[np.arange(k), np.asarray(acts) - 1] = 1
-    return np.concatenate([onehot, np.arange(1, k + 1)[:, None], time_features(times, divisors)], axis=1)
+    return np.concatenate([onehot, np.arange(1, k + 1)[:, None], time_features(times, divisors, gaps)], axis=1)
+
+
+def sequence_dropout(x: torch.Tensor, p: float, training: bool) -> torch.Tensor:
+    """Keras's `LSTM(dropout=p)` on the LSTM's input x (B, T, F): x * m / (1 - p), m ~ Bernoulli(1 - p) of shape
+    (B, 1, F), one mask per sample and feature for all time steps; x itself when not training."""
+    if not training or p == 0:
+        return x
+    return x * torch.bernoulli(x.new_full((x.shape[0], 1, x.shape[2]), 1 - p)) / (1 - p)
+
+
+def keras_lstm_init_(lstm: nn.LSTM) -> None:
+    """Keras 2's LSTM initialisation: Glorot-uniform input kernel, orthogonal recurrent kernel, zero bias with the
+    forget block at 1 (`unit_forget_bias`). Keras has one bias vector: b_ih holds it, b_hh stays 0 and untrained."""
+    hidden = lstm.hidden_size
+    with torch.no_grad():
+        nn.init.xavier_uniform_(lstm.weight_ih_l0)
+        nn.init.orthogonal_(lstm.weight_hh_l0)
+        lstm.bias_ih_l0.zero_()
+        lstm.bias_ih_l0[hidden:2 * hidden] = 1.0                  # torch's gate order: i, f, g, o
+        lstm.bias_hh_l0.zero_()
+    lstm.bias_hh_l0.requires_grad_(False)
+
+
+def keras_dense_init_(linear: nn.Linear) -> None:
+    """Keras's Dense initialisation: Glorot-uniform kernel, zero bias."""
+    with torch.no_grad():
+        nn.init.xavier_uniform_(linear.weight)
+        linear.bias.zero_()
 
 
 class TaxNetwork(nn.Module):
     """Shared LSTM + BatchNorm, then one LSTM + BatchNorm per head: next activity (|A| + 1 classes, the last one
-    = end of case) and time to the next event (scaled by the mean)."""
+    = end of case) and time to the next event (scaled by the mean). Default: the shared LSTM's output and each
+    head's LSTM output dropped (a mask per step), torch's initialisation and BatchNorm. `cfg.official_keras` (Tax et
+    al.'s Keras layers): each LSTM's input dropped with one mask over its time steps (`sequence_dropout`), Keras's
+    initialisation (`keras_lstm_init_`, `keras_dense_init_`) and BatchNorm momentum 0.99, eps 1e-3."""
 
     def __init__(self, features: int, num_activities: int, cfg: TaxConfig):
         super().__init__()
@@ -136,11 +188,29 @@ class TaxNetwork(nn.Module):
         self.time_lstm, self.time_bn = nn.LSTM(h, h, batch_first=True), nn.BatchNorm1d(h)
         self.act_out, self.time_out = nn.Linear(h, num_activities + 1), nn.Linear(h, 1)
         self.dropout = nn.Dropout(cfg.dropout)
+        self.official_keras = cfg.official_keras
+        if cfg.official_keras:
+            for lstm in (self.shared, self.act_lstm, self.time_lstm):
+                keras_lstm_init_(lstm)
+            for linear in (self.act_out, self.time_out):
+                keras_dense_init_(linear)
+            for bn in (self.bn, self.act_bn, self.time_bn):
+                bn.momentum, bn.eps = KERAS_BN_MOMENTUM, KERAS_BN_EPS
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.official_keras:
+            return self.keras_forward(x)
         shared = self.bn(self.dropout(self.shared(x)[0]).transpose(1, 2)).transpose(1, 2)
         act = self.act_bn(self.dropout(self.act_lstm(shared)[0][:, -1]))
         tim = self.time_bn(self.dropout(self.time_lstm(shared)[0][:, -1]))
+        return self.act_out(act), self.time_out(tim)[:, 0]
+
+    def keras_forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Tax et al.'s Keras graph: dropout on each LSTM's input, one mask over its time steps."""
+        p = self.dropout.p
+        shared = self.bn(self.shared(sequence_dropout(x, p, self.training))[0].transpose(1, 2)).transpose(1, 2)
+        act = self.act_bn(self.act_lstm(sequence_dropout(shared, p, self.training))[0][:, -1])
+        tim = self.time_bn(self.time_lstm(sequence_dropout(shared, p, self.training))[0][:, -1])
         return self.act_out(act), self.time_out(tim)[:, 0]
 
 
@@ -150,23 +220,32 @@ class TaxLSTM:
     padding length changes its state; a longer prefix is padded to its own length and run in a group of its length,
     so no prediction depends on the other prefixes of its batch); the suffix by iterating the next-event prediction
     (the predicted event and its predicted time join the prefix) until the end-of-case class or `max_suffix` events.
-    Model selection on validation next-activity accuracy."""
+    The predicted gap y (scaled) joins as y x the mean gap; `cfg.official_suffix_times` (Tax et al.'s
+    `evaluate_suffix_and_remaining_time.py`): y joins the seconds since the previous event as it is (the feature
+    reads y / mean gap), the time since the case start sums those seconds, and the clock of the midnight and weekday
+    features advances by y x the mean remaining time (`mean_remaining_time`). Model selection on validation
+    next-activity accuracy."""
 
     def __init__(self, cfg: TaxConfig = TaxConfig()):
         self.cfg = cfg
         self.net: TaxNetwork | None = None
         self.history: list[dict[str, Any]] = []
 
-    def _padded(self, prefixes: Sequence[tuple[Sequence[int], np.ndarray]], length: int) -> torch.Tensor:
-        """The features of (activities, times) prefixes, each left-padded with zero rows to `length` steps."""
+    def _padded(self, prefixes: Sequence[tuple[Sequence[int], np.ndarray]], length: int,
+                gaps: Sequence[np.ndarray] | None = None) -> torch.Tensor:
+        """The features of (activities, times) prefixes, each left-padded with zero rows to `length` steps
+        (`gaps`: each prefix's seconds since the previous event, see `time_features`)."""
         x = np.zeros((len(prefixes), length, self.log.num_activities + 5), dtype=np.float32)
         for row, (acts, times) in enumerate(prefixes):
-            x[row, length - len(acts):] = prefix_features(acts, times, self.log.num_activities, self.divisors)
+            x[row, length - len(acts):] = prefix_features(acts, times, self.log.num_activities, self.divisors,
+                                                          None if gaps is None else gaps[row])
         return torch.from_numpy(x)
 
     def fit(self, log: EventLog, train_cases: Sequence[int], val_pairs: Pairs, seed: int) -> "TaxLSTM":
         cfg = self.cfg
         self.divisors = time_divisors(log, train_cases, whole_log=cfg.official_divisors)
+        self.remaining_mean = mean_remaining_time(log, range(len(log.traces)) if cfg.official_divisors
+                                                  else train_cases)
         self.log, self.maxlen = log, max(len(log.traces[c]) for c in train_cases) + 1
         events = [(c, k) for c in train_cases for k in range(1, len(log.traces[c]) + 1)]   # k = len: end of case
         torch.manual_seed(seed)
@@ -219,26 +298,33 @@ class TaxLSTM:
         log, n_act = self.log, self.log.num_activities
         acts = [list(p) for p in pairs.prefixes]
         times = [list(log.times[c][:len(p)]) for c, p in zip(pairs.cases, pairs.prefixes)]
+        official = self.cfg.official_suffix_times
+        gaps = [list(np.diff(t, prepend=t[:1])) for t in times] if official else None
         out: list[list[int]] = [[] for _ in acts]
         active = list(range(len(acts)))
         for _ in range(self.cfg.max_suffix):
             if not active:
                 break
-            nxt, gaps = {}, {}
+            nxt, predicted = {}, {}
             groups: dict[int, list[int]] = {}
             for i in active:
                 groups.setdefault(max(self.maxlen, len(acts[i])), []).append(i)
             for length, rows in groups.items():
-                logits, gap = self.net(self._padded([(acts[i], np.asarray(times[i])) for i in rows], length))
+                logits, gap = self.net(self._padded([(acts[i], np.asarray(times[i])) for i in rows], length,
+                                                    [np.asarray(gaps[i]) for i in rows] if official else None))
                 nxt.update(zip(rows, next_class(logits, self.cfg.official_ties).tolist()))
-                gaps.update(zip(rows, gap.clamp_min(0).tolist()))
+                predicted.update(zip(rows, gap.clamp_min(0).tolist()))
             still = []
             for i in active:
                 if nxt[i] == n_act:
                     continue
                 out[i].append(nxt[i] + 1)
                 acts[i].append(nxt[i] + 1)
-                times[i].append(times[i][-1] + gaps[i] * self.divisors[0])
+                if official:
+                    gaps[i].append(predicted[i])
+                    times[i].append(times[i][-1] + predicted[i] * self.remaining_mean)
+                else:
+                    times[i].append(times[i][-1] + predicted[i] * self.divisors[0])
                 still.append(i)
             active = still
         return out

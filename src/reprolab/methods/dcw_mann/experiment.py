@@ -38,8 +38,8 @@ from reprolab.methods.dcw_mann.plots import plot_curves, plot_memory, plot_prefi
 from reprolab.methods.dcw_mann.predictor import build_model, train_config_for
 from reprolab.methods.dcw_mann.seq2seq import Seq2SeqConfig, attention_steps
 from reprolab.methods.dcw_mann.stacked import stacked_models, stacked_predict, train_seeds
-from reprolab.methods.dcw_mann.training import (Selection, TrainConfig, encode_prefixes, longest_suffix, predict,
-                                                train)
+from reprolab.methods.dcw_mann.training import (Selection, TrainConfig, decoding_targets, encode_prefixes,
+                                                longest_suffix, predict, train)
 from reprolab.runtime.config import ConfigError, check_at_least, check_options
 from reprolab.runtime.grid import GridResults, cell_checkpoint
 from reprolab.runtime.results import RunContext, RunResult
@@ -99,6 +99,9 @@ class DcwMannConfig:
         if not set(self.stacked_models) <= set(STACKABLE):
             raise ConfigError(f"config key 'stacked_models': only {STACKABLE} stack their seeds, got "
                               f"{self.stacked_models}")
+        if self.seq2seq.time_major_attention and self.stack_seeds and "lstm_seq2seq" in self.stacked_models:
+            raise ConfigError("config key 'seq2seq.time_major_attention' mixes the samples of a batch, which "
+                              "stacking seeds changes: leave lstm_seq2seq out of 'stacked_models'")
         check_at_least(self, 0, ("curve_pairs", "val_pairs", "max_case_len", "official_test_pairs"))
         if 0 < self.max_case_len < 2:
             raise ConfigError(f"config key 'max_case_len' must be 0 or >= 2, got {self.max_case_len}")
@@ -144,7 +147,8 @@ class LogData:
     curve_index: tuple[int, ...]          # positions of the curve's pairs among the test pairs
     train_cases: tuple[int, ...]
     max_decode: int
-    attention_steps: int                  # the decoder steps the seq2seq baseline's attention covers
+    attention_steps: int                  # the decoder steps the seq2seq baseline's attention covers (with
+                                          # `train.decode_to_longest_target`, the test suffixes' too, as officially)
 
 
 def fixed_subset(n: int, size: int) -> tuple[int, ...]:
@@ -167,8 +171,9 @@ def log_data(name: str, cfg: DcwMannConfig) -> LogData:
     longest = longest_suffix(train_pairs, val) + 1
     selection = val.subset(fixed_subset(len(val), cfg.val_pairs))
     max_decode = cfg.train.max_decode or longest
+    decoded = (train_pairs, val, test) if cfg.train.decode_to_longest_target else (train_pairs, val)
     return LogData(log, train_pairs, val, selection, test, test.subset(index), index, split.train, max_decode,
-                   attention_steps(max_decode, train_pairs, val))
+                   attention_steps(max_decode, *decoded))
 
 
 def models_for(log_index: int, cfg: DcwMannConfig) -> tuple[str, ...]:
@@ -242,13 +247,14 @@ def tax_run(data: LogData, cfg: DcwMannConfig, seed: int) -> dict[str, Any]:
 
 
 def seed_predictions(models: list[SuffixModel], prefixes, max_decode: int, train_cfg: TrainConfig, device: str,
-                     official: bool = False) -> list[list[list[int]]]:
-    """Each model's test predictions (`training.predict`); several models of one kind decode in one stacked pass
-    (`stacked.stacked_predict`, the same predictions to float rounding)."""
+                     official: bool = False, suffixes=None) -> list[list[list[int]]]:
+    """Each model's test predictions (`training.predict`; `suffixes`: the true suffixes that set the decoder steps,
+    `training.decoding_targets`); several models of one kind decode in one stacked pass (`stacked.stacked_predict`,
+    the same predictions to float rounding)."""
     if len(models) == 1:
-        return [predict(models[0], prefixes, max_decode, train_cfg.eval_batch, device, official)]
+        return [predict(models[0], prefixes, max_decode, train_cfg.eval_batch, device, official, suffixes)]
     return stacked_predict(stacked_models(models).to(device), prefixes, max_decode, train_cfg.eval_batch, device,
-                           official)
+                           official, suffixes)
 
 
 def budget_predictions(models: list[SuffixModel], selections: list[Selection], preds: list[list[list[int]]],
@@ -261,7 +267,8 @@ def budget_predictions(models: list[SuffixModel], selections: list[Selection], p
     for i, model in zip(differ, budget_models):
         model.load_state_dict(selections[i].within_budget.state)
     decoded = dict(zip(differ, seed_predictions(budget_models, data.test.prefixes, data.max_decode, train_cfg,
-                                                device, train_cfg.official_eval_batches))) if differ else {}
+                                                device, train_cfg.official_eval_batches,
+                                                decoding_targets(data.test, train_cfg)))) if differ else {}
     return [None if sel.within_budget is None else decoded.get(i, preds[i]) for i, sel in enumerate(selections)]
 
 
@@ -273,12 +280,13 @@ def scored_runs(models: list[SuffixModel], records: list[dict[str, Any]], select
     `trace`) the first model's memory trace. `seconds_per_prediction`: the test decoding's seconds / models / pairs."""
     start = time.perf_counter()
     preds = seed_predictions(models, data.test.prefixes, data.max_decode, train_cfg, device,
-                             train_cfg.official_eval_batches)
+                             train_cfg.official_eval_batches, decoding_targets(data.test, train_cfg))
     seconds = (time.perf_counter() - start) / len(models)
     official = data.test.subset(range(min(len(data.test), cfg.official_test_pairs or len(data.test))))
     # the same weights scored as the official test loop does (batches of 10 in order, padded): a prediction
     # there depends on the other prefixes of its batch, so the two scorings differ by that dependence alone
-    official_preds = seed_predictions(models, official.prefixes, data.max_decode, train_cfg, device, official=True)
+    official_preds = seed_predictions(models, official.prefixes, data.max_decode, train_cfg, device, official=True,
+                                      suffixes=decoding_targets(official, train_cfg))
     budget_preds = budget_predictions(models, selections, preds, data, train_cfg, device)
     out = []
     for model, record, seed_preds, seed_official, seed_budget in zip(models, records, preds, official_preds,

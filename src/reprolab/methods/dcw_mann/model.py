@@ -126,7 +126,11 @@ def tf_lstm_init_(cell: nn.Module) -> None:
 
 class SuffixModel(nn.Module):
     """What training and evaluation use: `forward(prefix, decode_steps, targets=None, stop_at_eos=False)` gives
-    the logits (B, steps, vocab) of the decoder steps, given `prefix` (B, T), left-padded tokens ending with GO."""
+    the logits (B, steps, vocab) of the decoder steps, given `prefix` (B, T), left-padded tokens ending with GO.
+    `mixes_samples`: whether a sample's logits depend on the other samples of its batch beyond their padded length
+    (the official seq2seq's mixed attention)."""
+
+    mixes_samples: bool = False
 
     @torch.no_grad()
     def greedy_decode(self, prefix: torch.Tensor, max_steps: int) -> list[list[int]]:

@@ -14,9 +14,12 @@ Training [official code]: the masked softmax cross-entropy over suffix + EOS, Ad
 gradient clipping (`Seq2SeqConfig.lr`, `clip_value`). Initialisation [official code]: W, W_omega, b_omega ~ U(-1, 1),
 b = 0; the LSTMs as TF1's LSTMCell (`model.tf_lstm_init_`).
 
-Not reproduced: the official code computes alpha on the encoder outputs flattened time-major (rows t*B + b) and
-reshapes them batch-major ([B, T, D]), which mixes the weights of different samples of a batch; here each sample
-gets its own weights.
+Mixed attention [official code]: the official code computes alpha on the encoder outputs flattened time-major (rows
+t*B + b of its right-padded [T, B, 2H] outputs, T the batch's longest prefix) and reshapes them batch-major
+([B, T, D]), so sample b's weight at step t is the one computed for row b*T + t, i.e. for step (b*T + t) // B of
+sample (b*T + t) % B: the weights of different samples of a batch mix. By default each sample gets its own weights;
+`time_major_attention=True` reproduces the mixing (`time_major_context`), and a prediction then depends on the
+other prefixes of its batch.
 Shared directions [official code]: `baseline_seq2seq.py` passes one `tf.contrib.rnn.LSTMCell` object as both cell_fw
 and cell_bw. From TF 1.2 on an RNN cell is a layer that creates its weights at its first call and reuses them at
 every later call, so both directions run with one set of weights; `shared_directions=True` (the default) does that,
@@ -51,6 +54,8 @@ class Seq2SeqConfig:
     clip_value: float = 0.0           # official: no clipping (0: none)
     shared_directions: bool = True    # official: one cell for both directions (see the module docstring)
     tf_lstm_cell: bool = False        # True: TF1's LSTMCell (one bias vector); False: torch's
+    time_major_attention: bool = False    # official: alpha computed time-major and read batch-major, mixing the
+                                      # samples of a batch (module docstring); False: each sample's own weights
     init: Literal["official", "pytorch"] = "official"
 
     def __post_init__(self) -> None:
@@ -99,13 +104,38 @@ def encode_directions(prefix: torch.Tensor, vocab: int, forward_cell: Callable, 
             (torch.cat([h_fw, h_bw], dim=-1), torch.cat([c_fw, c_bw], dim=-1)))
 
 
+def right_aligned(encoded: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    """Encoder outputs (L..., B, T, 2H) of left-padded prefixes (`valid` (L..., B, T) False at the padding) moved to
+    the right-padded layout of the official batch: each prefix's outputs first, its zero padding outputs after."""
+    steps = valid.shape[-1]
+    pads = (~valid).sum(dim=-1, keepdim=True)                           # (L..., B, 1)
+    index = (torch.arange(steps, device=valid.device) + pads) % steps   # (L..., B, T)
+    return encoded.gather(-2, index[..., None].expand(encoded.shape))
+
+
+def time_major_context(encoded: torch.Tensor, valid: torch.Tensor, attention: Callable) -> torch.Tensor:
+    """The official code's attention contexts a (L..., B, D, 2H) over the outputs e (L..., B, T, 2H) of a batch of
+    left-padded prefixes (`valid` False at the padding): with e right-aligned (`right_aligned`), alpha = softmax over
+    d of tanh(W e + b) on the rows t*B + b of the time-major outputs, read back batch-major as rows b*T + t;
+    a_{b,d} = sum_t alpha[b*T + t, d] e_{b,t}."""
+    right = right_aligned(encoded, valid)
+    alphas = torch.tanh(attention(right.transpose(-3, -2))).softmax(dim=-1)    # (L..., T, B, D): row t*B + b
+    alphas = alphas.reshape(right.shape[:-1] + alphas.shape[-1:])              # (L..., B, T, D): row b*T + t
+    return torch.einsum("...btd,...bth->...bdh", alphas, right)
+
+
 def attend_and_decode(encoded: torch.Tensor, hc: tuple[torch.Tensor, torch.Tensor], attention: Callable,
                       decoder: Callable, output: Callable, vocab: int, decode_steps: int,
-                      stop_at_eos: bool = False) -> torch.Tensor:
+                      stop_at_eos: bool = False, valid: torch.Tensor | None = None) -> torch.Tensor:
     """The attention over the encoder outputs e (L..., T, 2H) and `decode_steps` greedy decoder steps from hc
-    (GO first, then the previous argmax, no gradient through it); logits (L..., decode_steps, vocab)."""
-    alphas = torch.tanh(attention(encoded)).softmax(dim=-1)             # (L..., T, D), over the decoder steps
-    context = torch.einsum("...td,...th->...dh", alphas, encoded)       # (L..., D, 2H)
+    (GO first, then the previous argmax, no gradient through it); logits (L..., decode_steps, vocab). `valid`
+    (L..., T), the prefixes' non-padding steps, selects the official mixed attention (`time_major_context`) over the
+    batch dimension before T."""
+    if valid is None:
+        alphas = torch.tanh(attention(encoded)).softmax(dim=-1)         # (L..., T, D), over the decoder steps
+        context = torch.einsum("...td,...th->...dh", alphas, encoded)   # (L..., D, 2H)
+    else:
+        context = time_major_context(encoded, valid, attention)
     lead = encoded.shape[:-2]
     x = torch.full(lead, GO, dtype=torch.long, device=encoded.device)
     finished = torch.zeros(lead, dtype=torch.bool, device=encoded.device)
@@ -126,6 +156,12 @@ def check_decode_steps(decode_steps: int, built_for: int) -> None:
                          f"built for")
 
 
+def mixing_mask(prefix: torch.Tensor, cfg: Seq2SeqConfig) -> torch.Tensor | None:
+    """The prefixes' non-padding steps (L..., B, T) when `cfg.time_major_attention` mixes the samples' attention
+    weights (`attend_and_decode`), else None."""
+    return prefix[..., :-1] != PAD if cfg.time_major_attention else None
+
+
 class Seq2SeqAttention(SuffixModel):
     """The official LSTM seq2seq over `vocab` tokens, with attention over `decode_steps` decoder steps."""
 
@@ -135,6 +171,7 @@ class Seq2SeqAttention(SuffixModel):
             raise ValueError(f"need vocab >= 3 (PAD/EOS, GO and one activity) and decode_steps >= 1, got {vocab}, "
                              f"{decode_steps}")
         self.vocab, self.cfg, self.decode_steps = vocab, cfg, decode_steps
+        self.mixes_samples = cfg.time_major_attention
         hidden = cfg.hidden
         self.forward_cell = lstm_cell(vocab, hidden, cfg.tf_lstm_cell)
         self.backward_cell = self.forward_cell if cfg.shared_directions else lstm_cell(vocab, hidden,
@@ -162,4 +199,4 @@ class Seq2SeqAttention(SuffixModel):
         check_decode_steps(decode_steps, self.decode_steps)
         encoded, hc = self.encode(prefix)
         return attend_and_decode(encoded, hc, self.attention, self.decoder, self.output, self.vocab, decode_steps,
-                                 stop_at_eos)
+                                 stop_at_eos, mixing_mask(prefix, self.cfg))

@@ -39,8 +39,8 @@ from reprolab.methods.dcw_mann.model import (EOS, PAD, TF_FORGET_BIAS, Controlle
 from reprolab.methods.dcw_mann.seq2seq import (Seq2SeqAttention, attend_and_decode, check_decode_steps,
                                                encode_directions)
 from reprolab.methods.dcw_mann.training import (Selection, TrainConfig, activity_ids, check_training_pairs,
-                                                clip_gradients_, encode_prefixes, encode_targets, evaluation_batches,
-                                                evaluation_steps, sample_batch)
+                                                clip_gradients_, decode_steps_of, decoding_targets, encode_prefixes,
+                                                encode_targets, evaluation_batches, evaluation_steps, sample_batch)
 from reprolab.nets.grouped import grouped_linear
 from reprolab.runtime.train import run_loop
 
@@ -133,6 +133,9 @@ class StackedSeq2Seq(StackedModels):
 
     def __init__(self, models: Sequence[Seq2SeqAttention]):
         super().__init__(models)
+        if self.cfg.time_major_attention:
+            raise ValueError("time_major_attention mixes the samples of a batch over its padded length, which "
+                             "stacking seeds changes: train and score such seq2seq models one seed at a time")
         self.decode_steps = models[0].decode_steps
 
     def forward(self, prefix: torch.Tensor, starts: Sequence[int], decode_steps: int,
@@ -159,16 +162,18 @@ def stacked_models(models: Sequence[SuffixModel]) -> StackedModels:
 
 @torch.no_grad()
 def stacked_predict(stack: StackedModels, prefixes: Sequence[Sequence[int]], max_decode: int, batch: int,
-                    device: torch.device | str = "cpu", official: bool = False) -> list[list[list[int]]]:
+                    device: torch.device | str = "cpu", official: bool = False,
+                    suffixes: Sequence[Sequence[int]] | None = None) -> list[list[list[int]]]:
     """`training.predict` for every seed's model at once: per seed, the greedy suffixes (activity ids, up to EOS)
-    of the prefixes in their order, decoded in the batches of `evaluation_batches`."""
+    of the prefixes in their order, decoded in the batches of `evaluation_batches` for `decode_steps_of` steps."""
     out: list[list[list[int]]] = [[[] for _ in prefixes] for _ in range(stack.seeds)]
     was_training = stack.training
     stack.eval()
     try:
-        for rows in evaluation_batches(prefixes, batch, official):
+        for rows in evaluation_batches(prefixes, batch, official, suffixes is not None):
             encoded = encode_prefixes([prefixes[i] for i in rows], device)
-            logits = stack(encoded.expand(stack.seeds, -1, -1), [0] * stack.seeds, max_decode, stop_at_eos=True)
+            logits = stack(encoded.expand(stack.seeds, -1, -1), [0] * stack.seeds,
+                           decode_steps_of(rows, max_decode, suffixes), stop_at_eos=True)
             for s, seed_tokens in enumerate(logits.argmax(-1).tolist()):
                 for i, row in zip(rows, seed_tokens):
                     out[s][i] = activity_ids(row[:row.index(EOS)] if EOS in row else row)
@@ -180,7 +185,8 @@ def stacked_predict(stack: StackedModels, prefixes: Sequence[Sequence[int]], max
 def stacked_scores(stack: StackedModels, pairs: Pairs, cfg: TrainConfig, device: torch.device | str
                    ) -> list[dict[str, float]]:
     """`training.evaluate` of every seed's model: each seed's scores of its greedy predictions of `pairs`."""
-    preds = stacked_predict(stack, pairs.prefixes, cfg.max_decode, cfg.eval_batch, device, cfg.official_eval_batches)
+    preds = stacked_predict(stack, pairs.prefixes, cfg.max_decode, cfg.eval_batch, device, cfg.official_eval_batches,
+                            decoding_targets(pairs, cfg))
     return [score(seed_preds, pairs.suffixes, cfg.metric) for seed_preds in preds]
 
 

@@ -10,7 +10,8 @@ Evaluation decodes greedily in batches of prefixes of one length, so no evaluati
 does not depend on the other prefixes scored with it. The official test loop decodes fixed batches of 10 pairs in
 order, left-padded to the longest prefix of the batch; as the official encoder also writes on pad steps, a prediction
 there depends on its batch (trap 8). `official_eval_batches` reproduces that (blocks padded to the same
-length are decoded together, `official_blocks`: the same predictions).
+length are decoded together, `official_blocks`: the same predictions; each block alone for the seq2seq's mixed
+attention, whose samples interact, and for `decode_to_longest_target`, whose decoder steps each block sets).
 A `Selection` with a `budget` also keeps the best state among the evaluations at iterations <= budget (evaluated at
 the budget too): the weights of a shorter run read from the same run, which the equal-seconds comparison uses.
 """
@@ -39,7 +40,8 @@ class TrainConfig:
     """Settings of the official training loop (`train`) and of `evaluate`. Adam `lr` 0.002, element-wise gradient
     clipping at `clip_value` 10 and `eval_every` 100 are the official code's; 800 `iterations` of `batch_size` 32
     are the quick design (official: 10k-150k of 10). Predictions stop after `max_decode` activities (20, official
-    Helpdesk; 0: the longest suffix + 1); `metric` is the suffix distance (default: Damerau-Levenshtein)."""
+    Helpdesk; 0: the longest suffix + 1; `decode_to_longest_target`: the official test loops' longest suffix of the
+    batch + 1 steps); `metric` is the suffix distance (default: Damerau-Levenshtein)."""
 
     iterations: int = 800             # quick design; official 10k-150k by log
     batch_size: int = 32              # quick design; official 10
@@ -52,6 +54,9 @@ class TrainConfig:
                                       # prediction stops after max_decode activities
     metric: SuffixMetric = "damerau_levenshtein"
     select_on_test: bool = False      # the official loop kept the best test score (trap 1)
+    decode_to_longest_target: bool = False   # official test loops: each batch of pairs decodes as many steps as its
+                                      # longest suffix + 1 (EOS), whatever max_decode (`evaluate`, the run's scoring;
+                                      # a prediction from a prefix alone still stops at max_decode)
 
     def __post_init__(self) -> None:
         check_options(self)
@@ -124,11 +129,14 @@ def official_blocks(prefixes: Sequence[Sequence[int]], batch: int) -> list[list[
     return joined
 
 
-def evaluation_batches(prefixes: Sequence[Sequence[int]], batch: int, official: bool = False) -> list[list[int]]:
+def evaluation_batches(prefixes: Sequence[Sequence[int]], batch: int, official: bool = False,
+                       separate_blocks: bool = False) -> list[list[int]]:
     """Positions of the prefixes scored together: by default the prefixes of each length in order, at most `batch`
-    at a time (no padding); `official`: the official blocks of OFFICIAL_EVAL_BATCH positions (`official_blocks`)."""
+    at a time (no padding); `official`: the official blocks of OFFICIAL_EVAL_BATCH positions (`official_blocks`),
+    each alone with `separate_blocks` (a prediction that depends on more of its batch than the padded length: the
+    seq2seq's mixed attention, `SuffixModel.mixes_samples`, or decoder steps set by the batch's longest suffix)."""
     if official:
-        return official_blocks(prefixes, batch)
+        return official_blocks(prefixes, OFFICIAL_EVAL_BATCH if separate_blocks else batch)
     by_length: dict[int, list[int]] = {}
     for i, prefix in enumerate(prefixes):
         by_length.setdefault(len(prefix), []).append(i)
@@ -136,13 +144,22 @@ def evaluation_batches(prefixes: Sequence[Sequence[int]], batch: int, official: 
             for start in range(0, len(same), batch)]
 
 
+def decode_steps_of(rows: Sequence[int], max_decode: int, suffixes: Sequence[Sequence[int]] | None) -> int:
+    """The decoder steps of the batch of `rows`: `max_decode`, or given the true `suffixes` (the official test
+    loops) the longest suffix among the rows + 1 (EOS)."""
+    return max_decode if suffixes is None else max(len(suffixes[i]) for i in rows) + 1
+
+
 def predict(model: SuffixModel, prefixes: Sequence[Sequence[int]], max_decode: int, batch: int,
-            device: torch.device | str = "cpu", official: bool = False) -> list[list[int]]:
+            device: torch.device | str = "cpu", official: bool = False,
+            suffixes: Sequence[Sequence[int]] | None = None) -> list[list[int]]:
     """Greedy suffixes (activity ids, up to EOS) of the prefixes, in their order, decoded in the batches of
-    `evaluation_batches`."""
+    `evaluation_batches`, each for `decode_steps_of` steps (`suffixes`: the prefixes' true suffixes, which set
+    them as the official test loops do)."""
     out: list[list[int]] = [[] for _ in prefixes]
-    for rows in evaluation_batches(prefixes, batch, official):
-        decoded = model.greedy_decode(encode_prefixes([prefixes[i] for i in rows], device), max_decode)
+    for rows in evaluation_batches(prefixes, batch, official, model.mixes_samples or suffixes is not None):
+        decoded = model.greedy_decode(encode_prefixes([prefixes[i] for i in rows], device),
+                                      decode_steps_of(rows, max_decode, suffixes))
         for i, tokens_row in zip(rows, decoded):
             out[i] = activity_ids(tokens_row)
     return out
@@ -157,7 +174,7 @@ def first_step_probabilities(model: SuffixModel, prefixes: Sequence[Sequence[int
     model.eval()
     try:
         with torch.no_grad():
-            for rows in evaluation_batches(prefixes, batch, official):
+            for rows in evaluation_batches(prefixes, batch, official, model.mixes_samples):
                 logits = model(encode_prefixes([prefixes[i] for i in rows], device), 1)[:, 0]
                 out[rows] = logits.softmax(-1).double().cpu().numpy()
     finally:
@@ -167,11 +184,18 @@ def first_step_probabilities(model: SuffixModel, prefixes: Sequence[Sequence[int
 
 def evaluate(model: SuffixModel, pairs: Pairs, cfg: TrainConfig,
              device: torch.device | str = "cpu") -> dict[str, float]:
-    """Greedy suffix predictions of `model` for the prefixes of `pairs` (at most `cfg.max_decode` activities, in
-    the batches `cfg.eval_batch` and `cfg.official_eval_batches` set), scored by `score` under `cfg.metric`: the
-    mean suffix similarity ("dl_similarity") and the next-activity accuracy."""
-    preds = predict(model, pairs.prefixes, cfg.max_decode, cfg.eval_batch, device, cfg.official_eval_batches)
+    """Greedy suffix predictions of `model` for the prefixes of `pairs` (at most `cfg.max_decode` activities, or
+    with `cfg.decode_to_longest_target` the batch's longest suffix + 1 steps; in the batches `cfg.eval_batch` and
+    `cfg.official_eval_batches` set), scored by `score` under `cfg.metric`: the mean suffix similarity
+    ("dl_similarity") and the next-activity accuracy."""
+    preds = predict(model, pairs.prefixes, cfg.max_decode, cfg.eval_batch, device, cfg.official_eval_batches,
+                    decoding_targets(pairs, cfg))
     return score(preds, pairs.suffixes, cfg.metric)
+
+
+def decoding_targets(pairs: Pairs, cfg: TrainConfig) -> tuple[tuple[int, ...], ...] | None:
+    """The suffixes that set the decoder steps (`cfg.decode_to_longest_target`), else None (`max_decode`)."""
+    return pairs.suffixes if cfg.decode_to_longest_target else None
 
 
 def sample_batch(rng: np.random.Generator, pairs: Pairs, batch_size: int) -> Pairs:

@@ -86,6 +86,15 @@ def domain_index(minibatches: Minibatches) -> torch.Tensor:
                       for i, (_, y) in enumerate(minibatches)])
 
 
+def featurize(featurizer: nn.Module, inputs: Sequence[torch.Tensor], per_domain: bool = False) -> torch.Tensor:
+    """g on the concatenated inputs in one pass (a BatchNorm in g sees the pooled batch), or (`per_domain`) g on each
+    input in its own pass, concatenated: DomainBed's MMD and CORAL, whose BatchNorm statistics are then per domain.
+    The two agree for a featurizer without batch statistics."""
+    if per_domain:
+        return torch.cat([featurizer(x) for x in inputs])
+    return featurizer(torch.cat(inputs))
+
+
 def mean_source_risk(logits: torch.Tensor, minibatches: Minibatches) -> torch.Tensor:
     """mean_i CE(logits of source i, y_i): each source's mean cross-entropy, averaged over sources."""
     sizes = [len(y) for _, y in minibatches]
@@ -97,12 +106,13 @@ class DomainInvariant(Algorithm):
     """The paper's general (`invariance="general"`) or compressed (`"compressed"`) domain-invariant
     representation: source risk + lambda * r(t) * penalty. The ramp r reaches ~1 after `total_steps` updates; None
     (default) ties it to the run's length, which `train` sets from its `steps` (ignored when `use_ramp=False`,
-    DomainBed's constant weight)."""
+    DomainBed's constant weight). `featurizer_per_domain`: each domain's batch through the featurizer in its own pass
+    (`featurize`)."""
 
     def __init__(self, featurizer: nn.Module, feature_dim: int, num_classes: int, num_domains: int, *,
                  invariance: Invariance, lam: float, total_steps: int | None = None,
                  penalty_features: PenaltyFeatures = "l2norm", use_ramp: bool = True,
-                 optim: OptimConfig = OptimConfig()):
+                 optim: OptimConfig = OptimConfig(), featurizer_per_domain: bool = False):
         super().__init__(featurizer, feature_dim, num_classes, num_domains)
         if invariance not in ("general", "compressed"):
             raise ValueError(f"invariance must be 'general' or 'compressed', got {invariance!r}")
@@ -115,6 +125,7 @@ class DomainInvariant(Algorithm):
         self.invariance, self.lam, self.total_steps = invariance, lam, total_steps
         self.ramp_follows_run = total_steps is None
         self.penalty_features, self.use_ramp = penalty_features, use_ramp
+        self.featurizer_per_domain = featurizer_per_domain
         self.optimizer = torch.optim.Adam(self.parameters(), lr=optim.lr, weight_decay=optim.weight_decay)
 
     def set_run_length(self, steps: int) -> None:
@@ -144,7 +155,7 @@ class DomainInvariant(Algorithm):
     def update(self, minibatches: Minibatches, unlabeled: torch.Tensor | None = None) -> dict[str, float]:
         self.check_minibatches(minibatches)
         inputs = [x for x, _ in minibatches] + ([unlabeled] if unlabeled is not None else [])
-        z = self.featurizer(torch.cat(inputs))
+        z = featurize(self.featurizer, inputs, self.featurizer_per_domain)
         n_source = sum(len(y) for _, y in minibatches)
         risk = mean_source_risk(self.classifier(z[:n_source]), minibatches)
         pen = self.penalty(z, minibatches, 0 if unlabeled is None else len(unlabeled))

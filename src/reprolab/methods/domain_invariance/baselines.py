@@ -16,6 +16,8 @@
   DomainBed's, it ignores an unlabelled target batch unless `use_unlabeled=True` (the target is then one more group).
 - **CORAL** (Sun and Saenko, 2016; DomainBed's): mean_i CE_i + gamma * mean_{i<j} [mean((mu_i - mu_j)^2) +
   mean((Sigma_i - Sigma_j)^2)], unbiased covariances.
+MMD and CORAL run the featurizer once on every domain's batch together; DomainBed's run it once per domain's batch
+(`featurizer_per_domain=True`), which differs only for a featurizer with batch statistics (BatchNorm).
 
 The gradient penalty's P (`AdversarialConfig.grad_penalty_form`; moot at DomainBed's default grad_penalty = 0):
 - `"domainbed"` (default; DomainBed since August 2022): the summed discriminator cross-entropy.
@@ -38,7 +40,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from reprolab.methods.domain_invariance.algorithms import (Algorithm, DomainInvariant, Minibatches, OptimConfig,
-                                                           domain_index, mean_source_risk)
+                                                           domain_index, featurize, mean_source_risk)
 
 AdversarialMode = Literal["alternate", "grl"]
 GradPenaltyForm = Literal["domainbed", "domainbed_pre2022"]
@@ -70,9 +72,11 @@ class MMD(DomainInvariant):
     An unlabelled target batch is ignored, as in DomainBed, unless `use_unlabeled` (then it is one more group)."""
 
     def __init__(self, featurizer: nn.Module, feature_dim: int, num_classes: int, num_domains: int, *,
-                 gamma: float = 1.0, use_unlabeled: bool = False, optim: OptimConfig = OptimConfig()):
+                 gamma: float = 1.0, use_unlabeled: bool = False, optim: OptimConfig = OptimConfig(),
+                 featurizer_per_domain: bool = False):
         super().__init__(featurizer, feature_dim, num_classes, num_domains, invariance="general", lam=gamma,
-                         penalty_features="raw", use_ramp=False, optim=optim)
+                         penalty_features="raw", use_ramp=False, optim=optim,
+                         featurizer_per_domain=featurizer_per_domain)
         self.use_unlabeled = use_unlabeled
 
     def update(self, minibatches: Minibatches, unlabeled: torch.Tensor | None = None) -> dict[str, float]:
@@ -88,19 +92,20 @@ def coral_distance(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 
 class CORAL(Algorithm):
-    """Mean source risk + gamma * mean over source pairs of `coral_distance`."""
+    """Mean source risk + gamma * mean over source pairs of `coral_distance`; `featurizer_per_domain`: each domain's
+    batch through the featurizer in its own pass (DomainBed's)."""
 
     def __init__(self, featurizer: nn.Module, feature_dim: int, num_classes: int, num_domains: int, *,
-                 gamma: float = 1.0, optim: OptimConfig = OptimConfig()):
+                 gamma: float = 1.0, optim: OptimConfig = OptimConfig(), featurizer_per_domain: bool = False):
         super().__init__(featurizer, feature_dim, num_classes, num_domains)
         if not gamma >= 0:
             raise ValueError(f"gamma (the CORAL weight) must be >= 0, got {gamma}")
-        self.gamma = gamma
+        self.gamma, self.featurizer_per_domain = gamma, featurizer_per_domain
         self.optimizer = torch.optim.Adam(self.parameters(), lr=optim.lr, weight_decay=optim.weight_decay)
 
     def update(self, minibatches: Minibatches, unlabeled: torch.Tensor | None = None) -> dict[str, float]:
         self.check_minibatches(minibatches)
-        z = self.featurizer(torch.cat([x for x, _ in minibatches]))
+        z = featurize(self.featurizer, [x for x, _ in minibatches], self.featurizer_per_domain)
         risk = mean_source_risk(self.classifier(z), minibatches)
         parts = torch.split(z, [len(y) for _, y in minibatches])
         pairs = list(itertools.combinations(range(len(parts)), 2))

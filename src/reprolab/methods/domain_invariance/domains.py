@@ -8,7 +8,8 @@ the same seed. Images are float32 (N, C, H, W) in [0, 1].
   sampling, zero fill).
 - **RotatedMNIST** (DomainBed): MNIST train + test (70,000), permuted, 6 stride shards, the same angles;
   `interpolation="bicubic"` (default: the 2020 code that made DomainBed's published table, PIL bicubic) or
-  `"bilinear"` (DomainBed's code since April 2021). **RotatedFashionMNIST**: the same on Fashion-MNIST.
+  `"bilinear"` (DomainBed's code since April 2021), by grid sampling, or (`rotation="pil"`) as DomainBed rotates,
+  torchvision's `rotate` on 8-bit PIL images (`rotate_pil`). **RotatedFashionMNIST**: the same on Fashion-MNIST.
 - **ColoredMNIST** (DomainBed): 70,000 permuted, 3 stride shards with e = 0.1, 0.2, 0.9 ("+90%", "+80%",
   "-90%"); y = 1[digit < 5] XOR Bernoulli(0.25); colour = y XOR Bernoulli(e); two channels, channel (1 - colour)
   zeroed; 2x28x28 (no 2x subsampling). Target "-90%".
@@ -27,6 +28,11 @@ scored on: with `uda_fraction` > 0 a target with its own train split (U, M in th
 split, its scored test split unchanged; any other target (a rotated or coloured shard, D) offers its first
 `uda_fraction` after the seeded permutation, which is then no longer scored (DomainBed's uda_holdout_fraction:
 every algorithm on the task is scored on the same images, whether it uses them or not).
+
+The target's split (`target_split`): "all" (default) scores all of its images (less the unlabelled ones);
+"domainbed" splits it as DomainBed splits every environment: its first 20% (rounded as the sources' validation
+parts) is its "out" split (`Domain.x_val`, DomainBed's oracle selects on it), the unlabelled part is cut from the
+rest, and what remains is its "in" split (`Domain.x_train`), the one scored.
 """
 
 from __future__ import annotations
@@ -38,6 +44,7 @@ from typing import Literal, Mapping
 
 import numpy as np
 import torch
+from PIL import Image
 from torch.nn import functional as F
 
 from reprolab.data import load_digits, load_fashion_mnist, load_mnist, load_usps
@@ -50,6 +57,9 @@ Interpolation = Literal["bilinear", "bicubic"]
 Frame = Literal["mnist", "stretch"]
 HoldoutRounding = Literal["round", "floor"]
 ArrayLike = np.ndarray | torch.Tensor
+TargetSplit = Literal["all", "domainbed"]
+Rotation = Literal["grid_sample", "pil"]
+PIL_RESAMPLE = {"bilinear": Image.Resampling.BILINEAR, "bicubic": Image.Resampling.BICUBIC}
 TaskName = Literal["rotated_digits", "rotated_digits_shift", "rotated_mnist_0", "rotated_mnist_75",
                    "rotated_mnist_shift", "rotated_fashion_mnist_75", "colored_mnist", "digits_to_usps",
                    "digits_to_mnist", "digits_to_uci"]
@@ -57,7 +67,9 @@ TaskName = Literal["rotated_digits", "rotated_digits_shift", "rotated_mnist_0", 
 
 @dataclasses.dataclass(frozen=True)
 class Domain:
-    """One domain: training and validation images with their labels (a target's validation part is empty)."""
+    """One domain: training and validation images with their labels. A target's training part is the part it is
+    scored on, its validation part its DomainBed "out" split (empty unless the task is built with
+    `target_split="domainbed"`)."""
 
     name: str
     x_train: np.ndarray
@@ -76,8 +88,9 @@ class Domain:
 
 @dataclasses.dataclass(frozen=True)
 class DomainTask:
-    """Labelled sources, one target (scored on all its images), and optionally unlabelled images of the target
-    domain, disjoint from the scored ones (`unlabeled`: multi-source domain adaptation); validated on construction."""
+    """Labelled sources, one target (scored on its training part: all its images, or its DomainBed "in" split), and
+    optionally unlabelled images of the target domain, disjoint from the scored ones (`unlabeled`: multi-source domain
+    adaptation); validated on construction."""
 
     name: str
     sources: tuple[Domain, ...]
@@ -158,16 +171,24 @@ def _labelled(name: str, x: ArrayLike, y: ArrayLike) -> tuple[np.ndarray, np.nda
     return images, labels.astype(np.int64)
 
 
+def _holdout_count(n: int, holdout: float = HOLDOUT, rounding: HoldoutRounding = "round") -> int:
+    """round(holdout n), or with `rounding="floor"` int(n holdout) as DomainBed cuts its out-split (at most one
+    fewer)."""
+    return int(n * holdout) if rounding == "floor" else int(round(holdout * n))
+
+
 def _holdout_split(name: str, x: np.ndarray, y: np.ndarray, holdout: float = HOLDOUT,
                    rounding: HoldoutRounding = "round") -> Domain:
-    """The first `holdout` fraction is validation (the data are already permuted): round(holdout n) samples, or
-    with `rounding="floor"` int(n holdout) as DomainBed cuts its out-split, at most one sample fewer."""
-    n_val = int(len(y) * holdout) if rounding == "floor" else int(round(holdout * len(y)))
+    """The first `holdout` fraction is validation (the data are already permuted), `_holdout_count` samples."""
+    n_val = _holdout_count(len(y), holdout, rounding)
     return Domain(name, x[n_val:], y[n_val:], x[:n_val], y[:n_val])
 
 
-def rotate(images: np.ndarray, angle: float, mode: Interpolation) -> np.ndarray:
-    """Rotate (N, C, H, W) images by `angle` degrees about their centre (counter-clockwise as displayed), zero fill."""
+def rotate(images: np.ndarray, angle: float, mode: Interpolation, rotation: Rotation = "grid_sample") -> np.ndarray:
+    """Rotate (N, C, H, W) images by `angle` degrees about their centre (counter-clockwise as displayed), zero fill:
+    by grid sampling, or with `rotation="pil"` by `rotate_pil`."""
+    if rotation == "pil":
+        return rotate_pil(images, angle, mode)
     if angle == 0:
         return images.copy()
     theta = math.radians(angle)
@@ -177,6 +198,18 @@ def rotate(images: np.ndarray, angle: float, mode: Interpolation) -> np.ndarray:
     grid = F.affine_grid(rot.expand(len(x), 2, 3), list(x.shape), align_corners=False)
     out = F.grid_sample(x, grid, mode=mode, padding_mode="zeros", align_corners=False)
     return out.clamp_(0.0, 1.0).numpy()
+
+
+def rotate_pil(images: np.ndarray, angle: float, mode: Interpolation) -> np.ndarray:
+    """DomainBed's rotation (torchvision's `rotate` on PIL images): each channel of (N, C, H, W) images in [0, 1] as an
+    8-bit image (round(255 x): MNIST's own bytes), PIL's `Image.rotate` by `angle` degrees about the centre
+    (counter-clockwise), `mode` resampling, fill 0, then / 255."""
+    pixels = np.rint(images * 255).astype(np.uint8)
+    out = np.empty_like(pixels)
+    for index in np.ndindex(*pixels.shape[:2]):
+        image = Image.fromarray(pixels[index])
+        out[index] = np.asarray(image.rotate(angle, resample=PIL_RESAMPLE[mode], fillcolor=0))
+    return out.astype(np.float32) / 255.0
 
 
 def resize(images: np.ndarray, size: int, antialias: bool = False) -> np.ndarray:
@@ -199,14 +232,19 @@ def to_digit_frame(images: ArrayLike, frame: Frame = "mnist") -> np.ndarray:
     return np.pad(resize(x, MNIST_DIGIT_SIDE, antialias=True), ((0, 0), (0, 0), (border, border), (border, border)))
 
 
-def _target_and_unlabeled(name: str, x: np.ndarray, y: np.ndarray,
-                          uda_fraction: float) -> tuple[Domain, np.ndarray | None]:
-    """The scored target and, with uda_fraction > 0, its first `uda_fraction` (the rows are already permuted)
-    offered unlabelled instead of scored (DomainBed's uda split)."""
+def _target_and_unlabeled(name: str, x: np.ndarray, y: np.ndarray, uda_fraction: float,
+                          split: TargetSplit = "all",
+                          rounding: HoldoutRounding = "round") -> tuple[Domain, np.ndarray | None]:
+    """The target and, with uda_fraction > 0, its first `uda_fraction` (the rows are already permuted) offered
+    unlabelled instead of scored (DomainBed's uda split). `split="domainbed"`: the first 20% (`_holdout_count`)
+    is first set apart as the target's "out" split (its validation part), the uda part is then cut from the
+    rest (DomainBed cuts it from the "in" split), and the remaining "in" split is scored."""
     if not 0.0 <= uda_fraction < 1.0:
         raise ValueError(f"uda_fraction must lie in [0, 1), got {uda_fraction}")
-    n = int(round(uda_fraction * len(y)))
-    return Domain(name, x[n:], y[n:], x[:0], y[:0]), (x[:n] if n else None)
+    n_out = _holdout_count(len(y), rounding=rounding) if split == "domainbed" else 0
+    rest_x, rest_y = x[n_out:], y[n_out:]
+    n = int(round(uda_fraction * len(rest_y)))
+    return Domain(name, rest_x[n:], rest_y[n:], x[:n_out], y[:n_out]), (rest_x[:n] if n else None)
 
 
 def label_shift_mask(y: np.ndarray, domain_index: int, strength: float, rng: np.random.Generator) -> np.ndarray:
@@ -219,10 +257,12 @@ def label_shift_mask(y: np.ndarray, domain_index: int, strength: float, rng: np.
 
 def rotated_domains(name: str, x: np.ndarray, y: np.ndarray, target_angle: int, data_seed: int,
                     mode: Interpolation, label_shift: float = 0.0, shift_target: bool = True,
-                    uda_fraction: float = 0.0, holdout_rounding: HoldoutRounding = "round") -> DomainTask:
-    """Permute, cut into len(ANGLES) stride shards, rotate shard i by ANGLES[i]; the target is the shard at
-    `target_angle` (scored on all of it but its first `uda_fraction`, offered unlabelled); the others are sources
-    with a 20% validation part (`_holdout_split`)."""
+                    uda_fraction: float = 0.0, holdout_rounding: HoldoutRounding = "round",
+                    target_split: TargetSplit = "all", rotation: Rotation = "grid_sample") -> DomainTask:
+    """Permute, cut into len(ANGLES) stride shards, rotate shard i by ANGLES[i] (`rotate`, by `rotation`); the
+    target is the shard at `target_angle` (scored on all of it but its first `uda_fraction`, offered unlabelled, or
+    as `target_split` cuts it: `_target_and_unlabeled`); the others are sources with a 20% validation part
+    (`_holdout_split`)."""
     if target_angle not in ANGLES:
         raise ValueError(f"target_angle must be one of {ANGLES}, got {target_angle}")
     rng = np.random.default_rng(data_seed)
@@ -234,9 +274,10 @@ def rotated_domains(name: str, x: np.ndarray, y: np.ndarray, target_angle: int, 
         if label_shift > 0 and (angle != target_angle or shift_target):
             keep = label_shift_mask(ys, i, label_shift, rng)
             xs, ys = xs[keep], ys[keep]
-        xs = rotate(xs, angle, mode)
+        xs = rotate(xs, angle, mode, rotation)
         if angle == target_angle:
-            target, unlabeled = _target_and_unlabeled(f"{angle}deg", xs, ys, uda_fraction)
+            target, unlabeled = _target_and_unlabeled(f"{angle}deg", xs, ys, uda_fraction, target_split,
+                                                      holdout_rounding)
         else:
             sources.append(_holdout_split(f"{angle}deg", xs, ys, rounding=holdout_rounding))
     return DomainTask(name, tuple(sources), target, 10, unlabeled)
@@ -254,9 +295,10 @@ def _mnist_like(loader) -> tuple[np.ndarray, np.ndarray]:
     return x, np.concatenate([train.y, test.y])
 
 
-def colored_mnist(data_seed: int, uda_fraction: float = 0.0,
-                  holdout_rounding: HoldoutRounding = "round") -> DomainTask:
-    """DomainBed's ColoredMNIST; sources "+90%", "+80%", target "-90%" (its first `uda_fraction` unlabelled)."""
+def colored_mnist(data_seed: int, uda_fraction: float = 0.0, holdout_rounding: HoldoutRounding = "round",
+                  target_split: TargetSplit = "all") -> DomainTask:
+    """DomainBed's ColoredMNIST; sources "+90%", "+80%", target "-90%" (its first `uda_fraction` unlabelled; split
+    by `target_split`)."""
     x, digits = _mnist_like(load_mnist)
     rng = np.random.default_rng(data_seed)
     order = rng.permutation(len(digits))
@@ -271,7 +313,7 @@ def colored_mnist(data_seed: int, uda_fraction: float = 0.0,
         domains.append((env, images, y.astype(np.int64)))
     sources = tuple(_holdout_split(env, xs, ys, rounding=holdout_rounding) for env, xs, ys in domains[:-1])
     env, xs, ys = domains[-1]
-    target, unlabeled = _target_and_unlabeled(env, xs, ys, uda_fraction)
+    target, unlabeled = _target_and_unlabeled(env, xs, ys, uda_fraction, target_split, holdout_rounding)
     return DomainTask("colored_mnist", sources, target, 2, unlabeled)
 
 
@@ -285,7 +327,10 @@ def digit_domain(name: Literal["mnist", "usps", "digits"], split: str, frame: Fr
 
 
 def digits_multisource(target: Literal["usps", "mnist", "digits"], data_seed: int, frame: Frame = "mnist",
-                       uda_fraction: float = 0.0, holdout_rounding: HoldoutRounding = "round") -> DomainTask:
+                       uda_fraction: float = 0.0, holdout_rounding: HoldoutRounding = "round",
+                       target_split: TargetSplit = "all") -> DomainTask:
+    """MNIST, USPS and UCI digits, one of them the target (module docstring); `target_split` cuts the scored images
+    of the target (U and M: their test split, in file order; D: permuted) as `_target_and_unlabeled` does."""
     names = ("mnist", "usps", "digits")
     if target not in names:
         raise ValueError(f"target must be one of {names}, got {target!r}")
@@ -298,10 +343,11 @@ def digits_multisource(target: Literal["usps", "mnist", "digits"], data_seed: in
     if target == "digits":                     # no train split: the uda part is cut from the scored images
         x, y = digit_domain(target, "all", frame)
         order = rng.permutation(len(y))
-        scored, unlabeled = _target_and_unlabeled(target, x[order], y[order], uda_fraction)
+        scored, unlabeled = _target_and_unlabeled(target, x[order], y[order], uda_fraction, target_split,
+                                                  holdout_rounding)
     else:                                      # the target's train split, never scored
         x, y = digit_domain(target, "test", frame)
-        scored, _ = _target_and_unlabeled(target, x, y, 0.0)
+        scored, _ = _target_and_unlabeled(target, x, y, 0.0, target_split, holdout_rounding)
         unlabeled = digit_domain(target, "train", frame)[0] if uda_fraction > 0 else None
     return DomainTask(f"digits_to_{target}", tuple(sources), scored, 10, unlabeled)
 
@@ -309,13 +355,19 @@ def digits_multisource(target: Literal["usps", "mnist", "digits"], data_seed: in
 @functools.lru_cache(maxsize=2)
 def build_task(name: TaskName, data_seed: int = 0, label_shift: float = 0.8, shift_target: bool = True,
                interpolation: Interpolation = "bicubic", frame: Frame = "mnist", uda_fraction: float = 0.0,
-               holdout_rounding: HoldoutRounding = "round") -> DomainTask:
-    """A named task (cached in-process: every run of a grid on one task shares its arrays). `interpolation`:
-    RotatedMNIST's and RotatedFashionMNIST's rotation (RotatedDigits: bilinear); `frame`: the digits tasks' 28x28
-    frame (`to_digit_frame`); `uda_fraction` > 0: unlabelled target images in `task.unlabeled` (module docstring);
-    `holdout_rounding`: the size of a source's validation part (`_holdout_split`)."""
+               holdout_rounding: HoldoutRounding = "round", target_split: TargetSplit = "all",
+               rotation: Rotation = "grid_sample") -> DomainTask:
+    """A named task (cached in-process: every run of a grid on one task shares its arrays). `interpolation` and
+    `rotation`: RotatedMNIST's and RotatedFashionMNIST's rotation (`rotate`; RotatedDigits: bilinear grid sampling);
+    `frame`: the digits tasks' 28x28 frame (`to_digit_frame`); `uda_fraction` > 0: unlabelled target images in
+    `task.unlabeled` (module docstring); `holdout_rounding`: the size of a source's validation part
+    (`_holdout_split`) and of the target's "out" split; `target_split`: the target's split (module docstring)."""
     if holdout_rounding not in ("round", "floor"):
         raise ValueError(f"holdout_rounding must be 'round' or 'floor', got {holdout_rounding!r}")
+    if target_split not in ("all", "domainbed"):
+        raise ValueError(f"target_split must be 'all' or 'domainbed', got {target_split!r}")
+    if rotation not in ("grid_sample", "pil"):
+        raise ValueError(f"rotation must be 'grid_sample' or 'pil', got {rotation!r}")
     if interpolation not in ("bilinear", "bicubic"):
         raise ValueError(f"interpolation must be 'bilinear' or 'bicubic', got {interpolation!r}")
     if not 0.0 <= uda_fraction < 1.0:
@@ -324,20 +376,20 @@ def build_task(name: TaskName, data_seed: int = 0, label_shift: float = 0.8, shi
         x, y = _digits_16()
         shift = label_shift if name.endswith("_shift") else 0.0
         return rotated_domains(name, x, y, 75, data_seed, "bilinear", shift, shift_target, uda_fraction,
-                               holdout_rounding)
+                               holdout_rounding, target_split)
     if name.startswith("rotated_mnist"):
         x, y = _mnist_like(load_mnist)
         shift = label_shift if name.endswith("_shift") else 0.0
         angle = 0 if name.endswith("_0") else 75
         return rotated_domains(name, x, y, angle, data_seed, interpolation, shift, shift_target, uda_fraction,
-                               holdout_rounding)
+                               holdout_rounding, target_split, rotation)
     if name == "rotated_fashion_mnist_75":
         x, y = _mnist_like(load_fashion_mnist)
         return rotated_domains(name, x, y, 75, data_seed, interpolation, uda_fraction=uda_fraction,
-                               holdout_rounding=holdout_rounding)
+                               holdout_rounding=holdout_rounding, target_split=target_split, rotation=rotation)
     if name == "colored_mnist":
-        return colored_mnist(data_seed, uda_fraction, holdout_rounding)
+        return colored_mnist(data_seed, uda_fraction, holdout_rounding, target_split)
     if name in ("digits_to_usps", "digits_to_mnist", "digits_to_uci"):
         target = {"digits_to_usps": "usps", "digits_to_mnist": "mnist", "digits_to_uci": "digits"}[name]
-        return digits_multisource(target, data_seed, frame, uda_fraction, holdout_rounding)
+        return digits_multisource(target, data_seed, frame, uda_fraction, holdout_rounding, target_split)
     raise ValueError(f"unknown task {name!r}")

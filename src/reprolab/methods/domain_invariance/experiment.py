@@ -12,8 +12,9 @@ Each run is an independent grid cell (`--resume` skips finished ones). Selection
 validation accuracy per seed at the final checkpoint ("training_domain"), the same at each run's best-validation
 checkpoint ("training_domain_best_step": DomainBed's IIDAccuracySelectionMethod, which takes the argmax over a
 run's checkpoints), and by mean target accuracy ("oracle", labelled as such, never presented as a method's
-result). Per-seed values are kept in seed order for every arm (the claims pair them); `trivial` holds what a
-constant predictor scores on each task.
+result; with `target_split="domainbed"` DomainBed's oracle, per seed by the target's "out" split). Per-seed values
+are kept in seed order for every arm (the claims pair them); `trivial` holds what a constant predictor scores on
+each task.
 """
 
 from __future__ import annotations
@@ -28,8 +29,8 @@ import numpy as np
 from reprolab.methods.domain_invariance.algorithms import Algorithm, DomainInvariant, OptimConfig
 from reprolab.methods.domain_invariance.baselines import CORAL, DANN, ERM, MMD, AdversarialConfig
 from reprolab.methods.domain_invariance.claims import claims
-from reprolab.methods.domain_invariance.domains import (DomainTask, HoldoutRounding, Interpolation, TaskName,
-                                                        build_task)
+from reprolab.methods.domain_invariance.domains import (DomainTask, HoldoutRounding, Interpolation, Rotation,
+                                                        TargetSplit, TaskName, build_task)
 from reprolab.methods.domain_invariance.featurizers import FeaturizerName, build_featurizer
 from reprolab.methods.domain_invariance.penalties import PenaltyFeatures
 from reprolab.methods.domain_invariance.plots import plot_features, plot_tradeoff
@@ -69,6 +70,9 @@ class TrainConfig:
     mmd_gamma: float = 1.0              # DomainBed default
     mmd_unlabeled: bool = False         # DomainBed's MMD ignores unlabelled data; True: the target joins its penalty
     coral_gamma: float = 1.0            # DomainBed default
+    featurizer_per_domain: bool = False  # MMD and CORAL: one featurizer pass on every domain's batch together;
+                                         # DomainBed (true): one pass per domain's batch (BatchNorm statistics per
+                                         # domain; the built-in featurizers have none, so the same numbers)
     probe_max_iter: int = 500
     probe_per_domain: int = 2000        # design: samples per source in the probe's train and val parts
     val_per_domain: int = 2000          # design: source validation samples per domain scored at each evaluation (a
@@ -101,6 +105,11 @@ class DomainInvarianceConfig(FastPath):   # compile, bf16, channels_last, cuda_g
     shift_target: bool = True           # the target is shifted too (favours classes {0, 1})
     rotation_interpolation: Interpolation = "bicubic"   # RotatedMNIST: DomainBed's published table (its 2020 code);
                                                         # its code since April 2021: "bilinear"
+    rotation: Rotation = "grid_sample"  # RotatedMNIST's rotation by grid sampling; DomainBed ("pil"): torchvision's
+                                        # rotate on 8-bit PIL images
+    target_split: TargetSplit = "all"   # the target scored on all its images, the oracle on the mean target accuracy;
+                                        # DomainBed ("domainbed"): scored on its 80% "in" split, the oracle choosing
+                                        # per seed by its 20% "out" split at the final checkpoint
     uda_fraction: float = 0.0           # DomainBed's uda_holdout_fraction (default 0): the target images offered
                                         # unlabelled and not scored (domains.py); needed by train.unlabeled_target
     holdout_rounding: HoldoutRounding = "round"   # a source's validation part: round(0.2 n); DomainBed ("floor"):
@@ -164,9 +173,10 @@ def make_algorithm(name: AlgorithmName, lam: float | None, task: DomainTask, cfg
     if name in ("dann", "cdann"):
         return DANN(*shape, conditional=name == "cdann", adv=cfg.adversarial)
     if name == "mmd":
-        return MMD(*shape, gamma=cfg.mmd_gamma, use_unlabeled=cfg.mmd_unlabeled, optim=optim)
+        return MMD(*shape, gamma=cfg.mmd_gamma, use_unlabeled=cfg.mmd_unlabeled, optim=optim,
+                   featurizer_per_domain=cfg.featurizer_per_domain)
     if name == "coral":
-        return CORAL(*shape, gamma=cfg.coral_gamma, optim=optim)
+        return CORAL(*shape, gamma=cfg.coral_gamma, optim=optim, featurizer_per_domain=cfg.featurizer_per_domain)
     raise ValueError(f"unknown algorithm {name!r}; known: erm, general, compressed, dann, cdann, mmd, coral")
 
 
@@ -203,7 +213,8 @@ def projection(algorithm: Algorithm, task: DomainTask, device: str) -> dict[str,
 def task_of(name: TaskName, cfg: DomainInvarianceConfig) -> DomainTask:
     """The named task with the config's data settings (cached in-process by `build_task`)."""
     return build_task(name, cfg.data_seed, cfg.label_shift, cfg.shift_target, cfg.rotation_interpolation,
-                      uda_fraction=cfg.uda_fraction, holdout_rounding=cfg.holdout_rounding)
+                      uda_fraction=cfg.uda_fraction, holdout_rounding=cfg.holdout_rounding,
+                      target_split=cfg.target_split, rotation=cfg.rotation)
 
 
 def run_cell(cell: dict[str, Any], cfg: DomainInvarianceConfig, device: str, first_seed: int,
@@ -243,8 +254,8 @@ def best_validation_step(history: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def summarize_runs(runs: list[dict[str, Any]]) -> dict[str, Any]:
-    """Mean and standard error over seeds of the final measurements, the per-seed values (seed order), the
-    best-validation checkpoint of each run, and the flags."""
+    """Mean and standard error over seeds of the final measurements, the per-seed values (seed order; the target's
+    "out" split too where it is scored), the best-validation checkpoint of each run, and the flags."""
     final = [r["final"] for r in runs]
     best = [best_validation_step(r["history"]) for r in runs]
     out = {key: mean_se([f[key] for f in final]) for key in
@@ -254,6 +265,8 @@ def summarize_runs(runs: list[dict[str, Any]]) -> dict[str, Any]:
     out["per_seed_target"] = [f["target"] for f in final]
     out["per_seed_source"] = [f["source_val_mean"] for f in final]
     out["per_seed_probe"] = [r["probe"] for r in runs]
+    if "target_out" in final[0]:
+        out["per_seed_target_out"] = [f["target_out"] for f in final]
     out["per_seed_target_best_step"] = [b["target"] for b in best]
     out["per_seed_source_best_step"] = [b["source_val_mean"] for b in best]
     out["best_step"] = [b["step"] for b in best]
@@ -280,14 +293,20 @@ def select_per_seed(by_lam: dict[str, dict], lams: list[str], source_key: str, t
     return {**mean_se(per_seed), "per_seed": per_seed, "chosen_per_seed": chosen}
 
 
-def select(by_lam: dict[str, dict], lams: list[str], ties: LambdaTies = "first") -> dict[str, Any]:
+def select(by_lam: dict[str, dict], lams: list[str], ties: LambdaTies = "first",
+           target_split: TargetSplit = "all") -> dict[str, Any]:
     """Lambda chosen among `lams` by training-domain validation at the final checkpoint and at each run's
-    best-validation checkpoint (DomainBed's selection), and by the oracle (best mean target accuracy over seeds):
-    the target accuracy each gives, per seed and as mean and standard error; `ties` as `best_lambda` takes it."""
+    best-validation checkpoint (DomainBed's selection), and by the oracle: the best mean target accuracy over seeds,
+    or with `target_split="domainbed"` per seed the best accuracy on the target's "out" split at the final checkpoint
+    (DomainBed's OracleSelectionMethod); the target accuracy each gives, per seed and as mean and standard error;
+    `ties` as `best_lambda` takes it."""
+    chosen = {"training_domain": select_per_seed(by_lam, lams, "per_seed_source", "per_seed_target", ties),
+              "training_domain_best_step": select_per_seed(by_lam, lams, "per_seed_source_best_step",
+                                                           "per_seed_target_best_step", ties)}
+    if target_split == "domainbed":
+        return {**chosen, "oracle": select_per_seed(by_lam, lams, "per_seed_target_out", "per_seed_target", ties)}
     oracle = best_lambda(lams, lambda k: by_lam[k]["target"]["mean"], ties)
-    return {"training_domain": select_per_seed(by_lam, lams, "per_seed_source", "per_seed_target", ties),
-            "training_domain_best_step": select_per_seed(by_lam, lams, "per_seed_source_best_step",
-                                                         "per_seed_target_best_step", ties),
+    return {**chosen,
             "oracle": {**by_lam[oracle]["target"], "per_seed": by_lam[oracle]["per_seed_target"], "chosen": oracle}}
 
 
@@ -301,9 +320,9 @@ def summarize(grid: GridResults, cfg: DomainInvarianceConfig, trivial: dict[str,
             block[algorithm] = {"by_lambda": by_lam}
             if algorithm in PENALISED:
                 block[algorithm]["selection"] = select(by_lam, [lam_key(v) for v in lambdas_of(task, cfg)],
-                                                       cfg.lambda_ties)
+                                                       cfg.lambda_ties, cfg.target_split)
                 block[algorithm]["selection_claim_lambdas"] = select(by_lam, [lam_key(v) for v in cfg.claim_lambdas],
-                                                                     cfg.lambda_ties)
+                                                                     cfg.lambda_ties, cfg.target_split)
         tasks[task] = block
     return {"tasks": tasks, "trivial": trivial, "runs": len(grid)}
 

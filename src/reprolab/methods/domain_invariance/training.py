@@ -10,8 +10,9 @@
 - Before the first update, every `eval_every` updates (`eval_schedule="domainbed"`: after 1, 1 + eval_every,
   1 + 2 eval_every, ... updates, DomainBed's checkpoints) and at the end: per-source validation accuracy on a fixed
   seeded subset of at most `val_per_domain` (2,000, design: the digits tasks' MNIST source has 12,000 validation
-  images, DomainBed scores them all) samples per source, and their mean; target accuracy on all of the target; the
-  mean feature norm ||g(x)|| on source validation data, and both penalties measured on the same features (so ERM's
+  images, DomainBed scores them all) samples per source, and their mean; target accuracy on the target's scored
+  part (all of it, or its DomainBed "in" split, and then also on its "out" split: "target_out"); the mean feature
+  norm ||g(x)|| on source validation data, and both penalties measured on the same features (so ERM's
   invariance is measured the same way as the penalised runs').
 - After training: the **domain probe**, a fresh logistic regression (max_iter 500, standardised features) from
   frozen source-train features to the source index, scored on source validation, beside its majority rate (what
@@ -146,18 +147,21 @@ def validation_subset(task: DomainTask, val_per_domain: int = 2000, measure_per_
 
 def evaluate(algorithm: Algorithm, task: DomainTask, subset: ValidationSubset | None = None,
              device: str = "cpu") -> dict[str, Any]:
-    """Accuracies (sources: on `subset`, default `validation_subset(task)`; the target: all of it), feature norm and
-    the two measured penalties (l2norm features) at the current weights."""
+    """Accuracies (sources: on `subset`, default `validation_subset(task)`; the target: its training part, all of it
+    unless the task holds its DomainBed "out" split as its validation part, which is then scored as "target_out"),
+    feature norm and the two measured penalties (l2norm features) at the current weights."""
     subset = validation_subset(task) if subset is None else subset
     source_val = [accuracy(algorithm, x, y, device) for x, y in subset.val]
     x, y, d = subset.measure
     z = features(algorithm, x, device)
     domains, labels, k = torch.from_numpy(d), torch.from_numpy(y), len(task.sources)
     record = {"source_val": source_val, "source_val_mean": float(np.mean(source_val)),
-              "target": accuracy(algorithm, task.target.x_all, task.target.y_all, device),
+              "target": accuracy(algorithm, task.target.x_train, task.target.y_train, device),
               "feature_norm": float(z.norm(dim=1).mean()),
               "general_mmd": float(general_penalty(z, domains, k)),
               "compressed_mmd": float(compressed_penalty(z, domains, labels, k, task.num_classes))}
+    if len(task.target.y_val):
+        record["target_out"] = accuracy(algorithm, task.target.x_val, task.target.y_val, device)
     return record
 
 
@@ -190,11 +194,12 @@ def domain_probe(algorithm: Algorithm, task: DomainTask, device: str = "cpu", ma
 
 
 def trivial_levels(task: DomainTask, probe_per_domain: int = 2000) -> dict[str, float]:
-    """What a constant predictor scores on each measurement: "target", the target's majority class; "source_val_mean"
+    """What a constant predictor scores on each measurement: "target", the target's majority class (on its scored
+    part); "source_val_mean"
     (a mean of per-source accuracies), the one class with the largest mean share over the sources' validation
     parts; "probe", the largest source's share of the domain probe's validation samples (1/K for equal sizes)."""
     shares = np.mean([np.bincount(d.y_val, minlength=task.num_classes) / len(d.y_val) for d in task.sources], axis=0)
-    target = np.bincount(task.target.y_all, minlength=task.num_classes) / len(task.target.y_all)
+    target = np.bincount(task.target.y_train, minlength=task.num_classes) / len(task.target.y_train)
     return {"target": float(target.max()), "source_val_mean": float(shares.max()),
             "probe": probe_majority(task, probe_per_domain)}
 

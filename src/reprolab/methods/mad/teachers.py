@@ -7,8 +7,10 @@ Datasets (real data only trains the teacher and tests the student):
 - "cifar10": CIFAR-10 (the canonical python archive when present, else the JPEG copy), normalised per channel.
 Recipes: MNIST LeNet5 by SGD lr 0.01, momentum 0.9, wd 1e-4, batch 256, 10 epochs; digits CNN(16) by
 Adam 1e-3, 30 epochs, batch 64; CIFAR-10 ResNet-34 by SGD 0.1, momentum 0.9, wd 5e-4, batch 128, 200 epochs,
-lr x 0.1 every 80 epochs, with random crop (pad 4) and horizontal flip. Training runs on `runtime.train.run_loop`
-(checkpoints and exact resume).
+lr x 0.1 every 80 epochs, with random crop (pad 4) and horizontal flip; "cifar10_resnet34_constant_lr" the same at
+lr 0.1 for all 200 epochs, the schedule of DFAD's README command (its `--step_size 80` acts only with `--scheduler`,
+which the command leaves out; the official code's `train_teacher.py`). Training runs on `runtime.train.run_loop`
+(checkpoints and exact resume); a teacher keeps its last weights.
 """
 
 from __future__ import annotations
@@ -53,6 +55,9 @@ RECIPES = {
     "digits_cnn16": TeacherRecipe("digits", "cnn16", "adam", 1e-3, 30, 64),
     "cifar10_resnet34": TeacherRecipe("cifar10", "resnet34", "sgd", 0.1, 200, 128, weight_decay=5e-4,
                                       lr_step_epochs=80, augment=True),
+    # DFAD's README command without `--scheduler`: the step at 80 epochs never happens
+    "cifar10_resnet34_constant_lr": TeacherRecipe("cifar10", "resnet34", "sgd", 0.1, 200, 128, weight_decay=5e-4,
+                                                  augment=True),
 }
 
 

@@ -12,8 +12,8 @@ The memory is consulted after `warmup_episodes` episodes, once it holds more tha
 Q = Q_theta. Memory: every `write_interval` steps (0.1 x mean length of the last 20 episodes; first
 `initial_write_interval`: 200 official, 10 in the quick run) the pair (h_{t+1}, cumulative reward) is kept; at the
 episode end each such key gets the return-to-go R = G - cumulative reward (undiscounted, official;
-`discount_mc_returns` discounts it): Insert, and after warm-up Write. While reading, with probability `bstr_rate`,
-Write(random_map(h_t), max_a Q_MBEC(s_t, a)).
+`discount_mc_returns` discounts it): Insert, and after warm-up Write (with `min_reward`, only the keys whose R exceeds
+it [official]). While reading, with probability `bstr_rate`, Write(random_map(h_t), max_a Q_MBEC(s_t, a)).
 Trajectory model: batches of 4 steps of the current episode, the input [x_t, onehot(a_t)]
 corrupted by dropout 0.5 or by noise of std sqrt(0.5 max|input|) (one of the two with probability 1/2); the
 LSTM output through trj_out predicts [x_{t+1}, onehot(a_t)] and r_hat predicts r (smooth-L1, clip 0.5); with
@@ -23,7 +23,8 @@ frames. With read_rate = rec_rate = 0 the agent is DQN on Q_theta, bit for bit.
 Official-code bugs fixed here: (a) the TD loss uses per-row gathers and one-hot rows (no flag);
 (b) acting evaluates r_hat per action (`official_acting_reward=True` reuses action 0's, as the official code);
 (d) the target network is an exact copy, frozen random_map included. Quirks kept by default, with flags:
-(c) `discount_mc_returns`, (e) `distance` and `max_read_prob`, (f) `detach_rec_targets`.
+(c) `discount_mc_returns`, (e) `distance` and `max_read_prob`, (f) `detach_rec_targets`. The learned initial state
+h0, c0 trains here; the official code never trains it (`official_h0_frozen=True`).
 """
 
 from __future__ import annotations
@@ -75,6 +76,11 @@ class MBECConfig:
     recall: str = "official"          # trajectorial recall from h_t (official); "teacher_forcing": each sampled
                                       # step from its own stored state (an earlier version's objective)
     init: str = "official"            # official Kaiming / LSTM initialisation; "pytorch": torch's defaults
+    official_h0_frozen: bool = False  # official: the stored LSTM state is a detached copy, so h0, c0 never train;
+                                      # default: they get the trajectory model's gradient where a sampled step is
+                                      # an episode's first (the reward loss; the recall loss too with teacher forcing)
+    min_reward: float | None = None   # official `min_reward` (default -1e9): only kept states whose return-to-go is
+                                      # > min_reward are written and inserted; None: no filter
 
     def __post_init__(self):
         for name in ("read_rate", "bstr_rate", "rec_rate", "write_lr", "max_read_prob"):
@@ -145,6 +151,9 @@ class MBECAgent(DQNAgent):
         self.mbec = cfg
         super().__init__(lambda: MBECNetwork(obs_shape, n_actions, cfg.proj_dim, cfg.hidden, cfg.key_dim,
                                              init=cfg.init), n_actions, dqn_cfg, HybridRule(), device)
+        if cfg.official_h0_frozen:        # no gradient ever reaches them, so the optimizers skip them
+            self.online[0].h0.requires_grad_(False)
+            self.online[0].c0.requires_grad_(False)
         self.memory = EpisodicMemory(cfg.key_dim, cfg.memory_capacity, cfg.k, cfg.write_lr, cfg.max_read_prob,
                                      cfg.distance, cfg.index, self.device)
         # Memory decisions draw from their own streams, so switching the memory off leaves DQN's draws unchanged.
@@ -255,14 +264,28 @@ class MBECAgent(DQNAgent):
         return extras
 
     def end_episode(self, episode_return: float) -> None:
-        """The kept states and the terminal one (return-to-go 0, always stored [official]) go to the memory: their
-        returns are WRITTEN first (after warm-up), while the memory does not hold the new keys yet, then the new
-        keys are inserted [official order: `add_trj`, then `commit_insert`]."""
-        net = self.online[0]
+        """The kept states and the terminal one (return-to-go 0, always kept [official]) go to the memory (`store`),
+        with `min_reward` only those whose return-to-go exceeds it [official]; then the trajectory-model step, the
+        episode count and the next write interval."""
         kept = [*self.kept, (self.h, self.cum_reward, self.t)]
+        stored = [(h, to_go) for (h, _, _), to_go in zip(kept, self.returns_to_go(episode_return, kept))
+                  if self.mbec.min_reward is None or to_go > self.mbec.min_reward]
+        if stored:
+            self.store(torch.cat([h for h, _ in stored]), [to_go for _, to_go in stored])
+        if self.training_model() and self.steps:
+            self.trajectory_model_step(self.rec_optimizer)
+        self.episodes += 1
+        self.lengths.append(self.t)
+        self.write_interval = max(1, int(0.1 * np.mean(self.lengths)))
+        self._new_episode()
+
+    def store(self, states: torch.Tensor, returns_to_go: list[float]) -> None:
+        """Trajectory states (n, hidden) with their returns-to-go into the memory: the returns are WRITTEN first (after
+        warm-up), while the memory does not hold the new keys yet, then the new keys are inserted [official order:
+        `add_trj`, then `commit_insert`]."""
         with torch.no_grad():
-            keys = net.key(torch.cat([h for h, _, _ in kept]))
-        returns = torch.tensor(self.returns_to_go(episode_return, kept), dtype=torch.float32, device=self.device)
+            keys = self.online[0].key(states)
+        returns = torch.tensor(returns_to_go, dtype=torch.float32, device=self.device)
         if len(self.memory):
             self.record_key_distances(keys)
         if self.memory_ready():
@@ -272,12 +295,6 @@ class MBECAgent(DQNAgent):
         if self.past_warmup() and len(self.memory):
             self.memory.write(keys, returns)
         self.memory.insert(keys, returns)
-        if self.training_model() and self.steps:
-            self.trajectory_model_step(self.rec_optimizer)
-        self.episodes += 1
-        self.lengths.append(self.t)
-        self.write_interval = max(1, int(0.1 * np.mean(self.lengths)))
-        self._new_episode()
 
     def record_key_distances(self, keys: torch.Tensor) -> None:
         """The k-NN squared distances of fresh keys against the 1e-3 weighting epsilon: their median and the share

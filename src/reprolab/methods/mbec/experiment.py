@@ -75,6 +75,11 @@ class MBECExperimentConfig:
     clip_rewards: Literal["atari", "all"] = "atari"   # official `clip_rewards=1` is "all": the learner sees sign(r)
                                           # in every environment (replay, memory returns, reward model); "atari": only
                                           # the Atari preprocessing clips. Learning curves keep the env's rewards
+    target_sync_clock: Literal["updates", "frames"] = "updates"   # official "frames": the target synced every
+                                          # `target_sync_frames` frames (Atari 1000) from frame 1, before learning
+                                          # starts too; "updates": every target_sync_frames / 4 TD updates
+    episode_end_first: bool = False       # official: at an episode's last frame the memory writes, the trajectory-
+                                          # model step and the episode count come before that frame's TD step
     atari_envs: tuple[str, ...] = ()      # e.g. ALE/Pong-v5: the official settings, `atari_frames` agent steps
     atari_frames: int = 10_000_000        # official max_frames (agent steps; x4 emulator frames)
     atari_seeds: int = 3
@@ -99,6 +104,9 @@ class MBECExperimentConfig:
         if min(self.frames, self.seeds, self.atari_seeds, self.workers, self.bins, self.equivalence_frames) < 1:
             raise ConfigError("config keys 'frames', 'seeds', 'atari_seeds', 'workers', 'bins' and "
                               "'equivalence_frames' must be >= 1")
+        if self.target_sync_clock == "frames" and self.target_sync_frames < 1:
+            raise ConfigError(f"config key 'target_sync_frames' must be >= 1 with target_sync_clock='frames', got "
+                              f"{self.target_sync_frames}")
 
 
 CONFIGS = {
@@ -131,13 +139,21 @@ def build_env(name: str, cfg: MBECExperimentConfig):
 
 def dqn_config(env_name: str, cfg: MBECExperimentConfig, frames: int) -> DQNConfig:
     """The DQN settings of every agent on `env_name`: the official Atari ones, or the classic-control prototype's;
-    either with the experiment's truncation and reward-clipping flags."""
-    flags = dict(truncation_terminal=cfg.truncation_terminal, clip_rewards=cfg.clip_rewards == "all")
+    either with the experiment's truncation, reward-clipping, episode-order and target-sync-clock flags (the frame
+    clock syncs every 1000 frames on Atari, the official `update_target`, else every `target_sync_frames`)."""
+    flags = dict(truncation_terminal=cfg.truncation_terminal, clip_rewards=cfg.clip_rewards == "all",
+                 episode_end_before_update=cfg.episode_end_first)
     if env_name.startswith("ALE/"):
-        return official_dqn_config(**flags)
-    return official_dqn_config(lr=cfg.lr, target_sync=max(1, cfg.target_sync_frames // 4),
-                               replay_start=cfg.replay_start, buffer_size=cfg.buffer_size, eps_end=cfg.eps_end,
-                               eps_frames=max(1, 2 * frames // 3 - cfg.replay_start), **flags)
+        dqn = official_dqn_config(**flags)
+        sync_frames = dqn.target_sync * dqn.train_every
+    else:
+        dqn = official_dqn_config(lr=cfg.lr, target_sync=max(1, cfg.target_sync_frames // 4),
+                                  replay_start=cfg.replay_start, buffer_size=cfg.buffer_size, eps_end=cfg.eps_end,
+                                  eps_frames=max(1, 2 * frames // 3 - cfg.replay_start), **flags)
+        sync_frames = cfg.target_sync_frames
+    if cfg.target_sync_clock == "frames":
+        return dataclasses.replace(dqn, target_sync_frames=sync_frames)
+    return dqn
 
 
 def make_agent(kind: str, env, dqn_cfg: DQNConfig, cfg: MBECExperimentConfig, seed: int, device: str = "cpu"):

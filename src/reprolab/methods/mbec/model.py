@@ -6,7 +6,8 @@
   encoder + head alone: the DQN baseline. `MBECNetwork` builds it FIRST, so under the same torch seed the DQN
   baseline and MBEC++ start from identical habitual weights.
 - Projection x = proj(phi(s)) in R^32.
-- Trajectory model: a 1-layer LSTM over [x, onehot(a)], hidden 16, learned initial state (h0, c0) ~ 0.05 N(0, 1);
+- Trajectory model: a 1-layer LSTM over [x, onehot(a)], hidden 16, learned initial state (h0, c0) ~ 0.05 N(0, 1)
+  (the official code never trains it: `MBECConfig.official_h0_frozen`);
   trj_out: Linear(16 -> 32 + |A| + 1) predicts [x_{t+1}, onehot(a_t)] from the LSTM output (the role of the last
   unit is not confirmed; it is not used).
 - Reward model r_hat([x, onehot(a), h]): widths 4-4-1 (the official code reuses `batch_size_reward` = 4).

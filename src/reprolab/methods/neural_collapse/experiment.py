@@ -29,6 +29,7 @@ from reprolab.methods.neural_collapse.claims import real_claims, synthetic_claim
 from reprolab.methods.neural_collapse.metrics import NC1Pinv, layer_product, per_depth_metrics
 from reprolab.methods.neural_collapse.model import UFMInit, top_singular_values, train_ufm
 from reprolab.methods.neural_collapse.real import NCNetwork, RealRecipe, full_batch_lambda_H, track_collapse
+from reprolab.methods.neural_collapse.theory import CollapsedRow
 from reprolab.methods.neural_collapse.plots import plot_real_runs, plot_singular_values
 from reprolab.runtime.fast import FastPath, check_fast_path, fast_settings
 from reprolab.runtime.config import check_at_least, check_options, ConfigError
@@ -38,6 +39,8 @@ from reprolab.runtime.results import RunContext, RunResult
 
 NEEDS_EXTRA_DATA = False
 GRID = "run"
+GOFLambdas = Literal["mapped", "raw"]
+MNISTPreprocessing = Literal["reprolab", "official"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -80,6 +83,13 @@ class NCConfig(FastPath):   # compile, bf16, channels_last, cuda_graphs: the opt
     # --- metrics ---
     nc1_pinv: NC1Pinv = "float64"          # official: scipy.linalg.pinv of a float32 Sigma_B (cut-off d eps_float32
                                            # s_max, 2.4e-4 s_max at d = 2048); float64: cut-off 1e-12 s_max
+    gof_lambdas: GOFLambdas = "mapped"     # real data: GOF targets from the decays mapped onto the trained
+                                           # objective (theory.theory_lambdas); official "raw": the recipe's lambda_W,
+                                           # lambda_H as given, whatever the loss convention
+    gof_collapsed_row: CollapsedRow = "zero"   # GOF NC3_W target row of a collapsed class: 0; official "c": c hbar_k
+    mnist_preprocessing: MNISTPreprocessing = "reprolab"   # MNIST at 28 x 28, one channel, normalised by its own
+                                           # mean and std; official: 3 grey channels resized to 32 x 32, normalised by
+                                           # 0.1307 / 0.3081 (`official_mnist`)
     # --- execution ---
     workers: int = 2                       # parallel processes for independent runs (CPU)
 
@@ -171,7 +181,7 @@ def run_synthetic_case(case: SyntheticCase, cfg: NCConfig, device: str, checkpoi
     record["row_norms"] = np.linalg.norm(product, axis=1).tolist()
     if case.loss == "mse":
         problem = theory.UFMProblem(case.counts, case.depth, case.lam, case.lam, bias=case.bias)
-        gof = None if case.bias else theory.GOFTarget.from_problem(problem)
+        gof = None if case.bias else theory.GOFTarget.from_problem(problem, cfg.gof_collapsed_row)
         s_star = theory.predicted_singular_values(problem)
         record.update(loss_theory=theory.optimal_loss(problem), s_theory=s_star.tolist(),
                       layer_s_theory=theory.layer_singular_values(problem).tolist(),
@@ -188,19 +198,25 @@ def run_synthetic_case(case: SyntheticCase, cfg: NCConfig, device: str, checkpoi
     return record
 
 
-# The official code's CIFAR-10 normalisation (`datasets.py`): fixed per-channel mean and std.
+# The official code's normalisation (`datasets.py`): CIFAR-10 by fixed per-channel means and stds, MNIST by one.
 CIFAR10_MEAN, CIFAR10_STD = (0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010)
+MNIST_MEAN, MNIST_STD = 0.1307, 0.3081
 
 
 @functools.lru_cache(maxsize=1)
-def load_real_data(dataset: str) -> tuple[torch.Tensor, torch.Tensor, tuple[int, ...]]:
+def load_real_data(dataset: str, mnist_preprocessing: MNISTPreprocessing = "reprolab"
+                   ) -> tuple[torch.Tensor, torch.Tensor, tuple[int, ...]]:
     """Training images as float32 (N, C, H, W) normalised per channel (CIFAR-10 by the official constants, MNIST by
-    its own mean and std), labels int64, and the input shape. Kept per process for the next cell of the same
-    dataset; callers index the tensors and never write to them."""
+    its own mean and std, or with `mnist_preprocessing="official"` as `official_mnist`), labels int64, and the input
+    shape. Kept per process for the next cell of the same dataset; callers index the tensors and never write to
+    them."""
     loaders = {"mnist": load_mnist, "cifar10": load_cifar10}
     if dataset not in loaders:
         raise ValueError(f"real_dataset must be one of {list(loaders)}, got {dataset!r}")
     data = loaders[dataset]("train")
+    if dataset == "mnist" and mnist_preprocessing == "official":
+        x = official_mnist(data.x)
+        return torch.from_numpy(x), torch.from_numpy(data.y), tuple(x.shape[1:])
     x = data.x.astype(np.float32) / 255.0
     x = x[:, None] if x.ndim == 3 else x.transpose(0, 3, 1, 2)
     return torch.from_numpy(normalised(x, dataset)), torch.from_numpy(data.y), tuple(x.shape[1:])
@@ -216,12 +232,39 @@ def normalised(x: np.ndarray, dataset: str) -> np.ndarray:
     return (x - mean) / std
 
 
+def official_mnist(images: np.ndarray) -> np.ndarray:
+    """The official code's MNIST input (`datasets.py`: Grayscale(3), Resize(32), ToTensor, Normalize(0.1307, 0.3081)):
+    each (28, 28) uint8 image resized to 32 x 32 by PIL's bilinear filter (torchvision's Resize of a PIL image, which
+    rounds to uint8), scaled to [0, 1], (x - 0.1307) / 0.3081 in float32, repeated over 3 channels -> (N, 3, 32, 32)."""
+    from PIL import Image
+
+    resized = np.stack([np.asarray(Image.fromarray(image).resize((32, 32), Image.Resampling.BILINEAR))
+                        for image in np.asarray(images, np.uint8)])
+    x = (resized.astype(np.float32) / np.float32(255.0) - np.float32(MNIST_MEAN)) / np.float32(MNIST_STD)
+    return np.repeat(x[:, None], 3, axis=1)
+
+
+def real_gof_target(recipe: RealRecipe, depth: int, mapped: theory.UFMProblem, lambdas: GOFLambdas = "mapped",
+                    collapsed_row: CollapsedRow = "zero") -> theory.GOFTarget | None:
+    """The GOF targets of a bias-free head (None with a head bias): s_k* of `mapped`, the UFM whose decays are mapped
+    onto the trained objective, or with `lambdas="raw"` of the UFM with the recipe's lambda_W and lambda_H as given,
+    as the official code computes them (`validate_NC_unbalanced.py`: the arguments' 1e-5, though its loss is
+    nn.MSELoss / 2)."""
+    if recipe.head_bias:
+        return None
+    problem = mapped if lambdas == "mapped" else theory.UFMProblem(recipe.counts, depth, recipe.lambda_W,
+                                                                   recipe.lambda_H)
+    return theory.GOFTarget.from_problem(problem, collapsed_row)
+
+
 def run_real_case(name: str, recipe: RealRecipe, depth: int, dataset: str, device: str, checkpoint: Path,
                   resume: bool, seed: int, progress: bool | None, fast: FastPath = FastPath(),
-                  nc1_pinv: NC1Pinv = "float64") -> dict:
+                  nc1_pinv: NC1Pinv = "float64", *, gof_lambdas: GOFLambdas = "mapped",
+                  gof_collapsed_row: CollapsedRow = "zero",
+                  mnist_preprocessing: MNISTPreprocessing = "reprolab") -> dict:
     """Train backbone + M-layer head on the first n_k samples of each class; NC metrics along training."""
     dist = init_distributed(device)
-    x_all, y_all, in_shape = load_real_data(dataset)
+    x_all, y_all, in_shape = load_real_data(dataset, mnist_preprocessing)
     idx = first_n_per_class(y_all.numpy(), recipe.counts)
     x, y = x_all[idx].to(dist.device), y_all[idx].to(dist.device)
     torch.manual_seed(seed)
@@ -231,7 +274,7 @@ def run_real_case(name: str, recipe: RealRecipe, depth: int, dataset: str, devic
     scale, lam_W, lam_H = theory.theory_lambdas(recipe.loss_convention, len(recipe.counts), recipe.lambda_W,
                                                 full_batch_lambda_H(recipe, len(y)))
     problem = theory.UFMProblem(recipe.counts, depth, lam_W, lam_H, bias=recipe.head_bias)
-    gof = None if recipe.head_bias else theory.GOFTarget.from_problem(problem)
+    gof = real_gof_target(recipe, depth, problem, gof_lambdas, gof_collapsed_row)
     result = track_collapse(model, x, y, recipe, gof=gof, dist=dist, fast=fast, nc1_pinv=nc1_pinv,
                             checkpoint=checkpoint, resume=resume, progress=progress, desc=name, seed=seed)
     result.update(name=name, seed=seed, counts=list(recipe.counts), depth=depth,
@@ -267,7 +310,8 @@ def run_cell(cell: dict, cfg: NCConfig, device: str, out_dir: Path, resume: bool
         return run_synthetic_case(case, cfg, device, checkpoint, resume)
     recipe = getattr(cfg, cell["recipe"])
     return run_real_case(real_name(cfg, cell), recipe, cell["depth"], cfg.real_dataset, device, checkpoint, resume,
-                         cell["seed"], progress, fast_settings(cfg), cfg.nc1_pinv)
+                         cell["seed"], progress, fast_settings(cfg), cfg.nc1_pinv, gof_lambdas=cfg.gof_lambdas,
+                         gof_collapsed_row=cfg.gof_collapsed_row, mnist_preprocessing=cfg.mnist_preprocessing)
 
 
 def run(cfg: NCConfig, ctx: RunContext) -> RunResult:

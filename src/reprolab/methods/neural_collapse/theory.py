@@ -31,6 +31,8 @@ from __future__ import annotations
 import dataclasses
 import math
 import warnings
+from typing import Literal
+
 import numpy as np
 from scipy.optimize import brentq, minimize_scalar
 
@@ -169,6 +171,9 @@ def minority_collapse_threshold(problem: UFMProblem) -> float:
     return problem.N ** 2 * problem.lambda_W_eff * problem.lambda_H
 
 
+CollapsedRow = Literal["zero", "c"]
+
+
 @dataclasses.dataclass(frozen=True)
 class GOFTarget:
     """Per-class quantities that define the general-orthogonal-frame targets (imbalanced MSE optimum)."""
@@ -176,21 +181,32 @@ class GOFTarget:
     s: np.ndarray   # s_k*, shape (K,)
     depth: int      # M
     c: float        # N lambda_H
+    collapsed_row: CollapsedRow = "zero"   # the NC3_W target row of a collapsed class (s_k* = 0) at j = 0: 0 (its
+                                           # hbar_k is about 0), or "c": c hbar_k^T, the official code's
+                                           # diag(s^{2M} + c) Hbar^T (`validate_NC_unbalanced.py`)
+
+    def __post_init__(self) -> None:
+        if self.collapsed_row not in ("zero", "c"):
+            raise ValueError(f"collapsed_row must be 'zero' or 'c', got {self.collapsed_row!r}")
 
     @classmethod
-    def from_problem(cls, problem: UFMProblem) -> "GOFTarget":
-        return cls(optimal_singular_values(problem), problem.depth, problem.c)
+    def from_problem(cls, problem: UFMProblem, collapsed_row: CollapsedRow = "zero") -> "GOFTarget":
+        return cls(optimal_singular_values(problem), problem.depth, problem.c, collapsed_row)
 
     def diagonals(self, layers_below: int = 0) -> dict[str, np.ndarray]:
         """Targets for the partial product W_M..W_{j+1} paired with features W_j..W_1 H (j = layers_below).
 
         WW^T ~ diag(s^{2(M-j)}), Hbar^T Hbar ~ diag(s^{2(M+j)} / (s^{2M}+c)^2), W Hbar ~ diag(s^{2M}/(s^{2M}+c)),
-        row k of W = (s_k^{2M} + c) / s_k^{2j} hbar_k^T (for j = 0 the derivation's (s^{2M}+c) hbar_k^T).
+        row k of W = (s_k^{2M} + c) / s_k^{2j} hbar_k^T (for j = 0 the derivation's (s^{2M}+c) hbar_k^T); a collapsed
+        class's row scale is 0, or c at j = 0 with `collapsed_row="c"` (the official code evaluates only j = 0).
         """
         M, j, s, c = self.depth, layers_below, self.s, self.c
         s2m = s ** (2 * M)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            row_scale = np.where(s > 0, (s2m + c) / np.where(s > 0, s, 1.0) ** (2 * j), 0.0)
+        if self.collapsed_row == "c" and j == 0:
+            row_scale = s2m + c
+        else:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                row_scale = np.where(s > 0, (s2m + c) / np.where(s > 0, s, 1.0) ** (2 * j), 0.0)
         return {"WWt": s ** (2 * (M - j)), "HtH": s ** (2 * (M + j)) / (s2m + c) ** 2, "WH": s2m / (s2m + c),
                 "row_scale": row_scale}
 

@@ -175,7 +175,7 @@ class WaNet(TrojanAttack):
         noise_fraction / rate (no noise images when rate is 0, as n_bd is then 0)."""
         if self.counts == "floor":
             n_bd = int(n * rate)
-            return n_bd, int(n_bd * (self.noise_fraction / rate)) if rate else 0
+            return n_bd, int(n_bd * round(self.noise_fraction / rate, 9)) if rate else 0   # cross_ratio as typed
         return int(round(rate * n)), int(round(self.noise_fraction * n))
 
     def poison(self, x, y, rate, gen):

@@ -4,8 +4,9 @@ their training depends on, so that a later run with the same key loads them inst
 - a Trojaned (or the benign) classifier, with the trainable state of its attack: every config field except those
   of the defenses, the evaluation and the run's layout (`CLASSIFIER_FREE_FIELDS`), the attack, the norm sweep's
   blend weight, the epochs, the seed and the device type;
-- the Februus-like inpainter, which sees only the defender's clean images: the data split sizes, its settings, the
-  filters' width and latent it is built with, the seed and the device type (shared by every attack of a seed).
+- the Februus-like inpainter, which sees only the defender's clean images: the data split sizes, its training
+  settings, the filters' width and latent it is built with, the seed and the device type (shared by every attack of
+  a seed).
 
 Every key also holds the torch version. The entries are `reprolab.runtime.cache` entries: written atomically after
 the training with its seconds (`train_seconds`, recorded on a hit too), read with `weights_only=True`; an entry
@@ -18,6 +19,7 @@ from pathlib import Path
 
 import torch
 
+from reprolab.methods.trojan_filter.baselines.februus import FebruusConfig
 from reprolab.methods.trojan_filter.config import TrojanExperimentConfig
 from reprolab.runtime.cache import entry_path
 from reprolab.runtime.config import config_to_dict
@@ -43,8 +45,14 @@ def classifier_key(cfg: TrojanExperimentConfig, attack: str | None, alpha: float
             "device": torch.device(device).type}
 
 
+def inpainter_settings(cfg: FebruusConfig) -> dict:
+    """The Februus settings the inpainter's training reads: all but those of the heat map (`heat_threshold`, `heat`,
+    `layer`), which only the filter built on it reads."""
+    return {key: value for key, value in config_to_dict(cfg).items() if key not in ("heat_threshold", "heat", "layer")}
+
+
 def inpainter_key(cfg: TrojanExperimentConfig, seed: int, device: str) -> dict:
     """What the Februus-like inpainter's training depends on: the defender set, its settings and the seed."""
     return {"dataset": cfg.dataset, "train_size": cfg.train_size, "defender_size": cfg.defender_size,
-            "februus": config_to_dict(cfg.februus), "width": cfg.filter_width, "latent": cfg.filter_latent,
+            "februus": inpainter_settings(cfg.februus), "width": cfg.filter_width, "latent": cfg.filter_latent,
             "seed": seed, "device": torch.device(device).type}

@@ -1,8 +1,10 @@
 """The attacked classifier and its training: NetCMNIST on MNIST (the WaNet code's MNIST network, inputs normalised to
 [-1, 1] inside the wrapper; Adam 1e-3, batch 128 in the CPU prototype), PreActResNet18 on CIFAR-10 (the WaNet code's
 recipe: SGD lr 0.01, momentum 0.9, weight decay 5e-4, x0.1 at fixed milestones, random crop with padding 5 and
-horizontal flip). With an attack, a fraction `poison_rate` of every batch is poisoned. `cached_classifier` loads
-the classifier of an earlier run with the same key from the data cache (`cache.py`) instead of training it.
+horizontal flip). With an attack, a fraction `poison_rate` of every batch is poisoned, after the augmentation; with
+`wanet_warp_first`, WaNet's batch is warped first and then every input of it augmented, as the WaNet code does.
+`cached_classifier` loads the classifier of an earlier run with the same key from the data cache (`cache.py`)
+instead of training it.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import time
 import torch
 from torch.nn import functional as F
 
-from reprolab.methods.trojan_filter.attacks import TrojanAttack
+from reprolab.methods.trojan_filter.attacks import TrojanAttack, WaNet
 from reprolab.methods.trojan_filter.cache import cache_path, classifier_key
 from reprolab.methods.trojan_filter.config import TrojanExperimentConfig
 from reprolab.nets import NetCMNIST, Normalized, PreActResNet18
@@ -51,18 +53,23 @@ def train_classifier(x, y, epochs: int, cfg: TrojanExperimentConfig, seed: int,
     if attack is not None:
         attack.prepare(x, seed, checkpoints)
     attack_optimizer = attack.optimizer() if attack is not None else None
+    warp_first = cfg.augment and cfg.wanet_warp_first and isinstance(attack, WaNet)
     model.train()
     batches = ShuffledBatches(len(y), cfg.classifier_batch, gen)
 
     def step(i: int) -> torch.Tensor:
         idx = batches(i).to(x.device)
         xb, yb = x[idx], y[idx]
-        if cfg.augment:
+        if cfg.augment and not warp_first:
             xb = random_crop_flip(xb, gen, CROP_PADDING)
         with autocast(cfg, x.device):
-            xb = fast_batch(xb, cfg)
-            loss = (attack.training_loss(model, xb, yb, cfg.poison_rate, gen) if attack is not None
-                    else F.cross_entropy(model(xb), yb))
+            if warp_first:                  # the WaNet code: warp (and noise-warp), then augment every input
+                xb, yb = attack.poison(xb, yb, cfg.poison_rate, gen)
+                loss = F.cross_entropy(model(fast_batch(random_crop_flip(xb, gen, CROP_PADDING), cfg)), yb)
+            else:
+                xb = fast_batch(xb, cfg)
+                loss = (attack.training_loss(model, xb, yb, cfg.poison_rate, gen) if attack is not None
+                        else F.cross_entropy(model(xb), yb))
         optimizer.zero_grad(set_to_none=True)
         if attack_optimizer is not None:
             attack_optimizer.zero_grad(set_to_none=True)

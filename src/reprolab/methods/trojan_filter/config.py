@@ -17,11 +17,17 @@ from reprolab.methods.trojan_filter.baselines.neural_cleanse import NeuralCleans
 from reprolab.methods.trojan_filter.baselines.strip import Threshold
 from reprolab.methods.trojan_filter.filters import FilterConfig
 from reprolab.methods.trojan_filter.input_aware import InputAwareConfig
-from reprolab.runtime.config import AT_LEAST_ONE, NON_NEGATIVE, OPEN_UNIT, POSITIVE, PROBABILITY, validate_config
+from reprolab.runtime.config import (AT_LEAST_ONE, NON_NEGATIVE, OPEN_UNIT, POSITIVE, PROBABILITY, ConfigError,
+                                    validate_config)
 from reprolab.runtime.fast import FastPath
 
 Attack = Literal["badnet_plus", "wanet", "noise_bi_plus", "image_bi_plus", "input_aware"]
 ATTACKS: tuple[str, ...] = typing.get_args(Attack)
+
+
+# output channels of the last convolution of each dataset's classifier (`classifier.make_classifier`: NetCMNIST,
+# PreActResNet18), what Fine-Pruning ranks and prunes
+LAST_CONV_CHANNELS = {"mnist": 64, "cifar10": 512}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,6 +59,9 @@ class TrojanExperimentConfig(FastPath):  # compile, bf16, channels_last, cuda_gr
     # epochs where the lr is multiplied by 0.1 (official 100/200/300/400)
     lr_milestones: Annotated[tuple[int, ...], AT_LEAST_ONE] = ()
     augment: bool = False                # random crop (padding 5) + horizontal flip (the CIFAR-10 recipe)
+    # with augment, WaNet's batches are augmented, then warped; official (true): warped first, then every input of
+    # the batch augmented (the crop and flip here; the official rotation and probabilities are not built)
+    wanet_warp_first: bool = False
     filter: FilterConfig = FilterConfig()
     filter_width: Annotated[int, AT_LEAST_ONE] = 32  # MNIST 32 (latent 7x7x16); CIFAR-10 wider (64, latent 8x8x32)
     filter_latent: Annotated[int, AT_LEAST_ONE] = 16
@@ -83,6 +92,10 @@ class TrojanExperimentConfig(FastPath):  # compile, bf16, channels_last, cuda_gr
 
     def __post_init__(self) -> None:
         validate_config(self)            # options and the declared bounds of every field, nested configs included
+        channels = LAST_CONV_CHANNELS[self.dataset]
+        if self.fine_pruning.prune_count >= channels:
+            raise ConfigError(f"config key 'fine_pruning.prune_count' must be below the {channels} channels of the "
+                              f"{self.dataset} classifier's last convolution, got {self.fine_pruning.prune_count}")
 
 
 # --scale paper: CIFAR-10 (JPEG copy) PreActResNet18, all five attacks, the official classifier recipe cut

@@ -25,7 +25,7 @@ from pathlib import Path
 import torch
 
 from reprolab.methods.trojan_filter.attacks import attack_success, untriggered_target_rate
-from reprolab.methods.trojan_filter.baselines.februus import FebruusFilter, Inpainter, train_inpainter
+from reprolab.methods.trojan_filter.baselines.februus import Inpainter, februus_filter, train_inpainter
 from reprolab.methods.trojan_filter.baselines.fine_pruning import fine_prune
 from reprolab.methods.trojan_filter.baselines.neural_cleanse import neural_cleanse, unlearn
 from reprolab.methods.trojan_filter.baselines.strip import STRIP
@@ -104,7 +104,7 @@ def run_attack(seed: int, attack_name: str, cfg: TrojanExperimentConfig, example
                             "seconds": time.perf_counter() - start}
     start = time.perf_counter()
     inpainter, cached = februus_inpainter(data["defender"][0], cfg, seed, checkpoints)
-    februus = FebruusFilter(classifier, inpainter, cfg.februus.heat_threshold, cfg.februus.heat)
+    februus = februus_filter(classifier, inpainter, cfg.februus)
     out["Februus"] = {"clean_accuracy": prediction_accuracy(lambda x: classifier(februus(x)).argmax(1), x_test,
                                                          y_test),
                       "asr": attack_success(lambda x: classifier(februus(x)), attack, x_test, y_test),

@@ -5,8 +5,11 @@ autoencoder trained on the defender's clean set with random rectangular holes (a
 
 GradCAM: a_k = mean_{ij} d y_c / d A_k[i, j] for the predicted class c; cam = ReLU(sum_k a_k A_k), upsampled to the
 input size and divided by its per-image maximum (`heat="minmax"`: (cam - min) / (max - min), as the official code).
+A is the last convolution's output, or its input (`layer="conv_input"`): the official code takes the ReLU after the
+BatchNorm of its last convolution; NetCMNIST and PreActResNet18 have no BatchNorm after their last convolution, and
+the input of that convolution is their last ReLU(BatchNorm(.)).
 Purified input: x (1 - m) + inpaint(x (1 - m) + f m, m) m, the holes filled with f = 0 (`Inpainter(fill="mean")`:
-the mean pixel of the defender set it is trained on, as the official code fills them with the training set's mean
+the mean pixel of the defender set it is trained on, as the official code fills them with the dataset's mean
 pixel value).
 """
 
@@ -28,6 +31,7 @@ from reprolab.runtime.train import LoopCheckpoints, StepLosses, run_loop
 
 Heat = Literal["max", "minmax"]
 Fill = Literal["zero", "mean"]
+Layer = Literal["conv", "conv_input"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -35,9 +39,9 @@ class FebruusConfig:
     """Settings of the Februus-like purifier: `heat_threshold`, the normalised GradCAM heat from which a pixel is
     removed and inpainted (`FebruusFilter`), and the inpainter's training (`train_inpainter`: `steps` Adam steps at
     `lr` on batches of `batch_size` defender images, each with 1 to `max_holes` random rectangular holes whose
-    sides lie in `hole_size`). `heat`, how GradCAM's map is normalised (`gradcam`), and `fill`, what the holes hold
-    in the inpainter's input (the experiment builds `Inpainter(fill=fill)`): 0, or "mean", the mean pixel per
-    channel of the images it is trained on."""
+    sides lie in `hole_size`). `heat`, how GradCAM's map is normalised, `layer`, the activation it weighs
+    (`gradcam`), and `fill`, what the holes hold in the inpainter's input (the experiment builds
+    `Inpainter(fill=fill)`): 0, or "mean", the mean pixel per channel of the images it is trained on."""
 
     heat_threshold: Annotated[float, PROBABILITY] = 0.7
     steps: Annotated[int, AT_LEAST_ONE] = 512
@@ -47,15 +51,24 @@ class FebruusConfig:
     hole_size: Annotated[tuple[int, int], AT_LEAST_ONE] = (4, 12)
     heat: Heat = "max"                         # official "minmax": (cam - min) / (max - min)
     fill: Fill = "zero"                        # official "mean": the holes hold the mean pixel
+    # GradCAM on the last convolution's output; "conv_input": its input, the ReLU after the last BatchNorm in both
+    # classifiers (the official code: the ReLU after its last convolution's BatchNorm)
+    layer: Layer = "conv"
 
 
-def gradcam(classifier: nn.Module, x: torch.Tensor, heat: Heat = "max") -> torch.Tensor:
-    """Normalised GradCAM heat maps (N, 1, H, W) in [0, 1] for the predicted classes (`normalise_heat`)."""
+def gradcam(classifier: nn.Module, x: torch.Tensor, heat: Heat = "max", layer: Layer = "conv") -> torch.Tensor:
+    """Normalised GradCAM heat maps (N, 1, H, W) in [0, 1] for the predicted classes (`normalise_heat`), on the last
+    convolution's output (`layer="conv"`) or input ("conv_input")."""
     if heat not in typing.get_args(Heat):
         raise ValueError(f"heat must be one of {typing.get_args(Heat)}, got {heat!r}")
+    if layer not in typing.get_args(Layer):
+        raise ValueError(f"layer must be one of {typing.get_args(Layer)}, got {layer!r}")
     conv = last_conv(classifier)
     store = {}
-    handle = conv.register_forward_hook(lambda _m, _i, out: store.update(act=out))
+    if layer == "conv":
+        handle = conv.register_forward_hook(lambda _m, _i, out: store.update(act=out))
+    else:
+        handle = conv.register_forward_pre_hook(lambda _m, inputs: store.update(act=inputs[0]))
     with torch.enable_grad():
         x = x.detach().requires_grad_(True)
         logits = classifier(x)
@@ -139,17 +152,23 @@ def train_inpainter(inpainter: Inpainter, x_def: torch.Tensor, cfg: FebruusConfi
 
 
 class FebruusFilter(nn.Module):
-    """x -> x (1 - m) + inpaint(x, m) m with m = [GradCAM(x) >= heat_threshold] (the heat normalised by `heat`);
-    usable as a filter."""
+    """x -> x (1 - m) + inpaint(x, m) m with m = [GradCAM(x) >= heat_threshold] (the heat normalised by `heat`, on
+    the activation `layer`); usable as a filter."""
 
     variational = False
 
     def __init__(self, classifier: nn.Module, inpainter: Inpainter, heat_threshold: float = 0.7,
-                 heat: Heat = "max"):
+                 heat: Heat = "max", layer: Layer = "conv"):
         super().__init__()
         self.classifier, self.inpainter, self.heat_threshold, self.heat = classifier, inpainter, heat_threshold, heat
+        self.layer = layer
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        m = (gradcam(self.classifier, x, self.heat) >= self.heat_threshold).float()
+        m = (gradcam(self.classifier, x, self.heat, self.layer) >= self.heat_threshold).float()
         with torch.no_grad():
             return x * (1 - m) + self.inpainter(x, m) * m
+
+
+def februus_filter(classifier: nn.Module, inpainter: Inpainter, cfg: FebruusConfig) -> FebruusFilter:
+    """The Februus-like purifier of `classifier` with its heat-map settings (`heat_threshold`, `heat`, `layer`)."""
+    return FebruusFilter(classifier, inpainter, cfg.heat_threshold, cfg.heat, cfg.layer)

@@ -11,6 +11,11 @@ ReLU(A) for the conv output A ("relu"); of maxpool_2x2(ReLU(A)) ("pooled": the o
 max pooling layer after the convolution's in-place ReLU, 2x2 with stride 2 in its face model, 3x3 in its speech
 model); of A itself ("raw", WaNet's MNIST port). The official code prunes a fixed number of channels instead of
 following the accuracy budget (`prune_count`).
+
+Where the channels are ranked and masked (`prune_at`, `pruning_site`): the last convolution's output ("conv"); or
+("block", WaNet's PreActResNet18 port, which removes the channel from the last block's convolution, its shortcut and
+the linear layer) the output of the residual block that holds the last convolution, after its skip path is added, so
+a pruned channel leaves the skip path too. On a network without residual blocks the two are the same.
 """
 
 from __future__ import annotations
@@ -26,10 +31,12 @@ from torch import nn
 from torch.nn import functional as F
 
 from reprolab.runtime.config import AT_LEAST_ONE, NON_NEGATIVE, POSITIVE, PROBABILITY
+from reprolab.nets.resnet import PreActBlock
 from reprolab.nets.scoring import accuracy
 from reprolab.runtime.train import LoopCheckpoints, descend, run_loop
 
 Rank = Literal["relu", "pooled", "raw"]
+Site = Literal["conv", "block"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -38,13 +45,16 @@ class FinePruningConfig:
     until a round would lower the defender-set accuracy by more than `max_drop` (0.04, 4 points; that round is
     undone), then the pruned network is fine-tuned for `finetune_steps` Adam steps at `finetune_lr` on batches of
     `batch_size` defender images. `rank`: the activation that orders the channels (`mean_channel_activation`);
-    `prune_count` > 0 prunes that many channels, dormant first, whatever the accuracy (the official code's rule)."""
+    `prune_count` > 0 prunes that many channels, dormant first, whatever the accuracy (the official code's rule);
+    `prune_at`: where the channels are ranked and masked (`pruning_site`)."""
 
     max_drop: Annotated[float, PROBABILITY] = 0.04
     prune_step: Annotated[int, AT_LEAST_ONE] = 1  # channels pruned per round
     rank: Rank = "relu"                     # official "pooled": ReLU then 2x2 max pooling; WaNet's port "raw"
     # official: a fixed number (48 of the face model's 60); 0: the accuracy budget
     prune_count: Annotated[int, NON_NEGATIVE] = 0
+    # the last convolution's output; WaNet's ResNet port "block": the last residual block's output, skip path added
+    prune_at: Site = "conv"
     finetune_steps: Annotated[int, NON_NEGATIVE] = 200
     finetune_lr: Annotated[float, POSITIVE] = 1e-4
     batch_size: Annotated[int, AT_LEAST_ONE] = 64
@@ -57,15 +67,28 @@ def last_conv(model: nn.Module) -> nn.Conv2d:
     return convs[-1]
 
 
+def pruning_site(model: nn.Module, prune_at: Site = "conv") -> nn.Module:
+    """The module whose output channels Fine-Pruning ranks and masks: the last convolution ("conv"), or ("block") the
+    innermost residual block (`PreActBlock`) that holds it, whose output adds the skip path to that convolution's;
+    the last convolution itself when no residual block holds it."""
+    if prune_at not in typing.get_args(Site):
+        raise ValueError(f"prune_at must be one of {typing.get_args(Site)}, got {prune_at!r}")
+    conv = last_conv(model)
+    if prune_at == "conv":
+        return conv
+    blocks = [m for m in model.modules() if isinstance(m, PreActBlock) and any(c is conv for c in m.modules())]
+    return blocks[-1] if blocks else conv
+
+
 @torch.no_grad()
-def mean_channel_activation(model: nn.Module, conv: nn.Conv2d, x: torch.Tensor, rank: Rank = "relu") -> torch.Tensor:
-    """Mean over images and positions of ReLU(conv output) ("relu"), of its 2x2 max pooling with stride 2
-    ("pooled"; windows that overhang an odd border are kept, as Caffe's pooling rounds the output size up) or of
-    the conv output itself ("raw"), per output channel."""
+def mean_channel_activation(model: nn.Module, layer: nn.Module, x: torch.Tensor, rank: Rank = "relu") -> torch.Tensor:
+    """Mean over images and positions of ReLU(A) ("relu"), of its 2x2 max pooling with stride 2 ("pooled"; windows
+    that overhang an odd border are kept, as Caffe's pooling rounds the output size up) or of A itself ("raw"), per
+    channel, A the (N, C, H, W) output of `layer` (the last convolution, or `pruning_site`'s block)."""
     if rank not in typing.get_args(Rank):
         raise ValueError(f"rank must be one of {typing.get_args(Rank)}, got {rank!r}")
     acts = []
-    handle = conv.register_forward_hook(
+    handle = layer.register_forward_hook(
         lambda _m, _i, out: acts.append(ranked_activation(out, rank).mean(dim=(0, 2, 3))))
     model(x)
     handle.remove()
@@ -109,9 +132,10 @@ def fine_prune(classifier: nn.Module, x_def: torch.Tensor, y_def: torch.Tensor, 
     redone on a resume); `checkpoints`: where the fine-tuning keeps its checkpoint ("fine_pruning")."""
     model = copy.deepcopy(classifier).eval().requires_grad_(False)
     conv = last_conv(model)
+    site = pruning_site(model, cfg.prune_at)
     mask = torch.ones(conv.out_channels, device=conv.weight.device)
-    conv.register_forward_hook(lambda _m, _i, out: out * mask.view(1, -1, 1, 1))
-    order = mean_channel_activation(model, conv, x_def, cfg.rank).argsort().tolist()   # dormant first
+    site.register_forward_hook(lambda _m, _i, out: out * mask.view(1, -1, 1, 1))
+    order = mean_channel_activation(model, site, x_def, cfg.rank).argsort().tolist()   # dormant first
     base = accuracy(model, x_def, y_def)
     if cfg.prune_count:
         pruned = prune_fixed(mask, order, cfg.prune_count)
