@@ -120,6 +120,10 @@ def test_a_bad_option_is_refused_with_its_choices_before_any_work(tmp_path, meth
     ("trojan_filter", "strip_fpr=0", "config key 'strip_fpr' must be > 0, got 0.0"),
     ("trojan_filter", "fine_pruning.prune_count=64", "config key 'fine_pruning.prune_count' must be below the 64 "
                                                      "channels of the mnist classifier's last convolution, got 64"),
+    ("trojan_filter", "wanet_warp_first=true", "config key 'wanet_warp_first' orders the warp before the "
+                                               "augmentation, and 'augment' is false"),
+    ("domain_invariance", "rotation=pil", "config key 'rotation': 'pil' rotates RotatedMNIST and "
+                                          "RotatedFashionMNIST only"),
 ])
 def test_a_value_out_of_range_names_its_key_before_any_work(tmp_path, method, override, message):
     result = runner.invoke(app, ["run", method, "--out", str(tmp_path / "run"), "--set", override])

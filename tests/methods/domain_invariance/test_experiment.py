@@ -291,7 +291,8 @@ def test_target_split_and_rotation_are_reachable_from_the_config(monkeypatch):
     assert cfg.target_split == "all" and cfg.rotation == "grid_sample" and not cfg.train.featurizer_per_domain
     seen = []
     monkeypatch.setattr(experiment, "build_task", lambda *args, **kwargs: seen.append(kwargs))
-    task_of("rotated_mnist_75", apply_overrides(cfg, ["target_split=domainbed", "rotation=pil"]))
+    task_of("rotated_mnist_75", apply_overrides(cfg, ["tasks=rotated_mnist_75", "target_split=domainbed",
+                                                      "rotation=pil"]))
     assert seen[0]["target_split"] == "domainbed" and seen[0]["rotation"] == "pil"
 
 

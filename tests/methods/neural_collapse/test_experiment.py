@@ -228,3 +228,5 @@ def test_the_official_gof_and_mnist_flags_reach_the_real_cases(tmp_path, monkeyp
     for override in ("gof_lambdas=scaled", "gof_collapsed_row=one", "mnist_preprocessing=torchvision"):
         with pytest.raises(ConfigError, match="one of"):
             apply_overrides(experiment.CONFIGS["quick"], [override])
+    with pytest.raises(ConfigError, match="'official' prepares MNIST only"):
+        apply_overrides(experiment.CONFIGS["quick"], ["real_dataset=cifar10", "mnist_preprocessing=official"])

@@ -110,9 +110,10 @@ def test_wanet_official_counts_floor_the_trojan_share_and_double_it_for_noise(ba
 def test_wanet_warp_first_augments_the_warped_batch_as_the_official_code(monkeypatch):
     """`wanet_warp_first`: one training step warps (and noise-warps) the batch, then augments every input of it, and
     the classifier sees the augmented batch (the WaNet code's order); by default the batch is augmented, then
-    warped; without `augment` the flag changes nothing."""
+    warped; without `augment` there is no augmentation, and the flag is refused."""
     from reprolab.methods.trojan_filter import classifier as module
     from reprolab.methods.trojan_filter.config import TrojanExperimentConfig
+    from reprolab.runtime.config import ConfigError
 
     events = []
     real_poison, real_augment, real_make = WaNet.poison, module.random_crop_flip, module.make_classifier
@@ -139,7 +140,7 @@ def test_wanet_warp_first_augments_the_warped_batch_as_the_official_code(monkeyp
     x, y = torch.rand(16, 1, 28, 28, generator=g), torch.randint(1, 10, (16,), generator=g)
     for augmented, warp_first, order in ((True, True, ["warp", "augment", "classifier"]),
                                          (True, False, ["augment", "warp", "classifier"]),
-                                         (False, True, ["warp", "classifier"])):
+                                         (False, False, ["warp", "classifier"])):
         events.clear()
         cfg = TrojanExperimentConfig(augment=augmented, wanet_warp_first=warp_first, classifier_batch=16)
         module.train_classifier(x, y, 1, cfg, 0, WaNet(28, s=1.0))
@@ -148,3 +149,5 @@ def test_wanet_warp_first_augments_the_warped_batch_as_the_official_code(monkeyp
             assert torch.equal(made, fed)
         warp = events[order.index("warp")]
         assert not torch.equal(warp[1], warp[2])                          # some inputs were warped
+    with pytest.raises(ConfigError, match="'augment' is false"):                # the order needs an augmentation
+        TrojanExperimentConfig(wanet_warp_first=True)

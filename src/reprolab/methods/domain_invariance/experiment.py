@@ -137,6 +137,10 @@ class DomainInvarianceConfig(FastPath):   # compile, bf16, channels_last, cuda_g
                               ">= 0")
         if not 0.0 <= self.label_shift < 1.0:
             raise ConfigError(f"config key 'label_shift' must lie in [0, 1), got {self.label_shift}")
+        if self.rotation == "pil" and not any(task.startswith("rotated_mnist") or task.startswith("rotated_fashion")
+                                               for task in self.tasks):
+            raise ConfigError(f"config key 'rotation': 'pil' rotates RotatedMNIST and RotatedFashionMNIST only, and "
+                              f"'tasks' {self.tasks} holds neither")
         if not 0.0 <= self.uda_fraction < 1.0:
             raise ConfigError(f"config key 'uda_fraction' must lie in [0, 1), got {self.uda_fraction}")
         if self.train.unlabeled_target and self.uda_fraction == 0:

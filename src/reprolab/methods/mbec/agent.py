@@ -24,7 +24,8 @@ Official-code bugs fixed here: (a) the TD loss uses per-row gathers and one-hot 
 (b) acting evaluates r_hat per action (`official_acting_reward=True` reuses action 0's, as the official code);
 (d) the target network is an exact copy, frozen random_map included. Quirks kept by default, with flags:
 (c) `discount_mc_returns`, (e) `distance` and `max_read_prob`, (f) `detach_rec_targets`. The learned initial state
-h0, c0 trains here; the official code never trains it (`official_h0_frozen=True`).
+trains here (h0 through the reward loss; c0 only through the recall loss with `recall="teacher_forcing"`); the
+official code never trains it (`official_h0_frozen=True`).
 """
 
 from __future__ import annotations

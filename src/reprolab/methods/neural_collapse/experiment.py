@@ -105,6 +105,9 @@ class NCConfig(FastPath):   # compile, bf16, channels_last, cuda_graphs: the opt
                     "bias_depths"):
             if any(v < 1 for v in getattr(self, key)):
                 raise ConfigError(f"config key {key!r} takes values >= 1, got {getattr(self, key)}")
+        if self.mnist_preprocessing == "official" and self.real_dataset != "mnist":
+            raise ConfigError(f"config key 'mnist_preprocessing': 'official' prepares MNIST only, and 'real_dataset' "
+                              f"is {self.real_dataset!r}")
 
 
 # A 2-core CPU prototype's recipe: small MLP, exact theory loss, lambda 1e-3, full-batch Adam 1e-3, 2000 steps,

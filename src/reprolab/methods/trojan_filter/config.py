@@ -92,6 +92,9 @@ class TrojanExperimentConfig(FastPath):  # compile, bf16, channels_last, cuda_gr
 
     def __post_init__(self) -> None:
         validate_config(self)            # options and the declared bounds of every field, nested configs included
+        if self.wanet_warp_first and not self.augment:
+            raise ConfigError("config key 'wanet_warp_first' orders the warp before the augmentation, and 'augment' "
+                              "is false")
         channels = LAST_CONV_CHANNELS[self.dataset]
         if self.fine_pruning.prune_count >= channels:
             raise ConfigError(f"config key 'fine_pruning.prune_count' must be below the {channels} channels of the "
