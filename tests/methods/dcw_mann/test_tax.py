@@ -1,12 +1,15 @@
 """Tax et al.'s LSTM: every prefix padded to a fixed length, so a prediction does not depend on its batch; the
-official time divisors, tie rule, Keras layers and suffix-loop times behind their flags."""
+official time divisors, tie rule, Keras layers (hard-sigmoid gates included) and suffix-loop times behind their
+flags."""
+
+from typing import Callable
 
 import numpy as np
 import pytest
 import torch
 
-from reprolab.methods.dcw_mann.baselines import (TaxConfig, TaxLSTM, TaxNetwork, mean_remaining_time, next_class,
-                                                 sequence_dropout)
+from reprolab.methods.dcw_mann.baselines import (HardSigmoidLSTM, TaxConfig, TaxLSTM, TaxNetwork, mean_remaining_time,
+                                                 next_class, sequence_dropout)
 from reprolab.methods.dcw_mann.log import EventLog, Pairs, load_log, make_pairs, split_cases
 
 
@@ -174,3 +177,64 @@ def test_official_keras_initialisation_and_batch_norm():
     fit = TaxLSTM(TaxConfig(hidden=4, iterations=2, batch_size=2, eval_every=1, max_suffix=2,
                             official_keras=True)).fit(log, [0, 1], make_pairs(log, [0]), seed=0)
     assert fit.net.shared.bias_hh_l0.eq(0).all() and fit.net.shared.bias_ih_l0[4:8].ne(1).any()
+
+
+def numpy_lstm(x: np.ndarray, lstm: torch.nn.LSTM, gate: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    """h_1..h_T (B, T, H) of an LSTM with `lstm`'s weights (torch's layout, gates i, f, g, o) from zero states, `gate`
+    on i, f and o: c = gate(f) c + gate(i) tanh(g), h = gate(o) tanh(c)."""
+    w_ih, w_hh, b_ih, b_hh = (p.detach().double().numpy() for p in
+                              (lstm.weight_ih_l0, lstm.weight_hh_l0, lstm.bias_ih_l0, lstm.bias_hh_l0))
+    h = c = np.zeros((x.shape[0], lstm.hidden_size))
+    out = []
+    for t in range(x.shape[1]):
+        i, f, g, o = np.split(x[:, t] @ w_ih.T + b_ih + h @ w_hh.T + b_hh, 4, axis=1)
+        c = gate(f) * c + gate(i) * np.tanh(g)
+        h = gate(o) * np.tanh(c)
+        out.append(h)
+    return np.stack(out, axis=1)
+
+
+def keras_hard_sigmoid(z: np.ndarray) -> np.ndarray:
+    return np.clip(0.2 * z + 0.5, 0.0, 1.0)
+
+
+def sigmoid(z: np.ndarray) -> np.ndarray:
+    return 1 / (1 + np.exp(-z))
+
+
+def test_hard_sigmoid_lstm_computes_keras_gates_in_torch_layout():
+    """Two steps of a 3 -> 2 LSTM with large weights, so some gate pre-activations lie beyond +-2.5 (clipped to 0 or
+    1) and some within: the module equals the numpy LSTM with clip(0.2 z + 0.5, 0, 1) gates, not the sigmoid one."""
+    torch.manual_seed(0)
+    lstm = HardSigmoidLSTM(3, 2)
+    with torch.no_grad():
+        for p in lstm.parameters():
+            p.mul_(6.0)
+    x = torch.randn(4, 2, 3)
+    out, (h, c) = lstm(x)
+    hard = numpy_lstm(x.double().numpy(), lstm, keras_hard_sigmoid)
+    assert out.shape == (4, 2, 2) and torch.equal(h[0], out[:, -1]) and c.shape == (1, 4, 2)
+    assert np.allclose(out.detach().numpy(), hard, atol=1e-6)
+    first = x[:, 0] @ lstm.weight_ih_l0.T + lstm.bias_ih_l0 + lstm.bias_hh_l0        # the first step's z (h_0 = 0)
+    gates = torch.cat([first[:, :4], first[:, 6:]], dim=1).abs()                       # i, f and o
+    assert (gates > 2.5).any() and (gates < 2.5).any()
+    assert np.abs(hard - numpy_lstm(x.double().numpy(), lstm, sigmoid)).max() > 0.05
+    sigmoid_out = torch.nn.LSTM.forward(lstm, x)[0]                                   # torch's kernel, same weights
+    assert np.allclose(sigmoid_out.detach().numpy(), numpy_lstm(x.double().numpy(), lstm, sigmoid), atol=1e-6)
+
+
+def test_official_keras_lstms_have_hard_sigmoid_gates_and_the_default_keeps_nn_lstm():
+    torch.manual_seed(0)
+    official = TaxNetwork(5, 3, TaxConfig(hidden=4, official_keras=True)).eval()
+    default = TaxNetwork(5, 3, TaxConfig(hidden=4)).eval()
+    names = ("shared", "act_lstm", "time_lstm")
+    assert all(type(getattr(official, n)) is HardSigmoidLSTM for n in names)
+    assert all(type(getattr(default, n)) is torch.nn.LSTM for n in names)
+    assert official.state_dict().keys() == default.state_dict().keys()
+    x = torch.randn(3, 6, 5)
+    with torch.no_grad():
+        expected = numpy_lstm(x.double().numpy(), official.shared, keras_hard_sigmoid)
+        assert np.allclose(official.shared(x)[0].numpy(), expected, atol=1e-6)
+        shared = default.bn(default.shared(x)[0].transpose(1, 2)).transpose(1, 2)        # nn.LSTM's own output
+        act = default.act_out(default.act_bn(default.act_lstm(shared)[0][:, -1]))
+        assert torch.equal(default(x)[0], act)

@@ -10,6 +10,7 @@ any training prefix); else the empty suffix.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import time
 from collections import Counter
 from typing import Any, Sequence
@@ -55,7 +56,8 @@ class MostFrequentSuffix:
 
 SECONDS_PER_DAY = 86400.0
 KERAS_BN_MOMENTUM = 0.01              # Keras BatchNormalization(momentum=0.99), in torch's convention (1 - Keras's)
-KERAS_BN_EPS = 1e-3                   # Keras BatchNormalization's epsilon
+KERAS_BN_EPS = 1e-3                   # Keras 2's BatchNormalization epsilon, which the official `train.py` gets
+                                      # (the model saved with Keras 1.1.1 in the official repository has 1e-5)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -75,9 +77,10 @@ class TaxConfig:
     official_ties: bool = False       # Tax et al.'s `getSymbol`: a tie in the argmax goes to the last class in their
                                       # order (end of case first); False: to the first class (torch's argmax)
     official_keras: bool = False      # Tax et al.'s Keras layers: LSTM(dropout) drops each LSTM's input with one mask
-                                      # over all time steps; Glorot / orthogonal initialisation, forget bias 1, one
-                                      # bias vector; BatchNorm momentum 0.99, eps 1e-3. False: the shared LSTM's and
-                                      # each head's output dropped per step; torch's initialisation and BatchNorm
+                                      # over all time steps; hard-sigmoid input, forget and output gates; Glorot /
+                                      # orthogonal initialisation, forget bias 1, one bias vector; BatchNorm momentum
+                                      # 0.99, eps 1e-3. False: the shared LSTM's and each head's output dropped per
+                                      # step; torch's LSTM (sigmoid gates), initialisation and BatchNorm
     official_suffix_times: bool = False   # Tax et al.'s suffix loop: the predicted (scaled) gap joins the seconds
                                       # since the previous event unscaled, and the clock advances by it times the
                                       # mean remaining time; False: the gap rescaled by its divisor for both
@@ -153,6 +156,33 @@ def sequence_dropout(x: torch.Tensor, p: float, training: bool) -> torch.Tensor:
     return x * torch.bernoulli(x.new_full((x.shape[0], 1, x.shape[2]), 1 - p)) / (1 - p)
 
 
+def hard_sigmoid(x: torch.Tensor) -> torch.Tensor:
+    """Keras's `hard_sigmoid`: clip(0.2 x + 0.5, 0, 1) (not torch's `hardsigmoid`, x / 6 + 0.5)."""
+    return (0.2 * x + 0.5).clamp(0.0, 1.0)
+
+
+class HardSigmoidLSTM(nn.LSTM):
+    """One batch-first LSTM layer with nn.LSTM's parameters and equations but Keras 2.0-2.2's default
+    `recurrent_activation`, `hard_sigmoid`, on the input, forget and output gates, from zero states:
+    z_t = W_ih x_t + b_ih + W_hh h_{t-1} + b_hh, split into i, f, g, o (torch's order);
+    c_t = hard_sigmoid(f) c_{t-1} + hard_sigmoid(i) tanh(g);  h_t = hard_sigmoid(o) tanh(c_t).
+    Every step runs (no masking), as nn.LSTM; x (B, T, F) -> (h_1..h_T (B, T, H), (h_T, c_T) each (1, B, H))."""
+
+    def __init__(self, input_size: int, hidden_size: int):
+        super().__init__(input_size, hidden_size, batch_first=True)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+        h = c = x.new_zeros(x.shape[0], self.hidden_size)
+        projected = F.linear(x, self.weight_ih_l0, self.bias_ih_l0 + self.bias_hh_l0)     # W_ih x_t + biases, all t
+        outputs = []
+        for t in range(x.shape[1]):
+            i, f, g, o = (projected[:, t] + F.linear(h, self.weight_hh_l0)).chunk(4, dim=1)
+            c = hard_sigmoid(f) * c + hard_sigmoid(i) * torch.tanh(g)
+            h = hard_sigmoid(o) * torch.tanh(c)
+            outputs.append(h)
+        return torch.stack(outputs, dim=1), (h[None], c[None])
+
+
 def keras_lstm_init_(lstm: nn.LSTM) -> None:
     """Keras 2's LSTM initialisation: Glorot-uniform input kernel, orthogonal recurrent kernel, zero bias with the
     forget block at 1 (`unit_forget_bias`). Keras has one bias vector: b_ih holds it, b_hh stays 0 and untrained."""
@@ -176,16 +206,18 @@ def keras_dense_init_(linear: nn.Linear) -> None:
 class TaxNetwork(nn.Module):
     """Shared LSTM + BatchNorm, then one LSTM + BatchNorm per head: next activity (|A| + 1 classes, the last one
     = end of case) and time to the next event (scaled by the mean). Default: the shared LSTM's output and each
-    head's LSTM output dropped (a mask per step), torch's initialisation and BatchNorm. `cfg.official_keras` (Tax et
-    al.'s Keras layers): each LSTM's input dropped with one mask over its time steps (`sequence_dropout`), Keras's
-    initialisation (`keras_lstm_init_`, `keras_dense_init_`) and BatchNorm momentum 0.99, eps 1e-3."""
+    head's LSTM output dropped (a mask per step), torch's nn.LSTM (sigmoid gates), initialisation and BatchNorm.
+    `cfg.official_keras` (Tax et al.'s Keras layers): each LSTM's input dropped with one mask over its time steps
+    (`sequence_dropout`), hard-sigmoid gates (`HardSigmoidLSTM`), Keras's initialisation (`keras_lstm_init_`,
+    `keras_dense_init_`) and BatchNorm momentum 0.99, eps 1e-3."""
 
     def __init__(self, features: int, num_activities: int, cfg: TaxConfig):
         super().__init__()
         h = cfg.hidden
-        self.shared, self.bn = nn.LSTM(features, h, batch_first=True), nn.BatchNorm1d(h)
-        self.act_lstm, self.act_bn = nn.LSTM(h, h, batch_first=True), nn.BatchNorm1d(h)
-        self.time_lstm, self.time_bn = nn.LSTM(h, h, batch_first=True), nn.BatchNorm1d(h)
+        make_lstm = HardSigmoidLSTM if cfg.official_keras else functools.partial(nn.LSTM, batch_first=True)
+        self.shared, self.bn = make_lstm(features, h), nn.BatchNorm1d(h)
+        self.act_lstm, self.act_bn = make_lstm(h, h), nn.BatchNorm1d(h)
+        self.time_lstm, self.time_bn = make_lstm(h, h), nn.BatchNorm1d(h)
         self.act_out, self.time_out = nn.Linear(h, num_activities + 1), nn.Linear(h, 1)
         self.dropout = nn.Dropout(cfg.dropout)
         self.official_keras = cfg.official_keras
@@ -206,7 +238,8 @@ class TaxNetwork(nn.Module):
         return self.act_out(act), self.time_out(tim)[:, 0]
 
     def keras_forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Tax et al.'s Keras graph: dropout on each LSTM's input, one mask over its time steps."""
+        """Tax et al.'s Keras graph: dropout on each LSTM's input, one mask over its time steps (the LSTMs are
+        `HardSigmoidLSTM`s)."""
         p = self.dropout.p
         shared = self.bn(self.shared(sequence_dropout(x, p, self.training))[0].transpose(1, 2)).transpose(1, 2)
         act = self.act_bn(self.act_lstm(sequence_dropout(shared, p, self.training))[0][:, -1])

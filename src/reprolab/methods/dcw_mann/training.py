@@ -56,7 +56,9 @@ class TrainConfig:
     select_on_test: bool = False      # the official loop kept the best test score (trap 1)
     decode_to_longest_target: bool = False   # official test loops: each batch of pairs decodes as many steps as its
                                       # longest suffix + 1 (EOS), whatever max_decode (`evaluate`, the run's scoring;
-                                      # a prediction from a prefix alone still stops at max_decode)
+                                      # a prediction from a prefix alone still stops at max_decode). Without
+                                      # official_eval_batches a batch is up to eval_batch prefixes of one length, so
+                                      # a prediction depends on its batch: pair the two for the official numbers
 
     def __post_init__(self) -> None:
         check_options(self)
