@@ -8,7 +8,7 @@ linearly over 100k frames; gamma 0.99; Huber loss.
 A target rule owns how the regression target y is formed and may keep state (extra networks, snapshots):
 `n_online` online networks are trained (Maxmin: N, updating one random network per step and acting on their
 element-wise min); each has a target copy synced every `target_sync` updates (or, with `target_sync_frames`,
-every that many frames from frame 1, learning started or not).
+every that many frames from frame 1, learning started or not); a rule may sync only some (`synced_targets`).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import collections
 import copy
 import dataclasses
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -113,8 +113,16 @@ class TargetRule:
         notdone = 1.0 - batch["done"]
         return batch["reward"] + agent.cfg.gamma * notdone * self.next_value(agent, batch, k), {}
 
+    def synced_targets(self, agent: "DQNAgent") -> Sequence[int]:
+        """The target networks a sync copies from their online networks: all of them."""
+        return range(len(agent.target))
+
     def after_sync(self, agent: "DQNAgent") -> None:
         """Called after the target networks are synced."""
+
+    def seed_batchable(self) -> bool:
+        """Whether `reprolab.rl.seeds.SeedBatchedDQN` can train this rule's seeds stacked: one online network."""
+        return self.n_online == 1
 
     def state_dict(self) -> dict:
         """Whatever the rule keeps between updates (for checkpoints)."""
@@ -298,9 +306,10 @@ def sync_targets_on_frame(agent, frame: int) -> None:
 
 
 def copy_to_targets(agent) -> None:
-    """Each target network <- its online network, then the rule's `after_sync`."""
-    for online, target in zip(agent.online, agent.target):
-        target.load_state_dict(online.state_dict())
+    """Each target network the rule's `synced_targets` names (by default all) <- its online network, then the
+    rule's `after_sync`."""
+    for k in agent.rule.synced_targets(agent):
+        agent.target[k].load_state_dict(agent.online[k].state_dict())
     agent.rule.after_sync(agent)
 
 

@@ -17,7 +17,8 @@ action between two near-equal values first flips at frames 2,172-11,387 of 12,00
 observations, exploration and replay draws until then (`python -m benchmarks rl_seeds`); from there the runs take
 other episodes.
 Target rules run unchanged on tensors with a leading seed axis (they reduce over the last axis); rules with
-several online networks (Maxmin) choose one per seed and are not supported here.
+several online networks (Maxmin), or networks of their own drawn per seed (`seed_batchable` False), are not
+supported here.
 """
 
 from __future__ import annotations
@@ -130,9 +131,10 @@ class SeedBatchedDQN:
 
     def __init__(self, make_net: Callable[[], nn.Module], n_actions: int, cfg: DQNConfig, rule: TargetRule,
                  seeds: Sequence[int], device: str | torch.device = "cpu"):
-        if rule.n_online != 1:
-            raise ValueError(f"seed batching needs a rule with one online network; {rule.name!r} has "
-                             f"{rule.n_online}: run its seeds separately with train_dqn")
+        if not rule.seed_batchable():
+            raise ValueError(f"seed batching needs a rule with one online network and no networks of its own drawn "
+                             f"per seed; {rule.name!r} ({rule.n_online} online networks) is not one: run its seeds "
+                             f"separately with train_dqn")
         if len(seeds) < 1 or len(set(seeds)) != len(seeds):
             raise ValueError(f"need one or more distinct seeds, got {list(seeds)}")
         self.cfg, self.rule, self.n_actions, self.device = cfg, rule, n_actions, torch.device(device)

@@ -3,16 +3,32 @@ import pytest
 import torch
 from torch import nn
 
-from reprolab.methods.balanced_q.baselines import OfficialDoubleRule
+from reprolab.methods.balanced_q.baselines import OfficialAveragedRule, OfficialDoubleRule, OfficialMaxminRule
 from reprolab.methods.balanced_q.deep import BalancedRule, make_rule
 from reprolab.methods.balanced_q.rule import official_beta
-from reprolab.rl.dqn import DoubleRule, DQNAgent, DQNConfig, train_dqn
+from reprolab.rl.dqn import AveragedRule, DoubleRule, DQNAgent, DQNConfig, MaxminRule, train_dqn
 from reprolab.rl.envs import make_env
 
 
-def _agent(rule):
+def _net():
+    return nn.Sequential(nn.Linear(3, 8), nn.ReLU(), nn.Linear(8, 4))
+
+
+def _agent(rule, **cfg):
     torch.manual_seed(0)
-    return DQNAgent(lambda: nn.Sequential(nn.Linear(3, 8), nn.ReLU(), nn.Linear(8, 4)), 4, DQNConfig(gamma=0.9), rule)
+    return DQNAgent(_net, 4, DQNConfig(gamma=0.9, **cfg), rule)
+
+
+def _same(a: nn.Module, b: nn.Module | dict) -> bool:
+    """Whether network `a` holds exactly the weights of network (or state dict) `b`."""
+    state = b if isinstance(b, dict) else b.state_dict()
+    return all(torch.equal(v, state[k]) for k, v in a.state_dict().items())
+
+
+def _fresh_nets(n_online: int, n_extra: int) -> tuple[list[nn.Module], list[nn.Module]]:
+    """The official code's draw order from seed 0: its online networks, then its target networks, each built anew."""
+    torch.manual_seed(0)
+    return [_net() for _ in range(n_online)], [_net() for _ in range(n_extra)]
 
 
 def _batch(n=32):
@@ -184,6 +200,59 @@ def test_official_double_dqn_scores_each_networks_pick_with_the_other_target():
     assert {agent.rule.choose_online(agent, rng) for _ in range(20)} == {0, 1}
 
 
+def test_official_maxmin_draws_independent_targets_and_syncs_only_the_updated_network():
+    online, targets = _fresh_nets(3, 3)
+    agent = _agent(OfficialMaxminRule(3), target_sync=2)
+    assert all(_same(a, b) for a, b in zip(agent.online + agent.target, online + targets))
+    assert not any(_same(t, o) for t, o in zip(agent.target, agent.online))
+    initial = [t.state_dict() for t in targets]
+    rng, picks, after = np.random.default_rng(0), [], []
+    for _ in range(4):
+        agent.update(_batch(), rng)
+        picks.append(agent.rule.updated)
+        after.append([{k: v.clone() for k, v in net.state_dict().items()} for net in agent.online])
+    assert picks[1] != picks[3] and len(set(picks)) == 3    # syncs at updates 2 and 4 hit different networks
+    for j, target in enumerate(agent.target):   # official: target j = network j when it last triggered a sync
+        synced = [u for u in (1, 3) if picks[u] == j]
+        assert _same(target, after[synced[-1]][j] if synced else initial[j])
+    batch = _batch()
+    with torch.no_grad():   # official: targets stacked on a last axis, min over it, then max over the actions
+        stacked = torch.stack([t(batch["next_obs"]) for t in agent.target], dim=2)
+        best = stacked.min(dim=2).values.max(dim=1).values
+    y, _ = agent.rule.targets(agent, batch, 0)
+    assert torch.allclose(y, batch["reward"] + 0.9 * (1 - batch["done"]) * best)
+
+
+def test_official_averaged_starts_from_independent_targets_replaced_round_robin():
+    (online,), initial = _fresh_nets(1, 3)
+    agent = _agent(OfficialAveragedRule(3), target_sync=1)
+    assert _same(agent.online[0], online) and len(agent.rule.snapshots) == 3
+    assert all(_same(a, b) for a, b in zip(agent.rule.snapshots, initial))
+    slots = [net.state_dict() for net in initial]
+    batch = _batch()
+    for i in range(4):
+        agent.update(_batch(), np.random.default_rng(i))
+        slots[i % 3] = {k: v.clone() for k, v in agent.online[0].state_dict().items()}   # official: slot i mod K
+        ref = _net()
+        with torch.no_grad():
+            total = torch.zeros(len(batch["reward"]), 4)
+            for state in slots:
+                ref.load_state_dict(state)
+                total = total + ref(batch["next_obs"])
+        y, _ = agent.rule.targets(agent, batch, 0)
+        assert torch.allclose(y, batch["reward"] + 0.9 * (1 - batch["done"]) * (total / 3).max(dim=1).values)
+
+
+def test_official_maxmin_and_averaged_refuse_seed_batching():
+    from reprolab.rl.seeds import SeedBatchedDQN
+
+    for rule in (OfficialMaxminRule(1), OfficialAveragedRule(2)):
+        assert not rule.seed_batchable()
+        with pytest.raises(ValueError, match="seed batching"):
+            SeedBatchedDQN(_net, 4, DQNConfig(), rule, [0, 1])
+    assert MaxminRule(1).seed_batchable() and AveragedRule(2).seed_batchable()
+
+
 def test_deep_flags_reach_the_rule_and_the_dqn_settings():
     from reprolab.methods.balanced_q.experiment import BalancedQConfig, deep_cells, deep_config, deep_rule
     from reprolab.runtime.config import ConfigError
@@ -191,13 +260,24 @@ def test_deep_flags_reach_the_rule_and_the_dqn_settings():
     default, official = BalancedQConfig(), BalancedQConfig(deep_beta_bar_dtype="float32",
                                                            deep_terminal_beta="unmasked",
                                                            deep_replay_without_replacement=True,
-                                                           deep_double_dqn="official")
-    for cfg, dtype, terminal, double in ((default, torch.float64, "masked", DoubleRule),
-                                         (official, torch.float32, "unmasked", OfficialDoubleRule)):
+                                                           deep_double_dqn="official", deep_maxmin="official",
+                                                           deep_averaged="official")
+    for cfg, dtype, terminal, double, maxmin, averaged in (
+            (default, torch.float64, "masked", DoubleRule, MaxminRule, AveragedRule),
+            (official, torch.float32, "unmasked", OfficialDoubleRule, OfficialMaxminRule, OfficialAveragedRule)):
         rule = deep_rule("balanced_dqn", cfg)
         assert rule.beta_bar.dtype == dtype and rule.terminal_beta == terminal
         assert deep_config(cfg).replay_without_replacement == cfg.deep_replay_without_replacement
         assert type(deep_rule("double_dqn", cfg)) is double
-    assert [c["n_seeds"] for c in deep_cells(official, 0) if c["learner"] == "double_dqn"] == [1, 1, 1]
+        assert type(deep_rule("maxmin_dqn", cfg)) is maxmin and deep_rule("maxmin_dqn", cfg).n_online == 8
+        assert type(deep_rule("averaged_dqn", cfg)) is averaged and deep_rule("averaged_dqn", cfg).k == 8
+    for learner in ("double_dqn", "maxmin_dqn", "averaged_dqn"):
+        assert [c["n_seeds"] for c in deep_cells(official, 0) if c["learner"] == learner] == [1, 1, 1]
+    assert [c["n_seeds"] for c in deep_cells(default, 0) if c["learner"] == "averaged_dqn"] == [3]
     with pytest.raises(ConfigError, match="deep_replay_start"):
         BalancedQConfig(deep_replay_without_replacement=True, deep_replay_start=10)
+    for key in ("deep_maxmin", "deep_averaged"):
+        with pytest.raises(ConfigError, match=key):
+            BalancedQConfig(**{key: "lan"})
+    with pytest.raises(ValueError, match="maxmin must be"):
+        make_rule("maxmin_dqn", maxmin="lan")

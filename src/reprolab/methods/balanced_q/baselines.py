@@ -4,13 +4,19 @@
   estimators (Lan et al., 2020) and a pessimistic Q-learning (min target);
 - deep: DQN, Double DQN, Maxmin DQN and Averaged DQN (Anschel et al., 2017), as target rules of the same DQN core;
   Double DQN is van Hasselt's one-network form by default, `double="official"` the official code's two-network form
-  (`OfficialDoubleRule`).
+  (`OfficialDoubleRule`); Maxmin DQN is Explorer's by default, `maxmin="official"` the official code's independent
+  targets synced one at a time (`OfficialMaxminRule`); Averaged DQN averages the target snapshots taken so far by
+  default, `averaged="official"` starts from K independently initialised networks (`OfficialAveragedRule`). The
+  official forms run one process per seed (`seed_batchable` is False).
 """
 
 from __future__ import annotations
 
+import collections
+import copy
 from typing import Any
 
+from reprolab.nets.init import redraw_parameters
 from reprolab.rl.dqn import AveragedRule, DoubleRule, MaxminRule, TargetRule
 from reprolab.rl.tabular import DoubleQ, MaxminQ, PessimisticQ, QLearning
 
@@ -55,13 +61,74 @@ class OfficialDoubleRule(TargetRule):
         return agent.target[1 - k](batch["next_obs"]).gather(-1, best).squeeze(-1)
 
 
-def deep_baseline_rule(name: str, n_ensemble: int = 8, double: str = "van_hasselt") -> TargetRule:
-    """A deep baseline's target rule by name; Maxmin and Averaged use `n_ensemble` networks; Double DQN is
-    van Hasselt's (`double="van_hasselt"`) or the official code's two-network form (`"official"`)."""
-    if double not in ("van_hasselt", "official"):
-        raise ValueError(f"double must be 'van_hasselt' or 'official', got {double!r}")
+class OfficialMaxminRule(MaxminRule):
+    """Maxmin DQN as the official code has it: the same target r + gamma max_a' min_i Q_target_i(s', a'), acting
+    on min_i Q_i and one uniformly drawn online network per update, but every target network is initialised
+    independently (drawn after all N online networks, in order, from torch's global generator) and a sync copies
+    only the network of the update that triggered it: every `target_sync` updates, Q_target_k <- Q_k for that
+    update's k (no target is synced before the first update)."""
+
+    name = "maxmin_official"
+
+    def __init__(self, n: int = 8):
+        super().__init__(n)
+        self.updated: int | None = None
+
+    def attach(self, agent):
+        for net in agent.target:
+            redraw_parameters(net)
+
+    def choose_online(self, agent, rng):
+        self.updated = super().choose_online(agent, rng)
+        return self.updated
+
+    def synced_targets(self, agent):
+        return [] if self.updated is None else [self.updated]
+
+    def seed_batchable(self):
+        return False
+
+    def state_dict(self):
+        return {"updated": self.updated}
+
+    def load_state_dict(self, state):
+        self.updated = state["updated"]
+
+
+class OfficialAveragedRule(AveragedRule):
+    """Averaged DQN as the official code has it: y = r + gamma max_a' mean_{j<K} Q_j(s', a') over K networks that
+    start independently initialised (drawn after the online network, in order, from torch's global generator);
+    every target sync replaces them round-robin with the online network, the oldest first (slot i mod K at the
+    i-th sync), so the K random networks leave the average only after K syncs."""
+
+    name = "averaged_official"
+
+    def attach(self, agent):
+        nets = [copy.deepcopy(agent.target[0]) for _ in range(self.k)]
+        for net in nets:
+            redraw_parameters(net)
+        self.snapshots = collections.deque(nets, maxlen=self.k)
+
+    def seed_batchable(self):
+        return False
+
+
+DEEP_VARIANTS = {"double": ("van_hasselt", "official"), "maxmin": ("explorer", "official"),
+                 "averaged": ("snapshots", "official")}
+
+
+def deep_baseline_rule(name: str, n_ensemble: int = 8, double: str = "van_hasselt", maxmin: str = "explorer",
+                       averaged: str = "snapshots") -> TargetRule:
+    """A deep baseline's target rule by name; Maxmin and Averaged use `n_ensemble` networks. Double DQN is
+    van Hasselt's (`double="van_hasselt"`) or the official code's two-network form (`"official"`); Maxmin DQN
+    Explorer's (`maxmin="explorer"`) or the official code's (`"official"`); Averaged DQN the average of the target
+    snapshots so far (`averaged="snapshots"`) or the official code's (`"official"`)."""
+    for key, value in (("double", double), ("maxmin", maxmin), ("averaged", averaged)):
+        if value not in DEEP_VARIANTS[key]:
+            raise ValueError(f"{key} must be one of {DEEP_VARIANTS[key]}, got {value!r}")
     rules = {"dqn": TargetRule, "double_dqn": DoubleRule if double == "van_hasselt" else OfficialDoubleRule,
-             "maxmin_dqn": lambda: MaxminRule(n_ensemble), "averaged_dqn": lambda: AveragedRule(n_ensemble)}
+             "maxmin_dqn": lambda: (MaxminRule if maxmin == "explorer" else OfficialMaxminRule)(n_ensemble),
+             "averaged_dqn": lambda: (AveragedRule if averaged == "snapshots" else OfficialAveragedRule)(n_ensemble)}
     if name not in rules:
         raise ValueError(f"unknown deep baseline {name!r}; known: {', '.join(DEEP)}")
     return rules[name]()

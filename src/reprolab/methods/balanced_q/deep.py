@@ -92,13 +92,13 @@ class BalancedRule(TargetRule):
 
 def make_rule(name: str, *, eta: float = ETA, beta_bar: str = "official_minatar", prev_nets: str = "consistent",
               beta_bar_dtype: str = "float64", terminal_beta: str = "masked", n_ensemble: int = 8,
-              double: str = "van_hasselt") -> TargetRule:
+              double: str = "van_hasselt", maxmin: str = "explorer", averaged: str = "snapshots") -> TargetRule:
     """The learners of the deep experiment by name: Balanced DQN, or a baseline (`baselines.deep_baseline_rule`)."""
     if name == "balanced_dqn":
         return BalancedRule(eta, beta_bar, prev_nets, beta_bar_dtype, terminal_beta)
     if name not in DEEP:
         raise ValueError(f"unknown learner {name!r}; choose from {sorted(DEEP + ('balanced_dqn',))}")
-    return deep_baseline_rule(name, n_ensemble, double)
+    return deep_baseline_rule(name, n_ensemble, double, maxmin, averaged)
 
 
 __all__ = ["BalancedRule", "make_rule"]

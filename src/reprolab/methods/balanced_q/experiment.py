@@ -90,6 +90,10 @@ class BalancedQConfig:
     deep_replay_without_replacement: bool = False    # official: `random.sample`, distinct transitions per batch
     deep_double_dqn: Literal["van_hasselt", "official"] = "van_hasselt"   # official: two networks updated by a coin
                                                      # flip, acting on their sum (runs one process per seed)
+    deep_maxmin: Literal["explorer", "official"] = "explorer"   # official: independently initialised targets, a
+                                                     # sync copies only the updated network's (one process per seed)
+    deep_averaged: Literal["snapshots", "official"] = "snapshots"  # official: K independently initialised target
+                                                     # networks replaced round-robin (one process per seed)
     deep_bins: int = 20
     deep_checkpoint_every: int = 0                   # frames between in-run checkpoints (0: none; paper 250k)
     deep_seed_batch: bool = True                     # a learner's seeds in one process (reprolab.rl.seeds)
@@ -215,7 +219,8 @@ def deep_config(cfg: BalancedQConfig) -> DQNConfig:
 def deep_rule(learner: str, cfg: BalancedQConfig):
     return make_rule(learner, beta_bar=cfg.deep_beta_bar, prev_nets=cfg.deep_prev_nets,
                      beta_bar_dtype=cfg.deep_beta_bar_dtype, terminal_beta=cfg.deep_terminal_beta,
-                     n_ensemble=cfg.deep_n_ensemble, double=cfg.deep_double_dqn)
+                     n_ensemble=cfg.deep_n_ensemble, double=cfg.deep_double_dqn, maxmin=cfg.deep_maxmin,
+                     averaged=cfg.deep_averaged)
 
 
 def deep_record(log, env, env_id: str, cfg: BalancedQConfig) -> dict:
@@ -256,12 +261,12 @@ def run_deep_batched(seeds: list[int], env_id: str, learner: str, cfg: BalancedQ
 
 def deep_cells(cfg: BalancedQConfig, seed: int) -> list[dict]:
     """One cell per (environment, learner, seed), or with `deep_seed_batch` one per (environment, learner) that
-    trains seeds seed .. seed + n_seeds - 1 together (learners with one online network; Maxmin, and the official
-    two-network Double DQN, run per seed)."""
+    trains seeds seed .. seed + n_seeds - 1 together (rules that are `seed_batchable`; Maxmin and the official
+    Double and Averaged DQN run per seed)."""
     seeds = list(range(seed, seed + cfg.deep_seeds))
     return [cell for env_id in cfg.deep_envs for learner in cfg.deep_learners
             for cell in seed_cells({"env": env_id, "learner": learner}, seeds,
-                                   cfg.deep_seed_batch and deep_rule(learner, cfg).n_online == 1)]
+                                   cfg.deep_seed_batch and deep_rule(learner, cfg).seed_batchable())]
 
 
 def run_deep_cell(cell: dict, cfg: BalancedQConfig, out_dir: Path, resume: bool) -> list[dict]:

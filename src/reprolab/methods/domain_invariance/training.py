@@ -33,7 +33,6 @@ from typing import Any, Literal, NamedTuple
 
 import numpy as np
 import torch
-from torch import nn
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -41,6 +40,7 @@ from sklearn.preprocessing import StandardScaler
 from reprolab.methods.domain_invariance.algorithms import Algorithm
 from reprolab.methods.domain_invariance.domains import DomainTask
 from reprolab.methods.domain_invariance.penalties import compressed_penalty, general_penalty
+from reprolab.nets.init import redraw_parameters
 from reprolab.runtime.train import run_loop
 
 Sampling = Literal["uniform", "class_balanced"]
@@ -80,18 +80,6 @@ class SourceSampler:
             idx = self._indices(i).to(x.device)
             out.append((x[idx], y[idx]))
         return out
-
-
-def reinitialise(module: nn.Module) -> None:
-    """Re-draw every parameter of `module` from torch's global generator: each submodule's `reset_parameters`, in
-    registration order. A submodule with parameters of its own and no `reset_parameters` is an error: its
-    initialisation cannot be re-drawn."""
-    for sub in module.modules():
-        if hasattr(sub, "reset_parameters"):
-            sub.reset_parameters()
-        elif any(True for _ in sub.parameters(recurse=False)):
-            raise ValueError(f"{type(sub).__name__} has parameters but no reset_parameters, so train(reinit=True) "
-                             "cannot re-draw them: build the algorithm under torch.manual_seed and pass reinit=False")
 
 
 @torch.no_grad()
@@ -239,7 +227,7 @@ def train(algorithm: Algorithm, task: DomainTask, *, steps: int, batch_per_domai
                          f"{int(algorithm.update_count)} updates: pass reinit=False to train it further")
     torch.manual_seed(seed)
     if reinit:
-        reinitialise(algorithm)
+        redraw_parameters(algorithm, "build the algorithm under torch.manual_seed and pass reinit=False")
     algorithm.set_run_length(steps)
     algorithm.to(device).train()
     sampler = SourceSampler(task, batch_per_domain, seed, device, sampling)
