@@ -1,3 +1,5 @@
+import io
+
 import numpy as np
 import pytest
 import torch
@@ -241,6 +243,27 @@ def test_official_averaged_starts_from_independent_targets_replaced_round_robin(
                 total = total + ref(batch["next_obs"])
         y, _ = agent.rule.targets(agent, batch, 0)
         assert torch.allclose(y, batch["reward"] + 0.9 * (1 - batch["done"]) * (total / 3).max(dim=1).values)
+
+
+def test_official_maxmin_and_averaged_resume_from_a_checkpoint_as_if_never_stopped():
+    """An agent saved after 3 updates and loaded into one built from another seed continues exactly as the agent
+    that never stopped: the official rules' state (the network last updated; the averaged networks, in order)
+    travels in the checkpoint."""
+    for make in (lambda: OfficialMaxminRule(3), lambda: OfficialAveragedRule(3)):
+        agent, rng = _agent(make(), target_sync=2), np.random.default_rng(0)
+        for _ in range(3):
+            agent.update(_batch(), rng)
+        torch.manual_seed(5)
+        resumed = DQNAgent(_net, 4, DQNConfig(gamma=0.9, target_sync=2), make())
+        saved = io.BytesIO()
+        torch.save(agent.state_dict(), saved)                   # as a checkpoint file holds it
+        saved.seek(0)
+        resumed.load_state_dict(torch.load(saved, weights_only=True))
+        resumed_rng = np.random.default_rng(0)
+        resumed_rng.bit_generator.state = rng.bit_generator.state
+        for _ in range(3):
+            assert agent.update(_batch(), rng) == resumed.update(_batch(), resumed_rng)
+        assert all(_same(a, b) for a, b in zip(agent.online + agent.target, resumed.online + resumed.target))
 
 
 def test_official_maxmin_and_averaged_refuse_seed_batching():

@@ -16,6 +16,8 @@ import collections
 import copy
 from typing import Any
 
+from torch import nn
+
 from reprolab.nets.init import redraw_parameters
 from reprolab.rl.dqn import AveragedRule, DoubleRule, MaxminRule, TargetRule
 from reprolab.rl.tabular import DoubleQ, MaxminQ, PessimisticQ, QLearning
@@ -61,10 +63,18 @@ class OfficialDoubleRule(TargetRule):
         return agent.target[1 - k](batch["next_obs"]).gather(-1, best).squeeze(-1)
 
 
+def redraw_on_cpu(net: nn.Module) -> None:
+    """Re-draw `net`'s parameters from torch's CPU generator (`redraw_parameters` on a CPU copy), wherever `net`
+    lives, as the official code builds every network on the CPU."""
+    cpu = copy.deepcopy(net).cpu()
+    redraw_parameters(cpu)
+    net.load_state_dict(cpu.state_dict())
+
+
 class OfficialMaxminRule(MaxminRule):
     """Maxmin DQN as the official code has it: the same target r + gamma max_a' min_i Q_target_i(s', a'), acting
     on min_i Q_i and one uniformly drawn online network per update, but every target network is initialised
-    independently (drawn after all N online networks, in order, from torch's global generator) and a sync copies
+    independently (drawn after all N online networks, in order, from torch's global CPU generator) and a sync copies
     only the network of the update that triggered it: every `target_sync` updates, Q_target_k <- Q_k for that
     update's k (no target is synced before the first update)."""
 
@@ -76,7 +86,7 @@ class OfficialMaxminRule(MaxminRule):
 
     def attach(self, agent):
         for net in agent.target:
-            redraw_parameters(net)
+            redraw_on_cpu(net)
 
     def choose_online(self, agent, rng):
         self.updated = super().choose_online(agent, rng)
@@ -89,15 +99,16 @@ class OfficialMaxminRule(MaxminRule):
         return False
 
     def state_dict(self):
-        return {"updated": self.updated}
+        return {**super().state_dict(), "updated": self.updated}
 
     def load_state_dict(self, state):
+        super().load_state_dict(state)
         self.updated = state["updated"]
 
 
 class OfficialAveragedRule(AveragedRule):
     """Averaged DQN as the official code has it: y = r + gamma max_a' mean_{j<K} Q_j(s', a') over K networks that
-    start independently initialised (drawn after the online network, in order, from torch's global generator);
+    start independently initialised (drawn after the online network, in order, from torch's global CPU generator);
     every target sync replaces them round-robin with the online network, the oldest first (slot i mod K at the
     i-th sync), so the K random networks leave the average only after K syncs."""
 
@@ -106,7 +117,7 @@ class OfficialAveragedRule(AveragedRule):
     def attach(self, agent):
         nets = [copy.deepcopy(agent.target[0]) for _ in range(self.k)]
         for net in nets:
-            redraw_parameters(net)
+            redraw_on_cpu(net)
         self.snapshots = collections.deque(nets, maxlen=self.k)
 
     def seed_batchable(self):
