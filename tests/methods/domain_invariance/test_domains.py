@@ -1,8 +1,11 @@
+import hashlib
+
 import numpy as np
 import pytest
 
 from reprolab.methods.domain_invariance.domains import (ANGLES, DomainTask, build_task, colored_mnist,
-                                                        digit_domain, from_arrays, label_shift_mask, rotate)
+                                                        digit_domain, from_arrays, label_shift_mask, rotate,
+                                                        split_per_trial)
 
 
 def test_rotation_is_counter_clockwise_and_zero_is_the_identity():
@@ -243,3 +246,47 @@ def test_rotated_mnist_rotation_flag_rotates_with_pil(monkeypatch):
     assert np.array_equal(pil, rotate_pil(shard, 75, "bicubic"))
     with pytest.raises(ValueError, match="rotation must be"):
         build_task.__wrapped__("rotated_mnist_75", rotation="torchvision")
+
+
+def _domainbed_split(n: int, first: int, trial_seed: int, env_i: int) -> tuple[np.ndarray, np.ndarray]:
+    """DomainBed's split_dataset(env, first, seed_hash(trial_seed, env_i)) as row indices, written out from its
+    misc.py: the md5 of str((trial_seed, env_i)) mod 2^31 seeds a RandomState that shuffles the list 0..n-1."""
+    keys = list(range(n))
+    seed = int(hashlib.md5(str((trial_seed, env_i)).encode("utf-8")).hexdigest(), 16) % (2**31)
+    np.random.RandomState(seed).shuffle(keys)
+    return np.array(keys[:first], dtype=int), np.array(keys[first:], dtype=int)
+
+
+def test_split_seed_splits_every_domain_as_domainbeds_trial_seed_does():
+    """Trial 2, floor rounding: source i (= its angle's index) is split by DomainBed's split_dataset of its fixed-split
+    rows (validation first), int(0.2 n) out; the 299-image target (index 5) gives 59 out, then of the 240 in, a
+    second shuffle with the same seed sets apart 48 unlabelled ones (int and round agree on 0.2 * 240)."""
+    fixed = build_task.__wrapped__("rotated_digits", holdout_rounding="floor")
+    trial = build_task.__wrapped__("rotated_digits", holdout_rounding="floor", uda_fraction=0.2,
+                                   target_split="domainbed", split_seed=2)
+    for i, (f, t) in enumerate(zip(fixed.sources, trial.sources)):
+        rows_x, rows_y = np.concatenate([f.x_val, f.x_train]), np.concatenate([f.y_val, f.y_train])
+        out, in_ = _domainbed_split(len(rows_y), int(len(rows_y) * 0.2), 2, i)
+        assert np.array_equal(t.x_val, rows_x[out]) and np.array_equal(t.y_val, rows_y[out])
+        assert np.array_equal(t.x_train, rows_x[in_]) and np.array_equal(t.y_train, rows_y[in_])
+    rows_x, rows_y = fixed.target.x_all, fixed.target.y_all
+    out, in_ = _domainbed_split(299, 59, 2, 5)
+    uda, scored = _domainbed_split(240, 48, 2, 5)
+    assert np.array_equal(trial.target.y_val, rows_y[out])
+    assert np.array_equal(trial.unlabeled, rows_x[in_[uda]])
+    assert np.array_equal(trial.target.x_train, rows_x[in_[scored]])
+
+
+def test_split_seed_draws_a_split_per_trial_the_same_for_the_same_trial():
+    fixed = build_task.__wrapped__("rotated_digits")
+    first, again, second = (build_task.__wrapped__("rotated_digits", split_seed=s) for s in (0, 0, 1))
+    assert not np.array_equal(first.sources[0].x_val, second.sources[0].x_val)
+    assert not np.array_equal(first.sources[0].x_val, fixed.sources[0].x_val)
+    assert np.array_equal(first.sources[0].x_val, again.sources[0].x_val)
+    assert [len(d.y_val) for d in first.sources] == [len(d.y_val) for d in fixed.sources]
+    assert np.array_equal(np.sort(first.target.y_train), np.sort(fixed.target.y_train))    # all of it scored
+    rng = np.random.default_rng(0)
+    own = from_arrays("own", {"a": (rng.random((10, 1, 4, 4)), np.arange(10) % 3)},
+                      ("t", rng.random((5, 1, 4, 4)), np.arange(5) % 3), 3, unlabeled=rng.random((4, 1, 4, 4)))
+    split = split_per_trial(own, 1, 0, uda_fraction=0.5)    # unlabelled images of their own: kept, none cut
+    assert split.unlabeled is own.unlabeled and len(split.target.y_train) == 5

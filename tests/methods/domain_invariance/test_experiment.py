@@ -131,7 +131,7 @@ def test_lambda_ties_holdout_rounding_and_eval_schedule_are_reachable_from_the_c
     general = summarize(GridResults(runs), cfg, {})["tasks"]["rotated_digits"]["general"]
     assert general["selection"]["training_domain"]["chosen_per_seed"] == ["10", "1"]
     assert general["selection_claim_lambdas"]["oracle"]["chosen"] == "1"
-    assert {len(d.y_all): len(d.y_val) for d in task_of("rotated_digits", cfg).sources} == {300: 60, 299: 59}
+    assert {len(d.y_all): len(d.y_val) for d in task_of("rotated_digits", cfg, 0).sources} == {300: 60, 299: 59}
     cell = {"task": "rotated_digits", "algorithm": "erm", "lam": None, "seed": 0}
     assert [r["step"] for r in run_cell(cell, cfg, "cpu", first_seed=1)["history"]] == [0, 1, 11, 20]
 
@@ -253,14 +253,14 @@ def test_data_flags_reach_the_task_and_default_to_the_published_choices(monkeypa
     assert cfg.train.adversarial.grad_penalty_form == "domainbed" and cfg.train.val_per_domain == 2000
     seen = []
     monkeypatch.setattr(experiment, "build_task", lambda *args, **kwargs: seen.append((args, kwargs)))
-    task_of("rotated_mnist_75", apply_overrides(cfg, ["rotation_interpolation=bilinear", "uda_fraction=0.2"]))
+    task_of("rotated_mnist_75", apply_overrides(cfg, ["rotation_interpolation=bilinear", "uda_fraction=0.2"]), 0)
     assert "bilinear" in seen[0][0] and seen[0][1]["uda_fraction"] == 0.2
 
 
 def test_unlabelled_target_runs_use_the_uda_split_and_mmd_ignores_it_unless_asked():
     cfg = apply_overrides(CONFIGS["quick"], list(TINY) + ["uda_fraction=0.2", "train.unlabeled_target=true",
                                                           "train.steps=2", "train.eval_every=2"])
-    task = task_of("rotated_digits", cfg)
+    task = task_of("rotated_digits", cfg, 0)
     assert len(task.unlabeled) > 0 and len(task.target.y_all) < len(build_task("rotated_digits").target.y_all)
     record = run_cell({"task": "rotated_digits", "algorithm": "general", "lam": 1.0, "seed": 0}, cfg, "cpu", 1)
     assert len(record["history"]) == 2
@@ -292,8 +292,22 @@ def test_target_split_and_rotation_are_reachable_from_the_config(monkeypatch):
     seen = []
     monkeypatch.setattr(experiment, "build_task", lambda *args, **kwargs: seen.append(kwargs))
     task_of("rotated_mnist_75", apply_overrides(cfg, ["tasks=rotated_mnist_75", "target_split=domainbed",
-                                                      "rotation=pil"]))
+                                                      "rotation=pil"]), 0)
     assert seen[0]["target_split"] == "domainbed" and seen[0]["rotation"] == "pil"
+
+
+def test_split_seed_per_trial_gives_each_run_seed_its_own_split_and_fixed_keeps_the_cached_one():
+    fixed = apply_overrides(CONFIGS["quick"], list(TINY))
+    per_trial = apply_overrides(fixed, ["split_seed=per_trial"])
+    assert fixed.split_seed == "fixed"
+    assert task_of("rotated_digits", fixed, 0) is task_of("rotated_digits", fixed, 1)          # one cached task
+    first, second = task_of("rotated_digits", per_trial, 0), task_of("rotated_digits", per_trial, 1)
+    assert not np.array_equal(first.sources[0].y_val, second.sources[0].y_val)
+    assert np.array_equal(task_of("rotated_digits", per_trial, 1).sources[0].x_val, second.sources[0].x_val)
+    record = run_cell({"task": "rotated_digits", "algorithm": "erm", "lam": None, "seed": 1}, per_trial, "cpu", 1)
+    assert len(record["history"]) == 3
+    with pytest.raises(ConfigError, match="split_seed"):
+        apply_overrides(fixed, ["split_seed=per_hparams"])
 
 
 def test_featurizer_per_domain_reaches_mmd_and_coral():
@@ -334,7 +348,7 @@ def test_target_split_domainbed_records_the_out_split_and_the_summary_selects_on
                                                           "shift_lambdas=0.1,1", "target_split=domainbed"])
     cell = {"task": "rotated_digits", "algorithm": "erm", "lam": None, "seed": 0}
     final = run_cell(cell, cfg, "cpu", first_seed=1)["final"]
-    task = task_of("rotated_digits", cfg)
+    task = task_of("rotated_digits", cfg, 0)
     assert len(task.target.y_val) == 60 and 0.0 <= final["target_out"] <= 1.0
     runs = []
     for lam, out in (("0.1", [0.7, 0.2]), ("1", [0.5, 0.9])):

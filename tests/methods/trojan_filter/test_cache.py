@@ -28,8 +28,10 @@ def classifier_path(cfg, attack="badnet_plus", seed=0, device="cpu"):
 def test_a_classifier_key_changes_with_its_training_and_not_with_the_defenses(cache):
     base = classifier_path(QUICK)
     for changed in (dict(poison_rate=0.2), dict(wanet_s=0.5), dict(classifier_lr=1e-4), dict(channels_last=False),
-                    dict(train_size=6000), dict(wanet_counts="floor")):
+                    dict(train_size=6000), dict(wanet_counts="floor"), dict(augment=True)):
         assert classifier_path(dataclasses.replace(QUICK, **changed)) != base, changed
+    augmented = dataclasses.replace(QUICK, augment=True)
+    assert classifier_path(dataclasses.replace(augmented, augmentation="official")) != classifier_path(augmented)
     assert len({base, classifier_path(QUICK, attack="wanet"), classifier_path(QUICK, attack=None),
                 classifier_path(QUICK, seed=1), classifier_path(QUICK, device="cuda")}) == 5
     for same in (dict(filter=FilterConfig(steps=5)), dict(neural_cleanse=NeuralCleanseConfig(steps=3)),

@@ -33,12 +33,19 @@ The target's split (`target_split`): "all" (default) scores all of its images (l
 "domainbed" splits it as DomainBed splits every environment: its first 20% (rounded as the sources' validation
 parts) is its "out" split (`Domain.x_val`, DomainBed's oracle selects on it), the unlabelled part is cut from the
 rest, and what remains is its "in" split (`Domain.x_train`), the one scored.
+
+Every run seed sees the split above, fixed by `data_seed` (default). `split_seed=t` (`build_task`) draws the split
+of trial t afresh as DomainBed's train.py does per trial_seed: domain i (its index in the task's domain order,
+the target included) puts its rows, in the order of the fixed split, in `trial_order(n, t, i)` before the cuts
+above, and the target's rest after its "out" split again (DomainBed cuts the uda part with a second shuffle of the
+same seed); the images in each domain stay those `data_seed` gives.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import functools
+import hashlib
 import math
 from typing import Literal, Mapping
 
@@ -59,10 +66,14 @@ HoldoutRounding = Literal["round", "floor"]
 ArrayLike = np.ndarray | torch.Tensor
 TargetSplit = Literal["all", "domainbed"]
 Rotation = Literal["grid_sample", "pil"]
+SplitSeed = Literal["fixed", "per_trial"]
 PIL_RESAMPLE = {"bilinear": Image.Resampling.BILINEAR, "bicubic": Image.Resampling.BICUBIC}
 TaskName = Literal["rotated_digits", "rotated_digits_shift", "rotated_mnist_0", "rotated_mnist_75",
                    "rotated_mnist_shift", "rotated_fashion_mnist_75", "colored_mnist", "digits_to_usps",
                    "digits_to_mnist", "digits_to_uci"]
+DIGIT_DOMAINS = ("mnist", "usps", "digits")
+DIGITS_TASK_TARGETS = {"digits_to_usps": "usps", "digits_to_mnist": "mnist", "digits_to_uci": "digits"}
+SEPARATE_UNLABELED = ("digits_to_usps", "digits_to_mnist")   # their unlabelled images: the target's train split
 
 
 @dataclasses.dataclass(frozen=True)
@@ -232,17 +243,38 @@ def to_digit_frame(images: ArrayLike, frame: Frame = "mnist") -> np.ndarray:
     return np.pad(resize(x, MNIST_DIGIT_SIDE, antialias=True), ((0, 0), (0, 0), (border, border), (border, border)))
 
 
+def seed_hash(*args: object) -> int:
+    """DomainBed's seed from values: int(md5(str(args)), 16) mod 2^31 (the official code's `misc.seed_hash`)."""
+    return int(hashlib.md5(str(args).encode("utf-8")).hexdigest(), 16) % 2**31
+
+
+def trial_order(n: int, trial_seed: int, domain_index: int) -> np.ndarray:
+    """The order DomainBed's `split_dataset` gives n rows of environment `domain_index` in trial `trial_seed`: numpy's
+    legacy RandomState(seed_hash(trial_seed, domain_index)) shuffling 0..n-1; its first rows are then cut off."""
+    return np.random.RandomState(seed_hash(trial_seed, domain_index)).permutation(n)
+
+
+def _in_trial_order(x: np.ndarray, y: np.ndarray, trial: tuple[int, int] | None) -> tuple[np.ndarray, np.ndarray]:
+    """The rows as they are (`trial` None), or in `trial_order` of `trial` = (trial seed, domain index)."""
+    if trial is None:
+        return x, y
+    order = trial_order(len(y), *trial)
+    return x[order], y[order]
+
+
 def _target_and_unlabeled(name: str, x: np.ndarray, y: np.ndarray, uda_fraction: float,
-                          split: TargetSplit = "all",
-                          rounding: HoldoutRounding = "round") -> tuple[Domain, np.ndarray | None]:
+                          split: TargetSplit = "all", rounding: HoldoutRounding = "round",
+                          trial: tuple[int, int] | None = None) -> tuple[Domain, np.ndarray | None]:
     """The target and, with uda_fraction > 0, its first `uda_fraction` (the rows are already permuted) offered
     unlabelled instead of scored (DomainBed's uda split). `split="domainbed"`: the first 20% (`_holdout_count`)
     is first set apart as the target's "out" split (its validation part), the uda part is then cut from the
-    rest (DomainBed cuts it from the "in" split), and the remaining "in" split is scored."""
+    rest (DomainBed cuts it from the "in" split), and the remaining "in" split is scored. `trial` = (trial seed,
+    domain index): the rows are first put in `trial_order`, and the rest again before the uda cut."""
     if not 0.0 <= uda_fraction < 1.0:
         raise ValueError(f"uda_fraction must lie in [0, 1), got {uda_fraction}")
+    x, y = _in_trial_order(x, y, trial)
     n_out = _holdout_count(len(y), rounding=rounding) if split == "domainbed" else 0
-    rest_x, rest_y = x[n_out:], y[n_out:]
+    rest_x, rest_y = _in_trial_order(x[n_out:], y[n_out:], trial)
     n = int(round(uda_fraction * len(rest_y)))
     return Domain(name, rest_x[n:], rest_y[n:], x[:n_out], y[:n_out]), (rest_x[:n] if n else None)
 
@@ -331,12 +363,11 @@ def digits_multisource(target: Literal["usps", "mnist", "digits"], data_seed: in
                        target_split: TargetSplit = "all") -> DomainTask:
     """MNIST, USPS and UCI digits, one of them the target (module docstring); `target_split` cuts the scored images
     of the target (U and M: their test split, in file order; D: permuted) as `_target_and_unlabeled` does."""
-    names = ("mnist", "usps", "digits")
-    if target not in names:
-        raise ValueError(f"target must be one of {names}, got {target!r}")
+    if target not in DIGIT_DOMAINS:
+        raise ValueError(f"target must be one of {DIGIT_DOMAINS}, got {target!r}")
     rng = np.random.default_rng(data_seed)
     sources = []
-    for name in (n for n in names if n != target):
+    for name in (n for n in DIGIT_DOMAINS if n != target):
         x, y = digit_domain(name, "all" if name == "digits" else "train", frame)
         order = rng.permutation(len(y))
         sources.append(_holdout_split(name, x[order], y[order], rounding=holdout_rounding))
@@ -356,12 +387,13 @@ def digits_multisource(target: Literal["usps", "mnist", "digits"], data_seed: in
 def build_task(name: TaskName, data_seed: int = 0, label_shift: float = 0.8, shift_target: bool = True,
                interpolation: Interpolation = "bicubic", frame: Frame = "mnist", uda_fraction: float = 0.0,
                holdout_rounding: HoldoutRounding = "round", target_split: TargetSplit = "all",
-               rotation: Rotation = "grid_sample") -> DomainTask:
+               rotation: Rotation = "grid_sample", split_seed: int | None = None) -> DomainTask:
     """A named task (cached in-process: every run of a grid on one task shares its arrays). `interpolation` and
     `rotation`: RotatedMNIST's and RotatedFashionMNIST's rotation (`rotate`; RotatedDigits: bilinear grid sampling);
     `frame`: the digits tasks' 28x28 frame (`to_digit_frame`); `uda_fraction` > 0: unlabelled target images in
     `task.unlabeled` (module docstring); `holdout_rounding`: the size of a source's validation part
-    (`_holdout_split`) and of the target's "out" split; `target_split`: the target's split (module docstring)."""
+    (`_holdout_split`) and of the target's "out" split; `target_split`: the target's split (module docstring);
+    `split_seed`: the split of that trial (`split_per_trial`), None the fixed one."""
     if holdout_rounding not in ("round", "floor"):
         raise ValueError(f"holdout_rounding must be 'round' or 'floor', got {holdout_rounding!r}")
     if target_split not in ("all", "domainbed"):
@@ -372,6 +404,10 @@ def build_task(name: TaskName, data_seed: int = 0, label_shift: float = 0.8, shi
         raise ValueError(f"interpolation must be 'bilinear' or 'bicubic', got {interpolation!r}")
     if not 0.0 <= uda_fraction < 1.0:
         raise ValueError(f"uda_fraction must lie in [0, 1), got {uda_fraction}")
+    if split_seed is not None:
+        unsplit = build_task(name, data_seed, label_shift, shift_target, interpolation, frame,
+                             uda_fraction if name in SEPARATE_UNLABELED else 0.0, holdout_rounding, "all", rotation)
+        return split_per_trial(unsplit, target_index(name), split_seed, uda_fraction, holdout_rounding, target_split)
     if name in ("rotated_digits", "rotated_digits_shift"):
         x, y = _digits_16()
         shift = label_shift if name.endswith("_shift") else 0.0
@@ -389,7 +425,38 @@ def build_task(name: TaskName, data_seed: int = 0, label_shift: float = 0.8, shi
                                holdout_rounding=holdout_rounding, target_split=target_split, rotation=rotation)
     if name == "colored_mnist":
         return colored_mnist(data_seed, uda_fraction, holdout_rounding, target_split)
-    if name in ("digits_to_usps", "digits_to_mnist", "digits_to_uci"):
-        target = {"digits_to_usps": "usps", "digits_to_mnist": "mnist", "digits_to_uci": "digits"}[name]
-        return digits_multisource(target, data_seed, frame, uda_fraction, holdout_rounding, target_split)
+    if name in DIGITS_TASK_TARGETS:
+        return digits_multisource(DIGITS_TASK_TARGETS[name], data_seed, frame, uda_fraction, holdout_rounding,
+                                  target_split)
     raise ValueError(f"unknown task {name!r}")
+
+
+def target_index(name: TaskName) -> int:
+    """The target's index among the named task's domains (DomainBed's environment order: angles, colours, or
+    MNIST, USPS, UCI digits)."""
+    if name in DIGITS_TASK_TARGETS:
+        return DIGIT_DOMAINS.index(DIGITS_TASK_TARGETS[name])
+    if name == "colored_mnist":
+        return len(COLORED_ENVS) - 1
+    return ANGLES.index(0 if name == "rotated_mnist_0" else 75)
+
+
+def split_per_trial(unsplit: DomainTask, target_at: int, trial_seed: int, uda_fraction: float = 0.0,
+                    holdout_rounding: HoldoutRounding = "round", target_split: TargetSplit = "all") -> DomainTask:
+    """`unsplit` (a task whose target is unsplit: `target_split="all"`, no uda part cut from it) split afresh for
+    trial `trial_seed`, as DomainBed splits every environment per trial_seed: domain i (the target at index
+    `target_at`) takes its rows in `unsplit`'s order (a source's validation part first), puts them in
+    `trial_order(n, trial_seed, i)` and is cut as the fixed split cuts it (`_holdout_split`,
+    `_target_and_unlabeled`, whose uda part, with `uda_fraction` > 0, is drawn afresh too). A task whose
+    unlabelled images are a split of their own (`unsplit.unlabeled` given) keeps them and cuts none."""
+    indices = [i for i in range(len(unsplit.sources) + 1) if i != target_at]
+    sources = tuple(_holdout_split(d.name, *_in_trial_order(np.concatenate([d.x_val, d.x_train]),
+                                                             np.concatenate([d.y_val, d.y_train]),
+                                                             (trial_seed, i)), rounding=holdout_rounding)
+                    for d, i in zip(unsplit.sources, indices))
+    t = unsplit.target
+    cut = 0.0 if unsplit.unlabeled is not None else uda_fraction
+    target, unlabeled = _target_and_unlabeled(t.name, t.x_all, t.y_all, cut, target_split, holdout_rounding,
+                                              (trial_seed, target_at))
+    return DomainTask(unsplit.name, sources, target, unsplit.num_classes,
+                      unsplit.unlabeled if unsplit.unlabeled is not None else unlabeled)

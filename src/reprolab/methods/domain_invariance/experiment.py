@@ -30,7 +30,7 @@ from reprolab.methods.domain_invariance.algorithms import Algorithm, DomainInvar
 from reprolab.methods.domain_invariance.baselines import CORAL, DANN, ERM, MMD, AdversarialConfig
 from reprolab.methods.domain_invariance.claims import claims
 from reprolab.methods.domain_invariance.domains import (DomainTask, HoldoutRounding, Interpolation, Rotation,
-                                                        TargetSplit, TaskName, build_task)
+                                                        SplitSeed, TargetSplit, TaskName, build_task)
 from reprolab.methods.domain_invariance.featurizers import FeaturizerName, build_featurizer
 from reprolab.methods.domain_invariance.penalties import PenaltyFeatures
 from reprolab.methods.domain_invariance.plots import plot_features, plot_tradeoff
@@ -118,6 +118,9 @@ class DomainInvarianceConfig(FastPath):   # compile, bf16, channels_last, cuda_g
                                                   # order (the smallest in the ascending grids); DomainBed ("last"):
                                                   # the tied run of the largest hparams_seed
     data_seed: int = 0
+    split_seed: SplitSeed = "fixed"     # every run seed sees the validation (and target) split data_seed fixes;
+                                        # DomainBed ("per_trial"): each run seed, its trial_seed, splits every
+                                        # domain afresh (domains.py: `split_per_trial`)
     train: TrainConfig = TrainConfig()
     checkpoint_every: int = 0           # steps between in-run checkpoints (0: none)
     workers: int = 2
@@ -214,18 +217,20 @@ def projection(algorithm: Algorithm, task: DomainTask, device: str) -> dict[str,
             "label": np.concatenate([d.y_val[:PROJECTION_POINTS] for d in task.sources]).tolist()}
 
 
-def task_of(name: TaskName, cfg: DomainInvarianceConfig) -> DomainTask:
-    """The named task with the config's data settings (cached in-process by `build_task`)."""
+def task_of(name: TaskName, cfg: DomainInvarianceConfig, seed: int) -> DomainTask:
+    """The named task with the config's data settings for run seed `seed` (cached in-process by `build_task`): the
+    split `data_seed` fixes, or with `split_seed="per_trial"` the split of trial `seed`."""
     return build_task(name, cfg.data_seed, cfg.label_shift, cfg.shift_target, cfg.rotation_interpolation,
                       uda_fraction=cfg.uda_fraction, holdout_rounding=cfg.holdout_rounding,
-                      target_split=cfg.target_split, rotation=cfg.rotation)
+                      target_split=cfg.target_split, rotation=cfg.rotation,
+                      split_seed=seed if cfg.split_seed == "per_trial" else None)
 
 
 def run_cell(cell: dict[str, Any], cfg: DomainInvarianceConfig, device: str, first_seed: int,
              out_dir: Path | None = None, resume: bool = False) -> dict[str, Any]:
     """Train one (task, algorithm, lambda, seed) run and measure it; with `cfg.checkpoint_every` the run keeps a
     checkpoint in the run folder `out_dir` and `resume` continues from it."""
-    task = task_of(cell["task"], cfg)
+    task = task_of(cell["task"], cfg, cell["seed"])
     algorithm = make_algorithm(cell["algorithm"], cell["lam"], task, cfg.train, fast_settings(cfg))
     t = cfg.train
     start = time.perf_counter()
@@ -334,8 +339,9 @@ def summarize(grid: GridResults, cfg: DomainInvarianceConfig, trivial: dict[str,
 def run(cfg: DomainInvarianceConfig, ctx: RunContext) -> RunResult:
     check_fast_path(cfg, ctx.device)
     cells = grid_cells(cfg, ctx.seed)
-    trivial = {task: trivial_levels(task_of(task, cfg), cfg.train.probe_per_domain)
-               for task in cfg.tasks}    # builds (and checks) every task's data before any worker starts
+    trivial = {task: trivial_levels(task_of(task, cfg, ctx.seed), cfg.train.probe_per_domain)
+               for task in cfg.tasks}    # builds (and checks) every task's data (the first seed's split) before any
+                                         # worker starts
     grid = ctx.grid(GRID, cells, run_cell, cfg, ctx.device, ctx.seed, ctx.out_dir, ctx.resume,
                     workers=cfg.workers)
     metrics = summarize(grid, cfg, trivial)

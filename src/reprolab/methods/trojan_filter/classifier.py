@@ -1,8 +1,9 @@
 """The attacked classifier and its training: NetCMNIST on MNIST (the WaNet code's MNIST network, inputs normalised to
 [-1, 1] inside the wrapper; Adam 1e-3, batch 128 in the CPU prototype), PreActResNet18 on CIFAR-10 (the WaNet code's
 recipe: SGD lr 0.01, momentum 0.9, weight decay 5e-4, x0.1 at fixed milestones, random crop with padding 5 and
-horizontal flip). With an attack, a fraction `poison_rate` of every batch is poisoned, after the augmentation; with
-`wanet_warp_first`, WaNet's batch is warped first and then every input of it augmented, as the WaNet code does.
+horizontal flip; `augmentation="official"`: the WaNet code's crop, rotation and flip, `augment.py`). With an attack,
+a fraction `poison_rate` of every batch is poisoned, after the augmentation; with `wanet_warp_first`, WaNet's batch
+is warped first and then every input of it augmented, as the WaNet code does.
 `cached_classifier` loads the classifier of an earlier run with the same key from the data cache (`cache.py`)
 instead of training it.
 """
@@ -15,6 +16,7 @@ import torch
 from torch.nn import functional as F
 
 from reprolab.methods.trojan_filter.attacks import TrojanAttack, WaNet
+from reprolab.methods.trojan_filter.augment import official_augment
 from reprolab.methods.trojan_filter.cache import cache_path, classifier_key
 from reprolab.methods.trojan_filter.config import TrojanExperimentConfig
 from reprolab.nets import NetCMNIST, Normalized, PreActResNet18
@@ -24,14 +26,25 @@ from reprolab.runtime.fast import autocast, fast_batch, fast_model
 from reprolab.runtime.train import LoopCheckpoints, ShuffledBatches, run_loop
 
 CIFAR_MEAN, CIFAR_STD = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)
+MNIST_MEAN, MNIST_STD = (0.5,), (0.5,)
 CROP_PADDING = 5                      # the WaNet code's random crop
 
 
 def make_classifier(dataset: str) -> torch.nn.Module:
     """NetCMNIST on MNIST, PreActResNet18 on CIFAR-10; both take [0, 1] images and normalise inside."""
     if dataset == "mnist":
-        return Normalized(NetCMNIST(), 0.5, 0.5)
+        return Normalized(NetCMNIST(), MNIST_MEAN, MNIST_STD)
     return Normalized(PreActResNet18(), CIFAR_MEAN, CIFAR_STD)
+
+
+def augment_batch(x: torch.Tensor, gen: torch.Generator, cfg: TrojanExperimentConfig) -> torch.Tensor:
+    """The training augmentation `cfg.augmentation` of the batch x: "crop_flip", every image cropped (padding 5) and
+    flipped with p 1/2; "official", the WaNet code's (`augment.official_augment`: its zeros on normalised images are
+    the dataset's mean pixel here, and only CIFAR-10 is flipped)."""
+    if cfg.augmentation == "official":
+        mean = MNIST_MEAN if cfg.dataset == "mnist" else CIFAR_MEAN
+        return official_augment(x, gen, CROP_PADDING, mean, flip=cfg.dataset == "cifar10")
+    return random_crop_flip(x, gen, CROP_PADDING)
 
 
 def train_classifier(x, y, epochs: int, cfg: TrojanExperimentConfig, seed: int,
@@ -61,11 +74,11 @@ def train_classifier(x, y, epochs: int, cfg: TrojanExperimentConfig, seed: int,
         idx = batches(i).to(x.device)
         xb, yb = x[idx], y[idx]
         if cfg.augment and not warp_first:
-            xb = random_crop_flip(xb, gen, CROP_PADDING)
+            xb = augment_batch(xb, gen, cfg)
         with autocast(cfg, x.device):
             if warp_first:                  # the WaNet code: warp (and noise-warp), then augment every input
                 xb, yb = attack.poison(xb, yb, cfg.poison_rate, gen)
-                loss = F.cross_entropy(model(fast_batch(random_crop_flip(xb, gen, CROP_PADDING), cfg)), yb)
+                loss = F.cross_entropy(model(fast_batch(augment_batch(xb, gen, cfg), cfg)), yb)
             else:
                 xb = fast_batch(xb, cfg)
                 loss = (attack.training_loss(model, xb, yb, cfg.poison_rate, gen) if attack is not None

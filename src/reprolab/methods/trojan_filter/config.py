@@ -11,6 +11,7 @@ import typing
 from typing import Annotated, Literal
 
 from reprolab.methods.trojan_filter.attacks import Counts
+from reprolab.methods.trojan_filter.augment import Augmentation
 from reprolab.methods.trojan_filter.baselines.februus import FebruusConfig
 from reprolab.methods.trojan_filter.baselines.fine_pruning import FinePruningConfig
 from reprolab.methods.trojan_filter.baselines.neural_cleanse import NeuralCleanseConfig
@@ -58,9 +59,13 @@ class TrojanExperimentConfig(FastPath):  # compile, bf16, channels_last, cuda_gr
     classifier_batch: Annotated[int, AT_LEAST_ONE] = 128
     # epochs where the lr is multiplied by 0.1 (official 100/200/300/400)
     lr_milestones: Annotated[tuple[int, ...], AT_LEAST_ONE] = ()
-    augment: bool = False                # random crop (padding 5) + horizontal flip (the CIFAR-10 recipe)
+    augment: bool = False                # augment every classifier's training batches (`augmentation`)
+    # crop_flip: every batch cropped (padding 5) and each image flipped with p 0.5; official (the WaNet code's
+    # training): a batch cropped with p 0.8, rotated with p 0.5 (each image with p 0.5, up to 10 degrees), each image
+    # flipped with p 0.5 on CIFAR-10 only, the pad and the rotation's border the dataset's mean pixel (augment.py)
+    augmentation: Augmentation = "crop_flip"
     # with augment, WaNet's batches are augmented, then warped; official (true): warped first, then every input of
-    # the batch augmented (the crop and flip here; the official rotation and probabilities are not built)
+    # the batch augmented
     wanet_warp_first: bool = False
     filter: FilterConfig = FilterConfig()
     filter_width: Annotated[int, AT_LEAST_ONE] = 32  # MNIST 32 (latent 7x7x16); CIFAR-10 wider (64, latent 8x8x32)
@@ -95,6 +100,9 @@ class TrojanExperimentConfig(FastPath):  # compile, bf16, channels_last, cuda_gr
         if self.wanet_warp_first and not self.augment:
             raise ConfigError("config key 'wanet_warp_first' orders the warp before the augmentation, and 'augment' "
                               "is false")
+        if self.augmentation != "crop_flip" and not self.augment:
+            raise ConfigError(f"config key 'augmentation' ({self.augmentation!r}) chooses the augmentation, and "
+                              "'augment' is false")
         channels = LAST_CONV_CHANNELS[self.dataset]
         if self.fine_pruning.prune_count >= channels:
             raise ConfigError(f"config key 'fine_pruning.prune_count' must be below the {channels} channels of the "
