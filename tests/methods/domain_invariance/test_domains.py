@@ -193,6 +193,10 @@ def test_holdout_rounding_floor_cuts_domainbeds_int_of_the_fraction():
     assert {len(d.y_all): len(d.y_val) for d in floor.sources} == {300: 60, 299: 59}
     for d, f in zip(default.sources, floor.sources):        # the same permuted rows, cut at another place
         assert np.array_equal(np.concatenate([f.x_val, f.x_train]), np.concatenate([d.x_val, d.x_train]))
+    # the target's uda part too: of its 299 images, int(0.15 * 299) = 44 against round() = 45
+    uda = [build_task.__wrapped__("rotated_digits", data_seed=0, uda_fraction=0.15, holdout_rounding=rounding).unlabeled
+           for rounding in ("round", "floor")]
+    assert [len(u) for u in uda] == [45, 44]
     with pytest.raises(ValueError, match="holdout_rounding"):
         build_task.__wrapped__("rotated_digits", holdout_rounding="ceil")
 

@@ -183,8 +183,8 @@ def _labelled(name: str, x: ArrayLike, y: ArrayLike) -> tuple[np.ndarray, np.nda
 
 
 def _holdout_count(n: int, holdout: float = HOLDOUT, rounding: HoldoutRounding = "round") -> int:
-    """round(holdout n), or with `rounding="floor"` int(n holdout) as DomainBed cuts its out-split (at most one
-    fewer)."""
+    """round(holdout n), or with `rounding="floor"` int(n holdout) as DomainBed cuts its out- and uda splits (at most
+    one fewer)."""
     return int(n * holdout) if rounding == "floor" else int(round(holdout * n))
 
 
@@ -275,7 +275,7 @@ def _target_and_unlabeled(name: str, x: np.ndarray, y: np.ndarray, uda_fraction:
     x, y = _in_trial_order(x, y, trial)
     n_out = _holdout_count(len(y), rounding=rounding) if split == "domainbed" else 0
     rest_x, rest_y = _in_trial_order(x[n_out:], y[n_out:], trial)
-    n = int(round(uda_fraction * len(rest_y)))
+    n = _holdout_count(len(rest_y), uda_fraction, rounding)
     return Domain(name, rest_x[n:], rest_y[n:], x[:n_out], y[:n_out]), (rest_x[:n] if n else None)
 
 
