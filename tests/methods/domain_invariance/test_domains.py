@@ -294,3 +294,14 @@ def test_split_seed_draws_a_split_per_trial_the_same_for_the_same_trial():
                       ("t", rng.random((5, 1, 4, 4)), np.arange(5) % 3), 3, unlabeled=rng.random((4, 1, 4, 4)))
     split = split_per_trial(own, 1, 0, uda_fraction=0.5)    # unlabelled images of their own: kept, none cut
     assert split.unlabeled is own.unlabeled and len(split.target.y_train) == 5
+
+
+def test_each_tasks_target_index_is_its_place_in_domainbeds_environment_order():
+    import typing
+
+    from reprolab.methods.domain_invariance.domains import TaskName, target_index
+
+    assert {name: target_index(name) for name in typing.get_args(TaskName)} == {
+        "rotated_digits": 5, "rotated_digits_shift": 5, "rotated_mnist_0": 0, "rotated_mnist_75": 5,
+        "rotated_mnist_shift": 5, "rotated_fashion_mnist_75": 5, "colored_mnist": 2, "digits_to_usps": 1,
+        "digits_to_mnist": 0, "digits_to_uci": 2}

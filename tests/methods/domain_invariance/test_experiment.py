@@ -362,3 +362,13 @@ def test_target_split_domainbed_records_the_out_split_and_the_summary_selects_on
     assert general["by_lambda"]["1"]["per_seed_target_out"] == [0.5, 0.9]
     assert general["selection"]["oracle"]["chosen_per_seed"] == ["0.1", "1"]
     assert general["selection"]["oracle"]["per_seed"] == [0.6, 0.3]
+
+
+def test_a_uda_fraction_whose_cut_holds_no_image_is_refused_before_any_worker():
+    from reprolab.methods.domain_invariance.experiment import checked_task
+
+    cfg = apply_overrides(CONFIGS["quick"], ["uda_fraction=0.003", "holdout_rounding=floor",
+                                             "train.unlabeled_target=true"])
+    with pytest.raises(ConfigError, match="leaves task 'rotated_digits' no unlabelled target image"):
+        checked_task("rotated_digits", cfg, 0)     # int(0.003 * 299) = 0
+    assert len(checked_task("rotated_digits", apply_overrides(cfg, ["holdout_rounding=round"]), 0).unlabeled) == 1

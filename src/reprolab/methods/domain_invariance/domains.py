@@ -21,7 +21,8 @@ the same seed. Images are float32 (N, C, H, W) in [0, 1].
   every other sample with probability 1 - s.
 
 Each source keeps its first 20% (DomainBed's holdout fraction) as validation, round(0.2 n) samples (DomainBed's
-int(0.2 n) with `holdout_rounding="floor"`); positive angles rotate counter-clockwise as displayed.
+int(0.2 n) with `holdout_rounding="floor"`, which cuts the target's uda part by int() too); positive angles rotate
+counter-clockwise as displayed.
 
 Unlabelled target images (multi-source domain adaptation, `DomainTask.unlabeled`), never the images the target is
 scored on: with `uda_fraction` > 0 a target with its own train split (U, M in the digits tasks) offers that whole
@@ -392,8 +393,8 @@ def build_task(name: TaskName, data_seed: int = 0, label_shift: float = 0.8, shi
     `rotation`: RotatedMNIST's and RotatedFashionMNIST's rotation (`rotate`; RotatedDigits: bilinear grid sampling);
     `frame`: the digits tasks' 28x28 frame (`to_digit_frame`); `uda_fraction` > 0: unlabelled target images in
     `task.unlabeled` (module docstring); `holdout_rounding`: the size of a source's validation part
-    (`_holdout_split`) and of the target's "out" split; `target_split`: the target's split (module docstring);
-    `split_seed`: the split of that trial (`split_per_trial`), None the fixed one."""
+    (`_holdout_split`), of the target's "out" split and of its uda part; `target_split`: the target's split (module
+    docstring); `split_seed`: the split of that trial (`split_per_trial`), None the fixed one."""
     if holdout_rounding not in ("round", "floor"):
         raise ValueError(f"holdout_rounding must be 'round' or 'floor', got {holdout_rounding!r}")
     if target_split not in ("all", "domainbed"):

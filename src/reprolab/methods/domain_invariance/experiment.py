@@ -113,7 +113,7 @@ class DomainInvarianceConfig(FastPath):   # compile, bf16, channels_last, cuda_g
     uda_fraction: float = 0.0           # DomainBed's uda_holdout_fraction (default 0): the target images offered
                                         # unlabelled and not scored (domains.py); needed by train.unlabeled_target
     holdout_rounding: HoldoutRounding = "round"   # a source's validation part: round(0.2 n); DomainBed ("floor"):
-                                                  # int(0.2 n), at most one sample fewer
+                                                  # int(0.2 n), at most one sample fewer (the uda part likewise)
     lambda_ties: LambdaTies = "first"             # lambda selection ties: the first tied lambda in the grid's
                                                   # order (the smallest in the ascending grids); DomainBed ("last"):
                                                   # the tied run of the largest hparams_seed
@@ -336,10 +336,20 @@ def summarize(grid: GridResults, cfg: DomainInvarianceConfig, trivial: dict[str,
     return {"tasks": tasks, "trivial": trivial, "runs": len(grid)}
 
 
+def checked_task(name: TaskName, cfg: DomainInvarianceConfig, seed: int) -> DomainTask:
+    """`task_of`, refused when `train.unlabeled_target` finds no unlabelled target images in it (a `uda_fraction` so
+    small that its cut holds none)."""
+    task = task_of(name, cfg, seed)
+    if cfg.train.unlabeled_target and (task.unlabeled is None or len(task.unlabeled) == 0):
+        raise ConfigError(f"config key 'uda_fraction' {cfg.uda_fraction} leaves task {name!r} no unlabelled target "
+                          f"image for 'train.unlabeled_target'")
+    return task
+
+
 def run(cfg: DomainInvarianceConfig, ctx: RunContext) -> RunResult:
     check_fast_path(cfg, ctx.device)
     cells = grid_cells(cfg, ctx.seed)
-    trivial = {task: trivial_levels(task_of(task, cfg, ctx.seed), cfg.train.probe_per_domain)
+    trivial = {task: trivial_levels(checked_task(task, cfg, ctx.seed), cfg.train.probe_per_domain)
                for task in cfg.tasks}    # builds (and checks) every task's data (the first seed's split) before any
                                          # worker starts
     grid = ctx.grid(GRID, cells, run_cell, cfg, ctx.device, ctx.seed, ctx.out_dir, ctx.resume,

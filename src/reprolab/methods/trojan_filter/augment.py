@@ -3,9 +3,10 @@ normalised images the official code applies, in this order,
 
 - a random crop with probability 0.8 per batch: every image zero-padded by 5 on each side and cut back to its size
   at its own integer offset, uniform in 0..10 on each axis;
-- a random rotation with probability 0.5 per batch, in which each image is rotated with probability 0.5 (the
-  rotation's own default) by its own angle, uniform in [-10, 10] degrees, about the image centre ((W - 1) / 2,
-  (H - 1) / 2), bilinear, zero outside the image;
+- a random rotation with probability 0.5 per batch, in which every image is rotated (kornia 0.3.x, the only kornia
+  that the official code's pinned torch 1.5 supports; from kornia 0.4.1 on, each with probability 0.5,
+  `draw_official(image_probability=0.5)`) by its own angle, uniform in [-10, 10] degrees, about the image centre
+  ((W - 1) / 2, (H - 1) / 2), bilinear, zero outside the image;
 - on CIFAR-10 only, a horizontal flip of each image with probability 0.5.
 
 The official code pads and rotates normalised images, so its zeros are the dataset's mean pixel; the classifiers
@@ -25,7 +26,9 @@ Augmentation = Literal["crop_flip", "official"]
 
 CROP_PROBABILITY = 0.8              # per batch
 ROTATION_PROBABILITY = 0.5          # per batch
-ROTATION_IMAGE_PROBABILITY = 0.5    # per image, within a rotated batch
+# per image, within a rotated batch: 1 with kornia 0.3.x, the only kornia that the official code's pinned torch 1.5
+# supports (its RandomRotation has no p); kornia 0.4.1 and later turn each image with p 0.5
+ROTATION_IMAGE_PROBABILITY = 1.0
 FLIP_PROBABILITY = 0.5              # per image
 ROTATION_DEGREES = 10.0
 
@@ -40,15 +43,17 @@ class OfficialDraw(NamedTuple):
 
 
 def draw_official(n: int, gen: torch.Generator, padding: int, degrees: float = ROTATION_DEGREES,
-                  flip: bool = True) -> OfficialDraw:
+                  flip: bool = True, image_probability: float = ROTATION_IMAGE_PROBABILITY) -> OfficialDraw:
     """The draws of one batch of n images, in this order: the crop's batch gate (u < 0.8), then its offsets (one
-    (2, n) draw in 0..2 padding); the rotation's batch gate (u < 0.5), then which images turn (n uniforms < 0.5)
-    and their angles (n uniforms in [-degrees, degrees]); then, with `flip`, the flips (n uniforms < 0.5)."""
+    (2, n) draw in 0..2 padding); the rotation's batch gate (u < 0.5), then, when `image_probability` < 1, which
+    images turn (n uniforms < image_probability; 0.5 is kornia >= 0.4.1's default), and their angles (n uniforms in
+    [-degrees, degrees]); then, with `flip`, the flips (n uniforms < 0.5)."""
     offsets = rotated = angles = flipped = None
     if torch.rand((), generator=gen) < CROP_PROBABILITY:
         offsets = torch.randint(0, 2 * padding + 1, (2, n), generator=gen)
     if torch.rand((), generator=gen) < ROTATION_PROBABILITY:
-        rotated = torch.rand(n, generator=gen) < ROTATION_IMAGE_PROBABILITY
+        rotated = (torch.rand(n, generator=gen) < image_probability if image_probability < 1
+                   else torch.ones(n, dtype=torch.bool))
         angles = (2 * torch.rand(n, generator=gen) - 1) * degrees
     if flip:
         flipped = torch.rand(n, generator=gen) < FLIP_PROBABILITY
