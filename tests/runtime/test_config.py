@@ -117,3 +117,16 @@ def test_declared_bounds_are_checked_on_every_nested_field(override, message):
 def test_validation_also_checks_literal_options_of_configs_built_in_code():
     with pytest.raises(ConfigError, match=r"config key 'loss': 'hinge' is not one of \['mse', 'ce'\]"):
         validate_config(dataclasses.replace(BoundedOuter(), loss="hinge"))
+
+
+def test_check_choice_names_the_argument_its_options_and_the_value():
+    from typing import Literal
+
+    from reprolab.runtime.config import check_choice
+
+    check_choice("mode", "b", Literal["a", "b"])
+    check_choice("mode", 2, (1, 2))
+    with pytest.raises(ValueError, match=r"^mode must be one of \('a', 'b'\), got 'c'$"):
+        check_choice("mode", "c", Literal["a", "b"])
+    with pytest.raises(ValueError, match=r"^mode must be one of \(1, 2\), got 3$"):
+        check_choice("mode", 3, (1, 2))

@@ -169,6 +169,14 @@ def check_options(config: Any) -> None:
         _check_option(f.name, hints[f.name], getattr(config, f.name))
 
 
+def check_choice(name: str, value: Any, options: Any) -> None:
+    """Raise ValueError ("{name} must be one of (...), got ...") when `value` is not among `options`, a `Literal`
+    type or a tuple: the check of a function argument (a config field's is `check_options`)."""
+    choices = typing.get_args(options) if typing.get_origin(options) is Literal else tuple(options)
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {choices}, got {value!r}")
+
+
 def _check_option(key: str, hint: Any, value: Any) -> None:
     """Raise ConfigError when `value` (or an item of it, for a tuple / list of `Literal`s) is outside the options of
     the `Literal` hint; other hints pass."""

@@ -169,7 +169,8 @@ def test_official_ge_flags_the_classifier_alone_at_p_equal_t_and_leaves_invalida
              "outer_fits": [], "features": 1, "distance": prob}
     module = "reprolab.methods.invalidator.evaluate"
     monkeypatch.setattr(f"{module}.make_encoder", lambda name, seed: None)
-    monkeypatch.setattr(f"{module}.embed_sides", lambda benchmark, encoder, symbols: {})
+    monkeypatch.setattr(f"{module}.side_texts", lambda benchmark, symbols: ([], [], []))
+    monkeypatch.setattr(f"{module}.embed_sides", lambda benchmark, encoder, symbols, texts: {})
     monkeypatch.setattr(f"{module}.semantic_columns", lambda benchmark: {
         "semantic": np.zeros(n, bool), "rule": np.array([""] * n), "naive": np.zeros(n, bool),
         "traced": np.ones(n, bool)})

@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import collections
 import copy
-from typing import Any
+from typing import Any, Literal
 
 from torch import nn
 
 from reprolab.nets.init import redraw_parameters
 from reprolab.rl.dqn import AveragedRule, DoubleRule, MaxminRule, TargetRule
 from reprolab.rl.tabular import DoubleQ, MaxminQ, PessimisticQ, QLearning
+from reprolab.runtime.config import check_choice
 
 TABULAR = ("q_learning", "double_q", "maxmin_<N>", "pessimistic")
 DEEP = ("dqn", "double_dqn", "maxmin_dqn", "averaged_dqn")
@@ -124,19 +125,20 @@ class OfficialAveragedRule(AveragedRule):
         return False
 
 
-DEEP_VARIANTS = {"double": ("van_hasselt", "official"), "maxmin": ("explorer", "official"),
-                 "averaged": ("snapshots", "official")}
+DoubleVariant = Literal["van_hasselt", "official"]
+MaxminVariant = Literal["explorer", "official"]
+AveragedVariant = Literal["snapshots", "official"]
 
 
-def deep_baseline_rule(name: str, n_ensemble: int = 8, double: str = "van_hasselt", maxmin: str = "explorer",
-                       averaged: str = "snapshots") -> TargetRule:
+def deep_baseline_rule(name: str, n_ensemble: int = 8, double: DoubleVariant = "van_hasselt",
+                       maxmin: MaxminVariant = "explorer", averaged: AveragedVariant = "snapshots") -> TargetRule:
     """A deep baseline's target rule by name; Maxmin and Averaged use `n_ensemble` networks. Double DQN is
     van Hasselt's (`double="van_hasselt"`) or the official code's two-network form (`"official"`); Maxmin DQN
     Explorer's (`maxmin="explorer"`) or the official code's (`"official"`); Averaged DQN the average of the target
     snapshots so far (`averaged="snapshots"`) or the official code's (`"official"`)."""
-    for key, value in (("double", double), ("maxmin", maxmin), ("averaged", averaged)):
-        if value not in DEEP_VARIANTS[key]:
-            raise ValueError(f"{key} must be one of {DEEP_VARIANTS[key]}, got {value!r}")
+    for key, value, options in (("double", double, DoubleVariant), ("maxmin", maxmin, MaxminVariant),
+                                ("averaged", averaged, AveragedVariant)):
+        check_choice(key, value, options)
     rules = {"dqn": TargetRule, "double_dqn": DoubleRule if double == "van_hasselt" else OfficialDoubleRule,
              "maxmin_dqn": lambda: (MaxminRule if maxmin == "explorer" else OfficialMaxminRule)(n_ensemble),
              "averaged_dqn": lambda: (AveragedRule if averaged == "snapshots" else OfficialAveragedRule)(n_ensemble)}

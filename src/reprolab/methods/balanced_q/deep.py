@@ -21,12 +21,15 @@ s'. The target is r either way (beta multiplies the masked M, m); beta's batch m
 from __future__ import annotations
 
 import copy
+from typing import Literal
 
 import torch
 
-from reprolab.methods.balanced_q.baselines import DEEP, deep_baseline_rule
+from reprolab.methods.balanced_q.baselines import (DEEP, AveragedVariant, DoubleVariant, MaxminVariant,
+                                                   deep_baseline_rule)
 from reprolab.methods.balanced_q.rule import ETA, balanced_target, official_beta
 from reprolab.rl.dqn import DQNAgent, TargetRule
+from reprolab.runtime.config import check_choice
 
 
 def max_min(values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -34,17 +37,21 @@ def max_min(values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return values.max(dim=-1).values, values.min(dim=-1).values
 
 
+BetaBar = Literal["fixed", "official_minatar"]
+PrevNets = Literal["consistent", "official"]
+BetaBarDtype = Literal["float64", "float32"]
+TerminalBeta = Literal["masked", "unmasked"]
+
+
 class BalancedRule(TargetRule):
     name = "balanced"
 
-    def __init__(self, eta: float = ETA, beta_bar: str = "official_minatar", prev_nets: str = "consistent",
-                 beta_bar_dtype: str = "float64", terminal_beta: str = "masked"):
-        for name, value, options in (("beta_bar", beta_bar, ("fixed", "official_minatar")),
-                                     ("prev_nets", prev_nets, ("consistent", "official")),
-                                     ("beta_bar_dtype", beta_bar_dtype, ("float64", "float32")),
-                                     ("terminal_beta", terminal_beta, ("masked", "unmasked"))):
-            if value not in options:
-                raise ValueError(f"{name} must be one of {options}, got {value!r}")
+    def __init__(self, eta: float = ETA, beta_bar: BetaBar = "official_minatar", prev_nets: PrevNets = "consistent",
+                 beta_bar_dtype: BetaBarDtype = "float64", terminal_beta: TerminalBeta = "masked"):
+        for name, value, options in (("beta_bar", beta_bar, BetaBar), ("prev_nets", prev_nets, PrevNets),
+                                     ("beta_bar_dtype", beta_bar_dtype, BetaBarDtype),
+                                     ("terminal_beta", terminal_beta, TerminalBeta)):
+            check_choice(name, value, options)
         self.eta, self.beta_bar_mode, self.prev_nets = eta, beta_bar, prev_nets
         self.terminal_beta = terminal_beta
         # float64 by default; "float32" as the official code's (the int 1, a float32 tensor after the first update:
@@ -90,9 +97,10 @@ class BalancedRule(TargetRule):
                    "beta_max": beta.max(dim=-1).values, "beta_bar": self.beta_bar.expand_as(mean_beta).squeeze(-1)}
 
 
-def make_rule(name: str, *, eta: float = ETA, beta_bar: str = "official_minatar", prev_nets: str = "consistent",
-              beta_bar_dtype: str = "float64", terminal_beta: str = "masked", n_ensemble: int = 8,
-              double: str = "van_hasselt", maxmin: str = "explorer", averaged: str = "snapshots") -> TargetRule:
+def make_rule(name: str, *, eta: float = ETA, beta_bar: BetaBar = "official_minatar",
+              prev_nets: PrevNets = "consistent", beta_bar_dtype: BetaBarDtype = "float64",
+              terminal_beta: TerminalBeta = "masked", n_ensemble: int = 8, double: DoubleVariant = "van_hasselt",
+              maxmin: MaxminVariant = "explorer", averaged: AveragedVariant = "snapshots") -> TargetRule:
     """The learners of the deep experiment by name: Balanced DQN, or a baseline (`baselines.deep_baseline_rule`)."""
     if name == "balanced_dqn":
         return BalancedRule(eta, beta_bar, prev_nets, beta_bar_dtype, terminal_beta)

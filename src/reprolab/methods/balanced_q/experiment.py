@@ -31,9 +31,9 @@ from typing import Literal
 import numpy as np
 import torch
 
-from reprolab.methods.balanced_q.baselines import tabular_baseline
+from reprolab.methods.balanced_q.baselines import AveragedVariant, DoubleVariant, MaxminVariant, tabular_baseline
 from reprolab.methods.balanced_q.claims import claims
-from reprolab.methods.balanced_q.deep import make_rule
+from reprolab.methods.balanced_q.deep import BetaBar, BetaBarDtype, PrevNets, TerminalBeta, make_rule
 from reprolab.methods.balanced_q.plots import plot_beta, plot_curves, plot_deep
 from reprolab.methods.balanced_q.rule import (balanced_target, closed_form_beta, closed_form_td_error,
                                               official_beta)
@@ -82,18 +82,18 @@ class BalancedQConfig:
     deep_eps_frames: int = 4000                      # official 100k
     deep_target_sync: int = 1000
     deep_n_ensemble: int = 8                         # Maxmin / Averaged N (official MinAtar code)
-    deep_beta_bar: Literal["fixed", "official_minatar"] = "official_minatar"
-    deep_prev_nets: Literal["consistent", "official"] = "consistent"
-    deep_beta_bar_dtype: Literal["float64", "float32"] = "float64"   # official: float32 after the first update
-    deep_terminal_beta: Literal["masked", "unmasked"] = "masked"     # official: beta of a terminal transition from
-                                                                     # the target networks' unmasked values at s'
+    deep_beta_bar: BetaBar = "official_minatar"
+    deep_prev_nets: PrevNets = "consistent"
+    deep_beta_bar_dtype: BetaBarDtype = "float64"    # official: float32 after the first update
+    deep_terminal_beta: TerminalBeta = "masked"      # official: beta of a terminal transition from the target
+                                                     # networks' unmasked values at s'
     deep_replay_without_replacement: bool = False    # official: `random.sample`, distinct transitions per batch
-    deep_double_dqn: Literal["van_hasselt", "official"] = "van_hasselt"   # official: two networks updated by a coin
-                                                     # flip, acting on their sum (runs one process per seed)
-    deep_maxmin: Literal["explorer", "official"] = "explorer"   # official: independently initialised targets, a
-                                                     # sync copies only the updated network's (one process per seed)
-    deep_averaged: Literal["snapshots", "official"] = "snapshots"  # official: K independently initialised target
-                                                     # networks replaced round-robin (one process per seed)
+    deep_double_dqn: DoubleVariant = "van_hasselt"   # official: two networks updated by a coin flip, acting on
+                                                     # their sum (runs one process per seed)
+    deep_maxmin: MaxminVariant = "explorer"          # official: independently initialised targets, a sync copies
+                                                     # only the updated network's (one process per seed)
+    deep_averaged: AveragedVariant = "snapshots"     # official: K independently initialised target networks
+                                                     # replaced round-robin (one process per seed)
     deep_bins: int = 20
     deep_checkpoint_every: int = 0                   # frames between in-run checkpoints (0: none; paper 250k)
     deep_seed_batch: bool = True                     # a learner's seeds in one process (reprolab.rl.seeds)

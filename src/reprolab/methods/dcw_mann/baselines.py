@@ -176,9 +176,10 @@ class HardSigmoidLSTM(nn.LSTM):
         projected = F.linear(x, self.weight_ih_l0, self.bias_ih_l0 + self.bias_hh_l0)     # W_ih x_t + biases, all t
         outputs = []
         for t in range(x.shape[1]):
-            i, f, g, o = (projected[:, t] + F.linear(h, self.weight_hh_l0)).chunk(4, dim=1)
-            c = hard_sigmoid(f) * c + hard_sigmoid(i) * torch.tanh(g)
-            h = hard_sigmoid(o) * torch.tanh(c)
+            z = projected[:, t] + F.linear(h, self.weight_hh_l0)
+            i, f, _, o = hard_sigmoid(z).chunk(4, dim=1)                 # one clip for the three gates
+            c = f * c + i * torch.tanh(z.chunk(4, dim=1)[2])
+            h = o * torch.tanh(c)
             outputs.append(h)
         return torch.stack(outputs, dim=1), (h[None], c[None])
 

@@ -56,6 +56,7 @@ from PIL import Image
 from torch.nn import functional as F
 
 from reprolab.data import load_digits, load_fashion_mnist, load_mnist, load_usps
+from reprolab.runtime.config import check_choice
 
 ANGLES = (0, 15, 30, 45, 60, 75)
 HOLDOUT = 0.2
@@ -395,14 +396,10 @@ def build_task(name: TaskName, data_seed: int = 0, label_shift: float = 0.8, shi
     `task.unlabeled` (module docstring); `holdout_rounding`: the size of a source's validation part
     (`_holdout_split`), of the target's "out" split and of its uda part; `target_split`: the target's split (module
     docstring); `split_seed`: the split of that trial (`split_per_trial`), None the fixed one."""
-    if holdout_rounding not in ("round", "floor"):
-        raise ValueError(f"holdout_rounding must be 'round' or 'floor', got {holdout_rounding!r}")
-    if target_split not in ("all", "domainbed"):
-        raise ValueError(f"target_split must be 'all' or 'domainbed', got {target_split!r}")
-    if rotation not in ("grid_sample", "pil"):
-        raise ValueError(f"rotation must be 'grid_sample' or 'pil', got {rotation!r}")
-    if interpolation not in ("bilinear", "bicubic"):
-        raise ValueError(f"interpolation must be 'bilinear' or 'bicubic', got {interpolation!r}")
+    for key, value, options in (("holdout_rounding", holdout_rounding, HoldoutRounding),
+                                ("target_split", target_split, TargetSplit), ("rotation", rotation, Rotation),
+                                ("interpolation", interpolation, Interpolation)):
+        check_choice(key, value, options)
     if not 0.0 <= uda_fraction < 1.0:
         raise ValueError(f"uda_fraction must lie in [0, 1), got {uda_fraction}")
     if split_seed is not None:

@@ -132,11 +132,12 @@ def side_texts(benchmark: list[dict], symbols: bool = False) -> tuple[list[str],
     return texts_b, texts_p, texts_g
 
 
-def embed_sides(benchmark: list[dict], encoder, symbols: bool = False) -> dict[str, np.ndarray]:
-    """Embeddings of the buggy side b, patched side p and GT side g of every patch (`side_texts`), and of the
-    developer patches (b = buggy side of B -> D, p = g = its fixed side), in benchmark order; `symbols`:
+def embed_sides(benchmark: list[dict], encoder, symbols: bool = False,
+                texts: tuple[list[str], list[str], list[str]] | None = None) -> dict[str, np.ndarray]:
+    """Embeddings of the buggy side b, patched side p and GT side g of every patch (`texts`, else `side_texts`), and
+    of the developer patches (b = buggy side of B -> D, p = g = its fixed side), in benchmark order; `symbols`:
     `syntactic.normalise`'s."""
-    texts_b, texts_p, texts_g = side_texts(benchmark, symbols)
+    texts_b, texts_p, texts_g = texts if texts is not None else side_texts(benchmark, symbols)
     dev = [patch_sides(b["buggy"], b["fixed"], symbols) for s in benchmark for b in s["bugs"]]
     everything = texts_b + texts_p + texts_g + [t for pair in dev for t in pair]
     encoder.fit(everything)
@@ -311,8 +312,9 @@ def evaluate(benchmark: list[dict], cfg: EvalConfig, seed: int = 0) -> dict:
         raise ValueError("the benchmark has no plausible patches to evaluate")
     y = np.array([not p["correct"] for p in patches])
     cols = semantic_columns(benchmark)
-    emb = embed_sides(benchmark, make_encoder(cfg.encoder, seed), cfg.official_symbol_tokens)
-    patched = side_texts(benchmark, cfg.official_symbol_tokens)[1] if cfg.official_dedup else None
+    texts = side_texts(benchmark, cfg.official_symbol_tokens)
+    emb = embed_sides(benchmark, make_encoder(cfg.encoder, seed), cfg.official_symbol_tokens, texts)
+    patched = texts[1] if cfg.official_dedup else None
     syn = syntactic_probabilities(benchmark, emb, y, cols["semantic"], cfg, patched)
     sem = cols["semantic"]
     methods = baseline_predictions(sem, cols["naive"], {variant: block["prob"] for variant, block in syn.items()},

@@ -24,6 +24,7 @@ import scipy.linalg
 import torch
 
 from reprolab.methods.neural_collapse.theory import GOFTarget
+from reprolab.runtime.config import check_choice
 
 Matrix = TypeVar("Matrix", np.ndarray, torch.Tensor)
 NC1Pinv = Literal["float64", "official"]
@@ -74,8 +75,7 @@ def nc1(features: np.ndarray, labels: np.ndarray, means: np.ndarray, pinv: NC1Pi
     1e-12 s_max. `"official"` (the official code): Sigma_W and Sigma_B in float32 and `scipy.linalg.pinv`'s default
     cut-off, singular values up to d eps_float32 s_max dropped (2.4e-4 s_max at d = 2048), the product in float32;
     where Sigma_B has eigenvalues between the two cut-offs NC1 comes out smaller."""
-    if pinv not in ("float64", "official"):
-        raise ValueError(f"pinv must be 'float64' or 'official', got {pinv!r}")
+    check_choice("pinv", pinv, NC1Pinv)
     K, N = len(means), len(features)
     within = features - means[labels]
     sigma_w = within.T @ within / N

@@ -36,6 +36,7 @@ from torch.nn import functional as F
 
 from reprolab.methods.neural_collapse.metrics import layer_product
 from reprolab.runtime.train import run_loop
+from reprolab.runtime.config import check_choice
 
 LossKind = Literal["mse", "ce"]
 LossConvention = Literal["theory", "official", "official_half"]
@@ -193,8 +194,7 @@ def initial_ufm(counts: Sequence[int], dim: int, depth: int, *, bias: bool, init
     "reprolab": b = 0, and the labels' permutation comes from a generator of its own seeded with `seed`;
     "official" (the official synthetic scripts): b keeps nn.Linear's uniform +-1/sqrt(d), and the permutation is
     drawn from the global stream after the model, so the labels are the official seed's."""
-    if init not in ("reprolab", "official"):
-        raise ValueError(f"init must be 'reprolab' or 'official', got {init!r}")
+    check_choice("init", init, UFMInit)
     torch.manual_seed(seed)
     official = init == "official"
     model = UnconstrainedFeatures(sum(counts), dim, len(counts), depth, bias=bias, init_std=init_std,

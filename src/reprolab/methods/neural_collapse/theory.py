@@ -36,6 +36,8 @@ from typing import Literal
 import numpy as np
 from scipy.optimize import brentq, minimize_scalar
 
+from reprolab.runtime.config import check_choice
+
 
 @dataclasses.dataclass(frozen=True)
 class UFMProblem:
@@ -186,8 +188,7 @@ class GOFTarget:
                                            # diag(s^{2M} + c) Hbar^T (`validate_NC_unbalanced.py`)
 
     def __post_init__(self) -> None:
-        if self.collapsed_row not in ("zero", "c"):
-            raise ValueError(f"collapsed_row must be 'zero' or 'c', got {self.collapsed_row!r}")
+        check_choice("collapsed_row", self.collapsed_row, CollapsedRow)
 
     @classmethod
     def from_problem(cls, problem: UFMProblem, collapsed_row: CollapsedRow = "zero") -> "GOFTarget":

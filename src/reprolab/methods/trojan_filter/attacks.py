@@ -20,7 +20,6 @@ Trigger tensors follow the images' device.
 
 from __future__ import annotations
 
-import typing
 from typing import Literal
 
 import torch
@@ -28,6 +27,7 @@ from torch.nn import functional as F
 
 from reprolab.nets.scoring import batched, fraction
 from reprolab.runtime.train import LoopCheckpoints
+from reprolab.runtime.config import check_choice
 
 Counts = Literal["round", "floor"]
 
@@ -151,8 +151,7 @@ class WaNet(TrojanAttack):
 
     def __init__(self, size: int, k: int = 4, s: float = 0.5, target: int = 0, noise_fraction: float = 0.2,
                  seed: int = 0, counts: Counts = "round"):
-        if counts not in typing.get_args(Counts):
-            raise ValueError(f"counts must be one of {typing.get_args(Counts)}, got {counts!r}")
+        check_choice("counts", counts, Counts)
         gen = torch.Generator().manual_seed(seed)
         ins = torch.rand(1, 2, k, k, generator=gen) * 2 - 1
         ins = ins / ins.abs().mean()

@@ -16,14 +16,13 @@ pixel value).
 from __future__ import annotations
 
 import dataclasses
-import typing
 from typing import Annotated, Literal
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from reprolab.runtime.config import AT_LEAST_ONE, NON_NEGATIVE, POSITIVE, PROBABILITY
+from reprolab.runtime.config import AT_LEAST_ONE, NON_NEGATIVE, POSITIVE, PROBABILITY, check_choice
 from reprolab.methods.trojan_filter.baselines.fine_pruning import last_conv
 from reprolab.methods.trojan_filter.filters import (LATENT_CHANNELS, decoder_block, encoder_block, log_record,
                                                     log_steps, reconstruction_nll)
@@ -59,10 +58,8 @@ class FebruusConfig:
 def gradcam(classifier: nn.Module, x: torch.Tensor, heat: Heat = "max", layer: Layer = "conv") -> torch.Tensor:
     """Normalised GradCAM heat maps (N, 1, H, W) in [0, 1] for the predicted classes (`normalise_heat`), on the last
     convolution's output (`layer="conv"`) or input ("conv_input")."""
-    if heat not in typing.get_args(Heat):
-        raise ValueError(f"heat must be one of {typing.get_args(Heat)}, got {heat!r}")
-    if layer not in typing.get_args(Layer):
-        raise ValueError(f"layer must be one of {typing.get_args(Layer)}, got {layer!r}")
+    check_choice("heat", heat, Heat)
+    check_choice("layer", layer, Layer)
     conv = last_conv(classifier)
     store = {}
     if layer == "conv":
@@ -96,8 +93,7 @@ class Inpainter(nn.Module):
 
     def __init__(self, channels: int = 1, width: int = 32, latent: int = LATENT_CHANNELS, fill: Fill = "zero"):
         super().__init__()
-        if fill not in typing.get_args(Fill):
-            raise ValueError(f"fill must be one of {typing.get_args(Fill)}, got {fill!r}")
+        check_choice("fill", fill, Fill)
         self.encoder = encoder_block(channels + 1, latent, width)
         self.decoder = decoder_block(channels, latent, width)
         self.register_buffer("fill", torch.zeros(1, channels, 1, 1) if fill == "mean" else None)

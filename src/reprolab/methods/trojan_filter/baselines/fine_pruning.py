@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import typing
 from collections.abc import Callable
 from typing import Annotated, Literal
 
@@ -30,7 +29,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from reprolab.runtime.config import AT_LEAST_ONE, NON_NEGATIVE, POSITIVE, PROBABILITY
+from reprolab.runtime.config import AT_LEAST_ONE, NON_NEGATIVE, POSITIVE, PROBABILITY, check_choice
 from reprolab.nets.resnet import PreActBlock
 from reprolab.nets.scoring import accuracy
 from reprolab.runtime.train import LoopCheckpoints, descend, run_loop
@@ -71,8 +70,7 @@ def pruning_site(model: nn.Module, prune_at: Site = "conv") -> nn.Module:
     """The module whose output channels Fine-Pruning ranks and masks: the last convolution ("conv"), or ("block") the
     innermost residual block (`PreActBlock`) that holds it, whose output adds the skip path to that convolution's;
     the last convolution itself when no residual block holds it."""
-    if prune_at not in typing.get_args(Site):
-        raise ValueError(f"prune_at must be one of {typing.get_args(Site)}, got {prune_at!r}")
+    check_choice("prune_at", prune_at, Site)
     conv = last_conv(model)
     if prune_at == "conv":
         return conv
@@ -85,8 +83,7 @@ def mean_channel_activation(model: nn.Module, layer: nn.Module, x: torch.Tensor,
     """Mean over images and positions of ReLU(A) ("relu"), of its 2x2 max pooling with stride 2 ("pooled"; windows
     that overhang an odd border are kept, as Caffe's pooling rounds the output size up) or of A itself ("raw"), per
     channel, A the (N, C, H, W) output of `layer` (the last convolution, or `pruning_site`'s block)."""
-    if rank not in typing.get_args(Rank):
-        raise ValueError(f"rank must be one of {typing.get_args(Rank)}, got {rank!r}")
+    check_choice("rank", rank, Rank)
     acts = []
     handle = layer.register_forward_hook(
         lambda _m, _i, out: acts.append(ranked_activation(out, rank).mean(dim=(0, 2, 3))))

@@ -12,11 +12,12 @@ nothing).
 from __future__ import annotations
 
 import statistics
-import typing
 from typing import Literal
 
 import torch
 from torch import nn
+
+from reprolab.runtime.config import check_choice
 
 Threshold = Literal["quantile", "normal"]
 
@@ -31,8 +32,7 @@ class STRIP:
                  seed: int = 0, clip: bool = True, threshold_rule: Threshold = "quantile"):
         if not 0 < fpr < 1:
             raise ValueError(f"fpr must lie in (0, 1), got {fpr}")
-        if threshold_rule not in typing.get_args(Threshold):
-            raise ValueError(f"threshold_rule must be one of {typing.get_args(Threshold)}, got {threshold_rule!r}")
+        check_choice("threshold_rule", threshold_rule, Threshold)
         self.classifier, self.x_def, self.n_blends, self.clip = classifier.eval(), x_def, n_blends, clip
         self.gen = torch.Generator().manual_seed(seed)
         self.threshold = clean_threshold(self.entropy(x_def), fpr, threshold_rule)
