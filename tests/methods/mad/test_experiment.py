@@ -184,18 +184,22 @@ def test_contiguous_generator_is_dfads_plain_generator():
 
 def test_best_selection_reports_the_best_evaluation_as_dfad_keeps_its_best_checkpoint():
     """DFAD_mnist.py keeps the student of its best test accuracy (`best_acc`); `selection="best"` reports that
-    accuracy as `best_accuracy` where the default reports `last_k_accuracy`, the mean of the last k evaluations."""
+    accuracy as `best_accuracy` where the default reports `last_k_accuracy`, the mean of the last k evaluations; one
+    rule (`CaseConfig.accuracy_selection`) gives the run record's key and value and the claim's words."""
     import numpy as np
 
-    from reprolab.methods.mad.experiment import run_distillation, selected_accuracy
+    from reprolab.methods.mad.experiment import run_distillation
     from reprolab.runtime.config import ConfigError
 
     acc = np.asarray([0.2, 0.9, 0.5, 0.6, 0.7, 0.4, 0.3])
     default = CONFIGS["quick"].digits
     best = dataclasses.replace(default, selection="best")
-    assert selected_accuracy(acc, default) == pytest.approx((0.5 + 0.6 + 0.7 + 0.4 + 0.3) / 5)
-    assert selected_accuracy(acc, best) == 0.9
-    assert (default.accuracy_metric, best.accuracy_metric) == ("last_k_accuracy", "best_accuracy")
+    last_k, top = default.accuracy_selection, best.accuracy_selection
+    assert last_k.select(acc) == float(np.mean([0.5, 0.6, 0.7, 0.4, 0.3])) and top.select(acc) == 0.9
+    assert dataclasses.replace(default, last_k=2).accuracy_selection.select(acc) == float(np.mean([0.4, 0.3]))
+    assert (last_k.metric, top.metric) == ("last_k_accuracy", "best_accuracy")
+    assert (last_k.description, top.description) == ("mean of the last 5 evaluations",
+                                                      "the best of its evaluations, as DFAD keeps its best checkpoint")
     cfg = dataclasses.replace(CONFIGS["quick"], digits=dataclasses.replace(best, iterations=12, eval_every=3,
                                                                            forgetting_lag=3))
     record = run_distillation(0, "digits", "base", cfg)

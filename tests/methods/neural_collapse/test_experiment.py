@@ -89,7 +89,7 @@ def test_a_head_bias_is_reachable_and_the_official_balanced_recipe_has_one(tmp_p
     assert CONFIGS["paper"].balanced.head_bias and not CONFIGS["quick"].balanced.head_bias
     cfg = apply_overrides(CONFIGS["quick"], list(TINY) + ["balanced.head_bias=true"])
     recipe = cfg.balanced
-    record = run_real_case("bias", recipe, 1, "mnist", "cpu", tmp_path / "ck", False, 0, False)
+    record = run_real_case(cfg, "bias", recipe, 1, "cpu", tmp_path / "ck", False, 0, False)
     problem = theory.UFMProblem(recipe.counts, 1, recipe.lambda_W, recipe.lambda_H, bias=True)
     bias_free = theory.UFMProblem(recipe.counts, 1, recipe.lambda_W, recipe.lambda_H)
     assert record["loss_ufm_prediction"] == pytest.approx(0.9 * theory.optimal_loss(bias_free))
@@ -195,26 +195,27 @@ def test_raw_gof_lambdas_give_the_official_targets_of_the_recipes_decays():
     assert experiment.real_gof_target(experiment.PAPER_BALANCED, 1, mapped, "raw") is None     # a head bias: no GOF
 
 
-def test_the_official_gof_and_mnist_flags_reach_the_real_cases(tmp_path, monkeypatch):
+def test_the_official_gof_mnist_and_fast_path_flags_reach_the_real_cases(tmp_path, monkeypatch):
     import torch
 
     from reprolab.methods.neural_collapse import experiment, theory
     from reprolab.runtime.config import ConfigError, apply_overrides
+    from reprolab.runtime.fast import FastPath
 
     cfg = apply_overrides(experiment.CONFIGS["quick"], list(TINY) + [
         "gof_lambdas=raw", "gof_collapsed_row=c", "mnist_preprocessing=official", "imbalanced.loss_convention=official",
-        "imbalanced.lambda_W=1e-2", "imbalanced.lambda_H=1e-2"])
+        "imbalanced.lambda_W=1e-2", "imbalanced.lambda_H=1e-2", "bf16=true"])
     seen = {}
 
     class Stop(Exception):
         pass
 
     def stop(*args, **kwargs):
-        seen["gof"] = kwargs["gof"]
+        seen["gof"], seen["fast"] = kwargs["gof"], kwargs["fast"]
         raise Stop
 
     def load(dataset, preprocessing):                      # 20 images of each of the 10 classes
-        seen["preprocessing"] = preprocessing
+        seen["dataset"], seen["preprocessing"] = dataset, preprocessing
         return torch.zeros(200, 1, 2, 2), torch.arange(200) % 10, (1, 2, 2)
 
     monkeypatch.setattr(experiment, "track_collapse", stop)
@@ -223,7 +224,8 @@ def test_the_official_gof_and_mnist_flags_reach_the_real_cases(tmp_path, monkeyp
         experiment.run_cell({"part": "real", "recipe": "imbalanced", "depth": 1, "seed": 0}, cfg, "cpu", tmp_path,
                             False, False)
     raw = theory.UFMProblem(cfg.imbalanced.counts, 1, 1e-2, 1e-2)
-    assert seen["preprocessing"] == "official" and seen["gof"].collapsed_row == "c"
+    assert (seen["dataset"], seen["preprocessing"]) == ("mnist", "official") and seen["gof"].collapsed_row == "c"
+    assert seen["fast"] == FastPath(bf16=True)
     assert seen["gof"].c == raw.c and seen["gof"].s.tolist() == theory.optimal_singular_values(raw).tolist()
     for override in ("gof_lambdas=scaled", "gof_collapsed_row=one", "mnist_preprocessing=torchvision"):
         with pytest.raises(ConfigError, match="one of"):

@@ -43,15 +43,9 @@ def teacher_check(teachers: dict) -> Claim:
 
 def chance_signals(block: dict, case: CaseConfig, base: str) -> list[Signal]:
     """Each student's mean reported (last-k or best) test accuracy against chance, 1 / num_classes."""
-    return [Signal(f"{arm} student accuracy", block[method][case.accuracy_metric]["mean"], "chance",
-                   1.0 / case.num_classes) for method, arm in (("mad", "MAD"), ("base", base))]
-
-
-def accuracy_selection(case: CaseConfig) -> str:
-    """How the reported test accuracy is taken from a run's evaluations, in words."""
-    if case.selection == "best":
-        return "the best of its evaluations, as DFAD keeps its best checkpoint"
-    return f"mean of the last {case.last_k} evaluations"
+    metric = case.accuracy_selection.metric
+    return [Signal(f"{arm} student accuracy", block[method][metric]["mean"], "chance", 1.0 / case.num_classes)
+            for method, arm in (("mad", "MAD"), ("base", base))]
 
 
 def drift_claim(name: str, block: dict, case: CaseConfig) -> Claim:
@@ -72,10 +66,10 @@ def forgetting_claim(name: str, block: dict, case: CaseConfig) -> Claim:
 
 
 def accuracy_claim(name: str, block: dict, case: CaseConfig) -> Claim:
-    base = base_name(case.distill)
-    return compare("mad_accuracy_ge_base", f"{name}: MAD's student test accuracy ({accuracy_selection(case)}) "
+    base, selection = base_name(case.distill), case.accuracy_selection
+    return compare("mad_accuracy_ge_base", f"{name}: MAD's student test accuracy ({selection.description}) "
                    f"is above {base}'s at equal student updates and samples",
-                   block["mad"][case.accuracy_metric]["per_seed"], block["base"][case.accuracy_metric]["per_seed"],
+                   block["mad"][selection.metric]["per_seed"], block["base"][selection.metric]["per_seed"],
                    arms=("MAD", base), source="the paper states no size for this teacher-student pair (spec §4)",
                    signals=chance_signals(block, case, base))
 

@@ -5,15 +5,26 @@ optimisers, evaluation) inside `MADExperimentConfig`, and the quick and paper co
 from __future__ import annotations
 
 import dataclasses
-from typing import Literal
+from typing import TYPE_CHECKING, Callable, Literal, NamedTuple
 
 from reprolab.methods.mad.distiller import DistillConfig
 from reprolab.runtime.config import ConfigError, check_at_least, check_options
 from reprolab.runtime.fast import FastPath
 
+if TYPE_CHECKING:
+    import numpy as np
+
 Case = Literal["digits", "mnist", "cifar10"]
 Teacher = Literal["mnist_lenet5", "digits_cnn16", "cifar10_resnet34", "cifar10_resnet34_constant_lr"]  # RECIPES
 Student = Literal["lenet5", "lenet5_half", "cnn16", "cnn6", "resnet34", "resnet18"]   # teachers.build_network
+
+
+class AccuracySelection(NamedTuple):
+    """How a run's reported student test accuracy is taken from its evaluations' accuracies acc_1 .. acc_n (in
+    evaluation order): the record key, the rule in words, and the rule itself."""
+    metric: str
+    description: str
+    select: Callable[[np.ndarray], float]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,10 +64,16 @@ class CaseConfig:
             raise ConfigError("config keys 'forgetting_lag' must be >= 1 and 'student_lr', 'generator_lr' > 0")
 
     @property
-    def accuracy_metric(self) -> str:
-        """The record key of the reported student test accuracy: "last_k_accuracy", or "best_accuracy" with
-        `selection="best"`."""
-        return "best_accuracy" if self.selection == "best" else "last_k_accuracy"
+    def accuracy_selection(self) -> AccuracySelection:
+        """The reported student test accuracy: "last_k_accuracy" = (acc_{n-k+1} + ... + acc_n) / k with
+        k = `last_k`; with `selection="best"`, "best_accuracy" = max_i acc_i (DFAD keeps the checkpoint of its best
+        test accuracy)."""
+        if self.selection == "best":
+            return AccuracySelection("best_accuracy", "the best of its evaluations, as DFAD keeps its best checkpoint",
+                                     lambda acc: float(acc.max()))
+        k = self.last_k
+        return AccuracySelection("last_k_accuracy", f"mean of the last {k} evaluations",
+                                 lambda acc: float(acc[-k:].mean()))
 
 
 @dataclasses.dataclass(frozen=True)

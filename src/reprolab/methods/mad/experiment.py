@@ -136,17 +136,12 @@ def run_distillation(seed: int, case_name: str, method: str, cfg: MADExperimentC
     acc = np.asarray([h["accuracy"] for h in history])
     if samples_path is not None:
         plot_samples(distiller, samples_path)
-    return {"history": history, case.accuracy_metric: selected_accuracy(acc, case), "final_accuracy": float(acc[-1]),
+    selection = case.accuracy_selection
+    return {"history": history, selection.metric: selection.select(acc), "final_accuracy": float(acc[-1]),
             "second_half_std": float(acc[len(acc) // 2:].std()),
             **({"drift": drift.summary()} if drift is not None else {}), "forgetting": forgetting.summary(),
             "seconds": seconds, "drift_probe_seconds": probe_seconds[0],
             "seconds_per_iteration": (seconds - probe_seconds[0]) / case.iterations, "teacher": teacher_record}
-
-
-def selected_accuracy(acc: np.ndarray, case: CaseConfig) -> float:
-    """The reported test accuracy of a run's evaluations `acc`: the mean of the last `case.last_k`, or with
-    `case.selection` "best" the best of them (DFAD keeps the checkpoint of its best test accuracy)."""
-    return float(acc.max()) if case.selection == "best" else float(acc[-case.last_k:].mean())
 
 
 def run_cell(cell: dict, cfg: MADExperimentConfig, device: str, out_dir: Path, resume: bool, first_seed: int) -> dict:
@@ -170,7 +165,7 @@ def run(cfg: MADExperimentConfig, ctx: RunContext) -> RunResult:
     cells = product(case=longest_first(cfg), method=list(METHODS), seed=list(range(seed, seed + cfg.seeds)))
     runs = ctx.grid(GRID, cells, run_cell, cfg, ctx.device, ctx.out_dir, ctx.resume, seed, workers=cfg.workers)
     metrics = {"teachers": teachers,
-               "cases": {c: summarize_case(runs, c, getattr(cfg, c).accuracy_metric) for c in cfg.cases}}
+               "cases": {c: summarize_case(runs, c, getattr(cfg, c).accuracy_selection.metric) for c in cfg.cases}}
     with ctx.timed("plots"):
         artifacts = [plot_accuracy(metrics["cases"], ctx.out_dir / "plot_accuracy.png").name,
                      plot_drift(metrics["cases"], ctx.out_dir / "plot_drift.png").name]

@@ -260,14 +260,13 @@ def real_gof_target(recipe: RealRecipe, depth: int, mapped: theory.UFMProblem, l
     return theory.GOFTarget.from_problem(problem, collapsed_row)
 
 
-def run_real_case(name: str, recipe: RealRecipe, depth: int, dataset: str, device: str, checkpoint: Path,
-                  resume: bool, seed: int, progress: bool | None, fast: FastPath = FastPath(),
-                  nc1_pinv: NC1Pinv = "float64", *, gof_lambdas: GOFLambdas = "mapped",
-                  gof_collapsed_row: CollapsedRow = "zero",
-                  mnist_preprocessing: MNISTPreprocessing = "reprolab") -> dict:
-    """Train backbone + M-layer head on the first n_k samples of each class; NC metrics along training."""
+def run_real_case(cfg: NCConfig, name: str, recipe: RealRecipe, depth: int, device: str, checkpoint: Path,
+                  resume: bool, seed: int, progress: bool | None) -> dict:
+    """Train backbone + M-layer head on the first n_k samples of each class; NC metrics along training. `cfg` gives
+    the dataset (`real_dataset`, `mnist_preprocessing`), the fast path, `nc1_pinv` and the GOF targets'
+    `gof_lambdas` and `gof_collapsed_row`."""
     dist = init_distributed(device)
-    x_all, y_all, in_shape = load_real_data(dataset, mnist_preprocessing)
+    x_all, y_all, in_shape = load_real_data(cfg.real_dataset, cfg.mnist_preprocessing)
     idx = first_n_per_class(y_all.numpy(), recipe.counts)
     x, y = x_all[idx].to(dist.device), y_all[idx].to(dist.device)
     torch.manual_seed(seed)
@@ -277,8 +276,8 @@ def run_real_case(name: str, recipe: RealRecipe, depth: int, dataset: str, devic
     scale, lam_W, lam_H = theory.theory_lambdas(recipe.loss_convention, len(recipe.counts), recipe.lambda_W,
                                                 full_batch_lambda_H(recipe, len(y)))
     problem = theory.UFMProblem(recipe.counts, depth, lam_W, lam_H, bias=recipe.head_bias)
-    gof = real_gof_target(recipe, depth, problem, gof_lambdas, gof_collapsed_row)
-    result = track_collapse(model, x, y, recipe, gof=gof, dist=dist, fast=fast, nc1_pinv=nc1_pinv,
+    gof = real_gof_target(recipe, depth, problem, cfg.gof_lambdas, cfg.gof_collapsed_row)
+    result = track_collapse(model, x, y, recipe, gof=gof, dist=dist, fast=fast_settings(cfg), nc1_pinv=cfg.nc1_pinv,
                             checkpoint=checkpoint, resume=resume, progress=progress, desc=name, seed=seed)
     result.update(name=name, seed=seed, counts=list(recipe.counts), depth=depth,
                   loss_ufm_prediction=scale * theory.optimal_loss(problem),
@@ -312,9 +311,8 @@ def run_cell(cell: dict, cfg: NCConfig, device: str, out_dir: Path, resume: bool
         case = next(c for c in synthetic_cases(cfg) if c.name == cell["case"])
         return run_synthetic_case(case, cfg, device, checkpoint, resume)
     recipe = getattr(cfg, cell["recipe"])
-    return run_real_case(real_name(cfg, cell), recipe, cell["depth"], cfg.real_dataset, device, checkpoint, resume,
-                         cell["seed"], progress, fast_settings(cfg), cfg.nc1_pinv, gof_lambdas=cfg.gof_lambdas,
-                         gof_collapsed_row=cfg.gof_collapsed_row, mnist_preprocessing=cfg.mnist_preprocessing)
+    return run_real_case(cfg, real_name(cfg, cell), recipe, cell["depth"], device, checkpoint, resume, cell["seed"],
+                         progress)
 
 
 def run(cfg: NCConfig, ctx: RunContext) -> RunResult:
