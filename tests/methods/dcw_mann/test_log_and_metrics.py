@@ -7,7 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from reprolab.methods.dcw_mann.baselines import MostFrequentSuffix, prefix_features, time_features
+from reprolab.methods.dcw_mann.baselines import (MostFrequentSuffix, elapsed_times, prefix_features,
+                                                 time_features)
 from reprolab.methods.dcw_mann.log import from_columns, from_dataframe, load_log, make_pairs, read_csv, split_cases
 from reprolab.methods.dcw_mann.metrics import score, suffix_distance, suffix_similarity
 from reprolab.methods.dcw_mann.predictor import as_event_log
@@ -163,6 +164,7 @@ def test_tax_features_known_answer():
     day = 86400.0
     times = np.array([4 * day + 6 * 3600, 4 * day + 12 * 3600])            # Monday 06:00, then 12:00
     assert time_features(times, (3600.0, 7200.0)).tolist() == [[0, 0, 0.25, 0], [6, 3, 0.5, 0]]
+    assert [e.tolist() for e in elapsed_times(np.array([5.0, 7.0, 12.0]))] == [[0, 2, 5], [0, 2, 7]]
     features = prefix_features((2, 1), times, 3, (3600.0, 7200.0))
     assert features.shape == (2, 8) and features[:, :3].tolist() == [[0, 1, 0], [1, 0, 0]]
     assert features[:, 3].tolist() == [1, 2]

@@ -90,7 +90,7 @@ def test_encoder_is_a_bidirectional_lstm_over_each_prefix_length(shared):
         for suffix, cell in (("", model.forward_cell), ("_reverse", model.backward_cell)):
             for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
                 getattr(lstm, f"{name}_l0{suffix}").copy_(getattr(cell, name))
-        encoded, (h, c) = model.encode(encode_prefixes(PREFIXES))
+        encoded, (h, c), valid = model.encode(encode_prefixes(PREFIXES))
         lengths = [len(p) for p in PREFIXES]
         x = torch.zeros(3, max(lengths), VOCAB)
         for row, prefix in enumerate(PREFIXES):
@@ -100,6 +100,7 @@ def test_encoder_is_a_bidirectional_lstm_over_each_prefix_length(shared):
     for row, k in enumerate(lengths):
         assert torch.allclose(encoded[row, -k:], outputs[row, :k], atol=1e-6)
         assert encoded[row, :-k].eq(0).all()                   # padded steps give 0
+        assert valid[row].tolist() == [False] * (max(lengths) - k) + [True] * k
     assert torch.allclose(h, torch.cat([h_n[0], h_n[1]], 1), atol=1e-6)
     assert torch.allclose(c, torch.cat([c_n[0], c_n[1]], 1), atol=1e-6)
 
@@ -110,7 +111,7 @@ def test_first_decoder_step_follows_the_official_attention():
     model = _seq2seq()
     prefix = encode_prefixes(PREFIXES)
     with torch.no_grad():
-        encoded, hc = model.encode(prefix)
+        encoded, hc, _ = model.encode(prefix)
         logits = model(prefix, 1)[:, 0]
         for row, k in enumerate(len(p) for p in PREFIXES):
             e = encoded[row, -k:].numpy()                                     # the prefix's own steps
@@ -185,7 +186,8 @@ def test_time_major_attention_mixes_the_samples_as_the_official_code():
     model = _seq2seq(time_major_attention=True)
     prefix = encode_prefixes(PREFIXES)
     with torch.no_grad():
-        encoded, hc = model.encode(prefix)
+        encoded, hc, valid = model.encode(prefix)
+        assert torch.equal(valid, prefix[:, :-1] != 0)                   # the mask the mixed attention reads
         outputs = np.zeros((5, 3, 12), dtype=np.float32)
         for row, k in enumerate(len(p) for p in PREFIXES):
             outputs[:k, row] = encoded[row, -k:].numpy()

@@ -7,6 +7,7 @@ from typing import Callable
 import numpy as np
 import pytest
 import torch
+from torch.nn import functional as F
 
 from reprolab.methods.dcw_mann.baselines import (HardSigmoidLSTM, TaxConfig, TaxLSTM, TaxNetwork, mean_remaining_time,
                                                  next_class, sequence_dropout)
@@ -116,6 +117,7 @@ def test_suffix_loop_times_of_a_predicted_event(official):
     assert model.predict_pairs(Pairs(((1, 2),), ((3,),), (0,))) == [[3, 3]]
     first, second = (x[0].numpy() for x in model.net.inputs)
     assert np.array_equal(first[2:], second[1:3])                     # the true events' features are unchanged
+    assert second[2, 4:6].tolist() == [10 / 4.0, 10 / 8.0]            # the true event at 10 s, either way
     seconds = (0.5, 10.5, 510.0) if official else (2.0, 12.0, 12.0)
     expected = [0, 0, 1, 3, seconds[0] / 4.0, seconds[1] / 8.0, seconds[2] / 86400, 3 / 7]   # 1970-01-01: Thursday
     assert second[3].tolist() == pytest.approx(expected)
@@ -155,6 +157,39 @@ def test_official_keras_drops_each_lstm_input_with_one_mask_over_time():
         assert torch.allclose(mask, mask[:, :1].expand_as(mask))
         assert set(mask[:, 0].round().unique().tolist()) == {0.0, 2.0}
     assert not torch.equal(masks["act_lstm"], masks["time_lstm"])
+
+
+def written_out_graph(net: TaxNetwork, x: torch.Tensor, p: float, keras: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """TaxNetwork's graph in training mode, step by step: by default nn.Dropout's draw on the shared LSTM's outputs,
+    then on each head's last output; with Keras's layers one `sequence_dropout` mask on each LSTM's input."""
+    if keras:
+        shared = net.bn(net.shared(sequence_dropout(x, p, True))[0].transpose(1, 2)).transpose(1, 2)
+        act = net.act_bn(net.act_lstm(sequence_dropout(shared, p, True))[0][:, -1])
+        tim = net.time_bn(net.time_lstm(sequence_dropout(shared, p, True))[0][:, -1])
+    else:
+        shared = net.bn(F.dropout(net.shared(x)[0], p).transpose(1, 2)).transpose(1, 2)
+        act = net.act_bn(F.dropout(net.act_lstm(shared)[0][:, -1], p))
+        tim = net.time_bn(F.dropout(net.time_lstm(shared)[0][:, -1], p))
+    return net.act_out(act), net.time_out(tim)[:, 0]
+
+
+@pytest.mark.parametrize("keras", [False, True])
+def test_tax_network_forward_equals_its_graph_written_out(keras):
+    """The outputs, gradients and the random draws after them of one training forward, default and Keras's, are
+    bit for bit those of the graph written out from the same generator state."""
+    torch.manual_seed(0)
+    net = TaxNetwork(6, 3, TaxConfig(hidden=5, dropout=0.3, official_keras=keras)).train()
+    x = torch.rand(4, 7, 6)
+    results = []
+    for forward in (net, lambda v: written_out_graph(net, v, 0.3, keras)):
+        torch.manual_seed(1)
+        net.zero_grad()
+        act, tim = forward(x)
+        (act.sum() + tim.sum()).backward()
+        results.append((act, tim, [q.grad.clone() for q in net.parameters() if q.grad is not None], torch.rand(3)))
+    (act, tim, grads, after), (act_ref, tim_ref, grads_ref, after_ref) = results
+    assert torch.equal(act, act_ref) and torch.equal(tim, tim_ref) and torch.equal(after, after_ref)
+    assert len(grads) == len(grads_ref) and all(torch.equal(g, r) for g, r in zip(grads, grads_ref))
 
 
 def test_official_keras_initialisation_and_batch_norm():

@@ -91,16 +91,18 @@ class TaxConfig:
             raise ValueError(f"need 0 <= dropout < 1 and lr > 0, got {self.dropout}, {self.lr}")
 
 
+def elapsed_times(times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each event's seconds since the previous event, t_i - t_{i-1} (0 for the first), and since the case start,
+    t_i - t_0, of one case's event times t (seconds)."""
+    return np.diff(times, prepend=times[:1]), times - times[0]
+
+
 def time_features(times: np.ndarray, divisors: tuple[float, float], gaps: np.ndarray | None = None) -> np.ndarray:
     """Tax et al.'s four time features per event: time since the previous event / mean, time since the case start
     / mean, seconds since midnight / 86400, weekday / 7 (times in seconds since the epoch, UTC). `gaps` (Tax et
     al.'s suffix loop): the seconds since the previous event given apart from the clock `times`; the time since
     the case start is then their cumulative sum."""
-    if gaps is None:
-        since_prev = np.diff(times, prepend=times[:1])
-        since_start = times - times[0]
-    else:
-        since_prev, since_start = gaps, np.cumsum(gaps)
+    since_prev, since_start = elapsed_times(times) if gaps is None else (gaps, np.cumsum(gaps))
     midnight = np.mod(times, SECONDS_PER_DAY) / SECONDS_PER_DAY
     weekday = np.mod(np.floor(times / SECONDS_PER_DAY) + 3, 7) / 7        # 1970-01-01 was a Thursday (3)
     return np.stack([since_prev / divisors[0], since_start / divisors[1], midnight, weekday], axis=1)
@@ -108,14 +110,16 @@ def time_features(times: np.ndarray, divisors: tuple[float, float], gaps: np.nda
 
 def time_divisors(log: EventLog, cases: Sequence[int], whole_log: bool = False) -> tuple[float, float]:
     """The divisors of the first two time features: the mean time since the previous event and the mean time since
-    the case start (each at least 1 s). Default: over the events after the first of `cases`; `whole_log` (Tax et
-    al.'s code): over every event of every case of `log`, a case's first event counting 0 in both means."""
+    the case start (`elapsed_times`; each at least 1 s). Default: over the events after the first of `cases`;
+    `whole_log` (Tax et al.'s code): over every event of every case of `log`, a case's first event counting 0 in both
+    means."""
     if whole_log:
-        gaps = np.concatenate([np.diff(t, prepend=t[:1]) for t in log.times])
-        starts = np.concatenate([t - t[0] for t in log.times])
+        cases, first = range(len(log.times)), 0
     else:
-        gaps = np.concatenate([np.diff(log.times[c]) for c in cases if len(log.traces[c]) > 1])
-        starts = np.concatenate([log.times[c][1:] - log.times[c][0] for c in cases if len(log.traces[c]) > 1])
+        cases, first = [c for c in cases if len(log.traces[c]) > 1], 1
+    elapsed = [elapsed_times(log.times[c]) for c in cases]
+    gaps = np.concatenate([since_prev[first:] for since_prev, _ in elapsed])
+    starts = np.concatenate([since_start[first:] for _, since_start in elapsed])
     return max(float(gaps.mean()), 1.0), max(float(starts.mean()), 1.0)
 
 
@@ -231,21 +235,23 @@ class TaxNetwork(nn.Module):
                 bn.momentum, bn.eps = KERAS_BN_MOMENTUM, KERAS_BN_EPS
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        if self.official_keras:
-            return self.keras_forward(x)
-        shared = self.bn(self.dropout(self.shared(x)[0]).transpose(1, 2)).transpose(1, 2)
-        act = self.act_bn(self.dropout(self.act_lstm(shared)[0][:, -1]))
-        tim = self.time_bn(self.dropout(self.time_lstm(shared)[0][:, -1]))
+        """Next-activity logits (B, |A| + 1) and the scaled time to the next event (B,) of x (B, T, F):
+        s = BN(LSTM_shared(x)) over every step, then per head BN(LSTM_head(s) at the last step) and its linear map;
+        each LSTM with the dropout of `dropped_lstm`."""
+        shared = self.bn(self.dropped_lstm(self.shared, x).transpose(1, 2)).transpose(1, 2)
+        act = self.act_bn(self.dropped_lstm(self.act_lstm, shared, last_step=True))
+        tim = self.time_bn(self.dropped_lstm(self.time_lstm, shared, last_step=True))
         return self.act_out(act), self.time_out(tim)[:, 0]
 
-    def keras_forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Tax et al.'s Keras graph: dropout on each LSTM's input, one mask over its time steps (the LSTMs are
-        `HardSigmoidLSTM`s)."""
-        p = self.dropout.p
-        shared = self.bn(self.shared(sequence_dropout(x, p, self.training))[0].transpose(1, 2)).transpose(1, 2)
-        act = self.act_bn(self.act_lstm(sequence_dropout(shared, p, self.training))[0][:, -1])
-        tim = self.time_bn(self.time_lstm(sequence_dropout(shared, p, self.training))[0][:, -1])
-        return self.act_out(act), self.time_out(tim)[:, 0]
+    def dropped_lstm(self, lstm: nn.Module, x: torch.Tensor, last_step: bool = False) -> torch.Tensor:
+        """The outputs of `lstm` on x (B, T, F), every step (B, T, H) or the last (B, H), with dropout p: by default
+        on those outputs, a mask per step (nn.Dropout); `official_keras` (Tax et al.'s Keras graph): on x, one mask
+        over its time steps (`sequence_dropout`)."""
+        if self.official_keras:
+            x = sequence_dropout(x, self.dropout.p, self.training)
+        out = lstm(x)[0]
+        out = out[:, -1] if last_step else out
+        return out if self.official_keras else self.dropout(out)
 
 
 class TaxLSTM:
@@ -333,7 +339,7 @@ class TaxLSTM:
         acts = [list(p) for p in pairs.prefixes]
         times = [list(log.times[c][:len(p)]) for c, p in zip(pairs.cases, pairs.prefixes)]
         official = self.cfg.official_suffix_times
-        gaps = [list(np.diff(t, prepend=t[:1])) for t in times] if official else None
+        gaps = [list(elapsed_times(np.asarray(t))[0]) for t in times] if official else None
         out: list[list[int]] = [[] for _ in acts]
         active = list(range(len(acts)))
         for _ in range(self.cfg.max_suffix):

@@ -87,9 +87,10 @@ def run_direction(cell: Callable, hidden: int, x: torch.Tensor, valid: torch.Ten
 
 
 def encode_directions(prefix: torch.Tensor, vocab: int, forward_cell: Callable, backward_cell: Callable | None,
-                      hidden: int) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
-    """Encoder outputs e (L..., B, T, 2H) and the decoder's initial (h, c), from left-padded tokens ending with GO
-    (L..., B, T + 1). `backward_cell` None: one cell for both directions, run as one batch of 2B sequences."""
+                      hidden: int) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """Encoder outputs e (L..., B, T, 2H), the decoder's initial (h, c) and the prefixes' non-padding steps
+    (L..., B, T), from left-padded tokens ending with GO (L..., B, T + 1). `backward_cell` None: one cell for both
+    directions, run as one batch of 2B sequences."""
     tokens = prefix[..., :-1]
     valid = tokens != PAD
     x = F.one_hot(tokens, vocab).float()
@@ -101,7 +102,7 @@ def encode_directions(prefix: torch.Tensor, vocab: int, forward_cell: Callable, 
         fw, (h_fw, c_fw) = run_direction(forward_cell, hidden, x, valid)
         bw, (h_bw, c_bw) = run_direction(backward_cell, hidden, x.flip(-2), valid.flip(-1))
     return (torch.cat([fw, bw.flip(-2)], dim=-1),
-            (torch.cat([h_fw, h_bw], dim=-1), torch.cat([c_fw, c_bw], dim=-1)))
+            (torch.cat([h_fw, h_bw], dim=-1), torch.cat([c_fw, c_bw], dim=-1)), valid)
 
 
 def right_aligned(encoded: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
@@ -156,12 +157,6 @@ def check_decode_steps(decode_steps: int, built_for: int) -> None:
                          f"built for")
 
 
-def mixing_mask(prefix: torch.Tensor, cfg: Seq2SeqConfig) -> torch.Tensor | None:
-    """The prefixes' non-padding steps (L..., B, T) when `cfg.time_major_attention` mixes the samples' attention
-    weights (`attend_and_decode`), else None."""
-    return prefix[..., :-1] != PAD if cfg.time_major_attention else None
-
-
 class Seq2SeqAttention(SuffixModel):
     """The official LSTM seq2seq over `vocab` tokens, with attention over `decode_steps` decoder steps."""
 
@@ -187,8 +182,9 @@ class Seq2SeqAttention(SuffixModel):
                     nn.init.uniform_(p, -OFFICIAL_UNIFORM, OFFICIAL_UNIFORM)
                 self.output.bias.zero_()
 
-    def encode(self, prefix: torch.Tensor) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
-        """Encoder outputs e (B, T, 2H) and the decoder's initial (h, c), from left-padded tokens ending with GO."""
+    def encode(self, prefix: torch.Tensor) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor], torch.Tensor]:
+        """Encoder outputs e (B, T, 2H), the decoder's initial (h, c) and the prefixes' non-padding steps (B, T),
+        from left-padded tokens ending with GO."""
         backward = None if self.cfg.shared_directions else self.backward_cell
         return encode_directions(prefix, self.vocab, self.forward_cell, backward, self.cfg.hidden)
 
@@ -197,6 +193,6 @@ class Seq2SeqAttention(SuffixModel):
         """Logits (B, decode_steps, vocab). `targets` is accepted for the training loop's call and unused: the
         official decoder always feeds back its own argmax."""
         check_decode_steps(decode_steps, self.decode_steps)
-        encoded, hc = self.encode(prefix)
+        encoded, hc, valid = self.encode(prefix)
         return attend_and_decode(encoded, hc, self.attention, self.decoder, self.output, self.vocab, decode_steps,
-                                 stop_at_eos, mixing_mask(prefix, self.cfg))
+                                 stop_at_eos, valid if self.cfg.time_major_attention else None)

@@ -145,8 +145,8 @@ class StackedSeq2Seq(StackedModels):
         cfg = self.cfg
         check_decode_steps(decode_steps, self.decode_steps)
         backward = None if cfg.shared_directions else self.cell("backward_cell", cfg.tf_lstm_cell)
-        encoded, hc = encode_directions(prefix, self.vocab, self.cell("forward_cell", cfg.tf_lstm_cell), backward,
-                                        cfg.hidden)
+        encoded, hc, _ = encode_directions(prefix, self.vocab, self.cell("forward_cell", cfg.tf_lstm_cell),
+                                           backward, cfg.hidden)
         return attend_and_decode(encoded, hc, self.linear("attention"), self.cell("decoder", cfg.tf_lstm_cell),
                                  self.linear("output"), self.vocab, decode_steps, stop_at_eos)
 
