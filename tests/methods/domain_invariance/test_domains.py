@@ -3,9 +3,23 @@ import hashlib
 import numpy as np
 import pytest
 
+from reprolab.methods.domain_invariance import domains
 from reprolab.methods.domain_invariance.domains import (ANGLES, DomainTask, build_task, colored_mnist,
                                                         digit_domain, from_arrays, label_shift_mask, rotate,
                                                         split_per_trial)
+
+
+def fresh_task(*args, **kwargs) -> DomainTask:
+    """`build_task(*args, **kwargs)` built anew, its caches emptied before and after: the task comes from the
+    loaders as the test patches them, and none of it reaches another test."""
+    caches = (domains._fixed_task, domains._trial_task)
+    for cache in caches:
+        cache.cache_clear()
+    try:
+        return build_task(*args, **kwargs)
+    finally:
+        for cache in caches:
+            cache.cache_clear()
 
 
 def test_rotation_is_counter_clockwise_and_zero_is_the_identity():
@@ -24,9 +38,9 @@ def test_rotated_digits_are_disjoint_seeded_shards_of_the_real_digits():
     assert sum(sizes) == 1797 and max(sizes) - min(sizes) <= 1
     for d in task.sources:                                                  # first 20% is validation
         assert len(d.y_val) == round(0.2 * len(d.y_all))
-    again = build_task.__wrapped__("rotated_digits", data_seed=0)
+    again = fresh_task("rotated_digits", data_seed=0)
     assert np.array_equal(again.sources[2].x_train, task.sources[2].x_train)
-    other = build_task.__wrapped__("rotated_digits", data_seed=1)
+    other = fresh_task("rotated_digits", data_seed=1)
     assert not np.array_equal(other.sources[0].y_train, task.sources[0].y_train)
 
 
@@ -36,7 +50,7 @@ def test_label_shift_keeps_the_favoured_classes_of_each_domain():
     kept = np.bincount(y[keep], minlength=10) / 1000
     assert kept[2] == kept[3] == 1.0                                        # domain 1 favours {2, 3}
     assert all(0.15 < kept[c] < 0.25 for c in (0, 1, 4, 5, 6, 7, 8, 9))
-    task = build_task.__wrapped__("rotated_digits_shift", data_seed=0)
+    task = fresh_task("rotated_digits_shift", data_seed=0)
     target = np.bincount(task.target.y_all, minlength=10)
     assert target[0] > 3 * target[5] and target[1] > 3 * target[5]         # the 75-degree target favours {0, 1}
     with pytest.raises(ValueError, match="label shift strength"):
@@ -90,8 +104,6 @@ def test_bad_domains_are_rejected():
 
 
 def _fake_mnist(monkeypatch, n=60):
-    from reprolab.methods.domain_invariance import domains
-
     rng = np.random.default_rng(3)
     x, y = rng.random((n, 1, 28, 28), dtype=np.float32), np.arange(n) % 10
     monkeypatch.setattr(domains, "_mnist_like", lambda loader: (x, y))
@@ -101,30 +113,30 @@ def _fake_mnist(monkeypatch, n=60):
 def test_rotated_mnist_interpolation_defaults_to_the_published_bicubic_and_bilinear_is_a_flag(monkeypatch):
     x, y = _fake_mnist(monkeypatch)
     shard = x[np.random.default_rng(0).permutation(len(y))][5::6]             # the 75-degree shard, data_seed 0
-    bicubic = build_task.__wrapped__("rotated_mnist_75").target.x_all
-    bilinear = build_task.__wrapped__("rotated_mnist_75", interpolation="bilinear").target.x_all
+    bicubic = fresh_task("rotated_mnist_75").target.x_all
+    bilinear = fresh_task("rotated_mnist_75", interpolation="bilinear").target.x_all
     assert np.array_equal(bicubic, rotate(shard, 75, "bicubic"))
     assert np.array_equal(bilinear, rotate(shard, 75, "bilinear"))
     assert not np.allclose(bicubic, bilinear)
+    zero = fresh_task("rotated_mnist_0").target                               # the 0-degree shard, data_seed 0
+    assert zero.name == "0deg" and np.array_equal(zero.x_all, x[np.random.default_rng(0).permutation(len(y))][0::6])
     with pytest.raises(ValueError, match="interpolation must be"):
-        build_task.__wrapped__("rotated_mnist_75", interpolation="nearest")
+        fresh_task("rotated_mnist_75", interpolation="nearest")
 
 
 def test_uda_split_is_cut_from_the_target_and_no_longer_scored():
-    plain = build_task.__wrapped__("rotated_digits", data_seed=0)
-    uda = build_task.__wrapped__("rotated_digits", data_seed=0, uda_fraction=0.2)
+    plain = fresh_task("rotated_digits", data_seed=0)
+    uda = fresh_task("rotated_digits", data_seed=0, uda_fraction=0.2)
     n = len(plain.target.y_all)
     assert plain.unlabeled is None and len(uda.unlabeled) == round(0.2 * n)
     assert np.array_equal(np.concatenate([uda.unlabeled, uda.target.x_all]), plain.target.x_all)
     assert len(uda.target.y_all) == n - len(uda.unlabeled)                      # scored: the rest only
     assert np.array_equal(uda.sources[0].x_train, plain.sources[0].x_train)     # the sources do not change
     with pytest.raises(ValueError, match="uda_fraction"):
-        build_task.__wrapped__("rotated_digits", uda_fraction=1.0)
+        fresh_task("rotated_digits", uda_fraction=1.0)
 
 
 def test_digits_targets_offer_their_train_split_or_a_cut_of_uci_digits(monkeypatch):
-    from reprolab.methods.domain_invariance import domains
-
     def fake(name, split, frame):
         n = {"train": 30, "test": 20, "all": 25}[split]
         x = np.full((n, 1, 28, 28), {"train": 0.1, "test": 0.2, "all": 0.3}[split], np.float32)
@@ -187,36 +199,36 @@ def test_bad_user_domains_name_the_domain(sources, target, unlabeled, message):
 def test_holdout_rounding_floor_cuts_domainbeds_int_of_the_fraction():
     # DomainBed's out-split holds int(len(env) * holdout_fraction) samples: 59 of a 299-image RotatedDigits source,
     # 60 of a 300-image one; round(0.2 n) gives 60 for both
-    default = build_task.__wrapped__("rotated_digits", data_seed=0)
-    floor = build_task.__wrapped__("rotated_digits", data_seed=0, holdout_rounding="floor")
+    default = fresh_task("rotated_digits", data_seed=0)
+    floor = fresh_task("rotated_digits", data_seed=0, holdout_rounding="floor")
     assert {len(d.y_all): len(d.y_val) for d in default.sources} == {300: 60, 299: 60}
     assert {len(d.y_all): len(d.y_val) for d in floor.sources} == {300: 60, 299: 59}
     for d, f in zip(default.sources, floor.sources):        # the same permuted rows, cut at another place
         assert np.array_equal(np.concatenate([f.x_val, f.x_train]), np.concatenate([d.x_val, d.x_train]))
     # the target's uda part too: of its 299 images, int(0.15 * 299) = 44 against round() = 45
-    uda = [build_task.__wrapped__("rotated_digits", data_seed=0, uda_fraction=0.15, holdout_rounding=rounding).unlabeled
+    uda = [fresh_task("rotated_digits", data_seed=0, uda_fraction=0.15, holdout_rounding=rounding).unlabeled
            for rounding in ("round", "floor")]
     assert [len(u) for u in uda] == [45, 44]
     with pytest.raises(ValueError, match="holdout_rounding"):
-        build_task.__wrapped__("rotated_digits", holdout_rounding="ceil")
+        fresh_task("rotated_digits", holdout_rounding="ceil")
 
 
 def test_domainbed_target_split_sets_apart_the_out_split_then_cuts_the_uda_part_from_the_rest():
     """DomainBed splits the target env into out (20%) and in, and cuts the uda part from in: of the 299 permuted
     images of the 75-degree shard, the first 60 (59 with floor rounding) are the "out" split (validation part), the
     next round(0.2 * 239) = 48 the unlabelled ones, the remaining 191 the scored "in" split."""
-    plain = build_task.__wrapped__("rotated_digits", data_seed=0)
-    split = build_task.__wrapped__("rotated_digits", data_seed=0, uda_fraction=0.2, target_split="domainbed")
+    plain = fresh_task("rotated_digits", data_seed=0)
+    split = fresh_task("rotated_digits", data_seed=0, uda_fraction=0.2, target_split="domainbed")
     everything = plain.target.x_all
     assert len(everything) == 299 and plain.target.y_val.size == 0
     assert np.array_equal(split.target.x_val, everything[:60])
     assert np.array_equal(split.unlabeled, everything[60:108])
     assert np.array_equal(split.target.x_train, everything[108:]) and len(split.target.y_train) == 191
-    floor = build_task.__wrapped__("rotated_digits", data_seed=0, target_split="domainbed", holdout_rounding="floor")
+    floor = fresh_task("rotated_digits", data_seed=0, target_split="domainbed", holdout_rounding="floor")
     assert len(floor.target.y_val) == 59 and np.array_equal(floor.target.x_train, everything[59:])
     assert np.array_equal(split.sources[0].x_train, plain.sources[0].x_train)   # the sources do not change
     with pytest.raises(ValueError, match="target_split"):
-        build_task.__wrapped__("rotated_digits", target_split="oracle")
+        fresh_task("rotated_digits", target_split="oracle")
 
 
 def _eight_bit_digits(n=3, side=28):
@@ -246,10 +258,10 @@ def test_rotated_mnist_rotation_flag_rotates_with_pil(monkeypatch):
 
     x, y = _fake_mnist(monkeypatch)
     shard = x[np.random.default_rng(0).permutation(len(y))][5::6]             # the 75-degree shard, data_seed 0
-    pil = build_task.__wrapped__("rotated_mnist_75", rotation="pil").target.x_all
+    pil = fresh_task("rotated_mnist_75", rotation="pil").target.x_all
     assert np.array_equal(pil, rotate_pil(shard, 75, "bicubic"))
     with pytest.raises(ValueError, match="rotation must be"):
-        build_task.__wrapped__("rotated_mnist_75", rotation="torchvision")
+        fresh_task("rotated_mnist_75", rotation="torchvision")
 
 
 def _domainbed_split(n: int, first: int, trial_seed: int, env_i: int) -> tuple[np.ndarray, np.ndarray]:
@@ -265,8 +277,8 @@ def test_split_seed_splits_every_domain_as_domainbeds_trial_seed_does():
     """Trial 2, floor rounding: source i (= its angle's index) is split by DomainBed's split_dataset of its fixed-split
     rows (validation first), int(0.2 n) out; the 299-image target (index 5) gives 59 out, then of the 240 in, a
     second shuffle with the same seed sets apart 48 unlabelled ones (int and round agree on 0.2 * 240)."""
-    fixed = build_task.__wrapped__("rotated_digits", holdout_rounding="floor")
-    trial = build_task.__wrapped__("rotated_digits", holdout_rounding="floor", uda_fraction=0.2,
+    fixed = fresh_task("rotated_digits", holdout_rounding="floor")
+    trial = fresh_task("rotated_digits", holdout_rounding="floor", uda_fraction=0.2,
                                    target_split="domainbed", split_seed=2)
     for i, (f, t) in enumerate(zip(fixed.sources, trial.sources)):
         rows_x, rows_y = np.concatenate([f.x_val, f.x_train]), np.concatenate([f.y_val, f.y_train])
@@ -282,8 +294,8 @@ def test_split_seed_splits_every_domain_as_domainbeds_trial_seed_does():
 
 
 def test_split_seed_draws_a_split_per_trial_the_same_for_the_same_trial():
-    fixed = build_task.__wrapped__("rotated_digits")
-    first, again, second = (build_task.__wrapped__("rotated_digits", split_seed=s) for s in (0, 0, 1))
+    fixed = fresh_task("rotated_digits")
+    first, again, second = (fresh_task("rotated_digits", split_seed=s) for s in (0, 0, 1))
     assert not np.array_equal(first.sources[0].x_val, second.sources[0].x_val)
     assert not np.array_equal(first.sources[0].x_val, fixed.sources[0].x_val)
     assert np.array_equal(first.sources[0].x_val, again.sources[0].x_val)
@@ -299,9 +311,12 @@ def test_split_seed_draws_a_split_per_trial_the_same_for_the_same_trial():
 def test_each_tasks_target_index_is_its_place_in_domainbeds_environment_order():
     import typing
 
-    from reprolab.methods.domain_invariance.domains import TaskName, target_index
+    from reprolab.methods.domain_invariance.domains import TaskName, target_angle, target_index
 
     assert {name: target_index(name) for name in typing.get_args(TaskName)} == {
         "rotated_digits": 5, "rotated_digits_shift": 5, "rotated_mnist_0": 0, "rotated_mnist_75": 5,
         "rotated_mnist_shift": 5, "rotated_fashion_mnist_75": 5, "colored_mnist": 2, "digits_to_usps": 1,
         "digits_to_mnist": 0, "digits_to_uci": 2}
+    rotated = ("rotated_digits", "rotated_digits_shift", "rotated_mnist_0", "rotated_mnist_75", "rotated_mnist_shift",
+               "rotated_fashion_mnist_75")
+    assert [target_angle(name) for name in rotated] == [75, 75, 0, 75, 75, 75]

@@ -310,6 +310,35 @@ def test_split_seed_per_trial_gives_each_run_seed_its_own_split_and_fixed_keeps_
         apply_overrides(fixed, ["split_seed=per_hparams"])
 
 
+def test_split_seed_per_trial_splits_each_trial_once_for_every_cell_of_its_seed(monkeypatch):
+    """Over the quick grid's cells (task by task, seeds innermost) each (task, seed) is split once: the cells of one
+    seed share its split, the same object with the bits of a split made afresh; another seed or config gets its own."""
+    from reprolab.methods.domain_invariance import domains
+
+    cfg = apply_overrides(CONFIGS["quick"], ["split_seed=per_trial"])
+    split, trials = domains.split_per_trial, []
+
+    def counted(unsplit, target_at, trial_seed, *rest):
+        trials.append((unsplit.name, trial_seed))
+        return split(unsplit, target_at, trial_seed, *rest)
+
+    monkeypatch.setattr(domains, "split_per_trial", counted)
+    domains._trial_task.cache_clear()
+    tasks = {}
+    for cell in grid_cells(cfg, 0):
+        task = task_of(cell["task"], cfg, cell["seed"])
+        assert tasks.setdefault((cell["task"], cell["seed"]), task) is task
+    assert trials == [("rotated_digits", s) for s in range(3)] + [("rotated_digits_shift", s) for s in range(5)]
+    cached = task_of("rotated_digits_shift", cfg, 0)
+    assert cached is tasks["rotated_digits_shift", 0] and task_of("rotated_digits_shift", cfg, 1) is not cached
+    assert task_of("rotated_digits_shift", apply_overrides(cfg, ["holdout_rounding=floor"]), 0) is not cached
+    unsplit = build_task("rotated_digits_shift", cfg.data_seed, cfg.label_shift, cfg.shift_target)
+    afresh = split(unsplit, 5, 0)
+    for new, old in zip((*cached.sources, cached.target), (*afresh.sources, afresh.target)):
+        for a, b in ((getattr(new, part), getattr(old, part)) for part in ("x_train", "y_train", "x_val", "y_val")):
+            assert a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes()
+
+
 def test_featurizer_per_domain_reaches_mmd_and_coral():
     cfg = apply_overrides(CONFIGS["quick"], ["train.featurizer_per_domain=true"])
     task = build_task("rotated_digits")

@@ -76,6 +76,7 @@ TaskName = Literal["rotated_digits", "rotated_digits_shift", "rotated_mnist_0", 
 DIGIT_DOMAINS = ("mnist", "usps", "digits")
 DIGITS_TASK_TARGETS = {"digits_to_usps": "usps", "digits_to_mnist": "mnist", "digits_to_uci": "digits"}
 SEPARATE_UNLABELED = ("digits_to_usps", "digits_to_mnist")   # their unlabelled images: the target's train split
+TRIAL_SPLITS_CACHED = 5     # the most run seeds of one task in the quick and paper grids (quick: 5 on a shifted task)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -385,41 +386,47 @@ def digits_multisource(target: Literal["usps", "mnist", "digits"], data_seed: in
     return DomainTask(f"digits_to_{target}", tuple(sources), scored, 10, unlabeled)
 
 
-@functools.lru_cache(maxsize=2)
 def build_task(name: TaskName, data_seed: int = 0, label_shift: float = 0.8, shift_target: bool = True,
                interpolation: Interpolation = "bicubic", frame: Frame = "mnist", uda_fraction: float = 0.0,
                holdout_rounding: HoldoutRounding = "round", target_split: TargetSplit = "all",
                rotation: Rotation = "grid_sample", split_seed: int | None = None) -> DomainTask:
-    """A named task (cached in-process: every run of a grid on one task shares its arrays). `interpolation` and
-    `rotation`: RotatedMNIST's and RotatedFashionMNIST's rotation (`rotate`; RotatedDigits: bilinear grid sampling);
-    `frame`: the digits tasks' 28x28 frame (`to_digit_frame`); `uda_fraction` > 0: unlabelled target images in
-    `task.unlabeled` (module docstring); `holdout_rounding`: the size of a source's validation part
-    (`_holdout_split`), of the target's "out" split and of its uda part; `target_split`: the target's split (module
-    docstring); `split_seed`: the split of that trial (`split_per_trial`), None the fixed one."""
+    """A named task, cached in-process: every run of a grid on one task shares its arrays (the two latest fixed
+    splits are kept) and, with `split_seed`, every run of one trial its split (the `TRIAL_SPLITS_CACHED` latest,
+    keyed by every argument). `interpolation` and `rotation`: RotatedMNIST's and RotatedFashionMNIST's rotation
+    (`rotate`; RotatedDigits: bilinear grid sampling); `frame`: the digits tasks' 28x28 frame (`to_digit_frame`);
+    `uda_fraction` > 0: unlabelled target images in `task.unlabeled` (module docstring); `holdout_rounding`: the
+    size of a source's validation part (`_holdout_split`), of the target's "out" split and of its uda part;
+    `target_split`: the target's split (module docstring); `split_seed`: the split of that trial
+    (`split_per_trial`), None the fixed one."""
     for key, value, options in (("holdout_rounding", holdout_rounding, HoldoutRounding),
                                 ("target_split", target_split, TargetSplit), ("rotation", rotation, Rotation),
                                 ("interpolation", interpolation, Interpolation)):
         check_choice(key, value, options)
     if not 0.0 <= uda_fraction < 1.0:
         raise ValueError(f"uda_fraction must lie in [0, 1), got {uda_fraction}")
-    if split_seed is not None:
-        unsplit = build_task(name, data_seed, label_shift, shift_target, interpolation, frame,
-                             uda_fraction if name in SEPARATE_UNLABELED else 0.0, holdout_rounding, "all", rotation)
-        return split_per_trial(unsplit, target_index(name), split_seed, uda_fraction, holdout_rounding, target_split)
+    settings = (name, data_seed, label_shift, shift_target, interpolation, frame, uda_fraction, holdout_rounding,
+                target_split, rotation)
+    return _fixed_task(*settings) if split_seed is None else _trial_task(*settings, split_seed)
+
+
+@functools.lru_cache(maxsize=2)
+def _fixed_task(name: TaskName, data_seed: int, label_shift: float, shift_target: bool, interpolation: Interpolation,
+                frame: Frame, uda_fraction: float, holdout_rounding: HoldoutRounding, target_split: TargetSplit,
+                rotation: Rotation) -> DomainTask:
+    """The named task as `data_seed` splits it (`build_task`, which checks the arguments)."""
     if name in ("rotated_digits", "rotated_digits_shift"):
         x, y = _digits_16()
         shift = label_shift if name.endswith("_shift") else 0.0
-        return rotated_domains(name, x, y, 75, data_seed, "bilinear", shift, shift_target, uda_fraction,
-                               holdout_rounding, target_split)
+        return rotated_domains(name, x, y, target_angle(name), data_seed, "bilinear", shift, shift_target,
+                               uda_fraction, holdout_rounding, target_split)
     if name.startswith("rotated_mnist"):
         x, y = _mnist_like(load_mnist)
         shift = label_shift if name.endswith("_shift") else 0.0
-        angle = 0 if name.endswith("_0") else 75
-        return rotated_domains(name, x, y, angle, data_seed, interpolation, shift, shift_target, uda_fraction,
-                               holdout_rounding, target_split, rotation)
+        return rotated_domains(name, x, y, target_angle(name), data_seed, interpolation, shift, shift_target,
+                               uda_fraction, holdout_rounding, target_split, rotation)
     if name == "rotated_fashion_mnist_75":
         x, y = _mnist_like(load_fashion_mnist)
-        return rotated_domains(name, x, y, 75, data_seed, interpolation, uda_fraction=uda_fraction,
+        return rotated_domains(name, x, y, target_angle(name), data_seed, interpolation, uda_fraction=uda_fraction,
                                holdout_rounding=holdout_rounding, target_split=target_split, rotation=rotation)
     if name == "colored_mnist":
         return colored_mnist(data_seed, uda_fraction, holdout_rounding, target_split)
@@ -429,6 +436,23 @@ def build_task(name: TaskName, data_seed: int = 0, label_shift: float = 0.8, shi
     raise ValueError(f"unknown task {name!r}")
 
 
+@functools.lru_cache(maxsize=TRIAL_SPLITS_CACHED)
+def _trial_task(name: TaskName, data_seed: int, label_shift: float, shift_target: bool, interpolation: Interpolation,
+                frame: Frame, uda_fraction: float, holdout_rounding: HoldoutRounding, target_split: TargetSplit,
+                rotation: Rotation, split_seed: int) -> DomainTask:
+    """The named task split for trial `split_seed` (`build_task`, which checks the arguments): `split_per_trial` of
+    the task as `data_seed` splits it with its target unsplit (`target_split="all"`, no uda part cut from it unless
+    its unlabelled images are a split of their own)."""
+    unsplit = _fixed_task(name, data_seed, label_shift, shift_target, interpolation, frame,
+                          uda_fraction if name in SEPARATE_UNLABELED else 0.0, holdout_rounding, "all", rotation)
+    return split_per_trial(unsplit, target_index(name), split_seed, uda_fraction, holdout_rounding, target_split)
+
+
+def target_angle(name: TaskName) -> int:
+    """The target's rotation in degrees of a rotated task: 0 for `rotated_mnist_0`, 75 for every other one."""
+    return 0 if name == "rotated_mnist_0" else 75
+
+
 def target_index(name: TaskName) -> int:
     """The target's index among the named task's domains (DomainBed's environment order: angles, colours, or
     MNIST, USPS, UCI digits)."""
@@ -436,7 +460,7 @@ def target_index(name: TaskName) -> int:
         return DIGIT_DOMAINS.index(DIGITS_TASK_TARGETS[name])
     if name == "colored_mnist":
         return len(COLORED_ENVS) - 1
-    return ANGLES.index(0 if name == "rotated_mnist_0" else 75)
+    return ANGLES.index(target_angle(name))
 
 
 def split_per_trial(unsplit: DomainTask, target_at: int, trial_seed: int, uda_fraction: float = 0.0,
