@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from reprolab.nets.augment import random_crop_flip
+from reprolab.nets.augment import crop_windows, flip_where, random_crop_flip
 
 
 def test_each_image_is_its_window_of_the_padded_image_flipped_as_drawn():
@@ -26,3 +26,12 @@ def test_without_padding_only_the_flip_is_left_and_bad_inputs_are_named():
         random_crop_flip(x, torch.Generator(), padding=-1)
     with pytest.raises(ValueError, match=r"\(N, C, H, W\)"):
         random_crop_flip(x[0], torch.Generator(), padding=2)
+
+
+def test_crop_windows_and_flip_where_take_each_images_own_window_and_flip():
+    padded = torch.arange(2 * 1 * 4 * 5.).view(2, 1, 4, 5)
+    # image 0 at column 3, row 1; image 1 at column 0, row 2: 2 x 2 windows (by hand)
+    windows = crop_windows(padded, torch.tensor([[3, 0], [1, 2]]), 2, 2)
+    assert torch.equal(windows, torch.tensor([[[[8., 9.], [13., 14.]]], [[[30., 31.], [35., 36.]]]]))
+    flipped = flip_where(windows, torch.tensor([True, False]))
+    assert torch.equal(flipped[0], windows[0].flip(-1)) and torch.equal(flipped[1], windows[1])

@@ -52,13 +52,17 @@ class SmallCNN(nn.Module):
 
 
 class NetCMNIST(nn.Module):
+    last_conv_channels = 64                   # output channels of the last convolution
+
     def __init__(self, in_channels: int = 1, num_classes: int = 10):
         super().__init__()
+        c = self.last_conv_channels
         self.features = nn.Sequential(
             nn.Conv2d(in_channels, 32, 3, 2, 1), nn.ReLU(),
             nn.BatchNorm2d(32), nn.ReLU(), nn.Conv2d(32, 64, 3, 2, 1),
-            nn.BatchNorm2d(64), nn.ReLU(), nn.Conv2d(64, 64, 3, 2, 1), nn.Flatten())
-        self.classifier = nn.Sequential(nn.Linear(1024, 512), nn.ReLU(), nn.Dropout(0.3), nn.Linear(512, num_classes))
+            nn.BatchNorm2d(64), nn.ReLU(), nn.Conv2d(64, c, 3, 2, 1), nn.Flatten())
+        self.classifier = nn.Sequential(nn.Linear(c * 4 * 4, 512), nn.ReLU(), nn.Dropout(0.3),
+                                        nn.Linear(512, num_classes))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.shape[-2:] != (28, 28):

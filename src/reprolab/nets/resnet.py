@@ -97,16 +97,19 @@ class PreActBlock(nn.Module):
 
 
 class PreActResNet18(nn.Module):
+    widths = (64, 128, 256, 512)              # channels of the four stages
+    last_conv_channels = widths[-1]           # output channels of the last convolution (the last block's conv2)
+
     def __init__(self, num_classes: int = 10, in_channels: int = 3):
         super().__init__()
         self.stem = nn.Conv2d(in_channels, 64, 3, 1, 1, bias=False)
         blocks, in_planes = [], 64
-        for i, planes in enumerate((64, 128, 256, 512)):
+        for i, planes in enumerate(self.widths):
             for j in range(2):
                 blocks.append(PreActBlock(in_planes, planes, 2 if (i > 0 and j == 0) else 1))
                 in_planes = planes
         self.stages = nn.Sequential(*blocks)
-        self.fc = nn.Linear(512, num_classes)
+        self.fc = nn.Linear(self.last_conv_channels, num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.shape[-2:] != (32, 32):

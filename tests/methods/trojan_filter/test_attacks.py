@@ -151,3 +151,29 @@ def test_wanet_warp_first_augments_the_warped_batch_as_the_official_code(monkeyp
         assert not torch.equal(warp[1], warp[2])                          # some inputs were warped
     with pytest.raises(ConfigError, match="'augment' is false"):                # the order needs an augmentation
         TrojanExperimentConfig(wanet_warp_first=True)
+
+
+def test_augmented_loss_augments_before_the_trigger_or_after_it_for_wanet_only():
+    """`augmented_loss`: CE of the classifier on augment(x) poisoned; with `trigger_first`, on WaNet, CE on
+    augment(poisoned x), the same draws in the same order; the other attacks ignore `trigger_first`."""
+    from torch.nn import functional as F
+
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.rand(16, 1, 28, 28, generator=g), torch.randint(1, 10, (16,), generator=g)
+    classifier = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(28 * 28, 10))
+
+    def augment(xb):
+        return xb.flip(-1)
+
+    def loss(attack, trigger_first):
+        return attack.augmented_loss(classifier, x, y, 0.25, torch.Generator().manual_seed(1), augment,
+                                     trigger_first)
+
+    for attack in (WaNet(28, s=1.0), BadNetPlus((1, 28, 28))):
+        xp, yp = attack.poison(augment(x), y, 0.25, torch.Generator().manual_seed(1))
+        assert torch.equal(loss(attack, False), F.cross_entropy(classifier(xp), yp))
+    wanet, badnet = WaNet(28, s=1.0), BadNetPlus((1, 28, 28))
+    xp, yp = wanet.poison(x, y, 0.25, torch.Generator().manual_seed(1))
+    assert torch.equal(loss(wanet, True), F.cross_entropy(classifier(augment(xp)), yp))
+    assert not torch.equal(loss(wanet, True), loss(wanet, False))
+    assert torch.equal(loss(badnet, True), loss(badnet, False))

@@ -122,7 +122,7 @@ def test_augmentation_flag_reaches_every_classifiers_training(monkeypatch):
     real_official, real_crop_flip = module.official_augment, module.random_crop_flip
 
     def official(x, gen, padding, fill, flip):
-        calls.append(("official", padding, fill, flip))
+        calls.append(("official", padding, torch.as_tensor(fill).tolist(), flip))
         return real_official(x, gen, padding, fill, flip)
 
     def crop_flip(x, gen, padding):
@@ -135,18 +135,19 @@ def test_augmentation_flag_reaches_every_classifiers_training(monkeypatch):
     x, y = torch.rand(16, 1, 28, 28, generator=g), torch.randint(1, 10, (16,), generator=g)
     base = TrojanExperimentConfig(augment=True, classifier_batch=16)
     official_cfg = apply_overrides(base, ["augmentation=official"])
-    for cfg, attack, expected in ((official_cfg, BadNetPlus((1, 28, 28)), ("official", 5, (0.5,), False)),
+    for cfg, attack, expected in ((official_cfg, BadNetPlus((1, 28, 28)), ("official", 5, [0.5], False)),
                                   (dataclasses.replace(official_cfg, wanet_warp_first=True), WaNet(28, s=1.0),
-                                   ("official", 5, (0.5,), False)),
-                                  (official_cfg, None, ("official", 5, (0.5,), False)),
+                                   ("official", 5, [0.5], False)),
+                                  (official_cfg, None, ("official", 5, [0.5], False)),
                                   (base, BadNetPlus((1, 28, 28)), ("crop_flip", 5))):
         calls.clear()
         module.train_classifier(x, y, 1, cfg, 0, attack)
         assert calls == [expected]
     cifar = TrojanExperimentConfig(dataset="cifar10", augment=True, augmentation="official")
     calls.clear()
-    module.augment_batch(torch.rand(2, 3, 8, 8), torch.Generator().manual_seed(0), cifar)
-    assert calls == [("official", 5, module.CIFAR_MEAN, True)]
+    x = torch.rand(2, 3, 8, 8)
+    module.batch_augmentation(cifar, torch.Generator().manual_seed(0), x)(x)
+    assert calls == [("official", 5, torch.tensor(module.CIFAR_MEAN).tolist(), True)]
     with pytest.raises(ConfigError, match="'augment' is false"):
         TrojanExperimentConfig(augmentation="official")
     with pytest.raises(ConfigError):
@@ -156,9 +157,34 @@ def test_augmentation_flag_reaches_every_classifiers_training(monkeypatch):
 def test_default_augmentation_is_the_crop_and_flip_draw_for_draw():
     x = torch.rand(4, 1, 28, 28, generator=torch.Generator().manual_seed(3))
     cfg = TrojanExperimentConfig(augment=True)
-    out = module.augment_batch(x, torch.Generator().manual_seed(5), cfg)
+    out = module.batch_augmentation(cfg, torch.Generator().manual_seed(5), x)(x)
     assert torch.equal(out, random_crop_flip(x, torch.Generator().manual_seed(5), 5))
-    official = module.augment_batch(x, torch.Generator().manual_seed(5),
-                                    TrojanExperimentConfig(augment=True, augmentation="official"))
+    official = module.batch_augmentation(TrojanExperimentConfig(augment=True, augmentation="official"),
+                                         torch.Generator().manual_seed(5), x)(x)
     assert official.shape == x.shape and not torch.equal(official, out)
     assert torch.equal(official_augment(x, torch.Generator().manual_seed(5), 5, (0.5,), False), official)
+    assert module.batch_augmentation(TrojanExperimentConfig(), torch.Generator(), x)(x) is x     # no `augment`
+
+
+def test_the_official_fill_is_built_once_per_training_loop(monkeypatch):
+    """`train_classifier` builds the mean-pixel fill once, on the images' device and in their dtype, and every step's
+    augmentation takes that tensor (no conversion or host-to-device copy per step); a fill given as a tuple or
+    as a tensor gives the same augmentation, draw for draw."""
+    fills = []
+    real_official = module.official_augment
+
+    def official(x, gen, padding, fill, flip):
+        fills.append(fill)
+        return real_official(x, gen, padding, fill, flip)
+
+    monkeypatch.setattr(module, "official_augment", official)
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.rand(16, 1, 28, 28, generator=g), torch.randint(0, 10, (16,), generator=g)
+    module.train_classifier(x, y, 2, TrojanExperimentConfig(augment=True, augmentation="official",
+                                                            classifier_batch=8), 0)
+    assert len(fills) == 4 and all(fill is fills[0] for fill in fills)
+    assert fills[0].dtype == x.dtype and fills[0].device == x.device and fills[0].tolist() == [0.5]
+    cifar = torch.rand(6, 3, 8, 8, generator=g)
+    mean = torch.tensor(module.CIFAR_MEAN)
+    assert torch.equal(real_official(cifar, torch.Generator().manual_seed(4), 2, mean, True),
+                       real_official(cifar, torch.Generator().manual_seed(4), 2, module.CIFAR_MEAN, True))

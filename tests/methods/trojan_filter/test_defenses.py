@@ -504,8 +504,18 @@ def test_the_experiments_februus_filter_takes_its_heat_settings_from_the_config(
 
 
 def test_the_last_convolutions_channel_counts_the_config_checks_are_the_classifiers():
-    from reprolab.methods.trojan_filter.baselines.fine_pruning import last_conv
+    """The config's Fine-Pruning bound is the channel count of the last convolution of the classifier each dataset
+    trains (`CLASSIFIER_NETS[dataset].last_conv_channels`, 64 and 512)."""
+    from reprolab.methods.trojan_filter.baselines.fine_pruning import FinePruningConfig, last_conv
     from reprolab.methods.trojan_filter.classifier import make_classifier
-    from reprolab.methods.trojan_filter.config import LAST_CONV_CHANNELS
+    from reprolab.methods.trojan_filter.config import CLASSIFIER_NETS, TrojanExperimentConfig
+    from reprolab.runtime.config import ConfigError
 
-    assert {d: last_conv(make_classifier(d)).out_channels for d in LAST_CONV_CHANNELS} == LAST_CONV_CHANNELS
+    assert set(CLASSIFIER_NETS) == {"mnist", "cifar10"}                  # every dataset of the config
+    for dataset, net in CLASSIFIER_NETS.items():
+        built = make_classifier(dataset)
+        channels = last_conv(built).out_channels
+        assert type(built.net) is net and channels == net.last_conv_channels
+        TrojanExperimentConfig(dataset=dataset, fine_pruning=FinePruningConfig(prune_count=channels - 1))
+        with pytest.raises(ConfigError, match=f"below the {channels} channels"):
+            TrojanExperimentConfig(dataset=dataset, fine_pruning=FinePruningConfig(prune_count=channels))

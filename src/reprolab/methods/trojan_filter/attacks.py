@@ -12,14 +12,16 @@
   floor(rate B) and floor(floor(rate B) cross_ratio), cross_ratio = noise_fraction / rate (12 and 24 of 128).
 - `InputAware` (input_aware.py): a trigger per image from generators trained with the classifier.
 Each attack poisons a fraction `rate` of a batch (trigger k uniform); `targets[k]` is trigger k's target class.
-`training_loss` is the classifier's loss on one poisoned batch. A trainable attack (InputAware) adds its own terms,
-does its own set-up in `prepare`, returns from `optimizer()` the optimiser stepped beside the classifier's and from
-`state_objects()` the networks checkpointed with the classifier's training.
+`training_loss` is the classifier's loss on one poisoned batch; `augmented_loss` puts the training augmentation
+before the trigger, or after it where asked for WaNet (`can_trigger_first`, the WaNet code's order). A trainable
+attack (InputAware) adds its own terms, does its own set-up in `prepare`, returns from `optimizer()` the optimiser
+stepped beside the classifier's and from `state_objects()` the networks checkpointed with the classifier's training.
 Trigger tensors follow the images' device.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Literal
 
 import torch
@@ -43,6 +45,9 @@ def _check_images(x: torch.Tensor) -> torch.Tensor:
 class TrojanAttack:
     name = "attack"
     targets: tuple[int, ...] = (0,)
+    # whether `augmented_loss(..., trigger_first=True)` stamps the trigger before the training augmentation (the
+    # WaNet code's order, config `wanet_warp_first`); an attack without it is always augmented first
+    can_trigger_first = False
 
     @property
     def n_triggers(self) -> int:
@@ -70,6 +75,15 @@ class TrojanAttack:
         """CE of the classifier on the batch poisoned at `rate`."""
         xb, yb = self.poison(x, y, rate, gen)
         return F.cross_entropy(classifier(xb), yb)
+
+    def augmented_loss(self, classifier, x: torch.Tensor, y: torch.Tensor, rate: float, gen: torch.Generator,
+                       augment: Callable[[torch.Tensor], torch.Tensor], trigger_first: bool = False) -> torch.Tensor:
+        """`training_loss` with the training augmentation `augment`: of the batch augmented, then poisoned; with
+        `trigger_first` on an attack that `can_trigger_first`, of the batch poisoned, then every input of it
+        augmented (the classifier seen through `augment`)."""
+        if trigger_first and self.can_trigger_first:
+            return self.training_loss(lambda xb: classifier(augment(xb)), x, y, rate, gen)
+        return self.training_loss(classifier, augment(x), y, rate, gen)
 
     def prepare(self, x: torch.Tensor, seed: int, checkpoints: LoopCheckpoints = LoopCheckpoints()) -> None:
         """Set-up before the classifier's training on the (clean) images x (its loops checkpointed by
@@ -148,6 +162,7 @@ class WaNet(TrojanAttack):
     (`batch_counts`)."""
 
     name = "wanet"
+    can_trigger_first = True
 
     def __init__(self, size: int, k: int = 4, s: float = 0.5, target: int = 0, noise_fraction: float = 0.2,
                  seed: int = 0, counts: Counts = "round"):

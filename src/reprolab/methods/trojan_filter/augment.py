@@ -22,6 +22,8 @@ from typing import Literal, NamedTuple
 import torch
 from torch.nn import functional as F
 
+from reprolab.nets.augment import crop_windows, flip_where
+
 Augmentation = Literal["crop_flip", "official"]
 
 CROP_PROBABILITY = 0.8              # per batch
@@ -62,15 +64,12 @@ def draw_official(n: int, gen: torch.Generator, padding: int, degrees: float = R
 
 def pad_crop(x: torch.Tensor, offsets: torch.Tensor, padding: int, fill: torch.Tensor) -> torch.Tensor:
     """Per image i of x (N, C, H, W): the H x W window at column offsets[0, i], row offsets[1, i] of the image padded
-    by `padding` on each side with the per-channel `fill` (C,): out[i, :, r, c] = padded[i, :, r + dy, c + dx]."""
+    by `padding` on each side with the per-channel `fill` (C,): out[i, :, r, c] = padded[i, :, r + dy, c + dx]
+    (`reprolab.nets.augment.crop_windows`)."""
     n, c, h, w = x.shape
     padded = fill.to(x).view(1, c, 1, 1).expand(n, c, h + 2 * padding, w + 2 * padding).clone()
     padded[:, :, padding:padding + h, padding:padding + w] = x
-    dx, dy = offsets.to(x.device)
-    rows = (dy.view(n, 1) + torch.arange(h, device=x.device)).view(n, 1, h, 1)
-    cols = (dx.view(n, 1) + torch.arange(w, device=x.device)).view(n, 1, 1, w)
-    images = torch.arange(n, device=x.device).view(n, 1, 1, 1)
-    return padded[images, torch.arange(c, device=x.device).view(1, c, 1, 1), rows, cols]
+    return crop_windows(padded, offsets, h, w)
 
 
 def rotate(x: torch.Tensor, degrees: torch.Tensor, fill: torch.Tensor) -> torch.Tensor:
@@ -98,16 +97,18 @@ def apply_official(x: torch.Tensor, draw: OfficialDraw, padding: int, fill: torc
         turn = draw.rotated.to(x.device).view(n, 1, 1, 1)
         x = torch.where(turn, rotate(x, draw.angles, fill), x)
     if draw.flipped is not None:
-        x = torch.where(draw.flipped.to(x.device).view(n, 1, 1, 1), x.flip(-1), x)
+        x = flip_where(x, draw.flipped)
     return x
 
 
-def official_augment(x: torch.Tensor, gen: torch.Generator, padding: int, fill: tuple[float, ...],
-                     flip: bool) -> torch.Tensor:
+def official_augment(x: torch.Tensor, gen: torch.Generator, padding: int,
+                     fill: torch.Tensor | tuple[float, ...], flip: bool) -> torch.Tensor:
     """The WaNet code's augmentation of the batch x (N, C, H, W) in [0, 1] (module docstring); `fill`: the dataset's
-    mean pixel per channel; `flip`: CIFAR-10 (the official code does not flip MNIST)."""
+    mean pixel per channel (a tensor already on x's device with x's dtype is used as it is, with no copy);
+    `flip`: CIFAR-10 (the official code does not flip MNIST)."""
     if x.ndim != 4 or padding < 0:
         raise ValueError(f"need images (N, C, H, W) and padding >= 0, got shape {tuple(x.shape)} and {padding}")
     draw = draw_official(x.shape[0], gen, padding, flip=flip)
-    return apply_official(x, draw, padding, torch.as_tensor(fill, dtype=x.dtype).expand(x.shape[1]))
+    fill = torch.as_tensor(fill, dtype=x.dtype, device=x.device).expand(x.shape[1])
+    return apply_official(x, draw, padding, fill)
 

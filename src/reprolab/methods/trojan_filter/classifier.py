@@ -11,15 +11,16 @@ instead of training it.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 import torch
 from torch.nn import functional as F
 
-from reprolab.methods.trojan_filter.attacks import TrojanAttack, WaNet
+from reprolab.methods.trojan_filter.attacks import TrojanAttack
 from reprolab.methods.trojan_filter.augment import official_augment
 from reprolab.methods.trojan_filter.cache import cache_path, classifier_key
-from reprolab.methods.trojan_filter.config import TrojanExperimentConfig
-from reprolab.nets import NetCMNIST, Normalized, PreActResNet18
+from reprolab.methods.trojan_filter.config import CLASSIFIER_NETS, TrojanExperimentConfig
+from reprolab.nets import Normalized
 from reprolab.nets.augment import random_crop_flip
 from reprolab.runtime.cache import load_or_train
 from reprolab.runtime.fast import autocast, fast_batch, fast_model
@@ -31,20 +32,26 @@ CROP_PADDING = 5                      # the WaNet code's random crop
 
 
 def make_classifier(dataset: str) -> torch.nn.Module:
-    """NetCMNIST on MNIST, PreActResNet18 on CIFAR-10; both take [0, 1] images and normalise inside."""
-    if dataset == "mnist":
-        return Normalized(NetCMNIST(), MNIST_MEAN, MNIST_STD)
-    return Normalized(PreActResNet18(), CIFAR_MEAN, CIFAR_STD)
+    """The dataset's network (`config.CLASSIFIER_NETS`: NetCMNIST on MNIST, PreActResNet18 on CIFAR-10); both take
+    [0, 1] images and normalise inside."""
+    mean, std = (MNIST_MEAN, MNIST_STD) if dataset == "mnist" else (CIFAR_MEAN, CIFAR_STD)
+    return Normalized(CLASSIFIER_NETS[dataset](), mean, std)
 
 
-def augment_batch(x: torch.Tensor, gen: torch.Generator, cfg: TrojanExperimentConfig) -> torch.Tensor:
-    """The training augmentation `cfg.augmentation` of the batch x: "crop_flip", every image cropped (padding 5) and
-    flipped with p 1/2; "official", the WaNet code's (`augment.official_augment`: its zeros on normalised images are
-    the dataset's mean pixel here, and only CIFAR-10 is flipped)."""
+def batch_augmentation(cfg: TrojanExperimentConfig, gen: torch.Generator,
+                       images: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The training augmentation of a batch, drawing from `gen`, its constants built once (on the device and in the
+    dtype of the training `images`): with `cfg.augment`, as `cfg.augmentation` says, "crop_flip", every image cropped
+    (padding 5) and flipped with p 1/2; "official", the WaNet code's (`augment.official_augment`: its zeros on
+    normalised images are the dataset's mean pixel here, and only CIFAR-10 is flipped); without, the batch as it
+    is."""
+    if not cfg.augment:
+        return lambda x: x
     if cfg.augmentation == "official":
         mean = MNIST_MEAN if cfg.dataset == "mnist" else CIFAR_MEAN
-        return official_augment(x, gen, CROP_PADDING, mean, flip=cfg.dataset == "cifar10")
-    return random_crop_flip(x, gen, CROP_PADDING)
+        fill = torch.tensor(mean, dtype=images.dtype, device=images.device)
+        return lambda x: official_augment(x, gen, CROP_PADDING, fill, flip=cfg.dataset == "cifar10")
+    return lambda x: random_crop_flip(x, gen, CROP_PADDING)
 
 
 def train_classifier(x, y, epochs: int, cfg: TrojanExperimentConfig, seed: int,
@@ -66,23 +73,20 @@ def train_classifier(x, y, epochs: int, cfg: TrojanExperimentConfig, seed: int,
     if attack is not None:
         attack.prepare(x, seed, checkpoints)
     attack_optimizer = attack.optimizer() if attack is not None else None
-    warp_first = cfg.augment and cfg.wanet_warp_first and isinstance(attack, WaNet)
+    augment = batch_augmentation(cfg, gen, x)
     model.train()
     batches = ShuffledBatches(len(y), cfg.classifier_batch, gen)
+
+    def inputs(xb: torch.Tensor) -> torch.Tensor:
+        """What the classifier takes of a batch: augmented, in the fast path's memory format."""
+        return fast_batch(augment(xb), cfg)
 
     def step(i: int) -> torch.Tensor:
         idx = batches(i).to(x.device)
         xb, yb = x[idx], y[idx]
-        if cfg.augment and not warp_first:
-            xb = augment_batch(xb, gen, cfg)
         with autocast(cfg, x.device):
-            if warp_first:                  # the WaNet code: warp (and noise-warp), then augment every input
-                xb, yb = attack.poison(xb, yb, cfg.poison_rate, gen)
-                loss = F.cross_entropy(model(fast_batch(augment_batch(xb, gen, cfg), cfg)), yb)
-            else:
-                xb = fast_batch(xb, cfg)
-                loss = (attack.training_loss(model, xb, yb, cfg.poison_rate, gen) if attack is not None
-                        else F.cross_entropy(model(xb), yb))
+            loss = (attack.augmented_loss(model, xb, yb, cfg.poison_rate, gen, inputs, cfg.wanet_warp_first)
+                    if attack is not None else F.cross_entropy(model(inputs(xb)), yb))
         optimizer.zero_grad(set_to_none=True)
         if attack_optimizer is not None:
             attack_optimizer.zero_grad(set_to_none=True)

@@ -18,6 +18,7 @@ from reprolab.methods.trojan_filter.baselines.neural_cleanse import NeuralCleans
 from reprolab.methods.trojan_filter.baselines.strip import Threshold
 from reprolab.methods.trojan_filter.filters import FilterConfig
 from reprolab.methods.trojan_filter.input_aware import InputAwareConfig
+from reprolab.nets import NetCMNIST, PreActResNet18
 from reprolab.runtime.config import (AT_LEAST_ONE, NON_NEGATIVE, OPEN_UNIT, POSITIVE, PROBABILITY, ConfigError,
                                     validate_config)
 from reprolab.runtime.fast import FastPath
@@ -26,9 +27,9 @@ Attack = Literal["badnet_plus", "wanet", "noise_bi_plus", "image_bi_plus", "inpu
 ATTACKS: tuple[str, ...] = typing.get_args(Attack)
 
 
-# output channels of the last convolution of each dataset's classifier (`classifier.make_classifier`: NetCMNIST,
-# PreActResNet18), what Fine-Pruning ranks and prunes
-LAST_CONV_CHANNELS = {"mnist": 64, "cifar10": 512}
+# each dataset's classifier network (`classifier.make_classifier`); Fine-Pruning ranks and prunes the
+# `last_conv_channels` output channels of its last convolution
+CLASSIFIER_NETS: dict[str, type[NetCMNIST] | type[PreActResNet18]] = {"mnist": NetCMNIST, "cifar10": PreActResNet18}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -103,7 +104,7 @@ class TrojanExperimentConfig(FastPath):  # compile, bf16, channels_last, cuda_gr
         if self.augmentation != "crop_flip" and not self.augment:
             raise ConfigError(f"config key 'augmentation' ({self.augmentation!r}) chooses the augmentation, and "
                               "'augment' is false")
-        channels = LAST_CONV_CHANNELS[self.dataset]
+        channels = CLASSIFIER_NETS[self.dataset].last_conv_channels
         if self.fine_pruning.prune_count >= channels:
             raise ConfigError(f"config key 'fine_pruning.prune_count' must be below the {channels} channels of the "
                               f"{self.dataset} classifier's last convolution, got {self.fine_pruning.prune_count}")
