@@ -5,7 +5,7 @@ from typing import Literal
 import pytest
 
 from reprolab.runtime.config import ConfigError, check_options
-from reprolab.runtime.grid import GridResults, cell_name, product
+from reprolab.runtime.grid import GridResults, cell_name, grid_results, grid_stages, product
 from reprolab.runtime.results import RunContext
 
 
@@ -45,6 +45,23 @@ def test_grid_runs_each_cell_once_and_resume_skips_finished_cells(tmp_path, work
     assert sorted(log.read_text().split()) == ["1", "2", "2", "3"]             # only cell 2 ran again
     with pytest.raises(ValueError, match="repeated cells"):
         ctx.grid("g", [{"x": 1}, {"x": 1}], _record_call, log)
+
+
+def _other_stage(tag: str) -> str:
+    return tag
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_grid_beside_other_stages_in_one_pool_gives_each_its_own_value(tmp_path, workers):
+    log = tmp_path / "calls.txt"
+    cells = product(x=[3, 1])
+    jobs = {"other": (_other_stage, ("kept",)), **grid_stages("g", cells, _record_call, log)}
+    assert list(jobs) == ["other", "g__x=3", "g__x=1"]
+    values = RunContext(tmp_path / "run", progress=False).stages(jobs, workers=workers)
+    assert values["other"] == "kept"
+    assert list(grid_results("g", cells, values)) == [({"x": 3}, {"square": 9}), ({"x": 1}, {"square": 1})]
+    with pytest.raises(ValueError, match="repeated cells"):
+        grid_stages("g", [{"x": 1}, {"x": 1}], _record_call, log)
 
 
 @dataclasses.dataclass(frozen=True)

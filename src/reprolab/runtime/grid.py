@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import itertools
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 Cell = Mapping[str, Any]
 
@@ -39,6 +39,21 @@ def checkpoint_file(out_dir: Path, name: str) -> Path:
 def cell_checkpoint(out_dir: Path, prefix: str, cell: Cell) -> Path:
     """The checkpoint file of a grid cell (its stage name, in the run's checkpoint folder)."""
     return checkpoint_file(out_dir, cell_name(prefix, cell))
+
+
+def grid_stages(prefix: str, cells: Sequence[Cell], fn: Callable[..., Any],
+                *args: Any) -> dict[str, tuple[Callable[..., Any], tuple]]:
+    """The grid's stages `cell_name(prefix, cell) -> (fn, (cell, *args))`, for `RunContext.stages`: alone
+    (`RunContext.grid`) or beside other stages in one pool; a repeated cell is refused."""
+    names = [cell_name(prefix, cell) for cell in cells]
+    if len(set(names)) != len(names):
+        raise ValueError(f"grid {prefix!r} has repeated cells")
+    return {name: (fn, (cell, *args)) for name, cell in zip(names, cells)}
+
+
+def grid_results(prefix: str, cells: Sequence[Cell], values: Mapping[str, Any]) -> "GridResults":
+    """The cells' results, in cell order, from the stage values `values` (keyed by stage name)."""
+    return GridResults([(dict(cell), values[cell_name(prefix, cell)]) for cell in cells])
 
 
 class GridResults:

@@ -15,7 +15,7 @@ from reprolab import __version__
 from reprolab.runtime.claims import Claim, counts_text, verdict_counts
 from reprolab.runtime.config import config_to_dict, cpu_threads
 from reprolab.runtime.executors import Executor, timed
-from reprolab.runtime.grid import GridResults, cell_name, checkpoint_file
+from reprolab.runtime.grid import GridResults, checkpoint_file, grid_results, grid_stages
 from reprolab.runtime.io import read_json, write_json
 
 REQUIRED_KEYS = ("method", "scale", "seeds", "device", "config", "metrics", "claims", "timings", "versions",
@@ -179,11 +179,7 @@ class RunContext:
              workers: int = 1) -> GridResults:
         """Run `fn(cell, *args)` for every cell (see `runtime.grid`) as stages named `cell_name(prefix, cell)`:
         finished cells are read back under `--resume`, pending ones run in `workers` processes."""
-        names = [cell_name(prefix, cell) for cell in cells]
-        if len(set(names)) != len(names):
-            raise ValueError(f"grid {prefix!r} has repeated cells")
-        values = self.stages({name: (fn, (cell, *args)) for name, cell in zip(names, cells)}, workers=workers)
-        return GridResults([(dict(cell), values[name]) for name, cell in zip(names, cells)])
+        return grid_results(prefix, cells, self.stages(grid_stages(prefix, cells, fn, *args), workers=workers))
 
     @contextlib.contextmanager
     def timed(self, name: str) -> Iterator[None]:

@@ -39,7 +39,7 @@ from reprolab.rl.seeds import SeedBatchedDQN, cell_seeds, seed_cells, train_dqn_
 from reprolab.runtime.stats import binned_curve, finite_mean, mean_se, summarize
 from reprolab.report.figures import learning_curve_panels
 from reprolab.runtime.config import ConfigError, check_options
-from reprolab.runtime.grid import GridResults, cell_checkpoint, cell_name
+from reprolab.runtime.grid import GridResults, cell_checkpoint, grid_results, grid_stages
 from reprolab.runtime.results import RunContext, RunResult
 
 NEEDS_EXTRA_DATA = False
@@ -356,13 +356,10 @@ def longest_first(cells: list[dict]) -> list[dict]:
 def run_stages(cfg: MBECExperimentConfig, ctx: RunContext, cells: list[dict]) -> tuple[dict, GridResults]:
     """The equivalence check and every grid cell as stages of one pool of `cfg.workers` processes (the check runs
     beside the first cells): the check's record and the cells' results."""
-    names = [cell_name(GRID, cell) for cell in cells]
-    if len(set(names)) != len(names):
-        raise ValueError(f"grid {GRID!r} has repeated cells")
     jobs = {"equivalence": (memory_off_equals_dqn, (cfg, ctx.seed)),
-            **{name: (run_cell, (cell, cfg, ctx.device, ctx.out_dir, ctx.resume)) for name, cell in zip(names, cells)}}
+            **grid_stages(GRID, cells, run_cell, cfg, ctx.device, ctx.out_dir, ctx.resume)}
     values = ctx.stages(jobs, workers=cfg.workers)
-    return values["equivalence"], GridResults([(dict(cell), values[name]) for name, cell in zip(names, cells)])
+    return values["equivalence"], grid_results(GRID, cells, values)
 
 
 def run(cfg: MBECExperimentConfig, ctx: RunContext) -> RunResult:
