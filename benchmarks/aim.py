@@ -11,9 +11,13 @@ equality check where two computations must agree:
   the embeddings' rows the batch holds (the updated parameters, 20 steps);
 - each equality check: the largest |reference - fast| over the largest |reference| of each tensor compared;
 - the cost per explained item: AIM (all classes, one pass) against LIME (500 samples) and Kernel SHAP (200 samples)
-  on 30 test snippets and a WordCNN trained for 1 epoch (AIM 1 epoch at the quick sizes)."""
+  on 30 test snippets and a WordCNN trained for 1 epoch (AIM 1 epoch at the quick sizes);
+- the bound on training 3 seeds as one stacked model: 3 AIM steps (loss, backward, Adam) on 50 snippets against 1
+  step on 150, in alternating rounds; a stacked step costs at least the second (it adds the seeds' separate
+  weights), so their ratio is the most stacking could gain. No equality: the batches differ."""
 
 import dataclasses
+import statistics
 
 import torch
 
@@ -132,6 +136,28 @@ def cost_lines(task, features: FeatureKind, cfg) -> list[str]:
             for name, seconds in per_item.items()]
 
 
+def seed_stacking_bound_line(aim: AIM, x: torch.Tensor, seeds: int = 3, batch: int = 50, rounds: int = 7) -> str:
+    y_hat = aim.black_box.predict(x)
+    optimizer = torch.optim.Adam(aim.modules.parameters(), lr=1e-3, fused=True)
+    aim.modules.train()
+
+    def step(index: slice) -> None:
+        loss = aim.loss(x[index], y_hat[index])
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+
+    def separate() -> None:
+        for i in range(seeds):
+            step(slice(i * batch, (i + 1) * batch))
+
+    times = [(timed(separate, 5), timed(lambda: step(slice(0, seeds * batch)), 5)) for _ in range(rounds)]
+    t_separate, t_stacked = (statistics.median(t[i] for t in times) for i in (0, 1))
+    return (f"seed stacking bound, AIM step: {seeds} steps on {batch} snippets {t_separate * 1e3:.1f} ms, 1 step on "
+            f"{seeds * batch} {t_stacked * 1e3:.1f} ms (medians of {rounds} rounds), at most "
+            f"{statistics.median(a / b for a, b in times):.2f}x")
+
+
 def main() -> None:
     torch.set_num_threads(1)
     cfg = CONFIGS["quick"]
@@ -142,5 +168,6 @@ def main() -> None:
     aim = AIM(embedding_black_box(model), 2, features, cfg.aim)
     for line in [*black_box_lines(model, task.test.ids, features), explainer_line(aim.explainer, task.train.ids[:50]),
                  adam_line(aim.modules), l2x_rmsprop_line(task, embedding_black_box(model), cfg),
+                 seed_stacking_bound_line(aim, task.train.ids[:150]),
                  *cost_lines(task, features, cfg)]:
         print(line, flush=True)
