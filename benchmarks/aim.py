@@ -136,9 +136,10 @@ def cost_lines(task, features: FeatureKind, cfg) -> list[str]:
             for name, seconds in per_item.items()]
 
 
-def seed_stacking_bound_line(aim: AIM, x: torch.Tensor, seeds: int = 3, batch: int = 50, rounds: int = 7) -> str:
+def seed_stacking_bound_line(aim: AIM, x: torch.Tensor, seeds: int = 3, rounds: int = 7) -> str:
+    batch = aim.cfg.batch_size
     y_hat = aim.black_box.predict(x)
-    optimizer = torch.optim.Adam(aim.modules.parameters(), lr=1e-3, fused=True)
+    optimizer = torch.optim.Adam(aim.modules.parameters(), lr=aim.cfg.lr, fused=True)
     aim.modules.train()
 
     def step(index: slice) -> None:
@@ -168,6 +169,6 @@ def main() -> None:
     aim = AIM(embedding_black_box(model), 2, features, cfg.aim)
     for line in [*black_box_lines(model, task.test.ids, features), explainer_line(aim.explainer, task.train.ids[:50]),
                  adam_line(aim.modules), l2x_rmsprop_line(task, embedding_black_box(model), cfg),
-                 seed_stacking_bound_line(aim, task.train.ids[:150]),
+                 seed_stacking_bound_line(aim, task.train.ids[:3 * cfg.aim.batch_size]),
                  *cost_lines(task, features, cfg)]:
         print(line, flush=True)

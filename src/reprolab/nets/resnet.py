@@ -102,8 +102,8 @@ class PreActResNet18(nn.Module):
 
     def __init__(self, num_classes: int = 10, in_channels: int = 3):
         super().__init__()
-        self.stem = nn.Conv2d(in_channels, 64, 3, 1, 1, bias=False)
-        blocks, in_planes = [], 64
+        self.stem = nn.Conv2d(in_channels, self.widths[0], 3, 1, 1, bias=False)
+        blocks, in_planes = [], self.widths[0]
         for i, planes in enumerate(self.widths):
             for j in range(2):
                 blocks.append(PreActBlock(in_planes, planes, 2 if (i > 0 and j == 0) else 1))

@@ -9,6 +9,8 @@ import itertools
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
+from reprolab.runtime.executors import Stage
+
 Cell = Mapping[str, Any]
 
 
@@ -41,8 +43,7 @@ def cell_checkpoint(out_dir: Path, prefix: str, cell: Cell) -> Path:
     return checkpoint_file(out_dir, cell_name(prefix, cell))
 
 
-def grid_stages(prefix: str, cells: Sequence[Cell], fn: Callable[..., Any],
-                *args: Any) -> dict[str, tuple[Callable[..., Any], tuple]]:
+def grid_stages(prefix: str, cells: Sequence[Cell], fn: Callable[..., Any], *args: Any) -> dict[str, Stage]:
     """The grid's stages `cell_name(prefix, cell) -> (fn, (cell, *args))`, for `RunContext.stages`: alone
     (`RunContext.grid`) or beside other stages in one pool; a repeated cell is refused."""
     names = [cell_name(prefix, cell) for cell in cells]
@@ -51,7 +52,7 @@ def grid_stages(prefix: str, cells: Sequence[Cell], fn: Callable[..., Any],
     return {name: (fn, (cell, *args)) for name, cell in zip(names, cells)}
 
 
-def grid_results(prefix: str, cells: Sequence[Cell], values: Mapping[str, Any]) -> "GridResults":
+def grid_results(prefix: str, cells: Sequence[Cell], values: Mapping[str, Any]) -> GridResults:
     """The cells' results, in cell order, from the stage values `values` (keyed by stage name)."""
     return GridResults([(dict(cell), values[cell_name(prefix, cell)]) for cell in cells])
 

@@ -46,3 +46,21 @@ def test_quick_reproduction_matches_the_reference_numbers(tmp_path):
     for name in ("beta_one_is_q_learning", "official_rule_equals_closed_form", "deep_losses_finite",
                  "preferred_bias_depends_on_problem:sb_mu-0.1", "preferred_bias_depends_on_problem:sb_mu+0.1"):
         assert verdicts[name] == "holds", name
+
+
+def test_the_tabular_stages_give_the_same_record_in_a_pool_as_in_process(tmp_path):
+    """Each tabular stage seeds itself: run in 2 worker processes (the quick run's pool, longest first) its values
+    equal those of the stages run one after the other in this process, and the record keeps their order."""
+    from reprolab.methods.balanced_q.experiment import CONFIGS, longest_first, tabular_stages
+    from reprolab.runtime.config import apply_overrides
+    from reprolab.runtime.results import RunContext
+
+    cfg = apply_overrides(CONFIGS["quick"], TINY)
+    stages = tabular_stages(cfg, 0)
+    assert list(longest_first(stages))[:2] == ["cliff", "frozenlake"]
+    assert sorted(longest_first(stages)) == sorted(stages)
+    alone = RunContext(tmp_path / "alone", progress=False).stages(stages, workers=1)
+    pooled = RunContext(tmp_path / "pool", progress=False).stages(longest_first(stages), workers=2)
+    assert json.dumps(alone) == json.dumps({name: pooled[name] for name in stages})
+    assert list(alone) == ["rule_check", "beta_one", "sb_mu-0.1", "sb_mu+0.1", "official_mu-0.5", "official_mu+0.5",
+                           "cliff", "frozenlake", "random_policy"]

@@ -325,13 +325,16 @@ def test_split_seed_per_trial_splits_each_trial_once_for_every_cell_of_its_seed(
     monkeypatch.setattr(domains, "split_per_trial", counted)
     domains._trial_task.cache_clear()
     tasks = {}
-    for cell in grid_cells(cfg, 0):
-        task = task_of(cell["task"], cfg, cell["seed"])
-        assert tasks.setdefault((cell["task"], cell["seed"]), task) is task
-    assert trials == [("rotated_digits", s) for s in range(3)] + [("rotated_digits_shift", s) for s in range(5)]
-    cached = task_of("rotated_digits_shift", cfg, 0)
-    assert cached is tasks["rotated_digits_shift", 0] and task_of("rotated_digits_shift", cfg, 1) is not cached
-    assert task_of("rotated_digits_shift", apply_overrides(cfg, ["holdout_rounding=floor"]), 0) is not cached
+    try:
+        for cell in grid_cells(cfg, 0):
+            task = task_of(cell["task"], cfg, cell["seed"])
+            assert tasks.setdefault((cell["task"], cell["seed"]), task) is task
+        assert trials == [("rotated_digits", s) for s in range(3)] + [("rotated_digits_shift", s) for s in range(5)]
+        cached = task_of("rotated_digits_shift", cfg, 0)
+        assert cached is tasks["rotated_digits_shift", 0] and task_of("rotated_digits_shift", cfg, 1) is not cached
+        assert task_of("rotated_digits_shift", apply_overrides(cfg, ["holdout_rounding=floor"]), 0) is not cached
+    finally:
+        domains._trial_task.cache_clear()                 # splits made through the counting stand-in
     unsplit = build_task("rotated_digits_shift", cfg.data_seed, cfg.label_shift, cfg.shift_target)
     afresh = split(unsplit, 5, 0)
     for new, old in zip((*cached.sources, cached.target), (*afresh.sources, afresh.target)):

@@ -188,3 +188,15 @@ def test_the_official_fill_is_built_once_per_training_loop(monkeypatch):
     mean = torch.tensor(module.CIFAR_MEAN)
     assert torch.equal(real_official(cifar, torch.Generator().manual_seed(4), 2, mean, True),
                        real_official(cifar, torch.Generator().manual_seed(4), 2, module.CIFAR_MEAN, True))
+
+
+@pytest.mark.parametrize("augmentation", ["crop_flip", "official"])
+def test_the_augmentation_gives_the_same_bits_inside_bf16_autocast(augmentation):
+    """The classifier's step augments inside the fast path's autocast block (`TrojanAttack.augmented_loss`): the
+    augmentation's operations (gathers, where, flips, float32 grid sampling) are ones autocast leaves alone."""
+    cfg = dataclasses.replace(TrojanExperimentConfig(), augment=True, augmentation=augmentation, dataset="cifar10")
+    x = torch.rand(16, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    outside = module.batch_augmentation(cfg, torch.Generator().manual_seed(1), x)(x)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        inside = module.batch_augmentation(cfg, torch.Generator().manual_seed(1), x)(x)
+    assert inside.dtype == torch.float32 and torch.equal(inside, outside)

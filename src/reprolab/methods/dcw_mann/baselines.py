@@ -114,10 +114,10 @@ def time_divisors(log: EventLog, cases: Sequence[int], whole_log: bool = False) 
     `whole_log` (Tax et al.'s code): over every event of every case of `log`, a case's first event counting 0 in both
     means."""
     if whole_log:
-        cases, first = range(len(log.times)), 0
+        counted, first = range(len(log.times)), 0
     else:
-        cases, first = [c for c in cases if len(log.traces[c]) > 1], 1
-    elapsed = [elapsed_times(log.times[c]) for c in cases]
+        counted, first = [c for c in cases if len(log.traces[c]) > 1], 1
+    elapsed = [elapsed_times(log.times[c]) for c in counted]
     gaps = np.concatenate([since_prev[first:] for since_prev, _ in elapsed])
     starts = np.concatenate([since_start[first:] for _, since_start in elapsed])
     return max(float(gaps.mean()), 1.0), max(float(starts.mean()), 1.0)

@@ -76,7 +76,9 @@ TaskName = Literal["rotated_digits", "rotated_digits_shift", "rotated_mnist_0", 
 DIGIT_DOMAINS = ("mnist", "usps", "digits")
 DIGITS_TASK_TARGETS = {"digits_to_usps": "usps", "digits_to_mnist": "mnist", "digits_to_uci": "digits"}
 SEPARATE_UNLABELED = ("digits_to_usps", "digits_to_mnist")   # their unlabelled images: the target's train split
-TRIAL_SPLITS_CACHED = 5     # the most run seeds of one task in the quick and paper grids (quick: 5 on a shifted task)
+# the most run seeds of one task in the quick and paper grids (quick: 5 on a shifted task); each cached split holds a
+# copy of its task's arrays (about 0.2 GB for a RotatedMNIST task)
+TRIAL_SPLITS_CACHED = 5
 
 
 @dataclasses.dataclass(frozen=True)

@@ -5,26 +5,40 @@ optimisers, evaluation) inside `MADExperimentConfig`, and the quick and paper co
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING, Callable, Literal, NamedTuple
+from typing import Literal
+
+import numpy as np
 
 from reprolab.methods.mad.distiller import DistillConfig
 from reprolab.runtime.config import ConfigError, check_at_least, check_options
 from reprolab.runtime.fast import FastPath
-
-if TYPE_CHECKING:
-    import numpy as np
 
 Case = Literal["digits", "mnist", "cifar10"]
 Teacher = Literal["mnist_lenet5", "digits_cnn16", "cifar10_resnet34", "cifar10_resnet34_constant_lr"]  # RECIPES
 Student = Literal["lenet5", "lenet5_half", "cnn16", "cnn6", "resnet34", "resnet18"]   # teachers.build_network
 
 
-class AccuracySelection(NamedTuple):
+@dataclasses.dataclass(frozen=True)
+class AccuracySelection:
     """How a run's reported student test accuracy is taken from its evaluations' accuracies acc_1 .. acc_n (in
-    evaluation order): the record key, the rule in words, and the rule itself."""
-    metric: str
-    description: str
-    select: Callable[[np.ndarray], float]
+    evaluation order): the mean of the last `last_k`, (acc_{n-k+1} + ... + acc_n) / k, or with `last_k` None the
+    best, max_i acc_i (DFAD keeps the checkpoint of its best test accuracy)."""
+    last_k: int | None
+
+    @property
+    def metric(self) -> str:
+        """The run record's key of the reported accuracy."""
+        return "best_accuracy" if self.last_k is None else "last_k_accuracy"
+
+    @property
+    def description(self) -> str:
+        """The rule in words, for the claims."""
+        if self.last_k is None:
+            return "the best of its evaluations, as DFAD keeps its best checkpoint"
+        return f"mean of the last {self.last_k} evaluations"
+
+    def select(self, acc: np.ndarray) -> float:
+        return float(acc.max()) if self.last_k is None else float(acc[-self.last_k:].mean())
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,15 +79,9 @@ class CaseConfig:
 
     @property
     def accuracy_selection(self) -> AccuracySelection:
-        """The reported student test accuracy: "last_k_accuracy" = (acc_{n-k+1} + ... + acc_n) / k with
-        k = `last_k`; with `selection="best"`, "best_accuracy" = max_i acc_i (DFAD keeps the checkpoint of its best
-        test accuracy)."""
-        if self.selection == "best":
-            return AccuracySelection("best_accuracy", "the best of its evaluations, as DFAD keeps its best checkpoint",
-                                     lambda acc: float(acc.max()))
-        k = self.last_k
-        return AccuracySelection("last_k_accuracy", f"mean of the last {k} evaluations",
-                                 lambda acc: float(acc[-k:].mean()))
+        """The reported student test accuracy: the mean of the last `last_k` evaluations, or with
+        `selection="best"` the best one."""
+        return AccuracySelection(None if self.selection == "best" else self.last_k)
 
 
 @dataclasses.dataclass(frozen=True)

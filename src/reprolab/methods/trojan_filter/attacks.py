@@ -78,9 +78,10 @@ class TrojanAttack:
 
     def augmented_loss(self, classifier, x: torch.Tensor, y: torch.Tensor, rate: float, gen: torch.Generator,
                        augment: Callable[[torch.Tensor], torch.Tensor], trigger_first: bool = False) -> torch.Tensor:
-        """`training_loss` with the training augmentation `augment`: of the batch augmented, then poisoned; with
-        `trigger_first` on an attack that `can_trigger_first`, of the batch poisoned, then every input of it
-        augmented (the classifier seen through `augment`)."""
+        """`training_loss` with `augment`, what the classifier takes of a batch (the training augmentation, and the
+        fast path's memory format): of the batch augmented, then poisoned; with `trigger_first` on an attack that
+        `can_trigger_first`, of the batch poisoned, then every input of it augmented (the classifier seen through
+        `augment`)."""
         if trigger_first and self.can_trigger_first:
             return self.training_loss(lambda xb: classifier(augment(xb)), x, y, rate, gen)
         return self.training_loss(classifier, augment(x), y, rate, gen)
