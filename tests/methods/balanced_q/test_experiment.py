@@ -55,7 +55,8 @@ def test_the_tabular_stages_give_the_same_record_in_a_pool_as_in_process(tmp_pat
     from reprolab.runtime.config import apply_overrides
     from reprolab.runtime.results import RunContext
 
-    cfg = apply_overrides(CONFIGS["quick"], TINY)
+    cfg = apply_overrides(CONFIGS["quick"], [*TINY, "sb_episodes=10", "official_episodes=10", "cliff_episodes=3",
+                                             "lake_episodes=5", "eval_episodes=2"])
     stages = tabular_stages(cfg, 0)
     assert list(longest_first(stages))[:2] == ["cliff", "frozenlake"]
     assert sorted(longest_first(stages)) == sorted(stages)
