@@ -17,11 +17,10 @@ equality check where two computations must agree:
   weights), so their ratio is the most stacking could gain. No equality: the batches differ."""
 
 import dataclasses
-import statistics
 
 import torch
 
-from benchmarks import timed
+from benchmarks import paired_medians, timed
 from reprolab.methods.aim.baselines import L2X, RowRMSprop, kernel_shap_scores, l2x_mask, lime_scores
 from reprolab.methods.aim.blackbox import BlackBoxConfig, WordCNN, embedding_black_box, train_word_cnn
 from reprolab.methods.aim.experiment import CONFIGS, load_text_task
@@ -152,11 +151,10 @@ def seed_stacking_bound_line(aim: AIM, x: torch.Tensor, seeds: int = 3, rounds: 
         for i in range(seeds):
             step(slice(i * batch, (i + 1) * batch))
 
-    times = [(timed(separate, 5), timed(lambda: step(slice(0, seeds * batch)), 5)) for _ in range(rounds)]
-    t_separate, t_stacked = (statistics.median(t[i] for t in times) for i in (0, 1))
+    t_separate, t_stacked, bound = paired_medians(
+        [(timed(separate, 5), timed(lambda: step(slice(0, seeds * batch)), 5)) for _ in range(rounds)])
     return (f"seed stacking bound, AIM step: {seeds} steps on {batch} snippets {t_separate * 1e3:.1f} ms, 1 step on "
-            f"{seeds * batch} {t_stacked * 1e3:.1f} ms (medians of {rounds} rounds), at most "
-            f"{statistics.median(a / b for a, b in times):.2f}x")
+            f"{seeds * batch} {t_stacked * 1e3:.1f} ms (medians of {rounds} rounds), at most {bound:.2f}x")
 
 
 def main() -> None:

@@ -17,13 +17,12 @@
 
 import copy
 import itertools
-import statistics
 import time
 
 import torch
 from torch import nn
 
-from benchmarks import timed
+from benchmarks import paired_medians, timed
 from reprolab.methods.domain_invariance.algorithms import DomainInvariant
 from reprolab.methods.domain_invariance.domains import build_task
 from reprolab.methods.domain_invariance.featurizers import build_featurizer
@@ -101,12 +100,11 @@ def relu_order_case() -> None:
         rounds = [(seconds_per_update(after, batches), seconds_per_update(first, batches)) for _ in range(ROUNDS)]
         assert all(torch.equal(a, b) for a, b in zip(after.parameters(), first.parameters())), \
             "the two orders gave different parameters"
-        t_after, t_first = (statistics.median(r[i] for r in rounds) for i in (0, 1))
+        t_first, t_after, speed_up = paired_medians([(f, a) for a, f in rounds])
         layout = "channels-last" if fast.channels_last else "NCHW"
         print(f"quick CNN update ({layout}, 5 x 32 of 16x16): ReLU after the pooling {t_after * 1e3:.1f} ms, "
-              f"before {t_first * 1e3:.1f} ms (medians of {ROUNDS} rounds), speed-up "
-              f"{statistics.median(f / a for a, f in rounds):.2f}x; parameters after {ROUNDS * UPDATES} updates "
-              "identical")
+              f"before {t_first * 1e3:.1f} ms (medians of {ROUNDS} rounds), speed-up {speed_up:.2f}x; parameters "
+              f"after {ROUNDS * UPDATES} updates identical")
 
 
 def seed_stacking_bound_case(seeds: int = 3) -> None:
@@ -121,11 +119,10 @@ def seed_stacking_bound_case(seeds: int = 3) -> None:
         rounds.append((alg, [sampler.minibatches() for _ in range(updates)]))
     seconds_per_update(*rounds[0])                                              # first allocations of both
     seconds_per_update(*rounds[1])
-    times = [[seconds_per_update(*case) * len(case[1]) for case in rounds] for _ in range(ROUNDS)]
-    separate, stacked = (statistics.median(t[i] for t in times) / UPDATES for i in (0, 1))
+    separate, stacked, bound = paired_medians([(seeds * seconds_per_update(*rounds[0]), seconds_per_update(*rounds[1]))
+                                               for _ in range(ROUNDS)])
     print(f"seed stacking bound, quick CNN (channels-last): {seeds} updates on 5 x 32 {separate * 1e3:.1f} ms, 1 "
-          f"update on 5 x {32 * seeds} {stacked * 1e3:.1f} ms (medians of {ROUNDS} rounds), at most "
-          f"{statistics.median(a / b for a, b in times):.2f}x")
+          f"update on 5 x {32 * seeds} {stacked * 1e3:.1f} ms (medians of {ROUNDS} rounds), at most {bound:.2f}x")
 
 
 def main() -> None:

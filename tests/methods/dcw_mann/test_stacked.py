@@ -111,10 +111,10 @@ def test_stacked_predictions_equal_each_models_own(variant, kwargs, official):
     """One stacked decoding of the same prefixes gives every seed's model its own greedy predictions (`predict`),
     in the default batches of one length and in the official padded blocks of 10."""
     models = _models(variant, **kwargs)
-    prefixes = _pairs(45, 12).prefixes
-    own = [predict(model, prefixes, 6, 7, official=official) for model in models]
-    assert stacked_predict(stacked_models(models), prefixes, 6, 7, official=official) == own
-    assert seed_predictions(models, prefixes, 6, TrainConfig(eval_batch=7), "cpu", official) == own
+    pairs = _pairs(45, 12)
+    own = [predict(model, pairs.prefixes, 6, 7, official=official) for model in models]
+    assert stacked_predict(stacked_models(models), pairs.prefixes, 6, 7, official=official) == own
+    assert seed_predictions(models, pairs, 6, TrainConfig(eval_batch=7), "cpu", official) == own
     assert len({tuple(map(tuple, p)) for p in own}) > 1                     # the seeds' models predict differently
 
 
@@ -127,8 +127,8 @@ def test_stacked_predictions_decode_to_each_batchs_longest_suffix_as_each_models
         own = [predict(model, pairs.prefixes, 3, 7, official=official, suffixes=pairs.suffixes) for model in models]
         assert stacked_predict(stacked_models(models), pairs.prefixes, 3, 7, official=official,
                                suffixes=pairs.suffixes) == own
-        assert seed_predictions(models, pairs.prefixes, 3, TrainConfig(eval_batch=7), "cpu", official,
-                                suffixes=pairs.suffixes) == own
+        assert seed_predictions(models, pairs, 3, TrainConfig(eval_batch=7, decode_to_longest_target=True), "cpu",
+                                official) == own
         assert own != [predict(model, pairs.prefixes, 3, 7, official=official) for model in models]
 
 
@@ -145,7 +145,7 @@ def test_budget_predictions_decode_only_where_the_budget_selected_another_evalua
     test = _pairs(30, 13)
     data = type("Data", (), {"test": test, "max_decode": 6})()
     cfg = TrainConfig(eval_batch=7)
-    preds = seed_predictions(models, test.prefixes, 6, cfg, "cpu")
+    preds = seed_predictions(models, test, 6, cfg, "cpu")
     budget = budget_predictions(models, selections, preds, data, cfg, "cpu")
     assert budget[0] is preds[0] and budget[2] is preds[2]
     assert predict(models[1], test.prefixes, 6, 7) == preds[1]                # the model keeps its best weights

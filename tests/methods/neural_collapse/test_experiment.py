@@ -161,8 +161,7 @@ def test_official_mnist_is_three_grey_channels_at_32_by_32_normalised_by_fixed_c
     images = rng.integers(0, 256, (3, 28, 28), dtype=np.uint8)
     images[0] = 77                                                  # a constant image resizes to itself
     x = experiment.official_mnist(images)
-    assert x.shape == (3, 3, 32, 32) and x.dtype == np.float32
-    assert (x == x[:, :1]).all()                                    # Grayscale(3): three equal channels
+    assert x.shape == (3, 1, 32, 32) and x.dtype == np.float32
     assert (x[0] == (np.float32(77) / np.float32(255) - np.float32(0.1307)) / np.float32(0.3081)).all()
     # PIL's bilinear upsampling is torch's bilinear interpolation (half-pixel centres), rounded to uint8
     reference = torch.nn.functional.interpolate(torch.from_numpy(images[:, None].astype(np.float64)), size=(32, 32),
@@ -173,7 +172,10 @@ def test_official_mnist_is_three_grey_channels_at_32_by_32_normalised_by_fixed_c
     monkeypatch.setattr(experiment, "load_mnist", lambda split: data)
     load = experiment.load_real_data.__wrapped__                    # not the per-process cache
     official, _, shape = load("mnist", "official")
-    assert shape == (3, 32, 32) and torch.equal(official, torch.from_numpy(x))
+    assert shape == (3, 32, 32) and official.shape == (3, 3, 32, 32)
+    assert (official == official[:, :1]).all()                      # Grayscale(3): three equal channels
+    assert torch.equal(official[:, :1], torch.from_numpy(x))
+    assert torch.equal(official[torch.tensor([2, 0])], torch.from_numpy(np.repeat(x[[2, 0]], 3, axis=1)))
     assert load("mnist")[2] == load("mnist", "reprolab")[2] == (1, 28, 28)
 
 

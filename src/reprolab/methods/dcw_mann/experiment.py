@@ -246,11 +246,12 @@ def tax_run(data: LogData, cfg: DcwMannConfig, seed: int) -> dict[str, Any]:
             "seconds_per_prediction": (time.perf_counter() - start) / len(data.test)}
 
 
-def seed_predictions(models: list[SuffixModel], prefixes, max_decode: int, train_cfg: TrainConfig, device: str,
-                     official: bool = False, suffixes=None) -> list[list[list[int]]]:
-    """Each model's test predictions (`training.predict`; `suffixes`: the true suffixes that set the decoder steps,
+def seed_predictions(models: list[SuffixModel], pairs: Pairs, max_decode: int, train_cfg: TrainConfig, device: str,
+                     official: bool = False) -> list[list[list[int]]]:
+    """Each model's predictions for the prefixes of `pairs` (`training.predict`; the decoder steps set by
     `training.decoding_targets`); several models of one kind decode in one stacked pass (`stacked.stacked_predict`,
     the same predictions to float rounding)."""
+    prefixes, suffixes = pairs.prefixes, decoding_targets(pairs, train_cfg)
     if len(models) == 1:
         return [predict(models[0], prefixes, max_decode, train_cfg.eval_batch, device, official, suffixes)]
     return stacked_predict(stacked_models(models).to(device), prefixes, max_decode, train_cfg.eval_batch, device,
@@ -266,9 +267,8 @@ def budget_predictions(models: list[SuffixModel], selections: list[Selection], p
     budget_models = [copy.deepcopy(models[i]) for i in differ]
     for i, model in zip(differ, budget_models):
         model.load_state_dict(selections[i].within_budget.state)
-    decoded = dict(zip(differ, seed_predictions(budget_models, data.test.prefixes, data.max_decode, train_cfg,
-                                                device, train_cfg.official_eval_batches,
-                                                decoding_targets(data.test, train_cfg)))) if differ else {}
+    decoded = dict(zip(differ, seed_predictions(budget_models, data.test, data.max_decode, train_cfg, device,
+                                                train_cfg.official_eval_batches))) if differ else {}
     return [None if sel.within_budget is None else decoded.get(i, preds[i]) for i, sel in enumerate(selections)]
 
 
@@ -279,14 +279,12 @@ def scored_runs(models: list[SuffixModel], records: list[dict[str, Any]], select
     scoring of the first `official_test_pairs`, the weights selected within the equal-seconds budget, and (with
     `trace`) the first model's memory trace. `seconds_per_prediction`: the test decoding's seconds / models / pairs."""
     start = time.perf_counter()
-    preds = seed_predictions(models, data.test.prefixes, data.max_decode, train_cfg, device,
-                             train_cfg.official_eval_batches, decoding_targets(data.test, train_cfg))
+    preds = seed_predictions(models, data.test, data.max_decode, train_cfg, device, train_cfg.official_eval_batches)
     seconds = (time.perf_counter() - start) / len(models)
     official = data.test.subset(range(min(len(data.test), cfg.official_test_pairs or len(data.test))))
     # the same weights scored as the official test loop does (batches of 10 in order, padded): a prediction
     # there depends on the other prefixes of its batch, so the two scorings differ by that dependence alone
-    official_preds = seed_predictions(models, official.prefixes, data.max_decode, train_cfg, device, official=True,
-                                      suffixes=decoding_targets(official, train_cfg))
+    official_preds = seed_predictions(models, official, data.max_decode, train_cfg, device, official=True)
     budget_preds = budget_predictions(models, selections, preds, data, train_cfg, device)
     out = []
     for model, record, seed_preds, seed_official, seed_budget in zip(models, records, preds, official_preds,

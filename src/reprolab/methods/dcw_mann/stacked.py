@@ -56,6 +56,10 @@ class StackedModels(nn.Module):
         if not models or len(configs) != 1:
             raise ValueError(f"{type(self).__name__} needs at least one model, all of one config, class and "
                              f"vocabulary")
+        if models[0].mixes_samples:
+            raise ValueError("these models mix the samples of a batch over its padded length (the seq2seq's "
+                             "time_major_attention), which stacking seeds changes: train and score them one seed at "
+                             "a time")
         self.cfg, self.vocab, self.seeds = models[0].cfg, models[0].vocab, len(models)
         params, _ = torch.func.stack_module_state(list(models))
         self.names = list(params)
@@ -133,9 +137,6 @@ class StackedSeq2Seq(StackedModels):
 
     def __init__(self, models: Sequence[Seq2SeqAttention]):
         super().__init__(models)
-        if self.cfg.time_major_attention:
-            raise ValueError("time_major_attention mixes the samples of a batch over its padded length, which "
-                             "stacking seeds changes: train and score such seq2seq models one seed at a time")
         self.decode_steps = models[0].decode_steps
 
     def forward(self, prefix: torch.Tensor, starts: Sequence[int], decode_steps: int,

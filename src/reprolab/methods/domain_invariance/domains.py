@@ -368,8 +368,7 @@ def digits_multisource(target: Literal["usps", "mnist", "digits"], data_seed: in
                        target_split: TargetSplit = "all") -> DomainTask:
     """MNIST, USPS and UCI digits, one of them the target (module docstring); `target_split` cuts the scored images
     of the target (U and M: their test split, in file order; D: permuted) as `_target_and_unlabeled` does."""
-    if target not in DIGIT_DOMAINS:
-        raise ValueError(f"target must be one of {DIGIT_DOMAINS}, got {target!r}")
+    check_choice("target", target, DIGIT_DOMAINS)
     rng = np.random.default_rng(data_seed)
     sources = []
     for name in (n for n in DIGIT_DOMAINS if n != target):

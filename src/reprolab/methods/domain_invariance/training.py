@@ -41,6 +41,7 @@ from reprolab.methods.domain_invariance.algorithms import Algorithm
 from reprolab.methods.domain_invariance.domains import DomainTask
 from reprolab.methods.domain_invariance.penalties import compressed_penalty, general_penalty
 from reprolab.nets.init import redraw_parameters
+from reprolab.runtime.config import check_choice
 from reprolab.runtime.train import run_loop
 
 Sampling = Literal["uniform", "class_balanced"]
@@ -196,10 +197,9 @@ def evaluation_cadence(steps: int, eval_every: int, schedule: EvalSchedule) -> d
     """`run_loop`'s evaluation arguments for a run of `steps` updates: "multiples", after eval_every, 2 eval_every,
     ... updates; "domainbed", after 1, 1 + eval_every, 1 + 2 eval_every, ... updates (DomainBed evaluates after the
     update of every step whose 0-based index is a multiple of checkpoint_freq). Both also after the last update."""
+    check_choice("eval_schedule", schedule, EvalSchedule)
     if schedule == "domainbed":
         return {"eval_every": 0, "eval_steps": tuple(range(1, steps + 1, eval_every))}
-    if schedule != "multiples":
-        raise ValueError(f"eval_schedule must be 'multiples' or 'domainbed', got {schedule!r}")
     return {"eval_every": eval_every, "eval_steps": ()}
 
 

@@ -50,14 +50,14 @@ class TeacherRecipe:
     augment: bool = False
 
 
+CIFAR10_RESNET34 = TeacherRecipe("cifar10", "resnet34", "sgd", 0.1, 200, 128, weight_decay=5e-4, lr_step_epochs=80,
+                                 augment=True)
 RECIPES = {
     "mnist_lenet5": TeacherRecipe("mnist", "lenet5", "sgd", 0.01, 10, 256, weight_decay=1e-4),
     "digits_cnn16": TeacherRecipe("digits", "cnn16", "adam", 1e-3, 30, 64),
-    "cifar10_resnet34": TeacherRecipe("cifar10", "resnet34", "sgd", 0.1, 200, 128, weight_decay=5e-4,
-                                      lr_step_epochs=80, augment=True),
+    "cifar10_resnet34": CIFAR10_RESNET34,
     # DFAD's README command without `--scheduler`: the step at 80 epochs never happens
-    "cifar10_resnet34_constant_lr": TeacherRecipe("cifar10", "resnet34", "sgd", 0.1, 200, 128, weight_decay=5e-4,
-                                                  augment=True),
+    "cifar10_resnet34_constant_lr": dataclasses.replace(CIFAR10_RESNET34, lr_step_epochs=0),
 }
 
 

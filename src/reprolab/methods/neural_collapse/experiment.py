@@ -218,8 +218,8 @@ def load_real_data(dataset: str, mnist_preprocessing: MNISTPreprocessing = "repr
         raise ValueError(f"real_dataset must be one of {list(loaders)}, got {dataset!r}")
     data = loaders[dataset]("train")
     if dataset == "mnist" and mnist_preprocessing == "official":
-        x = official_mnist(data.x)
-        return torch.from_numpy(x), torch.from_numpy(data.y), tuple(x.shape[1:])
+        x = torch.from_numpy(official_mnist(data.x)).expand(-1, 3, -1, -1)   # Grayscale(3): one channel's memory
+        return x, torch.from_numpy(data.y), tuple(x.shape[1:])
     x = data.x.astype(np.float32) / 255.0
     x = x[:, None] if x.ndim == 3 else x.transpose(0, 3, 1, 2)
     return torch.from_numpy(normalised(x, dataset)), torch.from_numpy(data.y), tuple(x.shape[1:])
@@ -236,15 +236,16 @@ def normalised(x: np.ndarray, dataset: str) -> np.ndarray:
 
 
 def official_mnist(images: np.ndarray) -> np.ndarray:
-    """The official code's MNIST input (`datasets.py`: Grayscale(3), Resize(32), ToTensor, Normalize(0.1307, 0.3081)):
-    each (28, 28) uint8 image resized to 32 x 32 by PIL's bilinear filter (torchvision's Resize of a PIL image, which
-    rounds to uint8), scaled to [0, 1], (x - 0.1307) / 0.3081 in float32, repeated over 3 channels -> (N, 3, 32, 32)."""
+    """The official code's MNIST input (`datasets.py`: Grayscale(3), Resize(32), ToTensor, Normalize(0.1307, 0.3081))
+    but for Grayscale(3)'s three equal channels, which `load_real_data` gives as a view: each (28, 28) uint8 image
+    resized to 32 x 32 by PIL's bilinear filter (torchvision's Resize of a PIL image, which rounds to uint8), scaled
+    to [0, 1], (x - 0.1307) / 0.3081 in float32 -> (N, 1, 32, 32)."""
     from PIL import Image
 
     resized = np.stack([np.asarray(Image.fromarray(image).resize((32, 32), Image.Resampling.BILINEAR))
                         for image in np.asarray(images, np.uint8)])
     x = (resized.astype(np.float32) / np.float32(255.0) - np.float32(MNIST_MEAN)) / np.float32(MNIST_STD)
-    return np.repeat(x[:, None], 3, axis=1)
+    return x[:, None]
 
 
 def real_gof_target(recipe: RealRecipe, depth: int, mapped: theory.UFMProblem, lambdas: GOFLambdas = "mapped",

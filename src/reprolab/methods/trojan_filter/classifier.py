@@ -28,14 +28,14 @@ from reprolab.runtime.train import LoopCheckpoints, ShuffledBatches, run_loop
 
 CIFAR_MEAN, CIFAR_STD = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)
 MNIST_MEAN, MNIST_STD = (0.5,), (0.5,)
+NORMALISATION = {"mnist": (MNIST_MEAN, MNIST_STD), "cifar10": (CIFAR_MEAN, CIFAR_STD)}   # per channel
 CROP_PADDING = 5                      # the WaNet code's random crop
 
 
 def make_classifier(dataset: str) -> torch.nn.Module:
     """The dataset's network (`config.CLASSIFIER_NETS`: NetCMNIST on MNIST, PreActResNet18 on CIFAR-10); both take
     [0, 1] images and normalise inside."""
-    mean, std = (MNIST_MEAN, MNIST_STD) if dataset == "mnist" else (CIFAR_MEAN, CIFAR_STD)
-    return Normalized(CLASSIFIER_NETS[dataset](), mean, std)
+    return Normalized(CLASSIFIER_NETS[dataset](), *NORMALISATION[dataset])
 
 
 def batch_augmentation(cfg: TrojanExperimentConfig, gen: torch.Generator,
@@ -48,8 +48,7 @@ def batch_augmentation(cfg: TrojanExperimentConfig, gen: torch.Generator,
     if not cfg.augment:
         return lambda x: x
     if cfg.augmentation == "official":
-        mean = MNIST_MEAN if cfg.dataset == "mnist" else CIFAR_MEAN
-        fill = torch.tensor(mean, dtype=images.dtype, device=images.device)
+        fill = torch.tensor(NORMALISATION[cfg.dataset][0], dtype=images.dtype, device=images.device)   # the mean
         return lambda x: official_augment(x, gen, CROP_PADDING, fill, flip=cfg.dataset == "cifar10")
     return lambda x: random_crop_flip(x, gen, CROP_PADDING)
 
