@@ -1,3 +1,5 @@
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -111,8 +113,11 @@ def test_the_unlabelled_target_batch_comes_from_the_unlabelled_images_only():
     alg.update = lambda minibatches, unlabeled=None: (seen.append(unlabeled), update(minibatches, unlabeled))[1]
     _fit(alg, task, unlabeled_target=True)
     assert len(seen) == 4 and all(u.shape == (4, 1, 4, 4) and torch.all(u == 0.77) for u in seen)
-    with pytest.raises(ValueError, match="task 'tiny' has none"):
-        _fit(_erm(0), _task(unlabeled=False), unlabeled_target=True)
+    empty = dataclasses.replace(task, unlabeled=task.unlabeled[:0])
+    assert task.has_unlabeled and not empty.has_unlabeled and not _task(unlabeled=False).has_unlabeled
+    for without in (_task(unlabeled=False), empty):
+        with pytest.raises(ValueError, match="task 'tiny' has none"):
+            _fit(_erm(0), without, unlabeled_target=True)
 
 
 def test_the_domainbed_schedule_evaluates_after_1_1_plus_k_eval_every_updates_and_the_last():

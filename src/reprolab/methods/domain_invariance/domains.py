@@ -145,6 +145,11 @@ class DomainTask:
     def input_shape(self) -> tuple[int, int, int]:
         return tuple(self.sources[0].x_train.shape[1:])  # type: ignore[return-value]
 
+    @property
+    def has_unlabeled(self) -> bool:
+        """Whether the task holds at least one unlabelled target image (multi-source domain adaptation)."""
+        return self.unlabeled is not None and len(self.unlabeled) > 0
+
 
 def from_arrays(name: str, sources: Mapping[str, tuple[ArrayLike, ArrayLike]],
                 target: tuple[str, ArrayLike, ArrayLike], num_classes: int, holdout: float = HOLDOUT,

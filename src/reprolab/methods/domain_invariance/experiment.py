@@ -340,7 +340,7 @@ def checked_task(name: TaskName, cfg: DomainInvarianceConfig, seed: int) -> Doma
     """`task_of`, refused when `train.unlabeled_target` finds no unlabelled target images in it (a `uda_fraction` so
     small that its cut holds none)."""
     task = task_of(name, cfg, seed)
-    if cfg.train.unlabeled_target and (task.unlabeled is None or len(task.unlabeled) == 0):
+    if cfg.train.unlabeled_target and not task.has_unlabeled:
         raise ConfigError(f"config key 'uda_fraction' {cfg.uda_fraction} leaves task {name!r} no unlabelled target "
                           f"image for 'train.unlabeled_target'")
     return task

@@ -219,7 +219,7 @@ def train(algorithm: Algorithm, task: DomainTask, *, steps: int, batch_per_domai
     if algorithm.num_domains != len(task.sources):
         raise ValueError(f"the algorithm was built for {algorithm.num_domains} source domains, the task "
                          f"{task.name!r} has {len(task.sources)}")
-    if unlabeled_target and (task.unlabeled is None or not len(task.unlabeled)):
+    if unlabeled_target and not task.has_unlabeled:
         raise ValueError(f"unlabeled_target needs unlabelled target images, and task {task.name!r} has none: build "
                          "it with uda_fraction > 0 (build_task) or pass unlabeled= (from_arrays)")
     if reinit and int(algorithm.update_count):
