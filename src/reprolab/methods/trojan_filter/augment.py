@@ -94,8 +94,9 @@ def apply_official(x: torch.Tensor, draw: OfficialDraw, padding: int, fill: torc
     if draw.offsets is not None:
         x = pad_crop(x, draw.offsets, padding, fill)
     if draw.rotated is not None:
-        turn = draw.rotated.to(x.device).view(n, 1, 1, 1)
-        x = torch.where(turn, rotate(x, draw.angles, fill), x)
+        turned = rotate(x, draw.angles, fill)
+        # every image turns with kornia 0.3.x's rotation (ROTATION_IMAGE_PROBABILITY 1): no selection to make
+        x = turned if bool(draw.rotated.all()) else torch.where(draw.rotated.to(x.device).view(n, 1, 1, 1), turned, x)
     if draw.flipped is not None:
         x = flip_where(x, draw.flipped)
     return x
