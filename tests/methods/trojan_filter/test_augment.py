@@ -111,6 +111,8 @@ def test_apply_official_crops_then_rotates_then_flips():
     cropped = pad_crop(x, offsets, 2, fill)
     assert torch.equal(out[0], rotate(cropped, torch.tensor([20.0, 20.0]), fill)[0])  # rotated, not flipped
     assert torch.equal(out[1], cropped[1].flip(-1))                                    # not rotated, flipped
+    every = OfficialDraw(offsets, torch.tensor([True, True]), torch.tensor([20.0, -5.0]), None)  # kornia 0.3.x
+    assert torch.equal(apply_official(x, every, 2, fill), rotate(cropped, torch.tensor([20.0, -5.0]), fill))
     assert torch.equal(apply_official(x, OfficialDraw(None, None, None, None), 2, fill), x)
 
 
