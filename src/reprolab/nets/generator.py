@@ -12,6 +12,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from reprolab.runtime.config import check_choice
+
 
 class GeneratorA(nn.Module):
     def __init__(self, nz: int = 100, ngf: int = 64, img_size: int = 32, channels: int = 1,
@@ -19,8 +21,7 @@ class GeneratorA(nn.Module):
         super().__init__()
         if img_size % 4:
             raise ValueError(f"img_size must be a multiple of 4, got {img_size}")
-        if upsample not in ("nearest", "bilinear"):
-            raise ValueError(f"upsample must be 'nearest' or 'bilinear', got {upsample!r}")
+        check_choice("upsample", upsample, ("nearest", "bilinear"))
         if conditional not in ("uncond", "sum", "cat") or (conditional != "uncond" and num_classes < 2):
             raise ValueError(f"conditional must be 'uncond', or 'sum'/'cat' with num_classes >= 2; got "
                              f"{conditional!r}, num_classes={num_classes}")

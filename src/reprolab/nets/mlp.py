@@ -7,6 +7,8 @@ from typing import Literal
 import torch
 from torch import nn
 
+from reprolab.runtime.config import check_choice
+
 
 class MLPBackbone(nn.Module):
     """`depth` x [Linear -> ReLU (-> BatchNorm1d)], optionally a final BatchNorm1d or a final Linear feature layer.
@@ -24,8 +26,7 @@ class MLPBackbone(nn.Module):
         super().__init__()
         if depth < 1 or width < 1 or in_dim < 1:
             raise ValueError(f"in_dim, width and depth must be >= 1, got {in_dim}, {width}, {depth}")
-        if init not in ("pytorch", "official_nc"):
-            raise ValueError(f"init must be 'pytorch' or 'official_nc', got {init!r}")
+        check_choice("init", init, ("pytorch", "official_nc"))
         layers: list[nn.Module] = [nn.Flatten()]
         dim = in_dim
         for _ in range(depth):

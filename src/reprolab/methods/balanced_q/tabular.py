@@ -22,6 +22,7 @@ import numpy as np
 
 from reprolab.methods.balanced_q.rule import ETA, balanced_target, official_beta
 from reprolab.rl.tabular import TabularAgent, masked_max, masked_min
+from reprolab.runtime.config import check_choice
 
 BetaBarMode = Literal["fixed", "episode_reset", "running_mean"]
 
@@ -31,8 +32,7 @@ class BalancedQ(TabularAgent):
                  beta_bar_value: float = 1.0, prior_weight: float = 1.0, fixed_beta: float | None = None,
                  official_gamma_min_only: bool = False, reset_old_each_episode: bool = False, **kwargs):
         super().__init__(n_runs, env, **kwargs)
-        if beta_bar not in ("fixed", "episode_reset", "running_mean"):
-            raise ValueError(f"beta_bar must be 'fixed', 'episode_reset' or 'running_mean', got {beta_bar!r}")
+        check_choice("beta_bar", beta_bar, BetaBarMode)
         if fixed_beta is not None and not 0.0 <= fixed_beta <= 1.0:
             raise ValueError(f"fixed_beta must lie in [0, 1], got {fixed_beta}")
         self.eta, self.mode, self.fixed_beta = eta, beta_bar, fixed_beta

@@ -27,6 +27,7 @@ from typing import Any, Literal, Sequence
 import numpy as np
 
 from reprolab.data.eventlogs import event_log_file
+from reprolab.runtime.config import check_choice
 
 CSV_COLUMNS = ("CaseID", "ActivityID", "CompleteTimestamp")
 XES_COLUMNS = ("case:concept:name", "concept:name", "time:timestamp")
@@ -251,8 +252,7 @@ def split_cases(log: EventLog, train_fraction: float = 2 / 3, val_fraction: floa
                 order: SplitOrder = "file") -> CaseSplit:
     """Cases, never prefixes, are split (a prefix-level split leaks cases): the first `train_fraction` of the
     cases in `order` train (the last `val_fraction` of them validate), the rest test."""
-    if order not in ("file", "time"):
-        raise ValueError(f"order must be 'file' or 'time', got {order!r}")
+    check_choice("order", order, SplitOrder)
     if not (0 < train_fraction < 1 and 0 <= val_fraction < 1):
         raise ValueError(f"need 0 < train_fraction < 1 and 0 <= val_fraction < 1, got {train_fraction}, "
                          f"{val_fraction}")

@@ -31,7 +31,7 @@ from reprolab.methods.dcw_mann.model import EOS, MemoryEncoderDecoder, ModelConf
 from reprolab.methods.dcw_mann.seq2seq import Seq2SeqAttention, Seq2SeqConfig, attention_steps
 from reprolab.methods.dcw_mann.training import (TrainConfig, first_step_probabilities, longest_suffix, predict,
                                                 tokens, train)
-from reprolab.runtime.config import config_to_dict
+from reprolab.runtime.config import check_choice, config_to_dict
 from reprolab.runtime.io import atomic_write
 
 Variant = Literal["lstm_shared", "lstm_seq2seq", "dnc", "dc_mann", "dcw_mann"]
@@ -99,8 +99,7 @@ class SuffixPredictor:
     def __init__(self, variant: Variant = "dcw_mann", model: ModelConfig | Seq2SeqConfig | None = None,
                  training: TrainConfig | None = None, val_fraction: float = 0.1, epochs: float | None = None,
                  seed: int = 0, device: str = "cpu"):
-        if variant not in VARIANTS:
-            raise ValueError(f"variant must be one of {list(VARIANTS)}, got {variant!r}")
+        check_choice("variant", variant, VARIANTS)
         config_type = Seq2SeqConfig if variant == SEQ2SEQ else ModelConfig
         if model is not None and not isinstance(model, config_type):
             raise ValueError(f"variant {variant!r} takes a {config_type.__name__}, got {type(model).__name__}")

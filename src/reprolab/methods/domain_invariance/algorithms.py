@@ -25,6 +25,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from reprolab.methods.domain_invariance.penalties import PenaltyFeatures, compressed_penalty, general_penalty, ramp
+from reprolab.runtime.config import check_choice
 
 Invariance = Literal["general", "compressed"]
 Minibatches = Sequence[tuple[torch.Tensor, torch.Tensor]]
@@ -114,14 +115,12 @@ class DomainInvariant(Algorithm):
                  penalty_features: PenaltyFeatures = "l2norm", use_ramp: bool = True,
                  optim: OptimConfig = OptimConfig(), featurizer_per_domain: bool = False):
         super().__init__(featurizer, feature_dim, num_classes, num_domains)
-        if invariance not in ("general", "compressed"):
-            raise ValueError(f"invariance must be 'general' or 'compressed', got {invariance!r}")
+        check_choice("invariance", invariance, Invariance)
         if not lam >= 0:
             raise ValueError(f"lambda (the penalty weight) must be >= 0, got {lam}")
         if total_steps is not None and total_steps < 1:
             raise ValueError(f"total_steps must be >= 1 (or None: the run's length), got {total_steps}")
-        if penalty_features not in ("l2norm", "raw"):
-            raise ValueError(f"penalty_features must be 'l2norm' or 'raw', got {penalty_features!r}")
+        check_choice("penalty_features", penalty_features, PenaltyFeatures)
         self.invariance, self.lam, self.total_steps = invariance, lam, total_steps
         self.ramp_follows_run = total_steps is None
         self.penalty_features, self.use_ramp = penalty_features, use_ramp

@@ -41,6 +41,7 @@ from torch.nn import functional as F
 from reprolab.methods.mbec.model import HIDDEN, KEY_DIM, PROJ_DIM, MBECNetwork
 from reprolab.rl.dqn import DQNAgent, DQNConfig, TargetRule
 from reprolab.rl.memory import EpisodicMemory
+from reprolab.runtime.config import check_choice
 from reprolab.runtime.train import restore_state, state_of
 
 
@@ -90,8 +91,7 @@ class MBECConfig:
         if self.fixed_beta is not None and not 0.0 <= self.fixed_beta <= 1.0:
             raise ValueError(f"fixed_beta must lie in [0, 1] or be None, got {self.fixed_beta}")
         for name, options in (("recall", ("official", "teacher_forcing")), ("init", ("official", "pytorch"))):
-            if getattr(self, name) not in options:
-                raise ValueError(f"{name} must be one of {options}, got {getattr(self, name)!r}")
+            check_choice(name, getattr(self, name), options)
 
 
 def official_dqn_config(**changes) -> DQNConfig:

@@ -32,7 +32,7 @@ from reprolab.methods.neural_collapse.real import NCNetwork, RealRecipe, full_ba
 from reprolab.methods.neural_collapse.theory import CollapsedRow
 from reprolab.methods.neural_collapse.plots import plot_real_runs, plot_singular_values
 from reprolab.runtime.fast import FastPath, check_fast_path, fast_settings
-from reprolab.runtime.config import check_at_least, check_options, ConfigError
+from reprolab.runtime.config import check_at_least, check_choice, check_options, ConfigError
 from reprolab.runtime.grid import cell_checkpoint
 from reprolab.runtime.distributed import cleanup, init_distributed
 from reprolab.runtime.results import RunContext, RunResult
@@ -214,8 +214,7 @@ def load_real_data(dataset: str, mnist_preprocessing: MNISTPreprocessing = "repr
     shape. Kept per process for the next cell of the same dataset; callers index the tensors and never write to
     them."""
     loaders = {"mnist": load_mnist, "cifar10": load_cifar10}
-    if dataset not in loaders:
-        raise ValueError(f"real_dataset must be one of {list(loaders)}, got {dataset!r}")
+    check_choice("real_dataset", dataset, tuple(loaders))
     data = loaders[dataset]("train")
     if dataset == "mnist" and mnist_preprocessing == "official":
         x = torch.from_numpy(official_mnist(data.x)).expand(-1, 3, -1, -1)   # Grayscale(3): one channel's memory

@@ -27,7 +27,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from reprolab.runtime.config import AT_LEAST_ONE, NON_NEGATIVE, POSITIVE
+from reprolab.runtime.config import AT_LEAST_ONE, NON_NEGATIVE, POSITIVE, check_choice
 from reprolab.nets.scoring import prediction_accuracy
 from reprolab.runtime.fast import FastPath, autocast, fast_batch, fast_model
 from reprolab.runtime.train import LoopCheckpoints, StepLosses, run_loop
@@ -186,8 +186,7 @@ class FilterDefense:
     """
 
     def __init__(self, classifier: nn.Module, filt: nn.Module, mode: str = "ftc", reject: bool = True):
-        if mode not in ("filter", "ftc"):
-            raise ValueError(f"mode must be 'filter' or 'ftc', got {mode!r}")
+        check_choice("mode", mode, ("filter", "ftc"))
         self.classifier, self.filter, self.mode, self.reject = freeze(classifier), filt.eval(), mode, reject
 
     @torch.no_grad()
