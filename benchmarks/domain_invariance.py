@@ -109,17 +109,17 @@ def relu_order_case() -> None:
 
 def seed_stacking_bound_case(seeds: int = 3) -> None:
     task = build_task("rotated_digits")
-    rounds = []
+    setups = []
     for batch, updates in ((32, seeds * UPDATES), (32 * seeds, UPDATES)):
         torch.manual_seed(0)
         featurizer, dim = build_featurizer("quick_cnn", task.input_shape, fast=FastPath(channels_last=True))
         alg = DomainInvariant(featurizer, dim, task.num_classes, len(task.sources), invariance="compressed",
                               lam=1.0, total_steps=updates * (ROUNDS + 1))
         sampler = SourceSampler(task, batch, seed=0)
-        rounds.append((alg, [sampler.minibatches() for _ in range(updates)]))
-    seconds_per_update(*rounds[0])                                              # first allocations of both
-    seconds_per_update(*rounds[1])
-    separate, stacked, bound = paired_medians([(seeds * seconds_per_update(*rounds[0]), seconds_per_update(*rounds[1]))
+        setups.append((alg, [sampler.minibatches() for _ in range(updates)]))
+    seconds_per_update(*setups[0])                                              # first allocations of both
+    seconds_per_update(*setups[1])
+    separate, stacked, bound = paired_medians([(seeds * seconds_per_update(*setups[0]), seconds_per_update(*setups[1]))
                                                for _ in range(ROUNDS)])
     print(f"seed stacking bound, quick CNN (channels-last): {seeds} updates on 5 x 32 {separate * 1e3:.1f} ms, 1 "
           f"update on 5 x {32 * seeds} {stacked * 1e3:.1f} ms (medians of {ROUNDS} rounds), at most {bound:.2f}x")
