@@ -9,7 +9,10 @@ the same iterations (float32 tolerance). The same for decoding (`stacked.stacked
 seed, on the first 3,300 test pairs, with the weights those iterations gave; equality: the same predictions), and
 the official batches of 10 joined by their padded length (`training.official_blocks`) against one `predict` per
 block (equality: the same predictions). And the cost of one training iteration of each model (one seed, `train`),
-in ms and relative to the LSTM seq2seq's: the ratios the quick config's equal-seconds budgets use.
+in ms and relative to the LSTM seq2seq's: the ratios the quick config's equal-seconds budgets use (eager memory
+steps). And the stacked training of the memory models with the eager against the compiled memory step
+(`memory.compiled_step`, the quick run's setting), in alternating rounds; equality: the same weights (float32
+tolerance).
 """
 
 import dataclasses
@@ -17,7 +20,7 @@ import time
 
 import torch
 
-from benchmarks import timed
+from benchmarks import paired_medians, timed
 from reprolab.methods.dcw_mann import memory as mem
 from reprolab.methods.dcw_mann.experiment import CONFIGS, log_data
 from reprolab.methods.dcw_mann.predictor import build_model, train_config_for
@@ -95,6 +98,8 @@ def main() -> None:
     for log, variant in (("helpdesk", "dcw_mann"), ("helpdesk", "dnc"), ("bpi_12_w", "dcw_mann"),
                          ("helpdesk", "lstm_seq2seq"), ("bpi_12_w", "lstm_seq2seq")):
         stacked_against_separate(log, variant)
+    for log, variant in (("helpdesk", "dnc"), ("helpdesk", "dcw_mann"), ("bpi_12_w", "dcw_mann")):
+        compiled_against_eager(log, variant)
     for name, slots, width in (("quick: N 16, W 32", 16, 32), ("paper: N 64, W 64", 64, 64)):
         state, iface = random_case(32, slots, width, 1, seed=0)
         fast, slow = mem.step(state, iface), per_sample_step(state, iface)
@@ -110,6 +115,7 @@ def main() -> None:
 
 
 STACK_ITERATIONS = 60
+COMPILE_ITERATIONS = 40
 DECODE_PAIRS = 3300                   # the quick run's official scoring: the first 3,300 test pairs
 COST_ITERATIONS = 60
 WARM_UP = 5
@@ -123,10 +129,12 @@ def quick_data(log: str):
     return data, dataclasses.replace(cfg.train, max_decode=data.max_decode, eval_every=10**6)
 
 
-def quick_model(name: str, data, seed: int):
+def quick_model(name: str, data, seed: int, compiled: bool = False):
+    """Seed `seed`'s model `name` at the quick sizes; a memory model's step eager unless `compiled` (the quick run
+    compiles it; the iteration costs of the equal-seconds budget are eager costs)."""
     cfg = CONFIGS["quick"]
     torch.manual_seed(seed)
-    model_cfg = cfg.seq2seq if name == "lstm_seq2seq" else cfg.model
+    model_cfg = cfg.seq2seq if name == "lstm_seq2seq" else dataclasses.replace(cfg.model, compile_memory=compiled)
     return build_model(name, data.log.num_activities + 2, model_cfg, data.attention_steps), model_cfg
 
 
@@ -156,6 +164,36 @@ def stacked_against_separate(log: str, variant: str, seeds=(0, 1, 2)) -> None:
           f"stacked {t_stacked:.2f} s, speed-up {t_separate / t_stacked:.2f}x; weights equal to "
           f"max |diff| {diff:.1e} (float32)")
     decoding(log, variant, stacked, data, train_cfg)
+
+
+def compiled_against_eager(log: str, variant: str, seeds=(0, 1, 2), rounds: int = 4) -> None:
+    """3 stacked seeds of `variant` for COMPILE_ITERATIONS iterations on `log`'s quick data, the memory step eager
+    against compiled (`memory.compiled_step`, as the quick run trains), in alternating rounds after one warm-up run
+    of each (the compilation); the same weights to float tolerance."""
+    data, train_cfg = quick_data(log)
+    train_cfg = train_config_for(variant, train_cfg, quick_model(variant, data, 0)[1])
+    selection = data.selection.subset(range(10))
+
+    def run(compiled: bool, iterations: int) -> tuple[float, list]:
+        models = [quick_model(variant, data, s, compiled)[0] for s in seeds]
+        start = time.perf_counter()
+        train_seeds(models, data.train, selection, None, dataclasses.replace(train_cfg, iterations=iterations),
+                    seeds)
+        return time.perf_counter() - start, models
+
+    for compiled in (False, True):
+        run(compiled, WARM_UP)
+    timings = []
+    for _ in range(rounds):
+        (t_eager, eager), (t_compiled, fused) = run(False, COMPILE_ITERATIONS), run(True, COMPILE_ITERATIONS)
+        timings.append((t_eager, t_compiled))
+    diff = max(float((a - b).abs().max()) for ma, mb in zip(eager, fused)
+               for a, b in zip(ma.state_dict().values(), mb.state_dict().values()))
+    assert diff < 1e-3, diff
+    t_eager, t_compiled, ratio = paired_medians(timings)
+    print(f"{log} {variant}, {len(seeds)} stacked seeds x {COMPILE_ITERATIONS} iterations, medians of {rounds} "
+          f"rounds: eager memory step {t_eager:.2f} s, compiled {t_compiled:.2f} s, speed-up {ratio:.2f}x; weights "
+          f"equal to max |diff| {diff:.1e} (float32)")
 
 
 def decoding(log: str, variant: str, models, data, train_cfg) -> None:

@@ -20,11 +20,13 @@ def parameters(model) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-# the smoke run's networks are small (the quick sizes' parameter counts: test_model.py and test_seq2seq.py)
-TINY = ("models=lstm_shared,lstm_seq2seq,dcw_mann,tax_lstm", "seeds=1", "second_log_seeds=1", "train.iterations=40",
-        "train.eval_every=20", "tax.iterations=40", "tax.eval_every=20", "curve_pairs=100", "val_pairs=100",
-        "official_test_pairs=200", "workers=2", "model.hidden=16", "model.word_size=8",
-        "model.slots=8", "seq2seq.hidden=16")
+# the smoke run's networks are small (the quick sizes' parameter counts: test_model.py and test_seq2seq.py), and
+# its memory step eager: compiling it takes tens of seconds per process from a cold TorchInductor cache (the slow
+# quick run and test_memory.py's slow test cover the compiled step)
+TINY = ("model.compile_memory=false", "models=lstm_shared,lstm_seq2seq,dcw_mann,tax_lstm", "seeds=1",
+        "second_log_seeds=1", "train.iterations=40", "train.eval_every=20", "tax.iterations=40", "tax.eval_every=20",
+        "curve_pairs=100", "val_pairs=100", "official_test_pairs=200", "workers=2", "model.hidden=16",
+        "model.word_size=8", "model.slots=8", "seq2seq.hidden=16")
 
 
 @pytest.fixture(scope="module")

@@ -191,3 +191,10 @@ def test_greedy_decode_stops_at_eos_and_bad_sizes_are_errors():
         MemoryEncoderDecoder(2, ModelConfig())
     with pytest.raises(ValueError, match="variant"):
         ModelConfig(variant="ntm")
+
+
+def test_compiling_the_memory_step_needs_a_cpp_compiler(monkeypatch):
+    monkeypatch.setattr("shutil.which", lambda name: None)
+    with pytest.raises(ValueError, match="model.compile_memory.*C\\+\\+ compiler"):
+        ModelConfig(compile_memory=True)
+    assert not ModelConfig().compile_memory

@@ -75,7 +75,8 @@ class DcwMannConfig:
     stacked_models: tuple[ModelName, ...] = ("lstm_shared", "dnc", "dc_mann", "dcw_mann")   # the memory models;
                                       # the seq2seq stacks too, but on the 2-core CPU its stacked training is no
                                       # faster and its stacked decoding slower (`python -m benchmarks dcw_mann`)
-    model: ModelConfig = ModelConfig()
+    model: ModelConfig = ModelConfig(compile_memory=True)   # the quick run's memory models train with the compiled
+                                      # memory step (`memory.compiled_step`; evaluation eager)
     seq2seq: Seq2SeqConfig = Seq2SeqConfig()    # the official seq2seq baseline's sizes and optimiser
     train: TrainConfig = TrainConfig(eval_batch=1000)    # up to 1,000 prefixes of one length per evaluation batch
                                                          # (a prediction does not depend on its batch)

@@ -20,11 +20,17 @@ Read (after the write: new M and L, previous read weightings):
     w^r_{t,i} = pi_b b_i + pi_c c(M_t, k_i, beta_i) + pi_f f_i,   r_i = M_t^T w^r_{t,i}
 Initial state [official code]: M = 1e-6, u = p = 0, L = 0, w^w = w^r = r = 1e-6.
 Write protection (DCw-MANN) skips the write: M, u, L, p and w^w pass through unchanged; only the read runs.
+
+`compiled_step` is `step` compiled by TorchInductor: the same equations in fused kernels, which round differently
+(the first gradients agree to float32 rounding, `tests/methods/dcw_mann/test_memory.py`). A step is a few dozen
+operations on small tensors (N 16, W 32 in the quick design), so eager PyTorch spends most of its time calling them;
+`python -m benchmarks dcw_mann` times a training iteration both ways.
 """
 
 from __future__ import annotations
 
-from typing import NamedTuple
+import functools
+from typing import Callable, NamedTuple
 
 import torch
 from torch.nn import functional as F
@@ -174,3 +180,10 @@ def step(state: MemoryState, iface: Interface, write_protected: bool = False) ->
     """One memory step: write then read; with `write_protected` the write is skipped (the state's M, u, L, p and
     w^w are the same tensors afterwards)."""
     return read(state if write_protected else write(state, iface), iface)
+
+
+@functools.cache
+def compiled_step() -> Callable[..., MemoryState]:
+    """`step` compiled by TorchInductor for fixed shapes: one graph per batch size and write protection, each
+    compiled on its first call (tens of seconds; TorchInductor's on-disk cache makes later processes reuse it)."""
+    return torch.compile(step, dynamic=False)

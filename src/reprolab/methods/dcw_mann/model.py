@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import shutil
 from typing import Any, Callable, Literal, NamedTuple, Sequence
 
 import torch
@@ -39,7 +40,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from reprolab.methods.dcw_mann import memory as mem
-from reprolab.runtime.config import check_at_least, check_options
+from reprolab.runtime.config import ConfigError, check_at_least, check_options
 
 Variant = Literal["lstm_shared", "dnc", "dc_mann", "dcw_mann"]
 VARIANTS: tuple[Variant, ...] = ("lstm_shared", "dnc", "dc_mann", "dcw_mann")
@@ -65,10 +66,15 @@ class ModelConfig:
     mask_encoder_padding: bool = False   # official writes memory on pad steps too (trap 8)
     tf_lstm_cell: bool = False        # True: TF1's LSTMCell (one bias vector, the official cell); False: torch's
     init: Literal["official", "pytorch"] = "official"
+    compile_memory: bool = False      # the memory step compiled by TorchInductor in training passes (with gradients);
+                                      # evaluation stays eager. Needs a C++ compiler (CPU) or Triton's (CUDA)
 
     def __post_init__(self) -> None:
         check_options(self)
         check_at_least(self, 1, ("slots", "word_size", "read_heads", "hidden"))
+        if self.compile_memory and not any(shutil.which(cc) for cc in ("g++", "c++", "clang++")):
+            raise ConfigError("config key 'model.compile_memory' needs a C++ compiler (g++, c++ or clang++) for "
+                              "TorchInductor; none is on PATH: set it false")
 
     @property
     def use_mem(self) -> bool:
@@ -225,7 +231,8 @@ def memory_model_step(cfg: ModelConfig, vocab: int, controller: Controller | Con
     if state is not None:
         xi = controller.interface(h)
         iface = mem.parse_interface(xi.reshape(-1, xi.shape[-1]), cfg.word_size, cfg.read_heads)
-        state = mem.step(state, iface, write_protected)
+        step = mem.compiled_step() if cfg.compile_memory and torch.is_grad_enabled() else mem.step
+        state = step(state, iface, write_protected)
         y = y + read_output(state.read_vectors.reshape(*x.shape, -1))
         if trace is not None:
             trace.append({"state": state, "interface": iface, "written": not write_protected})
