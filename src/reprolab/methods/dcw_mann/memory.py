@@ -22,9 +22,9 @@ Initial state [official code]: M = 1e-6, u = p = 0, L = 0, w^w = w^r = r = 1e-6.
 Write protection (DCw-MANN) skips the write: M, u, L, p and w^w pass through unchanged; only the read runs.
 
 `compiled_step` is `step` compiled by TorchInductor: the same equations in fused kernels, which round differently
-(the first gradients agree to float32 rounding, `tests/methods/dcw_mann/test_memory.py`). A step is a few dozen
-operations on small tensors (N 16, W 32 in the quick design), so eager PyTorch spends most of its time calling them;
-`python -m benchmarks dcw_mann` times a training iteration both ways.
+(states and gradients through three steps agree to float32 rounding, `tests/methods/dcw_mann/test_memory.py`). A
+step is a few dozen operations on small tensors (N 16, W 32 in the quick design), so eager PyTorch spends most of
+its time calling them; `python -m benchmarks dcw_mann` times a training iteration both ways.
 """
 
 from __future__ import annotations

@@ -67,7 +67,8 @@ class ModelConfig:
     tf_lstm_cell: bool = False        # True: TF1's LSTMCell (one bias vector, the official cell); False: torch's
     init: Literal["official", "pytorch"] = "official"
     compile_memory: bool = False      # the memory step compiled by TorchInductor in training passes (with gradients);
-                                      # evaluation stays eager. Needs a C++ compiler (CPU) or Triton's (CUDA)
+                                      # evaluation stays eager. Needs a C++ compiler on PATH (TorchInductor
+                                      # builds its CPU kernels with it)
 
     def __post_init__(self) -> None:
         check_options(self)
