@@ -9,6 +9,8 @@ from torch import nn
 
 from reprolab.runtime.config import check_choice
 
+MLPInit = Literal["pytorch", "official_nc"]
+
 
 class MLPBackbone(nn.Module):
     """`depth` x [Linear -> ReLU (-> BatchNorm1d)], optionally a final BatchNorm1d or a final Linear feature layer.
@@ -22,11 +24,11 @@ class MLPBackbone(nn.Module):
     """
 
     def __init__(self, in_dim: int, width: int, depth: int, *, batchnorm: bool = False, final_bn: bool = False,
-                 final_linear: bool = False, init: Literal["pytorch", "official_nc"] = "pytorch"):
+                 final_linear: bool = False, init: MLPInit = "pytorch"):
         super().__init__()
         if depth < 1 or width < 1 or in_dim < 1:
             raise ValueError(f"in_dim, width and depth must be >= 1, got {in_dim}, {width}, {depth}")
-        check_choice("init", init, ("pytorch", "official_nc"))
+        check_choice("init", init, MLPInit)
         layers: list[nn.Module] = [nn.Flatten()]
         dim = in_dim
         for _ in range(depth):

@@ -213,6 +213,9 @@ def test_fixed_beta_ablation_uses_the_constant():
         MBECConfig(fixed_beta=2.0)
     with pytest.raises(ValueError, match="read_rate"):
         MBECConfig(read_rate=-0.1)
+    for key in ("recall", "init"):
+        with pytest.raises(ValueError, match=f"'{key}': 'bogus' is not one of"):
+            MBECConfig(**{key: "bogus"})
 
 
 def test_checkpoint_state_round_trips():

@@ -33,6 +33,7 @@ from __future__ import annotations
 import collections
 import dataclasses
 import math
+from typing import Literal
 
 import numpy as np
 import torch
@@ -41,7 +42,7 @@ from torch.nn import functional as F
 from reprolab.methods.mbec.model import HIDDEN, KEY_DIM, PROJ_DIM, MBECNetwork
 from reprolab.rl.dqn import DQNAgent, DQNConfig, TargetRule
 from reprolab.rl.memory import EpisodicMemory
-from reprolab.runtime.config import check_choice
+from reprolab.runtime.config import check_options
 from reprolab.runtime.train import restore_state, state_of
 
 
@@ -75,9 +76,11 @@ class MBECConfig:
     discount_mc_returns: bool = False     # quirk (c): store discounted returns-to-go
     detach_rec_targets: bool = False      # quirk (f): detach the reconstruction targets
     beta_log_every: int = 10          # record beta(h_t) every this many steps after warm-up
-    recall: str = "official"          # trajectorial recall from h_t (official); "teacher_forcing": each sampled
-                                      # step from its own stored state (an earlier version's objective)
-    init: str = "official"            # official Kaiming / LSTM initialisation; "pytorch": torch's defaults
+    recall: Literal["official", "teacher_forcing"] = "official"   # trajectorial recall from h_t (official);
+                                      # "teacher_forcing": each sampled step from its own stored state (an earlier
+                                      # version's objective)
+    init: Literal["official", "pytorch"] = "official"   # official Kaiming / LSTM initialisation; "pytorch": torch's
+                                                        # defaults
     official_h0_frozen: bool = False  # official: the stored LSTM state is a detached copy, so h0, c0 never train;
                                       # default: they get the trajectory model's gradient where a sampled step is
                                       # an episode's first (the reward loss; the recall loss too with teacher forcing)
@@ -85,13 +88,12 @@ class MBECConfig:
                                       # > min_reward are written and inserted; None: no filter
 
     def __post_init__(self):
+        check_options(self)
         for name in ("read_rate", "bstr_rate", "rec_rate", "write_lr", "max_read_prob"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must lie in [0, 1], got {getattr(self, name)}")
         if self.fixed_beta is not None and not 0.0 <= self.fixed_beta <= 1.0:
             raise ValueError(f"fixed_beta must lie in [0, 1] or be None, got {self.fixed_beta}")
-        for name, options in (("recall", ("official", "teacher_forcing")), ("init", ("official", "pytorch"))):
-            check_choice(name, getattr(self, name), options)
 
 
 def official_dqn_config(**changes) -> DQNConfig:
