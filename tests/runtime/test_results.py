@@ -5,7 +5,7 @@ import pytest
 
 from reprolab.runtime.claims import Claim, claims_table
 from reprolab.runtime.io import write_json
-from reprolab.runtime.results import RunContext, RunResult
+from reprolab.runtime.results import RunContext, RunResult, cpu_model
 
 
 def _result():
@@ -134,3 +134,13 @@ def test_timed_block_records_its_seconds_and_a_failed_block_records_none(tmp_pat
     with pytest.raises(ZeroDivisionError), ctx.timed("broken"):
         1 / 0
     assert "broken" not in ctx.timings
+
+
+def test_cpu_model_names_the_family_and_model_of_the_first_processor(tmp_path):
+    info = tmp_path / "cpuinfo"
+    first = "processor\t: 0\nvendor_id\t: AuthenticAMD\ncpu family\t: 26\nmodel\t\t: 2\nmodel name\t: AMD EPYC\n"
+    info.write_text(first + "\nprocessor\t: 1\ncpu family\t: 25\nmodel\t\t: 17\nmodel name\t: AMD EPYC\n")
+    assert cpu_model(info) == "AMD EPYC (family 26, model 2)"
+    info.write_text("processor\t: 0\nmodel name\t: Some CPU\n")
+    assert cpu_model(info) == "Some CPU"
+    assert cpu_model(tmp_path / "missing")          # what platform knows
