@@ -30,11 +30,11 @@ def cpu_model(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
     """The CPU's model name with its family and model numbers (Linux: `cpuinfo`, e.g. "AMD EPYC (family 26, model
     2)": hosts that report one name can be CPU generations of different speed), else what `platform` knows."""
     try:
-        fields = dict(line.split(":", 1) for line in cpuinfo.read_text().split("\n\n")[0].splitlines()
-                      if ":" in line)
+        first_processor = cpuinfo.read_text().split("\n\n")[0]
     except OSError:
-        fields = {}
-    fields = {key.strip(): value.strip() for key, value in fields.items()}
+        first_processor = ""
+    fields = {key.strip(): value.strip()
+              for key, value in (line.split(":", 1) for line in first_processor.splitlines() if ":" in line)}
     if "model name" not in fields:
         return platform.processor() or platform.machine()
     if "cpu family" in fields and "model" in fields:
