@@ -1,15 +1,18 @@
-"""The data cache of trained classifiers and inpainters: a key changes with every field the training depends on
-and only with those, and an attack stage gives the same record from a cold and a warm cache, with the training's
-seconds on both (the entries themselves: tests/runtime/test_cache.py)."""
+"""The data cache of trained classifiers, inpainters and baseline repairs: a key changes with every field the
+training depends on and only with those, a loaded repair leaves the global generators as the repair would, and an
+attack stage gives the same record from a cold and a warm cache, with the training's seconds on both (the entries
+themselves: tests/runtime/test_cache.py)."""
 
 import dataclasses
 
 import pytest
+import torch
 
 from reprolab.methods.trojan_filter import experiment
 from reprolab.methods.trojan_filter.baselines.fine_pruning import FinePruningConfig
 from reprolab.methods.trojan_filter.baselines.neural_cleanse import NeuralCleanseConfig
-from reprolab.methods.trojan_filter.cache import CLASSIFIER_FREE_FIELDS, cache_path, classifier_key, inpainter_key
+from reprolab.methods.trojan_filter.cache import (CLASSIFIER_FREE_FIELDS, baseline_key, cache_path, classifier_key,
+                                                 inpainter_key, load_or_repair)
 from reprolab.methods.trojan_filter.config import QUICK, TrojanExperimentConfig
 from reprolab.methods.trojan_filter.baselines.februus import FebruusConfig
 from reprolab.methods.trojan_filter.filters import FilterConfig
@@ -61,7 +64,8 @@ TINY = TrojanExperimentConfig(train_size=200, defender_size=110, test_size=60, b
                               februus=FebruusConfig(steps=3, batch_size=8), collapse_floor=0.0)
 
 
-def without(record, keys=("seconds", "classifier_seconds", "classifier_cached", "inpainter_cached")):
+def without(record, keys=("seconds", "classifier_seconds", "classifier_cached", "inpainter_cached", "cached",
+                          "train_seconds")):
     if isinstance(record, dict):
         return {k: without(v, keys) for k, v in record.items() if k not in keys}
     return record
@@ -74,7 +78,47 @@ def test_an_attack_stage_gives_the_same_record_from_a_cold_and_a_warm_cache(cach
     assert (warm["classifier_cached"], warm["Februus"]["inpainter_cached"]) == (True, True)
     assert without(warm) == without(cold)
     assert warm["classifier_seconds"] == cold["classifier_seconds"]          # the training's, kept with the entry
+    for baseline in ("NeuralCleanse", "FinePruning"):                        # the repairs, the same way
+        assert (cold[baseline]["cached"], warm[baseline]["cached"]) == (False, True)
+        assert warm[baseline]["train_seconds"] == cold[baseline]["train_seconds"]
     other = experiment.run_attack(0, "wanet", TINY)          # the inpainter is shared by the attacks of a seed
     assert (other["classifier_cached"], other["Februus"]["inpainter_cached"]) == (False, True)
+    assert not other["NeuralCleanse"]["cached"] and not other["FinePruning"]["cached"]
     uncached = experiment.run_attack(0, "badnet_plus", dataclasses.replace(TINY, cache=False))
-    assert not uncached["classifier_cached"] and without(uncached) == without(cold)
+    assert not uncached["classifier_cached"] and not uncached["FinePruning"]["cached"]
+    assert without(uncached) == without(cold)
+
+
+def test_a_repair_key_follows_the_classifier_and_the_baselines_settings(cache):
+    def path(cfg, settings, seed=0):
+        return cache_path("neural_cleanse", baseline_key(classifier_key(cfg, "wanet", None, 4, seed, "cpu"), settings))
+
+    base = path(QUICK, QUICK.neural_cleanse)
+    assert path(dataclasses.replace(QUICK, filter=FilterConfig(steps=5), aif_steps=3), QUICK.neural_cleanse) == base
+    for cfg, settings in ((QUICK, NeuralCleanseConfig(steps=3)), (QUICK, NeuralCleanseConfig(keep="best")),
+                          (dataclasses.replace(QUICK, poison_rate=0.2), QUICK.neural_cleanse)):
+        assert path(cfg, settings) != base
+    assert path(QUICK, QUICK.neural_cleanse, seed=1) != base
+
+
+def test_a_loaded_repair_leaves_the_global_generators_where_the_repair_left_them(cache):
+    """A hit skips the repair's draws, so the states after it come with the entry; an entry is found only from the
+    same states before it."""
+    def repair():
+        net = torch.nn.Linear(2, 2)
+        with torch.no_grad():
+            net.weight.copy_(torch.rand(2, 2))            # draws, as dropout does while a baseline fine-tunes
+        return {"net": net}, {"info": {"draws": 1}}
+
+    def run(seed):
+        torch.manual_seed(seed)
+        networks, extra, cached = load_or_repair("test", {"k": 1}, lambda: {"net": torch.nn.Linear(2, 2)}, repair,
+                                                 ("info",))
+        return networks["net"].weight.detach().clone(), extra, cached, torch.rand(3)
+
+    weight, extra, cached, after = run(0)
+    again = run(0)
+    assert not cached and again[2] and extra["info"] == again[1]["info"] == {"draws": 1}
+    assert torch.equal(again[0], weight) and torch.equal(again[3], after)
+    assert extra["train_seconds"] == again[1]["train_seconds"] and "rng" not in extra
+    assert not run(1)[2]                                  # other states before it: repaired, not loaded

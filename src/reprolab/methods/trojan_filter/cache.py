@@ -6,7 +6,10 @@ their training depends on, so that a later run with the same key loads them inst
   blend weight, the epochs, the seed and the device type;
 - the Februus-like inpainter, which sees only the defender's clean images: the data split sizes, its training
   settings, the filters' width and latent it is built with, the seed and the device type (shared by every attack of
-  a seed).
+  a seed);
+- a baseline's repair of a classifier (Neural Cleanse's trigger search and unlearning, Fine-Pruning's pruning and
+  fine-tuning): the classifier's key, the baseline's settings and the global generators' states before the repair
+  (`load_or_repair`).
 
 Every key also holds the torch version. The entries are `reprolab.runtime.cache` entries: written atomically after
 the training with its seconds (`train_seconds`, recorded on a hit too), read with `weights_only=True`; an entry
@@ -15,14 +18,17 @@ that does not match its networks is removed and trained anew, never trusted.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
+from typing import Any, Callable
 
 import torch
 
 from reprolab.methods.trojan_filter.baselines.februus import FebruusConfig
 from reprolab.methods.trojan_filter.config import TrojanExperimentConfig
-from reprolab.runtime.cache import entry_path
+from reprolab.runtime.cache import Networks, entry_path, load_or_train
 from reprolab.runtime.config import config_to_dict
+from reprolab.runtime.train import rng_state, rng_state_bytes, set_rng_state
 
 # fields that do not reach the classifier's training: the defenses, the evaluation, the sweeps and the run's layout
 CLASSIFIER_FREE_FIELDS = frozenset({
@@ -32,9 +38,9 @@ CLASSIFIER_FREE_FIELDS = frozenset({
     "cache"})
 
 
-def cache_path(kind: str, key: dict) -> Path:
-    """The cache file of network `kind` under `key` (a JSON-ready dict; the torch version is added)."""
-    return entry_path("trojan_filter", kind, {**key, "torch": torch.__version__}, sort_keys=True)
+def cache_path(kind: str, key: dict, blobs: tuple[bytes, ...] = ()) -> Path:
+    """The cache file of network `kind` under `key` (a JSON-ready dict; the torch version is added) and `blobs`."""
+    return entry_path("trojan_filter", kind, {**key, "torch": torch.__version__}, blobs, sort_keys=True)
 
 
 def classifier_key(cfg: TrojanExperimentConfig, attack: str | None, alpha: float | None, epochs: int, seed: int,
@@ -56,3 +62,30 @@ def inpainter_key(cfg: TrojanExperimentConfig, seed: int, device: str) -> dict:
     return {"dataset": cfg.dataset, "train_size": cfg.train_size, "defender_size": cfg.defender_size,
             "februus": inpainter_settings(cfg.februus), "width": cfg.filter_width, "latent": cfg.filter_latent,
             "seed": seed, "device": torch.device(device).type}
+
+
+def baseline_key(classifier: dict, settings: Any) -> dict:
+    """What a baseline's repair of a classifier depends on besides the global generators: the classifier's key
+    (`classifier_key`) and the baseline's settings (a dataclass)."""
+    return {**classifier, "settings": config_to_dict(settings)}
+
+
+def load_or_repair(kind: str, key: dict, fresh: Callable[[], Networks],
+                   repair: Callable[[], tuple[Networks, dict[str, Any]]], extra_keys: tuple[str, ...],
+                   cache: bool = True) -> tuple[Networks, dict[str, Any], bool]:
+    """`load_or_train` for a baseline's repair that draws from the global generators (dropout while it fine-tunes
+    the classifier): the entry's key also holds those generators' states before the repair, and their states after
+    it are kept with the entry and set on a hit, so every later draw is the one that follows the repair. The extras
+    (`extra_keys`) come with `train_seconds`, the repair's seconds (those of the run that did it); `cache` false:
+    always repaired, nothing stored."""
+    path = cache_path(kind, key, (rng_state_bytes(rng_state()),)) if cache else None
+
+    def train() -> tuple[Networks, dict[str, Any]]:
+        start = time.perf_counter()
+        networks, extra = repair()
+        return networks, {**extra, "train_seconds": time.perf_counter() - start, "rng": rng_state()}
+
+    networks, extra, cached = load_or_train(path, fresh, train, (*extra_keys, "train_seconds", "rng"))
+    if cached:
+        set_rng_state(extra["rng"])
+    return networks, {k: v for k, v in extra.items() if k != "rng"}, cached

@@ -11,14 +11,16 @@ schedule gives the clean reference. Sweeps (robustness): filters retrained on sm
 for `seeds` seeds on the same data splits; `metrics["runs"]` keeps one record per seed, in seed order.
 With `checkpoint_every`, every training loop of a stage keeps its checkpoint in `checkpoints/<stage>/<loop>.pt`;
 `--resume` continues an interrupted stage from there (its finished loops are restored, not rerun). With `cache`, the
-classifiers and the Februus-like inpainter (shared by the attacks of a seed) of an earlier run with the same key are
-loaded from the data cache (`cache.py`); the defenses then start from the same global seed as after a training, so
-the numbers are the same either way.
+classifiers, the Februus-like inpainter (shared by the attacks of a seed) and the Neural Cleanse and Fine-Pruning
+repairs of an earlier run with the same key are loaded from the data cache (`cache.py`); the defenses then start from
+the same global seed as after a training, and a loaded repair sets the global generators to their states after it,
+so the numbers are the same either way. The filters, STRIP and every score run each time.
 The config lives in `config.py` (re-exported here).
 """
 
 from __future__ import annotations
 
+import copy
 import time
 from pathlib import Path
 
@@ -26,11 +28,12 @@ import torch
 
 from reprolab.methods.trojan_filter.attacks import attack_success, untriggered_target_rate
 from reprolab.methods.trojan_filter.baselines.februus import Inpainter, februus_filter, train_inpainter
-from reprolab.methods.trojan_filter.baselines.fine_pruning import fine_prune
+from reprolab.methods.trojan_filter.baselines.fine_pruning import fine_prune, prunable_copy
 from reprolab.methods.trojan_filter.baselines.neural_cleanse import neural_cleanse, unlearn
 from reprolab.methods.trojan_filter.baselines.strip import STRIP
 from reprolab.methods.trojan_filter.claims import claims
-from reprolab.methods.trojan_filter.cache import cache_path, inpainter_key
+from reprolab.methods.trojan_filter.cache import (baseline_key, cache_path, classifier_key, inpainter_key,
+                                                 load_or_repair)
 from reprolab.methods.trojan_filter.classifier import cached_classifier
 from reprolab.methods.trojan_filter.config import CONFIGS, PAPER, TrojanExperimentConfig
 from reprolab.methods.trojan_filter.data import DATASET_NAMES, defender_subsets, load_splits, to_device
@@ -91,16 +94,14 @@ def run_attack(seed: int, attack_name: str, cfg: TrojanExperimentConfig, example
                     "threshold": strip.threshold, "seconds": time.perf_counter() - start}
     if not baselines:
         return out
-    num_classes = int(y_test.max()) + 1
+    key = classifier_key(cfg, attack_name, alpha, epochs, seed, device)
     start = time.perf_counter()
-    nc = neural_cleanse(classifier, data["defender"][0], num_classes, cfg.neural_cleanse, seed, checkpoints)
-    cleaned = unlearn(classifier, *data["defender"], nc["triggers"], nc["flagged"], cfg.neural_cleanse, seed,
-                      checkpoints)
-    out["NeuralCleanse"] = {"l1_norms": nc["l1_norms"], "anomaly_index": nc["anomaly_index"],
-                            "flagged": nc["flagged"], "true_targets_flagged": sorted(set(nc["flagged"]) &
-                                                                                     set(attack.targets)),
+    cleaned, nc, cached = neural_cleanse_repair(classifier, data, cfg, key, seed, checkpoints)
+    out["NeuralCleanse"] = {**nc["search"], "true_targets_flagged": sorted(set(nc["search"]["flagged"]) &
+                                                                           set(attack.targets)),
                             "clean_accuracy": accuracy(cleaned, x_test, y_test),
                             "asr": attack_success(cleaned, attack, x_test, y_test),
+                            "cached": cached, "train_seconds": nc["train_seconds"],
                             "seconds": time.perf_counter() - start}
     start = time.perf_counter()
     inpainter, cached = februus_inpainter(data["defender"][0], cfg, seed, checkpoints)
@@ -110,9 +111,10 @@ def run_attack(seed: int, attack_name: str, cfg: TrojanExperimentConfig, example
                       "asr": attack_success(lambda x: classifier(februus(x)), attack, x_test, y_test),
                       "inpainter_cached": cached, "seconds": time.perf_counter() - start}
     start = time.perf_counter()
-    repaired, info = fine_prune(classifier, *data["defender"], cfg.fine_pruning, seed, checkpoints)
-    out["FinePruning"] = {**info, "clean_accuracy": accuracy(repaired, x_test, y_test),
+    repaired, fp, cached = fine_pruning_repair(classifier, data, cfg, key, seed, checkpoints)
+    out["FinePruning"] = {**fp["info"], "clean_accuracy": accuracy(repaired, x_test, y_test),
                           "asr": attack_success(repaired, attack, x_test, y_test),
+                          "cached": cached, "train_seconds": fp["train_seconds"],
                           "seconds": time.perf_counter() - start}
     return out
 
@@ -125,6 +127,40 @@ def run_benign(seed: int, cfg: TrojanExperimentConfig, device: str = "cpu",
     model, trained = cached_classifier(*data["train"], cfg.badnet_epochs, cfg, seed, checkpoints=checkpoints)
     return {"clean_accuracy": accuracy(model, *data["test"]), "epochs": cfg.badnet_epochs,
             "classifier_cached": trained["cached"], "majority_class_rate": majority_class_rate(data["test"][1])}
+
+
+def neural_cleanse_repair(classifier, data: dict, cfg: TrojanExperimentConfig, key: dict, seed: int,
+                          checkpoints: LoopCheckpoints = LoopCheckpoints()) -> tuple[torch.nn.Module, dict, bool]:
+    """Neural Cleanse on the classifier of cache key `key`: the unlearned copy, the trigger search's outcome
+    (`search`: mask norms, anomaly indices, flagged classes) with the repair's seconds, and whether they came from
+    the data cache (with `cfg.cache`: stored there by an earlier run under the same key and generator states)."""
+    x_def, y_def = data["defender"]
+    num_classes = int(data["test"][1].max()) + 1
+
+    def repair() -> tuple[dict, dict]:
+        nc = neural_cleanse(classifier, x_def, num_classes, cfg.neural_cleanse, seed, checkpoints)
+        cleaned = unlearn(classifier, x_def, y_def, nc["triggers"], nc["flagged"], cfg.neural_cleanse, seed,
+                          checkpoints)
+        return {"model": cleaned}, {"search": {k: nc[k] for k in ("l1_norms", "anomaly_index", "flagged")}}
+
+    networks, extra, cached = load_or_repair("neural_cleanse", baseline_key(key, cfg.neural_cleanse),
+                                             lambda: {"model": copy.deepcopy(classifier)}, repair, ("search",),
+                                             cfg.cache)
+    return networks["model"].eval().requires_grad_(False), extra, cached
+
+
+def fine_pruning_repair(classifier, data: dict, cfg: TrojanExperimentConfig, key: dict, seed: int,
+                        checkpoints: LoopCheckpoints = LoopCheckpoints()) -> tuple[torch.nn.Module, dict, bool]:
+    """Fine-Pruning of the classifier of cache key `key`: the pruned and fine-tuned copy, what was pruned (`info`)
+    with the repair's seconds, and whether they came from the data cache (as `neural_cleanse_repair`)."""
+    def repair() -> tuple[dict, dict]:
+        repaired, info = fine_prune(classifier, *data["defender"], cfg.fine_pruning, seed, checkpoints)
+        return {"model": repaired}, {"info": info}
+
+    networks, extra, cached = load_or_repair("fine_pruning", baseline_key(key, cfg.fine_pruning),
+                                             lambda: {"model": prunable_copy(classifier, cfg.fine_pruning.prune_at)},
+                                             repair, ("info",), cfg.cache)
+    return networks["model"].eval().requires_grad_(False), extra, cached
 
 
 def februus_inpainter(x_def, cfg: TrojanExperimentConfig, seed: int,
