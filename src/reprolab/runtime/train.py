@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import json
 import math
 import random
 from pathlib import Path
@@ -43,13 +42,6 @@ def rng_state() -> dict[str, Any]:
     if torch.cuda.is_available() and torch.cuda.is_initialized():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
-
-
-def rng_state_bytes(state: Mapping[str, Any]) -> bytes:
-    """An `rng_state()` as bytes, equal exactly when every generator's state is (e.g. a blob of a cache key)."""
-    name, keys, *rest = state["numpy"]
-    head = json.dumps([state["python"], name, rest]).encode()
-    return head + b"".join(t.numpy().tobytes() for t in (state["torch"], keys, *state.get("cuda", ())))
 
 
 def set_rng_state(state: Mapping[str, Any]) -> None:

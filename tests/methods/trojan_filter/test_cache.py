@@ -4,6 +4,7 @@ attack stage gives the same record from a cold and a warm cache, with the traini
 themselves: tests/runtime/test_cache.py)."""
 
 import dataclasses
+import random
 
 import pytest
 import torch
@@ -112,6 +113,7 @@ def test_a_loaded_repair_leaves_the_global_generators_where_the_repair_left_them
 
     def run(seed):
         torch.manual_seed(seed)
+        random.random()                                   # other generators' states do not reach the key
         networks, extra, cached = load_or_repair("test", {"k": 1}, lambda: {"net": torch.nn.Linear(2, 2)}, repair,
                                                  ("info",))
         return networks["net"].weight.detach().clone(), extra, cached, torch.rand(3)

@@ -8,7 +8,7 @@ their training depends on, so that a later run with the same key loads them inst
   settings, the filters' width and latent it is built with, the seed and the device type (shared by every attack of
   a seed);
 - a baseline's repair of a classifier (Neural Cleanse's trigger search and unlearning, Fine-Pruning's pruning and
-  fine-tuning): the classifier's key, the baseline's settings and the global generators' states before the repair
+  fine-tuning): the classifier's key, the baseline's settings and torch's global generators' states before the repair
   (`load_or_repair`).
 
 Every key also holds the torch version. The entries are `reprolab.runtime.cache` entries: written atomically after
@@ -28,7 +28,6 @@ from reprolab.methods.trojan_filter.baselines.februus import FebruusConfig
 from reprolab.methods.trojan_filter.config import TrojanExperimentConfig
 from reprolab.runtime.cache import Networks, entry_path, load_or_train
 from reprolab.runtime.config import config_to_dict
-from reprolab.runtime.train import rng_state, rng_state_bytes, set_rng_state
 
 # fields that do not reach the classifier's training: the defenses, the evaluation, the sweeps and the run's layout
 CLASSIFIER_FREE_FIELDS = frozenset({
@@ -70,22 +69,35 @@ def baseline_key(classifier: dict, settings: Any) -> dict:
     return {**classifier, "settings": config_to_dict(settings)}
 
 
+def torch_generator_states() -> list[torch.Tensor]:
+    """The states of torch's global generators: the CPU's, and every CUDA device's once CUDA is in use."""
+    cuda = torch.cuda.is_available() and torch.cuda.is_initialized()
+    return [torch.get_rng_state(), *(torch.cuda.get_rng_state_all() if cuda else ())]
+
+
+def set_torch_generator_states(states: list[torch.Tensor]) -> None:
+    torch.set_rng_state(states[0])
+    if len(states) > 1:
+        torch.cuda.set_rng_state_all(states[1:])
+
+
 def load_or_repair(kind: str, key: dict, fresh: Callable[[], Networks],
                    repair: Callable[[], tuple[Networks, dict[str, Any]]], extra_keys: tuple[str, ...],
                    cache: bool = True) -> tuple[Networks, dict[str, Any], bool]:
-    """`load_or_train` for a baseline's repair that draws from the global generators (dropout while it fine-tunes
+    """`load_or_train` for a baseline's repair that draws from torch's global generators (dropout while it fine-tunes
     the classifier): the entry's key also holds those generators' states before the repair, and their states after
     it are kept with the entry and set on a hit, so every later draw is the one that follows the repair. The extras
     (`extra_keys`) come with `train_seconds`, the repair's seconds (those of the run that did it); `cache` false:
     always repaired, nothing stored."""
-    path = cache_path(kind, key, (rng_state_bytes(rng_state()),)) if cache else None
+    before = tuple(state.numpy().tobytes() for state in torch_generator_states())
+    path = cache_path(kind, key, before) if cache else None
 
     def train() -> tuple[Networks, dict[str, Any]]:
         start = time.perf_counter()
         networks, extra = repair()
-        return networks, {**extra, "train_seconds": time.perf_counter() - start, "rng": rng_state()}
+        return networks, {**extra, "train_seconds": time.perf_counter() - start, "rng": torch_generator_states()}
 
     networks, extra, cached = load_or_train(path, fresh, train, (*extra_keys, "train_seconds", "rng"))
     if cached:
-        set_rng_state(extra["rng"])
+        set_torch_generator_states(extra["rng"])
     return networks, {k: v for k, v in extra.items() if k != "rng"}, cached

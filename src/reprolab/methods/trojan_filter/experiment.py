@@ -13,8 +13,8 @@ With `checkpoint_every`, every training loop of a stage keeps its checkpoint in 
 `--resume` continues an interrupted stage from there (its finished loops are restored, not rerun). With `cache`, the
 classifiers, the Februus-like inpainter (shared by the attacks of a seed) and the Neural Cleanse and Fine-Pruning
 repairs of an earlier run with the same key are loaded from the data cache (`cache.py`); the defenses then start from
-the same global seed as after a training, and a loaded repair sets the global generators to their states after it,
-so the numbers are the same either way. The filters, STRIP and every score run each time.
+the same global seed as after a training, and a loaded repair sets torch's global generators to their states after
+it, so the numbers are the same either way. The filters, STRIP and every score run each time.
 The config lives in `config.py` (re-exported here).
 """
 
