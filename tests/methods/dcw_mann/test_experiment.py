@@ -26,7 +26,7 @@ def parameters(model) -> int:
 TINY = ("model.compile_memory=false", "models=lstm_shared,lstm_seq2seq,dcw_mann,tax_lstm", "seeds=1",
         "second_log_seeds=1", "train.iterations=40", "train.eval_every=20", "tax.iterations=40", "tax.eval_every=20",
         "curve_pairs=100", "val_pairs=100", "official_test_pairs=200", "workers=2", "model.hidden=16",
-        "model.word_size=8", "model.slots=8", "seq2seq.hidden=16")
+        "model.word_size=8", "model.slots=8", "seq2seq.hidden=16", "cache=false")
 
 
 @pytest.fixture(scope="module")
@@ -85,6 +85,27 @@ def test_grid_has_one_cell_per_run_and_resume_reads_them_back(tiny):
     assert [c["first_seed"] for c in three if c["model"] == "lstm_seq2seq"] == [5, 6, 7]   # one cell per seed
     again = run_method("dcw_mann", "quick", out=out, device="cpu", overrides=TINY, progress=False, resume=True)
     assert again.metrics == result.metrics
+
+
+def test_a_seq2seq_run_is_the_same_from_a_cold_and_a_warm_cache(tmp_path, monkeypatch):
+    """A seed's LSTM seq2seq is trained once and then loaded (with its training's record and seconds) and scored
+    anew; a change to its training's settings misses the cache, a change to DCw-MANN's does not."""
+    monkeypatch.setenv("REPROLAB_CACHE", str(tmp_path))
+    cfg = apply_overrides(CONFIGS["quick"], [*TINY[:-1], "cache=true"])
+    cell = {"log": "helpdesk", "model": "lstm_seq2seq", "first_seed": 0, "seeds": 1}
+
+    def run(config):
+        (record,) = experiment.run_cell(cell, config, "cpu", 0, tmp_path / "run", False)["runs"]
+        return record.pop("cached"), {k: v for k, v in record.items() if k != "seconds_per_prediction"}
+
+    cold, warm = run(cfg), run(cfg)
+    assert (cold[0], warm[0]) == (False, True) and warm[1] == cold[1]       # fit_seconds too: the training's
+    assert run(apply_overrides(cfg, ["model.hidden=8"]))[0]
+    assert not run(apply_overrides(cfg, ["seq2seq.lr=0.01"]))[0]
+    assert not run(apply_overrides(cfg, ["val_pairs=50"]))[0]
+    uncached = experiment.run_cell(cell, apply_overrides(cfg, ["cache=false"]), "cpu", 0, tmp_path / "run", False)
+    assert uncached["runs"][0]["cached"] is False
+    assert len(list(tmp_path.glob("dcw_mann/*.pt"))) == 3          # cold, lr and val_pairs; nothing stored uncached
 
 
 def test_claims_of_a_run_show_the_numbers_that_decide_them(tiny):

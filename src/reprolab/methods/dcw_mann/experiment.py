@@ -16,8 +16,10 @@ cost(DCw-MANN), the costs per iteration being fixed numbers in the config (`iter
 The seeds of one (log, model) of the memory models are trained together (`stacked.train_seeds`, the same runs as one
 `train` per seed to float rounding) and scored together (`stacked.stacked_predict`) in one grid cell; the seq2seq
 (`stacked_models` can add it) and Tax et al.'s LSTM have one cell per seed.
-`--resume` skips finished cells; a cell checkpoints every `eval_every` iterations. Selection on validation (the last
-10% of the training cases)."""
+With `cache`, a seed's LSTM seq2seq of an earlier run with the same key is loaded from the data cache
+(`cache.py`) and scored anew instead of trained (`cached` in its run's record; `fit_seconds` then those of the run
+that trained it). `--resume` skips finished cells; a cell checkpoints every `eval_every` iterations. Selection on
+validation (the last 10% of the training cases)."""
 
 from __future__ import annotations
 
@@ -30,6 +32,7 @@ import numpy as np
 import torch
 
 from reprolab.methods.dcw_mann.baselines import MostFrequentSuffix, TaxConfig, TaxLSTM
+from reprolab.methods.dcw_mann.cache import seq2seq_path
 from reprolab.methods.dcw_mann.claims import claims
 from reprolab.methods.dcw_mann.log import EventLog, Pairs, SplitOrder, load_log, make_pairs, split_cases
 from reprolab.methods.dcw_mann.metrics import accuracy_by_prefix_length, score
@@ -40,6 +43,7 @@ from reprolab.methods.dcw_mann.seq2seq import Seq2SeqConfig, attention_steps
 from reprolab.methods.dcw_mann.stacked import stacked_models, stacked_predict, train_seeds
 from reprolab.methods.dcw_mann.training import (Selection, TrainConfig, decoding_targets, encode_prefixes,
                                                 longest_suffix, predict, train)
+from reprolab.runtime.cache import load_or_train
 from reprolab.runtime.config import ConfigError, check_at_least, check_options
 from reprolab.runtime.grid import GridResults, cell_checkpoint
 from reprolab.runtime.results import RunContext, RunResult
@@ -91,6 +95,8 @@ class DcwMannConfig:
     equal_seconds_reference: ModelName = "lstm_seq2seq"   # DCw-MANN's equal-seconds budget is this model's seconds
     iteration_cost_ms: tuple[tuple[str, str, float], ...] = QUICK_ITERATION_COST_MS   # (log, model, ms); see above
     workers: int = 2
+    # keep the LSTM seq2seq baseline's trained runs in the data cache, keyed by what they depend on (cache.py)
+    cache: bool = True
 
     def __post_init__(self) -> None:
         check_options(self)
@@ -316,15 +322,39 @@ def neural_runs(cell: dict[str, Any], data: LogData, cfg: DcwMannConfig, device:
     selections = [Selection(model, budget) for model in models]
     desc = f"{cell['log']} {name} seeds {seeds[0]}-{seeds[-1]}"
     start = time.perf_counter()
+    fit: dict[str, Any] = {}             # the seq2seq's: its training's seconds, and whether it came from the cache
     if stacked(name, cfg):
         records = train_seeds(models, data.train, data.selection, data.curve, train_cfg, seeds, device,
                               checkpoint=checkpoint, resume=resume, desc=desc, selections=selections)
+    elif name == "lstm_seq2seq":
+        record, seconds, hit = trained_seq2seq(models[0], selections[0], cell["log"], data, cfg, train_cfg,
+                                               seeds[0], device, checkpoint, resume, desc)
+        records, fit = [record], {"fit_seconds": seconds, "cached": hit}
     else:
         records = [train(models[0], data.train, data.selection, data.curve, train_cfg, seeds[0], device,
                          checkpoint=checkpoint, resume=resume, desc=desc, selection=selections[0])]
     fit_seconds = (time.perf_counter() - start) / len(seeds)
-    return [{**run, "fit_seconds": fit_seconds}
+    return [{**run, "fit_seconds": fit_seconds, **fit}
             for run in scored_runs(models, records, selections, data, cfg, train_cfg, device, seeds[0] == first_seed)]
+
+
+def trained_seq2seq(model: SuffixModel, selection: Selection, log: str, data: LogData, cfg: DcwMannConfig,
+                    train_cfg: TrainConfig, seed: int, device: str, checkpoint, resume: bool, desc: str
+                    ) -> tuple[dict[str, Any], float, bool]:
+    """`train` of one seed's LSTM seq2seq baseline, or with `cfg.cache` the selected weights, training record and
+    seconds an earlier run stored under the same key (`cache.seq2seq_path`); the model ends with the selected
+    weights either way. The record, the training's seconds (those of the run that trained it) and whether they
+    came from the cache."""
+    def fit() -> tuple[dict, dict]:
+        start = time.perf_counter()
+        record = train(model, data.train, data.selection, data.curve, train_cfg, seed, device,
+                       checkpoint=checkpoint, resume=resume, desc=desc, selection=selection)
+        return {"model": model}, {"record": record, "fit_seconds": time.perf_counter() - start}
+
+    path = seq2seq_path(cfg, log, (data.train, data.selection, data.curve), seed, device) if cfg.cache else None
+    _, extra, hit = load_or_train(path, lambda: {"model": model}, fit, ("record", "fit_seconds"))
+    model.to(device)
+    return extra["record"], extra["fit_seconds"], hit
 
 
 def run_cell(cell: dict[str, Any], cfg: DcwMannConfig, device: str, first_seed: int, out_dir, resume: bool
