@@ -4,7 +4,9 @@ import pytest
 
 from reprolab.methods.invalidator.assess import Invalidator
 from reprolab.methods.invalidator.evaluate import bugs_by_key, patches_of
-from reprolab.methods.invalidator.experiment import merge
+from reprolab.methods.invalidator import experiment
+from reprolab.methods.invalidator.experiment import CONFIGS, build_cache_path, build_stage, merge
+from reprolab.runtime.config import apply_overrides
 from tests.conftest import read_record, tiny_quick_run
 
 # with these caps, calendar.leapdays and textwrap.dedent give one overfitting patch each (two modules: the cap of
@@ -12,7 +14,7 @@ from tests.conftest import read_record, tiny_quick_run
 TINY = ("subjects=calendar.leapdays,textwrap.dedent,difflib._format_range_unified,shlex.quote",
         "benchmark.n_bugs=1", "benchmark.first_order_cap=60", "benchmark.partial_fixes=3",
         "benchmark.second_order=20", "evaluation.encoder=tfidf-svd", "min_functions=2", "min_patches=3",
-        "max_module_share=0.5", "workers=1")
+        "max_module_share=0.5", "workers=1", "cache=false")
 
 
 @pytest.fixture(scope="module")
@@ -86,6 +88,31 @@ def test_the_syntactic_sides_cover_a_fix_in_a_helper():
     assert b and p_fixed == g and "1" in g
     _, p_overfit, _ = patch_texts(buggy, fixed, overfit)
     assert p_overfit != p_fixed and "if" in p_overfit
+
+
+def test_a_subjects_benchmark_is_built_once_then_read_from_the_data_cache(tmp_path, monkeypatch):
+    """The first build stores its record; a later one with the same key reads it back without building, a damaged
+    entry is built anew, and any benchmark setting, the seed or `cache=false` builds it again."""
+    monkeypatch.setenv("REPROLAB_CACHE", str(tmp_path))
+    cfg = apply_overrides(CONFIGS["quick"], [*TINY[1:-1], "cache=true"])
+    built = build_stage("shlex.quote", 0, cfg)
+    path = build_cache_path("shlex.quote", 0, cfg, built["dev_inputs_source"])
+    assert path.exists() and built["patches"]
+
+    def no_build(*args):
+        raise AssertionError("built again")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(experiment, "build_subject", no_build)
+        assert build_stage("shlex.quote", 0, cfg) == built
+        with pytest.raises(AssertionError, match="built again"):
+            build_stage("shlex.quote", 0, apply_overrides(cfg, ["cache=false"]))
+    path.write_text("{not json")
+    assert build_stage("shlex.quote", 0, cfg) == built                  # rebuilt: the same record
+    source = built["dev_inputs_source"]
+    assert len({path, build_cache_path("shlex.quote", 1, cfg, source),
+                build_cache_path("shlex.quote", 0, apply_overrides(cfg, ["benchmark.second_order=10"]), source),
+                build_cache_path("textwrap.dedent", 0, cfg, source)}) == 4
 
 
 def test_merge_drops_duplicate_patches_across_seeds():

@@ -2,10 +2,11 @@
 baselines.
 
 Stages (each resumable): the harvest of CPython's tests (cached per Python version), one benchmark stage per
-(subject, seed) run in parallel processes, each program version in its own sandboxed process; then the evaluation
-(rules, naive invariant diff, syntactic classifier with and without GT by leave-one-program-out, INVALIDATOR at
-the official, fixed and fold-chosen thresholds, all-overfitting). Patches are deduplicated across seeds by
-(subject, buggy function, patched function).
+(subject, seed) run in parallel processes, each program version in its own sandboxed process (with `cache`, a
+subject's benchmark built by an earlier run under the same key is read from the data cache instead); then the
+evaluation (rules, naive invariant diff, syntactic classifier with and without GT by leave-one-program-out,
+INVALIDATOR at the official, fixed and fold-chosen thresholds, all-overfitting). Patches are deduplicated across
+seeds by (subject, buggy function, patched function).
 Quick (CPU, minutes): the 26 subjects with fast test modules, 1 seed, 2 bugs each, T_P = 4 harvested + 6
 property-style drawn inputs, NF = 1, oracle >= 250 generated inputs, capped mutation search (300 first-order
 candidates, 10 partial fixes x 60 second-order), no module supplying more than a quarter of the overfitting patches
@@ -17,6 +18,8 @@ lines (CPU-bound: many cores help; a GPU speeds only the encoder).
 from __future__ import annotations
 
 import dataclasses
+import platform
+from pathlib import Path
 from typing import Annotated
 
 import numpy as np
@@ -26,15 +29,17 @@ from reprolab.methods.invalidator.benchmark import BenchmarkConfig, build_subjec
 from reprolab.methods.invalidator.composition import cap_overfitting_per_module, invariants_equal_dev
 from reprolab.methods.invalidator.evaluate import EvalConfig, evaluate
 from reprolab.methods.invalidator.plots import plot_scores
-from reprolab.methods.invalidator.harvest import harvest_inputs
+from reprolab.methods.invalidator.harvest import HARVEST_FORMAT, harvest_inputs
 from reprolab.methods.invalidator.rules import semantic_verdict
 from reprolab.methods.invalidator.subjects import subjects
 from reprolab.runtime.config import AT_LEAST_ONE, NON_NEGATIVE, PROBABILITY, config_to_dict, validate_config
-from reprolab.runtime.io import write_json
+from reprolab.runtime.cache import entry_path
+from reprolab.runtime.io import read_json, write_json
 from reprolab.runtime.results import RunContext, RunResult, cpu_model
 
 NEEDS_EXTRA_DATA = False
 DEVICES = ("cpu",)          # tracing, sandboxed runs and the classifier run on the CPU
+BUILD_FORMAT = 1            # raised when `build_subject`'s record changes: older cached benchmarks are not read
 
 
 @dataclasses.dataclass(frozen=True)
@@ -51,6 +56,8 @@ class InvalidatorConfig:
     max_module_share: Annotated[float, PROBABILITY] = 0.25
                                                # overfitting patches (composition.py)
     workers: Annotated[int, AT_LEAST_ONE] = 2
+    # keep each subject's built benchmark in the data cache, keyed by what it is built from (`build_cache_path`)
+    cache: bool = True
 
     def __post_init__(self) -> None:
         validate_config(self)            # options and the declared bounds of every field, nested configs included
@@ -65,11 +72,33 @@ CONFIGS = {
 }
 
 
+def build_cache_path(name: str, seed: int, cfg: InvalidatorConfig, harvest_source: str) -> Path:
+    """The data cache's file of one subject's benchmark (`build_subject`'s JSON record), keyed by what it is built
+    from: the subject, the seed, the benchmark settings, the harvest it starts from (`HARVEST_FORMAT`, its source,
+    whether CPython's tests were required) and the Python version (the subject's source and the harvested inputs),
+    and `BUILD_FORMAT`."""
+    key = [BUILD_FORMAT, HARVEST_FORMAT, name, seed, config_to_dict(cfg.benchmark), cfg.require_cpython_tests,
+           harvest_source, platform.python_version()]
+    return entry_path("invalidator", f"build-{name}-s{seed}", key).with_suffix(".json")
+
+
 def build_stage(name: str, seed: int, cfg: InvalidatorConfig) -> dict:
+    """One subject's bugs and labelled patches for `seed` (`build_subject`), or with `cfg.cache` the record an earlier
+    run built under the same key (`build_cache_path`), read as written."""
     chosen = subjects((name,))
     inputs, source = harvest_inputs(chosen, cfg.benchmark.harvest_cap, seed,
                                     require_cpython_tests=cfg.require_cpython_tests)[name]
-    return build_subject(chosen[0], inputs, source, cfg.benchmark, seed)
+    path = build_cache_path(name, seed, cfg, source) if cfg.cache else None
+    if path is not None and path.exists():
+        try:
+            return read_json(path)
+        except ValueError:                                   # a damaged entry is built anew, never trusted
+            path.unlink(missing_ok=True)
+    built = build_subject(chosen[0], inputs, source, cfg.benchmark, seed)
+    if path is not None:
+        write_json(path, built)
+        built = read_json(path)
+    return built
 
 
 def merge(stages: list[dict]) -> list[dict]:
