@@ -5,12 +5,13 @@ import pytest
 import torch
 
 from reprolab.launch import run_method
-from reprolab.methods.aim.blackbox import BlackBoxConfig
+from reprolab.methods.aim.blackbox import BlackBoxConfig, embedding_black_box
 from reprolab.methods.aim.corpus import build_task
 from reprolab.methods.aim import experiment
+from reprolab.methods.aim.baselines import L2XConfig
 from reprolab.methods.aim.experiment import (CONFIGS, black_box_cache_path, black_box_path, cached_black_box,
-                                             evaluate_cells, explain_cells, load_black_box, load_text_task,
-                                             train_black_box)
+                                             evaluate_cells, explain_cells, l2x_cache_path, load_black_box,
+                                             load_text_task, train_black_box, trained_l2x)
 from reprolab.methods.aim.wordnet import wordnet_available
 from reprolab.runtime.config import ConfigError, apply_overrides
 from tests.conftest import read_record, tiny_quick_run
@@ -93,6 +94,26 @@ def test_the_black_box_cache_hits_for_the_same_config_and_misses_a_changed_one(t
     assert black_box_cache_path(longer, tiny, 0, "cpu") != black_box_cache_path(task, tiny, 0, "cpu")
     black_box_cache_path(task, tiny, 0, "cpu").write_bytes(b"damaged")
     assert not cached_black_box(task, tiny, 0, "cpu")[1]["cached"]                 # retrained, never trusted
+
+
+def test_an_l2x_explainer_is_trained_once_then_read_from_the_data_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("REPROLAB_CACHE", str(tmp_path))
+    task = _toy_task()
+    cfg = dataclasses.replace(CONFIGS["quick"], black_box=BlackBoxConfig(embed=8, filters=4, epochs=1, balanced=True))
+    box = embedding_black_box(cached_black_box(task, cfg.black_box, 0, "cpu")[0])
+    l2x_cfg = L2XConfig(embed=8, filters=4, hidden=8, epochs=1, batch_size=20)
+
+    def l2x(settings=l2x_cfg, k=1, seed=0):
+        explainer, record = trained_l2x(task, box, cfg, settings, k, seed, "cpu", "test")
+        return explainer.scores(task.test.ids), record
+
+    (scores, cold), (again, warm) = l2x(), l2x()
+    assert (cold["cached"], warm["cached"]) == (False, True) and warm["train_seconds"] == cold["train_seconds"]
+    assert torch.equal(again, scores)
+    for changed in (dict(settings=dataclasses.replace(l2x_cfg, tau=0.5)), dict(k=2), dict(seed=1)):
+        assert not l2x(**changed)[1]["cached"], changed
+    other_box = dataclasses.replace(cfg, black_box=dataclasses.replace(cfg.black_box, epochs=2))
+    assert l2x_cache_path(task, other_box, l2x_cfg, 1, 0, "cpu") != l2x_cache_path(task, cfg, l2x_cfg, 1, 0, "cpu")
 
 
 def _toy_task(length: int = 6):

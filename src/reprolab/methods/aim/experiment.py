@@ -63,6 +63,7 @@ Method = Literal["aim", "aim_official", "random", "l2x", "lime", "kernel_shap", 
 ProtocolName = Literal["clean", "official"]
 EXPLAIN, EVALUATE = "explain", "evaluate"
 BLACK_BOX_FORMAT = 1      # part of the black-box cache key: raise it when `train_word_cnn` changes what it trains
+L2X_FORMAT = 1            # part of the L2X cache key: raise it when `L2X.fit` changes what it trains
 PARTS = ("full", "subset", "pi_ranking", "other_class")
 
 
@@ -274,22 +275,48 @@ def explain_aim(task: TextTask, box, cfg: AimExperimentConfig, cell: dict[str, A
              "pi_shift": mean_pi_shift(aim.history), "selected_epoch": aim.selected_epoch, "items": len(x)})
 
 
-def explain_baseline(task: TextTask, box, model: WordCNN, cfg: AimExperimentConfig,
-                     cell: dict[str, Any]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+def l2x_cache_path(task: TextTask, cfg: AimExperimentConfig, l2x_cfg: L2XConfig, k: int, seed: int,
+                   device: str) -> Path:
+    """The data cache's file of the L2X explainer for K trained on the task's training items against the seed's
+    black box: keyed by the black box's entry (whose name holds the digest of its key, the training items
+    included), the L2X settings, K, the seed, torch's version and `L2X_FORMAT`."""
+    key = [L2X_FORMAT, black_box_cache_path(task, cfg.black_box, seed, device).name, dataclasses.asdict(l2x_cfg), k,
+           seed, torch.__version__]
+    return entry_path("aim", f"l2x-{task.name}-k{k}-s{seed}", key)
+
+
+def trained_l2x(task: TextTask, box, cfg: AimExperimentConfig, l2x_cfg: L2XConfig, k: int, seed: int, device: str,
+                desc: str) -> tuple[L2X, dict[str, Any]]:
+    """The L2X explainer for K from the data cache (`l2x_cache_path`), or trained (`L2X.fit`) and cached; with its
+    training seconds (those of the run that trained it) and whether the cache held it."""
+    l2x = L2X(box, len(task.vocab), len(task.classes), k, l2x_cfg, seed)
+    networks = {"selector": l2x.selector, "approximator": l2x.approximator}
+
+    def train() -> tuple[dict, dict]:
+        start = time.perf_counter()
+        l2x.fit(task.train.ids, desc=desc)
+        return networks, {"train_seconds": time.perf_counter() - start}
+
+    _, extra, cached = load_or_train(l2x_cache_path(task, cfg, l2x_cfg, k, seed, device), lambda: networks, train,
+                                     ("train_seconds",))
+    return l2x, {**extra, "cached": cached}
+
+
+def explain_baseline(task: TextTask, box, model: WordCNN, cfg: AimExperimentConfig, cell: dict[str, Any],
+                     device: str) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     method, seed = cell["method"], cell["seed"]
     x = task.test.ids
     labels = box.predict(x).cpu()
     if explains_subset(method, cfg):
         x, labels = subset_of(x, cfg), subset_of(labels, cfg)
     start = time.perf_counter()
-    train_seconds = 0.0
+    trained = {"train_seconds": 0.0}
     if method == "random":
         out = {"scores": random_scores(x, seed)}
     elif method in ("l2x", "l2x_official"):
         l2x_cfg = official_l2x_training(cfg.l2x) if method == "l2x_official" else cfg.l2x
-        l2x = L2X(box, len(task.vocab), len(task.classes), cell["k"], l2x_cfg, seed).fit(
-            task.train.ids, desc=f"{task.name} {method} K={cell['k']} seed {seed}")
-        train_seconds = time.perf_counter() - start
+        l2x, trained = trained_l2x(task, box, cfg, l2x_cfg, cell["k"], seed, device,
+                                   f"{task.name} {method} K={cell['k']} seed {seed}")
         start = time.perf_counter()
         out = {"scores": l2x.scores(x)}
     elif method == "lime":
@@ -298,8 +325,7 @@ def explain_baseline(task: TextTask, box, model: WordCNN, cfg: AimExperimentConf
         out = {"scores": kernel_shap_scores(box, x, labels, cfg.shap_samples, seed)}
     else:
         out = {"scores": integrated_gradients_scores(model, model.embedding, x, labels, cfg.ig_steps)}
-    return out, {"seconds_per_item": (time.perf_counter() - start) / len(x), "train_seconds": train_seconds,
-                 "items": len(x)}
+    return out, {"seconds_per_item": (time.perf_counter() - start) / len(x), **trained, "items": len(x)}
 
 
 def explain_cell(cell: dict[str, Any], cfg: AimExperimentConfig, device: str, out_dir, resume: bool) -> dict[str, Any]:
@@ -311,7 +337,7 @@ def explain_cell(cell: dict[str, Any], cfg: AimExperimentConfig, device: str, ou
     if cell["method"] in ("aim", "aim_official"):
         tensors, record = explain_aim(task, box, cfg, cell, device, cell_checkpoint(out_dir, EXPLAIN, cell), resume)
     else:
-        tensors, record = explain_baseline(task, box, model, cfg, cell)
+        tensors, record = explain_baseline(task, box, model, cfg, cell, device)
     atomic_write(explanation_path(out_dir, cell), lambda tmp: torch.save({k: t.cpu() for k, t in tensors.items()}, tmp))
     return record
 
