@@ -87,12 +87,13 @@ def test_grid_has_one_cell_per_run_and_resume_reads_them_back(tiny):
     assert again.metrics == result.metrics
 
 
-def test_a_seq2seq_run_is_the_same_from_a_cold_and_a_warm_cache(tmp_path, monkeypatch):
-    """A seed's LSTM seq2seq is trained once and then loaded (with its training's record and seconds) and scored
-    anew; a change to its training's settings misses the cache, a change to DCw-MANN's does not."""
+@pytest.mark.parametrize("model, own", [("lstm_seq2seq", "seq2seq.lr=0.01"), ("tax_lstm", "tax.lr=0.01")])
+def test_a_baseline_run_is_the_same_from_a_cold_and_a_warm_cache(model, own, tmp_path, monkeypatch):
+    """A seed's baseline is trained once and then loaded (with its training's record and seconds) and scored anew;
+    a change to its training's settings misses the cache, a change to DCw-MANN's does not."""
     monkeypatch.setenv("REPROLAB_CACHE", str(tmp_path))
     cfg = apply_overrides(CONFIGS["quick"], [*TINY[:-1], "cache=true"])
-    cell = {"log": "helpdesk", "model": "lstm_seq2seq", "first_seed": 0, "seeds": 1}
+    cell = {"log": "helpdesk", "model": model, "first_seed": 0, "seeds": 1}
 
     def run(config):
         (record,) = experiment.run_cell(cell, config, "cpu", 0, tmp_path / "run", False)["runs"]
@@ -101,11 +102,11 @@ def test_a_seq2seq_run_is_the_same_from_a_cold_and_a_warm_cache(tmp_path, monkey
     cold, warm = run(cfg), run(cfg)
     assert (cold[0], warm[0]) == (False, True) and warm[1] == cold[1]       # fit_seconds too: the training's
     assert run(apply_overrides(cfg, ["model.hidden=8"]))[0]
-    assert not run(apply_overrides(cfg, ["seq2seq.lr=0.01"]))[0]
+    assert not run(apply_overrides(cfg, [own]))[0]
     assert not run(apply_overrides(cfg, ["val_pairs=50"]))[0]
     uncached = experiment.run_cell(cell, apply_overrides(cfg, ["cache=false"]), "cpu", 0, tmp_path / "run", False)
     assert uncached["runs"][0]["cached"] is False
-    assert len(list(tmp_path.glob("dcw_mann/*.pt"))) == 3          # cold, lr and val_pairs; nothing stored uncached
+    assert len(list(tmp_path.glob("dcw_mann/*.pt"))) == 3          # cold, own and val_pairs; nothing stored uncached
 
 
 def test_claims_of_a_run_show_the_numbers_that_decide_them(tiny):

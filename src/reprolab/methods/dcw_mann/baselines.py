@@ -281,15 +281,22 @@ class TaxLSTM:
                                                           None if gaps is None else gaps[row])
         return torch.from_numpy(x)
 
-    def fit(self, log: EventLog, train_cases: Sequence[int], val_pairs: Pairs, seed: int) -> "TaxLSTM":
+    def prepare(self, log: EventLog, train_cases: Sequence[int]) -> "TaxLSTM":
+        """The time features' divisors, the mean remaining time and the padding length read from the log and its
+        training cases, and an untrained network (initialised from torch's global generator); `fit` trains it."""
         cfg = self.cfg
         self.divisors = time_divisors(log, train_cases, whole_log=cfg.official_divisors)
         self.remaining_mean = mean_remaining_time(log, range(len(log.traces)) if cfg.official_divisors
                                                   else train_cases)
         self.log, self.maxlen = log, max(len(log.traces[c]) for c in train_cases) + 1
-        events = [(c, k) for c in train_cases for k in range(1, len(log.traces[c]) + 1)]   # k = len: end of case
-        torch.manual_seed(seed)
         self.net = TaxNetwork(log.num_activities + 5, log.num_activities, cfg)
+        return self
+
+    def fit(self, log: EventLog, train_cases: Sequence[int], val_pairs: Pairs, seed: int) -> "TaxLSTM":
+        cfg = self.cfg
+        torch.manual_seed(seed)
+        self.prepare(log, train_cases)
+        events = [(c, k) for c in train_cases for k in range(1, len(log.traces[c]) + 1)]   # k = len: end of case
         optimizer = torch.optim.NAdam(self.net.parameters(), lr=cfg.lr)
         rng = np.random.default_rng(seed)
         best, best_state, waited, seconds = -1.0, None, 0, 0.0

@@ -16,10 +16,10 @@ cost(DCw-MANN), the costs per iteration being fixed numbers in the config (`iter
 The seeds of one (log, model) of the memory models are trained together (`stacked.train_seeds`, the same runs as one
 `train` per seed to float rounding) and scored together (`stacked.stacked_predict`) in one grid cell; the seq2seq
 (`stacked_models` can add it) and Tax et al.'s LSTM have one cell per seed.
-With `cache`, a seed's LSTM seq2seq of an earlier run with the same key is loaded from the data cache
-(`cache.py`) and scored anew instead of trained (`cached` in its run's record; `fit_seconds` then those of the run
-that trained it). `--resume` skips finished cells; a cell checkpoints every `eval_every` iterations. Selection on
-validation (the last 10% of the training cases)."""
+With `cache`, a seed's LSTM seq2seq or Tax et al.'s LSTM of an earlier run with the same key is loaded from
+the data cache (`cache.py`) and scored anew instead of trained (`cached` in its run's record; `fit_seconds` then
+those of the run that trained it). `--resume` skips finished cells; a cell checkpoints every `eval_every`
+iterations. Selection on validation (the last 10% of the training cases)."""
 
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ import numpy as np
 import torch
 
 from reprolab.methods.dcw_mann.baselines import MostFrequentSuffix, TaxConfig, TaxLSTM
-from reprolab.methods.dcw_mann.cache import seq2seq_path
+from reprolab.methods.dcw_mann.cache import baseline_path
 from reprolab.methods.dcw_mann.claims import claims
 from reprolab.methods.dcw_mann.log import EventLog, Pairs, SplitOrder, load_log, make_pairs, split_cases
 from reprolab.methods.dcw_mann.metrics import accuracy_by_prefix_length, score
@@ -95,7 +95,8 @@ class DcwMannConfig:
     equal_seconds_reference: ModelName = "lstm_seq2seq"   # DCw-MANN's equal-seconds budget is this model's seconds
     iteration_cost_ms: tuple[tuple[str, str, float], ...] = QUICK_ITERATION_COST_MS   # (log, model, ms); see above
     workers: int = 2
-    # keep the LSTM seq2seq baseline's trained runs in the data cache, keyed by what they depend on (cache.py)
+    # keep the LSTM seq2seq's and Tax et al.'s LSTM's trained runs in the data cache, keyed by what they depend on
+    # (cache.py)
     cache: bool = True
 
     def __post_init__(self) -> None:
@@ -241,15 +242,26 @@ def final_scores(preds: list[list[int]], data: LogData, cfg: DcwMannConfig) -> d
                                                           [len(p) for p in data.test.prefixes])}
 
 
-def tax_run(data: LogData, cfg: DcwMannConfig, seed: int) -> dict[str, Any]:
-    start = time.perf_counter()
+def tax_run(log: str, data: LogData, cfg: DcwMannConfig, seed: int, device: str) -> dict[str, Any]:
+    """Tax et al.'s LSTM fitted for `seed` (or with `cfg.cache` read from the data cache, `cache.baseline_path`:
+    its weights, history and training seconds), then scored."""
     tax = TaxLSTM(dataclasses.replace(cfg.tax, max_suffix=data.max_decode))
-    tax.fit(data.log, data.train_cases, data.selection, seed=seed)
-    fit_seconds = time.perf_counter() - start
+
+    def fit() -> tuple[dict, dict]:
+        start = time.perf_counter()
+        tax.fit(data.log, data.train_cases, data.selection, seed=seed)
+        return {"net": tax.net}, {"history": tax.history, "fit_seconds": time.perf_counter() - start}
+
+    def fresh() -> dict:
+        return {"net": tax.prepare(data.log, data.train_cases).net}
+
+    path = baseline_path(cfg, "tax_lstm", log, (data.train, data.selection), seed, device) if cfg.cache else None
+    _, extra, cached = load_or_train(path, fresh, fit, ("history", "fit_seconds"))
+    tax.history = extra["history"]
     start = time.perf_counter()
     preds = tax.predict_pairs(data.test)
     return {"history": tax.history, "params": sum(p.numel() for p in tax.net.parameters()),
-            **final_scores(preds, data, cfg), "fit_seconds": fit_seconds,
+            **final_scores(preds, data, cfg), "fit_seconds": extra["fit_seconds"], "cached": cached,
             "seconds_per_prediction": (time.perf_counter() - start) / len(data.test)}
 
 
@@ -342,7 +354,7 @@ def trained_seq2seq(model: SuffixModel, selection: Selection, log: str, data: Lo
                     train_cfg: TrainConfig, seed: int, device: str, checkpoint, resume: bool, desc: str
                     ) -> tuple[dict[str, Any], float, bool]:
     """`train` of one seed's LSTM seq2seq baseline, or with `cfg.cache` the selected weights, training record and
-    seconds an earlier run stored under the same key (`cache.seq2seq_path`); the model ends with the selected
+    seconds an earlier run stored under the same key (`cache.baseline_path`); the model ends with the selected
     weights either way. The record, the training's seconds (those of the run that trained it) and whether they
     came from the cache."""
     def fit() -> tuple[dict, dict]:
@@ -351,7 +363,8 @@ def trained_seq2seq(model: SuffixModel, selection: Selection, log: str, data: Lo
                        checkpoint=checkpoint, resume=resume, desc=desc, selection=selection)
         return {"model": model}, {"record": record, "fit_seconds": time.perf_counter() - start}
 
-    path = seq2seq_path(cfg, log, (data.train, data.selection, data.curve), seed, device) if cfg.cache else None
+    path = baseline_path(cfg, "lstm_seq2seq", log, (data.train, data.selection, data.curve), seed,
+                         device) if cfg.cache else None
     _, extra, hit = load_or_train(path, lambda: {"model": model}, fit, ("record", "fit_seconds"))
     model.to(device)
     return extra["record"], extra["fit_seconds"], hit
@@ -363,7 +376,7 @@ def run_cell(cell: dict[str, Any], cfg: DcwMannConfig, device: str, first_seed: 
     data = log_data(cell["log"], cfg)
     seeds = list(range(cell["first_seed"], cell["first_seed"] + cell["seeds"]))
     if cell["model"] == "tax_lstm":
-        return {"runs": [tax_run(data, cfg, seed) for seed in seeds]}
+        return {"runs": [tax_run(cell["log"], data, cfg, seed, device) for seed in seeds]}
     return {"runs": neural_runs(cell, data, cfg, device, seeds, first_seed, cell_checkpoint(out_dir, GRID, cell),
                                 resume)}
 
