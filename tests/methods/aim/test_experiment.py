@@ -99,12 +99,12 @@ def test_the_black_box_cache_hits_for_the_same_config_and_misses_a_changed_one(t
 def test_an_l2x_explainer_is_trained_once_then_read_from_the_data_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("REPROLAB_CACHE", str(tmp_path))
     task = _toy_task()
-    cfg = dataclasses.replace(CONFIGS["quick"], black_box=BlackBoxConfig(embed=8, filters=4, epochs=1, balanced=True))
-    box = embedding_black_box(cached_black_box(task, cfg.black_box, 0, "cpu")[0])
+    black_box = BlackBoxConfig(embed=8, filters=4, epochs=1, balanced=True)
+    model = cached_black_box(task, black_box, 0, "cpu")[0]
     l2x_cfg = L2XConfig(embed=8, filters=4, hidden=8, epochs=1, batch_size=20)
 
     def l2x(settings=l2x_cfg, k=1, seed=0):
-        explainer, record = trained_l2x(task, box, cfg, settings, k, seed, "cpu", "test")
+        explainer, record = trained_l2x(task, model, embedding_black_box(model), settings, k, seed, "test")
         return explainer.scores(task.test.ids), record
 
     (scores, cold), (again, warm) = l2x(), l2x()
@@ -112,8 +112,8 @@ def test_an_l2x_explainer_is_trained_once_then_read_from_the_data_cache(tmp_path
     assert torch.equal(again, scores)
     for changed in (dict(settings=dataclasses.replace(l2x_cfg, tau=0.5)), dict(k=2), dict(seed=1)):
         assert not l2x(**changed)[1]["cached"], changed
-    other_box = dataclasses.replace(cfg, black_box=dataclasses.replace(cfg.black_box, epochs=2))
-    assert l2x_cache_path(task, other_box, l2x_cfg, 1, 0, "cpu") != l2x_cache_path(task, cfg, l2x_cfg, 1, 0, "cpu")
+    other = cached_black_box(task, dataclasses.replace(black_box, epochs=2), 0, "cpu")[0]   # other weights
+    assert l2x_cache_path(task, other, l2x_cfg, 1, 0) != l2x_cache_path(task, model, l2x_cfg, 1, 0)
 
 
 def _toy_task(length: int = 6):

@@ -100,6 +100,7 @@ def test_a_repair_key_follows_the_classifier_and_the_baselines_settings(cache):
                           (dataclasses.replace(QUICK, poison_rate=0.2), QUICK.neural_cleanse)):
         assert path(cfg, settings) != base
     assert path(QUICK, QUICK.neural_cleanse, seed=1) != base
+    assert path(QUICK, FinePruningConfig(finetune_steps=3)) != path(QUICK, QUICK.fine_pruning)
 
 
 def test_a_loaded_repair_leaves_the_global_generators_where_the_repair_left_them(cache):

@@ -275,20 +275,20 @@ def explain_aim(task: TextTask, box, cfg: AimExperimentConfig, cell: dict[str, A
              "pi_shift": mean_pi_shift(aim.history), "selected_epoch": aim.selected_epoch, "items": len(x)})
 
 
-def l2x_cache_path(task: TextTask, cfg: AimExperimentConfig, l2x_cfg: L2XConfig, k: int, seed: int,
-                   device: str) -> Path:
-    """The data cache's file of the L2X explainer for K trained on the task's training items against the seed's
-    black box: keyed by the black box's entry (whose name holds the digest of its key, the training items
-    included), the L2X settings, K, the seed, torch's version and `L2X_FORMAT`."""
-    key = [L2X_FORMAT, black_box_cache_path(task, cfg.black_box, seed, device).name, dataclasses.asdict(l2x_cfg), k,
-           seed, torch.__version__]
-    return entry_path("aim", f"l2x-{task.name}-k{k}-s{seed}", key)
+def l2x_cache_path(task: TextTask, black_box: WordCNN, l2x_cfg: L2XConfig, k: int, seed: int) -> Path:
+    """The data cache's file of the L2X explainer for K trained on the task's training items against `black_box`:
+    keyed by the black box's weights and those items (raw bytes), the L2X settings, K, the seed, torch's version and
+    `L2X_FORMAT`."""
+    key = [L2X_FORMAT, task.name, dataclasses.asdict(l2x_cfg), k, seed, torch.__version__]
+    weights = (t.detach().cpu().contiguous().numpy().tobytes() for t in black_box.state_dict().values())
+    return entry_path("aim", f"l2x-{task.name}-k{k}-s{seed}", key, (*weights, task.train.ids.numpy().tobytes()))
 
 
-def trained_l2x(task: TextTask, box, cfg: AimExperimentConfig, l2x_cfg: L2XConfig, k: int, seed: int, device: str,
+def trained_l2x(task: TextTask, model: WordCNN, box, l2x_cfg: L2XConfig, k: int, seed: int,
                 desc: str) -> tuple[L2X, dict[str, Any]]:
     """The L2X explainer for K from the data cache (`l2x_cache_path`), or trained (`L2X.fit`) and cached; with its
-    training seconds (those of the run that trained it) and whether the cache held it."""
+    training seconds (those of the run that trained it) and whether the cache held it. `box`: `model` as the
+    black box L2X imitates."""
     l2x = L2X(box, len(task.vocab), len(task.classes), k, l2x_cfg, seed)
     networks = {"selector": l2x.selector, "approximator": l2x.approximator}
 
@@ -297,13 +297,13 @@ def trained_l2x(task: TextTask, box, cfg: AimExperimentConfig, l2x_cfg: L2XConfi
         l2x.fit(task.train.ids, desc=desc)
         return networks, {"train_seconds": time.perf_counter() - start}
 
-    _, extra, cached = load_or_train(l2x_cache_path(task, cfg, l2x_cfg, k, seed, device), lambda: networks, train,
+    _, extra, cached = load_or_train(l2x_cache_path(task, model, l2x_cfg, k, seed), lambda: networks, train,
                                      ("train_seconds",))
     return l2x, {**extra, "cached": cached}
 
 
-def explain_baseline(task: TextTask, box, model: WordCNN, cfg: AimExperimentConfig, cell: dict[str, Any],
-                     device: str) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+def explain_baseline(task: TextTask, box, model: WordCNN, cfg: AimExperimentConfig,
+                     cell: dict[str, Any]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     method, seed = cell["method"], cell["seed"]
     x = task.test.ids
     labels = box.predict(x).cpu()
@@ -315,7 +315,7 @@ def explain_baseline(task: TextTask, box, model: WordCNN, cfg: AimExperimentConf
         out = {"scores": random_scores(x, seed)}
     elif method in ("l2x", "l2x_official"):
         l2x_cfg = official_l2x_training(cfg.l2x) if method == "l2x_official" else cfg.l2x
-        l2x, trained = trained_l2x(task, box, cfg, l2x_cfg, cell["k"], seed, device,
+        l2x, trained = trained_l2x(task, model, box, l2x_cfg, cell["k"], seed,
                                    f"{task.name} {method} K={cell['k']} seed {seed}")
         start = time.perf_counter()
         out = {"scores": l2x.scores(x)}
@@ -337,7 +337,7 @@ def explain_cell(cell: dict[str, Any], cfg: AimExperimentConfig, device: str, ou
     if cell["method"] in ("aim", "aim_official"):
         tensors, record = explain_aim(task, box, cfg, cell, device, cell_checkpoint(out_dir, EXPLAIN, cell), resume)
     else:
-        tensors, record = explain_baseline(task, box, model, cfg, cell, device)
+        tensors, record = explain_baseline(task, box, model, cfg, cell)
     atomic_write(explanation_path(out_dir, cell), lambda tmp: torch.save({k: t.cpu() for k, t in tensors.items()}, tmp))
     return record
 

@@ -16,10 +16,10 @@ cost(DCw-MANN), the costs per iteration being fixed numbers in the config (`iter
 The seeds of one (log, model) of the memory models are trained together (`stacked.train_seeds`, the same runs as one
 `train` per seed to float rounding) and scored together (`stacked.stacked_predict`) in one grid cell; the seq2seq
 (`stacked_models` can add it) and Tax et al.'s LSTM have one cell per seed.
-With `cache`, a seed's LSTM seq2seq or Tax et al.'s LSTM of an earlier run with the same key is loaded from
-the data cache (`cache.py`) and scored anew instead of trained (`cached` in its run's record; `fit_seconds` then
-those of the run that trained it). `--resume` skips finished cells; a cell checkpoints every `eval_every`
-iterations. Selection on validation (the last 10% of the training cases)."""
+With `cache`, a seed's LSTM seq2seq (when its seeds are not stacked) or Tax et al.'s LSTM of an earlier run with
+the same key is loaded from the data cache (`cache.py`) and scored anew instead of trained (`cached` in its run's
+record; `fit_seconds` then those of the run that trained it). `--resume` skips finished cells; a cell checkpoints
+every `eval_every` iterations. Selection on validation (the last 10% of the training cases)."""
 
 from __future__ import annotations
 

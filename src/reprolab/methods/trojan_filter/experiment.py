@@ -136,6 +136,7 @@ def neural_cleanse_repair(classifier, data: dict, cfg: TrojanExperimentConfig, k
     the data cache (with `cfg.cache`: stored there by an earlier run under the same key and generator states)."""
     x_def, y_def = data["defender"]
     num_classes = int(data["test"][1].max()) + 1
+    classifier.eval().requires_grad_(False)           # as the search leaves it, also when it is read from the cache
 
     def repair() -> tuple[dict, dict]:
         nc = neural_cleanse(classifier, x_def, num_classes, cfg.neural_cleanse, seed, checkpoints)
@@ -143,7 +144,8 @@ def neural_cleanse_repair(classifier, data: dict, cfg: TrojanExperimentConfig, k
                           checkpoints)
         return {"model": cleaned}, {"search": {k: nc[k] for k in ("l1_norms", "anomaly_index", "flagged")}}
 
-    networks, extra, cached = load_or_repair("neural_cleanse", baseline_key(key, cfg.neural_cleanse),
+    networks, extra, cached = load_or_repair("neural_cleanse",
+                                             baseline_key({**key, "num_classes": num_classes}, cfg.neural_cleanse),
                                              lambda: {"model": copy.deepcopy(classifier)}, repair, ("search",),
                                              cfg.cache)
     return networks["model"].eval().requires_grad_(False), extra, cached

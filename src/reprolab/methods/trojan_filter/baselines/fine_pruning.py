@@ -4,7 +4,7 @@ Channels of the classifier's LAST convolution are pruned in increasing order of 
 defender's clean set (dormant channels first: backdoor neurons tend to be dormant on clean data), until the
 defender-set accuracy drops by more than `max_drop` (4 points); the last pruning that stayed within the budget is
 kept, then the pruned network is fine-tuned on the defender set. Pruning zeroes the channel's output through a
-mask (the pruned copy's buffer `prune_mask`) applied in a forward hook, so fine-tuning cannot revive it.
+mask (the pruned module's buffer `prune_mask`) applied in a forward hook, so fine-tuning cannot revive it.
 
 The activation that ranks a channel (`rank`, `mean_channel_activation`): the mean over images and positions of
 ReLU(A) for the conv output A ("relu"); of maxpool_2x2(ReLU(A)) ("pooled": the official code ranks the output of the
@@ -124,13 +124,12 @@ def prune_within_budget(mask: torch.Tensor, order: list[int], cfg: FinePruningCo
 
 
 def prunable_copy(classifier: nn.Module, prune_at: Site = "conv") -> nn.Module:
-    """A frozen copy of the classifier whose pruning site's output channels are multiplied by the copy's buffer
-    `prune_mask` (all ones: nothing pruned yet), so that the copy's state holds what is pruned."""
+    """A frozen copy of the classifier whose pruning site (`pruning_site`) multiplies its output channels by its own
+    buffer `prune_mask` (all ones: nothing pruned yet), so that the copy's state holds what is pruned."""
     model = copy.deepcopy(classifier).eval().requires_grad_(False)
-    conv = last_conv(model)
-    model.register_buffer("prune_mask", torch.ones(conv.out_channels, device=conv.weight.device))
-    pruning_site(model, prune_at).register_forward_hook(
-        lambda _m, _i, out: out * model.prune_mask.view(1, -1, 1, 1))
+    conv, site = last_conv(model), pruning_site(model, prune_at)
+    site.register_buffer("prune_mask", torch.ones(conv.out_channels, device=conv.weight.device))
+    site.register_forward_hook(lambda module, _i, out: out * module.prune_mask.view(1, -1, 1, 1))
     return model
 
 
@@ -139,7 +138,8 @@ def fine_prune(classifier: nn.Module, x_def: torch.Tensor, y_def: torch.Tensor, 
     """A pruned and fine-tuned copy of the classifier, and what was pruned. The pruning is deterministic (it is
     redone on a resume); `checkpoints`: where the fine-tuning keeps its checkpoint ("fine_pruning")."""
     model = prunable_copy(classifier, cfg.prune_at)
-    conv, site, mask = last_conv(model), pruning_site(model, cfg.prune_at), model.prune_mask
+    conv, site = last_conv(model), pruning_site(model, cfg.prune_at)
+    mask = site.prune_mask
     order = mean_channel_activation(model, site, x_def, cfg.rank).argsort().tolist()   # dormant first
     base = accuracy(model, x_def, y_def)
     if cfg.prune_count:
