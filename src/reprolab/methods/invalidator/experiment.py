@@ -97,7 +97,6 @@ def build_stage(name: str, seed: int, cfg: InvalidatorConfig) -> dict:
     built = build_subject(chosen[0], inputs, source, cfg.benchmark, seed)
     if path is not None:
         write_json(path, built)
-        built = read_json(path)
     return built
 
 

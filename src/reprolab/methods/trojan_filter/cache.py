@@ -28,7 +28,9 @@ from reprolab.methods.trojan_filter.baselines.februus import FebruusConfig
 from reprolab.methods.trojan_filter.config import TrojanExperimentConfig
 from reprolab.runtime.cache import Networks, entry_path, load_or_train
 from reprolab.runtime.config import config_to_dict
+from reprolab.runtime.train import set_torch_rng_state, torch_rng_state
 
+REPAIR_FORMAT = 1       # part of a repair's key: raised when what its entry holds changes (`load_or_repair`)
 # fields that do not reach the classifier's training: the defenses, the evaluation, the sweeps and the run's layout
 CLASSIFIER_FREE_FIELDS = frozenset({
     "attacks", "defenses", "seeds", "test_size", "filter", "filter_width", "filter_latent", "defender_sweep",
@@ -69,18 +71,6 @@ def baseline_key(classifier: dict, settings: Any) -> dict:
     return {**classifier, "settings": config_to_dict(settings)}
 
 
-def torch_generator_states() -> list[torch.Tensor]:
-    """The states of torch's global generators: the CPU's, and every CUDA device's once CUDA is in use."""
-    cuda = torch.cuda.is_available() and torch.cuda.is_initialized()
-    return [torch.get_rng_state(), *(torch.cuda.get_rng_state_all() if cuda else ())]
-
-
-def set_torch_generator_states(states: list[torch.Tensor]) -> None:
-    torch.set_rng_state(states[0])
-    if len(states) > 1:
-        torch.cuda.set_rng_state_all(states[1:])
-
-
 def load_or_repair(kind: str, key: dict, fresh: Callable[[], Networks],
                    repair: Callable[[], tuple[Networks, dict[str, Any]]], extra_keys: tuple[str, ...],
                    cache: bool = True) -> tuple[Networks, dict[str, Any], bool]:
@@ -89,15 +79,16 @@ def load_or_repair(kind: str, key: dict, fresh: Callable[[], Networks],
     it are kept with the entry and set on a hit, so every later draw is the one that follows the repair. The extras
     (`extra_keys`) come with `train_seconds`, the repair's seconds (those of the run that did it); `cache` false:
     always repaired, nothing stored."""
-    before = tuple(state.numpy().tobytes() for state in torch_generator_states())
-    path = cache_path(kind, key, before) if cache else None
+    before = torch_rng_state()
+    blobs = tuple(state.numpy().tobytes() for state in (before["torch"], *before.get("cuda", ())))
+    path = cache_path(kind, {**key, "format": REPAIR_FORMAT}, blobs) if cache else None
 
     def train() -> tuple[Networks, dict[str, Any]]:
         start = time.perf_counter()
         networks, extra = repair()
-        return networks, {**extra, "train_seconds": time.perf_counter() - start, "rng": torch_generator_states()}
+        return networks, {**extra, "train_seconds": time.perf_counter() - start, "rng": torch_rng_state()}
 
     networks, extra, cached = load_or_train(path, fresh, train, (*extra_keys, "train_seconds", "rng"))
     if cached:
-        set_torch_generator_states(extra["rng"])
+        set_torch_rng_state(extra["rng"])
     return networks, {k: v for k, v in extra.items() if k != "rng"}, cached
