@@ -45,6 +45,12 @@ def entry_path(folder: str, stem: str, key: Any, blobs: Iterable[bytes] = (), di
     return cache_dir() / folder / f"{stem}-{digest.hexdigest()[:digits]}.pt"
 
 
+def tensor_bytes(tensors: Iterable[torch.Tensor]) -> tuple[bytes, ...]:
+    """The raw bytes of each tensor (on the CPU, in row-major order): key blobs for weights or training items, e.g.
+    `tensor_bytes(net.state_dict().values())`."""
+    return tuple(t.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes() for t in tensors)
+
+
 def store(path: Path, networks: Networks, extra: dict[str, Any] | None = None) -> None:
     """Write the networks' states (on the CPU) and `extra` (weights_only-loadable values) to `path` atomically."""
     extra = extra or {}

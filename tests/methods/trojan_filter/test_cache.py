@@ -16,6 +16,7 @@ from reprolab.methods.trojan_filter.cache import (CLASSIFIER_FREE_FIELDS, baseli
                                                  inpainter_key, load_or_repair)
 from reprolab.methods.trojan_filter.config import QUICK, TrojanExperimentConfig
 from reprolab.methods.trojan_filter.baselines.februus import FebruusConfig
+from reprolab.methods.trojan_filter.baselines.strip import STRIP, Calibration
 from reprolab.methods.trojan_filter.filters import FilterConfig
 
 
@@ -66,7 +67,7 @@ TINY = TrojanExperimentConfig(train_size=200, defender_size=110, test_size=60, b
 
 
 def without(record, keys=("seconds", "classifier_seconds", "classifier_cached", "inpainter_cached", "cached",
-                          "train_seconds")):
+                          "calibration_cached", "train_seconds")):
     if isinstance(record, dict):
         return {k: without(v, keys) for k, v in record.items() if k not in keys}
     return record
@@ -77,6 +78,7 @@ def test_an_attack_stage_gives_the_same_record_from_a_cold_and_a_warm_cache(cach
     warm = experiment.run_attack(0, "badnet_plus", TINY)
     assert (cold["classifier_cached"], cold["Februus"]["inpainter_cached"]) == (False, False)
     assert (warm["classifier_cached"], warm["Februus"]["inpainter_cached"]) == (True, True)
+    assert (cold["STRIP"]["calibration_cached"], warm["STRIP"]["calibration_cached"]) == (False, True)
     assert without(warm) == without(cold)
     assert warm["classifier_seconds"] == cold["classifier_seconds"]          # the training's, kept with the entry
     for baseline in ("NeuralCleanse", "FinePruning"):                        # the repairs, the same way
@@ -125,3 +127,26 @@ def test_a_loaded_repair_leaves_the_global_generators_where_the_repair_left_them
     assert torch.equal(again[0], weight) and torch.equal(again[3], after)
     assert extra["train_seconds"] == again[1]["train_seconds"] and "rng" not in extra
     assert not run(1)[2]                                  # other states before it: repaired, not loaded
+
+
+def test_a_kept_strip_clean_pass_flags_what_a_calibrated_detector_flags_and_follows_its_inputs(cache):
+    """The entry holds the threshold and the blend generator's state after the clean pass, so a detector built from
+    it draws the partners a calibrated one draws; other weights, clean images, settings or seed miss it."""
+    torch.manual_seed(0)
+    classifier = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 3))
+    x_def, x = torch.rand(64, 1, 4, 4), torch.rand(40, 1, 4, 4)
+    cfg = dataclasses.replace(TINY, strip_blends=4)
+    reference = STRIP(classifier, x_def, n_blends=4, seed=0).entropy(x)
+    _, cold = experiment.strip_detector(classifier, x_def, cfg, 0, "cpu")
+    kept, warm = experiment.strip_detector(classifier, x_def, cfg, 0, "cpu")
+    assert (cold, warm) == (False, True)
+    assert torch.equal(kept.entropy(x), reference)
+    unset = Calibration(kept.threshold, torch.Generator().manual_seed(0).get_state())
+    assert not torch.equal(STRIP(classifier, x_def, n_blends=4, calibration=unset).entropy(x), reference)
+    assert not experiment.strip_detector(classifier, x_def, cfg, 1, "cpu")[1]
+    assert not experiment.strip_detector(classifier, x_def, dataclasses.replace(cfg, strip_blends=5), 0, "cpu")[1]
+    assert not experiment.strip_detector(classifier, x_def[1:], cfg, 0, "cpu")[1]
+    assert not experiment.strip_detector(classifier, x_def, dataclasses.replace(cfg, cache=False), 0, "cpu")[1]
+    with torch.no_grad():
+        classifier[1].weight[0, 0] += 1
+    assert not experiment.strip_detector(classifier, x_def, cfg, 0, "cpu")[1]

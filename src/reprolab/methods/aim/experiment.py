@@ -50,7 +50,7 @@ from reprolab.methods.aim.metrics import (OFFICIAL, Protocol, keep_items, keep_w
 from reprolab.methods.aim.modules import FeatureKind, ModuleSizes
 from reprolab.methods.aim.plots import plot_cost, plot_faithfulness, write_html
 from reprolab.methods.aim.wordnet import brevity, purity, wordnet_available
-from reprolab.runtime.cache import entry_path, link_entry, load_or_train
+from reprolab.runtime.cache import entry_path, link_entry, load_or_train, tensor_bytes
 from reprolab.runtime.config import ConfigError, check_at_least, validate_config
 from reprolab.runtime.grid import cell_checkpoint, cell_name
 from reprolab.runtime.io import atomic_write
@@ -280,8 +280,8 @@ def l2x_cache_path(task: TextTask, black_box: WordCNN, l2x_cfg: L2XConfig, k: in
     keyed by the black box's weights and those items (raw bytes), the L2X settings, K, the seed, torch's version and
     `L2X_FORMAT`."""
     key = [L2X_FORMAT, task.name, dataclasses.asdict(l2x_cfg), k, seed, torch.__version__]
-    weights = (t.detach().cpu().contiguous().numpy().tobytes() for t in black_box.state_dict().values())
-    return entry_path("aim", f"l2x-{task.name}-k{k}-s{seed}", key, (*weights, task.train.ids.numpy().tobytes()))
+    return entry_path("aim", f"l2x-{task.name}-k{k}-s{seed}", key,
+                      tensor_bytes((*black_box.state_dict().values(), task.train.ids)))
 
 
 def trained_l2x(task: TextTask, model: WordCNN, box, l2x_cfg: L2XConfig, k: int, seed: int,

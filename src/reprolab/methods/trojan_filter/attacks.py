@@ -216,6 +216,11 @@ def attack_success(classifier, attack: TrojanAttack, x: torch.Tensor, y: torch.T
         keep = y != target
         pred = batched(lambda xb: classifier(attack.apply(xb, k)).argmax(1), x[keep])
         per_trigger.append(fraction(pred == target))
+    return success_record(per_trigger)
+
+
+def success_record(per_trigger: list[float]) -> dict:
+    """An attack-success record: the rate of each trigger and their mean."""
     return {"per_trigger": per_trigger, "mean": sum(per_trigger) / len(per_trigger)}
 
 

@@ -1,5 +1,6 @@
-"""Trained networks kept in the data cache (`reprolab.data.cache_dir() / "trojan_filter"`), keyed by everything
-their training depends on, so that a later run with the same key loads them instead of training them again:
+"""Trained networks (and STRIP's clean pass) kept in the data cache (`reprolab.data.cache_dir() / "trojan_filter"`),
+keyed by everything their training depends on, so that a later run with the same key loads them instead of training
+them again:
 
 - a Trojaned (or the benign) classifier, with the trainable state of its attack: every config field except those
   of the defenses, the evaluation and the run's layout (`CLASSIFIER_FREE_FIELDS`), the attack, the norm sweep's
@@ -9,11 +10,14 @@ their training depends on, so that a later run with the same key loads them inst
   a seed);
 - a baseline's repair of a classifier (Neural Cleanse's trigger search and unlearning, Fine-Pruning's pruning and
   fine-tuning): the classifier's key, the baseline's settings and torch's global generators' states before the repair
-  (`load_or_repair`).
+  (`load_or_repair`);
+- STRIP's clean pass (its threshold and its blend generator's state after it; no network): the classifier's weights
+  and the clean defender images (raw bytes), STRIP's settings, the seed and the device type
+  (`experiment.strip_detector`).
 
 Every key also holds the torch version. The entries are `reprolab.runtime.cache` entries: written atomically after
-the training with its seconds (`train_seconds`, recorded on a hit too), read with `weights_only=True`; an entry
-that does not match its networks is removed and trained anew, never trusted.
+the training, a network's with its seconds (`train_seconds`, recorded on a hit too), read with `weights_only=True`;
+an entry that does not match its networks is removed and trained anew, never trusted.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from reprolab.runtime.config import config_to_dict
 from reprolab.runtime.train import set_torch_rng_state, torch_rng_state
 
 REPAIR_FORMAT = 1       # part of a repair's key: raised when what its entry holds changes (`load_or_repair`)
+STRIP_FORMAT = 1        # part of a STRIP clean pass's key (`experiment.strip_detector`), likewise
 # fields that do not reach the classifier's training: the defenses, the evaluation, the sweeps and the run's layout
 CLASSIFIER_FREE_FIELDS = frozenset({
     "attacks", "defenses", "seeds", "test_size", "filter", "filter_width", "filter_latent", "defender_sweep",

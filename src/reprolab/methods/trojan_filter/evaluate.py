@@ -13,11 +13,11 @@ import time
 import torch
 
 from reprolab.methods.trojan_filter.adversarial import AIFConfig, train_adversarial_filter, trigger_generator
-from reprolab.methods.trojan_filter.attacks import TrojanAttack, attack_success
+from reprolab.methods.trojan_filter.attacks import TrojanAttack, success_record
 from reprolab.methods.trojan_filter.config import TrojanExperimentConfig
 from reprolab.methods.trojan_filter.filters import (FilterCollapsed, FilterDefense, PlainFilter, VariationalFilter,
                                                     train_filter)
-from reprolab.nets.scoring import batched, fraction, prediction_accuracy
+from reprolab.nets.scoring import batched, fraction
 from reprolab.runtime.fast import fast_settings
 from reprolab.runtime.train import LoopCheckpoints
 
@@ -44,14 +44,45 @@ def train_defense(name: str, classifier, x_def, y_def, cfg: TrojanExperimentConf
     return filt, train_filter(filt, classifier, x_def, y_def, cfg.filter, seed, fast_settings(cfg), **where)
 
 
-def trojan_inputs(attack: TrojanAttack, x, y) -> tuple[torch.Tensor, torch.Tensor]:
-    """Every test image with a label other than the trigger's target, stamped, for every trigger; and targets."""
+@dataclasses.dataclass(frozen=True)
+class TrojanInputs:
+    """For every trigger in turn, every test image whose label differs from the trigger's target, stamped with it
+    (`x`); each one's target (`targets`), how many each trigger has (`counts`), and the classifier's labels of them
+    (`labels`)."""
+
+    x: torch.Tensor
+    targets: torch.Tensor
+    counts: tuple[int, ...]
+    labels: torch.Tensor
+
+    @property
+    def hits(self) -> torch.Tensor:
+        """The Trojan inputs the classifier sends to their target."""
+        return self.labels == self.targets
+
+    def success(self, labels: torch.Tensor) -> dict:
+        """`attacks.attack_success` of the model that gives `labels` to these inputs: per trigger, the fraction of
+        its inputs labelled with its target; and their mean."""
+        return success_record([fraction(hit) for hit in (labels == self.targets).split(list(self.counts))])
+
+
+@torch.no_grad()
+def trojan_inputs(attack: TrojanAttack, classifier, x, y) -> TrojanInputs:
+    """Every test image with a label other than the trigger's target, stamped, for every trigger; with the
+    classifier's labels of them."""
     xs, ts = [], []
     for k, target in enumerate(attack.targets):
         keep = y != target
         xs.append(batched(lambda xb: attack.apply(xb, k), x[keep]))
         ts.append(torch.full((int(keep.sum()),), target, device=x.device))
-    return torch.cat(xs), torch.cat(ts)
+    x_troj = torch.cat(xs)
+    return TrojanInputs(x_troj, torch.cat(ts), tuple(len(t) for t in ts), labels_of(classifier, x_troj))
+
+
+@torch.no_grad()
+def labels_of(classifier, x: torch.Tensor) -> torch.Tensor:
+    """argmax classifier(x), a batch at a time."""
+    return batched(lambda xb: classifier(xb).argmax(1), x)
 
 
 def detection_rates(flags_clean: torch.Tensor, flags_trojan: torch.Tensor, hits: torch.Tensor) -> dict:
@@ -59,12 +90,13 @@ def detection_rates(flags_clean: torch.Tensor, flags_trojan: torch.Tensor, hits:
     return {"fpr": fraction(flags_clean), "fnr": fraction(~flags_trojan), "fnr_on_hits": fraction(~flags_trojan[hits])}
 
 
-def evaluate_filter(name: str, classifier, attack: TrojanAttack, data: dict, x_troj, hits,
-                    cfg: TrojanExperimentConfig, seed: int, x_def=None, y_def=None,
+def evaluate_filter(name: str, classifier, data: dict, trojan: TrojanInputs, cfg: TrojanExperimentConfig,
+                    seed: int, x_def=None, y_def=None,
                     checkpoints: LoopCheckpoints = LoopCheckpoints()) -> tuple[dict, torch.nn.Module]:
     """Train filter `name` on the defender set (or the given subset of it; its loop is then checkpointed as
     "<name>_defender<size>"); its collapse check, filtered clean accuracy, ASR after filtering and FtC rates. A
-    collapsed filter is reported and not scored."""
+    collapsed filter is reported and not scored. Each image is filtered and classified once: FtC flags an input
+    where its filtered label differs from its plain one, and accepts the others with their plain label."""
     x_test, y_test = data["test"]
     loop = name if x_def is None else f"{name}_defender{len(y_def)}"
     if x_def is None:
@@ -78,10 +110,13 @@ def evaluate_filter(name: str, classifier, attack: TrojanAttack, data: dict, x_t
         record["collapsed"] = False
     except FilterCollapsed as err:
         record.update(collapsed=True, error=str(err))
-    filtered = FilterDefense(classifier, filt, mode="filter")
-    record["filtered_clean_accuracy"] = prediction_accuracy(filtered.predict, x_test, y_test)
+    filtered_test = batched(defense.filtered_labels, x_test)
+    record["filtered_clean_accuracy"] = fraction(filtered_test == y_test)
     if not record["collapsed"]:
-        record["asr_filtered"] = attack_success(lambda x: classifier(filt(x)), attack, x_test, y_test)
-        record["ftc"] = detection_rates(batched(defense.detect, x_test), batched(defense.detect, x_troj), hits)
-        record["ftc"]["accepted_and_correct"] = prediction_accuracy(defense.predict, x_test, y_test)
+        filtered_trojan = batched(defense.filtered_labels, trojan.x)
+        record["asr_filtered"] = trojan.success(filtered_trojan)
+        plain_test = labels_of(classifier, x_test)
+        flags_test = plain_test != filtered_test
+        record["ftc"] = detection_rates(flags_test, trojan.labels != filtered_trojan, trojan.hits)
+        record["ftc"]["accepted_and_correct"] = fraction(~flags_test & (plain_test == y_test))
     return record, filt

@@ -14,7 +14,9 @@ With `checkpoint_every`, every training loop of a stage keeps its checkpoint in 
 classifiers, the Februus-like inpainter (shared by the attacks of a seed) and the Neural Cleanse and Fine-Pruning
 repairs of an earlier run with the same key are loaded from the data cache (`cache.py`); the defenses then start from
 the same global seed as after a training, and a loaded repair sets torch's global generators to their states after
-it, so the numbers are the same either way. The filters, STRIP and every score run each time.
+it; STRIP's clean pass (its threshold and its blend generator's state after it) is kept too, keyed by the
+classifier's weights, the clean set and STRIP's settings; so the numbers are the same either way. The filters,
+STRIP's detection and every score run each time.
 The config lives in `config.py` (re-exported here).
 """
 
@@ -30,10 +32,10 @@ from reprolab.methods.trojan_filter.attacks import attack_success, untriggered_t
 from reprolab.methods.trojan_filter.baselines.februus import Inpainter, februus_filter, train_inpainter
 from reprolab.methods.trojan_filter.baselines.fine_pruning import fine_prune, prunable_copy
 from reprolab.methods.trojan_filter.baselines.neural_cleanse import neural_cleanse, unlearn
-from reprolab.methods.trojan_filter.baselines.strip import STRIP
+from reprolab.methods.trojan_filter.baselines.strip import STRIP, Calibration
 from reprolab.methods.trojan_filter.claims import claims
-from reprolab.methods.trojan_filter.cache import (baseline_key, cache_path, classifier_key, inpainter_key,
-                                                 load_or_repair)
+from reprolab.methods.trojan_filter.cache import (STRIP_FORMAT, baseline_key, cache_path, classifier_key,
+                                                 inpainter_key, load_or_repair)
 from reprolab.methods.trojan_filter.classifier import cached_classifier
 from reprolab.methods.trojan_filter.config import CONFIGS, PAPER, TrojanExperimentConfig
 from reprolab.methods.trojan_filter.data import DATASET_NAMES, defender_subsets, load_splits, to_device
@@ -42,8 +44,8 @@ from reprolab.methods.trojan_filter.input_aware import InputAware
 from reprolab.methods.trojan_filter.metrics import majority_class_rate
 from reprolab.methods.trojan_filter.plots import plot_examples, plot_sweeps, plot_table
 from reprolab.methods.trojan_filter.threats import make_attack
-from reprolab.nets.scoring import accuracy, batched, prediction_accuracy
-from reprolab.runtime.cache import load_or_train
+from reprolab.nets.scoring import accuracy, prediction_accuracy
+from reprolab.runtime.cache import load_or_train, tensor_bytes
 from reprolab.runtime.fast import check_fast_path
 from reprolab.runtime.results import RunContext, RunResult
 from reprolab.runtime.train import LoopCheckpoints
@@ -69,29 +71,24 @@ def run_attack(seed: int, attack_name: str, cfg: TrojanExperimentConfig, example
     if alpha is not None:
         out["alpha"] = alpha
     x_test, y_test = data["test"]
-    predict = lambda x: classifier(x).argmax(1)  # noqa: E731
-    x_troj, targets = trojan_inputs(attack, x_test, y_test)
-    hits = batched(predict, x_troj) == targets
-    out["no_defense"] = {"clean_accuracy": accuracy(classifier, x_test, y_test),
-                         "asr": attack_success(classifier, attack, x_test, y_test),
+    trojan = trojan_inputs(attack, classifier, x_test, y_test)
+    out["no_defense"] = {"clean_accuracy": accuracy(classifier, x_test, y_test), "asr": trojan.success(trojan.labels),
                          "untriggered_target_rate": untriggered_target_rate(classifier, attack, x_test, y_test)}
     if isinstance(attack, InputAware):      # a trigger made for another image should not flip C (cross mode)
         out["no_defense"]["cross_trigger_accuracy"] = accuracy(classifier, attack.cross_inputs(x_test), y_test)
     for name in cfg.defenses:
-        out[name], filt = evaluate_filter(name, classifier, attack, data, x_troj, hits, cfg, seed,
-                                          checkpoints=checkpoints)
+        out[name], filt = evaluate_filter(name, classifier, data, trojan, cfg, seed, checkpoints=checkpoints)
         if examples_path is not None and name == cfg.defenses[-1]:
             plot_examples(attack, filt, x_test[:6], examples_path)
     if cfg.defender_sweep and attack_name in cfg.sweep_attacks:
         out["defender_sweep"] = {
-            str(n): {d: evaluate_filter(d, classifier, attack, data, x_troj, hits, cfg, seed, x_def, y_def,
-                                        checkpoints)[0]
+            str(n): {d: evaluate_filter(d, classifier, data, trojan, cfg, seed, x_def, y_def, checkpoints)[0]
                      for d in cfg.defenses} for n, x_def, y_def in defender_subsets(data, cfg.defender_sweep, seed)}
     start = time.perf_counter()
-    strip = STRIP(classifier, data["defender"][0], n_blends=cfg.strip_blends, fpr=cfg.strip_fpr, seed=seed,
-                  clip=cfg.strip_clip, threshold_rule=cfg.strip_threshold)
-    out["STRIP"] = {**detection_rates(strip.detect(x_test), strip.detect(x_troj), hits),
-                    "threshold": strip.threshold, "seconds": time.perf_counter() - start}
+    strip, cached = strip_detector(classifier, data["defender"][0], cfg, seed, device)
+    out["STRIP"] = {**detection_rates(strip.detect(x_test), strip.detect(trojan.x), trojan.hits),
+                    "threshold": strip.threshold, "calibration_cached": cached,
+                    "seconds": time.perf_counter() - start}
     if not baselines:
         return out
     key = classifier_key(cfg, attack_name, alpha, epochs, seed, device)
@@ -127,6 +124,25 @@ def run_benign(seed: int, cfg: TrojanExperimentConfig, device: str = "cpu",
     model, trained = cached_classifier(*data["train"], cfg.badnet_epochs, cfg, seed, checkpoints=checkpoints)
     return {"clean_accuracy": accuracy(model, *data["test"]), "epochs": cfg.badnet_epochs,
             "classifier_cached": trained["cached"], "majority_class_rate": majority_class_rate(data["test"][1])}
+
+
+def strip_detector(classifier, x_def: torch.Tensor, cfg: TrojanExperimentConfig, seed: int,
+                   device: str) -> tuple[STRIP, bool]:
+    """STRIP on the classifier and the clean defender images `x_def`, and whether its clean pass (the threshold and
+    the blend generator's state after it) came from the data cache: with `cfg.cache`, kept there by an earlier run
+    under the same classifier weights, clean images, STRIP settings, seed and device type."""
+    settings = {"n_blends": cfg.strip_blends, "fpr": cfg.strip_fpr, "seed": seed, "clip": cfg.strip_clip,
+                "threshold_rule": cfg.strip_threshold}
+    key = {**settings, "device": torch.device(device).type, "format": STRIP_FORMAT}
+    blobs = tensor_bytes((*classifier.state_dict().values(), x_def))
+    path = cache_path("strip", key, blobs) if cfg.cache else None
+
+    def calibrate() -> tuple[dict, dict]:
+        calibration = STRIP(classifier, x_def, **settings).calibration
+        return {}, {"threshold": calibration.threshold, "generator_state": calibration.generator_state}
+
+    _, extra, cached = load_or_train(path, dict, calibrate, ("threshold", "generator_state"))
+    return STRIP(classifier, x_def, **settings, calibration=Calibration(**extra)), cached
 
 
 def neural_cleanse_repair(classifier, data: dict, cfg: TrojanExperimentConfig, key: dict, seed: int,

@@ -7,10 +7,13 @@ The official notebook (garrisongys/STRIP) blends without clipping (`clip=False`:
 and sets the threshold at the `fpr` quantile of a normal fitted to the clean entropies (`threshold_rule="normal"`;
 when every clean entropy is equal this is their value, where scipy's `norm.ppf` with scale 0 would give NaN and flag
 nothing).
+The clean pass (`Calibration`: the threshold and the blend generator's state after it) can be kept and given back,
+so that a detector built from it flags exactly what the calibrated one would.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import statistics
 from typing import Literal
 
@@ -22,20 +25,41 @@ from reprolab.runtime.config import check_choice
 Threshold = Literal["quantile", "normal"]
 
 
+@dataclasses.dataclass(frozen=True)
+class Calibration:
+    """The outcome of STRIP's clean pass: the entropy threshold, and the state its blend generator is left in (from
+    which `detect` draws its partners)."""
+
+    threshold: float
+    generator_state: torch.Tensor
+
+
 class STRIP:
     """STRIP (Gao et al., ACSAC 2019), the paper's per-input rule: `detect(x)` flags x as Trojan when H(x), the
     mean Shannon entropy of the softmax of `classifier` over `n_blends` blends clip(x + x_j, 0, 1) with random
     images x_j of the clean defender set `x_def`, is at most the `fpr` quantile (default 1 %) of H over `x_def`
-    (`threshold_rule="normal"`: of a normal fitted to it, as the official code; `clip=False`: unclipped blends)."""
+    (`threshold_rule="normal"`: of a normal fitted to it, as the official code; `clip=False`: unclipped blends).
+    `calibration`: a clean pass kept from a detector with the same classifier, clean set and settings, used instead
+    of running it again."""
 
     def __init__(self, classifier: nn.Module, x_def: torch.Tensor, n_blends: int = 20, fpr: float = 0.01,
-                 seed: int = 0, clip: bool = True, threshold_rule: Threshold = "quantile"):
+                 seed: int = 0, clip: bool = True, threshold_rule: Threshold = "quantile",
+                 calibration: Calibration | None = None):
         if not 0 < fpr < 1:
             raise ValueError(f"fpr must lie in (0, 1), got {fpr}")
         check_choice("threshold_rule", threshold_rule, Threshold)
         self.classifier, self.x_def, self.n_blends, self.clip = classifier.eval(), x_def, n_blends, clip
         self.gen = torch.Generator().manual_seed(seed)
-        self.threshold = clean_threshold(self.entropy(x_def), fpr, threshold_rule)
+        if calibration is None:
+            threshold = clean_threshold(self.entropy(x_def), fpr, threshold_rule)
+            calibration = Calibration(threshold, self.gen.get_state())
+        else:
+            self.gen.set_state(calibration.generator_state)
+        self.calibration = calibration
+
+    @property
+    def threshold(self) -> float:
+        return self.calibration.threshold
 
     @torch.no_grad()
     def entropy(self, x: torch.Tensor, batch: int = 256) -> torch.Tensor:
