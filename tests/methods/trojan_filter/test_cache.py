@@ -1,7 +1,7 @@
-"""The data cache of trained classifiers, inpainters and baseline repairs: a key changes with every field the
-training depends on and only with those, a loaded repair leaves the global generators as the repair would, and an
-attack stage gives the same record from a cold and a warm cache, with the training's seconds on both (the entries
-themselves: tests/runtime/test_cache.py)."""
+"""The data cache of trained classifiers, inpainters, baseline repairs and STRIP's clean pass: a key changes with
+every field the training depends on and only with those, a loaded repair leaves the global generators as the repair
+would, a kept clean pass flags what a calibrated detector flags, and an attack stage gives the same record from a cold
+and a warm cache, with the training's seconds on both (the entries themselves: tests/runtime/test_cache.py)."""
 
 import dataclasses
 import random
@@ -136,10 +136,11 @@ def test_a_kept_strip_clean_pass_flags_what_a_calibrated_detector_flags_and_foll
     classifier = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 3))
     x_def, x = torch.rand(64, 1, 4, 4), torch.rand(40, 1, 4, 4)
     cfg = dataclasses.replace(TINY, strip_blends=4)
-    reference = STRIP(classifier, x_def, n_blends=4, seed=0).entropy(x)
+    calibrated = STRIP(classifier, x_def, n_blends=4, seed=0)
+    reference = calibrated.entropy(x)
     _, cold = experiment.strip_detector(classifier, x_def, cfg, 0, "cpu")
     kept, warm = experiment.strip_detector(classifier, x_def, cfg, 0, "cpu")
-    assert (cold, warm) == (False, True)
+    assert (cold, warm) == (False, True) and kept.threshold == calibrated.threshold
     assert torch.equal(kept.entropy(x), reference)
     unset = Calibration(kept.threshold, torch.Generator().manual_seed(0).get_state())
     assert not torch.equal(STRIP(classifier, x_def, n_blends=4, calibration=unset).entropy(x), reference)
@@ -150,3 +151,18 @@ def test_a_kept_strip_clean_pass_flags_what_a_calibrated_detector_flags_and_foll
     with torch.no_grad():
         classifier[1].weight[0, 0] += 1
     assert not experiment.strip_detector(classifier, x_def, cfg, 0, "cpu")[1]
+
+
+def test_a_strip_entry_without_a_usable_clean_pass_is_removed_and_the_pass_run_again(cache):
+    torch.manual_seed(0)
+    classifier = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 3))
+    x_def = torch.rand(64, 1, 4, 4)
+    cfg = dataclasses.replace(TINY, strip_blends=4)
+    first, _ = experiment.strip_detector(classifier, x_def, cfg, 0, "cpu")
+    (entry,) = (cache / "trojan_filter").glob("strip-*.pt")
+    for damaged in ({"threshold": first.threshold, "generator_state": torch.zeros(3, dtype=torch.uint8)},
+                    {"threshold": "low", "generator_state": first.calibration.generator_state}):
+        torch.save(damaged, entry)
+        again, cached = experiment.strip_detector(classifier, x_def, cfg, 0, "cpu")
+        assert not cached and again.threshold == first.threshold
+        assert torch.equal(again.gen.get_state(), first.calibration.generator_state)

@@ -12,8 +12,8 @@ them again:
   fine-tuning): the classifier's key, the baseline's settings and torch's global generators' states before the repair
   (`load_or_repair`);
 - STRIP's clean pass (its threshold and its blend generator's state after it; no network): the classifier's weights
-  and the clean defender images (raw bytes), STRIP's settings, the seed and the device type
-  (`experiment.strip_detector`).
+  (raw bytes, names and shapes) and memory format, the clean defender images (raw bytes), STRIP's settings, the seed
+  and the device type (`experiment.strip_detector`).
 
 Every key also holds the torch version. The entries are `reprolab.runtime.cache` entries: written atomically after
 the training, a network's with its seconds (`train_seconds`, recorded on a hit too), read with `weights_only=True`;
@@ -35,7 +35,10 @@ from reprolab.runtime.config import config_to_dict
 from reprolab.runtime.train import set_torch_rng_state, torch_rng_state
 
 REPAIR_FORMAT = 1       # part of a repair's key: raised when what its entry holds changes (`load_or_repair`)
-STRIP_FORMAT = 1        # part of a STRIP clean pass's key (`experiment.strip_detector`), likewise
+# part of a STRIP clean pass's key (`experiment.strip_detector`): raised when what its entry holds or how the pass
+# computes it (`STRIP.entropy`, `strip.clean_threshold`) changes
+STRIP_FORMAT = 1
+CALIBRATION_KEYS = ("threshold", "generator_state")     # what a STRIP clean pass's entry holds
 # fields that do not reach the classifier's training: the defenses, the evaluation, the sweeps and the run's layout
 CLASSIFIER_FREE_FIELDS = frozenset({
     "attacks", "defenses", "seeds", "test_size", "filter", "filter_width", "filter_latent", "defender_sweep",

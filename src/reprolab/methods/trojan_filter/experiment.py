@@ -15,8 +15,8 @@ classifiers, the Februus-like inpainter (shared by the attacks of a seed) and th
 repairs of an earlier run with the same key are loaded from the data cache (`cache.py`); the defenses then start from
 the same global seed as after a training, and a loaded repair sets torch's global generators to their states after
 it; STRIP's clean pass (its threshold and its blend generator's state after it) is kept too, keyed by the
-classifier's weights, the clean set and STRIP's settings; so the numbers are the same either way. The filters,
-STRIP's detection and every score run each time.
+classifier's weights, the clean set and STRIP's settings (`strip_detector`); so the numbers are the same either
+way. The filters, STRIP's detection and every score run each time.
 The config lives in `config.py` (re-exported here).
 """
 
@@ -34,8 +34,8 @@ from reprolab.methods.trojan_filter.baselines.fine_pruning import fine_prune, pr
 from reprolab.methods.trojan_filter.baselines.neural_cleanse import neural_cleanse, unlearn
 from reprolab.methods.trojan_filter.baselines.strip import STRIP, Calibration
 from reprolab.methods.trojan_filter.claims import claims
-from reprolab.methods.trojan_filter.cache import (STRIP_FORMAT, baseline_key, cache_path, classifier_key,
-                                                 inpainter_key, load_or_repair)
+from reprolab.methods.trojan_filter.cache import (CALIBRATION_KEYS, STRIP_FORMAT, baseline_key, cache_path,
+                                                 classifier_key, inpainter_key, load_or_repair)
 from reprolab.methods.trojan_filter.classifier import cached_classifier
 from reprolab.methods.trojan_filter.config import CONFIGS, PAPER, TrojanExperimentConfig
 from reprolab.methods.trojan_filter.data import DATASET_NAMES, defender_subsets, load_splits, to_device
@@ -130,19 +130,33 @@ def strip_detector(classifier, x_def: torch.Tensor, cfg: TrojanExperimentConfig,
                    device: str) -> tuple[STRIP, bool]:
     """STRIP on the classifier and the clean defender images `x_def`, and whether its clean pass (the threshold and
     the blend generator's state after it) came from the data cache: with `cfg.cache`, kept there by an earlier run
-    under the same classifier weights, clean images, STRIP settings, seed and device type."""
+    under the same classifier (its weights, their names and shapes, its memory format), clean images, STRIP
+    settings, seed, device type and torch version. An entry that holds no usable clean pass is removed and the pass
+    run anew."""
     settings = {"n_blends": cfg.strip_blends, "fpr": cfg.strip_fpr, "seed": seed, "clip": cfg.strip_clip,
                 "threshold_rule": cfg.strip_threshold}
-    key = {**settings, "device": torch.device(device).type, "format": STRIP_FORMAT}
-    blobs = tensor_bytes((*classifier.state_dict().values(), x_def))
-    path = cache_path("strip", key, blobs) if cfg.cache else None
+    state = classifier.state_dict()
+    key = {**settings, "device": torch.device(device).type, "channels_last": cfg.channels_last,
+           "state": {name: list(tensor.shape) for name, tensor in state.items()}, "format": STRIP_FORMAT}
+    path = cache_path("strip", key, tensor_bytes((*state.values(), x_def))) if cfg.cache else None
 
     def calibrate() -> tuple[dict, dict]:
         calibration = STRIP(classifier, x_def, **settings).calibration
         return {}, {"threshold": calibration.threshold, "generator_state": calibration.generator_state}
 
-    _, extra, cached = load_or_train(path, dict, calibrate, ("threshold", "generator_state"))
+    _, extra, cached = load_or_train(path, dict, calibrate, CALIBRATION_KEYS)
+    if path is not None and cached and not is_calibration(extra):
+        path.unlink(missing_ok=True)
+        _, extra, cached = load_or_train(path, dict, calibrate, CALIBRATION_KEYS)
     return STRIP(classifier, x_def, **settings, calibration=Calibration(**extra)), cached
+
+
+def is_calibration(extra: dict) -> bool:
+    """Whether a cache entry's payload is a clean pass: a float threshold and a generator state of torch's CPU
+    generator's type and size."""
+    state, like = extra["generator_state"], torch.Generator().get_state()
+    return (isinstance(extra["threshold"], float) and isinstance(state, torch.Tensor) and state.dtype == like.dtype
+            and state.shape == like.shape)
 
 
 def neural_cleanse_repair(classifier, data: dict, cfg: TrojanExperimentConfig, key: dict, seed: int,
