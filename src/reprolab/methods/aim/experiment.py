@@ -187,8 +187,8 @@ def black_box_cache_path(task: TextTask, cfg: BlackBoxConfig, seed: int, device:
     items, so a change to any of them misses the cache."""
     key = [BLACK_BOX_FORMAT, dataclasses.asdict(cfg), seed, torch.device(device).type, torch.__version__,
            len(task.vocab), task.classes]
-    blobs = (tensor.numpy().tobytes() for tensor in (task.train.ids, task.train.labels, task.val.ids))
-    return entry_path("aim", f"black_box-{task.name}-s{seed}", key, blobs)
+    return entry_path("aim", f"black_box-{task.name}-s{seed}", key,
+                      tensor_bytes((task.train.ids, task.train.labels, task.val.ids)))
 
 
 def cached_black_box(task: TextTask, cfg: BlackBoxConfig, seed: int, device: str) -> tuple[WordCNN, dict[str, Any]]:

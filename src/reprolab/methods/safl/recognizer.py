@@ -44,6 +44,7 @@ from reprolab.methods.safl.model import SAFL, SAFLConfig
 from reprolab.methods.safl.synth import SyntheticWordImages
 from reprolab.methods.safl.vocab import VOCABULARY, decode, encode, recognition_scores
 from reprolab.runtime.config import check_at_least, check_options
+from reprolab.runtime.cache import tensor_bytes
 from reprolab.runtime.fast import FastPath, autocast, check_fast_path, fast_batch, fast_model
 from reprolab.runtime.io import atomic_write
 from reprolab.runtime.train import ShuffledBatches, StepLosses, run_loop
@@ -161,9 +162,9 @@ def weights_digest(state: dict[str, torch.Tensor]) -> str:
     checksums: a changed byte in a weight loads silently)."""
     digest = hashlib.sha256()
     for key in sorted(state):
-        tensor = state[key].detach().cpu().contiguous()
+        tensor = state[key]
         digest.update(f"{key}:{tensor.dtype}:{tuple(tensor.shape)}".encode())
-        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
+        digest.update(*tensor_bytes((tensor,)))
     return digest.hexdigest()
 
 

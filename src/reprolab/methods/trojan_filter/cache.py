@@ -30,7 +30,7 @@ import torch
 
 from reprolab.methods.trojan_filter.baselines.februus import FebruusConfig
 from reprolab.methods.trojan_filter.config import TrojanExperimentConfig
-from reprolab.runtime.cache import Networks, entry_path, load_or_train
+from reprolab.runtime.cache import Networks, entry_path, load_or_train, tensor_bytes
 from reprolab.runtime.config import config_to_dict
 from reprolab.runtime.train import set_torch_rng_state, torch_rng_state
 
@@ -88,7 +88,7 @@ def load_or_repair(kind: str, key: dict, fresh: Callable[[], Networks],
     (`extra_keys`) come with `train_seconds`, the repair's seconds (those of the run that did it); `cache` false:
     always repaired, nothing stored."""
     before = torch_rng_state()
-    blobs = tuple(state.numpy().tobytes() for state in (before["torch"], *before.get("cuda", ())))
+    blobs = tensor_bytes((before["torch"], *before.get("cuda", ())))
     path = cache_path(kind, {**key, "format": REPAIR_FORMAT}, blobs) if cache else None
 
     def train() -> tuple[Networks, dict[str, Any]]:
