@@ -68,8 +68,8 @@ class SaflExperimentConfig(FastPath):     # compile, bf16, channels_last, cuda_g
     # 0.22 s each against SAFL's 0.17 on one thread of this CPU (measured), and one seed decides no comparison.
     runs: tuple[RunName, ...] = ("memorise", "nll", "focal", "nll_no_stn")
     # One seed: a SAFL cell takes 2-3 minutes on one core (1,000 steps at 0.11-0.17 s, measured); three seeds of the
-    # four quick runs (memorise included) take 756 s on 2 cores (`--set seeds=3 --set workers=2`), so the quick
-    # run's comparisons are inconclusive.
+    # four quick runs (memorise included) took 500 s (`--set seeds=3`, 986 s of CPU time) and 756 s (another host,
+    # `--set workers=2`) on 2 cores, so the quick run trains one seed and its comparisons are inconclusive.
     seeds: int = 1
     train_images: int = 6000
     val_images: int = 300
