@@ -25,6 +25,12 @@ def batched(predict: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, ba
 
 
 @torch.no_grad()
+def labels_of(classifier: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, batch: int = BATCH) -> torch.Tensor:
+    """argmax classifier(x) over the classes, `batch` rows at a time."""
+    return batched(lambda xb: classifier(xb).argmax(1), x, batch)
+
+
+@torch.no_grad()
 def prediction_accuracy(predict: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, y: torch.Tensor,
                         batch: int = BATCH) -> float:
     """The fraction of the labels predict(x) equal to y (any label predict gives, e.g. -1 for a rejection)."""

@@ -27,7 +27,7 @@ from typing import Literal
 import torch
 from torch.nn import functional as F
 
-from reprolab.nets.scoring import batched, fraction
+from reprolab.nets.scoring import batched, fraction, labels_of
 from reprolab.runtime.train import LoopCheckpoints
 from reprolab.runtime.config import check_choice
 
@@ -228,6 +228,6 @@ def success_record(per_trigger: list[float]) -> dict:
 def untriggered_target_rate(classifier, attack: TrojanAttack, x: torch.Tensor, y: torch.Tensor) -> float:
     """`attack_success` with no trigger stamped (what the attack must beat): per trigger, the fraction of clean test
     images whose label differs from the trigger's target that the classifier sends to that target; their mean."""
-    pred = batched(lambda xb: classifier(xb).argmax(1), x)
+    pred = labels_of(classifier, x)
     rates = [fraction(pred[y != target] == target) for target in attack.targets]
     return sum(rates) / len(rates)

@@ -17,7 +17,7 @@ from reprolab.methods.trojan_filter.attacks import TrojanAttack, success_record
 from reprolab.methods.trojan_filter.config import TrojanExperimentConfig
 from reprolab.methods.trojan_filter.filters import (FilterCollapsed, FilterDefense, PlainFilter, VariationalFilter,
                                                     train_filter)
-from reprolab.nets.scoring import batched, fraction
+from reprolab.nets.scoring import batched, fraction, labels_of
 from reprolab.runtime.fast import fast_settings
 from reprolab.runtime.train import LoopCheckpoints
 
@@ -77,12 +77,6 @@ def trojan_inputs(attack: TrojanAttack, classifier, x, y) -> TrojanInputs:
         ts.append(torch.full((int(keep.sum()),), target, device=x.device))
     x_troj = torch.cat(xs)
     return TrojanInputs(x_troj, torch.cat(ts), tuple(len(t) for t in ts), labels_of(classifier, x_troj))
-
-
-@torch.no_grad()
-def labels_of(classifier, x: torch.Tensor) -> torch.Tensor:
-    """argmax classifier(x), a batch at a time."""
-    return batched(lambda xb: classifier(xb).argmax(1), x)
 
 
 def detection_rates(flags_clean: torch.Tensor, flags_trojan: torch.Tensor, hits: torch.Tensor) -> dict:
