@@ -1,7 +1,7 @@
 """The shared cache of trained networks: an entry's file name is the documented digest of its key, a hit restores
-the trained weights and extras without training, a changed key misses, a damaged or foreign entry is retrained (the
-networks it was loaded into left as they were), a write is atomic, and an entry linked into another folder is the
-same file (a copy across file systems)."""
+the trained weights and extras without training, a changed key misses, a damaged or foreign entry, or one whose
+extras fail the caller's check, is retrained (the networks it was loaded into left as they were), a write is
+atomic, and an entry linked into another folder is the same file (a copy across file systems)."""
 
 import errno
 import hashlib
@@ -94,6 +94,20 @@ def test_a_foreign_entry_is_retrained_and_leaves_the_networks_unchanged(cache_ro
                                       (linear(0), {"train_seconds": 1.0}, ())):
         store(path, stored, extra)
         assert restore(path, linear(1), extra_keys) is None and not path.exists()  # other names or extras
+
+
+def test_an_entry_whose_extras_fail_the_check_is_retrained_and_leaves_the_networks_unchanged(cache_root):
+    path, train = cache_root / "nets" / "entry.pt", Trainer()
+    load_or_train(path, lambda: linear(0), train, ("train_seconds",))
+    networks = linear(1)
+    before = networks["net"].weight.clone()
+    assert restore(path, networks, ("train_seconds",), check=lambda extra: extra["train_seconds"] > 5) is None
+    assert not path.exists() and torch.equal(networks["net"].weight, before)
+    load_or_train(path, lambda: linear(0), train, ("train_seconds",))
+    _, extra, cached = load_or_train(path, lambda: linear(0), train, ("train_seconds",),
+                                     check=lambda extra: extra["train_seconds"] > 5)
+    assert (cached, extra, train.calls) == (False, {"train_seconds": 3.0}, 3)
+    assert load_or_train(path, lambda: linear(0), train, ("train_seconds",), check=lambda extra: True)[2]
 
 
 def test_a_write_is_atomic_and_a_failed_one_keeps_the_last_good_entry(cache_root, monkeypatch):

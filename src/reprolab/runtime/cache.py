@@ -6,8 +6,9 @@ sha256(json(key) + blobs), where `key` is a JSON-ready value (a config as a dict
 and `blobs` raw bytes the training also depends on (e.g. the encoded training items). The file holds one state
 dict per named network and the `extra` payload beside them (e.g. the training seconds, a record), written
 atomically (temp file + rename) and read with `weights_only=True`. An entry that is unreadable, holds other names
-than the networks and extras asked for, or whose states a strict `load_state_dict` rejects (keys or shapes
-differ) is removed and trained anew, never trusted; the networks it was loaded into are left as they were.
+than the networks and extras asked for, whose extras fail the caller's check, or whose states a strict
+`load_state_dict` rejects (keys or shapes differ) is removed and trained anew, never trusted; the networks it was
+loaded into are left as they were.
 `link_entry` puts an entry into another folder (a run's) as a hard link, so the bytes are written once.
 """
 
@@ -60,19 +61,25 @@ def store(path: Path, networks: Networks, extra: dict[str, Any] | None = None) -
     atomic_write(path, lambda tmp: torch.save({**states, **extra}, tmp))
 
 
-def restore(path: Path, networks: Networks, extra_keys: tuple[str, ...] = ()) -> dict[str, Any] | None:
+def restore(path: Path, networks: Networks, extra_keys: tuple[str, ...] = (),
+            check: Callable[[dict[str, Any]], bool] | None = None) -> dict[str, Any] | None:
     """Load the networks' states from `path` (strict) and return its extra payload (`extra_keys`); None, with the
-    entry removed and the networks unchanged, when it is missing, unreadable or holds other networks or extras."""
+    entry removed and the networks unchanged, when it is missing, unreadable, holds other networks or extras, or its
+    extras fail `check` (values the caller will use, such as a generator state, that must have their type and
+    size)."""
     _check_disjoint(networks, extra_keys)
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
         if not isinstance(payload, dict) or set(payload) != {*networks, *extra_keys}:
             raise KeyError(f"{path} holds other networks or extras than {sorted({*networks, *extra_keys})}")
+        extra = {k: payload[k] for k in extra_keys}
+        if check is not None and not check(extra):
+            raise TypeError(f"{path} holds extras that are not usable")
         load_states(networks, payload)
     except _DAMAGED:
         path.unlink(missing_ok=True)
         return None
-    return {k: payload[k] for k in extra_keys}
+    return extra
 
 
 def load_states(networks: Networks, states: dict[str, Any]) -> None:
@@ -89,14 +96,15 @@ def load_states(networks: Networks, states: dict[str, Any]) -> None:
 
 
 def load_or_train(path: Path | None, fresh: Callable[[], Networks],
-                  train: Callable[[], tuple[Networks, dict[str, Any]]],
-                  extra_keys: tuple[str, ...] = ()) -> tuple[Networks, dict[str, Any], bool]:
+                  train: Callable[[], tuple[Networks, dict[str, Any]]], extra_keys: tuple[str, ...] = (),
+                  check: Callable[[dict[str, Any]], bool] | None = None) -> tuple[Networks, dict[str, Any], bool]:
     """The networks restored from `path` into `fresh()` ones with their extra payload, or `train()`ed (networks and
     extra payload) and stored there; and whether they came from the cache. `extra_keys`: the extras an entry must
-    hold (`train()` returns exactly these). `path` None: always trained, nothing stored."""
+    hold (`train()` returns exactly these); `check`: what a stored entry's extras must pass (`restore`). `path`
+    None: always trained, nothing stored."""
     if path is not None and path.exists():
         networks = fresh()
-        extra = restore(path, networks, extra_keys)
+        extra = restore(path, networks, extra_keys, check)
         if extra is not None:
             return networks, extra, True
     networks, extra = train()

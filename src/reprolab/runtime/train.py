@@ -44,6 +44,13 @@ def torch_rng_state() -> dict[str, Any]:
     return state
 
 
+def is_generator_state(value: Any) -> bool:
+    """Whether `value` can be a torch CPU generator's state: a tensor of the type and size `torch.get_rng_state`
+    gives (what `set_rng_state` and `Generator.set_state` accept)."""
+    like = torch.get_rng_state()
+    return isinstance(value, torch.Tensor) and value.dtype == like.dtype and value.shape == like.shape
+
+
 def set_torch_rng_state(state: Mapping[str, Any]) -> None:
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():

@@ -107,18 +107,21 @@ def test_a_repair_key_follows_the_classifier_and_the_baselines_settings(cache):
 
 def test_a_loaded_repair_leaves_the_global_generators_where_the_repair_left_them(cache):
     """A hit skips the repair's draws, so the states after it come with the entry; an entry is found only from the
-    same states before it."""
+    same states before it, and one without usable states is repaired again."""
     def repair():
         net = torch.nn.Linear(2, 2)
         with torch.no_grad():
             net.weight.copy_(torch.rand(2, 2))            # draws, as dropout does while a baseline fine-tunes
         return {"net": net}, {"info": {"draws": 1}}
 
+    def fresh():
+        with torch.random.fork_rng():                     # draws nothing, as the baselines' copies of a classifier
+            return {"net": torch.nn.Linear(2, 2)}
+
     def run(seed):
         torch.manual_seed(seed)
         random.random()                                   # other generators' states do not reach the key
-        networks, extra, cached = load_or_repair("test", {"k": 1}, lambda: {"net": torch.nn.Linear(2, 2)}, repair,
-                                                 ("info",))
+        networks, extra, cached = load_or_repair("test", {"k": 1}, fresh, repair, ("info",))
         return networks["net"].weight.detach().clone(), extra, cached, torch.rand(3)
 
     weight, extra, cached, after = run(0)
@@ -126,6 +129,11 @@ def test_a_loaded_repair_leaves_the_global_generators_where_the_repair_left_them
     assert not cached and again[2] and extra["info"] == again[1]["info"] == {"draws": 1}
     assert torch.equal(again[0], weight) and torch.equal(again[3], after)
     assert extra["train_seconds"] == again[1]["train_seconds"] and "rng" not in extra
+    (entry,) = (cache / "trojan_filter").glob("test-*.pt")
+    for damaged in ({"torch": torch.zeros(3, dtype=torch.uint8)}, [after]):         # no usable generator states
+        torch.save({**torch.load(entry, weights_only=True), "rng": damaged}, entry)
+        repaired = run(0)
+        assert not repaired[2] and torch.equal(repaired[0], weight) and torch.equal(repaired[3], after)
     assert not run(1)[2]                                  # other states before it: repaired, not loaded
 
 

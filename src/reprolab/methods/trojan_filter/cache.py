@@ -32,7 +32,7 @@ from reprolab.methods.trojan_filter.baselines.februus import FebruusConfig
 from reprolab.methods.trojan_filter.config import TrojanExperimentConfig
 from reprolab.runtime.cache import Networks, entry_path, load_or_train, tensor_bytes
 from reprolab.runtime.config import config_to_dict
-from reprolab.runtime.train import set_torch_rng_state, torch_rng_state
+from reprolab.runtime.train import is_generator_state, set_torch_rng_state, torch_rng_state
 
 REPAIR_FORMAT = 1       # part of a repair's key: raised when what its entry holds changes (`load_or_repair`)
 # part of a STRIP clean pass's key (`experiment.strip_detector`): raised when what its entry holds or how the pass
@@ -86,7 +86,7 @@ def load_or_repair(kind: str, key: dict, fresh: Callable[[], Networks],
     the classifier): the entry's key also holds those generators' states before the repair, and their states after
     it are kept with the entry and set on a hit, so every later draw is the one that follows the repair. The extras
     (`extra_keys`) come with `train_seconds`, the repair's seconds (those of the run that did it); `cache` false:
-    always repaired, nothing stored."""
+    always repaired, nothing stored. An entry whose kept states are not generator states is repaired again."""
     before = torch_rng_state()
     blobs = tensor_bytes((before["torch"], *before.get("cuda", ())))
     path = cache_path(kind, {**key, "format": REPAIR_FORMAT}, blobs) if cache else None
@@ -96,7 +96,14 @@ def load_or_repair(kind: str, key: dict, fresh: Callable[[], Networks],
         networks, extra = repair()
         return networks, {**extra, "train_seconds": time.perf_counter() - start, "rng": torch_rng_state()}
 
-    networks, extra, cached = load_or_train(path, fresh, train, (*extra_keys, "train_seconds", "rng"))
+    networks, extra, cached = load_or_train(path, fresh, train, (*extra_keys, "train_seconds", "rng"),
+                                            check=holds_generator_states)
     if cached:
         set_torch_rng_state(extra["rng"])
     return networks, {k: v for k, v in extra.items() if k != "rng"}, cached
+
+
+def holds_generator_states(extra: dict[str, Any]) -> bool:
+    """Whether a repair's entry keeps torch's generator states after it (`torch_rng_state`'s form)."""
+    states = extra["rng"]
+    return isinstance(states, dict) and is_generator_state(states.get("torch"))

@@ -48,7 +48,7 @@ from reprolab.nets.scoring import accuracy, prediction_accuracy
 from reprolab.runtime.cache import load_or_train, tensor_bytes
 from reprolab.runtime.fast import check_fast_path
 from reprolab.runtime.results import RunContext, RunResult
-from reprolab.runtime.train import LoopCheckpoints
+from reprolab.runtime.train import LoopCheckpoints, is_generator_state
 
 NEEDS_EXTRA_DATA = False
 __all__ = ["CONFIGS", "NEEDS_EXTRA_DATA", "PAPER", "TrojanExperimentConfig", "run", "run_attack", "run_benign"]
@@ -144,19 +144,13 @@ def strip_detector(classifier, x_def: torch.Tensor, cfg: TrojanExperimentConfig,
         calibration = STRIP(classifier, x_def, **settings).calibration
         return {}, {"threshold": calibration.threshold, "generator_state": calibration.generator_state}
 
-    _, extra, cached = load_or_train(path, dict, calibrate, CALIBRATION_KEYS)
-    if path is not None and cached and not is_calibration(extra):
-        path.unlink(missing_ok=True)
-        _, extra, cached = load_or_train(path, dict, calibrate, CALIBRATION_KEYS)
+    _, extra, cached = load_or_train(path, dict, calibrate, CALIBRATION_KEYS, check=is_calibration)
     return STRIP(classifier, x_def, **settings, calibration=Calibration(**extra)), cached
 
 
 def is_calibration(extra: dict) -> bool:
-    """Whether a cache entry's payload is a clean pass: a float threshold and a generator state of torch's CPU
-    generator's type and size."""
-    state, like = extra["generator_state"], torch.Generator().get_state()
-    return (isinstance(extra["threshold"], float) and isinstance(state, torch.Tensor) and state.dtype == like.dtype
-            and state.shape == like.shape)
+    """Whether a cache entry's payload is a clean pass: a float threshold and a CPU generator's state."""
+    return isinstance(extra["threshold"], float) and is_generator_state(extra["generator_state"])
 
 
 def neural_cleanse_repair(classifier, data: dict, cfg: TrojanExperimentConfig, key: dict, seed: int,
